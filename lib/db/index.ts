@@ -1,0 +1,71 @@
+import pg from 'pg';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../log.js';
+
+export type Db = pg.Pool;
+
+export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
+
+/** A connection pool; errors on idle clients are logged instead of crashing the process. */
+export function createDb(url: string, opts: { max?: number; log?: Logger; applicationName?: string } = {}): Db {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, application_name: opts.applicationName ?? 'sgc' });
+  pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'idle postgres client error'));
+  return pool;
+}
+
+const MIGRATION_FILE = /^(\d{6})_[a-z0-9_]+\.sql$/;
+// Arbitrary constant: every runner takes this advisory lock, so concurrent start-ups apply each
+// migration exactly once.
+const MIGRATION_LOCK_KEY = 4_242_001;
+
+export interface MigrationResult {
+  applied: string[];
+  skipped: number;
+}
+
+/**
+ * Applies forward-only migrations from sql/ (`000001_name.sql`), each in its own transaction,
+ * under a session advisory lock. A committed migration is never edited: a changed checksum of an
+ * applied file stops start-up.
+ */
+export async function migrate(db: Db, opts: { dir?: string; log?: Logger } = {}): Promise<MigrationResult> {
+  const dir = opts.dir ?? SQL_DIR;
+  const files = readdirSync(dir).filter((f) => MIGRATION_FILE.test(f)).sort();
+  const client = await db.connect();
+  const applied: string[] = [];
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<{ version: string; checksum: string }>('SELECT version, checksum FROM schema_migrations');
+    const done = new Map(rows.map((r) => [r.version, r.checksum]));
+    const { createHash } = await import('node:crypto');
+    for (const file of files) {
+      const sql = readFileSync(join(dir, file), 'utf8');
+      const checksum = createHash('sha256').update(sql).digest('hex');
+      const version = file.slice(0, 6);
+      const prior = done.get(version);
+      if (prior !== undefined) {
+        if (prior !== checksum) throw new Error(`migration ${file} was edited after it was applied (checksum differs); add a new migration instead`);
+        continue;
+      }
+      await client.query('BEGIN');
+      try {
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [version, file, checksum]);
+        await client.query('COMMIT');
+      } catch (e) {
+        await client.query('ROLLBACK');
+        throw new Error(`migration ${file} failed: ${(e as Error).message}`, { cause: e });
+      }
+      applied.push(file);
+      opts.log?.info({ migration: file }, 'migration applied');
+    }
+    return { applied, skipped: files.length - applied.length };
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Error vocabulary shared by the whole system. Vendor errors (git exit codes, E2B, Prometheus,
+ * Postgres) are translated once into a DomainError carrying a category — the same categories
+ * the metrics use (`error_category` label) — and a stable `type` that activities turn into an
+ * ApplicationFailure type and workflows match on.
+ */
+export const ERROR_CATEGORIES = ['none', 'network', 'timeout', 'conflict', 'auth', 'rate_limit', 'other'] as const;
+export type ErrorCategory = (typeof ERROR_CATEGORIES)[number];
+
+/** Stable failure types; workflows match `ApplicationFailure.type` against these. */
+export const ErrorType = {
+  Validation: 'ValidationError',
+  NotFound: 'NotFound',
+  Forbidden: 'Forbidden',
+  Conflict: 'GitConflict',
+  ConflictEscalated: 'GitConflictEscalated',
+  PushRejected: 'GitPushRejected',
+  LockTimeout: 'LockTimeout',
+  PoolExhausted: 'PoolExhausted',
+  Network: 'NetworkError',
+  Timeout: 'TimeoutError',
+  Auth: 'AuthError',
+  RateLimit: 'RateLimitError',
+  SandboxGone: 'SandboxGone',
+  PromBadQuery: 'PromBadQuery',
+  PromUnavailable: 'PromUnavailable',
+  NoData: 'NoData',
+  Unavailable: 'Unavailable',
+  Internal: 'InternalError',
+} as const;
+export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
+
+export interface DomainErrorOptions {
+  category?: ErrorCategory;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class DomainError extends Error {
+  readonly type: ErrorTypeName;
+  readonly category: ErrorCategory;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(type: ErrorTypeName, message: string, opts: DomainErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = type;
+    this.type = type;
+    this.category = opts.category ?? defaultCategory(type);
+    this.retryable = opts.retryable ?? defaultRetryable(type);
+    this.details = opts.details ?? {};
+  }
+}
+
+function defaultCategory(type: ErrorTypeName): ErrorCategory {
+  switch (type) {
+    case ErrorType.Conflict:
+    case ErrorType.ConflictEscalated:
+    case ErrorType.PushRejected:
+    case ErrorType.LockTimeout:
+      return 'conflict';
+    case ErrorType.Network:
+    case ErrorType.PromUnavailable:
+    case ErrorType.Unavailable:
+      return 'network';
+    case ErrorType.Timeout:
+      return 'timeout';
+    case ErrorType.Auth:
+    case ErrorType.Forbidden:
+      return 'auth';
+    case ErrorType.RateLimit:
+      return 'rate_limit';
+    default:
+      return 'other';
+  }
+}
+
+function defaultRetryable(type: ErrorTypeName): boolean {
+  const retryable: ErrorTypeName[] = [
+    ErrorType.Network, ErrorType.Timeout, ErrorType.RateLimit, ErrorType.PushRejected,
+    ErrorType.LockTimeout, ErrorType.PoolExhausted, ErrorType.PromUnavailable, ErrorType.Unavailable,
+  ];
+  return retryable.includes(type);
+}
+
+export function isDomainError(e: unknown, type?: ErrorTypeName): e is DomainError {
+  return e instanceof DomainError && (type === undefined || e.type === type);
+}
+
+/** Category of any thrown value, for metrics. */
+export function categoryOf(e: unknown): ErrorCategory {
+  return e instanceof DomainError ? e.category : 'other';
+}

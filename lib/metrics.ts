@@ -1,0 +1,55 @@
+import { Registry, Histogram, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { ErrorCategory } from './errors.js';
+
+export type Approach = 'simple' | 'pooled';
+
+/**
+ * The metric contract of DESIGN.md (names and labels are used by dashboards, alert rules and the
+ * phases' default PromQL). No ID labels. One registry per process, built in the composition root.
+ */
+export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string } = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  const m = {
+    registry,
+    operationDuration: new Histogram({
+      name: 'gitops_operation_duration_seconds', help: 'Duration of agent git operations',
+      labelNames: ['operation', 'approach', 'outcome'] as const, registers: r,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    }),
+    operations: new Counter({
+      name: 'gitops_operations_total', help: 'Agent git operations by outcome and error category',
+      labelNames: ['operation', 'approach', 'outcome', 'error_category'] as const, registers: r,
+    }),
+    inFlight: new Gauge({ name: 'gitops_operations_in_flight', help: 'Operations running now', labelNames: ['approach'] as const, registers: r }),
+    sandboxCost: new Counter({ name: 'gitops_sandbox_cost_dollars_total', help: 'Sandbox cost accrued (USD) at the configured price per sandbox-second', labelNames: ['approach'] as const, registers: r }),
+    poolAcquisitions: new Counter({ name: 'gitops_pool_acquisitions_total', help: 'Pool acquisitions: reused a warm sandbox or created one', labelNames: ['result'] as const, registers: r }),
+    poolSandboxes: new Gauge({ name: 'gitops_pool_sandboxes', help: 'Pooled sandboxes by state', labelNames: ['state'] as const, registers: r }),
+    sandboxesRunning: new Gauge({ name: 'gitops_sandboxes_running', help: 'Sandboxes running now', labelNames: ['provider'] as const, registers: r }),
+    sandboxLimit: new Gauge({ name: 'gitops_sandbox_limit', help: 'Concurrent-sandbox plan limit', labelNames: ['provider'] as const, registers: r }),
+    lockWait: new Histogram({
+      name: 'gitops_lock_wait_seconds', help: 'Time waiting for the push lock', labelNames: ['outcome'] as const, registers: r,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    }),
+    recovery: new Histogram({
+      name: 'gitops_recovery_seconds', help: 'First failure to success of a retried operation', labelNames: ['operation'] as const, registers: r,
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    }),
+    routerDecisions: new Counter({ name: 'gitops_router_decisions_total', help: 'Router decisions', labelNames: ['operation', 'approach', 'mode'] as const, registers: r }),
+    fallbacks: new Counter({ name: 'gitops_fallback_total', help: 'Approach-2 failures served by approach 1', labelNames: ['reason'] as const, registers: r }),
+    shadowComparisons: new Counter({ name: 'gitops_shadow_comparisons_total', help: 'Shadow comparisons of approach 2 against approach 1', labelNames: ['operation', 'result'] as const, registers: r }),
+    reconciliationDivergence: new Gauge({ name: 'gitops_reconciliation_divergence_ratio', help: 'Share of workspace records that diverge between approaches', registers: r }),
+    logErrors: new Counter({ name: 'gitops_log_errors_total', help: 'Log lines at error or fatal level (drift review: critical errors)', labelNames: ['level'] as const, registers: r }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Records one finished operation on the contract metrics. */
+export function recordOperation(m: Metrics, op: { operation: string; approach: Approach; seconds: number; error?: ErrorCategory }): void {
+  const outcome = op.error === undefined ? 'success' : 'error';
+  m.operationDuration.labels(op.operation, op.approach, outcome).observe(op.seconds);
+  m.operations.labels(op.operation, op.approach, outcome, op.error ?? 'none').inc();
+}

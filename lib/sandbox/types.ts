@@ -1,0 +1,65 @@
+/**
+ * The sandbox contract shared by the `local` and `e2b` providers (one contract test suite runs
+ * against both). Commands are given as argv and shell-quoted by the provider, so a branch name,
+ * path or commit message can never inject a command.
+ */
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** working directory inside the sandbox (relative to its home, or absolute inside it) */
+  cwd?: string;
+  /** extra environment for this command only (credentials go here, never into argv) */
+  envs?: Record<string, string>;
+  timeoutMs?: number;
+  /** text fed to the command's standard input */
+  stdin?: string;
+}
+
+export interface CreateSandboxOptions {
+  /** searchable labels (agentId, taskId, approach, pool) — no secrets */
+  metadata?: Record<string, string>;
+  /** environment for every command in the sandbox */
+  envs?: Record<string, string>;
+  /** lifetime; the provider kills the sandbox when it runs out */
+  timeoutMs?: number;
+}
+
+export interface SandboxInfo {
+  id: string;
+  metadata: Record<string, string>;
+  startedAt: Date;
+  endAt: Date;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  readonly provider: 'local' | 'e2b';
+  /** absolute path of the sandbox's home directory (workspaces live below it) */
+  readonly home: string;
+  readonly metadata: Record<string, string>;
+  readonly startedAt: Date;
+  /** runs argv (quoted by the provider); a non-zero exit is returned, not thrown */
+  run(argv: string[], opts?: RunOptions): Promise<CommandResult>;
+  /** path relative to home or absolute inside it; parent directories are created */
+  writeFile(path: string, content: string): Promise<void>;
+  readFile(path: string): Promise<string>;
+  /** resets the lifetime to `ms` from now */
+  setTimeout(ms: number): Promise<void>;
+  kill(): Promise<void>;
+  /** a cheap end-to-end probe: the sandbox answers a trivial command */
+  isHealthy(): Promise<boolean>;
+}
+
+export interface SandboxProvider {
+  readonly name: 'local' | 'e2b';
+  create(opts?: CreateSandboxOptions): Promise<Sandbox>;
+  /** reconnects by id (after a restart too); throws DomainError(SandboxGone) when it no longer exists */
+  connect(id: string): Promise<Sandbox>;
+  list(filter?: { metadata?: Record<string, string> }): Promise<SandboxInfo[]>;
+  /** number of sandboxes running now (for gitops_sandboxes_running) */
+  running(): Promise<number>;
+}

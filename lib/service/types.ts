@@ -1,0 +1,82 @@
+import type { Approach } from '../metrics.js';
+
+export type { Approach };
+
+export type WorkspaceStatus = 'initializing' | 'ready' | 'in_use' | 'error' | 'terminated';
+
+/** A workspace: one agent's checkout of a repo on its agent branch, inside a sandbox. */
+export interface Workspace {
+  id: string;
+  agentId: string;
+  taskId: string;
+  /** sanitised: no userinfo or query (credentials never reach the database) */
+  repoUrl: string;
+  baseBranch: string;
+  /** agent/<agentId>/<taskId> */
+  agentBranch: string;
+  approach: Approach;
+  sandboxId: string;
+  status: WorkspaceStatus;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+export interface CreateWorkspaceInput {
+  agentId: string;
+  taskId: string;
+  repoUrl: string;
+  baseBranch?: string;
+  /** idempotency: a retried create with the same key returns the same workspace */
+  workspaceId?: string;
+}
+
+/** `git status --porcelain=v2 --branch`, parsed. */
+export interface GitStatus {
+  branch: string | null;
+  upstream: string | null;
+  ahead: number;
+  behind: number;
+  /** path → XY code, e.g. { path: 'a.txt', index: 'M', worktree: '.' } */
+  entries: { path: string; index: string; worktree: string; kind: 'changed' | 'renamed' | 'unmerged' | 'untracked' | 'ignored'; origPath?: string }[];
+  clean: boolean;
+}
+
+export interface CommitPushInput {
+  message: string;
+  /** stable id of this operation (the workflow id): a retried push after a crash lands the commit once */
+  operationId?: string;
+}
+
+export interface CommitPushResult {
+  commit: string;
+  branch: string;
+  attempts: number;
+  /** true when an earlier attempt of the same operationId had already landed it */
+  alreadyLanded: boolean;
+}
+
+export interface PullResult {
+  head: string;
+  updated: boolean;
+}
+
+/** Progress callback for long operations (activities heartbeat from it). */
+export type Progress = (detail: Record<string, unknown>) => void;
+
+/**
+ * One interface over approach 1 (simple) and approach 2 (pooled). Errors are DomainErrors
+ * (lib/errors.ts): Conflict names the files, ConflictEscalated after the last attempt,
+ * NotFound for unknown workspaces, Validation for bad paths/branches.
+ */
+export interface GitService {
+  readonly approach: Approach;
+  createWorkspace(input: CreateWorkspaceInput, progress?: Progress): Promise<Workspace>;
+  getWorkspace(id: string): Promise<Workspace | null>;
+  status(id: string): Promise<GitStatus>;
+  diff(id: string, opts?: { staged?: boolean; path?: string }): Promise<string>;
+  writeFile(id: string, path: string, content: string): Promise<void>;
+  readFile(id: string, path: string): Promise<string>;
+  commitAndPush(id: string, input: CommitPushInput, progress?: Progress): Promise<CommitPushResult>;
+  pull(id: string, progress?: Progress): Promise<PullResult>;
+  release(id: string): Promise<void>;
+}

