@@ -43,6 +43,9 @@ export interface GitStatus {
 
 export interface CommitPushInput {
   message: string;
+  /** branch to rebase onto and push to; defaults to the workspace's agent branch. Several agents
+   *  pushing one shared branch is what the push lock serialises. */
+  targetBranch?: string;
   /** stable id of this operation (the workflow id): a retried push after a crash lands the commit once */
   operationId?: string;
 }
