@@ -1,2 +1,107 @@
-/** Default PromQL for the baseline phase, keyed by quantity name; overridable under `queries:` in temporal.yaml. */
-export const BASELINE_QUERIES: Record<string, string> = {};
+/**
+ * Default PromQL for the baseline phase, one per CSV column (lib/baseline/csv.ts), keyed
+ * `baseline.<column>`; overridable under `queries:` in temporal.yaml or per run.
+ *
+ * Placeholders (replaced by `renderBaselineQuery` before the query is sent):
+ * - `$window` — the sample interval as a PromQL duration, e.g. `600s`. Every rate/increase in a
+ *   row covers exactly the window that row reports, so a row is that window, not the run so far.
+ * - `$job` — a regex of the scrape jobs whose process metrics (CPU, RSS) count, default
+ *   `sgc-.*` (our API and worker); set it when baselining another service.
+ *
+ * Each query returns the column's value in the column's unit (ratios as fractions, latencies in
+ * ms, RSS in MiB, CPU in percent of one core, counts as increases over the window). A query that
+ * returns no sample, NaN (0/0: no traffic) or ±Inf becomes NA in the CSV.
+ *
+ * Mapping onto DESIGN.md metrics:
+ * - success / errors: `gitops_operations_total` by `error_category` (`none` is success). The
+ *   seed's 4xx/5xx split becomes caller-side categories (conflict, auth, rate_limit) versus
+ *   service-side ones (network, timeout, other).
+ * - cache: the pool — `gitops_pool_acquisitions_total{result="reused"}` is a hit, `created` a miss.
+ * - fallback: `gitops_fallback_total` (approach 2 → approach 1) is effective fallback; raw adds
+ *   the cache misses, as the seed's raw ratio does.
+ * - plugin/snapshot columns: push and clone operations (`operation="push"|"clone"`).
+ * Columns of the `seed-v3` profile that our service has no series for (plugin_*, snapshot_*,
+ * fallback_http, …) have no default and stay NA unless configured.
+ */
+
+const OPS = 'gitops_operations_total';
+const DUR = 'gitops_operation_duration_seconds';
+const ACQ = 'gitops_pool_acquisitions_total';
+const FALLBACK = 'gitops_fallback_total';
+const CLIENT_CATEGORIES = 'conflict|auth|rate_limit';
+const SERVICE_CATEGORIES = 'network|timeout|other';
+
+const inc = (metric: string, matchers = ''): string => `sum(increase(${metric}${matchers ? `{${matchers}}` : ''}[$window]))`;
+/** a count that is 0 (not absent) when the series has not appeared yet */
+const inc0 = (metric: string, matchers = ''): string => `(${inc(metric, matchers)} or vector(0))`;
+const ratio = (num: string, den: string): string => `${num} / ${den}`;
+const quantileMs = (q: number, matchers = ''): string =>
+  `1000 * histogram_quantile(${q}, sum by (le) (rate(${DUR}_bucket${matchers ? `{${matchers}}` : ''}[$window])))`;
+
+const TOTAL = inc(OPS);
+const CACHE_MISSES = inc0(ACQ, 'result="created"');
+const CACHE_HITS = inc0(ACQ, 'result="reused"');
+
+function operation(op: string): Record<string, string> {
+  const m = `operation="${op}"`;
+  return {
+    [`baseline.${op}_success`]: inc0(OPS, `${m},error_category="none"`),
+    [`baseline.${op}_failure`]: inc0(OPS, `${m},error_category!="none"`),
+    [`baseline.${op}_p95`]: quantileMs(0.95, m),
+    [`baseline.${op}_p99`]: quantileMs(0.99, m),
+    [`baseline.${op}_success_rate`]: ratio(inc0(OPS, `${m},error_category="none"`), inc(OPS, m)),
+  };
+}
+
+export const BASELINE_QUERIES: Record<string, string> = {
+  'baseline.http_success_rate': ratio(inc0(OPS, 'error_category="none"'), TOTAL),
+  'baseline.p50_latency': quantileMs(0.5),
+  'baseline.p90_latency': quantileMs(0.9),
+  'baseline.p95_latency': quantileMs(0.95),
+  'baseline.p99_latency': quantileMs(0.99),
+  'baseline.raw_fallback_ratio': ratio(`(${inc0(FALLBACK)} + ${CACHE_MISSES})`, TOTAL),
+  'baseline.effective_fallback_ratio': ratio(inc0(FALLBACK), TOTAL),
+  'baseline.error_rate': ratio(inc0(OPS, 'error_category!="none"'), TOTAL),
+  'baseline.error_rate_4xx': ratio(inc0(OPS, `error_category=~"${CLIENT_CATEGORIES}"`), TOTAL),
+  'baseline.error_rate_5xx': ratio(inc0(OPS, `error_category=~"${SERVICE_CATEGORIES}"`), TOTAL),
+  // the busiest / largest of the selected processes: the seed's limits are per process
+  'baseline.cpu_percent': '100 * max(rate(process_cpu_seconds_total{job=~"$job"}[$window]))',
+  'baseline.rss_mb': 'max(process_resident_memory_bytes{job=~"$job"}) / 1048576',
+  'baseline.request_rate': `sum(rate(${OPS}[$window]))`,
+  'baseline.raw_fallback_total': `${inc0(FALLBACK)} + ${CACHE_MISSES}`,
+  'baseline.effective_fallback_total': inc0(FALLBACK),
+  'baseline.fallback_service': inc0(FALLBACK),
+  'baseline.fallback_cache': CACHE_MISSES,
+  'baseline.service_ops': inc0('gitops_router_decisions_total', 'approach="pooled"'),
+  'baseline.cache_get_attempts': inc0(ACQ),
+  'baseline.fb_service_ratio': ratio(inc0(FALLBACK), inc('gitops_router_decisions_total', 'approach="pooled"')),
+  'baseline.fb_cache_ratio': ratio(CACHE_MISSES, inc(ACQ)),
+  ...operation('push'),
+  ...operation('clone'),
+  'baseline.cache_hit_rate': ratio(CACHE_HITS, inc(ACQ)),
+  'baseline.cache_hits_raw': CACHE_HITS,
+  'baseline.cache_misses_raw': CACHE_MISSES,
+};
+
+/** The query name for a CSV column. */
+export function baselineQueryKey(column: string): string {
+  return `baseline.${column}`;
+}
+
+/** Seconds → PromQL duration (`600s`). */
+export function promDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`window must be a positive number of seconds, got ${seconds}`);
+  return `${Math.max(1, Math.round(seconds))}s`;
+}
+
+/** Escapes a value for use inside a double-quoted PromQL string (regex or label value). */
+export function promStringValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Replaces `$window` and `$job` in a baseline query. */
+export function renderBaselineQuery(query: string, vars: { windowSeconds: number; job?: string }): string {
+  return query
+    .replace(/\$window\b/g, promDuration(vars.windowSeconds))
+    .replace(/\$job\b/g, promStringValue(vars.job ?? 'sgc-.*'));
+}

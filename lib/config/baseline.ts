@@ -1,5 +1,103 @@
 import { z } from 'zod';
 
-/** Phase defaults for the baseline phase (owned by its issue; seed values as defaults). */
-export const baselineConfigSchema = z.object({}).prefault({});
+const seconds = z.number().int().positive();
+const fraction = z.number().min(0).max(1);
+
+/** One load stage: a fixed request rate over N connections. */
+const loadStage = (rps: number, connections: number) => z.object({
+  rps: z.number().positive().max(10_000).default(rps),
+  connections: z.number().int().min(1).max(1_000).default(connections),
+});
+
+/**
+ * Phase defaults for the production baseline (seed 003). Durations in seconds, ratios as
+ * fractions, latencies in ms, memory in MiB. Workflow inputs override each key per run.
+ */
+export const baselineConfigSchema = z.object({
+  /** CSV profile: `default` (our service) or `seed-v3` (the seed's exact header) */
+  profile: z.enum(['default', 'seed-v3']).default('default'),
+  /** scrape-job regex for the process metrics (`$job` in the baseline queries) */
+  job: z.string().min(1).default('sgc-.*'),
+  /** seed 003 Day 1 morning: 10 min warmup at rate 20, concurrency 5 */
+  warmup: loadStage(20, 5).extend({
+    durationSeconds: seconds.default(600),
+  }).prefault({}),
+  /** seed 003 Day 1 afternoon: rate 80, concurrency 20, 12 samples × 10 min (2 h) */
+  baseline: loadStage(80, 20).extend({
+    samples: z.number().int().min(1).max(1_000).default(12),
+    intervalSeconds: seconds.default(600),
+  }).prefault({}),
+  /** seed 003 Day 2: extended validation, 4 samples × 15 min */
+  day2: loadStage(80, 20).extend({
+    enabled: z.boolean().default(true),
+    /**
+     * Wait from the end of day 1's report to day 2's start. The seed's day 1 baseline ends
+     * about 16:05 and day 2 starts 09:00 the next morning: about 17 h.
+     */
+    waitSeconds: z.number().int().nonnegative().default(61_200),
+    samples: z.number().int().min(1).max(1_000).default(4),
+    intervalSeconds: seconds.default(900),
+  }).prefault({}),
+  /** seed 003 optional fallback scenario (cache misses counted as fallback), 2 × 15 min */
+  fallbackScenario: loadStage(80, 20).extend({
+    enabled: z.boolean().default(false),
+    samples: z.number().int().min(1).max(1_000).default(2),
+    intervalSeconds: seconds.default(900),
+  }).prefault({}),
+  /** seed 003 risk mitigation: stop immediately if error rate > 2% or effective fallback > 8% */
+  breaker: z.object({
+    errorRateMax: fraction.default(0.02),
+    effectiveFallbackMax: fraction.default(0.08),
+  }).prefault({}),
+  /** seed 003 success criteria */
+  criteria: z.object({
+    p95MaxMs: z.number().positive().default(150),
+    p99MaxMs: z.number().positive().default(250),
+    rssAvgMaxMb: z.number().positive().default(500),
+    cacheHitMin: fraction.default(0.8),
+    errorRateMax: fraction.default(0.01),
+    effectiveFallbackMax: fraction.default(0.05),
+    /** overall success; the seed's 1% error ceiling implies 99% */
+    successRateMin: fraction.default(0.99),
+    /** per-operation success (seed: plugin reload ≥ 95% → push, snapshot ≥ 99% → clone) */
+    operationSuccessMin: z.record(z.string(), fraction).default({
+      push_success_rate: 0.95,
+      clone_success_rate: 0.99,
+      plugin_reload_success_rate: 0.95,
+      snapshot_success_rate: 0.99,
+    }),
+  }).prefault({}),
+  /** SLO draft: headroom over the worst observed window, and the error-budget period */
+  slo: z.object({
+    service: z.string().min(1).default('sandbox-git-control'),
+    latencyHeadroom: z.number().min(0).max(5).default(0.2),
+    /** the availability budget must be at least this many times the observed error rate */
+    budgetHeadroom: z.number().min(1).max(100).default(2),
+    periodDays: z.number().int().min(1).max(365).default(30),
+    /** histogram buckets of gitops_operation_duration_seconds (latency SLO thresholds snap to them) */
+    latencyBucketsSeconds: z.array(z.number().positive()).min(1)
+      .default([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  }).prefault({}),
+  /** the load itself: request mix weights (see lib/load/engine.ts defaultGitMix) and bounds */
+  load: z.object({
+    mix: z.object({
+      status: z.number().nonnegative().default(40),
+      diff: z.number().nonnegative().default(30),
+      /** write a file then commit + push it, alternating (half writes, half commits) */
+      edit: z.number().nonnegative().default(30),
+    }).prefault({}).refine((m) => m.status + m.diff + m.edit > 0, { message: 'at least one weight must be positive' }),
+    /** workspaces the load uses, created by the preflight when empty */
+    workspaces: z.number().int().min(1).max(1_000).default(10),
+    requestTimeoutMs: z.number().int().positive().default(30_000),
+    /** bound on requests in flight; beyond it requests wait (their latency still counts from the schedule) */
+    maxInFlight: z.number().int().positive().optional(),
+  }).prefault({}),
+  preflight: z.object({
+    /** expected flag settings, e.g. { "git.push": { "percent": 0 } }; a mismatch stops the run */
+    expectedFlags: z.record(z.string(), z.object({
+      percent: z.number().int().min(0).max(100).optional(),
+      shadow: z.boolean().optional(),
+    })).default({}),
+  }).prefault({}),
+}).prefault({});
 export type BaselineConfig = z.infer<typeof baselineConfigSchema>;

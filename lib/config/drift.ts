@@ -1,5 +1,51 @@
 import { z } from 'zod';
 
-/** Phase defaults for the drift phase (owned by its issue; seed values as defaults). */
-export const driftConfigSchema = z.object({}).prefault({});
+const seconds = z.number().int().positive();
+
+/** A process to review: its Prometheus scrape job and an instance regex. */
+export const driftTargetSchema = z.object({
+  job: z.string().min(1),
+  instance: z.string().min(1).default('.+'),
+});
+export type DriftTarget = z.infer<typeof driftTargetSchema>;
+
+/** seed 001 criteria (7/7 to pass) */
+export const driftThresholdsSchema = z.object({
+  /** memory growth T0 → end must stay below this fraction (seed: < 20%) */
+  memoryGrowthMax: z.number().positive().default(0.2),
+  /** average CPU below this percent (seed: < 5%) */
+  cpuAvgMaxPercent: z.number().positive().default(5),
+  /** a spike is a sample above this percent... */
+  cpuSpikePercent: z.number().positive().default(20),
+  /** ...and sustained when this many consecutive samples spike */
+  cpuSustainedSamples: z.number().int().min(1).default(3),
+  /**
+   * Handles grow "continuously" when the second half of the series has a Kendall trend
+   * (concordant − discordant pairs over all pairs) at or above this, with a net rise.
+   */
+  handleTrendMax: z.number().min(0).max(1).default(0.8),
+  restartsMax: z.number().int().min(0).default(0),
+  criticalErrorsMax: z.number().int().min(0).default(0),
+  /** uptime may fall short of the soak duration by this fraction (scrape/query timing) */
+  uptimeTolerance: z.number().min(0).max(0.5).default(0.01),
+}).prefault({});
+export type DriftThresholds = z.infer<typeof driftThresholdsSchema>;
+
+/** Phase defaults for the drift review (seed 001). Durations in seconds. */
+export const driftConfigSchema = z.object({
+  /** `short` soak (seed 001: 2–4 h, 2 h default) or `full` (48 h) */
+  mode: z.enum(['short', 'full']).default('short'),
+  shortSoakSeconds: seconds.default(7_200),
+  fullSoakSeconds: seconds.default(172_800),
+  /** one sample every interval between T0 and T+duration */
+  intervalSeconds: seconds.default(300),
+  /** reviewed processes: our API and worker by default (job names of monitoring/prometheus.yml) */
+  targets: z.array(driftTargetSchema).min(1).default([{ job: 'sgc-api', instance: '.+' }, { job: 'sgc-worker', instance: '.+' }]),
+  thresholds: driftThresholdsSchema,
+}).prefault({});
 export type DriftConfig = z.infer<typeof driftConfigSchema>;
+
+/** The soak duration a config selects. */
+export function driftDurationSeconds(cfg: Pick<DriftConfig, 'mode' | 'shortSoakSeconds' | 'fullSoakSeconds'>): number {
+  return cfg.mode === 'full' ? cfg.fullSoakSeconds : cfg.shortSoakSeconds;
+}

@@ -1,0 +1,93 @@
+/**
+ * Circuit breaker for the production baseline (seed 003 risk mitigation: "stop immediately if
+ * error rate > 2% or effective fallback > 8%").
+ *
+ * It judges the LAST sample window only, never the run so far: a bad early window followed by
+ * good ones must not keep stopping the load, and a cumulative average would hide a fresh
+ * failure behind hours of good traffic. NA is neutral: an NA check neither trips nor passes.
+ *
+ * Pure: no I/O, no clock.
+ */
+import type { BaselineSample, SampleValue } from './csv.js';
+
+export interface BreakerThresholds {
+  /** trips when error_rate > this (fraction) */
+  errorRateMax: number;
+  /** trips when effective_fallback_ratio > this (fraction) */
+  effectiveFallbackMax: number;
+}
+
+export const DEFAULT_BREAKER_THRESHOLDS: BreakerThresholds = { errorRateMax: 0.02, effectiveFallbackMax: 0.08 };
+
+export type BreakerRule = 'error_rate' | 'effective_fallback_ratio';
+
+export interface BreakerCheck {
+  rule: BreakerRule;
+  value: SampleValue;
+  threshold: number;
+  /** trip: value > threshold; ok: value ≤ threshold; na: no value */
+  status: 'ok' | 'trip' | 'na';
+}
+
+export interface BreakerDecision {
+  /** tripped when any check trips; ok only when every check has a value within bounds; na otherwise */
+  state: 'ok' | 'tripped' | 'na';
+  tripped: boolean;
+  /** the first rule that tripped, with its value and threshold */
+  rule?: BreakerRule;
+  value?: number;
+  threshold?: number;
+  /** the window judged */
+  sampleNum?: number;
+  reason: string;
+  checks: BreakerCheck[];
+}
+
+const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
+
+function check(rule: BreakerRule, value: SampleValue | undefined, threshold: number): BreakerCheck {
+  const v = value === undefined || value === null || !Number.isFinite(value) ? null : value;
+  return { rule, value: v, threshold, status: v === null ? 'na' : v > threshold ? 'trip' : 'ok' };
+}
+
+/** Judges one window's values (error_rate, effective_fallback_ratio). */
+export function evaluateBreaker(
+  window: BaselineSample | Partial<Record<string, SampleValue>>,
+  thresholds: BreakerThresholds = DEFAULT_BREAKER_THRESHOLDS,
+): BreakerDecision {
+  const isSample = 'values' in window && typeof window.values === 'object' && window.values !== null;
+  const values = (isSample ? (window as BaselineSample).values : window) as Partial<Record<string, SampleValue>>;
+  const sampleNum = isSample ? (window as BaselineSample).sampleNum : undefined;
+  const checks = [
+    check('error_rate', values.error_rate, thresholds.errorRateMax),
+    check('effective_fallback_ratio', values.effective_fallback_ratio, thresholds.effectiveFallbackMax),
+  ];
+  const where = sampleNum === undefined ? '' : ` in sample ${sampleNum}`;
+  const trip = checks.find((c) => c.status === 'trip');
+  if (trip && trip.value !== null) {
+    return {
+      state: 'tripped', tripped: true, rule: trip.rule, value: trip.value, threshold: trip.threshold, sampleNum,
+      reason: `${trip.rule} ${pct(trip.value)} > ${pct(trip.threshold)}${where}`, checks,
+    };
+  }
+  if (checks.every((c) => c.status === 'ok')) {
+    return { state: 'ok', tripped: false, sampleNum, reason: `within limits${where}`, checks };
+  }
+  const missing = checks.filter((c) => c.status === 'na').map((c) => c.rule).join(', ');
+  return { state: 'na', tripped: false, sampleNum, reason: `no data for ${missing}${where}`, checks };
+}
+
+/** Judges the last window of a run; an empty run is `na`. */
+export function evaluateBreakerOnLastWindow(
+  samples: readonly BaselineSample[],
+  thresholds: BreakerThresholds = DEFAULT_BREAKER_THRESHOLDS,
+): BreakerDecision {
+  const last = samples[samples.length - 1];
+  if (!last) {
+    return {
+      state: 'na', tripped: false, reason: 'no sample yet',
+      checks: [check('error_rate', null, thresholds.errorRateMax), check('effective_fallback_ratio', null, thresholds.effectiveFallbackMax)],
+    };
+  }
+  return evaluateBreaker(last, thresholds);
+}
