@@ -1,0 +1,295 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from '../log.js';
+import { FLAGS_CHANNEL, type FlagTarget } from './store.js';
+
+export interface CachedFlag extends FlagTarget {
+  operation: string;
+  version: number;
+}
+
+export interface FlagChangeEvent {
+  /** flags whose value changed, with their new values */
+  changes: CachedFlag[];
+  /** the cache's version after applying */
+  version: number;
+  /** batch id from the notification; null after a re-read */
+  changeId: string | null;
+  source: 'notify' | 'reload';
+}
+
+export type FlagListener = (event: FlagChangeEvent) => void;
+
+export interface FlagCacheOptions {
+  connectionString: string;
+  /** identifies this process in acks and heartbeats; default host:pid:random */
+  processId?: string;
+  log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  /** reconnect backoff: doubles from initialMs up to maxMs, ±20% jitter */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** how often the process heartbeat is written (it also detects a silently dead connection) */
+  heartbeatMs?: number;
+  /**
+   * A process that cannot hear changes cannot hear a kill switch either: after this long without a
+   * working connection, `get` answers percent 0 / shadow off (approach 1, the known-good path)
+   * until the connection is back and the flags re-read. 0 disables. Default 30 s, the seed's
+   * rollback bound.
+   */
+  failSafeAfterMs?: number;
+}
+
+interface NotifyPayload {
+  version: number;
+  changeId: string | null;
+  flags?: CachedFlag[];
+  reload?: boolean;
+}
+
+const OFF: FlagTarget = { percent: 0, shadow: false };
+
+/**
+ * Per-process, in-memory flag cache. Loads every flag, then holds one dedicated connection that
+ * `LISTEN sgc_flags`: a notification carries the new values and version, so it is applied at
+ * once without a read. On every (re)connect it LISTENs first and then re-reads the table, so a
+ * notification missed while disconnected cannot leave it stale; values are applied per flag only
+ * when their version is newer, so a late or duplicate notification never rolls a flag back. A
+ * dropped connection is re-established with backoff. After applying a change it records an ack
+ * (process id, version, database time) — the kill-switch measurement reads those.
+ */
+export class FlagCache {
+  readonly processId: string;
+  private readonly flags = new Map<string, CachedFlag>();
+  private readonly listeners = new Set<FlagListener>();
+  private client: pg.Client | null = null;
+  private pid: number | null = null;
+  private closed = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private disconnectedSince: number | null = null;
+  private maxVersion = 0;
+  private connecting: Promise<void> | null = null;
+  private readonly log: Pick<Logger, 'info' | 'warn' | 'debug'> | undefined;
+
+  private constructor(private readonly opts: FlagCacheOptions) {
+    this.processId = opts.processId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.log = opts.log;
+  }
+
+  /** Connects, loads every flag and starts listening; throws if the first connection fails. */
+  static async start(opts: FlagCacheOptions): Promise<FlagCache> {
+    const cache = new FlagCache(opts);
+    await cache.connect();
+    cache.heartbeatTimer = setInterval(() => void cache.heartbeat(), opts.heartbeatMs ?? 5_000);
+    cache.heartbeatTimer.unref();
+    return cache;
+  }
+
+  /** The flag's value; undefined for an unknown operation (the router treats that as approach 1). */
+  get(operation: string): CachedFlag | undefined {
+    const f = this.flags.get(operation);
+    if (f === undefined) return undefined;
+    const failSafe = this.opts.failSafeAfterMs ?? 30_000;
+    if (failSafe > 0 && this.disconnectedSince !== null && Date.now() - this.disconnectedSince > failSafe) return { ...f, ...OFF };
+    return f;
+  }
+
+  all(): CachedFlag[] {
+    return [...this.flags.keys()].sort().map((op) => this.get(op)!);
+  }
+
+  /** Highest flag version applied. */
+  get version(): number {
+    return this.maxVersion;
+  }
+
+  get connected(): boolean {
+    return this.client !== null && this.disconnectedSince === null;
+  }
+
+  /** Backend pid of the LISTEN connection (diagnostics; tests terminate it). */
+  get backendPid(): number | null {
+    return this.pid;
+  }
+
+  /** Subscribes to applied changes; returns the unsubscribe function. */
+  onChange(listener: FlagListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.connecting?.catch(() => undefined);
+    const c = this.client;
+    this.client = null;
+    if (c) {
+      await c.query('UPDATE process_heartbeats SET closed_at = clock_timestamp() WHERE process_id = $1', [this.processId]).catch(() => undefined);
+      await c.end().catch(() => undefined);
+    }
+    this.listeners.clear();
+  }
+
+  private connect(): Promise<void> {
+    this.connecting ??= this.doConnect().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async doConnect(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.opts.connectionString,
+      application_name: `sgc-flags ${this.processId}`.slice(0, 63),
+      keepAlive: true,
+    });
+    client.on('notification', (msg) => {
+      if (client === this.client && msg.channel === FLAGS_CHANNEL) this.onNotification(msg.payload);
+    });
+    client.on('error', (err) => this.lost(client, err));
+    client.on('end', () => this.lost(client, new Error('connection ended')));
+    try {
+      await client.connect();
+      // LISTEN before reading: a change committed after the read is then never missed
+      await client.query(`LISTEN ${FLAGS_CHANNEL}`);
+      const { rows: pidRows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const { rows } = await client.query<{ operation: string; percent: number; shadow: boolean; version: string }>(
+        'SELECT operation, percent, shadow, version FROM flags');
+      if (this.closed) {
+        await client.end().catch(() => undefined);
+        return;
+      }
+      this.client = client;
+      this.pid = pidRows[0]!.pid;
+      this.disconnectedSince = null;
+      this.attempt = 0;
+      this.applyReload(rows.map((r) => ({ operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version) })));
+      await this.heartbeat();
+      this.log?.debug({ processId: this.processId, version: this.maxVersion }, 'flag cache connected');
+    } catch (e) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private lost(client: pg.Client, err: Error): void {
+    if (this.closed || client !== this.client) return;
+    this.client = null;
+    this.pid = null;
+    this.disconnectedSince ??= Date.now();
+    this.log?.warn({ processId: this.processId, err: err.message }, 'flag cache connection lost; reconnecting');
+    client.end().catch(() => undefined);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const initial = this.opts.backoff?.initialMs ?? 100;
+    const max = this.opts.backoff?.maxMs ?? 5_000;
+    const base = Math.min(max, initial * 2 ** this.attempt);
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect().catch((e: unknown) => {
+        this.log?.warn({ processId: this.processId, err: (e as Error).message, attempt: this.attempt }, 'flag cache reconnect failed');
+        this.scheduleReconnect();
+      });
+    }, delay);
+  }
+
+  private onNotification(raw: string | undefined): void {
+    let p: NotifyPayload;
+    try {
+      p = JSON.parse(raw ?? '') as NotifyPayload;
+    } catch {
+      this.log?.warn({ processId: this.processId }, 'unparseable flag notification; re-reading');
+      this.reload();
+      return;
+    }
+    if (p.reload === true || !Array.isArray(p.flags)) {
+      this.reload();
+      return;
+    }
+    const changes: CachedFlag[] = [];
+    for (const f of p.flags) {
+      const cur = this.flags.get(f.operation);
+      if (cur !== undefined && cur.version >= f.version) continue; // already have it (or newer)
+      const next = { operation: f.operation, percent: f.percent, shadow: f.shadow, version: f.version };
+      this.flags.set(f.operation, next);
+      changes.push(next);
+    }
+    if (changes.length === 0) return;
+    this.maxVersion = Math.max(this.maxVersion, ...changes.map((c) => c.version));
+    this.emit({ changes, version: this.maxVersion, changeId: p.changeId ?? null, source: 'notify' });
+    this.ack(this.maxVersion, p.changeId ?? null);
+  }
+
+  /** Re-reads every flag on the listening connection (a reload notification or a bad payload). */
+  private reload(): void {
+    const c = this.client;
+    if (!c) return;
+    c.query<{ operation: string; percent: number; shadow: boolean; version: string }>('SELECT operation, percent, shadow, version FROM flags')
+      .then(({ rows }) => {
+        if (c === this.client) this.applyReload(rows.map((r) => ({ operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version) })));
+      })
+      .catch((e: unknown) => this.log?.warn({ processId: this.processId, err: (e as Error).message }, 'flag re-read failed'));
+  }
+
+  private applyReload(rows: CachedFlag[]): void {
+    const changes: CachedFlag[] = [];
+    const present = new Set(rows.map((r) => r.operation));
+    for (const op of [...this.flags.keys()]) if (!present.has(op)) this.flags.delete(op);
+    for (const r of rows) {
+      const cur = this.flags.get(r.operation);
+      if (cur !== undefined && cur.version >= r.version) continue;
+      this.flags.set(r.operation, r);
+      if (cur === undefined || cur.percent !== r.percent || cur.shadow !== r.shadow) changes.push(r);
+    }
+    const before = this.maxVersion;
+    this.maxVersion = Math.max(0, ...[...this.flags.values()].map((f) => f.version));
+    if (changes.length > 0) this.emit({ changes, version: this.maxVersion, changeId: null, source: 'reload' });
+    if (this.maxVersion > before) this.ack(this.maxVersion, null);
+  }
+
+  private emit(ev: FlagChangeEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(ev);
+      } catch (e) {
+        this.log?.warn({ err: (e as Error).message }, 'flag listener threw');
+      }
+    }
+  }
+
+  /** Records that this process applied `version`; the database clock stamps it. */
+  private ack(version: number, changeId: string | null): void {
+    const c = this.client;
+    if (!c) return;
+    c.query(
+      `WITH a AS (INSERT INTO flag_acks (process_id, version, change_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING)
+       INSERT INTO process_heartbeats (process_id, version) VALUES ($1, $2)
+       ON CONFLICT (process_id) DO UPDATE SET version = greatest(process_heartbeats.version, EXCLUDED.version), last_seen_at = clock_timestamp(), closed_at = NULL`,
+      [this.processId, version, changeId],
+    ).catch((e: unknown) => this.log?.warn({ processId: this.processId, version, err: (e as Error).message }, 'flag ack failed'));
+  }
+
+  private async heartbeat(): Promise<void> {
+    const c = this.client;
+    if (!c || this.closed) return;
+    try {
+      await c.query(
+        `INSERT INTO process_heartbeats (process_id, version) VALUES ($1, $2)
+         ON CONFLICT (process_id) DO UPDATE SET last_seen_at = clock_timestamp(), version = greatest(process_heartbeats.version, EXCLUDED.version), closed_at = NULL`,
+        [this.processId, this.maxVersion]);
+    } catch (e) {
+      // a failed heartbeat on a connection that pg still thinks is open: treat it as lost
+      this.lost(c, e as Error);
+    }
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Dual-write reconciliation (seed 002, "Validation Query (Detect Divergence)"; issue 4 part 3).
+ *
+ * How dual-write is represented: `workspaces` (sql/000001_git_service.sql) holds one row per
+ * workspace *per approach*, keyed by (approach, id). While `git.clone` has `shadow` on, the router
+ * creates every new workspace on both approaches under the same id (the serving one first, the
+ * copy after it), and both approaches keep their own row up to date (status, last_used_at,
+ * released_at). A workspace created in such a dual-write window must therefore have two rows;
+ * the periods come from the audit trail of the `git.clone` flag (or an explicit `since`).
+ *
+ * Checks, per workspace created in a dual-write window:
+ * - missing: a row on one side only (both directions; the seed checked approach 2 only);
+ * - status mismatch: active (initializing / ready / in_use) vs error vs terminated differ;
+ * - update lag: the two sides' last updates (max of created_at, last_used_at, released_at) are
+ *   more than `lagThresholdMs` apart.
+ * A difference younger than `lagThresholdMs` is *pending* (the copy is written asynchronously and
+ * may simply not have caught up yet), and counts neither as checked nor as divergent.
+ */
+import type { Db } from '../db/index.js';
+import type { Approach } from '../service/types.js';
+
+export interface WorkspaceRecord {
+  id: string;
+  approach: Approach;
+  agentId: string;
+  taskId: string;
+  status: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  releasedAt: Date | null;
+}
+
+export type ReconcileIssue =
+  | { workspaceId: string; kind: 'missing'; presentOn: Approach; missingOn: Approach; ageMs: number }
+  | { workspaceId: string; kind: 'status_mismatch'; simple: string; pooled: string }
+  | { workspaceId: string; kind: 'lag'; behind: Approach; lagMs: number };
+
+export interface ReconcileResult {
+  /** workspaces whose comparison was settled */
+  checked: number;
+  /** checked workspaces with at least one issue */
+  divergent: number;
+  /** divergent / checked (0 when nothing was checked); the gauge's value */
+  ratio: number;
+  /** differences still within the lag threshold */
+  pending: number;
+  issues: ReconcileIssue[];
+}
+
+export interface ReconcileOptions {
+  now: Date;
+  lagThresholdMs: number;
+}
+
+function updatedAt(r: WorkspaceRecord): number {
+  return Math.max(r.createdAt.getTime(), r.lastUsedAt?.getTime() ?? 0, r.releasedAt?.getTime() ?? 0);
+}
+
+function statusClass(s: string): string {
+  return s === 'initializing' || s === 'ready' || s === 'in_use' ? 'active' : s;
+}
+
+/** Pure comparison of the records of workspaces that were expected on both approaches. */
+export function reconcileRecords(records: WorkspaceRecord[], opts: ReconcileOptions): ReconcileResult {
+  const now = opts.now.getTime();
+  const threshold = opts.lagThresholdMs;
+  const byId = new Map<string, Partial<Record<Approach, WorkspaceRecord>>>();
+  for (const r of records) {
+    const g = byId.get(r.id) ?? {};
+    const prior = g[r.approach];
+    if (prior === undefined || updatedAt(r) > updatedAt(prior)) g[r.approach] = r;
+    byId.set(r.id, g);
+  }
+  let checked = 0;
+  let divergent = 0;
+  let pending = 0;
+  const issues: ReconcileIssue[] = [];
+  for (const [id, g] of [...byId].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const { simple, pooled } = g;
+    if (simple === undefined || pooled === undefined) {
+      const present = (simple ?? pooled)!;
+      const ageMs = now - present.createdAt.getTime();
+      if (ageMs <= threshold) {
+        pending++;
+        continue;
+      }
+      checked++;
+      divergent++;
+      issues.push({ workspaceId: id, kind: 'missing', presentOn: present.approach, missingOn: present.approach === 'simple' ? 'pooled' : 'simple', ageMs });
+      continue;
+    }
+    const tS = updatedAt(simple);
+    const tP = updatedAt(pooled);
+    const found: ReconcileIssue[] = [];
+    if (statusClass(simple.status) !== statusClass(pooled.status)) found.push({ workspaceId: id, kind: 'status_mismatch', simple: simple.status, pooled: pooled.status });
+    const gap = Math.abs(tS - tP);
+    if (gap > threshold) found.push({ workspaceId: id, kind: 'lag', behind: tS < tP ? 'simple' : 'pooled', lagMs: gap });
+    if (found.length === 0) {
+      checked++;
+      continue;
+    }
+    const settled = now - Math.max(tS, tP) > threshold;
+    if (!settled) {
+      pending++;
+      continue;
+    }
+    checked++;
+    divergent++;
+    issues.push(...found);
+  }
+  return { checked, divergent, pending, ratio: checked === 0 ? 0 : divergent / checked, issues };
+}
+
+export interface DualWriteWindow {
+  start: Date;
+  /** null while dual-write is still on */
+  end: Date | null;
+}
+
+/**
+ * Dual-write periods from the `git.clone` flag's audit trail, oldest first: a window opens when
+ * `shadow` turns on and closes when it turns off (or the flag is deleted).
+ */
+export function dualWriteWindows(events: { at: Date; shadow: boolean }[]): DualWriteWindow[] {
+  const windows: DualWriteWindow[] = [];
+  let open: Date | null = null;
+  for (const e of [...events].sort((a, b) => a.at.getTime() - b.at.getTime())) {
+    if (e.shadow && open === null) open = e.at;
+    else if (!e.shadow && open !== null) {
+      windows.push({ start: open, end: e.at });
+      open = null;
+    }
+  }
+  if (open !== null) windows.push({ start: open, end: null });
+  return windows;
+}
+
+/**
+ * Whether a workspace created at `createdAt` was expected on both sides. The first
+ * `switchGraceMs` of a window are left out: processes take up to that long to hear the flag, and a
+ * workspace created meanwhile legitimately has one row.
+ */
+export function inWindows(createdAt: Date, windows: DualWriteWindow[], switchGraceMs: number): boolean {
+  const t = createdAt.getTime();
+  return windows.some((w) => t >= w.start.getTime() + switchGraceMs && (w.end === null || t <= w.end.getTime()));
+}
+
+export interface RunReconciliationOptions extends ReconcileOptions {
+  /** check workspaces created since then instead of the windows derived from the flag audit */
+  since?: Date;
+  /** see {@link inWindows}; default 5 s */
+  switchGraceMs?: number;
+  /** sets `gitops_reconciliation_divergence_ratio` (e.g. `(r) => metrics.reconciliationDivergence.set(r)`) */
+  setDivergence?: (ratio: number) => void;
+  /** issues returned (all are counted); default 100 */
+  maxIssues?: number;
+}
+
+export interface RunReconciliationResult extends ReconcileResult {
+  windows: DualWriteWindow[];
+  /** issues found in total; `issues` holds at most maxIssues of them */
+  issueCount: number;
+}
+
+interface WorkspaceRow {
+  id: string;
+  approach: Approach;
+  agent_id: string;
+  task_id: string;
+  status: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  released_at: Date | null;
+}
+
+/**
+ * Reads the workspace records of the dual-write windows and reconciles them (pure comparison
+ * above). Read-only apart from the gauge, so it is safe to run any number of times.
+ */
+export async function runReconciliation(db: Db, opts: RunReconciliationOptions): Promise<RunReconciliationResult> {
+  const grace = opts.switchGraceMs ?? 5_000;
+  let windows: DualWriteWindow[];
+  if (opts.since !== undefined) {
+    windows = [{ start: opts.since, end: null }];
+  } else {
+    const { rows } = await db.query<{ at: Date; shadow: boolean | null }>(
+      `SELECT at, (new->>'shadow')::boolean AS shadow FROM flag_audit WHERE operation = 'git.clone' AND at <= $1 ORDER BY id`,
+      [opts.now]);
+    windows = dualWriteWindows(rows.map((r) => ({ at: r.at, shadow: r.shadow === true })));
+  }
+  const effectiveGrace = opts.since !== undefined ? 0 : grace;
+  let records: WorkspaceRecord[] = [];
+  if (windows.length > 0) {
+    const from = new Date(Math.min(...windows.map((w) => w.start.getTime())));
+    // every row of every workspace that has a row created in range: a pair is judged as a whole
+    const { rows } = await db.query<WorkspaceRow>(
+      `SELECT w.id::text AS id, w.approach, w.agent_id, w.task_id, w.status, w.created_at, w.last_used_at, w.released_at
+         FROM workspaces w
+        WHERE w.id IN (SELECT id FROM workspaces WHERE created_at >= $1 AND created_at <= $2)
+          AND w.created_at <= $2`,
+      [from, opts.now]);
+    const all = rows.map((r) => ({
+      id: r.id, approach: r.approach, agentId: r.agent_id, taskId: r.task_id, status: r.status,
+      createdAt: r.created_at, lastUsedAt: r.last_used_at, releasedAt: r.released_at,
+    }));
+    const firstCreated = new Map<string, Date>();
+    for (const r of all) {
+      const f = firstCreated.get(r.id);
+      if (f === undefined || r.createdAt < f) firstCreated.set(r.id, r.createdAt);
+    }
+    records = all.filter((r) => inWindows(firstCreated.get(r.id)!, windows, effectiveGrace));
+  }
+  const result = reconcileRecords(records, opts);
+  opts.setDivergence?.(result.ratio);
+  const maxIssues = opts.maxIssues ?? 100;
+  return { ...result, issues: result.issues.slice(0, maxIssues), issueCount: result.issues.length, windows };
+}
