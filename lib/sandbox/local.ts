@@ -1,0 +1,384 @@
+/**
+ * The `local` sandbox provider: a directory per sandbox under `root`, commands run by a child
+ * process with a clean environment. It is the embedded default and the always-on target of the
+ * contract suite, so it keeps E2B's observable behaviour: a lifetime (TTL) after which the
+ * sandbox is gone, reconnect by id (state lives on disk, so after a restart too), list by
+ * metadata, per-command timeouts.
+ *
+ * Layout: `<root>/<id>/sandbox.json` (metadata, envs, start and end times; mode 0600 because envs
+ * may hold credentials) and `<root>/<id>/home` (the sandbox's HOME and the only place commands
+ * and file operations may touch through this API).
+ *
+ * Command timeouts throw DomainError(Timeout) after killing the command's whole process group —
+ * the same shape as E2B, whose SDK throws on a command deadline.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { DomainError, ErrorType } from '../errors.js';
+import { shellJoin } from './quote.js';
+import type { CommandResult, CreateSandboxOptions, RunOptions, Sandbox, SandboxInfo, SandboxProvider } from './types.js';
+
+export interface LocalFaults {
+  /** probability (0..1) that an operation fails with a Network error */
+  failRate?: number;
+  /** added latency per operation */
+  latencyMs?: number;
+}
+
+export interface LocalProviderOptions {
+  root: string;
+  /** USD per sandbox-second, exposed for cost accounting (the provider itself does not bill) */
+  pricePerSecond?: number;
+  /** sandbox lifetime when create() is given none */
+  defaultTimeoutMs: number;
+  /** per-command timeout when run() is given none (default 120 s) */
+  commandTimeoutMs?: number;
+  faults?: LocalFaults;
+  /** how often expired sandboxes are reaped (default 1 s) */
+  reapIntervalMs?: number;
+}
+
+export interface LocalSandboxProvider extends SandboxProvider {
+  readonly name: 'local';
+  readonly root: string;
+  readonly pricePerSecond: number;
+  /** replaces the fault-injection settings at runtime (tests, the baseline breaker) */
+  setFaults(faults: LocalFaults): void;
+  /** stops the reaper timer (sandboxes on disk stay) */
+  close(): void;
+}
+
+interface Meta {
+  id: string;
+  metadata: Record<string, string>;
+  envs: Record<string, string>;
+  startedAt: string;
+  endAt: string;
+}
+
+const ID_RE = /^lsb-[0-9a-f]{20}$/;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+function gone(id: string): DomainError {
+  return new DomainError(ErrorType.SandboxGone, `sandbox ${id} no longer exists`, { details: { sandboxId: id } });
+}
+
+function validation(field: string, message: string): DomainError {
+  return new DomainError(ErrorType.Validation, `${field}: ${message}`, { details: { field } });
+}
+
+function isInside(parent: string, child: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+}
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(value), { mode: 0o600 });
+  await fs.rename(tmp, path);
+}
+
+function validTimeout(ms: unknown, field: string): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) throw validation(field, 'must be a positive number of milliseconds');
+  return ms;
+}
+
+function validEnvs(envs: Record<string, string> | undefined, field: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(envs ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw validation(field, `bad variable name ${JSON.stringify(k.slice(0, 40))}`);
+    if (typeof v !== 'string' || v.includes('\0')) throw validation(field, `${k} must be a string without NUL`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxProvider {
+  const root = resolve(opts.root);
+  let faults: LocalFaults = { ...opts.faults };
+  const commandTimeoutMs = opts.commandTimeoutMs ?? 120_000;
+  /** process groups of running commands per sandbox, so kill/expiry can stop them */
+  const children = new Map<string, Set<number>>();
+  let rootReady: Promise<void> | null = null;
+
+  const ensureRoot = (): Promise<void> => (rootReady ??= fs.mkdir(root, { recursive: true }).then(() => undefined));
+  const sandboxDir = (id: string): string => join(root, id);
+  const metaPath = (id: string): string => join(root, id, 'sandbox.json');
+  const homeOf = (id: string): string => join(root, id, 'home');
+
+  async function injectFaults(op: string): Promise<void> {
+    const f = faults;
+    if (f.latencyMs && f.latencyMs > 0) await new Promise((r) => setTimeout(r, f.latencyMs));
+    if (f.failRate && f.failRate > 0 && Math.random() < f.failRate) {
+      throw new DomainError(ErrorType.Network, `injected fault: ${op} failed`, { details: { injected: true, op } });
+    }
+  }
+
+  async function readMeta(id: string): Promise<Meta | null> {
+    try {
+      return JSON.parse(await fs.readFile(metaPath(id), 'utf8')) as Meta;
+    } catch {
+      return null;
+    }
+  }
+
+  async function destroy(id: string): Promise<void> {
+    const pgids = children.get(id);
+    if (pgids) {
+      for (const pg of pgids) {
+        try {
+          process.kill(-pg, 'SIGKILL');
+        } catch {
+          // already exited
+        }
+      }
+      children.delete(id);
+    }
+    await fs.rm(sandboxDir(id), { recursive: true, force: true });
+  }
+
+  /** The sandbox's metadata if it is alive; an expired one is killed on the spot. */
+  async function alive(id: string): Promise<Meta> {
+    const m = await readMeta(id);
+    if (!m) throw gone(id);
+    if (Date.parse(m.endAt) <= Date.now()) {
+      await destroy(id);
+      throw gone(id);
+    }
+    return m;
+  }
+
+  async function reap(): Promise<void> {
+    let ids: string[];
+    try {
+      ids = await fs.readdir(root);
+    } catch {
+      return;
+    }
+    for (const id of ids) {
+      if (!ID_RE.test(id)) continue;
+      const m = await readMeta(id);
+      if (m && Date.parse(m.endAt) <= Date.now()) await destroy(id).catch(() => undefined);
+    }
+  }
+
+  const reapInterval = opts.reapIntervalMs ?? 1000;
+  const timer = setInterval(() => void reap(), reapInterval);
+  timer.unref();
+
+  /** Resolves `p` (relative to home, or absolute inside it) and proves it stays inside home. */
+  async function confine(id: string, p: string, field: string): Promise<string> {
+    if (typeof p !== 'string' || p.length === 0) throw validation(field, 'must be a non-empty string');
+    if (p.includes('\0')) throw validation(field, 'must not contain NUL bytes');
+    const home = homeOf(id);
+    const target = isAbsolute(p) ? resolve(p) : resolve(home, p);
+    if (!isInside(home, target)) throw validation(field, 'must stay inside the sandbox home');
+    // symlinks: the deepest existing ancestor (or the target itself) must really be inside home
+    const realHome = await fs.realpath(home);
+    let probe = target;
+    for (;;) {
+      try {
+        const real = await fs.realpath(probe);
+        if (!isInside(realHome, real)) throw validation(field, 'resolves outside the sandbox home');
+        break;
+      } catch (e) {
+        if (e instanceof DomainError) throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // a dangling symlink at probe would let a write create a file wherever it points
+        const st = await fs.lstat(probe).catch(() => null);
+        if (st?.isSymbolicLink()) throw validation(field, 'is a dangling symbolic link');
+        const up = dirname(probe);
+        if (up === probe) break;
+        probe = up;
+      }
+    }
+    return target;
+  }
+
+  function execute(id: string, meta: Meta, argv: string[], ro: RunOptions, cwd: string): Promise<CommandResult> {
+    const cmd = shellJoin(argv);
+    const timeoutMs = ro.timeoutMs === undefined ? commandTimeoutMs : validTimeout(ro.timeoutMs, 'timeoutMs');
+    // a clean environment: nothing of the parent's (credentials, DATABASE_URL…) leaks in
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? DEFAULT_PATH,
+      HOME: homeOf(id),
+      LANG: 'C.UTF-8',
+      ...meta.envs,
+      ...validEnvs(ro.envs, 'envs'),
+    };
+    return new Promise<CommandResult>((res, rej) => {
+      // detached: the command gets its own process group, so a timeout kills its children too
+      const child = spawn('/bin/sh', ['-c', cmd], { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let timedOut = false;
+      const pgid = child.pid;
+      const set = children.get(id) ?? new Set<number>();
+      if (pgid !== undefined) {
+        set.add(pgid);
+        children.set(id, set);
+      }
+      const timer = setTimeout(() => {
+        timedOut = true;
+        if (pgid !== undefined) {
+          try {
+            process.kill(-pgid, 'SIGKILL');
+          } catch {
+            // exited meanwhile
+          }
+        }
+      }, timeoutMs);
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.stdin.on('error', () => undefined); // EPIPE when the command does not read stdin
+      child.stdin.end(ro.stdin ?? '');
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        if (pgid !== undefined) set.delete(pgid);
+        rej(new DomainError(ErrorType.Internal, `could not start command: ${e.message}`));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (pgid !== undefined) set.delete(pgid);
+        if (timedOut) {
+          rej(new DomainError(ErrorType.Timeout, `command timed out after ${timeoutMs} ms`, { details: { timeoutMs, sandboxId: id } }));
+          return;
+        }
+        res({
+          exitCode: code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 1),
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+        });
+      });
+    });
+  }
+
+  function handle(meta: Meta): Sandbox {
+    const id = meta.id;
+    const sb: Sandbox = {
+      id,
+      provider: 'local',
+      home: homeOf(id),
+      metadata: { ...meta.metadata },
+      startedAt: new Date(meta.startedAt),
+      async run(argv, ro = {}) {
+        const m = await alive(id);
+        await injectFaults('run');
+        let cwd = homeOf(id);
+        if (ro.cwd !== undefined) {
+          cwd = await confine(id, ro.cwd, 'cwd');
+          const st = await fs.stat(cwd).catch(() => null);
+          if (!st?.isDirectory()) throw validation('cwd', 'is not an existing directory');
+        }
+        return execute(id, m, argv, ro, cwd);
+      },
+      async writeFile(path, content) {
+        await alive(id);
+        await injectFaults('writeFile');
+        const target = await confine(id, path, 'path');
+        await fs.mkdir(dirname(target), { recursive: true });
+        // the directories just created are below a verified real ancestor; re-check the leaf
+        await confine(id, path, 'path');
+        await fs.writeFile(target, content);
+      },
+      async readFile(path) {
+        await alive(id);
+        await injectFaults('readFile');
+        const target = await confine(id, path, 'path');
+        try {
+          return await fs.readFile(target, 'utf8');
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') throw new DomainError(ErrorType.NotFound, 'file not found', { details: { field: 'path' } });
+          if (code === 'EISDIR') throw validation('path', 'is a directory');
+          throw e;
+        }
+      },
+      async setTimeout(ms) {
+        validTimeout(ms, 'timeoutMs');
+        const m = await alive(id);
+        m.endAt = new Date(Date.now() + ms).toISOString();
+        await writeJsonAtomic(metaPath(id), m);
+      },
+      async kill() {
+        await destroy(id);
+      },
+      async isHealthy() {
+        try {
+          const r = await sb.run(['true'], { timeoutMs: 10_000 });
+          return r.exitCode === 0;
+        } catch {
+          return false;
+        }
+      },
+    };
+    return sb;
+  }
+
+  async function allAlive(): Promise<Meta[]> {
+    await ensureRoot();
+    const out: Meta[] = [];
+    for (const id of await fs.readdir(root)) {
+      if (!ID_RE.test(id)) continue;
+      const m = await readMeta(id);
+      if (!m) continue;
+      if (Date.parse(m.endAt) <= Date.now()) {
+        await destroy(id).catch(() => undefined);
+        continue;
+      }
+      out.push(m);
+    }
+    return out;
+  }
+
+  return {
+    name: 'local',
+    root,
+    pricePerSecond: opts.pricePerSecond ?? 0,
+    setFaults(f) {
+      faults = { ...f };
+    },
+    close() {
+      clearInterval(timer);
+    },
+    async create(co: CreateSandboxOptions = {}) {
+      await injectFaults('create');
+      const timeoutMs = co.timeoutMs === undefined ? opts.defaultTimeoutMs : validTimeout(co.timeoutMs, 'timeoutMs');
+      const metadata: Record<string, string> = {};
+      for (const [k, v] of Object.entries(co.metadata ?? {})) {
+        if (typeof v !== 'string') throw validation('metadata', `${k} must be a string`);
+        metadata[k] = v;
+      }
+      await ensureRoot();
+      const id = `lsb-${randomBytes(10).toString('hex')}`;
+      const now = Date.now();
+      const meta: Meta = {
+        id, metadata, envs: validEnvs(co.envs, 'envs'),
+        startedAt: new Date(now).toISOString(), endAt: new Date(now + timeoutMs).toISOString(),
+      };
+      await fs.mkdir(homeOf(id), { recursive: true, mode: 0o700 });
+      await writeJsonAtomic(metaPath(id), meta);
+      return handle(meta);
+    },
+    async connect(id) {
+      if (typeof id !== 'string' || !ID_RE.test(id)) throw gone(String(id).slice(0, 64));
+      await injectFaults('connect');
+      return handle(await alive(id));
+    },
+    async list(filter = {}) {
+      const want = Object.entries(filter.metadata ?? {});
+      return (await allAlive())
+        .filter((m) => want.every(([k, v]) => m.metadata[k] === v))
+        .map((m): SandboxInfo => ({ id: m.id, metadata: { ...m.metadata }, startedAt: new Date(m.startedAt), endAt: new Date(m.endAt) }));
+    },
+    async running() {
+      return (await allAlive()).length;
+    },
+  };
+}
+
+function signalNumber(signal: NodeJS.Signals): number | undefined {
+  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
+  return table[signal];
+}

@@ -1,0 +1,208 @@
+/**
+ * The sandbox provider contract (lib/sandbox/types.ts) as node:test tests. Every provider runs
+ * the same suite: `local` always, `e2b` when E2B_API_KEY is set.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Sandbox, SandboxProvider } from '../../lib/sandbox/types.js';
+import { isDomainError, ErrorType } from '../../lib/errors.js';
+
+export interface ContractTarget {
+  provider: SandboxProvider;
+  cleanup?: () => Promise<void>;
+}
+
+export interface ContractOptions {
+  /** a short lifetime for the TTL tests (local: ~1 s; e2b: several seconds) */
+  ttlMs?: number;
+  /** extra wait after the TTL before expecting the sandbox gone */
+  ttlSlackMs?: number;
+}
+
+const TRICKY = ['$(touch pwned)', '`touch pwned`', '; touch pwned', '; rm -rf ~', '&& touch pwned', '| touch pwned', 'a\ntouch pwned\n', "it's \"quoted\"", '$HOME ${PATH}', '*', '> pwned', '\\', ''];
+
+export function runSandboxContract(name: string, makeProvider: () => Promise<ContractTarget> | ContractTarget, o: ContractOptions = {}): void {
+  const ttlMs = o.ttlMs ?? 1000;
+  const ttlSlackMs = o.ttlSlackMs ?? 1500;
+
+  void describe(`sandbox contract: ${name}`, () => {
+    let target: ContractTarget;
+    let p: SandboxProvider;
+    let sb: Sandbox;
+    const suite = `contract-${randomBytes(4).toString('hex')}`;
+    const created: Sandbox[] = [];
+
+    async function create(extra: { metadata?: Record<string, string>; envs?: Record<string, string>; timeoutMs?: number } = {}): Promise<Sandbox> {
+      const s = await p.create({ timeoutMs: 120_000, ...extra, metadata: { suite, ...extra.metadata } });
+      created.push(s);
+      return s;
+    }
+
+    before(async () => {
+      target = await makeProvider();
+      p = target.provider;
+      sb = await create({ metadata: { role: 'main' }, envs: { SGC_SANDBOX_VAR: 'from-create' } });
+    });
+
+    after(async () => {
+      for (const s of created) await s.kill().catch(() => undefined);
+      await target?.cleanup?.();
+    });
+
+    void test('create records provider, metadata, start time and an absolute home', () => {
+      assert.equal(sb.provider, p.name);
+      assert.equal(sb.metadata.suite, suite);
+      assert.equal(sb.metadata.role, 'main');
+      assert.ok(sb.home.startsWith('/'));
+      assert.ok(Math.abs(sb.startedAt.getTime() - Date.now()) < 60_000);
+      assert.ok(sb.id.length > 0);
+    });
+
+    void test('run returns exit code, stdout and stderr (non-zero exit is returned, not thrown)', async () => {
+      const r = await sb.run(['sh', '-c', 'echo out; echo err >&2; exit 3']);
+      assert.deepEqual(r, { exitCode: 3, stdout: 'out\n', stderr: 'err\n' });
+      const ok = await sb.run(['echo', 'hello world']);
+      assert.equal(ok.exitCode, 0);
+      assert.equal(ok.stdout, 'hello world\n');
+    });
+
+    void test('commands start in home by default, honour cwd (relative or absolute inside home), reject escapes', async () => {
+      assert.equal((await sb.run(['pwd', '-P'])).stdout.trim().endsWith(sb.home.split('/').pop() as string), true);
+      await sb.writeFile('cwd-test/sub/marker.txt', 'x');
+      const rel = await sb.run(['ls'], { cwd: 'cwd-test/sub' });
+      assert.equal(rel.stdout.trim(), 'marker.txt');
+      const abs = await sb.run(['ls'], { cwd: `${sb.home}/cwd-test` });
+      assert.equal(abs.stdout.trim(), 'sub');
+      for (const bad of ['..', '../..', '/etc', 'cwd-test/../../x']) {
+        await assert.rejects(sb.run(['pwd'], { cwd: bad }), (e) => isDomainError(e, ErrorType.Validation), bad);
+      }
+    });
+
+    void test('environment: sandbox and per-command envs visible, parent env never', async () => {
+      process.env.SGC_CONTRACT_PARENT_SECRET = 'parent-secret-value';
+      try {
+        const r = await sb.run(['sh', '-c', 'printf "%s|%s|%s" "${SGC_CONTRACT_PARENT_SECRET-unset}" "$SGC_SANDBOX_VAR" "$SGC_CMD_VAR"'], { envs: { SGC_CMD_VAR: 'from-cmd' } });
+        assert.equal(r.stdout, 'unset|from-create|from-cmd');
+        const env = await sb.run(['env']);
+        assert.ok(!env.stdout.includes('parent-secret-value'));
+      } finally {
+        delete process.env.SGC_CONTRACT_PARENT_SECRET;
+      }
+      const over = await sb.run(['sh', '-c', 'printf %s "$SGC_SANDBOX_VAR"'], { envs: { SGC_SANDBOX_VAR: 'overridden' } });
+      assert.equal(over.stdout, 'overridden');
+    });
+
+    void test('shell metacharacters in argv are inert and arrive byte for byte', async () => {
+      await sb.writeFile('canary.txt', 'still here');
+      for (const s of TRICKY) {
+        const r = await sb.run(['printf', '%s', s]);
+        assert.equal(r.stdout, s, JSON.stringify(s));
+        assert.equal(r.exitCode, 0);
+      }
+      const ls = await sb.run(['ls', '-A']);
+      assert.ok(!ls.stdout.split('\n').includes('pwned'), 'an injected command ran');
+      assert.equal(await sb.readFile('canary.txt'), 'still here');
+    });
+
+    void test('stdin is fed to the command', async () => {
+      const r = await sb.run(['cat'], { stdin: 'line 1\nline $(2) `3`\n' });
+      assert.equal(r.stdout, 'line 1\nline $(2) `3`\n');
+    });
+
+    void test('writeFile/readFile round-trip text, create parents, accept absolute paths inside home', async () => {
+      const content = 'ünïcødé ✓\n$(not run)\n\ttab\n';
+      await sb.writeFile('files/deep/er/a.txt', content);
+      assert.equal(await sb.readFile('files/deep/er/a.txt'), content);
+      assert.equal(await sb.readFile(`${sb.home}/files/deep/er/a.txt`), content);
+      assert.equal((await sb.run(['cat', 'files/deep/er/a.txt'])).stdout, content);
+      await sb.writeFile('files/deep/er/a.txt', 'overwritten');
+      assert.equal(await sb.readFile('files/deep/er/a.txt'), 'overwritten');
+      await assert.rejects(sb.readFile('files/missing.txt'), (e) => isDomainError(e, ErrorType.NotFound));
+    });
+
+    void test('file paths escaping home are rejected: "..", absolute outside, symlinks out', async () => {
+      for (const bad of ['../escape.txt', 'a/../../escape.txt', '/etc/passwd', '/tmp/sgc-escape.txt']) {
+        await assert.rejects(sb.writeFile(bad, 'x'), (e) => isDomainError(e, ErrorType.Validation), `write ${bad}`);
+        await assert.rejects(sb.readFile(bad), (e) => isDomainError(e, ErrorType.Validation), `read ${bad}`);
+      }
+      const outside = `/tmp/sgc-outside-${randomBytes(4).toString('hex')}`;
+      await sb.run(['ln', '-s', '/etc', 'etc-link']);
+      await sb.run(['ln', '-s', outside, 'dangling-link']);
+      await assert.rejects(sb.readFile('etc-link/passwd'), (e) => isDomainError(e, ErrorType.Validation), 'read through symlink');
+      await assert.rejects(sb.writeFile('etc-link/sgc-x', 'x'), (e) => isDomainError(e, ErrorType.Validation), 'write through symlink');
+      await assert.rejects(sb.writeFile('dangling-link', 'x'), (e) => isDomainError(e, ErrorType.Validation), 'write to dangling symlink');
+      const check = await sb.run(['sh', '-c', 'test -e "$1" && echo exists || echo absent', 'sh', outside]);
+      assert.equal(check.stdout.trim(), 'absent');
+    });
+
+    void test('list filters by metadata', async () => {
+      const a = await create({ metadata: { role: 'list-a' } });
+      const b = await create({ metadata: { role: 'list-b' } });
+      const all = (await p.list({ metadata: { suite } })).map((i) => i.id);
+      assert.ok(all.includes(a.id) && all.includes(b.id) && all.includes(sb.id));
+      const onlyA = await p.list({ metadata: { suite, role: 'list-a' } });
+      assert.deepEqual(onlyA.map((i) => i.id), [a.id]);
+      assert.equal(onlyA[0].metadata.role, 'list-a');
+      assert.ok(onlyA[0].endAt.getTime() > Date.now());
+      assert.deepEqual(await p.list({ metadata: { suite, role: 'nobody' } }), []);
+      assert.ok((await p.running()) >= 3);
+    });
+
+    void test('connect by id reaches the same sandbox; an unknown id is SandboxGone', async () => {
+      await sb.writeFile('connect.txt', 'same sandbox');
+      const again = await p.connect(sb.id);
+      assert.equal(again.id, sb.id);
+      assert.equal(again.metadata.suite, suite);
+      assert.equal(again.home, sb.home);
+      assert.equal(await again.readFile('connect.txt'), 'same sandbox');
+      await assert.rejects(p.connect(`nonexistent${randomBytes(6).toString('hex')}`), (e) => isDomainError(e, ErrorType.SandboxGone));
+    });
+
+    void test('the lifetime is enforced: an expired sandbox is gone', async () => {
+      const short = await create({ timeoutMs: ttlMs });
+      assert.equal((await short.run(['true'])).exitCode, 0);
+      await sleep(ttlMs + ttlSlackMs);
+      await assert.rejects(p.connect(short.id), (e) => isDomainError(e, ErrorType.SandboxGone));
+      assert.ok(!(await p.list({ metadata: { suite } })).some((i) => i.id === short.id));
+      assert.equal(await short.isHealthy(), false);
+    });
+
+    void test('setTimeout extends the lifetime', async () => {
+      const s = await create({ timeoutMs: ttlMs });
+      await s.setTimeout(ttlMs * 20 + 60_000);
+      await sleep(ttlMs + ttlSlackMs);
+      const again = await p.connect(s.id);
+      assert.equal((await again.run(['echo', 'alive'])).stdout, 'alive\n');
+      const info = (await p.list({ metadata: { suite } })).find((i) => i.id === s.id);
+      assert.ok(info && info.endAt.getTime() > Date.now() + ttlMs * 10);
+    });
+
+    void test('kill ends the sandbox; killing twice is harmless; isHealthy tells', async () => {
+      const s = await create({ metadata: { role: 'kill' } });
+      assert.equal(await s.isHealthy(), true);
+      await s.kill();
+      await s.kill();
+      assert.equal(await s.isHealthy(), false);
+      await assert.rejects(p.connect(s.id), (e) => isDomainError(e, ErrorType.SandboxGone));
+      assert.deepEqual(await p.list({ metadata: { suite, role: 'kill' } }), []);
+    });
+
+    void test('a command past its timeout throws Timeout and its background children die with it', async () => {
+      const t0 = Date.now();
+      await assert.rejects(
+        sb.run(['sh', '-c', 'sleep 30 & echo $! > bg.pid; wait'], { timeoutMs: 500 }),
+        (e) => isDomainError(e, ErrorType.Timeout),
+      );
+      assert.ok(Date.now() - t0 < 10_000, 'the timeout did not fire in time');
+      await sleep(200);
+      // a zombie counts as dead: an orphan's reaper (PID 1 in a container) may never wait() for it
+      const alive = await sb.run(['sh', '-c',
+        'st=$(sed -n "s/^.*) \\(.\\).*$/\\1/p" "/proc/$(cat bg.pid)/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ] && echo alive || echo dead']);
+      assert.equal(alive.stdout.trim(), 'dead');
+      // the sandbox is still usable afterwards
+      assert.equal((await sb.run(['true'])).exitCode, 0);
+    });
+  });
+}

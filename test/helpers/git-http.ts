@@ -1,0 +1,90 @@
+/**
+ * A local smart-HTTP git server (git's own `git http-backend` behind node:http) that requires
+ * HTTP Basic auth — the real protocol a hosted remote speaks, for credential tests.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+
+const BACKEND = process.env.SGC_GIT_HTTP_BACKEND ?? '/usr/lib/git-core/git-http-backend';
+
+export interface GitHttpServer {
+  /** base URL; a bare repo at <projectRoot>/remote.git is `${url}/remote.git` */
+  url: string;
+  /** Authorization headers seen, for asserting what reached the server */
+  seenAuth: string[];
+  close(): Promise<void>;
+}
+
+export async function startGitHttpServer(o: { projectRoot: string; username: string; password: string }): Promise<GitHttpServer> {
+  const expected = `Basic ${Buffer.from(`${o.username}:${o.password}`).toString('base64')}`;
+  const seenAuth: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const auth = req.headers.authorization;
+    if (auth) seenAuth.push(auth);
+    if (auth !== expected) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="sgc-test"' });
+      res.end('unauthorized');
+      return;
+    }
+    const u = new URL(req.url ?? '/', 'http://localhost');
+    const child = spawn(BACKEND, [], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        GIT_PROJECT_ROOT: o.projectRoot,
+        GIT_HTTP_EXPORT_ALL: '1',
+        GIT_CONFIG_NOSYSTEM: '1',
+        REQUEST_METHOD: req.method ?? 'GET',
+        PATH_INFO: decodeURIComponent(u.pathname),
+        QUERY_STRING: u.search.replace(/^\?/, ''),
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        REMOTE_USER: o.username,
+        REMOTE_ADDR: '127.0.0.1',
+        HTTP_CONTENT_ENCODING: (req.headers['content-encoding'] as string | undefined) ?? '',
+        GIT_PROTOCOL: (req.headers['git-protocol'] as string | undefined) ?? '',
+      },
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    req.pipe(child.stdin);
+    let buf = Buffer.alloc(0);
+    let headersDone = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (headersDone) {
+        res.write(chunk);
+        return;
+      }
+      buf = Buffer.concat([buf, chunk]);
+      let sepLen = 4;
+      let idx = buf.indexOf('\r\n\r\n');
+      if (idx < 0) {
+        idx = buf.indexOf('\n\n');
+        sepLen = 2;
+      }
+      if (idx < 0) return;
+      headersDone = true;
+      let status = 200;
+      for (const line of buf.subarray(0, idx).toString('latin1').split(/\r?\n/)) {
+        const c = line.indexOf(':');
+        if (c < 0) continue;
+        const k = line.slice(0, c).trim();
+        const v = line.slice(c + 1).trim();
+        if (k.toLowerCase() === 'status') status = Number.parseInt(v, 10);
+        else res.setHeader(k, v);
+      }
+      res.statusCode = status;
+      res.write(buf.subarray(idx + sepLen));
+    });
+    child.on('close', () => res.end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seenAuth,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
