@@ -1,0 +1,510 @@
+import { performance } from 'node:perf_hooks';
+import type { Db } from '../db/index.js';
+import type { EncryptionKey } from '../crypto.js';
+import { DomainError, ErrorType, isDomainError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
+import {
+  accrueCost, bindReservation, cancelReservation, claimIdleSandbox, countByStatus, getSandbox,
+  listExpiredSandboxes, listSandboxesByStatus, PENDING_PREFIX, recordSandboxError, reservePooledSlot, transitionSandbox,
+  type Assignment, type SandboxRecord,
+} from '../store/sandboxes.js';
+
+/**
+ * Approach 2's warm sandbox pool (seed 004: min 3, max 10, TTL 1 h, health check on return,
+ * replace unhealthy ones). The pool's state lives in `git_sandboxes`, not in memory: acquiring is
+ * an atomic claim of a `ready` row (SKIP LOCKED) and creating is gated by a reservation under an
+ * advisory lock, so several processes (API, workers) can share one pool without exceeding `max`
+ * or handing one sandbox to two agents, and a restarted process finds its sandboxes again.
+ *
+ * Row lifecycle: initializing → ready (idle) → in_use → ready (returned healthy) | error → terminated.
+ * "min" counts live sandboxes (idle + in use), as in the seed's diagram: pre-warm 3, one taken
+ * leaves 2 idle + 1 in use.
+ */
+
+export interface PoolSettings {
+  min: number;
+  max: number;
+  /** sandboxes older than this are retired (idle: by cleanupExpired; in use: when returned) */
+  ttlSeconds: number;
+  /** how long acquire waits for a free slot before PoolExhausted */
+  acquireTimeoutMs: number;
+  /** USD per sandbox-second (gitops_sandbox_cost_dollars_total{approach="pooled"}) */
+  pricePerSecond: number;
+  /** provider lifetime given at create and renewed on acquire (default: ttlSeconds) */
+  sandboxTimeoutMs?: number;
+  /** plan limit shown as gitops_sandbox_limit */
+  limit?: number;
+  /** directory under the sandbox home holding workspaces; wiped on return (default 'ws') */
+  workspaceRoot?: string;
+  /** how often cost is accrued and gauges refreshed (default 15 s) */
+  tickMs?: number;
+  /** poll interval while waiting for a slot (default 50 ms); local releases wake waiters at once */
+  pollMs?: number;
+  /** an `initializing` row older than this is a crashed creation (default 2 min) */
+  initializingGraceMs?: number;
+}
+
+export interface PoolDeps {
+  provider: SandboxProvider;
+  db: Db;
+  key: EncryptionKey;
+  metrics?: Metrics;
+  log?: Logger;
+}
+
+export interface Acquired {
+  sandbox: Sandbox;
+  result: 'reused' | 'created';
+  waitedMs: number;
+}
+
+export interface ReleaseResult {
+  /** back in the pool as idle */
+  returned: boolean;
+  /** retired (unhealthy, expired or gone) */
+  retired: boolean;
+  reason?: 'unhealthy' | 'expired' | 'gone';
+  /** sandboxes created to keep the minimum */
+  created: number;
+}
+
+/** Metadata label marking sandboxes this pool created (searchable on E2B, no secrets). */
+export const POOL_METADATA = { sgcApproach: 'pooled' } as const;
+
+export class SandboxPool {
+  readonly settings: Required<PoolSettings>;
+  private readonly provider: SandboxProvider;
+  private readonly db: Db;
+  private readonly key: EncryptionKey;
+  private readonly metrics?: Metrics;
+  private readonly log?: Logger;
+  private readonly handles = new Map<string, Sandbox>();
+  private readonly waiters = new Set<() => void>();
+  private timer: NodeJS.Timeout | null = null;
+  private gaugeRefresh: Promise<void> | null = null;
+  private started = false;
+
+  constructor(deps: PoolDeps, settings: PoolSettings) {
+    if (settings.min > settings.max) throw new DomainError(ErrorType.Validation, 'pool.min must not exceed pool.max', { details: { field: 'pool.min' } });
+    this.provider = deps.provider;
+    this.db = deps.db;
+    this.key = deps.key;
+    this.metrics = deps.metrics;
+    this.log = deps.log;
+    this.settings = {
+      sandboxTimeoutMs: settings.ttlSeconds * 1000,
+      limit: settings.max,
+      workspaceRoot: 'ws',
+      tickMs: 15_000,
+      pollMs: 50,
+      initializingGraceMs: 120_000,
+      ...settings,
+    };
+  }
+
+  /**
+   * Reconnects to the sandboxes recorded as live (after a restart), retires those that are gone
+   * or were left half-made, pre-warms to `min`, and starts the cost/gauge ticker. Safe to call
+   * again.
+   */
+  async start(): Promise<{ reconnected: number; retired: number; created: number }> {
+    const { reconnected, retired } = await this.reconcile();
+    const created = await this.ensureMin();
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.tick(), this.settings.tickMs);
+      this.timer.unref();
+    }
+    this.started = true;
+    await this.refreshGauges();
+    this.log?.info({ reconnected, retired, created, min: this.settings.min, max: this.settings.max }, 'sandbox pool started');
+    return { reconnected, retired, created };
+  }
+
+  /**
+   * A sandbox for an agent: a warm idle one (`reused`), else a new one while fewer than `max`
+   * are live (`created`), else waits up to acquireTimeoutMs → DomainError(PoolExhausted).
+   */
+  async acquire(a: Assignment): Promise<Acquired> {
+    const started = performance.now();
+    const deadline = started + this.settings.acquireTimeoutMs;
+    for (;;) {
+      const rec = await claimIdleSandbox(this.db, this.provider.name, a);
+      if (rec) {
+        const sb = await this.adoptClaimed(rec);
+        if (sb) {
+          this.metrics?.poolAcquisitions.labels('reused').inc();
+          this.scheduleGaugeRefresh();
+          return { sandbox: sb, result: 'reused', waitedMs: performance.now() - started };
+        }
+        continue;
+      }
+      const placeholder = await reservePooledSlot(this.db, {
+        provider: this.provider.name, limit: this.settings.max, expiresInMs: this.settings.ttlSeconds * 1000,
+      });
+      if (placeholder) {
+        const sb = await this.createReserved(placeholder, a);
+        this.metrics?.poolAcquisitions.labels('created').inc();
+        this.scheduleGaugeRefresh();
+        return { sandbox: sb, result: 'created', waitedMs: performance.now() - started };
+      }
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        this.scheduleGaugeRefresh();
+        throw new DomainError(ErrorType.PoolExhausted, `no sandbox free within ${this.settings.acquireTimeoutMs} ms (max ${this.settings.max})`, {
+          details: { max: this.settings.max, waitedMs: Math.round(performance.now() - started) },
+        });
+      }
+      await this.waitForSlot(Math.min(this.settings.pollMs, remaining));
+    }
+  }
+
+  /** A claimed row's handle, lifetime renewed; null (row retired) when the sandbox is gone. */
+  private async adoptClaimed(rec: SandboxRecord): Promise<Sandbox | null> {
+    try {
+      const sb = await this.connect(rec.sandboxId);
+      // the workspace gets a full lifetime from now, however long the sandbox sat idle
+      await sb.setTimeout(this.settings.sandboxTimeoutMs);
+      return sb;
+    } catch (e) {
+      if (!isDomainError(e, ErrorType.SandboxGone)) {
+        // could not verify it: put it back for the health check to judge, and fail this acquire
+        await transitionSandbox(this.db, rec.sandboxId, 'error', { from: ['in_use'], lastOperation: 'acquire' }).catch(() => undefined);
+        await recordSandboxError(this.db, this.key, rec.sandboxId, (e as Error).message, { operation: 'acquire' }).catch(() => undefined);
+        await this.retire(rec.sandboxId, 'acquire failed');
+        throw e;
+      }
+      await this.retire(rec.sandboxId, 'gone');
+      return null;
+    }
+  }
+
+  /** Creates the sandbox for a reservation; ready (pre-warm) or in_use for `a`. */
+  private async createReserved(placeholder: string, a?: Assignment): Promise<Sandbox> {
+    let sb: Sandbox;
+    try {
+      sb = await this.provider.create({
+        metadata: { ...POOL_METADATA, sgcReservation: placeholder },
+        timeoutMs: this.settings.sandboxTimeoutMs,
+      });
+    } catch (e) {
+      await cancelReservation(this.db, placeholder).catch(() => undefined);
+      this.wake();
+      throw e;
+    }
+    try {
+      await bindReservation(this.db, placeholder, sb.id);
+      this.handles.set(sb.id, sb);
+      if (a) {
+        await transitionSandbox(this.db, sb.id, 'in_use', {
+          from: ['initializing'], agentId: a.agentId, taskId: a.taskId, repoUrl: a.repoUrl ?? '', branch: a.branch ?? 'main',
+          agentBranch: a.agentBranch ?? null, lastOperation: 'acquire', touch: true,
+        });
+      } else {
+        await transitionSandbox(this.db, sb.id, 'ready', { from: ['initializing'], lastOperation: 'prewarm' });
+        this.wake();
+      }
+      return sb;
+    } catch (e) {
+      this.handles.delete(sb.id);
+      await sb.kill().catch(() => undefined);
+      await cancelReservation(this.db, placeholder).catch(() => undefined);
+      await this.retire(sb.id, 'create failed').catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The live handle for a recorded sandbox (cached; reconnects by id after a restart). */
+  async connect(sandboxId: string): Promise<Sandbox> {
+    const cached = this.handles.get(sandboxId);
+    if (cached) return cached;
+    const sb = await this.provider.connect(sandboxId);
+    this.handles.set(sandboxId, sb);
+    return sb;
+  }
+
+  /**
+   * Returns a sandbox: its workspaces are wiped and it is health-checked. Healthy and within
+   * its TTL → idle again; otherwise it is killed, recorded terminated (unhealthy ones via
+   * `error`, with the reason encrypted in last_error) and replaced to keep `min`.
+   * Releasing again, or releasing an unknown sandbox, changes nothing.
+   */
+  async release(sandbox: Sandbox | string): Promise<ReleaseResult> {
+    const id = typeof sandbox === 'string' ? sandbox : sandbox.id;
+    const rec = await getSandbox(this.db, id);
+    if (!rec || !rec.isPooled || rec.status !== 'in_use') {
+      return { returned: rec?.status === 'ready', retired: rec?.status === 'terminated', created: 0 };
+    }
+    let sb: Sandbox | null = typeof sandbox === 'string' ? null : sandbox;
+    if (!sb) {
+      try {
+        sb = await this.connect(id);
+      } catch (e) {
+        if (!isDomainError(e, ErrorType.SandboxGone)) throw e;
+      }
+    }
+    let reason: ReleaseResult['reason'];
+    if (!sb) {
+      reason = 'gone';
+    } else if (rec.expiresAt !== null && rec.expiresAt.getTime() <= Date.now()) {
+      reason = 'expired';
+    } else if (!(await this.wipeAndCheck(sb))) {
+      reason = 'unhealthy';
+    }
+    if (reason === undefined) {
+      const { changed } = await transitionSandbox(this.db, id, 'ready', {
+        from: ['in_use'], agentId: '', taskId: '', repoUrl: '', agentBranch: null, branch: 'main', lastOperation: 'release', touch: true,
+      });
+      this.wake();
+      this.scheduleGaugeRefresh();
+      return { returned: changed, retired: false, created: 0 };
+    }
+    if (reason === 'unhealthy') {
+      await recordSandboxError(this.db, this.key, id, 'health check failed when the sandbox was returned', { operation: 'release' });
+      await transitionSandbox(this.db, id, 'error', { from: ['in_use'], lastOperation: 'release' });
+    }
+    await this.retire(id, reason);
+    const created = await this.ensureMin();
+    this.scheduleGaugeRefresh();
+    return { returned: false, retired: true, reason, created };
+  }
+
+  /** Wipes the workspace root and probes the sandbox; false on any failure. */
+  private async wipeAndCheck(sb: Sandbox): Promise<boolean> {
+    try {
+      const r = await sb.run(['rm', '-rf', '--', this.settings.workspaceRoot], { timeoutMs: 60_000 });
+      if (r.exitCode !== 0) return false;
+      return await sb.isHealthy();
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Probes every idle sandbox; an unhealthy one is taken out (ready → error, reason encrypted),
+   * killed and terminated, and the pool is topped up to `min`. Running it twice in a row finds
+   * the pool healthy the second time.
+   */
+  async healthCheck(): Promise<{ checked: number; unhealthy: number; created: number }> {
+    const idle = await listSandboxesByStatus(this.db, ['ready'], { pooled: true, provider: this.provider.name });
+    let unhealthy = 0;
+    await Promise.all(idle.filter((r) => !r.sandboxId.startsWith(PENDING_PREFIX)).map(async (r) => {
+      let ok = false;
+      try {
+        ok = await (await this.connect(r.sandboxId)).isHealthy();
+      } catch {
+        ok = false;
+      }
+      if (ok) return;
+      try {
+        // only if still idle: an agent may have claimed it meanwhile (then its release checks it)
+        await transitionSandbox(this.db, r.sandboxId, 'error', { from: ['ready'], lastOperation: 'health_check' });
+      } catch (e) {
+        if (isDomainError(e, ErrorType.Validation)) return;
+        throw e;
+      }
+      unhealthy++;
+      await recordSandboxError(this.db, this.key, r.sandboxId, 'health check failed', { operation: 'health_check' });
+      await this.retire(r.sandboxId, 'unhealthy');
+    }));
+    const created = await this.ensureMin();
+    await this.refreshGauges();
+    if (unhealthy > 0) this.log?.warn({ checked: idle.length, unhealthy, created }, 'pool health check replaced sandboxes');
+    return { checked: idle.length, unhealthy, created };
+  }
+
+  /**
+   * Retires idle sandboxes past their TTL, sandboxes left in `error`, and creations that never
+   * finished; reaps records of sandboxes that no longer exist; tops up to `min`.
+   */
+  async cleanupExpired(): Promise<{ expired: number; errored: number; stale: number; reaped: number; created: number }> {
+    const filter = { pooled: true, provider: this.provider.name };
+    // acquire never claims an expired row, so killing before the status change is race-free
+    const expired = await listExpiredSandboxes(this.db, { ...filter, statuses: ['ready'] });
+    for (const r of expired) await this.retire(r.sandboxId, 'expired');
+    const errored = await listSandboxesByStatus(this.db, ['error'], filter);
+    for (const r of errored) await this.retire(r.sandboxId, 'error');
+    const stale = await this.retireStaleInitializing();
+    // rows first, then the provider's list: a sandbox recorded before the list was taken and
+    // missing from it is really gone
+    const live = await listSandboxesByStatus(this.db, ['ready', 'in_use'], filter);
+    const alive = new Set((await this.provider.list({ metadata: { ...POOL_METADATA } })).map((s) => s.id));
+    let reaped = 0;
+    for (const r of live) {
+      if (alive.has(r.sandboxId)) continue;
+      try {
+        await this.provider.connect(r.sandboxId);
+        continue; // listed lazily (or labelled differently) but alive
+      } catch (e) {
+        if (!isDomainError(e, ErrorType.SandboxGone)) continue;
+      }
+      await this.retire(r.sandboxId, 'gone');
+      reaped++;
+    }
+    const created = await this.ensureMin();
+    await this.refreshGauges();
+    return { expired: expired.length, errored: errored.length, stale, reaped, created };
+  }
+
+  /**
+   * Stops the ticker and accrues the last cost slice. Sandboxes stay up (a restart reconnects to
+   * them) unless `terminateIdle`, which retires the idle ones.
+   */
+  async stop(opts: { terminateIdle?: boolean } = {}): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.started = false;
+    for (const wake of [...this.waiters]) wake();
+    if (opts.terminateIdle) {
+      const idle = await listSandboxesByStatus(this.db, ['ready', 'error'], { pooled: true, provider: this.provider.name });
+      for (const r of idle) await this.retire(r.sandboxId, 'pool stopped');
+    }
+    await this.gaugeRefresh?.catch(() => undefined);
+    await this.accrue().catch(() => undefined);
+  }
+
+  /** Counts of pooled sandboxes by state, from the database (all processes). */
+  async stats(): Promise<{ idle: number; inUse: number; initializing: number; unhealthy: number; live: number }> {
+    const c = await countByStatus(this.db, { pooled: true, provider: this.provider.name });
+    return { idle: c.ready, inUse: c.in_use, initializing: c.initializing, unhealthy: c.error, live: c.ready + c.in_use + c.initializing };
+  }
+
+  get isStarted(): boolean {
+    return this.started;
+  }
+
+  /** Kills (best effort) and records terminated, accruing the sandbox's last cost slice. */
+  async retire(sandboxId: string, reason: string): Promise<void> {
+    if (!sandboxId.startsWith(PENDING_PREFIX)) {
+      try {
+        const sb = this.handles.get(sandboxId) ?? await this.provider.connect(sandboxId);
+        await sb.kill();
+      } catch (e) {
+        if (!isDomainError(e, ErrorType.SandboxGone)) this.log?.warn({ sandboxId, err: (e as Error).message }, 'sandbox kill failed');
+      }
+    }
+    this.handles.delete(sandboxId);
+    try {
+      const t = await transitionSandbox(this.db, sandboxId, 'terminated', { lastOperation: reason });
+      this.addCost(t.accruedSeconds);
+    } catch (e) {
+      if (!isDomainError(e, ErrorType.NotFound)) throw e;
+    }
+    this.log?.info({ sandboxId, reason }, 'pooled sandbox retired');
+    this.wake();
+  }
+
+  /** Creates sandboxes (in parallel) until `min` are live. Returns how many it created. */
+  async ensureMin(): Promise<number> {
+    const placeholders: string[] = [];
+    for (;;) {
+      const p = await reservePooledSlot(this.db, {
+        provider: this.provider.name, limit: this.settings.min, expiresInMs: this.settings.ttlSeconds * 1000,
+      });
+      if (!p) break;
+      placeholders.push(p);
+    }
+    const results = await Promise.allSettled(placeholders.map((p) => this.createReserved(p)));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length > 0) this.log?.warn({ failed: failed.length, err: (failed[0].reason as Error).message }, 'pre-warming sandboxes failed');
+    return results.length - failed.length;
+  }
+
+  private async reconcile(): Promise<{ reconnected: number; retired: number }> {
+    const filter = { pooled: true, provider: this.provider.name };
+    let reconnected = 0;
+    let retired = 0;
+    for (const r of await listSandboxesByStatus(this.db, ['ready', 'in_use'], filter)) {
+      try {
+        await this.connect(r.sandboxId);
+        reconnected++;
+      } catch (e) {
+        if (!isDomainError(e, ErrorType.SandboxGone)) throw e;
+        await this.retire(r.sandboxId, 'gone after restart');
+        retired++;
+      }
+    }
+    for (const r of await listSandboxesByStatus(this.db, ['error'], filter)) {
+      await this.retire(r.sandboxId, 'error');
+      retired++;
+    }
+    retired += await this.retireStaleInitializing();
+    return { reconnected, retired };
+  }
+
+  /** Creations a crashed process left half-made: kill what the provider made and drop the rows. */
+  private async retireStaleInitializing(): Promise<number> {
+    const rows = await listSandboxesByStatus(this.db, ['initializing'], { pooled: true, provider: this.provider.name });
+    const stale = rows.filter((r) => Date.now() - r.createdAt.getTime() > this.settings.initializingGraceMs);
+    for (const r of stale) {
+      if (r.sandboxId.startsWith(PENDING_PREFIX)) {
+        for (const s of await this.provider.list({ metadata: { sgcReservation: r.sandboxId } })) {
+          await this.provider.connect(s.id).then((sb) => sb.kill()).catch(() => undefined);
+        }
+      }
+      await this.retire(r.sandboxId, 'creation never finished');
+    }
+    return stale.length;
+  }
+
+  private addCost(seconds: number): void {
+    if (seconds > 0) this.metrics?.sandboxCost.labels('pooled').inc(seconds * this.settings.pricePerSecond);
+  }
+
+  private async accrue(): Promise<void> {
+    const s = await accrueCost(this.db, { pooled: true, provider: this.provider.name });
+    this.addCost(s.pooled);
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      await this.accrue();
+      await this.refreshGauges();
+    } catch (e) {
+      this.log?.warn({ err: (e as Error).message }, 'pool tick failed');
+    }
+  }
+
+  /** Sets gitops_pool_sandboxes{state}, gitops_sandboxes_running and gitops_sandbox_limit. */
+  async refreshGauges(): Promise<void> {
+    if (!this.metrics) return;
+    const s = await this.stats();
+    this.metrics.poolSandboxes.labels('idle').set(s.idle);
+    this.metrics.poolSandboxes.labels('in_use').set(s.inUse);
+    this.metrics.poolSandboxes.labels('unhealthy').set(s.unhealthy);
+    this.metrics.sandboxesRunning.labels(this.provider.name).set(await this.provider.running());
+    this.metrics.sandboxLimit.labels(this.provider.name).set(this.settings.limit);
+  }
+
+  /** Off the hot path: coalesces refreshes after acquire/release. */
+  private scheduleGaugeRefresh(): void {
+    if (!this.metrics || this.gaugeRefresh) return;
+    this.gaugeRefresh = this.refreshGauges()
+      .catch((e: Error) => this.log?.debug({ err: e.message }, 'pool gauge refresh failed'))
+      .finally(() => {
+        this.gaugeRefresh = null;
+      });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private waitForSlot(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+}
+
+export function createSandboxPool(deps: PoolDeps, settings: PoolSettings): SandboxPool {
+  return new SandboxPool(deps, settings);
+}
+
