@@ -1,0 +1,268 @@
+import { Context } from '@temporalio/activity';
+import { defaultValidationConfig, type ValidationConfig } from '../lib/config/validation.js';
+import { DomainError, ErrorType } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { sanitizeData } from '../lib/reports/markdown.js';
+import type { Queryable } from '../lib/store/queryable.js';
+import type { ReportInput } from '../lib/store/reports.js';
+import { collectDaySnapshot, type PromQuerier } from '../lib/validation/collect.js';
+import type { DecisionResult } from '../lib/validation/decide.js';
+import type { Forecast } from '../lib/validation/forecast.js';
+import { renderValidationFinalReport, renderValidationWeeklyReport } from '../lib/validation/report.js';
+import type { DayAggregates, DaySnapshot, Decision, HourlyPoint, WeekSummary } from '../lib/validation/types.js';
+import { toActivityFailure } from './git.js';
+
+export interface ValidationActivityDeps {
+  db: Queryable;
+  /** the Prometheus the period watches (a PromClient) */
+  prom: PromQuerier;
+  /** every named query (config.queries: defaults merged with temporal.yaml overrides) */
+  queries: Record<string, string>;
+  /** stores a rendered report page (createReportActivities(...).writeReport) */
+  writeReport: (input: ReportInput) => Promise<{ id: string }>;
+  log: Logger;
+}
+
+export interface TakeDailySnapshotInput {
+  /** the workflow id of the period */
+  runId: string;
+  /** 1-based day of the period */
+  day: number;
+  /** unix seconds, metric time: the day covers (dayStart, dayEnd] */
+  dayStart: number;
+  dayEnd: number;
+  resolutionSeconds: number;
+  subqueryStepSeconds: number;
+  /** per-run PromQL overrides by query name (names must exist in `queries`) */
+  queryOverrides?: Record<string, string>;
+}
+
+export interface StartRunInput {
+  runId: string;
+  mode: 'live' | 'backtest';
+  /** the resolved input, for the record (sanitised before it is stored) */
+  input: Record<string, unknown>;
+  /** workflow time, epoch ms */
+  at: number;
+}
+
+export interface FinishRunInput {
+  runId: string;
+  status: 'decided' | 'failed';
+  decision?: 'STAY' | 'MIGRATE' | 'EXTEND';
+  /** workflow time, epoch ms */
+  at: number;
+}
+
+export interface RecordDecisionInput {
+  runId: string;
+  /** names the event: 'week-3', 'final', 'override-1', 'extend-2'; a retried write of the same key is a no-op */
+  key: string;
+  week: number;
+  decision: Decision;
+  /** what the rules said at that moment (defaults to `decision`) */
+  ruleDecision?: Decision;
+  reasons: string[];
+  forced?: boolean;
+  incomplete?: boolean;
+  /** set together for an operator's override or extension (the audit) */
+  overriddenBy?: string;
+  overrideReason?: string;
+  /** workflow time, epoch ms (passed in so a retry stores the same instant) */
+  at: number;
+}
+
+interface ReportContextInput {
+  runId: string;
+  config: ValidationConfig;
+  weeks: WeekSummary[];
+  forecast: Forecast | null;
+  backtest?: { start: number; end: number };
+  notes?: string[];
+}
+
+export interface WriteWeeklyReportInput extends ReportContextInput {
+  week: number;
+  decision: DecisionResult;
+}
+
+export interface WriteFinalReportInput extends ReportContextInput {
+  decision: DecisionResult;
+  override?: { decision: string; reason: string; by?: string };
+}
+
+/** Report ids: stable per run and week, so a retried write replaces the page. */
+export function weeklyReportId(runId: string, week: number): string {
+  return `${runId}-week-${week}`;
+}
+export function finalReportId(runId: string): string {
+  return `${runId}-final`;
+}
+
+interface SnapshotRow {
+  day: number;
+  metric_day_start: Date;
+  metric_day_end: Date;
+  aggregates: DayAggregates;
+  hourly: HourlyPoint[];
+}
+
+const toSnapshot = (r: SnapshotRow): DaySnapshot => ({
+  day: r.day,
+  start: Math.round(r.metric_day_start.getTime() / 1000),
+  end: Math.round(r.metric_day_end.getTime() / 1000),
+  aggregates: r.aggregates,
+  hourly: r.hourly,
+});
+
+/**
+ * Heartbeats once per Prometheus call, so a worker that dies mid-day is noticed within the
+ * heartbeat timeout and the day is retried elsewhere rather than after the whole start-to-close.
+ */
+function heartbeating(prom: PromQuerier): PromQuerier {
+  const ctx = Context.current();
+  return {
+    query: (promql, time) => {
+      ctx.heartbeat();
+      return prom.query(promql, time);
+    },
+    queryRange: (promql, start, end, step) => {
+      ctx.heartbeat();
+      return prom.queryRange(promql, start, end, step);
+    },
+  };
+}
+
+/**
+ * Activities of validationPeriodWorkflow (seed 000): daily snapshots from Prometheus into
+ * Postgres, the decision audit, and the weekly and final report pages.
+ *
+ * Every write is idempotent, so Temporal may retry any of them: snapshots upsert by (run, day),
+ * decisions insert once by (run, key), reports upsert by id. Failures leave as typed
+ * ApplicationFailures: Prometheus unreachable → `PromUnavailable` (retryable: the day is retried,
+ * never skipped); bad PromQL or an unknown query override → `PromBadQuery` (non-retryable).
+ */
+export function createValidationActivities(deps: ValidationActivityDeps) {
+  const { db, log } = deps;
+
+  const fail = (activity: string, fields: Record<string, unknown>, e: unknown): unknown => {
+    const type = e instanceof DomainError ? e.type : (e as Error).name;
+    log.warn({ activity, ...fields, type, err: (e as Error).message }, 'validation activity failed');
+    return toActivityFailure(e);
+  };
+
+  return {
+    /**
+     * Collects one day (aggregates + hourly points), sanitises it, and upserts it by (run, day).
+     * Returns the stored snapshot: the workflow summarises the week from it.
+     */
+    async takeDailySnapshot(input: TakeDailySnapshotInput): Promise<DaySnapshot> {
+      const fields = { runId: input.runId, day: input.day };
+      try {
+        const overrides = input.queryOverrides ?? {};
+        for (const name of Object.keys(overrides)) {
+          if (!(name in deps.queries)) {
+            throw new DomainError(ErrorType.PromBadQuery, `query override ${name} names no known query`, { retryable: false, details: { name } });
+          }
+        }
+        if (!(input.dayEnd > input.dayStart)) {
+          throw new DomainError(ErrorType.Validation, `day ${input.day} ends before it starts`, { retryable: false });
+        }
+        const config = defaultValidationConfig({
+          dayLengthSeconds: input.dayEnd - input.dayStart,
+          resolutionSeconds: input.resolutionSeconds,
+          subqueryStepSeconds: input.subqueryStepSeconds,
+        });
+        const collected = await collectDaySnapshot(heartbeating(deps.prom), {
+          day: input.day, start: input.dayStart, queries: { ...deps.queries, ...overrides }, config,
+        });
+        // operation names are the only strings in a snapshot (collect.ts already folds odd ones
+        // into "other"); sanitising the whole value keeps that true if the shape grows
+        const snapshot = sanitizeData(collected);
+        await db.query(
+          `INSERT INTO validation_snapshots (run_id, day, metric_day_start, metric_day_end, aggregates, hourly)
+           VALUES ($1, $2, to_timestamp($3), to_timestamp($4), $5, $6)
+           ON CONFLICT (run_id, day) DO UPDATE SET metric_day_start = EXCLUDED.metric_day_start,
+             metric_day_end = EXCLUDED.metric_day_end, aggregates = EXCLUDED.aggregates, hourly = EXCLUDED.hourly, taken_at = now()`,
+          [input.runId, input.day, snapshot.start, snapshot.end, JSON.stringify(snapshot.aggregates), JSON.stringify(snapshot.hourly)],
+        );
+        const withData = snapshot.hourly.filter((p) => p.opsPerMin !== null).length;
+        log.info({ ...fields, hoursWithData: withData, hours: snapshot.hourly.length }, 'validation snapshot stored');
+        return snapshot;
+      } catch (e) {
+        throw fail('takeDailySnapshot', fields, e);
+      }
+    },
+
+    /** The stored snapshots of days fromDay..toDay (inclusive), in day order. */
+    async loadSnapshots(input: { runId: string; fromDay: number; toDay: number }): Promise<DaySnapshot[]> {
+      const { rows } = await db.query<SnapshotRow>(
+        `SELECT day, metric_day_start, metric_day_end, aggregates, hourly FROM validation_snapshots
+         WHERE run_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day`,
+        [input.runId, input.fromDay, input.toDay],
+      );
+      return rows.map(toSnapshot);
+    },
+
+    /** Registers the run (first call wins; a retry or a continued run changes nothing). */
+    async startRun(input: StartRunInput): Promise<void> {
+      await db.query(
+        `INSERT INTO validation_runs (id, mode, input, status, started_at) VALUES ($1, $2, $3, 'running', to_timestamp($4 / 1000.0))
+         ON CONFLICT (id) DO NOTHING`,
+        [input.runId, input.mode, JSON.stringify(sanitizeData(input.input)), input.at],
+      );
+    },
+
+    async finishRun(input: FinishRunInput): Promise<void> {
+      await db.query(
+        `UPDATE validation_runs SET status = $2, decision = $3, finished_at = to_timestamp($4 / 1000.0) WHERE id = $1`,
+        [input.runId, input.status, input.decision ?? null, input.at],
+      );
+    },
+
+    /** Appends a decision (checkpoint, final, override, extension) to the audit; once per key. */
+    async recordDecision(input: RecordDecisionInput): Promise<{ recorded: boolean }> {
+      if ((input.overriddenBy === undefined) !== (input.overrideReason === undefined)) {
+        throw toActivityFailure(new DomainError(ErrorType.Validation, 'an override needs both who and why', { retryable: false }));
+      }
+      const { rowCount } = await db.query(
+        `INSERT INTO validation_decisions
+           (run_id, key, week, decision, rule_decision, reasons, forced, incomplete, overridden_by, override_reason, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11 / 1000.0))
+         ON CONFLICT (run_id, key) DO NOTHING`,
+        [
+          input.runId, input.key, input.week, input.decision, input.ruleDecision ?? input.decision,
+          JSON.stringify(sanitizeData(input.reasons)), input.forced ?? false, input.incomplete ?? false,
+          input.overriddenBy ?? null, input.overrideReason === undefined ? null : sanitizeData(input.overrideReason), input.at,
+        ],
+      );
+      return { recorded: rowCount === 1 };
+    },
+
+    /** Renders and stores the week's checkpoint report (seed 000 "Weekly aggregated reports"). */
+    async writeWeeklyReport(input: WriteWeeklyReportInput): Promise<{ id: string }> {
+      const r = renderValidationWeeklyReport({
+        runId: input.runId, config: input.config, weeks: input.weeks, forecast: input.forecast,
+        backtest: input.backtest, notes: input.notes, week: input.week, decision: input.decision,
+      });
+      return deps.writeReport({
+        id: weeklyReportId(input.runId, input.week), kind: 'validation-weekly', runId: input.runId,
+        title: r.title, markdown: r.markdown, charts: r.charts, data: r.data,
+      });
+    },
+
+    /** Renders and stores the migration readiness report (seed 000 week 4 summary). */
+    async writeFinalReport(input: WriteFinalReportInput): Promise<{ id: string }> {
+      const r = renderValidationFinalReport({
+        runId: input.runId, config: input.config, weeks: input.weeks, forecast: input.forecast,
+        backtest: input.backtest, notes: input.notes, decision: input.decision, override: input.override,
+      });
+      return deps.writeReport({
+        id: finalReportId(input.runId), kind: 'validation-final', runId: input.runId,
+        title: r.title, markdown: r.markdown, charts: r.charts, data: r.data,
+      });
+    },
+  };
+}
+
+export type ValidationActivities = ReturnType<typeof createValidationActivities>;
