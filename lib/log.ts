@@ -13,11 +13,31 @@ export const REDACT_PATHS = [
   'envs', '*.envs', 'encryptionKey', '*.encryptionKey', 'databaseUrl', '*.databaseUrl',
 ];
 
-export function createLogger(opts: { level?: string; name?: string } = {}): Logger {
+/** Counts error and fatal log lines (gitops_log_errors_total: the drift review's "critical errors"). */
+export interface LogErrorCounter {
+  labels(level: string): { inc(n?: number): void };
+}
+
+export function createLogger(opts: { level?: string; name?: string; errorCounter?: LogErrorCounter } = {}): Logger {
+  const counter = opts.errorCounter;
+  if (counter) {
+    // present from the start so "0 critical errors" is data, not a missing series
+    counter.labels('error').inc(0);
+    counter.labels('fatal').inc(0);
+  }
   return pino({
     name: opts.name ?? 'sgc',
     level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    hooks: counter
+      ? {
+          logMethod(args, method, level) {
+            if (level >= 60) counter.labels('fatal').inc();
+            else if (level >= 50) counter.labels('error').inc();
+            method.apply(this, args);
+          },
+        }
+      : undefined,
   });
 }
 
