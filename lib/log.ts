@@ -25,20 +25,21 @@ export function createLogger(opts: { level?: string; name?: string; errorCounter
     counter.labels('error').inc(0);
     counter.labels('fatal').inc(0);
   }
-  return pino({
+  const options: pino.LoggerOptions = {
     name: opts.name ?? 'sgc',
     level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    hooks: counter
-      ? {
-          logMethod(args, method, level) {
-            if (level >= 60) counter.labels('fatal').inc();
-            else if (level >= 50) counter.labels('error').inc();
-            method.apply(this, args);
-          },
-        }
-      : undefined,
-  });
+  };
+  if (counter) {
+    options.hooks = {
+      logMethod(args, method, level) {
+        if (level >= 60) counter.labels('fatal').inc();
+        else if (level >= 50) counter.labels('error').inc();
+        method.apply(this, args);
+      },
+    };
+  }
+  return pino(options);
 }
 
 /** Strips userinfo (user:token@) and query strings from a URL for logs and exports. */
