@@ -3,6 +3,9 @@ import type { ErrorCategory } from './errors.js';
 
 export type Approach = 'simple' | 'pooled';
 
+/** Buckets of gitops_operation_duration_seconds; SLO latency targets snap to these. */
+export const OPERATION_DURATION_BUCKETS_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
+
 /**
  * The metric contract of DESIGN.md (names and labels are used by dashboards, alert rules and the
  * phases' default PromQL). No ID labels. One registry per process, built in the composition root.
@@ -16,7 +19,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
     operationDuration: new Histogram({
       name: 'gitops_operation_duration_seconds', help: 'Duration of agent git operations',
       labelNames: ['operation', 'approach', 'outcome'] as const, registers: r,
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      buckets: OPERATION_DURATION_BUCKETS_SECONDS,
     }),
     operations: new Counter({
       name: 'gitops_operations_total', help: 'Agent git operations by outcome and error category',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OPERATION_DURATION_BUCKETS_SECONDS } from '../metrics.js';
 
 const seconds = z.number().int().positive();
 const fraction = z.number().min(0).max(1);
@@ -76,7 +77,7 @@ export const baselineConfigSchema = z.object({
     periodDays: z.number().int().min(1).max(365).default(30),
     /** histogram buckets of gitops_operation_duration_seconds (latency SLO thresholds snap to them) */
     latencyBucketsSeconds: z.array(z.number().positive()).min(1)
-      .default([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+      .default(OPERATION_DURATION_BUCKETS_SECONDS),
   }).prefault({}),
   /** the load itself: request mix weights (see lib/load/engine.ts defaultGitMix) and bounds */
   load: z.object({

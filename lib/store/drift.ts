@@ -1,0 +1,76 @@
+/**
+ * Postgres repository for drift reviews and their samples (sql/000004_baseline.sql). Writes are
+ * upserts on natural keys, so the activities that call them may be retried.
+ */
+import type { DriftSample, DriftVerdict } from '../drift/verdict.js';
+import type { Queryable } from './queryable.js';
+
+export interface DriftReviewRow {
+  id: string;
+  status: 'running' | 'finished';
+  target: { job: string; instance: string };
+  durationSeconds: number;
+  intervalSeconds: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  passed: boolean | null;
+  met: number | null;
+}
+
+/** Creates the review row; a second call (retry, continue-as-new) leaves it as it is. */
+export async function upsertDriftReview(db: Queryable, r: {
+  id: string; target: { job: string; instance: string }; durationSeconds: number; intervalSeconds: number; startedAt: Date;
+}): Promise<void> {
+  await db.query(
+    `INSERT INTO drift_reviews (id, target, duration_seconds, interval_seconds, started_at)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+    [r.id, JSON.stringify(r.target), r.durationSeconds, r.intervalSeconds, r.startedAt],
+  );
+}
+
+export async function finishDriftReview(db: Queryable, id: string, f: { finishedAt: Date; verdict: DriftVerdict }): Promise<void> {
+  await db.query(
+    `UPDATE drift_reviews SET status = 'finished', finished_at = $2, passed = $3, met = $4, verdict = $5 WHERE id = $1`,
+    [id, f.finishedAt, f.verdict.passed, f.verdict.met, JSON.stringify(f.verdict)],
+  );
+}
+
+export async function getDriftReview(db: Queryable, id: string): Promise<DriftReviewRow | null> {
+  const { rows } = await db.query<{
+    id: string; status: 'running' | 'finished'; target: { job: string; instance: string }; duration_seconds: number; interval_seconds: number;
+    started_at: Date; finished_at: Date | null; passed: boolean | null; met: number | null;
+  }>('SELECT id, status, target, duration_seconds, interval_seconds, started_at, finished_at, passed, met FROM drift_reviews WHERE id = $1', [id]);
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    id: r.id, status: r.status, target: r.target, durationSeconds: r.duration_seconds, intervalSeconds: r.interval_seconds,
+    startedAt: r.started_at, finishedAt: r.finished_at, passed: r.passed, met: r.met,
+  };
+}
+
+/** Stores sample `sampleNum` (0 = T0); a retried write of the same number keeps the first row. */
+export async function upsertDriftSample(db: Queryable, reviewId: string, sampleNum: number, s: DriftSample): Promise<void> {
+  const { at, ...values } = s;
+  await db.query(
+    `INSERT INTO drift_samples (review_id, sample_num, taken_at, values) VALUES ($1, $2, to_timestamp($3), $4)
+     ON CONFLICT (review_id, sample_num) DO NOTHING`,
+    [reviewId, sampleNum, at, JSON.stringify(values)],
+  );
+}
+
+/** The review's samples in order, T0 first. */
+export async function listDriftSamples(db: Queryable, reviewId: string): Promise<(DriftSample & { sampleNum: number })[]> {
+  const { rows } = await db.query<{ sample_num: number; at: string; values: Omit<DriftSample, 'at'> }>(
+    `SELECT sample_num, extract(epoch FROM taken_at) AS at, values FROM drift_samples WHERE review_id = $1 ORDER BY sample_num`,
+    [reviewId],
+  );
+  return rows.map((r) => ({ sampleNum: r.sample_num, at: Number(r.at), ...r.values }));
+}
+
+export async function getDriftSample(db: Queryable, reviewId: string, sampleNum: number): Promise<DriftSample | null> {
+  const { rows } = await db.query<{ at: string; values: Omit<DriftSample, 'at'> }>(
+    `SELECT extract(epoch FROM taken_at) AS at, values FROM drift_samples WHERE review_id = $1 AND sample_num = $2`,
+    [reviewId, sampleNum],
+  );
+  return rows[0] ? { at: Number(rows[0].at), ...rows[0].values } : null;
+}

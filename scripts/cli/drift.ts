@@ -1,0 +1,75 @@
+/**
+ * `sgc drift …`: drift reviews (seed 001) from a terminal, through the same Temporal helpers as
+ * the API (workers/baseline-control.ts). Register with `program.addCommand(driftCommand())`.
+ *
+ *   drift start [--id d1] [--job sgc-worker] [--instance regex] [--mode short|full] [--duration 7200] [--interval 300]
+ *   drift status d1 [--json]
+ */
+import { randomUUID } from 'node:crypto';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, type Config } from '../../lib/config/index.js';
+import { driftInputFromConfig, driftOverridesSchema, driftStatus, startDrift } from '../../workers/baseline-control.js';
+import { createTemporalClient } from '../../workers/temporal.js';
+import type { DriftStatus } from '../../workflows/drift-review/messages.js';
+import type { DriftReviewResult } from '../../workflows/drift-review/workflow.js';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+/** One screen for people; `--json` prints the answer as is. */
+export function formatDrift(id: string, state: string, s: DriftStatus | null, r: DriftReviewResult | null): string {
+  if (r) return [`drift review ${id}: ${state} — ${r.passed ? 'PASS' : 'FAIL'}, ${r.summary}`,
+    ...(r.failed.length ? [`  failed: ${r.failed.join(', ')}`] : []), ...(r.missing.length ? [`  no data: ${r.missing.join(', ')}`] : []),
+    `  report: ${r.reportId}`].join('\n');
+  if (!s) return `drift review ${id}: ${state}`;
+  const rss = typeof s.lastSample?.rssBytes === 'number' ? `${(s.lastSample.rssBytes / 1048576).toFixed(1)} MB` : 'NA';
+  return [`drift review ${id}: ${s.stage}, sample ${s.sampleNum} of ${s.samplesTotal}${s.t0At ? `, T0 ${new Date(s.t0At * 1000).toISOString()}` : ''}`,
+    `  last sample: RSS ${rss}, CPU ${typeof s.lastSample?.cpuPercent === 'number' ? s.lastSample.cpuPercent.toFixed(2) : 'NA'}%`].join('\n');
+}
+
+export function driftCommand(opts: { loadConfig?: () => Config; out?: (line: string) => void } = {}): Command {
+  const loadCfg = opts.loadConfig ?? (() => loadConfig());
+  const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const cmd = new Command('drift').description('drift reviews / soaks of a process (driftReviewWorkflow, seed 001)');
+
+  const withTemporal = async <T>(fn: (config: Config, client: Awaited<ReturnType<typeof createTemporalClient>>) => Promise<T>): Promise<T> => {
+    const config = loadCfg();
+    const client = await createTemporalClient(config.temporal);
+    try {
+      return await fn(config, client);
+    } finally {
+      await client.connection.close();
+    }
+  };
+
+  cmd.command('start')
+    .description('start a review (temporal.yaml drift: defaults under the flags)')
+    .option('--id <id>', 'review id (default: random)')
+    .option('--job <job>', 'Prometheus job of the process (default: the first of drift.targets)')
+    .option('--instance <regex>', 'instance regex (default: all instances of the job)')
+    .addOption(new Option('--mode <mode>', 'short soak (2 h) or full review (48 h)').choices(['short', 'full']))
+    .option('--duration <seconds>', 'soak duration (overrides --mode)', positiveInt)
+    .option('--interval <seconds>', 'sample interval', positiveInt)
+    .action(async (o: { id?: string; job?: string; instance?: string; mode?: 'short' | 'full'; duration?: number; interval?: number }) => {
+      const parsed = driftOverridesSchema.safeParse({
+        id: o.id, mode: o.mode, durationSeconds: o.duration, intervalSeconds: o.interval,
+        ...(o.job ? { target: { job: o.job, ...(o.instance ? { instance: o.instance } : {}) } } : {}),
+      });
+      if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      const { id = randomUUID(), ...overrides } = parsed.data;
+      const r = await withTemporal((config, client) => startDrift({ client, taskQueue: config.temporal.taskQueues.phases }, driftInputFromConfig(config, overrides), id));
+      out(`started drift review ${id} (workflow ${r.workflowId}, run ${r.runId})`);
+    });
+
+  cmd.command('status <id>')
+    .description("the review's status query, or its verdict once finished")
+    .option('--json', 'print the raw answer')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const v = await withTemporal((_config, client) => driftStatus(client, id));
+      out(o.json ? JSON.stringify(v, null, 2) : formatDrift(id, v.state, v.status, v.result));
+    });
+  return cmd;
+}

@@ -1,0 +1,187 @@
+/**
+ * The baseline and drift activities against real Postgres, a real Prometheus and a real HTTP
+ * target, run through MockActivityEnvironment: each side-effecting activity run twice must
+ * leave one row / one report / the same archive, and no token reaches a log line.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import pino from 'pino';
+import type { LoadTarget } from '../../activities/baseline.js';
+import { createBaselineActivities } from '../../activities/baseline.js';
+import { createDriftActivities } from '../../activities/drift.js';
+import { DEFAULT_BREAKER_THRESHOLDS } from '../../lib/baseline/breaker.js';
+import { DEFAULT_CRITERIA_THRESHOLDS } from '../../lib/baseline/criteria.js';
+import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
+import { DEFAULT_DRIFT_THRESHOLDS } from '../../lib/drift/verdict.js';
+import { REDACT_PATHS } from '../../lib/log.js';
+import { PromClient } from '../../lib/prom/client.js';
+import { listBaselineSamples } from '../../lib/store/baseline.js';
+import { listDriftSamples } from '../../lib/store/drift.js';
+import { listReports } from '../../lib/store/reports.js';
+import { OPERATION_DURATION_BUCKETS_SECONDS } from '../../workers/baseline-control.js';
+import { envTokenFor } from '../../workers/phases-baseline.js';
+import { freshDb, type TestDb } from '../helpers/db.js';
+import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.js';
+import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
+
+const TOKEN = 'activity-test-token-0123456789abcdef';
+let tdb: TestDb;
+let prometheus: PrometheusHandle;
+let target: LoadTargetServer;
+let reportsDir: string;
+const logLines: string[] = [];
+
+before(async () => {
+  [tdb, target, reportsDir] = await Promise.all([freshDb('blacts'), startLoadTarget({ token: TOKEN }), mkdtemp(join(tmpdir(), 'sgc-blacts-'))]);
+  prometheus = await startPrometheus({ scrapeInterval: '1s', scrape: [{ job: 'sgc-target', targets: [target.hostPort] }] });
+  const prom = new PromClient({ url: prometheus.url });
+  for (let i = 0; i < 100 && (await prom.query('up{job="sgc-target"} == 1')).series.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+});
+
+after(async () => {
+  await Promise.allSettled([tdb?.drop(), prometheus?.stop(), target?.close()]);
+  if (reportsDir) await rm(reportsDir, { recursive: true, force: true });
+});
+
+function deps(flags: { operation: string; percent: number; shadow: boolean }[] = []) {
+  const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
+  return {
+    db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES },
+    log: pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink),
+    tokenFor: envTokenFor({ SGC_LOAD_TOKEN: TOKEN, SGC_WRONG_TOKEN: 'not-the-token-0123456789' }),
+    reportsDir, hostname: 'test-host', gitSha: 'abc1234', flags: { list: async () => flags },
+  };
+}
+
+const targetOf = (o: Partial<LoadTarget> = {}): LoadTarget => ({
+  baseUrl: target.url, tokenRef: 'SGC_LOAD_TOKEN', healthPath: '/healthz',
+  mix: { kind: 'git', repoUrl: 'https://git.example/r.git', workspaces: 2 }, ...o,
+});
+
+/** MockActivityEnvironment.run with the activity's own types, and the SDK's failure logging off. */
+function mockEnv() {
+  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  return { run: <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args) as Promise<R> };
+}
+
+async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
+  const e = await p.then(() => null, (err: unknown) => err);
+  assert.ok(e instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(e)}`);
+  return e;
+}
+
+void test('baseline activities run twice leave one run, one row per window, the same reports and a byte-identical archive', async () => {
+  const acts = createBaselineActivities(deps([{ operation: 'git.push', percent: 0, shadow: false }]));
+  const env = mockEnv();
+  const runId = 'twice-run';
+  const parameters = { target: { baseUrl: target.url, tokenRef: 'SGC_LOAD_TOKEN' }, baseline: { samples: 1 } };
+  const pre = { runId, startedAt: Date.now() / 1000, target: targetOf(), job: 'sgc-target', expectedFlags: { 'git.push': { percent: 0 } }, parameters };
+  const p1 = await env.run(acts.preflight, pre);
+  const p2 = await env.run(acts.preflight, pre);
+  assert.deepEqual(p1.workspaceIds, p2.workspaceIds, 'a retried preflight attaches to the workspaces it created');
+  assert.equal(p1.workspaceIds.length, 2);
+  assert.ok(p1.checks.some((c) => c.name === 'token' && c.ok));
+  const e1 = await env.run(acts.captureEnvironment, { runId, target: targetOf(), parameters });
+  const e2 = await env.run(acts.captureEnvironment, { runId, target: targetOf(), parameters });
+  assert.equal(e2.configDigest, e1.configDigest);
+
+  const window = {
+    runId, phase: 'baseline' as const, sampleNum: 1, windowSeconds: 2, rps: 20, connections: 2, requestTimeoutMs: 5_000,
+    target: targetOf({ mix: { kind: 'git', workspaceIds: p1.workspaceIds } }), profile: 'default' as const, job: 'sgc-target',
+  };
+  const w1 = await env.run(acts.runLoadWindow, window);
+  const sent = target.requests;
+  const w2 = await env.run(acts.runLoadWindow, window);
+  assert.equal(w1.reused, false);
+  assert.equal(w2.reused, true, 'the second attempt found the stored window');
+  assert.equal(target.requests, sent, 'and sent no load');
+  assert.deepEqual(w2.values, w1.values);
+  assert.equal((await listBaselineSamples(tdb.db, runId)).length, 1);
+  assert.ok(w1.client.completed >= 30, `the window carried load (${w1.client.completed})`);
+
+  const settings = {
+    runId, profile: 'default' as const, criteria: DEFAULT_CRITERIA_THRESHOLDS, breaker: DEFAULT_BREAKER_THRESHOLDS,
+    slo: { latencyBucketsSeconds: OPERATION_DURATION_BUCKETS_SECONDS },
+  };
+  const plan = { phase: 'baseline' as const, rps: 20, connections: 2, intervalSeconds: 2, samples: 1 };
+  const d1 = await env.run(acts.writeDay1Report, { ...settings, baseline: plan });
+  const d2 = await env.run(acts.writeDay1Report, { ...settings, baseline: plan });
+  assert.deepEqual(d2, d1);
+  assert.equal((await listReports(tdb.db, { runId })).length, 2, 'production report and SLO draft, once each');
+  const fin = { ...settings, phases: [plan], outcome: 'completed' as const, startedAt: 1_799_999_000, finishedAt: 1_800_000_000 };
+  const f1 = await env.run(acts.finalizeArtifacts, fin);
+  const f2 = await env.run(acts.finalizeArtifacts, fin);
+  assert.equal(f2.archive.sha256, f1.archive.sha256, 'the same run finalised twice gives the same archive');
+  assert.deepEqual(f2.reportIds, f1.reportIds);
+  assert.deepEqual((await listReports(tdb.db, { runId })).map((r) => r.id).sort(), [...f1.reportIds].sort());
+  const sloth = await readFile(join(reportsDir, runId, 'slo.sloth.yaml'), 'utf8');
+  const les = [...sloth.matchAll(/le="([0-9.]+)"/g)].map((m) => Number(m[1]));
+  for (const le of les) assert.ok(OPERATION_DURATION_BUCKETS_SECONDS.includes(le), `SLO threshold le=${le} is a histogram bucket`);
+
+  assert.ok(logLines.length > 0);
+  assert.ok(!logLines.join('').includes(TOKEN), 'the token never reaches a log line');
+});
+
+void test('preflight refuses for good on a rejected token, a flag mismatch, or a token name outside SGC_*TOKEN', async () => {
+  const env = mockEnv();
+  const base = { runId: 'pre-fail', startedAt: Date.now() / 1000, job: 'sgc-target', parameters: {} };
+  const wrongToken = await failureOf(env.run(createBaselineActivities(deps()).preflight, { ...base, target: targetOf({ tokenRef: 'SGC_WRONG_TOKEN' }), expectedFlags: {} }));
+  assert.equal(wrongToken.type, 'AuthError');
+  assert.equal(wrongToken.nonRetryable, true);
+
+  const flags = await failureOf(env.run(createBaselineActivities(deps([{ operation: 'git.push', percent: 50, shadow: false }])).preflight, {
+    ...base, target: targetOf(), expectedFlags: { 'git.push': { percent: 0 } },
+  }));
+  assert.equal(flags.type, 'ValidationError');
+  assert.match(flags.message, /git\.push: percent 50, expected 0/);
+
+  const outside = await failureOf(env.run(createBaselineActivities({ ...deps(), tokenFor: envTokenFor({ DATABASE_TOKEN: TOKEN }) }).preflight, {
+    ...base, target: targetOf({ tokenRef: 'DATABASE_TOKEN' }), expectedFlags: {},
+  }));
+  assert.equal(outside.type, 'ValidationError');
+  assert.ok(!outside.message.includes(TOKEN));
+});
+
+void test('drift activities run twice keep one sample per number and one verdict report', async () => {
+  const acts = createDriftActivities({ ...deps(), prom: new PromClient({ url: prometheus.url }) });
+  const env = mockEnv();
+  const reviewId = 'drift-twice';
+  const t = { job: 'sgc-target', instance: '.+' };
+  const now = Date.now() / 1000;
+  await env.run(acts.beginDriftReview, { reviewId, target: t, durationSeconds: 4, intervalSeconds: 2, startedAt: now });
+  await env.run(acts.beginDriftReview, { reviewId, target: t, durationSeconds: 4, intervalSeconds: 2, startedAt: now + 5 });
+  const s0 = await env.run(acts.sampleDrift, { reviewId, sampleNum: 0, at: now, target: t, intervalSeconds: 2 });
+  const again = await env.run(acts.sampleDrift, { reviewId, sampleNum: 0, at: now + 1, target: t, intervalSeconds: 2 });
+  assert.deepEqual(again, s0, 'a retried sample returns the stored one');
+  assert.ok(typeof s0.rssBytes === 'number' && s0.rssBytes > 0);
+  assert.ok(typeof s0.startTimeSeconds === 'number');
+  assert.equal((await listDriftSamples(tdb.db, reviewId)).length, 1);
+
+  await new Promise((r) => setTimeout(r, 2_100));
+  await env.run(acts.sampleDrift, { reviewId, sampleNum: 1, at: Date.now() / 1000, target: t, intervalSeconds: 2 });
+  const input = { reviewId, target: t, durationSeconds: 2, intervalSeconds: 2, thresholds: DEFAULT_DRIFT_THRESHOLDS, finishedAt: now + 3 };
+  const r1 = await env.run(acts.writeDriftReport, input);
+  const r2 = await env.run(acts.writeDriftReport, input);
+  assert.deepEqual(r2, r1);
+  assert.match(r1.summary, /^\d\/7 criteria met$/);
+  assert.equal((await listReports(tdb.db, { runId: reviewId })).length, 1);
+});
+
+void test('OPERATION_DURATION_BUCKETS_SECONDS matches the gitops_operation_duration_seconds histogram', async () => {
+  const { createMetrics } = await import('../../lib/metrics.js');
+  const m = createMetrics({ defaultMetrics: false });
+  m.operationDuration.labels('push', 'simple', 'success').observe(0.001);
+  const les = (await m.operationDuration.get()).values
+    .filter((v) => v.metricName === 'gitops_operation_duration_seconds_bucket')
+    .map((v) => (v.labels as Record<string, string | number>).le)
+    .filter((le) => le !== '+Inf')
+    .map(Number);
+  assert.deepEqual(les, OPERATION_DURATION_BUCKETS_SECONDS);
+});
