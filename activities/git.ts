@@ -1,0 +1,124 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { DomainError, ErrorType, isDomainError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import type {
+  CommitPushResult, CreateWorkspaceInput, GitService, Progress, PullResult, Workspace,
+} from '../lib/service/types.js';
+
+/** A workspace as it crosses the Temporal boundary: JSON-safe (dates as ISO strings). */
+export interface WorkspaceSummary extends Omit<Workspace, 'createdAt' | 'lastUsedAt'> {
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+export interface CommitPushActivityInput {
+  workspaceId: string;
+  message: string;
+  targetBranch?: string;
+  /** the workflow id: a retried attempt after a crash lands the commit once */
+  operationId: string;
+}
+
+export interface GitActivityDeps {
+  service: GitService;
+  log: Logger;
+}
+
+export function toWorkspaceSummary(w: Workspace): WorkspaceSummary {
+  return { ...w, createdAt: w.createdAt.toISOString(), lastUsedAt: w.lastUsedAt?.toISOString() ?? null };
+}
+
+/**
+ * Translates a DomainError into the ApplicationFailure workflows match on: `type` is the
+ * ErrorType constant, `nonRetryable` follows the error's own classification (a conflict is
+ * permanent, a network blip is not), and the first detail carries the category and the
+ * error's details (conflicting `files`). Anything else is rethrown untouched: the SDK reports it
+ * as a retryable failure named after the error.
+ */
+export function toActivityFailure(e: unknown): unknown {
+  if (!(e instanceof DomainError)) return e;
+  return ApplicationFailure.create({
+    type: e.type,
+    message: e.message,
+    nonRetryable: !e.retryable,
+    details: [{ category: e.category, ...e.details }],
+  });
+}
+
+/**
+ * Runs one service call with heartbeats: every progress report from the service is sent at once,
+ * and the last one is repeated on a timer so a long clone or push between reports doesn't trip
+ * the heartbeat timeout. Returns early with CancelledFailure when Temporal cancels the attempt
+ * (heartbeat timeout seen by the server, worker shutdown); the service call itself is left to
+ * finish and is safe to repeat, since the next attempt is idempotent (workspace id, operation id).
+ */
+async function withHeartbeat<T>(log: Logger, activity: string, fields: Record<string, unknown>, fn: (progress: Progress) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  let last: Record<string, unknown> = { step: 'start' };
+  const progress: Progress = (detail) => {
+    last = detail;
+    ctx.heartbeat(detail);
+  };
+  const everyMs = Math.max(1_000, Math.floor((ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
+  const timer = setInterval(() => ctx.heartbeat(last), everyMs);
+  const started = Date.now();
+  const { attempt, workflowExecution } = ctx.info;
+  const logFields = { activity, attempt, workflowId: workflowExecution?.workflowId, ...fields };
+  progress(last);
+  const work = fn(progress);
+  // when cancellation wins the race, the abandoned call must not become an unhandled rejection
+  work.catch((err: unknown) => log.debug({ ...logFields, err: (err as Error).message }, 'abandoned activity call failed'));
+  try {
+    const result = await Promise.race([work, ctx.cancelled]);
+    log.info({ ...logFields, ms: Date.now() - started }, 'git activity completed');
+    return result;
+  } catch (e) {
+    const type = e instanceof DomainError ? e.type : (e as Error).name;
+    log.warn({ ...logFields, type, ms: Date.now() - started, err: (e as Error).message }, 'git activity failed');
+    throw toActivityFailure(e);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Activities for gitOperationWorkflow over one GitService (approach 1 or 2): the operations that
+ * touch a remote or take seconds. Each heartbeats the service's progress and turns DomainErrors
+ * into typed ApplicationFailures.
+ */
+export function createGitActivities({ service, log }: GitActivityDeps) {
+  return {
+    /** Sandbox + clone + agent branch. Idempotent on `input.workspaceId`. */
+    async createWorkspace(input: CreateWorkspaceInput): Promise<WorkspaceSummary> {
+      const ws = await withHeartbeat(log, 'createWorkspace', { workspaceId: input.workspaceId, agentId: input.agentId }, (p) => service.createWorkspace(input, p));
+      return toWorkspaceSummary(ws);
+    },
+
+    /** `pull --rebase`; a conflict fails with GitConflict naming the files. */
+    async pull(input: { workspaceId: string }): Promise<PullResult> {
+      return withHeartbeat(log, 'pull', { workspaceId: input.workspaceId }, (p) => service.pull(input.workspaceId, p));
+    },
+
+    /** Stage, commit, rebase, push under the push lock. Lands once per `operationId`. */
+    async commitPush(input: CommitPushActivityInput): Promise<CommitPushResult> {
+      return withHeartbeat(log, 'commitPush', { workspaceId: input.workspaceId }, (p) =>
+        service.commitAndPush(input.workspaceId, { message: input.message, targetBranch: input.targetBranch, operationId: input.operationId }, p));
+    },
+
+    /**
+     * Returns or kills the sandbox. A workspace that is already gone counts as released, so an
+     * attempt retried after a crash that happened mid-release succeeds.
+     */
+    async release(input: { workspaceId: string }): Promise<void> {
+      await withHeartbeat(log, 'release', { workspaceId: input.workspaceId }, async () => {
+        try {
+          await service.release(input.workspaceId);
+        } catch (e) {
+          if (!isDomainError(e, ErrorType.NotFound)) throw e;
+        }
+      });
+    },
+  };
+}
+
+export type GitActivities = ReturnType<typeof createGitActivities>;

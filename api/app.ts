@@ -1,0 +1,67 @@
+/**
+ * The Fastify app, built from injected dependencies (api/server.ts is the process around it;
+ * tests build it with their own). Adding routes: write a FastifyPluginAsyncZod factory in
+ * api/routes/ taking the narrow deps it needs, and register it below — it inherits the zod
+ * compilers, the auth hook (req.principal) and the error handler; guard it with
+ * `requireRole(min)` or `requireAgent()` from api/auth.ts.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import {
+  jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Config } from '../lib/config/index.js';
+import type { Db } from '../lib/db/index.js';
+import type { Logger } from '../lib/log.js';
+import type { Metrics } from '../lib/metrics.js';
+import type { GitService } from '../lib/service/types.js';
+import { createAuthenticator } from './auth.js';
+import { errorHandler } from './errors.js';
+import type { TemporalDeps } from './git-operations.js';
+import { systemRoutes } from './routes/system.js';
+import { workspaceRoutes } from './routes/workspaces.js';
+
+export interface AppDeps {
+  config: Config;
+  service: GitService;
+  temporal: TemporalDeps;
+  metrics: Metrics;
+  db: Db;
+  log: Logger;
+}
+
+export type App = FastifyInstance;
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app = Fastify({
+    loggerInstance: deps.log,
+    bodyLimit: deps.config.api.bodyLimitBytes,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+
+  const authenticate = createAuthenticator(deps.config.api.tokens);
+  app.decorateRequest('principal', null);
+  // every request learns who is calling; routes decide what that caller may do
+  app.addHook('onRequest', async (req) => {
+    req.principal = authenticate(req.headers.authorization);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'sandbox-git-control', version: '0.1.0', description: 'Agents\' git operations in sandboxes, phase control, flags.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(systemRoutes({ db: deps.db, temporal: deps.temporal, metrics: deps.metrics }));
+  await app.register(workspaceRoutes({ service: deps.service, temporal: deps.temporal }), { prefix: '/v1' });
+  return app as unknown as App;
+}

@@ -1,0 +1,45 @@
+/** Liveness of the API's dependencies and the Prometheus scrape endpoint. Public: no token. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Db } from '../../lib/db/index.js';
+import type { Metrics } from '../../lib/metrics.js';
+import { temporalHealthy } from '../../workers/temporal.js';
+import { RETRY_AFTER_SECONDS } from '../errors.js';
+import type { TemporalDeps } from '../git-operations.js';
+
+export interface SystemRouteDeps {
+  db: Db;
+  temporal: TemporalDeps;
+  metrics: Metrics;
+}
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+/** SELECT 1 within the timeout (a black-holed host must not hang the probe). */
+async function postgresHealthy(db: Db): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((res) => { timer = setTimeout(() => res(false), CHECK_TIMEOUT_MS); });
+  try {
+    return await Promise.race([db.query('SELECT 1').then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function systemRoutes({ db, temporal, metrics }: SystemRouteDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    const health = z.object({ status: z.enum(['ok', 'unavailable']), postgres: z.boolean(), temporal: z.boolean() });
+    app.get('/healthz', {
+      schema: { summary: 'Postgres and Temporal reachable', tags: ['system'], response: { 200: health, 503: health } },
+    }, async (_req, reply) => {
+      const [pg, tmp] = await Promise.all([postgresHealthy(db), temporalHealthy(temporal.client, CHECK_TIMEOUT_MS)]);
+      const ok = pg && tmp;
+      if (!ok) reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', postgres: pg, temporal: tmp });
+    });
+
+    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  };
+}

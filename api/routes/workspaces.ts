@@ -1,0 +1,144 @@
+/**
+ * Agents' git operations. Create, pull, commit + push and release run as gitOperationWorkflow
+ * (durable retries, the push lock, crash recovery) and the handler waits for the result; reads
+ * and file edits call the service directly — they are fast and safe to repeat. An agent sees only
+ * its own workspaces: anyone else's answers 404, exactly like a missing one.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { toWorkspaceSummary } from '../../activities/git.js';
+import { DomainError, ErrorType } from '../../lib/errors.js';
+import { validateWorkspacePath } from '../../lib/git/validate.js';
+import type { GitService, Workspace } from '../../lib/service/types.js';
+import { requireAgent } from '../auth.js';
+import { executeGitOperation, newWorkspaceId, type TemporalDeps } from '../git-operations.js';
+import {
+  commitBody, commitResultSchema, createWorkspaceBody, errorResponses, errorSchema, fileBody, gitStatusSchema,
+  idempotencyHeaders, pullResultSchema, workspaceIdSchema, workspaceSchema,
+} from '../schemas.js';
+
+export interface WorkspaceRouteDeps {
+  service: GitService;
+  temporal: TemporalDeps;
+}
+
+const idParams = z.object({ id: workspaceIdSchema });
+const fileParams = z.object({ id: workspaceIdSchema, '*': z.string().describe('path inside the workspace') });
+const conflict = { 409: errorSchema.describe('conflict: `files` names the conflicting files; `escalated` after the last attempt') };
+
+function agentOf(req: FastifyRequest): string {
+  // requireAgent ran first: an agent principal bound to an agent id
+  return req.principal?.agentId as string;
+}
+
+/** The workspace if it belongs to the caller (and, with `live`, is not released); else 404. */
+async function ownWorkspace(service: GitService, agentId: string, id: string, opts: { live?: boolean } = {}): Promise<Workspace> {
+  const ws = await service.getWorkspace(id);
+  if (!ws || ws.agentId !== agentId) throw new DomainError(ErrorType.NotFound, `workspace ${id} not found`);
+  if (opts.live && ws.status === 'terminated') throw new DomainError(ErrorType.NotFound, `workspace ${id} was released`);
+  return ws;
+}
+
+export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.addHook('onRequest', requireAgent());
+
+    app.post('/workspaces', {
+      schema: {
+        summary: 'Create a workspace: a sandbox with the repo cloned on branch agent/<agentId>/<taskId>',
+        tags: ['workspaces'], headers: idempotencyHeaders, body: createWorkspaceBody,
+        response: { 201: workspaceSchema, ...errorResponses },
+      },
+    }, async (req, reply) => {
+      const agentId = agentOf(req);
+      const key = req.headers['idempotency-key'];
+      const { workspace } = await executeGitOperation(temporal, {
+        op: 'create', agentId, workspaceId: newWorkspaceId(agentId, key), taskId: req.body.taskId, repoUrl: req.body.repoUrl, baseBranch: req.body.baseBranch,
+      }, key);
+      return reply.code(201).send(workspace);
+    });
+
+    app.get('/workspaces/:id', {
+      schema: { summary: 'A workspace', tags: ['workspaces'], params: idParams, response: { 200: workspaceSchema, ...errorResponses } },
+    }, async (req) => toWorkspaceSummary(await ownWorkspace(service, agentOf(req), req.params.id)));
+
+    app.delete('/workspaces/:id', {
+      schema: { summary: 'Release a workspace (its sandbox is returned to the pool or killed)', tags: ['workspaces'], params: idParams, response: { 204: z.null(), ...errorResponses } },
+    }, async (req, reply) => {
+      const agentId = agentOf(req);
+      const ws = await ownWorkspace(service, agentId, req.params.id);
+      if (ws.status !== 'terminated') await executeGitOperation(temporal, { op: 'release', agentId, workspaceId: ws.id });
+      return reply.code(204).send(null);
+    });
+
+    app.get('/workspaces/:id/status', {
+      schema: { summary: 'git status (porcelain v2, parsed)', tags: ['workspaces'], params: idParams, response: { 200: gitStatusSchema, ...errorResponses } },
+    }, async (req) => {
+      const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
+      return service.status(ws.id);
+    });
+
+    app.get('/workspaces/:id/diff', {
+      schema: {
+        summary: 'git diff of the working tree (or the index with staged=true)', tags: ['workspaces'], params: idParams,
+        querystring: z.object({ staged: z.stringbool().optional(), path: z.string().optional() }),
+        response: { 200: z.object({ diff: z.string() }), ...errorResponses },
+      },
+    }, async (req) => {
+      const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
+      const path = req.query.path === undefined ? undefined : validateWorkspacePath(req.query.path, 'path');
+      return { diff: await service.diff(ws.id, { staged: req.query.staged, path }) };
+    });
+
+    app.put('/workspaces/:id/files/*', {
+      schema: {
+        summary: 'Write a file (parents created); the path stays inside the workspace', tags: ['files'], params: fileParams, body: fileBody,
+        response: { 200: z.object({ path: z.string(), bytes: z.number().int() }), ...errorResponses, 413: errorSchema.describe('body larger than api.bodyLimitBytes') },
+      },
+    }, async (req) => {
+      const path = validateWorkspacePath(req.params['*'], 'path');
+      const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
+      await service.writeFile(ws.id, path, req.body.content);
+      return { path, bytes: Buffer.byteLength(req.body.content, 'utf8') };
+    });
+
+    app.get('/workspaces/:id/files/*', {
+      schema: {
+        summary: 'Read a file', tags: ['files'], params: fileParams,
+        response: { 200: z.object({ path: z.string(), content: z.string() }), ...errorResponses },
+      },
+    }, async (req) => {
+      const path = validateWorkspacePath(req.params['*'], 'path');
+      const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
+      return { path, content: await service.readFile(ws.id, path) };
+    });
+
+    app.post('/workspaces/:id/commits', {
+      schema: {
+        summary: 'Commit everything and push (pull --rebase first; retried under the push lock)', tags: ['workspaces'],
+        params: idParams, headers: idempotencyHeaders, body: commitBody,
+        response: { 201: commitResultSchema, ...errorResponses, ...conflict },
+      },
+    }, async (req, reply) => {
+      const agentId = agentOf(req);
+      const ws = await ownWorkspace(service, agentId, req.params.id, { live: true });
+      const { push } = await executeGitOperation(temporal, {
+        op: 'commitPush', agentId, workspaceId: ws.id, message: req.body.message, targetBranch: req.body.branch,
+      }, req.headers['idempotency-key']);
+      return reply.code(201).send(push);
+    });
+
+    app.post('/workspaces/:id/pull', {
+      schema: {
+        summary: 'pull --rebase from the remote', tags: ['workspaces'], params: idParams, headers: idempotencyHeaders,
+        response: { 200: pullResultSchema, ...errorResponses, ...conflict },
+      },
+    }, async (req) => {
+      const agentId = agentOf(req);
+      const ws = await ownWorkspace(service, agentId, req.params.id, { live: true });
+      const { pull } = await executeGitOperation(temporal, { op: 'pull', agentId, workspaceId: ws.id }, req.headers['idempotency-key']);
+      return pull;
+    });
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * The API process (`npm run api`): config parsed once, deps built once, the app listening on
+ * `api.host:api.port`. It starts while Postgres or Temporal is down (requests answer 503 with
+ * Retry-After until they are back). SIGINT/SIGTERM stop accepting, finish in-flight requests,
+ * then close Temporal and Postgres.
+ */
+import { loadConfig } from '../lib/config/index.js';
+import { createDb } from '../lib/db/index.js';
+import { createLogger } from '../lib/log.js';
+import { createMetrics } from '../lib/metrics.js';
+import { createGitService } from '../lib/service/index.js';
+import { createTemporalClient } from '../workers/temporal.js';
+import { buildApp } from './app.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const metrics = createMetrics();
+  // error/fatal lines feed gitops_log_errors_total (the drift review's "critical errors")
+  const log = createLogger({ name: 'sgc-api', errorCounter: metrics.logErrors });
+  if (!config.postgres.url) throw new Error('postgres.url is not set: export DATABASE_URL (npm start provisions one)');
+
+  const db = createDb(config.postgres.url, { max: config.postgres.poolSize, log, applicationName: 'sgc-api' });
+  // reads and file edits run here; the pool lives in the worker, so this service is not started
+  const service = createGitService({ config, db, metrics, log });
+  const client = await createTemporalClient(config.temporal, { lazy: true });
+  const app = await buildApp({ config, service, temporal: { client, taskQueue: config.temporal.taskQueues.git }, metrics, db, log });
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'api stopping');
+    await app.close();
+    await service.close().catch(() => undefined);
+    await client.connection.close().catch(() => undefined);
+    await db.end().catch(() => undefined);
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+
+  await app.listen({ host: config.api.host, port: config.api.port });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[api] ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

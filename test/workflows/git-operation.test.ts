@@ -1,0 +1,176 @@
+/**
+ * gitOperationWorkflow on the real dev server with the real git service (approach 1, local
+ * provider), a real bare repository and a fresh database.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { parseConfig, type Config } from '../../lib/config/index.js';
+import { ErrorType } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import { createMetrics } from '../../lib/metrics.js';
+import { createGitService, type GitService, type SimpleGitService } from '../../lib/service/index.js';
+import { createGitWorker } from '../../workers/git-worker.js';
+import { gitOperationWorkflowId } from '../../workflows/ids.js';
+import { gitOperationWorkflow, type GitOperationInput } from '../../workflows/git-operation/workflow.js';
+import { sgcAgentIdKey, sgcOperationKey, sgcPhaseKey } from '../../workflows/search-attributes.js';
+import { freshDb, type TestDb } from '../helpers/db.js';
+import { cloneAndRead, createBareRepo } from '../helpers/git.js';
+import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+const log = createLogger({ level: 'silent' });
+
+let env: TestWorkflowEnvironment;
+let tdb: TestDb;
+let config: Config;
+let service: SimpleGitService;
+let sandboxRoot: string;
+const repos: { cleanup(): void }[] = [];
+
+before(async () => {
+  env = await testEnv();
+  tdb = await freshDb('gitop');
+  sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-gitop-sb-'));
+  config = parseConfig({
+    sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
+    security: { encryptionKey: randomBytes(32).toString('base64') },
+    git: { backoffBaseMs: 20, backoffMaxMs: 200 },
+  });
+  service = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log, approach: 'simple' });
+  await service.start();
+});
+
+after(async () => {
+  await service?.close();
+  await tdb?.drop();
+  await env?.teardown();
+  for (const r of repos) r.cleanup();
+  if (sandboxRoot) rmSync(sandboxRoot, { recursive: true, force: true });
+});
+
+function repo(files?: Record<string, string>) {
+  const r = createBareRepo(files);
+  repos.push(r);
+  return r;
+}
+
+async function worker(taskQueue: string, svc: GitService = service, shutdownGraceTime = '1 second'): Promise<Worker> {
+  return createGitWorker({
+    connection: env.nativeConnection, namespace: 'default', taskQueue, service: svc, log,
+    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime,
+  });
+}
+
+function run<I extends GitOperationInput>(taskQueue: string, input: I, workflowId = uniqueId(`gitop-${input.op}`)) {
+  return env.client.workflow.start(gitOperationWorkflow, { taskQueue, workflowId, args: [input] });
+}
+
+async function create(taskQueue: string, agentId: string, repoUrl: string, taskId = `t-${randomBytes(3).toString('hex')}`) {
+  const handle = await run(taskQueue, { op: 'create', agentId, workspaceId: uniqueId('ws'), taskId, repoUrl });
+  const res = await handle.result();
+  assert.equal(res.op, 'create');
+  return { handle, workspace: res.workspace };
+}
+
+test('create, commit + push and pull run through the workflow; the commit lands on the agent branch', async () => {
+  const taskQueue = uniqueQueue('gitop');
+  const remote = repo();
+  await (await worker(taskQueue)).runUntil(async () => {
+    const { handle, workspace } = await create(taskQueue, 'agent-1', remote.url, 'task-1');
+    assert.equal(workspace.agentBranch, 'agent/agent-1/task-1');
+    assert.equal(workspace.approach, 'simple');
+    assert.equal(typeof workspace.createdAt, 'string');
+    const attrs = (await handle.describe()).typedSearchAttributes;
+    assert.deepEqual([attrs.get(sgcPhaseKey), attrs.get(sgcAgentIdKey), attrs.get(sgcOperationKey)], ['gitop', 'agent-1', 'create']);
+
+    await service.writeFile(workspace.id, 'src/hello.txt', 'hello\n');
+    const pushed = await (await run(taskQueue, { op: 'commitPush', agentId: 'agent-1', workspaceId: workspace.id, message: 'add hello' })).result();
+    assert.equal(pushed.op, 'commitPush');
+    assert.equal(pushed.push.branch, 'agent/agent-1/task-1');
+    assert.equal(pushed.push.alreadyLanded, false);
+    const landed = cloneAndRead(remote.url, 'agent/agent-1/task-1');
+    assert.equal(landed.subjects[0], 'add hello');
+    assert.equal(landed.read('src/hello.txt'), 'hello\n');
+
+    const pulled = await (await run(taskQueue, { op: 'pull', agentId: 'agent-1', workspaceId: workspace.id })).result();
+    assert.equal(pulled.op, 'pull');
+    assert.equal(pulled.pull.updated, false);
+
+    await (await run(taskQueue, { op: 'release', agentId: 'agent-1', workspaceId: workspace.id })).result();
+    assert.equal((await service.getWorkspace(workspace.id))?.status, 'terminated');
+  });
+});
+
+test('a conflict fails the workflow as a non-retryable GitConflict naming the files, after one attempt', async () => {
+  const taskQueue = uniqueQueue('gitop-conflict');
+  const remote = repo({ 'shared.txt': 'one\ntwo\nthree\n' });
+  await (await worker(taskQueue)).runUntil(async () => {
+    const a = (await create(taskQueue, 'agent-a', remote.url)).workspace;
+    const b = (await create(taskQueue, 'agent-b', remote.url)).workspace;
+    await service.writeFile(a.id, 'shared.txt', 'one\nTWO by a\nthree\n');
+    await service.writeFile(b.id, 'shared.txt', 'one\nTWO by b\nthree\n');
+    await (await run(taskQueue, { op: 'commitPush', agentId: 'agent-a', workspaceId: a.id, message: 'a edits', targetBranch: 'main' })).result();
+
+    const handle = await run(taskQueue, { op: 'commitPush', agentId: 'agent-b', workspaceId: b.id, message: 'b edits', targetBranch: 'main' });
+    const err = await handle.result().then(() => assert.fail('expected a conflict'), (e: unknown) => e);
+    assert.ok(err instanceof WorkflowFailedError);
+    assert.ok(err.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.type, ErrorType.Conflict);
+    assert.equal(err.cause.nonRetryable, true);
+    assert.deepEqual((err.cause.details?.[0] as { files: string[] }).files, ['shared.txt']);
+
+    // non-retryable: Temporal never scheduled a second attempt
+    const history = await handle.fetchHistory();
+    const attempts = history.events?.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt);
+    assert.deepEqual(attempts, [1]);
+    assert.equal(cloneAndRead(remote.url, 'main').read('shared.txt'), 'one\nTWO by a\nthree\n');
+  });
+});
+
+test('a worker killed during a push: the workflow completes on a new worker and the commit lands once', async () => {
+  const taskQueue = uniqueQueue('gitop-crash');
+  const remote = repo();
+  let ws!: { id: string; agentBranch: string };
+  await (await worker(taskQueue)).runUntil(async () => {
+    ws = (await create(taskQueue, 'agent-c', remote.url)).workspace;
+  });
+  await service.writeFile(ws.id, 'crash.txt', 'survives\n');
+
+  // The first worker's push reaches the remote, then its process "dies" before reporting:
+  // the attempt never returns and the worker is shut down under it.
+  let pushedByFirst!: () => void;
+  const firstPushLanded = new Promise<void>((r) => { pushedByFirst = r; });
+  const dying: GitService = Object.create(service, {
+    commitAndPush: {
+      value: async (...args: Parameters<GitService['commitAndPush']>) => {
+        await service.commitAndPush(...args);
+        pushedByFirst();
+        return new Promise<never>(() => undefined);
+      },
+    },
+  });
+  const first = await worker(taskQueue, dying);
+  const firstRun = first.run();
+  const workflowId = gitOperationWorkflowId(ws.id, 'commitPush', randomBytes(4).toString('hex'));
+  const handle = await run(taskQueue, { op: 'commitPush', agentId: 'agent-c', workspaceId: ws.id, message: 'crash-safe commit' }, workflowId);
+  await firstPushLanded;
+  first.shutdown();
+  await firstRun;
+
+  const second = await worker(taskQueue);
+  const result = await second.runUntil(handle.result());
+  assert.equal(result.op, 'commitPush');
+  assert.equal(result.push.alreadyLanded, true);
+  const landed = cloneAndRead(remote.url, ws.agentBranch);
+  assert.equal(landed.subjects.filter((s) => s === 'crash-safe commit').length, 1);
+  assert.equal(landed.read('crash.txt'), 'survives\n');
+  const attempts = (await handle.fetchHistory()).events?.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt);
+  assert.ok((attempts?.at(-1) ?? 0) >= 2, `expected a retried attempt, got ${JSON.stringify(attempts)}`);
+});

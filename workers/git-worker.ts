@@ -1,0 +1,47 @@
+/**
+ * The git-service worker: gitOperationWorkflow and poolMaintenanceWorkflow with their activities
+ * over one GitService. Built from ready deps, so workers/main.ts (production) and tests wire the
+ * same thing. Adding a workflow: export it from workflows/index.ts (the bundle entry); adding
+ * activities: spread another factory's result into `activities` below.
+ */
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { createGitActivities } from '../activities/git.js';
+import { createPoolActivities, type PoolChores } from '../activities/pool.js';
+import type { Logger } from '../lib/log.js';
+import type { GitService } from '../lib/service/types.js';
+
+/** Where workflow code comes from: the source tree (dev: bundled at start) or a prebuilt bundle. */
+export type WorkflowSource = Pick<WorkerOptions, 'workflowsPath'> | Pick<WorkerOptions, 'workflowBundle'>;
+
+export interface GitWorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  service: GitService;
+  /** approach 2's pool chores; without a pool (approach 1 only) the chores report nothing to do */
+  pool?: Pick<PoolChores, 'healthCheck' | 'cleanupExpired'>;
+  log: Logger;
+  workflows: WorkflowSource;
+  /** how long in-flight activities may finish after shutdown is requested (default 30 s) */
+  shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
+}
+
+const NO_POOL: PoolChores = {
+  healthCheck: async () => ({}),
+  cleanupExpired: async () => ({}),
+};
+
+export async function createGitWorker(deps: GitWorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    ...deps.workflows,
+    activities: {
+      ...createGitActivities({ service: deps.service, log: deps.log.child({ component: 'git-activities' }) }),
+      ...createPoolActivities({ pool: deps.pool ?? NO_POOL, log: deps.log.child({ component: 'pool-activities' }) }),
+    },
+    // a push in flight should land (and report) rather than be cut off and retried elsewhere
+    shutdownGraceTime: deps.shutdownGraceTime ?? '30 seconds',
+  });
+}

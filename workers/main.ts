@@ -1,0 +1,114 @@
+/**
+ * The git-service worker process (`npm run worker`): config parsed once, deps built once,
+ * gitOperationWorkflow + poolMaintenanceWorkflow served on `temporal.taskQueues.git`, the pool
+ * Schedules ensured, /metrics served on `metrics.workerPort`. SIGINT/SIGTERM drain the worker
+ * (in-flight pushes get 30 s to land), then stop the pool and close Postgres.
+ *
+ * Workflow code: the source tree in development (bundled at start), or the prebuilt bundle at
+ * SGC_WORKFLOW_BUNDLE in production (workers/build-bundle.ts).
+ */
+import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { loadConfig, type Config } from '../lib/config/index.js';
+import { createDb, migrate } from '../lib/db/index.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import { createMetrics, type Metrics } from '../lib/metrics.js';
+import { createGitService, PooledGitService } from '../lib/service/index.js';
+import { createGitWorker, type WorkflowSource } from './git-worker.js';
+import { ensurePoolSchedules } from './schedules.js';
+import { tlsOptions } from './temporal.js';
+
+/** Routes the SDK's own logs (core and worker) into pino, at WARN and above. */
+function installRuntime(log: Logger): void {
+  const sdkLog = log.child({ component: 'temporal-sdk' });
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (entry) => sdkLog[levels[entry.level]](entry.meta ?? {}, entry.message)),
+    // Worker.run() resolves after these signals drain the worker
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+  });
+}
+
+function workflowSource(env: NodeJS.ProcessEnv): WorkflowSource {
+  const codePath = env.SGC_WORKFLOW_BUNDLE;
+  if (codePath) return { workflowBundle: { codePath } };
+  return { workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)) };
+}
+
+/** /metrics for Prometheus on its own port (the worker has no HTTP API). */
+function serveMetrics(metrics: Metrics, config: Config, log: Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.registry.metrics().then(
+      (body) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(body),
+      (err: unknown) => {
+        log.error({ err: (err as Error).message }, 'metrics collection failed');
+        res.writeHead(500).end();
+      },
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.metrics.workerPort, config.api.host, () => {
+      log.info({ port: config.metrics.workerPort }, 'worker metrics listening');
+      resolve(server);
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const metrics = createMetrics();
+  // error/fatal lines feed gitops_log_errors_total (the drift review's "critical errors")
+  const log = createLogger({ name: 'sgc-worker', errorCounter: metrics.logErrors });
+  installRuntime(log);
+  if (!config.postgres.url) throw new Error('postgres.url is not set: export DATABASE_URL (npm start provisions one)');
+
+  const db = createDb(config.postgres.url, { max: config.postgres.poolSize, log, applicationName: 'sgc-worker' });
+  const closers: (() => Promise<unknown>)[] = [() => db.end()];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) await close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'shutdown step failed'));
+  };
+  try {
+    await migrate(db, { log });
+    const service = createGitService({ config, db, metrics, log });
+    // the worker hosts the pool: reconnect recorded sandboxes and pre-warm to the minimum
+    await service.start();
+    closers.push(() => service.close());
+    const metricsServer = await serveMetrics(metrics, config, log);
+    closers.push(() => new Promise<void>((r) => metricsServer.close(() => r())));
+
+    const connection = await NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config.temporal), apiKey: config.temporal.apiKey });
+    closers.push(() => connection.close());
+    const taskQueue = config.temporal.taskQueues.git;
+    if (config.schedules.enabled) {
+      const client = new Client({ connection, namespace: config.temporal.namespace });
+      await ensurePoolSchedules(client, {
+        taskQueue, healthCheckEvery: config.schedules.poolHealthCheckEvery, cleanupEvery: config.schedules.poolCleanupEvery, log,
+      });
+    }
+    const worker = await createGitWorker({
+      connection, namespace: config.temporal.namespace, taskQueue, service, log,
+      pool: service instanceof PooledGitService ? service.pool : undefined,
+      workflows: workflowSource(process.env),
+    });
+    log.info({ taskQueue, namespace: config.temporal.namespace, approach: service.approach }, 'worker running');
+    await worker.run();
+    log.info('worker stopped');
+  } finally {
+    await closeAll();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`[worker] ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
