@@ -1,2 +1,42 @@
-/** Default PromQL for the canary phase, keyed by quantity name; overridable under `queries:` in temporal.yaml. */
-export const CANARY_QUERIES: Record<string, string> = {};
+/**
+ * Default PromQL for the canary phase, keyed by quantity name; overridable under `queries:` in
+ * temporal.yaml or per rollout (`CanaryRolloutInput.queries`).
+ *
+ * Every query measures its quantity over the window that ends at the analysis time, written
+ * `$window` (the analysis window, by default the analysis interval, as a PromQL duration), and
+ * returns one series or nothing. Nothing (or NaN, e.g. 0/0) is "no data", which makes the
+ * analysis inconclusive — never 0. Error counts use `or vector(0)` so that "no errors" is a
+ * real 0 while "no approach-2 operations" stays no data.
+ *
+ * The error rate leaves conflicts out of the numerator, exactly as the Approach2ErrorRateHigh
+ * alert in monitoring/alerts.yml does: conflicts come from agents racing on one branch and hit
+ * approach 1 the same way. Both P95s are read over the same window, so a quiet night compares
+ * with a quiet night. Consistency takes the worst divergence any process reported in the window;
+ * the gauge is set by the phases worker that ran reconciliationWorkflow (workers/phases-canary.ts).
+ */
+const POOLED = 'approach="pooled"';
+
+const p95 = (approach: string): string =>
+  `histogram_quantile(0.95, sum by (le) (rate(gitops_operation_duration_seconds_bucket{approach="${approach}"}[$window])))`;
+
+export const CANARY_QUERIES: Record<string, string> = {
+  /** approach-2 failed operations (conflicts excluded) / approach-2 operations, fraction */
+  'canary.error_rate':
+    `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!="conflict"}[$window])) or vector(0))`
+    + ` / sum(increase(gitops_operations_total{${POOLED}}[$window]))`,
+  /** approach-2 operations in the window (the error-rate floor) */
+  'canary.operations': `sum(increase(gitops_operations_total{${POOLED}}[$window]))`,
+  'canary.p95_pooled_seconds': p95('pooled'),
+  'canary.p95_simple_seconds': p95('simple'),
+  /** 1 − worst reconciliation divergence ratio in the window */
+  'canary.consistency': '1 - max(max_over_time(gitops_reconciliation_divergence_ratio[$window]))',
+};
+
+/** The query names one analysis reads, in the order of AnalysisValues. */
+export const CANARY_QUERY_NAMES = {
+  errorRate: 'canary.error_rate',
+  operations: 'canary.operations',
+  p95PooledSeconds: 'canary.p95_pooled_seconds',
+  p95SimpleSeconds: 'canary.p95_simple_seconds',
+  consistency: 'canary.consistency',
+} as const;

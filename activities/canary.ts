@@ -1,0 +1,189 @@
+import type { AnalysisValues, Reading } from '../lib/canary/analysis.js';
+import { CANARY_QUERY_NAMES } from '../lib/canary/queries.js';
+import type { Db } from '../lib/db/index.js';
+import type { FlagStore, RollbackSource } from '../lib/flags/store.js';
+import type { Logger } from '../lib/log.js';
+import { namedQuery, promDuration, type PromClient, type PromScalar } from '../lib/prom/client.js';
+import { runReconciliation } from '../lib/reconcile/reconcile.js';
+import { toActivityFailure } from './git.js';
+
+export interface ApplyStageFlagsInput {
+  rolloutId: string;
+  stage: string;
+  percent: number;
+  shadow: boolean;
+  /** flag names; omitted = every flag */
+  operations?: string[];
+  /** deterministic per rollout and stage (not per attempt): a retry finds its own change */
+  changeId: string;
+  actor: string;
+}
+
+export interface ApplyStageFlagsResult {
+  /** null when every flag already had the stage's values (nothing written) */
+  changeId: string | null;
+  version: number;
+  /** flags whose value changed */
+  changed: number;
+  /** true when an earlier attempt had already written this change */
+  alreadyApplied: boolean;
+}
+
+export interface AnalyseInput {
+  /** analysis time, unix seconds, taken once by the workflow so a retry reads the same window */
+  at: number;
+  windowSeconds: number;
+  /** per-rollout overrides of the configured queries */
+  queries?: Record<string, string>;
+}
+
+export interface KillSwitchInput {
+  reason: string;
+  actor: string;
+  source: RollbackSource;
+  /** deterministic (e.g. `<workflowId>/rollback`): a retried kill returns the first event */
+  changeId: string;
+  /** how long to wait for every flag-caching process to acknowledge (default 5 s) */
+  timeoutMs?: number;
+}
+
+export interface KillSwitchResult {
+  /** rollback_events.id; null when every flag was already off */
+  eventId: number | null;
+  changeId: string | null;
+  version: number;
+  /** database time of the decision, ISO */
+  decidedAt: string;
+  /** flags the kill changed (0 on a retry: the first attempt changed them) */
+  changed: number;
+  /** every expected process acknowledged within the wait */
+  switched: boolean;
+  /** decision → last process switched, ms (database clock); null when not measurable */
+  durationMs: number | null;
+  processes: number;
+  missing: string[];
+}
+
+export interface ReconcileInput {
+  /** workflow time, ISO: the comparison's "now", fixed so a retry judges the same moment */
+  now: string;
+  lagThresholdMs: number;
+  switchGraceMs: number;
+}
+
+export interface ReconcileSummary {
+  checked: number;
+  divergent: number;
+  ratio: number;
+  pending: number;
+  issueCount: number;
+  /** up to 20, for Temporal UI and logs */
+  issues: { workspaceId: string; kind: string }[];
+  windows: { start: string; end: string | null }[];
+}
+
+export interface CanaryActivityDeps {
+  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'audit'>;
+  prom: Pick<PromClient, 'queryScalar'>;
+  /** config.queries (defaults merged with temporal.yaml overrides) */
+  queries: Record<string, string>;
+  db: Db;
+  /**
+   * Sets `gitops_reconciliation_divergence_ratio` in this process's registry (the phases worker
+   * exports it on its /metrics, where Prometheus reads it for the canary's consistency trigger).
+   */
+  setDivergence?: (ratio: number) => void;
+  log: Logger;
+}
+
+/** A scalar as it crosses the Temporal boundary: JSON has no ±Infinity, so clamp to ±MAX_VALUE. */
+function toReading(s: PromScalar): Reading {
+  if (s.kind === 'nodata') return { kind: 'nodata', reason: s.reason === 'nan' ? 'NaN (e.g. 0/0)' : 'empty result' };
+  const v = s.value === Number.POSITIVE_INFINITY ? Number.MAX_VALUE : s.value === Number.NEGATIVE_INFINITY ? -Number.MAX_VALUE : s.value;
+  return { kind: 'value', value: v };
+}
+
+/**
+ * Activities of canaryRolloutWorkflow and reconciliationWorkflow. Every one is safe to retry:
+ * flag changes carry a deterministic change id (a retry finds the first attempt's audit rows or
+ * rollback event and writes nothing), analyses read a window fixed by the workflow, and
+ * reconciliation only reads.
+ */
+export function createCanaryActivities(deps: CanaryActivityDeps) {
+  const { flags, prom, log } = deps;
+
+  return {
+    /** Sets the stage's flags in one audited change. Idempotent on `changeId`. */
+    async applyStageFlags(input: ApplyStageFlagsInput): Promise<ApplyStageFlagsResult> {
+      try {
+        const prior = await flags.audit({ changeId: input.changeId, limit: 1_000 });
+        if (prior.length > 0) {
+          log.info({ rolloutId: input.rolloutId, stage: input.stage, changeId: input.changeId }, 'canary stage flags already applied');
+          return { changeId: input.changeId, version: prior[0]!.version, changed: prior.length, alreadyApplied: true };
+        }
+        const operations = input.operations ?? (await flags.list()).map((f) => f.operation);
+        const res = await flags.setMany(operations.map((operation) => ({ operation, percent: input.percent, shadow: input.shadow })), {
+          actor: input.actor,
+          reason: `canary ${input.rolloutId}: stage ${input.stage} (${input.percent}% to approach 2, shadow ${input.shadow ? 'on' : 'off'})`,
+          changeId: input.changeId,
+        });
+        log.info({ rolloutId: input.rolloutId, stage: input.stage, percent: input.percent, shadow: input.shadow, changed: res.changed.length, version: res.version }, 'canary stage flags applied');
+        return { changeId: res.changeId, version: res.version, changed: res.changed.length, alreadyApplied: false };
+      } catch (e) {
+        throw toActivityFailure(e);
+      }
+    },
+
+    /** Reads the five canary quantities over the window ending at `at`; no data stays explicit. */
+    async analyse(input: AnalyseInput): Promise<AnalysisValues> {
+      const queries = { ...deps.queries, ...input.queries };
+      const vars = { window: promDuration(input.windowSeconds) };
+      try {
+        const entries = await Promise.all(Object.entries(CANARY_QUERY_NAMES).map(async ([key, name]) => {
+          const reading = toReading(await prom.queryScalar(namedQuery(queries, name, vars), input.at));
+          return [key, reading] as const;
+        }));
+        return Object.fromEntries(entries) as unknown as AnalysisValues;
+      } catch (e) {
+        log.warn({ at: input.at, err: (e as Error).message }, 'canary analysis query failed');
+        throw toActivityFailure(e);
+      }
+    },
+
+    /**
+     * The kill switch: every flag to 0% with shadow off, then waits until every flag-caching
+     * process acknowledged it and records the measured time on the rollback event.
+     */
+    async killSwitch(input: KillSwitchInput): Promise<KillSwitchResult> {
+      try {
+        const kill = await flags.kill({ actor: input.actor, reason: input.reason, changeId: input.changeId, source: input.source });
+        const base = { eventId: kill.eventId, changeId: kill.changeId, version: kill.version, decidedAt: kill.decidedAt.toISOString(), changed: kill.changed.length };
+        if (kill.eventId === null) {
+          log.info({ changeId: input.changeId, source: input.source }, 'kill switch: every flag was already off');
+          return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
+        }
+        const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs ?? 5_000 });
+        const processes = Object.keys(sw.processes).length + sw.missing.length;
+        log.info({ eventId: kill.eventId, source: input.source, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing.length }, 'kill switch applied');
+        return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing };
+      } catch (e) {
+        throw toActivityFailure(e);
+      }
+    },
+
+    /** Dual-write reconciliation (read-only) and this process's divergence gauge. */
+    async reconcileDualWrite(input: ReconcileInput): Promise<ReconcileSummary> {
+      const r = await runReconciliation(deps.db, {
+        now: new Date(input.now), lagThresholdMs: input.lagThresholdMs, switchGraceMs: input.switchGraceMs, setDivergence: deps.setDivergence, maxIssues: 20,
+      });
+      log.info({ checked: r.checked, divergent: r.divergent, ratio: r.ratio, pending: r.pending }, 'reconciliation done');
+      return {
+        checked: r.checked, divergent: r.divergent, ratio: r.ratio, pending: r.pending, issueCount: r.issueCount,
+        issues: r.issues.map((i) => ({ workspaceId: i.workspaceId, kind: i.kind })),
+        windows: r.windows.map((w) => ({ start: w.start.toISOString(), end: w.end?.toISOString() ?? null })),
+      };
+    },
+  };
+}
+
+export type CanaryActivities = ReturnType<typeof createCanaryActivities>;

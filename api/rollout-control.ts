@@ -1,0 +1,104 @@
+/**
+ * The one Temporal helper for canary rollouts, shared by the API routes and the CLI: start a
+ * rollout with the configured defaults, read its status, send it a signal. Callers use the
+ * message definitions of workflows/canary-rollout/messages.ts, never string names.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { CanaryConfig } from '../lib/config/canary.js';
+import { DomainError, ErrorType } from '../lib/errors.js';
+import {
+  advanceSignal, pauseSignal, resumeSignal, rollbackSignal, statusQuery, type CanaryStatus,
+} from '../workflows/canary-rollout/messages.js';
+import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../workflows/canary-rollout/workflow.js';
+import { canaryWorkflowId } from '../workflows/ids.js';
+
+export interface RolloutControlDeps {
+  client: Client;
+  /** config.temporal.taskQueues.phases */
+  taskQueue: string;
+  /** config.canary: the defaults a rollout's input is filled from */
+  defaults: CanaryConfig;
+}
+
+export type StartRolloutOptions = Partial<Omit<CanaryRolloutInput, 'state' | 'rolloutId'>> & { rolloutId?: string };
+
+export const ROLLOUT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A rollout's full input: the caller's choices over config.canary's defaults. */
+export function rolloutInput(defaults: CanaryConfig, o: StartRolloutOptions, startedBy?: string): CanaryRolloutInput {
+  return {
+    rolloutId: o.rolloutId ?? `rollout-${randomUUID().slice(0, 8)}`,
+    stages: o.stages ?? defaults.stages,
+    analysisIntervalSeconds: o.analysisIntervalSeconds ?? defaults.analysisIntervalSeconds,
+    analysisWindowSeconds: o.analysisWindowSeconds ?? defaults.analysisWindowSeconds,
+    thresholds: { ...defaults.thresholds, ...o.thresholds },
+    consecutiveBreaches: o.consecutiveBreaches ?? defaults.consecutiveBreaches,
+    autoAdvance: o.autoAdvance ?? defaults.autoAdvance,
+    maxAnalysesPerRun: o.maxAnalysesPerRun ?? defaults.maxAnalysesPerRun,
+    switchTimeoutMs: o.switchTimeoutMs ?? defaults.switchTimeoutMs,
+    ...(o.queries ? { queries: o.queries } : {}),
+    ...(startedBy ?? o.startedBy ? { startedBy: startedBy ?? o.startedBy } : {}),
+  };
+}
+
+/**
+ * Starts canaryRolloutWorkflow. Only one rollout may move the flags at a time: a running one on
+ * the same task queue (by Temporal visibility, which lags a start by up to a second) or the same
+ * id → Conflict.
+ */
+export async function startRollout(deps: RolloutControlDeps, o: StartRolloutOptions, startedBy?: string): Promise<{ rolloutId: string; workflowId: string; runId: string }> {
+  const input = rolloutInput(deps.defaults, o, startedBy);
+  if (!ROLLOUT_ID.test(input.rolloutId)) throw new DomainError(ErrorType.Validation, 'rolloutId: 1-64 letters, digits, ".", "_", "-"', { details: { field: 'rolloutId' } });
+  // scoped to this deployment's task queue: several deployments may share a namespace
+  const query = `WorkflowType = 'canaryRolloutWorkflow' AND ExecutionStatus = 'Running' AND TaskQueue = '${deps.taskQueue.replace(/'/g, '')}'`;
+  for await (const wf of deps.client.workflow.list({ query, pageSize: 1 })) {
+    throw new DomainError(ErrorType.Conflict, `rollout ${wf.workflowId} is running; finish or roll it back first`, { details: { workflowId: wf.workflowId } });
+  }
+  const workflowId = canaryWorkflowId(input.rolloutId);
+  try {
+    const handle = await deps.client.workflow.start(canaryRolloutWorkflow, { taskQueue: deps.taskQueue, workflowId, args: [input] });
+    return { rolloutId: input.rolloutId, workflowId, runId: handle.firstExecutionRunId };
+  } catch (e) {
+    if (e instanceof WorkflowExecutionAlreadyStartedError) throw new DomainError(ErrorType.Conflict, `rollout ${input.rolloutId} already exists`, { details: { workflowId } });
+    throw e;
+  }
+}
+
+async function notFoundAsDomain<T>(rolloutId: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) throw new DomainError(ErrorType.NotFound, `no rollout ${rolloutId}${/complete|closed/i.test(e.message) ? ' running' : ''}`);
+    throw e;
+  }
+}
+
+/** The `status` query (works on finished rollouts too, while Temporal keeps their history). */
+export function rolloutStatus(deps: Pick<RolloutControlDeps, 'client'>, rolloutId: string): Promise<CanaryStatus> {
+  return notFoundAsDomain(rolloutId, () => deps.client.workflow.getHandle(canaryWorkflowId(rolloutId)).query(statusQuery));
+}
+
+export type RolloutSignal =
+  | { name: 'advance'; stage?: string; actor?: string }
+  | { name: 'pause'; reason?: string; actor?: string }
+  | { name: 'resume'; actor?: string }
+  | { name: 'rollback'; reason: string; actor?: string };
+
+/** Sends one signal to the running rollout. */
+export async function signalRollout(deps: Pick<RolloutControlDeps, 'client'>, rolloutId: string, s: RolloutSignal): Promise<void> {
+  const handle = deps.client.workflow.getHandle(canaryWorkflowId(rolloutId));
+  const { name, ...payload } = s;
+  await notFoundAsDomain(rolloutId, async () => {
+    switch (name) {
+      case 'advance':
+        return handle.signal(advanceSignal, payload);
+      case 'pause':
+        return handle.signal(pauseSignal, payload);
+      case 'resume':
+        return handle.signal(resumeSignal, payload);
+      case 'rollback':
+        return handle.signal(rollbackSignal, payload as { reason: string; actor?: string });
+    }
+  });
+}

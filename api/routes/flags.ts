@@ -1,0 +1,117 @@
+/**
+ * Flags and the kill switch (issue 4 part 1 and 5), admin only. Every change is audited with the
+ * caller's token name as the actor and the required reason; the kill switch answers with the
+ * measured time from its decision until every flag-caching process had switched.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { FlagStore } from '../../lib/flags/store.js';
+import { requireRole } from '../auth.js';
+import { errorResponses, idempotencyHeaders } from '../schemas.js';
+
+export interface FlagRouteDeps {
+  flags: Pick<FlagStore, 'list' | 'set' | 'kill' | 'awaitSwitch' | 'audit'>;
+  /** how long the kill switch waits for every process to acknowledge (config canary.switchTimeoutMs) */
+  switchTimeoutMs?: number;
+}
+
+const target = z.object({ percent: z.number().int(), shadow: z.boolean() });
+
+const flagSchema = z.object({
+  operation: z.string(), percent: z.number().int(), shadow: z.boolean(), version: z.number().int(), updatedAt: z.string(), updatedBy: z.string(),
+});
+
+const changeSchema = z.object({
+  changeId: z.string().nullable().describe('null when the flags already had these values (nothing written)'),
+  version: z.number().int(),
+  changed: z.array(z.object({ operation: z.string(), old: target, new: target })),
+  decidedAt: z.string(),
+});
+
+const reason = z.string().trim().min(1, 'is required (the audit records why)').max(500);
+
+/** `push` and `git.push` both name the flag git.push (the metric label uses the short name). */
+const operationParam = z.object({
+  operation: z.string().regex(/^(git\.)?[a-z][a-z_]*$/, 'a flag such as push or git.push').transform((o) => (o.startsWith('git.') ? o : `git.${o}`)),
+});
+
+function actorOf(req: FastifyRequest): string {
+  return `api:${req.principal?.name ?? 'unknown'}`;
+}
+
+export function flagRoutes({ flags, switchTimeoutMs = 5_000 }: FlagRouteDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.addHook('onRequest', requireRole('admin'));
+
+    app.get('/flags', {
+      schema: { summary: 'Every flag: percent to approach 2 and shadow', tags: ['flags'], response: { 200: z.object({ flags: z.array(flagSchema) }), ...errorResponses } },
+    }, async () => ({
+      flags: (await flags.list()).map((f) => ({ ...f, updatedAt: f.updatedAt.toISOString() })),
+    }));
+
+    app.put('/flags/:operation', {
+      schema: {
+        summary: 'Set one flag (fields left out keep their value); audited', tags: ['flags'], params: operationParam,
+        body: z.object({
+          percent: z.number().int().min(0).max(100).optional(),
+          shadow: z.boolean().optional(),
+          reason,
+        }).refine((b) => b.percent !== undefined || b.shadow !== undefined, { message: 'set percent or shadow', path: ['percent'] }),
+        response: { 200: changeSchema, ...errorResponses },
+      },
+    }, async (req) => {
+      const { percent, shadow, reason: why } = req.body;
+      const res = await flags.set(req.params.operation, { ...(percent !== undefined ? { percent } : {}), ...(shadow !== undefined ? { shadow } : {}) }, { actor: actorOf(req), reason: why });
+      return { ...res, decidedAt: res.decidedAt.toISOString() };
+    });
+
+    app.post('/flags/kill', {
+      schema: {
+        summary: 'Kill switch: every flag to 0% and shadow off; answers with the measured switch time', tags: ['flags'],
+        headers: idempotencyHeaders, body: z.object({ reason }),
+        response: {
+          200: changeSchema.extend({
+            eventId: z.number().int().nullable().describe('rollback_events id; null when every flag was already off'),
+            switched: z.boolean().describe('every live flag-caching process acknowledged'),
+            durationMs: z.number().nullable().describe('decision → every process switched (database clock)'),
+            processes: z.number().int(),
+            missing: z.array(z.string()),
+          }),
+          ...errorResponses,
+        },
+      },
+    }, async (req) => {
+      const key = req.headers['idempotency-key'];
+      // a retried request with the same key returns the first kill's event instead of a new one
+      const kill = await flags.kill({ actor: actorOf(req), reason: req.body.reason, source: 'kill', ...(key ? { changeId: `api-kill-${key}` } : {}) });
+      const base = { changeId: kill.changeId, version: kill.version, changed: kill.changed, decidedAt: kill.decidedAt.toISOString(), eventId: kill.eventId };
+      if (kill.eventId === null) return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
+      const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: switchTimeoutMs });
+      req.log.warn({ eventId: kill.eventId, switched: sw.switched, durationMs: sw.durationMs }, 'kill switch via API');
+      return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing };
+    });
+
+    app.get('/flags/audit', {
+      schema: {
+        summary: 'Who changed which flag, when, from what to what, and why (newest first)', tags: ['flags'],
+        querystring: z.object({
+          operation: z.string().regex(/^(git\.)?[a-z][a-z_]*$/).transform((o) => (o.startsWith('git.') ? o : `git.${o}`)).optional(),
+          changeId: z.string().max(200).optional(),
+          limit: z.coerce.number().int().min(1).max(1_000).default(100),
+        }),
+        response: {
+          200: z.object({
+            entries: z.array(z.object({
+              id: z.number().int(), changeId: z.string(), operation: z.string(), actor: z.string(), reason: z.string(),
+              old: target.nullable(), new: target.nullable(), version: z.number().int(), at: z.string(),
+            })),
+          }),
+          ...errorResponses,
+        },
+      },
+    }, async (req) => ({
+      entries: (await flags.audit(req.query)).map((e) => ({ ...e, at: e.at.toISOString() })),
+    }));
+  };
+}

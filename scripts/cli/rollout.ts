@@ -1,0 +1,105 @@
+/**
+ * `sgc rollout …`: start and steer canary rollouts from a terminal, through the same Temporal
+ * helper as the API (api/rollout-control.ts). Register with `program.addCommand(rolloutCommand())`.
+ *
+ *   rollout start [--id r1] [--interval 300] [--auto-advance] [--stages stages.json]
+ *   rollout status r1 [--json]
+ *   rollout advance r1 [--stage canary-10]
+ *   rollout pause r1 [--reason "…"]     rollout resume r1
+ *   rollout rollback r1 --reason "…"
+ */
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import { rolloutStatus, signalRollout, startRollout, type RolloutControlDeps, type RolloutSignal } from '../../api/rollout-control.js';
+import { loadConfig, type Config } from '../../lib/config/index.js';
+import { createTemporalClient } from '../../workers/temporal.js';
+import type { CanaryStatus } from '../../workflows/canary-rollout/messages.js';
+
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+async function withControl<T>(loadCfg: () => Config, fn: (deps: RolloutControlDeps) => Promise<T>): Promise<T> {
+  const config = loadCfg();
+  const client = await createTemporalClient(config.temporal);
+  try {
+    return await fn({ client, taskQueue: config.temporal.taskQueues.phases, defaults: config.canary });
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** One screen of status for people; `--json` prints the query's answer as is. */
+export function formatStatus(s: CanaryStatus): string {
+  const lines = [
+    `rollout ${s.rolloutId}: ${s.status} — stage ${s.stage.index + 1}/${s.stages.length} ${s.stage.name} (${s.stage.percent}% to approach 2, shadow ${s.stage.shadow ? 'on' : 'off'})`,
+    `  held ${s.stage.heldSeconds}/${s.stage.holdSeconds} s; analyses ${s.analyses.total} (${s.analyses.inStage} in stage); advance ${s.autoAdvance ? 'automatic' : s.advanceApproved ? 'approved' : 'awaits `advance`'}`,
+  ];
+  if (s.paused) lines.push(`  paused (${s.paused.by}) since ${s.paused.since}: ${s.paused.reason}`);
+  const last = s.lastAnalyses[s.lastAnalyses.length - 1];
+  if (last) lines.push(`  last analysis ${last.at}: ${last.status}`, ...last.triggers.map((t) => `    ${t.trigger}: ${t.status} — ${t.detail}`));
+  if (s.rollback) {
+    lines.push(`  rolled back (${s.rollback.source}) from ${s.rollback.stage}: ${s.rollback.reason}`,
+      `    switched: ${s.rollback.switched ? 'yes' : 'no'} in ${s.rollback.switchDurationMs ?? '—'} ms${s.rollback.missingProcesses.length ? `; missing ${s.rollback.missingProcesses.join(', ')}` : ''}`);
+  }
+  if (s.lastRejectedSignal) lines.push(`  last ignored signal: ${s.lastRejectedSignal.signal} (${s.lastRejectedSignal.reason})`);
+  return lines.join('\n');
+}
+
+export function rolloutCommand(opts: { loadConfig?: () => Config; out?: (line: string) => void } = {}): Command {
+  const loadCfg = opts.loadConfig ?? (() => loadConfig());
+  const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const cmd = new Command('rollout').description('canary rollouts of approach 2 (canaryRolloutWorkflow)');
+
+  cmd.command('start')
+    .description('start a rollout with the configured stages (temporal.yaml canary:)')
+    .option('--id <rolloutId>', 'rollout id (default: random)')
+    .option('--interval <seconds>', 'analysis interval', positiveInt)
+    .option('--auto-advance', 'advance at each stage end without waiting for `advance`')
+    .option('--stages <file>', 'JSON file with the stage list')
+    .action(async (o: { id?: string; interval?: number; autoAdvance?: boolean; stages?: string }) => {
+      const stages = o.stages ? JSON.parse(readFileSync(o.stages, 'utf8')) as never : undefined;
+      const r = await withControl(loadCfg, (d) => startRollout(d, {
+        rolloutId: o.id, analysisIntervalSeconds: o.interval, autoAdvance: o.autoAdvance, stages,
+      }, cliActor()));
+      out(`started rollout ${r.rolloutId} (workflow ${r.workflowId}, run ${r.runId})`);
+    });
+
+  cmd.command('status <rolloutId>')
+    .description("the rollout's status query")
+    .option('--json', 'print the raw status')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const s = await withControl(loadCfg, (d) => rolloutStatus(d, id));
+      out(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    });
+
+  const signal = (name: RolloutSignal['name'], description: string, extra?: (c: Command) => Command) => {
+    let c = cmd.command(`${name} <rolloutId>`).description(description);
+    if (extra) c = extra(c);
+    c.action(async (id: string, o: { reason?: string; stage?: string }) => {
+      const actor = cliActor();
+      const s: RolloutSignal = name === 'rollback' ? { name, reason: o.reason!, actor }
+        : name === 'pause' ? { name, ...(o.reason ? { reason: o.reason } : {}), actor }
+          : name === 'advance' ? { name, ...(o.stage ? { stage: o.stage } : {}), actor }
+            : { name, actor };
+      await withControl(loadCfg, (d) => signalRollout(d, id, s));
+      out(`sent ${name} to rollout ${id}`);
+    });
+  };
+  signal('advance', 'approve the next stage', (c) => c.option('--stage <name>', 'the stage being approved (guards against a double advance)'));
+  signal('pause', 'pause (analyses and automatic rollback go on)', (c) => c.option('--reason <text>', 'why'));
+  signal('resume', 'resume a paused rollout');
+  signal('rollback', 'roll back now: every flag to 0%', (c) => c.requiredOption('--reason <text>', 'why (required: the audit records it)'));
+  return cmd;
+}

@@ -1,0 +1,347 @@
+/**
+ * canaryRolloutWorkflow on the real stack: the Temporal dev server, a fresh Postgres database
+ * (flags, audit, rollback events), a real Prometheus answering the analyses' PromQL, and a
+ * FlagCache in this process standing in for an API process. Analyses are steered through query
+ * overrides: constants (`vector(0.01)`) for healthy numbers, an absent metric for no data, and a
+ * gauge on a tiny exporter that Prometheus scrapes every 500 ms when a test needs the error rate
+ * to change between analyses.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { promisify } from 'node:util';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Gauge, Registry } from 'prom-client';
+import { createCanaryActivities } from '../../activities/canary.js';
+import type { CanaryStage } from '../../lib/canary/analysis.js';
+import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
+import { FlagCache } from '../../lib/flags/cache.js';
+import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
+import { createLogger } from '../../lib/log.js';
+import { PromClient } from '../../lib/prom/client.js';
+import { decide } from '../../lib/router/router.js';
+import { advanceSignal, pauseSignal, resumeSignal, rollbackSignal, statusQuery, type CanaryStatus } from '../../workflows/canary-rollout/messages.js';
+import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../../workflows/canary-rollout/workflow.js';
+import { canaryWorkflowId } from '../../workflows/ids.js';
+import { sgcPercentKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../../workflows/search-attributes.js';
+import { freshDb, type TestDb } from '../helpers/db.js';
+import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
+import { stackEnv } from '../helpers/stack.js';
+import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+
+const log = createLogger({ level: 'silent' });
+// ERROR: these tests provoke rollbacks and failed attempts on purpose; their warnings are expected
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+const run = promisify(execFile);
+
+let env: TestWorkflowEnvironment;
+let t: TestDb;
+let store: FlagStore;
+let cache: FlagCache;
+let prom: PrometheusHandle;
+let exporter: Server;
+const registry = new Registry();
+const injectedErrorRate = new Gauge({ name: 'sgc_test_canary_error_rate', help: 'error rate the test injects', registers: [registry] });
+
+/** Healthy analyses, as constant PromQL against the real Prometheus. */
+const HEALTHY: Record<string, string> = {
+  'canary.error_rate': 'vector(0.01)',
+  'canary.operations': 'vector(100)',
+  'canary.p95_pooled_seconds': 'vector(0.2)',
+  'canary.p95_simple_seconds': 'vector(0.2)',
+  'canary.consistency': 'vector(1)',
+};
+
+const AGENTS = Array.from({ length: 200 }, (_, i) => `agent-${i}`);
+
+before(async () => {
+  env = await testEnv();
+  t = await freshDb('canary');
+  store = new FlagStore(t.db);
+  cache = await FlagCache.start({ connectionString: t.url, processId: 'test-api-process', heartbeatMs: 500 });
+  exporter = createServer((_req, res) => {
+    void registry.metrics().then((body) => res.end(body));
+  });
+  await new Promise<void>((r) => exporter.listen(0, '127.0.0.1', () => r()));
+  const port = (exporter.address() as { port: number }).port;
+  prom = await startPrometheus({ scrape: [{ job: 'canary-test', targets: [`127.0.0.1:${port}`], interval: '500ms' }], scrapeInterval: '1s' });
+});
+
+after(async () => {
+  await cache?.close();
+  await prom?.stop();
+  await new Promise((r) => exporter?.close(r));
+  await t?.drop();
+  await env?.teardown();
+});
+
+function activities() {
+  return createCanaryActivities({ flags: store, prom: new PromClient({ url: prom.url }), queries: DEFAULT_QUERIES, db: t.db, log });
+}
+
+async function worker(taskQueue: string, acts: object = activities()): Promise<Worker> {
+  return Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts, shutdownGraceTime: '1 second' });
+}
+
+async function resetFlags(): Promise<void> {
+  await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })), { actor: 'test', reason: 'reset' });
+}
+
+async function start(taskQueue: string, o: Partial<CanaryRolloutInput> & { stages: CanaryStage[] }): Promise<WorkflowHandle<typeof canaryRolloutWorkflow>> {
+  const rolloutId = uniqueId('r').slice(0, 40);
+  return env.client.workflow.start(canaryRolloutWorkflow, {
+    taskQueue, workflowId: canaryWorkflowId(rolloutId),
+    args: [{ rolloutId, analysisIntervalSeconds: 1, queries: HEALTHY, ...o }],
+  });
+}
+
+async function waitStatus(h: WorkflowHandle, what: string, pred: (s: CanaryStatus) => boolean, timeoutMs = 20_000): Promise<CanaryStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: CanaryStatus | undefined;
+  for (;;) {
+    last = await h.query(statusQuery);
+    if (pred(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function flagsAre(percent: number, shadow: boolean): Promise<void> {
+  const flags = await store.list();
+  assert.deepEqual(flags.map((f) => [f.operation, f.percent, f.shadow]), flags.map((f) => [f.operation, percent, shadow]));
+}
+
+async function auditRows(rolloutId: string): Promise<{ change_id: string; n: number }[]> {
+  const { rows } = await t.db.query<{ change_id: string; n: string }>(
+    `SELECT change_id, count(*) AS n FROM flag_audit WHERE change_id LIKE $1 GROUP BY change_id ORDER BY min(id)`, [`canary/${rolloutId}/%`]);
+  return rows.map((r) => ({ change_id: r.change_id, n: Number(r.n) }));
+}
+
+const rolloutIdOf = (h: WorkflowHandle): string => h.workflowId.replace(/^canary-/, '');
+
+test('walks shadow → 10% → 50% → 100% on advance, then decommissions and completes', async () => {
+  await resetFlags();
+  const taskQueue = uniqueQueue('canary-walk');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, {
+      stages: [
+        { name: 'shadow', percent: 0, shadow: true, holdSeconds: 2 },
+        { name: 'canary-10', percent: 10, shadow: true, holdSeconds: 2 },
+        { name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 2 },
+        { name: 'cutover-100', percent: 100, shadow: true, holdSeconds: 2 },
+        { name: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+      ],
+    });
+    for (const [name, percent] of [['shadow', 0], ['canary-10', 10], ['dual-write-50', 50], ['cutover-100', 100]] as const) {
+      const s = await waitStatus(h, `${name} awaiting advance`, (x) => x.stage.name === name && x.status === 'awaiting_advance');
+      assert.equal(s.stage.percent, percent);
+      assert.ok(s.lastAnalyses.at(-1)?.status === 'ok' && s.lastAnalyses.at(-1)?.stage === name);
+      await flagsAre(percent, true);
+      const sa = (await h.describe()).typedSearchAttributes;
+      assert.equal(sa.get(sgcPhaseKey), 'canary');
+      assert.equal(sa.get(sgcStageKey), name);
+      assert.equal(sa.get(sgcPercentKey), percent);
+      assert.equal(sa.get(sgcStatusKey), 'awaiting_advance');
+      // held at the stage's end until told: still there a second later
+      await new Promise((r) => setTimeout(r, 1_200));
+      assert.equal((await h.query(statusQuery)).stage.name, name);
+      await h.signal(advanceSignal, { stage: name, actor: 'test' });
+    }
+    const result = await h.result();
+    assert.equal(result.outcome, 'completed');
+    assert.equal(result.stage, 'decommission');
+    assert.equal(result.runs, 5, 'one run per stage (continue-as-new at every stage boundary)');
+    await flagsAre(100, false);
+    const audit = await auditRows(rolloutIdOf(h));
+    assert.deepEqual(audit.map((a) => [a.change_id.split('/').at(-1), a.n]), [
+      ['stage-0-shadow', 8], ['stage-1-canary-10', 8], ['stage-2-dual-write-50', 8], ['stage-3-cutover-100', 8], ['stage-4-decommission', 8],
+    ]);
+    assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'done');
+  });
+});
+
+test('a rollback signalled with the temporal CLI returns every flag to 0 and the next decision to approach 1', async () => {
+  await resetFlags();
+  const taskQueue = uniqueQueue('canary-cli');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, { stages: [{ name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 3_600 }] });
+    await waitStatus(h, 'stage applied', (s) => s.stage.startedAt !== null);
+    await waitStatusOfCache(() => cache.get('git.push')?.percent === 50);
+    assert.ok(AGENTS.some((a) => decide(cache.get('git.push'), a, 'git.push').approach === 'pooled'), 'some agents on approach 2 at 50%');
+
+    const cli = (input: string) => run(stackEnv('SGC_TEMPORAL_BIN'), [
+      'workflow', 'signal', '--address', stackEnv('SGC_TEST_TEMPORAL_ADDRESS'), '--namespace', 'default',
+      '--workflow-id', h.workflowId, '--name', 'rollback', '--input', input,
+    ]);
+    // a rollback without a reason is ignored (and says so), never fails the workflow task
+    await cli('{}');
+    const rejected = await waitStatus(h, 'rejected signal', (s) => s.lastRejectedSignal !== null);
+    assert.equal(rejected.lastRejectedSignal?.signal, 'rollback');
+    assert.equal(rejected.status, 'running');
+
+    await cli('{"reason":"test: approach 2 misbehaves"}');
+    const result = await h.result();
+    assert.equal(result.outcome, 'rolled_back');
+    assert.equal(result.rollback?.source, 'rollback');
+    assert.equal(result.rollback?.reason, 'test: approach 2 misbehaves');
+    assert.equal(result.rollback?.switched, true);
+    assert.ok(typeof result.rollback?.switchDurationMs === 'number' && result.rollback.switchDurationMs < 1_000, `switch took ${result.rollback?.switchDurationMs} ms`);
+    await flagsAre(0, false);
+    // the API process's cache already holds the kill: its next decisions all go to approach 1
+    for (const op of FLAG_OPERATIONS) assert.deepEqual(cache.get(op) && { percent: cache.get(op)!.percent, shadow: cache.get(op)!.shadow }, { percent: 0, shadow: false });
+    assert.ok(AGENTS.every((a) => decide(cache.get('git.push'), a, 'git.push').approach === 'simple'));
+    const ev = await store.rollbackEvents({ limit: 1 });
+    assert.equal(ev[0]?.source, 'rollback');
+    assert.equal(ev[0]?.id, result.rollback?.eventId);
+    assert.ok(ev[0]?.durationMs !== null && ev[0]?.switchedAt['test-api-process'] !== undefined, 'the measured switch is recorded on the rollback event');
+    const audit = await store.audit({ changeId: result.rollback!.changeId!, limit: 100 });
+    assert.equal(audit.length, 8);
+    assert.match(audit[0]!.reason, /test: approach 2 misbehaves/);
+    assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'rolled_back');
+  });
+});
+
+async function waitStatusOfCache(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('the flag cache did not see the change');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('one bad analysis does not roll back; approach-2 error rate above 5% in two consecutive analyses does', async () => {
+  await resetFlags();
+  injectedErrorRate.set(0.01);
+  const taskQueue = uniqueQueue('canary-auto');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, {
+      stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }],
+      analysisIntervalSeconds: 3,
+      queries: { ...HEALTHY, 'canary.error_rate': 'max(sgc_test_canary_error_rate)' },
+    });
+    await waitStatus(h, 'stage applied', (s) => s.stage.startedAt !== null);
+    // after each analysis, set what the next one will read (Prometheus scrapes every 500 ms; analyses are 3 s apart)
+    const plan = [0.09, 0.01, 0.09, 0.01, 0.09, 0.09];
+    for (let k = 1; k <= plan.length; k++) {
+      await waitStatus(h, `analysis ${k}`, (s) => s.analyses.total >= k, 15_000);
+      injectedErrorRate.set(plan[k - 1]!);
+    }
+    const result = await h.result();
+    const s = await h.query(statusQuery);
+    assert.deepEqual(s.lastAnalyses.map((a) => a.status), ['ok', 'breach', 'ok', 'breach', 'ok', 'breach', 'breach']);
+    assert.equal(result.outcome, 'rolled_back');
+    assert.equal(result.analyses, 7, 'rolled back at the second breach in a row, not at the first');
+    assert.equal(result.rollback?.source, 'auto');
+    assert.equal(result.rollback?.trigger, 'error_rate');
+    assert.match(result.rollback!.reason, /error_rate breached in 2 consecutive analyses: approach-2 error rate 9\.0% > 5\.0%/);
+    assert.equal(result.rollback?.switched, true);
+    await flagsAre(0, false);
+    assert.equal((await store.rollbackEvents({ limit: 1 }))[0]?.source, 'auto');
+  });
+});
+
+test('no data pauses the rollout with the reason; hold time stops until resumed', async () => {
+  await resetFlags();
+  const taskQueue = uniqueQueue('canary-nodata');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, {
+      stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 4 }, { name: 'done', percent: 10, shadow: false, holdSeconds: 0 }],
+      autoAdvance: true,
+      queries: { ...HEALTHY, 'canary.consistency': '1 - max(sgc_reconciliation_never_ran)' },
+    });
+    try {
+      const s = await waitStatus(h, 'paused', (x) => x.status === 'paused');
+      assert.equal(s.paused?.by, 'inconclusive');
+      assert.match(s.paused!.reason, /inconclusive analysis: consistency: no data for dual-write consistency \(empty result\)/);
+      assert.equal(s.lastAnalyses.at(-1)?.status, 'inconclusive');
+      await flagsAre(10, true); // paused, not rolled back
+      const held = s.stage.heldSeconds;
+      await new Promise((r) => setTimeout(r, 5_000)); // longer than the hold: a paused stage never passes
+      const later = await h.query(statusQuery);
+      assert.equal(later.status, 'paused');
+      assert.equal(later.stage.name, 'canary-10');
+      assert.equal(later.stage.heldSeconds, held);
+      assert.ok(later.analyses.total > s.analyses.total, 'analyses go on while paused');
+      assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'paused');
+      await h.signal(resumeSignal, { actor: 'test' });
+      await waitStatus(h, 'paused again by the next analysis', (x) => x.status === 'paused' && x.analyses.total > later.analyses.total);
+    } finally {
+      await h.signal(rollbackSignal, { reason: 'test cleanup' });
+      await h.result();
+    }
+  });
+});
+
+test('a worker shut down mid-stage and a flag change retried after its commit resume with no duplicate flag change', async () => {
+  await resetFlags();
+  const taskQueue = uniqueQueue('canary-restart');
+  const real = activities();
+  let crashedOnce = false;
+  // the first attempt of stage 2's change commits and then "dies" before reporting back
+  const flaky = {
+    ...real,
+    async applyStageFlags(input: Parameters<typeof real.applyStageFlags>[0]) {
+      const r = await real.applyStageFlags(input);
+      if (input.stage === 'stage-20' && !crashedOnce) {
+        crashedOnce = true;
+        throw new Error('worker lost after the commit');
+      }
+      return r;
+    },
+  };
+  const stages: CanaryStage[] = [
+    { name: 'stage-10', percent: 10, shadow: true, holdSeconds: 3 },
+    { name: 'stage-20', percent: 20, shadow: true, holdSeconds: 1 },
+    { name: 'end', percent: 20, shadow: false, holdSeconds: 0 },
+  ];
+  let h!: WorkflowHandle<typeof canaryRolloutWorkflow>;
+  const first = await worker(taskQueue, flaky);
+  await first.runUntil(async () => {
+    h = await start(taskQueue, { stages, autoAdvance: true });
+    await waitStatus(h, 'first analysis in stage-10', (s) => s.stage.name === 'stage-10' && s.analyses.inStage >= 1);
+  });
+  // no worker for a while: timers fire, tasks wait on the queue
+  await new Promise((r) => setTimeout(r, 2_500));
+  const second = await worker(taskQueue, flaky);
+  const result = await second.runUntil(h.result());
+  assert.equal(result.outcome, 'completed');
+  assert.ok(crashedOnce);
+  await flagsAre(20, false);
+  const audit = await auditRows(rolloutIdOf(h));
+  assert.deepEqual(audit.map((a) => [a.change_id.split('/').at(-1), a.n]), [['stage-0-stage-10', 8], ['stage-1-stage-20', 8], ['stage-2-end', 8]]);
+});
+
+test('continue-as-new forced by maxAnalysesPerRun keeps stage, analyses, pause and flags', async () => {
+  await resetFlags();
+  const taskQueue = uniqueQueue('canary-can');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, { stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }], maxAnalysesPerRun: 2 });
+    try {
+      const firstRunId = (await h.describe()).runId;
+      await waitStatus(h, 'second run', (s) => s.run >= 2);
+      await h.signal(pauseSignal, { reason: 'operator looks at a dashboard', actor: 'test' });
+      const s = await waitStatus(h, 'fourth run', (x) => x.run >= 4, 30_000);
+      assert.equal(s.stage.name, 'canary-10');
+      assert.ok(s.analyses.total >= 6 && s.analyses.thisRun <= 2, JSON.stringify(s.analyses));
+      assert.ok(s.lastAnalyses.length >= 6, 'recent analyses are carried across runs');
+      assert.deepEqual(s.paused && { by: s.paused.by, reason: s.paused.reason }, { by: 'operator', reason: 'operator looks at a dashboard' });
+      assert.notEqual((await h.describe()).runId, firstRunId);
+      await flagsAre(10, true);
+      assert.deepEqual((await auditRows(rolloutIdOf(h))).map((a) => a.n), [8], 'the stage was applied once across runs');
+      let events = 0;
+      for (const _ of (await env.client.workflow.getHandle(h.workflowId, firstRunId).fetchHistory()).events ?? []) events++;
+      assert.ok(events < 60, `first run has ${events} events`);
+    } finally {
+      await h.signal(rollbackSignal, { reason: 'test cleanup' });
+      await h.result();
+    }
+  });
+});
