@@ -19,7 +19,14 @@ import type { GitService } from '../lib/service/types.js';
 import { createAuthenticator } from './auth.js';
 import { errorHandler } from './errors.js';
 import type { TemporalDeps } from './git-operations.js';
+import { FlagStore } from '../lib/flags/store.js';
+import { baselineRoutes } from './routes/baselines.js';
+import { driftRoutes } from './routes/drift.js';
+import { flagRoutes } from './routes/flags.js';
+import { reportRoutes } from './routes/reports.js';
+import { rolloutRoutes } from './routes/rollouts.js';
 import { systemRoutes } from './routes/system.js';
+import { validationRoutes } from './routes/validations.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
 export interface AppDeps {
@@ -63,5 +70,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await app.register(systemRoutes({ db: deps.db, temporal: deps.temporal, metrics: deps.metrics }));
   await app.register(workspaceRoutes({ service: deps.service, temporal: deps.temporal }), { prefix: '/v1' });
+
+  // phases run on their own task queue; operators start and steer them, admins own the flags
+  const { config } = deps;
+  const phases = { client: deps.temporal.client, taskQueue: config.temporal.taskQueues.phases };
+  await app.register(validationRoutes({ temporal: phases, defaults: config.validation, queries: config.queries }), { prefix: '/v1' });
+  await app.register(rolloutRoutes({ client: phases.client, taskQueue: phases.taskQueue, defaults: config.canary }), { prefix: '/v1' });
+  await app.register(baselineRoutes({ temporal: phases, config }), { prefix: '/v1' });
+  await app.register(driftRoutes({ temporal: phases, config }), { prefix: '/v1' });
+  await app.register(flagRoutes({ flags: new FlagStore(deps.db), switchTimeoutMs: config.canary.switchTimeoutMs }), { prefix: '/v1' });
+  await app.register(reportRoutes({ db: deps.db }), { prefix: '/v1' });
   return app as unknown as App;
 }

@@ -8,7 +8,7 @@ import { loadConfig } from '../lib/config/index.js';
 import { createDb } from '../lib/db/index.js';
 import { createLogger } from '../lib/log.js';
 import { createMetrics } from '../lib/metrics.js';
-import { createGitService } from '../lib/service/index.js';
+import { composeGitService } from '../workers/compose.js';
 import { createTemporalClient } from '../workers/temporal.js';
 import { buildApp } from './app.js';
 
@@ -20,8 +20,10 @@ async function main(): Promise<void> {
   if (!config.postgres.url) throw new Error('postgres.url is not set: export DATABASE_URL (npm start provisions one)');
 
   const db = createDb(config.postgres.url, { max: config.postgres.poolSize, log, applicationName: 'sgc-api' });
-  // reads and file edits run here; the pool lives in the worker, so this service is not started
-  const service = createGitService({ config, db, metrics, log });
+  // reads and file edits run here through the same routing as the worker (this process's own
+  // flag cache hears a kill switch at once); the pool lives in the worker, so it is not started
+  const composed = await composeGitService({ config, db, metrics, log, processName: 'api' });
+  const service = composed.service;
   const client = await createTemporalClient(config.temporal, { lazy: true });
   const app = await buildApp({ config, service, temporal: { client, taskQueue: config.temporal.taskQueues.git }, metrics, db, log });
 
@@ -31,7 +33,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'api stopping');
     await app.close();
-    await service.close().catch(() => undefined);
+    await composed.close().catch(() => undefined);
     await client.connection.close().catch(() => undefined);
     await db.end().catch(() => undefined);
     process.exit(0);

@@ -1,24 +1,46 @@
 /**
- * The git-service worker process (`npm run worker`): config parsed once, deps built once,
- * gitOperationWorkflow + poolMaintenanceWorkflow served on `temporal.taskQueues.git`, the pool
- * Schedules ensured, /metrics served on `metrics.workerPort`. SIGINT/SIGTERM drain the worker
- * (in-flight pushes get 30 s to land), then stop the pool and close Postgres.
+ * The worker process (`npm run worker`): config parsed once, deps built once, two Temporal
+ * workers in one process —
+ *   - `temporal.taskQueues.git`: gitOperationWorkflow + poolMaintenanceWorkflow over the routed
+ *     GitService (approach 1 / approach 2 by flags), hosting approach 2's warm pool;
+ *   - `temporal.taskQueues.phases`: validationPeriodWorkflow, canaryRolloutWorkflow,
+ *     reconciliationWorkflow, rollbackDrillWorkflow, productionBaselineWorkflow,
+ *     driftReviewWorkflow —
+ * the Schedules ensured (pool chores, reconciliation, weekly drill), /metrics served on
+ * `metrics.workerPort`. SIGINT/SIGTERM drain both workers (in-flight pushes get 30 s to land),
+ * then stop the pool and close Postgres.
  *
  * Workflow code: the source tree in development (bundled at start), or the prebuilt bundle at
  * SGC_WORKFLOW_BUNDLE in production (workers/build-bundle.ts).
  */
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { hostname } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { loadConfig, type Config } from '../lib/config/index.js';
 import { createDb, migrate } from '../lib/db/index.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { createMetrics, type Metrics } from '../lib/metrics.js';
-import { createGitService, PooledGitService } from '../lib/service/index.js';
+import { FlagCache } from '../lib/flags/cache.js';
+import { FlagStore } from '../lib/flags/store.js';
+import { PromClient } from '../lib/prom/client.js';
+import { composeGitService } from './compose.js';
 import { createGitWorker, type WorkflowSource } from './git-worker.js';
+import { baselineActivities, envTokenFor } from './phases-baseline.js';
+import { canaryActivities, ensureCanarySchedules } from './phases-canary.js';
+import { validationActivities } from './phases-validation.js';
 import { ensurePoolSchedules } from './schedules.js';
 import { tlsOptions } from './temporal.js';
+
+function gitSha(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
 
 /** Routes the SDK's own logs (core and worker) into pino, at WARN and above. */
 function installRuntime(log: Logger): void {
@@ -69,6 +91,7 @@ async function main(): Promise<void> {
   installRuntime(log);
   if (!config.postgres.url) throw new Error('postgres.url is not set: export DATABASE_URL (npm start provisions one)');
 
+  metrics.sandboxLimit.labels(config.sandbox.provider).set(config.sandbox.limit);
   const db = createDb(config.postgres.url, { max: config.postgres.poolSize, log, applicationName: 'sgc-worker' });
   const closers: (() => Promise<unknown>)[] = [() => db.end()];
   const closeAll = async (): Promise<void> => {
@@ -76,29 +99,50 @@ async function main(): Promise<void> {
   };
   try {
     await migrate(db, { log });
-    const service = createGitService({ config, db, metrics, log });
+    const composed = await composeGitService({ config, db, metrics, log, processName: 'worker' });
     // the worker hosts the pool: reconnect recorded sandboxes and pre-warm to the minimum
-    await service.start();
-    closers.push(() => service.close());
+    await composed.start();
+    closers.push(() => composed.close());
     const metricsServer = await serveMetrics(metrics, config, log);
     closers.push(() => new Promise<void>((r) => metricsServer.close(() => r())));
 
     const connection = await NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config.temporal), apiKey: config.temporal.apiKey });
     closers.push(() => connection.close());
-    const taskQueue = config.temporal.taskQueues.git;
+    const gitQueue = config.temporal.taskQueues.git;
+    const phasesQueue = config.temporal.taskQueues.phases;
     if (config.schedules.enabled) {
       const client = new Client({ connection, namespace: config.temporal.namespace });
       await ensurePoolSchedules(client, {
-        taskQueue, healthCheckEvery: config.schedules.poolHealthCheckEvery, cleanupEvery: config.schedules.poolCleanupEvery, log,
+        taskQueue: gitQueue, healthCheckEvery: config.schedules.poolHealthCheckEvery, cleanupEvery: config.schedules.poolCleanupEvery, log,
       });
+      await ensureCanarySchedules(client, config, phasesQueue, log);
     }
-    const worker = await createGitWorker({
-      connection, namespace: config.temporal.namespace, taskQueue, service, log,
-      pool: service instanceof PooledGitService ? service.pool : undefined,
-      workflows: workflowSource(process.env),
+    const workflows = workflowSource(process.env);
+    const gitWorker = await createGitWorker({
+      connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, pool: composed.pool, workflows,
     });
-    log.info({ taskQueue, namespace: config.temporal.namespace, approach: service.approach }, 'worker running');
-    await worker.run();
+
+    // the phases: their own flag cache (a kill waits for every live cache, the drill routes through it)
+    const prom = new PromClient(config.prometheus);
+    const flagStore = new FlagStore(db);
+    const cache = composed.flags ?? (await FlagCache.start({ connectionString: config.postgres.url, processId: `worker-phases-${process.pid}`, log }));
+    if (!composed.flags) closers.push(() => cache.close());
+    const reportsDir = config.reports.dir;
+    const phasesWorker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: phasesQueue,
+      ...workflows,
+      activities: {
+        ...validationActivities({ db, prom, queries: config.queries, reportsDir, log }),
+        ...canaryActivities({ db, flags: flagStore, cache, prom, queries: config.queries, reportsDir, metrics, log }),
+        ...baselineActivities({ db, prom, config, log, reportsDir, tokenFor: envTokenFor(), flags: flagStore, hostname: hostname(), gitSha: gitSha() }),
+      },
+      // a load window or a snapshot in flight finishes (and stores its row) rather than being cut off
+      shutdownGraceTime: '30 seconds',
+    });
+    log.info({ gitQueue, phasesQueue, namespace: config.temporal.namespace, approach: config.service.approach }, 'worker running');
+    await Promise.all([gitWorker.run(), phasesWorker.run()]);
     log.info('worker stopped');
   } finally {
     await closeAll();

@@ -83,8 +83,9 @@ export const configSchema = z.object({
     token: z.string().optional(),
   }).prefault({}),
   service: z.object({
-    /** which approach serves agents while no rollout runs (the router reads flags once they exist) */
-    approach: z.enum(['simple', 'pooled']).default('simple'),
+    /** routed: per-operation flags choose approach 1 or 2 per agent (all flags start at 0% → approach 1);
+     *  simple / pooled: one approach only, flags ignored */
+    approach: z.enum(['routed', 'simple', 'pooled']).default('routed'),
   }).prefault({}),
   schedules: z.object({
     enabled: z.boolean().default(true),

@@ -45,6 +45,6 @@ export function createGitService(deps: CreateGitServiceDeps): SimpleGitService |
     provider: deps.provider ?? createProvider(deps.config.sandbox),
     key: deps.key ?? loadEncryptionKey({ configured: deps.config.security.encryptionKey }),
   };
-  const approach = deps.approach ?? deps.config.service.approach;
+  const approach = deps.approach ?? (deps.config.service.approach === 'pooled' ? 'pooled' : 'simple');
   return approach === 'pooled' ? createPooledGitService(base, deps.pooled) : createSimpleGitService(base, deps.simple);
 }

@@ -1,0 +1,332 @@
+/**
+ * Benchmark `concurrent-push`: N agents (50, then 100), each with its own workspace on approach 2
+ * (pooled: pool max raised to agents + 1, Postgres push lock), each commit one file and push
+ * ONE shared branch at the same moment through `service.commitAndPush(id, { targetBranch })`.
+ * Failed calls are retried like the git-operation workflow's Temporal retry policy does
+ * (retryable DomainErrors such as LockTimeout: 500 ms initial interval, ×2, max 10 s, 5 attempts,
+ * the same operationId so a retry lands once). Commits on the remote branch are counted from the
+ * bare repo; lost = agents − landed. The rate is compared with a serial loop of raw git
+ * (clone, commit, pull --rebase, push — one at a time, same number of commits, own bare repo),
+ * run once before and once after the concurrent run (the mean rate is used).
+ * Goal: landed = agents, lost = 0, serial_ratio (concurrent pushes/s ÷ serial pushes/s) ≥ 0.8.
+ *
+ * Env: BENCH_AGENTS (default "50,100"; the last count is the one on the BENCH line),
+ * BENCH_LOCK_POLL_MS (default: config lock.pollMs, 50) to see what the waiters' polling costs.
+ * Prints one final line: BENCH concurrent-push agents=<n> landed=<n> lost=<n> serial_ratio=<n>
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { parseConfig } from '../lib/config/index.js';
+import { DomainError, ErrorType, type ErrorTypeName } from '../lib/errors.js';
+import pino from 'pino';
+import { pushLockKey } from '../lib/lock/index.js';
+import { sanitizeUrl } from '../lib/log.js';
+import { createMetrics, type Metrics } from '../lib/metrics.js';
+import type { Db } from '../lib/db/index.js';
+import { createGitService, type PooledGitService } from '../lib/service/index.js';
+import { createLocalProvider } from '../lib/sandbox/local.js';
+import type { Sandbox, SandboxProvider } from '../lib/sandbox/types.js';
+import { createBareRepo } from '../test/helpers/git.js';
+import { freshDb } from '../test/helpers/db.js';
+
+const rounds = (process.env.BENCH_AGENTS ?? '50,100').split(',').map(Number);
+const maxAgents = Math.max(...rounds);
+const BRANCH = 'shared';
+/** hard bound on the whole run */
+const DEADLINE_MS = 15 * 60_000;
+const execFileP = promisify(execFile);
+
+// the commitPush activity's retry policy (workflows/git-operation/workflow.ts)
+const RETRY = { initialMs: 500, coefficient: 2, maxMs: 10_000, maxAttempts: 5 };
+const PERMANENT: ErrorTypeName[] = [
+  ErrorType.Validation, ErrorType.NotFound, ErrorType.Forbidden, ErrorType.Auth, ErrorType.Conflict, ErrorType.ConflictEscalated,
+];
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'serial', GIT_AUTHOR_EMAIL: 'serial@example.test',
+  GIT_COMMITTER_NAME: 'serial', GIT_COMMITTER_EMAIL: 'serial@example.test',
+  GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0', HOME: tmpdir(),
+};
+const git = async (cwd: string, ...args: string[]): Promise<string> => (await execFileP('git', args, { cwd, env: GIT_ENV })).stdout;
+
+async function commitsOn(bare: string, branch: string): Promise<string[]> {
+  const out = await git(bare, 'log', '--format=%s', `refs/heads/${branch}`).catch(() => '');
+  return out.split('\n').filter(Boolean);
+}
+
+async function withRetry<T>(fn: () => Promise<T>, onRetry: (e: DomainError) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const retryable = e instanceof DomainError && e.retryable && !PERMANENT.includes(e.type);
+      if (!retryable || attempt >= RETRY.maxAttempts) throw e;
+      onRetry(e);
+      await sleep(Math.min(RETRY.maxMs, RETRY.initialMs * RETRY.coefficient ** (attempt - 1)));
+    }
+  }
+}
+
+async function counterSum(m: Metrics['lockWait'], outcome: string): Promise<number> {
+  const v = (await m.get()).values.find((x) => x.labels.outcome === outcome && x.metricName?.endsWith('_count'));
+  return v?.value ?? 0;
+}
+
+/** From lock_audit: how long each holder kept the push lock and how long it sat free in between. */
+async function lockProfile(db: Db, key: string): Promise<string> {
+  const { rows } = await db.query<{ acq: Date; rel: Date | null }>(
+    `SELECT min(at) FILTER (WHERE event IN ('acquired', 'expired_takeover')) AS acq, min(at) FILTER (WHERE event = 'released') AS rel
+       FROM lock_audit WHERE lock_key = $1 AND fencing_token IS NOT NULL GROUP BY fencing_token ORDER BY 1`, [key],
+  );
+  const held = rows.filter((r) => r.acq && r.rel).map((r) => ({ acq: r.acq.getTime(), rel: (r.rel as Date).getTime() }));
+  if (held.length === 0) return 'lock: no acquisitions';
+  const holds = held.map((h) => h.rel - h.acq).sort((a, b) => a - b);
+  const gaps = held.slice(1).map((h, i) => Math.max(0, h.acq - held[i].rel)).sort((a, b) => a - b);
+  const span = held[held.length - 1].rel - held[0].acq;
+  const busy = holds.reduce((a, b) => a + b, 0);
+  const med = (xs: number[]): number => xs[xs.length >> 1] ?? 0;
+  return `lock: acquisitions=${held.length} hold_p50_ms=${med(holds).toFixed(0)} hold_max_ms=${holds[holds.length - 1].toFixed(0)} `
+    + `handover_gap_p50_ms=${med(gaps).toFixed(0)} handover_gap_sum_s=${(gaps.reduce((a, b) => a + b, 0) / 1000).toFixed(2)} `
+    + `busy=${(100 * busy / Math.max(1, span)).toFixed(0)}%_of_${(span / 1000).toFixed(2)}s`;
+}
+
+/** Per-command timings of everything the service runs in sandboxes (while `on`). */
+class CommandTimings {
+  on = false;
+  private readonly byCmd = new Map<string, number[]>();
+
+  wrap(provider: SandboxProvider): SandboxProvider {
+    const wrapSb = (sb: Sandbox): Sandbox => ({
+      ...sb,
+      run: async (argv, opts) => {
+        const t0 = performance.now();
+        try {
+          return await sb.run(argv, opts);
+        } finally {
+          if (this.on) this.add(argv, performance.now() - t0);
+        }
+      },
+      writeFile: (p, c) => sb.writeFile(p, c),
+      readFile: (p) => sb.readFile(p),
+      setTimeout: (ms) => sb.setTimeout(ms),
+      kill: () => sb.kill(),
+      isHealthy: () => sb.isHealthy(),
+    });
+    return {
+      ...provider,
+      create: async (o) => wrapSb(await provider.create(o)),
+      connect: async (id) => wrapSb(await provider.connect(id)),
+      list: (f) => provider.list(f),
+      running: () => provider.running(),
+    };
+  }
+
+  private add(argv: string[], ms: number): void {
+    // `git -c k=v … <subcommand>`: name it by the subcommand
+    let i = 1;
+    while (argv[0] === 'git' && argv[i] === '-c') i += 2;
+    const name = argv[0] === 'git' ? `git ${argv[i]}` : argv[0];
+    const xs = this.byCmd.get(name) ?? [];
+    xs.push(ms);
+    this.byCmd.set(name, xs);
+  }
+
+  /** "git fetch n=… p50_ms=… sum_s=…", biggest total first */
+  report(): string {
+    const rows = [...this.byCmd].map(([k, xs]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return { k, n: xs.length, p50: s[s.length >> 1], sum: xs.reduce((a, b) => a + b, 0) };
+    }).sort((a, b) => b.sum - a.sum);
+    this.byCmd.clear();
+    return rows.map((r) => `${r.k}: n=${r.n} p50_ms=${r.p50.toFixed(0)} sum_s=${(r.sum / 1000).toFixed(1)}`).join('; ');
+  }
+}
+
+/** How long the most recent holder of `key` kept the lock. */
+async function lastHoldMs(db: Db, key: string): Promise<number> {
+  const { rows } = await db.query<{ ms: number }>(
+    `SELECT extract(epoch FROM max(at) FILTER (WHERE event = 'released') - min(at) FILTER (WHERE event IN ('acquired', 'expired_takeover')))::double precision * 1000 AS ms
+       FROM lock_audit WHERE lock_key = $1 AND fencing_token = (SELECT max(fencing_token) FROM lock_audit WHERE lock_key = $1)`, [key],
+  );
+  return Number(rows[0]?.ms ?? NaN);
+}
+
+async function sqlTransactions(db: Db): Promise<number> {
+  const { rows } = await db.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()');
+  return Number(rows[0].n);
+}
+
+interface RoundResult {
+  agents: number;
+  landed: number;
+  lost: number;
+  failed: number;
+  wallS: number;
+  pushesPerS: number;
+  serialPerS: number;
+  ratio: number;
+  retries: number;
+  lockTimeouts: number;
+  maxAttempts: number;
+}
+
+async function serialLoop(n: number): Promise<{ wallS: number; landed: number }> {
+  const repo = createBareRepo({ 'README.md': '# serial\n' });
+  const work = mkdtempSync(join(tmpdir(), 'sgc-bench-serial-'));
+  try {
+    // the branch exists before the loop, as `shared` does after the first concurrent push
+    await git(repo.bare, 'branch', BRANCH, 'main');
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const dir = join(work, `c${i}`);
+      await git(work, 'clone', '--quiet', '--branch', BRANCH, repo.url, dir);
+      writeFileSync(join(dir, `serial-${i}.txt`), `serial ${i}\n`);
+      await git(dir, 'add', '--all');
+      await git(dir, 'commit', '--quiet', '-m', `serial ${i}`);
+      await git(dir, 'pull', '--quiet', '--rebase', 'origin', BRANCH);
+      await git(dir, 'push', '--quiet', 'origin', `HEAD:refs/heads/${BRANCH}`);
+    }
+    const wallS = (performance.now() - t0) / 1000;
+    const landed = (await commitsOn(repo.bare, BRANCH)).filter((s) => s.startsWith('serial ')).length;
+    return { wallS, landed };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    repo.cleanup();
+  }
+}
+
+async function main(): Promise<void> {
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`concurrent-push bench exceeded ${DEADLINE_MS / 60_000} min\n`);
+    process.exit(2);
+  }, DEADLINE_MS);
+  watchdog.unref();
+
+  const t = await freshDb('bench_push');
+  const sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-bench-push-'));
+  const provider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 1_800_000 });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const results: RoundResult[] = [];
+  let service: PooledGitService | undefined;
+  try {
+    // approach 2 with the seed's lock settings (TTL 30 s, acquire timeout 5 s) and the service's
+    // own push retries (3 attempts); only the pool's max is raised to hold one sandbox per agent
+    const config = parseConfig({
+      service: { approach: 'pooled' },
+      sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 1_800_000, limit: maxAgents + 1 },
+      pool: { min: 0, max: maxAgents + 1, acquireTimeoutMs: 30_000 },
+      ...(process.env.BENCH_LOCK_POLL_MS ? { lock: { pollMs: Number(process.env.BENCH_LOCK_POLL_MS) } } : {}),
+      security: { encryptionKey: randomBytes(32).toString('base64') },
+    });
+    const timings = new CommandTimings();
+    const svc = createGitService({
+      config, db: t.db, metrics, log: pino({ level: 'silent' }), provider: timings.wrap(provider), approach: 'pooled',
+    }) as PooledGitService;
+    service = svc;
+    await svc.start();
+    for (const [r, agents] of rounds.entries()) {
+      const repo = createBareRepo({ 'README.md': '# shared\n' });
+      const ids: string[] = [];
+      let soloId: string | null = null;
+      try {
+        // setup, not measured: one workspace per agent, a few at a time
+        for (let i = 0; i < agents; i += 10) {
+          const batch = Array.from({ length: Math.min(10, agents - i) }, (_, k) => i + k);
+          ids.push(...await Promise.all(batch.map(async (a) => {
+            const ws = await svc.createWorkspace({ agentId: `agent-${a}`, taskId: `push-${r}`, repoUrl: repo.url });
+            await svc.writeFile(ws.id, `agents/agent-${a}.txt`, `agent ${a} round ${r}\n`);
+            return ws.id;
+          })));
+        }
+        const serialBefore = await serialLoop(agents);
+        if (serialBefore.landed !== agents) throw new Error(`serial loop landed ${serialBefore.landed} of ${agents}`);
+        const lockTimeoutsBefore = await counterSum(metrics.lockWait, 'timeout');
+        await sleep(1_000); // pg_stat_database is flushed at most once a second
+        const xactsBefore = await sqlTransactions(t.db);
+        let retries = 0;
+        let maxAttempts = 0;
+        timings.report(); // drop what setup ran
+        timings.on = true;
+        const t0 = performance.now();
+        const settled = await Promise.allSettled(ids.map((id, a) => {
+          let attempts = 0;
+          return withRetry(() => {
+            attempts++;
+            maxAttempts = Math.max(maxAttempts, attempts);
+            return svc.commitAndPush(id, { message: `agent ${a} round ${r}`, targetBranch: BRANCH, operationId: `bench-${r}-${a}` });
+          }, () => { retries++; });
+        }));
+        const wallS = (performance.now() - t0) / 1000;
+        timings.on = false;
+        const commandReport = timings.report();
+        await sleep(1_000);
+        const xacts = (await sqlTransactions(t.db)) - xactsBefore;
+        const key = pushLockKey(sanitizeUrl(repo.url), BRANCH);
+        const contended = await lockProfile(t.db, key);
+        // one more workspace, cloned now, pushes alone: the uncontended cost of a push
+        const solo = await svc.createWorkspace({ agentId: 'agent-solo', taskId: `push-${r}`, repoUrl: repo.url });
+        soloId = solo.id;
+        await svc.writeFile(solo.id, 'agents/solo.txt', `solo round ${r}\n`);
+        const s0 = performance.now();
+        await svc.commitAndPush(solo.id, { message: `solo round ${r}`, targetBranch: BRANCH, operationId: `bench-${r}-solo` });
+        const soloMs = performance.now() - s0;
+        const soloHoldMs = await lastHoldMs(t.db, key);
+        const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+        const subjects = await commitsOn(repo.bare, BRANCH);
+        const landed = new Set(subjects.filter((s) => /^agent \d+ round \d+$/.test(s))).size;
+        const duplicates = subjects.filter((s) => /^agent \d+ round \d+$/.test(s)).length - landed;
+        const lockTimeouts = (await counterSum(metrics.lockWait, 'timeout')) - lockTimeoutsBefore;
+        const serialAfter = await serialLoop(agents);
+        if (serialAfter.landed !== agents) throw new Error(`serial loop landed ${serialAfter.landed} of ${agents}`);
+        // the serial rate is the mean of one loop before and one after the concurrent run, so a
+        // busy moment on the machine does not land on one side only
+        const serial = { wallS: (serialBefore.wallS + serialAfter.wallS) / 2 };
+        const pushesPerS = landed / wallS;
+        const serialPerS = agents / serial.wallS;
+        const res: RoundResult = {
+          agents, landed, lost: agents - landed, failed: failures.length, wallS, pushesPerS, serialPerS,
+          ratio: pushesPerS / serialPerS, retries, lockTimeouts, maxAttempts,
+        };
+        results.push(res);
+        const errs = new Map<string, number>();
+        for (const f of failures) {
+          const k = f.reason instanceof DomainError ? f.reason.type : String((f.reason as Error)?.message ?? f.reason);
+          errs.set(k, (errs.get(k) ?? 0) + 1);
+        }
+        process.stderr.write(
+          `agents=${agents} landed=${landed} lost=${res.lost} failed_calls=${failures.length}${errs.size ? ` (${[...errs].map(([k, v]) => `${k}:${v}`).join(' ')})` : ''} `
+          + `duplicates=${duplicates} wall_s=${wallS.toFixed(2)} pushes_per_s=${pushesPerS.toFixed(2)} `
+          + `serial_wall_s=${serialBefore.wallS.toFixed(2)}/${serialAfter.wallS.toFixed(2)} serial_pushes_per_s=${serialPerS.toFixed(2)} serial_ratio=${res.ratio.toFixed(2)} `
+          + `activity_retries=${retries} lock_timeouts=${lockTimeouts} max_attempts=${maxAttempts}\n`
+          + `  ${contended} sql_transactions=${xacts} | solo commitAndPush_ms=${soloMs.toFixed(0)} solo_hold_ms=${soloHoldMs.toFixed(0)} `
+          + `serial_iteration_ms=${(1000 * serial.wallS / agents).toFixed(0)}\n`
+          + `  sandbox commands during the concurrent run: ${commandReport}\n`,
+        );
+      } finally {
+        for (const id of soloId ? [...ids, soloId] : ids) await svc.release(id).catch(() => undefined);
+        repo.cleanup();
+      }
+    }
+    const last = results[results.length - 1];
+    console.log(`BENCH concurrent-push agents=${last.agents} landed=${last.landed} lost=${last.lost} serial_ratio=${last.ratio.toFixed(2)}`);
+  } finally {
+    await service?.pool.stop({ terminateIdle: true }).catch(() => undefined);
+    await service?.close().catch(() => undefined);
+    provider.close();
+    rmSync(sandboxRoot, { recursive: true, force: true });
+    await t.drop();
+    clearTimeout(watchdog);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`concurrent-push bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,189 @@
+/**
+ * Benchmark `status-overhead`: `GET /v1/workspaces/:id/status` through the real API (buildApp on
+ * an ephemeral port, a real agent token, the real service on a fresh Postgres database, the local
+ * sandbox provider, a workspace cloned from a real bare repo with modified and untracked files)
+ * against raw `git status --porcelain=v2 --branch` run in the same checkout from a child process.
+ * Iterations alternate API and raw calls so that machine load affects both alike.
+ * Goal: ratio of medians (api / raw) ≤ 1.5.
+ *
+ * Env: BENCH_N (default 200), BENCH_WARMUP (20).
+ * Prints one final line: BENCH status-overhead api_ms=<n> raw_ms=<n> ratio=<n>
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
+import { buildApp } from '../api/app.js';
+import { parseConfig } from '../lib/config/index.js';
+import pino from 'pino';
+import { createMetrics } from '../lib/metrics.js';
+import { createGitService, workspaceDirFor } from '../lib/service/index.js';
+import { createLocalProvider } from '../lib/sandbox/local.js';
+import { appendOperation } from '../lib/store/operation-log.js';
+import { getWorkspace } from '../lib/store/workspaces.js';
+import { createTemporalClient } from '../workers/temporal.js';
+import { createBareRepo } from '../test/helpers/git.js';
+import { freshDb } from '../test/helpers/db.js';
+import { stackEnv } from '../test/helpers/stack.js';
+
+const n = Number(process.env.BENCH_N ?? 200);
+const warmup = Number(process.env.BENCH_WARMUP ?? 20);
+const execFileP = promisify(execFile);
+const TOKEN = `bench-${randomBytes(16).toString('hex')}`;
+const AGENT = 'bench-agent';
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const p95 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.ceil(0.95 * xs.length) - 1];
+const fmt = (x: number): string => x.toFixed(2);
+
+async function main(): Promise<void> {
+  // undone in reverse order, also when setup fails halfway
+  const cleanups: (() => unknown)[] = [];
+  try {
+    const t = await freshDb('bench_status');
+    cleanups.push(() => t.drop());
+    const sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-bench-status-'));
+    cleanups.push(() => rmSync(sandboxRoot, { recursive: true, force: true }));
+    const files: Record<string, string> = { 'README.md': '# bench\n' };
+    for (let i = 0; i < 40; i++) files[`src/mod-${i}.ts`] = `export const v${i} = ${i};\n`;
+    const repo = createBareRepo(files);
+    cleanups.push(() => repo.cleanup());
+    const config = parseConfig({
+      service: { approach: 'simple' },
+      sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
+      security: { encryptionKey: randomBytes(32).toString('base64') },
+      api: { tokens: [{ name: 'bench-agent', role: 'agent', agentId: AGENT, token: TOKEN }] },
+    });
+    const log = pino({ level: 'silent' });
+    // two services over one database and sandbox root, as the worker and the API processes have
+    const workerProvider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 600_000 });
+    const apiProvider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 600_000 });
+    cleanups.push(() => workerProvider.close(), () => apiProvider.close());
+    const workerService = createGitService({ config, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: workerProvider });
+    const apiService = createGitService({ config, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: apiProvider });
+    cleanups.push(() => workerService.close(), () => apiService.close());
+    // status never touches Temporal; buildApp wants a client, so a lazy one that is never used
+    const client = await createTemporalClient({ ...config.temporal, address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS') }, { lazy: true });
+    cleanups.push(() => client.connection.close());
+    const app = await buildApp({ config, service: apiService, temporal: { client, taskQueue: 'bench-unused' }, metrics: createMetrics({ defaultMetrics: false }), db: t.db, log });
+    cleanups.push(() => app.close());
+    const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 60_000 });
+    cleanups.push(() => dispatcher.close());
+
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const ws = await workerService.createWorkspace({ agentId: AGENT, taskId: 'status-bench', repoUrl: repo.url });
+    cleanups.push(() => workerService.release(ws.id));
+    for (let i = 0; i < 5; i++) await workerService.writeFile(ws.id, `src/mod-${i}.ts`, `export const v${i} = ${i * 10}; // edited\n`);
+    for (let i = 0; i < 3; i++) await workerService.writeFile(ws.id, `new-file-${i}.txt`, `untracked ${i}\n`);
+    const checkout = join((await workerProvider.connect(ws.sandboxId)).home, workspaceDirFor(ws.id));
+
+    const url = `${base}/v1/workspaces/${ws.id}/status`;
+    const headers = { authorization: `Bearer ${TOKEN}` };
+    const viaApi = async (): Promise<{ ms: number; body: { entries: unknown[]; branch: string | null } }> => {
+      const t0 = performance.now();
+      const res = await request(url, { headers, dispatcher });
+      const body = (await res.body.json()) as { entries: unknown[]; branch: string | null };
+      const ms = performance.now() - t0;
+      if (res.statusCode !== 200) throw new Error(`GET status answered ${res.statusCode}: ${JSON.stringify(body)}`);
+      return { ms, body };
+    };
+    const raw = async (): Promise<{ ms: number; out: string }> => {
+      const t0 = performance.now();
+      const { stdout } = await execFileP('git', ['status', '--porcelain=v2', '--branch'], { cwd: checkout });
+      return { ms: performance.now() - t0, out: stdout };
+    };
+    // the same command through the sandbox provider, without the service's bookkeeping
+    const sb = await apiProvider.connect(ws.sandboxId);
+    const sandboxRun = async (): Promise<number> => {
+      const t0 = performance.now();
+      const r = await sb.run(['git', 'status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all'], { cwd: workspaceDirFor(ws.id) });
+      if (r.exitCode !== 0) throw new Error(`git status in the sandbox exited ${r.exitCode}`);
+      return performance.now() - t0;
+    };
+    // the service's bookkeeping statements on their own: the workspace lookup (the route and
+    // the service each make one) and the operation_log row (+ last_used_at) every call writes
+    const sqlLookup = async (): Promise<number> => {
+      const t0 = performance.now();
+      await getWorkspace(t.db, 'simple', ws.id);
+      return performance.now() - t0;
+    };
+    const sqlLog = async (): Promise<number> => {
+      const t0 = performance.now();
+      await appendOperation(t.db, {
+        workspaceId: ws.id, agentId: AGENT, operation: 'status', approach: 'simple', outcome: 'success', errorCategory: 'none',
+        durationMs: 1, costDollars: 0, attempts: 1, startedAt: new Date(), details: {},
+      }, { touchWorkspace: true });
+      return performance.now() - t0;
+    };
+    const direct = async (): Promise<number> => {
+      const t0 = performance.now();
+      await apiService.status(ws.id);
+      return performance.now() - t0;
+    };
+
+    // the two must describe the same checkout
+    const first = await viaApi();
+    const rawFirst = await raw();
+    const rawEntries = rawFirst.out.split('\n').filter((l) => l && !l.startsWith('#')).length;
+    if (first.body.entries.length !== rawEntries || first.body.entries.length !== 8) {
+      throw new Error(`API reports ${first.body.entries.length} entries, raw git ${rawEntries} (expected 8)`);
+    }
+
+    for (let i = 0; i < warmup; i++) {
+      await viaApi();
+      await raw();
+      await direct();
+      await sandboxRun();
+    }
+    const apiMs: number[] = [];
+    const rawMs: number[] = [];
+    const directMs: number[] = [];
+    const sandboxMs: number[] = [];
+    const lookupMs: number[] = [];
+    const logMs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      // alternate the order so neither side always runs right after the other
+      if (i % 2 === 0) {
+        apiMs.push((await viaApi()).ms);
+        rawMs.push((await raw()).ms);
+      } else {
+        rawMs.push((await raw()).ms);
+        apiMs.push((await viaApi()).ms);
+      }
+      directMs.push(await direct());
+      sandboxMs.push(await sandboxRun());
+      lookupMs.push(await sqlLookup());
+      logMs.push(await sqlLog());
+    }
+    const api = median(apiMs);
+    const rawMed = median(rawMs);
+    process.stderr.write(
+      `api p50_ms=${fmt(api)} p95_ms=${fmt(p95(apiMs))} | service.status() without HTTP p50_ms=${fmt(median(directMs))} p95_ms=${fmt(p95(directMs))} `
+      + `| sandbox.run(git status) p50_ms=${fmt(median(sandboxMs))} p95_ms=${fmt(p95(sandboxMs))} `
+      + `| raw git p50_ms=${fmt(rawMed)} p95_ms=${fmt(p95(rawMs))} | n=${n} entries=${first.body.entries.length}\n`
+      + `  SQL p50: workspace lookup_ms=${fmt(median(lookupMs))} (×2 per request) operation_log insert_ms=${fmt(median(logMs))}\n`,
+    );
+    console.log(`BENCH status-overhead api_ms=${fmt(api)} raw_ms=${fmt(rawMed)} ratio=${(api / rawMed).toFixed(2)}`);
+  } finally {
+    for (const undo of cleanups.reverse()) {
+      try {
+        await undo();
+      } catch {
+        // best effort: the rest still gets cleaned up
+      }
+    }
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`status-overhead bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

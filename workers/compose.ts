@@ -1,0 +1,63 @@
+/**
+ * Builds the GitService a process serves, shared by the worker and the API so both route the
+ * same way. With `service.approach: routed` (the default) it is the router over approach 1 and
+ * approach 2, reading this process's FlagCache (LISTEN/NOTIFY: a kill switch reaches it at once);
+ * with `simple` or `pooled` it is that approach alone.
+ */
+import type { Config } from '../lib/config/index.js';
+import type { Db } from '../lib/db/index.js';
+import { FlagCache } from '../lib/flags/cache.js';
+import type { Logger } from '../lib/log.js';
+import type { Metrics } from '../lib/metrics.js';
+import { createRoutedGitService, workspaceAgentFromDb } from '../lib/router/router.js';
+import { createGitService, PooledGitService, SimpleGitService } from '../lib/service/index.js';
+import type { GitService } from '../lib/service/types.js';
+import { createProvider } from '../lib/sandbox/index.js';
+
+export interface ComposedService {
+  service: GitService;
+  /** approach 2's pool, when this process runs approach 2 */
+  pool?: PooledGitService['pool'];
+  /** the process's flag cache (routed mode) */
+  flags?: FlagCache;
+  /** pre-warm and reconnect (the process that hosts the pool: the worker) */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function composeGitService(deps: { config: Config; db: Db; metrics: Metrics; log: Logger; processName: string }): Promise<ComposedService> {
+  const { config, db, metrics, log } = deps;
+  if (config.service.approach !== 'routed') {
+    const single = createGitService({ config, db, metrics, log });
+    return {
+      service: single,
+      pool: single instanceof PooledGitService ? single.pool : undefined,
+      start: () => single.start(),
+      close: () => single.close(),
+    };
+  }
+  // one provider for both approaches: one TTL reaper, one view of running sandboxes
+  const provider = createProvider(config.sandbox);
+  const simple: SimpleGitService = createGitService({ config, db, metrics, log, provider, approach: 'simple' });
+  const pooled: PooledGitService = createGitService({ config, db, metrics, log, provider, approach: 'pooled' });
+  if (!config.postgres.url) throw new Error('postgres.url is not set');
+  const flags = await FlagCache.start({ connectionString: config.postgres.url, processId: `${deps.processName}-${process.pid}`, log: log.child({ component: 'flag-cache' }) });
+  const routed = createRoutedGitService({
+    simple, pooled, flags, metrics, log: log.child({ component: 'router' }), workspaceAgent: workspaceAgentFromDb(db),
+  });
+  return {
+    service: routed,
+    pool: pooled.pool,
+    flags,
+    start: async () => {
+      await simple.start();
+      await pooled.start();
+    },
+    close: async () => {
+      await routed.drain().catch(() => undefined);
+      await flags.close().catch(() => undefined);
+      await pooled.close().catch(() => undefined);
+      await simple.close().catch(() => undefined);
+    },
+  };
+}
