@@ -1,0 +1,32 @@
+/**
+ * `npm run cli -- <command>`: operate the phases from a terminal, straight against Temporal and
+ * Postgres with the same config as the services (temporal.yaml + environment).
+ *
+ *   npm run cli -- validation start --backtest-start 2026-10-01 --backtest-end 2026-11-12
+ *   npm run cli -- rollout start | status <id> | advance <id> | rollback <id> --reason "…"
+ *   npm run cli -- flags list | set git.push 10 --reason "…" | kill --reason "…"
+ *   npm run cli -- baseline start | status <id> | schedule create …
+ *   npm run cli -- drift start | status <id>
+ */
+import { Command } from 'commander';
+import { baselineCommand } from './cli/baseline.js';
+import { driftCommand } from './cli/drift.js';
+import { flagsCommand } from './cli/flags.js';
+import { rolloutCommand } from './cli/rollout.js';
+import { validationCommand } from './cli/validation.js';
+
+const program = new Command('sgc')
+  .description('sandbox-git-control: validation periods, canary rollouts, flags, baselines, drift reviews')
+  .addCommand(validationCommand())
+  .addCommand(rolloutCommand())
+  .addCommand(flagsCommand())
+  .addCommand(baselineCommand())
+  .addCommand(driftCommand());
+
+program.parseAsync(process.argv).then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    process.stderr.write(`sgc: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
