@@ -5,7 +5,7 @@
  * then close Temporal and Postgres.
  */
 import { loadConfig } from '../lib/config/index.js';
-import { createDb } from '../lib/db/index.js';
+import { createDb, migrate } from '../lib/db/index.js';
 import { createLogger } from '../lib/log.js';
 import { createMetrics } from '../lib/metrics.js';
 import { composeGitService } from '../workers/compose.js';
@@ -22,6 +22,8 @@ async function main(): Promise<void> {
   const db = createDb(config.postgres.url, { max: config.postgres.poolSize, log, applicationName: 'sgc-api' });
   // reads and file edits run here through the same routing as the worker (this process's own
   // flag cache hears a kill switch at once); the pool lives in the worker, so it is not started
+  // the schema may be new (advisory-locked: safe beside the worker doing the same)
+  await migrate(db, { log });
   const composed = await composeGitService({ config, db, metrics, log, processName: 'api' });
   const service = composed.service;
   const client = await createTemporalClient(config.temporal, { lazy: true });

@@ -195,10 +195,11 @@ async function main(): Promise<void> {
     const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
     const worker: ManagedProcess = spawnManaged(tsx, ['workers/main.ts'], { env: childEnv, logFile: join(DATA_DIR, 'logs', 'worker.log') });
     started.push({ name: 'worker', stop: worker.stop });
+    // the worker applies migrations before it serves /metrics; the API starts after it
+    await waitFor('worker /metrics', async () => (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).ok, 180_000, worker.child);
     const apiProc: ManagedProcess = spawnManaged(tsx, ['api/server.ts'], { env: childEnv, logFile: join(DATA_DIR, 'logs', 'api.log') });
     started.push({ name: 'api', stop: apiProc.stop });
     const apiUrl = `http://127.0.0.1:${apiPort}`;
-    await waitFor('worker /metrics', async () => (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).ok, 120_000, worker.child);
     await waitFor('api /healthz', async () => (await fetch(`${apiUrl}/healthz`)).ok, 120_000, apiProc.child);
 
     const repoUrl = demoRemote();
