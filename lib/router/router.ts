@@ -201,12 +201,16 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
     return p;
   }
 
+  // metrics use the short operation names of the services' own metrics (`push`, not `git.push`),
+  // so one `operation` label value means the same thing on every gitops_* series
+  const metricOp = (flag: string): string => (flag.startsWith('git.') ? flag.slice(4) : flag);
+
   function count(operation: string, match: boolean): void {
-    metrics.shadowComparisons.labels(operation, match ? 'match' : 'mismatch').inc();
+    metrics.shadowComparisons.labels(metricOp(operation), match ? 'match' : 'mismatch').inc();
   }
 
   function decided(operation: string, approach: Approach, mode: RouteMode): void {
-    metrics.routerDecisions.labels(operation, approach, mode).inc();
+    metrics.routerDecisions.labels(metricOp(operation), approach, mode).inc();
   }
 
   async function bound(id: string): Promise<WorkspaceBinding> {

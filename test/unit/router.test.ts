@@ -251,8 +251,8 @@ void describe('createRoutedGitService', () => {
     assert.equal(a.approach, 'pooled');
     assert.equal(b.approach, 'simple');
     assert.ok(pooled.workspaces.has(a.id) && !simple.workspaces.has(a.id));
-    assert.equal(await value(metrics.routerDecisions, { operation: 'git.clone', approach: 'pooled', mode: 'primary' }), 1);
-    assert.equal(await value(metrics.routerDecisions, { operation: 'git.clone', approach: 'simple', mode: 'primary' }), 1);
+    assert.equal(await value(metrics.routerDecisions, { operation: 'clone', approach: 'pooled', mode: 'primary' }), 1);
+    assert.equal(await value(metrics.routerDecisions, { operation: 'clone', approach: 'simple', mode: 'primary' }), 1);
   });
 
   void test('a workspace stays on the approach it was created on when the flags change (even a kill)', async () => {
@@ -266,7 +266,7 @@ void describe('createRoutedGitService', () => {
     const st = await router.status(w.id);
     assert.deepEqual(st.entries.map((e) => e.path), ['a.txt']);
     assert.ok(pooled.calls.includes(`status:${w.id}`));
-    assert.equal(await value(metrics.routerDecisions, { operation: 'git.status', approach: 'pooled', mode: 'primary' }), 1);
+    assert.equal(await value(metrics.routerDecisions, { operation: 'status', approach: 'pooled', mode: 'primary' }), 1);
     // the next new workspace follows the killed flag
     assert.equal((await router.createWorkspace(input(highAgent))).approach, 'simple');
   });
@@ -293,17 +293,17 @@ void describe('createRoutedGitService', () => {
     await router.drain();
     assert.ok(pooled.workspaces.has(w.id), 'approach 2 got its copy');
     assert.equal(pooled.files.get(w.id)!.get('a.txt'), 'hello', 'the write was mirrored');
-    for (const op of ['git.clone', 'git.read', 'git.status', 'git.diff']) {
+    for (const op of ['clone', 'read', 'status', 'diff']) {
       assert.equal(await value(metrics.shadowComparisons, { operation: op, result: 'match' }), 1, op);
     }
     assert.equal(await value(metrics.shadowComparisons, { result: 'mismatch' }), 0);
-    assert.equal(await value(metrics.routerDecisions, { operation: 'git.status', approach: 'simple', mode: 'shadow' }), 1);
+    assert.equal(await value(metrics.routerDecisions, { operation: 'status', approach: 'simple', mode: 'shadow' }), 1);
 
     pooled.files.get(w.id)!.set('stray.txt', 'only on approach 2');
     const served = await router.status(w.id);
     await router.drain();
     assert.deepEqual(served.entries.map((e) => e.path), ['a.txt'], 'approach 1 result is served');
-    assert.equal(await value(metrics.shadowComparisons, { operation: 'git.status', result: 'mismatch' }), 1);
+    assert.equal(await value(metrics.shadowComparisons, { operation: 'status', result: 'mismatch' }), 1);
     assert.equal(simple.calls.filter((c) => c.startsWith('status')).length, 2);
   });
 
@@ -316,7 +316,7 @@ void describe('createRoutedGitService', () => {
     const st = await router.status(w.id);
     await router.drain();
     assert.equal(st.clean, true);
-    assert.equal(await value(metrics.shadowComparisons, { operation: 'git.status', result: 'mismatch' }), 1);
+    assert.equal(await value(metrics.shadowComparisons, { operation: 'status', result: 'mismatch' }), 1);
   });
 
   void test('shadow push: no dry-run on approach 2 → nothing runs, nothing is counted, later reads are not compared', async () => {
@@ -328,8 +328,8 @@ void describe('createRoutedGitService', () => {
     await router.status(w.id);
     await router.drain();
     assert.ok(!pooled.calls.some((c) => c.startsWith('commitAndPush')), 'approach 2 must not push in shadow');
-    assert.equal(await value(metrics.shadowComparisons, { operation: 'git.push' }), 0);
-    assert.equal(await value(metrics.shadowComparisons, { operation: 'git.status' }), 0);
+    assert.equal(await value(metrics.shadowComparisons, { operation: 'push' }), 0);
+    assert.equal(await value(metrics.shadowComparisons, { operation: 'status' }), 0);
   });
 
   void test('shadow push with a dry-run on approach 2 → dry run compared by branch, reads stay comparable', async () => {
@@ -342,8 +342,8 @@ void describe('createRoutedGitService', () => {
     await router.drain();
     assert.ok(pooled.calls.includes(`commitAndPushDryRun:${w.id}`));
     assert.ok(!pooled.calls.some((c) => c.startsWith('commitAndPush:')));
-    assert.equal(await value(metrics.shadowComparisons, { operation: 'git.push', result: 'match' }), 1);
-    assert.equal(await value(metrics.shadowComparisons, { operation: 'git.status', result: 'match' }), 1);
+    assert.equal(await value(metrics.shadowComparisons, { operation: 'push', result: 'match' }), 1);
+    assert.equal(await value(metrics.shadowComparisons, { operation: 'status', result: 'match' }), 1);
   });
 
   void test('approach-2 pool exhausted on clone → approach 1 serves, fallback counted with its reason', async () => {
