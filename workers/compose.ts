@@ -10,7 +10,8 @@ import { FlagCache } from '../lib/flags/cache.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from '../lib/metrics.js';
 import { createRoutedGitService, workspaceAgentFromDb } from '../lib/router/router.js';
-import { createGitService, PooledGitService, SimpleGitService } from '../lib/service/index.js';
+import type { SimpleGitService } from '../lib/service/index.js';
+import { createGitService, PooledGitService } from '../lib/service/index.js';
 import type { GitService } from '../lib/service/types.js';
 import { createProvider } from '../lib/sandbox/index.js';
 

@@ -195,7 +195,7 @@ test('the CLI sets, lists, kills and audits flags, and starts, reads and rolls b
   await flags('kill', '--reason', 'cli kill');
   assert.match(lines.pop()!, /^killed 1 flag\(s\) \(event \d+\); every process switched in [\d.]+ ms$/);
   await flags('audit', '--operation', 'diff', '--limit', '1');
-  assert.match(lines.pop()!, /git\.diff\s+30%\+shadow → 0%  by cli:\S+: cli kill/);
+  assert.match(lines.pop()!, /git\.diff\s+30%\+shadow → 0% {2}by cli:\S+: cli kill/);
   await assert.rejects(flags('set', 'diff', '--percent', '300', '--reason', 'x'));
 
   await rollout('start', '--id', 'cli-r1', '--stages', writeStages([{ name: 'canary-5', percent: 5, shadow: true, holdSeconds: 3_600 }]));
