@@ -309,24 +309,6 @@ function conflictError(g: GitRun, r: CommandResult, files: string[], upstream: s
   return e;
 }
 
-/** Commit on `origin/<branch>` whose `Sgc-Operation` trailer equals operationId, if any. */
-async function findLanded(g: GitRun, branch: string, operationId: string): Promise<string | null> {
-  const r = await runOk(g, 'log', [
-    'git', 'log', '--fixed-strings', `--grep=${operationId}`,
-    `--format=%H%x1f%(trailers:key=${OPERATION_TRAILER},valueonly,separator=%x1f)%x1e`, `refs/remotes/origin/${branch}`, '--',
-  ]);
-  for (const rec of r.stdout.split('\x1e')) {
-    const [sha, ...values] = rec.trim().split('\x1f');
-    if (sha && values.map((v) => v.trim()).includes(operationId)) return sha;
-  }
-  return null;
-}
-
-async function headHasTrailer(g: GitRun, operationId: string): Promise<boolean> {
-  const r = await run(g, ['git', 'log', '-1', `--format=%(trailers:key=${OPERATION_TRAILER},valueonly,separator=%x1f)`, 'HEAD']);
-  return r.exitCode === 0 && r.stdout.trim().split('\x1f').map((v) => v.trim()).includes(operationId);
-}
-
 /** Exponential backoff with equal jitter: a random delay in [d/2, d], d = min(max, base·2^(n-1)). */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   const d = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
@@ -377,21 +359,21 @@ export async function commitAndPush(sb: Sandbox, dir: string, o: CommitAndPushOp
   const g: GitRun = { sb, cwd: workspaceDir(sb, dir), creds: o.creds };
   const sleep = o.sleep ?? ((ms: number) => delay(ms));
 
-  await abortStaleRebase(g);
-  await runOk(g, 'add', ['git', 'add', '--all']);
-  const staged = await run(g, ['git', 'diff', '--cached', '--quiet']);
-  if (staged.exitCode === 1) {
-    await runOk(g, 'commit', [
-      'git', '-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '--cleanup=whitespace', '-m', message,
-      ...(operationId ? ['--trailer', `${OPERATION_TRAILER}: ${operationId}`] : []),
-    ]);
-  } else if (staged.exitCode !== 0) {
-    throw fail(g, 'diff', staged);
-  } else if (!(operationId && await headHasTrailer(g, operationId))) {
-    const unpushed = await runOk(g, 'rev-list', ['git', 'rev-list', '--count', 'HEAD', '--not', '--remotes']);
-    if (Number(unpushed.stdout.trim()) === 0) {
-      throw new DomainError(ErrorType.Validation, 'nothing to commit', { details: { field: 'changes' } });
-    }
+  // one sandbox command: abort a stale rebase, stage everything, commit when anything is staged,
+  // else tell a retry (HEAD carries this operationId) from local commits or nothing to push.
+  // It runs outside the push lock at a lower CPU priority: when many agents push at once and
+  // share a machine, the one holding the lock (whom all others wait for) keeps the CPU.
+  const prep = await run(g, [
+    'nice', '-n', '19', 'sh', '-c', PREPARE_SCRIPT, 'sh', message,
+    operationId ? `${OPERATION_TRAILER}: ${operationId}` : '', operationId ?? '', OPERATION_TRAILER,
+  ]);
+  const [prepStatus, prepArg] = prep.stdout.trim().split(' ');
+  if (prep.exitCode !== 0) {
+    throw fail(g, prepStatus === 'fail' && prepArg ? prepArg : 'commit', { ...prep, stdout: '' });
+  }
+  // 'committed': staged changes are now a commit carrying the trailer; 'retry': HEAD already does
+  if (prepStatus === 'unpushed' && Number(prepArg) === 0) {
+    throw new DomainError(ErrorType.Validation, 'nothing to commit', { details: { field: 'changes' } });
   }
 
   let lastErr: unknown;
@@ -399,7 +381,8 @@ export async function commitAndPush(sb: Sandbox, dir: string, o: CommitAndPushOp
     o.onAttempt?.(attempt, lastErr);
     const once = (): Promise<CommitPushResult> => pushAttempt(g, branch, operationId, attempt);
     try {
-      return await (o.withLock ? o.withLock(once) : once());
+      const res = await (o.withLock ? o.withLock(once) : once());
+      return res.commit === '' ? { ...res, commit: await headCommit(g) } : res;
     } catch (e) {
       if (!isDomainError(e, ErrorType.PushRejected)) throw e;
       lastErr = e;
@@ -412,25 +395,116 @@ export async function commitAndPush(sb: Sandbox, dir: string, o: CommitAndPushOp
   });
 }
 
+/**
+ * One attempt, meant to run inside the push lock. It is a single sandbox command, so the lock is
+ * held for the git work only, not for a round trip per step through the caller's event loop
+ * (which 100 concurrent agents keep busy).
+ */
 async function pushAttempt(g: GitRun, branch: string, operationId: string | undefined, attempt: number): Promise<CommitPushResult> {
-  const remoteExists = await fetchBranch(g, branch);
-  if (remoteExists) {
-    if (operationId) {
-      const landed = await findLanded(g, branch, operationId);
-      if (landed) {
-        // bring the workspace up to date; the local copy of the landed commit is dropped by the
-        // rebase as already upstream. Best effort: the push already happened.
-        const r = await run(g, ['git', 'rebase', '--quiet', `refs/remotes/origin/${branch}`]);
-        if (r.exitCode !== 0) await run(g, ['sh', '-c', ABORT_STALE_REBASE_SCRIPT]);
-        return { commit: landed, branch, attempts: attempt, alreadyLanded: true };
-      }
-    }
-    await rebaseOnto(g, `refs/remotes/origin/${branch}`, false);
+  const r = await run(g, ['sh', '-c', PUSH_SCRIPT, 'sh', branch, operationId ?? '', OPERATION_TRAILER, ...remoteConfig(g.creds)], { remote: true });
+  const nl = r.stdout.indexOf('\n');
+  const head = nl < 0 ? r.stdout : r.stdout.slice(0, nl);
+  const [status, arg] = head.split(' ');
+  // HEAD is read after the lock is released (one command fewer while holding it)
+  if (r.exitCode === 0 && status === 'ok') return { commit: '', branch, attempts: attempt, alreadyLanded: false };
+  if (r.exitCode === 0 && status === 'landed' && arg) return { commit: arg, branch, attempts: attempt, alreadyLanded: true };
+  const upstream = `refs/remotes/origin/${branch}`;
+  if (status === 'conflict') {
+    const files = r.stdout.slice(nl + 1).split('\0').filter(Boolean);
+    const res = { ...r, stdout: '' };
+    if (files.length > 0 || /CONFLICT \(|could not apply/.test(r.stderr)) throw conflictError(g, res, files, upstream);
+    throw fail(g, 'rebase', res);
   }
-  const r = await run(g, ['git', 'push', '--quiet', '--porcelain', 'origin', `HEAD:refs/heads/${branch}`], { remote: true });
-  if (r.exitCode !== 0) throw fail(g, 'push', r);
-  return { commit: await headCommit(g), branch, attempts: attempt, alreadyLanded: false };
+  throw fail(g, status === 'fail' && arg ? arg : 'push', { ...r, stdout: '' });
 }
+
+/**
+ * Stages everything and commits when anything is staged. $1: message, $2: the trailer line or
+ * '', $3: operationId or '', $4: the trailer key. Prints `committed`; with nothing staged
+ * `retry` when HEAD carries this operationId, else `unpushed <n>` (local commits on no
+ * remote-tracking ref). On a failure `fail <step>` with git's exit code and stderr.
+ */
+const PREPARE_SCRIPT = [
+  // `nice` alone does not reach across sessions where the kernel groups tasks per session
+  // (sched_autogroup); lower this session's share too. Best effort: not every system has it.
+  '{ echo 19 > /proc/self/autogroup; } 2>/dev/null',
+  `${ABORT_STALE_REBASE_SCRIPT} || { echo "fail rebase--abort"; exit 1; }`,
+  'git add --all || { s=$?; echo "fail add"; exit $s; }',
+  'git diff --cached --quiet; s=$?',
+  'if [ $s -eq 0 ]; then',
+  '  if [ -n "$3" ] && vals=$(git log -1 --format="%(trailers:key=$4,valueonly,separator=%x1f)" HEAD 2>/dev/null); then',
+  '    set -f; old=$IFS; IFS=$(printf "\\037")',
+  '    for v in $vals; do [ "$v" = "$3" ] && { echo retry; exit 0; }; done',
+  '    IFS=$old',
+  '  fi',
+  '  n=$(git rev-list --count HEAD --not --remotes) || { s=$?; echo "fail rev-list"; exit $s; }',
+  '  echo "unpushed $n"; exit 0',
+  'fi',
+  '[ $s -eq 1 ] || { echo "fail diff"; exit $s; }',
+  'if [ -n "$2" ]; then',
+  '  git -c commit.gpgsign=false -c maintenance.auto=false commit --quiet --no-verify --cleanup=whitespace -m "$1" --trailer "$2" || { s=$?; echo "fail commit"; exit $s; }',
+  'else',
+  '  git -c commit.gpgsign=false -c maintenance.auto=false commit --quiet --no-verify --cleanup=whitespace -m "$1" || { s=$?; echo "fail commit"; exit $s; }',
+  'fi',
+  'echo committed',
+].join('\n');
+
+/**
+ * fetch `origin/<branch>` → `landed <sha>` when a commit there already carries this operation's
+ * trailer (the workspace is brought up to date, best effort) → rebase onto it (a no-op when HEAD
+ * already contains it) → push → `ok`. $1: branch, $2: operationId or '', $3: trailer key,
+ * the rest: `-c` options for the commands that talk to the remote.
+ * On a rebase conflict the rebase is aborted and stdout is `conflict` + NUL-separated files;
+ * any other failure prints `fail <step>` and exits with git's code, its stderr passed on.
+ */
+const PUSH_SCRIPT = [
+  'set -f',
+  'b=$1; op=$2; key=$3; shift 3',
+  'ref="refs/remotes/origin/$b"',
+  // inside the lock every process counts: no auto-maintenance (fetch, rebase) or notes copy (rebase)
+  'quick="-c maintenance.auto=false -c notes.rewrite.rebase=false"',
+  'remote=1',
+  'if ! err=$(git -c maintenance.auto=false -c fetch.writeFetchHead=false "$@" fetch --quiet --no-tags origin "+refs/heads/$b:$ref" 2>&1); then',
+  '  case $err in',
+  // a stale tracking ref would make a deleted remote branch look present
+  '    *"ouldn\'t find remote ref"*) git update-ref -d "$ref"; remote=0 ;;',
+  '    *) printf "%s\\n" "$err" >&2; echo "fail fetch"; exit 1 ;;',
+  '  esac',
+  'fi',
+  'if [ $remote = 1 ] && [ -n "$op" ]; then',
+  '  us=$(printf "\\037")',
+  '  log=$(git log --fixed-strings --grep="$op" --format="%H${us}%(trailers:key=$key,valueonly,separator=%x1f)" "$ref" --) || { echo "fail log"; exit 1; }',
+  '  while IFS= read -r line; do',
+  '    [ -n "$line" ] || continue',
+  '    sha=${line%%"$us"*}; rest=${line#*"$us"}',
+  '    old=$IFS; IFS=$us',
+  '    for v in $rest; do',
+  '      if [ "$v" = "$op" ]; then',
+  '        IFS=$old',
+  // the local copy of the landed commit is dropped by the rebase as already upstream
+  '        git $quick rebase --quiet "$ref" >/dev/null 2>&1 || git rebase --abort >/dev/null 2>&1',
+  '        echo "landed $sha"; exit 0',
+  '      fi',
+  '    done',
+  '    IFS=$old',
+  '  done <<EOF',
+  '$log',
+  'EOF',
+  'fi',
+  // a no-op when HEAD already contains the remote branch (cheaper than asking merge-base first)
+  'if [ $remote = 1 ]; then',
+  '  out=$(git -c commit.gpgsign=false $quick rebase --quiet "$ref" 2>&1); s=$?',
+  '  if [ $s -ne 0 ]; then',
+  '    printf "conflict\\n"',
+  '    git diff --name-only --diff-filter=U -z',
+  `    ${ABORT_STALE_REBASE_SCRIPT} >/dev/null 2>&1`,
+  '    printf "%s\\n" "$out" >&2',
+  '    exit $s',
+  '  fi',
+  'fi',
+  'git "$@" push --quiet --porcelain origin "HEAD:refs/heads/$b" >&2 || { s=$?; echo "fail push"; exit $s; }',
+  'echo ok',
+].join('\n');
 
 /**
  * Fetches `origin/<branch>` and rebases the workspace onto it, uncommitted changes carried

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { DomainError, ErrorType } from '../errors.js';
-import { shellJoin } from './quote.js';
+import { assertValidArgv, shellJoin } from './quote.js';
 import type { CommandResult, CreateSandboxOptions, RunOptions, Sandbox, SandboxInfo, SandboxProvider } from './types.js';
 
 export interface LocalFaults {
@@ -60,6 +60,17 @@ interface Meta {
 
 const ID_RE = /^lsb-[0-9a-f]{20}$/;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/**
+ * Words the shell itself interprets as a command (special and regular builtins without a binary,
+ * keywords). Any other argv is executed directly — the same program with the same arguments the
+ * quoted `sh -c` line would run, one process fewer per command.
+ */
+const SHELL_ONLY = new Set([
+  '.', ':', 'alias', 'bg', 'break', 'cd', 'command', 'continue', 'eval', 'exec', 'exit', 'export', 'fc', 'fg', 'getopts',
+  'hash', 'jobs', 'local', 'read', 'readonly', 'return', 'set', 'shift', 'times', 'trap', 'type', 'ulimit', 'umask',
+  'unalias', 'unset', 'wait', 'if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'while', 'until', 'do', 'done',
+  '!', '{', '}',
+]);
 
 function gone(id: string): DomainError {
   return new DomainError(ErrorType.SandboxGone, `sandbox ${id} no longer exists`, { details: { sandboxId: id } });
@@ -197,7 +208,11 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
   }
 
   function execute(id: string, meta: Meta, argv: string[], ro: RunOptions, cwd: string): Promise<CommandResult> {
-    const cmd = shellJoin(argv);
+    assertValidArgv(argv);
+    // a path-less program name is looked up in PATH exactly as the shell would; anything the
+    // shell would treat specially (builtins, keywords, assignments) still goes through it
+    const direct = !SHELL_ONLY.has(argv[0]) && !argv[0].includes('=');
+    const [file, args] = direct ? [argv[0], argv.slice(1)] : ['/bin/sh', ['-c', shellJoin(argv)]];
     const timeoutMs = ro.timeoutMs === undefined ? commandTimeoutMs : validTimeout(ro.timeoutMs, 'timeoutMs');
     // a clean environment: nothing of the parent's (credentials, DATABASE_URL…) leaks in
     const env: Record<string, string> = {
@@ -209,7 +224,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
     };
     return new Promise<CommandResult>((res, rej) => {
       // detached: the command gets its own process group, so a timeout kills its children too
-      const child = spawn('/bin/sh', ['-c', cmd], { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(file, args, { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;
@@ -233,9 +248,15 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.stdin.on('error', () => undefined); // EPIPE when the command does not read stdin
       child.stdin.end(ro.stdin ?? '');
-      child.on('error', (e) => {
+      child.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         if (pgid !== undefined) set.delete(pgid);
+        // a missing or non-executable program answers like the shell does: exit 127 / 126
+        if (direct && (e.code === 'ENOENT' || e.code === 'EACCES')) {
+          const notFound = e.code === 'ENOENT';
+          res({ exitCode: notFound ? 127 : 126, stdout: '', stderr: `sh: 1: ${argv[0]}: ${notFound ? 'not found' : 'Permission denied'}\n` });
+          return;
+        }
         rej(new DomainError(ErrorType.Internal, `could not start command: ${e.message}`));
       });
       child.on('close', (code, signal) => {

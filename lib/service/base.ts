@@ -11,7 +11,7 @@ import { agentBranchName, validateId, validateRepoUrl } from '../git/validate.js
 import { sanitizeUrl, type Logger } from '../log.js';
 import { recordOperation, type Approach, type Metrics } from '../metrics.js';
 import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
-import { appendOperation, firstFailureSince } from '../store/operation-log.js';
+import { appendOperation, appendOperations, firstFailureSince, type OperationEntry } from '../store/operation-log.js';
 import { recordSandboxError } from '../store/sandboxes.js';
 import {
   getWorkspace, insertWorkspace, releaseWorkspace, setWorkspaceStatus, type WorkspaceRecord,
@@ -48,6 +48,20 @@ export const OPERATIONS = {
 export const WORKSPACE_ROOT = 'ws';
 export const workspaceDirFor = (workspaceId: string): string => `${WORKSPACE_ROOT}/${workspaceId}`;
 
+/** Read-only operations: their operation_log rows are written in batches, off the request path. */
+const READ_OPERATIONS: ReadonlySet<string> = new Set([OPERATIONS.status, OPERATIONS.diff, OPERATIONS.read]);
+/** How long a batch of read rows waits before it is written, and the size that writes it at once. */
+const READ_LOG_FLUSH_MS = 200;
+const READ_LOG_BATCH = 200;
+/** A read stamps last_used_at at most this often per workspace (per process); writes always do. */
+const TOUCH_INTERVAL_MS = 10_000;
+/**
+ * A record read by getWorkspace() (the route's ownership check) may be used once by the next
+ * operation on the same id within this window, instead of a second identical lookup. The window
+ * is no wider than the gap that always exists between a lookup and the git command it guards.
+ */
+const HANDOFF_MS = 250;
+
 interface OpContext {
   /** call when an attempt inside the operation failed and will be retried */
   attemptFailed(): void;
@@ -71,6 +85,14 @@ function toWorkspace(r: WorkspaceRecord): Workspace {
 export abstract class BaseGitService implements GitService {
   abstract readonly approach: Approach;
   protected readonly handles = new Map<string, Sandbox>();
+  /** read rows not yet written; bounded: the read that fills a batch waits for its write */
+  private pendingReads: { entry: OperationEntry; touch: boolean }[] = [];
+  private readFlushTimer: NodeJS.Timeout | null = null;
+  private readFlushing: Promise<void> = Promise.resolve();
+  /** workspace id → when a read last stamped its last_used_at (ms since epoch) */
+  private readonly touchedAt = new Map<string, number>();
+  /** workspace id → a record getWorkspace() just read (see HANDOFF_MS) */
+  private readonly handoff = new Map<string, { rec: WorkspaceRecord; at: number }>();
 
   constructor(protected readonly deps: GitServiceDeps) {}
 
@@ -153,15 +175,22 @@ export abstract class BaseGitService implements GitService {
         details.recoverySeconds = recoverySeconds;
       }
     }
-    try {
-      await appendOperation(db, {
-        workspaceId: ctx.workspaceId, agentId: ctx.agentId, operation, approach: this.approach,
-        outcome: error === undefined ? 'success' : 'error', errorCategory: category ?? 'none',
-        durationMs: ms, costDollars: (ms / 1000) * this.deps.config.sandbox.pricePerSecond, attempts: op.attempts,
-        startedAt, details,
-      }, { touchWorkspace: ctx.touch === true && error === undefined });
-    } catch (e) {
-      log.warn({ operation, err: (e as Error).message }, 'operation log write failed');
+    const entry: OperationEntry = {
+      workspaceId: ctx.workspaceId, agentId: ctx.agentId, operation, approach: this.approach,
+      outcome: error === undefined ? 'success' : 'error', errorCategory: category ?? 'none',
+      durationMs: ms, costDollars: (ms / 1000) * this.deps.config.sandbox.pricePerSecond, attempts: op.attempts,
+      startedAt, details,
+    };
+    if (READ_OPERATIONS.has(operation)) {
+      await this.queueRead(entry, ctx.touch === true && error === undefined);
+    } else {
+      try {
+        // rows of earlier reads first, so the log keeps each workspace's order
+        await this.flushReads();
+        await appendOperation(db, entry, { touchWorkspace: ctx.touch === true && error === undefined });
+      } catch (e) {
+        log.warn({ operation, err: (e as Error).message }, 'operation log write failed');
+      }
     }
     if (error !== undefined) {
       // client mistakes are not the sandbox's errors
@@ -174,9 +203,59 @@ export abstract class BaseGitService implements GitService {
     return result as T;
   }
 
+  /**
+   * Queues a read's operation_log row. Reads are the hot path (status polling) and are safe to
+   * repeat, so their rows are written in batches a moment later instead of one INSERT per call:
+   * metrics are recorded at once, the row within READ_LOG_FLUSH_MS, before the row of any later
+   * write operation of this service, and on close(). The queue is bounded by backpressure rather
+   * than by dropping: the read that fills a batch waits for it to be written. last_used_at is
+   * stamped by the same statement, at most once per TOUCH_INTERVAL_MS per workspace.
+   */
+  private async queueRead(entry: OperationEntry, touch: boolean): Promise<void> {
+    this.pendingReads.push({ entry, touch });
+    if (this.pendingReads.length >= READ_LOG_BATCH) {
+      await this.flushReads();
+    } else if (!this.readFlushTimer) {
+      this.readFlushTimer = setTimeout(() => void this.flushReads(), READ_LOG_FLUSH_MS);
+      this.readFlushTimer.unref();
+    }
+  }
+
+  /** Writes the queued read rows (one statement); failures are logged, as for any log row. */
+  protected flushReads(): Promise<void> {
+    if (this.readFlushTimer) {
+      clearTimeout(this.readFlushTimer);
+      this.readFlushTimer = null;
+    }
+    const batch = this.pendingReads;
+    if (batch.length === 0) return this.readFlushing;
+    this.pendingReads = [];
+    const now = Date.now();
+    if (this.touchedAt.size > 10_000) this.touchedAt.clear();
+    const touch = new Set<string>();
+    for (const { entry, touch: wants } of batch) {
+      const id = entry.workspaceId;
+      if (!wants || id === null) continue;
+      const last = this.touchedAt.get(id);
+      if (last === undefined || now - last >= TOUCH_INTERVAL_MS) {
+        touch.add(id);
+        this.touchedAt.set(id, now);
+      }
+    }
+    const entries = batch.map((b) => b.entry);
+    // chained: batches are written in order, and a caller awaiting this one awaits the earlier ones
+    this.readFlushing = this.readFlushing
+      .then(() => appendOperations(this.deps.db, entries, { approach: this.approach, touchWorkspaceIds: [...touch] }))
+      .catch((e: Error) => this.deps.log.warn({ rows: batch.length, err: e.message }, 'operation log write failed'));
+    return this.readFlushing;
+  }
+
   /** The workspace and its live sandbox; NotFound when unknown or released. */
-  protected async open(id: string): Promise<{ ws: WorkspaceRecord; sb: Sandbox }> {
-    const ws = await getWorkspace(this.deps.db, this.approach, id);
+  protected async open(id: string, opts: { handoff?: boolean } = {}): Promise<{ ws: WorkspaceRecord; sb: Sandbox }> {
+    const handed = this.handoff.get(id);
+    this.handoff.delete(id);
+    const fresh = opts.handoff === true && handed !== undefined && performance.now() - handed.at <= HANDOFF_MS;
+    const ws = fresh ? handed.rec : await getWorkspace(this.deps.db, this.approach, id);
     if (!ws || ws.status === 'terminated') {
       throw new DomainError(ErrorType.NotFound, ws ? 'workspace was released' : 'workspace not found', { details: { workspaceId: id } });
     }
@@ -187,6 +266,7 @@ export abstract class BaseGitService implements GitService {
       return { ws, sb: await this.connectSandbox(ws.sandboxId) };
     } catch (e) {
       if (isDomainError(e, ErrorType.SandboxGone)) {
+        this.handoff.delete(id);
         await setWorkspaceStatus(this.deps.db, this.approach, id, 'error').catch(() => undefined);
       }
       throw e;
@@ -206,7 +286,9 @@ export abstract class BaseGitService implements GitService {
       idempotencyKey: opts.idempotencyKey,
       touch: true,
     }, async (op) => {
-      const o = await this.open(id);
+      // only the direct calls (reads, file writes) follow a route's lookup; pushes, pulls and
+      // releases run later in a workflow and always read the record afresh
+      const o = await this.open(id, { handoff: READ_OPERATIONS.has(operation) || operation === OPERATIONS.write });
       ws = o.ws;
       sandboxId = o.ws.sandboxId;
       return fn(o.ws, o.sb, op);
@@ -229,6 +311,8 @@ export abstract class BaseGitService implements GitService {
       get sandboxId() { return sandboxId; },
       idempotencyKey: id,
     }, async (op) => {
+      // this create changes the record: nothing read before it may stand in for a lookup
+      this.handoff.delete(id);
       const agentBranch = agentBranchName(input.agentId, input.taskId);
       validateRepoUrl(input.repoUrl);
       const baseBranch = input.baseBranch ?? 'main';
@@ -298,6 +382,13 @@ export abstract class BaseGitService implements GitService {
 
   async getWorkspace(id: string): Promise<Workspace | null> {
     const ws = await getWorkspace(this.deps.db, this.approach, id);
+    // only a record an operation may run on; anything else is looked up again
+    if (ws && (ws.status === 'ready' || ws.status === 'in_use')) {
+      if (this.handoff.size > 1_000) this.handoff.clear();
+      this.handoff.set(id, { rec: ws, at: performance.now() });
+    } else {
+      this.handoff.delete(id);
+    }
     return ws ? toWorkspace(ws) : null;
   }
 
@@ -372,6 +463,7 @@ export abstract class BaseGitService implements GitService {
       workspaceId: id,
       get agentId() { return ws?.agentId ?? null; },
     }, async (op) => {
+      this.handoff.delete(id);
       ws = await getWorkspace(this.deps.db, this.approach, id);
       if (!ws) throw new DomainError(ErrorType.NotFound, 'workspace not found', { details: { workspaceId: id } });
       if (ws.status === 'terminated') {
@@ -387,6 +479,8 @@ export abstract class BaseGitService implements GitService {
       await this.giveBack(ws.sandboxId, handle);
       this.handles.delete(ws.sandboxId);
       await releaseWorkspace(this.deps.db, this.approach, id);
+      this.handoff.delete(id);
+      this.touchedAt.delete(id);
     });
   }
 }

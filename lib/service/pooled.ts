@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
+import { DomainError, ErrorType } from '../errors.js';
 import { createPushLock, type PushLock } from '../lock/push-lock.js';
 import { createSandboxPool, type SandboxPool } from '../pool/pool.js';
 import type { Sandbox } from '../sandbox/types.js';
@@ -22,6 +25,8 @@ export class PooledGitService extends BaseGitService {
   readonly pool: SandboxPool;
   readonly pushLock: PushLock;
   private readonly holderPrefix = `${hostname()}:${process.pid}`;
+  /** per lock key: the tail of this process's queue for it (see withPushLock) */
+  private readonly pushQueues = new Map<string, Promise<void>>();
 
   constructor(deps: GitServiceDeps, opts: PooledServiceOptions = {}) {
     super(deps);
@@ -50,9 +55,44 @@ export class PooledGitService extends BaseGitService {
     await this.pool.release(handle ?? sandboxId);
   }
 
-  protected withPushLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    // unique per acquisition: the lock treats a repeated holder as a re-acquire
-    return this.pushLock.withLock(key, `${this.holderPrefix}:${randomUUID()}`, () => fn());
+  /**
+   * Pushes of one process to one key queue here first (FIFO), so only the head of the queue
+   * competes for the Postgres lock: a hundred local waiters would otherwise each poll it every
+   * `pollMs`, and that load slows the holder down. Other processes still contend through the
+   * Postgres lock as before. The acquire timeout (config `lock.acquireTimeoutMs`) bounds the whole
+   * wait, local queue included, and ends in the same LockTimeout.
+   */
+  protected async withPushLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const timeoutMs = this.deps.config.lock.acquireTimeoutMs;
+    const started = performance.now();
+    const ahead = this.pushQueues.get(key) ?? Promise.resolve();
+    let leave!: () => void;
+    const mine = new Promise<void>((r) => { leave = r; });
+    // whoever queues after us waits for those ahead of us too, even if we give up early
+    const tail = ahead.then(() => mine);
+    this.pushQueues.set(key, tail);
+    try {
+      const ac = new AbortController();
+      const turn = await Promise.race([
+        ahead.then(() => true),
+        delay(timeoutMs, false, { signal: ac.signal }).catch(() => false),
+      ]);
+      ac.abort();
+      const waited = performance.now() - started;
+      if (!turn || waited >= timeoutMs) {
+        this.deps.metrics.lockWait.labels('timeout').observe(waited / 1000);
+        throw new DomainError(ErrorType.LockTimeout, `push lock still held after ${Math.round(waited)} ms`, {
+          details: { lockKey: key, waitedMs: Math.round(waited), queued: true },
+        });
+      }
+      // what is left of the timeout after a wait in the queue (no wait: the lock's own default);
+      // the holder is unique per acquisition: the lock treats a repeated holder as a re-acquire
+      const lockOpts = waited >= 1 ? { timeoutMs: timeoutMs - waited } : {};
+      return await this.pushLock.withLock(key, `${this.holderPrefix}:${randomUUID()}`, () => fn(), lockOpts);
+    } finally {
+      leave();
+      if (this.pushQueues.get(key) === tail) this.pushQueues.delete(key);
+    }
   }
 
   protected connectSandbox(sandboxId: string): Promise<Sandbox> {
@@ -66,6 +106,7 @@ export class PooledGitService extends BaseGitService {
 
   /** Stops the pool's ticker and the lock listener; idle sandboxes stay warm for a restart. */
   async close(): Promise<void> {
+    await this.flushReads();
     await this.pool.stop();
     await this.pushLock.close();
   }

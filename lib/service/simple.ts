@@ -95,6 +95,7 @@ export class SimpleGitService extends BaseGitService {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.accrue().catch(() => undefined);
+    await this.flushReads();
   }
 
   private addCost(seconds: number): void {

@@ -42,6 +42,31 @@ export async function appendOperation(q: Queryable, e: OperationEntry, opts: { t
   return rows[0].id;
 }
 
+/**
+ * Appends several entries in one statement (the batched log of read operations); with
+ * `touchWorkspaceIds`, the same statement also stamps those workspaces' last_used_at.
+ */
+export async function appendOperations(
+  q: Queryable, entries: readonly OperationEntry[], opts: { approach?: Approach; touchWorkspaceIds?: readonly string[] } = {},
+): Promise<void> {
+  if (entries.length === 0) return;
+  const params: unknown[] = [];
+  const values = entries.map((e) => {
+    const at = params.length;
+    params.push(e.workspaceId, e.agentId, e.operation, e.approach, e.outcome, e.errorCategory, Math.max(0, e.durationMs),
+      Math.max(0, e.costDollars).toFixed(8), Math.max(0, e.attempts), e.startedAt, JSON.stringify(e.details ?? {}));
+    return `(${Array.from({ length: 11 }, (_, i) => `$${at + i + 1}`).join(', ')})`;
+  });
+  const touch = opts.approach !== undefined && (opts.touchWorkspaceIds?.length ?? 0) > 0;
+  if (touch) params.push(opts.approach, opts.touchWorkspaceIds);
+  await q.query(
+    `${touch ? `WITH touched AS (UPDATE workspaces SET last_used_at = now() WHERE approach = $${params.length - 1} AND id = ANY($${params.length}::text[]) RETURNING 1) ` : ''}INSERT INTO operation_log (workspace_id, agent_id, operation, approach, outcome, error_category, duration_ms, cost_dollars,
+       attempts, started_at, details)
+     VALUES ${values.join(', ')}`,
+    params,
+  );
+}
+
 export async function listOperations(
   q: Queryable, f: { workspaceId?: string; approach?: Approach; operation?: string } = {},
 ): Promise<OperationRecord[]> {

@@ -61,8 +61,11 @@ export async function insertWorkspace(q: Queryable, w: NewWorkspace): Promise<{ 
   return { workspace: existing, created: false };
 }
 
+const GET_WORKSPACE_SQL = `SELECT ${COLUMNS} FROM workspaces WHERE approach = $1 AND id = $2`;
+
 export async function getWorkspace(q: Queryable, approach: Approach, id: string): Promise<WorkspaceRecord | null> {
-  const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM workspaces WHERE approach = $1 AND id = $2`, [approach, id]);
+  // named: prepared once per connection, it runs on every workspace request
+  const { rows } = await q.query<Row>({ name: 'sgc_get_workspace', text: GET_WORKSPACE_SQL, values: [approach, id] });
   return rows[0] ? toRecord(rows[0]) : null;
 }
 
