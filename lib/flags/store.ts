@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Db } from '../db/index.js';
 import { DomainError, ErrorType } from '../errors.js';
+import { inTransaction } from '../store/queryable.js';
 
 /** Operations seeded by sql/000002_flags.sql; the flags table is the registry of known operations. */
 export const FLAG_OPERATIONS = ['git.clone', 'git.pull', 'git.push', 'git.status', 'git.diff', 'git.read', 'git.write', 'git.release'] as const;
@@ -286,19 +287,8 @@ export class FlagStore {
     return r.rowCount ?? 0;
   }
 
-  private async tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.db.connect();
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+  private tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.db, fn);
   }
 }
 
