@@ -12,6 +12,7 @@
  * and error summaries hold only counts, status classes and error codes, never messages,
  * headers or bodies; the target URL is reported without userinfo or query.
  */
+import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Pool } from 'undici';
 import { build } from 'hdr-histogram-js';
@@ -593,6 +594,10 @@ export function defaultGitMix(opts: GitMixOptions): RequestSpec[] {
   const tag = (opts.runTag ?? 'load').replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40) || 'load';
   const ws = (i: number): string => `/v1/workspaces/${encodeURIComponent(ids[i % ids.length])}`;
   const json = { 'content-type': 'application/json' };
+  // seq and kindSeq restart with every load run (each baseline window is one), so without a
+  // per-mix nonce a later window would write a file's current content again and its commit
+  // would find nothing to commit (HTTP 400 from the real API)
+  const nonce = randomBytes(4).toString('hex');
   return [
     { name: 'status', weight: w.status, request: ({ kindSeq }) => ({ method: 'GET', path: `${ws(kindSeq)}/status` }) },
     { name: 'diff', weight: w.diff, request: ({ kindSeq }) => ({ method: 'GET', path: `${ws(kindSeq)}/diff` }) },
@@ -603,7 +608,7 @@ export function defaultGitMix(opts: GitMixOptions): RequestSpec[] {
         const round = Math.floor(kindSeq / 2);
         const file = `load/${tag}-${round % 16}.txt`;
         return kindSeq % 2 === 0
-          ? { kind: 'write', method: 'PUT', path: `${ws(round)}/files/${file}`, headers: json, body: JSON.stringify({ content: `load ${tag} ${seq}\n` }) }
+          ? { kind: 'write', method: 'PUT', path: `${ws(round)}/files/${file}`, headers: json, body: JSON.stringify({ content: `load ${tag} ${nonce} ${seq}\n` }) }
           : { kind: 'commit', method: 'POST', path: `${ws(round)}/commits`, headers: json, body: JSON.stringify({ message: `load ${tag} ${round}` }) };
       },
     },
