@@ -402,7 +402,7 @@ void describe('validationPeriodWorkflow messages', () => {
     const ext = d.find((x) => x.key.startsWith('extend-'));
     assert.equal(ext?.overridden_by, 'test-operator');
     assert.equal(ext?.override_reason, 'holiday traffic is not representative');
-    assert.equal(d.at(-1)?.key, 'final');
+    assert.ok(d.some((x) => x.key === 'final'), 'the final decision is recorded');
   });
 
   void test('overrideDecision with a reason ends the period with the operator decision, audited beside the rules decision', async () => {
@@ -419,9 +419,11 @@ void describe('validationPeriodWorkflow messages', () => {
     assert.equal(r.ruleDecision, 'STAY');
     assert.deepEqual(r.override, { decision: 'MIGRATE', reason: 'capacity plan for Q3', by: 'alice' });
     const d = await decisions(r.runId);
-    assert.deepEqual(d.map((x) => [x.key, x.decision, x.rule_decision, x.overridden_by, x.override_reason]), [
-      ['override-1', 'MIGRATE', 'CONTINUE', 'alice', 'capacity plan for Q3'],
+    // the override's audit row and the final row are written by separate activities that may
+    // run concurrently, so their insertion order is not part of the contract
+    assert.deepEqual(d.map((x) => [x.key, x.decision, x.rule_decision, x.overridden_by, x.override_reason]).sort(), [
       ['final', 'MIGRATE', 'STAY', 'alice', 'capacity plan for Q3'],
+      ['override-1', 'MIGRATE', 'CONTINUE', 'alice', 'capacity plan for Q3'],
     ]);
     const page = await getReport(tdb.db, `${r.runId}-final`);
     assert.match(page?.markdown ?? '', /Overridden by an operator/);
