@@ -209,7 +209,7 @@ export class PushLock {
     this.listener = null;
     if (l) {
       await l.query(`UNLISTEN ${NOTIFY_CHANNEL}`).catch(() => undefined);
-      l.release();
+      releaseOnce(l);
     }
   }
 
@@ -237,7 +237,7 @@ export class PushLock {
       const client = await this.db.connect();
       const drop = (): void => {
         if (this.listener === client) this.listener = null;
-        client.release(true);
+        releaseOnce(client, true);
       };
       client.on('error', (e) => {
         this.log?.warn({ err: e.message }, 'push lock listener lost; polling until it reconnects');
@@ -250,7 +250,7 @@ export class PushLock {
       });
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
       if (this.closed) {
-        client.release();
+        releaseOnce(client);
         return;
       }
       this.listener = client;
@@ -259,6 +259,15 @@ export class PushLock {
     });
     return this.listenerStarting;
   }
+}
+
+// The listener can be released by close() and later see an 'error' (the pool ending kills its
+// connection); pg throws on a second release, so each client is released once.
+const released = new WeakSet<object>();
+function releaseOnce(client: { release(err?: boolean): void }, destroy = false): void {
+  if (released.has(client)) return;
+  released.add(client);
+  client.release(destroy);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
