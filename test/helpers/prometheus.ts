@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../scripts/stack.js';
 import { tmpdir } from 'node:os';
 import { join, delimiter } from 'node:path';
 
@@ -67,18 +67,8 @@ export function prometheusBinaries(): { prometheus: string; promtool: string } {
   return { prometheus, promtool };
 }
 
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A port nobody listens on right now: the provisioning helper npm test and npm start use. */
+export { freePort };
 
 /**
  * A window that is safe to backfill: `hours` long, ending on a whole hour at least `marginHours`
