@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- <name>` runs one benchmark (bench/<name>.ts); `npm run bench` runs all.
  * Each ends by printing one line `BENCH <name> key=value …` (DESIGN.md lists names and goals).
- * Benchmarks that need the real stack get it from scripts/test.ts's provisioning.
+ * Benchmarks that need the real stack get it from scripts/stack.ts's provisioning.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync, unlinkSync, copyFileSync, writeFileSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
-import { join, resolve, delimiter } from 'node:path';
+import { join, resolve, delimiter, dirname } from 'node:path';
 import pg from 'pg';
 import { SEARCH_ATTRIBUTES } from '../lib/search-attributes.js';
 
@@ -217,6 +217,7 @@ export interface ManagedProcess {
 }
 
 export function spawnManaged(cmd: string, args: string[], opts: { logFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ManagedProcess {
+  if (opts.logFile) mkdirSync(dirname(opts.logFile), { recursive: true });
   const out = opts.logFile ? openSync(opts.logFile, 'a') : 'ignore';
   const child = spawn(cmd, args, { stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd ?? ROOT });
   const stop = async (): Promise<void> => {

@@ -1,8 +1,8 @@
 /**
- * The sandbox provider contract (lib/sandbox/types.ts) as node:test tests. Every provider runs
+ * The sandbox provider contract (lib/sandbox/types.ts) as jest tests. Every provider runs
  * the same suite: `local` always, `e2b` when E2B_API_KEY is set.
  */
-import { describe, test, before, after } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +27,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
   const ttlMs = o.ttlMs ?? 1000;
   const ttlSlackMs = o.ttlSlackMs ?? 1500;
 
-  void describe(`sandbox contract: ${name}`, () => {
+  describe(`sandbox contract: ${name}`, () => {
     let target: ContractTarget;
     let p: SandboxProvider;
     let sb: Sandbox;
@@ -40,18 +40,18 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       return s;
     }
 
-    before(async () => {
+    beforeAll(async () => {
       target = await makeProvider();
       p = target.provider;
       sb = await create({ metadata: { role: 'main' }, envs: { SGC_SANDBOX_VAR: 'from-create' } });
     });
 
-    after(async () => {
+    afterAll(async () => {
       for (const s of created) await s.kill().catch(() => undefined);
       await target?.cleanup?.();
     });
 
-    void test('create records provider, metadata, start time and an absolute home', () => {
+    test('create records provider, metadata, start time and an absolute home', () => {
       assert.equal(sb.provider, p.name);
       assert.equal(sb.metadata.suite, suite);
       assert.equal(sb.metadata.role, 'main');
@@ -60,7 +60,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.ok(sb.id.length > 0);
     });
 
-    void test('run returns exit code, stdout and stderr (non-zero exit is returned, not thrown)', async () => {
+    test('run returns exit code, stdout and stderr (non-zero exit is returned, not thrown)', async () => {
       const r = await sb.run(['sh', '-c', 'echo out; echo err >&2; exit 3']);
       assert.deepEqual(r, { exitCode: 3, stdout: 'out\n', stderr: 'err\n' });
       const ok = await sb.run(['echo', 'hello world']);
@@ -68,7 +68,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.equal(ok.stdout, 'hello world\n');
     });
 
-    void test('commands start in home by default, honour cwd (relative or absolute inside home), reject escapes', async () => {
+    test('commands start in home by default, honour cwd (relative or absolute inside home), reject escapes', async () => {
       assert.equal((await sb.run(['pwd', '-P'])).stdout.trim().endsWith(sb.home.split('/').pop() as string), true);
       await sb.writeFile('cwd-test/sub/marker.txt', 'x');
       const rel = await sb.run(['ls'], { cwd: 'cwd-test/sub' });
@@ -80,7 +80,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       }
     });
 
-    void test('environment: sandbox and per-command envs visible, parent env never', async () => {
+    test('environment: sandbox and per-command envs visible, parent env never', async () => {
       process.env.SGC_CONTRACT_PARENT_SECRET = 'parent-secret-value';
       try {
         const r = await sb.run(['sh', '-c', 'printf "%s|%s|%s" "${SGC_CONTRACT_PARENT_SECRET-unset}" "$SGC_SANDBOX_VAR" "$SGC_CMD_VAR"'], { envs: { SGC_CMD_VAR: 'from-cmd' } });
@@ -94,7 +94,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.equal(over.stdout, 'overridden');
     });
 
-    void test('shell metacharacters in argv are inert and arrive byte for byte', async () => {
+    test('shell metacharacters in argv are inert and arrive byte for byte', async () => {
       await sb.writeFile('canary.txt', 'still here');
       for (const s of TRICKY) {
         const r = await sb.run(['printf', '%s', s]);
@@ -106,12 +106,12 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.equal(await sb.readFile('canary.txt'), 'still here');
     });
 
-    void test('stdin is fed to the command', async () => {
+    test('stdin is fed to the command', async () => {
       const r = await sb.run(['cat'], { stdin: 'line 1\nline $(2) `3`\n' });
       assert.equal(r.stdout, 'line 1\nline $(2) `3`\n');
     });
 
-    void test('writeFile/readFile round-trip text, create parents, accept absolute paths inside home', async () => {
+    test('writeFile/readFile round-trip text, create parents, accept absolute paths inside home', async () => {
       const content = 'ünïcødé ✓\n$(not run)\n\ttab\n';
       await sb.writeFile('files/deep/er/a.txt', content);
       assert.equal(await sb.readFile('files/deep/er/a.txt'), content);
@@ -122,7 +122,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       await assert.rejects(sb.readFile('files/missing.txt'), (e) => isDomainError(e, ErrorType.NotFound));
     });
 
-    void test('file paths escaping home are rejected: "..", absolute outside, symlinks out', async () => {
+    test('file paths escaping home are rejected: "..", absolute outside, symlinks out', async () => {
       for (const bad of ['../escape.txt', 'a/../../escape.txt', '/etc/passwd', '/tmp/sgc-escape.txt']) {
         await assert.rejects(sb.writeFile(bad, 'x'), (e) => isDomainError(e, ErrorType.Validation), `write ${bad}`);
         await assert.rejects(sb.readFile(bad), (e) => isDomainError(e, ErrorType.Validation), `read ${bad}`);
@@ -137,7 +137,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.equal(check.stdout.trim(), 'absent');
     });
 
-    void test('list filters by metadata', async () => {
+    test('list filters by metadata', async () => {
       const a = await create({ metadata: { role: 'list-a' } });
       const b = await create({ metadata: { role: 'list-b' } });
       const all = (await p.list({ metadata: { suite } })).map((i) => i.id);
@@ -150,7 +150,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.ok((await p.running()) >= 3);
     });
 
-    void test('connect by id reaches the same sandbox; an unknown id is SandboxGone', async () => {
+    test('connect by id reaches the same sandbox; an unknown id is SandboxGone', async () => {
       await sb.writeFile('connect.txt', 'same sandbox');
       const again = await p.connect(sb.id);
       assert.equal(again.id, sb.id);
@@ -160,7 +160,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       await assert.rejects(p.connect(`nonexistent${randomBytes(6).toString('hex')}`), (e) => isDomainError(e, ErrorType.SandboxGone));
     });
 
-    void test('the lifetime is enforced: an expired sandbox is gone', async () => {
+    test('the lifetime is enforced: an expired sandbox is gone', async () => {
       const short = await create({ timeoutMs: ttlMs });
       assert.equal((await short.run(['true'])).exitCode, 0);
       await sleep(ttlMs + ttlSlackMs);
@@ -169,7 +169,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.equal(await short.isHealthy(), false);
     });
 
-    void test('setTimeout extends the lifetime', async () => {
+    test('setTimeout extends the lifetime', async () => {
       const s = await create({ timeoutMs: ttlMs });
       await s.setTimeout(ttlMs * 20 + 60_000);
       await sleep(ttlMs + ttlSlackMs);
@@ -179,7 +179,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.ok(info && info.endAt.getTime() > Date.now() + ttlMs * 10);
     });
 
-    void test('kill ends the sandbox; killing twice is harmless; isHealthy tells', async () => {
+    test('kill ends the sandbox; killing twice is harmless; isHealthy tells', async () => {
       const s = await create({ metadata: { role: 'kill' } });
       assert.equal(await s.isHealthy(), true);
       await s.kill();
@@ -189,7 +189,7 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.deepEqual(await p.list({ metadata: { suite, role: 'kill' } }), []);
     });
 
-    void test('a command past its timeout throws Timeout and its background children die with it', async () => {
+    test('a command past its timeout throws Timeout and its background children die with it', async () => {
       const t0 = Date.now();
       await assert.rejects(
         sb.run(['sh', '-c', 'sleep 30 & echo $! > bg.pid; wait'], { timeoutMs: 500 }),

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,19 +22,19 @@ function copyWith(edit: (rules: string) => string): { dir: string; cleanup(): vo
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-void test('monitoring/alerts.yml passes promtool check rules', () => {
+test('monitoring/alerts.yml passes promtool check rules', () => {
   const r = promtool('check', 'rules', join(MONITORING, 'alerts.yml'));
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /SUCCESS: 6 rules found/);
 });
 
-void test('the alert rules fire and stay quiet as their promtool unit tests expect', () => {
+test('the alert rules fire and stay quiet as their promtool unit tests expect', () => {
   const r = promtool('test', 'rules', join(MONITORING, 'alerts.test.yml'));
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /SUCCESS/);
 });
 
-void test('a broken copy of the rules fails promtool check rules', () => {
+test('a broken copy of the rules fails promtool check rules', () => {
   const c = copyWith((s) => s.replace('max(gitops_reconciliation_divergence_ratio) > 0.001', 'max(gitops_reconciliation_divergence_ratio > 0.001'));
   try {
     const r = promtool('check', 'rules', join(c.dir, 'alerts.yml'));
@@ -45,7 +45,7 @@ void test('a broken copy of the rules fails promtool check rules', () => {
   }
 });
 
-void test('the unit tests catch a divergence threshold loosened from 0.1% to 1%', () => {
+test('the unit tests catch a divergence threshold loosened from 0.1% to 1%', () => {
   const c = copyWith((s) => {
     assert.ok(s.includes('gitops_reconciliation_divergence_ratio) > 0.001'));
     return s.replace('gitops_reconciliation_divergence_ratio) > 0.001', 'gitops_reconciliation_divergence_ratio) > 0.01');

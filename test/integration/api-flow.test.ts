@@ -3,7 +3,7 @@
  * database, the local sandbox provider and real bare repositories. The API and the worker each
  * build their own GitService (as the two processes do), sharing the database and sandbox root.
  */
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -123,13 +123,13 @@ function heads(bare: string): string {
   return git(bare, 'for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads');
 }
 
-before(async () => {
+beforeAll(async () => {
   env = await testEnv();
   tdb = await freshDb('api');
   sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-api-sb-'));
 });
 
-after(async () => {
+afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
   await tdb?.drop();
   await env?.teardown();
@@ -139,7 +139,7 @@ after(async () => {
 for (const approach of ['simple', 'pooled'] as const) {
   describe(`approach ${approach}`, () => {
     let stack: Stack;
-    before(async () => {
+    beforeAll(async () => {
       stack = await startStack(approach);
     });
 
@@ -220,7 +220,7 @@ describe('bad input is refused and changes nothing', () => {
   let stack: Stack;
   let remote: ReturnType<typeof bareRepo>;
   let wsPath: string;
-  before(async () => {
+  beforeAll(async () => {
     stack = await startStack('simple');
     remote = bareRepo({ 'README.md': '# demo\n' });
     const created = await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.agentA, body: { repoUrl: remote.url, taskId: 'hostile' } });

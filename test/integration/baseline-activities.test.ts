@@ -3,7 +3,7 @@
  * target, run through MockActivityEnvironment: each side-effecting activity run twice must
  * leave one row / one report / the same archive, and no token reaches a log line.
  */
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,14 +38,14 @@ let target: LoadTargetServer;
 let reportsDir: string;
 const logLines: string[] = [];
 
-before(async () => {
+beforeAll(async () => {
   [tdb, target, reportsDir] = await Promise.all([freshDb('blacts'), startLoadTarget({ token: TOKEN }), mkdtemp(join(tmpdir(), 'sgc-blacts-'))]);
   prometheus = await startPrometheus({ scrapeInterval: '1s', scrape: [{ job: 'sgc-target', targets: [target.hostPort] }] });
   const prom = new PromClient({ url: prometheus.url });
   for (let i = 0; i < 100 && (await prom.query('up{job="sgc-target"} == 1')).series.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
 });
 
-after(async () => {
+afterAll(async () => {
   await Promise.allSettled([tdb?.drop(), prometheus?.stop(), target?.close()]);
   if (reportsDir) await rm(reportsDir, { recursive: true, force: true });
 });
@@ -77,7 +77,7 @@ async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
   return e;
 }
 
-void test('baseline activities run twice leave one run, one row per window, the same reports and a byte-identical archive', async () => {
+test('baseline activities run twice leave one run, one row per window, the same reports and a byte-identical archive', async () => {
   const acts = createBaselineActivities(deps([{ operation: 'git.push', percent: 0, shadow: false }]));
   const env = mockEnv();
   const runId = 'twice-run';
@@ -129,7 +129,7 @@ void test('baseline activities run twice leave one run, one row per window, the 
   assert.ok(!logLines.join('').includes(TOKEN), 'the token never reaches a log line');
 });
 
-void test('preflight refuses for good on a rejected token, a flag mismatch, or a token name outside SGC_*TOKEN', async () => {
+test('preflight refuses for good on a rejected token, a flag mismatch, or a token name outside SGC_*TOKEN', async () => {
   const env = mockEnv();
   const base = { runId: 'pre-fail', startedAt: Date.now() / 1000, job: 'sgc-target', parameters: {} };
   const wrongToken = await failureOf(env.run(createBaselineActivities(deps()).preflight, { ...base, target: targetOf({ tokenRef: 'SGC_WRONG_TOKEN' }), expectedFlags: {} }));
@@ -149,7 +149,7 @@ void test('preflight refuses for good on a rejected token, a flag mismatch, or a
   assert.ok(!outside.message.includes(TOKEN));
 });
 
-void test('drift activities run twice keep one sample per number and one verdict report', async () => {
+test('drift activities run twice keep one sample per number and one verdict report', async () => {
   const acts = createDriftActivities({ ...deps(), prom: new PromClient({ url: prometheus.url }) });
   const env = mockEnv();
   const reviewId = 'drift-twice';
@@ -174,7 +174,7 @@ void test('drift activities run twice keep one sample per number and one verdict
   assert.equal((await listReports(tdb.db, { runId: reviewId })).length, 1);
 });
 
-void test('OPERATION_DURATION_BUCKETS_SECONDS matches the gitops_operation_duration_seconds histogram', async () => {
+test('OPERATION_DURATION_BUCKETS_SECONDS matches the gitops_operation_duration_seconds histogram', async () => {
   const { createMetrics } = await import('../../lib/metrics.js');
   const m = createMetrics({ defaultMetrics: false });
   m.operationDuration.labels('push', 'simple', 'success').observe(0.001);

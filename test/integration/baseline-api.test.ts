@@ -3,7 +3,7 @@
  * server, Postgres, Prometheus and a load target: roles, validation, start → status → cancel
  * with a partial summary, Schedules, and drift reviews.
  */
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,7 +46,7 @@ let worker: Worker;
 let running: Promise<void>;
 let config: Config;
 
-before(async () => {
+beforeAll(async () => {
   [env, tdb, target, reportsDir] = await Promise.all([testEnv(), freshDb('blapi'), startLoadTarget({ token: LOAD }), mkdtemp(join(tmpdir(), 'sgc-blapi-'))]);
   prometheus = await startPrometheus({ scrapeInterval: '1s', scrape: [{ job: 'sgc-target', targets: [target.hostPort] }] });
   const taskQueue = uniqueQueue('blapi');
@@ -78,7 +78,7 @@ before(async () => {
   app = f as unknown as FastifyInstance;
 });
 
-after(async () => {
+afterAll(async () => {
   await app?.close();
   worker?.shutdown();
   await running;
@@ -98,7 +98,7 @@ async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): P
   }
 }
 
-void test('baseline routes need an operator token and validate their bodies', async () => {
+test('baseline routes need an operator token and validate their bodies', async () => {
   assert.equal((await app.inject({ method: 'POST', url: '/v1/baselines', payload: {} })).statusCode, 401);
   assert.equal((await app.inject({ method: 'POST', url: '/v1/baselines', headers: as(AGENT), payload: {} })).statusCode, 403);
   const bad = await app.inject({ method: 'POST', url: '/v1/baselines', headers: as(OPERATOR), payload: { target: { tokenRef: 'GIT_TOKEN' } } });
@@ -112,7 +112,7 @@ void test('baseline routes need an operator token and validate their bodies', as
   assert.equal(missing.statusCode, 404);
 });
 
-void test('POST /v1/baselines starts a run, GET shows its status, cancel stops the load and leaves a partial summary', async () => {
+test('POST /v1/baselines starts a run, GET shows its status, cancel stops the load and leaves a partial summary', async () => {
   const start = await app.inject({
     method: 'POST', url: '/v1/baselines', headers: as(OPERATOR),
     payload: {
@@ -154,7 +154,7 @@ void test('POST /v1/baselines starts a run, GET shows its status, cancel stops t
   assert.match(summary, /cancelled\*\* — maintenance window/);
 });
 
-void test('baseline Schedules over HTTP: create, list, pause, unpause, trigger', async () => {
+test('baseline Schedules over HTTP: create, list, pause, unpause, trigger', async () => {
   const name = `api-${Date.now().toString(36)}`;
   const baseline = { target: { baseUrl: target.url, tokenRef: 'SGC_LOAD_TOKEN', mix: { kind: 'git', workspaceIds: ['w1'] } }, baseline: { samples: 1, intervalSeconds: 1, rps: 5, connections: 1 } };
   const created = await app.inject({ method: 'POST', url: '/v1/baseline-schedules', headers: as(OPERATOR), payload: { name, cron: '0 9 * * 1', paused: true, baseline } });
@@ -180,7 +180,7 @@ void test('baseline Schedules over HTTP: create, list, pause, unpause, trigger',
   }
 });
 
-void test('POST /v1/drift-reviews starts a review and GET returns its verdict', async () => {
+test('POST /v1/drift-reviews starts a review and GET returns its verdict', async () => {
   const start = await app.inject({ method: 'POST', url: '/v1/drift-reviews', headers: as(OPERATOR), payload: { id: 'api-drift' } });
   assert.equal(start.statusCode, 201, start.body);
   const done = await until(async () => {
@@ -191,7 +191,7 @@ void test('POST /v1/drift-reviews starts a review and GET returns its verdict', 
   assert.equal(done.result.samples, 2);
 });
 
-void test('the CLI starts a baseline and a drift review and reads their results', async () => {
+test('the CLI starts a baseline and a drift review and reads their results', async () => {
   const lines: string[] = [];
   const opts = { loadConfig: () => config, out: (l: string) => lines.push(l) };
   const run = (cmd: typeof baselineCommand | typeof driftCommand, ...args: string[]) => cmd(opts).parseAsync(args, { from: 'user' });

@@ -3,7 +3,7 @@
  * one run twice (Temporal retries them): the second run must find the first one's work and add
  * nothing.
  */
-import { after, before, beforeEach, test } from 'node:test';
+import { afterAll, beforeAll, beforeEach, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/activity';
 import { createCanaryActivities } from '../../activities/canary.js';
@@ -24,14 +24,14 @@ let cache: FlagCache;
 let prom: PrometheusHandle;
 const metrics = createMetrics({ defaultMetrics: false });
 
-before(async () => {
+beforeAll(async () => {
   t = await freshDb('canary_acts');
   store = new FlagStore(t.db);
   cache = await FlagCache.start({ connectionString: t.url, processId: 'acts-test-process', heartbeatMs: 500 });
   prom = await startPrometheus();
 });
 
-after(async () => {
+afterAll(async () => {
   await cache?.close();
   await prom?.stop();
   await t?.drop();

@@ -4,7 +4,7 @@
  * idempotency key, and a rollout started, steered and rolled back through the API. The FlagCache
  * in this process is the API process's own.
  */
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,7 +47,7 @@ let running: Promise<void>;
 let config: Config;
 let reportsDir: string;
 
-before(async () => {
+beforeAll(async () => {
   [env, t] = await Promise.all([testEnv(), freshDb('canary_api')]);
   reportsDir = mkdtempSync(join(tmpdir(), 'sgc-canary-api-'));
   cache = await FlagCache.start({ connectionString: t.url, processId: 'api-process', heartbeatMs: 500 });
@@ -77,7 +77,7 @@ before(async () => {
   app = f as unknown as FastifyInstance;
 });
 
-after(async () => {
+afterAll(async () => {
   await app?.close();
   worker?.shutdown();
   await running;

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { freshDb, type TestDb } from '../helpers/db.js';
@@ -10,12 +10,12 @@ let t: TestDb;
 let store: FlagStore;
 const caches: FlagCache[] = [];
 
-before(async () => {
+beforeAll(async () => {
   t = await freshDb('flags');
   store = new FlagStore(t.db);
 });
 
-after(async () => {
+afterAll(async () => {
   for (const c of caches) await c.close();
   await t?.drop();
 });
@@ -54,14 +54,14 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 const auditCount = async () => Number((await t.db.query<{ n: string }>('SELECT count(*) AS n FROM flag_audit')).rows[0]!.n);
 const resetAll = () => store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })), { actor: 'test', reason: 'reset' });
 
-void describe('FlagStore', () => {
-  void test('seeds every operation at 0% with shadow off', async () => {
+describe('FlagStore', () => {
+  test('seeds every operation at 0% with shadow off', async () => {
     const flags = await store.list();
     assert.deepEqual(flags.map((f) => f.operation), [...FLAG_OPERATIONS].sort());
     assert.ok(flags.every((f) => f.percent === 0 && !f.shadow));
   });
 
-  void test('set → list and audit record who, when, old → new and why; the same target again writes nothing', async () => {
+  test('set → list and audit record who, when, old → new and why; the same target again writes nothing', async () => {
     const before = new Date(Date.now() - 1000);
     const r = await store.set('git.push', { percent: 10 }, { actor: 'alice', reason: 'canary week 1' });
     assert.ok(r.changeId);
@@ -84,7 +84,7 @@ void describe('FlagStore', () => {
     assert.equal(await auditCount(), n, 'no second audit row');
   });
 
-  void test('an unknown operation or a bad percent is a Validation error naming the field, and nothing changes', async () => {
+  test('an unknown operation or a bad percent is a Validation error naming the field, and nothing changes', async () => {
     const flagsBefore = await store.list();
     const n = await auditCount();
     const isValidation = (field: string) => (e: unknown) =>
@@ -102,7 +102,7 @@ void describe('FlagStore', () => {
     assert.equal(await auditCount(), n);
   });
 
-  void test('setMany is one change: one change id and one version for every flag', async () => {
+  test('setMany is one change: one change id and one version for every flag', async () => {
     const r = await store.setMany([{ operation: 'git.clone', percent: 50, shadow: true }, { operation: 'git.status', shadow: true }], { actor: 'bob', reason: 'week 2' });
     const rows = await store.audit({ changeId: r.changeId! });
     assert.deepEqual(rows.map((x) => x.operation).sort(), ['git.clone', 'git.status']);
@@ -111,7 +111,7 @@ void describe('FlagStore', () => {
     assert.deepEqual(flags.filter((f) => f.version === r.version).map((f) => f.operation).sort(), ['git.clone', 'git.status']);
   });
 
-  void test('kill sets every percent to 0 and shadow off in one change, once', async () => {
+  test('kill sets every percent to 0 and shadow off in one change, once', async () => {
     await resetAll();
     await store.setMany([{ operation: 'git.clone', percent: 50, shadow: true }, { operation: 'git.push', percent: 100 }, { operation: 'git.diff', percent: 7 }], { actor: 'op', reason: 'ramp' });
     const k = await store.kill({ actor: 'oncall', reason: 'error rate 7%', source: 'kill' });
@@ -129,7 +129,7 @@ void describe('FlagStore', () => {
     assert.equal(await auditCount(), n);
   });
 
-  void test('a retried kill with the same change id returns the first attempt\'s event', async () => {
+  test('a retried kill with the same change id returns the first attempt\'s event', async () => {
     await store.set('git.pull', { percent: 30 }, { actor: 'op', reason: 'ramp' });
     const first = await store.kill({ actor: 'wf', reason: 'auto rollback', source: 'auto', changeId: 'rollout-1/rollback' });
     await store.set('git.pull', { percent: 30 }, { actor: 'op', reason: 'ramp again' });
@@ -141,8 +141,8 @@ void describe('FlagStore', () => {
   });
 });
 
-void describe('FlagCache', () => {
-  void test('a change reaches two caches on separate connections in well under a second', async () => {
+describe('FlagCache', () => {
+  test('a change reaches two caches on separate connections in well under a second', async () => {
     const a = await startCache('proc-a');
     const b = await startCache('proc-b');
     assert.notEqual(a.backendPid, b.backendPid);
@@ -169,7 +169,7 @@ void describe('FlagCache', () => {
     await until('caches reset', () => a.get('git.status')!.percent === 0 && b.get('git.status')!.percent === 0);
   });
 
-  void test('the kill switch is measured from decision to every process switched, and recorded', async () => {
+  test('the kill switch is measured from decision to every process switched, and recorded', async () => {
     const a = caches.find((c) => c.processId === 'proc-a')!;
     const b = caches.find((c) => c.processId === 'proc-b')!;
     await store.setMany([{ operation: 'git.clone', percent: 100 }, { operation: 'git.push', percent: 100 }], { actor: 'op', reason: 'ramp' });
@@ -189,7 +189,7 @@ void describe('FlagCache', () => {
     process.stderr.write(`[flags] kill → 2 processes switched (database clock): ${sw.durationMs!.toFixed(2)} ms\n`);
   });
 
-  void test('a live process that never acknowledges the kill is reported missing, not switched', async () => {
+  test('a live process that never acknowledges the kill is reported missing, not switched', async () => {
     await t.db.query(`INSERT INTO process_heartbeats (process_id, started_at, last_seen_at) VALUES ('proc-deaf', clock_timestamp() - interval '1 minute', clock_timestamp())`);
     await store.set('git.clone', { percent: 20 }, { actor: 'op', reason: 'ramp' });
     const k = await store.kill({ actor: 'oncall', reason: 'deaf process check' });
@@ -203,7 +203,7 @@ void describe('FlagCache', () => {
     await t.db.query(`UPDATE process_heartbeats SET closed_at = clock_timestamp() WHERE process_id = 'proc-deaf'`);
   });
 
-  void test('a notification missed while the connection was down is healed on reconnect', async () => {
+  test('a notification missed while the connection was down is healed on reconnect', async () => {
     const c = await startCache('proc-heal', { backoff: { initialMs: 400, maxMs: 400 } });
     const oldPid = c.backendPid!;
     const healed = nextChange(c, (e) => e.changes.some((x) => x.operation === 'git.diff' && x.percent === 42), 10_000);
@@ -229,7 +229,7 @@ void describe('FlagCache', () => {
     await resetAll();
   });
 
-  void test('a cache that stays disconnected fails safe to approach 1 until it has re-read', async () => {
+  test('a cache that stays disconnected fails safe to approach 1 until it has re-read', async () => {
     await store.set('git.pull', { percent: 60, shadow: true }, { actor: 'test', reason: 'fail-safe setup' });
     const c = await startCache('proc-failsafe', { backoff: { initialMs: 1_500, maxMs: 1_500 }, failSafeAfterMs: 200 });
     assert.equal(c.get('git.pull')!.percent, 60);
@@ -242,7 +242,7 @@ void describe('FlagCache', () => {
     await resetAll();
   });
 
-  void test('a direct SQL edit is audited and reaches the caches too', async () => {
+  test('a direct SQL edit is audited and reaches the caches too', async () => {
     const a = caches.find((c) => c.processId === 'proc-a')!;
     const got = nextChange(a, (e) => e.changes.some((x) => x.operation === 'git.read' && x.percent === 5));
     await t.db.query(`UPDATE flags SET percent = 5 WHERE operation = 'git.read'`);

@@ -1,7 +1,7 @@
 /**
  * Git operations on workspaces in real (local-provider) sandboxes against real bare repositories.
  */
-import { test, after, before } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -27,11 +27,11 @@ let root: string;
 let provider: LocalSandboxProvider;
 const repos: { cleanup(): void }[] = [];
 
-before(() => {
+beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'sgc-gitops-'));
   provider = createLocalProvider({ root, defaultTimeoutMs: 600_000 });
 });
-after(() => {
+afterAll(() => {
   provider.close();
   rmSync(root, { recursive: true, force: true });
   for (const r of repos) r.cleanup();
@@ -77,7 +77,7 @@ async function assertCleanNoRebase(sb: Sandbox): Promise<void> {
   assert.equal(inProgress.trim(), '');
 }
 
-void test('clone checks out a new agent branch from the base with the author configured', async () => {
+test('clone checks out a new agent branch from the base with the author configured', async () => {
   const r = repo();
   const branch = agentBranchName('a1', 't1');
   const sb = await workspace(r.url, branch);
@@ -88,7 +88,7 @@ void test('clone checks out a new agent branch from the base with the author con
   assert.equal((await sh(sb, 'git config user.name; git config user.email')).trim(), `${AUTHOR.name}\n${AUTHOR.email}`);
 });
 
-void test('clone is idempotent: a re-run keeps local commits; a broken directory is cloned again', async () => {
+test('clone is idempotent: a re-run keeps local commits; a broken directory is cloned again', async () => {
   const r = repo();
   const branch = agentBranchName('a1', 'idem');
   const sb = await workspace(r.url, branch);
@@ -106,7 +106,7 @@ void test('clone is idempotent: a re-run keeps local commits; a broken directory
   await assert.rejects(readWorkspaceFile(sb, DIR, 'junk.txt'), (e) => isDomainError(e, ErrorType.NotFound));
 });
 
-void test('clone tracks an agent branch the remote already has', async () => {
+test('clone tracks an agent branch the remote already has', async () => {
   const r = repo();
   const branch = agentBranchName('a2', 't1');
   const first = await workspace(r.url, branch);
@@ -119,7 +119,7 @@ void test('clone tracks an agent branch the remote already has', async () => {
   assert.equal(st.ahead, 0);
 });
 
-void test('clone errors are classified: unknown repo → NotFound, unknown base branch → NotFound', async () => {
+test('clone errors are classified: unknown repo → NotFound, unknown base branch → NotFound', async () => {
   const sb = await provider.create();
   await assert.rejects(
     cloneWorkspace(sb, { repoUrl: 'file:///nonexistent/sgc/repo.git', baseBranch: 'main', agentBranch: 'agent/x/y', dir: DIR, author: AUTHOR }),
@@ -132,7 +132,7 @@ void test('clone errors are classified: unknown repo → NotFound, unknown base 
   );
 });
 
-void test('write, status, diff, commit and push: the commit lands on the agent branch', async () => {
+test('write, status, diff, commit and push: the commit lands on the agent branch', async () => {
   const r = repo();
   const branch = agentBranchName('a3', 't1');
   const sb = await workspace(r.url, branch);
@@ -162,14 +162,14 @@ void test('write, status, diff, commit and push: the commit lands on the agent b
   await assertCleanNoRebase(sb);
 });
 
-void test('nothing to commit is a validation error', async () => {
+test('nothing to commit is a validation error', async () => {
   const r = repo();
   const sb = await workspace(r.url, agentBranchName('a4', 't1'));
   await assert.rejects(push(sb, { message: 'empty', branch: agentBranchName('a4', 't1') }),
     (e) => isDomainError(e, ErrorType.Validation) && /nothing to commit/.test(e.message));
 });
 
-void test('two workspaces edit the same line of one branch: the second gets Conflict naming the file, its workspace clean', async () => {
+test('two workspaces edit the same line of one branch: the second gets Conflict naming the file, its workspace clean', async () => {
   const r = repo();
   const a = await workspace(r.url, agentBranchName('a5', 'left'));
   const b = await workspace(r.url, agentBranchName('a5', 'right'));
@@ -190,7 +190,7 @@ void test('two workspaces edit the same line of one branch: the second gets Conf
   assert.deepEqual(cloneAndRead(r.url, 'main').subjects.slice(0, 1), ['A edits']);
 });
 
-void test('10 workspaces push one branch concurrently behind a lock: all 10 commits land', async () => {
+test('10 workspaces push one branch concurrently behind a lock: all 10 commits land', async () => {
   const r = repo();
   const sbs = await Promise.all(Array.from({ length: 10 }, (_, i) => workspace(r.url, agentBranchName('c', `t${i}`))));
   await Promise.all(sbs.map((sb, i) => writeWorkspaceFile(sb, DIR, `agent-${i}.txt`, `agent ${i}\n`)));
@@ -204,7 +204,7 @@ void test('10 workspaces push one branch concurrently behind a lock: all 10 comm
   }
 });
 
-void test('10 workspaces push one branch concurrently without a lock: rejected pushes retry and all land', async () => {
+test('10 workspaces push one branch concurrently without a lock: rejected pushes retry and all land', async () => {
   const r = repo();
   const sbs = await Promise.all(Array.from({ length: 10 }, (_, i) => workspace(r.url, agentBranchName('n', `t${i}`))));
   await Promise.all(sbs.map((sb, i) => writeWorkspaceFile(sb, DIR, `nolock-${i}.txt`, `${i}\n`)));
@@ -216,7 +216,7 @@ void test('10 workspaces push one branch concurrently without a lock: rejected p
   for (let i = 0; i < 10; i++) assert.equal(subjects.filter((s) => s === `nolock ${i}`).length, 1);
 });
 
-void test('a retry with the same operationId after a successful push reports alreadyLanded; the commit is there once', async () => {
+test('a retry with the same operationId after a successful push reports alreadyLanded; the commit is there once', async () => {
   const r = repo();
   const branch = agentBranchName('a6', 't1');
   const sb = await workspace(r.url, branch);
@@ -230,7 +230,7 @@ void test('a retry with the same operationId after a successful push reports alr
   await assert.rejects(push(sb, { message: 'other', branch, operationId: 'wf-456' }), (e) => isDomainError(e, ErrorType.Validation));
 });
 
-void test('a crash after the commit but before the push: the retry pushes the same commit once', async () => {
+test('a crash after the commit but before the push: the retry pushes the same commit once', async () => {
   const r = repo();
   const branch = agentBranchName('a7', 't1');
   const sb = await workspace(r.url, branch);
@@ -248,7 +248,7 @@ void test('a crash after the commit but before the push: the retry pushes the sa
   assert.equal(later.alreadyLanded, false);
 });
 
-void test('a push rejected on every attempt escalates with ConflictEscalated after maxAttempts, backing off between', async () => {
+test('a push rejected on every attempt escalates with ConflictEscalated after maxAttempts, backing off between', async () => {
   const r = repo();
   const intruder = join(r.root, 'intruder');
   git(r.root, 'clone', '--quiet', r.url, intruder);
@@ -284,7 +284,7 @@ void test('a push rejected on every attempt escalates with ConflictEscalated aft
   await assertCleanNoRebase(sb);
 });
 
-void test('backoff grows exponentially with jitter and respects the cap', () => {
+test('backoff grows exponentially with jitter and respects the cap', () => {
   assert.equal(backoffDelay(1, 100, 1000, () => 0), 50);
   assert.equal(backoffDelay(1, 100, 1000, () => 1), 100);
   assert.equal(backoffDelay(3, 100, 1000, () => 1), 400);
@@ -292,7 +292,7 @@ void test('backoff grows exponentially with jitter and respects the cap', () => 
   assert.equal(backoffDelay(10, 100, 1000, () => 0), 500);
 });
 
-void test('pull rebases onto the remote and carries uncommitted changes along', async () => {
+test('pull rebases onto the remote and carries uncommitted changes along', async () => {
   const r = repo();
   const a = await workspace(r.url, 'main');
   const b = await workspace(r.url, 'main');
@@ -309,7 +309,7 @@ void test('pull rebases onto the remote and carries uncommitted changes along', 
   assert.equal((await pullRebase(b, DIR, { branch: 'agent/never/pushed' })).updated, false);
 });
 
-void test('pull with a conflicting local commit: Conflict naming the file, rebase aborted, workspace clean at its commit', async () => {
+test('pull with a conflicting local commit: Conflict naming the file, rebase aborted, workspace clean at its commit', async () => {
   const r = repo();
   const a = await workspace(r.url, 'main');
   const b = await workspace(r.url, 'main');
@@ -324,7 +324,7 @@ void test('pull with a conflicting local commit: Conflict naming the file, rebas
   assert.equal((await sh(b, 'git log -1 --format=%s')).trim(), 'local edit');
 });
 
-void test('pull whose uncommitted changes conflict: Conflict, and the workspace is exactly as before the pull', async () => {
+test('pull whose uncommitted changes conflict: Conflict, and the workspace is exactly as before the pull', async () => {
   const r = repo();
   const a = await workspace(r.url, 'main');
   const b = await workspace(r.url, 'main');
@@ -342,7 +342,7 @@ void test('pull whose uncommitted changes conflict: Conflict, and the workspace 
   assert.deepEqual(st.entries.map((e) => [e.path, e.kind]), [['shared.txt', 'changed']]);
 });
 
-void test('file paths are confined to the workspace: traversal, .git and symlinks out are rejected', async () => {
+test('file paths are confined to the workspace: traversal, .git and symlinks out are rejected', async () => {
   const r = repo();
   const sb = await workspace(r.url, agentBranchName('a9', 't1'));
   await sb.writeFile('outside-workspace.txt', 'home but not workspace');
@@ -358,7 +358,7 @@ void test('file paths are confined to the workspace: traversal, .git and symlink
   assert.equal(await sb.readFile('outside-workspace.txt'), 'home but not workspace');
 });
 
-void test('injection: a branch with shell metacharacters is rejected; a message with $(…) is committed literally', async () => {
+test('injection: a branch with shell metacharacters is rejected; a message with $(…) is committed literally', async () => {
   const r = repo();
   const sb = await workspace(r.url, agentBranchName('a10', 't1'));
   const marker = join(sb.home, 'pwned');
@@ -381,7 +381,7 @@ void test('injection: a branch with shell metacharacters is rejected; a message 
   assert.equal(existsSync('/tmp/pwned'), false);
 });
 
-void test('credentials reach git only through the environment: never argv, config, ps or errors', async () => {
+test('credentials reach git only through the environment: never argv, config, ps or errors', async () => {
   const token = `tok_${Math.random().toString(36).slice(2)}_secret`;
   const r = repo();
   git(r.bare, 'config', 'http.receivepack', 'true');

@@ -2,7 +2,7 @@
  * Both approaches (simple, pooled) through one GitService contract, on real local sandboxes,
  * real bare repositories, the real Postgres — verified by a fresh `git clone` of the remote.
  */
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,10 +25,10 @@ const key = randomBytes(32);
 const log = createLogger({ level: 'silent' });
 const cleanups: (() => void | Promise<void>)[] = [];
 
-before(async () => {
+beforeAll(async () => {
   t = await freshDb('gitsvc');
 });
-after(async () => {
+afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
   await t?.drop();
 });
@@ -76,13 +76,13 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
 }
 
 for (const approach of ['simple', 'pooled'] as const) {
-  void describe(`approach ${approach}`, () => {
+  describe(`approach ${approach}`, () => {
     let h: Harness;
-    before(async () => {
+    beforeAll(async () => {
       h = await harness(approach);
     });
 
-    void test('create → write → commit+push → status → diff → pull → release, checked by a real clone', async () => {
+    test('create → write → commit+push → status → diff → pull → release, checked by a real clone', async () => {
       const r = repo();
       const id = randomUUID();
       const input = { agentId: 'agent-1', taskId: 'task-1', repoUrl: r.url, workspaceId: id };
@@ -165,7 +165,7 @@ for (const approach of ['simple', 'pooled'] as const) {
       assert.ok(ops.every((o) => o.costDollars >= 0 && o.durationMs >= 0));
     });
 
-    void test('two agents editing the same line of one branch: one lands, the other gets Conflict naming the file; last_error is encrypted', async () => {
+    test('two agents editing the same line of one branch: one lands, the other gets Conflict naming the file; last_error is encrypted', async () => {
       const r = repo();
       const a = await h.service.createWorkspace({ agentId: 'alice', taskId: 't1', repoUrl: r.url });
       const b = await h.service.createWorkspace({ agentId: 'bob', taskId: 't1', repoUrl: r.url });
@@ -191,7 +191,7 @@ for (const approach of ['simple', 'pooled'] as const) {
       await h.service.release(b.id);
     });
 
-    void test('several agents pushing one branch at once: every commit lands (the push lock serialises them)', async () => {
+    test('several agents pushing one branch at once: every commit lands (the push lock serialises them)', async () => {
       const r = repo();
       const wss = await Promise.all([1, 2, 3, 4].map((n) => h.service.createWorkspace({ agentId: `crowd-${n}`, taskId: 'x', repoUrl: r.url })));
       await Promise.all(wss.map((w, i) => h.service.writeFile(w.id, `file-${i}.txt`, `${i}\n`)));
@@ -204,7 +204,7 @@ for (const approach of ['simple', 'pooled'] as const) {
       await Promise.all(wss.map((w) => h.service.release(w.id)));
     });
 
-    void test('a create that failed is resumed by its retry, and the recovery time is measured', async () => {
+    test('a create that failed is resumed by its retry, and the recovery time is measured', async () => {
       const r = repo();
       const later = join(r.root, 'later.git');
       const id = randomUUID();
@@ -221,7 +221,7 @@ for (const approach of ['simple', 'pooled'] as const) {
       await h.service.release(id);
     });
 
-    void test('unknown workspaces are NotFound; a reused workspaceId with other inputs is rejected; bad input is Validation', async () => {
+    test('unknown workspaces are NotFound; a reused workspaceId with other inputs is rejected; bad input is Validation', async () => {
       for (const call of [() => h.service.status('nope'), () => h.service.release('nope'), () => h.service.commitAndPush('nope', { message: 'm' })]) {
         assert.ok(isDomainError(await failure(call()), ErrorType.NotFound));
       }
@@ -238,7 +238,7 @@ for (const approach of ['simple', 'pooled'] as const) {
       await h.service.release(id);
     });
 
-    void test('a workspace is found again after a restart (new service and provider over the same records)', async () => {
+    test('a workspace is found again after a restart (new service and provider over the same records)', async () => {
       const r = repo();
       const ws = await h.service.createWorkspace({ agentId: 'agent-z', taskId: 't', repoUrl: r.url });
       await h.service.writeFile(ws.id, 'note.txt', 'before restart\n');
@@ -257,7 +257,7 @@ for (const approach of ['simple', 'pooled'] as const) {
   });
 }
 
-void test('credentials come from config git.token, reach the remote, and are never stored', async () => {
+test('credentials come from config git.token, reach the remote, and are never stored', async () => {
   const token = `tok_${randomBytes(12).toString('hex')}`;
   const r = repo();
   const server = await startGitHttpServer({ projectRoot: r.root, username: 'x-access-token', password: token });

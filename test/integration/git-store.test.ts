@@ -1,5 +1,5 @@
 /** The git service's repositories (sql/000001_git_service.sql) on the real Postgres. */
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,14 +15,14 @@ import { appendOperation, firstFailureSince, listOperations } from '../../lib/st
 let t: TestDb;
 const key = randomBytes(32);
 
-before(async () => {
+beforeAll(async () => {
   t = await freshDb('gitstore');
 });
-after(async () => {
+afterAll(async () => {
   await t?.drop();
 });
 
-void test('the schema has the seed 004 indexes on git_sandboxes', async () => {
+test('the schema has the seed 004 indexes on git_sandboxes', async () => {
   const { rows } = await t.db.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE tablename = 'git_sandboxes'`);
   for (const col of ['sandbox_id', 'agent_id', 'task_id', 'agent_branch']) {
     assert.ok(rows.some((r) => new RegExp(`\\(${col}\\)`).test(r.indexdef)), `index on ${col}`);
@@ -30,7 +30,7 @@ void test('the schema has the seed 004 indexes on git_sandboxes', async () => {
   await assert.rejects(t.db.query(`INSERT INTO git_sandboxes (sandbox_id, status) VALUES ('x', 'bogus')`), /check/i);
 });
 
-void test('sandbox lifecycle: allowed transitions apply, repeats are no-ops, forbidden ones are refused', async () => {
+test('sandbox lifecycle: allowed transitions apply, repeats are no-ops, forbidden ones are refused', async () => {
   const a = await insertSandbox(t.db, { sandboxId: 'sb-1', provider: 'local', isPooled: true, expiresInMs: 60_000 });
   const again = await insertSandbox(t.db, { sandboxId: 'sb-1', provider: 'local', isPooled: true });
   assert.equal(again.id, a.id, 'inserting twice returns the first row');
@@ -59,7 +59,7 @@ void test('sandbox lifecycle: allowed transitions apply, repeats are no-ops, for
   assert.ok(isDomainError(await transitionSandbox(t.db, 'missing', 'ready').then(() => null, (e: unknown) => e), ErrorType.NotFound));
 });
 
-void test('errors are stored encrypted (credentials stripped first) and counted', async () => {
+test('errors are stored encrypted (credentials stripped first) and counted', async () => {
   await insertSandbox(t.db, { sandboxId: 'sb-err', provider: 'local', isPooled: false, agentId: 'a' });
   const msg = 'fatal: unable to access https://x-access-token:ghp_SECRET@example.com/r.git/: 403';
   assert.equal(await recordSandboxError(t.db, key, 'sb-err', msg, { operation: 'push' }), true);
@@ -76,7 +76,7 @@ void test('errors are stored encrypted (credentials stripped first) and counted'
   assert.equal(await recordSandboxError(t.db, key, 'nobody', 'x'), false);
 });
 
-void test('listing by status and expiry; cost accrual hands each second out once across callers', async () => {
+test('listing by status and expiry; cost accrual hands each second out once across callers', async () => {
   await insertSandbox(t.db, { sandboxId: 'sb-old', provider: 'local', isPooled: true, status: 'ready', expiresInMs: -1_000 });
   await insertSandbox(t.db, { sandboxId: 'sb-new', provider: 'local', isPooled: true, status: 'ready', expiresInMs: 60_000 });
   const expired = await listExpiredSandboxes(t.db, { pooled: true });
@@ -96,13 +96,13 @@ void test('listing by status and expiry; cost accrual hands each second out once
   assert.ok(next.pooled < 0.05, 'the next accrual only covers the time since');
 });
 
-void test('pool reservations never exceed the limit, even when raced', async () => {
+test('pool reservations never exceed the limit, even when raced', async () => {
   await t.db.query(`UPDATE git_sandboxes SET status = 'terminated', terminated_at = now()`);
   const got = await Promise.all(Array.from({ length: 8 }, () => reservePooledSlot(t.db, { provider: 'e2b', limit: 3, expiresInMs: 60_000 })));
   assert.equal(got.filter(Boolean).length, 3);
 });
 
-void test('workspaces: insert is idempotent by (approach, id), both approaches can hold the same id, release stamps once', async () => {
+test('workspaces: insert is idempotent by (approach, id), both approaches can hold the same id, release stamps once', async () => {
   const w = { id: 'ws-1', approach: 'simple' as const, agentId: 'a', taskId: 't', repoUrl: 'file:///r.git', baseBranch: 'main', agentBranch: 'agent/a/t', sandboxId: 'sb-a', dir: 'ws/ws-1' };
   const first = await insertWorkspace(t.db, w);
   const second = await insertWorkspace(t.db, { ...w, sandboxId: 'other' });
@@ -126,7 +126,7 @@ void test('workspaces: insert is idempotent by (approach, id), both approaches c
   assert.equal((await listWorkspaces(t.db, { active: true })).map((x) => x.approach).join(), 'pooled');
 });
 
-void test('operation log: appends rows (touching the workspace) and finds the first failure of a retried operation', async () => {
+test('operation log: appends rows (touching the workspace) and finds the first failure of a retried operation', async () => {
   const base = { workspaceId: 'ws-1', agentId: 'a', operation: 'push', approach: 'pooled' as const, durationMs: 100, costDollars: 0.003, attempts: 1 };
   await appendOperation(t.db, { ...base, outcome: 'error', errorCategory: 'network', startedAt: new Date(Date.now() - 5_000), details: { idempotencyKey: 'k1' } });
   await appendOperation(t.db, { ...base, outcome: 'error', errorCategory: 'network', startedAt: new Date(Date.now() - 2_000), details: { idempotencyKey: 'k1' } });

@@ -1,4 +1,4 @@
-import { after, before, beforeEach, test } from 'node:test';
+import { afterAll, beforeAll, beforeEach, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -42,7 +42,7 @@ async function counter(name: 'poolAcquisitions' | 'sandboxCost', label: string):
   return m.values.find((v) => Object.values(v.labels).includes(label))?.value ?? 0;
 }
 
-before(async () => {
+beforeAll(async () => {
   t = await freshDb('pool');
 });
 
@@ -56,7 +56,7 @@ beforeEach(async () => {
   metrics = createMetrics({ defaultMetrics: false });
 });
 
-after(async () => {
+afterAll(async () => {
   for (const p of pools) await p.stop();
   for (const p of providers) {
     p.close();
@@ -65,7 +65,7 @@ after(async () => {
   await t?.drop();
 });
 
-void test('start() pre-warms to min, records them ready, and a second start creates nothing', async () => {
+test('start() pre-warms to min, records them ready, and a second start creates nothing', async () => {
   const pool = newPool();
   const first = await pool.start();
   assert.equal(first.created, 2);
@@ -80,7 +80,7 @@ void test('start() pre-warms to min, records them ready, and a second start crea
   assert.equal((await metrics.sandboxLimit.get()).values[0]?.value, 3);
 });
 
-void test('acquire reuses a warm sandbox, creates one when none is idle, and records the agent', async () => {
+test('acquire reuses a warm sandbox, creates one when none is idle, and records the agent', async () => {
   const pool = newPool();
   await pool.start();
   const a = await pool.acquire(agent(1));
@@ -97,7 +97,7 @@ void test('acquire reuses a warm sandbox, creates one when none is idle, and rec
   assert.equal((await a.sandbox.run(['true'])).exitCode, 0);
 });
 
-void test('release of a healthy sandbox wipes its workspaces and returns it idle; releasing again changes nothing', async () => {
+test('release of a healthy sandbox wipes its workspaces and returns it idle; releasing again changes nothing', async () => {
   const pool = newPool();
   await pool.start();
   const { sandbox } = await pool.acquire(agent(1));
@@ -117,7 +117,7 @@ void test('release of a healthy sandbox wipes its workspaces and returns it idle
   assert.equal((await again.sandbox.run(['sh', '-c', 'ls ws 2>/dev/null | wc -l'])).stdout.trim(), '0');
 });
 
-void test('an unhealthy sandbox on release is killed, recorded (error encrypted) and replaced to keep min', async () => {
+test('an unhealthy sandbox on release is killed, recorded (error encrypted) and replaced to keep min', async () => {
   const pool = newPool();
   await pool.start();
   const { sandbox } = await pool.acquire(agent(1));
@@ -137,7 +137,7 @@ void test('an unhealthy sandbox on release is killed, recorded (error encrypted)
   assert.deepEqual(await pool.stats(), { idle: 2, inUse: 0, initializing: 0, unhealthy: 0, live: 2 });
 });
 
-void test('max is respected: the next acquire waits, then fails with PoolExhausted; a release lets a waiter in', async () => {
+test('max is respected: the next acquire waits, then fails with PoolExhausted; a release lets a waiter in', async () => {
   const pool = newPool({ acquireTimeoutMs: 300 });
   await pool.start();
   const held = await Promise.all([1, 2, 3].map((n) => pool.acquire(agent(n))));
@@ -156,7 +156,7 @@ void test('max is respected: the next acquire waits, then fails with PoolExhaust
   assert.equal(got.sandbox.id, held[0].sandbox.id);
 });
 
-void test('concurrent acquires from two pool instances (two processes) never exceed max nor share a sandbox', async () => {
+test('concurrent acquires from two pool instances (two processes) never exceed max nor share a sandbox', async () => {
   const p1 = newPool({ min: 0, max: 4, acquireTimeoutMs: 3_000 });
   const p2 = newPool({ min: 0, max: 4, acquireTimeoutMs: 3_000 }, newProvider());
   const got = await Promise.all([1, 2, 3, 4].map((n) => (n % 2 ? p1 : p2).acquire(agent(n))));
@@ -166,7 +166,7 @@ void test('concurrent acquires from two pool instances (two processes) never exc
   assert.ok(isDomainError(err, ErrorType.PoolExhausted));
 });
 
-void test('cleanupExpired retires idle sandboxes past their TTL and tops up; running it twice finds nothing more', async () => {
+test('cleanupExpired retires idle sandboxes past their TTL and tops up; running it twice finds nothing more', async () => {
   const pool = newPool();
   await pool.start();
   const inUse = await pool.acquire(agent(1));
@@ -185,7 +185,7 @@ void test('cleanupExpired retires idle sandboxes past their TTL and tops up; run
   assert.equal((await pool.stats()).live, 2);
 });
 
-void test('healthCheck replaces an idle sandbox that died behind the pool\'s back; a second run finds all healthy', async () => {
+test('healthCheck replaces an idle sandbox that died behind the pool\'s back; a second run finds all healthy', async () => {
   const pool = newPool();
   await pool.start();
   const { rows } = await t.db.query<{ sandbox_id: string }>(`SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready' ORDER BY id LIMIT 1`);
@@ -198,7 +198,7 @@ void test('healthCheck replaces an idle sandbox that died behind the pool\'s bac
   assert.deepEqual(r2, { checked: 2, unhealthy: 0, created: 0 });
 });
 
-void test('after a restart, start() reconnects to recorded sandboxes and retires the ones that are gone', async () => {
+test('after a restart, start() reconnects to recorded sandboxes and retires the ones that are gone', async () => {
   const pool = newPool();
   await pool.start();
   const inUse = await pool.acquire(agent(1));
@@ -227,7 +227,7 @@ void test('after a restart, start() reconnects to recorded sandboxes and retires
   assert.equal((await third.stats()).live, 2);
 });
 
-void test('a creation that crashed half-way (stale reservation) is cleaned up; cost accrues per sandbox-second', async () => {
+test('a creation that crashed half-way (stale reservation) is cleaned up; cost accrues per sandbox-second', async () => {
   const pool = newPool({ initializingGraceMs: 0 });
   // a crashed process had reserved a slot and created its sandbox, but never bound it
   await t.db.query(`INSERT INTO git_sandboxes (sandbox_id, status, created_at, expires_at) VALUES ('pending:crashed', 'initializing', now() - interval '1 minute', now() + interval '1 hour')`);

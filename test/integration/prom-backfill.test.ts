@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -50,7 +50,7 @@ let client: PromClient;
 let day1: DaySnapshot;
 let day2: DaySnapshot;
 
-before(async () => {
+beforeAll(async () => {
   omText = openMetricsText({ start: window.start, end: window.end, profile });
   prom = await startPrometheus({ openMetrics: omText });
   client = new PromClient({ url: prom.url, timeoutMs: 10_000 });
@@ -58,12 +58,12 @@ before(async () => {
   day2 = await collectDaySnapshot(client, { day: 2, start: window.start + 86_400, queries: VALIDATION_QUERIES, config });
 });
 
-after(async () => {
+afterAll(async () => {
   await prom?.stop();
 });
 
-void describe('validation queries against a backfilled Prometheus', () => {
-  void test('the generated OpenMetrics is backfillable: seconds timestamps, each series in time order, # EOF last', () => {
+describe('validation queries against a backfilled Prometheus', () => {
+  test('the generated OpenMetrics is backfillable: seconds timestamps, each series in time order, # EOF last', () => {
     const lines = omText.trimEnd().split('\n');
     assert.equal(lines[lines.length - 1], '# EOF');
     const last = new Map<string, number>();
@@ -79,7 +79,7 @@ void describe('validation queries against a backfilled Prometheus', () => {
     assert.ok(last.size > 100);
   });
 
-  void test('hourly throughput, cost per operation, error rate and P95 match the profile hour by hour', () => {
+  test('hourly throughput, cost per operation, error rate and P95 match the profile hour by hour', () => {
     let checked = 0;
     for (const p of [...day1.hourly, ...day2.hourly]) {
       const want = hourEnding(p.t);
@@ -94,7 +94,7 @@ void describe('validation queries against a backfilled Prometheus', () => {
     assert.equal(checked, 47);
   });
 
-  void test('hourly peak concurrency is the hour\'s value (or the previous hour\'s boundary sample, never less)', () => {
+  test('hourly peak concurrency is the hour\'s value (or the previous hour\'s boundary sample, never less)', () => {
     for (const p of day2.hourly) {
       const want = hourEnding(p.t) as ProfilePoint;
       const prev = hourEnding(p.t - 3600);
@@ -103,7 +103,7 @@ void describe('validation queries against a backfilled Prometheus', () => {
     }
   });
 
-  void test('the gap hour is no data, not zero', () => {
+  test('the gap hour is no data, not zero', () => {
     const gaps = [...day1.hourly, ...day2.hourly].filter((p) => hourEnding(p.t) === null);
     assert.equal(gaps.length, 1);
     const gap = gaps[0];
@@ -112,7 +112,7 @@ void describe('validation queries against a backfilled Prometheus', () => {
     assert.equal(gap.errorRate, null);
   });
 
-  void test('day aggregates match the profile: operations, cost, error rate, throughput, distribution', () => {
+  test('day aggregates match the profile: operations, cost, error rate, throughput, distribution', () => {
     const hours = Array.from({ length: 24 }, (_, i) => hourEnding(day2.start + (i + 1) * 3600) as ProfilePoint);
     const ops = hours.reduce((s, h) => s + h.opsPerMin * 60, 0);
     const cost = hours.reduce((s, h) => s + h.opsPerMin * 60 * (h.costPerOp as number), 0);
@@ -131,7 +131,7 @@ void describe('validation queries against a backfilled Prometheus', () => {
     for (const [op, share] of Object.entries(DEFAULT_OPERATION_MIX)) close(a.operationDistribution?.[op] ?? null, share, 1e-6, `share of ${op}`);
   });
 
-  void test('day P95/P50 equal histogram_quantile over the day\'s mixed buckets', () => {
+  test('day P95/P50 equal histogram_quantile over the day\'s mixed buckets', () => {
     const hours = Array.from({ length: 24 }, (_, i) => hourEnding(day2.start + (i + 1) * 3600) as ProfilePoint);
     const cum = DEFAULT_DURATION_BUCKETS.map(() => 0);
     let total = 0;
@@ -147,7 +147,7 @@ void describe('validation queries against a backfilled Prometheus', () => {
     assert.ok((day2.aggregates.p99Seconds as number) > (day2.aggregates.p95Seconds as number));
   });
 
-  void test('peak concurrency, headroom, pool hit ratio and recovery time of the day', () => {
+  test('peak concurrency, headroom, pool hit ratio and recovery time of the day', () => {
     const a = day2.aggregates;
     assert.equal(a.peakConcurrency, 9);
     close(a.rateLimitHeadroom, 1 - 9 / 20, 1e-9, 'headroom');
@@ -156,7 +156,7 @@ void describe('validation queries against a backfilled Prometheus', () => {
     assert.ok(a.recoveryP95Seconds !== null && a.recoveryP95Seconds > 2 && a.recoveryP95Seconds <= 5);
   });
 
-  void test('a window with no data answers "no data", never 0', async () => {
+  test('a window with no data answers "no data", never 0', async () => {
     const before = window.start - 10 * 86_400;
     for (const name of ['validation.cost_per_operation', 'validation.throughput_ops_per_min', 'validation.error_rate', 'validation.peak_concurrency']) {
       const s = await client.queryScalar(substituteQuery(VALIDATION_QUERIES[name], { window: '1h', subquery_step: '1m' }), before);
@@ -166,21 +166,21 @@ void describe('validation queries against a backfilled Prometheus', () => {
     assert.deepEqual(r.series, []);
   });
 
-  void test('a bad query against the real server is a non-retryable PromBadQuery', async () => {
+  test('a bad query against the real server is a non-retryable PromBadQuery', async () => {
     await assert.rejects(client.query('sum(rate(gitops_operations_total[1h])', window.end), (e: unknown) => {
       const err = e as { type?: string; retryable?: boolean };
       return err.type === 'PromBadQuery' && err.retryable === false;
     });
   });
 
-  void test('the client counts the queries a day costs', () => {
+  test('the client counts the queries a day costs', () => {
     // 16 aggregates + 6 error categories + distribution + 6 hourly range queries, per day, plus the tests above
     assert.ok(client.queriesIssued >= 2 * 29, `issued ${client.queriesIssued}`);
   });
 });
 
-void describe('the Prometheus helper in scrape mode', () => {
-  void test('scrapes a live target, and the validation queries read its gauges', async () => {
+describe('the Prometheus helper in scrape mode', () => {
+  test('scrapes a live target, and the validation queries read its gauges', async () => {
     const target = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end('# TYPE gitops_operations_in_flight gauge\ngitops_operations_in_flight{approach="simple"} 7\n');

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freshDb, type TestDb } from '../helpers/db.js';
@@ -27,17 +27,17 @@ async function histogramCount(outcome: string): Promise<number> {
   return m.values.find((v) => v.metricName === 'gitops_lock_wait_seconds_count' && v.labels.outcome === outcome)?.value ?? 0;
 }
 
-before(async () => {
+beforeAll(async () => {
   t = await freshDb('lock');
   metrics = createMetrics({ defaultMetrics: false });
 });
 
-after(async () => {
+afterAll(async () => {
   for (const l of locks) await l.close();
   await t?.drop();
 });
 
-void test('concurrent acquirers (separate PushLock instances, as separate processes) never overlap', async () => {
+test('concurrent acquirers (separate PushLock instances, as separate processes) never overlap', async () => {
   const key = 'push:file:///r.git#main';
   let inside = 0;
   let maxInside = 0;
@@ -63,7 +63,7 @@ void test('concurrent acquirers (separate PushLock instances, as separate proces
   assert.equal(await lock().inspect(key), null, 'no lock left behind');
 });
 
-void test('an acquirer gives up with LockTimeout when the lock stays held, and it is audited and measured', async () => {
+test('an acquirer gives up with LockTimeout when the lock stays held, and it is audited and measured', async () => {
   const key = 'push:timeout#main';
   const l = lock();
   const held = await l.acquire(key, 'owner');
@@ -80,7 +80,7 @@ void test('an acquirer gives up with LockTimeout when the lock stays held, and i
   assert.ok(await l.release(key, 'owner', held.fencingToken));
 });
 
-void test('a holder that died without releasing is taken over after its TTL (expired_takeover), and cannot touch the new lock', async () => {
+test('a holder that died without releasing is taken over after its TTL (expired_takeover), and cannot touch the new lock', async () => {
   const key = 'push:crash#main';
   const l = lock();
   const dead = await l.acquire(key, 'crashed-worker', { ttlMs: 300 });
@@ -100,7 +100,7 @@ void test('a holder that died without releasing is taken over after its TTL (exp
   assert.ok(await l.release(key, 'survivor', next.fencingToken));
 });
 
-void test('release by a non-holder or with a wrong token does nothing; releasing twice is harmless', async () => {
+test('release by a non-holder or with a wrong token does nothing; releasing twice is harmless', async () => {
   const key = 'push:nonholder#main';
   const l = lock();
   const h = await l.acquire(key, 'owner');
@@ -112,7 +112,7 @@ void test('release by a non-holder or with a wrong token does nothing; releasing
   assert.deepEqual((await audit(key)).map((r) => r.event), ['acquired', 'released']);
 });
 
-void test('acquiring twice as the same holder is idempotent (one row, a fresh token), other keys are independent', async () => {
+test('acquiring twice as the same holder is idempotent (one row, a fresh token), other keys are independent', async () => {
   const key = 'push:idem#main';
   const l = lock();
   const a = await l.acquire(key, 'same');
@@ -126,7 +126,7 @@ void test('acquiring twice as the same holder is idempotent (one row, a fresh to
   assert.ok(await l.release('push:idem#other', 'someone-else', other.fencingToken));
 });
 
-void test('a release wakes a waiter at once through NOTIFY (well before its 3 s poll)', async () => {
+test('a release wakes a waiter at once through NOTIFY (well before its 3 s poll)', async () => {
   const key = 'push:notify#main';
   const holder = lock();
   const waiterLock = lock({ pollMs: 3_000 });
@@ -140,7 +140,7 @@ void test('a release wakes a waiter at once through NOTIFY (well before its 3 s 
   assert.ok(await waiterLock.release(key, 'second', got.fencingToken));
 });
 
-void test('withLock keeps a long holder alive past the TTL by extending, and releases when fn throws', async () => {
+test('withLock keeps a long holder alive past the TTL by extending, and releases when fn throws', async () => {
   const key = 'push:extend#main';
   const l = lock();
   const other = lock();
@@ -157,7 +157,7 @@ void test('withLock keeps a long holder alive past the TTL by extending, and rel
   assert.equal((await audit(key)).filter((r) => r.event === 'expired_takeover').length, 0);
 });
 
-void test('in-process lock (approach 1): serialises per key in arrival order, times out, other keys run in parallel', async () => {
+test('in-process lock (approach 1): serialises per key in arrival order, times out, other keys run in parallel', async () => {
   const local = new LocalLock({ metrics });
   const order: number[] = [];
   let inside = 0;

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { FlagStore } from '../../lib/flags/store.js';
@@ -8,10 +8,10 @@ import { createMetrics } from '../../lib/metrics.js';
 
 let t: TestDb;
 
-before(async () => {
+beforeAll(async () => {
   t = await freshDb('reconcile');
 });
-after(async () => {
+afterAll(async () => {
   await t?.drop();
 });
 
@@ -22,7 +22,7 @@ async function insert(id: string, approach: 'simple' | 'pooled', createdAt: Date
     [id, approach, `${approach}-${id}`, `ws/${id}`, o.status ?? 'ready', createdAt, o.lastUsedAt ?? null, o.releasedAt ?? null]);
 }
 
-void test('reconciles the dual-write window of git.clone: missing, status mismatch, lag; sets the gauge; same answer twice', async () => {
+test('reconciles the dual-write window of git.clone: missing, status mismatch, lag; sets the gauge; same answer twice', async () => {
   const store = new FlagStore(t.db);
   const { rows } = await t.db.query<{ now: Date }>('SELECT now() AS now');
   const base = rows[0]!.now.getTime();
@@ -70,7 +70,7 @@ void test('reconciles the dual-write window of git.clone: missing, status mismat
   assert.equal(later.windows[0]!.end!.getTime(), e[0]!.at.getTime());
 });
 
-void test('with no dual-write window nothing is checked and the gauge reads 0', async () => {
+test('with no dual-write window nothing is checked and the gauge reads 0', async () => {
   const fresh = await freshDb('reconcile0');
   try {
     await fresh.db.query(`INSERT INTO workspaces (id, approach, agent_id, task_id, repo_url, base_branch, agent_branch, sandbox_id, dir)
@@ -83,7 +83,7 @@ void test('with no dual-write window nothing is checked and the gauge reads 0', 
   }
 });
 
-void test('workspaceAgentFromDb: the earliest live record serves; a terminated attempt does not', async () => {
+test('workspaceAgentFromDb: the earliest live record serves; a terminated attempt does not', async () => {
   const agent = workspaceAgentFromDb(t.db);
   const t0 = Date.now();
   await insert('dual', 'pooled', new Date(t0));

@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { afterAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ function newRoot(): string {
   roots.push(r);
   return r;
 }
-after(() => {
+afterAll(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
@@ -25,7 +25,7 @@ runSandboxContract('local', () => {
   return { provider, cleanup: async () => provider.close() };
 });
 
-void test('local: a sandbox survives a provider restart (reconnect by id from disk)', async () => {
+test('local: a sandbox survives a provider restart (reconnect by id from disk)', async () => {
   const root = newRoot();
   const p1 = createLocalProvider({ root, defaultTimeoutMs: 60_000 });
   const sb = await p1.create({ metadata: { agentId: 'a1' }, envs: { KEEP: 'me' } });
@@ -44,7 +44,7 @@ void test('local: a sandbox survives a provider restart (reconnect by id from di
   }
 });
 
-void test('local: the reaper timer removes an expired sandbox without anyone touching it', async () => {
+test('local: the reaper timer removes an expired sandbox without anyone touching it', async () => {
   const root = newRoot();
   const p = createLocalProvider({ root, defaultTimeoutMs: 60_000, reapIntervalMs: 100 });
   try {
@@ -57,7 +57,7 @@ void test('local: the reaper timer removes an expired sandbox without anyone tou
   }
 });
 
-void test('local: kill removes the directory and stops running commands', async () => {
+test('local: kill removes the directory and stops running commands', async () => {
   const root = newRoot();
   const p = createLocalProvider({ root, defaultTimeoutMs: 60_000 });
   try {
@@ -73,7 +73,7 @@ void test('local: kill removes the directory and stops running commands', async 
   }
 });
 
-void test('local: commands see only PATH, HOME, LANG and the given envs', async () => {
+test('local: commands see only PATH, HOME, LANG and the given envs', async () => {
   const p = createLocalProvider({ root: newRoot(), defaultTimeoutMs: 60_000 });
   try {
     const sb = await p.create({ envs: { A: '1' } });
@@ -86,7 +86,7 @@ void test('local: commands see only PATH, HOME, LANG and the given envs', async 
   }
 });
 
-void test('local: fault injection fails operations with Network errors and adds latency, switchable at runtime', async () => {
+test('local: fault injection fails operations with Network errors and adds latency, switchable at runtime', async () => {
   const p = createLocalProvider({ root: newRoot(), defaultTimeoutMs: 60_000 });
   try {
     const sb = await p.create();
@@ -105,7 +105,7 @@ void test('local: fault injection fails operations with Network errors and adds 
   }
 });
 
-void test('createProvider picks local from config; e2b without a key names the setting', () => {
+test('createProvider picks local from config; e2b without a key names the setting', () => {
   const cfg = configSchema.parse({ sandbox: { localRoot: newRoot() } }).sandbox;
   const p = createProvider(cfg);
   assert.equal(p.name, 'local');

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +42,7 @@ let running: Promise<void>;
 let app: FastifyInstance;
 let reportsDir: string;
 
-before(async () => {
+beforeAll(async () => {
   [env, tdb, prom] = await Promise.all([testEnv(), freshDb('validation_api'), startPrometheus({ openMetrics: openMetricsText({ start: window.start, end: window.end, profile: healthy, stepSeconds: 900 }) })]);
   reportsDir = mkdtempSync(join(tmpdir(), 'sgc-reports-'));
   const log = createLogger({ level: 'silent' });
@@ -73,7 +73,7 @@ before(async () => {
   app = a as unknown as FastifyInstance;
 });
 
-after(async () => {
+afterAll(async () => {
   await app?.close();
   worker?.shutdown();
   await running;
@@ -97,13 +97,13 @@ async function waitCompleted(id: string): Promise<Record<string, unknown>> {
   }
 }
 
-void describe('validation and report routes', () => {
-  void test('operator role: no token is 401, an agent token is 403', async () => {
+describe('validation and report routes', () => {
+  test('operator role: no token is 401, an agent token is 403', async () => {
     assert.equal((await app.inject({ method: 'GET', url: '/v1/reports' })).statusCode, 401);
     assert.equal((await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(AGENT), payload: {} })).statusCode, 403);
   });
 
-  void test('bad start requests are 400 and name the problem', async () => {
+  test('bad start requests are 400 and name the problem', async () => {
     const backwards = await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload: { backtest: { start: window.end, end: window.start } } });
     assert.equal(backwards.statusCode, 400);
     assert.match(backwards.json<{ message: string }>().message, /backtest/);
@@ -114,7 +114,7 @@ void describe('validation and report routes', () => {
     assert.match(badWeeks.json<{ message: string }>().message, /weeks/);
   });
 
-  void test('a backtest started over HTTP decides STAY; its reports are listed and served as HTML, JSON and markdown', async () => {
+  test('a backtest started over HTTP decides STAY; its reports are listed and served as HTML, JSON and markdown', async () => {
     const id = `bt-${Date.now()}`;
     const payload = {
       id, weeks: 2, minWeeks: 2, maxWeeks: 2, config: { daysPerWeek: 2 },
@@ -154,7 +154,7 @@ void describe('validation and report routes', () => {
     assert.equal((await app.inject({ method: 'GET', url: '/v1/reports/no-such-report', headers: auth() })).statusCode, 404);
   });
 
-  void test('a live period: status while running, extend, an override the workflow refuses is 400, a valid override decides', async () => {
+  test('a live period: status while running, extend, an override the workflow refuses is 400, a valid override decides', async () => {
     const id = `live-${Date.now()}`;
     const started = await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload: { id, weeks: 2, minWeeks: 2, maxWeeks: 3 } });
     assert.equal(started.statusCode, 201, started.body);

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import {
   header, row, toCsv, parse, parseSamples, escapeField, normalizeValues, queriedColumns, columns,
@@ -8,12 +8,12 @@ import { BASELINE_QUERIES, baselineQueryKey, renderBaselineQuery } from '../../l
 
 const SEED_LINE = 'timestamp,http_success_rate,p50_latency,p90_latency,p95_latency,p99_latency,raw_fallback_ratio,effective_fallback_ratio,error_rate,error_rate_4xx,error_rate_5xx,cpu_percent,rss_mb,request_rate,raw_fallback_total,effective_fallback_total,fallback_http,fallback_message,fallback_cache,http_adapter_ops,message_bus_rpc_attempts,cache_get_attempts,fb_http_ratio,fb_message_ratio,fb_cache_ratio,plugin_reload_success,plugin_reload_failure,snapshot_create_success,snapshot_create_failure,snapshot_restore_success,snapshot_restore_failure,cache_hit_rate,plugin_reload_p95,plugin_reload_p99,plugin_reload_success_rate,snapshot_operation_p95,snapshot_operation_p99,snapshot_success_rate,cache_hits_raw,cache_misses_raw,sample_num';
 
-void test('the seed-v3 profile reproduces the seed header exactly', () => {
+test('the seed-v3 profile reproduces the seed header exactly', () => {
   assert.equal(header('seed-v3'), SEED_LINE);
   assert.equal(SEED_V3_HEADER.length, 41);
 });
 
-void test('the default profile keeps the seed names in the seed order and maps plugin/snapshot to push/clone', () => {
+test('the default profile keeps the seed names in the seed order and maps plugin/snapshot to push/clone', () => {
   const seedIndex = (c: string) => SEED_V3_HEADER.indexOf(c);
   const shared = DEFAULT_HEADER.filter((c) => seedIndex(c) >= 0);
   assert.deepEqual(shared, [...shared].sort((a, b) => seedIndex(a) - seedIndex(b)), 'shared columns keep the seed order');
@@ -29,7 +29,7 @@ void test('the default profile keeps the seed names in the seed order and maps p
   assert.ok(!DEFAULT_HEADER.some((c) => c.startsWith('plugin_') || c.startsWith('snapshot_')));
 });
 
-void test('every queried column of the default profile has a default PromQL query with the window placeholder or an instant gauge', () => {
+test('every queried column of the default profile has a default PromQL query with the window placeholder or an instant gauge', () => {
   for (const col of queriedColumns('default')) {
     const q = BASELINE_QUERIES[baselineQueryKey(col)];
     assert.ok(q, `query for ${col}`);
@@ -41,7 +41,7 @@ void test('every queried column of the default profile has a default PromQL quer
   assert.ok(!renderBaselineQuery(BASELINE_QUERIES['baseline.p95_latency'], { windowSeconds: 900 }).includes('$'));
 });
 
-void test('a row formats units, writes NA for missing values and numbers the sample', () => {
+test('a row formats units, writes NA for missing values and numbers the sample', () => {
   const s: BaselineSample = {
     sampleNum: 3,
     timestamp: Date.UTC(2025, 10, 23, 14, 10) / 1000,
@@ -61,7 +61,7 @@ void test('a row formats units, writes NA for missing values and numbers the sam
   assert.equal(at('sample_num'), '3');
 });
 
-void test('fields with commas, quotes or newlines are quoted and parse back', () => {
+test('fields with commas, quotes or newlines are quoted and parse back', () => {
   assert.equal(escapeField('a,b'), '"a,b"');
   assert.equal(escapeField('say "hi"'), '"say ""hi"""');
   assert.equal(escapeField('two\nlines'), '"two\nlines"');
@@ -72,7 +72,7 @@ void test('fields with commas, quotes or newlines are quoted and parse back', ()
   assert.deepEqual(records, [['x,1', 'he said "no"', 'multi\nline'], ['1', '', 'NA']]);
 });
 
-void test('a CSV written for either profile parses back to the same samples', () => {
+test('a CSV written for either profile parses back to the same samples', () => {
   const samples: BaselineSample[] = [1, 2].map((n) => ({
     sampleNum: n, timestamp: 1_763_900_000 + n * 600,
     values: { http_success_rate: 0.995, p95_latency: 40 + n, error_rate: n === 2 ? null : 0.004, cache_hits_raw: 90, cache_misses_raw: 10 },
@@ -92,7 +92,7 @@ void test('a CSV written for either profile parses back to the same samples', ()
   }
 });
 
-void test('no traffic in the interval makes traffic-dependent columns NA while resources stay', () => {
+test('no traffic in the interval makes traffic-dependent columns NA while resources stay', () => {
   const v = normalizeValues('default', {
     request_rate: 0, http_success_rate: 0, error_rate: 0, p95_latency: 0, rss_mb: 200, cpu_percent: 1.5, cache_hits_raw: 0,
   });

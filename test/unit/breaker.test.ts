@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { evaluateBreaker, evaluateBreakerOnLastWindow, DEFAULT_BREAKER_THRESHOLDS } from '../../lib/baseline/breaker.js';
 import type { BaselineSample } from '../../lib/baseline/csv.js';
@@ -7,7 +7,7 @@ const sample = (n: number, error_rate: number | null, effective_fallback_ratio: 
   sampleNum: n, timestamp: 1_700_000_000 + n * 600, values: { error_rate, effective_fallback_ratio, request_rate: 80 },
 });
 
-void test('judges the last window only: a bad early window followed by good ones does not trip later', () => {
+test('judges the last window only: a bad early window followed by good ones does not trip later', () => {
   const run = [sample(1, 0.1, 0.01), sample(2, 0.005, 0.01), sample(3, 0.005, 0.01)];
   // cumulative error over these windows is ~3.7%, above 2%: a cumulative breaker would trip
   const cumulative = run.reduce((a, s) => a + (s.values.error_rate ?? 0), 0) / run.length;
@@ -19,7 +19,7 @@ void test('judges the last window only: a bad early window followed by good ones
   assert.equal(later.sampleNum, 3);
 });
 
-void test('trips on a fresh bad window after good ones and names the rule and value', () => {
+test('trips on a fresh bad window after good ones and names the rule and value', () => {
   const d = evaluateBreakerOnLastWindow([sample(1, 0, 0), sample(2, 0, 0), sample(3, 0.031, 0)]);
   assert.equal(d.tripped, true);
   assert.equal(d.state, 'tripped');
@@ -29,7 +29,7 @@ void test('trips on a fresh bad window after good ones and names the rule and va
   assert.match(d.reason, /error_rate 3\.10% > 2\.00% in sample 3/);
 });
 
-void test('boundaries: exactly 2% error and 8% effective fallback do not trip, just above does', () => {
+test('boundaries: exactly 2% error and 8% effective fallback do not trip, just above does', () => {
   assert.equal(evaluateBreaker({ error_rate: 0.02, effective_fallback_ratio: 0.08 }).state, 'ok');
   assert.equal(evaluateBreaker({ error_rate: 0.0201, effective_fallback_ratio: 0.08 }).rule, 'error_rate');
   const fb = evaluateBreaker({ error_rate: 0.02, effective_fallback_ratio: 0.0801 });
@@ -38,7 +38,7 @@ void test('boundaries: exactly 2% error and 8% effective fallback do not trip, j
   assert.match(fb.reason, /effective_fallback_ratio 8\.01% > 8\.00%/);
 });
 
-void test('NA is neutral: it never trips and never passes', () => {
+test('NA is neutral: it never trips and never passes', () => {
   const both = evaluateBreaker(sample(4, null, null));
   assert.equal(both.tripped, false);
   assert.equal(both.state, 'na');
@@ -51,7 +51,7 @@ void test('NA is neutral: it never trips and never passes', () => {
   assert.equal(evaluateBreakerOnLastWindow([]).state, 'na');
 });
 
-void test('thresholds come from config', () => {
+test('thresholds come from config', () => {
   const strict = { errorRateMax: 0.005, effectiveFallbackMax: 0.01 };
   assert.equal(evaluateBreaker({ error_rate: 0.006, effective_fallback_ratio: 0 }, strict).tripped, true);
   assert.equal(evaluateBreaker({ error_rate: 0.006, effective_fallback_ratio: 0 }).tripped, false);

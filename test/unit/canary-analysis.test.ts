@@ -1,4 +1,4 @@
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import {
   DEFAULT_STAGES, DEFAULT_THRESHOLDS, NO_STREAKS, evaluateAnalysis, nextState, type AnalysisValues, type Reading,
@@ -17,21 +17,21 @@ function values(o: Partial<AnalysisValues> = {}): AnalysisValues {
 const status = (vals: AnalysisValues, baseline?: number | null) =>
   Object.fromEntries(evaluateAnalysis(vals, DEFAULT_THRESHOLDS, { baselineP95Seconds: baseline }).triggers.map((t) => [t.trigger, t.status]));
 
-void describe('evaluateAnalysis', () => {
-  void test('healthy numbers pass every trigger', () => {
+describe('evaluateAnalysis', () => {
+  test('healthy numbers pass every trigger', () => {
     const v1 = evaluateAnalysis(values(), DEFAULT_THRESHOLDS);
     assert.equal(v1.status, 'ok');
     assert.deepEqual(status(values()), { error_rate: 'ok', p95_latency: 'ok', consistency: 'ok' });
   });
 
-  void test('error rate breaches strictly above 5%, and not below 20 approach-2 operations', () => {
+  test('error rate breaches strictly above 5%, and not below 20 approach-2 operations', () => {
     assert.equal(status(values({ errorRate: v(0.05) })).error_rate, 'ok');
     assert.equal(status(values({ errorRate: v(0.0501) })).error_rate, 'breach');
     assert.equal(status(values({ errorRate: v(0.5), operations: v(19) })).error_rate, 'ok');
     assert.equal(status(values({ errorRate: v(0.5), operations: v(20) })).error_rate, 'breach');
   });
 
-  void test('P95 breaches above 2x approach 1 over the same window, else against the carried baseline', () => {
+  test('P95 breaches above 2x approach 1 over the same window, else against the carried baseline', () => {
     assert.equal(status(values({ p95PooledSeconds: v(0.5), p95SimpleSeconds: v(0.25) })).p95_latency, 'ok');
     assert.equal(status(values({ p95PooledSeconds: v(0.51), p95SimpleSeconds: v(0.25) })).p95_latency, 'breach');
     // approach 1 silent this window (100% stage): judged against the last measured baseline
@@ -42,12 +42,12 @@ void describe('evaluateAnalysis', () => {
     assert.match(carried.triggers.find((t) => t.trigger === 'p95_latency')!.detail, /carried/);
   });
 
-  void test('consistency breaches below 99.99%', () => {
+  test('consistency breaches below 99.99%', () => {
     assert.equal(status(values({ consistency: v(0.9999) })).consistency, 'ok');
     assert.equal(status(values({ consistency: v(0.9998) })).consistency, 'breach');
   });
 
-  void test('no data is nodata, never a pass, and makes the analysis inconclusive', () => {
+  test('no data is nodata, never a pass, and makes the analysis inconclusive', () => {
     const a = evaluateAnalysis(values({ errorRate: none, operations: none }), DEFAULT_THRESHOLDS);
     assert.equal(a.status, 'inconclusive');
     assert.equal(a.triggers.find((t) => t.trigger === 'error_rate')!.status, 'nodata');
@@ -57,12 +57,12 @@ void describe('evaluateAnalysis', () => {
   });
 });
 
-void describe('nextState', () => {
+describe('nextState', () => {
   const bad = evaluateAnalysis(values({ errorRate: v(0.09) }), DEFAULT_THRESHOLDS);
   const good = evaluateAnalysis(values(), DEFAULT_THRESHOLDS);
   const blind = evaluateAnalysis(values({ errorRate: none }), DEFAULT_THRESHOLDS);
 
-  void test('rolls back when a trigger breaches in 2 consecutive analyses, not after 1', () => {
+  test('rolls back when a trigger breaches in 2 consecutive analyses, not after 1', () => {
     const first = nextState(NO_STREAKS, bad, 2);
     assert.equal(first.action, 'continue');
     assert.equal(first.streaks.error_rate, 1);
@@ -71,13 +71,13 @@ void describe('nextState', () => {
     assert.ok(second.action === 'rollback' && second.trigger === 'error_rate' && /2 consecutive/.test(second.reason));
   });
 
-  void test('a healthy analysis in between resets the streak', () => {
+  test('a healthy analysis in between resets the streak', () => {
     let s = nextState(NO_STREAKS, bad, 2).streaks;
     s = nextState(s, good, 2).streaks;
     assert.equal(nextState(s, bad, 2).action, 'continue');
   });
 
-  void test('no data pauses with the reason and leaves a streak as it was', () => {
+  test('no data pauses with the reason and leaves a streak as it was', () => {
     const s = nextState(NO_STREAKS, bad, 2).streaks;
     const p = nextState(s, blind, 2);
     assert.equal(p.action, 'pause');
@@ -87,8 +87,8 @@ void describe('nextState', () => {
   });
 });
 
-void describe('canary config and queries', () => {
-  void test('defaults follow the seeds: shadow, 10, 50, 100 over three weeks, then decommission', () => {
+describe('canary config and queries', () => {
+  test('defaults follow the seeds: shadow, 10, 50, 100 over three weeks, then decommission', () => {
     const c = canaryConfigSchema.parse(undefined);
     assert.deepEqual(c.stages.map((s) => [s.name, s.percent, s.shadow]), [
       ['shadow', 0, true], ['canary-10', 10, true], ['dual-write-50', 50, true], ['cutover-100', 100, true], ['decommission', 100, false],
@@ -100,12 +100,12 @@ void describe('canary config and queries', () => {
     assert.deepEqual(c.thresholds, { errorRate: 0.05, minOperations: 20, p95Ratio: 2, consistency: 0.9999 });
   });
 
-  void test('rejects duplicate stage names and bad flag names', () => {
+  test('rejects duplicate stage names and bad flag names', () => {
     assert.equal(canaryConfigSchema.safeParse({ stages: [{ name: 'a', percent: 1, shadow: false, holdSeconds: 1 }, { name: 'a', percent: 2, shadow: false, holdSeconds: 1 }] }).success, false);
     assert.equal(canaryConfigSchema.safeParse({ stages: [{ name: 'a', percent: 1, shadow: false, holdSeconds: 1, operations: ['push'] }] }).success, false);
   });
 
-  void test('the error-rate query leaves conflicts out like the alert rule, and every query has a $window', () => {
+  test('the error-rate query leaves conflicts out like the alert rule, and every query has a $window', () => {
     assert.match(DEFAULT_QUERIES['canary.error_rate']!, /error_category!="conflict"/);
     for (const name of ['canary.error_rate', 'canary.operations', 'canary.p95_pooled_seconds', 'canary.p95_simple_seconds', 'canary.consistency']) {
       assert.match(DEFAULT_QUERIES[name]!, /\$window/, name);
@@ -113,16 +113,16 @@ void describe('canary config and queries', () => {
   });
 });
 
-void describe('judgeDrill', () => {
+describe('judgeDrill', () => {
   const flip = (o: Partial<FlipResult> = {}): FlipResult => ({ flip: 1, direction: 'off', changeId: 'c', version: 2, switched: true, durationMs: 12, processes: 2, missing: [], changed: 8, ...o });
   const load: LoadSummary = { agents: 10, ticks: 5, decisions: 400, pooled: 20, simple: 380, versionsSeen: 2, flapping: 0, pooledWhileOff: 0 };
   const clean = { leakedLocks: [], leakedLockCount: 0, stuckSandboxes: [], stuckSandboxCount: 0 };
 
-  void test('passes when every flip switched within the bound and nothing leaked', () => {
+  test('passes when every flip switched within the bound and nothing leaked', () => {
     assert.deepEqual(judgeDrill([flip(), flip({ flip: 2, direction: 'on' })], load, clean, 1000), { verdict: 'pass', failures: [] });
   });
 
-  void test('fails on a slow flip, a missing process, a leaked lock or a stuck sandbox, naming each', () => {
+  test('fails on a slow flip, a missing process, a leaked lock or a stuck sandbox, naming each', () => {
     const j = judgeDrill([flip({ durationMs: 1500 }), flip({ flip: 2, switched: false, durationMs: null, missing: ['p9'] })], load,
       { ...clean, leakedLockCount: 1, stuckSandboxCount: 2 }, 1000);
     assert.equal(j.verdict, 'fail');

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { evaluateCriteria, aggregateRun, renderCriteriaMarkdown, DEFAULT_CRITERIA_THRESHOLDS } from '../../lib/baseline/criteria.js';
 import type { BaselineSample, SampleValue } from '../../lib/baseline/csv.js';
@@ -25,7 +25,7 @@ const row = (r: ReturnType<typeof evaluateCriteria>, id: string) => {
   return found;
 };
 
-void test('a healthy run passes every criterion and is Go', () => {
+test('a healthy run passes every criterion and is Go', () => {
   const r = evaluateCriteria(Array.from({ length: 12 }, (_, i) => healthy(i + 1)), DEFAULT_CRITERIA_THRESHOLDS, { expectedSamples: 12 });
   assert.equal(r.goNoGo.decision, 'go', r.goNoGo.reasons.join('; '));
   assert.deepEqual(r.counts, { pass: r.rows.length, fail: 0, na: 0 });
@@ -33,7 +33,7 @@ void test('a healthy run passes every criterion and is Go', () => {
   for (const x of r.rows) assert.ok(x.target && x.observed && ['pass', 'fail', 'na'].includes(x.status));
 });
 
-void test('boundaries: P95 150 ms, P99 250 ms, RSS 500 MB, error 1%, fallback 5%, cache 80% pass exactly at the limit', () => {
+test('boundaries: P95 150 ms, P99 250 ms, RSS 500 MB, error 1%, fallback 5%, cache 80% pass exactly at the limit', () => {
   const at = evaluateCriteria([healthy(1, { p95_latency: 150, p99_latency: 250, rss_mb: 500, error_rate: 0.01, effective_fallback_ratio: 0.05, cache_hits_raw: 80, cache_misses_raw: 20 })]);
   for (const id of ['p95_latency', 'p99_latency', 'rss_avg', 'error_rate', 'effective_fallback', 'cache_hit_rate']) assert.equal(row(at, id).status, 'pass', id);
   const over = evaluateCriteria([healthy(1, { p95_latency: 150.1, p99_latency: 250.1, rss_mb: 500.1, error_rate: 0.0101, effective_fallback_ratio: 0.0501, cache_hits_raw: 79, cache_misses_raw: 21 })]);
@@ -41,13 +41,13 @@ void test('boundaries: P95 150 ms, P99 250 ms, RSS 500 MB, error 1%, fallback 5%
   assert.equal(over.goNoGo.decision, 'no-go');
 });
 
-void test('RSS is judged on the average, so one high window does not fail it', () => {
+test('RSS is judged on the average, so one high window does not fail it', () => {
   const r = evaluateCriteria([healthy(1, { rss_mb: 700 }), healthy(2, { rss_mb: 300 }), healthy(3, { rss_mb: 300 })]);
   assert.equal(row(r, 'rss_avg').status, 'pass');
   assert.match(row(r, 'rss_avg').observed, /433\.3 MB/);
 });
 
-void test('cache hit rate comes from the raw counters over the run, not the mean of window rates', () => {
+test('cache hit rate comes from the raw counters over the run, not the mean of window rates', () => {
   // window rates 100% and 50% average 75%; by counts it is 1000/1200 ≈ 83%
   const samples = [healthy(1, { cache_hits_raw: 1000, cache_misses_raw: 0, cache_hit_rate: 1 }), healthy(2, { cache_hits_raw: 0, cache_misses_raw: 200, cache_hit_rate: 0 })];
   const a = aggregateRun(samples);
@@ -55,19 +55,19 @@ void test('cache hit rate comes from the raw counters over the run, not the mean
   assert.equal(row(evaluateCriteria(samples), 'cache_hit_rate').status, 'pass');
 });
 
-void test('ratios are weighted by request rate', () => {
+test('ratios are weighted by request rate', () => {
   const a = aggregateRun([healthy(1, { error_rate: 0.1, request_rate: 1 }), healthy(2, { error_rate: 0, request_rate: 99 })]);
   assert.ok(Math.abs(a.errorRate! - 0.001) < 1e-12);
 });
 
-void test('operation success rates use their thresholds: push 95%, clone 99%', () => {
+test('operation success rates use their thresholds: push 95%, clone 99%', () => {
   const r = evaluateCriteria([healthy(1, { push_success: 94, push_failure: 6, clone_success: 98, clone_failure: 2 })]);
   assert.equal(row(r, 'push_success_rate').status, 'fail');
   assert.equal(row(r, 'clone_success_rate').status, 'fail');
   assert.equal(r.goNoGo.decision, 'no-go');
 });
 
-void test('NA is neutral for a criterion but a mandatory NA blocks Go', () => {
+test('NA is neutral for a criterion but a mandatory NA blocks Go', () => {
   // no clones during the run: the clone criterion is na and does not block
   const noClone = evaluateCriteria([healthy(1, { clone_success: null, clone_failure: null, clone_success_rate: null })]);
   assert.equal(row(noClone, 'clone_success_rate').status, 'na');
@@ -84,20 +84,20 @@ void test('NA is neutral for a criterion but a mandatory NA blocks Go', () => {
   assert.deepEqual(gap.naMandatory, [{ sampleNum: 2, columns: ['p95_latency'] }]);
 });
 
-void test('fewer samples than planned fails the samples criterion', () => {
+test('fewer samples than planned fails the samples criterion', () => {
   const r = evaluateCriteria([healthy(1), healthy(2)], DEFAULT_CRITERIA_THRESHOLDS, { expectedSamples: 12 });
   assert.equal(row(r, 'samples').status, 'fail');
   assert.equal(r.goNoGo.decision, 'no-go');
 });
 
-void test('the seed-v3 profile judges plugin reload and snapshot success rates', () => {
+test('the seed-v3 profile judges plugin reload and snapshot success rates', () => {
   const r = evaluateCriteria([healthy(1, { plugin_reload_success: 96, plugin_reload_failure: 4, snapshot_create_success: 50, snapshot_restore_success: 48, snapshot_create_failure: 1, snapshot_restore_failure: 1 })], DEFAULT_CRITERIA_THRESHOLDS, { profile: 'seed-v3' });
   assert.equal(row(r, 'plugin_reload_success_rate').status, 'pass');
   assert.equal(row(r, 'snapshot_success_rate').status, 'fail', '98% < 99%');
   assert.ok(!r.rows.some((x) => x.id === 'push_success_rate'));
 });
 
-void test('the markdown table lists every row and the decision', () => {
+test('the markdown table lists every row and the decision', () => {
   const r = evaluateCriteria([healthy(1, { p95_latency: 200 })]);
   const md = renderCriteriaMarkdown(r);
   assert.match(md, /\| Latency P95 \\\* \| ≤ 150 ms \| 200\.0 ms \(max 200\.0 ms\) \| ❌ fail \|/);
@@ -106,7 +106,7 @@ void test('the markdown table lists every row and the decision', () => {
 
 // The report builders render the criteria; their guarantees are checked here with the same data.
 
-void test('the production report carries the criteria table, a sample table and charts with thresholds', () => {
+test('the production report carries the criteria table, a sample table and charts with thresholds', () => {
   const samples = [healthy(1), healthy(2, { p95_latency: 180 })];
   const criteria = evaluateCriteria(samples);
   const rep = buildProductionReport({
@@ -121,7 +121,7 @@ void test('the production report carries the criteria table, a sample table and 
   assert.equal((rep.data.goNoGo as { decision: string }).decision, criteria.goNoGo.decision);
 });
 
-void test('a tripped run gets a partial summary naming the breaker rule', () => {
+test('a tripped run gets a partial summary naming the breaker rule', () => {
   const samples = [healthy(1), healthy(2, { error_rate: 0.05 })];
   const breaker = evaluateBreaker(samples[1]);
   const sum = buildCompletionSummary({
@@ -134,7 +134,7 @@ void test('a tripped run gets a partial summary naming the breaker rule', () => 
   assert.equal(sum.data.decision, 'no-go');
 });
 
-void test('metadata keeps parameters and environment but no secrets', async () => {
+test('metadata keeps parameters and environment but no secrets', async () => {
   const config = {
     api: { tokens: [{ name: 'ops', role: 'operator', token: 'tok-0123456789abcdef' }] },
     postgres: { url: 'postgres://sgc:hunter2@db:5432/sgc?sslmode=require' },

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
@@ -9,13 +9,13 @@ import { redactSecrets } from '../../lib/store/sandboxes.js';
 
 const key = randomBytes(32);
 
-void test('round-trips text, including unicode and the empty string', () => {
+test('round-trips text, including unicode and the empty string', () => {
   for (const s of ['fatal: unable to access remote', 'ünïcødé ✓', '', 'x'.repeat(100_000)]) {
     assert.equal(decryptText(key, encryptText(key, s)), s);
   }
 });
 
-void test('ciphertext does not contain the plaintext and differs per call (random IV)', () => {
+test('ciphertext does not contain the plaintext and differs per call (random IV)', () => {
   const secret = 'ghp_supersecrettoken1234567890';
   const a = encryptText(key, secret);
   const b = encryptText(key, secret);
@@ -25,7 +25,7 @@ void test('ciphertext does not contain the plaintext and differs per call (rando
   assert.equal(a.length, 1 + 12 + 16 + Buffer.byteLength(secret));
 });
 
-void test('a wrong key or a tampered blob is rejected, not decrypted to garbage', () => {
+test('a wrong key or a tampered blob is rejected, not decrypted to garbage', () => {
   const blob = encryptText(key, 'hello');
   assert.throws(() => decryptText(randomBytes(32), blob));
   const tampered = Buffer.from(blob);
@@ -34,7 +34,7 @@ void test('a wrong key or a tampered blob is rejected, not decrypted to garbage'
   assert.throws(() => decryptText(key, Buffer.from([1, 2, 3])), /bad header/);
 });
 
-void test('keys must be 32 bytes', () => {
+test('keys must be 32 bytes', () => {
   assert.throws(() => encryptText(randomBytes(16), 'x'), /32 bytes/);
   assert.throws(() => parseKey(randomBytes(16).toString('base64')), /32 bytes/);
   assert.throws(() => parseKey('not base64 !!'), /not base64/);
@@ -42,7 +42,7 @@ void test('keys must be 32 bytes', () => {
   assert.deepEqual(parseKey(key.toString('base64url')), key);
 });
 
-void test('a configured key wins; otherwise a per-install key file is created once with mode 0600 and reused', () => {
+test('a configured key wins; otherwise a per-install key file is created once with mode 0600 and reused', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sgc-key-'));
   try {
     const file = join(dir, '.data', 'encryption.key');
@@ -64,7 +64,7 @@ void test('a configured key wins; otherwise a per-install key file is created on
   }
 });
 
-void test('credentials in URLs are stripped before an error is stored', () => {
+test('credentials in URLs are stripped before an error is stored', () => {
   assert.equal(redactSecrets('fatal: https://x-access-token:ghp_abc@github.com/o/r.git denied'), 'fatal: https://github.com/o/r.git denied');
   assert.equal(redactSecrets('Authorization: Bearer abc.def'), 'Authorization: Bearer [redacted]');
 });

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { evaluateDrift, renderDriftMarkdown, kendallTrend, counterIncrease, type DriftSample } from '../../lib/drift/verdict.js';
 
@@ -28,7 +28,7 @@ function soak(over: (i: number, s: DriftSample) => Partial<DriftSample> = () => 
   return { t0: mk(0), samples: Array.from({ length: DURATION / STEP }, (_, k) => mk(k + 1)) };
 }
 
-void test('a healthy soak meets 7/7 and passes', () => {
+test('a healthy soak meets 7/7 and passes', () => {
   const v = evaluateDrift({ ...soak(), durationSeconds: DURATION });
   assert.equal(v.summary, '7/7 criteria met', JSON.stringify(v.rows, null, 1));
   assert.equal(v.passed, true);
@@ -37,7 +37,7 @@ void test('a healthy soak meets 7/7 and passes', () => {
   assert.match(renderDriftMarkdown(v), /7\/7 CRITERIA MET/);
 });
 
-void test('leaking memory fails, naming memory growth', () => {
+test('leaking memory fails, naming memory growth', () => {
   const v = evaluateDrift({ ...soak((i, s) => ({ rssBytes: s.rssBytes! * (1 + 0.012 * i) })), durationSeconds: DURATION });
   assert.equal(v.passed, false);
   assert.deepEqual(v.failed, ['memory_growth']);
@@ -46,7 +46,7 @@ void test('leaking memory fails, naming memory growth', () => {
   assert.match(renderDriftMarkdown(v), /failed: memory_growth/);
 });
 
-void test('a restart fails the restarts criterion and the uptime one', () => {
+test('a restart fails the restarts criterion and the uptime one', () => {
   const restartAt = T0 + 3600;
   const v = evaluateDrift({
     ...soak((_i, s) => (s.at >= restartAt ? { startTimeSeconds: restartAt, uptimeSeconds: s.at - restartAt } : {})),
@@ -58,7 +58,7 @@ void test('a restart fails the restarts criterion and the uptime one', () => {
   assert.ok(v.failed.includes('uptime'));
 });
 
-void test('a restart is also seen from uptime alone when the start time is not exported', () => {
+test('a restart is also seen from uptime alone when the start time is not exported', () => {
   const v = evaluateDrift({
     ...soak((i, s) => ({ startTimeSeconds: null, uptimeSeconds: i >= 12 ? (i - 12) * STEP + 5 : s.uptimeSeconds })),
     durationSeconds: DURATION,
@@ -66,7 +66,7 @@ void test('a restart is also seen from uptime alone when the start time is not e
   assert.equal(v.metrics.restarts, 1);
 });
 
-void test('CPU: average at 5% fails, a sustained spike fails, a brief spike does not', () => {
+test('CPU: average at 5% fails, a sustained spike fails, a brief spike does not', () => {
   assert.deepEqual(evaluateDrift({ ...soak(() => ({ cpuPercent: 5 })), durationSeconds: DURATION }).failed, ['cpu']);
   const sustained = evaluateDrift({ ...soak((i) => (i >= 5 && i <= 7 ? { cpuPercent: 30 } : { cpuPercent: 0.5 })), durationSeconds: DURATION });
   assert.deepEqual(sustained.failed, ['cpu'], 'three samples at 30% in a row');
@@ -75,25 +75,25 @@ void test('CPU: average at 5% fails, a sustained spike fails, a brief spike does
   assert.equal(brief.passed, true);
 });
 
-void test('handles growing continuously fail; growth that levels off after start-up passes', () => {
+test('handles growing continuously fail; growth that levels off after start-up passes', () => {
   const leak = evaluateDrift({ ...soak((i) => ({ openFds: 20 + i * 2 })), durationSeconds: DURATION });
   assert.deepEqual(leak.failed, ['handles']);
   assert.equal(kendallTrend([1, 2, 3, 4]), 1);
   assert.equal(kendallTrend([4, 4, 4, 4]), 0);
 });
 
-void test('critical errors since T0 fail, counting across a counter reset', () => {
+test('critical errors since T0 fail, counting across a counter reset', () => {
   assert.equal(counterIncrease([3, 3, 5, 1, 2]), 2 + 1 + 1);
   const v = evaluateDrift({ ...soak((i) => ({ criticalErrorsTotal: i >= 20 ? 1 : 0 })), durationSeconds: DURATION });
   assert.deepEqual(v.failed, ['critical_errors']);
 });
 
-void test('an unhealthy background-task sample fails that criterion', () => {
+test('an unhealthy background-task sample fails that criterion', () => {
   const v = evaluateDrift({ ...soak((i) => ({ backgroundTasksHealthy: i === 9 ? 0 : 1 })), durationSeconds: DURATION });
   assert.deepEqual(v.failed, ['background_tasks']);
 });
 
-void test('missing data makes a criterion na and the verdict cannot pass', () => {
+test('missing data makes a criterion na and the verdict cannot pass', () => {
   const v = evaluateDrift({ ...soak(() => ({ criticalErrorsTotal: null })), durationSeconds: DURATION });
   assert.equal(v.passed, false);
   assert.deepEqual(v.missing, ['critical_errors']);
@@ -104,7 +104,7 @@ void test('missing data makes a criterion na and the verdict cannot pass', () =>
   assert.equal(nothing.missing.length, 7);
 });
 
-void test('a soak cut short fails uptime even when the process stayed up', () => {
+test('a soak cut short fails uptime even when the process stayed up', () => {
   const { t0, samples } = soak();
   const v = evaluateDrift({ t0, samples: samples.slice(0, 12), durationSeconds: DURATION });
   assert.deepEqual(v.failed, ['uptime']);

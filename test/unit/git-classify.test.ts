@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { classifyGitError, redact } from '../../lib/git/classify.js';
 import { ErrorType } from '../../lib/errors.js';
@@ -94,7 +94,7 @@ const CASES: { name: string; stderr: string; type: ErrorTypeName; category: Erro
 ];
 
 for (const c of CASES) {
-  void test(`classifies ${c.name} as ${c.type}`, () => {
+  test(`classifies ${c.name} as ${c.type}`, () => {
     const e = classifyGitError({ exitCode: 1, stderr: c.stderr, op: 'push' });
     assert.equal(e.type, c.type);
     assert.equal(e.category, c.category);
@@ -104,13 +104,13 @@ for (const c of CASES) {
   });
 }
 
-void test('a conflict carries the files and names them in the message', () => {
+test('a conflict carries the files and names them in the message', () => {
   const e = classifyGitError({ exitCode: 1, stderr: 'CONFLICT (content): Merge conflict in a.txt', op: 'rebase', files: ['a.txt', 'b c.txt'] });
   assert.deepEqual(e.details.files, ['a.txt', 'b c.txt']);
   assert.match(e.message, /a\.txt, b c\.txt/);
 });
 
-void test('tokens and URL userinfo never reach the message or details', () => {
+test('tokens and URL userinfo never reach the message or details', () => {
   const token = 'ghp_SECRETSECRET1234';
   const e = classifyGitError({
     exitCode: 128,
@@ -122,7 +122,7 @@ void test('tokens and URL userinfo never reach the message or details', () => {
   assert.ok(!e.message.includes('x-access-token'));
 });
 
-void test('redact scrubs every occurrence and userinfo, ignores empty secrets', () => {
+test('redact scrubs every occurrence and userinfo, ignores empty secrets', () => {
   assert.equal(redact('a tok1234 b tok1234', ['tok1234', undefined, '']), 'a [redacted] b [redacted]');
   assert.equal(redact('see https://u:p@h/x and ssh://git@h/y'), 'see https://h/x and ssh://h/y');
 });

@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { afterAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +7,7 @@ import { runLoad, startLoad, defaultGitMix, loadWindowValues, type RequestSpec }
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const servers: Server[] = [];
-after(() => {
+afterAll(() => {
   for (const s of servers) { s.closeAllConnections(); s.close(); }
 });
 
@@ -20,7 +20,7 @@ async function serve(handler: Handler): Promise<{ url: string; server: Server }>
 
 const GET: RequestSpec[] = [{ name: 'ping', weight: 1, request: { method: 'GET', path: '/ping' } }];
 
-void test('holds 50 req/s within ±5% over 3 s and counts every response', async () => {
+test('holds 50 req/s within ±5% over 3 s and counts every response', async () => {
   const { url } = await serve((_req, res) => { setTimeout(() => res.end('ok'), 2); });
   const r = await runLoad({ target: url, rps: 50, connections: 5, durationMs: 3000, mix: GET });
   assert.equal(r.stopReason, 'completed');
@@ -31,7 +31,7 @@ void test('holds 50 req/s within ±5% over 3 s and counts every response', async
   assert.ok(r.latencyMs.p50 !== null && r.latencyMs.p50 >= 2, `p50 ${r.latencyMs.p50}`);
 });
 
-void test('spreads requests evenly over time instead of bursting at each second', async () => {
+test('spreads requests evenly over time instead of bursting at each second', async () => {
   const arrivals: number[] = [];
   const { url } = await serve((_req, res) => { arrivals.push(performance.now()); res.end(); });
   await runLoad({ target: url, rps: 40, connections: 4, durationMs: 1000, mix: GET });
@@ -42,7 +42,7 @@ void test('spreads requests evenly over time instead of bursting at each second'
   assert.ok(tight < 8, `${tight} of ${gaps.length} gaps under 10 ms`);
 });
 
-void test('measures latency from the scheduled start when the server stalls (coordinated omission)', async () => {
+test('measures latency from the scheduled start when the server stalls (coordinated omission)', async () => {
   let first = true;
   const { url } = await serve((_req, res) => {
     if (first) { first = false; setTimeout(() => res.end(), 500); return; }
@@ -58,7 +58,7 @@ void test('measures latency from the scheduled start when the server stalls (coo
   assert.ok(r.latencyMs.max !== null && r.latencyMs.max >= 450, `max ${r.latencyMs.max}`);
 });
 
-void test('abort stops within 200 ms: in-flight requests are cut and no new ones are sent', async () => {
+test('abort stops within 200 ms: in-flight requests are cut and no new ones are sent', async () => {
   let received = 0;
   const { url } = await serve((_req) => { received++; /* never answers */ });
   const ac = new AbortController();
@@ -77,7 +77,7 @@ void test('abort stops within 200 ms: in-flight requests are cut and no new ones
   assert.equal(received, seen, 'no request reached the server after the abort');
 });
 
-void test('an already-aborted signal sends nothing', async () => {
+test('an already-aborted signal sends nothing', async () => {
   let received = 0;
   const { url } = await serve((_req, res) => { received++; res.end(); });
   const r = await runLoad({ target: url, rps: 100, connections: 2, durationMs: 1000, mix: GET, signal: AbortSignal.abort() });
@@ -86,7 +86,7 @@ void test('an already-aborted signal sends nothing', async () => {
   assert.equal(received, 0);
 });
 
-void test('sends the Authorization header but never puts it in results, progress or errors', async () => {
+test('sends the Authorization header but never puts it in results, progress or errors', async () => {
   const secret = 'Bearer sgc-super-secret-token-1234567890';
   const seen: string[] = [];
   const { url } = await serve((req, res) => {
@@ -122,7 +122,7 @@ void test('sends the Authorization header but never puts it in results, progress
   assert.ok(progress.length >= 2, 'progress is reported periodically');
 });
 
-void test('takeWindow returns the last window only, not the run so far', async () => {
+test('takeWindow returns the last window only, not the run so far', async () => {
   let fail = true;
   const { url } = await serve((_req, res) => { res.statusCode = fail ? 500 : 200; res.end(); });
   const run = startLoad({ target: url, rps: 50, connections: 2, durationMs: 1600, mix: GET });
@@ -141,7 +141,7 @@ void test('takeWindow returns the last window only, not the run so far', async (
   assert.ok(total.status['5xx'] >= w1.status['5xx'], 'the cumulative result still has them');
 });
 
-void test('weights and dynamic specs: the git mix alternates write and commit on the same workspace', async () => {
+test('weights and dynamic specs: the git mix alternates write and commit on the same workspace', async () => {
   const hits: { method: string; url: string; body: string }[] = [];
   const { url } = await serve((req, res) => {
     let body = '';
@@ -164,7 +164,7 @@ void test('weights and dynamic specs: the git mix alternates write and commit on
   assert.ok(JSON.parse(hits.find((h) => h.method === 'PUT')!.body).content.length > 0);
 });
 
-void test('a failing dynamic spec counts as an error without stopping the run', async () => {
+test('a failing dynamic spec counts as an error without stopping the run', async () => {
   const { url } = await serve((_req, res) => res.end());
   const mix: RequestSpec[] = [
     { name: 'ok', weight: 1, request: { method: 'GET', path: '/' } },
@@ -176,7 +176,7 @@ void test('a failing dynamic spec counts as an error without stopping the run', 
   assert.deepEqual(r.errorCodes, { SPEC_ERROR: 10 });
 });
 
-void test('maxInFlight bounds concurrency and unsent requests at the end are reported as dropped', async () => {
+test('maxInFlight bounds concurrency and unsent requests at the end are reported as dropped', async () => {
   let open = 0;
   let peak = 0;
   const { url } = await serve((_req, res) => {
@@ -189,7 +189,7 @@ void test('maxInFlight bounds concurrency and unsent requests at the end are rep
   assert.ok(r.dropped > 40, `dropped ${r.dropped}`);
 });
 
-void test('a response cut off mid-body counts as an error, not a success', async () => {
+test('a response cut off mid-body counts as an error, not a success', async () => {
   const { url } = await serve((req, res) => {
     res.writeHead(200, { 'content-length': '1000' });
     res.write('partial');

@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -54,12 +54,12 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
-before(async () => {
+beforeAll(async () => {
   server = createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-after(async () => {
+afterAll(async () => {
   server.closeAllConnections();
   await new Promise<void>((r) => server.close(() => r()));
 });
@@ -77,8 +77,8 @@ async function rejectsWith(p: Promise<unknown>, type: string, retryable: boolean
   assert.fail('expected a rejection');
 }
 
-void describe('PromClient: results', () => {
-  void test('an instant vector is parsed; string values become numbers', async () => {
+describe('PromClient: results', () => {
+  test('an instant vector is parsed; string values become numbers', async () => {
     const c = new PromClient({ url });
     const r = await c.query('one', 1700000000);
     assert.equal(r.resultType, 'vector');
@@ -89,13 +89,13 @@ void describe('PromClient: results', () => {
     assert.equal(sent.timeout, '10s');
   });
 
-  void test('an empty result is explicit no data, never 0', async () => {
+  test('an empty result is explicit no data, never 0', async () => {
     const c = new PromClient({ url });
     assert.deepEqual(await c.queryScalar('empty'), { kind: 'nodata', reason: 'empty' });
     assert.deepEqual((await c.query('empty')).series, []);
   });
 
-  void test('NaN (0/0) is no data; +Inf stays a value', async () => {
+  test('NaN (0/0) is no data; +Inf stays a value', async () => {
     const c = new PromClient({ url });
     assert.deepEqual(await c.queryScalar('nan'), { kind: 'nodata', reason: 'nan' });
     const inf = await c.queryScalar('inf');
@@ -103,19 +103,19 @@ void describe('PromClient: results', () => {
     assert.equal(inf.kind === 'value' && inf.value, Number.POSITIVE_INFINITY);
   });
 
-  void test('a scalar result is read as one value', async () => {
+  test('a scalar result is read as one value', async () => {
     const c = new PromClient({ url });
     const s = await c.queryScalar('scalar');
     assert.deepEqual(s, { kind: 'value', value: 42, t: 1700000000 });
   });
 
-  void test('queryScalar refuses a query that returns several series', async () => {
+  test('queryScalar refuses a query that returns several series', async () => {
     const c = new PromClient({ url });
     await rejectsWith(c.queryScalar('two'), ErrorType.PromBadQuery, false);
     assert.equal((await c.query('two')).series.length, 2);
   });
 
-  void test('a range query sends start/end/step and parses the matrix, NaN kept as NaN', async () => {
+  test('a range query sends start/end/step and parses the matrix, NaN kept as NaN', async () => {
     const c = new PromClient({ url });
     const r = await c.queryRange('range', 1700000000, 1700010800, 3600);
     const sent = received[received.length - 1];
@@ -127,13 +127,13 @@ void describe('PromClient: results', () => {
     assert.equal(vals[2], 3.5);
   });
 
-  void test('a range query over 11,000 points is refused before it is sent', async () => {
+  test('a range query over 11,000 points is refused before it is sent', async () => {
     const c = new PromClient({ url });
     await rejectsWith(c.queryRange('range', 0, 11_000, 1), ErrorType.PromBadQuery, false);
     assert.equal(c.queriesIssued, 0);
   });
 
-  void test('queriesIssued counts every request, failed ones included', async () => {
+  test('queriesIssued counts every request, failed ones included', async () => {
     const c = new PromClient({ url });
     await c.query('one');
     await c.queryRange('range', 1700000000, 1700010800, 3600);
@@ -142,45 +142,45 @@ void describe('PromClient: results', () => {
   });
 });
 
-void describe('PromClient: errors', () => {
-  void test('HTTP 400 bad_data → PromBadQuery, not retryable, with Prometheus\' message', async () => {
+describe('PromClient: errors', () => {
+  test('HTTP 400 bad_data → PromBadQuery, not retryable, with Prometheus\' message', async () => {
     const e = await rejectsWith(new PromClient({ url }).query('bad'), ErrorType.PromBadQuery, false);
     assert.match(e.message, /parse error/);
     assert.equal(e.details.errorType, 'bad_data');
   });
 
-  void test('HTTP 422 execution → PromBadQuery, not retryable', async () => {
+  test('HTTP 422 execution → PromBadQuery, not retryable', async () => {
     await rejectsWith(new PromClient({ url }).query('exec'), ErrorType.PromBadQuery, false);
   });
 
-  void test('HTTP 503 timeout → PromUnavailable, retryable, category timeout', async () => {
+  test('HTTP 503 timeout → PromUnavailable, retryable, category timeout', async () => {
     await rejectsWith(new PromClient({ url }).query('slowprom'), ErrorType.PromUnavailable, true, 'timeout');
   });
 
-  void test('HTTP 500 → PromUnavailable, retryable', async () => {
+  test('HTTP 500 → PromUnavailable, retryable', async () => {
     await rejectsWith(new PromClient({ url }).query('internal'), ErrorType.PromUnavailable, true);
   });
 
-  void test('a non-JSON 502 from a proxy → PromUnavailable, retryable', async () => {
+  test('a non-JSON 502 from a proxy → PromUnavailable, retryable', async () => {
     await rejectsWith(new PromClient({ url }).query('proxy'), ErrorType.PromUnavailable, true);
   });
 
-  void test('HTTP 401 → PromUnavailable with category auth, not retryable', async () => {
+  test('HTTP 401 → PromUnavailable with category auth, not retryable', async () => {
     await rejectsWith(new PromClient({ url }).query('unauth'), ErrorType.PromUnavailable, false, 'auth');
   });
 
-  void test('a body that does not match the API shape is not silently accepted', async () => {
+  test('a body that does not match the API shape is not silently accepted', async () => {
     await rejectsWith(new PromClient({ url }).query('weird'), ErrorType.PromUnavailable, false);
   });
 
-  void test('no answer within the per-call timeout → PromUnavailable, retryable, category timeout', async () => {
+  test('no answer within the per-call timeout → PromUnavailable, retryable, category timeout', async () => {
     const c = new PromClient({ url, timeoutMs: 5_000 });
     const t0 = Date.now();
     await rejectsWith(c.query('hang', undefined, { timeoutMs: 200 }), ErrorType.PromUnavailable, true, 'timeout');
     assert.ok(Date.now() - t0 < 1_500, 'gave up after the per-call timeout');
   });
 
-  void test('an unreachable Prometheus → PromUnavailable, retryable, category network; credentials not echoed', async () => {
+  test('an unreachable Prometheus → PromUnavailable, retryable, category network; credentials not echoed', async () => {
     const probe = createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
     const port = (probe.address() as AddressInfo).port;
@@ -190,24 +190,24 @@ void describe('PromClient: errors', () => {
   });
 });
 
-void describe('query helpers', () => {
-  void test('substituteQuery fills $window and refuses a placeholder left without a value', () => {
+describe('query helpers', () => {
+  test('substituteQuery fills $window and refuses a placeholder left without a value', () => {
     assert.equal(substituteQuery('sum(rate(x[$window]))', { window: '1h' }), 'sum(rate(x[1h]))');
     assert.throws(() => substituteQuery('rate(x[$windwo])', { window: '1h' }), (e: unknown) => e instanceof DomainError && e.type === ErrorType.PromBadQuery && !e.retryable);
   });
 
-  void test('namedQuery looks up a query and fails loudly for an unknown name', () => {
+  test('namedQuery looks up a query and fails loudly for an unknown name', () => {
     assert.equal(namedQuery({ 'a.b': 'x[$window]' }, 'a.b', { window: '5m' }), 'x[5m]');
     assert.throws(() => namedQuery({}, 'nope', {}), /no query named nope/);
   });
 
-  void test('promDuration picks the largest whole unit', () => {
+  test('promDuration picks the largest whole unit', () => {
     assert.deepEqual([86_400, 3_600, 7_200, 300, 90, 604_800].map(promDuration), ['1d', '1h', '2h', '5m', '90s', '7d']);
     assert.throws(() => promDuration(0));
     assert.throws(() => promDuration(1.5));
   });
 
-  void test('parsePromValue reads Prometheus number strings', () => {
+  test('parsePromValue reads Prometheus number strings', () => {
     assert.equal(parsePromValue('1e3'), 1000);
     assert.equal(parsePromValue('-Inf'), Number.NEGATIVE_INFINITY);
     assert.ok(Number.isNaN(parsePromValue('NaN')));

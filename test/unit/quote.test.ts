@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,13 +12,13 @@ const TRICKY = [
   'a\nb\n', '\ttab', '$HOME', '${HOME}', '*', '~', '!', 'a|b&c>d<e', '\\', '\\\'', '-n', '--', 'FOO=bar', 'ünïcødé ✓', '#comment',
 ];
 
-void test('shellQuote wraps in single quotes and escapes embedded single quotes', () => {
+test('shellQuote wraps in single quotes and escapes embedded single quotes', () => {
   assert.equal(shellQuote('abc'), "'abc'");
   assert.equal(shellQuote(''), "''");
   assert.equal(shellQuote("it's"), "'it'\\''s'");
 });
 
-void test('every tricky argument survives /bin/sh byte for byte and runs nothing', () => {
+test('every tricky argument survives /bin/sh byte for byte and runs nothing', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sgc-quote-'));
   try {
     for (const s of TRICKY) {
@@ -31,12 +31,12 @@ void test('every tricky argument survives /bin/sh byte for byte and runs nothing
   }
 });
 
-void test('shellJoin keeps argument boundaries (one argv element stays one argument)', () => {
+test('shellJoin keeps argument boundaries (one argv element stays one argument)', () => {
   const out = execFileSync('/bin/sh', ['-c', shellJoin(['sh', '-c', 'echo $#', 'sh', 'a b', '', "c'd"])], { encoding: 'utf8' });
   assert.equal(out.trim(), '3');
 });
 
-void test('a first word that looks like an assignment or keyword is still a command name', () => {
+test('a first word that looks like an assignment or keyword is still a command name', () => {
   const r = (() => {
     try {
       execFileSync('/bin/sh', ['-c', shellJoin(['FOO=bar', 'true'])], { stdio: 'pipe' });
@@ -48,7 +48,7 @@ void test('a first word that looks like an assignment or keyword is still a comm
   assert.equal(r, 127, 'FOO=bar must be looked up as a command, not treated as an assignment');
 });
 
-void test('NUL bytes, empty argv, non-strings and an empty command are rejected as validation errors', () => {
+test('NUL bytes, empty argv, non-strings and an empty command are rejected as validation errors', () => {
   const cases: unknown[][] = [[], ['echo', 'a\0b'], ['echo', 3], ['']];
   for (const argv of cases) {
     assert.throws(() => assertValidArgv(argv), (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'argv', JSON.stringify(argv));

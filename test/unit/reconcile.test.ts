@@ -1,4 +1,4 @@
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { dualWriteWindows, inWindows, reconcileRecords, type WorkspaceRecord } from '../../lib/reconcile/reconcile.js';
 
@@ -11,8 +11,8 @@ function rec(id: string, approach: 'simple' | 'pooled', o: Partial<WorkspaceReco
   return { id, approach, agentId: 'a', taskId: 't', status: 'ready', createdAt: at(0), lastUsedAt: null, releasedAt: null, ...o };
 }
 
-void describe('reconcileRecords', () => {
-  void test('pairs written on both sides, close together, are consistent', () => {
+describe('reconcileRecords', () => {
+  test('pairs written on both sides, close together, are consistent', () => {
     const r = reconcileRecords([
       rec('w1', 'simple', { lastUsedAt: at(100) }), rec('w1', 'pooled', { createdAt: at(1), lastUsedAt: at(101), status: 'in_use' }),
       rec('w2', 'simple'), rec('w2', 'pooled', { createdAt: at(2) }),
@@ -20,7 +20,7 @@ void describe('reconcileRecords', () => {
     assert.deepEqual(r, { checked: 2, divergent: 0, pending: 0, ratio: 0, issues: [] });
   });
 
-  void test('a record missing on either side is divergent, in both directions', () => {
+  test('a record missing on either side is divergent, in both directions', () => {
     const r = reconcileRecords([rec('w1', 'simple'), rec('w2', 'pooled'), rec('w3', 'simple'), rec('w3', 'pooled')], { now, lagThresholdMs: LAG });
     assert.equal(r.checked, 3);
     assert.equal(r.divergent, 2);
@@ -28,12 +28,12 @@ void describe('reconcileRecords', () => {
     assert.deepEqual(r.issues.map((i) => [i.workspaceId, i.kind, i.kind === 'missing' ? i.missingOn : '']), [['w1', 'missing', 'pooled'], ['w2', 'missing', 'simple']]);
   });
 
-  void test('a copy not written yet within the lag threshold is pending, not divergent', () => {
+  test('a copy not written yet within the lag threshold is pending, not divergent', () => {
     const r = reconcileRecords([rec('w1', 'simple', { createdAt: at(3590) })], { now, lagThresholdMs: LAG });
     assert.deepEqual([r.checked, r.divergent, r.pending, r.ratio], [0, 0, 1, 0]);
   });
 
-  void test('status mismatch: released on one side, still live on the other', () => {
+  test('status mismatch: released on one side, still live on the other', () => {
     const r = reconcileRecords([
       rec('w1', 'simple', { status: 'terminated', releasedAt: at(200) }), rec('w1', 'pooled', { status: 'ready', lastUsedAt: at(190) }),
     ], { now, lagThresholdMs: LAG });
@@ -41,14 +41,14 @@ void describe('reconcileRecords', () => {
     assert.deepEqual(r.issues, [{ workspaceId: 'w1', kind: 'status_mismatch', simple: 'terminated', pooled: 'ready' }]);
   });
 
-  void test('ready vs in_use is the same state (active); error vs active is not', () => {
+  test('ready vs in_use is the same state (active); error vs active is not', () => {
     const ok = reconcileRecords([rec('w1', 'simple', { status: 'in_use' }), rec('w1', 'pooled', { status: 'initializing' })], { now, lagThresholdMs: LAG });
     assert.equal(ok.divergent, 0);
     const bad = reconcileRecords([rec('w1', 'simple', { status: 'error' }), rec('w1', 'pooled', { status: 'ready' })], { now, lagThresholdMs: LAG });
     assert.equal(bad.divergent, 1);
   });
 
-  void test('update lag beyond the threshold is divergent once settled, pending while recent', () => {
+  test('update lag beyond the threshold is divergent once settled, pending while recent', () => {
     const settled = reconcileRecords([rec('w1', 'simple', { lastUsedAt: at(1000) }), rec('w1', 'pooled', { lastUsedAt: at(900) })], { now, lagThresholdMs: LAG });
     assert.deepEqual(settled.issues, [{ workspaceId: 'w1', kind: 'lag', behind: 'pooled', lagMs: 100_000 }]);
     assert.equal(settled.ratio, 1);
@@ -58,7 +58,7 @@ void describe('reconcileRecords', () => {
     assert.deepEqual([recent.checked, recent.pending, recent.divergent], [0, 1, 0]);
   });
 
-  void test('one divergent workspace in 10,000 is 0.01%', () => {
+  test('one divergent workspace in 10,000 is 0.01%', () => {
     const records: WorkspaceRecord[] = [];
     for (let i = 0; i < 10_000; i++) {
       records.push(rec(`w${i}`, 'simple'));
@@ -69,13 +69,13 @@ void describe('reconcileRecords', () => {
     assert.equal(r.ratio, 0.0001);
   });
 
-  void test('nothing to check gives ratio 0', () => {
+  test('nothing to check gives ratio 0', () => {
     assert.equal(reconcileRecords([], { now, lagThresholdMs: LAG }).ratio, 0);
   });
 });
 
-void describe('dual-write windows', () => {
-  void test('open when git.clone shadow turns on, close when it turns off', () => {
+describe('dual-write windows', () => {
+  test('open when git.clone shadow turns on, close when it turns off', () => {
     const w = dualWriteWindows([
       { at: at(0), shadow: false }, { at: at(100), shadow: true }, { at: at(150), shadow: true },
       { at: at(200), shadow: false }, { at: at(300), shadow: true },

@@ -1,4 +1,4 @@
-import { test, describe } from 'node:test';
+import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { markdownToHtml, mdTable, sanitizeText, sanitizeData } from '../../lib/reports/markdown.js';
 import { renderLineChartSvg, niceTicks } from '../../lib/reports/svg.js';
@@ -35,15 +35,15 @@ function weeksWith(n: number, skip: number[] = []): WeekSummary[] {
   return Array.from({ length: n }, (_, i) => summarizeWeek(days, i + 1, config));
 }
 
-void describe('markdown → HTML', () => {
-  void test('escapes injected HTML everywhere: paragraphs, headings, lists, tables, code, quotes', () => {
+describe('markdown → HTML', () => {
+  test('escapes injected HTML everywhere: paragraphs, headings, lists, tables, code, quotes', () => {
     const md = [`# Title ${XSS}`, '', `para ${XSS} **bold ${XSS}**`, '', `- item ${XSS}`, '', mdTable(['a', 'b'], [[XSS, 'x|y']]), '', '```', XSS, '```', '', `> quote ${XSS}`, '', `\`${XSS}\``].join('\n');
     const html = markdownToHtml(md);
     assert.doesNotMatch(html, /<script/i);
     assert.equal((html.match(/&lt;script&gt;/g) ?? []).length, 8);
   });
 
-  void test('renders headings, tables with alignment and escaped pipes, lists, task lists and inline code', () => {
+  test('renders headings, tables with alignment and escaped pipes, lists, task lists and inline code', () => {
     const html = markdownToHtml(['## Stage two', '', mdTable(['Name', 'Value'], [['a|b', '1']], ['l', 'r']), '', '1. first', '2. second', '', '- [x] done', '- [ ] not done', '- [?] unknown', '', 'use `npm test` **now**'].join('\n'));
     assert.match(html, /<h2 id="stage-two">Stage two<\/h2>/);
     assert.match(html, /<td>a\|b<\/td><td style="text-align:right">1<\/td>/);
@@ -54,25 +54,25 @@ void describe('markdown → HTML', () => {
     assert.match(html, /<code>npm test<\/code> <strong>now<\/strong>/);
   });
 
-  void test('identifiers with underscores are not turned into emphasis', () => {
+  test('identifiers with underscores are not turned into emphasis', () => {
     assert.match(markdownToHtml('error_rate_network and rate_limit'), /<p>error_rate_network and rate_limit<\/p>/);
   });
 });
 
-void describe('sanitising report text', () => {
-  void test('credentials, query strings and tokens are stripped from free text', () => {
+describe('sanitising report text', () => {
+  test('credentials, query strings and tokens are stripped from free text', () => {
     const s = sanitizeText('cloned https://bot:ghp_abcdefghijklmnopqrstuvwxyz012345@github.com/org/repo.git?token=abc with Bearer abcdefghijklmnopqrstuvwxyz and ghp_abcdefghijklmnopqrstuvwxyz012345');
     assert.doesNotMatch(s, /ghp_|bot:|token=abc|abcdefghijklmnopqrstuvwxyz/);
     assert.match(s, /github\.com\/org\/repo\.git/);
   });
 
-  void test('sanitizeData reaches strings nested in objects and arrays', () => {
+  test('sanitizeData reaches strings nested in objects and arrays', () => {
     const d = sanitizeData({ a: ['x https://u:p@h.example/r'], b: { c: 'ghp_abcdefghijklmnopqrstuvwxyz012345' }, n: 1, z: null });
     assert.deepEqual(d, { a: ['x https://h.example/r'], b: { c: '[redacted]' }, n: 1, z: null });
   });
 });
 
-void describe('SVG line charts', () => {
+describe('SVG line charts', () => {
   const spec: ChartSpec = {
     title: `P95 ${XSS}`,
     unit: 's',
@@ -84,7 +84,7 @@ void describe('SVG line charts', () => {
   };
   const svg = renderLineChartSvg(spec);
 
-  void test('draws an <svg> with axes, legend and a dashed threshold line', () => {
+  test('draws an <svg> with axes, legend and a dashed threshold line', () => {
     assert.match(svg, /^<svg /);
     assert.match(svg, /class="threshold"[^>]*stroke-dasharray/);
     assert.match(svg, /trigger \(2 s\)/);
@@ -92,34 +92,34 @@ void describe('SVG line charts', () => {
     assert.match(svg, />other</);
   });
 
-  void test('null values break the line into segments; an isolated point is a dot', () => {
+  test('null values break the line into segments; an isolated point is a dot', () => {
     const first = svg.split('data-series="series')[1].split('</g>')[0];
     assert.equal((first.match(/<path /g) ?? []).length, 2, 'D1–D2 and D4–D5 are separate paths');
     assert.equal((first.match(/<circle /g) ?? []).length, 1, 'D7 stands alone');
   });
 
-  void test('escapes titles and series names', () => {
+  test('escapes titles and series names', () => {
     assert.doesNotMatch(svg, /<script/i);
   });
 
-  void test('a chart without any value says "no data"', () => {
+  test('a chart without any value says "no data"', () => {
     assert.match(renderLineChartSvg({ title: 't', unit: '$', series: [{ name: 'a', points: [['D1', null]] }] }), />no data</);
   });
 
-  void test('time axes are labelled as UTC dates', () => {
+  test('time axes are labelled as UTC dates', () => {
     const t = renderLineChartSvg({ title: 't', unit: 'ops', series: [{ name: 'a', points: [[T0, 1], [T0 + 86_400 * 5, 2]] }] });
     assert.match(t, /time \(UTC\)/);
     assert.match(t, new RegExp(`>${new Date(T0 * 1000).toISOString().slice(5, 10)}<`));
   });
 
-  void test('niceTicks covers the range with round steps', () => {
+  test('niceTicks covers the range with round steps', () => {
     assert.deepEqual(niceTicks(0, 2.1), [0, 0.5, 1, 1.5, 2, 2.5]);
     assert.deepEqual(niceTicks(0, 10), [0, 2, 4, 6, 8, 10]);
   });
 });
 
-void describe('report pages', () => {
-  void test('renderHtmlPage is a self-contained page: escaped title and markdown, inline SVG, no script, no URL', () => {
+describe('report pages', () => {
+  test('renderHtmlPage is a self-contained page: escaped title and markdown, inline SVG, no script, no URL', () => {
     const html = renderHtmlPage({ title: `Report ${XSS}`, markdown: `# Hello ${XSS}`, charts: [{ title: 'c', unit: '$', series: [{ name: 's', points: [['D1', 1], ['D2', null], ['D3', 2]] }] }] });
     assert.match(html, /^<!doctype html>/);
     assert.match(html, /<svg /);
@@ -129,7 +129,7 @@ void describe('report pages', () => {
     assert.match(html, /<title>Report &lt;script&gt;/);
   });
 
-  void test('weekly report: checkpoint decision, triggers table, goal and daily charts with gaps for missing days', () => {
+  test('weekly report: checkpoint decision, triggers table, goal and daily charts with gaps for missing days', () => {
     const weeks = weeksWith(2, [10]);
     const r = renderValidationWeeklyReport({ runId: 'validation-abc', week: 2, weeks, config, notes: [`extended by ${XSS} see https://x:secret@git.example/repo?token=t`] });
     assert.equal(r.title, 'Validation period — week 2 checkpoint');
@@ -147,7 +147,7 @@ void describe('report pages', () => {
     assert.equal((html.match(/<svg /g) ?? []).length, 4);
   });
 
-  void test('final report: decision, reasons, triggers table, forecast, goals checklist and incomplete notice', () => {
+  test('final report: decision, reasons, triggers table, forecast, goals checklist and incomplete notice', () => {
     const weeks = weeksWith(4, [26]);
     const decision = decide(weeks, config);
     assert.equal(decision.decision, 'MIGRATE');
@@ -170,7 +170,7 @@ void describe('report pages', () => {
     assert.doesNotMatch(html, /<script|:\/\//i);
   });
 
-  void test('final report shows an operator override next to the rules\' decision', () => {
+  test('final report shows an operator override next to the rules\' decision', () => {
     const weeks = weeksWith(4);
     const r = renderValidationFinalReport({ weeks, config, decision: decide(weeks, config), forecast: null, override: { decision: 'STAY', reason: `budget ${XSS}`, by: 'ops-lead' } });
     assert.match(r.markdown, /## Decision: \*\*STAY\*\*/);

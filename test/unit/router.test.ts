@@ -1,4 +1,4 @@
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Counter } from 'prom-client';
@@ -11,8 +11,8 @@ import {
 } from '../../lib/router/router.js';
 import type { Approach, CommitPushInput, CommitPushResult, CreateWorkspaceInput, GitService, GitStatus, Workspace } from '../../lib/service/types.js';
 
-void describe('routeBucket', () => {
-  void test('is pinned: FNV-1a test vectors and known buckets do not change between runs or versions', () => {
+describe('routeBucket', () => {
+  test('is pinned: FNV-1a test vectors and known buckets do not change between runs or versions', () => {
     assert.equal(fnv1a32(new TextEncoder().encode('a')), 0xe40c292c);
     assert.equal(fnv1a32(new TextEncoder().encode('foobar')), 0xbf9cf968);
     // changing the hash would move agents between approaches mid-rollout
@@ -23,7 +23,7 @@ void describe('routeBucket', () => {
     assert.equal(routeBucket('ü-agent', 'git.diff'), 77);
   });
 
-  void test('is in 0..99 and the same on every call', () => {
+  test('is in 0..99 and the same on every call', () => {
     for (let i = 0; i < 2000; i++) {
       const b = routeBucket(`agent-${i}`, 'git.clone');
       assert.ok(Number.isInteger(b) && b >= 0 && b < 100, `bucket ${b}`);
@@ -31,19 +31,19 @@ void describe('routeBucket', () => {
     }
   });
 
-  void test('buckets of one agent differ per operation (operations roll out independently)', () => {
+  test('buckets of one agent differ per operation (operations roll out independently)', () => {
     const same = Array.from({ length: 1000 }, (_, i) => routeBucket(`agent-${i}`, 'git.clone') === routeBucket(`agent-${i}`, 'git.push')).filter(Boolean).length;
     assert.ok(same < 30, `${same} of 1000 agents share a bucket across operations`);
   });
 });
 
-void describe('decide', () => {
+describe('decide', () => {
   const agents = Array.from({ length: 10_000 }, (_, i) => `agent-${i}`);
   const pooledShare = (percent: number, op = 'git.clone') =>
     agents.filter((a) => decide({ percent, shadow: false }, a, op).approach === 'pooled').length / agents.length;
 
   for (const percent of [1, 10, 25, 50, 90]) {
-    void test(`sends ${percent}% ±2% of 10k agents to approach 2`, () => {
+    test(`sends ${percent}% ±2% of 10k agents to approach 2`, () => {
       for (const op of ['git.clone', 'git.push', 'git.status']) {
         const share = pooledShare(percent, op);
         assert.ok(Math.abs(share - percent / 100) <= 0.02, `${op}: ${(share * 100).toFixed(2)}% at ${percent}%`);
@@ -51,13 +51,13 @@ void describe('decide', () => {
     });
   }
 
-  void test('0% sends nobody to approach 2, 100% everybody, an unknown flag nobody', () => {
+  test('0% sends nobody to approach 2, 100% everybody, an unknown flag nobody', () => {
     assert.equal(pooledShare(0), 0);
     assert.equal(pooledShare(100), 1);
     assert.ok(agents.every((a) => decide(undefined, a, 'git.clone').approach === 'simple'));
   });
 
-  void test('is sticky: raising 10% → 50% → 100% only adds agents, and repeated calls agree', () => {
+  test('is sticky: raising 10% → 50% → 100% only adds agents, and repeated calls agree', () => {
     const at = (p: number) => new Set(agents.filter((a) => decide({ percent: p, shadow: false }, a, 'git.push').approach === 'pooled'));
     const ten = at(10);
     const fifty = at(50);
@@ -66,7 +66,7 @@ void describe('decide', () => {
     assert.ok(fifty.size > ten.size);
   });
 
-  void test('shadow: every agent gets a shadow run; the serving approach still follows the percent', () => {
+  test('shadow: every agent gets a shadow run; the serving approach still follows the percent', () => {
     const ds = agents.slice(0, 2000).map((a) => decide({ percent: 10, shadow: true }, a, 'git.status'));
     assert.ok(ds.every((d) => d.mode === 'shadow'));
     const pooled = ds.filter((d) => d.approach === 'pooled').length;
@@ -75,15 +75,15 @@ void describe('decide', () => {
     assert.equal(decide({ percent: 50, shadow: false }, 'agent-1', 'git.status').mode, 'primary');
   });
 
-  void test('out-of-range percents are clamped rather than trusted', () => {
+  test('out-of-range percents are clamped rather than trusted', () => {
     assert.equal(decide({ percent: 250, shadow: false }, 'a', 'git.clone').approach, 'pooled');
     assert.equal(decide({ percent: -5, shadow: false }, 'a', 'git.clone').approach, 'simple');
     assert.equal(decide({ percent: Number.NaN, shadow: false }, 'a', 'git.clone').approach, 'simple');
   });
 });
 
-void describe('fallbackReason', () => {
-  void test('falls back on infrastructure failures only', () => {
+describe('fallbackReason', () => {
+  test('falls back on infrastructure failures only', () => {
     assert.equal(fallbackReason(new DomainError(ErrorType.Network, 'x')), 'network');
     assert.equal(fallbackReason(new DomainError(ErrorType.Timeout, 'x')), 'timeout');
     assert.equal(fallbackReason(new DomainError(ErrorType.RateLimit, 'x')), 'rate_limit');
@@ -96,8 +96,8 @@ void describe('fallbackReason', () => {
   });
 });
 
-void describe('normalisation', () => {
-  void test('status ignores entry order and ahead/behind; diff ignores abbreviated index lines', () => {
+describe('normalisation', () => {
+  test('status ignores entry order and ahead/behind; diff ignores abbreviated index lines', () => {
     const s = (entries: GitStatus['entries'], ahead: number): GitStatus => ({ branch: 'b', upstream: 'origin/b', ahead, behind: 0, entries, clean: entries.length === 0 });
     const e1 = { path: 'a.txt', index: 'M', worktree: '.', kind: 'changed' as const };
     const e2 = { path: 'b.txt', index: '?', worktree: '?', kind: 'untracked' as const };
@@ -242,8 +242,8 @@ const input = (agentId: string): CreateWorkspaceInput => ({ agentId, taskId: 't1
 const lowAgent = Array.from({ length: 1000 }, (_, i) => `agent-${i}`).find((a) => routeBucket(a, 'git.clone') < 10)!;
 const highAgent = Array.from({ length: 1000 }, (_, i) => `agent-${i}`).find((a) => routeBucket(a, 'git.clone') >= 90)!;
 
-void describe('createRoutedGitService', () => {
-  void test('routes a new workspace by the git.clone flag and counts the decision', async () => {
+describe('createRoutedGitService', () => {
+  test('routes a new workspace by the git.clone flag and counts the decision', async () => {
     const { simple, pooled, flags, metrics, router } = setup();
     flags.set('git.clone', { percent: 10, shadow: false });
     const a = await router.createWorkspace(input(lowAgent));
@@ -255,7 +255,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(await value(metrics.routerDecisions, { operation: 'clone', approach: 'simple', mode: 'primary' }), 1);
   });
 
-  void test('a workspace stays on the approach it was created on when the flags change (even a kill)', async () => {
+  test('a workspace stays on the approach it was created on when the flags change (even a kill)', async () => {
     const { pooled, flags, metrics, router } = setup();
     flags.set('git.clone', { percent: 100, shadow: false });
     const w = await router.createWorkspace(input(highAgent));
@@ -271,7 +271,7 @@ void describe('createRoutedGitService', () => {
     assert.equal((await router.createWorkspace(input(highAgent))).approach, 'simple');
   });
 
-  void test('a retried create with the same workspace id stays where the first attempt landed', async () => {
+  test('a retried create with the same workspace id stays where the first attempt landed', async () => {
     const { flags, router } = setup();
     flags.set('git.clone', { percent: 100, shadow: false });
     const w = await router.createWorkspace({ ...input(lowAgent), workspaceId: 'fixed' });
@@ -281,7 +281,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(again.approach, 'pooled');
   });
 
-  void test('shadow: clone is dual-written, writes mirrored, reads compared → match, then a real difference → mismatch', async () => {
+  test('shadow: clone is dual-written, writes mirrored, reads compared → match, then a real difference → mismatch', async () => {
     const { simple, pooled, metrics, router, setAll } = setup();
     setAll({ percent: 0, shadow: true });
     const w = await router.createWorkspace(input(highAgent));
@@ -307,7 +307,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(simple.calls.filter((c) => c.startsWith('status')).length, 2);
   });
 
-  void test('shadow failure of approach 2 counts a mismatch but never reaches the caller', async () => {
+  test('shadow failure of approach 2 counts a mismatch but never reaches the caller', async () => {
     const { pooled, metrics, router, setAll } = setup();
     setAll({ percent: 0, shadow: true });
     const w = await router.createWorkspace(input(highAgent));
@@ -319,7 +319,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(await value(metrics.shadowComparisons, { operation: 'status', result: 'mismatch' }), 1);
   });
 
-  void test('shadow push: no dry-run on approach 2 → nothing runs, nothing is counted, later reads are not compared', async () => {
+  test('shadow push: no dry-run on approach 2 → nothing runs, nothing is counted, later reads are not compared', async () => {
     const { pooled, metrics, router, setAll } = setup();
     setAll({ percent: 0, shadow: true });
     const w = await router.createWorkspace(input(highAgent));
@@ -332,7 +332,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(await value(metrics.shadowComparisons, { operation: 'status' }), 0);
   });
 
-  void test('shadow push with a dry-run on approach 2 → dry run compared by branch, reads stay comparable', async () => {
+  test('shadow push with a dry-run on approach 2 → dry run compared by branch, reads stay comparable', async () => {
     const { pooled, metrics, router, setAll } = setup({ pooled: new DryRunGit('pooled') });
     setAll({ percent: 0, shadow: true });
     const w = await router.createWorkspace(input(highAgent));
@@ -346,7 +346,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(await value(metrics.shadowComparisons, { operation: 'status', result: 'match' }), 1);
   });
 
-  void test('approach-2 pool exhausted on clone → approach 1 serves, fallback counted with its reason', async () => {
+  test('approach-2 pool exhausted on clone → approach 1 serves, fallback counted with its reason', async () => {
     const { simple, pooled, flags, metrics, router } = setup();
     flags.set('git.clone', { percent: 100, shadow: false });
     pooled.fail.set('createWorkspace', new DomainError(ErrorType.PoolExhausted, 'empty'));
@@ -357,7 +357,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(await value(metrics.fallbacks, { reason: 'pool_exhausted' }), 1);
   });
 
-  void test('a conflict or validation error from approach 2 is not an infrastructure failure: no fallback', async () => {
+  test('a conflict or validation error from approach 2 is not an infrastructure failure: no fallback', async () => {
     const { simple, pooled, flags, metrics, router } = setup();
     flags.set('git.clone', { percent: 100, shadow: false });
     pooled.fail.set('createWorkspace', new DomainError(ErrorType.Validation, 'bad branch'));
@@ -370,7 +370,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(await value(metrics.fallbacks, {}), 0);
   });
 
-  void test('a read on an approach-2 workspace falls back to its approach-1 copy; without a copy the failure stands', async () => {
+  test('a read on an approach-2 workspace falls back to its approach-1 copy; without a copy the failure stands', async () => {
     const { pooled, flags, metrics, router, setAll } = setup();
     setAll({ percent: 100, shadow: true }); // approach 1 is the hot backup
     const w = await router.createWorkspace(input(lowAgent));
@@ -390,7 +390,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(await value(metrics.fallbacks, {}), 1);
   });
 
-  void test('release releases the other approach\'s copy even after shadow was switched off', async () => {
+  test('release releases the other approach\'s copy even after shadow was switched off', async () => {
     const { simple, pooled, router, setAll } = setup();
     setAll({ percent: 0, shadow: true });
     const w = await router.createWorkspace(input(highAgent));
@@ -405,7 +405,7 @@ void describe('createRoutedGitService', () => {
     assert.equal(simple.workspaces.get(solo.id)!.status, 'terminated');
   });
 
-  void test('an unknown workspace is NotFound for operations and null for getWorkspace', async () => {
+  test('an unknown workspace is NotFound for operations and null for getWorkspace', async () => {
     const { router } = setup();
     assert.equal(await router.getWorkspace('nope'), null);
     await assert.rejects(router.status('nope'), (e: unknown) => e instanceof DomainError && e.type === ErrorType.NotFound);

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { parse as parseYaml } from 'yaml';
 import { recommendSlo, renderSloMarkdown, renderSlothYaml } from '../../lib/baseline/slo.js';
@@ -10,7 +10,7 @@ const samples = (successRates: number[], p95s: (number | null)[] = successRates.
     values: { http_success_rate: s, error_rate: 1 - s, p95_latency: p95s[i], p99_latency: p99s[i], request_rate: 80 },
   }));
 
-void test('availability objective sits below the observed success rate with twice the observed errors as budget', () => {
+test('availability objective sits below the observed success rate with twice the observed errors as budget', () => {
   const rec = recommendSlo(samples([0.9985, 0.9990, 0.9988]));
   const a = rec.targets.find((t) => t.kind === 'availability')!;
   assert.ok(a.objective / 100 < a.observed, `${a.objective} vs ${a.observed}`);
@@ -22,7 +22,7 @@ void test('availability objective sits below the observed success rate with twic
   assert.equal(a.errorBudget.operationsPerPeriod, Math.floor(0.005 * 80 * 30 * 86400));
 });
 
-void test('latency targets take the worst window with headroom, snapped up to a histogram bucket', () => {
+test('latency targets take the worst window with headroom, snapped up to a histogram bucket', () => {
   const rec = recommendSlo(samples([1, 1, 1], [38, 43, 41], [70, 90, 95]), { latencyHeadroom: 0.2 });
   const p95 = rec.targets.find((t) => t.name === 'requests-latency-p95')!;
   const p99 = rec.targets.find((t) => t.name === 'requests-latency-p99')!;
@@ -34,7 +34,7 @@ void test('latency targets take the worst window with headroom, snapped up to a 
   assert.match(p95.reasoning, /43\.0 ms/);
 });
 
-void test('missing data yields notes instead of invented targets', () => {
+test('missing data yields notes instead of invented targets', () => {
   const rec = recommendSlo(samples([0.999], [null], [null]));
   assert.ok(!rec.targets.some((t) => t.kind === 'latency'));
   assert.equal(rec.notes.length, 2);
@@ -43,7 +43,7 @@ void test('missing data yields notes instead of invented targets', () => {
   assert.match(renderSloMarkdown(none), /Not recommended/);
 });
 
-void test('the Sloth spec is valid YAML in prometheus/v1 form with error/total queries over our metrics', () => {
+test('the Sloth spec is valid YAML in prometheus/v1 form with error/total queries over our metrics', () => {
   const rec = recommendSlo(samples([0.999, 0.9995]), { service: 'sgc', matchers: 'approach="pooled"' });
   const doc = parseYaml(renderSlothYaml(rec)) as {
     version: string; service: string;
@@ -64,7 +64,7 @@ void test('the Sloth spec is valid YAML in prometheus/v1 form with error/total q
   }
 });
 
-void test('markdown lists each target with its reasoning and budget', () => {
+test('markdown lists each target with its reasoning and budget', () => {
   const md = renderSloMarkdown(recommendSlo(samples([0.999, 0.999])));
   assert.match(md, /\| requests-availability \| 99\.5% \|/);
   assert.match(md, /## Reasoning/);

@@ -1,4 +1,4 @@
-import { test, describe } from 'node:test';
+import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { defaultValidationConfig, type ValidationConfig } from '../../lib/config/validation.js';
 import {
@@ -87,7 +87,7 @@ function hoursAt(field: keyof Omit<HourlyPoint, 't'>, value: number, count: numb
   return Array.from({ length: 168 }, (_, i) => ({ t: T0 + (i + 1) * 3600, ...HEALTHY, ...(i < count ? { [field]: value } : {}) }));
 }
 
-void describe('triggers on hourly points', () => {
+describe('triggers on hourly points', () => {
   for (const name of TRIGGER_NAMES) {
     const field = FIELD[name];
     const thr = THRESHOLD[name];
@@ -99,7 +99,7 @@ void describe('triggers on hourly points', () => {
       ['far over the threshold for 1 hour is not', thr * 10, 1, 'ok'],
     ];
     for (const [what, value, count, want] of cases) {
-      void test(`${name}: ${what}`, () => {
+      test(`${name}: ${what}`, () => {
         const r = evaluateTrigger(name, hoursAt(field, value, count), 168, true, config);
         assert.equal(r.status, want);
         assert.equal(r.threshold, thr);
@@ -108,33 +108,33 @@ void describe('triggers on hourly points', () => {
     }
   }
 
-  void test('a trigger not exceeded in a week with missing data is no_data, never ok', () => {
+  test('a trigger not exceeded in a week with missing data is no_data, never ok', () => {
     const r = evaluateTrigger('p95Latency', hoursAt('p95Seconds', 1, 0).slice(24), 168, false, config);
     assert.equal(r.status, 'no_data');
     assert.equal(r.hoursWithData, 144);
   });
 
-  void test('a breach observed in a week with missing data still counts as exceeded', () => {
+  test('a breach observed in a week with missing data still counts as exceeded', () => {
     const r = evaluateTrigger('concurrency', hoursAt('peakConcurrency', 12, 5).slice(0, 100), 168, false, config);
     assert.equal(r.status, 'exceeded');
     assert.equal(r.max, 12);
   });
 
-  void test('null hours are not read as zero: the maximum comes from hours with data', () => {
+  test('null hours are not read as zero: the maximum comes from hours with data', () => {
     const pts = hoursAt('peakConcurrency', 3, 168).map((p, i) => (i % 2 ? { ...p, peakConcurrency: null } : p));
     const r = evaluateTrigger('concurrency', pts, 168, true, config);
     assert.equal(r.hoursWithData, 84);
     assert.equal(r.max, 3);
   });
 
-  void test('minBreachHours comes from the config', () => {
+  test('minBreachHours comes from the config', () => {
     const c = defaultValidationConfig({ breach: { minBreachHours: 1 } });
     assert.equal(evaluateTrigger('concurrency', hoursAt('peakConcurrency', 11, 1), 168, true, c).status, 'exceeded');
   });
 });
 
-void describe('summarizeWeek', () => {
-  void test('cost per operation is total cost over total operations, not a mean of daily ratios', () => {
+describe('summarizeWeek', () => {
+  test('cost per operation is total cost over total operations, not a mean of daily ratios', () => {
     const w = makeWeek(1, {
       dayOpts: (i) => (i === 0 ? { hour: () => ({ opsPerMin: 100, costPerOp: 0.02 }) } : { hour: () => ({ opsPerMin: 10, costPerOp: 0.01 }) }),
     });
@@ -142,52 +142,52 @@ void describe('summarizeWeek', () => {
     assert.ok(Math.abs((w.costPerOp as number) - expected) < 1e-12);
   });
 
-  void test('P95 is the median of the daily values, so one bad day does not move it', () => {
+  test('P95 is the median of the daily values, so one bad day does not move it', () => {
     const w = makeWeek(1, { dayOpts: (i) => (i === 3 ? { hour: () => ({ p95Seconds: 9 }) } : {}) });
     assert.equal(w.p95Seconds, 1);
     assert.equal(w.maxP99Seconds, 13.5);
   });
 
-  void test('error rate is weighted by operations', () => {
+  test('error rate is weighted by operations', () => {
     const w = makeWeek(1, {
       dayOpts: (i) => (i === 0 ? { hour: () => ({ opsPerMin: 60, errorRate: 0.1 }) } : { hour: () => ({ opsPerMin: 10, errorRate: 0 }) }),
     });
     assert.ok(Math.abs((w.errorRate as number) - (60 * 0.1) / (60 + 60)) < 1e-12);
   });
 
-  void test('a day without a snapshot is missing and makes the week incomplete', () => {
+  test('a day without a snapshot is missing and makes the week incomplete', () => {
     const w = makeWeek(1, { skipDays: [3] });
     assert.deepEqual(w.missingDays, [3]);
     assert.equal(w.complete, false);
     assert.ok(w.triggers.every((t) => t.status === 'no_data'));
   });
 
-  void test('a day below 90% hourly coverage is missing; at exactly 90% it counts', () => {
+  test('a day below 90% hourly coverage is missing; at exactly 90% it counts', () => {
     const c = defaultValidationConfig({ dayLengthSeconds: 36_000 }); // 10 hourly points: 9 = 90 %
     assert.equal(isDayComplete(makeDay(1, { hour: (h) => (h === 0 ? null : {}) }, c), c), true);
     assert.equal(isDayComplete(makeDay(1, { hour: (h) => (h < 2 ? null : {}) }, c), c), false);
   });
 
-  void test('a day without a single operation counts as missing (no cost per operation)', () => {
+  test('a day without a single operation counts as missing (no cost per operation)', () => {
     const w = makeWeek(1, { dayOpts: (i) => (i === 1 ? { agg: { costPerOp: null } } : {}) });
     assert.deepEqual(w.missingDays, [2]);
   });
 
-  void test('the peak concurrency and its hour of day are identified', () => {
+  test('the peak concurrency and its hour of day are identified', () => {
     const w = makeWeek(1, { dayOpts: (i) => (i === 2 ? { hour: (h) => (h === 14 ? { peakConcurrency: 9 } : {}) } : {}) });
     assert.equal(w.peakConcurrency, 9);
     assert.equal(w.peakConcurrencyHourOfDay, 14);
     assert.equal(w.peakConcurrencyAt, T0 + 2 * 86_400 + 15 * 3600);
   });
 
-  void test('consecutive hours above the error-rate trigger are reported as a cascade', () => {
+  test('consecutive hours above the error-rate trigger are reported as a cascade', () => {
     const w = makeWeek(1, { dayOpts: (i) => (i === 0 ? { hour: (h) => (h >= 3 && h <= 5 ? { errorRate: 0.2 } : h === 9 ? { errorRate: 0.3 } : {}) } : {}) });
     assert.equal(w.cascades.length, 1);
     assert.equal(w.cascades[0].hours, 3);
     assert.equal(w.cascades[0].peakErrorRate, 0.2);
   });
 
-  void test('snapshots of other weeks are ignored', () => {
+  test('snapshots of other weeks are ignored', () => {
     const days = [makeDay(1), makeDay(8), makeDay(9)];
     const w = summarizeWeek(days, 2, config);
     assert.deepEqual(w.days.map((d) => d.day), [8, 9]);
@@ -195,7 +195,7 @@ void describe('summarizeWeek', () => {
   });
 });
 
-void describe('week-over-week stability', () => {
+describe('week-over-week stability', () => {
   const base = makeWeek(1);
   const cases: [string, Partial<WeekSummary>, Partial<WeekSummary>, 'stable' | 'unstable', string][] = [
     ['cost/op exactly +10% is stable', { costPerOp: 0.05 }, { costPerOp: 0.055 }, 'stable', 'costPerOp'],
@@ -212,37 +212,37 @@ void describe('week-over-week stability', () => {
     ['peak concurrency 20 → 26 is unstable', { peakConcurrency: 20 }, { peakConcurrency: 26 }, 'unstable', 'peakConcurrency'],
   ];
   for (const [what, prev, cur, want, metric] of cases) {
-    void test(what, () => {
+    test(what, () => {
       const r = compareWeeks({ ...base, ...prev }, { ...base, week: 2, ...cur }, config);
       assert.equal(r.checks.find((c) => c.metric === metric)?.status, want);
       assert.equal(r.stable, want === 'stable');
     });
   }
 
-  void test('a metric without data makes stability inconclusive (null), not stable', () => {
+  test('a metric without data makes stability inconclusive (null), not stable', () => {
     const r = compareWeeks(base, { ...base, week: 2, costPerOp: null }, config);
     assert.equal(r.stable, null);
     assert.equal(r.checks.find((c) => c.metric === 'costPerOp')?.status, 'no_data');
   });
 
-  void test('an unstable metric wins over a missing one', () => {
+  test('an unstable metric wins over a missing one', () => {
     const r = compareWeeks(base, { ...base, week: 2, costPerOp: null, p95Seconds: 5 }, config);
     assert.equal(r.stable, false);
   });
 });
 
-void describe('decide', () => {
+describe('decide', () => {
   const conc = (v: number): WeekOpts => ({ hour: (h) => (h >= 12 && h < 15 ? { peakConcurrency: v } : {}) });
   const p95Spike: WeekOpts = { hour: (h) => (h >= 10 && h < 14 ? { p95Seconds: 3 } : {}) };
 
-  void test('before the minimum of 2 weeks there is no decision', () => {
+  test('before the minimum of 2 weeks there is no decision', () => {
     const r = decide(weeks(1), config);
     assert.equal(r.decision, 'CONTINUE');
     assert.equal(r.provisional, undefined);
     assert.equal(decide([], config).decision, 'CONTINUE');
   });
 
-  void test('healthy and stable for 4 weeks → STAY, complete', () => {
+  test('healthy and stable for 4 weeks → STAY, complete', () => {
     const r = decide(weeks(4), config);
     assert.equal(r.decision, 'STAY');
     assert.equal(r.incomplete, false);
@@ -250,7 +250,7 @@ void describe('decide', () => {
     assert.equal(r.stability?.stable, true);
   });
 
-  void test('healthy at weeks 2 and 3 → CONTINUE until the planned week, with a provisional STAY', () => {
+  test('healthy at weeks 2 and 3 → CONTINUE until the planned week, with a provisional STAY', () => {
     for (const n of [2, 3]) {
       const r = decide(weeks(n), config);
       assert.equal(r.decision, 'CONTINUE');
@@ -258,21 +258,21 @@ void describe('decide', () => {
     }
   });
 
-  void test('a trigger exceeded in one week only (spike) is not MIGRATE', () => {
+  test('a trigger exceeded in one week only (spike) is not MIGRATE', () => {
     const r = decide(weeks(4, (w) => (w === 2 ? p95Spike : {})), config);
     assert.equal(r.decision, 'STAY');
     assert.equal(r.sustained.length, 0);
     assert.equal(r.triggersTable.rows.find((row) => row.trigger === 'p95Latency')?.cells[1].status, 'exceeded');
   });
 
-  void test('a trigger exceeded in 2 consecutive weeks → MIGRATE as soon as it is seen', () => {
+  test('a trigger exceeded in 2 consecutive weeks → MIGRATE as soon as it is seen', () => {
     const r = decide(weeks(3, (w) => (w >= 2 ? conc(12) : {})), config);
     assert.equal(r.decision, 'MIGRATE');
     assert.deepEqual(r.sustained, [{ trigger: 'concurrency', weeks: [2, 3] }]);
     assert.match(r.reasons[0], /Concurrency.*weeks 2 and 3/);
   });
 
-  void test('with migrateEarly off, a sustained breach waits for the planned week', () => {
+  test('with migrateEarly off, a sustained breach waits for the planned week', () => {
     const c = defaultValidationConfig({ migrateEarly: false });
     const early = decide(weeks(3, (w) => (w >= 2 ? conc(12) : {}), c), c);
     assert.equal(early.decision, 'CONTINUE');
@@ -280,40 +280,40 @@ void describe('decide', () => {
     assert.equal(decide(weeks(4, (w) => (w >= 2 ? conc(12) : {}), c), c).decision, 'MIGRATE');
   });
 
-  void test('breaches in weeks 1 and 3 (not consecutive) are not MIGRATE', () => {
+  test('breaches in weeks 1 and 3 (not consecutive) are not MIGRATE', () => {
     const r = decide(weeks(5, (w) => (w === 1 || w === 3 ? conc(12) : {})), config);
     assert.deepEqual(r.sustained, []);
     assert.equal(r.decision, 'STAY');
   });
 
-  void test('a trigger exceeded in the latest week only → EXTEND (spike or start of a sustained breach?)', () => {
+  test('a trigger exceeded in the latest week only → EXTEND (spike or start of a sustained breach?)', () => {
     const r = decide(weeks(4, (w) => (w === 4 ? p95Spike : {})), config);
     assert.equal(r.decision, 'EXTEND');
     assert.ok(r.reasons.some((x) => /week 4 only/.test(x)));
     assert.equal(decide(weeks(5, (w) => (w >= 4 ? p95Spike : {})), config).decision, 'MIGRATE');
   });
 
-  void test('a missing day in the latest week is inconclusive → EXTEND, never STAY', () => {
+  test('a missing day in the latest week is inconclusive → EXTEND, never STAY', () => {
     const r = decide(weeks(4, (w) => (w === 4 ? { skipDays: [24] } : {})), config);
     assert.equal(r.decision, 'EXTEND');
     assert.equal(r.incomplete, true);
     assert.ok(r.reasons.some((x) => /day 24/.test(x)));
   });
 
-  void test('a missing day next to an exceeded week could hide a sustained breach → EXTEND', () => {
+  test('a missing day next to an exceeded week could hide a sustained breach → EXTEND', () => {
     const r = decide(weeks(4, (w) => (w === 2 ? { skipDays: [10] } : w === 3 ? conc(12) : {})), config);
     assert.equal(r.decision, 'EXTEND');
     assert.ok(r.reasons.some((x) => /could hide a sustained breach/.test(x)));
   });
 
-  void test('a missing day that no reading could turn into a sustained breach → STAY, flagged incomplete', () => {
+  test('a missing day that no reading could turn into a sustained breach → STAY, flagged incomplete', () => {
     const r = decide(weeks(4, (w) => (w === 2 ? { skipDays: [10] } : {})), config);
     assert.equal(r.decision, 'STAY');
     assert.equal(r.incomplete, true);
     assert.ok(r.reasons.some((x) => /day 10/.test(x)));
   });
 
-  void test('unstable cost at the planned week → EXTEND, then a forced decision at week 6 flagged incomplete', () => {
+  test('unstable cost at the planned week → EXTEND, then a forced decision at week 6 flagged incomplete', () => {
     const cost = (w: number): WeekOpts => ({ hour: () => ({ costPerOp: w % 2 ? 0.01 : 0.02 }) });
     const at4 = decide(weeks(4, cost), config);
     assert.equal(at4.decision, 'EXTEND');
@@ -326,26 +326,26 @@ void describe('decide', () => {
     assert.ok(at6.reasons.some((x) => /last allowed/.test(x)));
   });
 
-  void test('missing data at week 6 forces a decision flagged incomplete', () => {
+  test('missing data at week 6 forces a decision flagged incomplete', () => {
     const r = decide(weeks(6, (w) => (w === 6 ? { skipDays: [40] } : {})), config);
     assert.equal(r.decision, 'STAY');
     assert.equal(r.incomplete, true);
   });
 
-  void test('a sustained breach still wins at the forced week', () => {
+  test('a sustained breach still wins at the forced week', () => {
     const r = decide(weeks(6, (w) => (w >= 5 ? conc(15) : { skipDays: [w * 7] })), config);
     assert.equal(r.decision, 'MIGRATE');
     assert.equal(r.incomplete, true);
   });
 
-  void test('decideNow (force) before the minimum decides with what there is, flagged incomplete', () => {
+  test('decideNow (force) before the minimum decides with what there is, flagged incomplete', () => {
     const r = decide(weeks(1), config, { force: true });
     assert.equal(r.decision, 'STAY');
     assert.equal(r.incomplete, true);
     assert.equal(r.forced, true);
   });
 
-  void test('the triggers table has every trigger for every week, missing weeks as no_data', () => {
+  test('the triggers table has every trigger for every week, missing weeks as no_data', () => {
     const ws = weeks(3).filter((w) => w.week !== 2);
     const r = decide(ws, config);
     assert.deepEqual(r.triggersTable.weeks, [1, 2, 3]);
@@ -356,32 +356,32 @@ void describe('decide', () => {
   });
 });
 
-void describe('weekly goals (seed 000 weeks 1–4)', () => {
-  void test('week 1 baseline: healthy week meets every check', () => {
+describe('weekly goals (seed 000 weeks 1–4)', () => {
+  test('week 1 baseline: healthy week meets every check', () => {
     const g = evaluateWeekGoals(weeks(1), 1, config);
     assert.equal(g.kind, 'baseline');
     assert.equal(g.met, true, JSON.stringify(g.checks));
   });
 
-  void test('week 1: error rate exactly 2% is not below 2%', () => {
+  test('week 1: error rate exactly 2% is not below 2%', () => {
     const g = evaluateWeekGoals(weeks(1, () => ({ hour: () => ({ errorRate: 0.02 }) })), 1, config);
     assert.equal(g.checks.find((c) => c.id === 'error-rate')?.status, 'not_met');
     const ok = evaluateWeekGoals(weeks(1, () => ({ hour: () => ({ errorRate: 0.0199 }) })), 1, config);
     assert.equal(ok.checks.find((c) => c.id === 'error-rate')?.status, 'met');
   });
 
-  void test('week 1: a day with cost/op 15% off the median breaks baseline stability', () => {
+  test('week 1: a day with cost/op 15% off the median breaks baseline stability', () => {
     const g = evaluateWeekGoals(weeks(1, () => ({ dayOpts: (i) => (i === 2 ? { hour: () => ({ costPerOp: 0.0115 }) } : {}) })), 1, config);
     assert.equal(g.checks.find((c) => c.id === 'cost-stable')?.status, 'not_met');
     assert.equal(g.met, false);
   });
 
-  void test('week 1: rate-limited operations are a resource exhaustion event', () => {
+  test('week 1: rate-limited operations are a resource exhaustion event', () => {
     const g = evaluateWeekGoals(weeks(1, () => ({ agg: { rateLimitedOperations: 3 } })), 1, config);
     assert.equal(g.checks.find((c) => c.id === 'no-exhaustion')?.status, 'not_met');
   });
 
-  void test('week 2: headroom exactly 50% is not above 50%; pool data absent is no_data, not met', () => {
+  test('week 2: headroom exactly 50% is not above 50%; pool data absent is no_data, not met', () => {
     const at = evaluateWeekGoals(weeks(2, () => ({ agg: { rateLimitHeadroom: 0.5 } })), 2, config);
     assert.equal(at.checks.find((c) => c.id === 'headroom')?.status, 'not_met');
     const over = evaluateWeekGoals(weeks(2, () => ({ agg: { rateLimitHeadroom: 0.51 } })), 2, config);
@@ -390,7 +390,7 @@ void describe('weekly goals (seed 000 weeks 1–4)', () => {
     assert.equal(over.met, null);
   });
 
-  void test('week 3: uncategorised failures and a timeout below 2× P99 fail the goal', () => {
+  test('week 3: uncategorised failures and a timeout below 2× P99 fail the goal', () => {
     const g = evaluateWeekGoals(weeks(3, () => ({
       agg: { errorRateByCategory: { network: 0.005, timeout: 0, conflict: 0, auth: 0, rate_limit: 0, other: 0.005 }, p99Seconds: 70 },
     })), 3, config);
@@ -401,12 +401,12 @@ void describe('weekly goals (seed 000 weeks 1–4)', () => {
     assert.equal(ok.checks.find((c) => c.id === 'categorised')?.status, 'met');
   });
 
-  void test('week 3: cascades cannot be ruled out with missing days', () => {
+  test('week 3: cascades cannot be ruled out with missing days', () => {
     const g = evaluateWeekGoals(weeks(3, (w) => (w === 3 ? { skipDays: [17] } : {})), 3, config);
     assert.equal(g.checks.find((c) => c.id === 'cascades')?.status, 'no_data');
   });
 
-  void test('week 4 readiness: trend and forecast need a forecast; gaps flag metrics near a trigger', () => {
+  test('week 4 readiness: trend and forecast need a forecast; gaps flag metrics near a trigger', () => {
     const ws = weeks(4, (w) => (w === 4 ? { hour: () => ({ peakConcurrency: 9 }) } : {}));
     const without = evaluateWeekGoals(ws, 4, config, null);
     assert.equal(without.checks.find((c) => c.id === 'forecast')?.status, 'no_data');
@@ -416,7 +416,7 @@ void describe('weekly goals (seed 000 weeks 1–4)', () => {
     assert.match(g.checks.find((c) => c.id === 'gaps')?.detail ?? '', /Concurrency/);
   });
 
-  void test('week 4 gap analysis lists an exceeded trigger even when most hours are low', () => {
+  test('week 4 gap analysis lists an exceeded trigger even when most hours are low', () => {
     const ws = weeks(4, (w) => (w === 4 ? { hour: (h) => (h === 14 ? { peakConcurrency: 12 } : {}) } : {}));
     const g = evaluateWeekGoals(ws, 4, config, null);
     assert.match(g.checks.find((c) => c.id === 'gaps')?.detail ?? '', /Concurrency.*exceeded in 7 h/);
@@ -424,13 +424,13 @@ void describe('weekly goals (seed 000 weeks 1–4)', () => {
     assert.match(calm.checks.find((c) => c.id === 'gaps')?.detail ?? '', /no metric within 20% of its trigger/);
   });
 
-  void test('weeks 5 and 6 repeat the load and failure checks', () => {
+  test('weeks 5 and 6 repeat the load and failure checks', () => {
     const g = evaluateWeekGoals(weeks(5), 5, config);
     assert.equal(g.kind, 'extended');
     assert.ok(g.checks.some((c) => c.id === 'headroom') && g.checks.some((c) => c.id === 'timeouts'));
   });
 
-  void test('a week without a summary is no_data in the checklist', () => {
+  test('a week without a summary is no_data in the checklist', () => {
     const list = goalsChecklist(weeks(3).filter((w) => w.week !== 2), config);
     assert.equal(list.length, 3);
     assert.equal(list[1].met, null);

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { newWorkspaceId } from '../../api/git-operations.js';
 import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.js';

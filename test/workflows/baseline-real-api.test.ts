@@ -5,7 +5,7 @@
  * Prometheus scraping that API's /metrics every second; the phases worker with the real baseline
  * activities. Windows are seconds long and the rate low, so a 2-core machine keeps up.
  */
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -51,7 +51,7 @@ let apiUrl: string;
 let prometheus: PrometheusHandle;
 const cleanups: (() => Promise<unknown> | void)[] = [];
 
-before(async () => {
+beforeAll(async () => {
   [env, tdb, sandboxRoot, reportsDir] = await Promise.all([
     testEnv(), freshDb('bl_api'), mkdtemp(join(tmpdir(), 'sgc-bl-api-sb-')), mkdtemp(join(tmpdir(), 'sgc-bl-api-reports-')),
   ]);
@@ -97,14 +97,14 @@ before(async () => {
   }
 });
 
-after(async () => {
+afterAll(async () => {
   for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
   await Promise.allSettled([tdb?.drop(), env?.teardown()]);
   remote?.cleanup();
   await Promise.allSettled([sandboxRoot, reportsDir].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
 });
 
-void test('a baseline with seconds-long samples against the real API produces every artifact and a CSV whose header and row count are right', async () => {
+test('a baseline with seconds-long samples against the real API produces every artifact and a CSV whose header and row count are right', async () => {
   const taskQueue = uniqueQueue('bl-api-phases');
   const workflowId = uniqueId('baseline-real-api');
   const runId = artifactRunId(workflowId);
@@ -181,7 +181,8 @@ void test('a baseline with seconds-long samples against the real API produces ev
   assert.match(await readFile(join(dir, `${runId}-summary.md`), 'utf8'), /Completion summary/);
 
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { files: { name: string; sha256: string }[] };
-  assert.deepEqual(manifest.files.map((f) => f.name).sort(), files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'));
+  // expect, not assert.deepEqual: fs arrays come from Node's realm, not the test's vm context
+  expect(manifest.files.map((f) => f.name).sort()).toEqual(files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'));
   for (const f of manifest.files) assert.equal(f.sha256, sha256Hex(await readFile(join(dir, f.name))), f.name);
   assert.equal(sha256Hex(await readFile(join(dir, 'archive.tar.gz'))), result.archive?.sha256);
 

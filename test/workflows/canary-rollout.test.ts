@@ -6,7 +6,7 @@
  * gauge on a tiny exporter that Prometheus scrapes every 500 ms when a test needs the error rate
  * to change between analyses.
  */
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -57,7 +57,7 @@ const HEALTHY: Record<string, string> = {
 
 const AGENTS = Array.from({ length: 200 }, (_, i) => `agent-${i}`);
 
-before(async () => {
+beforeAll(async () => {
   env = await testEnv();
   t = await freshDb('canary');
   store = new FlagStore(t.db);
@@ -70,7 +70,7 @@ before(async () => {
   prom = await startPrometheus({ scrape: [{ job: 'canary-test', targets: [`127.0.0.1:${port}`], interval: '500ms' }], scrapeInterval: '1s' });
 });
 
-after(async () => {
+afterAll(async () => {
   await cache?.close();
   await prom?.stop();
   await new Promise((r) => exporter?.close(r));

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -62,7 +62,7 @@ let healthy: Target;
 let leaky: Target;
 let reportsDir: string;
 
-before(async () => {
+beforeAll(async () => {
   [env, tdb, healthy, leaky, reportsDir] = await Promise.all([
     testEnv(), freshDb('drift'), startTarget(false), startTarget(true), mkdtemp(join(tmpdir(), 'sgc-drift-reports-')),
   ]);
@@ -79,14 +79,14 @@ before(async () => {
   }
 });
 
-after(async () => {
+afterAll(async () => {
   healthy?.child.kill();
   leaky?.child.kill();
   await Promise.allSettled([env?.teardown(), tdb?.drop(), prometheus?.stop()]);
   if (reportsDir) await rm(reportsDir, { recursive: true, force: true });
 });
 
-void test('a drift review passes 7/7 for a healthy process and fails naming memory growth for one that leaks', async () => {
+test('a drift review passes 7/7 for a healthy process and fails naming memory growth for one that leaks', async () => {
   const taskQueue = uniqueQueue('drift');
   const worker = await Worker.create({
     connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),

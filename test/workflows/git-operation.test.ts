@@ -2,7 +2,7 @@
  * gitOperationWorkflow on the real dev server with the real git service (approach 1, local
  * provider), a real bare repository and a fresh database.
  */
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,7 +34,7 @@ let service: SimpleGitService;
 let sandboxRoot: string;
 const repos: { cleanup(): void }[] = [];
 
-before(async () => {
+beforeAll(async () => {
   env = await testEnv();
   tdb = await freshDb('gitop');
   sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-gitop-sb-'));
@@ -47,7 +47,7 @@ before(async () => {
   await service.start();
 });
 
-after(async () => {
+afterAll(async () => {
   await service?.close();
   await tdb?.drop();
   await env?.teardown();

