@@ -3,7 +3,7 @@
  * promises to keep). With `-z` records end in NUL and paths are not quoted; a rename/copy record
  * is followed by one extra NUL-terminated field, the original path.
  */
-import type { GitStatus } from '../service/types.js';
+import type { GitStatus } from './types.js';
 
 type Entry = GitStatus['entries'][number];
 

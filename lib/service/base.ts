@@ -6,7 +6,7 @@ import type { EncryptionKey } from '../crypto.js';
 import { categoryOf, DomainError, ErrorType, isDomainError } from '../errors.js';
 import {
   cloneWorkspace, commitAndPush, gitDiff, gitStatus, pullRebase, readWorkspaceFile, writeWorkspaceFile, type GitCredentials,
-} from '../git/ops.js';
+} from '../git/index.js';
 import { agentBranchName, validateId, validateRepoUrl } from '../git/validate.js';
 import { sanitizeUrl, type Logger } from '../log.js';
 import { recordOperation, type Approach, type Metrics } from '../metrics.js';

@@ -1,6 +1,9 @@
+import type { CommitPushResult, GitStatus, PullResult } from '../git/types.js';
 import type { Approach } from '../metrics.js';
 
 export type { Approach };
+// the git result types live in lib/git (it imports nothing from here); re-exported for callers
+export type { CommitPushResult, GitStatus, PullResult };
 
 export type WorkspaceStatus = 'initializing' | 'ready' | 'in_use' | 'error' | 'terminated';
 
@@ -30,17 +33,6 @@ export interface CreateWorkspaceInput {
   workspaceId?: string;
 }
 
-/** `git status --porcelain=v2 --branch`, parsed. */
-export interface GitStatus {
-  branch: string | null;
-  upstream: string | null;
-  ahead: number;
-  behind: number;
-  /** path → XY code, e.g. { path: 'a.txt', index: 'M', worktree: '.' } */
-  entries: { path: string; index: string; worktree: string; kind: 'changed' | 'renamed' | 'unmerged' | 'untracked' | 'ignored'; origPath?: string }[];
-  clean: boolean;
-}
-
 export interface CommitPushInput {
   message: string;
   /** branch to rebase onto and push to; defaults to the workspace's agent branch. Several agents
@@ -48,19 +40,6 @@ export interface CommitPushInput {
   targetBranch?: string;
   /** stable id of this operation (the workflow id): a retried push after a crash lands the commit once */
   operationId?: string;
-}
-
-export interface CommitPushResult {
-  commit: string;
-  branch: string;
-  attempts: number;
-  /** true when an earlier attempt of the same operationId had already landed it */
-  alreadyLanded: boolean;
-}
-
-export interface PullResult {
-  head: string;
-  updated: boolean;
 }
 
 /** Progress callback for long operations (activities heartbeat from it). */

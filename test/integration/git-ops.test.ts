@@ -14,8 +14,8 @@ import type { LocalSandboxProvider } from '../../lib/sandbox/local.js';
 import type { Sandbox } from '../../lib/sandbox/types.js';
 import {
   cloneWorkspace, commitAndPush, gitDiff, gitStatus, pullRebase, readWorkspaceFile, writeWorkspaceFile, backoffDelay,
-} from '../../lib/git/ops.js';
-import type { CommitAndPushOptions, GitCredentials } from '../../lib/git/ops.js';
+} from '../../lib/git/index.js';
+import type { CommitAndPushOptions, GitCredentials } from '../../lib/git/index.js';
 import { agentBranchName } from '../../lib/git/validate.js';
 import { DomainError, isDomainError, ErrorType } from '../../lib/errors.js';
 
