@@ -28,6 +28,7 @@ import { rolloutRoutes } from './routes/rollouts.js';
 import { systemRoutes } from './routes/system.js';
 import { validationRoutes } from './routes/validations.js';
 import { workspaceRoutes } from './routes/workspaces.js';
+import { mcpRoute } from './mcp/route.js';
 
 export interface AppDeps {
   config: Config;
@@ -70,6 +71,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await app.register(systemRoutes({ db: deps.db, temporal: deps.temporal, metrics: deps.metrics }));
   await app.register(workspaceRoutes({ service: deps.service, temporal: deps.temporal }), { prefix: '/v1' });
+  // MCP tools for agents: each call goes through the routes above, with the agent's own token
+  await app.register(mcpRoute(app));
 
   // phases run on their own task queue; operators start and steer them, admins own the flags
   const { config } = deps;
