@@ -2,14 +2,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { DomainError, ErrorType, isDomainError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type {
-  CommitPushResult, CreateWorkspaceInput, GitService, Progress, PullResult, Workspace,
+  CommitPushResult, CreateWorkspaceInput, GitService, Progress, PullResult,
 } from '../lib/service/types.js';
-
-/** A workspace as it crosses the Temporal boundary: JSON-safe (dates as ISO strings). */
-export interface WorkspaceSummary extends Omit<Workspace, 'createdAt' | 'lastUsedAt'> {
-  createdAt: string;
-  lastUsedAt: string | null;
-}
+import { toWorkspaceSummary, type WorkspaceSummary } from '../lib/service/workspace-summary.js';
 
 export interface CommitPushActivityInput {
   workspaceId: string;
@@ -22,10 +17,6 @@ export interface CommitPushActivityInput {
 export interface GitActivityDeps {
   service: GitService;
   log: Logger;
-}
-
-export function toWorkspaceSummary(w: Workspace): WorkspaceSummary {
-  return { ...w, createdAt: w.createdAt.toISOString(), lastUsedAt: w.lastUsedAt?.toISOString() ?? null };
 }
 
 /**

@@ -18,7 +18,7 @@ import type { Metrics } from '../lib/metrics.js';
 import type { GitService } from '../lib/service/types.js';
 import { createAuthenticator } from './auth.js';
 import { errorHandler } from './errors.js';
-import type { TemporalDeps } from './git-operations.js';
+import type { TemporalDeps } from '../clients/git-operations.js';
 import { FlagStore } from '../lib/flags/store.js';
 import { baselineRoutes } from './routes/baselines.js';
 import { driftRoutes } from './routes/drift.js';

@@ -8,8 +8,8 @@ import { loadConfig } from '../lib/config/index.js';
 import { createDb, migrate } from '../lib/db/index.js';
 import { createLogger } from '../lib/log.js';
 import { createMetrics } from '../lib/metrics.js';
-import { composeGitService } from '../workers/compose.js';
-import { createTemporalClient } from '../workers/temporal.js';
+import { composeGitService } from '../lib/service/compose.js';
+import { createTemporalClient } from '../clients/temporal.js';
 import { buildApp } from './app.js';
 
 async function main(): Promise<void> {

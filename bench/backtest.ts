@@ -20,9 +20,9 @@ import { VALIDATION_QUERIES } from '../lib/validation/queries.js';
 import { validationWorkflowId } from '../workflows/ids.js';
 import { validationPeriodWorkflow } from '../workflows/validation-period/workflow.js';
 import { validationActivities } from '../workers/phases-validation.js';
-import { freshDb } from '../test/helpers/db.js';
-import { backfillWindow, startPrometheus } from '../test/helpers/prometheus.js';
-import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../test/helpers/temporal.js';
+import { freshDb } from '../scripts/testing/db.js';
+import { backfillWindow, startPrometheus } from '../scripts/testing/prometheus.js';
+import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../scripts/testing/temporal.js';
 
 const WEEKS = 6;
 const RESOLUTION_SECONDS = 300;

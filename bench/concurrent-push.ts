@@ -32,8 +32,8 @@ import type { Db } from '../lib/db/index.js';
 import { createGitService, type PooledGitService } from '../lib/service/index.js';
 import { createLocalProvider } from '../lib/sandbox/local.js';
 import type { Sandbox, SandboxProvider } from '../lib/sandbox/types.js';
-import { createBareRepo } from '../test/helpers/git.js';
-import { freshDb } from '../test/helpers/db.js';
+import { createBareRepo } from '../scripts/testing/git.js';
+import { freshDb } from '../scripts/testing/db.js';
 
 const rounds = (process.env.BENCH_AGENTS ?? '50,100').split(',').map(Number);
 const maxAgents = Math.max(...rounds);

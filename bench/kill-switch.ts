@@ -18,7 +18,7 @@ import { createAuthenticator } from '../api/auth.js';
 import { errorHandler } from '../api/errors.js';
 import { flagRoutes } from '../api/routes/flags.js';
 import { FLAG_OPERATIONS, FlagStore } from '../lib/flags/store.js';
-import { freshDb } from '../test/helpers/db.js';
+import { freshDb } from '../scripts/testing/db.js';
 
 const flips = Number(process.env.BENCH_FLIPS ?? 200);
 const processes = Number(process.env.BENCH_PROCESSES ?? 3);

@@ -17,7 +17,7 @@ import pino from 'pino';
 import { createMetrics } from '../lib/metrics.js';
 import { SandboxPool } from '../lib/pool/pool.js';
 import { createLocalProvider } from '../lib/sandbox/local.js';
-import { freshDb } from '../test/helpers/db.js';
+import { freshDb } from '../scripts/testing/db.js';
 
 const n = Number(process.env.BENCH_N ?? 500);
 const size = Number(process.env.BENCH_POOL ?? 10);

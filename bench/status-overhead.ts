@@ -25,10 +25,10 @@ import { createGitService, workspaceDirFor } from '../lib/service/index.js';
 import { createLocalProvider } from '../lib/sandbox/local.js';
 import { appendOperation } from '../lib/store/operation-log.js';
 import { getWorkspace } from '../lib/store/workspaces.js';
-import { createTemporalClient } from '../workers/temporal.js';
-import { createBareRepo } from '../test/helpers/git.js';
-import { freshDb } from '../test/helpers/db.js';
-import { stackEnv } from '../test/helpers/stack.js';
+import { createTemporalClient } from '../clients/temporal.js';
+import { createBareRepo } from '../scripts/testing/git.js';
+import { freshDb } from '../scripts/testing/db.js';
+import { stackEnv } from '../scripts/testing/stack.js';
 
 const n = Number(process.env.BENCH_N ?? 200);
 const warmup = Number(process.env.BENCH_WARMUP ?? 20);

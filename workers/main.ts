@@ -26,13 +26,13 @@ import { createMetrics, type Metrics } from '../lib/metrics.js';
 import { FlagCache } from '../lib/flags/cache.js';
 import { FlagStore } from '../lib/flags/store.js';
 import { PromClient } from '../lib/prom/client.js';
-import { composeGitService } from './compose.js';
+import { composeGitService } from '../lib/service/compose.js';
 import { createGitWorker, type WorkflowSource } from './git-worker.js';
 import { baselineActivities, envTokenFor } from './phases-baseline.js';
-import { canaryActivities, ensureCanarySchedules } from './phases-canary.js';
+import { canaryActivities } from './phases-canary.js';
 import { validationActivities } from './phases-validation.js';
-import { ensurePoolSchedules } from './schedules.js';
-import { tlsOptions } from './temporal.js';
+import { ensureCanarySchedules, ensurePoolSchedules } from '../clients/schedules.js';
+import { tlsOptions } from '../clients/temporal.js';
 
 function gitSha(): string | null {
   try {

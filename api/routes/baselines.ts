@@ -1,7 +1,7 @@
 /**
  * Production baselines (seed 003), operator role: start one, read its `status` query (or its
  * result once finished), cancel it, and keep baselines on Temporal Schedules. Each handler calls
- * one helper of workers/baseline-control.ts (shared with the CLI).
+ * one helper of clients/baseline.ts (shared with the CLI).
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -9,8 +9,9 @@ import { z } from 'zod';
 import type { Config } from '../../lib/config/index.js';
 import {
   baselineInputFromConfig, baselineOverridesSchema, baselineStatus, cancelBaseline, controlBaselineSchedule, createBaselineSchedule,
-  listBaselineSchedules, runIdSchema, scheduleNameSchema, startBaseline, type PhaseTemporal,
-} from '../../workers/baseline-control.js';
+  listBaselineSchedules, scheduleNameSchema, startBaseline,
+} from '../../clients/baseline.js';
+import { runIdSchema, type PhaseTemporal } from '../../clients/runs.js';
 import { requireRole } from '../auth.js';
 import { errorResponses, errorSchema } from '../schemas.js';
 

@@ -1,15 +1,14 @@
 /**
  * Drift reviews (seed 001), operator role: start a review of a process (short soak 2 h by
  * default, full 48 h) and read its status or verdict ("N/7 criteria met"). Each handler calls
- * one helper of workers/baseline-control.ts (shared with the CLI).
+ * one helper of clients/drift.ts (shared with the CLI).
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../lib/config/index.js';
-import {
-  driftInputFromConfig, driftOverridesSchema, driftStatus, runIdSchema, startDrift, type PhaseTemporal,
-} from '../../workers/baseline-control.js';
+import { driftInputFromConfig, driftOverridesSchema, driftStatus, startDrift } from '../../clients/drift.js';
+import { runIdSchema, type PhaseTemporal } from '../../clients/runs.js';
 import { requireRole } from '../auth.js';
 import { errorResponses, errorSchema } from '../schemas.js';
 

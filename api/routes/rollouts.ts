@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { canaryStageSchema, canaryThresholdsSchema } from '../../lib/config/canary.js';
 import { requireRole } from '../auth.js';
-import { ROLLOUT_ID, rolloutStatus, signalRollout, startRollout, type RolloutControlDeps } from '../rollout-control.js';
+import { ROLLOUT_ID, rolloutStatus, signalRollout, startRollout, type RolloutControlDeps } from '../../clients/canary.js';
 import { errorResponses, errorSchema } from '../schemas.js';
 
 export type RolloutRouteDeps = RolloutControlDeps;

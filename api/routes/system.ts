@@ -3,9 +3,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Db } from '../../lib/db/index.js';
 import type { Metrics } from '../../lib/metrics.js';
-import { temporalHealthy } from '../../workers/temporal.js';
+import { temporalHealthy } from '../../clients/temporal.js';
 import { RETRY_AFTER_SECONDS } from '../errors.js';
-import type { TemporalDeps } from '../git-operations.js';
+import type { TemporalDeps } from '../../clients/git-operations.js';
 
 export interface SystemRouteDeps {
   db: Db;

@@ -1,7 +1,7 @@
 /**
  * Validation periods (seed 000): start one (live or backtest), read its status, extend it, ask
  * for the decision now, or override the decision. Operator role. Each handler calls one helper
- * of api/validation-periods.ts; the caller's token name is passed on as `by` for the audit.
+ * of clients/validation.ts; the caller's token name is passed on as `by` for the audit.
  */
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -12,7 +12,7 @@ import { errorResponses, errorSchema } from '../schemas.js';
 import {
   VALIDATION_ID, buildValidationInput, decideValidationNow, extendValidationPeriod, getValidationPeriod,
   overrideValidationDecision, startValidationPeriod, type ValidationTemporalDeps,
-} from '../validation-periods.js';
+} from '../../clients/validation.js';
 
 export interface ValidationRouteDeps {
   temporal: ValidationTemporalDeps;

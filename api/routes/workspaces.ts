@@ -7,12 +7,12 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { toWorkspaceSummary } from '../../activities/git.js';
 import { DomainError, ErrorType } from '../../lib/errors.js';
 import { validateWorkspacePath } from '../../lib/git/validate.js';
 import type { GitService, Workspace } from '../../lib/service/types.js';
+import { toWorkspaceSummary } from '../../lib/service/workspace-summary.js';
 import { requireAgent } from '../auth.js';
-import { executeGitOperation, newWorkspaceId, type TemporalDeps } from '../git-operations.js';
+import { executeGitOperation, newWorkspaceId, type TemporalDeps } from '../../clients/git-operations.js';
 import {
   commitBody, commitResultSchema, createWorkspaceBody, errorResponses, errorSchema, fileBody, gitStatusSchema,
   idempotencyHeaders, pullResultSchema, workspaceIdSchema, workspaceSchema,

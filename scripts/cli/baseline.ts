@@ -1,6 +1,6 @@
 /**
  * `sgc baseline …`: production baselines (seed 003) and their Schedules from a terminal, through
- * the same Temporal helpers as the API (workers/baseline-control.ts). Register with
+ * the same Temporal helpers as the API (clients/baseline.ts). Register with
  * `program.addCommand(baselineCommand())`.
  *
  *   baseline start [--id b1] [--target URL] [--token-ref SGC_BASELINE_TOKEN] [--repo-url URL | --workspace-ids a,b]
@@ -19,9 +19,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../../lib/config/index.js';
 import {
   baselineInputFromConfig, baselineOverridesSchema, baselineStatus, cancelBaseline, controlBaselineSchedule, createBaselineSchedule,
-  listBaselineSchedules, startBaseline, type BaselineOverrides, type PhaseTemporal,
-} from '../../workers/baseline-control.js';
-import { createTemporalClient } from '../../workers/temporal.js';
+  listBaselineSchedules, startBaseline, type BaselineOverrides,
+} from '../../clients/baseline.js';
+import type { PhaseTemporal } from '../../clients/runs.js';
+import { createTemporalClient } from '../../clients/temporal.js';
 import type { BaselineStatus } from '../../workflows/production-baseline/messages.js';
 import type { ProductionBaselineResult } from '../../workflows/production-baseline/workflow.js';
 

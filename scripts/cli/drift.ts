@@ -1,6 +1,6 @@
 /**
  * `sgc drift …`: drift reviews (seed 001) from a terminal, through the same Temporal helpers as
- * the API (workers/baseline-control.ts). Register with `program.addCommand(driftCommand())`.
+ * the API (clients/drift.ts). Register with `program.addCommand(driftCommand())`.
  *
  *   drift start [--id d1] [--job sgc-worker] [--instance regex] [--mode short|full] [--duration 7200] [--interval 300]
  *   drift status d1 [--json]
@@ -8,8 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, type Config } from '../../lib/config/index.js';
-import { driftInputFromConfig, driftOverridesSchema, driftStatus, startDrift } from '../../workers/baseline-control.js';
-import { createTemporalClient } from '../../workers/temporal.js';
+import { driftInputFromConfig, driftOverridesSchema, driftStatus, startDrift } from '../../clients/drift.js';
+import { createTemporalClient } from '../../clients/temporal.js';
 import type { DriftStatus } from '../../workflows/drift-review/messages.js';
 import type { DriftReviewResult } from '../../workflows/drift-review/workflow.js';
 

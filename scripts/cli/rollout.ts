@@ -1,6 +1,6 @@
 /**
  * `sgc rollout …`: start and steer canary rollouts from a terminal, through the same Temporal
- * helper as the API (api/rollout-control.ts). Register with `program.addCommand(rolloutCommand())`.
+ * helper as the API (clients/canary.ts). Register with `program.addCommand(rolloutCommand())`.
  *
  *   rollout start [--id r1] [--interval 300] [--auto-advance] [--stages stages.json]
  *   rollout status r1 [--json]
@@ -11,9 +11,9 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { rolloutStatus, signalRollout, startRollout, type RolloutControlDeps, type RolloutSignal } from '../../api/rollout-control.js';
+import { rolloutStatus, signalRollout, startRollout, type RolloutControlDeps, type RolloutSignal } from '../../clients/canary.js';
 import { loadConfig, type Config } from '../../lib/config/index.js';
-import { createTemporalClient } from '../../workers/temporal.js';
+import { createTemporalClient } from '../../clients/temporal.js';
 import type { CanaryStatus } from '../../workflows/canary-rollout/messages.js';
 
 export function cliActor(): string {

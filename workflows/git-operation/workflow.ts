@@ -1,7 +1,8 @@
 import {
   ActivityFailure, ApplicationFailure, TimeoutFailure, log, proxyActivities, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { GitActivities, WorkspaceSummary } from '../../activities/git.js';
+import type { GitActivities } from '../../activities/git.js';
+import type { WorkspaceSummary } from '../../lib/service/workspace-summary.js';
 import { ErrorType, type ErrorTypeName } from '../../lib/errors.js';
 import type { CommitPushResult, PullResult } from '../../lib/service/types.js';
 import { sgcAgentIdKey, sgcOperationKey, sgcPhaseKey } from '../search-attributes.js';

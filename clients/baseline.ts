@@ -1,6 +1,6 @@
 /**
- * Temporal helpers for production baselines and drift reviews, shared by the API routes and the
- * CLI: build a run's full input from config + overrides (workflow code cannot read config),
+ * The Temporal client of production baselines (seed 003), shared by the API routes and the CLI:
+ * build a run's full input from `config.baseline` + overrides (workflow code cannot read config),
  * start it, read its status, cancel it, and manage baseline Schedules. Client-only (no worker).
  */
 import { randomUUID } from 'node:crypto';
@@ -11,26 +11,15 @@ import {
 import { z } from 'zod';
 import type { LoadMix, LoadTarget } from '../activities/baseline.js';
 import type { Config } from '../lib/config/index.js';
-import { driftDurationSeconds } from '../lib/config/drift.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
-import { baselineWorkflowId, driftWorkflowId, scheduleId } from '../workflows/ids.js';
-import { driftStatusQuery, type DriftStatus } from '../workflows/drift-review/messages.js';
-import { driftReviewWorkflow, type DriftReviewInput, type DriftReviewResult } from '../workflows/drift-review/workflow.js';
+import { baselineWorkflowId, scheduleId } from '../workflows/ids.js';
 import { cancelSignal, statusQuery, type BaselineStatus } from '../workflows/production-baseline/messages.js';
 import {
   MAX_LOAD_WINDOWS, productionBaselineWorkflow, type ProductionBaselineInput, type ProductionBaselineResult,
 } from '../workflows/production-baseline/workflow.js';
+import { runIdSchema, runView, type PhaseTemporal, type RunView } from './runs.js';
 
-/**
- * Buckets of `gitops_operation_duration_seconds` (lib/metrics.ts). The SLO draft snaps latency
- * thresholds to these so the Sloth spec's `le="…"` selects a bucket that exists; a unit test
- * keeps this list equal to the histogram's.
- */
-export { OPERATION_DURATION_BUCKETS_SECONDS } from '../lib/metrics.js';
 import { OPERATION_DURATION_BUCKETS_SECONDS } from '../lib/metrics.js';
-
-/** A caller-chosen run id: becomes part of the workflow id, file names and report ids. */
-export const runIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_", "-", starting with a letter or digit');
 
 const stage = { rps: z.number().positive().max(10_000).optional(), connections: z.number().int().min(1).max(1_000).optional() };
 const seconds = z.number().int().positive().max(30 * 86_400);
@@ -132,12 +121,6 @@ export function baselineInputFromConfig(config: Pick<Config, 'baseline' | 'api'>
   return input;
 }
 
-export interface PhaseTemporal {
-  client: Client;
-  /** config temporal.taskQueues.phases */
-  taskQueue: string;
-}
-
 /** Starts a baseline; a second start with the same id is a conflict, not a second run. */
 export async function startBaseline(t: PhaseTemporal, input: ProductionBaselineInput, id: string = randomUUID()): Promise<{ workflowId: string; runId: string }> {
   const workflowId = baselineWorkflowId(id);
@@ -152,32 +135,8 @@ export async function startBaseline(t: PhaseTemporal, input: ProductionBaselineI
   }
 }
 
-export interface RunView<S, R> {
-  workflowId: string;
-  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, … */
-  state: string;
-  /** the live status query (running runs) */
-  status: S | null;
-  /** the result (completed runs) */
-  result: R | null;
-}
-
-async function view<S, R>(client: Client, workflowId: string, query: Parameters<ReturnType<Client['workflow']['getHandle']>['query']>[0]): Promise<RunView<S, R>> {
-  const handle = client.workflow.getHandle(workflowId);
-  let state: string;
-  try {
-    state = (await handle.describe()).status.name;
-  } catch (e) {
-    if (e instanceof WorkflowNotFoundError) throw new DomainError(ErrorType.NotFound, `no run ${workflowId}`);
-    throw e;
-  }
-  if (state === 'RUNNING') return { workflowId, state, status: (await handle.query(query)) as S, result: null };
-  if (state === 'COMPLETED') return { workflowId, state, status: null, result: (await handle.result()) as R };
-  return { workflowId, state, status: null, result: null };
-}
-
 export function baselineStatus(client: Client, id: string): Promise<RunView<BaselineStatus, ProductionBaselineResult>> {
-  return view(client, baselineWorkflowId(id), statusQuery);
+  return runView(client, baselineWorkflowId(id), statusQuery);
 }
 
 /** Asks a running baseline to stop; it writes a partial summary and ends as `cancelled`. */
@@ -272,40 +231,3 @@ export async function controlBaselineSchedule(client: Client, name: string, acti
   }
 }
 
-/** Overrides for one drift review. */
-export const driftOverridesSchema = z.object({
-  id: runIdSchema.optional().describe('review id (default: random); the workflow id is drift-<id>'),
-  target: z.object({ job: z.string().min(1).max(200), instance: z.string().min(1).max(200).optional() }).optional()
-    .describe('the process to review: Prometheus job and instance regex (default: the first of drift.targets)'),
-  mode: z.enum(['short', 'full']).optional().describe('short soak (2 h) or full review (48 h)'),
-  durationSeconds: z.number().int().positive().max(30 * 86_400).optional(),
-  intervalSeconds: z.number().int().positive().max(86_400).optional(),
-});
-export type DriftOverrides = z.infer<typeof driftOverridesSchema>;
-
-/** A full DriftReviewInput: seed 001 defaults from `config.drift`, then overrides. */
-export function driftInputFromConfig(config: Pick<Config, 'drift'>, o: DriftOverrides = {}): DriftReviewInput {
-  const d = config.drift;
-  const first = d.targets[0];
-  return {
-    target: { job: o.target?.job ?? first.job, instance: o.target?.instance ?? (o.target ? '.+' : first.instance) },
-    durationSeconds: o.durationSeconds ?? driftDurationSeconds({ ...d, mode: o.mode ?? d.mode }),
-    intervalSeconds: o.intervalSeconds ?? d.intervalSeconds,
-    thresholds: d.thresholds,
-  };
-}
-
-export async function startDrift(t: PhaseTemporal, input: DriftReviewInput, id: string = randomUUID()): Promise<{ workflowId: string; runId: string }> {
-  const workflowId = driftWorkflowId(id);
-  try {
-    const h = await t.client.workflow.start(driftReviewWorkflow, { taskQueue: t.taskQueue, workflowId, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE' });
-    return { workflowId, runId: h.firstExecutionRunId };
-  } catch (e) {
-    if (e instanceof WorkflowExecutionAlreadyStartedError) throw new DomainError(ErrorType.Conflict, `drift review ${id} already exists`, { details: { workflowId } });
-    throw e;
-  }
-}
-
-export function driftStatus(client: Client, id: string): Promise<RunView<DriftStatus, DriftReviewResult>> {
-  return view(client, driftWorkflowId(id), driftStatusQuery);
-}

@@ -4,16 +4,16 @@
  * approach 2, reading this process's FlagCache (LISTEN/NOTIFY: a kill switch reaches it at once);
  * with `simple` or `pooled` it is that approach alone.
  */
-import type { Config } from '../lib/config/index.js';
-import type { Db } from '../lib/db/index.js';
-import { FlagCache } from '../lib/flags/cache.js';
-import type { Logger } from '../lib/log.js';
-import type { Metrics } from '../lib/metrics.js';
-import { createRoutedGitService, workspaceAgentFromDb } from '../lib/router/router.js';
-import type { SimpleGitService } from '../lib/service/index.js';
-import { createGitService, PooledGitService } from '../lib/service/index.js';
-import type { GitService } from '../lib/service/types.js';
-import { createProvider } from '../lib/sandbox/index.js';
+import type { Config } from '../config/index.js';
+import type { Db } from '../db/index.js';
+import { FlagCache } from '../flags/cache.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { createRoutedGitService, workspaceAgentFromDb } from '../router/router.js';
+import type { SimpleGitService } from './index.js';
+import { createGitService, PooledGitService } from './index.js';
+import type { GitService } from './types.js';
+import { createProvider } from '../sandbox/index.js';
 
 export interface ComposedService {
   service: GitService;
