@@ -22,10 +22,10 @@ import { buildApp } from '../api/app.js';
 import { parseConfig } from '../lib/config/index.js';
 import { createMetrics } from '../lib/metrics.js';
 import { createGitService } from '../lib/service/index.js';
-import { createTemporalClient } from '../workers/temporal.js';
-import { createBareRepo } from '../test/helpers/git.js';
-import { freshDb } from '../test/helpers/db.js';
-import { stackEnv } from '../test/helpers/stack.js';
+import { createTemporalClient } from '../clients/temporal.js';
+import { createBareRepo } from '../scripts/testing/git.js';
+import { freshDb } from '../scripts/testing/db.js';
+import { stackEnv } from '../scripts/testing/stack.js';
 
 const n = Number(process.env.BENCH_N ?? 200);
 const warmup = Number(process.env.BENCH_WARMUP ?? 20);
