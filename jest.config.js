@@ -1,7 +1,8 @@
 /* global process */
 // Jest 30 with @swc/jest (ESM TypeScript; run with NODE_OPTIONS=--experimental-vm-modules, which
 // `npm test` sets). Projects: unit (pure, no stack), workflows and integration (the real stack,
-// started once for the whole run by test/setup/global-setup.js). FACTS.md has the traps.
+// started once for the whole run by test/setup/global-setup.js), security (issue 9: each attack
+// is a test that failed before its fix; real stack too). FACTS.md has the traps.
 // ESM-only packages that CommonJS dependencies require() (light-my-request → cookie 2): Node 20
 // loads them natively, Jest's loader cannot, so Jest compiles just these to CommonJS.
 const ESM_ONLY = ['cookie'];
@@ -30,6 +31,7 @@ export default {
     suite('unit'),
     suite('workflows'),
     suite('integration'),
+    suite('security'),
   ],
   globalSetup: '<rootDir>/test/setup/global-setup.js',
   globalTeardown: '<rootDir>/test/setup/global-teardown.js',

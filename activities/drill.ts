@@ -5,6 +5,7 @@ import type { Db } from '../lib/db/index.js';
 import type { FlagCache } from '../lib/flags/cache.js';
 import type { FlagStore } from '../lib/flags/store.js';
 import type { Logger } from '../lib/log.js';
+import { isDomainError, ErrorType } from '../lib/errors.js';
 import { decide } from '../lib/router/router.js';
 import { toActivityFailure } from './git.js';
 
@@ -19,6 +20,8 @@ export interface FlipInput {
   actor: string;
   /** how long to wait for every flag-caching process */
   timeoutMs: number;
+  /** latch mark taken with the snapshot: an "on" flip after a later kill is refused (FlagsLatched) */
+  notKilledAfter?: number;
 }
 
 export interface SetFlagsInput {
@@ -26,6 +29,21 @@ export interface SetFlagsInput {
   changeId: string;
   actor: string;
   reason: string;
+  /** latch mark taken with the snapshot: after a later kill nothing is written (`skipped` says why) */
+  notKilledAfter?: number;
+}
+
+export interface SetFlagsResult {
+  changed: number;
+  alreadyApplied: boolean;
+  /** set when nothing was written because the kill switch latched the flags or was pulled meanwhile */
+  skipped?: string;
+}
+
+/** The flags before the drill, and where the latch history stood then. */
+export interface FlagSnapshot {
+  flags: FlagSetting[];
+  latchMark: number;
 }
 
 export interface SyntheticLoadInput {
@@ -47,7 +65,7 @@ export interface InvariantsInput {
 }
 
 export interface DrillActivityDeps {
-  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'audit'>;
+  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'audit' | 'latchMark'>;
   /** this process's flag cache: the synthetic load routes through it */
   cache: Pick<FlagCache, 'get' | 'all' | 'onChange'>;
   db: Db;
@@ -58,7 +76,8 @@ export interface DrillActivityDeps {
 async function setOnce(flags: DrillActivityDeps['flags'], input: SetFlagsInput): Promise<{ version: number; changed: number; alreadyApplied: boolean; changeId: string | null }> {
   const prior = await flags.audit({ changeId: input.changeId, limit: 1_000 });
   if (prior.length > 0) return { version: prior[0]!.version, changed: prior.length, alreadyApplied: true, changeId: input.changeId };
-  const res = await flags.setMany(input.targets.map((t) => ({ ...t })), { actor: input.actor, reason: input.reason, changeId: input.changeId });
+  const res = await flags.setMany(input.targets.map((t) => ({ ...t })), { actor: input.actor, reason: input.reason, changeId: input.changeId },
+    input.notKilledAfter === undefined ? {} : { notKilledAfter: input.notKilledAfter });
   return { version: res.version, changed: res.changed.length, alreadyApplied: false, changeId: res.changeId };
 }
 
@@ -66,20 +85,28 @@ async function setOnce(flags: DrillActivityDeps['flags'], input: SetFlagsInput):
  * Activities of rollbackDrillWorkflow: snapshot and restore the flags, flip them (off = the kill
  * switch, recorded as a `drill` rollback event), a synthetic routing load through this process's
  * FlagCache, and the lock/sandbox checks. Flips and restores are idempotent on their change id;
- * the load and the checks only read.
+ * the load and the checks only read. A drill never writes over a kill: "on" flips and the
+ * restore are refused once the kill switch was pulled after the snapshot (issue 9 item 5).
  */
 export function createDrillActivities(deps: DrillActivityDeps) {
   const { flags, log } = deps;
   return {
-    async snapshotFlags(): Promise<FlagSetting[]> {
-      return (await flags.list()).map((f) => ({ operation: f.operation, percent: f.percent, shadow: f.shadow }));
+    async snapshotFlags(): Promise<FlagSnapshot> {
+      // the mark first: a kill between the two reads then counts as "after the snapshot"
+      const mark = await flags.latchMark();
+      return { flags: (await flags.list()).map((f) => ({ operation: f.operation, percent: f.percent, shadow: f.shadow })), latchMark: mark };
     },
 
-    async setFlagsOnce(input: SetFlagsInput): Promise<{ changed: number; alreadyApplied: boolean }> {
+    /** Sets the flags once per change id; writes nothing (and says why) over a kill. */
+    async setFlagsOnce(input: SetFlagsInput): Promise<SetFlagsResult> {
       try {
         const r = await setOnce(flags, input);
         return { changed: r.changed, alreadyApplied: r.alreadyApplied };
       } catch (e) {
+        if (isDomainError(e, ErrorType.FlagsLatched)) {
+          log.warn({ changeId: input.changeId, reason: e.message }, 'drill flag change skipped: kill switch');
+          return { changed: 0, alreadyApplied: false, skipped: e.message };
+        }
         throw toActivityFailure(e);
       }
     },
@@ -102,7 +129,7 @@ export function createDrillActivities(deps: DrillActivityDeps) {
           log.info({ drillId: input.drillId, flip: input.flip, direction: 'off', durationMs: sw.durationMs, switched: sw.switched }, 'drill flip');
           return result;
         }
-        const set = await setOnce(flags, { targets: input.targets, changeId: input.changeId, actor: input.actor, reason });
+        const set = await setOnce(flags, { targets: input.targets, changeId: input.changeId, actor: input.actor, reason, notKilledAfter: input.notKilledAfter });
         if (set.changeId === null) {
           return { flip: input.flip, direction: 'on', changeId: null, version: set.version, switched: true, durationMs: null, processes: 0, missing: [], changed: 0 };
         }

@@ -74,6 +74,8 @@ async function main(): Promise<void> {
     const latencies: number[] = [];
     const dbMs: number[] = [];
     for (let k = 0; k < flips; k++) {
+      // the kill switch latches (issue 9 item 5): clear it before turning the flags back on (not measured)
+      if (k > 0) await store.unlatch({ actor: 'bench', reason: `bench flip ${k - 1} done` });
       const on = await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 50, shadow: true })), { actor: 'bench', reason: `on ${k}` });
       await waitFor('every child on', () => onVersion.every((v) => v >= on.version));
       const t0 = performance.timeOrigin + performance.now();

@@ -26,6 +26,8 @@ export const ErrorType = {
   PromUnavailable: 'PromUnavailable',
   NoData: 'NoData',
   Unavailable: 'Unavailable',
+  /** a flag write refused: the kill switch latched the flags (or was pulled during a drill) */
+  FlagsLatched: 'FlagsLatched',
   Internal: 'InternalError',
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
@@ -59,6 +61,7 @@ function defaultCategory(type: ErrorTypeName): ErrorCategory {
     case ErrorType.ConflictEscalated:
     case ErrorType.PushRejected:
     case ErrorType.LockTimeout:
+    case ErrorType.FlagsLatched:
       return 'conflict';
     case ErrorType.Network:
     case ErrorType.PromUnavailable:

@@ -1,17 +1,18 @@
 /**
  * Flags and the kill switch (issue 4 part 1 and 5), admin only. Every change is audited with the
  * caller's token name as the actor and the required reason; the kill switch answers with the
- * measured time from its decision until every flag-caching process had switched.
+ * measured time from its decision until every flag-caching process had switched, and latches
+ * (issue 9 item 5): every flag write is then 409 `latched` until `POST /flags/unlatch`.
  */
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { FlagStore } from '../../lib/flags/store.js';
+import type { FlagStore, LatchState } from '../../lib/flags/store.js';
 import { requireRole } from '../auth.js';
-import { errorResponses, idempotencyHeaders } from '../schemas.js';
+import { errorResponses, errorSchema, idempotencyHeaders } from '../schemas.js';
 
 export interface FlagRouteDeps {
-  flags: Pick<FlagStore, 'list' | 'set' | 'kill' | 'awaitSwitch' | 'audit'>;
+  flags: Pick<FlagStore, 'list' | 'set' | 'kill' | 'awaitSwitch' | 'audit' | 'latch' | 'latchEvents' | 'unlatch'>;
   /** how long the kill switch waits for every process to acknowledge (config canary.switchTimeoutMs) */
   switchTimeoutMs?: number;
 }
@@ -30,6 +31,20 @@ const changeSchema = z.object({
 });
 
 const reason = z.string().trim().min(1, 'is required (the audit records why)').max(500);
+
+const latched = { 409: errorSchema.describe('`latched`: the kill switch holds the flags at 0% (`latch` says since when, who and why)') };
+
+const latchSchema = z.object({
+  latched: z.boolean(),
+  reason: z.string().nullable().describe('why the kill switch was pulled'),
+  actor: z.string().nullable(),
+  since: z.string().nullable(),
+  rollbackEventId: z.number().int().nullable(),
+});
+
+function latchBody(l: LatchState): z.infer<typeof latchSchema> {
+  return { latched: l.latched, reason: l.reason, actor: l.actor, since: l.since?.toISOString() ?? null, rollbackEventId: l.rollbackEventId };
+}
 
 /** `push` and `git.push` both name the flag git.push (the metric label uses the short name). */
 const operationParam = z.object({
@@ -58,7 +73,7 @@ export function flagRoutes({ flags, switchTimeoutMs = 5_000 }: FlagRouteDeps): F
           shadow: z.boolean().optional(),
           reason,
         }).refine((b) => b.percent !== undefined || b.shadow !== undefined, { message: 'set percent or shadow', path: ['percent'] }),
-        response: { 200: changeSchema, ...errorResponses },
+        response: { 200: changeSchema, ...errorResponses, ...latched },
       },
     }, async (req) => {
       const { percent, shadow, reason: why } = req.body;
@@ -68,7 +83,7 @@ export function flagRoutes({ flags, switchTimeoutMs = 5_000 }: FlagRouteDeps): F
 
     app.post('/flags/kill', {
       schema: {
-        summary: 'Kill switch: every flag to 0% and shadow off; answers with the measured switch time', tags: ['flags'],
+        summary: 'Kill switch: every flag to 0% and shadow off, latched until an admin unlatches; answers with the measured switch time', tags: ['flags'],
         headers: idempotencyHeaders, body: z.object({ reason }),
         response: {
           200: changeSchema.extend({
@@ -77,6 +92,7 @@ export function flagRoutes({ flags, switchTimeoutMs = 5_000 }: FlagRouteDeps): F
             durationMs: z.number().nullable().describe('decision → every process switched (database clock)'),
             processes: z.number().int(),
             missing: z.array(z.string()),
+            latch: latchSchema,
           }),
           ...errorResponses,
         },
@@ -84,12 +100,43 @@ export function flagRoutes({ flags, switchTimeoutMs = 5_000 }: FlagRouteDeps): F
     }, async (req) => {
       const key = req.headers['idempotency-key'];
       // a retried request with the same key returns the first kill's event instead of a new one
-      const kill = await flags.kill({ actor: actorOf(req), reason: req.body.reason, source: 'kill', ...(key ? { changeId: `api-kill-${key}` } : {}) });
-      const base = { changeId: kill.changeId, version: kill.version, changed: kill.changed, decidedAt: kill.decidedAt.toISOString(), eventId: kill.eventId };
+      const kill = await flags.kill({ actor: actorOf(req), reason: req.body.reason, source: 'kill', latch: true, ...(key ? { changeId: `api-kill-${key}` } : {}) });
+      const base = {
+        changeId: kill.changeId, version: kill.version, changed: kill.changed, decidedAt: kill.decidedAt.toISOString(), eventId: kill.eventId, latch: latchBody(kill.latch),
+      };
       if (kill.eventId === null) return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
       const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: switchTimeoutMs });
       req.log.warn({ eventId: kill.eventId, switched: sw.switched, durationMs: sw.durationMs }, 'kill switch via API');
       return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing };
+    });
+
+    app.get('/flags/latch', {
+      schema: {
+        summary: 'The kill latch: set by the kill switch, it refuses every flag write until an admin unlatches', tags: ['flags'],
+        response: {
+          200: latchSchema.extend({
+            events: z.array(z.object({
+              id: z.number().int(), action: z.enum(['latch', 'unlatch']), actor: z.string(), reason: z.string(), rollbackEventId: z.number().int().nullable(), at: z.string(),
+            })).describe('latch and unlatch events, newest first'),
+          }),
+          ...errorResponses,
+        },
+      },
+    }, async () => {
+      const [latch, events] = await Promise.all([flags.latch(), flags.latchEvents({ limit: 50 })]);
+      return { ...latchBody(latch), events: events.map((e) => ({ ...e, at: e.at.toISOString() })) };
+    });
+
+    app.post('/flags/unlatch', {
+      schema: {
+        summary: 'Clear the kill latch (flags stay at 0% until changed); the reason is required and audited', tags: ['flags'],
+        body: z.object({ reason }),
+        response: { 200: latchSchema.extend({ cleared: z.boolean().describe('false when the flags were not latched') }), ...errorResponses },
+      },
+    }, async (req) => {
+      const res = await flags.unlatch({ actor: actorOf(req), reason: req.body.reason });
+      req.log.warn({ cleared: res.cleared }, 'kill latch cleared via API');
+      return { ...latchBody(res), cleared: res.cleared };
     });
 
     app.get('/flags/audit', {

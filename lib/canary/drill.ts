@@ -53,12 +53,18 @@ export interface DrillInvariants {
 }
 
 export interface DrillJudgement {
-  verdict: 'pass' | 'fail';
+  /** aborted: a real kill switch was pulled during the drill, which stopped and left the flags killed */
+  verdict: 'pass' | 'fail' | 'aborted';
   failures: string[];
 }
 
-/** Pass when every flip switched every process within the bound, routing stayed sound and nothing leaked. */
-export function judgeDrill(flips: FlipResult[], load: LoadSummary, inv: DrillInvariants, switchBoundMs: number): DrillJudgement {
+/**
+ * Pass when every flip switched every process within the bound, routing stayed sound and nothing
+ * leaked. `interruptedBy` (a real kill switch pulled during the drill) makes it aborted: the
+ * flips stopped, so the figures say nothing about the switch.
+ */
+export function judgeDrill(flips: FlipResult[], load: LoadSummary, inv: DrillInvariants, switchBoundMs: number, interruptedBy: string | null = null): DrillJudgement {
+  if (interruptedBy !== null) return { verdict: 'aborted', failures: [`stopped by the kill switch: ${interruptedBy}`] };
   const failures: string[] = [];
   if (flips.length === 0) failures.push('no flip was made');
   for (const f of flips) {
@@ -94,6 +100,8 @@ export interface DrillReportInput {
   invariants: DrillInvariants;
   judgement: DrillJudgement;
   restored: boolean;
+  /** why the pre-drill flags were not restored (the kill switch was pulled meanwhile) */
+  restoreSkipped?: string | null;
 }
 
 /** The drill's report page (markdown; the report store renders the HTML). */
@@ -110,7 +118,7 @@ export function renderDrillReport(r: DrillReportInput): string {
     '',
     r.judgement.failures.length === 0 ? '- every check passed' : r.judgement.failures.map((f) => `- ${f}`).join('\n'),
     `- switch time p50 ${ms(quantile(times, 0.5))} ms, max ${ms(times.length ? times[times.length - 1]! : null)} ms over ${times.length} measured flips`,
-    `- flags restored to their pre-drill values: ${r.restored ? 'yes' : 'no'}`,
+    `- flags restored to their pre-drill values: ${r.restored ? 'yes' : `no${r.restoreSkipped ? ` — ${r.restoreSkipped}` : ''}`}`,
     '',
     '## Flips',
     '',

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Db } from '../db/index.js';
 import { DomainError, ErrorType } from '../errors.js';
+import {
+  clearLatch, latchedAfter, latchEvents, latchMark, readLatch, setLatch, type LatchEvent, type LatchState,
+} from '../store/flag-latch.js';
 import { inTransaction } from '../store/queryable.js';
+
+export type { LatchEvent, LatchState } from '../store/flag-latch.js';
 
 /** Operations seeded by sql/000002_flags.sql; the flags table is the registry of known operations. */
 export const FLAG_OPERATIONS = ['git.clone', 'git.pull', 'git.push', 'git.status', 'git.diff', 'git.read', 'git.write', 'git.release'] as const;
@@ -53,6 +58,17 @@ export type RollbackSource = 'kill' | 'rollback' | 'auto' | 'drill';
 export interface KillResult extends ChangeResult {
   /** rollback_events.id; null when every flag was already at 0 and no event was recorded */
   eventId: number | null;
+  /** the latch after the kill (set when the kill was asked to latch) */
+  latch: LatchState;
+}
+
+export interface SetOptions {
+  /**
+   * Refuse (FlagsLatched) when the kill switch was pulled after this mark ({@link FlagStore.latchMark}),
+   * even if it has been unlatched since: the drill turns flags on and restores its snapshot only
+   * while no kill came after its start.
+   */
+  notKilledAfter?: number;
 }
 
 export interface AuditEntry {
@@ -148,13 +164,16 @@ export class FlagStore {
     return rows[0] ? toFlag(rows[0]) : null;
   }
 
-  /** Sets one flag; fields left out keep their value. Throws Validation naming the field. */
-  set(operation: string, target: Partial<FlagTarget>, meta: ChangeMeta): Promise<ChangeResult> {
-    return this.setMany([{ operation, ...target }], meta);
+  /** Sets one flag; fields left out keep their value. Throws Validation naming the field, FlagsLatched while latched. */
+  set(operation: string, target: Partial<FlagTarget>, meta: ChangeMeta, opts: SetOptions = {}): Promise<ChangeResult> {
+    return this.setMany([{ operation, ...target }], meta, opts);
   }
 
-  /** Sets several flags in one transaction, audited as one change (one change id, one version). */
-  async setMany(changes: ({ operation: string } & Partial<FlagTarget>)[], meta: ChangeMeta): Promise<ChangeResult> {
+  /**
+   * Sets several flags in one transaction, audited as one change (one change id, one version).
+   * Refused with FlagsLatched (409, the latch's reason) while the kill latch is set.
+   */
+  async setMany(changes: ({ operation: string } & Partial<FlagTarget>)[], meta: ChangeMeta, opts: SetOptions = {}): Promise<ChangeResult> {
     checkMeta(meta);
     if (!Array.isArray(changes) || changes.length === 0) throw validation('changes', 'at least one flag change is required');
     changes.forEach((c, i) => checkTarget(c.operation, c, changes.length > 1 ? i : undefined));
@@ -165,6 +184,7 @@ export class FlagStore {
     }
     return this.tx(async (client) => {
       const decidedAt = await clockNow(client);
+      await refuseIfLatched(client, opts);
       const ops = changes.map((c) => c.operation);
       const current = await lockFlags(client, ops);
       const unknown = ops.filter((op) => !current.has(op));
@@ -184,19 +204,25 @@ export class FlagStore {
    * a rollback event (source, who, why, decision time) when something changed; measure the time
    * to every process switched with {@link awaitSwitch}. Retrying with the same `changeId` returns
    * the first attempt's event instead of recording another.
+   *
+   * With `latch: true` (the operator's kill switch: API and CLI) it also sets the kill latch:
+   * until {@link unlatch}, every flag change is refused. Rollbacks a canary or a drill makes do
+   * not latch (the rollout is over; the drill turns the flags back on as its test).
    */
-  async kill(meta: ChangeMeta & { source?: RollbackSource }): Promise<KillResult> {
+  async kill(meta: ChangeMeta & { source?: RollbackSource; latch?: boolean }): Promise<KillResult> {
     checkMeta(meta);
     const source = meta.source ?? 'kill';
     if (!['kill', 'rollback', 'auto', 'drill'].includes(source)) throw validation('source', `must be kill, rollback, auto or drill, got ${JSON.stringify(source)}`);
     return this.tx(async (client) => {
       const decidedAt = await clockNow(client);
+      // the latch row before the flags (the lock order every writer keeps)
+      const latchBefore = await readLatch(client, meta.latch === true ? 'update' : 'share');
       if (meta.changeId !== undefined) {
         const prior = await client.query<{ id: string; version: string | null; decided_at: Date }>(
           'SELECT id, version, decided_at FROM rollback_events WHERE change_id = $1', [meta.changeId]);
         if (prior.rows[0]) {
           const p = prior.rows[0];
-          return { changeId: meta.changeId, version: Number(p.version ?? 0), changed: [], decidedAt: p.decided_at, eventId: Number(p.id) };
+          return { changeId: meta.changeId, version: Number(p.version ?? 0), changed: [], decidedAt: p.decided_at, eventId: Number(p.id), latch: latchBefore };
         }
       }
       const current = await lockFlags(client);
@@ -205,12 +231,47 @@ export class FlagStore {
         if (cur.percent !== 0 || cur.shadow) diff.push({ operation, old: { percent: cur.percent, shadow: cur.shadow }, new: { percent: 0, shadow: false } });
       }
       const result = await applyChanges(client, diff, meta, decidedAt);
-      if (result.changeId === null) return { ...result, eventId: null };
-      const ev = await client.query<{ id: string }>(
-        `INSERT INTO rollback_events (change_id, source, reason, actor, version, decided_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-        [result.changeId, source, meta.reason, meta.actor, result.version, decidedAt]);
-      return { ...result, eventId: Number(ev.rows[0]!.id) };
+      let eventId: number | null = null;
+      if (result.changeId !== null) {
+        const ev = await client.query<{ id: string }>(
+          `INSERT INTO rollback_events (change_id, source, reason, actor, version, decided_at)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+          [result.changeId, source, meta.reason, meta.actor, result.version, decidedAt]);
+        eventId = Number(ev.rows[0]!.id);
+      }
+      const latch = meta.latch === true
+        ? await setLatch(client, { actor: meta.actor, reason: meta.reason, rollbackEventId: eventId, at: decidedAt })
+        : latchBefore;
+      return { ...result, eventId, latch };
+    });
+  }
+
+  /** The kill latch now. */
+  latch(): Promise<LatchState> {
+    return readLatch(this.db);
+  }
+
+  /** A mark of the latch history now: pass it as `notKilledAfter` to refuse writes after any later kill. */
+  latchMark(): Promise<number> {
+    return latchMark(this.db);
+  }
+
+  /** Latch and unlatch events, newest first (who, when, why). */
+  latchEvents(opts: { limit?: number } = {}): Promise<LatchEvent[]> {
+    return latchEvents(this.db, opts.limit);
+  }
+
+  /**
+   * Clears the kill latch (admin work: the caller checks the role); the reason is required and
+   * audited. Flags stay where the kill left them: raising them again is a separate change.
+   * Returns the latch after the call and whether this call cleared it.
+   */
+  async unlatch(meta: Pick<ChangeMeta, 'actor' | 'reason'>): Promise<LatchState & { cleared: boolean }> {
+    checkMeta(meta);
+    return this.tx(async (client) => {
+      await readLatch(client, 'update');
+      const cleared = await clearLatch(client, { actor: meta.actor, reason: meta.reason });
+      return { ...(await readLatch(client)), cleared };
     });
   }
 
@@ -290,6 +351,32 @@ export class FlagStore {
   private tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return inTransaction(this.db, fn);
   }
+}
+
+/**
+ * Throws FlagsLatched while the kill latch is set (or when a kill came after `notKilledAfter`).
+ * Takes the latch row FOR SHARE, so a kill committing meanwhile waits for this change and then
+ * zeroes it, instead of this change landing after the kill.
+ */
+async function refuseIfLatched(client: pg.PoolClient, opts: SetOptions): Promise<void> {
+  const latch = await readLatch(client, 'share');
+  if (latch.latched) {
+    throw new DomainError(ErrorType.FlagsLatched,
+      `flags are latched by the kill switch since ${latch.since?.toISOString() ?? '?'} (by ${latch.actor ?? '?'}: ${latch.reason ?? '?'}); an admin must unlatch first (POST /v1/flags/unlatch)`,
+      { details: { latch: latchDetails(latch) } });
+  }
+  if (opts.notKilledAfter !== undefined) {
+    const ev = await latchedAfter(client, opts.notKilledAfter);
+    if (ev !== null) {
+      throw new DomainError(ErrorType.FlagsLatched,
+        `the kill switch was pulled at ${ev.at.toISOString()} (by ${ev.actor}: ${ev.reason}); not writing over it`,
+        { details: { latch: { latched: false, reason: ev.reason, actor: ev.actor, since: ev.at.toISOString() } } });
+    }
+  }
+}
+
+function latchDetails(l: LatchState): Record<string, unknown> {
+  return { latched: l.latched, reason: l.reason, actor: l.actor, since: l.since?.toISOString() ?? null };
 }
 
 async function clockNow(client: pg.PoolClient): Promise<Date> {

@@ -5,7 +5,8 @@
  *
  *   flags list
  *   flags set push --percent 10 [--shadow on|off] --reason "…"
- *   flags kill --reason "…"
+ *   flags kill --reason "…"          (latches: every flag write is refused until unlatched)
+ *   flags unlatch --reason "…"
  *   flags audit [--operation push] [--limit 20]
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -61,16 +62,24 @@ export function flagsCommand(opts: { loadConfig?: () => Config; out?: (line: str
     });
 
   cmd.command('kill')
-    .description('kill switch: every flag to 0% and shadow off, and the measured time until every process switched')
+    .description('kill switch: every flag to 0% and shadow off, latched (every flag write refused) until `flags unlatch`; prints the measured time until every process switched')
     .requiredOption('--reason <text>', 'why (required: the audit records it)')
     .action(async (o: { reason: string }) => {
       const config = loadCfg();
       await withFlags(() => config, async (f) => {
-        const k = await f.kill({ actor: cliActor(), reason: o.reason, source: 'kill' });
-        if (k.eventId === null) return out('every flag was already off');
+        const k = await f.kill({ actor: cliActor(), reason: o.reason, source: 'kill', latch: true });
+        if (k.eventId === null) return out('every flag was already off; latched');
         const sw = await f.awaitSwitch(k.eventId, { timeoutMs: config.canary.switchTimeoutMs });
-        out(`killed ${k.changed.length} flag(s) (event ${k.eventId}); ${sw.switched ? `every process switched in ${sw.durationMs?.toFixed(1)} ms` : `NOT switched: ${sw.missing.join(', ')}`}`);
+        out(`killed ${k.changed.length} flag(s) (event ${k.eventId}); ${sw.switched ? `every process switched in ${sw.durationMs?.toFixed(1)} ms` : `NOT switched: ${sw.missing.join(', ')}`}; latched`);
       });
+    });
+
+  cmd.command('unlatch')
+    .description('clear the kill latch (flags stay at 0% until changed); audited')
+    .requiredOption('--reason <text>', 'why (required: the audit records it)')
+    .action(async (o: { reason: string }) => {
+      const r = await withFlags(loadCfg, (f) => f.unlatch({ actor: cliActor(), reason: o.reason }));
+      out(r.cleared ? 'unlatched: flag writes are accepted again' : 'the flags were not latched');
     });
 
   cmd.command('audit')

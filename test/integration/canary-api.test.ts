@@ -129,6 +129,8 @@ test('POST /v1/flags/kill turns every flag off, answers with the measured switch
   const retry = await app.inject({ method: 'POST', url: '/v1/flags/kill', headers, payload: { reason: 'incident 42' } });
   assert.equal(retry.json().eventId, body.eventId);
   assert.equal((await app.inject({ method: 'POST', url: '/v1/flags/kill', headers: as(ADMIN), payload: {} })).statusCode, 400);
+  // the kill latched the flags (test/security/kill-latch.test.ts); the next tests change them again
+  assert.equal((await app.inject({ method: 'POST', url: '/v1/flags/unlatch', headers: as(ADMIN), payload: { reason: 'incident 42 resolved' } })).json().cleared, true);
 });
 
 test('a rollout is started, read, steered and rolled back through the API; one at a time', async () => {
@@ -193,7 +195,9 @@ test('the CLI sets, lists, kills and audits flags, and starts, reads and rolls b
   await flags('list');
   assert.ok(lines.some((l) => /^git\.diff\s+30%\s+shadow on/.test(l)), lines.join('\n'));
   await flags('kill', '--reason', 'cli kill');
-  assert.match(lines.pop()!, /^killed 1 flag\(s\) \(event \d+\); every process switched in [\d.]+ ms$/);
+  assert.match(lines.pop()!, /^killed 1 flag\(s\) \(event \d+\); every process switched in [\d.]+ ms; latched$/);
+  await flags('unlatch', '--reason', 'cli kill resolved');
+  assert.equal(lines.pop(), 'unlatched: flag writes are accepted again');
   await flags('audit', '--operation', 'diff', '--limit', '1');
   assert.match(lines.pop()!, /git\.diff\s+30%\+shadow → 0% {2}by cli:\S+: cli kill/);
   await assert.rejects(flags('set', 'diff', '--percent', '300', '--reason', 'x'));
