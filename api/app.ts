@@ -18,6 +18,7 @@ import type { Metrics } from '../lib/metrics.js';
 import type { GitService } from '../lib/service/types.js';
 import { createAuthenticator } from './auth.js';
 import { errorHandler } from './errors.js';
+import { idempotencyGuard } from './idempotency.js';
 import type { TemporalDeps } from '../clients/git-operations.js';
 import { FlagStore } from '../lib/flags/store.js';
 import { baselineRoutes } from './routes/baselines.js';
@@ -57,6 +58,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.addHook('onRequest', async (req) => {
     req.principal = authenticate(req.headers.authorization);
   });
+  // after auth and validation: an Idempotency-Key is bound to the request it came with
+  app.addHook('preHandler', idempotencyGuard({ db: deps.db, ttlSeconds: deps.config.limits.idempotencyKeyTtlSeconds, log: deps.log }));
 
   await app.register(swagger, {
     openapi: {

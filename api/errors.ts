@@ -2,7 +2,9 @@
  * The one error handler. Every failure leaves as `{ error, message, ...safe details }`: no stack
  * traces, no vendor messages that could quote a remote URL or a credential. Status codes:
  * validation 400 (naming the field), 401/403 from auth, NotFound 404, conflicts 409 with the
- * files, a flag write while the kill latch is set 409 `latched` with the reason, body too large 413, dependencies down (Postgres, Temporal, lock, pool) 503 + Retry-After.
+ * files, a flag write while the kill latch is set 409 `latched` with the reason, an
+ * Idempotency-Key reused for another request 422, body too large 413, dependencies down
+ * (Postgres, Temporal, lock, pool) 503 + Retry-After.
  */
 import { ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -96,6 +98,8 @@ export function mapDomainError(e: DomainError): Mapped {
       return { status: 409, body: { error: 'conflict', escalated: true, message: e.message, files: e.details.files ?? [], ...pick(e.details, 'branch', 'attempts') } };
     case ErrorType.PushRejected:
       return { status: 409, body: { error: 'push_rejected', message: 'the remote rejected the push', ...pick(e.details, 'branch', 'attempts') } };
+    case ErrorType.IdempotencyKeyReused:
+      return { status: 422, body: { error: 'idempotency_key_reused', field: 'Idempotency-Key', message: e.message } };
     case ErrorType.FlagsLatched:
       return { status: 409, body: { error: 'latched', message: e.message, ...pick(e.details, 'latch') } };
     case ErrorType.SandboxGone:

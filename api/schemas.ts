@@ -18,9 +18,12 @@ export function validated(check: (v: string) => unknown) {
 
 export const workspaceIdSchema = validated((v) => validateId(v, 'id')).describe('workspace id');
 
+/** An Idempotency-Key's shape. */
+export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
+
 export const idempotencyHeaders = z.looseObject({
-  'idempotency-key': z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of letters, digits, ".", "_", ":", "-"').optional()
-    .describe('retrying a request with the same key returns the first result instead of repeating the operation'),
+  'idempotency-key': z.string().regex(IDEMPOTENCY_KEY, 'must be 1-128 characters of letters, digits, ".", "_", ":", "-"').optional()
+    .describe('retrying the same request with the same key returns the first result instead of repeating the operation (a run that failed with a retryable error runs again); another request under a used key is 422'),
 });
 
 export const createWorkspaceBody = z.object({

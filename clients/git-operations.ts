@@ -2,10 +2,16 @@
  * The API's one Temporal helper for agent git operations: start gitOperationWorkflow on the git
  * task queue and wait for its result. The workflow id carries the caller's idempotency key, so a
  * retried HTTP request attaches to the running operation or reads the finished one's result
- * instead of running the operation twice.
+ * instead of running the operation twice — unless that run failed with a retryable error (the
+ * 503s: lock timeout, pool exhausted, a dependency down): then the retry starts a new run under
+ * the same id, as the 503 told the client to (issue 9 item 8). The operations are idempotent on
+ * that id (workspace id, push operation id), so a new run never does the work twice.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import {
+  ApplicationFailure, TimeoutFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle,
+} from '@temporalio/client';
+import { ErrorType } from '../lib/errors.js';
 import { gitOperationWorkflowId } from '../workflows/ids.js';
 import {
   gitOperationWorkflow, type GitOperationInput, type GitOperationResult,
@@ -23,6 +29,20 @@ const START_DEADLINE_MS = 5_000;
 
 type ResultOf<Op extends GitOperationInput['op']> = Extract<GitOperationResult, { op: Op }>;
 
+/** Failures the API answers with 503 or 504 ("retry later"): a retry under the same key runs again. */
+const RETRYABLE_FAILURES = new Set<string>([
+  ErrorType.LockTimeout, ErrorType.PoolExhausted, ErrorType.Unavailable, ErrorType.Network, ErrorType.RateLimit, ErrorType.Timeout,
+]);
+
+/** True when a finished run failed in a way the client was told to retry. */
+export function isRetryableRunFailure(err: unknown): boolean {
+  if (!(err instanceof WorkflowFailedError)) return false;
+  if (err.cause instanceof TimeoutFailure) return true;
+  return err.cause instanceof ApplicationFailure && typeof err.cause.type === 'string' && RETRYABLE_FAILURES.has(err.cause.type);
+}
+
+type Handle = WorkflowHandle<typeof gitOperationWorkflow>;
+
 /** Runs one operation to completion; a failed workflow throws WorkflowFailedError (api/errors.ts maps it). */
 export async function executeGitOperation<I extends GitOperationInput>(
   temporal: TemporalDeps, input: I, requestId: string = randomUUID(),
@@ -31,23 +51,35 @@ export async function executeGitOperation<I extends GitOperationInput>(
   const { client } = temporal;
   // Starting must answer fast (Temporal down → 503 within seconds, not after the client's
   // retries); waiting for the result is bounded by the workflow's own execution timeout.
-  const handle = await client.connection.withDeadline(Date.now() + START_DEADLINE_MS, async () => {
-    try {
-      return await client.workflow.start(gitOperationWorkflow, {
-        taskQueue: temporal.taskQueue,
-        workflowId,
-        args: [input],
-        workflowExecutionTimeout: OPERATION_TIMEOUT,
-        // same key while running → attach; same key after it finished → read that run's result
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      });
-    } catch (e) {
-      if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
-      return client.workflow.getHandle<typeof gitOperationWorkflow>(workflowId);
-    }
-  });
-  const result = await handle.result();
+  const start = (reuse: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE_FAILED_ONLY'): Promise<{ handle: Handle; earlier: boolean }> =>
+    client.connection.withDeadline(Date.now() + START_DEADLINE_MS, async () => {
+      try {
+        const handle = await client.workflow.start(gitOperationWorkflow, {
+          taskQueue: temporal.taskQueue,
+          workflowId,
+          args: [input],
+          workflowExecutionTimeout: OPERATION_TIMEOUT,
+          // same key while running → attach; same key after it finished → read that run's
+          // result (REJECT_DUPLICATE), or run again after a failure (ALLOW_DUPLICATE_FAILED_ONLY)
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: reuse,
+        });
+        return { handle, earlier: false };
+      } catch (e) {
+        if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+        return { handle: client.workflow.getHandle<typeof gitOperationWorkflow>(workflowId), earlier: true };
+      }
+    });
+  const first = await start('REJECT_DUPLICATE');
+  let result: GitOperationResult;
+  try {
+    result = await first.handle.result();
+  } catch (e) {
+    // a finished earlier run under this key failed with "retry later": this retry runs again
+    // (concurrent retries attach to the one new run through USE_EXISTING)
+    if (!first.earlier || !isRetryableRunFailure(e)) throw e;
+    result = await (await start('ALLOW_DUPLICATE_FAILED_ONLY')).handle.result();
+  }
   if (result.op !== input.op) throw new Error(`workflow ${workflowId} returned ${result.op} for ${input.op}`);
   return result as ResultOf<I['op']>;
 }

@@ -28,6 +28,8 @@ export const ErrorType = {
   Unavailable: 'Unavailable',
   /** a flag write refused: the kill switch latched the flags (or was pulled during a drill) */
   FlagsLatched: 'FlagsLatched',
+  /** an Idempotency-Key sent again with another request (method, path, body) */
+  IdempotencyKeyReused: 'IdempotencyKeyReused',
   Internal: 'InternalError',
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

@@ -4,6 +4,7 @@ import { canaryConfigSchema } from './canary.js';
 import { baselineConfigSchema } from './baseline.js';
 import { driftConfigSchema } from './drift.js';
 import { queriesSchema } from './queries.js';
+import { apiLimitsShape } from './limits.js';
 
 /** Roles in increasing power: an admin may do what an operator may, an operator what an agent may not. */
 export const ROLES = ['agent', 'operator', 'admin'] as const;
@@ -81,6 +82,10 @@ export const configSchema = z.object({
     authorEmail: z.string().default('agent@sandbox-git-control.local'),
     /** credentials for remotes: only from the environment (GIT_TOKEN), handed to git via a credential helper */
     token: z.string().optional(),
+  }).prefault({}),
+  /** What one caller can make the service hold or do (issue 9); lib/config/limits.ts documents each key. */
+  limits: z.object({
+    ...apiLimitsShape,
   }).prefault({}),
   service: z.object({
     /** routed: per-operation flags choose approach 1 or 2 per agent (all flags start at 0% → approach 1);

@@ -291,12 +291,13 @@ describe('bad input is refused and changes nothing', () => {
   });
 
   test('a create or a commit retried with the same Idempotency-Key runs once', async () => {
-    const key = `retry-${randomBytes(4).toString('hex')}`;
-    const post = (path: string, body: unknown) => fetch(`${stack.url}${path}`, {
+    // one key per request: a key is bound to its request (test/security/idempotency.test.ts)
+    const keys = { create: `retry-${randomBytes(4).toString('hex')}`, commit: `retry-${randomBytes(4).toString('hex')}` };
+    const post = (path: string, body: unknown, key: string) => fetch(`${stack.url}${path}`, {
       method: 'POST', headers: { authorization: `Bearer ${TOKENS.agentA}`, 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify(body),
     }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
-    const first = await post('/v1/workspaces', { repoUrl: remote.url, taskId: 'retried' });
-    const second = await post('/v1/workspaces', { repoUrl: remote.url, taskId: 'retried' });
+    const first = await post('/v1/workspaces', { repoUrl: remote.url, taskId: 'retried' }, keys.create);
+    const second = await post('/v1/workspaces', { repoUrl: remote.url, taskId: 'retried' }, keys.create);
     assert.equal(first.status, 201);
     assert.deepEqual(second, first);
     const { rows } = await tdb.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM workspaces WHERE task_id = 'retried'`);
@@ -304,8 +305,8 @@ describe('bad input is refused and changes nothing', () => {
 
     const path = `/v1/workspaces/${String(first.body.id)}`;
     await call(stack.url, 'PUT', `${path}/files/once.txt`, { token: TOKENS.agentA, body: { content: 'once\n' } });
-    const c1 = await post(`${path}/commits`, { message: 'exactly once' });
-    const c2 = await post(`${path}/commits`, { message: 'exactly once' });
+    const c1 = await post(`${path}/commits`, { message: 'exactly once' }, keys.commit);
+    const c2 = await post(`${path}/commits`, { message: 'exactly once' }, keys.commit);
     assert.equal(c1.status, 201);
     assert.deepEqual(c2, c1);
     const subjects = cloneAndRead(remote.url, 'agent/agent-a/retried').subjects;
