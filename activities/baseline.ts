@@ -21,8 +21,9 @@ import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Config } from '../lib/config/index.js';
 import { tarGz, manifestOf, sha256Hex, type ArchiveEntry } from '../lib/baseline/archive.js';
-import { evaluateBreaker, type BreakerDecision, type BreakerRule, type BreakerThresholds } from '../lib/baseline/breaker.js';
-import { evaluateCriteria, type CriteriaResult, type CriteriaThresholds } from '../lib/baseline/criteria.js';
+import { evaluateBreaker, type BreakerDecision, type BreakerRule, type BreakerThresholds, type LiveTrip, type SlidingBreakerOptions } from '../lib/baseline/breaker.js';
+import { startGuardedLoad, type GuardedLoadResult } from '../lib/baseline/guarded-load.js';
+import { evaluateCriteria, type CriteriaResult, type CriteriaThresholds, type MergedLatency } from '../lib/baseline/criteria.js';
 import {
   normalizeValues, queriedColumns, toCsv, type BaselineSample, type CsvProfile, type SampleValue,
 } from '../lib/baseline/csv.js';
@@ -33,7 +34,7 @@ import {
 } from '../lib/baseline/report.js';
 import { recommendSlo, renderSloMarkdown, renderSlothYaml, type SloOptions, type SloRecommendation } from '../lib/baseline/slo.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
-import { defaultGitMix, loadWindowValues, startLoad, type HttpMethod, type RequestSpec, type StatusCounts } from '../lib/load/engine.js';
+import { defaultGitMix, loadWindowValues, mergeLatencyHistograms, startLoad, type HttpMethod, type LoadOptions, type LoadRun, type RequestSpec, type StatusCounts } from '../lib/load/engine.js';
 import { sanitizeUrl, type Logger } from '../lib/log.js';
 import type { PromClient } from '../lib/prom/client.js';
 import {
@@ -126,6 +127,8 @@ export interface LoadWindowInput {
   countCacheMissAsFallback?: boolean;
   /** per-run PromQL overrides by name (`baseline.<column>`) */
   queryOverrides?: Record<string, string>;
+  /** the breaker judged live while the window runs (absent: judged only after the window) */
+  liveBreaker?: SlidingBreakerOptions & { checkEverySeconds: number };
 }
 
 /** The engine's (client-side) view of a window. */
@@ -137,6 +140,8 @@ export interface ClientWindowStats {
   p99Ms: number | null;
   status: StatusCounts;
   errorCodes: Record<string, number>;
+  /** the window's latency histogram (HDR, compressed base64): a phase's percentiles merge these */
+  latencyHistogram?: string;
 }
 
 export interface LoadWindowResult extends BaselineSample {
@@ -149,6 +154,8 @@ export interface LoadWindowResult extends BaselineSample {
   promErrors: string[];
   /** true when an earlier attempt had already stored this window */
   reused: boolean;
+  /** the live breaker stopped the load during this window (the row holds what ran until then) */
+  liveTrip?: LiveTrip & { stoppedAt: number | null };
 }
 
 /** A sampled phase as the workflow planned it. */
@@ -307,21 +314,32 @@ function workspacesOf(target: LoadTarget): string[] {
   return target.mix.kind === 'git' ? [...(target.mix.workspaceIds ?? [])] : [];
 }
 
-function clientStats(w: { completed: number; rps: number; errorRate: number | null; latencyMs: { p95: number | null; p99: number | null }; status: StatusCounts; errorCodes: Record<string, number> }): ClientWindowStats {
-  return { completed: w.completed, rps: w.rps, errorRate: w.errorRate, p95Ms: w.latencyMs.p95, p99Ms: w.latencyMs.p99, status: w.status, errorCodes: w.errorCodes };
+function clientStats(w: { completed: number; rps: number; errorRate: number | null; latencyMs: { p95: number | null; p99: number | null }; status: StatusCounts; errorCodes: Record<string, number>; latencyHistogram?: string }): ClientWindowStats {
+  return { completed: w.completed, rps: w.rps, errorRate: w.errorRate, p95Ms: w.latencyMs.p95, p99Ms: w.latencyMs.p99, status: w.status, errorCodes: w.errorCodes, latencyHistogram: w.latencyHistogram };
 }
 
 function toResult(s: StoredBaselineSample, reused: boolean): LoadWindowResult {
-  const ls = s.loadStats as { client?: ClientWindowStats; filledFromLoad?: string[]; promErrors?: string[] };
+  const ls = s.loadStats as { client?: ClientWindowStats; filledFromLoad?: string[]; promErrors?: string[]; liveTrip?: LoadWindowResult['liveTrip'] };
   return {
     phase: s.phase, sampleNum: s.sampleNum, timestamp: s.timestamp, windowSeconds: s.windowSeconds, values: s.values,
     client: ls.client ?? { completed: 0, rps: 0, errorRate: null, p95Ms: null, p99Ms: null, status: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, other: 0, errors: 0 }, errorCodes: {} },
     filledFromLoad: ls.filledFromLoad ?? [], promErrors: ls.promErrors ?? [], reused,
+    ...(ls.liveTrip ? { liveTrip: ls.liveTrip } : {}),
   };
 }
 
+/** The phase's percentiles over all its requests, from the windows' stored histograms (none stored: undefined). */
+function mergedLatencyOf(samples: readonly BaselineSample[]): MergedLatency | undefined {
+  const encoded = samples
+    .map((x) => ((x as { loadStats?: { client?: ClientWindowStats } }).loadStats?.client?.latencyHistogram))
+    .filter((e): e is string => typeof e === 'string' && e.length > 0);
+  if (encoded.length === 0) return undefined;
+  const l = mergeLatencyHistograms(encoded);
+  return { p95: l.p95, p99: l.p99, count: l.count };
+}
+
 function phaseResult(plan: PhasePlan, samples: readonly BaselineSample[], s: ReportSettings, trip?: TripInfo): PhaseResult {
-  const criteria = evaluateCriteria(samples, s.criteria, { profile: s.profile, expectedSamples: plan.samples });
+  const criteria = evaluateCriteria(samples, s.criteria, { profile: s.profile, expectedSamples: plan.samples, mergedLatency: mergedLatencyOf(samples) });
   const breaker: BreakerDecision | null = trip && trip.phase === plan.phase
     ? {
       ...evaluateBreaker(samples[samples.length - 1] ?? {}, s.breaker),
@@ -439,6 +457,19 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
     };
     await mapLimit(cols, QUERY_CONCURRENCY, one);
     return { raw, errors };
+  }
+
+  /** error_rate and effective_fallback_ratio over the last `spanSeconds`, from the service's metrics (no data: null). */
+  async function queryBreakerSpan(input: LoadWindowInput, spanSeconds: number): Promise<{ error_rate: number | null; effective_fallback_ratio: number | null }> {
+    const queries = { ...deps.config.queries, ...(input.queryOverrides ?? {}) };
+    const read = async (col: string): Promise<number | null> => {
+      const promql = queries[baselineQueryKey(col)];
+      if (promql === undefined) return null;
+      const r = await prom.queryScalar(renderBaselineQuery(promql, { windowSeconds: spanSeconds, job: input.job }), Date.now() / 1000).catch(() => null);
+      return r && r.kind === 'value' ? r.value : null;
+    };
+    const [errorRate, fallback] = await Promise.all([read('error_rate'), read('effective_fallback_ratio')]);
+    return { error_rate: errorRate, effective_fallback_ratio: input.countCacheMissAsFallback ? null : fallback };
   }
 
   async function loadPhaseSamples(runId: string, phases: readonly PhasePlan[]): Promise<Map<BaselineSamplePhase, StoredBaselineSample[]>> {
@@ -589,9 +620,8 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
       if (stored) return toResult(stored, true);
       await setBaselinePhase(db, input.runId, input.phase);
       const headers = authHeaders(input.target);
-      let run: ReturnType<typeof startLoad>;
-      try {
-        run = startLoad({
+      let run: { run: LoadRun; done: Promise<GuardedLoadResult | null> };
+      const loadOptions: LoadOptions = {
         target: input.target.baseUrl,
         rps: input.rps,
         connections: input.connections,
@@ -605,13 +635,25 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
           phase: input.phase, sampleNum: input.sampleNum, elapsedMs: Math.round(p.elapsedMs), sent: p.sent, inFlight: p.inFlight,
           rps: Number(p.recent.rps.toFixed(2)), errorRate: p.recent.errorRate, p95Ms: p.recent.p95Ms,
         }),
-        });
+      };
+      try {
+        const live = input.liveBreaker;
+        run = live
+          ? startGuardedLoad({
+            load: loadOptions, breaker: live,
+            // the service's own view over the breaker's span, read every few seconds
+            server: { everyMs: live.checkEverySeconds * 1000, read: () => queryBreakerSpan(input, live.windowSeconds) },
+          })
+          : { run: startLoad(loadOptions), done: Promise.resolve(null) };
       } catch (e) {
         // invalid load options (the engine's messages carry no option values): retrying cannot help
         return fail(ErrorType.Validation, `invalid load options: ${(e as Error).message}`, false);
       }
-      const window = await run.done;
+      const guarded = await run.done;
+      const window = guarded ? guarded.result : await run.run.done;
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      const liveTrip = guarded?.trip ? { ...guarded.trip, stoppedAt: guarded.stoppedAt } : undefined;
+      if (liveTrip) log.warn({ runId: input.runId, phase: input.phase, sampleNum: input.sampleNum, rule: liveTrip.rule, value: liveTrip.value }, 'baseline breaker stopped the load mid-window');
       ctx.heartbeat({ phase: input.phase, sampleNum: input.sampleNum, step: 'sampling' });
 
       const at = window.endedAt / 1000;
@@ -628,7 +670,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
       }
       const row: StoredBaselineSample = {
         phase: input.phase, sampleNum: input.sampleNum, timestamp: at, windowSeconds: input.windowSeconds, values,
-        loadStats: { client: clientStats(window), filledFromLoad: filled, promErrors: errors },
+        loadStats: { client: clientStats(window), filledFromLoad: filled, promErrors: errors, ...(liveTrip ? { liveTrip } : {}) },
       };
       await upsertBaselineSample(db, input.runId, row, { keepExisting: true });
       const kept = await getBaselineSample(db, input.runId, input.phase, input.sampleNum);

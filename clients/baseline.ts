@@ -63,7 +63,10 @@ export const baselineOverridesSchema = z.object({
   baseline: z.object({ ...stage, samples: z.number().int().min(1).max(1_000).optional(), intervalSeconds: seconds.optional() }).optional(),
   day2: z.object({ ...stage, enabled: z.boolean().optional(), waitSeconds: z.number().int().nonnegative().max(30 * 86_400).optional(), samples: z.number().int().min(1).max(1_000).optional(), intervalSeconds: seconds.optional() }).optional(),
   fallbackScenario: z.object({ ...stage, enabled: z.boolean().optional(), samples: z.number().int().min(1).max(1_000).optional(), intervalSeconds: seconds.optional() }).optional(),
-  breaker: z.object({ errorRateMax: fraction.optional(), effectiveFallbackMax: fraction.optional() }).optional(),
+  breaker: z.object({
+    errorRateMax: fraction.optional(), effectiveFallbackMax: fraction.optional(), live: z.boolean().optional(),
+    windowSeconds: z.number().int().min(5).max(3_600).optional(), checkEverySeconds: z.number().int().min(1).max(300).optional(), minRequests: z.number().int().min(1).max(100_000).optional(),
+  }).optional(),
   expectedFlags: z.record(z.string(), z.object({ percent: z.number().int().min(0).max(100).optional(), shadow: z.boolean().optional() })).optional(),
 });
 export type BaselineOverrides = z.infer<typeof baselineOverridesSchema>;

@@ -91,3 +91,91 @@ export function evaluateBreakerOnLastWindow(
   }
   return evaluateBreaker(last, thresholds);
 }
+
+/** How the breaker watches load while a window runs (seed 003: "stop immediately"). */
+export interface SlidingBreakerOptions extends BreakerThresholds {
+  /** the span judged, ending now (default 60 s) */
+  windowSeconds: number;
+  /** below this many completed requests in the span the error rate is not judged yet */
+  minRequests: number;
+}
+
+export const DEFAULT_SLIDING_BREAKER: Omit<SlidingBreakerOptions, keyof BreakerThresholds> = { windowSeconds: 60, minRequests: 20 };
+
+/** A live trip: when the first failure of the breaching span happened and when it was seen. */
+export interface LiveTrip {
+  rule: BreakerRule;
+  value: number;
+  threshold: number;
+  /** epoch ms of the first failing request in the span that breached */
+  firstFailureAt: number | null;
+  /** epoch ms the breach was detected */
+  detectedAt: number;
+  reason: string;
+}
+
+interface Tick {
+  at: number;
+  completed: number;
+  errors: number;
+  firstErrorAt: number | null;
+}
+
+/**
+ * The breaker judged on a sliding window while load runs, not only at the end of a sample
+ * window: progress ticks (completed and failed requests since the last tick) go in, and the
+ * client error rate over the last `windowSeconds` is judged at every tick; the effective
+ * fallback ratio (a server-side figure) is judged whenever a fresh value is observed. Pure: the
+ * caller supplies the times.
+ */
+export class SlidingBreaker {
+  private readonly ticks: Tick[] = [];
+  private trip: LiveTrip | null = null;
+  constructor(private readonly o: SlidingBreakerOptions) {}
+
+  get tripped(): LiveTrip | null {
+    return this.trip;
+  }
+
+  /** Adds one progress tick; returns the trip when this tick breaches. */
+  observeRequests(at: number, completed: number, errors: number, firstErrorAt: number | null = errors > 0 ? at : null): LiveTrip | null {
+    if (this.trip) return this.trip;
+    this.ticks.push({ at, completed, errors, firstErrorAt });
+    const from = at - this.o.windowSeconds * 1000;
+    while (this.ticks.length > 0 && this.ticks[0].at <= from) this.ticks.shift();
+    let total = 0;
+    let failed = 0;
+    let first: number | null = null;
+    for (const t of this.ticks) {
+      total += t.completed;
+      failed += t.errors;
+      if (t.firstErrorAt !== null && (first === null || t.firstErrorAt < first)) first = t.firstErrorAt;
+    }
+    if (total < this.o.minRequests) return null;
+    const rate = failed / total;
+    if (rate > this.o.errorRateMax) {
+      this.trip = {
+        rule: 'error_rate', value: rate, threshold: this.o.errorRateMax, firstFailureAt: first, detectedAt: at,
+        reason: `error_rate ${pct(rate)} > ${pct(this.o.errorRateMax)} over the last ${this.o.windowSeconds} s (${failed}/${total} requests)`,
+      };
+    }
+    return this.trip;
+  }
+
+  /** A server-side reading over the same span (e.g. from Prometheus); null is no data (neutral). */
+  observeServer(at: number, values: { error_rate?: number | null; effective_fallback_ratio?: number | null }): LiveTrip | null {
+    if (this.trip) return this.trip;
+    const checks: [BreakerRule, number | null | undefined, number][] = [
+      ['error_rate', values.error_rate, this.o.errorRateMax],
+      ['effective_fallback_ratio', values.effective_fallback_ratio, this.o.effectiveFallbackMax],
+    ];
+    for (const [rule, v, threshold] of checks) {
+      if (v === null || v === undefined || !Number.isFinite(v) || v <= threshold) continue;
+      let first: number | null = null;
+      for (const t of this.ticks) if (t.firstErrorAt !== null && (first === null || t.firstErrorAt < first)) first = t.firstErrorAt;
+      this.trip = { rule, value: v, threshold, firstFailureAt: first, detectedAt: at, reason: `${rule} ${pct(v)} > ${pct(threshold)} over the last ${this.o.windowSeconds} s (server side)` };
+      return this.trip;
+    }
+    return null;
+  }
+}

@@ -49,6 +49,10 @@ export const baselineConfigSchema = z.object({
   breaker: z.object({
     errorRateMax: fraction.default(0.02),
     effectiveFallbackMax: fraction.default(0.08),
+    live: z.boolean().default(true),
+    windowSeconds: z.number().int().min(5).max(3_600).default(60),
+    checkEverySeconds: z.number().int().min(1).max(300).default(5),
+    minRequests: z.number().int().min(1).max(100_000).default(20),
   }).prefault({}),
   /** seed 003 success criteria */
   criteria: z.object({

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Pool } from 'undici';
-import { build } from 'hdr-histogram-js';
+import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -150,6 +150,8 @@ export interface LoadResult extends WindowStats {
   /** in flight when the run was aborted or the drain timed out */
   abandoned: number;
   stopReason: StopReason;
+  /** the run's latency histogram (HDR, compressed base64, microseconds): windows merge exactly */
+  latencyHistogram: string;
 }
 
 export interface LoadRun {
@@ -176,6 +178,22 @@ function statusClass(code: number): StatusClass {
 function newHistogram(): Histogram {
   // µs resolution, 3 significant digits; auto-resizes past an hour
   return build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
+}
+
+/**
+ * Latency over several windows from their encoded histograms (LoadResult.latencyHistogram): the
+ * percentiles of all their requests together, not an average of each window's percentiles.
+ */
+export function mergeLatencyHistograms(encoded: readonly string[]): LatencyStats {
+  const merged = newHistogram();
+  for (const e of encoded) {
+    const h = decodeFromCompressedBase64(e, 32, false);
+    merged.add(h);
+    h.destroy();
+  }
+  const out = latencyOf(merged);
+  merged.destroy();
+  return out;
 }
 
 function latencyOf(h: Histogram): LatencyStats {
@@ -479,6 +497,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
       dropped,
       abandoned,
       stopReason,
+      latencyHistogram: encodeIntoCompressedBase64(cumulative.hist),
     });
   }
 

@@ -1,6 +1,6 @@
-import { test } from '@jest/globals';
+import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { evaluateBreaker, evaluateBreakerOnLastWindow, DEFAULT_BREAKER_THRESHOLDS } from '../../lib/baseline/breaker.js';
+import { evaluateBreaker, evaluateBreakerOnLastWindow, DEFAULT_BREAKER_THRESHOLDS, SlidingBreaker } from '../../lib/baseline/breaker.js';
 import type { BaselineSample } from '../../lib/baseline/csv.js';
 
 const sample = (n: number, error_rate: number | null, effective_fallback_ratio: number | null): BaselineSample => ({
@@ -55,4 +55,52 @@ test('thresholds come from config', () => {
   const strict = { errorRateMax: 0.005, effectiveFallbackMax: 0.01 };
   assert.equal(evaluateBreaker({ error_rate: 0.006, effective_fallback_ratio: 0 }, strict).tripped, true);
   assert.equal(evaluateBreaker({ error_rate: 0.006, effective_fallback_ratio: 0 }).tripped, false);
+});
+
+describe('the live (sliding-window) breaker', () => {
+  const opts = { ...DEFAULT_BREAKER_THRESHOLDS, windowSeconds: 60, minRequests: 20 };
+
+  test('trips at the first tick whose last 60 s exceed 2 % errors, naming when the failures began', () => {
+    const b = new SlidingBreaker(opts);
+    let t = 0;
+    for (let i = 0; i < 30; i++) assert.equal(b.observeRequests((t += 1000), 50, 0), null);
+    // 1,500 good requests in the span: 31 failures are needed to pass 2 %
+    assert.equal(b.observeRequests((t += 1000), 50, 20, t - 1000), null);
+    const trip = b.observeRequests((t += 1000), 50, 20, t - 1000);
+    assert.ok(trip);
+    assert.equal(trip.rule, 'error_rate');
+    assert.ok(trip.value > 0.02);
+    assert.equal(trip.firstFailureAt, 30_000);
+    assert.equal(trip.detectedAt, 32_000);
+    assert.match(trip.reason, /over the last 60 s/);
+  });
+
+  test('old failures leave the window: errors more than 60 s ago do not trip a healthy minute', () => {
+    const b = new SlidingBreaker(opts);
+    assert.equal(b.observeRequests(1_000, 10, 2), null, 'below minRequests: not judged');
+    // a quiet minute, then healthy traffic: the early failures are outside the span
+    assert.equal(b.observeRequests(62_000, 0, 0), null);
+    assert.equal(b.observeRequests(63_000, 40, 0), null);
+    assert.equal(b.tripped, null);
+    // the same failures inside the span would have tripped
+    const inside = new SlidingBreaker(opts);
+    inside.observeRequests(1_000, 10, 2);
+    assert.ok(inside.observeRequests(30_000, 40, 0));
+  });
+
+  test('exactly 2 % does not trip; too few requests are not judged', () => {
+    const b = new SlidingBreaker(opts);
+    assert.equal(b.observeRequests(1_000, 100, 2), null);
+    const small = new SlidingBreaker(opts);
+    assert.equal(small.observeRequests(1_000, 10, 10), null);
+  });
+
+  test('a server-side effective fallback above 8 % trips; null readings are neutral', () => {
+    const b = new SlidingBreaker(opts);
+    assert.equal(b.observeServer(1_000, { error_rate: null, effective_fallback_ratio: null }), null);
+    assert.equal(b.observeServer(2_000, { effective_fallback_ratio: 0.08 }), null);
+    const trip = b.observeServer(3_000, { effective_fallback_ratio: 0.12 });
+    assert.equal(trip?.rule, 'effective_fallback_ratio');
+    assert.equal(b.observeRequests(4_000, 100, 0), trip, 'once tripped it stays tripped');
+  });
 });

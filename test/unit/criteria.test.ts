@@ -156,3 +156,15 @@ test('metadata keeps parameters and environment but no secrets', async () => {
   assert.equal(md.target, 'http://127.0.0.1:8080/');
   assert.deepEqual(md.parameters, { rps: 80, connections: 20 });
 });
+
+test('P95/P99 are judged on the merged histogram of all requests when given, with the worst window beside', () => {
+  const samples = [healthy(1), healthy(2, { p95_latency: 160, p99_latency: 200 })];
+  // window percentiles average to ≤ 150 ms, but the phase's requests together say 170 ms
+  const merged = evaluateCriteria(samples, DEFAULT_CRITERIA_THRESHOLDS, { mergedLatency: { p95: 170, p99: 240, count: 9_600 } });
+  assert.equal(row(merged, 'p95_latency').status, 'fail');
+  assert.equal(row(merged, 'p95_latency').value, 170);
+  assert.match(row(merged, 'p95_latency').observed, /over all 9600 requests \(worst window 160\.0 ms\)/);
+  assert.equal(row(merged, 'p99_latency').status, 'pass');
+  const fallback = evaluateCriteria(samples, DEFAULT_CRITERIA_THRESHOLDS, {});
+  assert.equal(row(fallback, 'p95_latency').status, 'pass', 'without histograms: the request-weighted mean of windows');
+});

@@ -2,7 +2,7 @@ import { afterAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { runLoad, startLoad, defaultGitMix, loadWindowValues, type RequestSpec } from '../../lib/load/engine.js';
+import { runLoad, startLoad, defaultGitMix, loadWindowValues, mergeLatencyHistograms, type RequestSpec } from '../../lib/load/engine.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -199,4 +199,19 @@ test('a response cut off mid-body counts as an error, not a success', async () =
   assert.equal(r.status['2xx'], 0);
   assert.equal(r.status.errors, 10);
   assert.equal(r.latencyMs.count, 0);
+});
+
+test('windows merge into the percentiles of all their requests, not the mean of each window\'s percentiles', async () => {
+  // one fast window (2 ms) and one slow window (60 ms) with 3× as many requests
+  const fast = await serve((_req, res) => { setTimeout(() => res.end('ok'), 2); });
+  const slow = await serve((_req, res) => { setTimeout(() => res.end('ok'), 60); });
+  const a = await runLoad({ target: fast.url, rps: 50, connections: 5, durationMs: 1000, mix: GET });
+  const b = await runLoad({ target: slow.url, rps: 50, connections: 5, durationMs: 3000, mix: GET });
+  const merged = mergeLatencyHistograms([a.latencyHistogram, b.latencyHistogram]);
+  assert.equal(merged.count, a.latencyMs.count + b.latencyMs.count);
+  // 75 % of the requests are slow: the merged P50 and P95 are the slow window's, whatever the mean says
+  assert.ok(merged.p50 !== null && merged.p50 >= 55, `merged p50 ${merged.p50}`);
+  const meanOfP50 = ((a.latencyMs.p50 ?? 0) + (b.latencyMs.p50 ?? 0)) / 2;
+  assert.ok(meanOfP50 < merged.p50, `mean of window p50s ${meanOfP50} understates the merged ${merged.p50}`);
+  assert.equal(mergeLatencyHistograms([]).count, 0);
 });

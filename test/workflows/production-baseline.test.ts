@@ -230,6 +230,41 @@ test('the breaker trips when the target starts failing: the load stops within on
   }
 });
 
+test('the live breaker stops the load mid-window, seconds after the target starts failing (seed 003: stop immediately)', async () => {
+  const taskQueue = uniqueQueue('baseline-live-trip');
+  const workflowId = uniqueId('baseline-live-trip');
+  const runId = artifactRunId(workflowId);
+  const w = await worker(taskQueue);
+  let switchedAt = 0;
+  try {
+    const result = await w.runUntil(async () => {
+      // one long window: before this breaker existed, the trip waited for its end (60 s)
+      const handle = await env.client.workflow.start(productionBaselineWorkflow, {
+        taskQueue, workflowId, args: [input({ baseline: { rps: 30, connections: 4, samples: 2, intervalSeconds: 60 } })],
+      });
+      await until(async () => ((await handle.query(statusQuery)).stage === 'baseline' ? true : undefined));
+      await new Promise((r) => setTimeout(r, 3_000));
+      target.setFailing(true);
+      switchedAt = Date.now();
+      return handle.result();
+    });
+    const stoppedAfterMs = target.lastRequestAt - switchedAt;
+    assert.ok(stoppedAfterMs < 10_000, `load went on ${stoppedAfterMs} ms after the target failed`);
+    assert.equal(result.outcome, 'tripped');
+    assert.equal(result.trip?.rule, 'error_rate');
+    assert.equal(result.trip?.sampleNum, 1);
+    assert.match(result.trip?.reason ?? '', /stopped during sample 1/);
+    assert.match(result.trip?.reason ?? '', /last 60 s/);
+    // the window that was stopped keeps what it measured
+    const run = await getBaselineRun(tdb.db, runId);
+    assert.equal(run?.outcome, 'tripped');
+    const summary = await readFile(join(reportsDir, runId, `${runId}-summary.md`), 'utf8');
+    assert.match(summary, /stopped during sample 1/);
+  } finally {
+    target.setFailing(false);
+  }
+});
+
 test('a worker shut down mid-sample: a new worker resumes the run and no stored row is lost or duplicated', async () => {
   const taskQueue = uniqueQueue('baseline-resume');
   const workflowId = uniqueId('baseline-resume');

@@ -5,7 +5,15 @@ import {
 import type {
   BaselineActivities, FlagExpectation, LoadTarget, LoadWindowResult, PhasePlan, PreflightResult, TripInfo,
 } from '../../activities/baseline.js';
-import { evaluateBreaker, type BreakerDecision, type BreakerThresholds } from '../../lib/baseline/breaker.js';
+import { DEFAULT_SLIDING_BREAKER, evaluateBreaker, type BreakerDecision, type BreakerThresholds } from '../../lib/baseline/breaker.js';
+
+export interface LiveBreakerSettings {
+  /** judge the breaker on a sliding window while the load runs (seed 003: "stop immediately") */
+  live: boolean;
+  windowSeconds: number;
+  checkEverySeconds: number;
+  minRequests: number;
+}
 import type { CriteriaThresholds } from '../../lib/baseline/criteria.js';
 import type { CsvProfile } from '../../lib/baseline/csv.js';
 import type { RunOutcome } from '../../lib/baseline/report.js';
@@ -41,7 +49,8 @@ export interface ProductionBaselineInput {
   /** seed 003's optional fallback scenario (cache misses counted as fallback), 2 × 15 min */
   fallbackScenario: LoadStage & { enabled: boolean; samples: number; intervalSeconds: number };
   /** seed 003: stop if error rate > 2% or effective fallback > 8% in the last window */
-  breaker: BreakerThresholds;
+  /** thresholds, and how the breaker watches load live (absent in runs started before it existed) */
+  breaker: BreakerThresholds & Partial<LiveBreakerSettings>;
   criteria: CriteriaThresholds;
   slo: SloOptions;
   load: { requestTimeoutMs: number; maxInFlight?: number };
@@ -201,6 +210,13 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
     throw permanent(ErrorType.Validation, `the run asks for ${windows} load windows; at most ${MAX_LOAD_WINDOWS} fit one workflow history`);
   }
 
+  const liveBreaker = input.breaker.live === false ? undefined : {
+    errorRateMax: input.breaker.errorRateMax, effectiveFallbackMax: input.breaker.effectiveFallbackMax,
+    windowSeconds: input.breaker.windowSeconds ?? DEFAULT_SLIDING_BREAKER.windowSeconds,
+    minRequests: input.breaker.minRequests ?? DEFAULT_SLIDING_BREAKER.minRequests,
+    checkEverySeconds: input.breaker.checkEverySeconds ?? 5,
+  };
+
   /** Runs a phase's windows; returns the trip that stopped it, or null. */
   const runPhase = async (p: PhaseRun, target: LoadTarget): Promise<TripInfo | null> => {
     setStage(p.phase);
@@ -210,8 +226,21 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
         runId, phase: p.phase, sampleNum: i + 1, windowSeconds: p.windows[i], target,
         rps: p.rps, connections: p.connections, requestTimeoutMs: input.load.requestTimeoutMs, maxInFlight: input.load.maxInFlight,
         profile: input.profile, job: input.job, countCacheMissAsFallback: p.countCacheMissAsFallback, queryOverrides: input.queryOverrides,
+        ...(liveBreaker ? { liveBreaker } : {}),
       });
       counts[p.phase] = i + 1;
+      if (r.liveTrip) {
+        const t = r.liveTrip;
+        const after = Math.max(0, Math.round((t.detectedAt / 1000) - (r.timestamp - r.windowSeconds)));
+        const reason = `${p.phase}: stopped during sample ${r.sampleNum}: ${t.reason}`;
+        Object.assign(status, {
+          sampleNum: i + 1,
+          lastSample: { phase: p.phase, sampleNum: r.sampleNum, timestamp: r.timestamp, values: r.values },
+          breaker: { state: 'tripped', reason, rule: t.rule, value: t.value, threshold: t.threshold },
+        });
+        log.warn('baseline circuit breaker stopped the load mid-window', { phase: p.phase, sampleNum: r.sampleNum, rule: t.rule, value: t.value, detectedAt: t.detectedAt, after });
+        return { phase: p.phase, sampleNum: r.sampleNum, rule: t.rule, value: t.value, threshold: t.threshold, reason };
+      }
       const b = judge(r, input.breaker);
       Object.assign(status, {
         sampleNum: i + 1,
