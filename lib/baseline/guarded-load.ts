@@ -37,9 +37,10 @@ export function startGuardedLoad(o: GuardedLoadOptions): { run: LoadRun; done: P
   const now = o.now ?? Date.now;
   const breaker = new SlidingBreaker(o.breaker);
   let prev = { total: 0, failed: 0, at: now() };
-  let run: LoadRun | undefined;
+  // set once the load has started; a trip before that cannot happen (no tick yet)
+  const started: { run?: LoadRun } = {};
   const trip = (t: LiveTrip | null): void => {
-    if (t) run?.abort();
+    if (t) started.run?.abort();
   };
   const onProgress = (p: LoadSnapshot): void => {
     const at = now();
@@ -51,7 +52,8 @@ export function startGuardedLoad(o: GuardedLoadOptions): { run: LoadRun; done: P
     prev = { total, failed, at };
     o.load.onProgress?.(p);
   };
-  run = startLoad({ ...o.load, onProgress, progressIntervalMs: o.load.progressIntervalMs ?? 1000 });
+  const run = startLoad({ ...o.load, onProgress, progressIntervalMs: o.load.progressIntervalMs ?? 1000 });
+  started.run = run;
   let timer: NodeJS.Timeout | undefined;
   if (o.server) {
     const server = o.server;
