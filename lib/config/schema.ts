@@ -56,17 +56,41 @@ export const configSchema = z.object({
     /** USD per sandbox-second: E2B $0.000014/vCPU-s × 2 vCPU + $0.0000045/GiB-s × 0.5 GiB ≈ $0.00003 */
     pricePerSecond: z.number().nonnegative().default(0.00003),
     localRoot: z.string().default('.data/sandboxes'),
-    timeoutMs: duration.default(3_600_000),
-    commandTimeoutMs: duration.default(120_000),
+    /** > 0: E2B and its SDK read 0 as "no timeout" */
+    timeoutMs: z.number().int().positive().default(3_600_000),
+    commandTimeoutMs: z.number().int().positive().default(120_000),
     e2bApiKey: z.string().optional(),
     /** concurrent-sandbox plan limit (E2B Hobby 20, Pro 100) */
     limit: z.number().int().positive().default(100),
+    e2b: z.object({
+      /** E2B's domain; the API is https://api.<domain> unless apiUrl says otherwise */
+      domain: z.string().min(1).default('e2b.app'),
+      /** the API's base URL: only for testing (the E2B stand-in) and self-hosted E2B */
+      apiUrl: z.string().url().optional(),
+      /** where the SDK sends sandbox (envd) traffic: only for testing and self-hosted E2B */
+      sandboxUrl: z.string().url().optional(),
+      /** the plan's maximum sandbox lifetime from its start (Hobby 1 h, Pro 24 h) */
+      maxLifetimeMs: z.number().int().positive().default(3_600_000),
+      /** label on every sandbox (metadata sgcOwner); list() and the orphan sweep see only these */
+      owner: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).default('sgc'),
+      /** one API request, and the start of a command */
+      requestTimeoutMs: z.number().int().positive().default(30_000),
+      /** one whole file read or write */
+      transferTimeoutMs: z.number().int().positive().default(600_000),
+      /** USD per vCPU-second and per GiB-second (E2B's published prices) */
+      pricing: z.object({
+        vcpuSecond: z.number().nonnegative().default(0.000014),
+        gibSecond: z.number().nonnegative().default(0.0000045),
+      }).prefault({}),
+    }).prefault({}),
   }).prefault({}),
   pool: z.object({
     min: z.number().int().min(0).default(3),
     max: z.number().int().min(1).default(10),
     ttlSeconds: z.number().int().positive().default(3600),
     acquireTimeoutMs: duration.default(5_000),
+    /** an idle sandbox with less life left than this (plan maximum − age) is retired, not handed out */
+    minRemainingSeconds: z.number().int().positive().default(900),
   }).prefault({}).refine((p) => p.min <= p.max, { message: 'min must not exceed max', path: ['min'] }),
   lock: z.object({
     ttlSeconds: z.number().int().positive().default(30),

@@ -8,6 +8,12 @@ import type { GitCredentials } from './types.js';
 import { validateBranchName, validateRepoUrl } from './validate.js';
 
 /**
+ * Deadline of a clone: a large repository takes far longer than the providers' default command
+ * timeout (120 s), which would cut it off (and kill git's index-pack with it).
+ */
+export const CLONE_TIMEOUT_MS = 30 * 60_000;
+
+/**
  * Clones `repoUrl` at `baseBranch` into `dir` (relative to the sandbox home), sets the author
  * locally and checks out `agentBranch` — tracking the remote one when it already exists, else
  * created from the base. Idempotent: on a good existing clone of the same remote it only makes
@@ -17,6 +23,8 @@ import { validateBranchName, validateRepoUrl } from './validate.js';
 export async function cloneWorkspace(sb: Sandbox, o: {
   repoUrl: string; baseBranch: string; agentBranch: string; dir: string;
   creds?: GitCredentials; author: { name: string; email: string };
+  /** deadline of the clone itself (default CLONE_TIMEOUT_MS) */
+  timeoutMs?: number;
 }): Promise<void> {
   const repoUrl = validateRepoUrl(o.repoUrl);
   const baseBranch = validateBranchName(o.baseBranch, 'baseBranch');
@@ -35,7 +43,9 @@ export async function cloneWorkspace(sb: Sandbox, o: {
     && posix.basename(top ?? '') === posix.basename(dir);
   if (!good) {
     if (probe.exitCode !== 2) await runOk(home, 'clean', ['rm', '-rf', '--', dir]);
-    await runOk(home, 'clone', ['git', 'clone', '--quiet', '--no-tags', '--branch', baseBranch, '--', repoUrl, dir], { remote: true });
+    await runOk(home, 'clone', ['git', 'clone', '--quiet', '--no-tags', '--branch', baseBranch, '--', repoUrl, dir], {
+      remote: true, timeoutMs: o.timeoutMs ?? CLONE_TIMEOUT_MS,
+    });
   }
   await runOk(ws, 'config', ['git', 'config', 'user.name', o.author.name]);
   await runOk(ws, 'config', ['git', 'config', 'user.email', o.author.email]);

@@ -12,7 +12,7 @@
  */
 export * from './types.js';
 export { workspaceDir } from './runner.js';
-export { cloneWorkspace } from './clone.js';
+export { cloneWorkspace, CLONE_TIMEOUT_MS } from './clone.js';
 export { gitDiff, gitStatus, readWorkspaceFile, writeWorkspaceFile } from './files.js';
 export { backoffDelay, commitAndPush, pullRebase, OPERATION_TRAILER, type CommitAndPushOptions } from './sync.js';
 export { redact } from './classify.js';

@@ -30,10 +30,23 @@ export interface PoolSettings {
   ttlSeconds: number;
   /** how long acquire waits for a free slot before PoolExhausted */
   acquireTimeoutMs: number;
-  /** USD per sandbox-second (gitops_sandbox_cost_dollars_total{approach="pooled"}) */
-  pricePerSecond: number;
-  /** provider lifetime given at create and renewed on acquire (default: ttlSeconds) */
+  /**
+   * USD per sandbox-second (gitops_sandbox_cost_dollars_total{approach="pooled"}); default: the
+   * provider's pricing hook for the size its sandboxes report (E2B: vCPUs and memory)
+   */
+  pricePerSecond?: number;
+  /** provider lifetime given at create, on acquire and at each renewal (default: ttlSeconds) */
   sandboxTimeoutMs?: number;
+  /**
+   * The plan's maximum lifetime from a sandbox's start (default: the provider's; E2B Hobby 1 h).
+   * No renewal reaches past it, so a sandbox older than maxLifetimeMs − minRemainingMs is retired
+   * instead of being handed to an agent.
+   */
+  maxLifetimeMs?: number;
+  /** life an acquired sandbox must have left (default 15 min, at most half the plan maximum) */
+  minRemainingMs?: number;
+  /** a provider sandbox with our labels but no live row, younger than this, is not an orphan yet (default 2 min) */
+  orphanGraceMs?: number;
   /** plan limit shown as gitops_sandbox_limit */
   limit?: number;
   /** directory under the sandbox home holding workspaces; wiped on return (default 'ws') */
@@ -72,9 +85,19 @@ export interface ReleaseResult {
 
 /** Metadata label marking sandboxes this pool created (searchable on E2B, no secrets). */
 export const POOL_METADATA = { sgcApproach: 'pooled' } as const;
+/** The approaches whose sandboxes the orphan sweep looks for (approach 1 labels its own `simple`). */
+const SWEPT_APPROACHES = ['pooled', 'simple'] as const;
+
+type ResolvedSettings = Required<Omit<PoolSettings, 'pricePerSecond' | 'maxLifetimeMs'>> & Pick<PoolSettings, 'pricePerSecond' | 'maxLifetimeMs'>;
 
 export class SandboxPool {
-  readonly settings: Required<PoolSettings>;
+  readonly settings: ResolvedSettings;
+  /** when idle sandboxes are retired: the pool TTL, or earlier when the plan's cap leaves too little */
+  private readonly retireAfterMs: number;
+  /** USD per sandbox-second from the provider's pricing hook and the size sandboxes report */
+  private observedPricePerSecond: number;
+  private readonly capWarned = new Set<string>();
+  private ticking = false;
   private readonly provider: SandboxProvider;
   private readonly db: Db;
   private readonly key: EncryptionKey;
@@ -93,15 +116,31 @@ export class SandboxPool {
     this.key = deps.key;
     this.metrics = deps.metrics;
     this.log = deps.log;
-    this.settings = {
+    const maxLifetimeMs = settings.maxLifetimeMs ?? deps.provider.maxLifetimeMs;
+    const defaults = {
       sandboxTimeoutMs: settings.ttlSeconds * 1000,
       limit: settings.max,
       workspaceRoot: 'ws',
       tickMs: 15_000,
       pollMs: 50,
       initializingGraceMs: 120_000,
-      ...settings,
+      minRemainingMs: Math.min(900_000, (maxLifetimeMs ?? Infinity) / 2),
+      orphanGraceMs: 120_000,
     };
+    this.settings = { ...defaults, ...settings, maxLifetimeMs };
+    const { minRemainingMs, ttlSeconds } = this.settings;
+    if (maxLifetimeMs !== undefined && minRemainingMs >= maxLifetimeMs) {
+      throw new DomainError(ErrorType.Validation, 'pool.minRemainingSeconds must be below the plan\'s maximum sandbox lifetime', {
+        details: { field: 'pool.minRemainingSeconds', maxLifetimeMs },
+      });
+    }
+    this.retireAfterMs = Math.min(ttlSeconds * 1000, maxLifetimeMs === undefined ? Infinity : maxLifetimeMs - minRemainingMs);
+    this.observedPricePerSecond = deps.provider.costPerSecond();
+  }
+
+  /** The provider lifetime to ask for: the configured one, never more than the plan allows. */
+  private get leaseMs(): number {
+    return Math.min(this.settings.sandboxTimeoutMs, this.settings.maxLifetimeMs ?? Infinity);
   }
 
   /**
@@ -141,7 +180,7 @@ export class SandboxPool {
         continue;
       }
       const placeholder = await reservePooledSlot(this.db, {
-        provider: this.provider.name, limit: this.settings.max, expiresInMs: this.settings.ttlSeconds * 1000,
+        provider: this.provider.name, limit: this.settings.max, expiresInMs: this.retireAfterMs,
       });
       if (placeholder) {
         const sb = await this.createReserved(placeholder, a);
@@ -160,13 +199,18 @@ export class SandboxPool {
     }
   }
 
-  /** A claimed row's handle, lifetime renewed; null (row retired) when the sandbox is gone. */
+  /**
+   * A claimed row's handle, lifetime renewed; null (row retired) when the sandbox is gone or the
+   * plan's cap leaves it less than minRemainingMs.
+   */
   private async adoptClaimed(rec: SandboxRecord): Promise<Sandbox | null> {
+    let endAt: Date;
+    let sb: Sandbox;
     try {
-      const sb = await this.connect(rec.sandboxId);
-      // the workspace gets a full lifetime from now, however long the sandbox sat idle
-      await sb.setTimeout(this.settings.sandboxTimeoutMs);
-      return sb;
+      sb = await this.connect(rec.sandboxId);
+      // the workspace gets a full lifetime from now, however long the sandbox sat idle — as far
+      // as the plan allows: the provider reports the end it really set
+      endAt = await sb.setTimeout(this.leaseMs);
     } catch (e) {
       if (!isDomainError(e, ErrorType.SandboxGone)) {
         // could not verify it: put it back for the health check to judge, and fail this acquire
@@ -178,6 +222,13 @@ export class SandboxPool {
       await this.retire(rec.sandboxId, 'gone');
       return null;
     }
+    // capped: the plan's maximum lifetime leaves less than an agent session needs
+    if (endAt.getTime() - Date.now() < Math.min(this.settings.minRemainingMs, this.leaseMs * 0.9)) {
+      await this.retire(rec.sandboxId, 'lifetime cap');
+      void this.ensureMin().catch(() => undefined);
+      return null;
+    }
+    return sb;
   }
 
   /** Creates the sandbox for a reservation; ready (pre-warm) or in_use for `a`. */
@@ -186,7 +237,7 @@ export class SandboxPool {
     try {
       sb = await this.provider.create({
         metadata: { ...POOL_METADATA, sgcReservation: placeholder },
-        timeoutMs: this.settings.sandboxTimeoutMs,
+        timeoutMs: this.leaseMs,
       });
     } catch (e) {
       await cancelReservation(this.db, placeholder).catch(() => undefined);
@@ -318,7 +369,7 @@ export class SandboxPool {
    * Retires idle sandboxes past their TTL, sandboxes left in `error`, and creations that never
    * finished; reaps records of sandboxes that no longer exist; tops up to `min`.
    */
-  async cleanupExpired(): Promise<{ expired: number; errored: number; stale: number; reaped: number; created: number }> {
+  async cleanupExpired(): Promise<{ expired: number; errored: number; stale: number; reaped: number; orphans: number; created: number }> {
     const filter = { pooled: true, provider: this.provider.name };
     // acquire never claims an expired row, so killing before the status change is race-free
     const expired = await listExpiredSandboxes(this.db, { ...filter, statuses: ['ready'] });
@@ -334,7 +385,8 @@ export class SandboxPool {
     for (const r of live) {
       if (alive.has(r.sandboxId)) continue;
       try {
-        await this.provider.connect(r.sandboxId);
+        // by id, without connecting (a connect could extend or resume it)
+        await this.provider.info(r.sandboxId);
         continue; // listed lazily (or labelled differently) but alive
       } catch (e) {
         if (!isDomainError(e, ErrorType.SandboxGone)) continue;
@@ -342,9 +394,75 @@ export class SandboxPool {
       await this.retire(r.sandboxId, 'gone');
       reaped++;
     }
+    const orphans = await this.sweepOrphans();
     const created = await this.ensureMin();
     await this.refreshGauges();
-    return { expired: expired.length, errored: errored.length, stale, reaped, created };
+    return { expired: expired.length, errored: errored.length, stale, reaped, orphans, created };
+  }
+
+  /**
+   * Kills the provider's sandboxes that carry our labels (either approach) but have no live row:
+   * a create that timed out on our side but succeeded at the provider, a kill that failed when the
+   * row was terminated, a process that died between creating and recording. Kills are by id —
+   * nothing is connected, so nothing is resumed or extended. Sandboxes younger than orphanGraceMs
+   * and those whose reservation is still open are being created right now and are left alone.
+   */
+  async sweepOrphans(): Promise<number> {
+    const rows = await listSandboxesByStatus(this.db, ['initializing', 'ready', 'in_use', 'error'], { provider: this.provider.name });
+    const live = new Set(rows.map((r) => r.sandboxId));
+    const listed = (await Promise.all(SWEPT_APPROACHES.map((a) => this.provider.list({ metadata: { sgcApproach: a } })))).flat();
+    let killed = 0;
+    for (const s of listed) {
+      if (live.has(s.id) || (s.metadata.sgcReservation && live.has(s.metadata.sgcReservation))) continue;
+      if (Date.now() - s.startedAt.getTime() < this.settings.orphanGraceMs) continue;
+      // recorded since the rows were read?
+      const rec = await getSandbox(this.db, s.id);
+      if (rec && rec.status !== 'terminated') continue;
+      try {
+        if (await this.provider.kill(s.id)) killed++;
+        this.handles.delete(s.id);
+      } catch (e) {
+        this.log?.warn({ sandboxId: s.id, err: (e as Error).message }, 'orphan sandbox kill failed');
+      }
+    }
+    if (killed > 0) this.log?.warn({ killed }, 'orphan sandboxes killed');
+    return killed;
+  }
+
+  /**
+   * Renews the provider lifetime of live pooled sandboxes (idle and in use) whose end is less than
+   * half a lease away, so an agent's long session is not cut at the lease: the provider's plan
+   * cap (start + maximum) is the only end. Runs on every tick. Also learns the size sandboxes
+   * really have, for the pricing hook.
+   */
+  async renewLeases(): Promise<{ renewed: number; capped: number }> {
+    const rows = (await listSandboxesByStatus(this.db, ['ready', 'in_use'], { pooled: true, provider: this.provider.name }))
+      .filter((r) => !r.sandboxId.startsWith(PENDING_PREFIX));
+    if (rows.length === 0) return { renewed: 0, capped: 0 };
+    const infos = new Map((await this.provider.list({ metadata: { ...POOL_METADATA } })).map((i) => [i.id, i]));
+    const sized = [...infos.values()].find((i) => i.cpuCount !== undefined || i.memoryMB !== undefined);
+    if (sized) this.observedPricePerSecond = this.provider.costPerSecond(sized);
+    const renewBelowMs = this.leaseMs / 2;
+    let renewed = 0;
+    let capped = 0;
+    for (const r of rows) {
+      const info = infos.get(r.sandboxId);
+      if (!info || info.endAt.getTime() - Date.now() > renewBelowMs) continue; // gone (cleanup reaps it) or fine
+      try {
+        const endAt = await (await this.connect(r.sandboxId)).setTimeout(this.leaseMs);
+        renewed++;
+        if (endAt.getTime() - Date.now() < renewBelowMs) {
+          capped++;
+          if (!this.capWarned.has(r.sandboxId)) {
+            this.capWarned.add(r.sandboxId);
+            this.log?.warn({ sandboxId: r.sandboxId, status: r.status, endAt }, 'pooled sandbox reaches the plan\'s lifetime cap');
+          }
+        }
+      } catch (e) {
+        this.log?.warn({ sandboxId: r.sandboxId, err: (e as Error).message }, 'pooled sandbox lease renewal failed');
+      }
+    }
+    return { renewed, capped };
   }
 
   /**
@@ -378,13 +496,16 @@ export class SandboxPool {
   async retire(sandboxId: string, reason: string): Promise<void> {
     if (!sandboxId.startsWith(PENDING_PREFIX)) {
       try {
-        const sb = this.handles.get(sandboxId) ?? await this.provider.connect(sandboxId);
-        await sb.kill();
+        // by id when there is no handle: connecting first could extend or resume it
+        const sb = this.handles.get(sandboxId);
+        if (sb) await sb.kill();
+        else await this.provider.kill(sandboxId);
       } catch (e) {
         if (!isDomainError(e, ErrorType.SandboxGone)) this.log?.warn({ sandboxId, err: (e as Error).message }, 'sandbox kill failed');
       }
     }
     this.handles.delete(sandboxId);
+    this.capWarned.delete(sandboxId);
     try {
       const t = await transitionSandbox(this.db, sandboxId, 'terminated', { lastOperation: reason });
       this.addCost(t.accruedSeconds);
@@ -400,7 +521,7 @@ export class SandboxPool {
     const placeholders: string[] = [];
     for (;;) {
       const p = await reservePooledSlot(this.db, {
-        provider: this.provider.name, limit: this.settings.min, expiresInMs: this.settings.ttlSeconds * 1000,
+        provider: this.provider.name, limit: this.settings.min, expiresInMs: this.retireAfterMs,
       });
       if (!p) break;
       placeholders.push(p);
@@ -440,7 +561,7 @@ export class SandboxPool {
     for (const r of stale) {
       if (r.sandboxId.startsWith(PENDING_PREFIX)) {
         for (const s of await this.provider.list({ metadata: { sgcReservation: r.sandboxId } })) {
-          await this.provider.connect(s.id).then((sb) => sb.kill()).catch(() => undefined);
+          await this.provider.kill(s.id).catch(() => undefined);
         }
       }
       await this.retire(r.sandboxId, 'creation never finished');
@@ -449,7 +570,7 @@ export class SandboxPool {
   }
 
   private addCost(seconds: number): void {
-    if (seconds > 0) this.metrics?.sandboxCost.labels('pooled').inc(seconds * this.settings.pricePerSecond);
+    if (seconds > 0) this.metrics?.sandboxCost.labels('pooled').inc(seconds * (this.settings.pricePerSecond ?? this.observedPricePerSecond));
   }
 
   private async accrue(): Promise<void> {
@@ -458,11 +579,16 @@ export class SandboxPool {
   }
 
   private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
     try {
+      await this.renewLeases();
       await this.accrue();
       await this.refreshGauges();
     } catch (e) {
       this.log?.warn({ err: (e as Error).message }, 'pool tick failed');
+    } finally {
+      this.ticking = false;
     }
   }
 

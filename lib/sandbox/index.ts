@@ -6,10 +6,10 @@ import { createE2bProvider } from './e2b.js';
 import { createLocalProvider } from './local.js';
 import type { SandboxProvider } from './types.js';
 
-export type { Sandbox, SandboxProvider, SandboxInfo, CommandResult, RunOptions, CreateSandboxOptions } from './types.js';
+export type { Sandbox, SandboxProvider, SandboxInfo, SandboxSize, CommandResult, RunOptions, CreateSandboxOptions } from './types.js';
 export { createLocalProvider, type LocalSandboxProvider, type LocalFaults, type LocalProviderOptions } from './local.js';
-export { createE2bProvider, E2B_HOME, type E2bProviderOptions } from './e2b.js';
-export { classifyE2bError } from './errors.js';
+export { createE2bProvider, E2B_HOME, E2B_PRICING, OWNER_METADATA_KEY, type E2bProviderOptions, type E2bSandboxProvider } from './e2b.js';
+export { classifyE2bError, type E2bOperation } from './errors.js';
 export { shellQuote, shellJoin, assertValidArgv } from './quote.js';
 
 /**
@@ -31,5 +31,10 @@ export function createProvider(cfg: Config['sandbox'], opts: { baseDir?: string;
       'sandbox.provider is "e2b" but no API key is configured: set sandbox.e2bApiKey or the E2B_API_KEY environment variable',
       { details: { field: 'sandbox.e2bApiKey' } });
   }
-  return createE2bProvider({ apiKey, template: cfg.template, defaultTimeoutMs: cfg.timeoutMs, commandTimeoutMs: cfg.commandTimeoutMs });
+  const e = cfg.e2b;
+  return createE2bProvider({
+    apiKey, template: cfg.template, defaultTimeoutMs: cfg.timeoutMs, commandTimeoutMs: cfg.commandTimeoutMs,
+    domain: e.domain, apiUrl: e.apiUrl, sandboxUrl: e.sandboxUrl, maxLifetimeMs: e.maxLifetimeMs, owner: e.owner,
+    requestTimeoutMs: e.requestTimeoutMs, transferTimeoutMs: e.transferTimeoutMs, pricing: e.pricing, env: opts.env,
+  });
 }

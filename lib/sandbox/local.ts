@@ -18,6 +18,7 @@ import { promises as fs } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { DomainError, ErrorType } from '../errors.js';
 import { assertValidArgv, shellJoin } from './quote.js';
+import { validation, validEnvs, validTimeout } from './validate.js';
 import type { CommandResult, CreateSandboxOptions, RunOptions, Sandbox, SandboxInfo, SandboxProvider } from './types.js';
 
 export interface LocalFaults {
@@ -76,10 +77,6 @@ function gone(id: string): DomainError {
   return new DomainError(ErrorType.SandboxGone, `sandbox ${id} no longer exists`, { details: { sandboxId: id } });
 }
 
-function validation(field: string, message: string): DomainError {
-  return new DomainError(ErrorType.Validation, `${field}: ${message}`, { details: { field } });
-}
-
 function isInside(parent: string, child: string): boolean {
   return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 }
@@ -88,21 +85,6 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   await fs.writeFile(tmp, JSON.stringify(value), { mode: 0o600 });
   await fs.rename(tmp, path);
-}
-
-function validTimeout(ms: unknown, field: string): number {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) throw validation(field, 'must be a positive number of milliseconds');
-  return ms;
-}
-
-function validEnvs(envs: Record<string, string> | undefined, field: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(envs ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw validation(field, `bad variable name ${JSON.stringify(k.slice(0, 40))}`);
-    if (typeof v !== 'string' || v.includes('\0')) throw validation(field, `${k} must be a string without NUL`);
-    out[k] = v;
-  }
-  return out;
 }
 
 export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxProvider {
@@ -321,6 +303,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
         const m = await alive(id);
         m.endAt = new Date(Date.now() + ms).toISOString();
         await writeJsonAtomic(metaPath(id), m);
+        return new Date(m.endAt);
       },
       async kill() {
         await destroy(id);
@@ -395,6 +378,20 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
     },
     async running() {
       return (await allAlive()).length;
+    },
+    async info(id) {
+      if (typeof id !== 'string' || !ID_RE.test(id)) throw gone(String(id).slice(0, 64));
+      const m = await alive(id);
+      return { id: m.id, metadata: { ...m.metadata }, startedAt: new Date(m.startedAt), endAt: new Date(m.endAt) };
+    },
+    async kill(id) {
+      if (typeof id !== 'string' || !ID_RE.test(id)) return false;
+      const existed = (await readMeta(id)) !== null;
+      await destroy(id);
+      return existed;
+    },
+    costPerSecond() {
+      return opts.pricePerSecond ?? 0;
     },
   };
 }

@@ -14,6 +14,10 @@ export interface RunOptions {
   cwd?: string;
   /** extra environment for this command only (credentials go here, never into argv) */
   envs?: Record<string, string>;
+  /**
+   * Deadline in ms (> 0); past it the command and every process it started are killed and
+   * run() throws DomainError(Timeout). Default: the provider's commandTimeoutMs.
+   */
   timeoutMs?: number;
   /** text fed to the command's standard input */
   stdin?: string;
@@ -24,7 +28,7 @@ export interface CreateSandboxOptions {
   metadata?: Record<string, string>;
   /** environment for every command in the sandbox */
   envs?: Record<string, string>;
-  /** lifetime; the provider kills the sandbox when it runs out */
+  /** lifetime in ms (> 0); the provider kills the sandbox when it runs out */
   timeoutMs?: number;
 }
 
@@ -33,6 +37,15 @@ export interface SandboxInfo {
   metadata: Record<string, string>;
   startedAt: Date;
   endAt: Date;
+  /** resources the provider bills for, when it reports them (E2B does) */
+  cpuCount?: number;
+  memoryMB?: number;
+}
+
+/** The resources a sandbox is billed for. */
+export interface SandboxSize {
+  cpuCount?: number;
+  memoryMB?: number;
 }
 
 export interface Sandbox {
@@ -47,8 +60,12 @@ export interface Sandbox {
   /** path relative to home or absolute inside it; parent directories are created */
   writeFile(path: string, content: string): Promise<void>;
   readFile(path: string): Promise<string>;
-  /** resets the lifetime to `ms` from now */
-  setTimeout(ms: number): Promise<void>;
+  /**
+   * Resets the lifetime to `ms` from now and returns the end the provider actually set: a plan's
+   * maximum lifetime (E2B: start + 1 h on Hobby) can make it earlier than asked.
+   */
+  setTimeout(ms: number): Promise<Date>;
+  /** ends the sandbox; a command running meanwhile returns (killed), it does not throw */
   kill(): Promise<void>;
   /** a cheap end-to-end probe: the sandbox answers a trivial command */
   isHealthy(): Promise<boolean>;
@@ -62,4 +79,15 @@ export interface SandboxProvider {
   list(filter?: { metadata?: Record<string, string> }): Promise<SandboxInfo[]>;
   /** number of sandboxes running now (for gitops_sandboxes_running) */
   running(): Promise<number>;
+  /** one sandbox's info without connecting to it; throws DomainError(SandboxGone) when it no longer exists */
+  info(id: string): Promise<SandboxInfo>;
+  /**
+   * Kills a sandbox by id without connecting to it (so nothing is resumed or extended first).
+   * Returns false when it did not exist.
+   */
+  kill(id: string): Promise<boolean>;
+  /** the plan's maximum lifetime counted from a sandbox's start (undefined: none) */
+  readonly maxLifetimeMs?: number;
+  /** USD per second for one sandbox of `size` (default: the provider's usual size) */
+  costPerSecond(size?: SandboxSize): number;
 }

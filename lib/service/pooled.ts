@@ -35,7 +35,10 @@ export class PooledGitService extends BaseGitService {
       { provider: deps.provider, db: deps.db, key: deps.key, metrics: deps.metrics, log: deps.log.child({ component: 'pool' }) },
       {
         min: pool.min, max: pool.max, ttlSeconds: pool.ttlSeconds, acquireTimeoutMs: pool.acquireTimeoutMs,
-        pricePerSecond: sandbox.pricePerSecond, sandboxTimeoutMs: sandbox.timeoutMs, limit: sandbox.limit, workspaceRoot: WORKSPACE_ROOT,
+        // e2b: the provider's pricing hook prices the vCPUs and memory its sandboxes report
+        pricePerSecond: deps.provider.name === 'e2b' ? undefined : sandbox.pricePerSecond,
+        sandboxTimeoutMs: sandbox.timeoutMs, limit: sandbox.limit, workspaceRoot: WORKSPACE_ROOT,
+        minRemainingMs: pool.minRemainingSeconds * 1000,
       },
     );
     this.pushLock = opts.pushLock ?? createPushLock({

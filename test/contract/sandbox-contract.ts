@@ -1,6 +1,7 @@
 /**
  * The sandbox provider contract (lib/sandbox/types.ts) as jest tests. Every provider runs
- * the same suite: `local` always, `e2b` when E2B_API_KEY is set.
+ * the same suite: `local` always; `e2b` through the real SDK against E2B's own daemon (envd)
+ * behind the E2B stand-in always, and against E2B itself when E2B_API_KEY is set.
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
@@ -80,6 +81,46 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       }
     });
 
+    test('a cwd that is a symlink out of home, or missing, is rejected (Validation naming cwd)', async () => {
+      await sb.run(['ln', '-s', '/etc', 'cwd-etc-link']);
+      await assert.rejects(sb.run(['pwd'], { cwd: 'cwd-etc-link' }),
+        (e) => isDomainError(e, ErrorType.Validation) && /cwd/.test(e.message) && /outside/.test(e.message));
+      await assert.rejects(sb.run(['pwd'], { cwd: 'no-such-dir' }), (e) => isDomainError(e, ErrorType.Validation) && /cwd/.test(e.message));
+    });
+
+    test('timeouts must be positive: 0, negatives and NaN are rejected for run, create and setTimeout', async () => {
+      for (const bad of [0, -1, Number.NaN]) {
+        await assert.rejects(sb.run(['true'], { timeoutMs: bad }), (e) => isDomainError(e, ErrorType.Validation) && /timeoutMs/.test(e.message), `run ${bad}`);
+        await assert.rejects(p.create({ timeoutMs: bad, metadata: { suite } }), (e) => isDomainError(e, ErrorType.Validation), `create ${bad}`);
+        await assert.rejects(sb.setTimeout(bad), (e) => isDomainError(e, ErrorType.Validation), `setTimeout ${bad}`);
+      }
+      // nothing was created by the rejected calls
+      assert.deepEqual((await p.list({ metadata: { suite } })).filter((i) => !created.some((c) => c.id === i.id)), []);
+    });
+
+    test('commands run in a plain shell: no login profiles, LANG=C.UTF-8 unless set', async () => {
+      const profile = 'echo PROFILE-SOURCED; export SGC_PROFILE=sourced\n';
+      for (const f of ['.profile', '.bash_profile', '.bash_login', '.bashrc']) await sb.writeFile(f, profile);
+      const r = await sb.run(['sh', '-c', 'printf %s "${SGC_PROFILE-unset}|$LANG"']);
+      assert.deepEqual(r, { exitCode: 0, stdout: 'unset|C.UTF-8', stderr: '' });
+      const c = await sb.run(['sh', '-c', 'printf %s "$LANG"'], { envs: { LANG: 'C' } });
+      assert.equal(c.stdout, 'C');
+      // the shell's own POSIX-mode switch (how e2b skips profiles) must not reach the command
+      assert.equal((await sb.run(['sh', '-c', 'printf %s "${POSIXLY_CORRECT-unset}"'])).stdout, 'unset');
+      for (const f of ['.profile', '.bash_profile', '.bash_login', '.bashrc']) await sb.run(['rm', '-f', f]);
+    });
+
+    test('the home directory is private (mode 0700)', async () => {
+      const r = await sb.run(['sh', '-c', 'stat -c %a "$HOME"']);
+      assert.equal(r.stdout.trim(), '700');
+      assert.equal((await sb.run(['sh', '-c', 'cd -P "$HOME" && pwd'])).stdout.trim(), sb.home);
+    });
+
+    test('a command killed by a signal exits 128+n (a result, not an error)', async () => {
+      assert.equal((await sb.run(['sh', '-c', 'kill -TERM $$'])).exitCode, 143);
+      assert.equal((await sb.run(['sh', '-c', 'kill -KILL $$'])).exitCode, 137);
+    });
+
     test('environment: sandbox and per-command envs visible, parent env never', async () => {
       process.env.SGC_CONTRACT_PARENT_SECRET = 'parent-secret-value';
       try {
@@ -109,6 +150,19 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
     test('stdin is fed to the command', async () => {
       const r = await sb.run(['cat'], { stdin: 'line 1\nline $(2) `3`\n' });
       assert.equal(r.stdout, 'line 1\nline $(2) `3`\n');
+    });
+
+    test('stdin goes straight to the command: large inputs arrive whole and no copy is left in /tmp', async () => {
+      const marker = `sgc-stdin-marker-${randomBytes(8).toString('hex')}`;
+      await sb.run(['sh', '-c', 'touch "$1"', 'sh', 'stdin-stamp']);
+      const big = `${marker}\n${'x'.repeat(300_000)}\n`;
+      const r = await sb.run(['wc', '-c'], { stdin: big });
+      assert.equal(r.stdout.trim(), String(Buffer.byteLength(big)));
+      // a command that never reads its input, and one that times out, leave nothing either
+      assert.equal((await sb.run(['true'], { stdin: marker })).exitCode, 0);
+      await assert.rejects(sb.run(['sleep', '30'], { stdin: marker, timeoutMs: 300 }), (e) => isDomainError(e, ErrorType.Timeout));
+      const left = await sb.run(['sh', '-c', 'find /tmp -maxdepth 2 -newer "$1" -type f 2>/dev/null | xargs -r grep -l -s -F "$2" 2>/dev/null; true', 'sh', 'stdin-stamp', marker]);
+      assert.equal(left.stdout.trim(), '', `stdin was staged in: ${left.stdout}`);
     });
 
     test('writeFile/readFile round-trip text, create parents, accept absolute paths inside home', async () => {
@@ -169,14 +223,46 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.equal(await short.isHealthy(), false);
     });
 
-    test('setTimeout extends the lifetime', async () => {
+    test('setTimeout extends the lifetime and returns the end the provider set', async () => {
       const s = await create({ timeoutMs: ttlMs });
-      await s.setTimeout(ttlMs * 20 + 60_000);
+      const want = ttlMs * 20 + 60_000;
+      const end = await s.setTimeout(want);
+      assert.ok(end instanceof Date);
+      assert.ok(Math.abs(end.getTime() - (Date.now() + want)) < 10_000, `end ${end.toISOString()}`);
       await sleep(ttlMs + ttlSlackMs);
       const again = await p.connect(s.id);
       assert.equal((await again.run(['echo', 'alive'])).stdout, 'alive\n');
       const info = (await p.list({ metadata: { suite } })).find((i) => i.id === s.id);
       assert.ok(info && info.endAt.getTime() > Date.now() + ttlMs * 10);
+    });
+
+    test('info and kill by id work without a handle; an unknown id is gone', async () => {
+      const s = await create({ metadata: { role: 'by-id' } });
+      const info = await p.info(s.id);
+      assert.equal(info.id, s.id);
+      assert.equal(info.metadata.role, 'by-id');
+      assert.ok(info.endAt.getTime() > Date.now());
+      assert.equal(await p.kill(s.id), true);
+      assert.equal(await p.kill(s.id), false);
+      await assert.rejects(p.info(s.id), (e) => isDomainError(e, ErrorType.SandboxGone));
+      assert.equal(await s.isHealthy(), false);
+    });
+
+    test('a command running while its sandbox is killed returns a result (killed), it does not throw', async () => {
+      const s = await create({ metadata: { role: 'kill-during' } });
+      const running = s.run(['sh', '-c', 'echo started; sleep 30']);
+      await sleep(500);
+      const t0 = Date.now();
+      await s.kill();
+      const r = await running;
+      assert.equal(r.exitCode, 137);
+      assert.ok(Date.now() - t0 < 10_000);
+    });
+
+    test('the pricing hook gives a finite, non-negative price per sandbox-second', () => {
+      const price = p.costPerSecond();
+      assert.ok(Number.isFinite(price) && price >= 0);
+      assert.ok(Number.isFinite(p.costPerSecond({ cpuCount: 8, memoryMB: 8192 })));
     });
 
     test('kill ends the sandbox; killing twice is harmless; isHealthy tells', async () => {
