@@ -54,10 +54,13 @@ const TERMINATED_RE = /terminated|socket connection was closed unexpectedly|erro
  */
 export function classifyE2bError(e: unknown, secrets: readonly (string | undefined)[] = [], op: E2bOperation = 'command'): DomainError {
   if (e instanceof DomainError) return e;
-  const raw = e instanceof Error ? e.message : String(e);
+  // duck-typed: fetch's TypeError and AbortSignal's DOMException may come from another realm
+  const errLike = typeof e === 'object' && e !== null && typeof (e as Error).message === 'string' ? (e as Error) : undefined;
+  const name = typeof errLike?.name === 'string' ? errLike.name : typeof e;
+  const raw = errLike ? errLike.message : String(e);
   const msg = `e2b ${op}: ${scrub(raw, secrets)}`;
   const statusCode = (e as { statusCode?: unknown } | null)?.statusCode;
-  const details: Record<string, unknown> = { source: 'e2b', op, errorName: e instanceof Error ? e.name : typeof e };
+  const details: Record<string, unknown> = { source: 'e2b', op, errorName: name };
   if (typeof statusCode === 'number') details.statusCode = statusCode;
   const make = (type: ErrorTypeName, extra: Record<string, unknown> = {}, retryable?: boolean): DomainError =>
     new DomainError(type, msg, { details: { ...details, ...extra }, ...(retryable === undefined ? {} : { retryable }) });
@@ -76,7 +79,7 @@ export function classifyE2bError(e: unknown, secrets: readonly (string | undefin
     // check blamed on the sandbox ending: the sandbox is gone, retrying against it cannot help
     return make(ErrorType.SandboxGone);
   }
-  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return make(ErrorType.Timeout, { kind: 'request' });
+  if (errLike && (name === 'TimeoutError' || name === 'AbortError')) return make(ErrorType.Timeout, { kind: 'request' });
 
   if (e instanceof FileNotFoundError) return make(ErrorType.NotFound);
   if (e instanceof SandboxNotFoundError) return make(ErrorType.SandboxGone);
@@ -93,7 +96,7 @@ export function classifyE2bError(e: unknown, secrets: readonly (string | undefin
   }
   if (statusCode === 409) return make(ErrorType.Unavailable, { reason: 'state_changing' });
 
-  if (e instanceof TypeError && /fetch failed/i.test(raw)) {
+  if (name === 'TypeError' && /fetch failed/i.test(raw)) {
     const code = (e as { cause?: { code?: unknown } }).cause?.code;
     return make(ErrorType.Network, { code: typeof code === 'string' ? code : undefined });
   }
@@ -107,6 +110,6 @@ export function classifyE2bError(e: unknown, secrets: readonly (string | undefin
     if (typeof statusCode === 'number' && statusCode >= 500) return make(ErrorType.Unavailable);
     if (/^5\d\d:/.test(raw)) return make(ErrorType.Unavailable);
   }
-  if (e instanceof Error && NETWORK_RE.test(raw)) return make(ErrorType.Network);
+  if (errLike && NETWORK_RE.test(raw)) return make(ErrorType.Network);
   return make(ErrorType.Internal);
 }
