@@ -1,4 +1,5 @@
 import type { AnalysisValues, Reading } from '../lib/canary/analysis.js';
+import { DEFAULT_SWITCH_TIMEOUT_MS } from '../lib/canary/defaults.js';
 import { CANARY_QUERY_NAMES } from '../lib/canary/queries.js';
 import type { Db } from '../lib/db/index.js';
 import type { FlagStore, RollbackSource } from '../lib/flags/store.js';
@@ -162,7 +163,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
           log.info({ changeId: input.changeId, source: input.source }, 'kill switch: every flag was already off');
           return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
         }
-        const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs ?? 5_000 });
+        const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs ?? DEFAULT_SWITCH_TIMEOUT_MS });
         const processes = Object.keys(sw.processes).length + sw.missing.length;
         log.info({ eventId: kill.eventId, source: input.source, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing.length }, 'kill switch applied');
         return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing };

@@ -17,6 +17,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { createAuthenticator } from '../api/auth.js';
 import { errorHandler } from '../api/errors.js';
 import { flagRoutes } from '../api/routes/flags.js';
+import { DEFAULT_SWITCH_TIMEOUT_MS } from '../lib/canary/defaults.js';
 import { FLAG_OPERATIONS, FlagStore } from '../lib/flags/store.js';
 import { freshDb } from '../scripts/testing/db.js';
 
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
     const authenticate = createAuthenticator([{ name: 'bench', role: 'admin', token: ADMIN }]);
     app.decorateRequest('principal', null);
     app.addHook('onRequest', async (req) => { req.principal = authenticate(req.headers.authorization); });
-    await app.register(flagRoutes({ flags: store }), { prefix: '/v1' });
+    await app.register(flagRoutes({ flags: store, switchTimeoutMs: DEFAULT_SWITCH_TIMEOUT_MS }), { prefix: '/v1' });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
     // latest "all off" / "all on" time per child, by version

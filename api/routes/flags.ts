@@ -14,7 +14,7 @@ import { errorResponses, errorSchema, idempotencyHeaders } from '../schemas.js';
 export interface FlagRouteDeps {
   flags: Pick<FlagStore, 'list' | 'set' | 'kill' | 'awaitSwitch' | 'audit' | 'latch' | 'latchEvents' | 'unlatch'>;
   /** how long the kill switch waits for every process to acknowledge (config canary.switchTimeoutMs) */
-  switchTimeoutMs?: number;
+  switchTimeoutMs: number;
 }
 
 const target = z.object({ percent: z.number().int(), shadow: z.boolean() });
@@ -55,7 +55,7 @@ function actorOf(req: FastifyRequest): string {
   return `api:${req.principal?.name ?? 'unknown'}`;
 }
 
-export function flagRoutes({ flags, switchTimeoutMs = 5_000 }: FlagRouteDeps): FastifyPluginAsyncZod {
+export function flagRoutes({ flags, switchTimeoutMs }: FlagRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireRole('admin'));
 

@@ -5,6 +5,7 @@ import { baselineConfigSchema } from './baseline.js';
 import { driftConfigSchema } from './drift.js';
 import { queriesSchema } from './queries.js';
 import { apiLimitsShape } from './limits.js';
+import { PUSH_LOCK_DEFAULTS } from '../lock/defaults.js';
 
 /** Roles in increasing power: an admin may do what an operator may, an operator what an agent may not. */
 export const ROLES = ['agent', 'operator', 'admin'] as const;
@@ -93,9 +94,9 @@ export const configSchema = z.object({
     minRemainingSeconds: z.number().int().positive().default(900),
   }).prefault({}).refine((p) => p.min <= p.max, { message: 'min must not exceed max', path: ['min'] }),
   lock: z.object({
-    ttlSeconds: z.number().int().positive().default(30),
-    acquireTimeoutMs: duration.default(5_000),
-    pollMs: duration.default(50),
+    ttlSeconds: z.number().int().positive().default(PUSH_LOCK_DEFAULTS.ttlSeconds),
+    acquireTimeoutMs: duration.default(PUSH_LOCK_DEFAULTS.acquireTimeoutMs),
+    pollMs: duration.default(PUSH_LOCK_DEFAULTS.pollMs),
   }).prefault({}),
   git: z.object({
     /** push attempts before a conflict escalates (seed 004) */

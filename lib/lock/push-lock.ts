@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { Db } from '../db/index.js';
 import { DomainError, ErrorType } from '../errors.js';
+import { PUSH_LOCK_DEFAULTS } from './defaults.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 
@@ -44,7 +45,7 @@ export interface PushLockDeps {
   db: Db;
   metrics?: Metrics;
   log?: Logger;
-  /** defaults for acquire (config `lock`: ttlSeconds 30, acquireTimeoutMs 5000, pollMs 50) */
+  /** defaults for acquire (config `lock`; without it, PUSH_LOCK_DEFAULTS) */
   defaults?: PushLockOptions;
   /** wake waiters on NOTIFY (default true); polling alone also works */
   listen?: boolean;
@@ -68,7 +69,10 @@ export class PushLock {
     this.db = deps.db;
     this.metrics = deps.metrics;
     this.log = deps.log;
-    this.defaults = { ttlMs: 30_000, timeoutMs: 5_000, pollMs: 50, ...stripUndefined(deps.defaults ?? {}) };
+    this.defaults = {
+      ttlMs: PUSH_LOCK_DEFAULTS.ttlSeconds * 1000, timeoutMs: PUSH_LOCK_DEFAULTS.acquireTimeoutMs, pollMs: PUSH_LOCK_DEFAULTS.pollMs,
+      ...stripUndefined(deps.defaults ?? {}),
+    };
     this.useListen = deps.listen !== false;
   }
 

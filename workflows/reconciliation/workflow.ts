@@ -1,5 +1,6 @@
 import { log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CanaryActivities, ReconcileSummary } from '../../activities/canary.js';
+import { DEFAULT_RECONCILIATION } from '../../lib/canary/defaults.js';
 import { sgcPhaseKey, sgcStageKey } from '../search-attributes.js';
 
 export interface ReconciliationInput {
@@ -34,8 +35,8 @@ export async function reconciliationWorkflow(input: ReconciliationInput = {}): P
   const summary = await reconcileDualWrite({
     // "now" is taken once, here, so a retried attempt judges the same moment
     now: new Date(Date.now()).toISOString(),
-    lagThresholdMs: (input.lagThresholdSeconds ?? 60) * 1000,
-    switchGraceMs: (input.switchGraceSeconds ?? 5) * 1000,
+    lagThresholdMs: (input.lagThresholdSeconds ?? DEFAULT_RECONCILIATION.lagThresholdSeconds) * 1000,
+    switchGraceMs: (input.switchGraceSeconds ?? DEFAULT_RECONCILIATION.switchGraceSeconds) * 1000,
   });
   log.info('reconciliation done', { checked: summary.checked, divergent: summary.divergent, ratio: summary.ratio, pending: summary.pending });
   return summary;

@@ -6,6 +6,7 @@ import type { createReportActivities } from '../../activities/reports.js';
 import {
   judgeDrill, renderDrillReport, type DrillInvariants, type DrillJudgement, type FlagSetting, type FlipResult, type LoadSummary,
 } from '../../lib/canary/drill.js';
+import { DEFAULT_DRILL, DEFAULT_SWITCH_TIMEOUT_MS } from '../../lib/canary/defaults.js';
 import { ErrorType } from '../../lib/errors.js';
 import { sgcDecisionKey, sgcPhaseKey } from '../search-attributes.js';
 
@@ -87,9 +88,9 @@ function onTargets(snapshot: FlagSetting[], operations: string[] | undefined, on
 export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Promise<RollbackDrillResult> {
   const info = workflowInfo();
   const drillId = (input.drillId ?? info.workflowId).replace(SAFE, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100) || 'drill';
-  const every = input.flipEverySeconds ?? 30;
-  const duration = input.durationSeconds ?? 300;
-  const boundMs = input.switchBoundMs ?? 1_000;
+  const every = input.flipEverySeconds ?? DEFAULT_DRILL.flipEverySeconds;
+  const duration = input.durationSeconds ?? DEFAULT_DRILL.durationSeconds;
+  const boundMs = input.switchBoundMs ?? DEFAULT_DRILL.switchBoundMs;
   const flipsPlanned = Math.max(1, Math.floor(duration / every));
   upsertSearchAttributes([{ key: sgcPhaseKey, value: 'drill' }]);
 
@@ -98,7 +99,7 @@ export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Pro
   // histories recorded before the kill latch carry a bare list (and no latch mark)
   const snapshot = Array.isArray(snap) ? snap : snap.flags;
   const notKilledAfter = Array.isArray(snap) ? undefined : snap.latchMark;
-  const { targets: on, startsOn } = onTargets(snapshot, input.operations, input.onPercent ?? 10);
+  const { targets: on, startsOn } = onTargets(snapshot, input.operations, input.onPercent ?? DEFAULT_DRILL.onPercent);
   const actor = `rollback drill ${drillId}`;
 
   const { runSyntheticLoad } = proxyActivities<DrillActivities>({
@@ -107,7 +108,7 @@ export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Pro
     // the load is an instrument, not the subject: one retry after a worker restart is enough
     retry: { maximumAttempts: 2 },
   });
-  const loadDone = runSyntheticLoad({ drillId, durationMs: duration * 1000, agents: input.agents ?? 200, operations: input.operations });
+  const loadDone = runSyntheticLoad({ drillId, durationMs: duration * 1000, agents: input.agents ?? DEFAULT_DRILL.agents, operations: input.operations });
   // awaited below; when a flip fails first, the drill fails with that error, not this one
   loadDone.catch(() => undefined);
 
@@ -123,7 +124,7 @@ export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Pro
       const direction = (k % 2 === 0) === startsOn ? 'off' : 'on';
       try {
         flips.push(await flipFlags({
-          drillId, flip: k + 1, direction, targets: on, changeId: `drill/${drillId}/flip-${k + 1}`, actor, timeoutMs: input.switchTimeoutMs ?? 5_000, notKilledAfter,
+          drillId, flip: k + 1, direction, targets: on, changeId: `drill/${drillId}/flip-${k + 1}`, actor, timeoutMs: input.switchTimeoutMs ?? DEFAULT_SWITCH_TIMEOUT_MS, notKilledAfter,
         }));
       } catch (err) {
         // a real kill switch came: the drill stops turning flags on and leaves them killed
@@ -147,7 +148,7 @@ export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Pro
 
   const finishedAt = Date.now();
   const invariants = await checkDrillInvariants({
-    since: new Date(startedAt).toISOString(), at: new Date(finishedAt).toISOString(), stuckInUseSeconds: input.stuckInUseSeconds ?? 3_600,
+    since: new Date(startedAt).toISOString(), at: new Date(finishedAt).toISOString(), stuckInUseSeconds: input.stuckInUseSeconds ?? DEFAULT_DRILL.stuckInUseSeconds,
   });
   const judgement = judgeDrill(flips, load, invariants, boundMs, interruptedBy ?? restoreSkipped);
   const reportId = `rollback-drill-${drillId}`.slice(0, 128);
