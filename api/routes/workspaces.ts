@@ -32,7 +32,11 @@ function agentOf(req: FastifyRequest): string {
   return req.principal?.agentId as string;
 }
 
-/** The workspace if it belongs to the caller (and, with `live`, is not released); else 404. */
+/**
+ * The workspace if it belongs to the caller (and, with `live`, is not released); else 404. The
+ * object is the request's binding: the direct operations below are given it (not the id), so the
+ * request reads the workspace once.
+ */
 async function ownWorkspace(service: GitService, agentId: string, id: string, opts: { live?: boolean } = {}): Promise<Workspace> {
   const ws = await service.getWorkspace(id);
   if (!ws || ws.agentId !== agentId) throw new DomainError(ErrorType.NotFound, `workspace ${id} not found`);
@@ -76,7 +80,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
       schema: { summary: 'git status (porcelain v2, parsed)', tags: ['workspaces'], params: idParams, response: { 200: gitStatusSchema, ...errorResponses } },
     }, async (req) => {
       const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
-      return service.status(ws.id);
+      return service.status(ws);
     });
 
     app.get('/workspaces/:id/diff', {
@@ -88,7 +92,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
     }, async (req) => {
       const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
       const path = req.query.path === undefined ? undefined : validateWorkspacePath(req.query.path, 'path');
-      return { diff: await service.diff(ws.id, { staged: req.query.staged, path }) };
+      return { diff: await service.diff(ws, { staged: req.query.staged, path }) };
     });
 
     app.put('/workspaces/:id/files/*', {
@@ -99,7 +103,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
     }, async (req) => {
       const path = validateWorkspacePath(req.params['*'], 'path');
       const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
-      await service.writeFile(ws.id, path, req.body.content);
+      await service.writeFile(ws, path, req.body.content);
       return { path, bytes: Buffer.byteLength(req.body.content, 'utf8') };
     });
 
@@ -111,7 +115,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
     }, async (req) => {
       const path = validateWorkspacePath(req.params['*'], 'path');
       const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
-      return { path, content: await service.readFile(ws.id, path) };
+      return { path, content: await service.readFile(ws, path) };
     });
 
     app.post('/workspaces/:id/commits', {

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/index.js';
 import { DomainError, ErrorType, isDomainError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Approach, CommitPushInput, GitService, GitStatus, Workspace } from '../service/types.js';
+import type { Approach, CommitPushInput, GitService, GitStatus, Workspace, WorkspaceRef } from '../service/types.js';
 import { routeBucket } from './hash.js';
 
 export { routeBucket } from './hash.js';
@@ -111,20 +110,19 @@ export function normaliseWorkspace(w: Workspace): string {
 
 // --- the routed service ----------------------------------------------------------------------------
 
-export interface WorkspaceBinding {
-  agentId: string;
-  /** the approach that serves this workspace for its whole life */
-  approach: Approach;
-}
-
 export interface RoutedGitServiceDeps {
   simple: GitService;
   pooled: GitService;
   flags: { get(operation: string): FlagValue | undefined };
   metrics: Pick<Metrics, 'routerDecisions' | 'fallbacks' | 'shadowComparisons'>;
   log: Pick<Logger, 'warn' | 'debug'>;
-  /** the serving approach of an existing workspace (see {@link workspaceAgentFromDb}); null if unknown */
-  workspaceAgent: (workspaceId: string) => Promise<WorkspaceBinding | null>;
+  /**
+   * The serving record of an existing workspace — its earliest-created live record, whose
+   * `approach` serves it for its whole life — or null (lib/service servingWorkspaceLookup over
+   * the workspaces repository). The object it returns is passed on to the serving approach, so a
+   * routed call reads the workspace once.
+   */
+  findWorkspace: (workspaceId: string) => Promise<Workspace | null>;
   /** id for a new workspace when the caller gave none (both approaches use the same id) */
   newWorkspaceId?: () => string;
   /** shadow operations queued per workspace before its shadow copy is given up on (default 32) */
@@ -140,7 +138,7 @@ export interface RoutedGitService extends GitService {
  * A GitService that routes every call between approach 1 (`simple`) and approach 2 (`pooled`).
  *
  * - New workspaces (`git.clone`) go where {@link decide} says for the agent; the workspace then
- *   stays on that approach for its life (looked up with `workspaceAgent`), because moving a live
+ *   stays on that approach for its life (looked up with `findWorkspace`), because moving a live
  *   checkout would lose its working tree. So a kill switch sends every *new* workspace and every
  *   shadow run to approach 1 at once, while workspaces already on approach 2 finish there (or
  *   fall back to their approach-1 copy for reads, below). `approach` of this object is 'simple',
@@ -213,24 +211,30 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
     metrics.routerDecisions.labels(metricOp(operation), approach, mode).inc();
   }
 
-  async function bound(id: string): Promise<WorkspaceBinding> {
-    const b = await deps.workspaceAgent(id);
-    if (b === null) throw new DomainError(ErrorType.NotFound, `workspace ${id} not found`, { details: { workspaceId: id } });
+  /**
+   * The workspace binding: the caller's Workspace object (from getWorkspace earlier in the same
+   * request) as it is, or the serving record looked up once by id.
+   */
+  async function bound(ref: WorkspaceRef): Promise<Workspace> {
+    if (typeof ref !== 'string') return ref;
+    const b = await deps.findWorkspace(ref);
+    if (b === null) throw new DomainError(ErrorType.NotFound, `workspace ${ref} not found`, { details: { workspaceId: ref } });
     return b;
   }
 
-  async function read<T>(operation: string, id: string, call: (s: GitService) => Promise<T>, normalise: (t: T) => string): Promise<T> {
-    const b = await bound(id);
+  async function read<T>(operation: string, ref: WorkspaceRef, call: (s: GitService, b: Workspace) => Promise<T>, normalise: (t: T) => string): Promise<T> {
+    const b = await bound(ref);
+    const id = b.id;
     const shadow = flags.get(operation)?.shadow === true;
     decided(operation, b.approach, shadow ? 'shadow' : 'primary');
-    const served = call(svc(b.approach));
+    const served = call(svc(b.approach), b);
     if (shadow && !diverged.has(id)) {
       const shadowSvc = svc(other(b.approach));
       void enqueue(id, operation, async () => {
         if (diverged.has(id)) return;
         let theirs: T;
         try {
-          theirs = await call(shadowSvc);
+          theirs = await call(shadowSvc, b);
         } catch (e) {
           if (isDomainError(e, ErrorType.NotFound)) {
             diverged.add(id); // no copy on the other side: nothing to compare
@@ -253,7 +257,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       const reason = b.approach === 'pooled' ? fallbackReason(e) : null;
       if (reason === null) throw e;
       try {
-        const v = await call(simple);
+        const v = await call(simple, b);
         metrics.fallbacks.labels(reason).inc();
         log.warn({ workspaceId: id, operation, reason }, 'approach 2 failed; served by approach 1 copy');
         return v;
@@ -266,17 +270,18 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
   }
 
   /** A sandbox-local write: served side first; mirrored to the copy in shadow mode (not counted). */
-  async function localWrite<T>(operation: string, id: string, call: (s: GitService, served: boolean) => Promise<T>): Promise<T> {
-    const b = await bound(id);
+  async function localWrite<T>(operation: string, ref: WorkspaceRef, call: (s: GitService, b: Workspace, served: boolean) => Promise<T>): Promise<T> {
+    const b = await bound(ref);
+    const id = b.id;
     const shadow = flags.get(operation)?.shadow === true;
     decided(operation, b.approach, shadow ? 'shadow' : 'primary');
-    const result = await call(svc(b.approach), true);
+    const result = await call(svc(b.approach), b, true);
     if (shadow && !diverged.has(id)) {
       const shadowSvc = svc(other(b.approach));
       void enqueue(id, operation, async () => {
         if (diverged.has(id)) return;
         try {
-          await call(shadowSvc, false);
+          await call(shadowSvc, b, false);
         } catch (e) {
           diverged.add(id);
           log.warn({ workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' }, 'shadow mirror failed; copy no longer compared');
@@ -293,7 +298,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       const operation = ROUTED_OPERATIONS.createWorkspace;
       if (input.workspaceId !== undefined) {
         // a retried create: stay where the first attempt landed (the service returns the same workspace)
-        const existing = await deps.workspaceAgent(input.workspaceId);
+        const existing = await deps.findWorkspace(input.workspaceId);
         if (existing !== null) {
           decided(operation, existing.approach, 'primary');
           return svc(existing.approach).createWorkspace(input, progress);
@@ -332,23 +337,22 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       return ws;
     },
 
-    async getWorkspace(id) {
-      const b = await deps.workspaceAgent(id);
-      return b === null ? null : svc(b.approach).getWorkspace(id);
-    },
+    // one query: the serving record, which is also the binding later operations are given
+    getWorkspace: (id) => deps.findWorkspace(id),
 
-    status: (id) => read(ROUTED_OPERATIONS.status, id, (s) => s.status(id), normaliseStatus),
-    diff: (id, opts) => read(ROUTED_OPERATIONS.diff, id, (s) => s.diff(id, opts), normaliseDiff),
-    readFile: (id, path) => read(ROUTED_OPERATIONS.readFile, id, (s) => s.readFile(id, path), (c) => c),
-    writeFile: (id, path, content) => localWrite(ROUTED_OPERATIONS.writeFile, id, (s) => s.writeFile(id, path, content)),
-    pull: (id, progress) => localWrite(ROUTED_OPERATIONS.pull, id, (s, served) => s.pull(id, served ? progress : undefined)),
+    status: (ref) => read(ROUTED_OPERATIONS.status, ref, (s, b) => s.status(b), normaliseStatus),
+    diff: (ref, opts) => read(ROUTED_OPERATIONS.diff, ref, (s, b) => s.diff(b, opts), normaliseDiff),
+    readFile: (ref, path) => read(ROUTED_OPERATIONS.readFile, ref, (s, b) => s.readFile(b, path), (c) => c),
+    writeFile: (ref, path, content) => localWrite(ROUTED_OPERATIONS.writeFile, ref, (s, b) => s.writeFile(b, path, content)),
+    pull: (ref, progress) => localWrite(ROUTED_OPERATIONS.pull, ref, (s, b, served) => s.pull(b, served ? progress : undefined)),
 
-    async commitAndPush(id, input, progress) {
+    async commitAndPush(ref, input, progress) {
       const operation = ROUTED_OPERATIONS.commitAndPush;
-      const b = await bound(id);
+      const b = await bound(ref);
+      const id = b.id;
       const shadow = flags.get(operation)?.shadow === true;
       decided(operation, b.approach, shadow ? 'shadow' : 'primary');
-      const result = await svc(b.approach).commitAndPush(id, input, progress);
+      const result = await svc(b.approach).commitAndPush(b, input, progress);
       if (shadow && !diverged.has(id)) {
         const shadowSvc = svc(other(b.approach));
         if (hasDryRun(shadowSvc)) {
@@ -376,11 +380,12 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       return result;
     },
 
-    async release(id) {
+    async release(ref) {
       const operation = ROUTED_OPERATIONS.release;
-      const b = await bound(id);
+      const b = await bound(ref);
+      const id = b.id;
       decided(operation, b.approach, flags.get(operation)?.shadow === true ? 'shadow' : 'primary');
-      await svc(b.approach).release(id);
+      await svc(b.approach).release(b);
       const copyOwner = svc(other(b.approach));
       await enqueue(id, operation, async () => {
         await copyOwner.release(id).catch((e: unknown) => {
@@ -395,20 +400,4 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
     },
   };
   return service;
-}
-
-/**
- * `workspaceAgent` over the `workspaces` table: the serving approach is the workspace's
- * earliest-created record that is not terminated. Dual-write keeps a row per approach under the
- * same workspace id; the router creates the shadow copy only after the serving create returned,
- * so the earliest live row is the serving one (a create that fell back released its approach-2
- * attempt first).
- */
-export function workspaceAgentFromDb(db: Db): (workspaceId: string) => Promise<WorkspaceBinding | null> {
-  return async (workspaceId) => {
-    const { rows } = await db.query<{ agent_id: string; approach: Approach }>(
-      `SELECT agent_id, approach FROM workspaces WHERE id::text = $1 AND status <> 'terminated' ORDER BY created_at, approach LIMIT 1`,
-      [workspaceId]);
-    return rows[0] ? { agentId: rows[0].agent_id, approach: rows[0].approach } : null;
-  };
 }

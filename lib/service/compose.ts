@@ -9,11 +9,12 @@ import type { Db } from '../db/index.js';
 import { FlagCache } from '../flags/cache.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { createRoutedGitService, workspaceAgentFromDb } from '../router/router.js';
-import type { SimpleGitService } from './index.js';
-import { createGitService, PooledGitService } from './index.js';
+import { createRoutedGitService } from '../router/router.js';
+import type { PooledGitService, SimpleGitService } from './index.js';
+import { createGitService, servingWorkspaceLookup } from './index.js';
 import type { GitService } from './types.js';
 import { createProvider } from '../sandbox/index.js';
+import { createWorkspaceRepository } from '../store/workspaces.js';
 
 export interface ComposedService {
   service: GitService;
@@ -32,7 +33,7 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
     const single = createGitService({ config, db, metrics, log });
     return {
       service: single,
-      pool: single instanceof PooledGitService ? single.pool : undefined,
+      pool: single.approach === 'pooled' ? single.pool : undefined,
       start: () => single.start(),
       close: () => single.close(),
     };
@@ -44,7 +45,7 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
   if (!config.postgres.url) throw new Error('postgres.url is not set');
   const flags = await FlagCache.start({ connectionString: config.postgres.url, processId: `${deps.processName}-${process.pid}`, log: log.child({ component: 'flag-cache' }) });
   const routed = createRoutedGitService({
-    simple, pooled, flags, metrics, log: log.child({ component: 'router' }), workspaceAgent: workspaceAgentFromDb(db),
+    simple, pooled, flags, metrics, log: log.child({ component: 'router' }), findWorkspace: servingWorkspaceLookup(createWorkspaceRepository(db)),
   });
   return {
     service: routed,

@@ -42,6 +42,13 @@ export interface CommitPushInput {
   operationId?: string;
 }
 
+/**
+ * A workspace as an operation's argument: its id, or the Workspace object `getWorkspace` returned
+ * earlier in the same request — then the operation reuses that lookup instead of reading the
+ * record again (see workspace-ref.ts).
+ */
+export type WorkspaceRef = string | Workspace;
+
 /** Progress callback for long operations (activities heartbeat from it). */
 export type Progress = (detail: Record<string, unknown>) => void;
 
@@ -54,11 +61,11 @@ export interface GitService {
   readonly approach: Approach;
   createWorkspace(input: CreateWorkspaceInput, progress?: Progress): Promise<Workspace>;
   getWorkspace(id: string): Promise<Workspace | null>;
-  status(id: string): Promise<GitStatus>;
-  diff(id: string, opts?: { staged?: boolean; path?: string }): Promise<string>;
-  writeFile(id: string, path: string, content: string): Promise<void>;
-  readFile(id: string, path: string): Promise<string>;
-  commitAndPush(id: string, input: CommitPushInput, progress?: Progress): Promise<CommitPushResult>;
-  pull(id: string, progress?: Progress): Promise<PullResult>;
-  release(id: string): Promise<void>;
+  status(ws: WorkspaceRef): Promise<GitStatus>;
+  diff(ws: WorkspaceRef, opts?: { staged?: boolean; path?: string }): Promise<string>;
+  writeFile(ws: WorkspaceRef, path: string, content: string): Promise<void>;
+  readFile(ws: WorkspaceRef, path: string): Promise<string>;
+  commitAndPush(ws: WorkspaceRef, input: CommitPushInput, progress?: Progress): Promise<CommitPushResult>;
+  pull(ws: WorkspaceRef, progress?: Progress): Promise<PullResult>;
+  release(ws: WorkspaceRef): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { Approach } from '../metrics.js';
 import type { ErrorCategory } from '../errors.js';
 import type { Queryable } from './queryable.js';
+import { defineRepository } from './repository.js';
 
 /**
  * Repository for `operation_log`: one row per agent operation on either approach (what ran,
@@ -102,3 +103,15 @@ export async function firstFailureSince(q: Queryable, approach: Approach, operat
   );
   return rows[0]?.first_failure ?? null;
 }
+
+/** The `operation_log` table. */
+export function createOperationLogRepository(q: Queryable) {
+  return defineRepository('operation_log', {
+    append: (e: OperationEntry, opts: { touchWorkspace?: boolean } = {}) => appendOperation(q, e, opts),
+    appendMany: (entries: readonly OperationEntry[], opts: { approach?: Approach; touchWorkspaceIds?: readonly string[] } = {}) =>
+      appendOperations(q, entries, opts),
+    list: (f: { workspaceId?: string; approach?: Approach; operation?: string } = {}) => listOperations(q, f),
+    firstFailureSince: (approach: Approach, operation: string, idempotencyKey: string) => firstFailureSince(q, approach, operation, idempotencyKey),
+  });
+}
+export type OperationLogRepository = ReturnType<typeof createOperationLogRepository>;

@@ -3,6 +3,7 @@ import { DomainError, ErrorType } from '../errors.js';
 import { decryptText, encryptText, type EncryptionKey } from '../crypto.js';
 import { inTransaction, type Queryable } from './queryable.js';
 import type { Db } from '../db/index.js';
+import { defineRepository } from './repository.js';
 
 /** Repository for `git_sandboxes` (seed 004): one row per sandbox either approach created. */
 
@@ -334,3 +335,30 @@ export async function accrueCost(q: Queryable, f: SandboxFilter = {}): Promise<{
   for (const r of rows) out[r.is_pooled ? 'pooled' : 'simple'] += Number(r.seconds);
   return out;
 }
+
+/**
+ * The `git_sandboxes` table. `key` encrypts and decrypts last_error (lib/crypto.ts); without it
+ * recordError and readLastError refuse.
+ */
+export function createSandboxRepository(db: Db, opts: { key?: EncryptionKey } = {}) {
+  const key = (): EncryptionKey => {
+    if (!opts.key) throw new DomainError(ErrorType.Internal, 'git_sandboxes: no encryption key for last_error');
+    return opts.key;
+  };
+  return defineRepository('git_sandboxes', {
+    insert: (s: NewSandbox) => insertSandbox(db, s),
+    findById: (sandboxId: string) => getSandbox(db, sandboxId),
+    transition: (sandboxId: string, to: SandboxStatus, t: TransitionFields & { from?: readonly SandboxStatus[] } = {}) => transitionSandbox(db, sandboxId, to, t),
+    recordError: (sandboxId: string, message: string, o: { operation?: string } = {}) => recordSandboxError(db, key(), sandboxId, message, o),
+    readLastError: (sandboxId: string) => readLastError(db, key(), sandboxId),
+    listByStatus: (statuses: readonly SandboxStatus[], f: SandboxFilter = {}) => listSandboxesByStatus(db, statuses, f),
+    listExpired: (f: SandboxFilter & { statuses?: readonly SandboxStatus[] } = {}) => listExpiredSandboxes(db, f),
+    countByStatus: (f: SandboxFilter = {}) => countByStatus(db, f),
+    reservePooledSlot: (o: { provider: 'local' | 'e2b'; limit: number; expiresInMs: number; config?: Record<string, unknown> }) => reservePooledSlot(db, o),
+    bindReservation: (placeholder: string, sandboxId: string) => bindReservation(db, placeholder, sandboxId),
+    cancelReservation: (placeholder: string) => cancelReservation(db, placeholder),
+    claimIdle: (provider: 'local' | 'e2b', a: Assignment) => claimIdleSandbox(db, provider, a),
+    accrueCost: (f: SandboxFilter = {}) => accrueCost(db, f),
+  });
+}
+export type SandboxRepository = ReturnType<typeof createSandboxRepository>;

@@ -1,6 +1,7 @@
 import type { Approach } from '../metrics.js';
 import type { Workspace, WorkspaceStatus } from '../service/types.js';
 import type { Queryable } from './queryable.js';
+import { defineRepository } from './repository.js';
 
 /**
  * Repository for `workspaces`. Both approaches write here (keyed by approach + id), so a
@@ -69,6 +70,20 @@ export async function getWorkspace(q: Queryable, approach: Approach, id: string)
   return rows[0] ? toRecord(rows[0]) : null;
 }
 
+const SERVING_SQL = `SELECT ${COLUMNS} FROM workspaces WHERE id = $1 AND status <> 'terminated' ORDER BY created_at, approach LIMIT 1`;
+
+/**
+ * The record that serves workspace `id`: its earliest-created record that is not terminated.
+ * Dual-write keeps a row per approach under the same id; the router creates the shadow copy
+ * only after the serving create returned, so the earliest live row is the serving one (a create
+ * that fell back released its approach-2 attempt first). Null when no live record exists.
+ */
+export async function findServingWorkspace(q: Queryable, id: string): Promise<WorkspaceRecord | null> {
+  // named: prepared once per connection, it runs on every routed workspace request
+  const { rows } = await q.query<Row>({ name: 'sgc_find_serving_workspace', text: SERVING_SQL, values: [id] });
+  return rows[0] ? toRecord(rows[0]) : null;
+}
+
 export async function listWorkspaces(
   q: Queryable, f: { approach?: Approach; agentId?: string; active?: boolean } = {},
 ): Promise<WorkspaceRecord[]> {
@@ -112,3 +127,18 @@ export async function releaseWorkspace(q: Queryable, approach: Approach, id: str
   );
   return rows[0] ? toRecord(rows[0]) : null;
 }
+
+/** The `workspaces` table. */
+export function createWorkspaceRepository(q: Queryable) {
+  return defineRepository('workspaces', {
+    insert: (w: NewWorkspace) => insertWorkspace(q, w),
+    findById: (approach: Approach, id: string) => getWorkspace(q, approach, id),
+    findServing: (id: string) => findServingWorkspace(q, id),
+    list: (f: { approach?: Approach; agentId?: string; active?: boolean } = {}) => listWorkspaces(q, f),
+    setStatus: (approach: Approach, id: string, status: Exclude<WorkspaceStatus, 'terminated'>, opts: { sandboxId?: string } = {}) =>
+      setWorkspaceStatus(q, approach, id, status, opts),
+    markUsed: (approach: Approach, id: string) => markWorkspaceUsed(q, approach, id),
+    release: (approach: Approach, id: string) => releaseWorkspace(q, approach, id),
+  });
+}
+export type WorkspaceRepository = ReturnType<typeof createWorkspaceRepository>;

@@ -16,7 +16,7 @@ import { parseConfig, type Config } from '../../lib/config/index.js';
 import { createDb } from '../../lib/db/index.js';
 import { createLogger } from '../../lib/log.js';
 import { createMetrics, type Approach } from '../../lib/metrics.js';
-import { createGitService, PooledGitService, type PooledGitService as Pooled, type SimpleGitService } from '../../lib/service/index.js';
+import { createGitService, type PooledGitService as Pooled, type SimpleGitService } from '../../lib/service/index.js';
 import { createGitWorker } from '../../workers/git-worker.js';
 import { createTemporalClient } from '../../clients/temporal.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
@@ -72,7 +72,7 @@ async function startStack(approach: Approach): Promise<Stack> {
   await workerService.start();
   const worker: Worker = await createGitWorker({
     connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log,
-    pool: workerService instanceof PooledGitService ? workerService.pool : undefined,
+    pool: workerService.approach === 'pooled' ? workerService.pool : undefined,
     workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
   });
   const running = worker.run();

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { FlagStore } from '../../lib/flags/store.js';
 import { runReconciliation } from '../../lib/reconcile/reconcile.js';
-import { workspaceAgentFromDb } from '../../lib/router/router.js';
+import { servingWorkspaceLookup } from '../../lib/service/workspace-ref.js';
+import { createWorkspaceRepository } from '../../lib/store/workspaces.js';
 import { createMetrics } from '../../lib/metrics.js';
 
 let t: TestDb;
@@ -83,8 +84,12 @@ test('with no dual-write window nothing is checked and the gauge reads 0', async
   }
 });
 
-test('workspaceAgentFromDb: the earliest live record serves; a terminated attempt does not', async () => {
-  const agent = workspaceAgentFromDb(t.db);
+test('the serving workspace is the earliest live record; a terminated attempt does not serve', async () => {
+  const find = servingWorkspaceLookup(createWorkspaceRepository(t.db));
+  const agent = async (id: string) => {
+    const w = await find(id);
+    return w && { agentId: w.agentId, approach: w.approach };
+  };
   const t0 = Date.now();
   await insert('dual', 'pooled', new Date(t0));
   await insert('dual', 'simple', new Date(t0 + 50));

@@ -7,9 +7,14 @@ import { DomainError, ErrorType } from '../../lib/errors.js';
 import { routeBucket, fnv1a32 } from '../../lib/router/hash.js';
 import {
   createRoutedGitService, decide, fallbackReason, normaliseDiff, normaliseStatus,
-  type FlagValue, type GitServiceDryRun, type WorkspaceBinding,
+  type FlagValue, type GitServiceDryRun,
 } from '../../lib/router/router.js';
-import type { Approach, CommitPushInput, CommitPushResult, CreateWorkspaceInput, GitService, GitStatus, Workspace } from '../../lib/service/types.js';
+import type {
+  Approach, CommitPushInput, CommitPushResult, CreateWorkspaceInput, GitService, GitStatus, Workspace, WorkspaceRef,
+} from '../../lib/service/types.js';
+
+/** The stand-ins are given the router's binding (a Workspace) or an id; they work by id. */
+const idOf = (ref: WorkspaceRef): string => (typeof ref === 'string' ? ref : ref.id);
 
 describe('routeBucket', () => {
   test('is pinned: FNV-1a test vectors and known buckets do not change between runs or versions', () => {
@@ -151,26 +156,30 @@ class MemoryGit implements GitService {
     return this.workspaces.get(id) ?? null;
   }
 
-  async status(id: string): Promise<GitStatus> {
+  async status(ref: WorkspaceRef): Promise<GitStatus> {
+    const id = idOf(ref);
     this.check('status', id);
     const w = this.ws(id);
     const entries = [...this.files.get(id)!.keys()].map((path) => ({ path, index: '?', worktree: '?', kind: 'untracked' as const }));
     return { branch: w.agentBranch, upstream: null, ahead: 0, behind: 0, entries, clean: entries.length === 0 };
   }
 
-  async diff(id: string): Promise<string> {
+  async diff(ref: WorkspaceRef): Promise<string> {
+    const id = idOf(ref);
     this.check('diff', id);
     this.ws(id);
     return [...this.files.get(id)!].map(([p, c]) => `+++ b/${p}\n+${c}`).join('\n');
   }
 
-  async writeFile(id: string, path: string, content: string): Promise<void> {
+  async writeFile(ref: WorkspaceRef, path: string, content: string): Promise<void> {
+    const id = idOf(ref);
     this.check('writeFile', id);
     this.ws(id);
     this.files.get(id)!.set(path, content);
   }
 
-  async readFile(id: string, path: string): Promise<string> {
+  async readFile(ref: WorkspaceRef, path: string): Promise<string> {
+    const id = idOf(ref);
     this.check('readFile', id);
     this.ws(id);
     const c = this.files.get(id)!.get(path);
@@ -178,20 +187,23 @@ class MemoryGit implements GitService {
     return c;
   }
 
-  async commitAndPush(id: string, _input: CommitPushInput): Promise<CommitPushResult> {
+  async commitAndPush(ref: WorkspaceRef, _input: CommitPushInput): Promise<CommitPushResult> {
+    const id = idOf(ref);
     this.check('commitAndPush', id);
     const w = this.ws(id);
     this.files.get(id)!.clear();
     return { commit: 'c0ffee', branch: w.agentBranch, attempts: 1, alreadyLanded: false };
   }
 
-  async pull(id: string): Promise<{ head: string; updated: boolean }> {
+  async pull(ref: WorkspaceRef): Promise<{ head: string; updated: boolean }> {
+    const id = idOf(ref);
     this.check('pull', id);
     this.ws(id);
     return { head: 'c0ffee', updated: false };
   }
 
-  async release(id: string): Promise<void> {
+  async release(ref: WorkspaceRef): Promise<void> {
+    const id = idOf(ref);
     this.check('release', id);
     const w = this.workspaces.get(id);
     if (!w) throw new DomainError(ErrorType.NotFound, `no workspace ${id}`);
@@ -200,7 +212,8 @@ class MemoryGit implements GitService {
 }
 
 class DryRunGit extends MemoryGit implements GitServiceDryRun {
-  async commitAndPushDryRun(id: string, _input: CommitPushInput): Promise<{ branch: string }> {
+  async commitAndPushDryRun(ref: WorkspaceRef, _input: CommitPushInput): Promise<{ branch: string }> {
+    const id = idOf(ref);
     this.calls.push(`commitAndPushDryRun:${id}`);
     const w = this.workspaces.get(id)!;
     this.files.get(id)!.clear(); // committed locally; push --dry-run sends nothing
@@ -213,15 +226,15 @@ function setup(opts: { pooled?: MemoryGit } = {}) {
   const pooled = opts.pooled ?? new MemoryGit('pooled');
   const flags = new Map<string, FlagValue>();
   const metrics = createMetrics({ defaultMetrics: false });
-  // mirrors workspaceAgentFromDb: the earliest live record serves
-  const workspaceAgent = async (id: string): Promise<WorkspaceBinding | null> => {
+  // mirrors the workspaces repository's findServing: the earliest live record serves
+  const findWorkspace = async (id: string): Promise<Workspace | null> => {
     const live = [simple.workspaces.get(id), pooled.workspaces.get(id)].filter((w) => w !== undefined && w.status !== 'terminated');
     live.sort((a, b) => a!.seq - b!.seq);
-    return live[0] ? { agentId: live[0].agentId, approach: live[0].approach } : null;
+    return live[0] ? { ...live[0] } : null;
   };
   let n = 0;
   const router = createRoutedGitService({
-    simple, pooled, metrics, log: pino({ level: 'silent' }), workspaceAgent,
+    simple, pooled, metrics, log: pino({ level: 'silent' }), findWorkspace,
     flags: { get: (op) => flags.get(op) },
     newWorkspaceId: () => `ws-${++n}`,
   });
