@@ -55,6 +55,21 @@ export interface PooledGitService extends ComposedGitService<'pooled'> {
   readonly pushLock: PushLock;
 }
 
+/**
+ * `s instanceof SimpleGitService` / `s instanceof PooledGitService` keep working for callers that
+ * narrow that way: the approaches are compositions, not classes, so these test the shape.
+ */
+export const SimpleGitService = {
+  [Symbol.hasInstance](v: unknown): v is SimpleGitService {
+    return typeof v === 'object' && v !== null && (v as { approach?: unknown }).approach === 'simple' && 'lock' in v;
+  },
+};
+export const PooledGitService = {
+  [Symbol.hasInstance](v: unknown): v is PooledGitService {
+    return typeof v === 'object' && v !== null && (v as { approach?: unknown }).approach === 'pooled' && 'pool' in v;
+  },
+};
+
 export interface SimpleServiceOptions {
   /** shared in-process lock (several services in one process serialise together) */
   lock?: LocalLock;
