@@ -25,6 +25,11 @@ export const validationConfigSchema = z
     subqueryStepSeconds: z.number().int().positive().default(60),
     /** MIGRATE may be decided as soon as a trigger is sustained (from minWeeks on), without waiting for `weeks` */
     migrateEarly: z.boolean().default(true),
+    /**
+     * seed 000 "if data inconclusive → EXTEND": when more than this many days of the decision
+     * window (the two weeks compared) are missing, the decision is EXTEND, naming the days
+     */
+    maxMissingDecisionDays: z.number().int().min(0).default(2),
 
     /** migration triggers (seed 000 "Migration Trigger Review"); a value strictly above breaches */
     thresholds: z

@@ -144,6 +144,14 @@ function assess(weeks: readonly WeekSummary[], table: TriggersTable, last: numbe
       doubts.push(`${TRIGGERS[b.trigger].label}: missing data in ${fmtWeeks(b.weeks)} could hide a sustained breach`);
     }
   }
+  // seed 000: "if data inconclusive → EXTEND" — too many missing days in the decision window
+  // (the two weeks compared) leave the question open, whatever the rest says
+  const windowWeeks = [last - 1, last].filter((w) => w >= 1);
+  const missingInWindow = windowWeeks.flatMap((w) => (map.get(w)?.missingDays ?? []).map((d) => ({ w, d })));
+  if (missingInWindow.length > config.maxMissingDecisionDays) {
+    const byW = windowWeeks.map((w) => ({ w, days: missingInWindow.filter((m) => m.w === w).map((m) => m.d) })).filter((x) => x.days.length > 0);
+    doubts.push(`${missingInWindow.length} days of the decision window (${fmtWeeks(windowWeeks)}) are missing, more than the ${config.maxMissingDecisionDays} allowed: ${byW.map((x) => `week ${x.w} day${x.days.length > 1 ? 's' : ''} ${x.days.join(', ')}`).join('; ')}`);
+  }
   const lastWeek = map.get(last);
   if (!lastWeek || lastWeek.missingDays.length > 0) {
     doubts.push(`the latest week (${last}) has missing data${lastWeek ? ` (day${lastWeek.missingDays.length > 1 ? 's' : ''} ${lastWeek.missingDays.join(', ')})` : ''}`);

@@ -313,6 +313,21 @@ describe('decide', () => {
     assert.ok(r.reasons.some((x) => /day 10/.test(x)));
   });
 
+  test('seed 000 "inconclusive → EXTEND": 4 of 7 days of week 3 missing → EXTEND at week 4 naming the days; STAY at week 5 with a complete window', () => {
+    const gappy = (w: number): WeekOpts => (w === 3 ? { skipDays: [16, 17, 18, 19] } : {});
+    const at4 = decide(weeks(4, gappy), config);
+    assert.equal(at4.decision, 'EXTEND');
+    assert.ok(at4.reasons.some((x) => /4 days of the decision window \(weeks 3 and 4\) are missing, more than the 2 allowed: week 3 days 16, 17, 18, 19/.test(x)), at4.reasons.join(' | '));
+    const at5 = decide(weeks(5, gappy), config);
+    assert.equal(at5.decision, 'STAY');
+    assert.equal(at5.incomplete, true, 'the old gap is still reported');
+    // up to the configured number of missing days, the window still decides
+    const two = decide(weeks(4, (w) => (w === 3 ? { skipDays: [16, 17] } : {})), config);
+    assert.equal(two.decision, 'STAY');
+    const strict = defaultValidationConfig({ maxMissingDecisionDays: 1 });
+    assert.equal(decide(weeks(4, (w) => (w === 3 ? { skipDays: [16, 17] } : {}), strict), strict).decision, 'EXTEND');
+  });
+
   test('unstable cost at the planned week → EXTEND, then a forced decision at week 6 flagged incomplete', () => {
     const cost = (w: number): WeekOpts => ({ hour: () => ({ costPerOp: w % 2 ? 0.01 : 0.02 }) });
     const at4 = decide(weeks(4, cost), config);
