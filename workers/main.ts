@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     // the phases: their own flag cache (a kill waits for every live cache, the drill routes through it)
     const prom = new PromClient(config.prometheus);
     const flagStore = new FlagStore(db);
-    const cache = composed.flags ?? (await FlagCache.start({ connectionString: config.postgres.url, processId: `worker-phases-${process.pid}`, log }));
+    const cache = composed.flags ?? (await FlagCache.start({ connectionString: config.postgres.url, processId: `worker-phases-${process.pid}`, log, ...config.service.flagCache }));
     if (!composed.flags) closers.push(() => cache.close());
     const reportsDir = config.reports.dir;
     const phasesWorker = await Worker.create({

@@ -6,6 +6,7 @@ import { driftConfigSchema } from './drift.js';
 import { queriesSchema } from './queries.js';
 import { apiLimitsShape } from './limits.js';
 import { PUSH_LOCK_DEFAULTS } from '../lock/defaults.js';
+import { FLAG_CACHE_DEFAULTS } from '../flags/cache-defaults.js';
 
 /** Roles in increasing power: an admin may do what an operator may, an operator what an agent may not. */
 export const ROLES = ['agent', 'operator', 'admin'] as const;
@@ -116,6 +117,15 @@ export const configSchema = z.object({
     /** routed: per-operation flags choose approach 1 or 2 per agent (all flags start at 0% → approach 1);
      *  simple / pooled: one approach only, flags ignored */
     approach: z.enum(['routed', 'simple', 'pooled']).default('routed'),
+    /** every process's flag cache (lib/flags/cache.ts): how it notices a lost Postgres and fails safe */
+    flagCache: z.object({
+      heartbeatMs: z.number().int().min(100).default(FLAG_CACHE_DEFAULTS.heartbeatMs),
+      heartbeatTimeoutMs: z.number().int().min(100).default(FLAG_CACHE_DEFAULTS.heartbeatTimeoutMs),
+      connectTimeoutMs: z.number().int().min(100).default(FLAG_CACHE_DEFAULTS.connectTimeoutMs),
+      failSafeAfterMs: z.number().int().min(0).default(FLAG_CACHE_DEFAULTS.failSafeAfterMs),
+    }).prefault({}).refine((f) => f.failSafeAfterMs === 0 || f.failSafeAfterMs > f.heartbeatMs + f.heartbeatTimeoutMs, {
+      message: 'must exceed heartbeatMs + heartbeatTimeoutMs (or be 0)', path: ['failSafeAfterMs'],
+    }),
   }).prefault({}),
   schedules: z.object({
     enabled: z.boolean().default(true),

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../log.js';
+import { FLAG_CACHE_DEFAULTS } from './cache-defaults.js';
 import { FLAGS_CHANNEL, type FlagTarget } from './store.js';
 
 export interface CachedFlag extends FlagTarget {
@@ -28,16 +29,27 @@ export interface FlagCacheOptions {
   log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
   /** reconnect backoff: doubles from initialMs up to maxMs, ±20% jitter */
   backoff?: { initialMs?: number; maxMs?: number };
-  /** how often the process heartbeat is written (it also detects a silently dead connection) */
+  /** how often the process heartbeat is written (it also detects a silently dead connection); default 2 s */
   heartbeatMs?: number;
   /**
-   * A process that cannot hear changes cannot hear a kill switch either: after this long without a
-   * working connection, `get` answers percent 0 / shadow off (approach 1, the known-good path)
-   * until the connection is back and the flags re-read. 0 disables. Default 30 s, the seed's
-   * rollback bound.
+   * A heartbeat (or any query on the listening connection) not answered within this counts as a
+   * lost connection: under a silent partition nothing else would ever say so. Default 2 s.
+   */
+  heartbeatTimeoutMs?: number;
+  /** a (re)connect attempt that has not completed within this fails (a black-holed host); default 5 s */
+  connectTimeoutMs?: number;
+  /**
+   * A process that cannot hear changes cannot hear a kill switch either: once this long has passed
+   * since the last answer from Postgres (heartbeat, notification, connect), `get` answers percent 0
+   * / shadow off (approach 1, the known-good path) until the connection is back and the flags
+   * re-read. Counted from the last answer, not from noticing the loss, so the bound holds from the
+   * moment Postgres was lost. 0 disables. Default 8 s: within the seed's 30 s rollback bound with
+   * room for three missed heartbeats (issue 9 item 6: aim < 10 s).
    */
   failSafeAfterMs?: number;
 }
+
+export { FLAG_CACHE_DEFAULTS };
 
 interface NotifyPayload {
   version: number;
@@ -68,11 +80,19 @@ export class FlagCache {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private disconnectedSince: number | null = null;
+  /** when Postgres last answered on the listening connection (ms since epoch) */
+  private lastContactAt = Date.now();
+  private heartbeatInFlight = false;
   private maxVersion = 0;
   private connecting: Promise<void> | null = null;
   private readonly log: Pick<Logger, 'info' | 'warn' | 'debug'> | undefined;
 
   private constructor(private readonly opts: FlagCacheOptions) {
+    const d = FLAG_CACHE_DEFAULTS;
+    const failSafe = opts.failSafeAfterMs ?? d.failSafeAfterMs;
+    const beat = (opts.heartbeatMs ?? d.heartbeatMs) + (opts.heartbeatTimeoutMs ?? d.heartbeatTimeoutMs);
+    // a healthy connection is only known healthy once per heartbeat: a shorter fail-safe would flap
+    if (failSafe > 0 && failSafe <= beat) throw new Error(`failSafeAfterMs (${failSafe}) must exceed heartbeatMs + heartbeatTimeoutMs (${beat})`);
     this.processId = opts.processId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = opts.log;
   }
@@ -81,7 +101,7 @@ export class FlagCache {
   static async start(opts: FlagCacheOptions): Promise<FlagCache> {
     const cache = new FlagCache(opts);
     await cache.connect();
-    cache.heartbeatTimer = setInterval(() => void cache.heartbeat(), opts.heartbeatMs ?? 5_000);
+    cache.heartbeatTimer = setInterval(() => void cache.heartbeat(), opts.heartbeatMs ?? FLAG_CACHE_DEFAULTS.heartbeatMs);
     cache.heartbeatTimer.unref();
     return cache;
   }
@@ -90,13 +110,18 @@ export class FlagCache {
   get(operation: string): CachedFlag | undefined {
     const f = this.flags.get(operation);
     if (f === undefined) return undefined;
-    const failSafe = this.opts.failSafeAfterMs ?? 30_000;
-    if (failSafe > 0 && this.disconnectedSince !== null && Date.now() - this.disconnectedSince > failSafe) return { ...f, ...OFF };
+    if (this.failSafe()) return { ...f, ...OFF };
     return f;
   }
 
   all(): CachedFlag[] {
     return [...this.flags.keys()].sort().map((op) => this.get(op)!);
+  }
+
+  /** True while the fail-safe holds every flag at 0 (Postgres silent for longer than failSafeAfterMs). */
+  failSafe(): boolean {
+    const after = this.opts.failSafeAfterMs ?? FLAG_CACHE_DEFAULTS.failSafeAfterMs;
+    return after > 0 && !this.closed && Date.now() - this.lastContactAt > after;
   }
 
   /** Highest flag version applied. */
@@ -128,8 +153,12 @@ export class FlagCache {
     const c = this.client;
     this.client = null;
     if (c) {
+      // bounded by query_timeout; a partitioned server gets no goodbye
       await c.query('UPDATE process_heartbeats SET closed_at = clock_timestamp() WHERE process_id = $1', [this.processId]).catch(() => undefined);
-      await c.end().catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([c.end().catch(() => undefined), new Promise<void>((res) => { timer = setTimeout(res, 1_000); })]);
+      clearTimeout(timer);
+      dropClient(c);
     }
     this.listeners.clear();
   }
@@ -142,10 +171,17 @@ export class FlagCache {
   }
 
   private async doConnect(): Promise<void> {
+    const timeoutMs = this.opts.heartbeatTimeoutMs ?? FLAG_CACHE_DEFAULTS.heartbeatTimeoutMs;
     const client = new pg.Client({
       connectionString: this.opts.connectionString,
       application_name: `sgc-flags ${this.processId}`.slice(0, 63),
+      // TCP keepalive from 5 s idle (the OS default is 2 h); the heartbeat's timeout is what
+      // notices a silent partition within seconds, keepalive cleans up what the OS still holds
       keepAlive: true,
+      keepAliveInitialDelayMillis: 5_000,
+      connectionTimeoutMillis: this.opts.connectTimeoutMs ?? FLAG_CACHE_DEFAULTS.connectTimeoutMs,
+      // every query here is tiny: one that takes longer than this means the path is gone
+      query_timeout: Math.max(timeoutMs, 1_000) * 2,
     });
     client.on('notification', (msg) => {
       if (client === this.client && msg.channel === FLAGS_CHANNEL) this.onNotification(msg.payload);
@@ -160,19 +196,20 @@ export class FlagCache {
       const { rows } = await client.query<{ operation: string; percent: number; shadow: boolean; version: string }>(
         'SELECT operation, percent, shadow, version FROM flags');
       if (this.closed) {
-        await client.end().catch(() => undefined);
+        dropClient(client);
         return;
       }
       this.client = client;
       this.pid = pidRows[0]!.pid;
       this.disconnectedSince = null;
+      this.lastContactAt = Date.now();
       this.attempt = 0;
       this.applyReload(rows.map((r) => ({ operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version) })));
       await this.heartbeat();
       this.log?.debug({ processId: this.processId, version: this.maxVersion }, 'flag cache connected');
     } catch (e) {
       client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
+      dropClient(client);
       throw e;
     }
   }
@@ -183,7 +220,7 @@ export class FlagCache {
     this.pid = null;
     this.disconnectedSince ??= Date.now();
     this.log?.warn({ processId: this.processId, err: err.message }, 'flag cache connection lost; reconnecting');
-    client.end().catch(() => undefined);
+    dropClient(client);
     this.scheduleReconnect();
   }
 
@@ -204,6 +241,7 @@ export class FlagCache {
   }
 
   private onNotification(raw: string | undefined): void {
+    this.lastContactAt = Date.now();
     let p: NotifyPayload;
     try {
       p = JSON.parse(raw ?? '') as NotifyPayload;
@@ -279,17 +317,44 @@ export class FlagCache {
     ).catch((e: unknown) => this.log?.warn({ processId: this.processId, version, err: (e as Error).message }, 'flag ack failed'));
   }
 
+  /**
+   * Writes the process heartbeat and proves the connection alive. A heartbeat not answered
+   * within heartbeatTimeoutMs is a lost connection: under a silent partition the socket stays
+   * "open" and the query would wait for hours.
+   */
   private async heartbeat(): Promise<void> {
     const c = this.client;
-    if (!c || this.closed) return;
+    if (!c || this.closed || this.heartbeatInFlight) return;
+    this.heartbeatInFlight = true;
+    const timeoutMs = this.opts.heartbeatTimeoutMs ?? FLAG_CACHE_DEFAULTS.heartbeatTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await c.query(
+      const write = c.query(
         `INSERT INTO process_heartbeats (process_id, version) VALUES ($1, $2)
          ON CONFLICT (process_id) DO UPDATE SET last_seen_at = clock_timestamp(), version = greatest(process_heartbeats.version, EXCLUDED.version), closed_at = NULL`,
         [this.processId, this.maxVersion]);
+      const timeout = new Promise<never>((_res, rej) => {
+        timer = setTimeout(() => rej(new Error(`heartbeat not answered within ${timeoutMs} ms`)), timeoutMs);
+      });
+      write.catch(() => undefined); // when the timeout wins, the query's own failure comes later
+      await Promise.race([write, timeout]);
+      if (c === this.client) this.lastContactAt = Date.now();
     } catch (e) {
-      // a failed heartbeat on a connection that pg still thinks is open: treat it as lost
+      // a failed or unanswered heartbeat on a connection that pg still thinks is open: lost
       this.lost(c, e as Error);
+    } finally {
+      clearTimeout(timer);
+      this.heartbeatInFlight = false;
     }
   }
+}
+
+/**
+ * Ends a client without waiting for the server: on a black-holed path `end()` would wait for a
+ * goodbye that never comes, so the socket is destroyed too.
+ */
+function dropClient(client: pg.Client): void {
+  client.end().catch(() => undefined);
+  const stream = (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
+  if (typeof stream?.destroy === 'function') stream.destroy();
 }

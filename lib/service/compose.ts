@@ -43,7 +43,9 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
   const simple: SimpleGitService = createGitService({ config, db, metrics, log, provider, approach: 'simple' });
   const pooled: PooledGitService = createGitService({ config, db, metrics, log, provider, approach: 'pooled' });
   if (!config.postgres.url) throw new Error('postgres.url is not set');
-  const flags = await FlagCache.start({ connectionString: config.postgres.url, processId: `${deps.processName}-${process.pid}`, log: log.child({ component: 'flag-cache' }) });
+  const flags = await FlagCache.start({
+    connectionString: config.postgres.url, processId: `${deps.processName}-${process.pid}`, log: log.child({ component: 'flag-cache' }), ...config.service.flagCache,
+  });
   const routed = createRoutedGitService({
     simple, pooled, flags, metrics, log: log.child({ component: 'router' }), findWorkspace: servingWorkspaceLookup(createWorkspaceRepository(db)),
   });

@@ -231,7 +231,8 @@ describe('FlagCache', () => {
 
   test('a cache that stays disconnected fails safe to approach 1 until it has re-read', async () => {
     await store.set('git.pull', { percent: 60, shadow: true }, { actor: 'test', reason: 'fail-safe setup' });
-    const c = await startCache('proc-failsafe', { backoff: { initialMs: 1_500, maxMs: 1_500 }, failSafeAfterMs: 200 });
+    // the fail-safe counts from Postgres's last answer (a heartbeat every 100 ms here)
+    const c = await startCache('proc-failsafe', { backoff: { initialMs: 1_500, maxMs: 1_500 }, heartbeatMs: 100, heartbeatTimeoutMs: 100, failSafeAfterMs: 400 });
     assert.equal(c.get('git.pull')!.percent, 60);
     await t.db.query('SELECT pg_terminate_backend($1)', [c.backendPid]);
     await until('disconnected', () => !c.connected, 2_000);
