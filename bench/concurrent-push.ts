@@ -220,7 +220,7 @@ async function main(): Promise<void> {
     // own push retries (3 attempts); only the pool's max is raised to hold one sandbox per agent
     const config = parseConfig({
       service: { approach: 'pooled' },
-      sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 1_800_000, limit: maxAgents + 1 },
+      sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 1_800_000, planConcurrencyLimit: maxAgents + 1 },
       pool: { min: 0, max: maxAgents + 1, acquireTimeoutMs: 30_000 },
       ...(process.env.BENCH_LOCK_POLL_MS ? { lock: { pollMs: Number(process.env.BENCH_LOCK_POLL_MS) } } : {}),
       security: { encryptionKey: randomBytes(32).toString('base64') },

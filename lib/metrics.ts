@@ -31,6 +31,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
     poolSandboxes: new Gauge({ name: 'gitops_pool_sandboxes', help: 'Pooled sandboxes by state', labelNames: ['state'] as const, registers: r }),
     sandboxesRunning: new Gauge({ name: 'gitops_sandboxes_running', help: 'Sandboxes running now', labelNames: ['provider'] as const, registers: r }),
     sandboxLimit: new Gauge({ name: 'gitops_sandbox_limit', help: 'Concurrent-sandbox plan limit', labelNames: ['provider'] as const, registers: r }),
+    providerRateLimited: new Counter({
+      name: 'gitops_provider_rate_limited_total', help: '429 answers from the sandbox provider\'s API (E2B), including those retried with backoff',
+      labelNames: ['provider'] as const, registers: r,
+    }),
     lockWait: new Histogram({
       name: 'gitops_lock_wait_seconds', help: 'Time waiting for the push lock', labelNames: ['outcome'] as const, registers: r,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],

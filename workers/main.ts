@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   installRuntime(log);
   if (!config.postgres.url) throw new Error('postgres.url is not set: export DATABASE_URL (npm start provisions one)');
 
-  metrics.sandboxLimit.labels(config.sandbox.provider).set(config.sandbox.limit);
+  metrics.sandboxLimit.labels(config.sandbox.provider).set(config.sandbox.planConcurrencyLimit);
   const db = createDb(config.postgres.url, { max: config.postgres.poolSize, log, applicationName: 'sgc-worker' });
   const closers: (() => Promise<unknown>)[] = [() => db.end()];
   const closeAll = async (): Promise<void> => {

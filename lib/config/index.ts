@@ -58,7 +58,16 @@ function formatIssues(issues: z.core.$ZodIssue[]): { path: string; reason: strin
 export function parseConfig(raw: unknown, source = 'config'): Config {
   const res = configSchema.safeParse(raw ?? {});
   if (!res.success) throw new ConfigError(source, formatIssues(res.error.issues));
-  return res.data;
+  return deriveSettings(res.data);
+}
+
+/**
+ * Settings that follow from others, resolved once here so no phase keeps a copy: the validation
+ * period's week-3 timeout goal judges the command timeout the service really runs with.
+ */
+function deriveSettings(c: Config): Config {
+  c.validation.goals.operationTimeoutSeconds = c.sandbox.commandTimeoutMs / 1000;
+  return c;
 }
 
 export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -62,8 +62,11 @@ export const configSchema = z.object({
     timeoutMs: z.number().int().positive().default(3_600_000),
     commandTimeoutMs: z.number().int().positive().default(120_000),
     e2bApiKey: z.string().optional(),
-    /** concurrent-sandbox plan limit (E2B Hobby 20, Pro 100) */
-    limit: z.number().int().positive().default(100),
+    /**
+     * the E2B plan's concurrent-sandbox limit (Hobby 20, Pro 100): exported as gitops_sandbox_limit,
+     * the validation period's rate-limit headroom is measured against it
+     */
+    planConcurrencyLimit: z.number().int().positive().default(20),
     e2b: z.object({
       /** E2B's domain; the API is https://api.<domain> unless apiUrl says otherwise */
       domain: z.string().min(1).default('e2b.app'),

@@ -75,7 +75,10 @@ export const validationConfigSchema = z
         headroomMin: z.number().min(0).max(1).default(0.5),
         /** week 3: share of failures left in category `other` (all must be categorised) */
         uncategorizedErrorShareMax: z.number().min(0).max(1).default(0),
-        /** week 3: the command timeout the service runs with (sandbox.commandTimeoutMs / 1000) */
+        /**
+         * week 3: the command timeout the service runs with. Not set in temporal.yaml: parseConfig
+         * derives it from sandbox.commandTimeoutMs (the default here serves standalone phase configs)
+         */
         operationTimeoutSeconds: z.number().positive().default(120),
         /** week 3: the timeout must be at least this multiple of the worst daily P99 */
         timeoutToP99MinRatio: z.number().positive().default(2),

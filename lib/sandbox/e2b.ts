@@ -84,6 +84,8 @@ export interface E2bProviderOptions {
   createRetry?: { attempts: number; baseMs: number; maxMs: number };
   /** environment to check for E2B_SANDBOX_URL (default process.env) */
   env?: NodeJS.ProcessEnv;
+  /** called for every 429 from E2B's API, retried or not (counted as gitops_provider_rate_limited_total) */
+  onRateLimited?: () => void;
 }
 
 export interface E2bSandboxProvider extends SandboxProvider {
@@ -332,6 +334,7 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
           sbx = await E2bSandbox.create(opts.template, { ...conn, timeoutMs, envs, metadata });
         } catch (e) {
           const d = classify(e, 'create');
+          if (d.type === ErrorType.RateLimit) opts.onRateLimited?.();
           // 429/503: nothing was created; back off (pre-warming creates in parallel)
           if ((d.type !== ErrorType.RateLimit && d.type !== ErrorType.Unavailable) || attempt >= retry.attempts) throw d;
           const wait = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));

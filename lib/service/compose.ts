@@ -39,7 +39,7 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
     };
   }
   // one provider for both approaches: one TTL reaper, one view of running sandboxes
-  const provider = createProvider(config.sandbox);
+  const provider = createProvider(config.sandbox, { onRateLimited: () => metrics.providerRateLimited.labels(config.sandbox.provider).inc() });
   const simple: SimpleGitService = createGitService({ config, db, metrics, log, provider, approach: 'simple' });
   const pooled: PooledGitService = createGitService({ config, db, metrics, log, provider, approach: 'pooled' });
   if (!config.postgres.url) throw new Error('postgres.url is not set');

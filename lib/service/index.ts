@@ -127,7 +127,7 @@ export function createPooledGitService(deps: GitServiceDeps, opts: PooledService
       min: poolConfig.min, max: poolConfig.max, ttlSeconds: poolConfig.ttlSeconds, acquireTimeoutMs: poolConfig.acquireTimeoutMs,
       // e2b: the provider's pricing hook prices the vCPUs and memory its sandboxes report
       pricePerSecond: deps.provider.name === 'e2b' ? undefined : sandbox.pricePerSecond,
-      sandboxTimeoutMs: sandbox.timeoutMs, limit: sandbox.limit, workspaceRoot: WORKSPACE_ROOT,
+      sandboxTimeoutMs: sandbox.timeoutMs, limit: sandbox.planConcurrencyLimit, workspaceRoot: WORKSPACE_ROOT,
       minRemainingMs: poolConfig.minRemainingSeconds * 1000,
     },
   );
@@ -176,7 +176,7 @@ export function createGitService(deps: CreateGitServiceDeps): SimpleGitService |
     db: deps.db,
     metrics: deps.metrics,
     log: deps.log.child({ component: 'git-service' }),
-    provider: deps.provider ?? createProvider(deps.config.sandbox),
+    provider: deps.provider ?? createProvider(deps.config.sandbox, { onRateLimited: () => deps.metrics.providerRateLimited.labels(deps.config.sandbox.provider).inc() }),
     key: deps.key ?? loadEncryptionKey({ configured: deps.config.security.encryptionKey }),
   };
   const approach = deps.approach ?? (deps.config.service.approach === 'pooled' ? 'pooled' : 'simple');

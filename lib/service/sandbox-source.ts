@@ -72,7 +72,7 @@ export function createFreshSandboxSource(deps: FreshSandboxSourceDeps): SandboxS
     try {
       await accrue();
       metrics.sandboxesRunning.labels(provider.name).set(await provider.running());
-      metrics.sandboxLimit.labels(provider.name).set(config.sandbox.limit);
+      metrics.sandboxLimit.labels(provider.name).set(config.sandbox.planConcurrencyLimit);
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'simple service tick failed');
     }

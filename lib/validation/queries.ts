@@ -53,7 +53,8 @@ export const VALIDATION_QUERIES: Record<string, string> = {
   'validation.error_rate_other': errorsWhere('error_category="other"'),
   /** operations rejected by the provider's rate limit in the window (resource exhaustion events) */
   'validation.rate_limited_operations':
-    'sum(increase(gitops_operations_total{error_category="rate_limit"}[$window])) or vector(0)',
+    // operations that failed on a rate limit, plus every 429 E2B's API answered (also those retried)
+    '(sum(increase(gitops_operations_total{error_category="rate_limit"}[$window])) or vector(0)) + (sum(increase(gitops_provider_rate_limited_total[$window])) or vector(0))',
   /** highest number of operations in flight at once (all approaches and processes summed, sampled every $subquery_step) */
   'validation.peak_concurrency': 'max_over_time(sum(gitops_operations_in_flight)[$window:$subquery_step])',
   /** mean operations per minute over the window */

@@ -209,11 +209,14 @@ describe('e2b provider against the stand-in', () => {
   });
 
   test('create backs off and retries on 429/503 (E2B sends no Retry-After for its creation rate)', async () => {
-    const p = st.provider({ createRetry: { attempts: 5, baseMs: 100, maxMs: 400 } });
+    let rateLimited = 0;
+    const p = st.provider({ createRetry: { attempts: 5, baseMs: 100, maxMs: 400 }, onRateLimited: () => { rateLimited++; } });
     st.setFaults({ apiErrors: [{ status: 429, count: 2, route: 'create' }, { status: 503, count: 1, route: 'create' }] });
     try {
       const sb = await create(p);
       assert.equal((await sb.run(['true'])).exitCode, 0);
+      // every 429 is counted (seed 000 week 2 reads them), also the ones the backoff absorbed; a 503 is not a rate limit
+      assert.equal(rateLimited, 2);
     } finally {
       st.setFaults({});
     }

@@ -76,3 +76,11 @@ test('tokens come from SGC_API_TOKENS and are validated', () => {
     (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.path === 'api.tokens.0.role') && e.issues.some((i) => i.path === 'api.tokens.0.token'),
   );
 });
+
+test('the week-3 timeout goal is the command timeout the service runs with, not a copy; the plan limit defaults to E2B Hobby', () => {
+  const c = parseConfig({ sandbox: { commandTimeoutMs: 45_000 } });
+  assert.equal(c.validation.goals.operationTimeoutSeconds, 45);
+  assert.equal(parseConfig({}).validation.goals.operationTimeoutSeconds, 120);
+  assert.equal(parseConfig({}).sandbox.planConcurrencyLimit, 20);
+  assert.equal(parseConfig({ sandbox: { planConcurrencyLimit: 100 } }).sandbox.planConcurrencyLimit, 100);
+});
