@@ -2,7 +2,8 @@
  * The one error handler. Every failure leaves as `{ error, message, ...safe details }`: no stack
  * traces, no vendor messages that could quote a remote URL or a credential. Status codes:
  * validation 400 (naming the field), 401/403 from auth, NotFound 404, conflicts 409 with the
- * files, a flag write while the kill latch is set 409 `latched` with the reason, an
+ * files, an action the current state refuses (a rollout's validator) 409 `refused` with the
+ * reason, a flag write while the kill latch is set 409 `latched` with the reason, an
  * Idempotency-Key reused for another request 422, body too large 413, dependencies down
  * (Postgres, Temporal, lock, pool) 503 + Retry-After.
  */
@@ -96,6 +97,8 @@ export function mapDomainError(e: DomainError): Mapped {
       return { status: 409, body: { error: 'conflict', message: e.message, files: e.details.files ?? [], ...pick(e.details, 'branch') } };
     case ErrorType.ConflictEscalated:
       return { status: 409, body: { error: 'conflict', escalated: true, message: e.message, files: e.details.files ?? [], ...pick(e.details, 'branch', 'attempts') } };
+    case ErrorType.Refused:
+      return { status: 409, body: { error: 'refused', message: e.message } };
     case ErrorType.PushRejected:
       return { status: 409, body: { error: 'push_rejected', message: 'the remote rejected the push', ...pick(e.details, 'branch', 'attempts') } };
     case ErrorType.IdempotencyKeyReused:

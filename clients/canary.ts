@@ -1,14 +1,18 @@
 /**
  * The one Temporal helper for canary rollouts, shared by the API routes and the CLI: start a
- * rollout with the configured defaults, read its status, send it a signal. Callers use the
- * message definitions of workflows/canary-rollout/messages.ts, never string names.
+ * rollout with the configured defaults, read its status, and steer it through its Updates (a
+ * refused action answers with the reason). Callers use the message definitions of
+ * workflows/canary-rollout/messages.ts, never string names.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError, type Client,
+} from '@temporalio/client';
 import type { CanaryConfig } from '../lib/config/canary.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
 import {
-  advanceSignal, pauseSignal, resumeSignal, rollbackSignal, statusQuery, type CanaryStatus,
+  advanceUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, statusQuery, type CanaryStatus,
 } from '../workflows/canary-rollout/messages.js';
 import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../workflows/ids.js';
@@ -79,26 +83,65 @@ export function rolloutStatus(deps: Pick<RolloutControlDeps, 'client'>, rolloutI
   return notFoundAsDomain(rolloutId, () => deps.client.workflow.getHandle(canaryWorkflowId(rolloutId)).query(statusQuery));
 }
 
-export type RolloutSignal =
+export type RolloutAction =
   | { name: 'advance'; stage?: string; actor?: string }
   | { name: 'pause'; reason?: string; actor?: string }
   | { name: 'resume'; actor?: string }
   | { name: 'rollback'; reason: string; actor?: string };
 
-/** Sends one signal to the running rollout. */
-export async function signalRollout(deps: Pick<RolloutControlDeps, 'client'>, rolloutId: string, s: RolloutSignal): Promise<void> {
+/** How long an action may take end to end: a rollback answers after the kill switch has run (≤ switchTimeoutMs). */
+export const ACTION_TIMEOUT_MS = 30_000;
+
+/** Why a closed rollout takes no action, from its final status. */
+function endedReason(s: CanaryStatus): string {
+  if (s.rollback) return `the rollout was rolled back at ${s.rollback.stage} (${s.rollback.reason})`;
+  if (s.status === 'completed') return `the rollout has completed at ${s.stage.name}${s.stage.percent > 0 ? '; use the kill switch (POST /v1/flags/kill)' : ''}`;
+  return 'the rollout has ended';
+}
+
+/**
+ * Asks the running rollout to take one action through its Update and answers with its status
+ * after it (for `rollback`: after the kill switch has run). The workflow's validator decides: a
+ * refused action throws DomainError `Refused` (HTTP 409) with the reason, a malformed one
+ * `Validation`; a rollout that has ended refuses with how it ended; no answer within
+ * `timeoutMs` (no phases worker running) throws `Timeout`.
+ */
+export async function controlRollout(
+  deps: Pick<RolloutControlDeps, 'client'>, rolloutId: string, a: RolloutAction, opts: { timeoutMs?: number } = {},
+): Promise<CanaryStatus> {
   const handle = deps.client.workflow.getHandle(canaryWorkflowId(rolloutId));
-  const { name, ...payload } = s;
-  await notFoundAsDomain(rolloutId, async () => {
+  const { name, ...payload } = a;
+  const send = (): Promise<CanaryStatus> => {
     switch (name) {
       case 'advance':
-        return handle.signal(advanceSignal, payload);
+        return handle.executeUpdate(advanceUpdate, { args: [payload] });
       case 'pause':
-        return handle.signal(pauseSignal, payload);
+        return handle.executeUpdate(pauseUpdate, { args: [payload] });
       case 'resume':
-        return handle.signal(resumeSignal, payload);
+        return handle.executeUpdate(resumeUpdate, { args: [payload] });
       case 'rollback':
-        return handle.signal(rollbackSignal, payload as { reason: string; actor?: string });
+        return handle.executeUpdate(rollbackUpdate, { args: [payload as { reason: string; actor?: string }] });
     }
-  });
+  };
+  try {
+    return await deps.client.withDeadline(Date.now() + (opts.timeoutMs ?? ACTION_TIMEOUT_MS), send);
+  } catch (e) {
+    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) {
+      const f = e.cause;
+      if (f.type === ErrorType.Validation) {
+        const field = (f.details?.[0] as { field?: string } | undefined)?.field;
+        throw new DomainError(ErrorType.Validation, f.message, { details: field ? { field } : {} });
+      }
+      if (f.type === ErrorType.Refused) throw new DomainError(ErrorType.Refused, `${name} refused: ${f.message}`, { details: { action: name } });
+    }
+    if (e instanceof WorkflowNotFoundError) {
+      // an Update cannot reach a closed workflow; its status query still can (while Temporal keeps the history)
+      const ended = await rolloutStatus(deps, rolloutId);
+      throw new DomainError(ErrorType.Refused, `${name} refused: ${endedReason(ended)}`, { details: { action: name } });
+    }
+    if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+      throw new DomainError(ErrorType.Timeout, `rollout ${rolloutId} did not answer ${name} within ${(opts.timeoutMs ?? ACTION_TIMEOUT_MS) / 1000} s (is the phases worker running?)`);
+    }
+    throw e;
+  }
 }

@@ -15,6 +15,8 @@ export const ErrorType = {
   Conflict: 'GitConflict',
   ConflictEscalated: 'GitConflictEscalated',
   PushRejected: 'GitPushRejected',
+  /** a request the current state does not allow (e.g. advancing a paused rollout); 409 with the reason */
+  Refused: 'Refused',
   LockTimeout: 'LockTimeout',
   PoolExhausted: 'PoolExhausted',
   Network: 'NetworkError',
@@ -64,6 +66,7 @@ function defaultCategory(type: ErrorTypeName): ErrorCategory {
     case ErrorType.PushRejected:
     case ErrorType.LockTimeout:
     case ErrorType.FlagsLatched:
+    case ErrorType.Refused:
       return 'conflict';
     case ErrorType.Network:
     case ErrorType.PromUnavailable:

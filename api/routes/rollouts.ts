@@ -1,14 +1,16 @@
 /**
  * Canary rollouts (issue 4 part 4), operator role: start one, read its `status` query, and steer
- * it with the workflow's signals. A signal is accepted (202) once Temporal has it; what the
- * rollout did with it shows in the status (`lastRejectedSignal` names one it ignored).
+ * it through the workflow's Updates. The rollout's own validator decides: an action it takes
+ * answers 200 with the status after it (a rollback once the kill switch has run); one it refuses
+ * (advance while paused or at the last stage, resume when not paused, rollback after the end…)
+ * answers 409 with the reason, and changes nothing.
  */
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { canaryStageSchema, canaryThresholdsSchema } from '../../lib/config/canary.js';
 import { requireRole } from '../auth.js';
-import { ROLLOUT_ID, rolloutStatus, signalRollout, startRollout, type RolloutControlDeps } from '../../clients/canary.js';
+import { ROLLOUT_ID, controlRollout, rolloutStatus, startRollout, type RolloutControlDeps } from '../../clients/canary.js';
 import { errorResponses, errorSchema } from '../schemas.js';
 
 export type RolloutRouteDeps = RolloutControlDeps;
@@ -25,8 +27,8 @@ const startBody = z.object({
   thresholds: canaryThresholdsSchema.partial().optional(),
 }).refine((b) => b.stages === undefined || new Set(b.stages.map((s) => s.name)).size === b.stages.length, { message: 'stage names must be unique', path: ['stages'] });
 
-const accepted = z.object({ rolloutId: z.string(), signal: z.string() });
 const conflict = { 409: errorSchema.describe('a rollout is already running, or this id exists') };
+const refused = { 409: errorSchema.describe('the rollout refused the action now; `message` says why (nothing changed)') };
 const actorOf = (req: FastifyRequest): string => `api:${req.principal?.name ?? 'unknown'}`;
 
 const reading = z.object({
@@ -60,6 +62,8 @@ const statusSchema = z.object({
   run: z.number().int(),
 });
 
+const actionDone = z.object({ rolloutId: z.string(), action: z.enum(['advance', 'pause', 'resume', 'rollback']), status: statusSchema });
+
 export function rolloutRoutes(deps: RolloutRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireRole('operator'));
@@ -77,42 +81,42 @@ export function rolloutRoutes(deps: RolloutRouteDeps): FastifyPluginAsyncZod {
 
     app.post('/rollouts/:id/advance', {
       schema: {
-        summary: 'Approve the next stage (takes effect when the current stage\'s hold ends healthy)', tags: ['rollouts'], params: idParams,
-        body: z.object({ stage: z.string().max(63).optional().describe('the stage being approved; ignored by the rollout if it is elsewhere') }).nullish(),
-        response: { 202: accepted, ...errorResponses },
+        summary: 'Approve the next stage (the rollout moves on when the current stage\'s hold ends healthy)', tags: ['rollouts'], params: idParams,
+        body: z.object({ stage: z.string().max(63).optional().describe('the stage being approved; refused if the rollout is elsewhere') }).nullish(),
+        response: { 200: actionDone, ...errorResponses, ...refused },
       },
-    }, async (req, reply) => {
-      await signalRollout(deps, req.params.id, { name: 'advance', ...(req.body?.stage ? { stage: req.body.stage } : {}), actor: actorOf(req) });
-      return reply.code(202).send({ rolloutId: req.params.id, signal: 'advance' });
+    }, async (req) => {
+      const status = await controlRollout(deps, req.params.id, { name: 'advance', ...(req.body?.stage ? { stage: req.body.stage } : {}), actor: actorOf(req) });
+      return { rolloutId: req.params.id, action: 'advance' as const, status };
     });
 
     app.post('/rollouts/:id/pause', {
       schema: {
         summary: 'Pause: hold time stops, analyses (and automatic rollback) go on', tags: ['rollouts'], params: idParams,
         body: z.object({ reason: z.string().trim().min(1).max(500).optional() }).nullish(),
-        response: { 202: accepted, ...errorResponses },
+        response: { 200: actionDone, ...errorResponses, ...refused },
       },
-    }, async (req, reply) => {
-      await signalRollout(deps, req.params.id, { name: 'pause', ...(req.body?.reason ? { reason: req.body.reason } : {}), actor: actorOf(req) });
-      return reply.code(202).send({ rolloutId: req.params.id, signal: 'pause' });
+    }, async (req) => {
+      const status = await controlRollout(deps, req.params.id, { name: 'pause', ...(req.body?.reason ? { reason: req.body.reason } : {}), actor: actorOf(req) });
+      return { rolloutId: req.params.id, action: 'pause' as const, status };
     });
 
     app.post('/rollouts/:id/resume', {
-      schema: { summary: 'Resume a paused rollout', tags: ['rollouts'], params: idParams, response: { 202: accepted, ...errorResponses } },
-    }, async (req, reply) => {
-      await signalRollout(deps, req.params.id, { name: 'resume', actor: actorOf(req) });
-      return reply.code(202).send({ rolloutId: req.params.id, signal: 'resume' });
+      schema: { summary: 'Resume a paused rollout', tags: ['rollouts'], params: idParams, response: { 200: actionDone, ...errorResponses, ...refused } },
+    }, async (req) => {
+      const status = await controlRollout(deps, req.params.id, { name: 'resume', actor: actorOf(req) });
+      return { rolloutId: req.params.id, action: 'resume' as const, status };
     });
 
     app.post('/rollouts/:id/rollback', {
       schema: {
-        summary: 'Roll back: the kill switch (every flag to 0%); the rollout ends rolled back', tags: ['rollouts'], params: idParams,
+        summary: 'Roll back: the kill switch (every flag to 0%); answers once every process has switched (or the wait ended)', tags: ['rollouts'], params: idParams,
         body: z.object({ reason: z.string().trim().min(1, 'is required (the audit records why)').max(500) }),
-        response: { 202: accepted, ...errorResponses },
+        response: { 200: actionDone, ...errorResponses, ...refused },
       },
-    }, async (req, reply) => {
-      await signalRollout(deps, req.params.id, { name: 'rollback', reason: req.body.reason, actor: actorOf(req) });
-      return reply.code(202).send({ rolloutId: req.params.id, signal: 'rollback' });
+    }, async (req) => {
+      const status = await controlRollout(deps, req.params.id, { name: 'rollback', reason: req.body.reason, actor: actorOf(req) });
+      return { rolloutId: req.params.id, action: 'rollback' as const, status };
     });
   };
 }

@@ -1,6 +1,8 @@
 /**
  * `sgc rollout …`: start and steer canary rollouts from a terminal, through the same Temporal
- * helper as the API (clients/canary.ts). Register with `program.addCommand(rolloutCommand())`.
+ * helper as the API (clients/canary.ts): the actions are the workflow's Updates, so one the
+ * rollout refuses fails with the reason (exit 1) instead of being sent and ignored.
+ * Register with `program.addCommand(rolloutCommand())`.
  *
  *   rollout start [--id r1] [--interval 300] [--auto-advance] [--stages stages.json]
  *   rollout status r1 [--json]
@@ -11,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { rolloutStatus, signalRollout, startRollout, type RolloutControlDeps, type RolloutSignal } from '../../clients/canary.js';
+import { controlRollout, rolloutStatus, startRollout, type RolloutAction, type RolloutControlDeps } from '../../clients/canary.js';
 import { loadConfig, type Config } from '../../lib/config/index.js';
 import { createTemporalClient } from '../../clients/temporal.js';
 import type { CanaryStatus } from '../../workflows/canary-rollout/messages.js';
@@ -84,22 +86,38 @@ export function rolloutCommand(opts: { loadConfig?: () => Config; out?: (line: s
       out(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     });
 
-  const signal = (name: RolloutSignal['name'], description: string, extra?: (c: Command) => Command) => {
+  /** One line saying what the action did, from the status the rollout answered with. */
+  const done = (name: RolloutAction['name'], id: string, s: CanaryStatus): string => {
+    switch (name) {
+      case 'advance':
+        return `advance from ${s.stage.name} approved for rollout ${id} (held ${s.stage.heldSeconds}/${s.stage.holdSeconds} s; it moves on once the hold is served with a healthy analysis)`;
+      case 'pause':
+        return `paused rollout ${id} at ${s.stage.name}`;
+      case 'resume':
+        return `resumed rollout ${id} at ${s.stage.name}`;
+      case 'rollback': {
+        const rb = s.rollback;
+        return `rolled back rollout ${id} from ${rb?.stage ?? s.stage.name}: ${rb?.switched ? `every process switched in ${rb.switchDurationMs ?? 0} ms` : `not every process acknowledged (missing: ${rb?.missingProcesses.join(', ') || 'unknown'})`}`;
+      }
+    }
+  };
+
+  const action = (name: RolloutAction['name'], description: string, extra?: (c: Command) => Command) => {
     let c = cmd.command(`${name} <rolloutId>`).description(description);
     if (extra) c = extra(c);
     c.action(async (id: string, o: { reason?: string; stage?: string }) => {
       const actor = cliActor();
-      const s: RolloutSignal = name === 'rollback' ? { name, reason: o.reason!, actor }
+      const a: RolloutAction = name === 'rollback' ? { name, reason: o.reason!, actor }
         : name === 'pause' ? { name, ...(o.reason ? { reason: o.reason } : {}), actor }
           : name === 'advance' ? { name, ...(o.stage ? { stage: o.stage } : {}), actor }
             : { name, actor };
-      await withControl(loadCfg, (d) => signalRollout(d, id, s));
-      out(`sent ${name} to rollout ${id}`);
+      const status = await withControl(loadCfg, (d) => controlRollout(d, id, a));
+      out(done(name, id, status));
     });
   };
-  signal('advance', 'approve the next stage', (c) => c.option('--stage <name>', 'the stage being approved (guards against a double advance)'));
-  signal('pause', 'pause (analyses and automatic rollback go on)', (c) => c.option('--reason <text>', 'why'));
-  signal('resume', 'resume a paused rollout');
-  signal('rollback', 'roll back now: every flag to 0%', (c) => c.requiredOption('--reason <text>', 'why (required: the audit records it)'));
+  action('advance', 'approve the next stage (refused while paused or at the last stage)', (c) => c.option('--stage <name>', 'the stage being approved (guards against a double advance)'));
+  action('pause', 'pause (analyses and automatic rollback go on)', (c) => c.option('--reason <text>', 'why'));
+  action('resume', 'resume a paused rollout');
+  action('rollback', 'roll back now: every flag to 0%', (c) => c.requiredOption('--reason <text>', 'why (required: the audit records it)'));
   return cmd;
 }

@@ -1,27 +1,35 @@
 /**
  * Messages of canaryRolloutWorkflow. Names are contract: Temporal UI, `temporal workflow signal
- * --name rollback --input '{"reason":"…"}'`, the API and the CLI use them. Callers import these
- * definitions, never the string names.
+ * --name rollback --input '{"reason":"…"}'`, `temporal workflow update execute --name rollback`,
+ * the API and the CLI use them. Callers import these definitions, never the string names.
+ *
+ * Each action exists twice, under the same name:
+ *   - a signal, for operators (Temporal UI, `temporal workflow signal`): fire and forget; one the
+ *     rollout cannot take is ignored and named in the status (`lastRejectedSignal`);
+ *   - an Update with a validator, for callers that need an answer (the API, the CLI): one the
+ *     rollout cannot take is rejected with the reason (never written to history), an accepted one
+ *     answers with the rollout's status after it.
+ * The rules are the same for both (state.ts `refusal`).
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { AnalysisStatus, BreachStreaks, CanaryStage, TriggerName, TriggerResult } from '../../lib/canary/analysis.js';
 
-export interface AdvanceSignalInput {
-  /** the stage being approved; when given and the rollout is elsewhere, the signal is ignored (no double advance) */
+export interface AdvanceRequest {
+  /** the stage being approved; when given and the rollout is elsewhere, the request is refused (no double advance) */
   stage?: string;
   actor?: string;
 }
 
-export interface PauseSignalInput {
+export interface PauseRequest {
   reason?: string;
   actor?: string;
 }
 
-export interface ResumeSignalInput {
+export interface ResumeRequest {
   actor?: string;
 }
 
-export interface RollbackSignalInput {
+export interface RollbackRequest {
   /** required: the audit records why */
   reason: string;
   actor?: string;
@@ -31,13 +39,26 @@ export interface RollbackSignalInput {
  * Approve moving on. Sent before the stage's hold has ended it is remembered: the rollout moves
  * on as soon as the hold ends with a healthy last analysis (and it is not paused).
  */
-export const advanceSignal = defineSignal<[AdvanceSignalInput?]>('advance');
+export const advanceSignal = defineSignal<[AdvanceRequest?]>('advance');
 /** Hold the rollout where it is. Analyses go on (a breach still rolls back); hold time stops. */
-export const pauseSignal = defineSignal<[PauseSignalInput?]>('pause');
+export const pauseSignal = defineSignal<[PauseRequest?]>('pause');
 /** Clear a pause (an operator's, or one caused by an inconclusive analysis). */
-export const resumeSignal = defineSignal<[ResumeSignalInput?]>('resume');
+export const resumeSignal = defineSignal<[ResumeRequest?]>('resume');
 /** The kill switch: every flag to 0%, the rollout ends as rolled back. `reason` is required. */
-export const rollbackSignal = defineSignal<[RollbackSignalInput]>('rollback');
+export const rollbackSignal = defineSignal<[RollbackRequest]>('rollback');
+
+/** `advance` as an Update: refused while paused, rolling back, or at the last stage; answers the status. */
+export const advanceUpdate = defineUpdate<CanaryStatus, [AdvanceRequest]>('advance');
+/** `pause` as an Update: refused when already paused or rolling back; answers the status. */
+export const pauseUpdate = defineUpdate<CanaryStatus, [PauseRequest]>('pause');
+/** `resume` as an Update: refused when not paused; answers the status. */
+export const resumeUpdate = defineUpdate<CanaryStatus, [ResumeRequest]>('resume');
+/**
+ * `rollback` as an Update: refused without a reason, when a rollback is under way or done, or
+ * after completion; once accepted it answers when the kill switch has run, with the status
+ * (`rollback` says whether and how fast every process switched).
+ */
+export const rollbackUpdate = defineUpdate<CanaryStatus, [RollbackRequest]>('rollback');
 
 export type CanaryRunStatus = 'running' | 'paused' | 'awaiting_advance' | 'rolled_back' | 'completed';
 
@@ -101,7 +122,7 @@ export interface CanaryStatus {
   streaks: BreachStreaks;
   baselineP95Seconds: number | null;
   rollback: RollbackInfo | null;
-  /** the last signal ignored for a bad payload or a wrong moment, and why */
+  /** the last signal ignored for a bad payload or a wrong moment, and why (a refused Update answers its caller instead) */
   lastRejectedSignal: { signal: string; reason: string; at: string } | null;
   /** continue-as-new generation (1 = first run) */
   run: number;

@@ -1,0 +1,349 @@
+/**
+ * The state of one canary rollout — one object, everything a run hands to the next through
+ * continue-as-new — and the pure rules over it: how hold time accrues, when a stage may be left,
+ * what the status says, and which operator actions the rollout takes now (the same rules for a
+ * signal, which is ignored with the reason, and an Update, which is rejected with it).
+ *
+ * No Temporal import and no clock of its own: the workflow passes the workflow clock's `now`, so
+ * test/unit/canary-state.test.ts pins these rules without a server. Times are epoch ms.
+ */
+import {
+  DEFAULT_ANALYSIS_INTERVAL_SECONDS, DEFAULT_CONSECUTIVE_BREACHES, DEFAULT_MAX_ANALYSES_PER_RUN, DEFAULT_STAGES, DEFAULT_THRESHOLDS,
+  NO_STREAKS, evaluateAnalysis, nextState,
+  type AnalysisStatus, type AnalysisValues, type BreachStreaks, type CanaryStage, type CanaryThresholds, type NextAction, type TriggerName,
+} from '../../lib/canary/analysis.js';
+import type {
+  AdvanceRequest, AnalysisRecord, CanaryRunStatus, CanaryStatus, PauseInfo, PauseRequest, ResumeRequest, RollbackInfo, RollbackRequest,
+} from './messages.js';
+import type { CanaryRolloutInput } from './workflow.js';
+
+/** The rollout's settings, resolved once per run from its input. */
+export interface CanaryPlan {
+  rolloutId: string;
+  stages: CanaryStage[];
+  intervalMs: number;
+  /** PromQL windows are whole seconds (compressed benchmark runs use sub-second intervals) */
+  windowSeconds: number;
+  thresholds: CanaryThresholds;
+  consecutiveBreaches: number;
+  autoAdvance: boolean;
+  maxAnalysesPerRun: number;
+}
+
+export function planOf(input: CanaryRolloutInput): CanaryPlan {
+  const interval = input.analysisIntervalSeconds ?? DEFAULT_ANALYSIS_INTERVAL_SECONDS;
+  return {
+    rolloutId: input.rolloutId,
+    stages: input.stages && input.stages.length > 0 ? input.stages : DEFAULT_STAGES,
+    intervalMs: interval * 1000,
+    windowSeconds: Math.max(1, Math.ceil(input.analysisWindowSeconds ?? interval)),
+    thresholds: { ...DEFAULT_THRESHOLDS, ...input.thresholds },
+    consecutiveBreaches: input.consecutiveBreaches ?? DEFAULT_CONSECUTIVE_BREACHES,
+    autoAdvance: input.autoAdvance ?? false,
+    maxAnalysesPerRun: input.maxAnalysesPerRun ?? DEFAULT_MAX_ANALYSES_PER_RUN,
+  };
+}
+
+/** Where the rollout is within its current stage. A new stage starts from {@link freshStage}. */
+export interface StageProgress {
+  index: number;
+  /** the stage's flag change is written (a later run of the same stage does not write it again) */
+  applied: boolean;
+  startedAt: number | null;
+  /** hold time served; paused time does not count */
+  heldMs: number;
+  analyses: number;
+  /** status of the stage's latest analysis; null before its first */
+  lastStatus: AnalysisStatus | null;
+  streaks: BreachStreaks;
+  /** `advance` arrived for this stage */
+  advanceApproved: boolean;
+}
+
+/** A rollback asked for (operator or trigger) and not yet carried out. */
+export interface PendingRollback {
+  source: RollbackInfo['source'];
+  reason: string;
+  actor: string;
+  trigger: TriggerName | null;
+  at: number;
+}
+
+export interface CanaryState {
+  /** first run's id: makes flag change ids unique even if a rollout id is reused */
+  executionKey: string;
+  /** continue-as-new generation (1 = first run) */
+  run: number;
+  stage: StageProgress;
+  /** hold time is accrued up to here */
+  lastTickAt: number;
+  nextAnalysisAt: number;
+  analysesTotal: number;
+  analysesThisRun: number;
+  /** newest last, at most {@link RECENT_ANALYSES} */
+  recent: AnalysisRecord[];
+  /** the last approach-1 P95 measured: the latency baseline when approach 1 has no traffic */
+  baselineP95Seconds: number | null;
+  paused: PauseInfo | null;
+  lastRejectedSignal: CanaryStatus['lastRejectedSignal'];
+  /** set by `rollback` or a trigger; a rollback ends the rollout in the run that heard it */
+  rollbackPending: PendingRollback | null;
+  rollback: RollbackInfo | null;
+  completed: boolean;
+}
+
+export const RECENT_ANALYSES = 10;
+
+export function freshStage(index: number): StageProgress {
+  return { index, applied: false, startedAt: null, heldMs: 0, analyses: 0, lastStatus: null, streaks: { ...NO_STREAKS }, advanceApproved: false };
+}
+
+export function initialState(executionKey: string, now: number): CanaryState {
+  return {
+    executionKey, run: 1, stage: freshStage(0), lastTickAt: now, nextAnalysisAt: now, analysesTotal: 0, analysesThisRun: 0, recent: [],
+    baselineP95Seconds: null, paused: null, lastRejectedSignal: null, rollbackPending: null, rollback: null, completed: false,
+  };
+}
+
+/**
+ * The state a run starts from: the carried one (or a new one), with hold time counted from this
+ * run's start — the gap between two runs is not time held.
+ */
+export function beginRun(carried: CanaryState | undefined, executionKey: string, now: number): CanaryState {
+  const s = carried ?? initialState(executionKey, now);
+  return { ...s, lastTickAt: now, analysesThisRun: 0 };
+}
+
+/** The state handed to the next run: the same stage, or the next one when `advance` is set. */
+export function nextRunState(s: CanaryState, advance: boolean): CanaryState {
+  return { ...s, run: s.run + 1, ...(advance ? { stage: freshStage(s.stage.index + 1) } : {}) };
+}
+
+export const currentStage = (plan: CanaryPlan, s: CanaryState): CanaryStage => plan.stages[s.stage.index]!;
+export const isLastStage = (plan: CanaryPlan, s: CanaryState): boolean => s.stage.index === plan.stages.length - 1;
+
+/** Counts hold time up to `now` unless paused, ended, or before the stage's flags are in place. */
+export function accrue(s: CanaryState, now: number): void {
+  if (s.stage.applied && s.paused === null && s.rollback === null && !s.completed) s.stage.heldMs += Math.max(0, now - s.lastTickAt);
+  s.lastTickAt = now;
+}
+
+export function holdServed(plan: CanaryPlan, s: CanaryState): boolean {
+  return s.stage.applied && s.stage.heldMs >= currentStage(plan, s).holdSeconds * 1000;
+}
+
+/** A stage is left only on a healthy last analysis; a stage held 0 s needs none. */
+export function healthy(plan: CanaryPlan, s: CanaryState): boolean {
+  return s.stage.lastStatus === 'ok' || (s.stage.lastStatus === null && currentStage(plan, s).holdSeconds === 0);
+}
+
+/** Step 2 is done: the hold is served, not paused, and the last analysis healthy. */
+export function held(plan: CanaryPlan, s: CanaryState): boolean {
+  return holdServed(plan, s) && s.paused === null && healthy(plan, s);
+}
+
+/** Step 3 is done: held, and approved (`advance`, autoAdvance, or nothing left to approve: the last stage). */
+export function approved(plan: CanaryPlan, s: CanaryState): boolean {
+  return held(plan, s) && (plan.autoAdvance || s.stage.advanceApproved || isLastStage(plan, s));
+}
+
+/** ms until the hold is served if nothing pauses it; null when paused, served, or not started. */
+export function holdRemainingMs(plan: CanaryPlan, s: CanaryState): number | null {
+  if (!s.stage.applied || s.paused !== null || holdServed(plan, s)) return null;
+  return currentStage(plan, s).holdSeconds * 1000 - s.stage.heldMs;
+}
+
+/**
+ * Takes the analysis slot that is due at `now`. Fixed rate: windows tile without gaps (a late
+ * timer does not push every later analysis back); after a long outage (worker down) the cadence
+ * restarts from now instead of bursting through the missed analyses.
+ */
+export function takeAnalysisSlot(plan: CanaryPlan, s: CanaryState, now: number): void {
+  s.nextAnalysisAt += plan.intervalMs;
+  if (s.nextAnalysisAt <= now) s.nextAnalysisAt = now + plan.intervalMs;
+}
+
+/**
+ * Judges one analysis (taken at `at`, returned at `end`) and records it: streaks, the stage's
+ * last status, the recent list, the approach-1 baseline. A trigger confirmed in
+ * `consecutiveBreaches` analyses in a row asks for a rollback; an inconclusive analysis pauses.
+ */
+export function recordAnalysis(plan: CanaryPlan, s: CanaryState, values: AnalysisValues, at: number, end: number): NextAction {
+  s.analysesThisRun++;
+  s.analysesTotal++;
+  s.stage.analyses++;
+  const verdict = evaluateAnalysis(values, plan.thresholds, { baselineP95Seconds: s.baselineP95Seconds });
+  if (values.p95SimpleSeconds.kind === 'value') s.baselineP95Seconds = values.p95SimpleSeconds.value;
+  const next = nextState(s.stage.streaks, verdict, plan.consecutiveBreaches);
+  s.stage.streaks = next.streaks;
+  s.stage.lastStatus = verdict.status;
+  s.recent = [...s.recent, { at: iso(at), stage: currentStage(plan, s).name, status: verdict.status, triggers: verdict.triggers }].slice(-RECENT_ANALYSES);
+  if (next.action === 'rollback' && s.rollbackPending === null) {
+    s.rollbackPending = { source: 'auto', reason: next.reason, actor: `canary ${plan.rolloutId}`, trigger: next.trigger, at };
+  } else if (next.action === 'pause' && s.paused === null) {
+    accrue(s, end);
+    s.paused = { by: 'inconclusive', reason: next.reason, actor: null, since: iso(at) };
+  }
+  return next;
+}
+
+export function runStatus(plan: CanaryPlan, s: CanaryState): CanaryRunStatus {
+  if (s.rollback !== null) return 'rolled_back';
+  if (s.completed) return 'completed';
+  if (s.paused !== null) return 'paused';
+  if (holdServed(plan, s) && !plan.autoAdvance && !s.stage.advanceApproved && !isLastStage(plan, s)) return 'awaiting_advance';
+  return 'running';
+}
+
+export function statusOf(plan: CanaryPlan, s: CanaryState): CanaryStatus {
+  const st = currentStage(plan, s);
+  const off = s.rollback !== null;
+  return {
+    rolloutId: plan.rolloutId,
+    status: runStatus(plan, s),
+    stage: {
+      index: s.stage.index, name: st.name, percent: off ? 0 : st.percent, shadow: off ? false : st.shadow, holdSeconds: st.holdSeconds,
+      heldSeconds: Math.floor(s.stage.heldMs / 1000), startedAt: s.stage.startedAt === null ? null : iso(s.stage.startedAt),
+    },
+    stages: plan.stages,
+    paused: s.paused,
+    advanceApproved: s.stage.advanceApproved,
+    autoAdvance: plan.autoAdvance,
+    analysisIntervalSeconds: plan.intervalMs / 1000,
+    analyses: { total: s.analysesTotal, inStage: s.stage.analyses, thisRun: s.analysesThisRun },
+    lastAnalyses: s.recent,
+    streaks: s.stage.streaks,
+    baselineP95Seconds: s.baselineP95Seconds,
+    rollback: s.rollback,
+    lastRejectedSignal: s.lastRejectedSignal,
+    run: s.run,
+  };
+}
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+
+// ---- operator actions: parse the payload, decide, apply --------------------------------------
+
+export type ActionName = 'advance' | 'pause' | 'resume' | 'rollback';
+
+export interface ActionRequests {
+  advance: AdvanceRequest;
+  pause: PauseRequest;
+  resume: ResumeRequest;
+  rollback: RollbackRequest;
+}
+
+/** Why an action is not taken: a malformed payload (the caller's mistake) or the rollout's state. */
+export interface Refusal {
+  kind: 'invalid' | 'refused';
+  /** the field at fault, for `invalid` */
+  field?: string;
+  reason: string;
+}
+
+export type Decision<A extends ActionName> = { ok: true; request: ActionRequests[A] } | { ok: false; refusal: Refusal };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** An optional string field of a payload: the value, undefined when absent or blank, null when malformed. */
+function optionalText(payload: unknown, field: string, max = 500): string | undefined | null {
+  if (payload === undefined || payload === null) return undefined;
+  if (!isObject(payload)) return null;
+  const v = payload[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length > max) return null;
+  return v.trim() === '' ? undefined : v.trim();
+}
+
+/** Reads a payload's optional text fields, or names the first malformed one. */
+function fields<K extends string>(payload: unknown, spec: Record<K, number>): { ok: true; value: Partial<Record<K, string>> } | { ok: false; refusal: Refusal } {
+  if (payload !== undefined && payload !== null && !isObject(payload)) return { ok: false, refusal: { kind: 'invalid', field: 'payload', reason: 'payload must be an object' } };
+  const value: Partial<Record<K, string>> = {};
+  for (const [k, max] of Object.entries(spec) as [K, number][]) {
+    const v = optionalText(payload, k, max);
+    if (v === null) return { ok: false, refusal: { kind: 'invalid', field: k, reason: `${k} must be a string of at most ${max} characters` } };
+    if (v !== undefined) value[k] = v;
+  }
+  return { ok: true, value };
+}
+
+const refused = (reason: string): { ok: false; refusal: Refusal } => ({ ok: false, refusal: { kind: 'refused', reason } });
+
+/** Refusals every action shares: a rollout that is rolling back, rolled back or complete takes no more. */
+function ended(s: CanaryState): string | null {
+  if (s.rollback !== null) return `the rollout was rolled back (${s.rollback.reason})`;
+  if (s.rollbackPending !== null) return 'the rollout is rolling back';
+  if (s.completed) return 'the rollout has completed';
+  return null;
+}
+
+/**
+ * Whether the rollout takes `action` with this payload now. Pure and synchronous: it is the
+ * Update validator (which must not change state) and the first half of the signal handler.
+ */
+export function decide<A extends ActionName>(action: A, plan: CanaryPlan, s: CanaryState, payload: unknown): Decision<A> {
+  const stage = currentStage(plan, s);
+  switch (action) {
+    case 'advance': {
+      const p = fields(payload, { stage: 63, actor: 500 });
+      if (!p.ok) return p;
+      const end = ended(s);
+      if (end) return refused(end);
+      if (p.value.stage !== undefined && p.value.stage !== stage.name) return refused(`advance was for stage ${p.value.stage}, the rollout is at ${stage.name}`);
+      if (isLastStage(plan, s)) return refused(`${stage.name} is the last stage: nothing to advance to (the rollout completes when its hold ends)`);
+      if (s.paused !== null) return refused(`the rollout is paused (${s.paused.reason}); resume it first`);
+      return { ok: true, request: p.value as AdvanceRequest } as Decision<A>;
+    }
+    case 'pause': {
+      const p = fields(payload, { reason: 500, actor: 500 });
+      if (!p.ok) return p;
+      const end = ended(s);
+      if (end) return refused(end);
+      if (s.paused !== null) return refused(`the rollout is already paused since ${s.paused.since} (${s.paused.reason})`);
+      return { ok: true, request: p.value as PauseRequest } as Decision<A>;
+    }
+    case 'resume': {
+      const p = fields(payload, { actor: 500 });
+      if (!p.ok) return p;
+      const end = ended(s);
+      if (end) return refused(end);
+      if (s.paused === null) return refused('the rollout is not paused');
+      return { ok: true, request: p.value as ResumeRequest } as Decision<A>;
+    }
+    case 'rollback': {
+      const p = fields(payload, { reason: 500, actor: 500 });
+      if (!p.ok) return p;
+      if (p.value.reason === undefined) return { ok: false, refusal: { kind: 'invalid', field: 'reason', reason: 'reason is required (the audit records why)' } };
+      if (s.rollback !== null || s.rollbackPending !== null) return refused('a rollback is already under way or done');
+      if (s.completed) return refused('the rollout has completed; use the kill switch (POST /v1/flags/kill)');
+      return { ok: true, request: p.value as RollbackRequest } as Decision<A>;
+    }
+  }
+  throw new TypeError(`unknown action ${String(action)}`);
+}
+
+/** Carries out an action {@link decide} allowed. */
+export function apply<A extends ActionName>(action: A, s: CanaryState, request: ActionRequests[A], now: number): void {
+  switch (action) {
+    case 'advance':
+      s.stage.advanceApproved = true;
+      return;
+    case 'pause': {
+      const r = request as PauseRequest;
+      accrue(s, now);
+      s.paused = { by: 'operator', reason: r.reason ?? 'paused by an operator', actor: r.actor ?? null, since: iso(now) };
+      return;
+    }
+    case 'resume':
+      accrue(s, now);
+      s.paused = null;
+      return;
+    case 'rollback': {
+      const r = request as RollbackRequest;
+      s.rollbackPending = { source: 'rollback', reason: r.reason, actor: r.actor ?? 'signal', trigger: null, at: now };
+      return;
+    }
+  }
+}
