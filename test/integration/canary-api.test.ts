@@ -15,10 +15,12 @@ import type { Command } from 'commander';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { createAuthenticator } from '../../api/auth.js';
+import { controlRollout } from '../../clients/canary.js';
 import { errorHandler } from '../../api/errors.js';
 import { flagRoutes } from '../../api/routes/flags.js';
 import { rolloutRoutes } from '../../api/routes/rollouts.js';
 import { parseConfig, type Config } from '../../lib/config/index.js';
+import { DomainError, ErrorType } from '../../lib/errors.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { FlagCache } from '../../lib/flags/cache.js';
 import { FlagStore } from '../../lib/flags/store.js';
@@ -31,6 +33,8 @@ import { rolloutCommand } from '../../scripts/cli/rollout.js';
 import { stackEnv } from '../helpers/stack.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { canaryRolloutWorkflow } from '../../workflows/canary-rollout/workflow.js';
+import { canaryWorkflowId } from '../../workflows/ids.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -133,8 +137,8 @@ test('POST /v1/flags/kill turns every flag off, answers with the measured switch
   assert.equal((await app.inject({ method: 'POST', url: '/v1/flags/unlatch', headers: as(ADMIN), payload: { reason: 'incident 42 resolved' } })).json().cleared, true);
 });
 
-test('a rollout is started, read, steered and rolled back through the API; one at a time', async () => {
-  const stages = [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }];
+test('a rollout is started, read, steered and rolled back through the API; one at a time; a refused action answers 409 with the reason', async () => {
+  const stages = [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }, { name: 'end', percent: 10, shadow: false, holdSeconds: 0 }];
   assert.equal((await app.inject({ method: 'POST', url: '/v1/rollouts', headers: as(AGENT), payload: { stages } })).statusCode, 403);
   const started = await app.inject({ method: 'POST', url: '/v1/rollouts', headers: as(OPERATOR), payload: { rolloutId: 'api-r1', stages } });
   assert.equal(started.statusCode, 201, started.body);
@@ -164,17 +168,35 @@ test('a rollout is started, read, steered and rolled back through the API; one a
   }
   assert.equal(dup?.statusCode, 409, dup?.body);
 
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/rollouts/api-r1/resume', headers: as(OPERATOR) })).statusCode, 202);
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/rollouts/api-r1/advance', headers: as(OPERATOR), payload: { stage: 'canary-10' } })).statusCode, 202);
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/rollouts/api-r1/rollback', headers: as(OPERATOR), payload: {} })).json().field, 'reason');
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/rollouts/api-r1/rollback', headers: as(OPERATOR), payload: { reason: 'operator says no' } })).statusCode, 202);
-  const done = await until('rolled back', (s) => s.status === 'rolled_back');
+  const post = (action: string, payload?: object) => app.inject({ method: 'POST', url: `/v1/rollouts/api-r1/${action}`, headers: as(OPERATOR), ...(payload ? { payload } : {}) });
+  const refused = async (action: string, payload: object | undefined, message: RegExp) => {
+    const res = await post(action, payload);
+    assert.equal(res.statusCode, 409, res.body);
+    assert.equal(res.json().error, 'refused');
+    assert.match(res.json().message, message);
+  };
+  await refused('advance', { stage: 'canary-10' }, /^advance refused: the rollout is paused \(inconclusive analysis: .*PromUnavailable.*\); resume it first$/);
+  await refused('pause', undefined, /^pause refused: the rollout is already paused since /);
+  await refused('advance', { stage: 'end' }, /^advance refused: advance was for stage end, the rollout is at canary-10$/);
+  const resumed = await post('resume');
+  assert.equal(resumed.statusCode, 200, resumed.body);
+  assert.deepEqual([resumed.json().action, resumed.json().status.status, resumed.json().status.paused], ['resume', 'running', null]);
+
+  assert.equal((await post('rollback', {})).json().field, 'reason');
+  const rb = await post('rollback', { reason: 'operator says no' });
+  assert.equal(rb.statusCode, 200, rb.body);
+  const done = rb.json().status;
+  assert.equal(done.status, 'rolled_back');
   assert.equal(done.rollback.reason, 'operator says no');
   assert.equal(done.rollback.actor, 'api:ops');
+  assert.equal(done.rollback.switched, true);
   assert.equal(done.stage.percent, 0);
+  assert.equal((await status()).status, 'rolled_back');
+  // a rollout that has ended refuses with how it ended; one that never existed is 404
+  await refused('pause', undefined, /^pause refused: the rollout was rolled back at canary-10 \(operator says no\)$/);
+  await refused('rollback', { reason: 'again' }, /^rollback refused: the rollout was rolled back/);
   assert.equal((await app.inject({ method: 'GET', url: '/v1/rollouts/nope', headers: as(OPERATOR) })).statusCode, 404);
-  const late = await app.inject({ method: 'POST', url: '/v1/rollouts/api-r1/pause', headers: as(OPERATOR) });
-  assert.equal(late.statusCode, 404, late.body);
+  assert.equal((await app.inject({ method: 'POST', url: '/v1/rollouts/nope/resume', headers: as(OPERATOR) })).statusCode, 404);
 });
 
 test('the CLI sets, lists, kills and audits flags, and starts, reads and rolls back a rollout', async () => {
@@ -210,13 +232,29 @@ test('the CLI sets, lists, kills and audits flags, and starts, reads and rolls b
   }
   assert.match(lines.at(-1)!, /^rollout cli-r1: \w+ — stage 1\/1 canary-5 \(5% to approach 2, shadow on\)/);
   await assert.rejects(rollout('rollback', 'cli-r1'), /--reason/);
+  await assert.rejects(rollout('advance', 'cli-r1'), /advance refused: canary-5 is the last stage: nothing to advance to/);
   await rollout('rollback', 'cli-r1', '--reason', 'cli says stop');
-  assert.equal(lines.pop(), 'sent rollback to rollout cli-r1');
+  assert.match(lines.pop()!, /^rolled back rollout cli-r1 from canary-5: every process switched in [\d.]+ ms$/);
   for (let i = 0; i < 100 && !/rolled_back/.test(lines.at(-1) ?? ''); i++) {
     await rollout('status', 'cli-r1');
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.match(lines.join('\n'), /rolled back \(rollback\) from canary-5: cli says stop/);
+});
+
+test('an action no worker answers fails with a timeout naming the rollout instead of hanging', async () => {
+  const h = await env.client.workflow.start(canaryRolloutWorkflow, {
+    taskQueue: uniqueQueue('canary-no-worker'), workflowId: canaryWorkflowId('api-no-worker'),
+    args: [{ rolloutId: 'api-no-worker', stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 60 }] }],
+  });
+  try {
+    const started = Date.now();
+    await assert.rejects(controlRollout({ client: env.client }, 'api-no-worker', { name: 'pause' }, { timeoutMs: 1_500 }),
+      (e: unknown) => e instanceof DomainError && e.type === ErrorType.Timeout && /rollout api-no-worker did not answer pause within 1.5 s/.test(e.message));
+    assert.ok(Date.now() - started < 10_000, `answered after ${Date.now() - started} ms`);
+  } finally {
+    await h.terminate('test cleanup');
+  }
 });
 
 function writeStages(stages: object[]): string {

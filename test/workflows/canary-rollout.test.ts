@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { promisify } from 'node:util';
-import type { WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Gauge, Registry } from 'prom-client';
@@ -23,7 +23,9 @@ import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
 import { createLogger } from '../../lib/log.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { decide } from '../../lib/router/router.js';
-import { advanceSignal, pauseSignal, resumeSignal, rollbackSignal, statusQuery, type CanaryStatus } from '../../workflows/canary-rollout/messages.js';
+import {
+  advanceSignal, advanceUpdate, pauseSignal, pauseUpdate, resumeSignal, resumeUpdate, rollbackSignal, rollbackUpdate, statusQuery, type CanaryStatus,
+} from '../../workflows/canary-rollout/messages.js';
 import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../../workflows/ids.js';
 import { sgcPercentKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../../workflows/search-attributes.js';
@@ -343,5 +345,91 @@ test('continue-as-new forced by maxAnalysesPerRun keeps stage, analyses, pause a
       await h.signal(rollbackSignal, { reason: 'test cleanup' });
       await h.result();
     }
+  });
+});
+
+/** The failure a rejected Update carries (the validator's reason), or a failed assertion if it was accepted. */
+async function refusal(p: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof WorkflowUpdateFailedError, String(e));
+    assert.ok(e.cause instanceof ApplicationFailure, String(e.cause));
+    return e.cause;
+  }
+  assert.fail('the update was accepted');
+}
+
+test('Updates refuse with the reason and change nothing; accepted ones answer with the status, a rollback after the kill switch', async () => {
+  await resetFlags();
+  const taskQueue = uniqueQueue('canary-updates');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, {
+      stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }, { name: 'end', percent: 10, shadow: false, holdSeconds: 0 }],
+      analysisIntervalSeconds: 3_600,
+    });
+    await waitStatus(h, 'stage applied', (s) => s.stage.startedAt !== null);
+
+    let f = await refusal(h.executeUpdate(resumeUpdate, { args: [{ actor: 'test' }] }));
+    assert.deepEqual([f.type, f.message], ['Refused', 'the rollout is not paused']);
+    f = await refusal(h.executeUpdate(advanceUpdate, { args: [{ stage: 'end', actor: 'test' }] }));
+    assert.deepEqual([f.type, f.message], ['Refused', 'advance was for stage end, the rollout is at canary-10']);
+
+    const paused = await h.executeUpdate(pauseUpdate, { args: [{ reason: 'looking at dashboards', actor: 'test' }] });
+    assert.equal(paused.status, 'paused');
+    assert.deepEqual(paused.paused && [paused.paused.by, paused.paused.reason, paused.paused.actor], ['operator', 'looking at dashboards', 'test']);
+    f = await refusal(h.executeUpdate(pauseUpdate, { args: [{ actor: 'test' }] }));
+    assert.match(f.message, /^the rollout is already paused since .+ \(looking at dashboards\)$/);
+    f = await refusal(h.executeUpdate(advanceUpdate, { args: [{ stage: 'canary-10', actor: 'test' }] }));
+    assert.deepEqual([f.type, f.message], ['Refused', 'the rollout is paused (looking at dashboards); resume it first']);
+    // the same rule for the signal: ignored, and the status says why
+    await h.signal(advanceSignal, { stage: 'canary-10', actor: 'test' });
+    const ignored = await waitStatus(h, 'advance signal ignored', (s) => s.lastRejectedSignal?.signal === 'advance');
+    assert.match(ignored.lastRejectedSignal!.reason, /paused/);
+    assert.equal(ignored.advanceApproved, false);
+
+    f = await refusal(h.executeUpdate(rollbackUpdate, { args: [{ reason: '  ', actor: 'test' }] }));
+    assert.deepEqual([f.type, f.message, f.details?.[0]], ['ValidationError', 'reason is required (the audit records why)', { field: 'reason' }]);
+
+    assert.equal((await h.executeUpdate(resumeUpdate, { args: [{ actor: 'test' }] })).status, 'running');
+    const approved = await h.executeUpdate(advanceUpdate, { args: [{ stage: 'canary-10', actor: 'test' }] });
+    assert.equal(approved.advanceApproved, true);
+    assert.equal(approved.stage.name, 'canary-10', 'approval is remembered; the rollout moves on when the hold is served');
+    await flagsAre(10, true);
+
+    const rolledBack = await h.executeUpdate(rollbackUpdate, { args: [{ reason: 'test: stop here', actor: 'test' }] });
+    assert.equal(rolledBack.status, 'rolled_back');
+    assert.equal(rolledBack.rollback?.reason, 'test: stop here');
+    assert.equal(rolledBack.rollback?.switched, true);
+    assert.ok(typeof rolledBack.rollback?.switchDurationMs === 'number', JSON.stringify(rolledBack.rollback));
+    await flagsAre(0, false);
+    assert.equal((await h.result()).outcome, 'rolled_back');
+
+    // a rejected Update leaves nothing in history: only the four accepted ones are there
+    const events = (await h.fetchHistory()).events ?? [];
+    const accepted = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)
+      .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes!.acceptedRequest!.input!.name);
+    assert.deepEqual(accepted, ['pause', 'resume', 'advance', 'rollback']);
+  });
+});
+
+test('Updates sent while the rollout continues as new after every analysis are all answered', async () => {
+  await resetFlags();
+  const taskQueue = uniqueQueue('canary-update-can');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, { stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }], maxAnalysesPerRun: 1 });
+    await waitStatus(h, 'second run', (s) => s.run >= 2);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await h.executeUpdate(pauseUpdate, { args: [{ reason: `look ${i}`, actor: 'test' }] })).status, 'paused');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await h.executeUpdate(resumeUpdate, { args: [{ actor: 'test' }] })).status, 'running');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const s = await h.executeUpdate(rollbackUpdate, { args: [{ reason: 'test cleanup', actor: 'test' }] });
+    assert.equal(s.status, 'rolled_back');
+    assert.ok(s.run >= 4, `the updates spanned runs (ended in run ${s.run})`);
+    assert.equal((await h.result()).outcome, 'rolled_back');
   });
 });

@@ -1,0 +1,130 @@
+/**
+ * The canary rollout's state rules (workflows/canary-rollout/state.ts) without a server: which
+ * operator actions it takes and why it refuses the others (the Update validators and signal
+ * handlers share these), hold time across pauses, when a stage may be left, and what a run hands
+ * to the next.
+ */
+import { describe, expect, test } from '@jest/globals';
+import type { AnalysisValues, CanaryStage } from '../../lib/canary/analysis.js';
+import {
+  accrue, apply, approved, beginRun, decide, held, initialState, nextRunState, planOf, recordAnalysis, runStatus, type ActionName,
+  type CanaryState,
+} from '../../workflows/canary-rollout/state.js';
+
+const T0 = Date.UTC(2026, 11, 1);
+const STAGES: CanaryStage[] = [
+  { name: 'canary-10', percent: 10, shadow: true, holdSeconds: 60 },
+  { name: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+];
+const plan = planOf({ rolloutId: 'r1', stages: STAGES, analysisIntervalSeconds: 10 });
+
+function applied(): CanaryState {
+  const s = initialState('run-1', T0);
+  s.stage.applied = true;
+  s.stage.startedAt = T0;
+  return s;
+}
+
+function reason(action: ActionName, s: CanaryState, payload: unknown): string | null {
+  const d = decide(action, plan, s, payload);
+  return d.ok ? null : `${d.refusal.kind}: ${d.refusal.reason}`;
+}
+
+const v = (value: number) => ({ kind: 'value', value }) as const;
+const healthyValues: AnalysisValues = { errorRate: v(0.01), operations: v(100), p95PooledSeconds: v(0.2), p95SimpleSeconds: v(0.2), consistency: v(1) };
+const breaching: AnalysisValues = { ...healthyValues, errorRate: v(0.09) };
+const noData: AnalysisValues = { ...healthyValues, consistency: { kind: 'nodata', reason: 'empty result' } };
+
+describe('operator actions', () => {
+  test('advance is taken for the current stage and refused for another, while paused, at the last stage or once rolling back', () => {
+    const s = applied();
+    expect(reason('advance', s, { stage: 'canary-10', actor: 'ops' })).toBeNull();
+    expect(reason('advance', s, undefined)).toBeNull();
+    expect(reason('advance', s, { stage: 'decommission' })).toBe('refused: advance was for stage decommission, the rollout is at canary-10');
+    apply('pause', s, { reason: 'dashboards' }, T0 + 1_000);
+    expect(reason('advance', s, {})).toBe('refused: the rollout is paused (dashboards); resume it first');
+    const last = { ...applied(), stage: { ...applied().stage, index: 1 } };
+    expect(reason('advance', last, {})).toBe('refused: decommission is the last stage: nothing to advance to (the rollout completes when its hold ends)');
+    const rolling = applied();
+    apply('rollback', rolling, { reason: 'stop' }, T0);
+    expect(reason('advance', rolling, {})).toBe('refused: the rollout is rolling back');
+  });
+
+  test('pause and resume are refused when they would change nothing', () => {
+    const s = applied();
+    expect(reason('resume', s, {})).toBe('refused: the rollout is not paused');
+    apply('pause', s, { reason: 'dashboards', actor: 'ops' }, T0);
+    expect(s.paused).toEqual({ by: 'operator', reason: 'dashboards', actor: 'ops', since: new Date(T0).toISOString() });
+    expect(reason('pause', s, {})).toMatch(/^refused: the rollout is already paused since .+ \(dashboards\)$/);
+    expect(reason('resume', s, { actor: 'ops' })).toBeNull();
+  });
+
+  test('rollback needs a reason, and is refused once under way, done, or after completion', () => {
+    const s = applied();
+    expect(reason('rollback', s, {})).toBe('invalid: reason is required (the audit records why)');
+    expect(reason('rollback', s, { reason: 'x'.repeat(501) })).toBe('invalid: reason must be a string of at most 500 characters');
+    expect(reason('rollback', s, 'stop')).toBe('invalid: payload must be an object');
+    expect(reason('rollback', s, { reason: 'stop' })).toBeNull();
+    apply('rollback', s, { reason: 'stop' }, T0);
+    expect(s.rollbackPending).toMatchObject({ source: 'rollback', reason: 'stop', actor: 'signal' });
+    expect(reason('rollback', s, { reason: 'again' })).toBe('refused: a rollback is already under way or done');
+    const done = { ...applied(), completed: true };
+    expect(reason('rollback', done, { reason: 'late' })).toBe('refused: the rollout has completed; use the kill switch (POST /v1/flags/kill)');
+    expect(reason('pause', done, {})).toBe('refused: the rollout has completed');
+  });
+
+  test('a malformed field is named', () => {
+    const d = decide('advance', plan, applied(), { stage: 42 });
+    expect(d).toEqual({ ok: false, refusal: { kind: 'invalid', field: 'stage', reason: 'stage must be a string of at most 63 characters' } });
+  });
+});
+
+describe('hold, approval and runs', () => {
+  test('hold time stops while paused; the stage is held only with a healthy last analysis, then awaits approval', () => {
+    const s = applied();
+    accrue(s, T0 + 30_000);
+    apply('pause', s, {}, T0 + 30_000);
+    accrue(s, T0 + 90_000);
+    expect(s.stage.heldMs).toBe(30_000);
+    apply('resume', s, {}, T0 + 90_000);
+    accrue(s, T0 + 120_000);
+    expect(s.stage.heldMs).toBe(60_000);
+    expect(held(plan, s)).toBe(false); // no analysis yet
+    recordAnalysis(plan, s, breaching, T0 + 120_000, T0 + 120_000);
+    expect(held(plan, s)).toBe(false);
+    expect(runStatus(plan, s)).toBe('awaiting_advance');
+    recordAnalysis(plan, s, healthyValues, T0 + 130_000, T0 + 130_000);
+    expect(held(plan, s)).toBe(true);
+    expect(approved(plan, s)).toBe(false);
+    apply('advance', s, {}, T0 + 131_000);
+    expect(approved(plan, s)).toBe(true);
+  });
+
+  test('two breaches in a row ask for a rollback; no data pauses with the reason', () => {
+    const s = applied();
+    expect(recordAnalysis(plan, s, breaching, T0, T0).action).toBe('continue');
+    const second = recordAnalysis(plan, s, breaching, T0 + 10_000, T0 + 10_000);
+    expect(second.action).toBe('rollback');
+    expect(s.rollbackPending).toMatchObject({ source: 'auto', trigger: 'error_rate', actor: 'canary r1' });
+    const p = applied();
+    recordAnalysis(plan, p, noData, T0, T0);
+    expect(p.paused?.by).toBe('inconclusive');
+    expect(runStatus(plan, p)).toBe('paused');
+  });
+
+  test('the next run starts the next stage afresh, or goes on in the same one; hold time is counted from the run start', () => {
+    const s = applied();
+    s.stage.heldMs = 60_000;
+    s.stage.advanceApproved = true;
+    const next = nextRunState(s, true);
+    expect(next.run).toBe(2);
+    expect(next.stage).toMatchObject({ index: 1, applied: false, heldMs: 0, advanceApproved: false });
+    const same = nextRunState(s, false);
+    expect(same.stage).toBe(s.stage);
+    const begun = beginRun(same, 'ignored', T0 + 500_000);
+    expect(begun).toMatchObject({ executionKey: 'run-1', lastTickAt: T0 + 500_000, analysesThisRun: 0 });
+    // the last stage needs no approval
+    const last = { ...applied(), stage: { ...applied().stage, index: 1 } };
+    expect(approved(plan, last)).toBe(true);
+  });
+});
