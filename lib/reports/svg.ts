@@ -11,6 +11,21 @@ export interface SvgChartOptions {
   height?: number;
 }
 
+/**
+ * A shaded band between a lower and an upper line (e.g. a prediction interval), drawn under the
+ * series; a null bound breaks the band. `series` names the series whose colour it takes.
+ */
+export interface ChartBand {
+  name: string;
+  points: [x: number | string, lo: number | null, hi: number | null][];
+  series?: string;
+  /** fill opacity, 0..1 (default 0.2) */
+  opacity?: number;
+}
+
+/** A chart spec that may carry bands (ChartSpec plus `bands`; a plain ChartSpec renders as before). */
+export type ChartSpecWithBands = ChartSpec & { bands?: ChartBand[] };
+
 const COLORS = ['#2563eb', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#be123c', '#4d7c0f', '#a16207'];
 const THRESHOLD_COLOR = '#dc2626';
 
@@ -49,7 +64,7 @@ function fmtTime(t: number, spanSeconds: number): string {
 }
 
 /** Renders a line chart as an inline `<svg>` element (for embedding in HTML). */
-export function renderLineChartSvg(spec: ChartSpec, opts: SvgChartOptions = {}): string {
+export function renderLineChartSvg(spec: ChartSpecWithBands, opts: SvgChartOptions = {}): string {
   const width = opts.width ?? 720;
   const height = opts.height ?? 280;
   const m = { left: 64, right: 16, top: 36, bottom: 56 };
@@ -57,7 +72,8 @@ export function renderLineChartSvg(spec: ChartSpec, opts: SvgChartOptions = {}):
   const plotH = height - m.top - m.bottom;
 
   // x domain: numeric when every x is a number (times or indices), else categories in first-seen order
-  const allX = spec.series.flatMap((s) => s.points.map((p) => p[0]));
+  const bands = spec.bands ?? [];
+  const allX = [...spec.series.flatMap((s) => s.points.map((p) => p[0])), ...bands.flatMap((b) => b.points.map((p) => p[0]))];
   const numeric = allX.length > 0 && allX.every((x) => typeof x === 'number');
   const categories: string[] = [];
   if (!numeric) for (const x of allX) if (!categories.includes(String(x))) categories.push(String(x));
@@ -70,7 +86,11 @@ export function renderLineChartSvg(spec: ChartSpec, opts: SvgChartOptions = {}):
     return m.left + (xMax === xMin ? plotW / 2 : ((v - xMin) / (xMax - xMin)) * plotW);
   };
 
-  const ys = spec.series.flatMap((s) => s.points.map((p) => p[1]).filter((y): y is number => y !== null && Number.isFinite(y) && y < 1e300));
+  const finite = (y: number | null): y is number => y !== null && Number.isFinite(y) && y < 1e300;
+  const ys = [
+    ...spec.series.flatMap((s) => s.points.map((p) => p[1]).filter(finite)),
+    ...bands.flatMap((b) => b.points.flatMap((p) => [p[1], p[2]]).filter(finite)),
+  ];
   const yCandidates = [...ys, ...(spec.threshold ? [spec.threshold.value] : [])];
   const hasData = ys.length > 0;
   const yLo = Math.min(0, ...yCandidates);
@@ -118,6 +138,35 @@ export function renderLineChartSvg(spec: ChartSpec, opts: SvgChartOptions = {}):
     parts.push(`<text x="${m.left + plotW - 4}" y="${Number(y) - 5}" font-size="11" text-anchor="end" fill="${THRESHOLD_COLOR}">${escapeHtml(`${spec.threshold.label} (${formatValue(spec.threshold.value, spec.unit)})`)}</text>`);
   }
 
+  // bands under the series: a closed polygon (upper edge forward, lower edge back) per run of points with both bounds
+  const colorOf = (name: string | undefined): string => {
+    const k = name === undefined ? -1 : spec.series.findIndex((s) => s.name === name);
+    return k < 0 ? '#6b7280' : COLORS[k % COLORS.length];
+  };
+  for (const b of bands) {
+    const runs: [number, number, number][][] = [];
+    let cur: [number, number, number][] = [];
+    const pts = numeric ? [...b.points].sort((p, q) => (p[0] as number) - (q[0] as number)) : b.points;
+    for (const [x, lo, hi] of pts) {
+      if (!finite(lo) || !finite(hi)) {
+        if (cur.length) runs.push(cur);
+        cur = [];
+      } else {
+        cur.push([xPos(x), yPos(lo), yPos(hi)]);
+      }
+    }
+    if (cur.length) runs.push(cur);
+    const name = escapeHtml(b.name);
+    parts.push(`<g class="band" data-band="${name}">`);
+    for (const run of runs) {
+      if (run.length < 2) continue;
+      const upper = run.map(([x, , hi]) => `${x.toFixed(1)} ${hi.toFixed(1)}`);
+      const lower = [...run].reverse().map(([x, lo]) => `${x.toFixed(1)} ${lo.toFixed(1)}`);
+      parts.push(`<path d="M${[...upper, ...lower].join(' L')} Z" fill="${colorOf(b.series)}" fill-opacity="${b.opacity ?? 0.2}" stroke="none"/>`);
+    }
+    parts.push('</g>');
+  }
+
   // series: a path per run of non-null points; an isolated point is a dot
   spec.series.forEach((s, k) => {
     const color = COLORS[k % COLORS.length];
@@ -159,6 +208,11 @@ export function renderLineChartSvg(spec: ChartSpec, opts: SvgChartOptions = {}):
     parts.push(`<text x="${lx + 16}" y="${ly - 5}" font-size="11" dominant-baseline="middle" fill="#111827">${escapeHtml(s.name)}</text>`);
     lx += 28 + Math.min(200, s.name.length * 7);
   });
+  for (const b of bands) {
+    parts.push(`<rect x="${lx}" y="${ly - 11}" width="12" height="8" fill="${colorOf(b.series)}" fill-opacity="${b.opacity ?? 0.2}"/>`);
+    parts.push(`<text x="${lx + 16}" y="${ly - 5}" font-size="11" dominant-baseline="middle" fill="#111827">${escapeHtml(b.name)}</text>`);
+    lx += 28 + Math.min(200, b.name.length * 7);
+  }
   if (spec.threshold) {
     parts.push(`<line x1="${lx}" x2="${lx + 12}" y1="${ly - 7}" y2="${ly - 7}" stroke="${THRESHOLD_COLOR}" stroke-dasharray="3 2" stroke-width="2"/>`);
     parts.push(`<text x="${lx + 16}" y="${ly - 5}" font-size="11" dominant-baseline="middle" fill="#111827">${escapeHtml(spec.threshold.label)}</text>`);

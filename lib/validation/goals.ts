@@ -6,7 +6,8 @@
  */
 import type { ValidationConfig } from '../config/validation.js';
 import { buildTriggersTable, sustainedBreaches, fmtThreshold } from './decide.js';
-import type { Forecast } from './forecast.js';
+import { usableFit, type Forecast } from './forecast.js';
+import type { SeriesFit } from './trend.js';
 import { median } from './summary.js';
 import { TRIGGERS } from './triggers.js';
 import type { TriggerName, WeekSummary } from './types.js';
@@ -171,16 +172,21 @@ const GAP_HINT: Record<TriggerName, string> = {
 
 function readinessChecks(weeks: readonly WeekSummary[], w: WeekSummary, c: ValidationConfig, forecast: Forecast | null | undefined): GoalCheck[] {
   const checks: GoalCheck[] = [];
-  if (!forecast || (forecast.cost === null && forecast.concurrency === null)) {
-    checks.push({ id: 'trend', label: 'Trend analysis (cost trajectory, concurrency growth)', status: 'no_data', detail: 'fewer than 2 complete days' });
-    checks.push({ id: 'forecast', label: 'Forecast of resource needs 3 months ahead', status: 'no_data', detail: 'no trend to project' });
+  const costFit = forecast && usableFit(forecast.cost) ? forecast.cost : null;
+  const concFit = forecast && usableFit(forecast.concurrency) ? forecast.concurrency : null;
+  if (!forecast || (costFit === null && concFit === null)) {
+    const why = !forecast || (forecast.cost === null && forecast.concurrency === null) ? 'fewer than 2 complete days' : 'not enough history since the last lasting change';
+    checks.push({ id: 'trend', label: 'Trend analysis (cost trajectory, concurrency growth)', status: 'no_data', detail: why });
+    checks.push({ id: 'forecast', label: 'Forecast of resource needs 3 months ahead', status: 'no_data', detail: forecast?.notes.length ? forecast.notes.join('; ') : 'no trend to project' });
   } else {
-    const cost = forecast.cost ? `daily cost ${forecast.cost.slope >= 0 ? '+' : ''}${usd(forecast.cost.slope)}/day per day` : 'no cost trend';
-    const conc = forecast.concurrency ? `peak concurrency ${forecast.concurrency.slope >= 0 ? '+' : ''}${forecast.concurrency.slope.toFixed(3)}/day` : 'no concurrency trend';
+    const since = (fit: SeriesFit): string => (fit.changes.length ? ` since the lasting change on day ${fit.fromDay}` : '');
+    const signed = (v: number, fmt: (x: number) => string, unit: string): string => (v === 0 ? 'flat' : `${v > 0 ? '+' : '−'}${fmt(Math.abs(v))}${unit}`);
+    const cost = costFit ? `daily cost ${signed(costFit.slope, usd, '/day per day')}${since(costFit)}` : 'cost: not enough history';
+    const conc = concFit ? `peak concurrency ${signed(concFit.slope, (x) => x.toFixed(3), '/day')}${since(concFit)}` : 'concurrency: not enough history';
     checks.push({ id: 'trend', label: 'Trend analysis (cost trajectory, concurrency growth)', status: 'met', detail: `${cost}; ${conc}` });
     checks.push({
       id: 'forecast', label: 'Forecast of resource needs 3 months ahead', status: 'met',
-      detail: forecast.crossings.length > 0 ? forecast.crossings.join('; ') : 'no trigger crossed within the forecast',
+      detail: forecast.crossings.length > 0 ? forecast.crossings.join('; ') : 'no trigger crossed within the forecast, not even at the top of the 80 % band',
     });
   }
   const upTo = weeks.filter((x) => x.week <= w.week);

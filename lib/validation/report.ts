@@ -8,10 +8,12 @@
  */
 import type { ValidationConfig } from '../config/validation.js';
 import type { ChartSpec } from '../reports/types.js';
+import type { ChartBand, ChartSpecWithBands } from '../reports/svg.js';
 import type { RenderedReport } from '../reports/html.js';
 import { mdTable, sanitizeData, sanitizeText } from '../reports/markdown.js';
 import { decide, fmtThreshold, type DecisionResult, type TriggersTable } from './decide.js';
-import type { Forecast } from './forecast.js';
+import { predictBusiestDay, predictRate, usableFit, type Band, type CrossingLikelihood, type Forecast, type ForecastSeriesName } from './forecast.js';
+import { MIN_HISTORY_DAYS, type Prediction, type SeriesFit } from './trend.js';
 import { evaluateWeekGoals, goalsChecklist, type GoalResult } from './goals.js';
 import type { StabilityResult } from './stability.js';
 import type { WeekSummary } from './types.js';
@@ -122,26 +124,86 @@ function weekOverviewMd(weeks: readonly WeekSummary[]): string {
   );
 }
 
+const money = (v: number): string => (v < 100 ? `$${v.toFixed(2)}` : `$${Math.round(v).toLocaleString('en-US')}`);
+const whole = (v: number): string => (v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US'));
+const bandOf = (b: Band | null, lo: 'lo80' | 'lo95', hi: 'hi80' | 'hi95', fmt: (v: number) => string): string => (b === null ? dash : `${fmt(b[lo])} – ${fmt(b[hi])}`);
+
+const SERIES_WORDS: Record<ForecastSeriesName, { label: string; per: string; fmt: (v: number) => string }> = {
+  cost: { label: 'daily cost', per: 'a day', fmt: money },
+  operations: { label: 'daily operations', per: 'a day', fmt: whole },
+  concurrency: { label: 'daily peak concurrency', per: '', fmt: whole },
+};
+
+/** What the method did with one series, in words. */
+function seriesStory(name: ForecastSeriesName, fit: SeriesFit | null): string {
+  const w = SERIES_WORDS[name];
+  if (fit === null) return `${w.label}: fewer than 2 days of data`;
+  const unit = (v: number): string => `${w.fmt(v)}${w.per ? ` ${w.per}` : ''}`;
+  const jumps = fit.changes.map((c) => `day ${c.day} (${unit(c.before)} → ${unit(c.after)})`);
+  const since = jumps.length ? `lasting change on ${jumps.join(' and on ')}; the ${fit.days} days since day ${fit.fromDay} are used` : `no lasting change; all ${fit.days} days are used`;
+  if (!usableFit(fit)) return `${w.label}: ${since} — not enough history (${fit.minDays} days needed), no projection`;
+  const trend = fit.slope !== 0
+    ? `${fit.slope > 0 ? 'up' : 'down'} ${w.fmt(Math.abs(fit.slope))} each day${fit.slopeClear ? '' : ' (a weak trend, partly flattened)'}`
+    : fit.fittedSlope !== 0 ? 'flat (the days do not clearly rise or fall)' : 'flat';
+  const extras = [
+    fit.weekly ? 'a weekday pattern was found and taken out' : '',
+    fit.outliers.length ? `one-off day${fit.outliers.length > 1 ? 's' : ''} ${fit.outliers.join(', ')} left out of the trend` : '',
+  ].filter((x) => x !== '');
+  return `${w.label}: ${since}; trend: ${trend}${extras.length ? `; ${extras.join('; ')}` : ''}`;
+}
+
+/** The method and its inputs in one paragraph a non-statistician can read. */
+function forecastMethodMd(f: Forecast, c: ValidationConfig): string {
+  const perMonth = c.forecast.daysPerMonth;
+  return [
+    `**How this forecast is made.** Each daily series — cost, operations and the day's peak concurrency, complete days only — is read on its own. `,
+    `First we look for lasting jumps such as a price change or a new team starting, and keep only the days since the last one, so a one-time jump counts as a new level, not as growth. `,
+    `Through those days we draw a trend line that is not pulled by odd one-off days (the middle value of the slopes between every pair of days) and flatten it as far as the days do not clearly rise or fall. `,
+    `Monthly cost is the trend's daily cost × ${perMonth}; peak concurrency is the trend's daily peak${f.concurrency?.weekly ? ' on the busiest weekday' : ''}. `,
+    `The shaded band holds the real value 8 times in 10 (80 %) and 19 times in 20 (95 %) if the service goes on as it has since its last jump; it widens further ahead because a small error in the slope grows with time. `,
+    `It cannot foresee a new jump. With fewer than ${MIN_HISTORY_DAYS} days since the last jump the forecast says "not enough history" instead of guessing.`,
+  ].join('');
+}
+
 function forecastMd(f: Forecast | null | undefined, c: ValidationConfig): string {
-  if (!f || (f.cost === null && f.concurrency === null)) return '*No forecast: fewer than two complete days of data.*';
+  if (!f || (f.cost === null && f.concurrency === null && f.operations === null)) return '*No forecast: fewer than two complete days of data.*';
+  const t = c.thresholds;
+  const costOk = usableFit(f.cost);
+  const concOk = usableFit(f.concurrency);
+  const none = 'not enough history';
+  const likely = (l: CrossingLikelihood | null, exceeds: boolean | null): string => (l === null ? dash : l === 'very unlikely' ? 'no' : `${exceeds ? 'yes' : 'no'} (${l})`);
   const lines = [
-    `Method: ordinary least-squares linear trend of daily cost and daily peak concurrency against the day number (complete days only); monthly cost is the trend's daily cost × ${c.forecast.daysPerMonth}.`,
+    forecastMethodMd(f, c),
+    '',
+    'Inputs: ' + (['cost', 'operations', 'concurrency'] as const).map((k) => seriesStory(k, f[k])).join('. ') + '.',
     '',
     mdTable(
-      ['Horizon', 'Day', 'Monthly cost', `Above $${c.thresholds.monthlyCost}?`, 'Peak concurrency', `Above ${c.thresholds.concurrency}?`],
+      ['Horizon', 'Day', 'Monthly cost', '80 % band', '95 % band', `Above $${t.monthlyCost}?`, 'Peak concurrency', '80 % band', '95 % band', `Above ${t.concurrency}?`, 'Operations / month (80 % band)'],
       [
-        ['now (trend)', f.lastDay === null ? dash : String(f.lastDay), usd(f.currentMonthlyCost), f.currentMonthlyCost === null ? dash : f.currentMonthlyCost > c.thresholds.monthlyCost ? 'yes' : 'no', num(f.currentPeakConcurrency), f.currentPeakConcurrency === null ? dash : f.currentPeakConcurrency > c.thresholds.concurrency ? 'yes' : 'no'],
+        [
+          'now (trend)', f.lastDay === null ? dash : String(f.lastDay),
+          costOk ? usd(f.currentMonthlyCost) : none, dash, dash,
+          f.currentMonthlyCost === null ? dash : f.currentMonthlyCost > t.monthlyCost ? 'yes' : 'no',
+          concOk ? num(f.currentPeakConcurrency) : none, dash, dash,
+          f.currentPeakConcurrency === null ? dash : f.currentPeakConcurrency > t.concurrency ? 'yes' : 'no',
+          dash,
+        ],
         ...f.points.map((p) => [
-          `+${p.monthsAhead} month${p.monthsAhead > 1 ? 's' : ''}`, String(p.day), usd(p.monthlyCost), p.monthlyCostExceeds === null ? dash : p.monthlyCostExceeds ? 'YES' : 'no',
-          num(p.peakConcurrency), p.concurrencyExceeds === null ? dash : p.concurrencyExceeds ? 'YES' : 'no',
+          `+${p.monthsAhead} month${p.monthsAhead > 1 ? 's' : ''}`, String(p.day),
+          costOk ? usd(p.monthlyCost) : none, bandOf(p.monthlyCostBand, 'lo80', 'hi80', money), bandOf(p.monthlyCostBand, 'lo95', 'hi95', money),
+          likely(p.monthlyCostLikelihood, p.monthlyCostExceeds),
+          concOk ? num(p.peakConcurrency) : none, bandOf(p.peakConcurrencyBand, 'lo80', 'hi80', whole), bandOf(p.peakConcurrencyBand, 'lo95', 'hi95', whole),
+          likely(p.concurrencyLikelihood, p.concurrencyExceeds),
+          p.monthlyOperations === null ? (usableFit(f.operations) ? dash : none) : `${whole(p.monthlyOperations)} (${bandOf(p.monthlyOperationsBand, 'lo80', 'hi80', whole)})`,
         ]),
       ],
-      ['l', 'r', 'r', 'l', 'r', 'l'],
+      ['l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'l', 'r'],
     ),
     '',
-    `Fit quality: cost r² ${f.cost?.r2 === null || f.cost === null ? dash : f.cost.r2.toFixed(2)} (${f.cost?.n ?? 0} days), concurrency r² ${f.concurrency?.r2 === null || f.concurrency === null ? dash : f.concurrency.r2.toFixed(2)} (${f.concurrency?.n ?? 0} days).`,
+    '"Above?" is yes when the central forecast is above the trigger, with how likely that is: very likely (the whole 80 % band is above), likely (the central forecast is), possible (only the top of the 80 % band is), unlikely (only the top of the 95 % band is); a plain "no" means not even that.',
     '',
-    f.crossings.length > 0 ? `**Crosses a trigger:** ${f.crossings.join('; ')}.` : 'No trigger is crossed within the forecast horizon.',
+    f.crossings.length > 0 ? `**Trigger crossings:** ${f.crossings.join('; ')}.` : 'No trigger is crossed within the forecast horizon, not even at the top of the 80 % band.',
+    ...(f.notes.length ? ['', ...f.notes.map((n) => `- ${n}`)] : []),
   ];
   return lines.join('\n');
 }
@@ -189,31 +251,56 @@ export function dailyCharts(weeks: readonly WeekSummary[], config: ValidationCon
   ];
 }
 
+/** x values from `from` to `to` every `step` days, `to` included. */
+function span(from: number, to: number, step: number): number[] {
+  const out: number[] = [];
+  for (let x = from; x < to; x += step) out.push(x);
+  out.push(to);
+  return out;
+}
+
+/** The 95 % and 80 % bands of a forecast line, the wider one first (drawn underneath). */
+function bandsOf(preds: [number, Prediction][]): ChartBand[] {
+  return [
+    { name: '95 % band', series: 'forecast', opacity: 0.12, points: preds.map(([x, p]) => [x, p.lo95, p.hi95]) },
+    { name: '80 % band', series: 'forecast', opacity: 0.25, points: preds.map(([x, p]) => [x, p.lo80, p.hi80]) },
+  ];
+}
+
 function forecastCharts(weeks: readonly WeekSummary[], f: Forecast | null | undefined, config: ValidationConfig): ChartSpec[] {
   if (!f || f.lastDay === null) return [];
   const days = sortedWeeks(weeks).flatMap((w) => w.days).filter((d) => d.complete);
   const perMonth = config.forecast.daysPerMonth;
-  const trend = (fit: Forecast['cost'], x: number, scale: number): number | null => (fit === null ? null : Math.max(0, fit.intercept + fit.slope * x) * scale);
-  const xs = [...days.map((d) => d.day), ...f.points.map((p) => p.day)];
+  const end = f.points.length ? f.points[f.points.length - 1].day : f.lastDay;
+  const future = span(f.lastDay, end, Math.max(1, Math.round(perMonth / 10)));
+  const chart = (
+    title: string, unit: string, observed: ChartSpec['series'][number], fit: SeriesFit | null,
+    value: (fit: SeriesFit, x: number) => Prediction, threshold: number,
+  ): ChartSpecWithBands => {
+    const usable = fit !== null && usableFit(fit) ? fit : null;
+    const past = usable ? span(usable.fromDay, f.lastDay as number, 1) : [];
+    return {
+      title,
+      unit,
+      series: [
+        observed,
+        { name: usable ? 'forecast' : 'forecast (not enough history)', points: usable ? [...past, ...future.slice(1)].map((x) => [x, value(usable, x).mean]) : [] },
+      ],
+      bands: usable ? bandsOf(future.map((x) => [x, value(usable, x)])) : [],
+      threshold: { value: threshold, label: 'migration trigger' },
+    };
+  };
   return [
-    {
-      title: 'Monthly cost: observed run rate and 3-month trend',
-      unit: '$',
-      series: [
-        { name: 'observed (daily cost × 30)', points: days.map((d) => [d.day, d.costDollars === null ? null : d.costDollars * perMonth]) },
-        { name: 'trend', points: xs.map((x) => [x, trend(f.cost, x, perMonth)]) },
-      ],
-      threshold: { value: config.thresholds.monthlyCost, label: 'migration trigger' },
-    },
-    {
-      title: 'Peak concurrency: observed and 3-month trend',
-      unit: 'ops',
-      series: [
-        { name: 'observed', points: days.map((d) => [d.day, d.peakConcurrency]) },
-        { name: 'trend', points: xs.map((x) => [x, trend(f.concurrency, x, 1)]) },
-      ],
-      threshold: { value: config.thresholds.concurrency, label: 'migration trigger' },
-    },
+    chart(
+      'Monthly cost: observed run rate and 3-month forecast', '$',
+      { name: `observed (daily cost × ${perMonth})`, points: days.map((d) => [d.day, d.costDollars === null ? null : d.costDollars * perMonth]) },
+      f.cost, (fit, x) => predictRate(fit, x, perMonth), config.thresholds.monthlyCost,
+    ),
+    chart(
+      'Peak concurrency: observed and 3-month forecast', 'ops',
+      { name: 'observed', points: days.map((d) => [d.day, d.peakConcurrency]) },
+      f.concurrency, (fit, x) => predictBusiestDay(fit, x), config.thresholds.concurrency,
+    ),
   ];
 }
 

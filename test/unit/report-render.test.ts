@@ -156,7 +156,7 @@ describe('report pages', () => {
     assert.match(r.markdown, /## Decision: \*\*MIGRATE\*\*/);
     assert.match(r.markdown, /Concurrency \(simultaneous operations\) exceeded 10 ops in weeks 3 and 4/);
     assert.match(r.markdown, /\| \+3 months \|/);
-    assert.match(r.markdown, /ordinary least-squares linear trend/);
+    assert.match(r.markdown, /How this forecast is made/);
     assert.match(r.markdown, /### Week 1: Baseline stability/);
     assert.match(r.markdown, /### Week 4: Migration readiness/);
     assert.match(r.markdown, /Data incomplete/);
