@@ -640,7 +640,8 @@ function interval(mean: number, sd: number, df: number, oneOffs?: OneOffs): Pred
   const quantile = (p: number): number => {
     let lo = mean + Math.min(0, ...shifts) - reach;
     let hi = mean + Math.max(0, ...shifts) + reach;
-    for (let k = 0; k < 80 && hi - lo > 1e-9 * (Math.abs(hi) + Math.abs(lo) + 1e-12); k++) {
+    // to a millionth of the core spread: far below anything the report prints
+    for (let k = 0; k < 80 && hi - lo > 1e-6 * scale; k++) {
       const mid = (lo + hi) / 2;
       if (cdf(mid) < p) lo = mid;
       else hi = mid;
