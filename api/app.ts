@@ -6,6 +6,7 @@
  * `requireRole(min)` or `requireAgent()` from api/auth.ts.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
@@ -13,6 +14,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Config } from '../lib/config/index.js';
 import type { Db } from '../lib/db/index.js';
+import { DomainError, ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { GitService } from '../lib/service/types.js';
@@ -32,6 +34,11 @@ import { workspaceRoutes } from './routes/workspaces.js';
 import { mcpRoute } from './mcp/route.js';
 
 export interface AppDeps {
+  /**
+   * Until this says ready (the schema is migrated; api/server.ts retries in the background while
+   * Postgres is down), every route but /healthz and /metrics answers 503 with Retry-After.
+   */
+  readiness?: { ready(): boolean };
   config: Config;
   service: GitService;
   temporal: TemporalDeps;
@@ -43,9 +50,16 @@ export interface AppDeps {
 export type App = FastifyInstance;
 
 export async function buildApp(deps: AppDeps): Promise<App> {
+  const { limits } = deps.config;
   const app = Fastify({
     loggerInstance: deps.log,
     bodyLimit: deps.config.api.bodyLimitBytes,
+    // no request may hold a connection unbounded (Fastify's defaults are 0: for ever)
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks the request timeout on this interval (default 30 s): often enough to hold the bound
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(limits.requestTimeoutMs / 4))) },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -57,6 +71,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // every request learns who is calling; routes decide what that caller may do
   app.addHook('onRequest', async (req) => {
     req.principal = authenticate(req.headers.authorization);
+  });
+  // per token (per address without one), after auth so a token is known: one agent's flood
+  // answers 429 with Retry-After and slows no one else
+  await app.register(rateLimit, {
+    global: true,
+    max: limits.requestsPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (req) => (req.principal ? `token:${req.principal.name}` : `ip:${req.ip}`),
+    errorResponseBuilder: (_req, ctx) => new DomainError(ErrorType.TooManyRequests,
+      `more than ${ctx.max} requests per minute (limits.requestsPerMinute); retry in ${ctx.after}`, { category: 'rate_limit' }),
   });
   // after auth and validation: an Idempotency-Key is bound to the request it came with
   app.addHook('preHandler', idempotencyGuard({ db: deps.db, ttlSeconds: deps.config.limits.idempotencyKeyTtlSeconds, log: deps.log }));
@@ -72,7 +96,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(systemRoutes({ db: deps.db, temporal: deps.temporal, metrics: deps.metrics }));
+  const readiness = deps.readiness;
+  if (readiness) {
+    app.addHook('onRequest', async (req) => {
+      if (readiness.ready() || req.url === '/healthz' || req.url === '/metrics') return;
+      throw new DomainError(ErrorType.Unavailable, 'starting: Postgres is not reachable yet (the schema is not migrated); retry later');
+    });
+  }
+  await app.register(systemRoutes({ db: deps.db, temporal: deps.temporal, metrics: deps.metrics, schemaReady: readiness ? () => readiness.ready() : undefined }));
   await app.register(workspaceRoutes({ service: deps.service, temporal: deps.temporal }), { prefix: '/v1' });
   // MCP tools for agents: each call goes through the routes above, with the agent's own token
   await app.register(mcpRoute(app));

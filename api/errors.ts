@@ -101,6 +101,9 @@ export function mapDomainError(e: DomainError): Mapped {
       return { status: 409, body: { error: 'refused', message: e.message } };
     case ErrorType.PushRejected:
       return { status: 409, body: { error: 'push_rejected', message: 'the remote rejected the push', ...pick(e.details, 'branch', 'attempts') } };
+    case ErrorType.TooManyRequests:
+      // Retry-After is set by @fastify/rate-limit (seconds until the caller's window resets)
+      return { status: 429, body: { error: 'rate_limited', message: e.message } };
     case ErrorType.IdempotencyKeyReused:
       return { status: 422, body: { error: 'idempotency_key_reused', field: 'Idempotency-Key', message: e.message } };
     case ErrorType.FlagsLatched:

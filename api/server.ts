@@ -5,7 +5,7 @@
  * then close Temporal and Postgres.
  */
 import { loadConfig } from '../lib/config/index.js';
-import { createDb, migrate } from '../lib/db/index.js';
+import { createDb, migrateInBackground } from '../lib/db/index.js';
 import { createLogger } from '../lib/log.js';
 import { createMetrics } from '../lib/metrics.js';
 import { composeGitService } from '../lib/service/compose.js';
@@ -22,18 +22,21 @@ async function main(): Promise<void> {
   const db = createDb(config.postgres.url, { max: config.postgres.poolSize, log, applicationName: 'sgc-api' });
   // reads and file edits run here through the same routing as the worker (this process's own
   // flag cache hears a kill switch at once); the pool lives in the worker, so it is not started
-  // the schema may be new (advisory-locked: safe beside the worker doing the same)
-  await migrate(db, { log });
-  const composed = await composeGitService({ config, db, metrics, log, processName: 'api' });
+  // The schema may be new (advisory-locked: safe beside the worker doing the same). Postgres may
+  // be down: the API listens anyway, answers 503 + Retry-After until the migrations are applied,
+  // and retries them in the background (issue 9 item 10); the flag cache connects on its own.
+  const migrations = migrateInBackground(db, { log });
+  const composed = await composeGitService({ config, db, metrics, log, processName: 'api', waitForFlags: false });
   const service = composed.service;
   const client = await createTemporalClient(config.temporal, { lazy: true });
-  const app = await buildApp({ config, service, temporal: { client, taskQueue: config.temporal.taskQueues.git }, metrics, db, log });
+  const app = await buildApp({ config, service, temporal: { client, taskQueue: config.temporal.taskQueues.git }, metrics, db, log, readiness: migrations });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'api stopping');
+    migrations.stop();
     await app.close();
     await composed.close().catch(() => undefined);
     await client.connection.close().catch(() => undefined);

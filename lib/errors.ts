@@ -30,6 +30,8 @@ export const ErrorType = {
   Unavailable: 'Unavailable',
   /** a flag write refused: the kill switch latched the flags (or was pulled during a drill) */
   FlagsLatched: 'FlagsLatched',
+  /** the caller passed limits.requestsPerMinute */
+  TooManyRequests: 'TooManyRequests',
   /** an Idempotency-Key sent again with another request (method, path, body) */
   IdempotencyKeyReused: 'IdempotencyKeyReused',
   Internal: 'InternalError',

@@ -11,6 +11,8 @@ export interface SystemRouteDeps {
   db: Db;
   temporal: TemporalDeps;
   metrics: Metrics;
+  /** false until the schema is migrated (api/server.ts migrates in the background): Postgres is not usable yet */
+  schemaReady?: () => boolean;
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -26,13 +28,14 @@ async function postgresHealthy(db: Db): Promise<boolean> {
   }
 }
 
-export function systemRoutes({ db, temporal, metrics }: SystemRouteDeps): FastifyPluginAsyncZod {
+export function systemRoutes({ db, temporal, metrics, schemaReady = () => true }: SystemRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     const health = z.object({ status: z.enum(['ok', 'unavailable']), postgres: z.boolean(), temporal: z.boolean() });
     app.get('/healthz', {
       schema: { summary: 'Postgres and Temporal reachable', tags: ['system'], response: { 200: health, 503: health } },
     }, async (_req, reply) => {
-      const [pg, tmp] = await Promise.all([postgresHealthy(db), temporalHealthy(temporal.client, CHECK_TIMEOUT_MS)]);
+      const [reachable, tmp] = await Promise.all([postgresHealthy(db), temporalHealthy(temporal.client, CHECK_TIMEOUT_MS)]);
+      const pg = reachable && schemaReady();
       const ok = pg && tmp;
       if (!ok) reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', postgres: pg, temporal: tmp });

@@ -12,10 +12,16 @@ export const apiLimitsShape = {
    * baseline load at the seed's 80 requests per second from one token.
    */
   requestsPerMinute: z.number().int().min(1).default(6_000),
-  /** A request must be fully received and answered within this (Fastify requestTimeout); 0 is not allowed. */
-  requestTimeoutMs: z.number().int().min(1_000).default(660_000),
-  /** A connection that sends nothing this long after opening is closed (Fastify connectionTimeout). */
-  connectionTimeoutMs: z.number().int().min(1_000).default(30_000),
+  /**
+   * The whole request (headers and body) must arrive within this, or the API answers 408 and
+   * closes the connection (Fastify requestTimeout; a slow client cannot hold a connection open).
+   */
+  requestTimeoutMs: z.number().int().min(1_000).default(30_000),
+  /**
+   * A connection with no traffic for this long is closed (Fastify connectionTimeout). It must
+   * outlast the longest answer: a git operation may take up to 10 minutes.
+   */
+  connectionTimeoutMs: z.number().int().min(1_000).default(660_000),
   /** An idle keep-alive connection is closed after this (Fastify keepAliveTimeout). */
   keepAliveTimeoutMs: z.number().int().min(1_000).default(72_000),
   /** How long an Idempotency-Key stays bound to the request it was first sent with. */

@@ -8,9 +8,17 @@ export type Db = pg.Pool;
 
 export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 
-/** A connection pool; errors on idle clients are logged instead of crashing the process. */
-export function createDb(url: string, opts: { max?: number; log?: Logger; applicationName?: string } = {}): Db {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, application_name: opts.applicationName ?? 'sgc' });
+/**
+ * A connection pool; errors on idle clients are logged instead of crashing the process. Getting
+ * a connection gives up after `connectTimeoutMs` (default 5 s): with Postgres down or cut off a
+ * request fails fast (503 + Retry-After) instead of waiting for the OS's TCP timeout, and TCP
+ * keepalive is on for the pooled connections.
+ */
+export function createDb(url: string, opts: { max?: number; log?: Logger; applicationName?: string; connectTimeoutMs?: number } = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: url, max: opts.max ?? 10, application_name: opts.applicationName ?? 'sgc',
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+  });
   pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'idle postgres client error'));
   return pool;
 }
@@ -68,4 +76,57 @@ export async function migrate(db: Db, opts: { dir?: string; log?: Logger } = {})
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     client.release();
   }
+}
+
+export interface BackgroundMigration {
+  /** true once every migration is applied */
+  ready(): boolean;
+  /** the last failure while not ready (for logs and /healthz) */
+  lastError(): string | null;
+  /** resolves when ready (never rejects: it retries until stopped) */
+  done: Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Applies the migrations, retrying with backoff (1 s doubling to 30 s) until they succeed, so a
+ * process can start while Postgres is down and become ready when it comes back (issue 9 item 10).
+ * A migration that fails on a reachable database (a bad file) is retried too, and logged as an
+ * error every time.
+ */
+export function migrateInBackground(db: Db, opts: { dir?: string; log?: Logger; initialMs?: number; maxMs?: number } = {}): BackgroundMigration {
+  let ready = false;
+  let stopped = false;
+  let lastError: string | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  let wake: () => void = () => undefined;
+  const done = (async () => {
+    for (let attempt = 0; !stopped; attempt++) {
+      try {
+        await migrate(db, { dir: opts.dir, log: opts.log });
+        ready = true;
+        lastError = null;
+        if (attempt > 0) opts.log?.info({ attempts: attempt + 1 }, 'migrations applied after Postgres came back');
+        return;
+      } catch (e) {
+        lastError = (e as Error).message;
+        const delay = Math.min(opts.maxMs ?? 30_000, (opts.initialMs ?? 1_000) * 2 ** attempt);
+        opts.log?.warn({ err: lastError, attempt: attempt + 1, retryInMs: delay }, 'migrations not applied (Postgres unreachable?); retrying');
+        await new Promise<void>((res) => {
+          wake = res;
+          timer = setTimeout(res, delay);
+        });
+      }
+    }
+  })();
+  return {
+    ready: () => ready,
+    lastError: () => lastError,
+    done,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+      wake();
+    },
+  };
 }

@@ -47,6 +47,12 @@ export interface FlagCacheOptions {
    * room for three missed heartbeats (issue 9 item 6: aim < 10 s).
    */
   failSafeAfterMs?: number;
+  /**
+   * false: `start` returns at once even when Postgres cannot be reached; until the first
+   * connection every flag is unknown (the router sends everyone to approach 1) and the cache
+   * keeps reconnecting with backoff. Default true (the first connection must succeed).
+   */
+  waitForConnection?: boolean;
 }
 
 export { FLAG_CACHE_DEFAULTS };
@@ -97,10 +103,21 @@ export class FlagCache {
     this.log = opts.log;
   }
 
-  /** Connects, loads every flag and starts listening; throws if the first connection fails. */
+  /**
+   * Connects, loads every flag and starts listening; throws if the first connection fails
+   * (unless `waitForConnection: false`: then it keeps trying in the background).
+   */
   static async start(opts: FlagCacheOptions): Promise<FlagCache> {
     const cache = new FlagCache(opts);
-    await cache.connect();
+    if (opts.waitForConnection === false) {
+      cache.disconnectedSince = Date.now();
+      cache.connect().catch((e: unknown) => {
+        cache.log?.warn({ processId: cache.processId, err: (e as Error).message }, 'flag cache cannot reach Postgres yet; every flag is off until it can');
+        cache.scheduleReconnect();
+      });
+    } else {
+      await cache.connect();
+    }
     cache.heartbeatTimer = setInterval(() => void cache.heartbeat(), opts.heartbeatMs ?? FLAG_CACHE_DEFAULTS.heartbeatMs);
     cache.heartbeatTimer.unref();
     return cache;

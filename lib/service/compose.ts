@@ -27,7 +27,11 @@ export interface ComposedService {
   close(): Promise<void>;
 }
 
-export async function composeGitService(deps: { config: Config; db: Db; metrics: Metrics; log: Logger; processName: string }): Promise<ComposedService> {
+/**
+ * `waitForFlags: false` (the API): start even when Postgres is unreachable; the flag cache
+ * connects in the background and every agent is on approach 1 until it has the flags.
+ */
+export async function composeGitService(deps: { config: Config; db: Db; metrics: Metrics; log: Logger; processName: string; waitForFlags?: boolean }): Promise<ComposedService> {
   const { config, db, metrics, log } = deps;
   if (config.service.approach !== 'routed') {
     const single = createGitService({ config, db, metrics, log });
@@ -45,6 +49,7 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
   if (!config.postgres.url) throw new Error('postgres.url is not set');
   const flags = await FlagCache.start({
     connectionString: config.postgres.url, processId: `${deps.processName}-${process.pid}`, log: log.child({ component: 'flag-cache' }), ...config.service.flagCache,
+    waitForConnection: deps.waitForFlags ?? true,
   });
   const routed = createRoutedGitService({
     simple, pooled, flags, metrics, log: log.child({ component: 'router' }), findWorkspace: servingWorkspaceLookup(createWorkspaceRepository(db)),
