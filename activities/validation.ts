@@ -20,7 +20,16 @@ export interface ValidationActivityDeps {
   queries: Record<string, string>;
   /** stores a rendered report page (createReportActivities(...).writeReport) */
   writeReport: (input: ReportInput) => Promise<{ id: string }>;
+  /** creates (idempotently) the quarterly re-evaluation Schedule of a period that decided STAY */
+  scheduleReevaluation: (req: ScheduleReevaluationInput) => Promise<{ scheduleId: string; created: boolean }>;
   log: Logger;
+}
+
+export interface ScheduleReevaluationInput {
+  runId: string;
+  everyDays: number;
+  /** the next period's input (validationPeriodWorkflow's, without backtest) */
+  input: Record<string, unknown>;
 }
 
 export interface TakeDailySnapshotInput {
@@ -249,6 +258,16 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
         id: weeklyReportId(input.runId, input.week), kind: 'validation-weekly', runId: input.runId,
         title: r.title, markdown: r.markdown, charts: r.charts, data: r.data,
       });
+    },
+
+    /**
+     * Seed 000: after STAY, re-evaluate quarterly — a Temporal Schedule starting a new live
+     * period every `everyDays`. Idempotent (an existing Schedule is kept).
+     */
+    async scheduleReevaluation(input: ScheduleReevaluationInput): Promise<{ scheduleId: string; created: boolean }> {
+      const r = await deps.scheduleReevaluation(input);
+      deps.log.info({ runId: input.runId, scheduleId: r.scheduleId, created: r.created, everyDays: input.everyDays }, 'quarterly re-evaluation scheduled');
+      return r;
     },
 
     /** Renders and stores the migration readiness report (seed 000 week 4 summary). */

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: validationActivities({ db: tdb.db, prom: promClient, queries: VALIDATION_QUERIES, reportsDir: join(dir, 'reports'), log }),
+      activities: validationActivities({ db: tdb.db, prom: promClient, queries: VALIDATION_QUERIES, reportsDir: join(dir, 'reports'), log, temporal: { client: env.client, taskQueue } }),
     });
     const result = await worker.runUntil(async () => {
       const started = performance.now();

@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client,
+  ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client,
 } from '@temporalio/client';
 import type { ValidationConfig } from '../lib/config/validation.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
-import { validationWorkflowId } from '../workflows/ids.js';
+import { scheduleId, validationWorkflowId } from '../workflows/ids.js';
 import { sgcPhaseKey, sgcStatusKey } from '../workflows/search-attributes.js';
 import {
   decideNowProblem, decideNowSignal, extendProblem, extendSignal, overrideDecisionUpdate, overrideProblem, statusQuery,
@@ -187,6 +187,46 @@ export async function overrideValidationDecision(client: Client, id: string, req
     return await found(id, () => handle.executeUpdate(overrideDecisionUpdate, { args: [req] }));
   } catch (e) {
     if (e instanceof WorkflowUpdateFailedError) throw invalid(`override refused: ${(e.cause as Error | undefined)?.message ?? e.message}`);
+    throw e;
+  }
+}
+
+/** The Schedule that re-runs a period after a STAY (seed 000: re-evaluate quarterly). */
+export function reevaluationScheduleId(runId: string): string {
+  return scheduleId(`validation-reevaluation-${runId}`);
+}
+
+export interface ReevaluationRequest {
+  /** the period that decided STAY (its workflow id) */
+  runId: string;
+  everyDays: number;
+  /** the next period's input: the same rules, live */
+  input: ValidationPeriodInput;
+}
+
+/**
+ * Creates the quarterly re-evaluation Schedule of a period that decided STAY: every `everyDays`
+ * it starts a new live validationPeriodWorkflow with the same rules. Idempotent: a retried
+ * activity (or a replayed decision) finds the Schedule already there and leaves it as it is.
+ */
+export async function ensureReevaluationSchedule(deps: ValidationTemporalDeps, req: ReevaluationRequest): Promise<{ scheduleId: string; created: boolean }> {
+  const id = reevaluationScheduleId(req.runId);
+  try {
+    await deps.client.schedule.create({
+      scheduleId: id,
+      spec: { intervals: [{ every: `${req.everyDays}d` }] },
+      action: {
+        type: 'startWorkflow', workflowType: validationPeriodWorkflow, taskQueue: deps.taskQueue,
+        // the Schedule appends the fire time, so each quarter gets its own workflow id
+        workflowId: `${req.runId}-reevaluation`, args: [{ ...req.input, backtest: undefined, carry: undefined }],
+        typedSearchAttributes: [{ key: sgcPhaseKey, value: 'validation' }, { key: sgcStatusKey, value: 'running' }],
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      memo: { summary: `Quarterly re-evaluation of validation ${req.runId} (decided STAY)` },
+    });
+    return { scheduleId: id, created: true };
+  } catch (e) {
+    if (e instanceof ScheduleAlreadyRunning) return { scheduleId: id, created: false };
     throw e;
   }
 }

@@ -128,13 +128,14 @@ async function main(): Promise<void> {
     const cache = composed.flags ?? (await FlagCache.start({ connectionString: config.postgres.url, processId: `worker-phases-${process.pid}`, log, ...config.service.flagCache }));
     if (!composed.flags) closers.push(() => cache.close());
     const reportsDir = config.reports.dir;
+    const phasesClient = new Client({ connection, namespace: config.temporal.namespace });
     const phasesWorker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: phasesQueue,
       ...workflows,
       activities: {
-        ...validationActivities({ db, prom, queries: config.queries, reportsDir, log }),
+        ...validationActivities({ db, prom, queries: config.queries, reportsDir, log, temporal: { client: phasesClient, taskQueue: phasesQueue } }),
         ...canaryActivities({ db, flags: flagStore, cache, prom, queries: config.queries, reportsDir, metrics, log }),
         ...baselineActivities({ db, prom, config, log, reportsDir, tokenFor: envTokenFor(), flags: flagStore, hostname: hostname(), gitSha: gitSha() }),
       },

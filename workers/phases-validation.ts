@@ -10,11 +10,14 @@
  *   - queries: config.queries (defaults merged with temporal.yaml; runs may override `validation.*`)
  *   - reportsDir: config.reports.dir (pages and markdown are written under <dir>/<runId>/)
  *   - log: a pino logger (the activities log a constant message with fields)
+ *   - temporal: the client and phases task queue, for the quarterly re-evaluation Schedule after STAY
  *
  * `writeReport` is included too: it is the shared report activity of every phase, so a worker
  * that already registers createReportActivities gets the same function twice, harmlessly.
  */
 import { createReportActivities } from '../activities/reports.js';
+import { ensureReevaluationSchedule, type ValidationTemporalDeps } from '../clients/validation.js';
+import type { ValidationPeriodInput } from '../workflows/validation-period/workflow.js';
 import { createValidationActivities } from '../activities/validation.js';
 import type { Logger } from '../lib/log.js';
 import type { PromQuerier } from '../lib/validation/collect.js';
@@ -26,6 +29,7 @@ export interface ValidationWorkerDeps {
   queries: Record<string, string>;
   reportsDir: string;
   log: Logger;
+  temporal: ValidationTemporalDeps;
 }
 
 export function validationActivities(deps: ValidationWorkerDeps) {
@@ -34,6 +38,7 @@ export function validationActivities(deps: ValidationWorkerDeps) {
     ...reports,
     ...createValidationActivities({
       db: deps.db, prom: deps.prom, queries: deps.queries, writeReport: reports.writeReport,
+      scheduleReevaluation: (req) => ensureReevaluationSchedule(deps.temporal, { ...req, input: req.input as ValidationPeriodInput }),
       log: deps.log.child({ component: 'validation-activities' }),
     }),
   };

@@ -30,6 +30,8 @@ export const validationConfigSchema = z
      * window (the two weeks compared) are missing, the decision is EXTEND, naming the days
      */
     maxMissingDecisionDays: z.number().int().min(0).default(2),
+    /** seed 000: after STAY, a live period re-runs every this many days (a Temporal Schedule; quarterly) */
+    reevaluationEveryDays: z.number().int().min(1).default(90),
 
     /** migration triggers (seed 000 "Migration Trigger Review"); a value strictly above breaches */
     thresholds: z

@@ -17,6 +17,7 @@ import { defaultValidationConfig } from '../../lib/config/validation.js';
 import { createLogger } from '../../lib/log.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { openMetricsText, type HourContext, type ProfilePoint } from '../../lib/prom/openmetrics.js';
+import { reevaluationScheduleId } from '../../clients/validation.js';
 import { validationActivities } from '../../workers/phases-validation.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
@@ -51,7 +52,7 @@ beforeAll(async () => {
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: validationActivities({ db: tdb.db, prom: new PromClient({ url: prom.url }), queries: DEFAULT_QUERIES, reportsDir, log }),
+    activities: validationActivities({ db: tdb.db, prom: new PromClient({ url: prom.url }), queries: DEFAULT_QUERIES, reportsDir, log, temporal: { client: env.client, taskQueue } }),
   });
   running = worker.run();
 
@@ -191,5 +192,29 @@ describe('validation and report routes', () => {
     const audit = await tdb.db.query<{ key: string; overridden_by: string }>('SELECT key, overridden_by FROM validation_decisions WHERE run_id = $1 ORDER BY id', [`validation-${id}`]);
     assert.deepEqual(audit.rows.map((r) => [r.key, r.overridden_by]), [['extend-1', 'ops-alice'], ['override-2', 'ops-alice'], ['final', 'ops-alice']]);
     assert.equal((await app.inject({ method: 'POST', url: `/v1/validations/${id}/decide-now`, headers: auth(), payload: {} })).statusCode, 404);
+    // MIGRATE: no re-evaluation
+    await assert.rejects(env.client.schedule.getHandle(reevaluationScheduleId(`validation-${id}`)).describe());
+  });
+
+  test('a live period that decides STAY schedules its quarterly re-evaluation, named in the readiness report', async () => {
+    const id = `live-stay-${Date.now()}`;
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload: { id, weeks: 2, minWeeks: 2, maxWeeks: 3 } })).statusCode, 201);
+    const ok = await app.inject({ method: 'POST', url: `/v1/validations/${id}/override`, headers: auth(), payload: { decision: 'STAY', reason: 'quiet quarter ahead' } });
+    assert.equal(ok.statusCode, 200, ok.body);
+    const done = await waitCompleted(id);
+    assert.equal((done.result as { decision: string }).decision, 'STAY');
+    const scheduleId = reevaluationScheduleId(`validation-${id}`);
+    const handle = env.client.schedule.getHandle(scheduleId);
+    try {
+      const d = await handle.describe();
+      assert.equal(d.action.type === 'startWorkflow' ? d.action.workflowType : '', 'validationPeriodWorkflow');
+      const every = d.spec.intervals?.[0]?.every;
+      assert.equal(typeof every === 'number' ? every : Number(every), 90 * 86_400_000);
+      const finalId = (done.result as { reportIds: string[] }).reportIds.at(-1)!;
+      const md = await app.inject({ method: 'GET', url: `/v1/reports/${finalId}.md`, headers: auth() });
+      assert.match(md.body, new RegExp(`Quarterly re-evaluation scheduled: Temporal Schedule ${scheduleId}`));
+    } finally {
+      await handle.delete();
+    }
   });
 });

@@ -23,6 +23,7 @@ import { decideNowSignal, extendSignal, overrideDecisionUpdate, statusQuery } fr
 import { validationWorkflowId } from '../../workflows/ids.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStatusKey, sgcWeekKey } from '../../workflows/search-attributes.js';
 import { validationActivities } from '../../workers/phases-validation.js';
+import { ensureReevaluationSchedule } from '../../clients/validation.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, freePort, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
@@ -166,7 +167,7 @@ async function newWorker(taskQueue: string, promq: PromQuerier = client, options
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: validationActivities({ db: tdb.db, prom: promq, queries: VALIDATION_QUERIES, reportsDir, log }),
+    activities: validationActivities({ db: tdb.db, prom: promq, queries: VALIDATION_QUERIES, reportsDir, log, temporal: { client: env.client, taskQueue } }),
   });
 }
 
@@ -438,7 +439,10 @@ describe('validation activities (real Postgres and Prometheus)', () => {
   const day2 = { runId, day: 2, dayStart: window.start + 86_400, dayEnd: window.start + 2 * 86_400, resolutionSeconds: 3600, subqueryStepSeconds: 60, queryOverrides: queriesFor('healthy') };
 
   beforeAll(async () => {
-    acts = createValidationActivities({ db: tdb.db, prom: client, queries: VALIDATION_QUERIES, writeReport: createReportActivities({ db: tdb.db, reportsDir }).writeReport, log });
+    acts = createValidationActivities({
+      db: tdb.db, prom: client, queries: VALIDATION_QUERIES, writeReport: createReportActivities({ db: tdb.db, reportsDir }).writeReport, log,
+      scheduleReevaluation: (req) => ensureReevaluationSchedule({ client: env.client, taskQueue: 'validation-reevaluation-test' }, { ...req, input: req.input }),
+    });
     await inActivity(() => acts.startRun({ runId, mode: 'backtest', input: {}, at: Date.now() }));
   });
 
@@ -453,6 +457,27 @@ describe('validation activities (real Postgres and Prometheus)', () => {
     assert.deepEqual(loaded, a);
   });
 
+  test('scheduleReevaluation run twice leaves one quarterly Schedule that starts a live period with the same rules', async () => {
+    const req = { runId: `${runId}-stay`, everyDays: 90, input: { weeks: 4, thresholds: { concurrency: 12 } } };
+    const first = await inActivity(() => acts.scheduleReevaluation(req));
+    const again = await inActivity(() => acts.scheduleReevaluation(req));
+    assert.deepEqual([first.created, again.created], [true, false]);
+    assert.equal(first.scheduleId, again.scheduleId);
+    const handle = env.client.schedule.getHandle(first.scheduleId);
+    try {
+      const d = await handle.describe();
+      assert.equal(d.action.type, 'startWorkflow');
+      assert.equal(d.action.type === 'startWorkflow' ? d.action.workflowType : '', 'validationPeriodWorkflow');
+      const every = d.spec.intervals?.[0]?.every;
+      assert.equal(typeof every === 'number' ? every : Number(every), 90 * 86_400_000);
+      const ids: string[] = [];
+      for await (const s of env.client.schedule.list()) ids.push(s.scheduleId);
+      assert.ok(ids.includes(first.scheduleId), 'listed like `temporal schedule list` shows it');
+    } finally {
+      await handle.delete();
+    }
+  });
+
   test('recordDecision run twice with the same key writes one audit row', async () => {
     const input = { runId, key: 'week-1', week: 1, decision: 'CONTINUE' as const, reasons: ['week 1'], at: Date.now() };
     assert.deepEqual(await inActivity(() => acts.recordDecision(input)), { recorded: true });
@@ -464,6 +489,7 @@ describe('validation activities (real Postgres and Prometheus)', () => {
     const down = createValidationActivities({
       db: tdb.db, prom: new PromClient({ url: `http://127.0.0.1:${await freePort()}`, timeoutMs: 2_000 }), queries: VALIDATION_QUERIES,
       writeReport: async () => ({ id: 'unused' }), log,
+      scheduleReevaluation: async () => { throw new Error('not used here'); },
     });
     const failure = async (p: Promise<unknown>): Promise<ApplicationFailure> => {
       const e = await p.then(() => null, (x: unknown) => x);

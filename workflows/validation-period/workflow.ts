@@ -1,5 +1,5 @@
 import {
-  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, proxyActivities,
+  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, patched, proxyActivities,
   setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ValidationActivities } from '../../activities/validation.js';
@@ -163,7 +163,7 @@ const { takeDailySnapshot } = proxyActivities<ValidationActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: [ErrorType.PromBadQuery, ErrorType.Validation] },
 });
 
-const { loadSnapshots, startRun, finishRun, recordDecision } = proxyActivities<ValidationActivities>({
+const { loadSnapshots, startRun, finishRun, recordDecision, scheduleReevaluation } = proxyActivities<ValidationActivities>({
   startToCloseTimeout: '30 seconds',
 });
 
@@ -366,6 +366,19 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     upsertSearchAttributes([{ key: sgcDecisionKey, value: decision }, { key: sgcStatusKey, value: 'decided' }, { key: sgcWeekKey, value: d.week }]);
     log.info('validation period decided', { decision, ruleDecision, week: d.week, incomplete: d.incomplete, overridden: override !== null });
     const forecast = forecastOf(all);
+    // seed 000: after STAY, re-evaluate quarterly. Added after periods were already running:
+    // patched() keeps their histories replaying (they end without this step).
+    if (decision === 'STAY' && patched('stay-schedules-quarterly-reevaluation')) {
+      if (mode === 'live') {
+        const everyDays = cfg.reevaluationEveryDays;
+        // the same rules (cfg holds thresholds and weeks as this period ended with them), live
+        const next: ValidationPeriodInput = { config: cfg, queryOverrides: input.queryOverrides, dayLengthSeconds: input.dayLengthSeconds, settleSeconds: input.settleSeconds };
+        const s = await scheduleReevaluation({ runId, everyDays, input: next as Record<string, unknown> });
+        notes.push(`Quarterly re-evaluation scheduled: Temporal Schedule ${s.scheduleId} starts a new live period every ${everyDays} days (\`temporal schedule describe --schedule-id ${s.scheduleId}\`).`);
+      } else {
+        notes.push('Backtest: no re-evaluation is scheduled (a live period that decides STAY schedules one every quarter).');
+      }
+    }
     const report = await writeFinalReport({
       runId, config: cfg, weeks: all, forecast, decision: d, backtest: backtest ?? undefined, notes,
       ...(override ? { override: { decision: override.decision, reason: override.reason, by: override.by } } : {}),
