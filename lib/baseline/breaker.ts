@@ -102,6 +102,9 @@ export interface SlidingBreakerOptions extends BreakerThresholds {
 
 export const DEFAULT_SLIDING_BREAKER: Omit<SlidingBreakerOptions, keyof BreakerThresholds> = { windowSeconds: 60, minRequests: 20 };
 
+/** How often the live breaker reads the service's own error rate and fallback ratio from Prometheus. */
+export const DEFAULT_BREAKER_CHECK_EVERY_SECONDS = 5;
+
 /** A live trip: when the first failure of the breaching span happened and when it was seen. */
 export interface LiveTrip {
   rule: BreakerRule;

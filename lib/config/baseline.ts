@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DEFAULT_BREAKER_CHECK_EVERY_SECONDS, DEFAULT_BREAKER_THRESHOLDS, DEFAULT_SLIDING_BREAKER } from '../baseline/breaker.js';
+import { DEFAULT_CRITERIA_THRESHOLDS } from '../baseline/criteria.js';
 import { OPERATION_DURATION_BUCKETS_SECONDS } from '../metrics.js';
 
 const seconds = z.number().int().positive();
@@ -47,30 +49,25 @@ export const baselineConfigSchema = z.object({
   }).prefault({}),
   /** seed 003 risk mitigation: stop immediately if error rate > 2% or effective fallback > 8% */
   breaker: z.object({
-    errorRateMax: fraction.default(0.02),
-    effectiveFallbackMax: fraction.default(0.08),
+    errorRateMax: fraction.default(DEFAULT_BREAKER_THRESHOLDS.errorRateMax),
+    effectiveFallbackMax: fraction.default(DEFAULT_BREAKER_THRESHOLDS.effectiveFallbackMax),
     live: z.boolean().default(true),
-    windowSeconds: z.number().int().min(5).max(3_600).default(60),
-    checkEverySeconds: z.number().int().min(1).max(300).default(5),
-    minRequests: z.number().int().min(1).max(100_000).default(20),
+    windowSeconds: z.number().int().min(5).max(3_600).default(DEFAULT_SLIDING_BREAKER.windowSeconds),
+    checkEverySeconds: z.number().int().min(1).max(300).default(DEFAULT_BREAKER_CHECK_EVERY_SECONDS),
+    minRequests: z.number().int().min(1).max(100_000).default(DEFAULT_SLIDING_BREAKER.minRequests),
   }).prefault({}),
   /** seed 003 success criteria */
   criteria: z.object({
-    p95MaxMs: z.number().positive().default(150),
-    p99MaxMs: z.number().positive().default(250),
-    rssAvgMaxMb: z.number().positive().default(500),
-    cacheHitMin: fraction.default(0.8),
-    errorRateMax: fraction.default(0.01),
-    effectiveFallbackMax: fraction.default(0.05),
+    p95MaxMs: z.number().positive().default(DEFAULT_CRITERIA_THRESHOLDS.p95MaxMs),
+    p99MaxMs: z.number().positive().default(DEFAULT_CRITERIA_THRESHOLDS.p99MaxMs),
+    rssAvgMaxMb: z.number().positive().default(DEFAULT_CRITERIA_THRESHOLDS.rssAvgMaxMb),
+    cacheHitMin: fraction.default(DEFAULT_CRITERIA_THRESHOLDS.cacheHitMin),
+    errorRateMax: fraction.default(DEFAULT_CRITERIA_THRESHOLDS.errorRateMax),
+    effectiveFallbackMax: fraction.default(DEFAULT_CRITERIA_THRESHOLDS.effectiveFallbackMax),
     /** overall success; the seed's 1% error ceiling implies 99% */
-    successRateMin: fraction.default(0.99),
+    successRateMin: fraction.default(DEFAULT_CRITERIA_THRESHOLDS.successRateMin),
     /** per-operation success (seed: plugin reload ≥ 95% → push, snapshot ≥ 99% → clone) */
-    operationSuccessMin: z.record(z.string(), fraction).default({
-      push_success_rate: 0.95,
-      clone_success_rate: 0.99,
-      plugin_reload_success_rate: 0.95,
-      snapshot_success_rate: 0.99,
-    }),
+    operationSuccessMin: z.record(z.string(), fraction).default(() => ({ ...DEFAULT_CRITERIA_THRESHOLDS.operationSuccessMin })),
   }).prefault({}),
   /** SLO draft: headroom over the worst observed window, and the error-budget period */
   slo: z.object({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_DRIFT_THRESHOLDS as D } from '../drift/verdict.js';
 
 const seconds = z.number().int().positive();
 
@@ -12,22 +13,22 @@ export type DriftTarget = z.infer<typeof driftTargetSchema>;
 /** seed 001 criteria (7/7 to pass) */
 export const driftThresholdsSchema = z.object({
   /** memory growth T0 → end must stay below this fraction (seed: < 20%) */
-  memoryGrowthMax: z.number().positive().default(0.2),
+  memoryGrowthMax: z.number().positive().default(D.memoryGrowthMax),
   /** average CPU below this percent (seed: < 5%) */
-  cpuAvgMaxPercent: z.number().positive().default(5),
+  cpuAvgMaxPercent: z.number().positive().default(D.cpuAvgMaxPercent),
   /** a spike is a sample above this percent... */
-  cpuSpikePercent: z.number().positive().default(20),
+  cpuSpikePercent: z.number().positive().default(D.cpuSpikePercent),
   /** ...and sustained when this many consecutive samples spike */
-  cpuSustainedSamples: z.number().int().min(1).default(3),
+  cpuSustainedSamples: z.number().int().min(1).default(D.cpuSustainedSamples),
   /**
    * Handles grow "continuously" when the second half of the series has a Kendall trend
    * (concordant − discordant pairs over all pairs) at or above this, with a net rise.
    */
-  handleTrendMax: z.number().min(0).max(1).default(0.8),
-  restartsMax: z.number().int().min(0).default(0),
-  criticalErrorsMax: z.number().int().min(0).default(0),
+  handleTrendMax: z.number().min(0).max(1).default(D.handleTrendMax),
+  restartsMax: z.number().int().min(0).default(D.restartsMax),
+  criticalErrorsMax: z.number().int().min(0).default(D.criticalErrorsMax),
   /** uptime may fall short of the soak duration by this fraction (scrape/query timing) */
-  uptimeTolerance: z.number().min(0).max(0.5).default(0.01),
+  uptimeTolerance: z.number().min(0).max(0.5).default(D.uptimeTolerance),
 }).prefault({});
 export type DriftThresholds = z.infer<typeof driftThresholdsSchema>;
 

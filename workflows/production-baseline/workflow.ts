@@ -5,7 +5,7 @@ import {
 import type {
   BaselineActivities, FlagExpectation, LoadTarget, LoadWindowResult, PhasePlan, PreflightResult, TripInfo,
 } from '../../activities/baseline.js';
-import { DEFAULT_SLIDING_BREAKER, evaluateBreaker, type BreakerDecision, type BreakerThresholds } from '../../lib/baseline/breaker.js';
+import { DEFAULT_BREAKER_CHECK_EVERY_SECONDS, DEFAULT_SLIDING_BREAKER, evaluateBreaker, type BreakerDecision, type BreakerThresholds } from '../../lib/baseline/breaker.js';
 
 export interface LiveBreakerSettings {
   /** judge the breaker on a sliding window while the load runs (seed 003: "stop immediately") */
@@ -214,7 +214,7 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
     errorRateMax: input.breaker.errorRateMax, effectiveFallbackMax: input.breaker.effectiveFallbackMax,
     windowSeconds: input.breaker.windowSeconds ?? DEFAULT_SLIDING_BREAKER.windowSeconds,
     minRequests: input.breaker.minRequests ?? DEFAULT_SLIDING_BREAKER.minRequests,
-    checkEverySeconds: input.breaker.checkEverySeconds ?? 5,
+    checkEverySeconds: input.breaker.checkEverySeconds ?? DEFAULT_BREAKER_CHECK_EVERY_SECONDS,
   };
 
   /** Runs a phase's windows; returns the trip that stopped it, or null. */
