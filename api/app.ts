@@ -6,6 +6,8 @@
  * `requireRole(min)` or `requireAgent()` from api/auth.ts.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -18,16 +20,18 @@ import { DomainError, ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { GitService } from '../lib/service/types.js';
-import { createAuthenticator } from './auth.js';
+import { SESSION_COOKIE, acceptsSessionCookie, createAuthenticator } from './auth.js';
 import { errorHandler } from './errors.js';
 import { idempotencyGuard } from './idempotency.js';
 import type { TemporalDeps } from '../clients/git-operations.js';
 import { FlagStore } from '../lib/flags/store.js';
 import { baselineRoutes } from './routes/baselines.js';
+import { consoleRoutes } from './routes/console.js';
 import { driftRoutes } from './routes/drift.js';
 import { flagRoutes } from './routes/flags.js';
 import { reportRoutes } from './routes/reports.js';
 import { rolloutRoutes } from './routes/rollouts.js';
+import { runbookRoutes } from './routes/runbook.js';
 import { systemRoutes } from './routes/system.js';
 import { validationRoutes } from './routes/validations.js';
 import { workspaceRoutes } from './routes/workspaces.js';
@@ -68,9 +72,21 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const authenticate = createAuthenticator(deps.config.api.tokens);
   app.decorateRequest('principal', null);
-  // every request learns who is calling; routes decide what that caller may do
+  app.decorateRequest('sessionToken', null);
+  // parses Cookie headers (before the auth hook below); only the console's session cookie is read
+  await app.register(cookie);
+  // every request learns who is calling; routes decide what that caller may do. The console's
+  // session cookie counts only on the routes acceptsSessionCookie names, and only without a
+  // bearer header: the REST API never authenticates a request by a cookie alone.
   app.addHook('onRequest', async (req) => {
     req.principal = authenticate(req.headers.authorization);
+    if (req.principal === null && req.headers.authorization === undefined && acceptsSessionCookie(req)) {
+      const token = req.cookies[SESSION_COOKIE];
+      if (token) {
+        req.principal = authenticate(`Bearer ${token}`);
+        if (req.principal) req.sessionToken = token;
+      }
+    }
   });
   // per token (per address without one), after auth so a token is known: one agent's flood
   // answers 429 with Retry-After and slows no one else
@@ -99,7 +115,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const readiness = deps.readiness;
   if (readiness) {
     app.addHook('onRequest', async (req) => {
-      if (readiness.ready() || req.url === '/healthz' || req.url === '/metrics') return;
+      // the console's page and sign-in render without Postgres (each section says what is unavailable)
+      if (readiness.ready() || req.url === '/healthz' || req.url === '/metrics' || req.routeOptions.url === '/' || req.routeOptions.url === '/console/login') return;
       throw new DomainError(ErrorType.Unavailable, 'starting: Postgres is not reachable yet (the schema is not migrated); retry later');
     });
   }
@@ -117,5 +134,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(driftRoutes({ temporal: phases, config }), { prefix: '/v1' });
   await app.register(flagRoutes({ flags: new FlagStore(deps.db), switchTimeoutMs: config.canary.switchTimeoutMs }), { prefix: '/v1' });
   await app.register(reportRoutes({ db: deps.db }), { prefix: '/v1' });
+  await app.register(runbookRoutes({ config }), { prefix: '/v1' });
+  // the console's CSRF secret: shared by every API process when an encryption key is configured
+  // (a form rendered by one instance posts fine to another), else this process's own
+  const key = config.security.encryptionKey;
+  const csrfSecret = key ? Buffer.from(hkdfSync('sha256', Buffer.from(key, 'base64'), Buffer.alloc(0), 'sgc-console-csrf', 32)) : randomBytes(32);
+  await app.register(consoleRoutes({
+    authenticate, csrfSecret, flags: new FlagStore(deps.db), db: deps.db, switchTimeoutMs: config.canary.switchTimeoutMs,
+    temporal: { client: deps.temporal.client, taskQueue: config.temporal.taskQueues.phases, namespace: config.temporal.namespace, uiUrl: config.temporal.uiUrl },
+  }));
   return app as unknown as App;
 }

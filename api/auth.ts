@@ -4,7 +4,7 @@
  * in constant time against every configured digest, so neither timing nor early exit reveals
  * which token came close.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ROLES, type ApiToken, type Role } from '../lib/config/index.js';
 
@@ -20,6 +20,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** set by the auth hook on every non-public route */
     principal: Principal | null;
+    /** the console session token, when the principal came from the session cookie (see SESSION_COOKIE) */
+    sessionToken: string | null;
   }
 }
 
@@ -80,4 +82,43 @@ export function requireAgent() {
     if (!req.principal) return void deny(reply, 401, 'a bearer token is required');
     if (req.principal.role !== 'agent' || !req.principal.agentId) return void deny(reply, 403, 'workspace operations require an agent token bound to an agentId');
   };
+}
+
+/**
+ * The console's session (issue 11 item 2): the bearer token a person typed into the sign-in page,
+ * kept in this cookie (HttpOnly, SameSite=Strict). It is accepted only where {@link acceptsSessionCookie}
+ * says so — the console's pages and forms, and the read-only pages they link to — never by the
+ * REST routes, so a cookie a browser sends on its own cannot drive the API.
+ */
+export const SESSION_COOKIE = 'sgc_console';
+
+/** GET routes (by route pattern) a browser session may read with the cookie. */
+const COOKIE_READ_ROUTES = new Set(['/', '/v1/reports/:id', '/v1/reports/:id.md', '/v1/runbook']);
+
+/**
+ * Whether this request may authenticate with the session cookie: safe reads of the routes above,
+ * and the console's own forms (`POST /console/…`), which each check the session's CSRF token.
+ */
+export function acceptsSessionCookie(req: Pick<FastifyRequest, 'method' | 'routeOptions'>): boolean {
+  const route = req.routeOptions.url;
+  if (route === undefined) return false;
+  if (req.method === 'GET' || req.method === 'HEAD') return COOKIE_READ_ROUTES.has(route);
+  return req.method === 'POST' && route.startsWith('/console/');
+}
+
+/**
+ * The session's CSRF token: an HMAC of the session token's digest under a server secret, so it
+ * is the same on every page of one session, differs between sessions, and cannot be computed by
+ * another site (which can neither read the cookie nor the page).
+ */
+export function csrfToken(secret: Buffer, sessionToken: string): string {
+  return createHmac('sha256', secret).update('sgc-console-csrf\0').update(sha256(sessionToken)).digest('base64url');
+}
+
+/** Constant-time check of a submitted CSRF token. */
+export function csrfValid(secret: Buffer, sessionToken: string, submitted: unknown): boolean {
+  if (typeof submitted !== 'string' || submitted.length === 0 || submitted.length > 128) return false;
+  const want = Buffer.from(csrfToken(secret, sessionToken));
+  const got = Buffer.from(submitted);
+  return want.length === got.length && timingSafeEqual(want, got);
 }

@@ -7,12 +7,14 @@
  *   npm run cli -- flags list | set git.push 10 --reason "…" | kill --reason "…"
  *   npm run cli -- baseline start | status <id> | schedule create …
  *   npm run cli -- drift start | status <id>
+ *   npm run cli -- runbook                      # the rollback runbook from the live configuration
  */
 import { Command } from 'commander';
 import { baselineCommand } from './cli/baseline.js';
 import { driftCommand } from './cli/drift.js';
 import { flagsCommand } from './cli/flags.js';
 import { rolloutCommand } from './cli/rollout.js';
+import { runbookCommand } from './cli/runbook.js';
 import { validationCommand } from './cli/validation.js';
 
 const program = new Command('sgc')
@@ -21,7 +23,8 @@ const program = new Command('sgc')
   .addCommand(rolloutCommand())
   .addCommand(flagsCommand())
   .addCommand(baselineCommand())
-  .addCommand(driftCommand());
+  .addCommand(driftCommand())
+  .addCommand(runbookCommand());
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),

@@ -4,7 +4,7 @@
  * measured time from its decision until every flag-caching process had switched, and latches
  * (issue 9 item 5): every flag write is then 409 `latched` until `POST /flags/unlatch`.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { FlagStore, LatchState } from '../../lib/flags/store.js';
@@ -55,6 +55,39 @@ function actorOf(req: FastifyRequest): string {
   return `api:${req.principal?.name ?? 'unknown'}`;
 }
 
+export interface KillSwitchAnswer {
+  changeId: string | null;
+  version: number;
+  changed: { operation: string; old: { percent: number; shadow: boolean }; new: { percent: number; shadow: boolean } }[];
+  decidedAt: string;
+  eventId: number | null;
+  latch: z.infer<typeof latchSchema>;
+  switched: boolean;
+  durationMs: number | null;
+  processes: number;
+  missing: string[];
+}
+
+/**
+ * The operator's kill switch — the one code path of `POST /v1/flags/kill` and the console's kill
+ * form: every flag to 0% and shadow off, latched, then the measured wait until every
+ * flag-caching process switched. A retry under the same idempotency key returns the first
+ * kill's event instead of recording another.
+ */
+export async function pullKillSwitch(
+  deps: { flags: Pick<FlagStore, 'kill' | 'awaitSwitch'>; switchTimeoutMs: number },
+  o: { actor: string; reason: string; idempotencyKey?: string; log: Pick<FastifyBaseLogger, 'warn'> },
+): Promise<KillSwitchAnswer> {
+  const kill = await deps.flags.kill({ actor: o.actor, reason: o.reason, source: 'kill', latch: true, ...(o.idempotencyKey ? { changeId: `api-kill-${o.idempotencyKey}` } : {}) });
+  const base = {
+    changeId: kill.changeId, version: kill.version, changed: kill.changed, decidedAt: kill.decidedAt.toISOString(), eventId: kill.eventId, latch: latchBody(kill.latch),
+  };
+  if (kill.eventId === null) return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
+  const sw = await deps.flags.awaitSwitch(kill.eventId, { timeoutMs: deps.switchTimeoutMs });
+  o.log.warn({ eventId: kill.eventId, switched: sw.switched, durationMs: sw.durationMs, actor: o.actor }, 'kill switch via API');
+  return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing };
+}
+
 export function flagRoutes({ flags, switchTimeoutMs }: FlagRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireRole('admin'));
@@ -99,15 +132,7 @@ export function flagRoutes({ flags, switchTimeoutMs }: FlagRouteDeps): FastifyPl
       },
     }, async (req) => {
       const key = req.headers['idempotency-key'];
-      // a retried request with the same key returns the first kill's event instead of a new one
-      const kill = await flags.kill({ actor: actorOf(req), reason: req.body.reason, source: 'kill', latch: true, ...(key ? { changeId: `api-kill-${key}` } : {}) });
-      const base = {
-        changeId: kill.changeId, version: kill.version, changed: kill.changed, decidedAt: kill.decidedAt.toISOString(), eventId: kill.eventId, latch: latchBody(kill.latch),
-      };
-      if (kill.eventId === null) return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
-      const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: switchTimeoutMs });
-      req.log.warn({ eventId: kill.eventId, switched: sw.switched, durationMs: sw.durationMs }, 'kill switch via API');
-      return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing };
+      return pullKillSwitch({ flags, switchTimeoutMs }, { actor: actorOf(req), reason: req.body.reason, idempotencyKey: key, log: req.log });
     });
 
     app.get('/flags/latch', {

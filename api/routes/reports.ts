@@ -28,8 +28,11 @@ const doc = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
+/** Self-contained pages (inline CSS and SVG, no scripts): nothing else may load, nothing may frame them. */
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'";
+
 /** HTML when asked for (`?format=html`) or when the client prefers it over JSON (a browser). */
-function wantsHtml(format: string | undefined, accept: string | undefined): boolean {
+export function wantsHtml(format: string | undefined, accept: string | undefined): boolean {
   if (format !== undefined) return format === 'html';
   const a = (accept ?? '').toLowerCase();
   const html = a.indexOf('text/html');
@@ -86,7 +89,7 @@ export function reportRoutes({ db }: ReportRouteDeps): FastifyPluginAsyncZod {
         // the page is self-contained (inline CSS and SVG, no scripts): forbid anything else
         return reply
           .type('text/html; charset=utf-8')
-          .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+          .header('content-security-policy', PAGE_CSP)
           .send(r.html);
       }
       return { id: r.id, kind: r.kind, runId: r.runId, title: r.title, createdAt: r.createdAt.toISOString(), markdown: r.markdown, data: r.data };
