@@ -199,6 +199,35 @@ export function ensurePrometheus(say: Say = defaultSay): { prometheus: string; p
   return { prometheus, promtool };
 }
 
+/**
+ * Debian's `chromium` for the console's browser test (driven by playwright-core; Playwright's own
+ * browser download is not reachable here): SGC_CHROMIUM_BIN, else `chromium` on PATH or
+ * /usr/bin/chromium, else `apt-get install -y chromium` when root with apt.
+ */
+export function ensureChromium(say: Say = defaultSay): string {
+  const given = process.env.SGC_CHROMIUM_BIN;
+  if (given) {
+    if (!existsSync(given)) throw new Error(`chromium: SGC_CHROMIUM_BIN=${given} does not exist`);
+    say(`chromium: using ${given} (SGC_CHROMIUM_BIN)`);
+    return given;
+  }
+  const found = which('chromium') ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
+  if (found) {
+    say(`chromium: using ${found}`);
+    return found;
+  }
+  if (process.getuid?.() !== 0 || !which('apt-get')) {
+    throw new Error('chromium: not found and cannot install (needs root and apt-get). Install Debian\'s "chromium" package or set SGC_CHROMIUM_BIN.');
+  }
+  say('chromium: installing Debian package "chromium" (apt-get update && apt-get install -y chromium; a minute or two, once per machine)');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const upd = spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (upd.status !== 0) throw new Error('chromium: apt-get update failed');
+  const inst = spawnSync('apt-get', ['install', '-y', 'chromium'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (inst.status !== 0 || !existsSync('/usr/bin/chromium')) throw new Error('chromium: apt-get install -y chromium failed');
+  return '/usr/bin/chromium';
+}
+
 async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   try {

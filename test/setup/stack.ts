@@ -7,13 +7,32 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureTemporal, ensurePrometheus, ensurePostgres, ensureEnvd, startTemporalDev, freePort, DATA_DIR } from '../../scripts/stack.js';
+import { ensureTemporal, ensurePrometheus, ensurePostgres, ensureEnvd, ensureChromium, startTemporalDev, freePort, DATA_DIR } from '../../scripts/stack.js';
 
 interface Stopper {
   stop(): Promise<void>;
 }
 declare global {
   var __SGC_STACK__: Stopper[] | undefined;
+}
+
+/** The console's browser test, which needs Debian's chromium. */
+const BROWSER_TEST = 'test/integration/console-browser.test.ts';
+
+/**
+ * Whether this run selects `file`: no path patterns (the whole suite), or a pattern (a regular
+ * expression over the path, as jest reads it) that matches it.
+ */
+function selects(argv: string[], file: string): boolean {
+  const patterns = argv.slice(2).filter((a) => !a.startsWith('-'));
+  if (patterns.length === 0) return true;
+  return patterns.some((p) => {
+    try {
+      return new RegExp(p).test(file);
+    } catch {
+      return file.includes(p);
+    }
+  });
 }
 
 function onlyUnit(argv: string[]): boolean {
@@ -35,6 +54,7 @@ export async function startStack(): Promise<void> {
   process.env.SGC_TEMPORAL_BIN = temporalBin;
   // E2B's own daemon, for the E2B stand-in the sandbox contract suite runs against
   process.env.SGC_ENVD_BIN = ensureEnvd(say);
+  if (selects(process.argv, BROWSER_TEST)) process.env.SGC_CHROMIUM_BIN = ensureChromium(say);
   const pgh = await ensurePostgres(say);
   stoppers.push(pgh);
   process.env.SGC_TEST_PG_ADMIN_URL = pgh.adminUrl;
