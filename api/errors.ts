@@ -92,7 +92,7 @@ export function mapDomainError(e: DomainError): Mapped {
     case ErrorType.NotFound:
       return { status: 404, body: { error: 'not_found', message: e.message } };
     case ErrorType.Forbidden:
-      return { status: 403, body: { error: 'forbidden', message: e.message } };
+      return { status: 403, body: { error: 'forbidden', message: e.message, ...pick(e.details, 'field') } };
     case ErrorType.Conflict:
       return { status: 409, body: { error: 'conflict', message: e.message, files: e.details.files ?? [], ...pick(e.details, 'branch') } };
     case ErrorType.ConflictEscalated:

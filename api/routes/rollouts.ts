@@ -8,8 +8,10 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { canaryStageSchema, canaryThresholdsSchema } from '../../lib/config/canary.js';
-import { requireRole } from '../auth.js';
+import { adminOnlyField } from '../../lib/canary/bounds.js';
+import { canaryStageListSchema, canaryStageSchema, canaryThresholdsSchema } from '../../lib/config/canary.js';
+import { DomainError, ErrorType } from '../../lib/errors.js';
+import { hasRole, requireRole } from '../auth.js';
 import { ROLLOUT_ID, controlRollout, rolloutStatus, startRollout, type RolloutControlDeps } from '../../clients/canary.js';
 import { errorResponses, errorSchema } from '../schemas.js';
 
@@ -19,13 +21,13 @@ const idParams = z.object({ id: z.string().regex(ROLLOUT_ID, '1-64 letters, digi
 
 const startBody = z.object({
   rolloutId: z.string().regex(ROLLOUT_ID, '1-64 letters, digits, ".", "_", "-"').optional().describe('default: a random id'),
-  stages: z.array(canaryStageSchema).min(1).optional().describe('default: config canary.stages'),
+  stages: canaryStageListSchema.optional().describe('default: config canary.stages; other stages need the admin role (at most 10, percents never falling)'),
   analysisIntervalSeconds: z.number().int().positive().optional(),
   analysisWindowSeconds: z.number().int().positive().optional(),
   consecutiveBreaches: z.number().int().min(1).optional(),
   autoAdvance: z.boolean().optional(),
   thresholds: canaryThresholdsSchema.partial().optional(),
-}).refine((b) => b.stages === undefined || new Set(b.stages.map((s) => s.name)).size === b.stages.length, { message: 'stage names must be unique', path: ['stages'] });
+}).describe('thresholds weaker than config canary.thresholds, more consecutiveBreaches, autoAdvance or slower analyses need the admin role');
 
 const conflict = { 409: errorSchema.describe('a rollout is already running, or this id exists') };
 const refused = { 409: errorSchema.describe('the rollout refused the action now; `message` says why (nothing changed)') };
@@ -73,7 +75,14 @@ export function rolloutRoutes(deps: RolloutRouteDeps): FastifyPluginAsyncZod {
         summary: 'Start a canary rollout of approach 2 (canaryRolloutWorkflow)', tags: ['rollouts'], body: startBody,
         response: { 201: z.object({ rolloutId: z.string(), workflowId: z.string(), runId: z.string() }), ...errorResponses, ...conflict },
       },
-    }, async (req, reply) => reply.code(201).send(await startRollout(deps, req.body, actorOf(req))));
+    }, async (req, reply) => {
+      // the configured plan is an operator's to run; loosening it is admin work (issue 9 item 7)
+      const loosened = adminOnlyField(req.body, deps.defaults);
+      if (loosened !== null && !hasRole(req.principal!.role, 'admin')) {
+        throw new DomainError(ErrorType.Forbidden, `${loosened.field}: ${loosened.why} requires the admin role`, { details: { field: loosened.field } });
+      }
+      return reply.code(201).send(await startRollout(deps, req.body, actorOf(req)));
+    });
 
     app.get('/rollouts/:id', {
       schema: { summary: 'A rollout\'s status: stage, percent, last analyses, why paused, rollback', tags: ['rollouts'], params: idParams, response: { 200: statusSchema, ...errorResponses } },

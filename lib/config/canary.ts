@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   DEFAULT_ANALYSIS_INTERVAL_SECONDS, DEFAULT_CONSECUTIVE_BREACHES, DEFAULT_MAX_ANALYSES_PER_RUN, DEFAULT_STAGES, DEFAULT_THRESHOLDS,
 } from '../canary/analysis.js';
+import { stagesProblem } from '../canary/bounds.js';
 import { DEFAULT_DRILL, DEFAULT_RECONCILIATION, DEFAULT_SWITCH_TIMEOUT_MS } from '../canary/defaults.js';
 
 /**
@@ -31,9 +32,16 @@ export const canaryThresholdsSchema = z.object({
   consistency: z.number().min(0).max(1).default(DEFAULT_THRESHOLDS.consistency),
 });
 
+/** A rollout's stages: 1..MAX_STAGES, unique names, percents never falling (lib/canary/bounds.ts). */
+export const canaryStageListSchema = z.array(canaryStageSchema)
+  .superRefine((s, ctx) => {
+    const problem = stagesProblem(s);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .refine((s) => new Set(s.map((x) => x.name)).size === s.length, { message: 'stage names must be unique' });
+
 export const canaryConfigSchema = z.object({
-  stages: z.array(canaryStageSchema).min(1).default(DEFAULT_STAGES)
-    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, { message: 'stage names must be unique' }),
+  stages: canaryStageListSchema.default(DEFAULT_STAGES),
   analysisIntervalSeconds: z.number().int().positive().default(DEFAULT_ANALYSIS_INTERVAL_SECONDS),
   /** the window each analysis measures; default = the interval (analyses neither overlap nor leave gaps) */
   analysisWindowSeconds: z.number().int().positive().optional(),
