@@ -2,7 +2,8 @@
 // Jest 30 with @swc/jest (ESM TypeScript; run with NODE_OPTIONS=--experimental-vm-modules, which
 // `npm test` sets). Projects: unit (pure, no stack), workflows and integration (the real stack,
 // started once for the whole run by test/setup/global-setup.js), security (issue 9: each attack
-// is a test that failed before its fix; real stack too). FACTS.md has the traps.
+// is a test that failed before its fix; real stack too), replay (stored workflow histories
+// replayed on the current code; no stack). FACTS.md has the traps.
 // ESM-only packages that CommonJS dependencies require() (light-my-request → cookie 2): Node 20
 // loads them natively, Jest's loader cannot, so Jest compiles just these to CommonJS.
 const ESM_ONLY = ['cookie'];
@@ -32,6 +33,8 @@ export default {
     suite('workflows'),
     suite('integration'),
     suite('security'),
+    // stored workflow histories replayed against the current workflow code (no stack needed)
+    suite('replay'),
   ],
   globalSetup: '<rootDir>/test/setup/global-setup.js',
   globalTeardown: '<rootDir>/test/setup/global-teardown.js',

@@ -35,9 +35,10 @@ function selects(argv: string[], file: string): boolean {
   });
 }
 
+/** Only projects that need no stack are selected: unit tests and the replay of stored histories. */
 function onlyUnit(argv: string[]): boolean {
   const selected = argv.slice(2).filter((a) => !a.startsWith('-'));
-  return selected.length > 0 && selected.every((a) => a === 'unit' || a.includes('test/unit/'));
+  return selected.length > 0 && selected.every((a) => a === 'unit' || a === 'replay' || a.includes('test/unit') || a.includes('test/replay'));
 }
 
 export async function startStack(): Promise<void> {

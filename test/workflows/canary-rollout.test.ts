@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { promisify } from 'node:util';
-import { ApplicationFailure, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Gauge, Registry } from 'prom-client';
@@ -30,6 +30,7 @@ import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../../workflows/
 import { canaryWorkflowId } from '../../workflows/ids.js';
 import { sgcPercentKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../../workflows/search-attributes.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
+import { recordHistory } from '../helpers/history.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { stackEnv } from '../helpers/stack.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
@@ -92,7 +93,7 @@ async function resetFlags(): Promise<void> {
   await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })), { actor: 'test', reason: 'reset' });
 }
 
-async function start(taskQueue: string, o: Partial<CanaryRolloutInput> & { stages: CanaryStage[] }): Promise<WorkflowHandle<typeof canaryRolloutWorkflow>> {
+async function start(taskQueue: string, o: Partial<CanaryRolloutInput> & { stages: CanaryStage[] }): Promise<WorkflowHandleWithFirstExecutionRunId<typeof canaryRolloutWorkflow>> {
   const rolloutId = uniqueId('r').slice(0, 40);
   return env.client.workflow.start(canaryRolloutWorkflow, {
     taskQueue, workflowId: canaryWorkflowId(rolloutId),
@@ -163,6 +164,8 @@ test('walks shadow → 10% → 50% → 100% on advance, then decommissions and c
       ['stage-0-shadow', 8], ['stage-1-canary-10', 8], ['stage-2-dual-write-50', 8], ['stage-3-cutover-100', 8], ['stage-4-decommission', 8],
     ]);
     assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'done');
+    await recordHistory('canaryRolloutWorkflow-stage-advanced', env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId));
+    await recordHistory('canaryRolloutWorkflow-last-stage-completed', h);
   });
 });
 
@@ -245,6 +248,7 @@ test('one bad analysis does not roll back; approach-2 error rate above 5% in two
     assert.equal(result.rollback?.switched, true);
     await flagsAre(0, false);
     assert.equal((await store.rollbackEvents({ limit: 1 }))[0]?.source, 'auto');
+    await recordHistory('canaryRolloutWorkflow-auto-rollback', h);
   });
 });
 
@@ -345,6 +349,7 @@ test('continue-as-new forced by maxAnalysesPerRun keeps stage, analyses, pause a
       await h.signal(rollbackSignal, { reason: 'test cleanup' });
       await h.result();
     }
+    await recordHistory('canaryRolloutWorkflow-continued-within-stage', env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId));
   });
 });
 
@@ -411,6 +416,7 @@ test('Updates refuse with the reason and change nothing; accepted ones answer wi
     const accepted = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)
       .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes!.acceptedRequest!.input!.name);
     assert.deepEqual(accepted, ['pause', 'resume', 'advance', 'rollback']);
+    await recordHistory('canaryRolloutWorkflow-updates-rolled-back', h);
   });
 });
 

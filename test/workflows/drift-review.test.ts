@@ -21,6 +21,7 @@ import { sgcDecisionKey, sgcPhaseKey } from '../../workflows/search-attributes.j
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { recordHistory } from '../helpers/history.js';
 
 const log = pino({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -106,7 +107,11 @@ test('a drift review passes 7/7 for a healthy process and fails naming memory gr
     const h2 = await env.client.workflow.start(driftReviewWorkflow, { taskQueue, workflowId: leakyId, args: [review('drift-leaky')] });
     const status = await h2.query(driftStatusQuery);
     assert.equal(status.samplesTotal, 4);
-    return [await h1.result(), await h2.result(), h1] as const;
+    const results = [await h1.result(), await h2.result(), h1] as const;
+    await recordHistory('driftReviewWorkflow-first-run-continued', env.client.workflow.getHandle(healthyId, h1.firstExecutionRunId));
+    await recordHistory('driftReviewWorkflow-last-run-pass', h1);
+    await recordHistory('driftReviewWorkflow-fail', h2);
+    return results;
   });
 
   assert.equal(ok.summary, '7/7 criteria met', `healthy review: failed ${ok.failed.join(', ')}; missing ${ok.missing.join(', ')}`);

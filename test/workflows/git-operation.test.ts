@@ -23,6 +23,7 @@ import { sgcAgentIdKey, sgcOperationKey, sgcPhaseKey } from '../../workflows/sea
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { cloneAndRead, createBareRepo } from '../helpers/git.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { recordHistory } from '../helpers/history.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -90,8 +91,12 @@ test('create, commit + push and pull run through the workflow; the commit lands 
     const attrs = (await handle.describe()).typedSearchAttributes;
     assert.deepEqual([attrs.get(sgcPhaseKey), attrs.get(sgcAgentIdKey), attrs.get(sgcOperationKey)], ['gitop', 'agent-1', 'create']);
 
+    await recordHistory('gitOperationWorkflow-create', handle);
+
     await service.writeFile(workspace.id, 'src/hello.txt', 'hello\n');
-    const pushed = await (await run(taskQueue, { op: 'commitPush', agentId: 'agent-1', workspaceId: workspace.id, message: 'add hello' })).result();
+    const pushHandle = await run(taskQueue, { op: 'commitPush', agentId: 'agent-1', workspaceId: workspace.id, message: 'add hello' });
+    const pushed = await pushHandle.result();
+    await recordHistory('gitOperationWorkflow-commit-push', pushHandle);
     assert.equal(pushed.op, 'commitPush');
     assert.equal(pushed.push.branch, 'agent/agent-1/task-1');
     assert.equal(pushed.push.alreadyLanded, false);
@@ -131,6 +136,7 @@ test('a conflict fails the workflow as a non-retryable GitConflict naming the fi
     const attempts = history.events?.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt);
     assert.deepEqual(attempts, [1]);
     assert.equal(cloneAndRead(remote.url, 'main').read('shared.txt'), 'one\nTWO by a\nthree\n');
+    await recordHistory('gitOperationWorkflow-conflict-failed', handle);
   });
 });
 
@@ -173,4 +179,5 @@ test('a worker killed during a push: the workflow completes on a new worker and 
   assert.equal(landed.read('crash.txt'), 'survives\n');
   const attempts = (await handle.fetchHistory()).events?.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt);
   assert.ok((attempts?.at(-1) ?? 0) >= 2, `expected a retried attempt, got ${JSON.stringify(attempts)}`);
+  await recordHistory('gitOperationWorkflow-push-retried-after-crash', handle);
 });

@@ -8,6 +8,7 @@ import { ensurePoolSchedules } from '../../clients/schedules.js';
 import { poolMaintenanceWorkflow } from '../../workflows/pool-maintenance/workflow.js';
 import { sgcPhaseKey, sgcStageKey } from '../../workflows/search-attributes.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { recordHistory } from '../helpers/history.js';
 
 const log = createLogger({ level: 'silent' });
 // once per process (each test file runs in its own): keep the SDK's worker chatter (and expected-failure warnings) out of test output
@@ -53,6 +54,7 @@ test('poolMaintenanceWorkflow runs the chore its input names and returns its cou
     const desc = await handle.describe();
     assert.equal(desc.typedSearchAttributes.get(sgcPhaseKey), 'maintenance');
     assert.equal(desc.typedSearchAttributes.get(sgcStageKey), 'cleanup');
+    await recordHistory('poolMaintenanceWorkflow-cleanup', handle);
   });
   assert.deepEqual(pool.calls, ['healthCheck', 'cleanup']);
 });

@@ -27,6 +27,7 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { recordHistory } from '../helpers/history.js';
 
 const log = pino({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -133,6 +134,7 @@ test('a baseline through real Prometheus produces every artifact, stores its row
     assert.equal(sa.get(sgcPhaseKey), 'baseline');
     assert.equal(sa.get(sgcStatusKey), 'done');
     assert.equal(sa.get(sgcDecisionKey), r.decision);
+    await recordHistory('productionBaselineWorkflow-completed', handle);
     return r;
   });
 
@@ -206,7 +208,9 @@ test('the breaker trips when the target starts failing: the load stops within on
       await until(async () => ((await handle.query(statusQuery)).sampleNum >= 1 ? true : undefined));
       target.setFailing(true);
       switchedAt = Date.now();
-      return handle.result();
+      const r = await handle.result();
+      await recordHistory('productionBaselineWorkflow-breaker-tripped', handle);
+      return r;
     });
     const requestsAtEnd = target.requests;
     await new Promise((r) => setTimeout(r, 500));

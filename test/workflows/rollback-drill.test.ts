@@ -26,6 +26,7 @@ import { rollbackDrillWorkflow } from '../../workflows/rollback-drill/workflow.j
 import { sgcDecisionKey, sgcPhaseKey } from '../../workflows/search-attributes.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { recordHistory } from '../helpers/history.js';
 
 const log = createLogger({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -94,6 +95,7 @@ test('the drill flips the flags on and off under load, each flip reaches every p
     const { rows } = await t.db.query<{ kind: string; title: string }>('SELECT kind, title FROM reports WHERE id = $1', [r.reportId]);
     assert.deepEqual(rows[0], { kind: 'rollback-drill', title: `Rollback drill ${r.drillId}: pass` });
     assert.match(readFileSync(join(reportsDir, r.drillId, `${r.reportId}.md`), 'utf8'), /\| 4 \| off \| 8 \|/);
+    await recordHistory('rollbackDrillWorkflow-pass', h);
   });
   assert.deepEqual((await store.list()).map((f) => [f.operation, f.percent, f.shadow]), before.map((f) => [f.operation, f.percent, f.shadow]));
 });
@@ -126,7 +128,9 @@ test('reconciliationWorkflow compares the dual-write records and sets the worker
     ('rw2','pooled','b','t','file:///r','main','agent/b/t','s4','ws/rw2','ready', now() - interval '5 minutes', null)`);
   try {
     const w = await worker(taskQueue);
-    const r = await w.runUntil(env.client.workflow.execute(reconciliationWorkflow, { taskQueue, workflowId: uniqueId('reconcile'), args: [{ lagThresholdSeconds: 60 }] }));
+    const workflowId = uniqueId('reconcile');
+    const r = await w.runUntil(env.client.workflow.execute(reconciliationWorkflow, { taskQueue, workflowId, args: [{ lagThresholdSeconds: 60 }] }));
+    await recordHistory('reconciliationWorkflow', env.client.workflow.getHandle(workflowId));
     assert.deepEqual({ checked: r.checked, divergent: r.divergent, ratio: r.ratio }, { checked: 2, divergent: 1, ratio: 0.5 });
     assert.deepEqual(r.issues, [{ workspaceId: 'rw1', kind: 'lag' }]);
     assert.equal((await metrics.reconciliationDivergence.get()).values[0]?.value, 0.5);

@@ -27,6 +27,7 @@ import { ensureReevaluationSchedule } from '../../clients/validation.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, freePort, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { recordHistory } from '../helpers/history.js';
 
 // Metric histories for every scenario live in ONE throwaway Prometheus, told apart by a
 // `scenario` label; each run overrides the validation queries to select its scenario. Weeks are
@@ -246,6 +247,7 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     assert.deepEqual([sa.get(sgcPhaseKey), sa.get(sgcWeekKey), sa.get(sgcDecisionKey), sa.get(sgcStatusKey)], ['validation', 4, 'STAY', 'decided']);
     // continued-as-new at each week boundary: the run that decided is not the first
     assert.notEqual(desc.runId, handle.firstExecutionRunId);
+    await recordHistory('validationPeriodWorkflow-week-4-stay', handle);
   });
 
   test('concurrency above 10 from week 2 on: MIGRATE as soon as it is sustained (week 3)', async () => {
@@ -391,6 +393,7 @@ describe('validationPeriodWorkflow messages', () => {
       const result = await handle.result();
       // the stored history (signals, a rejected and no accepted update, the decision) replays deterministically
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory());
+      await recordHistory('validationPeriodWorkflow-extended-decided-early', handle);
       return result;
     });
     assert.equal(r.forced, true);
