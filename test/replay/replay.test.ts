@@ -12,21 +12,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
 import * as workflows from '../../workflows/index.js';
-import { HISTORIES_DIR } from '../helpers/history.js';
+import { HISTORIES_DIR, parseHistory } from '../helpers/history.js';
 import { workflowBundle } from '../helpers/temporal.js';
 
 // a nondeterministic replay is expected to be reported by the test, not logged by the runtime
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 
-interface Stored {
-  file: string;
-  workflowType: string;
-  history: { events: { workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }[] };
-}
-
-const stored: Stored[] = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort().map((file) => {
-  const history = JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8')) as Stored['history'];
-  return { file, history, workflowType: history.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? '?' };
+const stored = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort().map((file) => {
+  const history = parseHistory(readFileSync(join(HISTORIES_DIR, file), 'utf8'));
+  return { file, history, workflowType: history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? '?' };
 });
 
 const results = new Map<string, ReplayResult>();
