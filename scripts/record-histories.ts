@@ -37,7 +37,7 @@ const RECORDERS: Recorder[] = [
   {
     file: 'test/workflows/validation-backtest.test.ts',
     tests: ['all healthy: STAY at the planned week 4', 'extend moves the planned week'],
-    histories: ['validationPeriodWorkflow-week-4-stay', 'validationPeriodWorkflow-extended-decided-early'],
+    histories: ['validationPeriodWorkflow-week-4-stay', 'validationPeriodWorkflow-messages-first-run', 'validationPeriodWorkflow-extended-decided-early'],
   },
   {
     file: 'test/workflows/production-baseline.test.ts',

@@ -393,6 +393,7 @@ describe('validationPeriodWorkflow messages', () => {
       const result = await handle.result();
       // the stored history (signals, a rejected and no accepted update, the decision) replays deterministically
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory());
+      await recordHistory('validationPeriodWorkflow-messages-first-run', env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId));
       await recordHistory('validationPeriodWorkflow-extended-decided-early', handle);
       return result;
     });
