@@ -10,79 +10,27 @@
  * Prints one final line: BENCH status-overhead api_ms=<n> raw_ms=<n> ratio=<n>
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
-import { buildApp } from '../api/app.js';
-import { parseConfig } from '../lib/config/index.js';
-import pino from 'pino';
-import { createMetrics } from '../lib/metrics.js';
-import { createGitService, workspaceDirFor } from '../lib/service/index.js';
-import { createLocalProvider } from '../lib/sandbox/local.js';
+import { workspaceDirFor } from '../lib/service/index.js';
 import { appendOperation } from '../lib/store/operation-log.js';
 import { getWorkspace } from '../lib/store/workspaces.js';
-import { createTemporalClient } from '../clients/temporal.js';
-import { createBareRepo } from '../scripts/testing/git.js';
-import { freshDb } from '../scripts/testing/db.js';
-import { stackEnv } from '../scripts/testing/stack.js';
+import { BENCH_AGENT as AGENT, fmt, median, p95, workspaceFixture } from './_workspace-fixture.js';
 
 const n = Number(process.env.BENCH_N ?? 200);
 const warmup = Number(process.env.BENCH_WARMUP ?? 20);
 const execFileP = promisify(execFile);
-const TOKEN = `bench-${randomBytes(16).toString('hex')}`;
-const AGENT = 'bench-agent';
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const p95 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.ceil(0.95 * xs.length) - 1];
-const fmt = (x: number): string => x.toFixed(2);
 
 async function main(): Promise<void> {
   // undone in reverse order, also when setup fails halfway
-  const cleanups: (() => unknown)[] = [];
+  const fx = await workspaceFixture('status');
+  const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 60_000 });
   try {
-    const t = await freshDb('bench_status');
-    cleanups.push(() => t.drop());
-    const sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-bench-status-'));
-    cleanups.push(() => rmSync(sandboxRoot, { recursive: true, force: true }));
-    const files: Record<string, string> = { 'README.md': '# bench\n' };
-    for (let i = 0; i < 40; i++) files[`src/mod-${i}.ts`] = `export const v${i} = ${i};\n`;
-    const repo = createBareRepo(files);
-    cleanups.push(() => repo.cleanup());
-    const config = parseConfig({
-      service: { approach: 'simple' },
-      sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
-      security: { encryptionKey: randomBytes(32).toString('base64') },
-      api: { tokens: [{ name: 'bench-agent', role: 'agent', agentId: AGENT, token: TOKEN }] },
-    });
-    const log = pino({ level: 'silent' });
-    // two services over one database and sandbox root, as the worker and the API processes have
-    const workerProvider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 600_000 });
-    const apiProvider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 600_000 });
-    cleanups.push(() => workerProvider.close(), () => apiProvider.close());
-    const workerService = createGitService({ config, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: workerProvider });
-    const apiService = createGitService({ config, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: apiProvider });
-    cleanups.push(() => workerService.close(), () => apiService.close());
-    // status never touches Temporal; buildApp wants a client, so a lazy one that is never used
-    const client = await createTemporalClient({ ...config.temporal, address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS') }, { lazy: true });
-    cleanups.push(() => client.connection.close());
-    const app = await buildApp({ config, service: apiService, temporal: { client, taskQueue: 'bench-unused' }, metrics: createMetrics({ defaultMetrics: false }), db: t.db, log });
-    cleanups.push(() => app.close());
-    const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 60_000 });
-    cleanups.push(() => dispatcher.close());
-
-    const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    const ws = await workerService.createWorkspace({ agentId: AGENT, taskId: 'status-bench', repoUrl: repo.url });
-    cleanups.push(() => workerService.release(ws.id));
-    for (let i = 0; i < 5; i++) await workerService.writeFile(ws.id, `src/mod-${i}.ts`, `export const v${i} = ${i * 10}; // edited\n`);
-    for (let i = 0; i < 3; i++) await workerService.writeFile(ws.id, `new-file-${i}.txt`, `untracked ${i}\n`);
+    const { base, ws, workerProvider, apiProvider, apiService } = fx;
+    const t = fx.db;
+    const TOKEN = fx.token;
     const checkout = join((await workerProvider.connect(ws.sandboxId)).home, workspaceDirFor(ws.id));
 
     const url = `${base}/v1/workspaces/${ws.id}/status`;
@@ -173,13 +121,8 @@ async function main(): Promise<void> {
     );
     console.log(`BENCH status-overhead api_ms=${fmt(api)} raw_ms=${fmt(rawMed)} ratio=${(api / rawMed).toFixed(2)}`);
   } finally {
-    for (const undo of cleanups.reverse()) {
-      try {
-        await undo();
-      } catch {
-        // best effort: the rest still gets cleaned up
-      }
-    }
+    await dispatcher.close();
+    await fx.close();
   }
 }
 
