@@ -94,6 +94,8 @@ export interface CanaryActivityDeps {
    * exports it on its /metrics, where Prometheus reads it for the canary's consistency trigger).
    */
   setDivergence?: (ratio: number) => void;
+  /** Sets `gitops_canary_stage` in this process's registry: the stage just applied, or `rolled_back`. */
+  setStage?: (stage: string) => void;
   log: Logger;
 }
 
@@ -120,6 +122,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
         const prior = await flags.audit({ changeId: input.changeId, limit: 1_000 });
         if (prior.length > 0) {
           log.info({ rolloutId: input.rolloutId, stage: input.stage, changeId: input.changeId }, 'canary stage flags already applied');
+          deps.setStage?.(input.stage);
           return { changeId: input.changeId, version: prior[0]!.version, changed: prior.length, alreadyApplied: true };
         }
         const operations = input.operations ?? (await flags.list()).map((f) => f.operation);
@@ -129,6 +132,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
           changeId: input.changeId,
         });
         log.info({ rolloutId: input.rolloutId, stage: input.stage, percent: input.percent, shadow: input.shadow, changed: res.changed.length, version: res.version }, 'canary stage flags applied');
+        deps.setStage?.(input.stage);
         return { changeId: res.changeId, version: res.version, changed: res.changed.length, alreadyApplied: false };
       } catch (e) {
         throw toActivityFailure(e);
@@ -158,6 +162,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
     async killSwitch(input: KillSwitchInput): Promise<KillSwitchResult> {
       try {
         const kill = await flags.kill({ actor: input.actor, reason: input.reason, changeId: input.changeId, source: input.source });
+        if (input.source === 'rollback' || input.source === 'auto') deps.setStage?.('rolled_back');
         const base = { eventId: kill.eventId, changeId: kill.changeId, version: kill.version, decidedAt: kill.decidedAt.toISOString(), changed: kill.changed.length };
         if (kill.eventId === null) {
           log.info({ changeId: input.changeId, source: input.source }, 'kill switch: every flag was already off');

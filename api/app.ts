@@ -24,6 +24,7 @@ import { SESSION_COOKIE, acceptsSessionCookie, createAuthenticator } from './aut
 import { errorHandler } from './errors.js';
 import { idempotencyGuard } from './idempotency.js';
 import type { TemporalDeps } from '../clients/git-operations.js';
+import { refreshFlagMetrics } from '../lib/flags/metrics.js';
 import { FlagStore } from '../lib/flags/store.js';
 import { baselineRoutes } from './routes/baselines.js';
 import { consoleRoutes } from './routes/console.js';
@@ -120,7 +121,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       throw new DomainError(ErrorType.Unavailable, 'starting: Postgres is not reachable yet (the schema is not migrated); retry later');
     });
   }
-  await app.register(systemRoutes({ db: deps.db, temporal: deps.temporal, metrics: deps.metrics, schemaReady: readiness ? () => readiness.ready() : undefined }));
+  const flagStore = new FlagStore(deps.db);
+  await app.register(systemRoutes({
+    db: deps.db, temporal: deps.temporal, metrics: deps.metrics, schemaReady: readiness ? () => readiness.ready() : undefined,
+    // the flags, the latch and rollback events as stored: the dashboard's flag panel and annotations
+    beforeScrape: () => refreshFlagMetrics(deps.metrics, flagStore),
+  }));
   await app.register(workspaceRoutes({ service: deps.service, temporal: deps.temporal }), { prefix: '/v1' });
   // MCP tools for agents: each call goes through the routes above, with the agent's own token
   await app.register(mcpRoute(app));

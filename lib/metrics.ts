@@ -48,11 +48,29 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
     shadowComparisons: new Counter({ name: 'gitops_shadow_comparisons_total', help: 'Shadow comparisons of approach 2 against approach 1', labelNames: ['operation', 'result'] as const, registers: r }),
     reconciliationDivergence: new Gauge({ name: 'gitops_reconciliation_divergence_ratio', help: 'Share of workspace records that diverge between approaches', registers: r }),
     logErrors: new Counter({ name: 'gitops_log_errors_total', help: 'Log lines at error or fatal level (drift review: critical errors)', labelNames: ['level'] as const, registers: r }),
+    // the flags' state as stored in Postgres, read at scrape time by the API (lib/flags/metrics.ts):
+    // the dashboard's flag panel and its kill-switch / rollback annotations
+    flagPercent: new Gauge({ name: 'gitops_flag_percent', help: 'Share of agents routed to approach 2, per flag (as stored)', labelNames: ['operation'] as const, registers: r }),
+    flagShadow: new Gauge({ name: 'gitops_flag_shadow', help: '1 when the flag runs the other approach in shadow (as stored)', labelNames: ['operation'] as const, registers: r }),
+    killLatched: new Gauge({ name: 'gitops_kill_latched', help: '1 while the kill switch latch refuses flag writes', registers: r }),
+    rollbackEvents: new Gauge({
+      name: 'gitops_rollback_events', help: 'Rollback events recorded so far, by source (kill | rollback | auto | drill); a step up is a kill switch or rollback',
+      labelNames: ['source'] as const, registers: r,
+    }),
+    // set by the canary activities in the phases worker: the stage the last rollout applied, or
+    // rolled_back (one series, value 1)
+    canaryStage: new Gauge({ name: 'gitops_canary_stage', help: 'The canary stage this worker applied last (value 1), or rolled_back', labelNames: ['stage'] as const, registers: r }),
   };
   return m;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Marks `stage` as the canary stage now (the only series of gitops_canary_stage). */
+export function setCanaryStage(m: Pick<Metrics, 'canaryStage'>, stage: string): void {
+  m.canaryStage.reset();
+  m.canaryStage.labels(stage).set(1);
+}
 
 /** Records one finished operation on the contract metrics. */
 export function recordOperation(m: Metrics, op: { operation: string; approach: Approach; seconds: number; error?: ErrorCategory }): void {

@@ -8,9 +8,11 @@
  *   npm run cli -- baseline start | status <id> | schedule create …
  *   npm run cli -- drift start | status <id>
  *   npm run cli -- runbook                      # the rollback runbook from the live configuration
+ *   npm run cli -- dashboard                    # the Grafana dashboard JSON for the live configuration
  */
 import { Command } from 'commander';
 import { baselineCommand } from './cli/baseline.js';
+import { dashboardCommand } from './cli/dashboard.js';
 import { driftCommand } from './cli/drift.js';
 import { flagsCommand } from './cli/flags.js';
 import { rolloutCommand } from './cli/rollout.js';
@@ -24,7 +26,8 @@ const program = new Command('sgc')
   .addCommand(flagsCommand())
   .addCommand(baselineCommand())
   .addCommand(driftCommand())
-  .addCommand(runbookCommand());
+  .addCommand(runbookCommand())
+  .addCommand(dashboardCommand());
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),

@@ -29,7 +29,7 @@ import type { Db } from '../lib/db/index.js';
 import type { FlagCache } from '../lib/flags/cache.js';
 import type { FlagStore } from '../lib/flags/store.js';
 import type { Logger } from '../lib/log.js';
-import type { Metrics } from '../lib/metrics.js';
+import { setCanaryStage, type Metrics } from '../lib/metrics.js';
 import type { PromClient } from '../lib/prom/client.js';
 
 export interface CanaryWorkerDeps {
@@ -39,7 +39,7 @@ export interface CanaryWorkerDeps {
   prom: Pick<PromClient, 'queryScalar'>;
   queries: Record<string, string>;
   reportsDir: string;
-  metrics: Pick<Metrics, 'reconciliationDivergence'>;
+  metrics: Pick<Metrics, 'reconciliationDivergence' | 'canaryStage'>;
   log: Logger;
 }
 
@@ -50,6 +50,7 @@ export function canaryActivities(deps: CanaryWorkerDeps) {
     ...createCanaryActivities({
       flags: deps.flags, prom: deps.prom, queries: deps.queries, db: deps.db,
       setDivergence: (ratio) => deps.metrics.reconciliationDivergence.set(ratio),
+      setStage: (stage) => setCanaryStage(deps.metrics, stage),
       log: deps.log.child({ component: 'canary-activities' }),
     }),
     ...createDrillActivities({ flags: deps.flags, cache: deps.cache, db: deps.db, log: deps.log.child({ component: 'drill-activities' }) }),

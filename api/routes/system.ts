@@ -13,6 +13,8 @@ export interface SystemRouteDeps {
   metrics: Metrics;
   /** false until the schema is migrated (api/server.ts migrates in the background): Postgres is not usable yet */
   schemaReady?: () => boolean;
+  /** refreshes metrics read from elsewhere (the flags' stored state) before a scrape; a failure is logged, the scrape goes on */
+  beforeScrape?: () => Promise<void>;
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -28,7 +30,7 @@ async function postgresHealthy(db: Db): Promise<boolean> {
   }
 }
 
-export function systemRoutes({ db, temporal, metrics, schemaReady = () => true }: SystemRouteDeps): FastifyPluginAsyncZod {
+export function systemRoutes({ db, temporal, metrics, schemaReady = () => true, beforeScrape }: SystemRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     const health = z.object({ status: z.enum(['ok', 'unavailable']), postgres: z.boolean(), temporal: z.boolean() });
     app.get('/healthz', {
@@ -41,7 +43,8 @@ export function systemRoutes({ db, temporal, metrics, schemaReady = () => true }
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', postgres: pg, temporal: tmp });
     });
 
-    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+      if (beforeScrape && schemaReady()) await beforeScrape().catch((e: unknown) => req.log.warn({ err: (e as Error).message }, 'metrics refresh failed'));
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   };

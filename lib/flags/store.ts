@@ -342,6 +342,14 @@ export class FlagStore {
     }));
   }
 
+  /** How many rollback events each source has recorded (every source present, 0 when none). */
+  async rollbackEventCounts(): Promise<Record<RollbackSource, number>> {
+    const { rows } = await this.db.query<{ source: RollbackSource; n: number }>('SELECT source, count(*)::int AS n FROM rollback_events GROUP BY source');
+    const counts: Record<RollbackSource, number> = { kill: 0, rollback: 0, auto: 0, drill: 0 };
+    for (const r of rows) counts[r.source] = r.n;
+    return counts;
+  }
+
   /** Deletes acknowledgements older than `before` (rollback events keep their own copy). */
   async pruneAcks(before: Date): Promise<number> {
     const r = await this.db.query('DELETE FROM flag_acks WHERE acked_at < $1', [before]);
