@@ -4,7 +4,11 @@
  * the metrics use (`error_category` label) — and a stable `type` that activities turn into an
  * ApplicationFailure type and workflows match on.
  */
-export const ERROR_CATEGORIES = ['none', 'network', 'timeout', 'conflict', 'auth', 'rate_limit', 'other'] as const;
+/**
+ * `client` is the caller's own bad request (a missing file, nothing to commit, a refused branch):
+ * not a service failure, so rollback triggers and error rates leave it out (issue 9 item 9).
+ */
+export const ERROR_CATEGORIES = ['none', 'network', 'timeout', 'conflict', 'auth', 'rate_limit', 'client', 'other'] as const;
 export type ErrorCategory = (typeof ERROR_CATEGORIES)[number];
 
 /** Stable failure types; workflows match `ApplicationFailure.type` against these. */
@@ -77,8 +81,13 @@ function defaultCategory(type: ErrorTypeName): ErrorCategory {
     case ErrorType.Timeout:
       return 'timeout';
     case ErrorType.Auth:
-    case ErrorType.Forbidden:
       return 'auth';
+    case ErrorType.Validation:
+    case ErrorType.NotFound:
+    case ErrorType.Forbidden:
+    case ErrorType.IdempotencyKeyReused:
+    case ErrorType.TooManyRequests:
+      return 'client';
     case ErrorType.RateLimit:
       return 'rate_limit';
     default:

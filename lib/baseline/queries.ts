@@ -28,7 +28,7 @@ const OPS = 'gitops_operations_total';
 const DUR = 'gitops_operation_duration_seconds';
 const ACQ = 'gitops_pool_acquisitions_total';
 const FALLBACK = 'gitops_fallback_total';
-const CLIENT_CATEGORIES = 'conflict|auth|rate_limit';
+const CLIENT_CATEGORIES = 'conflict|auth|rate_limit|client';
 const SERVICE_CATEGORIES = 'network|timeout|other';
 
 const inc = (metric: string, matchers = ''): string => `sum(increase(${metric}${matchers ? `{${matchers}}` : ''}[$window]))`;

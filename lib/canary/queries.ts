@@ -10,22 +10,26 @@
  *
  * The error rate leaves conflicts out of the numerator, exactly as the Approach2ErrorRateHigh
  * alert in monitoring/alerts.yml does: conflicts come from agents racing on one branch and hit
- * approach 1 the same way. Both P95s are read over the same window, so a quiet night compares
+ * approach 1 the same way. An agent's own bad requests (`error_category="client"`) are left out
+ * of both sides (issue 9 item 9): they are not service failures, and counting them as operations
+ * would let a flood of them dilute real failures. Both P95s are read over the same window, so a quiet night compares
  * with a quiet night. Consistency takes the worst divergence any process reported in the window;
  * the gauge is set by the phases worker that ran reconciliationWorkflow (workers/phases-canary.ts).
  */
 const POOLED = 'approach="pooled"';
+/** approach-2 operations the service answered for itself: the agent's own bad requests left out */
+const SERVED = `${POOLED},error_category!="client"`;
 
 const p95 = (approach: string): string =>
   `histogram_quantile(0.95, sum by (le) (rate(gitops_operation_duration_seconds_bucket{approach="${approach}"}[$window])))`;
 
 export const CANARY_QUERIES: Record<string, string> = {
-  /** approach-2 failed operations (conflicts excluded) / approach-2 operations, fraction */
+  /** approach-2 service failures (conflicts and client errors excluded) / approach-2 operations (client errors excluded), fraction */
   'canary.error_rate':
-    `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!="conflict"}[$window])) or vector(0))`
-    + ` / sum(increase(gitops_operations_total{${POOLED}}[$window]))`,
-  /** approach-2 operations in the window (the error-rate floor) */
-  'canary.operations': `sum(increase(gitops_operations_total{${POOLED}}[$window]))`,
+    `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))`
+    + ` / sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
+  /** approach-2 operations in the window, client errors excluded (the error-rate floor) */
+  'canary.operations': `sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
   'canary.p95_pooled_seconds': p95('pooled'),
   'canary.p95_simple_seconds': p95('simple'),
   /** 1 − worst reconciliation divergence ratio in the window */

@@ -30,7 +30,8 @@ export function redact(text: string, secrets: readonly (string | undefined)[] = 
 
 const RULES: { re: RegExp; type: ErrorTypeName; opts?: DomainErrorOptions; what: string }[] = [
   { re: /CONFLICT \(|could not apply|Merge conflict in|Resolve all conflicts manually|needs merge/, type: ErrorType.Conflict, what: 'conflict' },
-  { re: /pre-receive hook declined|protected branch|GH006|You are not allowed to push/i, type: ErrorType.Forbidden, what: 'push refused by the remote' },
+  // the remote's own policy, not a request this service refused: a permission failure ('auth')
+  { re: /pre-receive hook declined|protected branch|GH006|You are not allowed to push/i, type: ErrorType.Forbidden, opts: { category: 'auth' }, what: 'push refused by the remote' },
   { re: /non-fast-forward|\(fetch first\)|Updates were rejected|\[rejected\]|\[remote rejected\]|cannot lock ref|stale info/, type: ErrorType.PushRejected, what: 'push rejected' },
   {
     re: /Authentication failed|could not read (Username|Password)|terminal prompts disabled|Invalid username or password|returned error: 40[13]|HTTP 40[13]|Permission denied \(publickey|Host key verification failed/i,

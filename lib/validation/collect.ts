@@ -6,8 +6,8 @@
 import type { ValidationConfig } from '../config/validation.js';
 import { DomainError, ErrorType } from '../errors.js';
 import { promDuration, substituteQuery, toScalar, type PromInstantResult, type PromRangeResult } from '../prom/client.js';
-import type { DayAggregates, DaySnapshot, FailureCategory, HourlyPoint } from './types.js';
-import { FAILURE_CATEGORIES } from './types.js';
+import type { DayAggregates, DaySnapshot, ErrorRateByCategory, HourlyPoint } from './types.js';
+import { REPORTED_CATEGORIES } from './types.js';
 
 /** The part of PromClient the collector needs. */
 export interface PromQuerier {
@@ -112,7 +112,7 @@ export async function collectDaySnapshot(prom: PromQuerier, o: CollectDayOptions
   };
 
   const scalarKeys = Object.keys(AGGREGATE_QUERIES) as ScalarAggregate[];
-  const categoryKeys = FAILURE_CATEGORIES;
+  const categoryKeys = REPORTED_CATEGORIES;
   const hourlyKeys = Object.keys(HOURLY_QUERIES) as (keyof typeof HOURLY_QUERIES)[];
 
   const tasks: (() => Promise<unknown>)[] = [
@@ -154,7 +154,7 @@ export async function collectDaySnapshot(prom: PromQuerier, o: CollectDayOptions
   let i = 0;
   const scalars = {} as Record<ScalarAggregate, number | null>;
   for (const k of scalarKeys) scalars[k] = results[i++] as number | null;
-  const errorRateByCategory = {} as Record<FailureCategory, number | null>;
+  const errorRateByCategory = {} as ErrorRateByCategory;
   for (const c of categoryKeys) errorRateByCategory[c] = results[i++] as number | null;
   const operationDistribution = results[i++] as Record<string, number> | null;
   const hourlyMaps = {} as Record<keyof typeof HOURLY_QUERIES, Map<number, number | null>>;

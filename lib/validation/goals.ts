@@ -124,8 +124,9 @@ function failureChecks(w: WeekSummary, c: ValidationConfig): GoalCheck[] {
   } else {
     const other = w.errorRateByCategory.other ?? 0;
     const share = other / w.errorRate;
+    // client errors are the agents' own, outside the error rate: not a category of its failures
     const parts = Object.entries(w.errorRateByCategory)
-      .filter(([, v]) => v !== null && v > 0)
+      .filter(([k, v]) => k !== 'client' && v !== null && v > 0)
       .map(([k, v]) => `${k} ${pct((v as number) / (w.errorRate as number))}`);
     checks.push({
       id: 'categorised', label: 'All failures categorised', status: share <= c.goals.uncategorizedErrorShareMax + 1e-9 ? 'met' : 'not_met',

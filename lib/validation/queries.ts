@@ -23,8 +23,11 @@
  */
 
 const ops = 'sum(increase(gitops_operations_total[$window]))';
-const errorsWhere = (selector: string): string =>
-  `(sum(increase(gitops_operations_total{${selector}}[$window])) or vector(0)) / ${ops}`;
+/** operations the service answered for itself: an agent's own bad requests (`client`) left out */
+const served = 'sum(increase(gitops_operations_total{error_category!="client"}[$window]))';
+/** failures of a kind / served operations: client errors neither fail nor dilute (issue 9 item 9) */
+const errorsWhere = (selector: string, of: string = served): string =>
+  `(sum(increase(gitops_operations_total{${selector}}[$window])) or vector(0)) / ${of}`;
 const latency = (q: number): string =>
   `histogram_quantile(${q}, sum by (le) (rate(gitops_operation_duration_seconds_bucket[$window])))`;
 
@@ -43,14 +46,16 @@ export const VALIDATION_QUERIES: Record<string, string> = {
   'validation.latency_p50_seconds': latency(0.5),
   'validation.latency_p95_seconds': latency(0.95),
   'validation.latency_p99_seconds': latency(0.99),
-  /** failed operations / all operations (fraction) */
-  'validation.error_rate': errorsWhere('error_category!="none"'),
+  /** service failures / served operations (fraction); the agents' own bad requests are error_rate_client */
+  'validation.error_rate': errorsWhere('error_category!~"none|client"'),
   'validation.error_rate_network': errorsWhere('error_category="network"'),
   'validation.error_rate_timeout': errorsWhere('error_category="timeout"'),
   'validation.error_rate_conflict': errorsWhere('error_category="conflict"'),
   'validation.error_rate_auth': errorsWhere('error_category="auth"'),
   'validation.error_rate_rate_limit': errorsWhere('error_category="rate_limit"'),
   'validation.error_rate_other': errorsWhere('error_category="other"'),
+  /** the agents' own bad requests / all operations: shown apart, never a migration trigger */
+  'validation.error_rate_client': errorsWhere('error_category="client"', ops),
   /** operations rejected by the provider's rate limit in the window (resource exhaustion events) */
   'validation.rate_limited_operations':
     // operations that failed on a rate limit, plus every 429 E2B's API answered (also those retried)

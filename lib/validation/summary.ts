@@ -4,7 +4,7 @@
 import type { ValidationConfig } from '../config/validation.js';
 import { evaluateTriggers } from './triggers.js';
 import type { CascadeWindow, DaySnapshot, DaySummary, FailureCategory, HourlyPoint, WeekSummary } from './types.js';
-import { FAILURE_CATEGORIES } from './types.js';
+import { REPORTED_CATEGORIES } from './types.js';
 
 /** Median of the non-null finite values; null when there are none. */
 export function median(values: readonly (number | null)[]): number | null {
@@ -156,7 +156,7 @@ export function summarizeWeek(days: readonly DaySnapshot[], week: number, config
   const opsSum = costPairs.reduce((s, a) => s + (a.operations as number), 0);
 
   const errorRateByCategory = Object.fromEntries(
-    FAILURE_CATEGORIES.map((c) => [c, weightedMean(agg.map((a) => [a.errorRateByCategory[c], a.operations]))]),
+    REPORTED_CATEGORIES.map((c) => [c, weightedMean(agg.map((a) => [a.errorRateByCategory[c] ?? null, a.operations]))]),
   ) as Record<FailureCategory, number | null>;
 
   let peak: HourlyPoint | null = null;

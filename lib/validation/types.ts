@@ -5,9 +5,16 @@
  */
 import type { ErrorCategory } from '../errors.js';
 
-/** Error categories an operation can fail with (the `error_category` label minus `none`). */
-export type FailureCategory = Exclude<ErrorCategory, 'none'>;
+/** Error categories the service can fail with (the `error_category` label minus `none` and `client`). */
+export type FailureCategory = Exclude<ErrorCategory, 'none' | 'client'>;
 export const FAILURE_CATEGORIES: readonly FailureCategory[] = ['network', 'timeout', 'conflict', 'auth', 'rate_limit', 'other'];
+/**
+ * Categories collected per day: the service's failures, and the agents' own bad requests
+ * (`client`, issue 9 item 9), shown apart in the reports and never part of the error rate.
+ */
+export const REPORTED_CATEGORIES: readonly (FailureCategory | 'client')[] = [...FAILURE_CATEGORIES, 'client'];
+/** Error rate per category; `client` is absent in data collected before it was counted apart. */
+export type ErrorRateByCategory = Record<FailureCategory, number | null> & { client?: number | null };
 
 /** One point per resolution step (hourly by default); the point at `t` covers (t - resolution, t]. */
 export interface HourlyPoint {
@@ -33,7 +40,7 @@ export interface DayAggregates {
   p95Seconds: number | null;
   p99Seconds: number | null;
   errorRate: number | null;
-  errorRateByCategory: Record<FailureCategory, number | null>;
+  errorRateByCategory: ErrorRateByCategory;
   peakConcurrency: number | null;
   throughputOpsPerMin: number | null;
   peakThroughputOpsPerMin: number | null;
@@ -133,7 +140,7 @@ export interface WeekSummary {
   maxP99Seconds: number | null;
   /** operations-weighted mean of the daily error rates */
   errorRate: number | null;
-  errorRateByCategory: Record<FailureCategory, number | null>;
+  errorRateByCategory: ErrorRateByCategory;
   /** highest hourly peak of the week */
   peakConcurrency: number | null;
   /** end of the hour the peak was seen in (unix s) and its hour of day (0–23, hour starting) */

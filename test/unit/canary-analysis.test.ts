@@ -105,8 +105,8 @@ describe('canary config and queries', () => {
     assert.equal(canaryConfigSchema.safeParse({ stages: [{ name: 'a', percent: 1, shadow: false, holdSeconds: 1, operations: ['push'] }] }).success, false);
   });
 
-  test('the error-rate query leaves conflicts out like the alert rule, and every query has a $window', () => {
-    assert.match(DEFAULT_QUERIES['canary.error_rate']!, /error_category!="conflict"/);
+  test('the error-rate query leaves conflicts and client errors out like the alert rule, and every query has a $window', () => {
+    assert.match(DEFAULT_QUERIES['canary.error_rate']!, /error_category!~"conflict\|client"/);
     for (const name of ['canary.error_rate', 'canary.operations', 'canary.p95_pooled_seconds', 'canary.p95_simple_seconds', 'canary.consistency']) {
       assert.match(DEFAULT_QUERIES[name]!, /\$window/, name);
     }

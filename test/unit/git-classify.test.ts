@@ -69,17 +69,17 @@ const CASES: { name: string; stderr: string; type: ErrorTypeName; category: Erro
   {
     name: 'repository not found',
     stderr: "remote: Repository not found.\nfatal: repository 'https://example.test/x.git/' not found",
-    type: ErrorType.NotFound, category: 'other', retryable: false,
+    type: ErrorType.NotFound, category: 'client', retryable: false, // the agent asked for what is not there (issue 9 item 9)
   },
   {
     name: 'not a git repository (file:// remote)',
     stderr: "fatal: '/tmp/nope.git' does not appear to be a git repository\nfatal: Could not read from remote repository.",
-    type: ErrorType.NotFound, category: 'other', retryable: false,
+    type: ErrorType.NotFound, category: 'client', retryable: false, // the agent asked for what is not there (issue 9 item 9)
   },
   {
     name: 'clone of a missing branch',
     stderr: 'warning: Could not find remote branch nope to clone.\nfatal: Remote branch nope not found in upstream origin',
-    type: ErrorType.NotFound, category: 'other', retryable: false,
+    type: ErrorType.NotFound, category: 'client', retryable: false, // the agent asked for what is not there (issue 9 item 9)
   },
   {
     name: 'index.lock left behind is retryable',
