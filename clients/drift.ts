@@ -12,28 +12,44 @@ import { DomainError, ErrorType } from '../lib/errors.js';
 import { driftWorkflowId } from '../workflows/ids.js';
 import { driftStatusQuery, type DriftStatus } from '../workflows/drift-review/messages.js';
 import { driftReviewWorkflow, type DriftReviewInput, type DriftReviewResult } from '../workflows/drift-review/workflow.js';
+import type { DriftTargetRef as DriftTargetInput } from '../lib/drift/review.js';
 import { runIdSchema, runView, type PhaseTemporal, type RunView } from './runs.js';
+
+const targetSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,60}$/, 'letters, digits, ".", "_" or "-" (at most 60)').optional().describe('name in the verdict (default: the job)'),
+  job: z.string().min(1).max(200),
+  instance: z.string().min(1).max(200).optional(),
+});
 
 /** Overrides for one drift review. */
 export const driftOverridesSchema = z.object({
   id: runIdSchema.optional().describe('review id (default: random); the workflow id is drift-<id>'),
-  target: z.object({ job: z.string().min(1).max(200), instance: z.string().min(1).max(200).optional() }).optional()
-    .describe('the process to review: Prometheus job and instance regex (default: the first of drift.targets)'),
+  target: targetSchema.optional()
+    .describe('review this one process only: Prometheus job and instance regex (default: every process of drift.targets)'),
+  targets: z.array(targetSchema).min(1).max(20).optional()
+    .refine((ts) => ts === undefined || new Set(ts.map((t) => t.name ?? t.job)).size === ts.length, 'target names must be unique (set name when two targets share a job)')
+    .describe('the processes to review, each with a verdict of its own (default: drift.targets, the API and the worker)'),
   mode: z.enum(['short', 'full']).optional().describe('short soak (2 h) or full review (48 h)'),
   durationSeconds: z.number().int().positive().max(30 * 86_400).optional(),
   intervalSeconds: z.number().int().positive().max(86_400).optional(),
-});
+}).refine((o) => !(o.target && o.targets), { message: 'give target or targets, not both', path: ['targets'] });
 export type DriftOverrides = z.infer<typeof driftOverridesSchema>;
 
-/** A full DriftReviewInput: seed 001 defaults from `config.drift`, then overrides. */
+const asTarget = (t: z.infer<typeof targetSchema>): DriftTargetInput => ({ name: t.name ?? t.job, job: t.job, instance: t.instance ?? '.+' });
+
+/**
+ * A full DriftReviewInput: seed 001 defaults from `config.drift` (every target in one review),
+ * then overrides.
+ */
 export function driftInputFromConfig(config: Pick<Config, 'drift'>, o: DriftOverrides = {}): DriftReviewInput {
   const d = config.drift;
-  const first = d.targets[0];
+  const targets = o.targets ? o.targets.map(asTarget) : o.target ? [asTarget(o.target)] : d.targets.map((t) => ({ name: t.name, job: t.job, instance: t.instance }));
   return {
-    target: { job: o.target?.job ?? first.job, instance: o.target?.instance ?? (o.target ? '.+' : first.instance) },
+    targets,
     durationSeconds: o.durationSeconds ?? driftDurationSeconds({ ...d, mode: o.mode ?? d.mode }),
     intervalSeconds: o.intervalSeconds ?? d.intervalSeconds,
     thresholds: d.thresholds,
+    fullReviewMinSeconds: d.fullReviewMinSeconds,
   };
 }
 

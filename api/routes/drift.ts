@@ -1,7 +1,8 @@
 /**
- * Drift reviews (seed 001), operator role: start a review of a process (short soak 2 h by
- * default, full 48 h) and read its status or verdict ("N/7 criteria met"). Each handler calls
- * one helper of clients/drift.ts (shared with the CLI).
+ * Drift reviews (seed 001), operator role: start a review of every reviewed process (the API and
+ * the worker by default; short soak 2 h, full 48 h) and read its status or verdict — per process
+ * "N/7 criteria met", overall PASS/FAIL, provisional or full. Each handler calls one helper of
+ * clients/drift.ts (shared with the CLI).
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -24,8 +25,8 @@ const started = z.object({ id: z.string(), workflowId: z.string(), runId: z.stri
 const view = z.object({
   workflowId: z.string(),
   state: z.string().describe('RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, …'),
-  status: z.looseObject({}).nullable().describe('while running: stage, T0, sample n of N, last sample'),
-  result: z.looseObject({}).nullable().describe('once completed: passed, "N/7 criteria met", failed and missing criteria, report id'),
+  status: z.looseObject({}).nullable().describe('while running: stage, T0, sample n of N, every process at the last sample'),
+  result: z.looseObject({}).nullable().describe('once completed: overall passed and mode (provisional | full), failed processes, per process "N/7 criteria met" with failed and missing criteria, report id'),
 });
 
 export function driftRoutes({ temporal, config }: DriftRouteDeps): FastifyPluginAsyncZod {
@@ -34,7 +35,7 @@ export function driftRoutes({ temporal, config }: DriftRouteDeps): FastifyPlugin
 
     app.post('/drift-reviews', {
       schema: {
-        summary: 'Start a drift review of a process (seed 001: short soak 2 h, full 48 h)', tags: ['drift'],
+        summary: 'Start a drift review of the reviewed processes (seed 001: short soak 2 h, full 48 h; default: every drift.targets entry)', tags: ['drift'],
         body: driftOverridesSchema, response: { 201: started, ...errorResponses, 409: errorSchema.describe('the id is taken') },
       },
     }, async (req, reply) => {

@@ -1,13 +1,16 @@
 import { z } from 'zod';
 import { DEFAULT_DRIFT_THRESHOLDS as D } from '../drift/verdict.js';
+import { DEFAULT_FULL_REVIEW_SECONDS } from '../drift/review.js';
 
 const seconds = z.number().int().positive();
 
-/** A process to review: its Prometheus scrape job and an instance regex. */
+/** A process to review: its name in the review, its Prometheus scrape job and an instance regex. */
 export const driftTargetSchema = z.object({
+  /** the process's name in the verdict (default: the job) */
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,60}$/, 'letters, digits, ".", "_" or "-" (at most 60)').optional(),
   job: z.string().min(1),
   instance: z.string().min(1).default('.+'),
-});
+}).transform((t) => ({ ...t, name: t.name ?? t.job }));
 export type DriftTarget = z.infer<typeof driftTargetSchema>;
 
 /** seed 001 criteria (7/7 to pass) */
@@ -40,8 +43,18 @@ export const driftConfigSchema = z.object({
   fullSoakSeconds: seconds.default(172_800),
   /** one sample every interval between T0 and T+duration */
   intervalSeconds: seconds.default(300),
-  /** reviewed processes: our API and worker by default (job names of monitoring/prometheus.yml) */
-  targets: z.array(driftTargetSchema).min(1).default([{ job: 'sgc-api', instance: '.+' }, { job: 'sgc-worker', instance: '.+' }]),
+  /**
+   * Reviewed processes, all in one review: our API and worker by default (the job names
+   * monitoring/prometheus.yml.tmpl gives them in the Prometheus `npm start` runs).
+   */
+  targets: z.array(driftTargetSchema).min(1)
+    .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, { message: 'target names must be unique (set name when two targets share a job)' })
+    .default([{ name: 'api', job: 'sgc-api', instance: '.+' }, { name: 'worker', job: 'sgc-worker', instance: '.+' }]),
+  /**
+   * The shortest review reported as `full` (seed 001: 48 h); a shorter one is `provisional`
+   * (seed 001's short soak, 2–4 h), whatever mode it was started with.
+   */
+  fullReviewMinSeconds: seconds.default(DEFAULT_FULL_REVIEW_SECONDS),
   thresholds: driftThresholdsSchema,
 }).prefault({});
 export type DriftConfig = z.infer<typeof driftConfigSchema>;

@@ -12,6 +12,8 @@
  * - uptime_seconds: seconds since the (latest) process start.
  * - start_time_seconds: `process_start_time_seconds`; a change between samples is a restart.
  * - rss_bytes, cpu_percent (of one core, averaged over the window), open_fds, active_handles.
+ * - heap_used_bytes, eventloop_lag_p99_seconds: prom-client's V8 heap and event-loop gauges, shown
+ *   in the review's T0 / T+N table beside the criteria's resources (the worst instance's lag).
  * - critical_errors_total: the error-log counter `gitops_log_errors_total{level="error"|"fatal"}`
  *   (cumulative; the verdict takes increases and handles resets). Our processes must export it,
  *   with both levels initialised to 0 so that "absent" means "not exported", not "no errors".
@@ -28,6 +30,8 @@ export const DRIFT_QUERIES: Record<string, string> = {
   'drift.cpu_percent': `100 * sum(rate(process_cpu_seconds_total{${sel}}[$window]))`,
   'drift.open_fds': `sum(process_open_fds{${sel}})`,
   'drift.active_handles': `sum(nodejs_active_handles_total{${sel}})`,
+  'drift.heap_used_bytes': `sum(nodejs_heap_size_used_bytes{${sel}})`,
+  'drift.eventloop_lag_p99_seconds': `max(nodejs_eventloop_lag_p99_seconds{${sel}})`,
   'drift.critical_errors_total': `sum(gitops_log_errors_total{${sel},level=~"error|fatal"})`,
   'drift.background_tasks_healthy': `min(min_over_time(up{${sel}}[$window]))`,
 };

@@ -26,9 +26,13 @@ export interface DriftSample {
   uptimeSeconds?: number | null;
   startTimeSeconds?: number | null;
   rssBytes?: number | null;
+  /** V8 heap in use (nodejs_heap_size_used_bytes): shown in the resource table, not a criterion */
+  heapUsedBytes?: number | null;
   cpuPercent?: number | null;
   openFds?: number | null;
   activeHandles?: number | null;
+  /** event-loop lag p99 (nodejs_eventloop_lag_p99_seconds): shown in the resource table, not a criterion */
+  eventLoopLagP99Seconds?: number | null;
   /** cumulative error-log counter (level error|fatal) */
   criticalErrorsTotal?: number | null;
   /** 1/true when background tasks are healthy, 0/false when not */
@@ -106,8 +110,8 @@ function present(xs: readonly (number | null | undefined)[]): number[] {
   return xs.map(val).filter((v): v is number => v !== null);
 }
 
-const hours = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(2)} h` : `${Math.round(s)} s`);
-const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MB`;
+export const hours = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(2)} h` : `${Math.round(s)} s`);
+export const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MB`;
 
 /**
  * Kendall trend of a series: (concordant − discordant) / all pairs, in [-1, 1]. 1 is strictly
@@ -280,16 +284,26 @@ export function evaluateDrift(input: DriftInput): DriftVerdict {
   };
 }
 
+const CRITERION_ICON = { pass: '✅ Pass', fail: '❌ Fail', na: '➖ NA' } as const;
+
+/** Escapes a markdown table cell. */
+export const mdCell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+/** The seven criteria as a markdown table (seed 001's "Success Criteria" table). */
+export function renderCriteriaTable(v: DriftVerdict): string[] {
+  return [
+    '| Criterion | Target | Actual | Pass/Fail |',
+    '|---|---|---|---|',
+    ...v.rows.map((r) => `| ${mdCell(r.criterion)} | ${mdCell(r.target)} | ${mdCell(r.observed)} | ${CRITERION_ICON[r.status]} |`),
+  ];
+}
+
 /** The verdict table as markdown, seed 001 style. */
 export function renderDriftMarkdown(v: DriftVerdict, title = 'Drift review'): string {
-  const icon = { pass: '✅ Pass', fail: '❌ Fail', na: '➖ NA' } as const;
-  const cell = (s: string): string => s.replace(/\|/g, '\\|');
   return [
     `# ${title}`,
     '',
-    '| Criterion | Target | Actual | Pass/Fail |',
-    '|---|---|---|---|',
-    ...v.rows.map((r) => `| ${cell(r.criterion)} | ${cell(r.target)} | ${cell(r.observed)} | ${icon[r.status]} |`),
+    ...renderCriteriaTable(v),
     '',
     `**Overall Result: ${v.passed ? '✅' : '❌'} ${v.summary.toUpperCase()}**${v.passed ? '' : ` — failed: ${v.failed.join(', ') || 'none'}; no data: ${v.missing.join(', ') || 'none'}`}`,
     '',

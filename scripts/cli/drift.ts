@@ -2,7 +2,9 @@
  * `sgc drift …`: drift reviews (seed 001) from a terminal, through the same Temporal helpers as
  * the API (clients/drift.ts). Register with `program.addCommand(driftCommand())`.
  *
- *   drift start [--id d1] [--job sgc-worker] [--instance regex] [--mode short|full] [--duration 7200] [--interval 300]
+ *   drift start [--id d1] [--job sgc-worker [--instance regex]] [--mode short|full] [--duration 7200] [--interval 300]
+ *
+ * Without --job a review covers every process of drift.targets (the API and the worker).
  *   drift status d1 [--json]
  */
 import { randomUUID } from 'node:crypto';
@@ -21,13 +23,22 @@ function positiveInt(v: string): number {
 
 /** One screen for people; `--json` prints the answer as is. */
 export function formatDrift(id: string, state: string, s: DriftStatus | null, r: DriftReviewResult | null): string {
-  if (r) return [`drift review ${id}: ${state} — ${r.passed ? 'PASS' : 'FAIL'}, ${r.summary}`,
-    ...(r.failed.length ? [`  failed: ${r.failed.join(', ')}`] : []), ...(r.missing.length ? [`  no data: ${r.missing.join(', ')}`] : []),
-    `  report: ${r.reportId}`].join('\n');
+  if (r) {
+    // results of reviews from before `processes` carry one process's fields only
+    const processes = r.processes ?? [];
+    return [`drift review ${id}: ${state} — ${r.passed ? 'PASS' : 'FAIL'}${r.mode ? ` (${r.mode})` : ''}`,
+      ...(r.failedProcesses?.length ? [`  failed processes: ${r.failedProcesses.join(', ')}`] : []),
+      ...processes.map((p) => `  ${p.passed ? 'pass' : 'FAIL'} ${p.name} (job ${p.job}): ${p.summary}${p.failed.length ? `; failed: ${p.failed.join(', ')}` : ''}${p.missing.length ? `; no data: ${p.missing.join(', ')}` : ''}`),
+      ...(processes.length === 0 ? [`  ${r.summary}`] : []),
+      `  report: ${r.reportId}`].join('\n');
+  }
   if (!s) return `drift review ${id}: ${state}`;
-  const rss = typeof s.lastSample?.rssBytes === 'number' ? `${(s.lastSample.rssBytes / 1048576).toFixed(1)} MB` : 'NA';
-  return [`drift review ${id}: ${s.stage}, sample ${s.sampleNum} of ${s.samplesTotal}${s.t0At ? `, T0 ${new Date(s.t0At * 1000).toISOString()}` : ''}`,
-    `  last sample: RSS ${rss}, CPU ${typeof s.lastSample?.cpuPercent === 'number' ? s.lastSample.cpuPercent.toFixed(2) : 'NA'}%`].join('\n');
+  const lines = [`drift review ${id}: ${s.stage}, sample ${s.sampleNum} of ${s.samplesTotal}${s.t0At ? `, T0 ${new Date(s.t0At * 1000).toISOString()}` : ''}`];
+  for (const [name, v] of Object.entries(s.lastSample?.targets ?? {})) {
+    const rss = typeof v.rssBytes === 'number' ? `${(v.rssBytes / 1048576).toFixed(1)} MB` : 'NA';
+    lines.push(`  ${name}: RSS ${rss}, CPU ${typeof v.cpuPercent === 'number' ? v.cpuPercent.toFixed(2) : 'NA'}%`);
+  }
+  return lines.join('\n');
 }
 
 export function driftCommand(opts: { loadConfig?: () => Config; out?: (line: string) => void } = {}): Command {
@@ -48,7 +59,7 @@ export function driftCommand(opts: { loadConfig?: () => Config; out?: (line: str
   cmd.command('start')
     .description('start a review (temporal.yaml drift: defaults under the flags)')
     .option('--id <id>', 'review id (default: random)')
-    .option('--job <job>', 'Prometheus job of the process (default: the first of drift.targets)')
+    .option('--job <job>', 'review only this Prometheus job (default: every process of drift.targets)')
     .option('--instance <regex>', 'instance regex (default: all instances of the job)')
     .addOption(new Option('--mode <mode>', 'short soak (2 h) or full review (48 h)').choices(['short', 'full']))
     .option('--duration <seconds>', 'soak duration (overrides --mode)', positiveInt)

@@ -23,7 +23,7 @@ import { DEFAULT_DRIFT_THRESHOLDS } from '../../lib/drift/verdict.js';
 import { REDACT_PATHS } from '../../lib/log.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { listBaselineSamples } from '../../lib/store/baseline.js';
-import { listDriftSamples } from '../../lib/store/drift.js';
+import { listDriftSamples, upsertDriftReview, upsertDriftSample } from '../../lib/store/drift.js';
 import { listReports } from '../../lib/store/reports.js';
 import { OPERATION_DURATION_BUCKETS_SECONDS } from '../../lib/metrics.js';
 import { envTokenFor } from '../../workers/phases-baseline.js';
@@ -153,25 +153,49 @@ test('drift activities run twice keep one sample per number and one verdict repo
   const acts = createDriftActivities({ ...deps(), prom: new PromClient({ url: prometheus.url }) });
   const env = mockEnv();
   const reviewId = 'drift-twice';
-  const t = { job: 'sgc-target', instance: '.+' };
+  const targets = [{ name: 'target', job: 'sgc-target', instance: '.+' }];
   const now = Date.now() / 1000;
-  await env.run(acts.beginDriftReview, { reviewId, target: t, durationSeconds: 4, intervalSeconds: 2, startedAt: now });
-  await env.run(acts.beginDriftReview, { reviewId, target: t, durationSeconds: 4, intervalSeconds: 2, startedAt: now + 5 });
-  const s0 = await env.run(acts.sampleDrift, { reviewId, sampleNum: 0, at: now, target: t, intervalSeconds: 2 });
-  const again = await env.run(acts.sampleDrift, { reviewId, sampleNum: 0, at: now + 1, target: t, intervalSeconds: 2 });
+  await env.run(acts.beginDriftReview, { reviewId, targets, durationSeconds: 4, intervalSeconds: 2, startedAt: now });
+  await env.run(acts.beginDriftReview, { reviewId, targets, durationSeconds: 4, intervalSeconds: 2, startedAt: now + 5 });
+  const s0 = await env.run(acts.sampleDrift, { reviewId, sampleNum: 0, at: now, targets, intervalSeconds: 2 });
+  const again = await env.run(acts.sampleDrift, { reviewId, sampleNum: 0, at: now + 1, targets, intervalSeconds: 2 });
   assert.deepEqual(again, s0, 'a retried sample returns the stored one');
-  assert.ok(typeof s0.rssBytes === 'number' && s0.rssBytes > 0);
-  assert.ok(typeof s0.startTimeSeconds === 'number');
+  const v0 = s0.targets.target;
+  assert.ok(typeof v0.rssBytes === 'number' && v0.rssBytes > 0);
+  assert.ok(typeof v0.heapUsedBytes === 'number' && v0.heapUsedBytes > 0, 'heap used is sampled');
+  assert.ok(typeof v0.eventLoopLagP99Seconds === 'number', 'event-loop lag p99 is sampled');
+  assert.ok(typeof v0.startTimeSeconds === 'number');
   assert.equal((await listDriftSamples(tdb.db, reviewId)).length, 1);
 
   await new Promise((r) => setTimeout(r, 2_100));
-  await env.run(acts.sampleDrift, { reviewId, sampleNum: 1, at: Date.now() / 1000, target: t, intervalSeconds: 2 });
-  const input = { reviewId, target: t, durationSeconds: 2, intervalSeconds: 2, thresholds: DEFAULT_DRIFT_THRESHOLDS, finishedAt: now + 3 };
+  await env.run(acts.sampleDrift, { reviewId, sampleNum: 1, at: Date.now() / 1000, targets, intervalSeconds: 2 });
+  const input = { reviewId, targets, durationSeconds: 2, intervalSeconds: 2, thresholds: DEFAULT_DRIFT_THRESHOLDS, finishedAt: now + 3 };
   const r1 = await env.run(acts.writeDriftReport, input);
   const r2 = await env.run(acts.writeDriftReport, input);
   assert.deepEqual(r2, r1);
-  assert.match(r1.summary, /^\d\/7 criteria met$/);
+  assert.equal(r1.mode, 'provisional', 'a 2 s review is a short soak');
+  assert.match(r1.processes[0].summary, /^\d\/7 criteria met$/);
   assert.equal((await listReports(tdb.db, { runId: reviewId })).length, 1);
+});
+
+test('a review stored before reviews covered several processes (one flat row, one target) still gets its verdict', async () => {
+  const acts = createDriftActivities({ ...deps(), prom: new PromClient({ url: prometheus.url }) });
+  const env = mockEnv();
+  const reviewId = 'drift-legacy';
+  const target = { job: 'sgc-target', instance: '.+' };
+  const t0 = Date.now() / 1000 - 10;
+  await upsertDriftReview(tdb.db, { id: reviewId, target, durationSeconds: 6, intervalSeconds: 2, startedAt: new Date(t0 * 1000) });
+  const flat = (i: number) => ({ at: t0 + 2 * i, uptimeSeconds: 100 + 2 * i, startTimeSeconds: t0 - 100, rssBytes: 50e6, cpuPercent: 1, openFds: 20, activeHandles: 5, criticalErrorsTotal: 0, backgroundTasksHealthy: 1 });
+  await upsertDriftSample(tdb.db, reviewId, 0, flat(0));
+  await upsertDriftSample(tdb.db, reviewId, 1, flat(1));
+  // the old workflow's next attempt names one `target`
+  const s1 = await env.run(acts.sampleDrift, { reviewId, sampleNum: 1, at: t0 + 2, target, intervalSeconds: 2 });
+  assert.equal(s1.targets['sgc-target'].rssBytes, 50e6, 'the stored flat row, read as the one process');
+  for (const i of [2, 3]) await upsertDriftSample(tdb.db, reviewId, i, flat(i));
+  const r = await env.run(acts.writeDriftReport, { reviewId, target, durationSeconds: 6, intervalSeconds: 2, thresholds: DEFAULT_DRIFT_THRESHOLDS, finishedAt: t0 + 6 });
+  assert.deepEqual(r.processes.map((p) => [p.name, p.summary]), [['sgc-target', '7/7 criteria met']]);
+  assert.equal(r.passed, true);
+  assert.match(r.summary, /^PASS \(provisional\) — sgc-target: 7\/7 criteria met$/);
 });
 
 test('OPERATION_DURATION_BUCKETS_SECONDS matches the gitops_operation_duration_seconds histogram', async () => {

@@ -187,7 +187,9 @@ test('POST /v1/drift-reviews starts a review and GET returns its verdict', async
     const s = (await app.inject({ method: 'GET', url: '/v1/drift-reviews/api-drift', headers: as(OPERATOR) })).json();
     return s.state === 'COMPLETED' ? s : undefined;
   });
-  assert.match(done.result.summary, /^\d\/7 criteria met$/);
+  assert.match(done.result.summary, /^(PASS|FAIL) \(provisional\) — sgc-target: \d\/7 criteria met/);
+  assert.deepEqual(done.result.processes.map((p: { name: string }) => p.name), ['sgc-target']);
+  assert.match(done.result.processes[0].summary, /^\d\/7 criteria met$/);
   assert.equal(done.result.samples, 2);
 });
 
@@ -207,9 +209,11 @@ test('the CLI starts a baseline and a drift review and reads their results', asy
   assert.match(baselineDone, /samples: baseline 1/);
   const driftDone = await until(async () => {
     await run(driftCommand, 'status', 'cli-d1', '--json');
-    const v = JSON.parse(lines.at(-1) ?? '{}') as { state?: string; result?: { summary: string } };
+    const v = JSON.parse(lines.at(-1) ?? '{}') as { state?: string; result?: { summary: string; processes: { summary: string }[] } };
     return v.state === 'COMPLETED' ? v : undefined;
   });
-  assert.match(driftDone.result?.summary ?? '', /^\d\/7 criteria met$/);
+  assert.match(driftDone.result?.processes[0]?.summary ?? '', /^\d\/7 criteria met$/);
+  await run(driftCommand, 'status', 'cli-d1');
+  assert.match(lines.at(-1) ?? '', /^drift review cli-d1: COMPLETED — (PASS|FAIL) \(provisional\)\n(.*\n)* {2}(pass|FAIL) sgc-target \(job sgc-target\): \d\/7 criteria met/);
   await assert.rejects(run(baselineCommand, 'start', '--token-ref', 'GIT_TOKEN', '--workspace-ids', 'w1'), /tokenRef/);
 });

@@ -87,7 +87,7 @@ afterAll(async () => {
   if (reportsDir) await rm(reportsDir, { recursive: true, force: true });
 });
 
-test('a drift review passes 7/7 for a healthy process and fails naming memory growth for one that leaks', async () => {
+test('one review of two processes gives each its verdict and fails overall naming the leaking one; a full-length review of a healthy one passes as full', async () => {
   const taskQueue = uniqueQueue('drift');
   const worker = await Worker.create({
     connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),
@@ -96,15 +96,22 @@ test('a drift review passes 7/7 for a healthy process and fails naming memory gr
       tokenFor: envTokenFor({}), reportsDir, hostname: 'test-host', gitSha: null,
     }),
   });
-  const config = parseConfig({});
-  const review = (job: string) => driftInputFromConfig(config, { target: { job }, durationSeconds: 8, intervalSeconds: 2 });
+  // two processes as drift.targets lists them: a name in the verdict and a Prometheus job each
+  const config = parseConfig({
+    drift: { targets: [{ name: 'healthy', job: 'drift-healthy' }, { name: 'leaky', job: 'drift-leaky' }], intervalSeconds: 2, shortSoakSeconds: 8 },
+  });
   const healthyId = uniqueId('drift-healthy');
-  const leakyId = uniqueId('drift-leaky');
+  const bothId = uniqueId('drift-both');
 
-  const [ok, bad, okHandle] = await worker.runUntil(async () => {
+  const [ok, both, okHandle] = await worker.runUntil(async () => {
+    // the healthy process alone, with the full-review threshold at the soak's length: reported as full;
     // samplesPerRun 2 forces continue-as-new twice in a 4-sample review
-    const h1 = await env.client.workflow.start(driftReviewWorkflow, { taskQueue, workflowId: healthyId, args: [{ ...review('drift-healthy'), samplesPerRun: 2 }] });
-    const h2 = await env.client.workflow.start(driftReviewWorkflow, { taskQueue, workflowId: leakyId, args: [review('drift-leaky')] });
+    const h1 = await env.client.workflow.start(driftReviewWorkflow, {
+      taskQueue, workflowId: healthyId,
+      args: [{ ...driftInputFromConfig(config, { target: { name: 'healthy', job: 'drift-healthy' } }), fullReviewMinSeconds: 8, samplesPerRun: 2 }],
+    });
+    // both processes in one review (the default: every target), the 48 h threshold: provisional
+    const h2 = await env.client.workflow.start(driftReviewWorkflow, { taskQueue, workflowId: bothId, args: [driftInputFromConfig(config)] });
     const status = await h2.query(driftStatusQuery);
     assert.equal(status.samplesTotal, 4);
     const results = [await h1.result(), await h2.result(), h1] as const;
@@ -114,23 +121,48 @@ test('a drift review passes 7/7 for a healthy process and fails naming memory gr
     return results;
   });
 
-  assert.equal(ok.summary, '7/7 criteria met', `healthy review: failed ${ok.failed.join(', ')}; missing ${ok.missing.join(', ')}`);
-  assert.equal(ok.passed, true);
+  assert.equal(ok.passed, true, ok.summary);
+  assert.equal(ok.mode, 'full');
+  assert.equal(ok.summary, 'PASS (full) — healthy: 7/7 criteria met');
+  assert.deepEqual(ok.processes.map((p) => [p.name, p.summary]), [['healthy', '7/7 criteria met']]);
   assert.equal(ok.samples, 4);
   assert.notEqual((await okHandle.describe()).runId, okHandle.firstExecutionRunId, 'the review continued as new');
   assert.equal((await okHandle.describe()).typedSearchAttributes.get(sgcDecisionKey), 'pass');
   assert.equal((await okHandle.describe()).typedSearchAttributes.get(sgcPhaseKey), 'drift');
 
-  assert.equal(bad.passed, false);
-  assert.ok(bad.failed.includes('memory_growth'), `leaky review failed ${bad.failed.join(', ')}`);
-  assert.match(bad.summary, /^[0-6]\/7 criteria met$/);
+  // per process: the healthy one meets 7/7, the leaking one fails on memory growth
+  const byName = Object.fromEntries(both.processes.map((p) => [p.name, p]));
+  assert.deepEqual(Object.keys(byName), ['healthy', 'leaky']);
+  assert.equal(byName.healthy.summary, '7/7 criteria met', `healthy: failed ${byName.healthy.failed.join(', ')}; missing ${byName.healthy.missing.join(', ')}`);
+  assert.equal(byName.healthy.passed, true);
+  assert.equal(byName.leaky.passed, false);
+  assert.ok(byName.leaky.failed.includes('memory_growth'), `leaky failed ${byName.leaky.failed.join(', ')}`);
+  assert.match(byName.leaky.summary, /^[0-6]\/7 criteria met$/);
+  // overall: FAIL, provisional (an 8 s soak is never a full review), naming the process
+  assert.equal(both.passed, false);
+  assert.equal(both.mode, 'provisional');
+  assert.deepEqual(both.failedProcesses, ['leaky']);
+  assert.match(both.summary, /^FAIL \(provisional\) — leaky: [0-6]\/7 criteria met \(failed: [^)]*memory_growth[^)]*\); healthy: 7\/7 criteria met$/);
+  assert.ok(both.failed.includes('leaky:memory_growth'));
 
   const okId = artifactRunId(healthyId);
-  const badId = artifactRunId(leakyId);
+  const bothRunId = artifactRunId(bothId);
   assert.deepEqual((await listDriftSamples(tdb.db, okId)).map((s) => s.sampleNum), [0, 1, 2, 3, 4]);
-  assert.equal((await getDriftReview(tdb.db, badId))?.passed, false);
-  const badReport = await readFile(join(reportsDir, badId, `${badId}-verdict.md`), 'utf8');
-  assert.match(badReport, /\| Memory growth \|[^\n]*❌ Fail/);
-  assert.match(await readFile(join(reportsDir, okId, `${okId}-verdict.md`), 'utf8'), /7\/7 CRITERIA MET/);
-  assert.match(await readFile(join(reportsDir, okId, 'drift-samples.csv'), 'utf8'), /^sample_num,at,uptimeSeconds/);
+  assert.equal((await getDriftReview(tdb.db, bothRunId))?.passed, false);
+  const report = await readFile(join(reportsDir, bothRunId, `${bothRunId}-verdict.md`), 'utf8');
+  assert.match(report, /\*\*Overall: ❌ FAIL \(provisional\)\*\* — failed: leaky/);
+  assert.match(report, /## leaky — job `drift-leaky`[^\n]*❌ [0-6]\/7 CRITERIA MET/);
+  assert.match(report, /## healthy — job `drift-healthy`[^\n]*✅ 7\/7 CRITERIA MET/);
+  // the T0 / T+N / Delta table covers every resource, for each process
+  const leakySection = report.slice(report.indexOf('## leaky'));
+  assert.match(leakySection, /\| Resource \| T0 \| T\+\d+ s \| Delta \| Status \|/);
+  assert.match(leakySection, /\| Memory \(RSS\) \| [\d.]+ MB \| [\d.]+ MB \| \+[\d.]+ MB \(\+[\d.]+%\) \| ❌ Fail \|/);
+  for (const resource of ['Uptime', 'Heap used', 'CPU \\(avg\\)', 'Open fds', 'Active handles', 'Event-loop lag p99', 'Restarts', 'Critical errors']) {
+    assert.match(leakySection, new RegExp(`\\| ${resource} \\| [^|]*\\d[^|]* \\| [^|]*\\d[^|]* \\|`), `${resource} has T0 and T+N values`);
+  }
+  assert.match(leakySection, /\| Memory growth \|[^\n]*❌ Fail/);
+  assert.match(await readFile(join(reportsDir, okId, `${okId}-verdict.md`), 'utf8'), /\*\*Overall: ✅ PASS \(full\)\*\*/);
+  const csv = await readFile(join(reportsDir, bothRunId, 'drift-samples.csv'), 'utf8');
+  assert.match(csv, /^sample_num,process,job,at,uptimeSeconds/);
+  assert.equal(csv.trimEnd().split('\n').length, 1 + 5 * 2, 'one line per sample and process');
 });

@@ -1,6 +1,6 @@
 /** Messages of driftReviewWorkflow. Callers use these definitions, never the string names. */
 import { defineQuery } from '@temporalio/workflow';
-import type { DriftSample } from '../../lib/drift/verdict.js';
+import type { DriftSampleSet } from '../../lib/drift/review.js';
 
 export type DriftStage = 't0' | 'sampling' | 'verdict' | 'done';
 
@@ -12,9 +12,21 @@ export interface DriftStatus {
   /** periodic samples taken (n of N) */
   sampleNum: number;
   samplesTotal: number;
-  lastSample: DriftSample | null;
-  /** set at the end: "N/7 criteria met" and the criteria that failed or had no data */
-  verdict: { passed: boolean; summary: string; failed: string[]; missing: string[] } | null;
+  /** every process's values at the last sample, by process name */
+  lastSample: DriftSampleSet | null;
+  /**
+   * Set at the end: overall PASS/FAIL, provisional or full, and per process "N/7 criteria met";
+   * failed / missing criteria as `process:criterion`.
+   */
+  verdict: {
+    passed: boolean;
+    mode: 'provisional' | 'full';
+    summary: string;
+    failed: string[];
+    missing: string[];
+    failedProcesses: string[];
+    processes: { name: string; passed: boolean; summary: string }[];
+  } | null;
 }
 
 export const driftStatusQuery = defineQuery<DriftStatus>('status');

@@ -1,8 +1,9 @@
 import {
   allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { DriftActivities, DriftTargetInput } from '../../activities/drift.js';
-import type { DriftSample, DriftThresholds } from '../../lib/drift/verdict.js';
+import type { DriftActivities, DriftProcessResult, DriftTargetInput } from '../../activities/drift.js';
+import { targetName, toSampleSet, type DriftStoredSample } from '../../lib/drift/review.js';
+import type { DriftThresholds } from '../../lib/drift/verdict.js';
 import { artifactRunId } from '../ids.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
 import { driftStatusQuery, type DriftStage, type DriftStatus } from './messages.js';
@@ -13,18 +14,25 @@ export interface DriftCarry {
   t0At: number;
   /** the next periodic sample to take (1-based) */
   nextSample: number;
-  lastSample: DriftSample | null;
+  /** a sample set (runs before reviews covered several processes carried one process's sample) */
+  lastSample: DriftStoredSample | null;
 }
 
 /**
  * One drift review, fully specified by the starter from temporal.yaml's `drift:` section (seed
- * 001: short soak 2 h, full 48 h, a sample every 5 min) plus overrides. Seconds throughout.
+ * 001: short soak 2 h, full 48 h, a sample every 5 min, the API and the worker) plus overrides.
+ * Seconds throughout.
  */
 export interface DriftReviewInput {
-  target: DriftTargetInput;
+  /** the reviewed processes, each with a verdict of its own (default: every drift.targets entry) */
+  targets?: DriftTargetInput[];
+  /** @deprecated the one process of reviews started before `targets`; read as a list of one */
+  target?: DriftTargetInput;
   durationSeconds: number;
   intervalSeconds: number;
   thresholds: DriftThresholds;
+  /** shortest review reported as `full` (drift.fullReviewMinSeconds, seed 001: 48 h); shorter ones are `provisional` */
+  fullReviewMinSeconds?: number;
   /** per-review PromQL overrides by name (`drift.<quantity>`) */
   queryOverrides?: Record<string, string>;
   /** continue-as-new after this many samples in one run (default 300); tests lower it to force the boundary */
@@ -35,13 +43,21 @@ export interface DriftReviewInput {
 
 export interface DriftReviewResult {
   reviewId: string;
+  /** true only when every process meets 7/7 */
   passed: boolean;
+  /** `provisional` (a short soak) or `full` (at least fullReviewMinSeconds observed) */
+  mode: 'provisional' | 'full';
+  /** criteria met by the weakest process */
   met: number;
-  /** "N/7 criteria met" */
+  /** overall: "FAIL (provisional) — worker: 6/7 criteria met (failed: memory_growth); api: 7/7 criteria met" */
   summary: string;
-  /** criteria that failed, by id (memory_growth, cpu, …) */
+  /** `process:criterion` that failed (memory_growth, cpu, …) / had no data */
   failed: string[];
   missing: string[];
+  /** processes that did not meet 7/7 */
+  failedProcesses: string[];
+  /** per process: "N/7 criteria met", failed and missing criteria */
+  processes: DriftProcessResult[];
   reportId: string;
   samples: number;
 }
@@ -66,20 +82,24 @@ const report = proxyActivities<DriftActivities>({
 });
 
 /**
- * Seed 001's drift review / soak of one process: a T0 capture, a sample every interval up to
- * T+duration (sample k is due at T0 + k·interval, the last exactly at T+duration, so timer
- * latency never accumulates), then the verdict over all stored samples — seven criteria, "N/7
- * criteria met", passing only at 7/7. Samples live in Postgres, not in history; the workflow
+ * Seed 001's drift review / soak of every reviewed process (the API and the worker by default):
+ * a T0 capture, a sample every interval up to T+duration (sample k is due at T0 + k·interval, the
+ * last exactly at T+duration, so timer latency never accumulates), each sample one activity that
+ * measures every process at the same instant, then the verdict over all stored samples — per
+ * process the T0 / T+N / Delta resource table and seven criteria, "N/7 criteria met"; overall PASS
+ * only when every process meets 7/7, `provisional` for a short soak and `full` only from
+ * fullReviewMinSeconds (48 h). Samples live in Postgres, not in history; the workflow
  * continues-as-new every `samplesPerRun` samples (or when the server suggests it) carrying only
  * T0 and its position. Listed in Temporal UI as SgcPhase=drift, SgcStage, SgcDecision pass/fail.
  */
 export async function driftReviewWorkflow(input: DriftReviewInput): Promise<DriftReviewResult> {
   const reviewId = artifactRunId(workflowInfo().workflowId);
+  const targets = input.targets ?? (input.target ? [input.target] : []);
   const total = Math.ceil(input.durationSeconds / input.intervalSeconds);
   const perRun = Math.max(1, input.samplesPerRun ?? DEFAULT_SAMPLES_PER_RUN);
   const status: DriftStatus = {
     reviewId, stage: input.carry ? 'sampling' : 't0', t0At: input.carry?.t0At ?? null,
-    sampleNum: input.carry ? input.carry.nextSample - 1 : 0, samplesTotal: total, lastSample: input.carry?.lastSample ?? null, verdict: null,
+    sampleNum: input.carry ? input.carry.nextSample - 1 : 0, samplesTotal: total, lastSample: input.carry?.lastSample && targets.length > 0 ? toSampleSet(input.carry.lastSample, targetName(targets[0])) : null, verdict: null,
   };
   setHandler(driftStatusQuery, () => status);
   const setStage = (stage: DriftStage): void => {
@@ -89,13 +109,13 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
   upsertSearchAttributes([{ key: sgcPhaseKey, value: 'drift' }, { key: sgcStageKey, value: status.stage }, { key: sgcStatusKey, value: 'running' }]);
 
   const sampleInput = (sampleNum: number, at: number) => ({
-    reviewId, sampleNum, at, target: input.target, intervalSeconds: input.intervalSeconds, queryOverrides: input.queryOverrides,
+    reviewId, sampleNum, at, targets, intervalSeconds: input.intervalSeconds, queryOverrides: input.queryOverrides,
   });
 
   let carry = input.carry;
   if (!carry) {
     const t0At = Date.now() / 1000;
-    await acts.beginDriftReview({ reviewId, target: input.target, durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds, startedAt: t0At });
+    await acts.beginDriftReview({ reviewId, targets, durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds, startedAt: t0At });
     const t0 = await acts.sampleDrift(sampleInput(0, t0At));
     carry = { t0At, nextSample: 1, lastSample: t0 };
     Object.assign(status, { t0At, lastSample: t0 });
@@ -119,10 +139,13 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
 
   setStage('verdict');
   const v = await report.writeDriftReport({
-    reviewId, target: input.target, durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds,
-    thresholds: input.thresholds, finishedAt: Date.now() / 1000,
+    reviewId, targets, durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds,
+    thresholds: input.thresholds, fullReviewMinSeconds: input.fullReviewMinSeconds, finishedAt: Date.now() / 1000,
   });
-  status.verdict = { passed: v.passed, summary: v.summary, failed: v.failed, missing: v.missing };
+  status.verdict = {
+    passed: v.passed, mode: v.mode, summary: v.summary, failed: v.failed, missing: v.missing, failedProcesses: v.failedProcesses,
+    processes: v.processes.map((p) => ({ name: p.name, passed: p.passed, summary: p.summary })),
+  };
   setStage('done');
   upsertSearchAttributes([{ key: sgcStatusKey, value: 'done' }, { key: sgcDecisionKey, value: v.passed ? 'pass' : 'fail' }]);
   return { reviewId, ...v };
