@@ -46,7 +46,7 @@ const RECORDERS: Recorder[] = [
   },
   {
     file: 'test/workflows/drift-review.test.ts',
-    tests: ['a drift review passes 7/7'],
+    tests: ['one review of two processes'],
     histories: ['driftReviewWorkflow-first-run-continued', 'driftReviewWorkflow-last-run-pass', 'driftReviewWorkflow-fail'],
   },
   {

@@ -2,7 +2,7 @@ import {
   allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { DriftActivities, DriftProcessResult, DriftTargetInput } from '../../activities/drift.js';
-import { targetName, toSampleSet, type DriftStoredSample } from '../../lib/drift/review.js';
+import { targetName, toSampleSet, type DriftSampleSet, type DriftStoredSample } from '../../lib/drift/review.js';
 import type { DriftThresholds } from '../../lib/drift/verdict.js';
 import { artifactRunId } from '../ids.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
@@ -95,11 +95,13 @@ const report = proxyActivities<DriftActivities>({
 export async function driftReviewWorkflow(input: DriftReviewInput): Promise<DriftReviewResult> {
   const reviewId = artifactRunId(workflowInfo().workflowId);
   const targets = input.targets ?? (input.target ? [input.target] : []);
+  // results replayed from runs before `targets` are one process's flat sample
+  const asSet = (s: DriftStoredSample): DriftSampleSet => toSampleSet(s, targets.length > 0 ? targetName(targets[0]) : 'target');
   const total = Math.ceil(input.durationSeconds / input.intervalSeconds);
   const perRun = Math.max(1, input.samplesPerRun ?? DEFAULT_SAMPLES_PER_RUN);
   const status: DriftStatus = {
     reviewId, stage: input.carry ? 'sampling' : 't0', t0At: input.carry?.t0At ?? null,
-    sampleNum: input.carry ? input.carry.nextSample - 1 : 0, samplesTotal: total, lastSample: input.carry?.lastSample && targets.length > 0 ? toSampleSet(input.carry.lastSample, targetName(targets[0])) : null, verdict: null,
+    sampleNum: input.carry ? input.carry.nextSample - 1 : 0, samplesTotal: total, lastSample: input.carry?.lastSample ? asSet(input.carry.lastSample) : null, verdict: null,
   };
   setHandler(driftStatusQuery, () => status);
   const setStage = (stage: DriftStage): void => {
@@ -116,7 +118,7 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
   if (!carry) {
     const t0At = Date.now() / 1000;
     await acts.beginDriftReview({ reviewId, targets, durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds, startedAt: t0At });
-    const t0 = await acts.sampleDrift(sampleInput(0, t0At));
+    const t0 = asSet(await acts.sampleDrift(sampleInput(0, t0At)));
     carry = { t0At, nextSample: 1, lastSample: t0 };
     Object.assign(status, { t0At, lastSample: t0 });
     setStage('sampling');
@@ -132,7 +134,7 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
     const waitMs = due * 1000 - Date.now();
     if (waitMs > 0) await sleep(waitMs);
     // "now" once per sample: a retried activity asks Prometheus about the same instant
-    const s = await acts.sampleDrift(sampleInput(k, Date.now() / 1000));
+    const s = asSet(await acts.sampleDrift(sampleInput(k, Date.now() / 1000)));
     takenThisRun++;
     Object.assign(status, { sampleNum: k, lastSample: s });
   }
@@ -142,9 +144,10 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
     reviewId, targets, durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds,
     thresholds: input.thresholds, fullReviewMinSeconds: input.fullReviewMinSeconds, finishedAt: Date.now() / 1000,
   });
+  // a history from before `processes` replays the old activity result: one process's fields only
   status.verdict = {
-    passed: v.passed, mode: v.mode, summary: v.summary, failed: v.failed, missing: v.missing, failedProcesses: v.failedProcesses,
-    processes: v.processes.map((p) => ({ name: p.name, passed: p.passed, summary: p.summary })),
+    passed: v.passed, mode: v.mode ?? 'provisional', summary: v.summary, failed: v.failed, missing: v.missing, failedProcesses: v.failedProcesses ?? [],
+    processes: (v.processes ?? []).map((p) => ({ name: p.name, passed: p.passed, summary: p.summary })),
   };
   setStage('done');
   upsertSearchAttributes([{ key: sgcStatusKey, value: 'done' }, { key: sgcDecisionKey, value: v.passed ? 'pass' : 'fail' }]);
