@@ -37,6 +37,8 @@ import { systemRoutes } from './routes/system.js';
 import { validationRoutes } from './routes/validations.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 import { mcpRoute } from './mcp/route.js';
+import { startRehome } from '../clients/rehome.js';
+import { createRehomeRepository } from '../lib/store/rehomes.js';
 
 export interface AppDeps {
   /**
@@ -138,7 +140,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(rolloutRoutes({ client: phases.client, taskQueue: phases.taskQueue, defaults: config.canary }), { prefix: '/v1' });
   await app.register(baselineRoutes({ temporal: phases, config }), { prefix: '/v1' });
   await app.register(driftRoutes({ temporal: phases, config }), { prefix: '/v1' });
-  await app.register(flagRoutes({ flags: new FlagStore(deps.db), switchTimeoutMs: config.canary.switchTimeoutMs }), { prefix: '/v1' });
+  const gitQueue = { client: deps.temporal.client, taskQueue: config.temporal.taskQueues.git };
+  const rehomes = createRehomeRepository(deps.db);
+  await app.register(flagRoutes({
+    flags: new FlagStore(deps.db), switchTimeoutMs: config.canary.switchTimeoutMs,
+    // a kill re-homes live approach-2 workspaces on the git worker (issue 10 section 3)
+    rehome: { start: (eventId) => startRehome(gitQueue, eventId), list: (eventId) => rehomes.list(eventId) },
+  }), { prefix: '/v1' });
   await app.register(reportRoutes({ db: deps.db }), { prefix: '/v1' });
   await app.register(runbookRoutes({ config }), { prefix: '/v1' });
   // the console's CSRF secret: shared by every API process when an encryption key is configured

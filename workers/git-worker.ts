@@ -7,7 +7,9 @@
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createGitActivities } from '../activities/git.js';
 import { createPoolActivities, type PoolChores } from '../activities/pool.js';
+import { createRehomeActivities } from '../activities/rehome.js';
 import type { Logger } from '../lib/log.js';
+import type { RehomeDeps } from '../lib/service/rehome.js';
 import type { GitService } from '../lib/service/types.js';
 
 /** Where workflow code comes from: the source tree (dev: bundled at start) or a prebuilt bundle. */
@@ -20,6 +22,8 @@ export interface GitWorkerDeps {
   service: GitService;
   /** approach 2's pool chores; without a pool (approach 1 only) the chores report nothing to do */
   pool?: Pick<PoolChores, 'healthCheck' | 'cleanupExpired'>;
+  /** re-homing approach-2 workspaces after a kill (routed mode: both approaches in this process) */
+  rehome?: RehomeDeps;
   log: Logger;
   workflows: WorkflowSource;
   /** how long in-flight activities may finish after shutdown is requested (default 30 s) */
@@ -40,6 +44,7 @@ export async function createGitWorker(deps: GitWorkerDeps): Promise<Worker> {
     activities: {
       ...createGitActivities({ service: deps.service, log: deps.log.child({ component: 'git-activities' }) }),
       ...createPoolActivities({ pool: deps.pool ?? NO_POOL, log: deps.log.child({ component: 'pool-activities' }) }),
+      ...createRehomeActivities({ rehome: deps.rehome, log: deps.log.child({ component: 'rehome' }) }),
     },
     // a push in flight should land (and report) rather than be cut off and retried elsewhere
     shutdownGraceTime: deps.shutdownGraceTime ?? '30 seconds',

@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     }
     const workflows = workflowSource(process.env);
     const gitWorker = await createGitWorker({
-      connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, pool: composed.pool, workflows,
+      connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, pool: composed.pool, rehome: composed.rehome, workflows,
     });
 
     // the phases: their own flag cache (a kill waits for every live cache, the drill routes through it)

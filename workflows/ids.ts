@@ -47,3 +47,8 @@ export function artifactRunId(workflowId: string): string {
   const safe = workflowId.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
   return (safe || 'run').slice(0, 96);
 }
+
+/** Issue 10 section 3: the re-home of live approach-2 workspaces after kill `eventId` (one per kill). */
+export function rehomeWorkflowId(eventId: number): string {
+  return `rehome-kill-${eventId}`;
+}

@@ -7,3 +7,4 @@ export * from './drift-review/workflow.js';
 export * from './canary-rollout/workflow.js';
 export * from './reconciliation/workflow.js';
 export * from './rollback-drill/workflow.js';
+export * from './rehome/workflow.js';

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { FlagStore, LatchState } from '../../lib/flags/store.js';
+import type { RehomeRecord } from '../../lib/store/rehomes.js';
 import { requireRole } from '../auth.js';
 import { errorResponses, errorSchema, idempotencyHeaders } from '../schemas.js';
 
@@ -15,6 +16,15 @@ export interface FlagRouteDeps {
   flags: Pick<FlagStore, 'list' | 'set' | 'kill' | 'awaitSwitch' | 'audit' | 'latch' | 'latchEvents' | 'unlatch'>;
   /** how long the kill switch waits for every process to acknowledge (config canary.switchTimeoutMs) */
   switchTimeoutMs: number;
+  /** re-homing live approach-2 workspaces after a kill (issue 10 section 3); absent: not offered */
+  rehome?: RehomeStarter;
+}
+
+/** Starts the durable re-home of a kill (clients/rehome.ts) and reads its per-workspace report. */
+export interface RehomeStarter {
+  /** starts rehomeWorkflow for the kill (idempotent per event); answers its workflow id */
+  start(eventId: number): Promise<string>;
+  list(eventId: number): Promise<RehomeRecord[]>;
 }
 
 const target = z.object({ percent: z.number().int(), shadow: z.boolean() });
@@ -66,6 +76,8 @@ export interface KillSwitchAnswer {
   durationMs: number | null;
   processes: number;
   missing: string[];
+  /** the re-home of live approach-2 workspaces: its workflow id, or why it did not start */
+  rehome: { workflowId: string | null; error: string | null } | null;
 }
 
 /**
@@ -75,20 +87,39 @@ export interface KillSwitchAnswer {
  * kill's event instead of recording another.
  */
 export async function pullKillSwitch(
-  deps: { flags: Pick<FlagStore, 'kill' | 'awaitSwitch'>; switchTimeoutMs: number },
+  deps: { flags: Pick<FlagStore, 'kill' | 'awaitSwitch'>; switchTimeoutMs: number; rehome?: Pick<RehomeStarter, 'start'> },
   o: { actor: string; reason: string; idempotencyKey?: string; log: Pick<FastifyBaseLogger, 'warn'> },
 ): Promise<KillSwitchAnswer> {
   const kill = await deps.flags.kill({ actor: o.actor, reason: o.reason, source: 'kill', latch: true, ...(o.idempotencyKey ? { changeId: `api-kill-${o.idempotencyKey}` } : {}) });
   const base = {
     changeId: kill.changeId, version: kill.version, changed: kill.changed, decidedAt: kill.decidedAt.toISOString(), eventId: kill.eventId, latch: latchBody(kill.latch),
   };
-  if (kill.eventId === null) return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
-  const sw = await deps.flags.awaitSwitch(kill.eventId, { timeoutMs: deps.switchTimeoutMs });
-  o.log.warn({ eventId: kill.eventId, switched: sw.switched, durationMs: sw.durationMs, actor: o.actor }, 'kill switch via API');
-  return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing };
+  if (kill.eventId === null) return { ...base, switched: true, durationMs: null, processes: 0, missing: [], rehome: null };
+  const eventId = kill.eventId;
+  // the re-home runs durably on the git worker; the kill only starts it (started before the
+  // wait so it runs while the caches switch)
+  const rehome = deps.rehome
+    ? deps.rehome.start(eventId).then(
+      (workflowId) => ({ workflowId, error: null }),
+      (e: unknown) => {
+        o.log.warn({ eventId, err: (e as Error).message }, 'kill switch: starting the re-home failed');
+        return { workflowId: null, error: `re-home not started: ${(e as Error).message}` };
+      })
+    : Promise.resolve(null);
+  const sw = await deps.flags.awaitSwitch(eventId, { timeoutMs: deps.switchTimeoutMs });
+  o.log.warn({ eventId, switched: sw.switched, durationMs: sw.durationMs, actor: o.actor }, 'kill switch via API');
+  return {
+    ...base, switched: sw.switched, durationMs: sw.durationMs, processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing,
+    rehome: await rehome,
+  };
 }
 
-export function flagRoutes({ flags, switchTimeoutMs }: FlagRouteDeps): FastifyPluginAsyncZod {
+const rehomeSchema = z.object({
+  workflowId: z.string().nullable(),
+  error: z.string().nullable().describe('why the re-home did not start (the latch and the flags are set regardless)'),
+}).nullable().describe('the durable re-home of live approach-2 workspaces (GET /v1/flags/kill/{eventId}/rehome); null when nothing was killed or it is not offered');
+
+export function flagRoutes({ flags, switchTimeoutMs, rehome }: FlagRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireRole('admin'));
 
@@ -126,13 +157,39 @@ export function flagRoutes({ flags, switchTimeoutMs }: FlagRouteDeps): FastifyPl
             processes: z.number().int(),
             missing: z.array(z.string()),
             latch: latchSchema,
+            rehome: rehomeSchema,
           }),
           ...errorResponses,
         },
       },
     }, async (req) => {
       const key = req.headers['idempotency-key'];
-      return pullKillSwitch({ flags, switchTimeoutMs }, { actor: actorOf(req), reason: req.body.reason, idempotencyKey: key, log: req.log });
+      return pullKillSwitch({ flags, switchTimeoutMs, rehome }, { actor: actorOf(req), reason: req.body.reason, idempotencyKey: key, log: req.log });
+    });
+
+    app.get('/flags/kill/:eventId/rehome', {
+      schema: {
+        summary: 'The re-home of a kill: live approach-2 workspaces carried to approach 1, not carried (with the reason) and in progress',
+        tags: ['flags'],
+        params: z.object({ eventId: z.coerce.number().int().min(1) }),
+        response: {
+          200: z.object({
+            eventId: z.number().int(),
+            carried: z.array(z.object({ workspaceId: z.string(), commits: z.number().int(), files: z.number().int(), durationMs: z.number().nullable() })),
+            notCarried: z.array(z.object({ workspaceId: z.string(), reason: z.string().nullable() })),
+            inProgress: z.array(z.string()),
+          }),
+          ...errorResponses,
+        },
+      },
+    }, async (req) => {
+      const rows = rehome ? await rehome.list(req.params.eventId) : [];
+      return {
+        eventId: req.params.eventId,
+        carried: rows.filter((r) => r.state === 'carried').map((r) => ({ workspaceId: r.workspaceId, commits: r.commits, files: r.files, durationMs: r.durationMs })),
+        notCarried: rows.filter((r) => r.state === 'not_carried').map((r) => ({ workspaceId: r.workspaceId, reason: r.reason })),
+        inProgress: rows.filter((r) => r.state === 'started').map((r) => r.workspaceId),
+      };
     });
 
     app.get('/flags/latch', {

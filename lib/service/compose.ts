@@ -14,7 +14,9 @@ import type { PooledGitService, SimpleGitService } from './index.js';
 import { createGitService, servingWorkspaceLookup } from './index.js';
 import type { GitService } from './types.js';
 import { createProvider } from '../sandbox/index.js';
+import { createRehomeRepository } from '../store/rehomes.js';
 import { createWorkspaceRepository } from '../store/workspaces.js';
+import type { RehomeDeps } from './rehome.js';
 
 export interface ComposedService {
   service: GitService;
@@ -22,6 +24,8 @@ export interface ComposedService {
   pool?: PooledGitService['pool'];
   /** the process's flag cache (routed mode) */
   flags?: FlagCache;
+  /** re-homing approach-2 workspaces to approach 1 after a kill (routed mode) */
+  rehome?: RehomeDeps;
   /** pre-warm and reconnect (the process that hosts the pool: the worker) */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -54,10 +58,17 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
   const routed = createRoutedGitService({
     simple, pooled, flags, metrics, log: log.child({ component: 'router' }), findWorkspace: servingWorkspaceLookup(createWorkspaceRepository(db)),
   });
+  const rehome: RehomeDeps = {
+    simple, workspaces: createWorkspaceRepository(db), rehomes: createRehomeRepository(db), log: log.child({ component: 'rehome' }),
+    connectPooled: (id) => pooled.pool.connect(id),
+    connectSimple: (id) => provider.connect(id),
+    returnPooled: async (id) => { await pooled.pool.release(id); },
+  };
   return {
     service: routed,
     pool: pooled.pool,
     flags,
+    rehome,
     start: async () => {
       await simple.start();
       await pooled.start();

@@ -22,6 +22,22 @@ import { createRoutedGitService, normaliseDiff, normaliseStatus, type RoutedGitS
 import { createWorkspaceRepository } from '../../lib/store/workspaces.js';
 import { createRehomeRepository } from '../../lib/store/rehomes.js';
 import { rehomeAll, type RehomeDeps } from '../../lib/service/rehome.js';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { createAuthenticator } from '../../api/auth.js';
+import { errorHandler } from '../../api/errors.js';
+import { flagRoutes } from '../../api/routes/flags.js';
+import { startRehome } from '../../clients/rehome.js';
+import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
+import { createGitWorker } from '../../workers/git-worker.js';
+import { rehomeWorkflowId } from '../../workflows/ids.js';
+import { recordHistory } from '../helpers/history.js';
+import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+const ADMIN = 'admin-token-0123456789abcdef012';
 
 const log = createLogger({ level: 'silent' });
 let t: TestDb;
@@ -148,5 +164,72 @@ describe('re-home after a kill', () => {
     const again = await rehomeAll(deps, 42, { ids: [...live.map((w) => w.id), gone.id] });
     expect(again.carried).toBe(3);
     expect(again.notCarried).toBe(1);
+  }, 120_000);
+});
+
+describe('the kill route starts the re-home (rehomeWorkflow on the git worker)', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    env = await testEnv();
+    const taskQueue = uniqueQueue('rehome');
+    worker = await createGitWorker({
+      connection: env.nativeConnection, namespace: 'default', taskQueue, service: routed, log, rehome: deps,
+      workflows: { workflowBundle: await workflowBundle() },
+    });
+    running = worker.run();
+    const f = Fastify().withTypeProvider<ZodTypeProvider>();
+    f.setValidatorCompiler(validatorCompiler);
+    f.setSerializerCompiler(serializerCompiler);
+    f.setErrorHandler(errorHandler);
+    const authenticate = createAuthenticator([{ name: 'root', role: 'admin', token: ADMIN }]);
+    f.decorateRequest('principal', null);
+    f.addHook('onRequest', async (req) => { req.principal = authenticate(req.headers.authorization); });
+    const rehomes = createRehomeRepository(t.db);
+    await f.register(flagRoutes({
+      flags: new FlagStore(t.db), switchTimeoutMs: 2_000,
+      rehome: { start: (eventId) => startRehome({ client: env.client, taskQueue }, eventId, { concurrency: 4 }), list: (eventId) => rehomes.list(eventId) },
+    }), { prefix: '/v1' });
+    app = f as unknown as FastifyInstance;
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+  });
+
+  test('POST /v1/flags/kill answers at once; within 30 s every live workspace is served by approach 1 and the report lists them', async () => {
+    const live = await Promise.all([10, 11].map((i) => liveWorkspace(i)));
+    const before = new Map<string, string>();
+    for (const w of live) before.set(w.id, normaliseStatus(await routed.status(w.id)) + normaliseDiff(await routed.diff(w.id)));
+    await new FlagStore(t.db).setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 100, shadow: false })), { actor: 'test', reason: 'rollout' });
+
+    const t0 = Date.now();
+    const res = await app.inject({ method: 'POST', url: '/v1/flags/kill', headers: { authorization: `Bearer ${ADMIN}` }, payload: { reason: 'incident' } });
+    expect(res.statusCode).toBe(200);
+    const body = res.json() as { eventId: number; rehome: { workflowId: string | null; error: string | null } };
+    expect(body.rehome).toEqual({ workflowId: rehomeWorkflowId(body.eventId), error: null });
+
+    const handle = env.client.workflow.getHandle(body.rehome.workflowId!);
+    const result = await handle.result();
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    await recordHistory('rehomeWorkflow', handle);
+    expect(result.lost).toBe(0);
+    expect(result.carried).toBe(2);
+    for (const w of live) {
+      expect((await routed.getWorkspace(w.id))?.approach).toBe('simple');
+      expect(normaliseStatus(await routed.status(w.id)) + normaliseDiff(await routed.diff(w.id))).toBe(before.get(w.id));
+    }
+    const report = await app.inject({ method: 'GET', url: `/v1/flags/kill/${body.eventId}/rehome`, headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(report.statusCode).toBe(200);
+    const r = report.json() as { carried: { workspaceId: string; commits: number }[]; notCarried: unknown[]; inProgress: unknown[] };
+    expect(r.carried.map((c) => c.workspaceId).sort()).toEqual(live.map((w) => w.id).sort());
+    expect(r.carried.every((c) => c.commits === 1)).toBe(true);
+    expect(r.inProgress).toEqual([]);
   }, 120_000);
 });
