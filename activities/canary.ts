@@ -38,6 +38,13 @@ export interface AnalyseInput {
   queries?: Record<string, string>;
 }
 
+/** The kill latch as an analysis saw it (the rollout ends rolled back, source kill_switch). */
+export interface KillLatchSeen {
+  reason: string;
+  actor: string;
+  since: string | null;
+}
+
 export interface KillSwitchInput {
   reason: string;
   actor: string;
@@ -84,7 +91,7 @@ export interface ReconcileSummary {
 }
 
 export interface CanaryActivityDeps {
-  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'audit'>;
+  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'audit' | 'latch'>;
   prom: Pick<PromClient, 'queryScalar'>;
   /** config.queries (defaults merged with temporal.yaml overrides) */
   queries: Record<string, string>;
@@ -139,8 +146,23 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
       }
     },
 
-    /** Reads the five canary quantities over the window ending at `at`; no data stays explicit. */
-    async analyse(input: AnalyseInput): Promise<AnalysisValues> {
+    /**
+     * Reads the five canary quantities over the window ending at `at`; no data stays explicit.
+     * The kill latch first (issue 9 item 5): while the kill switch holds the flags, the answer
+     * carries it (and no readings), so the rollout ends at this tick — even with Prometheus down.
+     */
+    async analyse(input: AnalyseInput): Promise<AnalysisValues & { killLatch?: KillLatchSeen }> {
+      const latch = await flags.latch().catch((e: unknown) => {
+        log.warn({ err: (e as Error).message }, 'kill latch unreadable; analysing anyway');
+        return null;
+      });
+      if (latch?.latched) {
+        const r = { kind: 'nodata', reason: 'the kill switch latched the flags' } as const;
+        return {
+          errorRate: r, operations: r, p95PooledSeconds: r, p95SimpleSeconds: r, consistency: r,
+          killLatch: { reason: latch.reason ?? 'kill switch', actor: latch.actor ?? 'unknown', since: latch.since?.toISOString() ?? null },
+        };
+      }
       const queries = { ...deps.queries, ...input.queries };
       const vars = { window: promDuration(input.windowSeconds) };
       try {
@@ -162,7 +184,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
     async killSwitch(input: KillSwitchInput): Promise<KillSwitchResult> {
       try {
         const kill = await flags.kill({ actor: input.actor, reason: input.reason, changeId: input.changeId, source: input.source });
-        if (input.source === 'rollback' || input.source === 'auto') deps.setStage?.('rolled_back');
+        if (input.source === 'rollback' || input.source === 'auto' || input.source === 'kill') deps.setStage?.('rolled_back');
         const base = { eventId: kill.eventId, changeId: kill.changeId, version: kill.version, decidedAt: kill.decidedAt.toISOString(), changed: kill.changed.length };
         if (kill.eventId === null) {
           log.info({ changeId: input.changeId, source: input.source }, 'kill switch: every flag was already off');

@@ -56,7 +56,7 @@ const statusSchema = z.object({
   streaks: z.object({ error_rate: z.number().int(), p95_latency: z.number().int(), consistency: z.number().int() }),
   baselineP95Seconds: z.number().nullable(),
   rollback: z.object({
-    source: z.enum(['rollback', 'auto']), reason: z.string(), actor: z.string(), trigger: z.enum(['error_rate', 'p95_latency', 'consistency']).nullable(),
+    source: z.enum(['rollback', 'auto', 'kill_switch']), reason: z.string(), actor: z.string(), trigger: z.enum(['error_rate', 'p95_latency', 'consistency']).nullable(),
     stage: z.string(), requestedAt: z.string(), eventId: z.number().int().nullable(), changeId: z.string().nullable(), decidedAt: z.string(),
     switched: z.boolean(), switchDurationMs: z.number().nullable().describe('decision → every flag-caching process switched'), missingProcesses: z.array(z.string()),
   }).nullable(),

@@ -30,6 +30,8 @@ import { createLogger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { canaryActivities } from '../../workers/phases-canary.js';
+import { canaryRolloutWorkflow } from '../../workflows/canary-rollout/workflow.js';
+import { canaryWorkflowId } from '../../workflows/ids.js';
 import { rollbackDrillWorkflow } from '../../workflows/rollback-drill/workflow.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
@@ -182,6 +184,54 @@ describe('the kill latch', () => {
       await assert.rejects(run, (e: unknown) => e instanceof WorkflowFailedError);
     });
     assert.deepEqual(await flagValues(), before, 'flags are back where the drill found them, not left half-way (all off)');
+  });
+});
+
+describe('the kill latch and a running canary', () => {
+  // Prometheus is unreachable here (port 9): every analysis is inconclusive and the rollout
+  // pauses, with analyses going on — the latch must be seen anyway, within one tick
+  const stages = [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }];
+
+  test('a kill during a canary stays killed: the rollout ends rolled_back (kill_switch) at its next analysis and never raises a flag again', async () => {
+    await setAll(0, false, 'before the rollout');
+    const taskQueue = uniqueQueue('latch-canary');
+    const w = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts() });
+    await w.runUntil(async () => {
+      const rolloutId = uniqueId('r').slice(0, 40);
+      const h = await env.client.workflow.start(canaryRolloutWorkflow, {
+        taskQueue, workflowId: canaryWorkflowId(rolloutId), args: [{ rolloutId, stages, analysisIntervalSeconds: 1 }],
+      });
+      await until('the stage applied', async () => (await store.get('git.push'))?.percent === 10);
+      const killedAt = await lastAuditId();
+      assert.equal((await kill('incident 44 during the canary')).statusCode, 200);
+      const t0 = Date.now();
+      const r = await h.result();
+      assert.ok(Date.now() - t0 < 10_000, 'seen within an analysis tick or two');
+      assert.equal(r.outcome, 'rolled_back');
+      assert.equal(r.rollback?.source, 'kill_switch');
+      assert.match(r.rollback?.reason ?? '', /incident 44/);
+      assert.deepEqual(await raisesAfter(killedAt), []);
+      assert.ok((await store.list()).every((f) => f.percent === 0 && !f.shadow));
+    });
+    assert.equal((await unlatch('canary test done')).statusCode, 200);
+  });
+
+  test('a stage change while latched is refused: the rollout ends rolled_back (kill_switch) instead of failing or retrying for ever', async () => {
+    await setAll(0, false, 'before the rollout');
+    assert.equal((await kill('incident 45: hold everything')).statusCode, 200);
+    const taskQueue = uniqueQueue('latch-canary-apply');
+    const w = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts() });
+    await w.runUntil(async () => {
+      const rolloutId = uniqueId('r').slice(0, 40);
+      const r = await env.client.workflow.execute(canaryRolloutWorkflow, {
+        taskQueue, workflowId: canaryWorkflowId(rolloutId), args: [{ rolloutId, stages, analysisIntervalSeconds: 1 }], workflowExecutionTimeout: '60 seconds',
+      });
+      assert.equal(r.outcome, 'rolled_back');
+      assert.equal(r.rollback?.source, 'kill_switch');
+      assert.match(r.rollback?.reason ?? '', /incident 45/);
+    });
+    assert.ok((await store.list()).every((f) => f.percent === 0 && !f.shadow));
+    assert.equal((await unlatch('canary test done')).statusCode, 200);
   });
 });
 

@@ -78,8 +78,11 @@ export interface PauseInfo {
 }
 
 export interface RollbackInfo {
-  /** 'rollback' when asked for (signal, API, CLI), 'auto' when a trigger fired */
-  source: 'rollback' | 'auto';
+  /**
+   * 'rollback' when asked for (signal, API, CLI), 'auto' when a trigger fired, 'kill_switch' when
+   * the kill switch latched the flags while the rollout ran (issue 9 item 5)
+   */
+  source: 'rollback' | 'auto' | 'kill_switch';
   reason: string;
   actor: string;
   trigger: TriggerName | null;

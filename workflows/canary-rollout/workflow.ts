@@ -127,11 +127,21 @@ type Step = { kind: 'done' } | { kind: 'rollback' } | { kind: 'run-full'; why: s
 async function applyStage(r: Run): Promise<void> {
   const { input, s } = r;
   const stage = currentStage(r.plan, s);
-  const applied = await applyStageFlags({
-    rolloutId: input.rolloutId, stage: stage.name, percent: stage.percent, shadow: stage.shadow, operations: stage.operations,
-    changeId: `canary/${input.rolloutId}/${s.executionKey}/stage-${s.stage.index}-${stage.name}`,
-    actor: input.startedBy ? `${input.startedBy} via canary ${input.rolloutId}` : `canary ${input.rolloutId}`,
-  });
+  let applied;
+  try {
+    applied = await applyStageFlags({
+      rolloutId: input.rolloutId, stage: stage.name, percent: stage.percent, shadow: stage.shadow, operations: stage.operations,
+      changeId: `canary/${input.rolloutId}/${s.executionKey}/stage-${s.stage.index}-${stage.name}`,
+      actor: input.startedBy ? `${input.startedBy} via canary ${input.rolloutId}` : `canary ${input.rolloutId}`,
+    });
+  } catch (err) {
+    // the kill switch holds the flags: the rollout ends rolled back instead of failing (replay-
+    // safe: a run that never met the latch never took this branch, and it issues no new command)
+    const latched = latchRefusal(err);
+    if (latched === null) throw err;
+    s.rollbackPending = { source: 'kill_switch', reason: latched, actor: 'kill switch', trigger: null, at: Date.now() };
+    return;
+  }
   const now = Date.now();
   Object.assign(s.stage, { applied: true, startedAt: now });
   s.lastTickAt = now;
@@ -162,7 +172,13 @@ async function analyseUntil(r: Run, done: () => boolean): Promise<Step> {
     takeAnalysisSlot(plan, s, now);
     let values: AnalysisValues;
     try {
-      values = await analyse({ at: now / 1000, windowSeconds: plan.windowSeconds, queries: r.input.queries });
+      const answer = await analyse({ at: now / 1000, windowSeconds: plan.windowSeconds, queries: r.input.queries });
+      if (answer.killLatch) {
+        // the kill switch latched the flags (issue 9 item 5): end rolled back at this tick
+        if (s.rollbackPending === null) s.rollbackPending = { source: 'kill_switch', reason: answer.killLatch.reason, actor: answer.killLatch.actor, trigger: null, at: now };
+        continue;
+      }
+      values = answer;
     } catch (err) {
       const why = inconclusiveCause(err);
       if (why === null) throw err;
@@ -173,13 +189,20 @@ async function analyseUntil(r: Run, done: () => boolean): Promise<Step> {
   }
 }
 
+/** The refusal of a flag change because the kill switch latched the flags (its message), else null. */
+function latchRefusal(err: unknown): string | null {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.FlagsLatched) return err.cause.message;
+  return null;
+}
+
 /** The kill switch (every flag to 0), measured until every flag-caching process has switched. */
 async function rollBack(r: Run): Promise<CanaryRolloutResult> {
   const { input, s } = r;
   const req = s.rollbackPending!;
   const from = currentStage(r.plan, s).name;
   const kill = await killSwitch({
-    reason: `canary ${input.rolloutId} at ${from}: ${req.reason}`, actor: req.actor, source: req.source,
+    // after a latched kill the flags are already 0: this records nothing new ('kill' is its name in rollback_events)
+    reason: `canary ${input.rolloutId} at ${from}: ${req.reason}`, actor: req.actor, source: req.source === 'kill_switch' ? 'kill' : req.source,
     changeId: `canary/${input.rolloutId}/${s.executionKey}/rollback`, timeoutMs: input.switchTimeoutMs,
   });
   accrue(s, Date.now());
