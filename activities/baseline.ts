@@ -38,8 +38,7 @@ import { defaultGitMix, loadWindowValues, mergeLatencyHistograms, startLoad, typ
 import { sanitizeUrl, type Logger } from '../lib/log.js';
 import type { PromClient } from '../lib/prom/client.js';
 import {
-  createBaselineRun, finishBaselineRun, getBaselineRun, getBaselineSample, listBaselineSamples, setBaselineEnvironment,
-  setBaselinePhase, upsertBaselineSample, type BaselineSamplePhase, type StoredBaselineSample,
+  createBaselineRunRepository, createBaselineSampleRepository, type BaselineSamplePhase, type StoredBaselineSample,
 } from '../lib/store/baseline.js';
 import type { Queryable } from '../lib/store/queryable.js';
 import { toActivityFailure } from './git.js';
@@ -355,6 +354,8 @@ function phaseResult(plan: PhasePlan, samples: readonly BaselineSample[], s: Rep
  */
 export function createBaselineActivities(deps: BaselineActivityDeps) {
   const { db, prom, log } = deps;
+  const runRepo = createBaselineRunRepository(db);
+  const sampleRepo = createBaselineSampleRepository(db);
   const reports = createReportActivities({ db, reportsDir: deps.reportsDir });
 
   function authHeaders(target: LoadTarget): Record<string, string> {
@@ -473,7 +474,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
   }
 
   async function loadPhaseSamples(runId: string, phases: readonly PhasePlan[]): Promise<Map<BaselineSamplePhase, StoredBaselineSample[]>> {
-    const all = await listBaselineSamples(db, runId);
+    const all = await sampleRepo.list(runId);
     const by = new Map<BaselineSamplePhase, StoredBaselineSample[]>();
     for (const p of phases) by.set(p.phase, []);
     for (const s of all) {
@@ -484,7 +485,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
   }
 
   async function metadataFile(runId: string, profile: CsvProfile): Promise<{ metadata: BaselineMetadata; file: { name: string; content: string } }> {
-    const run = await getBaselineRun(db, runId);
+    const run = await runRepo.findById(runId);
     if (!run) fail(ErrorType.NotFound, `baseline run ${runId} has no record (preflight did not run)`, false);
     const cfg = run.config as { target?: { baseUrl?: string } };
     const env = run.environment as { worker?: ReturnType<typeof workerEnvironment> };
@@ -537,7 +538,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
      * good; an unreachable dependency is retried.
      */
     async preflight(input: PreflightInput): Promise<PreflightResult> {
-      await createBaselineRun(db, { id: input.runId, startedAt: new Date(input.startedAt * 1000), config: sanitizeConfig(input.parameters) });
+      await runRepo.create({ id: input.runId, startedAt: new Date(input.startedAt * 1000), config: sanitizeConfig(input.parameters) });
       const checks: PreflightCheck[] = [];
       try {
         await prom.query('vector(1)');
@@ -604,7 +605,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
         flags,
       };
       const digest = await configDigest(input.parameters);
-      await setBaselineEnvironment(db, input.runId, environment, digest);
+      await runRepo.setEnvironment(input.runId, environment, digest);
       return { configDigest: digest, environment };
     },
 
@@ -615,10 +616,10 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
      */
     async runLoadWindow(input: LoadWindowInput): Promise<LoadWindowResult> {
       const ctx = Context.current();
-      const stored = await getBaselineSample(db, input.runId, input.phase, input.sampleNum);
+      const stored = await sampleRepo.find(input.runId, input.phase, input.sampleNum);
       // an earlier attempt measured and stored this window, then died before reporting it
       if (stored) return toResult(stored, true);
-      await setBaselinePhase(db, input.runId, input.phase);
+      await runRepo.setPhase(input.runId, input.phase);
       const headers = authHeaders(input.target);
       let run: { run: LoadRun; done: Promise<GuardedLoadResult | null> };
       const loadOptions: LoadOptions = {
@@ -672,16 +673,16 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
         phase: input.phase, sampleNum: input.sampleNum, timestamp: at, windowSeconds: input.windowSeconds, values,
         loadStats: { client: clientStats(window), filledFromLoad: filled, promErrors: errors, ...(liveTrip ? { liveTrip } : {}) },
       };
-      await upsertBaselineSample(db, input.runId, row, { keepExisting: true });
-      const kept = await getBaselineSample(db, input.runId, input.phase, input.sampleNum);
+      await sampleRepo.upsert(input.runId, row, { keepExisting: true });
+      const kept = await sampleRepo.find(input.runId, input.phase, input.sampleNum);
       log.info({ runId: input.runId, phase: input.phase, sampleNum: input.sampleNum, completed: window.completed, errorRate: window.errorRate, promErrors: errors.length }, 'baseline sample stored');
       return toResult(kept ?? row, false);
     },
 
     /** Seed 003 day 1 evening: production report of the baseline phase (metrics.csv, metadata.json) and the SLO draft. */
     async writeDay1Report(input: Day1ReportInput): Promise<Day1ReportResult> {
-      const samples = await listBaselineSamples(db, input.runId, 'baseline');
-      await setBaselinePhase(db, input.runId, 'report');
+      const samples = await sampleRepo.list(input.runId, 'baseline');
+      await runRepo.setPhase(input.runId, 'report');
       const meta = await metadataFile(input.runId, input.profile);
       const slo = await writeSlo(input, samples);
       const prod = await writeProduction(input, input.baseline, samples, meta, slo.slo);
@@ -696,7 +697,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
      * closed and workspaces preflight created are released.
      */
     async finalizeArtifacts(input: FinalizeInput): Promise<FinalizeResult> {
-      await createBaselineRun(db, { id: input.runId, startedAt: new Date(input.startedAt * 1000), config: {} });
+      await runRepo.create({ id: input.runId, startedAt: new Date(input.startedAt * 1000), config: {} });
       const byPhase = await loadPhaseSamples(input.runId, input.phases);
       const meta = await metadataFile(input.runId, input.profile);
       const reportIds: string[] = [];
@@ -720,7 +721,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
       const listed = new Set([...(await readdir(runDir).catch(() => [] as string[])), ...extraFiles.map((f) => f.name)]);
       const summaryId = baselineReportIds.summary(input.runId);
       for (const f of [`${summaryId}.md`, `${summaryId}.html`, MANIFEST_NAME, ARCHIVE_NAME]) listed.add(f);
-      const run = await getBaselineRun(db, input.runId);
+      const run = await runRepo.findById(input.runId);
       const startedAt = run ? run.startedAt.getTime() / 1000 : input.startedAt;
       const summary = buildCompletionSummary({
         runId: input.runId, outcome: input.outcome, startedAt, finishedAt: input.finishedAt, phases: judged, slo: slo?.slo ?? null,
@@ -746,7 +747,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
       await writeAtomic(join(runDir, ARCHIVE_NAME), archive);
 
       const decision = summary.data.decision === 'go' ? 'go' : 'no-go';
-      await finishBaselineRun(db, input.runId, {
+      await runRepo.finish(input.runId, {
         finishedAt: new Date(input.finishedAt * 1000),
         outcome: input.outcome === 'completed' ? 'ok' : input.outcome,
         decision: input.outcome === 'tripped' ? 'tripped' : input.outcome === 'cancelled' ? 'cancelled' : decision,

@@ -19,9 +19,7 @@ import { DomainError, ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { PromClient } from '../lib/prom/client.js';
 import type { ChartSpec } from '../lib/reports/types.js';
-import {
-  finishDriftReview, getDriftSample, listDriftSamples, upsertDriftReview, upsertDriftSample,
-} from '../lib/store/drift.js';
+import { createDriftReviewRepository, createDriftSampleRepository } from '../lib/store/drift.js';
 import type { Queryable } from '../lib/store/queryable.js';
 import { toActivityFailure } from './git.js';
 import { createReportActivities } from './reports.js';
@@ -178,11 +176,13 @@ function processResult(v: DriftReviewVerdict['processes'][number]): DriftProcess
  */
 export function createDriftActivities(deps: DriftActivityDeps) {
   const { db, prom, log } = deps;
+  const reviewRepo = createDriftReviewRepository(db);
+  const sampleRepo = createDriftSampleRepository(db);
   const reports = createReportActivities({ db, reportsDir: deps.reportsDir });
 
   return {
     async beginDriftReview(input: BeginDriftReviewInput): Promise<void> {
-      await upsertDriftReview(db, { id: input.reviewId, target: reviewTargets(input), durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds, startedAt: new Date(input.startedAt * 1000) });
+      await reviewRepo.upsert({ id: input.reviewId, target: reviewTargets(input), durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds, startedAt: new Date(input.startedAt * 1000) });
     },
 
     /**
@@ -193,7 +193,7 @@ export function createDriftActivities(deps: DriftActivityDeps) {
     async sampleDrift(input: SampleDriftInput): Promise<DriftSampleSet> {
       const targets = reviewTargets(input);
       const legacyName = targetName(targets[0]);
-      const existing = await getDriftSample(db, input.reviewId, input.sampleNum);
+      const existing = await sampleRepo.find(input.reviewId, input.sampleNum);
       if (existing) return toSampleSet(existing, legacyName);
       const queries = { ...deps.config.queries, ...(input.queryOverrides ?? {}) };
       const set: DriftSampleSet = { at: input.at, targets: {} };
@@ -212,9 +212,9 @@ export function createDriftActivities(deps: DriftActivityDeps) {
       } catch (e) {
         throw toActivityFailure(e instanceof DomainError ? e : new DomainError(ErrorType.Internal, (e as Error).message));
       }
-      await upsertDriftSample(db, input.reviewId, input.sampleNum, set);
+      await sampleRepo.upsert(input.reviewId, input.sampleNum, set);
       // a concurrent attempt may have stored first: the stored row is the sample
-      const kept = await getDriftSample(db, input.reviewId, input.sampleNum);
+      const kept = await sampleRepo.find(input.reviewId, input.sampleNum);
       log.debug({ reviewId: input.reviewId, sampleNum: input.sampleNum, targets: targets.length }, 'drift sample stored');
       return kept ? toSampleSet(kept, legacyName) : set;
     },
@@ -227,7 +227,7 @@ export function createDriftActivities(deps: DriftActivityDeps) {
     async writeDriftReport(input: WriteDriftReportInput): Promise<DriftReportResult> {
       const targets = reviewTargets(input);
       const legacyName = targetName(targets[0]);
-      const rows = await listDriftSamples(db, input.reviewId);
+      const rows = await sampleRepo.list(input.reviewId);
       const sets = rows.map((r) => ({ sampleNum: r.sampleNum, ...toSampleSet(r, legacyName) }));
       const t0 = sets.find((s) => s.sampleNum === 0);
       if (!t0) throw toActivityFailure(new DomainError(ErrorType.NoData, `drift review ${input.reviewId} has no T0 sample`, { retryable: false }));
@@ -248,7 +248,7 @@ export function createDriftActivities(deps: DriftActivityDeps) {
         id, kind: 'drift-verdict', runId: input.reviewId, title, markdown, charts: charts(sets, targets, input.thresholds),
         data: { verdict, targets }, files: [{ name: 'drift-samples.csv', content: samplesCsv(sets, targets) }],
       });
-      await finishDriftReview(db, input.reviewId, { finishedAt: new Date(input.finishedAt * 1000), verdict });
+      await reviewRepo.finish(input.reviewId, { finishedAt: new Date(input.finishedAt * 1000), verdict });
       log.info({ reviewId: input.reviewId, mode: verdict.mode, passed: verdict.passed, failedProcesses: verdict.failedProcesses, failed: verdict.failed }, 'drift review verdict');
       return {
         reportId: id, passed: verdict.passed, mode: verdict.mode, met: verdict.met, summary: verdict.summary, failed: verdict.failed,

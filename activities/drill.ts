@@ -1,12 +1,13 @@
 import { Context } from '@temporalio/activity';
 import type { DrillInvariants, FlagSetting, FlipResult, LoadSummary } from '../lib/canary/drill.js';
-import { awaitChangeSwitched } from '../lib/canary/switch.js';
 import type { Db } from '../lib/db/index.js';
 import type { FlagCache } from '../lib/flags/cache.js';
 import type { FlagStore } from '../lib/flags/store.js';
 import type { Logger } from '../lib/log.js';
 import { isDomainError, ErrorType } from '../lib/errors.js';
 import { decide } from '../lib/router/router.js';
+import { createPushLockRepository } from '../lib/store/push-locks.js';
+import { createSandboxRepository } from '../lib/store/sandboxes.js';
 import { toActivityFailure } from './git.js';
 
 export interface FlipInput {
@@ -65,7 +66,7 @@ export interface InvariantsInput {
 }
 
 export interface DrillActivityDeps {
-  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'audit' | 'latchMark'>;
+  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'awaitChangeSwitched' | 'audit' | 'latchMark'>;
   /** this process's flag cache: the synthetic load routes through it */
   cache: Pick<FlagCache, 'get' | 'all' | 'onChange'>;
   db: Db;
@@ -133,7 +134,7 @@ export function createDrillActivities(deps: DrillActivityDeps) {
         if (set.changeId === null) {
           return { flip: input.flip, direction: 'on', changeId: null, version: set.version, switched: true, durationMs: null, processes: 0, missing: [], changed: 0 };
         }
-        const sw = await awaitChangeSwitched(deps.db, set.changeId, { timeoutMs: input.timeoutMs });
+        const sw = await flags.awaitChangeSwitched(set.changeId, { timeoutMs: input.timeoutMs });
         if (sw === null) throw new Error(`flag change ${set.changeId} has no audit rows`);
         log.info({ drillId: input.drillId, flip: input.flip, direction: 'on', durationMs: sw.durationMs, switched: sw.switched }, 'drill flip');
         return {
@@ -191,20 +192,13 @@ export function createDrillActivities(deps: DrillActivityDeps) {
 
     /** No push lock acquired during the drill still held past its expiry; no sandbox stuck in use. */
     async checkDrillInvariants(input: InvariantsInput): Promise<DrillInvariants> {
-      const locks = await deps.db.query<{ lock_key: string; holder: string; expires_at: Date; n: string }>(
-        `SELECT lock_key, holder, expires_at, count(*) OVER () AS n FROM push_locks
-          WHERE acquired_at >= $1 AND expires_at < $2 ORDER BY expires_at LIMIT 20`,
-        [new Date(input.since), new Date(input.at)]);
-      const stuck = await deps.db.query<{ sandbox_id: string; agent_id: string; last_activity: Date; n: string }>(
-        `SELECT sandbox_id, agent_id, coalesce(last_used_at, created_at) AS last_activity, count(*) OVER () AS n FROM git_sandboxes
-          WHERE status = 'in_use' AND coalesce(last_used_at, created_at) < $1::timestamptz - make_interval(secs => $2)
-          ORDER BY last_activity LIMIT 20`,
-        [new Date(input.at), input.stuckInUseSeconds]);
+      const locks = await createPushLockRepository(deps.db).expiredSince(new Date(input.since), new Date(input.at));
+      const stuck = await createSandboxRepository(deps.db).stuckInUse(new Date(input.at), input.stuckInUseSeconds);
       return {
-        leakedLocks: locks.rows.map((r) => ({ lockKey: r.lock_key, holder: r.holder, expiresAt: r.expires_at.toISOString() })),
-        leakedLockCount: Number(locks.rows[0]?.n ?? 0),
-        stuckSandboxes: stuck.rows.map((r) => ({ sandboxId: r.sandbox_id, agentId: r.agent_id, lastActivityAt: r.last_activity.toISOString() })),
-        stuckSandboxCount: Number(stuck.rows[0]?.n ?? 0),
+        leakedLocks: locks.locks.map((r) => ({ lockKey: r.lockKey, holder: r.holder, expiresAt: r.expiresAt.toISOString() })),
+        leakedLockCount: locks.total,
+        stuckSandboxes: stuck.sandboxes.map((r) => ({ sandboxId: r.sandboxId, agentId: r.agentId, lastActivityAt: r.lastActivity.toISOString() })),
+        stuckSandboxCount: stuck.total,
       };
     },
   };

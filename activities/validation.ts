@@ -4,12 +4,13 @@ import { DomainError, ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { sanitizeData } from '../lib/reports/markdown.js';
 import type { Queryable } from '../lib/store/queryable.js';
+import { createValidationDecisionRepository, createValidationRunRepository, createValidationSnapshotRepository } from '../lib/store/validation.js';
 import type { ReportInput } from '../lib/store/reports.js';
 import { collectDaySnapshot, type PromQuerier } from '../lib/validation/collect.js';
 import type { DecisionResult } from '../lib/validation/decide.js';
 import type { Forecast } from '../lib/validation/forecast.js';
 import { renderValidationFinalReport, renderValidationWeeklyReport } from '../lib/validation/report.js';
-import type { DayAggregates, DaySnapshot, Decision, HourlyPoint, WeekSummary } from '../lib/validation/types.js';
+import type { DaySnapshot, Decision, WeekSummary } from '../lib/validation/types.js';
 import { toActivityFailure } from './git.js';
 
 export interface ValidationActivityDeps {
@@ -108,22 +109,6 @@ export function finalReportId(runId: string): string {
   return `${runId}-final`;
 }
 
-interface SnapshotRow {
-  day: number;
-  metric_day_start: Date;
-  metric_day_end: Date;
-  aggregates: DayAggregates;
-  hourly: HourlyPoint[];
-}
-
-const toSnapshot = (r: SnapshotRow): DaySnapshot => ({
-  day: r.day,
-  start: Math.round(r.metric_day_start.getTime() / 1000),
-  end: Math.round(r.metric_day_end.getTime() / 1000),
-  aggregates: r.aggregates,
-  hourly: r.hourly,
-});
-
 /**
  * Heartbeats once per Prometheus call, so a worker that dies mid-day is noticed within the
  * heartbeat timeout and the day is retried elsewhere rather than after the whole start-to-close.
@@ -153,6 +138,9 @@ function heartbeating(prom: PromQuerier): PromQuerier {
  */
 export function createValidationActivities(deps: ValidationActivityDeps) {
   const { db, log } = deps;
+  const runs = createValidationRunRepository(db);
+  const snapshots = createValidationSnapshotRepository(db);
+  const decisions = createValidationDecisionRepository(db);
 
   const fail = (activity: string, fields: Record<string, unknown>, e: unknown): unknown => {
     const type = e instanceof DomainError ? e.type : (e as Error).name;
@@ -188,13 +176,7 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
         // operation names are the only strings in a snapshot (collect.ts already folds odd ones
         // into "other"); sanitising the whole value keeps that true if the shape grows
         const snapshot = sanitizeData(collected);
-        await db.query(
-          `INSERT INTO validation_snapshots (run_id, day, metric_day_start, metric_day_end, aggregates, hourly)
-           VALUES ($1, $2, to_timestamp($3), to_timestamp($4), $5, $6)
-           ON CONFLICT (run_id, day) DO UPDATE SET metric_day_start = EXCLUDED.metric_day_start,
-             metric_day_end = EXCLUDED.metric_day_end, aggregates = EXCLUDED.aggregates, hourly = EXCLUDED.hourly, taken_at = now()`,
-          [input.runId, input.day, snapshot.start, snapshot.end, JSON.stringify(snapshot.aggregates), JSON.stringify(snapshot.hourly)],
-        );
+        await snapshots.upsert(input.runId, { ...snapshot, day: input.day });
         const withData = snapshot.hourly.filter((p) => p.opsPerMin !== null).length;
         log.info({ ...fields, hoursWithData: withData, hours: snapshot.hourly.length }, 'validation snapshot stored');
         return snapshot;
@@ -205,28 +187,16 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
 
     /** The stored snapshots of days fromDay..toDay (inclusive), in day order. */
     async loadSnapshots(input: { runId: string; fromDay: number; toDay: number }): Promise<DaySnapshot[]> {
-      const { rows } = await db.query<SnapshotRow>(
-        `SELECT day, metric_day_start, metric_day_end, aggregates, hourly FROM validation_snapshots
-         WHERE run_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day`,
-        [input.runId, input.fromDay, input.toDay],
-      );
-      return rows.map(toSnapshot);
+      return snapshots.list(input.runId, input.fromDay, input.toDay);
     },
 
     /** Registers the run (first call wins; a retry or a continued run changes nothing). */
     async startRun(input: StartRunInput): Promise<void> {
-      await db.query(
-        `INSERT INTO validation_runs (id, mode, input, status, started_at) VALUES ($1, $2, $3, 'running', to_timestamp($4 / 1000.0))
-         ON CONFLICT (id) DO NOTHING`,
-        [input.runId, input.mode, JSON.stringify(sanitizeData(input.input)), input.at],
-      );
+      await runs.start({ id: input.runId, mode: input.mode, input: sanitizeData(input.input), at: input.at });
     },
 
     async finishRun(input: FinishRunInput): Promise<void> {
-      await db.query(
-        `UPDATE validation_runs SET status = $2, decision = $3, finished_at = to_timestamp($4 / 1000.0) WHERE id = $1`,
-        [input.runId, input.status, input.decision ?? null, input.at],
-      );
+      await runs.finish(input.runId, { status: input.status, decision: input.decision ?? null, at: input.at });
     },
 
     /** Appends a decision (checkpoint, final, override, extension) to the audit; once per key. */
@@ -234,18 +204,12 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
       if ((input.overriddenBy === undefined) !== (input.overrideReason === undefined)) {
         throw toActivityFailure(new DomainError(ErrorType.Validation, 'an override needs both who and why', { retryable: false }));
       }
-      const { rowCount } = await db.query(
-        `INSERT INTO validation_decisions
-           (run_id, key, week, decision, rule_decision, reasons, forced, incomplete, overridden_by, override_reason, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11 / 1000.0))
-         ON CONFLICT (run_id, key) DO NOTHING`,
-        [
-          input.runId, input.key, input.week, input.decision, input.ruleDecision ?? input.decision,
-          JSON.stringify(sanitizeData(input.reasons)), input.forced ?? false, input.incomplete ?? false,
-          input.overriddenBy ?? null, input.overrideReason === undefined ? null : sanitizeData(input.overrideReason), input.at,
-        ],
-      );
-      return { recorded: rowCount === 1 };
+      const recorded = await decisions.append({
+        runId: input.runId, key: input.key, week: input.week, decision: input.decision, ruleDecision: input.ruleDecision ?? input.decision,
+        reasons: sanitizeData(input.reasons), forced: input.forced ?? false, incomplete: input.incomplete ?? false,
+        overriddenBy: input.overriddenBy ?? null, overrideReason: input.overrideReason === undefined ? null : sanitizeData(input.overrideReason), at: input.at,
+      });
+      return { recorded };
     },
 
     /** Renders and stores the week's checkpoint report (seed 000 "Weekly aggregated reports"). */

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { DomainError, ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { claimIdempotencyKey, pruneIdempotencyKeys } from '../lib/store/idempotency-keys.js';
+import { createIdempotencyKeyRepository } from '../lib/store/idempotency-keys.js';
 import type { Queryable } from '../lib/store/queryable.js';
 import { IDEMPOTENCY_KEY } from './schemas.js';
 
@@ -39,6 +39,7 @@ export function requestFingerprint(r: { method: string; path: string; body: unkn
 
 /** preHandler (runs after auth and validation): refuses a key reused for another request. */
 export function idempotencyGuard(deps: IdempotencyDeps) {
+  const keys = createIdempotencyKeyRepository(deps.db);
   let lastPrune = 0;
   return async (req: FastifyRequest): Promise<void> => {
     const key = req.headers['idempotency-key'];
@@ -46,10 +47,10 @@ export function idempotencyGuard(deps: IdempotencyDeps) {
     const caller = req.principal.name;
     const path = req.url;
     const fingerprint = requestFingerprint({ method: req.method, path, body: req.body, caller });
-    const bound = await claimIdempotencyKey(deps.db, { caller, key, fingerprint, method: req.method, path, ttlSeconds: deps.ttlSeconds });
+    const bound = await keys.claim({ caller, key, fingerprint, method: req.method, path, ttlSeconds: deps.ttlSeconds });
     if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
       lastPrune = Date.now();
-      pruneIdempotencyKeys(deps.db, deps.ttlSeconds).catch((e: Error) => deps.log.warn({ err: e.message }, 'pruning idempotency keys failed'));
+      keys.prune(deps.ttlSeconds).catch((e: Error) => deps.log.warn({ err: e.message }, 'pruning idempotency keys failed'));
     }
     if (bound.fingerprint !== fingerprint) {
       throw new DomainError(ErrorType.IdempotencyKeyReused,

@@ -24,7 +24,7 @@ import pino from 'pino';
 import { parseConfig } from '../lib/config/index.js';
 import { DEFAULT_QUERIES } from '../lib/config/queries.js';
 import { PromClient } from '../lib/prom/client.js';
-import { listBaselineSamples } from '../lib/store/baseline.js';
+import { createBaselineSampleRepository } from '../lib/store/baseline.js';
 import { freshDb } from '../scripts/testing/db.js';
 import { startPrometheus } from '../scripts/testing/prometheus.js';
 import { stackEnv } from '../scripts/testing/stack.js';
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
         clearInterval(sampling);
       }
     });
-    const rows = await listBaselineSamples(tdb.db, artifactRunId(workflowId), 'baseline');
+    const rows = await createBaselineSampleRepository(tdb.db).list(artifactRunId(workflowId), 'baseline');
     const completed = rows.reduce((n, r) => n + Number((r.loadStats as { client?: { completed?: number } }).client?.completed ?? 0), 0);
     const seconds = rows.reduce((n, r) => n + r.windowSeconds, 0);
     const achieved = seconds > 0 ? completed / seconds : 0;

@@ -15,8 +15,8 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { workspaceDirFor } from '../lib/service/index.js';
-import { appendOperation } from '../lib/store/operation-log.js';
-import { getWorkspace } from '../lib/store/workspaces.js';
+import { createOperationLogRepository } from '../lib/store/operation-log.js';
+import { createWorkspaceRepository } from '../lib/store/workspaces.js';
 import { BENCH_AGENT as AGENT, fmt, median, p95, workspaceFixture } from './_workspace-fixture.js';
 
 const n = Number(process.env.BENCH_N ?? 200);
@@ -30,6 +30,8 @@ async function main(): Promise<void> {
   try {
     const { base, ws, workerProvider, apiProvider, apiService } = fx;
     const t = fx.db;
+    const workspaceRepo = createWorkspaceRepository(t.db);
+    const operationLogRepo = createOperationLogRepository(t.db);
     const TOKEN = fx.token;
     const checkout = join((await workerProvider.connect(ws.sandboxId)).home, workspaceDirFor(ws.id));
 
@@ -60,12 +62,12 @@ async function main(): Promise<void> {
     // the service each make one) and the operation_log row (+ last_used_at) every call writes
     const sqlLookup = async (): Promise<number> => {
       const t0 = performance.now();
-      await getWorkspace(t.db, 'simple', ws.id);
+      await workspaceRepo.findById('simple', ws.id);
       return performance.now() - t0;
     };
     const sqlLog = async (): Promise<number> => {
       const t0 = performance.now();
-      await appendOperation(t.db, {
+      await operationLogRepo.append({
         workspaceId: ws.id, agentId: AGENT, operation: 'status', approach: 'simple', outcome: 'success', errorCategory: 'none',
         durationMs: 1, costDollars: 0, attempts: 1, startedAt: new Date(), details: {},
       }, { touchWorkspace: true });

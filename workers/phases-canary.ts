@@ -34,7 +34,7 @@ import type { PromClient } from '../lib/prom/client.js';
 
 export interface CanaryWorkerDeps {
   db: Db;
-  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'audit' | 'latch' | 'latchMark'>;
+  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'awaitChangeSwitched' | 'audit' | 'latch' | 'latchMark'>;
   cache: Pick<FlagCache, 'get' | 'all' | 'onChange'>;
   prom: Pick<PromClient, 'queryScalar'>;
   queries: Record<string, string>;

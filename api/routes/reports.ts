@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomainError, ErrorType } from '../../lib/errors.js';
 import type { Queryable } from '../../lib/store/queryable.js';
-import { getReport, listReports } from '../../lib/store/reports.js';
+import { createReportRepository, type ReportRepository } from '../../lib/store/reports.js';
 import { requireRole } from '../auth.js';
 import { errorResponses, errorSchema } from '../schemas.js';
 
@@ -40,13 +40,14 @@ export function wantsHtml(format: string | undefined, accept: string | undefined
   return html !== -1 && (json === -1 || html < json);
 }
 
-async function mustGet(db: Queryable, id: string) {
-  const r = await getReport(db, id);
+async function mustGet(reports: ReportRepository, id: string) {
+  const r = await reports.findById(id);
   if (!r) throw new DomainError(ErrorType.NotFound, `report ${id} not found`);
   return r;
 }
 
 export function reportRoutes({ db }: ReportRouteDeps): FastifyPluginAsyncZod {
+  const reports = createReportRepository(db);
   return async (app) => {
     app.addHook('onRequest', requireRole('operator'));
 
@@ -61,7 +62,7 @@ export function reportRoutes({ db }: ReportRouteDeps): FastifyPluginAsyncZod {
         response: { 200: z.object({ reports: z.array(summary) }), ...errorResponses },
       },
     }, async (req) => {
-      const rows = await listReports(db, req.query);
+      const rows = await reports.list(req.query);
       return {
         reports: rows.map((r) => ({
           id: r.id, kind: r.kind, runId: r.runId, title: r.title, createdAt: r.createdAt.toISOString(), files: r.files,
@@ -73,7 +74,7 @@ export function reportRoutes({ db }: ReportRouteDeps): FastifyPluginAsyncZod {
     app.get('/reports/:id.md', {
       schema: { summary: 'A report\'s markdown', tags: ['reports'], params: idParams, response: { 200: z.string(), ...errorResponses, ...notFound } },
     }, async (req, reply) => {
-      const r = await mustGet(db, req.params.id);
+      const r = await mustGet(reports, req.params.id);
       return reply.type('text/markdown; charset=utf-8').send(r.markdown);
     });
 
@@ -84,7 +85,7 @@ export function reportRoutes({ db }: ReportRouteDeps): FastifyPluginAsyncZod {
         response: { 200: doc.or(z.string()), ...errorResponses, ...notFound },
       },
     }, async (req, reply) => {
-      const r = await mustGet(db, req.params.id);
+      const r = await mustGet(reports, req.params.id);
       if (wantsHtml(req.query.format, req.headers.accept)) {
         // the page is self-contained (inline CSS and SVG, no scripts): forbid anything else
         return reply

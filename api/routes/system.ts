@@ -6,6 +6,7 @@ import type { Metrics } from '../../lib/metrics.js';
 import { temporalHealthy } from '../../clients/temporal.js';
 import { RETRY_AFTER_SECONDS } from '../errors.js';
 import type { TemporalDeps } from '../../clients/git-operations.js';
+import { ping } from '../../lib/store/session.js';
 
 export interface SystemRouteDeps {
   db: Db;
@@ -19,12 +20,12 @@ export interface SystemRouteDeps {
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-/** SELECT 1 within the timeout (a black-holed host must not hang the probe). */
+/** The database answers within the timeout (a black-holed host must not hang the probe). */
 async function postgresHealthy(db: Db): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((res) => { timer = setTimeout(() => res(false), CHECK_TIMEOUT_MS); });
   try {
-    return await Promise.race([db.query('SELECT 1').then(() => true, () => false), timeout]);
+    return await Promise.race([ping(db).then(() => true, () => false), timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -3,6 +3,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { FLAG_CACHE_DEFAULTS } from './cache-defaults.js';
+import { createFlagRepository } from '../store/flags.js';
+import { createProcessHeartbeatRepository } from '../store/process-heartbeats.js';
+import { backendPid, listen } from '../store/session.js';
 import { FLAGS_CHANNEL, type FlagTarget } from './store.js';
 
 export interface CachedFlag extends FlagTarget {
@@ -171,7 +174,7 @@ export class FlagCache {
     this.client = null;
     if (c) {
       // bounded by query_timeout; a partitioned server gets no goodbye
-      await c.query('UPDATE process_heartbeats SET closed_at = clock_timestamp() WHERE process_id = $1', [this.processId]).catch(() => undefined);
+      await createProcessHeartbeatRepository(c).close(this.processId).catch(() => undefined);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([c.end().catch(() => undefined), new Promise<void>((res) => { timer = setTimeout(res, 1_000); })]);
       clearTimeout(timer);
@@ -208,20 +211,19 @@ export class FlagCache {
     try {
       await client.connect();
       // LISTEN before reading: a change committed after the read is then never missed
-      await client.query(`LISTEN ${FLAGS_CHANNEL}`);
-      const { rows: pidRows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      const { rows } = await client.query<{ operation: string; percent: number; shadow: boolean; version: string }>(
-        'SELECT operation, percent, shadow, version FROM flags');
+      await listen(client, FLAGS_CHANNEL);
+      const pid = await backendPid(client);
+      const rows = await createFlagRepository(client).values();
       if (this.closed) {
         dropClient(client);
         return;
       }
       this.client = client;
-      this.pid = pidRows[0]!.pid;
+      this.pid = pid;
       this.disconnectedSince = null;
       this.lastContactAt = Date.now();
       this.attempt = 0;
-      this.applyReload(rows.map((r) => ({ operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version) })));
+      this.applyReload(rows);
       await this.heartbeat();
       this.log?.debug({ processId: this.processId, version: this.maxVersion }, 'flag cache connected');
     } catch (e) {
@@ -289,9 +291,9 @@ export class FlagCache {
   private reload(): void {
     const c = this.client;
     if (!c) return;
-    c.query<{ operation: string; percent: number; shadow: boolean; version: string }>('SELECT operation, percent, shadow, version FROM flags')
-      .then(({ rows }) => {
-        if (c === this.client) this.applyReload(rows.map((r) => ({ operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version) })));
+    createFlagRepository(c).values()
+      .then((rows) => {
+        if (c === this.client) this.applyReload(rows);
       })
       .catch((e: unknown) => this.log?.warn({ processId: this.processId, err: (e as Error).message }, 'flag re-read failed'));
   }
@@ -326,12 +328,7 @@ export class FlagCache {
   private ack(version: number, changeId: string | null): void {
     const c = this.client;
     if (!c) return;
-    c.query(
-      `WITH a AS (INSERT INTO flag_acks (process_id, version, change_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING)
-       INSERT INTO process_heartbeats (process_id, version) VALUES ($1, $2)
-       ON CONFLICT (process_id) DO UPDATE SET version = greatest(process_heartbeats.version, EXCLUDED.version), last_seen_at = clock_timestamp(), closed_at = NULL`,
-      [this.processId, version, changeId],
-    ).catch((e: unknown) => this.log?.warn({ processId: this.processId, version, err: (e as Error).message }, 'flag ack failed'));
+    createProcessHeartbeatRepository(c).ack(this.processId, version, changeId).catch((e: unknown) => this.log?.warn({ processId: this.processId, version, err: (e as Error).message }, 'flag ack failed'));
   }
 
   /**
@@ -346,10 +343,7 @@ export class FlagCache {
     const timeoutMs = this.opts.heartbeatTimeoutMs ?? FLAG_CACHE_DEFAULTS.heartbeatTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const write = c.query(
-        `INSERT INTO process_heartbeats (process_id, version) VALUES ($1, $2)
-         ON CONFLICT (process_id) DO UPDATE SET last_seen_at = clock_timestamp(), version = greatest(process_heartbeats.version, EXCLUDED.version), closed_at = NULL`,
-        [this.processId, this.maxVersion]);
+      const write = createProcessHeartbeatRepository(c).beat(this.processId, this.maxVersion);
       const timeout = new Promise<never>((_res, rej) => {
         timer = setTimeout(() => rej(new Error(`heartbeat not answered within ${timeoutMs} ms`)), timeoutMs);
       });

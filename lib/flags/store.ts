@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Db } from '../db/index.js';
 import { DomainError, ErrorType } from '../errors.js';
-import {
-  clearLatch, latchedAfter, latchEvents, latchMark, readLatch, setLatch, type LatchEvent, type LatchState,
-} from '../store/flag-latch.js';
-import { inTransaction } from '../store/queryable.js';
+import { createFlagAuditRepository } from '../store/flag-audit.js';
+import { createFlagLatchRepository, type LatchEvent, type LatchState } from '../store/flag-latch.js';
+import { createFlagRepository } from '../store/flags.js';
+import { createProcessHeartbeatRepository, type SwitchDecision } from '../store/process-heartbeats.js';
+import { inTransaction, type Queryable } from '../store/queryable.js';
+import { createRollbackEventRepository } from '../store/rollback-events.js';
+import { databaseClock } from '../store/session.js';
 
 export type { LatchEvent, LatchState } from '../store/flag-latch.js';
 
@@ -94,6 +97,17 @@ export interface SwitchResult {
   missing: string[];
 }
 
+/** How far an audited flag change (any, not only a kill) has reached the flag-caching processes. */
+export interface ChangeSwitch {
+  version: number;
+  /** every expected process acknowledged the change's version within the wait */
+  switched: boolean;
+  /** change → last expected process acknowledged, ms (database clock); null if not measurable */
+  durationMs: number | null;
+  processes: number;
+  missing: string[];
+}
+
 export interface RollbackEvent {
   id: number;
   changeId: string | null;
@@ -129,17 +143,23 @@ function checkTarget(operation: unknown, t: Partial<FlagTarget>, index?: number)
   if (t.shadow !== undefined && typeof t.shadow !== 'boolean') throw validation('shadow', `must be a boolean, got ${JSON.stringify(t.shadow)}`, { operation, ...at });
 }
 
-interface FlagRow {
-  operation: string;
-  percent: number;
-  shadow: boolean;
-  version: string;
-  updated_at: Date;
-  updated_by: string;
+/** The repositories a flag change works with, over one connection (a transaction's client or the pool). */
+function repos(q: Queryable) {
+  return {
+    flags: createFlagRepository(q),
+    audit: createFlagAuditRepository(q),
+    latch: createFlagLatchRepository(q),
+    events: createRollbackEventRepository(q),
+    processes: createProcessHeartbeatRepository(q),
+  };
 }
+type Repos = ReturnType<typeof repos>;
 
-function toFlag(r: FlagRow): Flag {
-  return { operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version), updatedAt: r.updated_at, updatedBy: r.updated_by };
+interface SwitchWait {
+  expected: string[];
+  acks: Map<string, Date>;
+  /** decision → the latest ack, ms; null when none */
+  afterMs: number | null;
 }
 
 const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
@@ -152,16 +172,18 @@ const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
  * (sql/000002_flags.sql); this class passes who/why/batch id through transaction settings.
  */
 export class FlagStore {
-  constructor(private readonly db: Db) {}
+  private readonly r: Repos;
 
-  async list(): Promise<Flag[]> {
-    const { rows } = await this.db.query<FlagRow>('SELECT operation, percent, shadow, version, updated_at, updated_by FROM flags ORDER BY operation');
-    return rows.map(toFlag);
+  constructor(private readonly db: Db) {
+    this.r = repos(db);
   }
 
-  async get(operation: string): Promise<Flag | null> {
-    const { rows } = await this.db.query<FlagRow>('SELECT operation, percent, shadow, version, updated_at, updated_by FROM flags WHERE operation = $1', [operation]);
-    return rows[0] ? toFlag(rows[0]) : null;
+  list(): Promise<Flag[]> {
+    return this.r.flags.list();
+  }
+
+  get(operation: string): Promise<Flag | null> {
+    return this.r.flags.get(operation);
   }
 
   /** Sets one flag; fields left out keep their value. Throws Validation naming the field, FlagsLatched while latched. */
@@ -183,10 +205,11 @@ export class FlagStore {
       seen.add(c.operation);
     }
     return this.tx(async (client) => {
-      const decidedAt = await clockNow(client);
-      await refuseIfLatched(client, opts);
+      const r = repos(client);
+      const decidedAt = await databaseClock(client);
+      await refuseIfLatched(r, opts);
       const ops = changes.map((c) => c.operation);
-      const current = await lockFlags(client, ops);
+      const current = await lockFlags(r, ops);
       const unknown = ops.filter((op) => !current.has(op));
       if (unknown.length > 0) throw validation('operation', `unknown operation ${unknown.join(', ')}`, { known: [...FLAG_OPERATIONS] });
       const diff: FlagChange[] = [];
@@ -195,7 +218,7 @@ export class FlagStore {
         const next = { percent: c.percent ?? cur.percent, shadow: c.shadow ?? cur.shadow };
         if (next.percent !== cur.percent || next.shadow !== cur.shadow) diff.push({ operation: c.operation, old: { percent: cur.percent, shadow: cur.shadow }, new: next });
       }
-      return applyChanges(client, diff, meta, decidedAt);
+      return applyChanges(r, diff, meta, decidedAt);
     });
   }
 
@@ -214,33 +237,28 @@ export class FlagStore {
     const source = meta.source ?? 'kill';
     if (!['kill', 'rollback', 'auto', 'drill'].includes(source)) throw validation('source', `must be kill, rollback, auto or drill, got ${JSON.stringify(source)}`);
     return this.tx(async (client) => {
-      const decidedAt = await clockNow(client);
+      const r = repos(client);
+      const decidedAt = await databaseClock(client);
       // the latch row before the flags (the lock order every writer keeps)
-      const latchBefore = await readLatch(client, meta.latch === true ? 'update' : 'share');
+      const latchBefore = await r.latch.read(meta.latch === true ? 'update' : 'share');
       if (meta.changeId !== undefined) {
-        const prior = await client.query<{ id: string; version: string | null; decided_at: Date }>(
-          'SELECT id, version, decided_at FROM rollback_events WHERE change_id = $1', [meta.changeId]);
-        if (prior.rows[0]) {
-          const p = prior.rows[0];
-          return { changeId: meta.changeId, version: Number(p.version ?? 0), changed: [], decidedAt: p.decided_at, eventId: Number(p.id), latch: latchBefore };
+        const p = await r.events.findByChangeId(meta.changeId);
+        if (p) {
+          return { changeId: meta.changeId, version: p.version ?? 0, changed: [], decidedAt: p.decidedAt, eventId: p.id, latch: latchBefore };
         }
       }
-      const current = await lockFlags(client);
+      const current = await lockFlags(r);
       const diff: FlagChange[] = [];
       for (const [operation, cur] of current) {
         if (cur.percent !== 0 || cur.shadow) diff.push({ operation, old: { percent: cur.percent, shadow: cur.shadow }, new: { percent: 0, shadow: false } });
       }
-      const result = await applyChanges(client, diff, meta, decidedAt);
+      const result = await applyChanges(r, diff, meta, decidedAt);
       let eventId: number | null = null;
       if (result.changeId !== null) {
-        const ev = await client.query<{ id: string }>(
-          `INSERT INTO rollback_events (change_id, source, reason, actor, version, decided_at)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-          [result.changeId, source, meta.reason, meta.actor, result.version, decidedAt]);
-        eventId = Number(ev.rows[0]!.id);
+        eventId = await r.events.insert({ changeId: result.changeId, source, reason: meta.reason, actor: meta.actor, version: result.version, decidedAt });
       }
       const latch = meta.latch === true
-        ? await setLatch(client, { actor: meta.actor, reason: meta.reason, rollbackEventId: eventId, at: decidedAt })
+        ? await r.latch.set({ actor: meta.actor, reason: meta.reason, rollbackEventId: eventId, at: decidedAt })
         : latchBefore;
       return { ...result, eventId, latch };
     });
@@ -248,17 +266,17 @@ export class FlagStore {
 
   /** The kill latch now. */
   latch(): Promise<LatchState> {
-    return readLatch(this.db);
+    return this.r.latch.read();
   }
 
   /** A mark of the latch history now: pass it as `notKilledAfter` to refuse writes after any later kill. */
   latchMark(): Promise<number> {
-    return latchMark(this.db);
+    return this.r.latch.mark();
   }
 
   /** Latch and unlatch events, newest first (who, when, why). */
   latchEvents(opts: { limit?: number } = {}): Promise<LatchEvent[]> {
-    return latchEvents(this.db, opts.limit);
+    return this.r.latch.events(opts.limit);
   }
 
   /**
@@ -269,21 +287,17 @@ export class FlagStore {
   async unlatch(meta: Pick<ChangeMeta, 'actor' | 'reason'>): Promise<LatchState & { cleared: boolean }> {
     checkMeta(meta);
     return this.tx(async (client) => {
-      await readLatch(client, 'update');
-      const cleared = await clearLatch(client, { actor: meta.actor, reason: meta.reason });
-      return { ...(await readLatch(client)), cleared };
+      const { latch } = repos(client);
+      await latch.read('update');
+      const cleared = await latch.clear({ actor: meta.actor, reason: meta.reason });
+      return { ...(await latch.read()), cleared };
     });
   }
 
   /** Audit trail, newest first: who, when, old → new, why, batch id. */
   async audit(opts: { operation?: string; changeId?: string; limit?: number } = {}): Promise<AuditEntry[]> {
     const limit = Math.min(Math.max(Math.trunc(opts.limit ?? 100), 1), 10_000);
-    const { rows } = await this.db.query<{ id: string; change_id: string; operation: string; actor: string; reason: string; old: FlagTarget | null; new: FlagTarget | null; version: string; at: Date }>(
-      `SELECT id, change_id, operation, actor, reason, old, new, version, at FROM flag_audit
-        WHERE ($1::text IS NULL OR operation = $1) AND ($2::text IS NULL OR change_id = $2)
-        ORDER BY id DESC LIMIT $3`,
-      [opts.operation ?? null, opts.changeId ?? null, limit]);
-    return rows.map((r) => ({ id: Number(r.id), changeId: r.change_id, operation: r.operation, actor: r.actor, reason: r.reason, old: r.old, new: r.new, version: Number(r.version), at: r.at }));
+    return this.r.audit.list({ operation: opts.operation, changeId: opts.changeId, limit });
   }
 
   /**
@@ -295,51 +309,55 @@ export class FlagStore {
    * the figure is an upper bound. Processes that close during the wait are not waited for.
    */
   async awaitSwitch(eventId: number, opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number } = {}): Promise<SwitchResult> {
-    const timeoutMs = opts.timeoutMs ?? 5_000;
-    const liveWithinMs = opts.liveWithinMs ?? 15_000;
-    const pollMs = opts.pollMs ?? 10;
-    const ev = await this.db.query<{ version: string | null }>('SELECT version FROM rollback_events WHERE id = $1', [eventId]);
-    if (!ev.rows[0]) throw new DomainError(ErrorType.NotFound, `rollback event ${eventId} not found`);
-    const version = Number(ev.rows[0].version ?? 0);
-    const deadline = Date.now() + timeoutMs;
-    let expected: string[] = [];
-    let acks = new Map<string, Date>();
-    let afterMs: number | null = null;
-    for (;;) {
-      // the decision time is read from the row, not passed back in: JS dates drop the microseconds
-      const { rows } = await this.db.query<{ process_id: string; acked_at: Date | null; after_ms: number | null }>(
-        `SELECT h.process_id, ack.acked_at, extract(epoch FROM ack.acked_at - r.decided_at)::double precision * 1000 AS after_ms
-           FROM rollback_events r
-           JOIN process_heartbeats h
-             ON h.started_at <= r.decided_at
-            AND h.last_seen_at >= r.decided_at - make_interval(secs => $3::double precision / 1000)
-           LEFT JOIN LATERAL (SELECT min(a.acked_at) AS acked_at FROM flag_acks a WHERE a.process_id = h.process_id AND a.version >= $2) ack ON true
-          WHERE r.id = $1 AND (h.closed_at IS NULL OR ack.acked_at IS NOT NULL)
-          ORDER BY h.process_id`,
-        [eventId, version, liveWithinMs]);
-      expected = rows.map((r) => r.process_id);
-      acks = new Map(rows.filter((r) => r.acked_at !== null).map((r) => [r.process_id, r.acked_at!]));
-      afterMs = rows.reduce<number | null>((m, r) => (r.after_ms === null ? m : Math.max(m ?? 0, r.after_ms)), null);
-      if (acks.size === expected.length || Date.now() >= deadline) break;
-      await sleep(pollMs);
-    }
+    const v = await this.r.events.version(eventId);
+    if (v === undefined) throw new DomainError(ErrorType.NotFound, `rollback event ${eventId} not found`);
+    const { expected, acks, afterMs } = await this.waitForAcks({ rollbackEventId: eventId }, v ?? 0, opts);
     const missing = expected.filter((p) => !acks.has(p));
     const last = [...acks.values()].reduce<Date | null>((m, d) => (m === null || d > m ? d : m), null);
     const durationMs = expected.length === 0 || missing.length > 0 || afterMs === null ? null : Math.max(0, afterMs);
     const switchedAt = Object.fromEntries([...acks].map(([p, d]) => [p, d.toISOString()]));
-    await this.db.query(
-      `UPDATE rollback_events SET applied_at = $2, switched_at = $3, expected_processes = $4, missing_processes = $5, duration_ms = $6 WHERE id = $1`,
-      [eventId, missing.length === 0 ? last : null, JSON.stringify(switchedAt), expected, missing, durationMs]);
+    await this.r.events.recordSwitch(eventId, { appliedAt: missing.length === 0 ? last : null, switchedAt, expected, missing, durationMs });
     return { eventId, switched: missing.length === 0, durationMs, processes: Object.fromEntries(acks), missing };
   }
 
-  async rollbackEvents(opts: { limit?: number } = {}): Promise<RollbackEvent[]> {
-    const { rows } = await this.db.query<{ id: string; change_id: string | null; source: RollbackSource; reason: string; actor: string; version: string | null; decided_at: Date; applied_at: Date | null; switched_at: Record<string, string>; missing_processes: string[] | null; duration_ms: number | null }>(
-      'SELECT * FROM rollback_events ORDER BY id DESC LIMIT $1', [Math.min(Math.max(opts.limit ?? 50, 1), 1000)]);
-    return rows.map((r) => ({
-      id: Number(r.id), changeId: r.change_id, source: r.source, reason: r.reason, actor: r.actor, version: r.version === null ? null : Number(r.version),
-      decidedAt: r.decided_at, appliedAt: r.applied_at, switchedAt: r.switched_at, missingProcesses: r.missing_processes, durationMs: r.duration_ms,
-    }));
+  /**
+   * The same wait for any audited flag change (not only a kill, which {@link awaitSwitch} measures
+   * and records): from the change's audit time (its transaction start, database clock) to the last
+   * ack of its version by a process that was live then. Read-only. Null when no change has this id.
+   */
+  async awaitChangeSwitched(changeId: string, opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number } = {}): Promise<ChangeSwitch | null> {
+    const version = await this.r.audit.changeVersion(changeId);
+    if (version === null) return null;
+    const { expected, acks, afterMs } = await this.waitForAcks({ changeId }, version, opts);
+    const missing = expected.filter((p) => !acks.has(p));
+    const durationMs = expected.length === 0 || missing.length > 0 ? null : Math.max(0, afterMs ?? 0);
+    return { version, switched: missing.length === 0, durationMs, processes: expected.length, missing };
+  }
+
+  /**
+   * Polls until every process expected for `decision` (open, seen within `liveWithinMs` before it)
+   * acknowledged `version`, or `timeoutMs` passed. Both ends come from the database clock, so
+   * process clock skew does not enter the measurement; an ack is written after the process applied
+   * the change, so the figure is an upper bound. Processes that close during the wait are not
+   * waited for.
+   */
+  private async waitForAcks(decision: SwitchDecision, version: number, opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number }): Promise<SwitchWait> {
+    const timeoutMs = opts.timeoutMs ?? 5_000;
+    const liveWithinMs = opts.liveWithinMs ?? 15_000;
+    const pollMs = opts.pollMs ?? 10;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rows = await this.r.processes.acksSince(decision, version, liveWithinMs);
+      const expected = rows.map((r) => r.processId);
+      const acks = new Map(rows.filter((r) => r.ackedAt !== null).map((r) => [r.processId, r.ackedAt!]));
+      const afterMs = rows.reduce<number | null>((m, r) => (r.afterMs === null ? m : Math.max(m ?? 0, r.afterMs)), null);
+      if (acks.size === expected.length || Date.now() >= deadline) return { expected, acks, afterMs };
+      await sleep(pollMs);
+    }
+  }
+
+  rollbackEvents(opts: { limit?: number } = {}): Promise<RollbackEvent[]> {
+    return this.r.events.list(Math.min(Math.max(opts.limit ?? 50, 1), 1000));
   }
 
   /** How many rollback events each source has recorded (every source present, 0 when none). */
@@ -351,9 +369,8 @@ export class FlagStore {
   }
 
   /** Deletes acknowledgements older than `before` (rollback events keep their own copy). */
-  async pruneAcks(before: Date): Promise<number> {
-    const r = await this.db.query('DELETE FROM flag_acks WHERE acked_at < $1', [before]);
-    return r.rowCount ?? 0;
+  pruneAcks(before: Date): Promise<number> {
+    return this.r.processes.pruneAcks(before);
   }
 
   private tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -366,15 +383,15 @@ export class FlagStore {
  * Takes the latch row FOR SHARE, so a kill committing meanwhile waits for this change and then
  * zeroes it, instead of this change landing after the kill.
  */
-async function refuseIfLatched(client: pg.PoolClient, opts: SetOptions): Promise<void> {
-  const latch = await readLatch(client, 'share');
+async function refuseIfLatched(r: Repos, opts: SetOptions): Promise<void> {
+  const latch = await r.latch.read('share');
   if (latch.latched) {
     throw new DomainError(ErrorType.FlagsLatched,
       `flags are latched by the kill switch since ${latch.since?.toISOString() ?? '?'} (by ${latch.actor ?? '?'}: ${latch.reason ?? '?'}); an admin must unlatch first (POST /v1/flags/unlatch)`,
       { details: { latch: latchDetails(latch) } });
   }
   if (opts.notKilledAfter !== undefined) {
-    const ev = await latchedAfter(client, opts.notKilledAfter);
+    const ev = await r.latch.latchedAfter(opts.notKilledAfter);
     if (ev !== null) {
       throw new DomainError(ErrorType.FlagsLatched,
         `the kill switch was pulled at ${ev.at.toISOString()} (by ${ev.actor}: ${ev.reason}); not writing over it`,
@@ -387,34 +404,19 @@ function latchDetails(l: LatchState): Record<string, unknown> {
   return { latched: l.latched, reason: l.reason, actor: l.actor, since: l.since?.toISOString() ?? null };
 }
 
-async function clockNow(client: pg.PoolClient): Promise<Date> {
-  const { rows } = await client.query<{ now: Date }>('SELECT clock_timestamp() AS now');
-  return rows[0]!.now;
-}
-
 /** Locks the flags (all when `ops` is omitted) in a fixed order so concurrent changes cannot deadlock. */
-async function lockFlags(client: pg.PoolClient, ops?: string[]): Promise<Map<string, FlagTarget & { version: number }>> {
-  const { rows } = await client.query<{ operation: string; percent: number; shadow: boolean; version: string }>(
-    `SELECT operation, percent, shadow, version FROM flags WHERE ($1::text[] IS NULL OR operation = ANY($1)) ORDER BY operation FOR UPDATE`,
-    [ops ?? null]);
-  return new Map(rows.map((r) => [r.operation, { percent: r.percent, shadow: r.shadow, version: Number(r.version) }]));
+async function lockFlags(r: Repos, ops?: string[]): Promise<Map<string, FlagTarget & { version: number }>> {
+  const rows = await r.flags.lock(ops);
+  return new Map(rows.map((f) => [f.operation, { percent: f.percent, shadow: f.shadow, version: f.version }]));
 }
 
-async function applyChanges(client: pg.PoolClient, diff: FlagChange[], meta: ChangeMeta, decidedAt: Date): Promise<ChangeResult> {
+async function applyChanges(r: Repos, diff: FlagChange[], meta: ChangeMeta, decidedAt: Date): Promise<ChangeResult> {
   if (diff.length === 0) {
-    const { rows } = await client.query<{ v: string }>('SELECT coalesce(max(version), 0) AS v FROM flags');
-    return { changeId: null, version: Number(rows[0]!.v), changed: [], decidedAt };
+    return { changeId: null, version: await r.flags.currentVersion(), changed: [], decidedAt };
   }
   const changeId = meta.changeId ?? randomUUID();
-  const { rows } = await client.query<{ v: string }>(
-    `SELECT nextval('flag_version_seq') AS v, set_config('sgc.change_id', $1, true), set_config('sgc.actor', $2, true), set_config('sgc.reason', $3, true)`,
-    [changeId, meta.actor, meta.reason]);
-  const version = Number(rows[0]!.v);
+  const version = await r.flags.beginChange(changeId, meta.actor, meta.reason);
   // one statement for the whole batch: the triggers send one notification carrying every change
-  await client.query(
-    `UPDATE flags f SET percent = c.percent, shadow = c.shadow, version = $4, updated_at = now(), updated_by = $5
-       FROM unnest($1::text[], $2::int[], $3::bool[]) AS c(operation, percent, shadow)
-      WHERE f.operation = c.operation`,
-    [diff.map((d) => d.operation), diff.map((d) => d.new.percent), diff.map((d) => d.new.shadow), version, meta.actor]);
+  await r.flags.apply(diff.map((d) => ({ operation: d.operation, ...d.new })), version, meta.actor);
   return { changeId, version, changed: diff, decidedAt };
 }

@@ -6,6 +6,8 @@ import { DomainError, ErrorType } from '../errors.js';
 import { PUSH_LOCK_DEFAULTS } from './defaults.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { createPushLockRepository, type LockAcquired, type PushLockRepository } from '../store/push-locks.js';
+import { listen, unlisten } from '../store/session.js';
 
 /**
  * The distributed push lock of approach 2 (seed 004 used Redis with TTL 30 s and a 5 s acquire
@@ -55,6 +57,7 @@ const hashKey = (key: string): string => createHash('sha256').update(key).digest
 
 export class PushLock {
   private readonly db: Db;
+  private readonly locks: PushLockRepository;
   private readonly metrics?: Metrics;
   private readonly log?: Logger;
   private readonly defaults: Required<PushLockOptions>;
@@ -67,6 +70,7 @@ export class PushLock {
 
   constructor(deps: PushLockDeps) {
     this.db = deps.db;
+    this.locks = createPushLockRepository(deps.db);
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.defaults = {
@@ -96,9 +100,7 @@ export class PushLock {
       if (remaining <= 0) {
         const total = performance.now() - started;
         this.metrics?.lockWait.labels('timeout').observe(total / 1000);
-        await this.db.query(
-          `INSERT INTO lock_audit (lock_key, holder, event, wait_ms) VALUES ($1, $2, 'timeout', $3)`, [key, holder, total],
-        ).catch((e: Error) => this.log?.warn({ err: e.message }, 'lock audit write failed'));
+        await this.locks.auditTimeout(key, holder, total).catch((e: Error) => this.log?.warn({ err: e.message }, 'lock audit write failed'));
         throw new DomainError(ErrorType.LockTimeout, `push lock still held after ${Math.round(total)} ms`, {
           details: { lockKey: key, waitedMs: Math.round(total) },
         });
@@ -108,71 +110,26 @@ export class PushLock {
   }
 
   /** One attempt; audits the acquisition in the same statement. */
-  private async tryAcquire(key: string, holder: string, ttlMs: number, waitMs: number): Promise<{ token: string; tookOver: boolean; previousHolder: string | null } | null> {
-    const { rows } = await this.db.query<{ fencing_token: string; event: string; previous_holder: string | null }>(
-      `WITH prev AS (
-         SELECT holder FROM push_locks WHERE lock_key = $1
-       ), ins AS (
-         INSERT INTO push_locks AS p (lock_key, holder, acquired_at, expires_at, fencing_token)
-         VALUES ($1, $2, now(), now() + $3::double precision * interval '1 millisecond', nextval('push_lock_fencing_seq'))
-         ON CONFLICT (lock_key) DO UPDATE
-           SET holder = EXCLUDED.holder, acquired_at = EXCLUDED.acquired_at,
-               expires_at = EXCLUDED.expires_at, fencing_token = EXCLUDED.fencing_token
-           WHERE p.expires_at < now() OR p.holder = EXCLUDED.holder
-         RETURNING p.fencing_token, (p.xmax::text <> '0') AS updated
-       ), aud AS (
-         INSERT INTO lock_audit (lock_key, holder, event, wait_ms, fencing_token, previous_holder)
-         SELECT $1, $2,
-                CASE WHEN ins.updated AND (SELECT holder FROM prev) IS DISTINCT FROM $2 THEN 'expired_takeover' ELSE 'acquired' END,
-                $4, ins.fencing_token,
-                CASE WHEN ins.updated AND (SELECT holder FROM prev) IS DISTINCT FROM $2 THEN (SELECT holder FROM prev) END
-           FROM ins
-         RETURNING event, previous_holder
-       )
-       SELECT ins.fencing_token, aud.event, aud.previous_holder FROM ins, aud`,
-      [key, holder, ttlMs, waitMs],
-    );
-    const r = rows[0];
-    if (!r) return null;
-    return { token: String(r.fencing_token), tookOver: r.event === 'expired_takeover', previousHolder: r.previous_holder };
+  private tryAcquire(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockAcquired | null> {
+    return this.locks.tryAcquire(key, holder, ttlMs, waitMs);
   }
 
   /**
    * Releases the caller's own lock; a non-holder (or a stale token after a takeover) changes
    * nothing. Returns whether a lock was released; releasing twice is harmless.
    */
-  async release(key: string, holder: string, fencingToken: string): Promise<boolean> {
-    const { rows } = await this.db.query<{ notified: string }>(
-      `WITH d AS (
-         DELETE FROM push_locks WHERE lock_key = $1 AND holder = $2 AND fencing_token = $3::bigint
-         RETURNING lock_key, holder, fencing_token, acquired_at
-       ), aud AS (
-         INSERT INTO lock_audit (lock_key, holder, event, wait_ms, fencing_token)
-         SELECT lock_key, holder, 'released', 0, fencing_token FROM d RETURNING 1
-       )
-       SELECT pg_notify($4, $5)::text AS notified FROM d`,
-      [key, holder, fencingToken, NOTIFY_CHANNEL, hashKey(key)],
-    );
-    return rows.length > 0;
+  release(key: string, holder: string, fencingToken: string): Promise<boolean> {
+    return this.locks.release(key, holder, fencingToken, NOTIFY_CHANNEL, hashKey(key));
   }
 
   /** Pushes the expiry of the caller's own lock to now + ttlMs; false when it no longer holds it. */
-  async extend(key: string, holder: string, fencingToken: string, ttlMs = this.defaults.ttlMs): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE push_locks SET expires_at = now() + $4::double precision * interval '1 millisecond'
-       WHERE lock_key = $1 AND holder = $2 AND fencing_token = $3::bigint`,
-      [key, holder, fencingToken, ttlMs],
-    );
-    return (rowCount ?? 0) > 0;
+  extend(key: string, holder: string, fencingToken: string, ttlMs = this.defaults.ttlMs): Promise<boolean> {
+    return this.locks.extend(key, holder, fencingToken, ttlMs);
   }
 
   /** The current holder of `key` (expired or not), for diagnostics and tests. */
-  async inspect(key: string): Promise<{ holder: string; fencingToken: string; expiresAt: Date; expired: boolean } | null> {
-    const { rows } = await this.db.query<{ holder: string; fencing_token: string; expires_at: Date; expired: boolean }>(
-      'SELECT holder, fencing_token, expires_at, expires_at < now() AS expired FROM push_locks WHERE lock_key = $1', [key],
-    );
-    const r = rows[0];
-    return r ? { holder: r.holder, fencingToken: String(r.fencing_token), expiresAt: r.expires_at, expired: r.expired } : null;
+  inspect(key: string): Promise<{ holder: string; fencingToken: string; expiresAt: Date; expired: boolean } | null> {
+    return this.locks.inspect(key);
   }
 
   /**
@@ -212,7 +169,7 @@ export class PushLock {
     const l = this.listener;
     this.listener = null;
     if (l) {
-      await l.query(`UNLISTEN ${NOTIFY_CHANNEL}`).catch(() => undefined);
+      await unlisten(l, NOTIFY_CHANNEL).catch(() => undefined);
       releaseOnce(l);
     }
   }
@@ -252,7 +209,7 @@ export class PushLock {
         const set = this.waiters.get(n.payload);
         if (set) for (const wake of [...set]) wake();
       });
-      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+      await listen(client, NOTIFY_CHANNEL);
       if (this.closed) {
         releaseOnce(client);
         return;

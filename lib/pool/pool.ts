@@ -6,9 +6,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
 import {
-  accrueCost, bindReservation, cancelReservation, claimIdleSandbox, countByStatus, getSandbox,
-  listExpiredSandboxes, listSandboxesByStatus, PENDING_PREFIX, recordSandboxError, reservePooledSlot, transitionSandbox,
-  type Assignment, type SandboxRecord,
+  createSandboxRepository, PENDING_PREFIX, type Assignment, type SandboxRecord, type SandboxRepository,
 } from '../store/sandboxes.js';
 
 /**
@@ -99,8 +97,8 @@ export class SandboxPool {
   private readonly capWarned = new Set<string>();
   private ticking = false;
   private readonly provider: SandboxProvider;
-  private readonly db: Db;
-  private readonly key: EncryptionKey;
+  /** git_sandboxes: the pool's state */
+  private readonly sandboxes: SandboxRepository;
   private readonly metrics?: Metrics;
   private readonly log?: Logger;
   private readonly handles = new Map<string, Sandbox>();
@@ -112,8 +110,7 @@ export class SandboxPool {
   constructor(deps: PoolDeps, settings: PoolSettings) {
     if (settings.min > settings.max) throw new DomainError(ErrorType.Validation, 'pool.min must not exceed pool.max', { details: { field: 'pool.min' } });
     this.provider = deps.provider;
-    this.db = deps.db;
-    this.key = deps.key;
+    this.sandboxes = createSandboxRepository(deps.db, { key: deps.key });
     this.metrics = deps.metrics;
     this.log = deps.log;
     const maxLifetimeMs = settings.maxLifetimeMs ?? deps.provider.maxLifetimeMs;
@@ -169,7 +166,7 @@ export class SandboxPool {
     const started = performance.now();
     const deadline = started + this.settings.acquireTimeoutMs;
     for (;;) {
-      const rec = await claimIdleSandbox(this.db, this.provider.name, a);
+      const rec = await this.sandboxes.claimIdle(this.provider.name, a);
       if (rec) {
         const sb = await this.adoptClaimed(rec);
         if (sb) {
@@ -179,7 +176,7 @@ export class SandboxPool {
         }
         continue;
       }
-      const placeholder = await reservePooledSlot(this.db, {
+      const placeholder = await this.sandboxes.reservePooledSlot({
         provider: this.provider.name, limit: this.settings.max, expiresInMs: this.retireAfterMs,
       });
       if (placeholder) {
@@ -214,8 +211,8 @@ export class SandboxPool {
     } catch (e) {
       if (!isDomainError(e, ErrorType.SandboxGone)) {
         // could not verify it: put it back for the health check to judge, and fail this acquire
-        await transitionSandbox(this.db, rec.sandboxId, 'error', { from: ['in_use'], lastOperation: 'acquire' }).catch(() => undefined);
-        await recordSandboxError(this.db, this.key, rec.sandboxId, (e as Error).message, { operation: 'acquire' }).catch(() => undefined);
+        await this.sandboxes.transition(rec.sandboxId, 'error', { from: ['in_use'], lastOperation: 'acquire' }).catch(() => undefined);
+        await this.sandboxes.recordError(rec.sandboxId, (e as Error).message, { operation: 'acquire' }).catch(() => undefined);
         await this.retire(rec.sandboxId, 'acquire failed');
         throw e;
       }
@@ -240,27 +237,27 @@ export class SandboxPool {
         timeoutMs: this.leaseMs,
       });
     } catch (e) {
-      await cancelReservation(this.db, placeholder).catch(() => undefined);
+      await this.sandboxes.cancelReservation(placeholder).catch(() => undefined);
       this.wake();
       throw e;
     }
     try {
-      await bindReservation(this.db, placeholder, sb.id);
+      await this.sandboxes.bindReservation(placeholder, sb.id);
       this.handles.set(sb.id, sb);
       if (a) {
-        await transitionSandbox(this.db, sb.id, 'in_use', {
+        await this.sandboxes.transition(sb.id, 'in_use', {
           from: ['initializing'], agentId: a.agentId, taskId: a.taskId, repoUrl: a.repoUrl ?? '', branch: a.branch ?? 'main',
           agentBranch: a.agentBranch ?? null, lastOperation: 'acquire', touch: true,
         });
       } else {
-        await transitionSandbox(this.db, sb.id, 'ready', { from: ['initializing'], lastOperation: 'prewarm' });
+        await this.sandboxes.transition(sb.id, 'ready', { from: ['initializing'], lastOperation: 'prewarm' });
         this.wake();
       }
       return sb;
     } catch (e) {
       this.handles.delete(sb.id);
       await sb.kill().catch(() => undefined);
-      await cancelReservation(this.db, placeholder).catch(() => undefined);
+      await this.sandboxes.cancelReservation(placeholder).catch(() => undefined);
       await this.retire(sb.id, 'create failed').catch(() => undefined);
       throw e;
     }
@@ -283,7 +280,7 @@ export class SandboxPool {
    */
   async release(sandbox: Sandbox | string): Promise<ReleaseResult> {
     const id = typeof sandbox === 'string' ? sandbox : sandbox.id;
-    const rec = await getSandbox(this.db, id);
+    const rec = await this.sandboxes.findById(id);
     if (!rec || !rec.isPooled || rec.status !== 'in_use') {
       return { returned: rec?.status === 'ready', retired: rec?.status === 'terminated', created: 0 };
     }
@@ -304,7 +301,7 @@ export class SandboxPool {
       reason = 'unhealthy';
     }
     if (reason === undefined) {
-      const { changed } = await transitionSandbox(this.db, id, 'ready', {
+      const { changed } = await this.sandboxes.transition(id, 'ready', {
         from: ['in_use'], agentId: '', taskId: '', repoUrl: '', agentBranch: null, branch: 'main', lastOperation: 'release', touch: true,
       });
       this.wake();
@@ -312,8 +309,8 @@ export class SandboxPool {
       return { returned: changed, retired: false, created: 0 };
     }
     if (reason === 'unhealthy') {
-      await recordSandboxError(this.db, this.key, id, 'health check failed when the sandbox was returned', { operation: 'release' });
-      await transitionSandbox(this.db, id, 'error', { from: ['in_use'], lastOperation: 'release' });
+      await this.sandboxes.recordError(id, 'health check failed when the sandbox was returned', { operation: 'release' });
+      await this.sandboxes.transition(id, 'error', { from: ['in_use'], lastOperation: 'release' });
     }
     await this.retire(id, reason);
     const created = await this.ensureMin();
@@ -338,7 +335,7 @@ export class SandboxPool {
    * the pool healthy the second time.
    */
   async healthCheck(): Promise<{ checked: number; unhealthy: number; created: number }> {
-    const idle = await listSandboxesByStatus(this.db, ['ready'], { pooled: true, provider: this.provider.name });
+    const idle = await this.sandboxes.listByStatus(['ready'], { pooled: true, provider: this.provider.name });
     let unhealthy = 0;
     await Promise.all(idle.filter((r) => !r.sandboxId.startsWith(PENDING_PREFIX)).map(async (r) => {
       let ok = false;
@@ -350,13 +347,13 @@ export class SandboxPool {
       if (ok) return;
       try {
         // only if still idle: an agent may have claimed it meanwhile (then its release checks it)
-        await transitionSandbox(this.db, r.sandboxId, 'error', { from: ['ready'], lastOperation: 'health_check' });
+        await this.sandboxes.transition(r.sandboxId, 'error', { from: ['ready'], lastOperation: 'health_check' });
       } catch (e) {
         if (isDomainError(e, ErrorType.Validation)) return;
         throw e;
       }
       unhealthy++;
-      await recordSandboxError(this.db, this.key, r.sandboxId, 'health check failed', { operation: 'health_check' });
+      await this.sandboxes.recordError(r.sandboxId, 'health check failed', { operation: 'health_check' });
       await this.retire(r.sandboxId, 'unhealthy');
     }));
     const created = await this.ensureMin();
@@ -372,14 +369,14 @@ export class SandboxPool {
   async cleanupExpired(): Promise<{ expired: number; errored: number; stale: number; reaped: number; orphans: number; created: number }> {
     const filter = { pooled: true, provider: this.provider.name };
     // acquire never claims an expired row, so killing before the status change is race-free
-    const expired = await listExpiredSandboxes(this.db, { ...filter, statuses: ['ready'] });
+    const expired = await this.sandboxes.listExpired({ ...filter, statuses: ['ready'] });
     for (const r of expired) await this.retire(r.sandboxId, 'expired');
-    const errored = await listSandboxesByStatus(this.db, ['error'], filter);
+    const errored = await this.sandboxes.listByStatus(['error'], filter);
     for (const r of errored) await this.retire(r.sandboxId, 'error');
     const stale = await this.retireStaleInitializing();
     // rows first, then the provider's list: a sandbox recorded before the list was taken and
     // missing from it is really gone
-    const live = await listSandboxesByStatus(this.db, ['ready', 'in_use'], filter);
+    const live = await this.sandboxes.listByStatus(['ready', 'in_use'], filter);
     const alive = new Set((await this.provider.list({ metadata: { ...POOL_METADATA } })).map((s) => s.id));
     let reaped = 0;
     for (const r of live) {
@@ -408,7 +405,7 @@ export class SandboxPool {
    * and those whose reservation is still open are being created right now and are left alone.
    */
   async sweepOrphans(): Promise<number> {
-    const rows = await listSandboxesByStatus(this.db, ['initializing', 'ready', 'in_use', 'error'], { provider: this.provider.name });
+    const rows = await this.sandboxes.listByStatus(['initializing', 'ready', 'in_use', 'error'], { provider: this.provider.name });
     const live = new Set(rows.map((r) => r.sandboxId));
     const listed = (await Promise.all(SWEPT_APPROACHES.map((a) => this.provider.list({ metadata: { sgcApproach: a } })))).flat();
     let killed = 0;
@@ -416,7 +413,7 @@ export class SandboxPool {
       if (live.has(s.id) || (s.metadata.sgcReservation && live.has(s.metadata.sgcReservation))) continue;
       if (Date.now() - s.startedAt.getTime() < this.settings.orphanGraceMs) continue;
       // recorded since the rows were read?
-      const rec = await getSandbox(this.db, s.id);
+      const rec = await this.sandboxes.findById(s.id);
       if (rec && rec.status !== 'terminated') continue;
       try {
         if (await this.provider.kill(s.id)) killed++;
@@ -436,7 +433,7 @@ export class SandboxPool {
    * really have, for the pricing hook.
    */
   async renewLeases(): Promise<{ renewed: number; capped: number }> {
-    const rows = (await listSandboxesByStatus(this.db, ['ready', 'in_use'], { pooled: true, provider: this.provider.name }))
+    const rows = (await this.sandboxes.listByStatus(['ready', 'in_use'], { pooled: true, provider: this.provider.name }))
       .filter((r) => !r.sandboxId.startsWith(PENDING_PREFIX));
     if (rows.length === 0) return { renewed: 0, capped: 0 };
     const infos = new Map((await this.provider.list({ metadata: { ...POOL_METADATA } })).map((i) => [i.id, i]));
@@ -475,7 +472,7 @@ export class SandboxPool {
     this.started = false;
     for (const wake of [...this.waiters]) wake();
     if (opts.terminateIdle) {
-      const idle = await listSandboxesByStatus(this.db, ['ready', 'error'], { pooled: true, provider: this.provider.name });
+      const idle = await this.sandboxes.listByStatus(['ready', 'error'], { pooled: true, provider: this.provider.name });
       for (const r of idle) await this.retire(r.sandboxId, 'pool stopped');
     }
     await this.gaugeRefresh?.catch(() => undefined);
@@ -484,7 +481,7 @@ export class SandboxPool {
 
   /** Counts of pooled sandboxes by state, from the database (all processes). */
   async stats(): Promise<{ idle: number; inUse: number; initializing: number; unhealthy: number; live: number }> {
-    const c = await countByStatus(this.db, { pooled: true, provider: this.provider.name });
+    const c = await this.sandboxes.countByStatus({ pooled: true, provider: this.provider.name });
     return { idle: c.ready, inUse: c.in_use, initializing: c.initializing, unhealthy: c.error, live: c.ready + c.in_use + c.initializing };
   }
 
@@ -507,7 +504,7 @@ export class SandboxPool {
     this.handles.delete(sandboxId);
     this.capWarned.delete(sandboxId);
     try {
-      const t = await transitionSandbox(this.db, sandboxId, 'terminated', { lastOperation: reason });
+      const t = await this.sandboxes.transition(sandboxId, 'terminated', { lastOperation: reason });
       this.addCost(t.accruedSeconds);
     } catch (e) {
       if (!isDomainError(e, ErrorType.NotFound)) throw e;
@@ -520,7 +517,7 @@ export class SandboxPool {
   async ensureMin(): Promise<number> {
     const placeholders: string[] = [];
     for (;;) {
-      const p = await reservePooledSlot(this.db, {
+      const p = await this.sandboxes.reservePooledSlot({
         provider: this.provider.name, limit: this.settings.min, expiresInMs: this.retireAfterMs,
       });
       if (!p) break;
@@ -536,7 +533,7 @@ export class SandboxPool {
     const filter = { pooled: true, provider: this.provider.name };
     let reconnected = 0;
     let retired = 0;
-    for (const r of await listSandboxesByStatus(this.db, ['ready', 'in_use'], filter)) {
+    for (const r of await this.sandboxes.listByStatus(['ready', 'in_use'], filter)) {
       try {
         await this.connect(r.sandboxId);
         reconnected++;
@@ -546,7 +543,7 @@ export class SandboxPool {
         retired++;
       }
     }
-    for (const r of await listSandboxesByStatus(this.db, ['error'], filter)) {
+    for (const r of await this.sandboxes.listByStatus(['error'], filter)) {
       await this.retire(r.sandboxId, 'error');
       retired++;
     }
@@ -556,7 +553,7 @@ export class SandboxPool {
 
   /** Creations a crashed process left half-made: kill what the provider made and drop the rows. */
   private async retireStaleInitializing(): Promise<number> {
-    const rows = await listSandboxesByStatus(this.db, ['initializing'], { pooled: true, provider: this.provider.name });
+    const rows = await this.sandboxes.listByStatus(['initializing'], { pooled: true, provider: this.provider.name });
     const stale = rows.filter((r) => Date.now() - r.createdAt.getTime() > this.settings.initializingGraceMs);
     for (const r of stale) {
       if (r.sandboxId.startsWith(PENDING_PREFIX)) {
@@ -574,7 +571,7 @@ export class SandboxPool {
   }
 
   private async accrue(): Promise<void> {
-    const s = await accrueCost(this.db, { pooled: true, provider: this.provider.name });
+    const s = await this.sandboxes.accrueCost({ pooled: true, provider: this.provider.name });
     this.addCost(s.pooled);
   }
 

@@ -18,6 +18,8 @@
  */
 import type { Db } from '../db/index.js';
 import type { Approach } from '../service/types.js';
+import { createFlagAuditRepository } from '../store/flag-audit.js';
+import { createWorkspaceRepository } from '../store/workspaces.js';
 
 export interface WorkspaceRecord {
   id: string;
@@ -162,17 +164,6 @@ export interface RunReconciliationResult extends ReconcileResult {
   issueCount: number;
 }
 
-interface WorkspaceRow {
-  id: string;
-  approach: Approach;
-  agent_id: string;
-  task_id: string;
-  status: string;
-  created_at: Date;
-  last_used_at: Date | null;
-  released_at: Date | null;
-}
-
 /**
  * Reads the workspace records of the dual-write windows and reconciles them (pure comparison
  * above). Read-only apart from the gauge, so it is safe to run any number of times.
@@ -183,9 +174,7 @@ export async function runReconciliation(db: Db, opts: RunReconciliationOptions):
   if (opts.since !== undefined) {
     windows = [{ start: opts.since, end: null }];
   } else {
-    const { rows } = await db.query<{ at: Date; shadow: boolean | null }>(
-      `SELECT at, (new->>'shadow')::boolean AS shadow FROM flag_audit WHERE operation = 'git.clone' AND at <= $1 ORDER BY id`,
-      [opts.now]);
+    const rows = await createFlagAuditRepository(db).cloneShadowHistory(opts.now);
     windows = dualWriteWindows(rows.map((r) => ({ at: r.at, shadow: r.shadow === true })));
   }
   const effectiveGrace = opts.since !== undefined ? 0 : grace;
@@ -193,15 +182,10 @@ export async function runReconciliation(db: Db, opts: RunReconciliationOptions):
   if (windows.length > 0) {
     const from = new Date(Math.min(...windows.map((w) => w.start.getTime())));
     // every row of every workspace that has a row created in range: a pair is judged as a whole
-    const { rows } = await db.query<WorkspaceRow>(
-      `SELECT w.id::text AS id, w.approach, w.agent_id, w.task_id, w.status, w.created_at, w.last_used_at, w.released_at
-         FROM workspaces w
-        WHERE w.id IN (SELECT id FROM workspaces WHERE created_at >= $1 AND created_at <= $2)
-          AND w.created_at <= $2`,
-      [from, opts.now]);
-    const all = rows.map((r) => ({
-      id: r.id, approach: r.approach, agentId: r.agent_id, taskId: r.task_id, status: r.status,
-      createdAt: r.created_at, lastUsedAt: r.last_used_at, releasedAt: r.released_at,
+    const rows = await createWorkspaceRepository(db).listPairsCreatedIn(from, opts.now);
+    const all: WorkspaceRecord[] = rows.map((r) => ({
+      id: r.id, approach: r.approach, agentId: r.agentId, taskId: r.taskId, status: r.status,
+      createdAt: r.createdAt, lastUsedAt: r.lastUsedAt, releasedAt: r.releasedAt,
     }));
     const firstCreated = new Map<string, Date>();
     for (const r of all) {

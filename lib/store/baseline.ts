@@ -4,6 +4,7 @@
  */
 import type { BaselineSample, SampleValue } from '../baseline/csv.js';
 import type { Queryable } from './queryable.js';
+import { bindQuery, defineRepository } from './repository.js';
 
 export const BASELINE_SAMPLE_PHASES = ['warmup', 'baseline', 'extended', 'fallback'] as const;
 export type BaselineSamplePhase = (typeof BASELINE_SAMPLE_PHASES)[number];
@@ -31,7 +32,7 @@ export interface StoredBaselineSample extends BaselineSample {
 }
 
 /** Creates the run row at the start of a run; a second call (a retried preflight) changes nothing. */
-export async function createBaselineRun(db: Queryable, run: { id: string; startedAt: Date; config: unknown }): Promise<void> {
+async function createBaselineRun(db: Queryable, run: { id: string; startedAt: Date; config: unknown }): Promise<void> {
   await db.query(
     `INSERT INTO baseline_runs (id, config, started_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
     [run.id, JSON.stringify(run.config), run.startedAt],
@@ -39,18 +40,18 @@ export async function createBaselineRun(db: Queryable, run: { id: string; starte
 }
 
 /** Records the environment captured at the start of a run (idempotent: the same capture overwrites itself). */
-export async function setBaselineEnvironment(db: Queryable, id: string, environment: unknown, configDigest: string): Promise<void> {
+async function setBaselineEnvironment(db: Queryable, id: string, environment: unknown, configDigest: string): Promise<void> {
   await db.query(
     `UPDATE baseline_runs SET environment = $2, config_digest = $3 WHERE id = $1`,
     [id, JSON.stringify(environment), configDigest],
   );
 }
 
-export async function setBaselinePhase(db: Queryable, id: string, phase: string): Promise<void> {
+async function setBaselinePhase(db: Queryable, id: string, phase: string): Promise<void> {
   await db.query(`UPDATE baseline_runs SET phase = $2 WHERE id = $1 AND status = 'running'`, [id, phase]);
 }
 
-export async function finishBaselineRun(db: Queryable, id: string, f: {
+async function finishBaselineRun(db: Queryable, id: string, f: {
   finishedAt: Date; outcome: BaselineRunOutcome; decision: string; tripReason?: string | null;
 }): Promise<void> {
   await db.query(
@@ -60,7 +61,7 @@ export async function finishBaselineRun(db: Queryable, id: string, f: {
   );
 }
 
-export async function getBaselineRun(db: Queryable, id: string): Promise<BaselineRunRow | null> {
+async function getBaselineRun(db: Queryable, id: string): Promise<BaselineRunRow | null> {
   const { rows } = await db.query<{
     id: string; status: 'running' | 'finished'; phase: string; config: Record<string, unknown>; environment: Record<string, unknown>;
     config_digest: string | null; started_at: Date; finished_at: Date | null; outcome: BaselineRunOutcome | null; decision: string | null; trip_reason: string | null;
@@ -78,7 +79,7 @@ export async function getBaselineRun(db: Queryable, id: string): Promise<Baselin
  * row rather than adding one; `keepExisting` leaves a row already there untouched instead (the
  * first attempt's window is the one that was measured).
  */
-export async function upsertBaselineSample(db: Queryable, runId: string, s: StoredBaselineSample, opts: { keepExisting?: boolean } = {}): Promise<void> {
+async function upsertBaselineSample(db: Queryable, runId: string, s: StoredBaselineSample, opts: { keepExisting?: boolean } = {}): Promise<void> {
   await db.query(
     `INSERT INTO baseline_samples (run_id, phase, sample_num, taken_at, window_seconds, values, load_stats)
      VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7)
@@ -102,7 +103,7 @@ function toSample(r: SampleDbRow): StoredBaselineSample {
 }
 
 /** One stored sample, or null. */
-export async function getBaselineSample(db: Queryable, runId: string, phase: BaselineSamplePhase, sampleNum: number): Promise<StoredBaselineSample | null> {
+async function getBaselineSample(db: Queryable, runId: string, phase: BaselineSamplePhase, sampleNum: number): Promise<StoredBaselineSample | null> {
   const { rows } = await db.query<SampleDbRow>(
     `SELECT phase, sample_num, extract(epoch FROM taken_at) AS taken_at_s, window_seconds, values, load_stats
      FROM baseline_samples WHERE run_id = $1 AND phase = $2 AND sample_num = $3`,
@@ -112,7 +113,7 @@ export async function getBaselineSample(db: Queryable, runId: string, phase: Bas
 }
 
 /** A run's samples in order (phase, then sample number); optionally one phase only. */
-export async function listBaselineSamples(db: Queryable, runId: string, phase?: BaselineSamplePhase): Promise<StoredBaselineSample[]> {
+async function listBaselineSamples(db: Queryable, runId: string, phase?: BaselineSamplePhase): Promise<StoredBaselineSample[]> {
   const { rows } = await db.query<SampleDbRow>(
     `SELECT phase, sample_num, extract(epoch FROM taken_at) AS taken_at_s, window_seconds, values, load_stats
      FROM baseline_samples WHERE run_id = $1 AND ($2::text IS NULL OR phase = $2)
@@ -121,3 +122,25 @@ export async function listBaselineSamples(db: Queryable, runId: string, phase?: 
   );
   return rows.map(toSample);
 }
+
+/** The `baseline_runs` table: one row per production-baseline run. */
+export function createBaselineRunRepository(q: Queryable) {
+  return defineRepository('baseline_runs', {
+    create: bindQuery(q, createBaselineRun),
+    setEnvironment: bindQuery(q, setBaselineEnvironment),
+    setPhase: bindQuery(q, setBaselinePhase),
+    finish: bindQuery(q, finishBaselineRun),
+    findById: bindQuery(q, getBaselineRun),
+  });
+}
+export type BaselineRunRepository = ReturnType<typeof createBaselineRunRepository>;
+
+/** The `baseline_samples` table: one row per sample of a run's phase. */
+export function createBaselineSampleRepository(q: Queryable) {
+  return defineRepository('baseline_samples', {
+    upsert: bindQuery(q, upsertBaselineSample),
+    find: bindQuery(q, getBaselineSample),
+    list: bindQuery(q, listBaselineSamples),
+  });
+}
+export type BaselineSampleRepository = ReturnType<typeof createBaselineSampleRepository>;

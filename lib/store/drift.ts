@@ -9,6 +9,7 @@
  */
 import type { DriftStoredSample, DriftTargetRef } from '../drift/review.js';
 import type { Queryable } from './queryable.js';
+import { bindQuery, defineRepository } from './repository.js';
 
 export interface DriftReviewRow {
   id: string;
@@ -23,7 +24,7 @@ export interface DriftReviewRow {
 }
 
 /** Creates the review row; a second call (retry, continue-as-new) leaves it as it is. */
-export async function upsertDriftReview(db: Queryable, r: {
+async function upsertDriftReview(db: Queryable, r: {
   id: string; target: DriftTargetRef | DriftTargetRef[]; durationSeconds: number; intervalSeconds: number; startedAt: Date;
 }): Promise<void> {
   await db.query(
@@ -33,14 +34,14 @@ export async function upsertDriftReview(db: Queryable, r: {
   );
 }
 
-export async function finishDriftReview(db: Queryable, id: string, f: { finishedAt: Date; verdict: { passed: boolean; met: number } }): Promise<void> {
+async function finishDriftReview(db: Queryable, id: string, f: { finishedAt: Date; verdict: { passed: boolean; met: number } }): Promise<void> {
   await db.query(
     `UPDATE drift_reviews SET status = 'finished', finished_at = $2, passed = $3, met = $4, verdict = $5 WHERE id = $1`,
     [id, f.finishedAt, f.verdict.passed, f.verdict.met, JSON.stringify(f.verdict)],
   );
 }
 
-export async function getDriftReview(db: Queryable, id: string): Promise<DriftReviewRow | null> {
+async function getDriftReview(db: Queryable, id: string): Promise<DriftReviewRow | null> {
   const { rows } = await db.query<{
     id: string; status: 'running' | 'finished'; target: DriftTargetRef | DriftTargetRef[]; duration_seconds: number; interval_seconds: number;
     started_at: Date; finished_at: Date | null; passed: boolean | null; met: number | null;
@@ -54,7 +55,7 @@ export async function getDriftReview(db: Queryable, id: string): Promise<DriftRe
 }
 
 /** Stores sample `sampleNum` (0 = T0); a retried write of the same number keeps the first row. */
-export async function upsertDriftSample(db: Queryable, reviewId: string, sampleNum: number, s: DriftStoredSample): Promise<void> {
+async function upsertDriftSample(db: Queryable, reviewId: string, sampleNum: number, s: DriftStoredSample): Promise<void> {
   const { at, ...values } = s;
   await db.query(
     `INSERT INTO drift_samples (review_id, sample_num, taken_at, values) VALUES ($1, $2, to_timestamp($3), $4)
@@ -64,7 +65,7 @@ export async function upsertDriftSample(db: Queryable, reviewId: string, sampleN
 }
 
 /** The review's samples in order, T0 first. */
-export async function listDriftSamples(db: Queryable, reviewId: string): Promise<(DriftStoredSample & { sampleNum: number })[]> {
+async function listDriftSamples(db: Queryable, reviewId: string): Promise<(DriftStoredSample & { sampleNum: number })[]> {
   const { rows } = await db.query<{ sample_num: number; at: string; values: Omit<DriftStoredSample, 'at'> }>(
     `SELECT sample_num, extract(epoch FROM taken_at) AS at, values FROM drift_samples WHERE review_id = $1 ORDER BY sample_num`,
     [reviewId],
@@ -72,10 +73,30 @@ export async function listDriftSamples(db: Queryable, reviewId: string): Promise
   return rows.map((r) => ({ sampleNum: r.sample_num, at: Number(r.at), ...r.values }));
 }
 
-export async function getDriftSample(db: Queryable, reviewId: string, sampleNum: number): Promise<DriftStoredSample | null> {
+async function getDriftSample(db: Queryable, reviewId: string, sampleNum: number): Promise<DriftStoredSample | null> {
   const { rows } = await db.query<{ at: string; values: Omit<DriftStoredSample, 'at'> }>(
     `SELECT extract(epoch FROM taken_at) AS at, values FROM drift_samples WHERE review_id = $1 AND sample_num = $2`,
     [reviewId, sampleNum],
   );
   return rows[0] ? { at: Number(rows[0].at), ...rows[0].values } : null;
 }
+
+/** The `drift_reviews` table. */
+export function createDriftReviewRepository(q: Queryable) {
+  return defineRepository('drift_reviews', {
+    upsert: bindQuery(q, upsertDriftReview),
+    finish: bindQuery(q, finishDriftReview),
+    findById: bindQuery(q, getDriftReview),
+  });
+}
+export type DriftReviewRepository = ReturnType<typeof createDriftReviewRepository>;
+
+/** The `drift_samples` table. */
+export function createDriftSampleRepository(q: Queryable) {
+  return defineRepository('drift_samples', {
+    upsert: bindQuery(q, upsertDriftSample),
+    find: bindQuery(q, getDriftSample),
+    list: bindQuery(q, listDriftSamples),
+  });
+}
+export type DriftSampleRepository = ReturnType<typeof createDriftSampleRepository>;

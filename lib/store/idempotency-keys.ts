@@ -1,4 +1,5 @@
 import type { Queryable } from './queryable.js';
+import { bindQuery, defineRepository } from './repository.js';
 
 export interface KeyClaim {
   /** the fingerprint the key is bound to: the caller's own when `fresh` */
@@ -14,7 +15,7 @@ export interface KeyClaim {
  * binding older than `ttlSeconds` is replaced (the key may be used for a new request). One
  * statement, so two concurrent first uses agree on one binding.
  */
-export async function claimIdempotencyKey(
+async function claimIdempotencyKey(
   q: Queryable, c: { caller: string; key: string; fingerprint: string; method: string; path: string; ttlSeconds: number },
 ): Promise<KeyClaim> {
   const { rows } = await q.query<{ fingerprint: string; method: string; path: string }>(
@@ -31,7 +32,16 @@ export async function claimIdempotencyKey(
 }
 
 /** Deletes bindings older than `ttlSeconds`; returns how many. */
-export async function pruneIdempotencyKeys(q: Queryable, ttlSeconds: number): Promise<number> {
+async function pruneIdempotencyKeys(q: Queryable, ttlSeconds: number): Promise<number> {
   const r = await q.query('DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)', [ttlSeconds]);
   return r.rowCount ?? 0;
 }
+
+/** The `idempotency_keys` table: an API caller's Idempotency-Key bound to its first request. */
+export function createIdempotencyKeyRepository(q: Queryable) {
+  return defineRepository('idempotency_keys', {
+    claim: bindQuery(q, claimIdempotencyKey),
+    prune: bindQuery(q, pruneIdempotencyKeys),
+  });
+}
+export type IdempotencyKeyRepository = ReturnType<typeof createIdempotencyKeyRepository>;

@@ -31,7 +31,7 @@ export interface OperationRecord extends OperationEntry {
  * Appends one entry. With `touchWorkspace`, the same statement also stamps the workspace's
  * last_used_at (one round trip on the hot read paths).
  */
-export async function appendOperation(q: Queryable, e: OperationEntry, opts: { touchWorkspace?: boolean } = {}): Promise<string> {
+async function appendOperation(q: Queryable, e: OperationEntry, opts: { touchWorkspace?: boolean } = {}): Promise<string> {
   const touch = opts.touchWorkspace === true && e.workspaceId !== null;
   const { rows } = await q.query<{ id: string }>(
     `${touch ? `WITH touched AS (UPDATE workspaces SET last_used_at = now() WHERE approach = $4 AND id = $1 RETURNING 1) ` : ''}INSERT INTO operation_log (workspace_id, agent_id, operation, approach, outcome, error_category, duration_ms, cost_dollars,
@@ -47,7 +47,7 @@ export async function appendOperation(q: Queryable, e: OperationEntry, opts: { t
  * Appends several entries in one statement (the batched log of read operations); with
  * `touchWorkspaceIds`, the same statement also stamps those workspaces' last_used_at.
  */
-export async function appendOperations(
+async function appendOperations(
   q: Queryable, entries: readonly OperationEntry[], opts: { approach?: Approach; touchWorkspaceIds?: readonly string[] } = {},
 ): Promise<void> {
   if (entries.length === 0) return;
@@ -68,7 +68,7 @@ export async function appendOperations(
   );
 }
 
-export async function listOperations(
+async function listOperations(
   q: Queryable, f: { workspaceId?: string; approach?: Approach; operation?: string } = {},
 ): Promise<OperationRecord[]> {
   const params: unknown[] = [];
@@ -92,7 +92,7 @@ export async function listOperations(
  * When the earliest failure of the current run of retries ended: errors logged for this
  * operation + idempotency key since its last success. Null when there were none.
  */
-export async function firstFailureSince(q: Queryable, approach: Approach, operation: string, idempotencyKey: string): Promise<Date | null> {
+async function firstFailureSince(q: Queryable, approach: Approach, operation: string, idempotencyKey: string): Promise<Date | null> {
   const { rows } = await q.query<{ first_failure: Date | null }>(
     `SELECT min(started_at + duration_ms * interval '1 millisecond') AS first_failure
        FROM operation_log

@@ -1,6 +1,7 @@
 import { mkdir, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Queryable } from './queryable.js';
+import { bindQuery, defineRepository } from './repository.js';
 import type { ChartSpec, ReportDoc } from '../reports/types.js';
 import { renderHtmlPage } from '../reports/html.js';
 import { sanitizeData } from '../reports/markdown.js';
@@ -39,7 +40,7 @@ async function writeAtomic(path: string, content: string): Promise<void> {
  * Renders a report page, stores it in Postgres (upsert by id: idempotent under activity retries)
  * and writes it with its artifacts to `<dir>/<runId>/`. Data is sanitised before it is stored.
  */
-export async function saveReport(db: Queryable, dir: string, input: ReportInput): Promise<ReportDoc> {
+async function saveReport(db: Queryable, dir: string, input: ReportInput): Promise<ReportDoc> {
   for (const f of [input.id, input.runId, ...(input.files ?? []).map((x) => x.name)]) {
     if (!SAFE_NAME.test(f)) throw new Error(`unsafe report file or id name: ${JSON.stringify(f)}`);
   }
@@ -62,7 +63,7 @@ export async function saveReport(db: Queryable, dir: string, input: ReportInput)
   return { id: input.id, kind: input.kind, runId: input.runId, title: input.title, markdown: input.markdown, html, data, createdAt: rows[0].created_at };
 }
 
-export async function listReports(db: Queryable, filter: { runId?: string; kind?: string; limit?: number } = {}): Promise<ReportSummary[]> {
+async function listReports(db: Queryable, filter: { runId?: string; kind?: string; limit?: number } = {}): Promise<ReportSummary[]> {
   const { rows } = await db.query<{ id: string; kind: string; run_id: string; title: string; created_at: Date; files: string[] }>(
     `SELECT id, kind, run_id, title, created_at, files FROM reports
      WHERE ($1::text IS NULL OR run_id = $1) AND ($2::text IS NULL OR kind = $2)
@@ -72,10 +73,20 @@ export async function listReports(db: Queryable, filter: { runId?: string; kind?
   return rows.map((r) => ({ id: r.id, kind: r.kind, runId: r.run_id, title: r.title, createdAt: r.created_at, files: r.files }));
 }
 
-export async function getReport(db: Queryable, id: string): Promise<ReportDoc | null> {
+async function getReport(db: Queryable, id: string): Promise<ReportDoc | null> {
   const { rows } = await db.query<{ id: string; kind: string; run_id: string; title: string; markdown: string; html: string; data: Record<string, unknown>; created_at: Date }>(
     'SELECT id, kind, run_id, title, markdown, html, data, created_at FROM reports WHERE id = $1', [id],
   );
   const r = rows[0];
   return r ? { id: r.id, kind: r.kind, runId: r.run_id, title: r.title, markdown: r.markdown, html: r.html, data: r.data, createdAt: r.created_at } : null;
 }
+
+/** The `reports` table (the rendered documents live as files under the reports directory). */
+export function createReportRepository(q: Queryable) {
+  return defineRepository('reports', {
+    save: bindQuery(q, saveReport),
+    list: bindQuery(q, listReports),
+    findById: bindQuery(q, getReport),
+  });
+}
+export type ReportRepository = ReturnType<typeof createReportRepository>;

@@ -51,3 +51,12 @@ export function defineRepository<T extends AsyncMethods>(table: string, methods:
   }
   return out as T;
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Rest<F> = F extends (q: any, ...rest: infer R) => any ? R : never;
+
+/** `fn` with its first argument (the connection) bound to `q`: how a repository exposes a query. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function bindQuery<Q, F extends (q: Q, ...rest: any[]) => Promise<unknown>>(q: Q, fn: F): (...args: Rest<F>) => ReturnType<F> {
+  return (...args) => fn(q, ...args) as ReturnType<F>;
+}

@@ -86,7 +86,7 @@ export interface NewSandbox {
 }
 
 /** Inserts a sandbox row; inserting the same sandbox id again returns the existing row. */
-export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<SandboxRecord> {
+async function insertSandbox(q: Queryable, s: NewSandbox): Promise<SandboxRecord> {
   const { rows } = await q.query<Row>(
     `INSERT INTO git_sandboxes (sandbox_id, provider, is_pooled, status, agent_id, task_id, repo_url, branch, agent_branch,
        expires_at, config, pool_size)
@@ -103,7 +103,7 @@ export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<Sandbo
   return existing;
 }
 
-export async function getSandbox(q: Queryable, sandboxId: string): Promise<SandboxRecord | null> {
+async function getSandbox(q: Queryable, sandboxId: string): Promise<SandboxRecord | null> {
   const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM git_sandboxes WHERE sandbox_id = $1`, [sandboxId]);
   return rows[0] ? toRecord(rows[0]) : null;
 }
@@ -133,7 +133,7 @@ export interface TransitionResult {
  * terminated_at and hands back the sandbox-seconds not yet accrued, exactly once.
  * Throws NotFound for an unknown id and Validation for a forbidden transition.
  */
-export async function transitionSandbox(
+async function transitionSandbox(
   q: Queryable, sandboxId: string, to: SandboxStatus, opts: TransitionFields & { from?: readonly SandboxStatus[] } = {},
 ): Promise<TransitionResult> {
   const allowedFrom = SANDBOX_STATUSES.filter((s) => ALLOWED_TRANSITIONS[s].includes(to) && (opts.from === undefined || opts.from.includes(s)));
@@ -177,7 +177,7 @@ export function redactSecrets(message: string): string {
 }
 
 /** Stores the error encrypted and counts it; does not change the status (callers transition). */
-export async function recordSandboxError(
+async function recordSandboxError(
   q: Queryable, key: EncryptionKey, sandboxId: string, message: string, opts: { operation?: string } = {},
 ): Promise<boolean> {
   const blob = encryptText(key, redactSecrets(message).slice(0, 8_000));
@@ -190,7 +190,7 @@ export async function recordSandboxError(
 }
 
 /** Decrypts last_error (for operators and tests); null when none was recorded. */
-export async function readLastError(q: Queryable, key: EncryptionKey, sandboxId: string): Promise<string | null> {
+async function readLastError(q: Queryable, key: EncryptionKey, sandboxId: string): Promise<string | null> {
   const { rows } = await q.query<{ last_error: Buffer | null }>('SELECT last_error FROM git_sandboxes WHERE sandbox_id = $1', [sandboxId]);
   const blob = rows[0]?.last_error;
   return blob ? decryptText(key, blob) : null;
@@ -214,14 +214,14 @@ function filterSql(f: SandboxFilter, params: unknown[]): string {
   return sql;
 }
 
-export async function listSandboxesByStatus(q: Queryable, statuses: readonly SandboxStatus[], f: SandboxFilter = {}): Promise<SandboxRecord[]> {
+async function listSandboxesByStatus(q: Queryable, statuses: readonly SandboxStatus[], f: SandboxFilter = {}): Promise<SandboxRecord[]> {
   const params: unknown[] = [statuses];
   const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM git_sandboxes WHERE status = ANY($1::text[])${filterSql(f, params)} ORDER BY id`, params);
   return rows.map(toRecord);
 }
 
 /** Live sandboxes (in the given states) whose expires_at has passed. */
-export async function listExpiredSandboxes(
+async function listExpiredSandboxes(
   q: Queryable, f: SandboxFilter & { statuses?: readonly SandboxStatus[] } = {},
 ): Promise<SandboxRecord[]> {
   const params: unknown[] = [f.statuses ?? ['initializing', 'ready', 'in_use', 'error']];
@@ -232,7 +232,7 @@ export async function listExpiredSandboxes(
   return rows.map(toRecord);
 }
 
-export async function countByStatus(q: Queryable, f: SandboxFilter = {}): Promise<Record<SandboxStatus, number>> {
+async function countByStatus(q: Queryable, f: SandboxFilter = {}): Promise<Record<SandboxStatus, number>> {
   const params: unknown[] = [];
   const { rows } = await q.query<{ status: SandboxStatus; n: string }>(
     `SELECT status, count(*) AS n FROM git_sandboxes WHERE true${filterSql(f, params)} GROUP BY status`, params,
@@ -251,7 +251,7 @@ const POOL_LOCK_NS = 4_242_101;
  * `bindReservation` stores the provider's id. Serialised by an advisory lock, so processes
  * sharing the database never exceed `limit` together. Returns the placeholder, or null when full.
  */
-export async function reservePooledSlot(
+async function reservePooledSlot(
   db: Db, opts: { provider: 'local' | 'e2b'; limit: number; expiresInMs: number; config?: Record<string, unknown> },
 ): Promise<string | null> {
   return inTransaction(db, async (c) => {
@@ -271,7 +271,7 @@ export async function reservePooledSlot(
 }
 
 /** Replaces a reservation's placeholder id with the provider's sandbox id. */
-export async function bindReservation(q: Queryable, placeholder: string, sandboxId: string): Promise<void> {
+async function bindReservation(q: Queryable, placeholder: string, sandboxId: string): Promise<void> {
   const { rowCount } = await q.query(
     `UPDATE git_sandboxes SET sandbox_id = $2, cost_accrued_until = now() WHERE sandbox_id = $1 AND status = 'initializing'`,
     [placeholder, sandboxId],
@@ -280,7 +280,7 @@ export async function bindReservation(q: Queryable, placeholder: string, sandbox
 }
 
 /** Drops a reservation whose sandbox could not be created (it never existed, so nothing to keep). */
-export async function cancelReservation(q: Queryable, placeholder: string): Promise<void> {
+async function cancelReservation(q: Queryable, placeholder: string): Promise<void> {
   await q.query(`DELETE FROM git_sandboxes WHERE sandbox_id = $1 AND status = 'initializing'`, [placeholder]);
 }
 
@@ -296,7 +296,7 @@ export interface Assignment {
  * Atomically claims one warm, unexpired pooled sandbox (ready → in_use) for an agent.
  * SKIP LOCKED lets concurrent acquirers (in any process) take different sandboxes.
  */
-export async function claimIdleSandbox(q: Queryable, provider: 'local' | 'e2b', a: Assignment): Promise<SandboxRecord | null> {
+async function claimIdleSandbox(q: Queryable, provider: 'local' | 'e2b', a: Assignment): Promise<SandboxRecord | null> {
   const { rows } = await q.query<Row>(
     `WITH c AS (
        SELECT id FROM git_sandboxes
@@ -318,7 +318,7 @@ export async function claimIdleSandbox(q: Queryable, provider: 'local' | 'e2b', 
  * approach. Each second is handed out once across all processes (rows are locked; the mark only
  * moves forward), so summing every process's counter gives the true cost.
  */
-export async function accrueCost(q: Queryable, f: SandboxFilter = {}): Promise<{ pooled: number; simple: number }> {
+async function accrueCost(q: Queryable, f: SandboxFilter = {}): Promise<{ pooled: number; simple: number }> {
   const params: unknown[] = [];
   const { rows } = await q.query<{ is_pooled: boolean; seconds: number }>(
     `WITH due AS (
@@ -334,6 +334,16 @@ export async function accrueCost(q: Queryable, f: SandboxFilter = {}): Promise<{
   const out = { pooled: 0, simple: 0 };
   for (const r of rows) out[r.is_pooled ? 'pooled' : 'simple'] += Number(r.seconds);
   return out;
+}
+
+/** Sandboxes in use with no activity for `seconds` before `at` (first 20, and how many). */
+async function stuckInUse(q: Queryable, at: Date, seconds: number): Promise<{ sandboxes: { sandboxId: string; agentId: string; lastActivity: Date }[]; total: number }> {
+  const { rows } = await q.query<{ sandbox_id: string; agent_id: string; last_activity: Date; n: string }>(
+    `SELECT sandbox_id, agent_id, coalesce(last_used_at, created_at) AS last_activity, count(*) OVER () AS n FROM git_sandboxes
+      WHERE status = 'in_use' AND coalesce(last_used_at, created_at) < $1::timestamptz - make_interval(secs => $2)
+      ORDER BY last_activity LIMIT 20`,
+    [at, seconds]);
+  return { sandboxes: rows.map((r) => ({ sandboxId: r.sandbox_id, agentId: r.agent_id, lastActivity: r.last_activity })), total: Number(rows[0]?.n ?? 0) };
 }
 
 /**
@@ -359,6 +369,7 @@ export function createSandboxRepository(db: Db, opts: { key?: EncryptionKey } = 
     cancelReservation: (placeholder: string) => cancelReservation(db, placeholder),
     claimIdle: (provider: 'local' | 'e2b', a: Assignment) => claimIdleSandbox(db, provider, a),
     accrueCost: (f: SandboxFilter = {}) => accrueCost(db, f),
+    stuckInUse: (at: Date, seconds: number) => stuckInUse(db, at, seconds),
   });
 }
 export type SandboxRepository = ReturnType<typeof createSandboxRepository>;

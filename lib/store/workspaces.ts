@@ -48,7 +48,7 @@ export interface NewWorkspace {
  * Inserts the workspace unless (approach, id) exists; either way returns the stored row and
  * whether this call created it (a retried create finds the first one).
  */
-export async function insertWorkspace(q: Queryable, w: NewWorkspace): Promise<{ workspace: WorkspaceRecord; created: boolean }> {
+async function insertWorkspace(q: Queryable, w: NewWorkspace): Promise<{ workspace: WorkspaceRecord; created: boolean }> {
   const { rows } = await q.query<Row>(
     `INSERT INTO workspaces (id, approach, agent_id, task_id, repo_url, base_branch, agent_branch, sandbox_id, dir, status)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -64,7 +64,7 @@ export async function insertWorkspace(q: Queryable, w: NewWorkspace): Promise<{ 
 
 const GET_WORKSPACE_SQL = `SELECT ${COLUMNS} FROM workspaces WHERE approach = $1 AND id = $2`;
 
-export async function getWorkspace(q: Queryable, approach: Approach, id: string): Promise<WorkspaceRecord | null> {
+async function getWorkspace(q: Queryable, approach: Approach, id: string): Promise<WorkspaceRecord | null> {
   // named: prepared once per connection, it runs on every workspace request
   const { rows } = await q.query<Row>({ name: 'sgc_get_workspace', text: GET_WORKSPACE_SQL, values: [approach, id] });
   return rows[0] ? toRecord(rows[0]) : null;
@@ -78,13 +78,13 @@ const SERVING_SQL = `SELECT ${COLUMNS} FROM workspaces WHERE id = $1 AND status 
  * only after the serving create returned, so the earliest live row is the serving one (a create
  * that fell back released its approach-2 attempt first). Null when no live record exists.
  */
-export async function findServingWorkspace(q: Queryable, id: string): Promise<WorkspaceRecord | null> {
+async function findServingWorkspace(q: Queryable, id: string): Promise<WorkspaceRecord | null> {
   // named: prepared once per connection, it runs on every routed workspace request
   const { rows } = await q.query<Row>({ name: 'sgc_find_serving_workspace', text: SERVING_SQL, values: [id] });
   return rows[0] ? toRecord(rows[0]) : null;
 }
 
-export async function listWorkspaces(
+async function listWorkspaces(
   q: Queryable, f: { approach?: Approach; agentId?: string; active?: boolean } = {},
 ): Promise<WorkspaceRecord[]> {
   const params: unknown[] = [];
@@ -97,10 +97,23 @@ export async function listWorkspaces(
 }
 
 /**
+ * Every record (either approach) of every workspace that has a record created in [from, until],
+ * created no later than `until`: reconciliation judges a dual-written pair as a whole.
+ */
+async function listPairsCreatedIn(q: Queryable, from: Date, until: Date): Promise<WorkspaceRecord[]> {
+  const { rows } = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM workspaces
+      WHERE id IN (SELECT id FROM workspaces WHERE created_at >= $1 AND created_at <= $2)
+        AND created_at <= $2`,
+    [from, until]);
+  return rows.map(toRecord);
+}
+
+/**
  * Sets status (and optionally re-points the sandbox, e.g. after a failed create is retried in a
  * new one). Never revives a released workspace. Returns null when absent or already released.
  */
-export async function setWorkspaceStatus(
+async function setWorkspaceStatus(
   q: Queryable, approach: Approach, id: string, status: Exclude<WorkspaceStatus, 'terminated'>, opts: { sandboxId?: string } = {},
 ): Promise<WorkspaceRecord | null> {
   const { rows } = await q.query<Row>(
@@ -111,7 +124,7 @@ export async function setWorkspaceStatus(
   return rows[0] ? toRecord(rows[0]) : null;
 }
 
-export async function markWorkspaceUsed(q: Queryable, approach: Approach, id: string): Promise<void> {
+async function markWorkspaceUsed(q: Queryable, approach: Approach, id: string): Promise<void> {
   await q.query(`UPDATE workspaces SET last_used_at = now() WHERE approach = $1 AND id = $2`, [approach, id]);
 }
 
@@ -119,7 +132,7 @@ export async function markWorkspaceUsed(q: Queryable, approach: Approach, id: st
  * Marks the workspace terminated; the first release stamps released_at, repeats keep it.
  * Returns the row, or null when the workspace is unknown.
  */
-export async function releaseWorkspace(q: Queryable, approach: Approach, id: string): Promise<WorkspaceRecord | null> {
+async function releaseWorkspace(q: Queryable, approach: Approach, id: string): Promise<WorkspaceRecord | null> {
   const { rows } = await q.query<Row>(
     `UPDATE workspaces SET status = 'terminated', released_at = coalesce(released_at, now())
      WHERE approach = $1 AND id = $2 RETURNING ${COLUMNS}`,
@@ -135,6 +148,7 @@ export function createWorkspaceRepository(q: Queryable) {
     findById: (approach: Approach, id: string) => getWorkspace(q, approach, id),
     findServing: (id: string) => findServingWorkspace(q, id),
     list: (f: { approach?: Approach; agentId?: string; active?: boolean } = {}) => listWorkspaces(q, f),
+    listPairsCreatedIn: (from: Date, until: Date) => listPairsCreatedIn(q, from, until),
     setStatus: (approach: Approach, id: string, status: Exclude<WorkspaceStatus, 'terminated'>, opts: { sandboxId?: string } = {}) =>
       setWorkspaceStatus(q, approach, id, status, opts),
     markUsed: (approach: Approach, id: string) => markWorkspaceUsed(q, approach, id),

@@ -22,14 +22,19 @@ import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { DEFAULT_DRIFT_THRESHOLDS } from '../../lib/drift/verdict.js';
 import { REDACT_PATHS } from '../../lib/log.js';
 import { PromClient } from '../../lib/prom/client.js';
-import { listBaselineSamples } from '../../lib/store/baseline.js';
-import { listDriftSamples, upsertDriftReview, upsertDriftSample } from '../../lib/store/drift.js';
-import { listReports } from '../../lib/store/reports.js';
+import { createBaselineSampleRepository } from '../../lib/store/baseline.js';
+import { createDriftReviewRepository, createDriftSampleRepository } from '../../lib/store/drift.js';
+import { createReportRepository } from '../../lib/store/reports.js';
 import { OPERATION_DURATION_BUCKETS_SECONDS } from '../../lib/metrics.js';
 import { envTokenFor } from '../../workers/phases-baseline.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
+
+const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
+const driftReviewRepo = () => createDriftReviewRepository(tdb.db);
+const driftSampleRepo = () => createDriftSampleRepository(tdb.db);
+const reportRepo = () => createReportRepository(tdb.db);
 
 const TOKEN = 'activity-test-token-0123456789abcdef';
 let tdb: TestDb;
@@ -103,7 +108,7 @@ test('baseline activities run twice leave one run, one row per window, the same 
   assert.equal(w2.reused, true, 'the second attempt found the stored window');
   assert.equal(target.requests, sent, 'and sent no load');
   assert.deepEqual(w2.values, w1.values);
-  assert.equal((await listBaselineSamples(tdb.db, runId)).length, 1);
+  assert.equal((await baselineSampleRepo().list(runId)).length, 1);
   assert.ok(w1.client.completed >= 30, `the window carried load (${w1.client.completed})`);
 
   const settings = {
@@ -114,13 +119,13 @@ test('baseline activities run twice leave one run, one row per window, the same 
   const d1 = await env.run(acts.writeDay1Report, { ...settings, baseline: plan });
   const d2 = await env.run(acts.writeDay1Report, { ...settings, baseline: plan });
   assert.deepEqual(d2, d1);
-  assert.equal((await listReports(tdb.db, { runId })).length, 2, 'production report and SLO draft, once each');
+  assert.equal((await reportRepo().list({ runId })).length, 2, 'production report and SLO draft, once each');
   const fin = { ...settings, phases: [plan], outcome: 'completed' as const, startedAt: 1_799_999_000, finishedAt: 1_800_000_000 };
   const f1 = await env.run(acts.finalizeArtifacts, fin);
   const f2 = await env.run(acts.finalizeArtifacts, fin);
   assert.equal(f2.archive.sha256, f1.archive.sha256, 'the same run finalised twice gives the same archive');
   assert.deepEqual(f2.reportIds, f1.reportIds);
-  assert.deepEqual((await listReports(tdb.db, { runId })).map((r) => r.id).sort(), [...f1.reportIds].sort());
+  assert.deepEqual((await reportRepo().list({ runId })).map((r) => r.id).sort(), [...f1.reportIds].sort());
   const sloth = await readFile(join(reportsDir, runId, 'slo.sloth.yaml'), 'utf8');
   const les = [...sloth.matchAll(/le="([0-9.]+)"/g)].map((m) => Number(m[1]));
   for (const le of les) assert.ok(OPERATION_DURATION_BUCKETS_SECONDS.includes(le), `SLO threshold le=${le} is a histogram bucket`);
@@ -165,7 +170,7 @@ test('drift activities run twice keep one sample per number and one verdict repo
   assert.ok(typeof v0.heapUsedBytes === 'number' && v0.heapUsedBytes > 0, 'heap used is sampled');
   assert.ok(typeof v0.eventLoopLagP99Seconds === 'number', 'event-loop lag p99 is sampled');
   assert.ok(typeof v0.startTimeSeconds === 'number');
-  assert.equal((await listDriftSamples(tdb.db, reviewId)).length, 1);
+  assert.equal((await driftSampleRepo().list(reviewId)).length, 1);
 
   await new Promise((r) => setTimeout(r, 2_100));
   await env.run(acts.sampleDrift, { reviewId, sampleNum: 1, at: Date.now() / 1000, targets, intervalSeconds: 2 });
@@ -175,7 +180,7 @@ test('drift activities run twice keep one sample per number and one verdict repo
   assert.deepEqual(r2, r1);
   assert.equal(r1.mode, 'provisional', 'a 2 s review is a short soak');
   assert.match(r1.processes[0].summary, /^\d\/7 criteria met$/);
-  assert.equal((await listReports(tdb.db, { runId: reviewId })).length, 1);
+  assert.equal((await reportRepo().list({ runId: reviewId })).length, 1);
 });
 
 test('a review stored before reviews covered several processes (one flat row, one target) still gets its verdict', async () => {
@@ -184,14 +189,14 @@ test('a review stored before reviews covered several processes (one flat row, on
   const reviewId = 'drift-legacy';
   const target = { job: 'sgc-target', instance: '.+' };
   const t0 = Date.now() / 1000 - 10;
-  await upsertDriftReview(tdb.db, { id: reviewId, target, durationSeconds: 6, intervalSeconds: 2, startedAt: new Date(t0 * 1000) });
+  await driftReviewRepo().upsert({ id: reviewId, target, durationSeconds: 6, intervalSeconds: 2, startedAt: new Date(t0 * 1000) });
   const flat = (i: number) => ({ at: t0 + 2 * i, uptimeSeconds: 100 + 2 * i, startTimeSeconds: t0 - 100, rssBytes: 50e6, cpuPercent: 1, openFds: 20, activeHandles: 5, criticalErrorsTotal: 0, backgroundTasksHealthy: 1 });
-  await upsertDriftSample(tdb.db, reviewId, 0, flat(0));
-  await upsertDriftSample(tdb.db, reviewId, 1, flat(1));
+  await driftSampleRepo().upsert(reviewId, 0, flat(0));
+  await driftSampleRepo().upsert(reviewId, 1, flat(1));
   // the old workflow's next attempt names one `target`
   const s1 = await env.run(acts.sampleDrift, { reviewId, sampleNum: 1, at: t0 + 2, target, intervalSeconds: 2 });
   assert.equal(s1.targets['sgc-target'].rssBytes, 50e6, 'the stored flat row, read as the one process');
-  for (const i of [2, 3]) await upsertDriftSample(tdb.db, reviewId, i, flat(i));
+  for (const i of [2, 3]) await driftSampleRepo().upsert(reviewId, i, flat(i));
   const r = await env.run(acts.writeDriftReport, { reviewId, target, durationSeconds: 6, intervalSeconds: 2, thresholds: DEFAULT_DRIFT_THRESHOLDS, finishedAt: t0 + 6 });
   assert.deepEqual(r.processes.map((p) => [p.name, p.summary]), [['sgc-target', '7/7 criteria met']]);
   assert.equal(r.passed, true);

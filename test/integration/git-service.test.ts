@@ -17,8 +17,11 @@ import { createMetrics, type Approach, type Metrics } from '../../lib/metrics.js
 import { createLogger } from '../../lib/log.js';
 import { DomainError, ErrorType, isDomainError } from '../../lib/errors.js';
 import { createGitService, type PooledGitService, type SimpleGitService } from '../../lib/service/index.js';
-import { getSandbox, readLastError } from '../../lib/store/sandboxes.js';
-import { listOperations } from '../../lib/store/operation-log.js';
+import { createSandboxRepository } from '../../lib/store/sandboxes.js';
+import { createOperationLogRepository } from '../../lib/store/operation-log.js';
+
+const operationLogRepo = () => createOperationLogRepository(t.db);
+const sandboxRepo = () => createSandboxRepository(t.db, { key });
 
 let t: TestDb;
 const key = randomBytes(32);
@@ -139,7 +142,7 @@ for (const approach of ['simple', 'pooled'] as const) {
       await h.service.release(id);
       await h.service.release(id); // twice is harmless
       assert.equal((await h.service.getWorkspace(id))?.status, 'terminated');
-      const rec = await getSandbox(t.db, sandboxId);
+      const rec = await sandboxRepo().findById(sandboxId);
       if (approach === 'simple') {
         assert.equal(rec?.status, 'terminated');
         await assert.rejects(h.provider.connect(sandboxId), (e: unknown) => isDomainError(e, ErrorType.SandboxGone));
@@ -157,7 +160,7 @@ for (const approach of ['simple', 'pooled'] as const) {
       const hist = (await h.metrics.operationDuration.get()).values.find((v) => v.metricName === 'gitops_operation_duration_seconds_count' && v.labels.operation === 'push' && v.labels.approach === approach);
       assert.equal(hist?.value, 2);
       assert.equal((await h.metrics.inFlight.get()).values.find((v) => v.labels.approach === approach)?.value, 0);
-      const ops = await listOperations(t.db, { workspaceId: id, approach });
+      const ops = await operationLogRepo().list({ workspaceId: id, approach });
       assert.deepEqual(new Set(ops.map((o) => o.operation)), new Set(['clone', 'write', 'read', 'status', 'diff', 'push', 'pull', 'release']));
       const pushRow = ops.find((o) => o.operation === 'push' && o.details.alreadyLanded === false);
       assert.equal(pushRow?.details.commit, pushed.commit);
@@ -183,8 +186,8 @@ for (const approach of ['simple', 'pooled'] as const) {
       assert.ok(rows[0].error_count >= 1);
       const raw = rows[0].last_error.toString('latin1');
       assert.ok(!raw.includes('shared.txt') && !/conflict/i.test(raw), 'the raw column holds ciphertext only');
-      assert.match(await readLastError(t.db, key, b.sandboxId) ?? '', /conflict/i);
-      const logged = (await listOperations(t.db, { workspaceId: b.id })).find((o) => o.outcome === 'error');
+      assert.match(await sandboxRepo().readLastError(b.sandboxId) ?? '', /conflict/i);
+      const logged = (await operationLogRepo().list({ workspaceId: b.id })).find((o) => o.outcome === 'error');
       assert.equal(logged?.errorCategory, 'conflict');
       assert.equal(logged?.details.errorType, ErrorType.Conflict);
       await h.service.release(a.id);

@@ -10,8 +10,10 @@ import { createLocalProvider, type LocalSandboxProvider } from '../../lib/sandbo
 import { SandboxPool, type PoolSettings } from '../../lib/pool/pool.js';
 import { createMetrics, type Metrics } from '../../lib/metrics.js';
 import { ErrorType, isDomainError } from '../../lib/errors.js';
-import { countByStatus, getSandbox, readLastError } from '../../lib/store/sandboxes.js';
+import { createSandboxRepository } from '../../lib/store/sandboxes.js';
 import { createLogger } from '../../lib/log.js';
+
+const sandboxRepo = () => createSandboxRepository(t.db, { key });
 
 let t: TestDb;
 let root: string;
@@ -90,7 +92,7 @@ test('acquire reuses a warm sandbox, creates one when none is idle, and records 
   assert.equal(new Set([a.sandbox.id, b.sandbox.id, c.sandbox.id]).size, 3, 'no sandbox is handed out twice');
   assert.equal(await counter('poolAcquisitions', 'reused'), 2);
   assert.equal(await counter('poolAcquisitions', 'created'), 1);
-  const rec = await getSandbox(t.db, a.sandbox.id);
+  const rec = await sandboxRepo().findById(a.sandbox.id);
   assert.equal(rec?.status, 'in_use');
   assert.equal(rec?.agentId, 'agent-1');
   assert.equal(rec?.agentBranch, 'agent/agent-1/task-1');
@@ -105,7 +107,7 @@ test('release of a healthy sandbox wipes its workspaces and returns it idle; rel
   const r1 = await pool.release(sandbox);
   assert.deepEqual(r1, { returned: true, retired: false, created: 0 });
   assert.equal(existsSync(join(sandbox.home, 'ws')), false, 'workspace root wiped');
-  const rec = await getSandbox(t.db, sandbox.id);
+  const rec = await sandboxRepo().findById(sandbox.id);
   assert.equal(rec?.status, 'ready');
   assert.equal(rec?.agentId, '', 'no longer assigned');
   const r2 = await pool.release(sandbox);
@@ -126,13 +128,13 @@ test('an unhealthy sandbox on release is killed, recorded (error encrypted) and 
   assert.equal(r.retired, true);
   assert.equal(r.reason, 'unhealthy');
   assert.equal(r.created, 1, 'replacement created');
-  const rec = await getSandbox(t.db, sandbox.id);
+  const rec = await sandboxRepo().findById(sandbox.id);
   assert.equal(rec?.status, 'terminated');
   assert.equal(rec?.errorCount, 1);
   assert.ok(rec?.terminatedAt);
   const { rows } = await t.db.query<{ last_error: Buffer }>('SELECT last_error FROM git_sandboxes WHERE sandbox_id = $1', [sandbox.id]);
   assert.ok(!rows[0].last_error.toString('latin1').includes('health check'), 'stored as ciphertext');
-  assert.match(await readLastError(t.db, key, sandbox.id) ?? '', /health check failed/);
+  assert.match(await sandboxRepo().readLastError(sandbox.id) ?? '', /health check failed/);
   await assert.rejects(provider.connect(sandbox.id), (e: unknown) => isDomainError(e, ErrorType.SandboxGone));
   assert.deepEqual(await pool.stats(), { idle: 2, inUse: 0, initializing: 0, unhealthy: 0, live: 2 });
 });
@@ -161,7 +163,7 @@ test('concurrent acquires from two pool instances (two processes) never exceed m
   const p2 = newPool({ min: 0, max: 4, acquireTimeoutMs: 3_000 }, newProvider());
   const got = await Promise.all([1, 2, 3, 4].map((n) => (n % 2 ? p1 : p2).acquire(agent(n))));
   assert.equal(new Set(got.map((g) => g.sandbox.id)).size, 4);
-  assert.equal((await countByStatus(t.db, { pooled: true })).in_use, 4);
+  assert.equal((await sandboxRepo().countByStatus({ pooled: true })).in_use, 4);
   const err = await p2.acquire(agent(9)).then(() => null, (e: unknown) => e);
   assert.ok(isDomainError(err, ErrorType.PoolExhausted));
 });
@@ -175,11 +177,11 @@ test('cleanupExpired retires idle sandboxes past their TTL and tops up; running 
   const r1 = await pool.cleanupExpired();
   assert.equal(r1.expired, 1);
   assert.equal(r1.created, 1, 'back to min 2: the in-use one + a new idle one');
-  for (const id of idleBefore) assert.equal((await getSandbox(t.db, id))?.status, 'terminated');
+  for (const id of idleBefore) assert.equal((await sandboxRepo().findById(id))?.status, 'terminated');
   const r2 = await pool.cleanupExpired();
   assert.equal(r2.expired, 0);
   // the expired in-use sandbox is not yanked from its agent; it is retired when returned
-  assert.equal((await getSandbox(t.db, inUse.sandbox.id))?.status, 'in_use');
+  assert.equal((await sandboxRepo().findById(inUse.sandbox.id))?.status, 'in_use');
   const rel = await pool.release(inUse.sandbox);
   assert.equal(rel.reason, 'expired');
   assert.equal((await pool.stats()).live, 2);
@@ -192,8 +194,8 @@ test('healthCheck replaces an idle sandbox that died behind the pool\'s back; a 
   await (await provider.connect(rows[0].sandbox_id)).kill();
   const r1 = await pool.healthCheck();
   assert.deepEqual(r1, { checked: 2, unhealthy: 1, created: 1 });
-  assert.equal((await getSandbox(t.db, rows[0].sandbox_id))?.status, 'terminated');
-  assert.match(await readLastError(t.db, key, rows[0].sandbox_id) ?? '', /health check failed/);
+  assert.equal((await sandboxRepo().findById(rows[0].sandbox_id))?.status, 'terminated');
+  assert.match(await sandboxRepo().readLastError(rows[0].sandbox_id) ?? '', /health check failed/);
   const r2 = await pool.healthCheck();
   assert.deepEqual(r2, { checked: 2, unhealthy: 0, created: 0 });
 });
@@ -223,7 +225,7 @@ test('after a restart, start() reconnects to recorded sandboxes and retires the 
   const third = newPool({}, newProvider(root));
   const r3 = await third.start();
   assert.equal(r3.retired, 1);
-  assert.equal((await getSandbox(t.db, again.sandbox.id))?.status, 'terminated');
+  assert.equal((await sandboxRepo().findById(again.sandbox.id))?.status, 'terminated');
   assert.equal((await third.stats()).live, 2);
 });
 
@@ -233,7 +235,7 @@ test('a creation that crashed half-way (stale reservation) is cleaned up; cost a
   await t.db.query(`INSERT INTO git_sandboxes (sandbox_id, status, created_at, expires_at) VALUES ('pending:crashed', 'initializing', now() - interval '1 minute', now() + interval '1 hour')`);
   const orphan = await provider.create({ metadata: { sgcApproach: 'pooled', sgcReservation: 'pending:crashed' } });
   await pool.start();
-  assert.equal((await getSandbox(t.db, 'pending:crashed'))?.status, 'terminated');
+  assert.equal((await sandboxRepo().findById('pending:crashed'))?.status, 'terminated');
   await assert.rejects(provider.connect(orphan.id), (e: unknown) => isDomainError(e, ErrorType.SandboxGone));
   await sleep(300);
   await pool.stop({ terminateIdle: true });

@@ -13,9 +13,11 @@ import { SandboxPool, POOL_METADATA, type PoolSettings } from '../../lib/pool/po
 import { createMetrics } from '../../lib/metrics.js';
 import { createLogger } from '../../lib/log.js';
 import { ErrorType, isDomainError } from '../../lib/errors.js';
-import { getSandbox } from '../../lib/store/sandboxes.js';
+import { createSandboxRepository } from '../../lib/store/sandboxes.js';
 import type { SandboxProvider } from '../../lib/sandbox/types.js';
 import { startTestStandin, type TestStandin } from '../contract/e2b-standin.js';
+
+const sandboxRepo = () => createSandboxRepository(t.db, { key });
 
 let t: TestDb;
 const key = randomBytes(32);
@@ -83,7 +85,7 @@ test('under a short plan cap, an idle sandbox too old to serve is retired and an
   const c = await pool.cleanupExpired();
   assert.ok(c.expired >= 1);
   assert.equal(st.sandboxes().some((s) => s.id === old.id), false);
-  assert.equal((await getSandbox(t.db, old.id))?.status, 'terminated');
+  assert.equal((await sandboxRepo().findById(old.id))?.status, 'terminated');
   await pool.release(sb);
 });
 
@@ -98,7 +100,7 @@ test('an acquired sandbox whose end comes back capped is retired, not handed out
   await sleep(5_000);
   const { sandbox } = await pool.acquire(agent(2));
   assert.notEqual(sandbox.id, old.id);
-  assert.equal((await getSandbox(t.db, old.id))?.lastOperation, 'lifetime cap');
+  assert.equal((await sandboxRepo().findById(old.id))?.lastOperation, 'lifetime cap');
   assert.equal(st.sandboxes().some((s) => s.id === old.id), false);
 });
 
@@ -147,7 +149,7 @@ test('a create that times out at the client but succeeds at E2B is swept once it
   st.setFaults({});
   const [ghost] = st.sandboxes();
   assert.ok(ghost, 'the server made the sandbox');
-  assert.equal(await getSandbox(t.db, ghost.id), null, 'the service never recorded it');
+  assert.equal(await sandboxRepo().findById(ghost.id), null, 'the service never recorded it');
   assert.equal(await pool.sweepOrphans(), 0, 'swept inside its grace period');
   await sleep(ghost.startedAt.getTime() + 4_500 - Date.now());
   assert.equal(await pool.sweepOrphans(), 1);

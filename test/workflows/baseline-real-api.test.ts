@@ -23,7 +23,7 @@ import { createLogger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { createGitService, type SimpleGitService } from '../../lib/service/index.js';
-import { getBaselineRun, listBaselineSamples } from '../../lib/store/baseline.js';
+import { createBaselineRunRepository, createBaselineSampleRepository } from '../../lib/store/baseline.js';
 import { baselineInputFromConfig } from '../../clients/baseline.js';
 import { createGitWorker } from '../../workers/git-worker.js';
 import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
@@ -33,6 +33,9 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { createBareRepo, git } from '../helpers/git.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+
+const baselineRunRepo = () => createBaselineRunRepository(tdb.db);
+const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -136,7 +139,7 @@ test('a baseline with seconds-long samples against the real API produces every a
     return handle.result();
   });
 
-  const stored = await listBaselineSamples(tdb.db, runId);
+  const stored = await baselineSampleRepo().list(runId);
   const diag = JSON.stringify({ result, windows: stored.map((s) => ({ phase: s.phase, n: s.sampleNum, stats: s.loadStats })) });
   assert.equal(result.outcome, 'completed', diag);
   assert.equal(result.trip, null, diag);
@@ -188,7 +191,7 @@ test('a baseline with seconds-long samples against the real API produces every a
 
   // the agent token is in no artifact and not in the run record
   for (const f of files) assert.ok(!(await readFile(join(dir, f))).includes(TOKEN), `token leaked into ${f}`);
-  const run = await getBaselineRun(tdb.db, runId);
+  const run = await baselineRunRepo().findById(runId);
   assert.equal(run?.outcome, 'ok');
   assert.ok(!JSON.stringify(run).includes(TOKEN));
 

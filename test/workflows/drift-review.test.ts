@@ -11,7 +11,7 @@ import pino from 'pino';
 import { parseConfig } from '../../lib/config/index.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { PromClient } from '../../lib/prom/client.js';
-import { getDriftReview, listDriftSamples } from '../../lib/store/drift.js';
+import { createDriftReviewRepository, createDriftSampleRepository } from '../../lib/store/drift.js';
 import { driftInputFromConfig } from '../../clients/drift.js';
 import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
 import { driftStatusQuery } from '../../workflows/drift-review/messages.js';
@@ -22,6 +22,9 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
+
+const driftReviewRepo = () => createDriftReviewRepository(tdb.db);
+const driftSampleRepo = () => createDriftSampleRepository(tdb.db);
 
 const log = pino({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -147,8 +150,8 @@ test('one review of two processes gives each its verdict and fails overall namin
 
   const okId = artifactRunId(healthyId);
   const bothRunId = artifactRunId(bothId);
-  assert.deepEqual((await listDriftSamples(tdb.db, okId)).map((s) => s.sampleNum), [0, 1, 2, 3, 4]);
-  assert.equal((await getDriftReview(tdb.db, bothRunId))?.passed, false);
+  assert.deepEqual((await driftSampleRepo().list(okId)).map((s) => s.sampleNum), [0, 1, 2, 3, 4]);
+  assert.equal((await driftReviewRepo().findById(bothRunId))?.passed, false);
   const report = await readFile(join(reportsDir, bothRunId, `${bothRunId}-verdict.md`), 'utf8');
   assert.match(report, /\*\*Overall: ❌ FAIL \(provisional\)\*\* — failed: leaky/);
   assert.match(report, /## leaky — job `drift-leaky`[^\n]*❌ [0-6]\/7 CRITERIA MET/);

@@ -13,8 +13,8 @@ import { sha256Hex } from '../../lib/baseline/archive.js';
 import { parseConfig } from '../../lib/config/index.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { PromClient } from '../../lib/prom/client.js';
-import { listBaselineSamples, getBaselineRun } from '../../lib/store/baseline.js';
-import { listReports } from '../../lib/store/reports.js';
+import { createBaselineRunRepository, createBaselineSampleRepository } from '../../lib/store/baseline.js';
+import { createReportRepository } from '../../lib/store/reports.js';
 import {
   baselineInputFromConfig, baselineScheduleId, controlBaselineSchedule, createBaselineSchedule, listBaselineSchedules, type BaselineOverrides,
 } from '../../clients/baseline.js';
@@ -28,6 +28,10 @@ import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.j
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
+
+const baselineRunRepo = () => createBaselineRunRepository(tdb.db);
+const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
+const reportRepo = () => createReportRepository(tdb.db);
 
 const log = pino({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -182,13 +186,13 @@ test('a baseline through real Prometheus produces every artifact, stores its row
   // no secret anywhere in the artifacts
   for (const f of files) assert.ok(!(await readFile(join(dir, f))).includes(TOKEN), `token leaked into ${f}`);
 
-  const reports = await listReports(tdb.db, { runId });
+  const reports = await reportRepo().list({ runId });
   assert.deepEqual(reports.map((r) => r.kind).sort(), ['baseline-production', 'baseline-production', 'baseline-production', 'baseline-slo', 'baseline-summary']);
-  const run = await getBaselineRun(tdb.db, runId);
+  const run = await baselineRunRepo().findById(runId);
   assert.equal(run?.status, 'finished');
   assert.equal(run?.outcome, 'ok');
   assert.ok(!JSON.stringify(run).includes(TOKEN));
-  assert.equal((await listBaselineSamples(tdb.db, runId)).length, 7);
+  assert.equal((await baselineSampleRepo().list(runId)).length, 7);
   assert.deepEqual([...target.released].sort(), ['ws-1', 'ws-2']);
   assert.equal(target.unauthorized, 0);
 });
@@ -226,7 +230,7 @@ test('the breaker trips when the target starts failing: the load stops within on
     const summary = await readFile(join(reportsDir, runId, `${runId}-summary.md`), 'utf8');
     assert.match(summary, /Partial summary/);
     assert.match(summary, /error_rate/);
-    const run = await getBaselineRun(tdb.db, runId);
+    const run = await baselineRunRepo().findById(runId);
     assert.equal(run?.outcome, 'tripped');
     assert.match(run?.tripReason ?? '', /error_rate/);
   } finally {
@@ -260,7 +264,7 @@ test('the live breaker stops the load mid-window, seconds after the target start
     assert.match(result.trip?.reason ?? '', /stopped during sample 1/);
     assert.match(result.trip?.reason ?? '', /last 60 s/);
     // the window that was stopped keeps what it measured
-    const run = await getBaselineRun(tdb.db, runId);
+    const run = await baselineRunRepo().findById(runId);
     assert.equal(run?.outcome, 'tripped');
     const summary = await readFile(join(reportsDir, runId, `${runId}-summary.md`), 'utf8');
     assert.match(summary, /stopped during sample 1/);
@@ -280,7 +284,7 @@ test('a worker shut down mid-sample: a new worker resumes the run and no stored 
     taskQueue, workflowId, args: [input({ baseline: { rps: 20, connections: 4, samples: 4, intervalSeconds: 2 } })],
   });
   await until(async () => ((await handle.query(statusQuery)).sampleNum >= 1 ? true : undefined));
-  const first = (await listBaselineSamples(tdb.db, runId, 'baseline'))[0];
+  const first = (await baselineSampleRepo().list(runId, 'baseline'))[0];
   assert.equal(first?.sampleNum, 1);
   await new Promise((r) => setTimeout(r, 800)); // well inside window 2
   w1.shutdown();
@@ -289,7 +293,7 @@ test('a worker shut down mid-sample: a new worker resumes the run and no stored 
   const w2 = await worker(taskQueue, opts);
   const result = await w2.runUntil(handle.result());
   assert.equal(result.outcome, 'completed');
-  const rows = await listBaselineSamples(tdb.db, runId, 'baseline');
+  const rows = await baselineSampleRepo().list(runId, 'baseline');
   assert.deepEqual(rows.map((r) => r.sampleNum), [1, 2, 3, 4]);
   assert.equal(rows[0].timestamp, first.timestamp, 'the row stored before the crash is kept as it was');
   assert.equal(parseSamples(await readFile(join(reportsDir, runId, 'metrics.csv'), 'utf8')).length, 4);

@@ -15,7 +15,7 @@ import { createReportActivities } from '../../activities/reports.js';
 import { createLogger } from '../../lib/log.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { openMetricsText, type HourContext, type ProfilePoint } from '../../lib/prom/openmetrics.js';
-import { getReport } from '../../lib/store/reports.js';
+import { createReportRepository } from '../../lib/store/reports.js';
 import type { PromQuerier } from '../../lib/validation/collect.js';
 import { VALIDATION_QUERIES } from '../../lib/validation/queries.js';
 import { validationPeriodWorkflow, type ValidationPeriodInput, type ValidationPeriodResult } from '../../workflows/validation-period/workflow.js';
@@ -28,6 +28,8 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, freePort, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
+
+const reportRepo = () => createReportRepository(tdb.db);
 
 // Metric histories for every scenario live in ONE throwaway Prometheus, told apart by a
 // `scenario` label; each run overrides the validation queries to select its scenario. Weeks are
@@ -235,7 +237,7 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     assert.deepEqual(await snapshotDays(r.runId), range(8));
     const d = await decisions(r.runId);
     assert.deepEqual(d.map((x) => [x.key, x.decision]), [['week-1', 'CONTINUE'], ['week-2', 'CONTINUE'], ['week-3', 'CONTINUE'], ['week-4', 'STAY'], ['final', 'STAY']]);
-    const final = await getReport(tdb.db, `${r.runId}-final`);
+    const final = await reportRepo().findById(`${r.runId}-final`);
     assert.ok(final?.html.includes('<svg'), 'the readiness page has charts');
     assert.match(final?.markdown ?? '', /## Decision: \*\*STAY\*\*/);
     assert.ok(r.forecast.points.length === 3 && r.forecast.crossesTrigger === false);
@@ -430,7 +432,7 @@ describe('validationPeriodWorkflow messages', () => {
       ['final', 'MIGRATE', 'STAY', 'alice', 'capacity plan for Q3'],
       ['override-1', 'MIGRATE', 'CONTINUE', 'alice', 'capacity plan for Q3'],
     ]);
-    const page = await getReport(tdb.db, `${r.runId}-final`);
+    const page = await reportRepo().findById(`${r.runId}-final`);
     assert.match(page?.markdown ?? '', /Overridden by an operator/);
   });
 });
