@@ -24,7 +24,7 @@ import { renderConsolePage, renderLoginPage, type ConsoleView, type Loaded } fro
 import { DomainError } from '../../lib/errors.js';
 import type { FlagStore } from '../../lib/flags/store.js';
 import type { Queryable } from '../../lib/store/queryable.js';
-import { listReports } from '../../lib/store/reports.js';
+import { createReportRepository } from '../../lib/store/reports.js';
 import { SESSION_COOKIE, csrfToken, csrfValid, hasRole, type Authenticate } from '../auth.js';
 import { pullKillSwitch } from './flags.js';
 
@@ -106,7 +106,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps): FastifyPluginAsyncZod {
         ...r, temporalUrl: temporalUiUrl(temporal.uiUrl, temporal.namespace, r.workflowId),
       }))),
       within(sectionMs, 'Postgres', () => deps.flags.rollbackEvents({ limit: 10 })),
-      within(sectionMs, 'Postgres', () => listReports(deps.db, { limit: 15 })),
+      within(sectionMs, 'Postgres', () => createReportRepository(deps.db).list({ limit: 15 })),
     ]);
     return {
       principal: { name: p.name, role: p.role === 'admin' ? 'admin' : 'operator' },

@@ -20,7 +20,7 @@ import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
 import { createLogger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
 import { createGitService, type SimpleGitService } from '../../lib/service/index.js';
-import { saveReport } from '../../lib/store/reports.js';
+import { createReportRepository } from '../../lib/store/reports.js';
 import { stackEnv } from '../../scripts/testing/stack.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueQueue } from '../helpers/temporal.js';
@@ -50,7 +50,7 @@ beforeAll(async () => {
   service = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log, approach: 'simple' });
   app = await buildApp({ config, service, temporal: { client: env.client, taskQueue: uniqueQueue('console-browser-git') }, metrics: createMetrics({ defaultMetrics: false }), db: tdb.db, log });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
-  await saveReport(tdb.db, config.reports.dir, {
+  await createReportRepository(tdb.db).save(config.reports.dir, {
     id: 'baseline-demo-production', kind: 'baseline-production', runId: 'baseline-demo', title: 'Production baseline demo',
     markdown: '# Production baseline demo\n\n| metric | value |\n|---|---|\n| p95 | 120 ms |\n',
     charts: [{ title: 'P95 latency', unit: 'ms', series: [{ name: 'p95', points: [[1, 110], [2, 120], [3, 118]] }] }],

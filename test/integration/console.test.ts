@@ -21,7 +21,7 @@ import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
 import { createLogger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
 import { createGitService, type SimpleGitService } from '../../lib/service/index.js';
-import { saveReport } from '../../lib/store/reports.js';
+import { createReportRepository } from '../../lib/store/reports.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 
@@ -72,7 +72,7 @@ beforeAll(async () => {
   workerRunning = worker.run();
   await startDrift({ client: env.client, taskQueue: config.temporal.taskQueues.phases }, driftInputFromConfig(config, { mode: 'short' }), reviewId);
 
-  await saveReport(tdb.db, config.reports.dir, { id: 'console-report-1', kind: 'drift', runId: 'drift-console', title: `Drift review ${HOSTILE}`, markdown: '# Drift review\n\nAll good.\n' });
+  await createReportRepository(tdb.db).save(config.reports.dir, { id: 'console-report-1', kind: 'drift', runId: 'drift-console', title: `Drift review ${HOSTILE}`, markdown: '# Drift review\n\nAll good.\n' });
   await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 10, shadow: true })), { actor: `api:${HOSTILE}`, reason: 'canary stage' });
 });
 
