@@ -362,9 +362,8 @@ export class FlagStore {
 
   /** How many rollback events each source has recorded (every source present, 0 when none). */
   async rollbackEventCounts(): Promise<Record<RollbackSource, number>> {
-    const { rows } = await this.db.query<{ source: RollbackSource; n: number }>('SELECT source, count(*)::int AS n FROM rollback_events GROUP BY source');
     const counts: Record<RollbackSource, number> = { kill: 0, rollback: 0, auto: 0, drill: 0 };
-    for (const r of rows) counts[r.source] = r.n;
+    for (const r of await this.r.events.countBySource()) counts[r.source] = r.n;
     return counts;
   }
 

@@ -51,6 +51,12 @@ export function createRollbackEventRepository(q: Queryable) {
         [id, s.appliedAt, JSON.stringify(s.switchedAt), s.expected, s.missing, s.durationMs]);
     },
 
+    /** How many events each source recorded (sources with none are absent). */
+    async countBySource(): Promise<{ source: RollbackEventSource; n: number }[]> {
+      const { rows } = await q.query<{ source: RollbackEventSource; n: number }>('SELECT source, count(*)::int AS n FROM rollback_events GROUP BY source');
+      return rows;
+    },
+
     /** Newest first. */
     async list(limit: number): Promise<RollbackEventRecord[]> {
       const { rows } = await q.query<{ id: string; change_id: string | null; source: RollbackEventSource; reason: string; actor: string; version: string | null; decided_at: Date; applied_at: Date | null; switched_at: Record<string, string>; missing_processes: string[] | null; duration_ms: number | null }>(
