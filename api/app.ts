@@ -155,6 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const csrfSecret = key ? Buffer.from(hkdfSync('sha256', Buffer.from(key, 'base64'), Buffer.alloc(0), 'sgc-console-csrf', 32)) : randomBytes(32);
   await app.register(consoleRoutes({
     authenticate, csrfSecret, flags: new FlagStore(deps.db), db: deps.db, switchTimeoutMs: config.canary.switchTimeoutMs,
+    rehome: { start: (eventId) => startRehome(gitQueue, eventId) },
     temporal: { client: deps.temporal.client, taskQueue: config.temporal.taskQueues.phases, namespace: config.temporal.namespace, uiUrl: config.temporal.uiUrl },
   }));
   return app as unknown as App;

@@ -5,8 +5,16 @@
  * machine clock. Between kills the flags are turned back on (not measured) and every child is
  * awaited, so each kill starts from "on". Goal: p99 < 100 ms (LaunchDarkly streaming ~200 ms).
  *
- * Env: BENCH_FLIPS (default 200), BENCH_PROCESSES (3).
- * Prints: BENCH kill-switch processes=3 flips=200 p50_ms=<n> p99_ms=<n>
+ * Then the kill switch moves live work (issue 10 section 3): BENCH_REHOME (default 50) live
+ * approach-2 workspaces on real local sandboxes, each with modified, new and binary files and a
+ * local commit not yet pushed, are re-homed to approach 1 after one more kill through the same
+ * route (lib/service/rehome.ts rehomeAll, 8 at a time, in this process: the code the git worker's
+ * rehomeWorkflow activities run, without Temporal). rehome_p99_ms is per workspace (freeze →
+ * re-homed), rehome_total_ms from the kill's answer until the last one; lost counts workspaces
+ * neither carried nor left intact on approach 2 (goal: total < 30 s, lost = 0).
+ *
+ * Env: BENCH_FLIPS (default 200), BENCH_PROCESSES (3), BENCH_REHOME (50).
+ * Prints: BENCH kill-switch processes=3 flips=200 p50_ms=<n> p99_ms=<n> rehome_workspaces=50 rehome_total_ms=<n> rehome_p99_ms=<n> carried=<n> lost=<n>
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -20,9 +28,23 @@ import { flagRoutes } from '../api/routes/flags.js';
 import { DEFAULT_SWITCH_TIMEOUT_MS } from '../lib/canary/defaults.js';
 import { FLAG_OPERATIONS, FlagStore } from '../lib/flags/store.js';
 import { freshDb } from '../scripts/testing/db.js';
+import { createBareRepo } from '../scripts/testing/git.js';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../lib/config/index.js';
+import { createLogger } from '../lib/log.js';
+import { createMetrics } from '../lib/metrics.js';
+import { createLocalProvider } from '../lib/sandbox/local.js';
+import { createGitService } from '../lib/service/index.js';
+import { rehomeAll, type RehomeDeps } from '../lib/service/rehome.js';
+import { createRehomeRepository } from '../lib/store/rehomes.js';
+import { createWorkspaceRepository } from '../lib/store/workspaces.js';
 
 const flips = Number(process.env.BENCH_FLIPS ?? 200);
 const processes = Number(process.env.BENCH_PROCESSES ?? 3);
+const rehomeCount = Number(process.env.BENCH_REHOME ?? 50);
 const ADMIN = 'bench-admin-token-0123456789ab';
 
 interface ChangeMsg { type: 'change'; at: number; version: number; percentSum: number }
@@ -93,12 +115,74 @@ async function main(): Promise<void> {
     dbMs.sort((a, b) => a - b);
     process.stderr.write(`kill → all ${processes} caches applied (process clocks): p50 ${quantile(latencies, 0.5).toFixed(2)} ms, p99 ${quantile(latencies, 0.99).toFixed(2)} ms, max ${latencies.at(-1)!.toFixed(2)} ms; `
       + `decision → last ack written (database clock, as recorded on rollback_events): p50 ${quantile(dbMs, 0.5).toFixed(2)} ms, p99 ${quantile(dbMs, 0.99).toFixed(2)} ms\n`);
-    console.log(`BENCH kill-switch processes=${processes} flips=${flips} p50_ms=${quantile(latencies, 0.5).toFixed(2)} p99_ms=${quantile(latencies, 0.99).toFixed(2)}`);
+    const rh = await benchRehome(t, store, address);
+    console.log(`BENCH kill-switch processes=${processes} flips=${flips} p50_ms=${quantile(latencies, 0.5).toFixed(2)} p99_ms=${quantile(latencies, 0.99).toFixed(2)} `
+      + `rehome_workspaces=${rehomeCount} rehome_total_ms=${rh.totalMs.toFixed(0)} rehome_p99_ms=${rh.p99Ms.toFixed(0)} carried=${rh.carried} lost=${rh.lost}`);
   } finally {
     for (const c of children) c.disconnect();
     await Promise.all(children.map((c) => (c.exitCode === null ? once(c, 'exit') : undefined)));
     await app.close();
     await t.drop();
+  }
+}
+
+/** 50 live approach-2 workspaces with uncommitted edits and a local commit; one kill; all re-homed. */
+async function benchRehome(t: Awaited<ReturnType<typeof freshDb>>, store: FlagStore, address: string): Promise<{ totalMs: number; p99Ms: number; carried: number; lost: number }> {
+  const root = mkdtempSync(join(tmpdir(), 'sgc-bench-rehome-'));
+  const repo = createBareRepo({ 'README.md': '# demo\n', 'keep.txt': 'one\ntwo\n' });
+  const log = createLogger({ level: 'silent' });
+  const config = parseConfig({ sandbox: { localRoot: root, planConcurrencyLimit: 1_000 }, pool: { min: 0, max: rehomeCount + 10, acquireTimeoutMs: 30_000 } });
+  const provider = createLocalProvider({ root, defaultTimeoutMs: config.sandbox.timeoutMs });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const key = randomBytes(32);
+  const simple = createGitService({ config, db: t.db, metrics, log, provider, key, approach: 'simple' });
+  const pooled = createGitService({ config, db: t.db, metrics, log, provider, key, approach: 'pooled' });
+  try {
+    await simple.start();
+    await pooled.start();
+    const ids: string[] = [];
+    const make = async (i: number): Promise<void> => {
+      const id = randomUUID();
+      const ws = await pooled.createWorkspace({ agentId: `bench-${i}`, taskId: 'rehome', repoUrl: repo.url, workspaceId: id });
+      const sb = await provider.connect(ws.sandboxId);
+      const r = await sb.run(['sh', '-c', `echo local > c.txt && git add c.txt && git commit -q -m local && echo changed >> keep.txt && echo new > new.txt && head -c 4096 /dev/urandom > blob.bin`], { cwd: `ws/${id}` });
+      if (r.exitCode !== 0) throw new Error(`bench workspace ${i}: ${r.stderr}`);
+      ids.push(id);
+    };
+    for (let i = 0; i < rehomeCount; i += 10) await Promise.all(Array.from({ length: Math.min(10, rehomeCount - i) }, (_, k) => make(i + k)));
+
+    await store.unlatch({ actor: 'bench', reason: 'rehome phase' });
+    await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 100, shadow: false })), { actor: 'bench', reason: 'rehome phase on' });
+    const workspaces = createWorkspaceRepository(t.db);
+    const deps: RehomeDeps = {
+      simple, workspaces, rehomes: createRehomeRepository(t.db), log,
+      connectPooled: (id) => pooled.pool.connect(id), connectSimple: (id) => provider.connect(id),
+      returnPooled: async (id) => { await pooled.pool.release(id); },
+    };
+    const res = await fetch(`${address}/v1/flags/kill`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'bench rehome' }),
+    });
+    const body = (await res.json()) as { eventId: number };
+    const t0 = performance.now();
+    const summary = await rehomeAll(deps, body.eventId, { concurrency: 8 });
+    const totalMs = performance.now() - t0;
+    // lost: neither carried (served by approach 1) nor left intact on approach 2
+    let lost = summary.lost;
+    for (const id of ids) {
+      const serving = await workspaces.findServing(id);
+      const outcome = summary.rehomed.find((o) => o.workspaceId === id);
+      if (outcome?.state === 'carried' ? serving?.approach !== 'simple' : serving?.approach !== 'pooled') lost++;
+    }
+    const d = summary.rehomed.map((o) => o.durationMs).sort((a, b) => a - b);
+    process.stderr.write(`re-home: ${summary.carried} carried, ${summary.notCarried} not carried, total ${totalMs.toFixed(0)} ms, p50 ${quantile(d, 0.5).toFixed(0)} ms, p99 ${quantile(d, 0.99).toFixed(0)} ms per workspace\n`);
+    for (const o of summary.rehomed.filter((x) => x.state !== 'carried')) process.stderr.write(`  not carried ${o.workspaceId}: ${o.reason}\n`);
+    return { totalMs, p99Ms: quantile(d, 0.99), carried: summary.carried, lost };
+  } finally {
+    await pooled.close().catch(() => undefined);
+    await simple.close().catch(() => undefined);
+    provider.close();
+    repo.cleanup();
+    rmSync(root, { recursive: true, force: true });
   }
 }
 
