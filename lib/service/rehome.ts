@@ -123,6 +123,12 @@ export async function rehomeWorkspace(deps: RehomeDeps, eventId: number, workspa
     return { workspaceId, state: prior.state, reason: prior.reason ?? undefined, commits: prior.commits, files: prior.files, durationMs: prior.durationMs ?? elapsed() };
   }
   const rec = await deps.workspaces.findById('pooled', workspaceId);
+  if (prior && rec?.status === 'terminated' && (await deps.workspaces.findById('simple', workspaceId))?.status === 'ready') {
+    // a crash between marking the approach-2 row re-homed and recording it: it was carried
+    const durationMs = elapsed();
+    await deps.rehomes.finish(eventId, workspaceId, { state: 'carried', durationMs });
+    return { workspaceId, state: 'carried', durationMs };
+  }
   if (!rec || rec.status === 'terminated') return { workspaceId, state: 'skipped', reason: rec ? 'released' : 'not found', durationMs: elapsed() };
 
   const started = await deps.rehomes.start(eventId, workspaceId, rec.status);
@@ -173,6 +179,9 @@ export async function rehomeWorkspace(deps: RehomeDeps, eventId: number, workspa
     await sh(dst, RESTORE, dirIn(dst, simpleRec.dir), bundle);
     const after = await sh(dst, FINGERPRINT, dirIn(dst, simpleRec.dir));
     if (after !== before) throw new Error('verification: HEAD, status or diff differ after restore');
+    // an operation that had passed its workspace check before the freeze may have written since
+    // the capture: then the approach-2 checkout stays the serving one (a later re-home retries)
+    if ((await sh(src, FINGERPRINT, dirIn(src, rec.dir))) !== before) throw new Error('the approach-2 checkout changed during the re-home');
   } catch (e) {
     return notCarried(`restore_failed: ${(e as Error).message}`, simpleCreated);
   }
