@@ -1,4 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { StagedPush } from '../lib/git/types.js';
 import { DomainError, ErrorType, isDomainError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type {
@@ -12,11 +14,15 @@ export interface CommitPushActivityInput {
   targetBranch?: string;
   /** the workflow id: a retried attempt after a crash lands the commit once */
   operationId: string;
+  /** the caller waits for the merge queue where push.mode is queue (see commitPush) */
+  allowQueue?: boolean;
 }
 
 export interface GitActivityDeps {
   service: GitService;
   log: Logger;
+  /** push.mode queue: hands a staged commit to its merge queue (clients/merge-queue.ts) */
+  enqueue?: (client: Client, taskQueue: string, staged: StagedPush) => Promise<void>;
 }
 
 /**
@@ -77,7 +83,7 @@ async function withHeartbeat<T>(log: Logger, activity: string, fields: Record<st
  * touch a remote or take seconds. Each heartbeats the service's progress and turns DomainErrors
  * into typed ApplicationFailures.
  */
-export function createGitActivities({ service, log }: GitActivityDeps) {
+export function createGitActivities({ service, log, enqueue }: GitActivityDeps) {
   return {
     /** Sandbox + clone + agent branch. Idempotent on `input.workspaceId`. */
     async createWorkspace(input: CreateWorkspaceInput): Promise<WorkspaceSummary> {
@@ -90,10 +96,23 @@ export function createGitActivities({ service, log }: GitActivityDeps) {
       return withHeartbeat(log, 'pull', { workspaceId: input.workspaceId }, (p) => service.pull(input.workspaceId, p));
     },
 
-    /** Stage, commit, rebase, push under the push lock. Lands once per `operationId`. */
+    /**
+     * Stage, commit, rebase, push under the push lock. Lands once per `operationId`. With
+     * `allowQueue` where push.mode is queue: stages the commit on its own ref and enqueues it on
+     * the merge queue of its repository + branch (signal-with-start); the result carries `staged`
+     * and the caller waits for the queue's answer (workflows/merge-queue).
+     */
     async commitPush(input: CommitPushActivityInput): Promise<CommitPushResult> {
-      return withHeartbeat(log, 'commitPush', { workspaceId: input.workspaceId }, (p) =>
-        service.commitAndPush(input.workspaceId, { message: input.message, targetBranch: input.targetBranch, operationId: input.operationId }, p));
+      const res = await withHeartbeat(log, 'commitPush', { workspaceId: input.workspaceId }, (p) =>
+        service.commitAndPush(input.workspaceId, {
+          message: input.message, targetBranch: input.targetBranch, operationId: input.operationId, allowQueue: input.allowQueue,
+        }, p));
+      if (res.staged) {
+        if (!enqueue) throw new DomainError(ErrorType.Unavailable, 'push.mode queue: this worker has no merge queue', { retryable: false });
+        const ctx = Context.current();
+        await enqueue(ctx.client, ctx.info.taskQueue, res.staged);
+      }
+      return res;
     },
 
     /**

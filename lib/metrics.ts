@@ -39,6 +39,15 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
       name: 'gitops_lock_wait_seconds', help: 'Time waiting for the push lock', labelNames: ['outcome'] as const, registers: r,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
     }),
+    queueWait: new Histogram({
+      name: 'gitops_queue_wait_seconds', help: 'Merge queue (push.mode queue): staged commit to its answer (landed or conflict)',
+      labelNames: ['outcome'] as const, registers: r,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    }),
+    queueBatchSize: new Histogram({
+      name: 'gitops_queue_batch_size', help: 'Staged commits one merge queue batch applied', registers: r,
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    }),
     recovery: new Histogram({
       name: 'gitops_recovery_seconds', help: 'First failure to success of a retried operation', labelNames: ['operation'] as const, registers: r,
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],

@@ -5,7 +5,12 @@
  * activities: spread another factory's result into `activities` below.
  */
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createGitActivities } from '../activities/git.js';
+import { createMergeQueueActivities, type MergeQueueActivityDeps } from '../activities/merge-queue.js';
+import { createLocalProvider } from '../lib/sandbox/local.js';
+import { enqueueStaged } from '../clients/merge-queue.js';
 import { createPoolActivities, type PoolChores } from '../activities/pool.js';
 import { createRehomeActivities } from '../activities/rehome.js';
 import type { Logger } from '../lib/log.js';
@@ -26,6 +31,11 @@ export interface GitWorkerDeps {
   rehome?: RehomeDeps;
   log: Logger;
   workflows: WorkflowSource;
+  /**
+   * The merge queue's checkout (push.mode queue): a local provider under `root` (default: the
+   * OS temp dir), the token for the remote, the committer of re-applied commits, its metrics.
+   */
+  queue?: Partial<Omit<MergeQueueActivityDeps, 'log'>> & { root?: string };
   /** how long in-flight activities may finish after shutdown is requested (default 30 s) */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
 }
@@ -42,7 +52,13 @@ export async function createGitWorker(deps: GitWorkerDeps): Promise<Worker> {
     taskQueue: deps.taskQueue,
     ...deps.workflows,
     activities: {
-      ...createGitActivities({ service: deps.service, log: deps.log.child({ component: 'git-activities' }) }),
+      ...createGitActivities({ service: deps.service, log: deps.log.child({ component: 'git-activities' }), enqueue: enqueueStaged }),
+      ...createMergeQueueActivities({
+        provider: deps.queue?.provider ?? createLocalProvider({ root: deps.queue?.root ?? join(tmpdir(), 'sgc-merge-queue'), defaultTimeoutMs: 15 * 60_000 }),
+        creds: deps.queue?.creds, metrics: deps.queue?.metrics,
+        committer: deps.queue?.committer ?? { name: 'sgc merge queue', email: 'merge-queue@sandbox-git-control.local' },
+        log: deps.log.child({ component: 'merge-queue' }),
+      }),
       ...createPoolActivities({ pool: deps.pool ?? NO_POOL, log: deps.log.child({ component: 'pool-activities' }) }),
       ...createRehomeActivities({ rehome: deps.rehome, log: deps.log.child({ component: 'rehome' }) }),
     },

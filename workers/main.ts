@@ -13,6 +13,7 @@
  * Workflow code: the source tree in development (bundled at start), or the prebuilt bundle at
  * SGC_WORKFLOW_BUNDLE in production (workers/build-bundle.ts).
  */
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
@@ -120,6 +121,11 @@ async function main(): Promise<void> {
     const workflows = workflowSource(process.env);
     const gitWorker = await createGitWorker({
       connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, pool: composed.pool, rehome: composed.rehome, workflows,
+      queue: {
+        root: join(config.sandbox.localRoot, 'merge-queue'), metrics,
+        creds: () => (config.git.token ? { token: config.git.token } : undefined),
+        committer: { name: config.git.authorName, email: config.git.authorEmail },
+      },
     });
 
     // the phases: their own flag cache (a kill waits for every live cache, the drill routes through it)

@@ -13,6 +13,21 @@ export function gitOperationWorkflowId(workspaceId: string, op: GitOperation, re
   return `gitop-${workspaceId}-${op}-${requestId}`;
 }
 
+/**
+ * Issue 13: the merge queue of one repository + branch (push.mode queue). Stable across
+ * continue-as-new and restarts; the key is hashed so any URL and branch make a valid, short id.
+ */
+export function mergeQueueWorkflowId(repoUrl: string, branch: string): string {
+  // FNV-1a 64 over `repoUrl \0 branch` (deterministic, no Node built-ins: workflows import this)
+  let h = 0xcbf29ce484222325n;
+  for (const ch of `${repoUrl}\0${branch}`) {
+    h ^= BigInt(ch.codePointAt(0)!);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  const tail = branch.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60);
+  return `merge-queue-${h.toString(16).padStart(16, '0')}-${tail}`;
+}
+
 /** A Temporal Schedule owned by this product (`sgc-pool-health-check`). */
 export function scheduleId(name: string): string {
   return `sgc-${name}`;

@@ -8,3 +8,4 @@ export * from './canary-rollout/workflow.js';
 export * from './reconciliation/workflow.js';
 export * from './rollback-drill/workflow.js';
 export * from './rehome/workflow.js';
+export * from './merge-queue/workflow.js';

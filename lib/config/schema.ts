@@ -102,6 +102,22 @@ export const configSchema = z.object({
     acquireTimeoutMs: duration.default(PUSH_LOCK_DEFAULTS.acquireTimeoutMs),
     pollMs: duration.default(PUSH_LOCK_DEFAULTS.pollMs),
   }).prefault({}),
+  /**
+   * How pushes to a branch are serialised (issue 13): `lock` (seed 004's push lock, the default)
+   * or `queue` (commits staged on refs of their own, one merge-queue workflow per repository +
+   * branch applies and pushes them in batches). The first rule whose `repo` and `branch` globs
+   * match decides (`*`: within one path segment, `**`: across segments); no match: `mode`.
+   */
+  push: z.object({
+    mode: z.enum(['lock', 'queue']).default('lock'),
+    rules: z.array(z.object({
+      repo: z.string().min(1).default('**'),
+      branch: z.string().min(1),
+      mode: z.enum(['lock', 'queue']),
+    })).max(100).default([]),
+    /** most staged commits one batch applies */
+    maxBatch: z.number().int().min(1).max(1000).default(200),
+  }).prefault({}),
   git: z.object({
     /** push attempts before a conflict escalates (seed 004) */
     maxPushAttempts: z.number().int().min(1).max(20).default(3),

@@ -17,6 +17,8 @@ export interface CommitPushResult {
   attempts: number;
   /** true when an earlier attempt of the same operationId had already landed it */
   alreadyLanded: boolean;
+  /** push.mode queue: the commit is staged, not landed yet (the merge queue lands it) */
+  staged?: StagedPush;
 }
 
 export interface PullResult {
@@ -29,3 +31,27 @@ export interface GitCredentials {
   /** user name sent with the token; default `x-access-token` (GitHub's convention for tokens) */
   username?: string;
 }
+
+/**
+ * A commit staged for the merge queue (push.mode queue): pushed to a ref of its own on the remote
+ * (`refs/sgc/queue/<operationId>`, or `refs/heads/sgc-queue/<operationId>` where the remote
+ * refuses custom refs), waiting to be applied onto `branch`.
+ */
+export interface StagedPush {
+  operationId: string;
+  /** sanitised (no userinfo) */
+  repoUrl: string;
+  branch: string;
+  /** the full remote ref the commit was pushed to */
+  ref: string;
+  commit: string;
+  /** ms since the epoch, when the commit was staged (queue wait is measured from here) */
+  stagedAt: number;
+}
+
+/** The merge queue's answer for one staged operation. */
+export type QueueOutcome =
+  | { operationId: string; status: 'landed'; commit: string; alreadyLanded: boolean }
+  | { operationId: string; status: 'conflict'; files: string[] }
+  /** its staged ref is gone and its trailer is not on the branch: the caller stages it again */
+  | { operationId: string; status: 'missing' };

@@ -35,7 +35,7 @@ export { bindWorkspace, servingWorkspaceLookup } from './workspace-ref.js';
 
 /** What both approaches are built from (one set per process, built in the composition root). */
 export interface GitServiceDeps {
-  config: Pick<Config, 'git' | 'sandbox' | 'pool' | 'lock'>;
+  config: Pick<Config, 'git' | 'push' | 'sandbox' | 'pool' | 'lock'>;
   db: Db;
   provider: SandboxProvider;
   metrics: Metrics;

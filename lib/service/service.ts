@@ -14,10 +14,11 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import { DomainError, ErrorType, isDomainError } from '../errors.js';
 import {
-  cloneWorkspace, commitAndPush, gitDiff, gitStatus, pullRebase, readWorkspaceFile, writeWorkspaceFile, type GitCredentials,
+  cloneWorkspace, commitAndPush, gitDiff, stageCommit, gitStatus, pullRebase, readWorkspaceFile, writeWorkspaceFile, type GitCredentials,
 } from '../git/index.js';
 import { agentBranchName, validateId, validateRepoUrl } from '../git/validate.js';
 import { pushLockKey } from '../lock/index.js';
+import { pushModeFor } from './push-mode.js';
 import { sanitizeUrl, type Logger } from '../log.js';
 import type { Approach } from '../metrics.js';
 import type { Sandbox } from '../sandbox/types.js';
@@ -37,7 +38,7 @@ export const workspaceDirFor = (workspaceId: string): string => `${WORKSPACE_ROO
 /** The parts one approach is composed of. */
 export interface GitServiceParts<A extends Approach = Approach> {
   approach: A;
-  config: Pick<Config, 'git'>;
+  config: Pick<Config, 'git' | 'push'>;
   workspaces: WorkspaceRepository;
   tracker: OperationTracker;
   sandboxes: SandboxSource;
@@ -213,6 +214,14 @@ export function composeGitService<A extends Approach>(parts: GitServiceParts<A>)
       const id = refId(ref);
       return withWorkspace(OPERATIONS.push, ref, async (ws, sb, op) => {
         const branch = input.targetBranch ?? ws.agentBranch;
+        if (input.allowQueue && input.operationId && pushModeFor(config.push, ws.repoUrl, branch) === 'queue') {
+          // push.mode queue: stage on the operation's own ref, no lock; the merge queue lands it
+          progress?.({ step: 'stage' });
+          const staged = await stageCommit(sb, ws.dir, { message: input.message, branch, operationId: input.operationId, repoUrl: ws.repoUrl, creds: creds() });
+          op.attempts = 1;
+          Object.assign(op.details, { branch, commit: staged.commit, staged: staged.ref, operationId: input.operationId });
+          return { commit: staged.commit, branch, attempts: 1, alreadyLanded: false, staged };
+        }
         const key = pushLockKey(ws.repoUrl, branch);
         const g = config.git;
         const res = await commitAndPush(sb, ws.dir, {

@@ -40,6 +40,12 @@ export interface CommitPushInput {
   targetBranch?: string;
   /** stable id of this operation (the workflow id): a retried push after a crash lands the commit once */
   operationId?: string;
+  /**
+   * The caller waits for the merge queue (gitOperationWorkflow): where `push.mode` is `queue` for
+   * this repository + branch, the commit is staged (CommitPushResult.staged) instead of pushed.
+   * Without it every push takes the lock path.
+   */
+  allowQueue?: boolean;
 }
 
 /**

@@ -1,6 +1,7 @@
 import {
-  ActivityFailure, ApplicationFailure, TimeoutFailure, log, proxyActivities, upsertSearchAttributes, workflowInfo,
+  ActivityFailure, ApplicationFailure, TimeoutFailure, condition, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
+import { pushAnswerSignal, type QueueAnswer } from '../merge-queue/messages.js';
 import type { GitActivities } from '../../activities/git.js';
 import type { WorkspaceSummary } from '../../lib/service/workspace-summary.js';
 import { ErrorType, type ErrorTypeName } from '../../lib/errors.js';
@@ -84,8 +85,37 @@ export async function gitOperationWorkflow(input: GitOperationInput): Promise<Gi
       case 'commitPush': {
         // the workflow id is the operation id: a retried attempt finds its commit already landed
         const operationId = workflowInfo().workflowId;
-        const push = await commitPush({ workspaceId: input.workspaceId, message: input.message, targetBranch: input.targetBranch, operationId });
-        return { op: 'commitPush', push };
+        // push.mode queue: the activity stages the commit and enqueues it; the merge queue answers
+        // by signal (handled before the activity's completion when both arrive together)
+        let answer: QueueAnswer | undefined;
+        setHandler(pushAnswerSignal, (a) => {
+          if (a.operationId === operationId) answer = a;
+        });
+        for (let staging = 1; ; staging++) {
+          answer = undefined;
+          const push = await commitPush({
+            workspaceId: input.workspaceId, message: input.message, targetBranch: input.targetBranch, operationId, allowQueue: true,
+          });
+          if (!push.staged) return { op: 'commitPush', push };
+          await condition(() => answer !== undefined);
+          const a = answer as QueueAnswer | undefined;
+          if (!a) continue;
+          const branch = push.branch;
+          if (a.status === 'landed') return { op: 'commitPush', push: { commit: a.commit, branch, attempts: staging, alreadyLanded: a.alreadyLanded } };
+          if (a.status === 'conflict') {
+            throw ApplicationFailure.create({
+              type: ErrorType.Conflict, message: `commit conflicts with ${branch} (merge queue)`, nonRetryable: true,
+              details: [{ category: 'conflict', files: a.files, branch, upstream: `refs/remotes/origin/${branch}` }],
+            });
+          }
+          if (a.status === 'error') {
+            throw ApplicationFailure.create({ type: a.errorType, message: a.message, nonRetryable: true, details: [{ category: a.errorType === ErrorType.Validation ? 'validation' : 'conflict' }] });
+          }
+          // 'missing': the staged ref vanished before the queue applied it: stage again
+          if (staging >= 3) {
+            throw ApplicationFailure.create({ type: ErrorType.Unavailable, message: 'staged commit vanished from the remote three times', nonRetryable: true, details: [{ category: 'network' }] });
+          }
+        }
       }
       case 'release':
         await release({ workspaceId: input.workspaceId });

@@ -1,0 +1,203 @@
+/**
+ * The git side of the merge queue (push.mode queue, issue 13):
+ *
+ * - `stageCommit`: in the agent's workspace, commit (with the `Sgc-Operation` trailer) and push
+ *   HEAD to a ref of its own on the remote, `refs/sgc/queue/<operationId>`; a remote that refuses
+ *   custom refs (a hook, a hosting rule) gets `refs/heads/sgc-queue/<operationId>` instead. No
+ *   lock: every agent stages in parallel.
+ * - `applyQueueBatch`: in one checkout, rebase each staged commit onto the branch tip in arrival
+ *   order (commits whose trailer is already on the branch are skipped; a conflicting one is left
+ *   out alone), then one atomic push moves the branch and deletes the staged refs. A push the
+ *   remote rejects (someone pushed outside the queue) starts the batch again on the new tip.
+ */
+import { createHash } from 'node:crypto';
+import { DomainError, ErrorType } from '../errors.js';
+import { fail, run, runOk, workspaceDir, type GitRun } from './runner.js';
+import { SCRIPTS } from './scripts.js';
+import { OPERATION_TRAILER } from './sync.js';
+import type { GitCredentials, QueueOutcome, StagedPush } from './types.js';
+import { validateBranchName, validateCommitMessage, validateOperationId } from './validate.js';
+import type { Sandbox } from '../sandbox/types.js';
+
+/** Where staged commits go: custom refs first, a branch namespace for remotes that refuse them. */
+export const QUEUE_REF_PREFIX = 'refs/sgc/queue/';
+export const QUEUE_BRANCH_PREFIX = 'refs/heads/sgc-queue/';
+
+/** A ref name component for an operation id (ids outside the ref-safe alphabet are hashed). */
+export function queueRefName(operationId: string): string {
+  if (/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(operationId) && !operationId.includes('..') && !operationId.endsWith('.lock') && !operationId.endsWith('.')) {
+    return operationId;
+  }
+  return `h-${createHash('sha256').update(operationId).digest('hex').slice(0, 40)}`;
+}
+
+/** stderr of a push the remote refused for the ref's name or namespace (not auth, not network). */
+const REFUSED_REF = /\[remote rejected\]|hook declined|funny refname|refusing|not allowed|deny/i;
+
+const QUICK = ['-c', 'maintenance.auto=false', '-c', 'commit.gpgsign=false'];
+
+export interface StageCommitOptions {
+  message: string;
+  branch: string;
+  operationId: string;
+  /** sanitised repository URL, recorded in the StagedPush */
+  repoUrl: string;
+  creds?: GitCredentials;
+  now?: () => number;
+}
+
+/**
+ * Commits everything (as commitAndPush does, trailer included) and pushes HEAD to the
+ * operation's queue ref. Idempotent: a retry finds HEAD carrying the trailer and pushes it again.
+ * Local commits without anything staged get an empty commit carrying the trailer, so the branch
+ * always shows whether this operation landed.
+ */
+export async function stageCommit(sb: Sandbox, dir: string, o: StageCommitOptions): Promise<StagedPush> {
+  const message = validateCommitMessage(o.message);
+  const branch = validateBranchName(o.branch, 'branch');
+  const operationId = validateOperationId(o.operationId);
+  const g: GitRun = { sb, cwd: workspaceDir(sb, dir), creds: o.creds };
+  const trailer = `${OPERATION_TRAILER}: ${operationId}`;
+  const prep = await run(g, ['sh', '-c', SCRIPTS.prepare, 'sh', message, trailer, operationId, OPERATION_TRAILER]);
+  const [prepStatus, prepArg] = prep.stdout.trim().split(' ');
+  if (prep.exitCode !== 0) throw fail(g, prepStatus === 'fail' && prepArg ? prepArg : 'commit', { ...prep, stdout: '' });
+  if (prepStatus === 'unpushed') {
+    if (Number(prepArg) === 0) throw new DomainError(ErrorType.Validation, 'nothing to commit', { details: { field: 'changes' } });
+    await runOk(g, 'commit', ['git', ...QUICK, 'commit', '--quiet', '--no-verify', '--allow-empty', '--cleanup=whitespace', '-m', message, '--trailer', trailer]);
+  }
+  const commit = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
+  const name = queueRefName(operationId);
+  let ref = `${QUEUE_REF_PREFIX}${name}`;
+  let r = await run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], { remote: true });
+  if (r.exitCode !== 0 && REFUSED_REF.test(r.stderr + r.stdout)) {
+    ref = `${QUEUE_BRANCH_PREFIX}${name}`;
+    r = await run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], { remote: true });
+  }
+  if (r.exitCode !== 0) throw fail(g, 'push', r);
+  return { operationId, repoUrl: o.repoUrl, branch, ref, commit, stagedAt: (o.now ?? Date.now)() };
+}
+
+export interface QueueBatchItem {
+  operationId: string;
+  ref: string;
+}
+
+export interface ApplyQueueBatchOptions {
+  /** the URL git fetches from and pushes to (credentials go through `creds`, never the URL) */
+  repoUrl: string;
+  branch: string;
+  items: QueueBatchItem[];
+  creds?: GitCredentials;
+  committer: { name: string; email: string };
+  /** batches started again after the remote rejected the push (default 5) */
+  maxRounds?: number;
+  /** how many commits of the branch are searched for trailers already landed (default 20,000) */
+  trailerDepth?: number;
+}
+
+export interface QueueBatchResult {
+  outcomes: QueueOutcome[];
+  /** the branch tip after the batch */
+  tip: string;
+  /** rounds it took (1 unless the remote rejected a push) */
+  rounds: number;
+  pushed: boolean;
+}
+
+/** Local names the staged refs are fetched to (per namespace). */
+function localStagedRef(ref: string): string | null {
+  if (ref.startsWith(QUEUE_REF_PREFIX)) return `refs/sgcq/q/${ref.slice(QUEUE_REF_PREFIX.length)}`;
+  if (ref.startsWith(QUEUE_BRANCH_PREFIX)) return `refs/sgcq/b/${ref.slice(QUEUE_BRANCH_PREFIX.length)}`;
+  return null;
+}
+
+/**
+ * Applies staged commits onto `branch` in the order given, in checkout `dir` (created when absent),
+ * and pushes the branch once with an atomic push that also deletes the staged refs it consumed.
+ * Safe to run again with the same items after a crash at any point: an operation whose trailer is
+ * on the branch is answered `landed` with that commit and never applied twice.
+ */
+export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBatchOptions): Promise<QueueBatchResult> {
+  const branch = validateBranchName(o.branch, 'branch');
+  for (const it of o.items) validateOperationId(it.operationId);
+  const home: GitRun = { sb, cwd: '', creds: o.creds };
+  const cwd = workspaceDir(sb, dir);
+  await runOk(home, 'init', ['git', 'init', '--quiet', cwd]);
+  const g: GitRun = { sb, cwd, creds: o.creds };
+  const hasOrigin = (await run(g, ['git', 'remote', 'get-url', 'origin'])).exitCode === 0;
+  await runOk(g, 'remote', ['git', 'remote', hasOrigin ? 'set-url' : 'add', 'origin', o.repoUrl]);
+  const ident = ['-c', `user.name=${o.committer.name}`, '-c', `user.email=${o.committer.email}`];
+  const upstream = `refs/remotes/origin/${branch}`;
+  const maxRounds = o.maxRounds ?? 5;
+
+  for (let round = 1; round <= maxRounds; round++) {
+    const f = await run(g, [
+      'git', ...QUICK, 'fetch', '--quiet', '--no-tags', '--prune', 'origin',
+      `+refs/heads/${branch}:${upstream}`, `+${QUEUE_REF_PREFIX}*:refs/sgcq/q/*`, `+${QUEUE_BRANCH_PREFIX}*:refs/sgcq/b/*`,
+    ], { remote: true });
+    if (f.exitCode !== 0) {
+      if (/couldn't find remote ref/i.test(f.stderr)) {
+        throw new DomainError(ErrorType.Validation, `branch: ${branch} does not exist on the remote (push.mode queue lands onto an existing branch)`, { details: { field: 'branch' } });
+      }
+      throw fail(g, 'fetch', f);
+    }
+    const tip0 = (await runOk(g, 'rev-parse', ['git', 'rev-parse', upstream])).stdout.trim();
+    const landed = await landedTrailers(g, upstream, o.trailerDepth ?? 20_000);
+    // a clean, detached checkout of the tip (a fresh or crashed checkout alike)
+    await run(g, ['sh', '-c', SCRIPTS.abortStaleRebase]);
+    await runOk(g, 'checkout', ['git', 'checkout', '--quiet', '--force', '--detach', tip0]);
+
+    let tip = tip0;
+    const outcomes: QueueOutcome[] = [];
+    const deletes: string[] = [];
+    const seen = new Set<string>();
+    for (const it of o.items) {
+      if (seen.has(it.operationId)) continue;
+      seen.add(it.operationId);
+      const local = localStagedRef(it.ref);
+      const staged = local ? (await run(g, ['git', 'rev-parse', '--verify', '--quiet', `${local}^{commit}`])).stdout.trim() : '';
+      if (staged) deletes.push(`:${it.ref}`);
+      const already = landed.get(it.operationId);
+      if (already) {
+        outcomes.push({ operationId: it.operationId, status: 'landed', commit: already, alreadyLanded: true });
+        continue;
+      }
+      if (!staged) {
+        outcomes.push({ operationId: it.operationId, status: 'missing' });
+        continue;
+      }
+      // replays tip..staged onto tip; patches already upstream are dropped, the trailer is kept
+      const rb = await run(g, ['git', ...QUICK, ...ident, '-c', 'notes.rewrite.rebase=false', 'rebase', '--quiet', tip, staged]);
+      if (rb.exitCode !== 0) {
+        const files = (await run(g, ['git', 'diff', '--name-only', '--diff-filter=U', '-z'])).stdout.split('\0').filter(Boolean);
+        await run(g, ['sh', '-c', SCRIPTS.abortStaleRebase]);
+        if (files.length === 0 && !/CONFLICT \(|could not apply/.test(rb.stdout + rb.stderr)) throw fail(g, 'rebase', rb);
+        outcomes.push({ operationId: it.operationId, status: 'conflict', files });
+        continue;
+      }
+      const head = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
+      // head === tip: every change was already upstream (the rebase dropped it)
+      outcomes.push({ operationId: it.operationId, status: 'landed', commit: head, alreadyLanded: head === tip });
+      tip = head;
+    }
+    const refspecs = [...(tip !== tip0 ? [`${tip}:refs/heads/${branch}`] : []), ...deletes];
+    if (refspecs.length === 0) return { outcomes, tip, rounds: round, pushed: false };
+    const p = await run(g, ['git', ...QUICK, 'push', '--atomic', '--porcelain', 'origin', ...refspecs], { remote: true });
+    if (p.exitCode === 0) return { outcomes, tip, rounds: round, pushed: true };
+    // rejected: someone moved the branch (or a staged ref) outside the queue; apply again on the new tip
+    if (!/rejected|non-fast-forward|fetch first|stale info|remote ref does not exist|failed to delete|atomic/i.test(p.stdout + p.stderr)) throw fail(g, 'push', p);
+  }
+  throw new DomainError(ErrorType.PushRejected, `merge queue push to ${branch} still rejected after ${maxRounds} rounds`, { details: { branch, rounds: maxRounds } });
+}
+
+/** operationId → the branch commit carrying its trailer, over the last `depth` commits. */
+async function landedTrailers(g: GitRun, ref: string, depth: number): Promise<Map<string, string>> {
+  const r = await runOk(g, 'log', ['git', 'log', `-n${depth}`, `--format=%H%x1f%(trailers:key=${OPERATION_TRAILER},valueonly,separator=%x1f)%x1e`, ref, '--']);
+  const out = new Map<string, string>();
+  for (const rec of r.stdout.split('\x1e')) {
+    const [sha, ...ids] = rec.trim().split('\x1f');
+    if (!sha) continue;
+    for (const id of ids) if (id && !out.has(id)) out.set(id, sha);
+  }
+  return out;
+}
