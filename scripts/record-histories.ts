@@ -60,6 +60,11 @@ const RECORDERS: Recorder[] = [
     histories: ['poolMaintenanceWorkflow-cleanup'],
   },
   {
+    file: 'test/workflows/merge-queue.test.ts',
+    tests: ['N agents pushing one branch in queue mode all land exactly once'],
+    histories: ['gitOperationWorkflow-push-queued', 'mergeQueueWorkflow-batches'],
+  },
+  {
     file: 'test/workflows/rollback-drill.test.ts',
     tests: ['the drill flips the flags on and off under load', 'reconciliationWorkflow compares the dual-write records'],
     histories: ['rollbackDrillWorkflow-pass', 'reconciliationWorkflow'],

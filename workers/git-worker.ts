@@ -35,7 +35,7 @@ export interface GitWorkerDeps {
    * The merge queue's checkout (push.mode queue): a local provider under `root` (default: the
    * OS temp dir), the token for the remote, the committer of re-applied commits, its metrics.
    */
-  queue?: Partial<Omit<MergeQueueActivityDeps, 'log'>> & { root?: string };
+  queue?: Partial<Omit<MergeQueueActivityDeps, 'log'>> & { root?: string; maxBatch?: number; idleMs?: number };
   /** how long in-flight activities may finish after shutdown is requested (default 30 s) */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
 }
@@ -52,7 +52,10 @@ export async function createGitWorker(deps: GitWorkerDeps): Promise<Worker> {
     taskQueue: deps.taskQueue,
     ...deps.workflows,
     activities: {
-      ...createGitActivities({ service: deps.service, log: deps.log.child({ component: 'git-activities' }), enqueue: enqueueStaged }),
+      ...createGitActivities({
+        service: deps.service, log: deps.log.child({ component: 'git-activities' }),
+        enqueue: (client, queue, staged) => enqueueStaged(client, queue, staged, { maxBatch: deps.queue?.maxBatch, idleMs: deps.queue?.idleMs }),
+      }),
       ...createMergeQueueActivities({
         provider: deps.queue?.provider ?? createLocalProvider({ root: deps.queue?.root ?? join(tmpdir(), 'sgc-merge-queue'), defaultTimeoutMs: 15 * 60_000 }),
         creds: deps.queue?.creds, metrics: deps.queue?.metrics,

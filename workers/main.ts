@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     const gitWorker = await createGitWorker({
       connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, pool: composed.pool, rehome: composed.rehome, workflows,
       queue: {
-        root: join(config.sandbox.localRoot, 'merge-queue'), metrics,
+        root: join(config.sandbox.localRoot, 'merge-queue'), metrics, maxBatch: config.push.maxBatch,
         creds: () => (config.git.token ? { token: config.git.token } : undefined),
         committer: { name: config.git.authorName, email: config.git.authorEmail },
       },

@@ -88,8 +88,9 @@ export async function gitOperationWorkflow(input: GitOperationInput): Promise<Gi
         // push.mode queue: the activity stages the commit and enqueues it; the merge queue answers
         // by signal (handled before the activity's completion when both arrive together)
         let answer: QueueAnswer | undefined;
+        // addressed by workflow id: whatever arrives here answers this operation
         setHandler(pushAnswerSignal, (a) => {
-          if (a.operationId === operationId) answer = a;
+          answer = a;
         });
         for (let staging = 1; ; staging++) {
           answer = undefined;

@@ -13,6 +13,8 @@ export interface MergeQueueInput {
   branch: string;
   /** most staged commits one batch applies */
   maxBatch?: number;
+  /** an idle queue ends after this long (ms; default 5 minutes) */
+  idleMs?: number;
   /** carried over continue-as-new: staged, not yet applied, in arrival order */
   pending?: StagedPush[];
 }

@@ -20,8 +20,8 @@ const { applyQueueBatch } = proxyActivities<MergeQueueActivities>({
   },
 });
 
-/** An idle queue ends; the next signal-with-start begins a new run under the same id. */
-const IDLE = '5 minutes';
+/** An idle queue ends (ms); the next signal-with-start begins a new run under the same id. */
+const IDLE_MS = 5 * 60_000;
 /** batches per run before continue-as-new (or sooner when Temporal suggests it) */
 const BATCHES_PER_RUN = 50;
 
@@ -47,7 +47,7 @@ export async function mergeQueueWorkflow(input: MergeQueueInput): Promise<void> 
       await condition(allHandlersFinished);
       await continueAsNew<typeof mergeQueueWorkflow>({ ...input, pending });
     }
-    if (!(await condition(() => pending.length > 0, IDLE))) return;
+    if (!(await condition(() => pending.length > 0, input.idleMs ?? IDLE_MS))) return;
     const batch = pending.splice(0, maxBatch);
     let answers: QueueAnswer[];
     try {
