@@ -25,7 +25,7 @@ import { evaluateBreaker, type BreakerDecision, type BreakerRule, type BreakerTh
 import { startGuardedLoad, type GuardedLoadResult } from '../lib/baseline/guarded-load.js';
 import { evaluateCriteria, type CriteriaResult, type CriteriaThresholds, type MergedLatency } from '../lib/baseline/criteria.js';
 import {
-  normalizeValues, queriedColumns, toCsv, type BaselineSample, type CsvProfile, type SampleValue,
+  loadStatistics, normalizeValues, resolveProfile, toCsv, type BaselineSample, type CsvColumn, type CsvProfile, type SampleValue,
 } from '../lib/baseline/csv.js';
 import { baselineQueryKey, renderBaselineQuery } from '../lib/baseline/queries.js';
 import {
@@ -34,7 +34,7 @@ import {
 } from '../lib/baseline/report.js';
 import { recommendSlo, renderSloMarkdown, renderSlothYaml, type SloOptions, type SloRecommendation } from '../lib/baseline/slo.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
-import { defaultGitMix, loadWindowValues, mergeLatencyHistograms, startLoad, type HttpMethod, type LoadOptions, type LoadRun, type RequestSpec, type StatusCounts } from '../lib/load/engine.js';
+import { defaultGitMix, mergeLatencyHistograms, startLoad, type HttpMethod, type LoadOptions, type LoadRun, type RequestSpec, type StatusCounts } from '../lib/load/engine.js';
 import { sanitizeUrl, type Logger } from '../lib/log.js';
 import type { PromClient } from '../lib/prom/client.js';
 import {
@@ -431,27 +431,31 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
     return released;
   }
 
-  /** Queries every column of the profile for the window ending at `at`. */
+  /**
+   * Runs the named query of every column of the profile that has one, for the window ending at
+   * `at`; every other column starts as null (the engine's statistics fill those that take one).
+   */
   async function queryWindow(input: LoadWindowInput, at: number): Promise<{ raw: Record<string, number | null>; errors: string[] }> {
     const queries = { ...deps.config.queries, ...(input.queryOverrides ?? {}) };
-    const cols = queriedColumns(input.profile);
+    const cols = resolveProfile(input.profile).columns.filter((c) => c.kind !== 'timestamp' && c.kind !== 'sample_num');
     const errors: string[] = [];
-    const raw: Record<string, number | null> = {};
-    const one = async (col: string): Promise<void> => {
-      const promql = queries[baselineQueryKey(col)];
-      if (promql === undefined) { raw[col] = null; return; }
+    const raw: Record<string, number | null> = Object.fromEntries(cols.map((c) => [c.name, null]));
+    const one = async (col: CsvColumn): Promise<void> => {
+      if (col.query === undefined) return;
+      const promql = queries[col.query];
+      // the starter checked the name against its config; this worker's config may lack it
+      if (promql === undefined) { errors.push(`${col.name}: no query named ${col.query}`); return; }
       const q = renderBaselineQuery(promql, { windowSeconds: input.windowSeconds, job: input.job });
       for (let attempt = 1; ; attempt++) {
         try {
           const r = await prom.queryScalar(q, at);
-          raw[col] = r.kind === 'value' ? r.value : null;
+          raw[col.name] = r.kind === 'value' ? r.value : null;
           return;
         } catch (e) {
           const retryable = e instanceof DomainError && e.retryable;
           if (retryable && attempt < 3) { await new Promise((res) => setTimeout(res, 250 * attempt)); continue; }
           // one broken column must not cost the window: it is NA, and the row says why
-          raw[col] = null;
-          errors.push(`${col}: ${e instanceof DomainError ? e.type : 'error'}`);
+          errors.push(`${col.name}: ${e instanceof DomainError ? e.type : 'error'}`);
           return;
         }
       }
@@ -659,10 +663,13 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
 
       const at = window.endedAt / 1000;
       const { raw, errors } = await queryWindow(input, at);
-      const client = loadWindowValues(window);
+      // columns that take an engine statistic: alone, or where their query had no value
+      const stats = loadStatistics(window);
       const filled: string[] = [];
-      for (const [col, v] of Object.entries(client)) {
-        if ((raw[col] === null || raw[col] === undefined) && v !== null && col in raw) { raw[col] = v; filled.push(col); }
+      for (const c of resolveProfile(input.profile).columns) {
+        if (c.load === undefined || c.load === 'timestamp' || c.load === 'sample_num') continue;
+        const v = stats[c.load];
+        if ((raw[c.name] === null || raw[c.name] === undefined) && v !== null) { raw[c.name] = v; filled.push(c.name); }
       }
       const values: Record<string, SampleValue> = normalizeValues(input.profile, raw);
       if (input.countCacheMissAsFallback) {

@@ -20,6 +20,7 @@ import {
 import { runIdSchema, runView, type PhaseTemporal, type RunView } from './runs.js';
 
 import { OPERATION_DURATION_BUCKETS_SECONDS } from '../lib/metrics.js';
+import { CSV_PROFILES, isCsvProfile, type CsvProfile } from '../lib/baseline/csv.js';
 
 const stage = { rps: z.number().positive().max(10_000).optional(), connections: z.number().int().min(1).max(1_000).optional() };
 const seconds = z.number().int().positive().max(30 * 86_400);
@@ -57,7 +58,8 @@ export const baselineOverridesSchema = z.object({
     authCheckPath: z.string().regex(/^\/[^\s]*$/).optional(),
     mix: mixSchema.optional(),
   }).optional(),
-  profile: z.enum(['default', 'seed-v3']).optional(),
+  profile: z.string().regex(/^[A-Za-z0-9._-]{1,60}$/).optional()
+    .describe('CSV profile: default, seed-v3, or a profile declared under baseline.profiles in temporal.yaml'),
   job: z.string().min(1).max(200).optional(),
   warmup: z.object({ ...stage, durationSeconds: z.number().int().nonnegative().max(30 * 86_400).optional() }).optional(),
   baseline: z.object({ ...stage, samples: z.number().int().min(1).max(1_000).optional(), intervalSeconds: seconds.optional() }).optional(),
@@ -73,6 +75,24 @@ export type BaselineOverrides = z.infer<typeof baselineOverridesSchema>;
 
 const strip = <T extends object>(o: T | undefined): Partial<T> =>
   Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+/**
+ * The run's CSV profile: a built-in by name, or a declared profile carried whole in the input (so a
+ * later change to temporal.yaml never changes a running baseline's columns). Unknown: a clear
+ * error naming `profile`.
+ */
+export function csvProfileFromConfig(b: Pick<Config['baseline'], 'profiles'>, name: string): CsvProfile {
+  if (isCsvProfile(name)) return name;
+  const spec = b.profiles[name];
+  if (!spec) {
+    const declared = Object.keys(b.profiles);
+    throw new DomainError(ErrorType.Validation, `unknown CSV profile "${name}": built-in ${CSV_PROFILES.join(', ')}${declared.length ? `, or declared ${declared.join(', ')}` : ''}`, { details: { field: 'profile' } });
+  }
+  return {
+    name, columns: spec.columns.map((c) => ({ ...c })),
+    ...(spec.operations ? { operations: spec.operations.map((op) => ({ ...op, successColumns: [...op.successColumns], failureColumns: [...op.failureColumns] })) } : {}),
+  };
+}
 
 /** The load windows an input asks for (warmup windows are baseline.intervalSeconds long). */
 export function loadWindows(input: ProductionBaselineInput): number {
@@ -99,7 +119,7 @@ export function baselineInputFromConfig(config: Pick<Config, 'baseline' | 'api'>
   };
   const input: ProductionBaselineInput = {
     target,
-    profile: o.profile ?? b.profile,
+    profile: csvProfileFromConfig(b, o.profile ?? b.profile),
     job: o.job ?? b.job,
     warmup: { ...b.warmup, ...strip(o.warmup) },
     baseline: { ...b.baseline, ...strip(o.baseline) },

@@ -15,7 +15,7 @@
  *
  * Pure: no I/O, no clock.
  */
-import { MANDATORY_COLUMNS, OPERATION_COLUMNS, type BaselineSample, type CsvProfile, type SampleValue } from './csv.js';
+import { MANDATORY_COLUMNS, profileName, resolveProfile, type BaselineSample, type CsvProfile, type SampleValue } from './csv.js';
 
 export interface CriteriaThresholds {
   p95MaxMs: number;
@@ -83,7 +83,8 @@ export interface GoNoGo {
 }
 
 export interface CriteriaResult {
-  profile: CsvProfile;
+  /** the CSV profile's name */
+  profile: string;
   rows: CriterionRow[];
   aggregate: RunAggregate;
   counts: { pass: number; fail: number; na: number };
@@ -159,7 +160,7 @@ export interface MergedLatency {
  */
 export function aggregateRun(samples: readonly BaselineSample[], profile: CsvProfile = 'default', merged?: MergedLatency): RunAggregate {
   const operationSuccess: Record<string, number | null> = {};
-  for (const op of OPERATION_COLUMNS[profile]) {
+  for (const op of resolveProfile(profile).operations) {
     operationSuccess[op.rateColumn] = ratioOfCounts(samples, op.successColumns, op.failureColumns) ?? weightedMean(samples, op.rateColumn);
   }
   return {
@@ -213,6 +214,7 @@ export function evaluateCriteria(
   opts: EvaluateOptions = {},
 ): CriteriaResult {
   const profile = opts.profile ?? 'default';
+  const resolved = resolveProfile(profile);
   const a = aggregateRun(samples, profile, opts.mergedLatency);
   const merged = opts.mergedLatency !== undefined && opts.mergedLatency.count > 0;
   const latencyObserved = (v: number | null, worst: number | null): string =>
@@ -234,7 +236,7 @@ export function evaluateCriteria(
     { id: 'error_rate', criterion: 'Error rate (overall)', target: `≤ ${fmtPct(thresholds.errorRateMax)}`, observed: a.errorRate === null ? 'NA' : `${fmtPct(a.errorRate)} (4xx ${fmtPct(a.errorRate4xx)}, 5xx ${fmtPct(a.errorRate5xx)})`, value: a.errorRate, status: judge(a.errorRate, '<=', thresholds.errorRateMax), mandatory: true },
     { id: 'effective_fallback', criterion: 'Effective fallback ratio', target: `≤ ${fmtPct(thresholds.effectiveFallbackMax)}`, observed: fmtPct(a.effectiveFallbackRatio), value: a.effectiveFallbackRatio, status: judge(a.effectiveFallbackRatio, '<=', thresholds.effectiveFallbackMax), mandatory: true },
   );
-  for (const op of OPERATION_COLUMNS[profile]) {
+  for (const op of resolved.operations) {
     const min = thresholds.operationSuccessMin[op.rateColumn];
     if (min === undefined) continue;
     const v = a.operationSuccess[op.rateColumn] ?? null;
@@ -244,8 +246,10 @@ export function evaluateCriteria(
     });
   }
 
+  // a mandatory column the profile does not have is one criterion without data, not an NA in every sample
+  const mandatory = MANDATORY_COLUMNS.filter((c) => resolved.columns.some((x) => x.name === c));
   const naMandatory = samples
-    .map((s) => ({ sampleNum: s.sampleNum, columns: MANDATORY_COLUMNS.filter((c) => num(s.values[c]) === null) }))
+    .map((s) => ({ sampleNum: s.sampleNum, columns: mandatory.filter((c) => num(s.values[c]) === null) }))
     .filter((x) => x.columns.length > 0);
 
   const reasons: string[] = [];
@@ -258,7 +262,7 @@ export function evaluateCriteria(
 
   const counts = { pass: 0, fail: 0, na: 0 };
   for (const r of rows) counts[r.status]++;
-  return { profile, rows, aggregate: a, counts, naMandatory, goNoGo: { decision: reasons.length === 0 ? 'go' : 'no-go', reasons } };
+  return { profile: profileName(profile), rows, aggregate: a, counts, naMandatory, goNoGo: { decision: reasons.length === 0 ? 'go' : 'no-go', reasons } };
 }
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');

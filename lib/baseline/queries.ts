@@ -20,8 +20,16 @@
  * - fallback: `gitops_fallback_total` (approach 2 → approach 1) is effective fallback; raw adds
  *   the cache misses, as the seed's raw ratio does.
  * - plugin/snapshot columns: push and clone operations (`operation="push"|"clone"`).
- * Columns of the `seed-v3` profile that our service has no series for (plugin_*, snapshot_*,
- * fallback_http, …) have no default and stay NA unless configured.
+ *
+ * The `seed-v3` profile's columns that have no counterpart in our service (fallback_http,
+ * fallback_message, http_adapter_ops, message_bus_rpc_attempts, fb_http_ratio, fb_message_ratio,
+ * plugin_*, snapshot_*) read the series of the service seed 003 was written for: its
+ * `metasheet_plugin_reload_total{result}` and reload histogram, snapshot create/restore counters
+ * and operation histogram, and `metasheet_fallback_total{reason}` (http_* and message_* reasons).
+ * Seed 003 names no metric for the HTTP adapter's operations or the message bus's RPC attempts;
+ * those two defaults (`metasheet_http_adapter_ops_total`, `metasheet_message_rpc_attempts_total`)
+ * are our naming, to override with the service's own. The git service exports none of these, so
+ * there they are NA (a series that does not exist is no data, never a zero): docs/baseline-columns.md.
  */
 
 const OPS = 'gitops_operations_total';
@@ -53,6 +61,42 @@ function operation(op: string): Record<string, string> {
   };
 }
 
+/** The seed service's series behind the seed-v3 columns our service has no counterpart for (absent → NA). */
+const SEED_FALLBACK = 'metasheet_fallback_total';
+const SEED_RELOAD = 'metasheet_plugin_reload_total';
+const SEED_CREATE = 'metasheet_snapshot_create_total';
+const SEED_RESTORE = 'metasheet_snapshot_restore_total';
+const seedQuantileMs = (q: number, histogram: string): string =>
+  `1000 * histogram_quantile(${q}, sum by (le) (rate(${histogram}_bucket[$window])))`;
+
+const SEED_SERVICE_QUERIES: Record<string, string> = {
+  'baseline.fallback_http': inc(SEED_FALLBACK, 'reason=~"http_.*"'),
+  'baseline.fallback_message': inc(SEED_FALLBACK, 'reason=~"message_.*"'),
+  'baseline.http_adapter_ops': inc('metasheet_http_adapter_ops_total'),
+  'baseline.message_bus_rpc_attempts': inc('metasheet_message_rpc_attempts_total'),
+  // numerators count 0 while no fallback happened; an absent denominator leaves the ratio NA
+  'baseline.fb_http_ratio': ratio(inc0(SEED_FALLBACK, 'reason=~"http_.*"'), inc('metasheet_http_adapter_ops_total')),
+  'baseline.fb_message_ratio': ratio(inc0(SEED_FALLBACK, 'reason=~"message_.*"'), inc('metasheet_message_rpc_attempts_total')),
+  'baseline.plugin_reload_success': inc(SEED_RELOAD, 'result="success"'),
+  'baseline.plugin_reload_failure': inc(SEED_RELOAD, 'result="failure"'),
+  'baseline.snapshot_create_success': inc(SEED_CREATE, 'result="success"'),
+  'baseline.snapshot_create_failure': inc(SEED_CREATE, 'result="failure"'),
+  'baseline.snapshot_restore_success': inc(SEED_RESTORE, 'result="success"'),
+  'baseline.snapshot_restore_failure': inc(SEED_RESTORE, 'result="failure"'),
+  'baseline.plugin_reload_p95': seedQuantileMs(0.95, 'metasheet_plugin_reload_duration_seconds'),
+  'baseline.plugin_reload_p99': seedQuantileMs(0.99, 'metasheet_plugin_reload_duration_seconds'),
+  // seed 003: success / (success + failure)
+  'baseline.plugin_reload_success_rate': ratio(inc0(SEED_RELOAD, 'result="success"'), inc(SEED_RELOAD, 'result=~"success|failure"')),
+  'baseline.snapshot_operation_p95': seedQuantileMs(0.95, 'metasheet_snapshot_operation_duration_seconds'),
+  'baseline.snapshot_operation_p99': seedQuantileMs(0.99, 'metasheet_snapshot_operation_duration_seconds'),
+  // seed 003: (create_success + restore_success) / all snapshot operations; a service that has only
+  // created snapshots so far has a rate, one without any snapshot series 0/0 = NA
+  'baseline.snapshot_success_rate': ratio(
+    `(${inc0(SEED_CREATE, 'result="success"')} + ${inc0(SEED_RESTORE, 'result="success"')})`,
+    `(${inc0(SEED_CREATE)} + ${inc0(SEED_RESTORE)})`,
+  ),
+};
+
 export const BASELINE_QUERIES: Record<string, string> = {
   'baseline.http_success_rate': ratio(inc0(OPS, 'error_category="none"'), TOTAL),
   'baseline.p50_latency': quantileMs(0.5),
@@ -81,6 +125,7 @@ export const BASELINE_QUERIES: Record<string, string> = {
   'baseline.cache_hit_rate': ratio(CACHE_HITS, inc(ACQ)),
   'baseline.cache_hits_raw': CACHE_HITS,
   'baseline.cache_misses_raw': CACHE_MISSES,
+  ...SEED_SERVICE_QUERIES,
 };
 
 /** The query name for a CSV column. */

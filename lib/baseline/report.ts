@@ -6,8 +6,7 @@
  * (an activity) passes times, host name and git sha in. `configDigest` uses WebCrypto.
  */
 import type { ChartSpec } from '../reports/types.js';
-import type { BaselineSample, CsvProfile } from './csv.js';
-import { formatTimestamp } from './csv.js';
+import { formatTimestamp, profileName, type BaselineSample, type CsvProfile } from './csv.js';
 import type { BreakerDecision } from './breaker.js';
 import { renderCriteriaMarkdown, fmtMb, fmtMs, fmtPct, type CriteriaResult } from './criteria.js';
 import type { SloRecommendation } from './slo.js';
@@ -133,7 +132,7 @@ export function buildProductionReport(input: ProductionReportInput): ReportConte
   const last = phase.samples[phase.samples.length - 1];
   const lines: string[] = [`# ${title}`, ''];
   lines.push(
-    `- Run: \`${input.runId}\`, phase **${phase.name}**, CSV profile \`${input.profile}\``,
+    `- Run: \`${input.runId}\`, phase **${phase.name}**, CSV profile \`${profileName(input.profile)}\``,
     `- Window: ${first ? formatTimestamp(first.timestamp) : 'NA'} → ${last ? formatTimestamp(last.timestamp) : 'NA'}, ${phase.samples.length} samples`
       + (phase.intervalSeconds ? ` × ${phase.intervalSeconds} s` : ''),
   );
@@ -170,7 +169,7 @@ export function buildProductionReport(input: ProductionReportInput): ReportConte
     data: {
       runId: input.runId,
       phase: phase.name,
-      profile: input.profile,
+      profile: profileName(input.profile),
       samples: phase.samples.length,
       aggregate: a,
       criteria: phase.criteria.rows,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_BREAKER_CHECK_EVERY_SECONDS, DEFAULT_BREAKER_THRESHOLDS, DEFAULT_SLIDING_BREAKER } from '../baseline/breaker.js';
 import { DEFAULT_CRITERIA_THRESHOLDS } from '../baseline/criteria.js';
+import { COLUMN_NAME, COLUMN_UNITS, CSV_PROFILES, LOAD_STATISTICS, isCsvProfile, profileProblems } from '../baseline/csv.js';
 import { OPERATION_DURATION_BUCKETS_SECONDS } from '../metrics.js';
 
 const seconds = z.number().int().positive();
@@ -12,13 +13,45 @@ const loadStage = (rps: number, connections: number) => z.object({
   connections: z.number().int().min(1).max(1_000).default(connections),
 });
 
+const PROFILE_NAME = /^[A-Za-z0-9._-]{1,60}$/;
+
+/** A CSV column: its header cell, then a named query and/or a load statistic of the engine. */
+const columnSchema = z.object({
+  name: z.string().regex(COLUMN_NAME, 'letters, digits and "_" (at most 64), not starting with a digit'),
+  query: z.string().min(1).optional(),
+  load: z.enum(LOAD_STATISTICS).optional(),
+  unit: z.enum(COLUMN_UNITS).optional(),
+}).strict();
+
+const operationSchema = z.object({
+  label: z.string().min(1).max(60),
+  rateColumn: z.string().min(1),
+  successColumns: z.array(z.string().min(1)).min(1),
+  failureColumns: z.array(z.string().min(1)).min(1),
+  p95Column: z.string().min(1),
+  p99Column: z.string().min(1),
+}).strict();
+
+/** A CSV profile declared in temporal.yaml: its columns in order (lib/baseline/csv.ts). */
+export const csvProfileSchema = z.object({
+  columns: z.array(columnSchema).min(1).max(200),
+  operations: z.array(operationSchema).max(20).optional(),
+}).strict().superRefine((spec, ctx) => {
+  for (const p of profileProblems(spec)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+});
+
 /**
  * Phase defaults for the production baseline (seed 003). Durations in seconds, ratios as
  * fractions, latencies in ms, memory in MiB. Workflow inputs override each key per run.
  */
 export const baselineConfigSchema = z.object({
-  /** CSV profile: `default` (our service) or `seed-v3` (the seed's exact header) */
-  profile: z.enum(['default', 'seed-v3']).default('default'),
+  /** CSV profile: `default` (our service), `seed-v3` (the seed's exact header) or a name under `profiles` */
+  profile: z.string().regex(PROFILE_NAME).default('default'),
+  /** more CSV profiles, by name: each column a named query (config.queries) or a load statistic */
+  profiles: z.record(
+    z.string().regex(PROFILE_NAME),
+    csvProfileSchema,
+  ).default({}),
   /** scrape-job regex for the process metrics (`$job` in the baseline queries) */
   job: z.string().min(1).default('sgc-.*'),
   /** seed 003 Day 1 morning: 10 min warmup at rate 20, concurrency 5 */
@@ -103,3 +136,28 @@ export const baselineConfigSchema = z.object({
   }).prefault({}),
 }).prefault({});
 export type BaselineConfig = z.infer<typeof baselineConfigSchema>;
+
+/**
+ * Checks across sections, run on the whole config: `baseline.profile` names a built-in or a
+ * declared profile, no declared profile takes a built-in's name, and every declared column's
+ * query is a named query (config.queries).
+ */
+export function checkBaselineProfiles(
+  c: { baseline: Pick<BaselineConfig, 'profile' | 'profiles'>; queries: Record<string, string> },
+  addIssue: (path: (string | number)[], message: string) => void,
+): void {
+  const declared = Object.keys(c.baseline.profiles);
+  if (!isCsvProfile(c.baseline.profile) && !declared.includes(c.baseline.profile)) {
+    addIssue(['baseline', 'profile'], `unknown CSV profile "${c.baseline.profile}": built-in ${CSV_PROFILES.join(', ')}${declared.length ? `, or declared ${declared.join(', ')}` : ''}`);
+  }
+  for (const [name, spec] of Object.entries(c.baseline.profiles)) {
+    if (isCsvProfile(name)) {
+      addIssue(['baseline', 'profiles', name], `"${name}" is a built-in profile (${CSV_PROFILES.join(', ')}), fixed byte for byte: choose another name, or override its queries under queries:`);
+    }
+    spec.columns.forEach((col, i) => {
+      if (col.query !== undefined && !(col.query in c.queries)) {
+        addIssue(['baseline', 'profiles', name, 'columns', i, 'query'], `no query named "${col.query}" (define it under queries:)`);
+      }
+    });
+  }
+}

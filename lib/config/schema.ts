@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { validationConfigSchema } from './validation.js';
 import { canaryConfigSchema } from './canary.js';
-import { baselineConfigSchema } from './baseline.js';
+import { baselineConfigSchema, checkBaselineProfiles } from './baseline.js';
 import { driftConfigSchema } from './drift.js';
 import { queriesSchema } from './queries.js';
 import { apiLimitsShape } from './limits.js';
@@ -174,6 +174,8 @@ export const configSchema = z.object({
   canary: canaryConfigSchema,
   baseline: baselineConfigSchema,
   drift: driftConfigSchema,
+}).superRefine((c, ctx) => {
+  checkBaselineProfiles(c, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
 });
 
 export type Config = z.infer<typeof configSchema>;

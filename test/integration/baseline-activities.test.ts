@@ -13,11 +13,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import pino from 'pino';
+import { Counter, Histogram } from 'prom-client';
 import type { LoadTarget } from '../../activities/baseline.js';
 import { createBaselineActivities } from '../../activities/baseline.js';
 import { createDriftActivities } from '../../activities/drift.js';
 import { DEFAULT_BREAKER_THRESHOLDS } from '../../lib/baseline/breaker.js';
 import { DEFAULT_CRITERIA_THRESHOLDS } from '../../lib/baseline/criteria.js';
+import { queriedColumns, row } from '../../lib/baseline/csv.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { DEFAULT_DRIFT_THRESHOLDS } from '../../lib/drift/verdict.js';
 import { REDACT_PATHS } from '../../lib/log.js';
@@ -132,6 +134,55 @@ test('baseline activities run twice leave one run, one row per window, the same 
 
   assert.ok(logLines.length > 0);
   assert.ok(!logLines.join('').includes(TOKEN), 'the token never reaches a log line');
+});
+
+test('the seed-v3 profile fills every column for a service that exports the series its queries read', async () => {
+  // the seed service's own series beside our git metrics, on the same target, moving while the load runs
+  const r = target.metrics.registry;
+  const fallback = new Counter({ name: 'metasheet_fallback_total', help: 'fallbacks', labelNames: ['reason'], registers: [r] });
+  const adapterOps = new Counter({ name: 'metasheet_http_adapter_ops_total', help: 'http adapter ops', registers: [r] });
+  const rpc = new Counter({ name: 'metasheet_message_rpc_attempts_total', help: 'rpc attempts', registers: [r] });
+  const reloads = new Counter({ name: 'metasheet_plugin_reload_total', help: 'reloads', labelNames: ['plugin_name', 'result'], registers: [r] });
+  const reloadSeconds = new Histogram({ name: 'metasheet_plugin_reload_duration_seconds', help: 'reload', buckets: [0.1, 0.5, 1, 2, 5], registers: [r] });
+  const creates = new Counter({ name: 'metasheet_snapshot_create_total', help: 'creates', labelNames: ['result'], registers: [r] });
+  const restores = new Counter({ name: 'metasheet_snapshot_restore_total', help: 'restores', labelNames: ['result'], registers: [r] });
+  const snapshotSeconds = new Histogram({ name: 'metasheet_snapshot_operation_duration_seconds', help: 'snapshots', labelNames: ['operation'], buckets: [0.1, 0.5, 1, 2, 5], registers: [r] });
+  for (const reason of ['http_error', 'message_timeout']) fallback.labels(reason).inc(0);
+  for (const result of ['success', 'failure']) { reloads.labels('p1', result).inc(0); creates.labels(result).inc(0); restores.labels(result).inc(0); }
+  let tick = 0;
+  const seedService = setInterval(() => {
+    tick++;
+    adapterOps.inc(5);
+    rpc.inc(2);
+    if (tick % 10 === 0) { fallback.labels('http_error').inc(); fallback.labels('message_timeout').inc(); }
+    reloads.labels('p1', tick % 20 === 0 ? 'failure' : 'success').inc();
+    reloadSeconds.observe(0.05 * (1 + (tick % 7)));
+    creates.labels('success').inc();
+    restores.labels(tick % 15 === 0 ? 'failure' : 'success').inc();
+    snapshotSeconds.labels(tick % 2 ? 'create' : 'restore').observe(0.2 * (1 + (tick % 5)));
+  }, 50);
+  try {
+    const acts = createBaselineActivities(deps());
+    const env = mockEnv();
+    const runId = 'seed-v3-full';
+    const pre = await env.run(acts.preflight, { runId, startedAt: Date.now() / 1000, target: targetOf(), job: 'sgc-target', expectedFlags: {}, parameters: {} });
+    // a first window lets every series be scraped twice before the measured one
+    const base = {
+      runId, phase: 'baseline' as const, windowSeconds: 3, rps: 20, connections: 2, requestTimeoutMs: 5_000,
+      target: targetOf({ mix: { kind: 'git', workspaceIds: pre.workspaceIds } }), profile: 'seed-v3' as const, job: 'sgc-target',
+    };
+    await env.run(acts.runLoadWindow, { ...base, sampleNum: 1 });
+    const w = await env.run(acts.runLoadWindow, { ...base, sampleNum: 2 });
+    assert.deepEqual(w.promErrors, []);
+    const na = queriedColumns('seed-v3').filter((c) => w.values[c] === null || w.values[c] === undefined);
+    assert.deepEqual(na, [], `seed-v3 columns left NA: ${na.join(', ')}`);
+    assert.equal(w.filledFromLoad.length, 0, `every column came from its query, none from the engine (${w.filledFromLoad.join(', ')})`);
+    assert.ok(!row('seed-v3', w).split(',').includes('NA'));
+    assert.ok(w.values.plugin_reload_success_rate! > 0.8 && w.values.plugin_reload_success_rate! < 1, `plugin reload success ${w.values.plugin_reload_success_rate}`);
+    assert.ok(w.values.snapshot_operation_p95! >= 200, `snapshot p95 ${w.values.snapshot_operation_p95} ms`);
+  } finally {
+    clearInterval(seedService);
+  }
 });
 
 test('preflight refuses for good on a rejected token, a flag mismatch, or a token name outside SGC_*TOKEN', async () => {

@@ -1,9 +1,12 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import {
-  header, row, toCsv, parse, parseSamples, escapeField, normalizeValues, queriedColumns, columns,
-  SEED_V3_HEADER, DEFAULT_HEADER, MANDATORY_COLUMNS, type BaselineSample,
+  header, row, toCsv, parse, parseSamples, escapeField, normalizeValues, queriedColumns, columns, profileName, profileProblems, resolveProfile,
+  BUILTIN_PROFILES, CSV_PROFILES, SEED_V3_HEADER, DEFAULT_HEADER, MANDATORY_COLUMNS, type BaselineSample, type CsvProfile,
 } from '../../lib/baseline/csv.js';
+import { csvProfileFromConfig } from '../../clients/baseline.js';
+import { ConfigError, parseConfig } from '../../lib/config/index.js';
+import { DomainError } from '../../lib/errors.js';
 import { BASELINE_QUERIES, baselineQueryKey, renderBaselineQuery } from '../../lib/baseline/queries.js';
 
 const SEED_LINE = 'timestamp,http_success_rate,p50_latency,p90_latency,p95_latency,p99_latency,raw_fallback_ratio,effective_fallback_ratio,error_rate,error_rate_4xx,error_rate_5xx,cpu_percent,rss_mb,request_rate,raw_fallback_total,effective_fallback_total,fallback_http,fallback_message,fallback_cache,http_adapter_ops,message_bus_rpc_attempts,cache_get_attempts,fb_http_ratio,fb_message_ratio,fb_cache_ratio,plugin_reload_success,plugin_reload_failure,snapshot_create_success,snapshot_create_failure,snapshot_restore_success,snapshot_restore_failure,cache_hit_rate,plugin_reload_p95,plugin_reload_p99,plugin_reload_success_rate,snapshot_operation_p95,snapshot_operation_p99,snapshot_success_rate,cache_hits_raw,cache_misses_raw,sample_num';
@@ -106,4 +109,77 @@ test('no traffic in the interval makes traffic-dependent columns NA while resour
   assert.equal(busy.error_rate, 0);
   assert.equal(busy.p95_latency, null, 'NaN from PromQL is NA');
   assert.equal(busy.rss_mb, 210.5, 'string sample values from Prometheus are parsed');
+});
+
+test('the built-in profiles are data: every column names a query or a load statistic, and every seed-v3 query has a default', () => {
+  for (const name of CSV_PROFILES) {
+    const spec = BUILTIN_PROFILES[name];
+    assert.deepEqual(spec.columns.map((c) => c.name), name === 'default' ? [...DEFAULT_HEADER] : [...SEED_V3_HEADER]);
+    assert.deepEqual(profileProblems(spec), []);
+    for (const c of spec.columns) assert.ok(c.query !== undefined || c.load !== undefined, `${name}.${c.name} has a source`);
+  }
+  // seed-v3: no column is NA for want of a query (only for want of the series it reads)
+  for (const c of BUILTIN_PROFILES['seed-v3'].columns) {
+    if (c.name === 'timestamp' || c.name === 'sample_num') continue;
+    assert.ok(c.query && BASELINE_QUERIES[c.query], `seed-v3 column ${c.name} has a default query`);
+  }
+  // the engine fills what it measures itself, as before the columns were data
+  const seed = Object.fromEntries(BUILTIN_PROFILES['seed-v3'].columns.map((c) => [c.name, c]));
+  assert.deepEqual(seed.p95_latency, { name: 'p95_latency', query: 'baseline.p95_latency', load: 'p95_ms' });
+  assert.deepEqual(seed.plugin_reload_success, { name: 'plugin_reload_success', query: 'baseline.plugin_reload_success' });
+  assert.deepEqual(seed.timestamp, { name: 'timestamp', load: 'timestamp' });
+});
+
+test('a declared profile writes its own header, formats by unit or statistic, and keeps its operations', () => {
+  const mine: CsvProfile = {
+    name: 'mine',
+    columns: [
+      { name: 'sample_num', load: 'sample_num' },
+      { name: 'window_end', load: 'timestamp' },
+      { name: 'pushes', query: 'custom.pushes' },
+      { name: 'status_p95', query: 'custom.status_p95', unit: 'ms' },
+      { name: 'client_p95', load: 'p95_ms' },
+      { name: 'ok_rate', query: 'custom.ok', load: 'success_rate' },
+    ],
+    operations: [{ label: 'push', rateColumn: 'ok_rate', successColumns: ['pushes'], failureColumns: ['pushes'], p95Column: 'status_p95', p99Column: 'status_p95' }],
+  };
+  assert.equal(header(mine), 'sample_num,window_end,pushes,status_p95,client_p95,ok_rate');
+  assert.deepEqual(queriedColumns(mine), ['pushes', 'status_p95', 'ok_rate']);
+  assert.deepEqual(columns(mine).map((c) => c.kind), ['sample_num', 'timestamp', 'count', 'ms', 'ms', 'ratio']);
+  assert.equal(profileName(mine), 'mine');
+  assert.equal(resolveProfile(mine).operations[0].rateColumn, 'ok_rate');
+  const line = row(mine, { sampleNum: 2, timestamp: Date.UTC(2025, 10, 23, 14, 10) / 1000, values: { pushes: 12, status_p95: 43.216, client_p95: null, ok_rate: 0.99871234567 } });
+  assert.equal(line, '2,2025-11-23T14:10:00Z,12,43.22,NA,0.998712');
+  // no request_rate column: nothing forces traffic-dependent columns to NA
+  assert.deepEqual(normalizeValues(mine, { pushes: '3', status_p95: NaN, ok_rate: 1 }), { pushes: 3, status_p95: null, client_p95: null, ok_rate: 1 });
+});
+
+test('a broken profile is refused naming the field; an unknown built-in name too', () => {
+  const bad = { name: 'bad', columns: [{ name: 'a', query: 'q' }, { name: 'a', load: 'rps' as const }, { name: 'b' }, { name: '1x', load: 'rps' as const }, { name: 't', load: 'timestamp' as const, query: 'q' }],
+    operations: [{ label: 'op', rateColumn: 'nope', successColumns: ['a'], failureColumns: ['a'], p95Column: 'a', p99Column: 'a' }] };
+  const problems = profileProblems(bad).map((p) => `${p.path.join('.')}: ${p.message}`);
+  assert.deepEqual(problems, [
+    'columns.1.name: "a" is declared twice',
+    'columns.2: column "b" needs a query or a load statistic',
+    'columns.3.name: "1x" must be letters, digits and "_" (at most 64), not starting with a digit',
+    'columns.4.query: column "t" takes the window\'s timestamp; it cannot also have a query',
+    'operations.0: operation "op" names column "nope", which the profile does not declare',
+  ]);
+  assert.throws(() => header(bad), /CSV profile "bad": columns\.1\.name/);
+  assert.throws(() => header('seed-v4' as CsvProfile), /unknown CSV profile "seed-v4"/);
+});
+
+test('temporal.yaml declares profiles: unknown profile, a column query outside queries and a built-in name are refused naming the key', () => {
+  const columns = [{ name: 'sample_num', load: 'sample_num' }, { name: 'pushes', query: 'custom.pushes' }];
+  const ok = parseConfig({ queries: { 'custom.pushes': 'sum(increase(gitops_operations_total[$window]))' }, baseline: { profile: 'mine', profiles: { mine: { columns } } } });
+  assert.equal(ok.baseline.profile, 'mine');
+  const issues = (raw: unknown): string => { try { parseConfig(raw); return ''; } catch (e) { assert.ok(e instanceof ConfigError); return e.message; } };
+  assert.match(issues({ baseline: { profile: 'nope' } }), /baseline\.profile: unknown CSV profile "nope": built-in default, seed-v3/);
+  assert.match(issues({ baseline: { profiles: { mine: { columns } } } }), /baseline\.profiles\.mine\.columns\.1\.query: no query named "custom\.pushes"/);
+  assert.match(issues({ baseline: { profiles: { 'seed-v3': { columns: [{ name: 'x', load: 'rps' }] } } } }), /baseline\.profiles\.seed-v3: "seed-v3" is a built-in profile/);
+  assert.match(issues({ baseline: { profiles: { mine: { columns: [{ name: 'x', load: 'latency' }] } } } }), /baseline\.profiles\.mine\.columns\.0\.load/);
+  // the starter carries a declared profile whole; an unknown name is a validation error on `profile`
+  assert.deepEqual(csvProfileFromConfig(ok.baseline, 'mine'), { name: 'mine', columns });
+  assert.equal(csvProfileFromConfig(ok.baseline, 'seed-v3'), 'seed-v3');
+  assert.throws(() => csvProfileFromConfig(ok.baseline, 'other'), (e: unknown) => e instanceof DomainError && e.details?.field === 'profile' && /declared mine/.test(e.message));
 });

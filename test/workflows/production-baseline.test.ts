@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
-import { header, parseSamples } from '../../lib/baseline/csv.js';
+import { header, parse, parseSamples } from '../../lib/baseline/csv.js';
 import { sha256Hex } from '../../lib/baseline/archive.js';
 import { parseConfig } from '../../lib/config/index.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
@@ -195,6 +195,75 @@ test('a baseline through real Prometheus produces every artifact, stores its row
   assert.equal((await baselineSampleRepo().list(runId)).length, 7);
   assert.deepEqual([...target.released].sort(), ['ws-1', 'ws-2']);
   assert.equal(target.unauthorized, 0);
+});
+
+test('a CSV profile declared in temporal.yaml writes its own columns, filled from its named queries against real Prometheus and from the load engine', async () => {
+  const declared = parseConfig({
+    queries: {
+      'custom.pushes': 'sum(increase(gitops_operations_total{operation="push"}[$window]))',
+      'custom.status_p95_ms': '1000 * histogram_quantile(0.95, sum by (le) (rate(gitops_operation_duration_seconds_bucket{operation="status"}[$window])))',
+      'custom.absent': 'sum(increase(gitops_no_such_series_total[$window]))',
+    },
+    baseline: {
+      profile: 'ops-v1',
+      profiles: {
+        'ops-v1': {
+          columns: [
+            { name: 'sample_num', load: 'sample_num' },
+            { name: 'window_end', load: 'timestamp' },
+            { name: 'pushes', query: 'custom.pushes' },
+            { name: 'status_p95', query: 'custom.status_p95_ms', unit: 'ms' },
+            { name: 'rss_mb', query: 'baseline.rss_mb' },
+            { name: 'client_p95', load: 'p95_ms' },
+            { name: 'requests', load: 'requests' },
+            { name: 'not_exported', query: 'custom.absent' },
+          ],
+        },
+      },
+    },
+  });
+  const taskQueue = uniqueQueue('baseline-profile');
+  const workflowId = uniqueId('baseline-profile');
+  const runId = artifactRunId(workflowId);
+  const w = await Worker.create({
+    connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),
+    activities: baselineActivities({
+      db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: declared.queries }, log,
+      tokenFor: envTokenFor({ SGC_TEST_TOKEN: TOKEN }), reportsDir, hostname: 'test-host', gitSha: null,
+    }),
+  });
+  const runInput = baselineInputFromConfig(declared, {
+    target: { baseUrl: target.url, tokenRef: 'SGC_TEST_TOKEN', mix: { kind: 'git', repoUrl: 'https://git.example/repo.git', workspaces: 2 } },
+    job: 'sgc-target', warmup: { durationSeconds: 0 }, baseline: { rps: 20, connections: 4, samples: 2, intervalSeconds: 3 },
+    day2: { enabled: false }, fallbackScenario: { enabled: false },
+  });
+  assert.equal(typeof runInput.profile === 'object' && runInput.profile.name, 'ops-v1', 'the declared profile travels whole in the input');
+  const result = await w.runUntil(async () => (await env.client.workflow.start(productionBaselineWorkflow, { taskQueue, workflowId, args: [runInput] })).result());
+  assert.equal(result.outcome, 'completed');
+
+  const csv = await readFile(join(reportsDir, runId, 'metrics.csv'), 'utf8');
+  const { header: head, records } = parse(csv);
+  assert.deepEqual(head, ['sample_num', 'window_end', 'pushes', 'status_p95', 'rss_mb', 'client_p95', 'requests', 'not_exported']);
+  assert.equal(records.length, 2);
+  records.forEach((cells, i) => {
+    const at = (c: string) => cells[head.indexOf(c)];
+    assert.equal(at('sample_num'), String(i + 1));
+    assert.match(at('window_end'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/);
+    // from the named queries, through Prometheus (the engine has no such statistics)
+    assert.ok(Number(at('pushes')) > 0, `pushes ${at('pushes')} in window ${i + 1}`);
+    assert.ok(Number(at('status_p95')) > 0, `status_p95 ${at('status_p95')}`);
+    assert.ok(Number(at('rss_mb')) > 10, `rss_mb ${at('rss_mb')}`);
+    // from the load engine's window
+    assert.ok(Number(at('client_p95')) > 0, `client_p95 ${at('client_p95')}`);
+    assert.ok(Number.isInteger(Number(at('requests'))) && Number(at('requests')) >= 30, `requests ${at('requests')}`);
+    // a named query whose series the service does not export: NA, never 0
+    assert.equal(at('not_exported'), 'NA');
+  });
+  const stored = await baselineSampleRepo().list(runId);
+  assert.deepEqual(stored.map((x) => (x.loadStats as { filledFromLoad: string[] }).filledFromLoad), [['client_p95', 'requests'], ['client_p95', 'requests']]);
+  const metadata = JSON.parse(await readFile(join(reportsDir, runId, 'metadata.json'), 'utf8'));
+  assert.equal(metadata.profile.name, 'ops-v1');
+  assert.match(await readFile(join(reportsDir, runId, `${runId}-production.md`), 'utf8'), /CSV profile `ops-v1`/);
 });
 
 test('the breaker trips when the target starts failing: the load stops within one interval and a partial summary names the rule', async () => {
