@@ -1,5 +1,8 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { driftInputFromConfig, driftOverridesSchema } from '../../clients/drift.js';
+import { parseConfig } from '../../lib/config/index.js';
 import {
   evaluateDriftReview, renderDriftReviewMarkdown, resourceTable, reviewMode, seriesOf, toSampleSet, type DriftProcessInput,
 } from '../../lib/drift/review.js';
@@ -142,4 +145,21 @@ test('rows stored before reviews covered several processes read as the one proce
   const set = { at: T0, targets: { api: { rssBytes: 1 }, worker: { rssBytes: 2 } } };
   assert.deepEqual(toSampleSet(set, 'x'), set);
   assert.deepEqual(seriesOf([set, { at: T0 + 1, targets: { api: { rssBytes: 3 } } }], 'worker'), [{ at: T0, rssBytes: 2 }, { at: T0 + 1 }]);
+});
+
+test('by default one review covers the API and the worker, by the job names npm start gives them in Prometheus', () => {
+  const config = parseConfig({});
+  const input = driftInputFromConfig(config);
+  assert.deepEqual(input.targets, [{ name: 'api', job: 'sgc-api', instance: '.+' }, { name: 'worker', job: 'sgc-worker', instance: '.+' }]);
+  assert.equal(input.fullReviewMinSeconds, 172_800);
+  assert.equal(input.durationSeconds, 7_200, 'a short soak by default, reported as provisional');
+  const scraped = [...readFileSync(new URL('../../monitoring/prometheus.yml.tmpl', import.meta.url), 'utf8').matchAll(/job_name:\s*(\S+)/g)].map((m) => m[1]);
+  for (const t of input.targets ?? []) assert.ok(scraped.includes(t.job), `${t.job} is a scrape job of monitoring/prometheus.yml.tmpl (${scraped.join(', ')})`);
+  // one process on request; target and targets together, or two targets under one name, are refused naming the field
+  assert.deepEqual(driftInputFromConfig(config, { target: { job: 'sgc-worker' } }).targets, [{ name: 'sgc-worker', job: 'sgc-worker', instance: '.+' }]);
+  const both = driftOverridesSchema.safeParse({ target: { job: 'a' }, targets: [{ job: 'b' }] });
+  assert.equal(both.success, false);
+  assert.deepEqual(both.error?.issues.map((i) => i.path.join('.')), ['targets']);
+  assert.equal(driftOverridesSchema.safeParse({ targets: [{ job: 'a' }, { job: 'a' }] }).success, false);
+  assert.throws(() => parseConfig({ drift: { targets: [{ job: 'x', instance: 'a' }, { job: 'x', instance: 'b' }] } }), /drift\.targets: target names must be unique/);
 });
