@@ -41,7 +41,6 @@ import {
   createBaselineRunRepository, createBaselineSampleRepository, type BaselineSamplePhase, type StoredBaselineSample,
 } from '../lib/store/baseline.js';
 import type { Queryable } from '../lib/store/queryable.js';
-import { toActivityFailure } from './git.js';
 import { createReportActivities } from './reports.js';
 
 /** The request mix: our git API (default) or a fixed list of requests for any HTTP service. */
@@ -256,7 +255,7 @@ const PHASE_TITLE: Record<BaselineSamplePhase, string> = {
 };
 
 function fail(type: (typeof ErrorType)[keyof typeof ErrorType], message: string, retryable: boolean, details: Record<string, unknown> = {}): never {
-  throw toActivityFailure(new DomainError(type, message, { retryable, details }));
+  throw new DomainError(type, message, { retryable, details });
 }
 
 /** Stable short hash (FNV-1a) for names derived from a run id. */
@@ -544,11 +543,7 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
     async preflight(input: PreflightInput): Promise<PreflightResult> {
       await runRepo.create({ id: input.runId, startedAt: new Date(input.startedAt * 1000), config: sanitizeConfig(input.parameters) });
       const checks: PreflightCheck[] = [];
-      try {
-        await prom.query('vector(1)');
-      } catch (e) {
-        throw toActivityFailure(e);
-      }
+      await prom.query('vector(1)');
       checks.push({ name: 'prometheus', ok: true, detail: 'answers queries' });
       const up = await prom.query(renderBaselineQuery('up{job=~"$job"} == 1', { windowSeconds: 1, job: input.job })).catch(() => null);
       // not fatal: without the target's own series the engine's window statistics fill in

@@ -6,7 +6,6 @@ import type { FlagStore, RollbackSource } from '../lib/flags/store.js';
 import type { Logger } from '../lib/log.js';
 import { namedQuery, promDuration, type PromClient, type PromScalar } from '../lib/prom/client.js';
 import { runReconciliation } from '../lib/reconcile/reconcile.js';
-import { toActivityFailure } from './git.js';
 
 export interface ApplyStageFlagsInput {
   rolloutId: string;
@@ -125,25 +124,21 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
   return {
     /** Sets the stage's flags in one audited change. Idempotent on `changeId`. */
     async applyStageFlags(input: ApplyStageFlagsInput): Promise<ApplyStageFlagsResult> {
-      try {
-        const prior = await flags.audit({ changeId: input.changeId, limit: 1_000 });
-        if (prior.length > 0) {
-          log.info({ rolloutId: input.rolloutId, stage: input.stage, changeId: input.changeId }, 'canary stage flags already applied');
-          deps.setStage?.(input.stage);
-          return { changeId: input.changeId, version: prior[0]!.version, changed: prior.length, alreadyApplied: true };
-        }
-        const operations = input.operations ?? (await flags.list()).map((f) => f.operation);
-        const res = await flags.setMany(operations.map((operation) => ({ operation, percent: input.percent, shadow: input.shadow })), {
-          actor: input.actor,
-          reason: `canary ${input.rolloutId}: stage ${input.stage} (${input.percent}% to approach 2, shadow ${input.shadow ? 'on' : 'off'})`,
-          changeId: input.changeId,
-        });
-        log.info({ rolloutId: input.rolloutId, stage: input.stage, percent: input.percent, shadow: input.shadow, changed: res.changed.length, version: res.version }, 'canary stage flags applied');
+      const prior = await flags.audit({ changeId: input.changeId, limit: 1_000 });
+      if (prior.length > 0) {
+        log.info({ rolloutId: input.rolloutId, stage: input.stage, changeId: input.changeId }, 'canary stage flags already applied');
         deps.setStage?.(input.stage);
-        return { changeId: res.changeId, version: res.version, changed: res.changed.length, alreadyApplied: false };
-      } catch (e) {
-        throw toActivityFailure(e);
+        return { changeId: input.changeId, version: prior[0]!.version, changed: prior.length, alreadyApplied: true };
       }
+      const operations = input.operations ?? (await flags.list()).map((f) => f.operation);
+      const res = await flags.setMany(operations.map((operation) => ({ operation, percent: input.percent, shadow: input.shadow })), {
+        actor: input.actor,
+        reason: `canary ${input.rolloutId}: stage ${input.stage} (${input.percent}% to approach 2, shadow ${input.shadow ? 'on' : 'off'})`,
+        changeId: input.changeId,
+      });
+      log.info({ rolloutId: input.rolloutId, stage: input.stage, percent: input.percent, shadow: input.shadow, changed: res.changed.length, version: res.version }, 'canary stage flags applied');
+      deps.setStage?.(input.stage);
+      return { changeId: res.changeId, version: res.version, changed: res.changed.length, alreadyApplied: false };
     },
 
     /**
@@ -165,16 +160,11 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
       }
       const queries = { ...deps.queries, ...input.queries };
       const vars = { window: promDuration(input.windowSeconds) };
-      try {
-        const entries = await Promise.all(Object.entries(CANARY_QUERY_NAMES).map(async ([key, name]) => {
-          const reading = toReading(await prom.queryScalar(namedQuery(queries, name, vars), input.at));
-          return [key, reading] as const;
-        }));
-        return Object.fromEntries(entries) as unknown as AnalysisValues;
-      } catch (e) {
-        log.warn({ at: input.at, err: (e as Error).message }, 'canary analysis query failed');
-        throw toActivityFailure(e);
-      }
+      const entries = await Promise.all(Object.entries(CANARY_QUERY_NAMES).map(async ([key, name]) => {
+        const reading = toReading(await prom.queryScalar(namedQuery(queries, name, vars), input.at));
+        return [key, reading] as const;
+      }));
+      return Object.fromEntries(entries) as unknown as AnalysisValues;
     },
 
     /**
@@ -182,21 +172,17 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
      * process acknowledged it and records the measured time on the rollback event.
      */
     async killSwitch(input: KillSwitchInput): Promise<KillSwitchResult> {
-      try {
-        const kill = await flags.kill({ actor: input.actor, reason: input.reason, changeId: input.changeId, source: input.source });
-        if (input.source === 'rollback' || input.source === 'auto' || input.source === 'kill') deps.setStage?.('rolled_back');
-        const base = { eventId: kill.eventId, changeId: kill.changeId, version: kill.version, decidedAt: kill.decidedAt.toISOString(), changed: kill.changed.length };
-        if (kill.eventId === null) {
-          log.info({ changeId: input.changeId, source: input.source }, 'kill switch: every flag was already off');
-          return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
-        }
-        const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs ?? DEFAULT_SWITCH_TIMEOUT_MS });
-        const processes = Object.keys(sw.processes).length + sw.missing.length;
-        log.info({ eventId: kill.eventId, source: input.source, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing.length }, 'kill switch applied');
-        return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing };
-      } catch (e) {
-        throw toActivityFailure(e);
+      const kill = await flags.kill({ actor: input.actor, reason: input.reason, changeId: input.changeId, source: input.source });
+      if (input.source === 'rollback' || input.source === 'auto' || input.source === 'kill') deps.setStage?.('rolled_back');
+      const base = { eventId: kill.eventId, changeId: kill.changeId, version: kill.version, decidedAt: kill.decidedAt.toISOString(), changed: kill.changed.length };
+      if (kill.eventId === null) {
+        log.info({ changeId: input.changeId, source: input.source }, 'kill switch: every flag was already off');
+        return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
       }
+      const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs ?? DEFAULT_SWITCH_TIMEOUT_MS });
+      const processes = Object.keys(sw.processes).length + sw.missing.length;
+      log.info({ eventId: kill.eventId, source: input.source, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing.length }, 'kill switch applied');
+      return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing };
     },
 
     /** Dual-write reconciliation (read-only) and this process's divergence gauge. */

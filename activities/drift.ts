@@ -21,7 +21,6 @@ import type { PromClient } from '../lib/prom/client.js';
 import type { ChartSpec } from '../lib/reports/types.js';
 import { createDriftReviewRepository, createDriftSampleRepository } from '../lib/store/drift.js';
 import type { Queryable } from '../lib/store/queryable.js';
-import { toActivityFailure } from './git.js';
 import { createReportActivities } from './reports.js';
 
 /** A process to review: its name in the verdict, Prometheus scrape job and instance regex (`.+`: every instance of the job). */
@@ -122,7 +121,7 @@ export const driftReportId = (reviewId: string): string => `${reviewId}-verdict`
 /** The review's processes; none is a permanent error (retrying cannot add one). */
 export function reviewTargets(input: ReviewTargets): DriftTargetInput[] {
   const ts = input.targets ?? (input.target ? [input.target] : []);
-  if (ts.length === 0) throw toActivityFailure(new DomainError(ErrorType.Validation, 'a drift review needs at least one target', { retryable: false, details: { field: 'targets' } }));
+  if (ts.length === 0) throw new DomainError(ErrorType.Validation, 'a drift review needs at least one target', { retryable: false, details: { field: 'targets' } });
   return ts;
 }
 
@@ -210,7 +209,8 @@ export function createDriftActivities(deps: DriftActivityDeps) {
           }));
         }));
       } catch (e) {
-        throw toActivityFailure(e instanceof DomainError ? e : new DomainError(ErrorType.Internal, (e as Error).message));
+        // an error the Prometheus client did not classify fails the sample for good (InternalError is not retried)
+        throw e instanceof DomainError ? e : new DomainError(ErrorType.Internal, (e as Error).message, { cause: e });
       }
       await sampleRepo.upsert(input.reviewId, input.sampleNum, set);
       // a concurrent attempt may have stored first: the stored row is the sample
@@ -230,7 +230,7 @@ export function createDriftActivities(deps: DriftActivityDeps) {
       const rows = await sampleRepo.list(input.reviewId);
       const sets = rows.map((r) => ({ sampleNum: r.sampleNum, ...toSampleSet(r, legacyName) }));
       const t0 = sets.find((s) => s.sampleNum === 0);
-      if (!t0) throw toActivityFailure(new DomainError(ErrorType.NoData, `drift review ${input.reviewId} has no T0 sample`, { retryable: false }));
+      if (!t0) throw new DomainError(ErrorType.NoData, `drift review ${input.reviewId} has no T0 sample`, { retryable: false });
       const periodic = sets.filter((s) => s.sampleNum > 0);
       const verdict = evaluateDriftReview({
         processes: targets.map((t) => ({ name: targetName(t), job: t.job, instance: t.instance, t0: seriesOf([t0], targetName(t))[0], samples: seriesOf(periodic, targetName(t)) })),

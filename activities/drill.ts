@@ -8,7 +8,6 @@ import { isDomainError, ErrorType } from '../lib/errors.js';
 import { decide } from '../lib/router/router.js';
 import { createPushLockRepository } from '../lib/store/push-locks.js';
 import { createSandboxRepository } from '../lib/store/sandboxes.js';
-import { toActivityFailure } from './git.js';
 
 export interface FlipInput {
   drillId: string;
@@ -108,42 +107,38 @@ export function createDrillActivities(deps: DrillActivityDeps) {
           log.warn({ changeId: input.changeId, reason: e.message }, 'drill flag change skipped: kill switch');
           return { changed: 0, alreadyApplied: false, skipped: e.message };
         }
-        throw toActivityFailure(e);
+        throw e;
       }
     },
 
     /** One flip and its measured switch time across every flag-caching process. */
     async flipFlags(input: FlipInput): Promise<FlipResult> {
       const reason = `rollback drill ${input.drillId}: flip ${input.flip} ${input.direction}`;
-      try {
-        if (input.direction === 'off') {
-          const kill = await flags.kill({ actor: input.actor, reason, changeId: input.changeId, source: 'drill' });
-          if (kill.eventId === null) {
-            return { flip: input.flip, direction: 'off', changeId: null, version: kill.version, switched: true, durationMs: null, processes: 0, missing: [], changed: 0 };
-          }
-          const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs });
-          const changed = kill.changed.length > 0 ? kill.changed.length : (await flags.audit({ changeId: input.changeId, limit: 1_000 })).length;
-          const result: FlipResult = {
-            flip: input.flip, direction: 'off', changeId: kill.changeId, version: kill.version, switched: sw.switched, durationMs: sw.durationMs,
-            processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing, changed,
-          };
-          log.info({ drillId: input.drillId, flip: input.flip, direction: 'off', durationMs: sw.durationMs, switched: sw.switched }, 'drill flip');
-          return result;
+      if (input.direction === 'off') {
+        const kill = await flags.kill({ actor: input.actor, reason, changeId: input.changeId, source: 'drill' });
+        if (kill.eventId === null) {
+          return { flip: input.flip, direction: 'off', changeId: null, version: kill.version, switched: true, durationMs: null, processes: 0, missing: [], changed: 0 };
         }
-        const set = await setOnce(flags, { targets: input.targets, changeId: input.changeId, actor: input.actor, reason, notKilledAfter: input.notKilledAfter });
-        if (set.changeId === null) {
-          return { flip: input.flip, direction: 'on', changeId: null, version: set.version, switched: true, durationMs: null, processes: 0, missing: [], changed: 0 };
-        }
-        const sw = await flags.awaitChangeSwitched(set.changeId, { timeoutMs: input.timeoutMs });
-        if (sw === null) throw new Error(`flag change ${set.changeId} has no audit rows`);
-        log.info({ drillId: input.drillId, flip: input.flip, direction: 'on', durationMs: sw.durationMs, switched: sw.switched }, 'drill flip');
-        return {
-          flip: input.flip, direction: 'on', changeId: set.changeId, version: sw.version, switched: sw.switched, durationMs: sw.durationMs,
-          processes: sw.processes, missing: sw.missing, changed: set.changed,
+        const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs });
+        const changed = kill.changed.length > 0 ? kill.changed.length : (await flags.audit({ changeId: input.changeId, limit: 1_000 })).length;
+        const result: FlipResult = {
+          flip: input.flip, direction: 'off', changeId: kill.changeId, version: kill.version, switched: sw.switched, durationMs: sw.durationMs,
+          processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing, changed,
         };
-      } catch (e) {
-        throw toActivityFailure(e);
+        log.info({ drillId: input.drillId, flip: input.flip, direction: 'off', durationMs: sw.durationMs, switched: sw.switched }, 'drill flip');
+        return result;
       }
+      const set = await setOnce(flags, { targets: input.targets, changeId: input.changeId, actor: input.actor, reason, notKilledAfter: input.notKilledAfter });
+      if (set.changeId === null) {
+        return { flip: input.flip, direction: 'on', changeId: null, version: set.version, switched: true, durationMs: null, processes: 0, missing: [], changed: 0 };
+      }
+      const sw = await flags.awaitChangeSwitched(set.changeId, { timeoutMs: input.timeoutMs });
+      if (sw === null) throw new Error(`flag change ${set.changeId} has no audit rows`);
+      log.info({ drillId: input.drillId, flip: input.flip, direction: 'on', durationMs: sw.durationMs, switched: sw.switched }, 'drill flip');
+      return {
+        flip: input.flip, direction: 'on', changeId: set.changeId, version: sw.version, switched: sw.switched, durationMs: sw.durationMs,
+        processes: sw.processes, missing: sw.missing, changed: set.changed,
+      };
     },
 
     /**

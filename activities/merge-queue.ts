@@ -4,7 +4,7 @@ import type { GitCredentials, QueueOutcome } from '../lib/git/types.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { SandboxProvider } from '../lib/sandbox/types.js';
-import { toActivityFailure } from './git.js';
+import { withHeartbeat } from './support.js';
 
 export interface MergeQueueActivityDeps {
   /**
@@ -29,17 +29,14 @@ export function createMergeQueueActivities(deps: MergeQueueActivityDeps) {
   return {
     async applyQueueBatch(input: ApplyQueueBatchInput): Promise<{ outcomes: QueueOutcome[]; tip: string; rounds: number }> {
       const ctx = Context.current();
-      const timer = setInterval(() => ctx.heartbeat({ step: 'apply' }), 3_000);
       const started = Date.now();
       const sb = await deps.provider.create({ metadata: { purpose: 'merge-queue' } });
       try {
-        const work = applyBatch(sb, 'queue', {
-          repoUrl: input.repoUrl, branch: input.branch, items: input.items, creds: deps.creds?.(), committer: deps.committer,
-        });
         // on cancellation (worker shutdown, heartbeat timeout) the attempt ends here; the retry
         // re-applies safely (trailers already on the branch are skipped)
-        work.catch(() => undefined);
-        const res = await Promise.race([work, ctx.cancelled]);
+        const res = await withHeartbeat(deps.log, () => applyBatch(sb, 'queue', {
+          repoUrl: input.repoUrl, branch: input.branch, items: input.items, creds: deps.creds?.(), committer: deps.committer,
+        }));
         const now = Date.now();
         deps.metrics?.queueBatchSize.observe(input.items.length);
         const stagedAt = new Map(input.items.map((i) => [i.operationId, i.stagedAt]));
@@ -49,11 +46,7 @@ export function createMergeQueueActivities(deps: MergeQueueActivityDeps) {
         }
         deps.log.info({ branch: input.branch, size: input.items.length, rounds: res.rounds, ms: now - started, attempt: ctx.info.attempt }, 'merge queue batch applied');
         return { outcomes: res.outcomes, tip: res.tip, rounds: res.rounds };
-      } catch (e) {
-        deps.log.warn({ branch: input.branch, size: input.items.length, err: (e as Error).message, attempt: ctx.info.attempt }, 'merge queue batch failed');
-        throw toActivityFailure(e);
       } finally {
-        clearInterval(timer);
         await deps.provider.kill(sb.id).catch(() => undefined);
       }
     },

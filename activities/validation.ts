@@ -11,7 +11,6 @@ import type { DecisionResult } from '../lib/validation/decide.js';
 import type { Forecast } from '../lib/validation/forecast.js';
 import { renderValidationFinalReport, renderValidationWeeklyReport } from '../lib/validation/report.js';
 import type { DaySnapshot, Decision, WeekSummary } from '../lib/validation/types.js';
-import { toActivityFailure } from './git.js';
 
 export interface ValidationActivityDeps {
   db: Queryable;
@@ -132,9 +131,10 @@ function heartbeating(prom: PromQuerier): PromQuerier {
  * Postgres, the decision audit, and the weekly and final report pages.
  *
  * Every write is idempotent, so Temporal may retry any of them: snapshots upsert by (run, day),
- * decisions insert once by (run, key), reports upsert by id. Failures leave as typed
- * ApplicationFailures: Prometheus unreachable → `PromUnavailable` (retryable: the day is retried,
- * never skipped); bad PromQL or an unknown query override → `PromBadQuery` (non-retryable).
+ * decisions insert once by (run, key), reports upsert by id. Failures are DomainErrors, typed
+ * ApplicationFailures past the boundary interceptor: Prometheus unreachable → `PromUnavailable`
+ * (retryable: the day is retried, never skipped); bad PromQL or an unknown query override →
+ * `PromBadQuery` (non-retryable).
  */
 export function createValidationActivities(deps: ValidationActivityDeps) {
   const { db, log } = deps;
@@ -142,47 +142,36 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
   const snapshots = createValidationSnapshotRepository(db);
   const decisions = createValidationDecisionRepository(db);
 
-  const fail = (activity: string, fields: Record<string, unknown>, e: unknown): unknown => {
-    const type = e instanceof DomainError ? e.type : (e as Error).name;
-    log.warn({ activity, ...fields, type, err: (e as Error).message }, 'validation activity failed');
-    return toActivityFailure(e);
-  };
-
   return {
     /**
      * Collects one day (aggregates + hourly points), sanitises it, and upserts it by (run, day).
      * Returns the stored snapshot: the workflow summarises the week from it.
      */
     async takeDailySnapshot(input: TakeDailySnapshotInput): Promise<DaySnapshot> {
-      const fields = { runId: input.runId, day: input.day };
-      try {
-        const overrides = input.queryOverrides ?? {};
-        for (const name of Object.keys(overrides)) {
-          if (!(name in deps.queries)) {
-            throw new DomainError(ErrorType.PromBadQuery, `query override ${name} names no known query`, { retryable: false, details: { name } });
-          }
+      const overrides = input.queryOverrides ?? {};
+      for (const name of Object.keys(overrides)) {
+        if (!(name in deps.queries)) {
+          throw new DomainError(ErrorType.PromBadQuery, `query override ${name} names no known query`, { retryable: false, details: { name } });
         }
-        if (!(input.dayEnd > input.dayStart)) {
-          throw new DomainError(ErrorType.Validation, `day ${input.day} ends before it starts`, { retryable: false });
-        }
-        const config = defaultValidationConfig({
-          dayLengthSeconds: input.dayEnd - input.dayStart,
-          resolutionSeconds: input.resolutionSeconds,
-          subqueryStepSeconds: input.subqueryStepSeconds,
-        });
-        const collected = await collectDaySnapshot(heartbeating(deps.prom), {
-          day: input.day, start: input.dayStart, queries: { ...deps.queries, ...overrides }, config,
-        });
-        // operation names are the only strings in a snapshot (collect.ts already folds odd ones
-        // into "other"); sanitising the whole value keeps that true if the shape grows
-        const snapshot = sanitizeData(collected);
-        await snapshots.upsert(input.runId, { ...snapshot, day: input.day });
-        const withData = snapshot.hourly.filter((p) => p.opsPerMin !== null).length;
-        log.info({ ...fields, hoursWithData: withData, hours: snapshot.hourly.length }, 'validation snapshot stored');
-        return snapshot;
-      } catch (e) {
-        throw fail('takeDailySnapshot', fields, e);
       }
+      if (!(input.dayEnd > input.dayStart)) {
+        throw new DomainError(ErrorType.Validation, `day ${input.day} ends before it starts`, { retryable: false });
+      }
+      const config = defaultValidationConfig({
+        dayLengthSeconds: input.dayEnd - input.dayStart,
+        resolutionSeconds: input.resolutionSeconds,
+        subqueryStepSeconds: input.subqueryStepSeconds,
+      });
+      const collected = await collectDaySnapshot(heartbeating(deps.prom), {
+        day: input.day, start: input.dayStart, queries: { ...deps.queries, ...overrides }, config,
+      });
+      // operation names are the only strings in a snapshot (collect.ts already folds odd ones
+      // into "other"); sanitising the whole value keeps that true if the shape grows
+      const snapshot = sanitizeData(collected);
+      await snapshots.upsert(input.runId, { ...snapshot, day: input.day });
+      const withData = snapshot.hourly.filter((p) => p.opsPerMin !== null).length;
+      log.info({ runId: input.runId, day: input.day, hoursWithData: withData, hours: snapshot.hourly.length }, 'validation snapshot stored');
+      return snapshot;
     },
 
     /** The stored snapshots of days fromDay..toDay (inclusive), in day order. */
@@ -202,7 +191,7 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
     /** Appends a decision (checkpoint, final, override, extension) to the audit; once per key. */
     async recordDecision(input: RecordDecisionInput): Promise<{ recorded: boolean }> {
       if ((input.overriddenBy === undefined) !== (input.overrideReason === undefined)) {
-        throw toActivityFailure(new DomainError(ErrorType.Validation, 'an override needs both who and why', { retryable: false }));
+        throw new DomainError(ErrorType.Validation, 'an override needs both who and why', { retryable: false });
       }
       const recorded = await decisions.append({
         runId: input.runId, key: input.key, week: input.week, decision: input.decision, ruleDecision: input.ruleDecision ?? input.decision,

@@ -23,6 +23,8 @@ import { validationActivities } from '../workers/phases-validation.js';
 import { freshDb } from '../scripts/testing/db.js';
 import { backfillWindow, startPrometheus } from '../scripts/testing/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../scripts/testing/temporal.js';
+import { workerInterceptors } from '../workers/interceptors.js';
+import { createMetrics } from '../lib/metrics.js';
 
 const WEEKS = 6;
 const RESOLUTION_SECONDS = 300;
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
       taskQueue,
       workflowBundle: await workflowBundle(),
       activities: validationActivities({ db: tdb.db, prom: promClient, queries: VALIDATION_QUERIES, reportsDir: join(dir, 'reports'), log, temporal: { client: env.client, taskQueue } }),
+      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     const result = await worker.runUntil(async () => {
       const started = performance.now();

@@ -32,6 +32,8 @@ import { baselineInputFromConfig } from '../clients/baseline.js';
 import { baselineActivities, envTokenFor } from '../workers/phases-baseline.js';
 import { artifactRunId } from '../workflows/ids.js';
 import { productionBaselineWorkflow } from '../workflows/production-baseline/workflow.js';
+import { workerInterceptors } from '../workers/interceptors.js';
+import { createMetrics } from '../lib/metrics.js';
 
 const durationS = Number(process.env.BENCH_DURATION_S ?? 60);
 const rps = Number(process.env.BENCH_RPS ?? 80);
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
         db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log: pino({ level: 'silent' }),
         tokenFor: envTokenFor({ SGC_BENCH_TOKEN: TOKEN }), reportsDir: join(work, 'reports'), hostname: 'bench', gitSha: null,
       }),
+      interceptors: workerInterceptors({ log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) }),
     });
     const input = baselineInputFromConfig(parseConfig({}), {
       target: { baseUrl: `http://${hostPort}`, tokenRef: 'SGC_BENCH_TOKEN', mix: { kind: 'requests', requests: [{ name: 'status', weight: 1, method: 'GET', path: '/v1/workspaces/bench/status' }] } },

@@ -36,6 +36,7 @@ import { testEnv, uniqueQueue, workflowBundle } from '../scripts/testing/tempora
 import { canaryActivities } from '../workers/phases-canary.js';
 import { canaryRolloutWorkflow } from '../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../workflows/ids.js';
+import { workerInterceptors } from '../workers/interceptors.js';
 
 const REAL_INTERVAL_S = 60;
 const intervalMs = 1_000;
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
         db: t.db, flags: new FlagStore(t.db), cache, prom: new PromClient({ url: prom.url }), queries: DEFAULT_QUERIES,
         reportsDir, metrics: createMetrics({ defaultMetrics: false }), log,
       }),
+      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     const rolloutId = `bench-history-${Date.now()}`;
     const workflowId = canaryWorkflowId(rolloutId);

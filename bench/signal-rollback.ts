@@ -26,6 +26,7 @@ import { canaryActivities } from '../workers/phases-canary.js';
 import { rollbackSignal } from '../workflows/canary-rollout/messages.js';
 import { canaryRolloutWorkflow } from '../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../workflows/ids.js';
+import { workerInterceptors } from '../workers/interceptors.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 20);
 
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
         db: t.db, flags: new FlagStore(t.db), cache, prom: new PromClient({ url: 'http://127.0.0.1:9' }), queries: DEFAULT_QUERIES,
         reportsDir, metrics: createMetrics({ defaultMetrics: false }), log,
       }),
+      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     const latencies: number[] = [];
     const recorded: number[] = [];

@@ -13,12 +13,15 @@ export const REDACT_PATHS = [
   'envs', '*.envs', 'encryptionKey', '*.encryptionKey', 'databaseUrl', '*.databaseUrl',
 ];
 
+/** Field names whose values are secrets wherever they appear (the top-level names of REDACT_PATHS). */
+export const SECRET_FIELDS: readonly string[] = REDACT_PATHS.filter((p) => !p.includes('.'));
+
 /** Counts error and fatal log lines (gitops_log_errors_total: the drift review's "critical errors"). */
 export interface LogErrorCounter {
   labels(level: string): { inc(n?: number): void };
 }
 
-export function createLogger(opts: { level?: string; name?: string; errorCounter?: LogErrorCounter } = {}): Logger {
+export function createLogger(opts: { level?: string; name?: string; errorCounter?: LogErrorCounter; destination?: pino.DestinationStream } = {}): Logger {
   const counter = opts.errorCounter;
   if (counter) {
     // present from the start so "0 critical errors" is data, not a missing series
@@ -39,7 +42,24 @@ export function createLogger(opts: { level?: string; name?: string; errorCounter
       },
     };
   }
-  return pino(options);
+  return opts.destination ? pino(options, opts.destination) : pino(options);
+}
+
+/**
+ * A child of `log` whose every line also carries the fields `context()` returns at the moment
+ * of writing (nothing when it returns undefined): ids that belong to the async context rather
+ * than to one object, such as the Temporal activity running now. Fields the call site passes
+ * win over context fields of the same name.
+ */
+export function withContextFields(log: Logger, context: () => Record<string, unknown> | undefined): Logger {
+  return log.child({}, {
+    formatters: {
+      log: (fields) => {
+        const extra = context();
+        return extra === undefined ? fields : { ...extra, ...fields };
+      },
+    },
+  });
 }
 
 /** Strips userinfo (user:token@) and query strings from a URL for logs and exports. */

@@ -1,10 +1,23 @@
 import { Registry, Histogram, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import type { ErrorCategory } from './errors.js';
+import type { ErrorCategory, ErrorTypeName } from './errors.js';
 
 export type Approach = 'simple' | 'pooled';
 
 /** Buckets of gitops_operation_duration_seconds; SLO latency targets snap to these. */
 export const OPERATION_DURATION_BUCKETS_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
+
+/**
+ * Buckets of gitops_activity_duration_seconds: activities run from a few milliseconds (a flag
+ * write) to a whole load window (minutes) or a drill's synthetic load (up to an hour).
+ */
+export const ACTIVITY_DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
+
+/**
+ * `outcome` of gitops_activity_duration_seconds: `ok`, `cancelled`, the failure's ErrorType
+ * (`GitConflict`, `PromUnavailable`, …: a closed set, so failures by type stay low-cardinality),
+ * or `unexpected` for anything that is not a DomainError (a bug).
+ */
+export type ActivityOutcome = 'ok' | 'cancelled' | 'unexpected' | ErrorTypeName;
 
 /**
  * The metric contract of DESIGN.md (names and labels are used by dashboards, alert rules and the
@@ -56,6 +69,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
     fallbacks: new Counter({ name: 'gitops_fallback_total', help: 'Approach-2 failures served by approach 1', labelNames: ['reason'] as const, registers: r }),
     shadowComparisons: new Counter({ name: 'gitops_shadow_comparisons_total', help: 'Shadow comparisons of approach 2 against approach 1', labelNames: ['operation', 'result'] as const, registers: r }),
     reconciliationDivergence: new Gauge({ name: 'gitops_reconciliation_divergence_ratio', help: 'Share of workspace records that diverge between approaches', registers: r }),
+    activityDuration: new Histogram({
+      name: 'gitops_activity_duration_seconds', help: 'Temporal activity executions by activity type and outcome (ok, cancelled, the failure type, unexpected)',
+      labelNames: ['activity_type', 'outcome'] as const, registers: r, buckets: ACTIVITY_DURATION_BUCKETS_SECONDS,
+    }),
     logErrors: new Counter({ name: 'gitops_log_errors_total', help: 'Log lines at error or fatal level (drift review: critical errors)', labelNames: ['level'] as const, registers: r }),
     // the flags' state as stored in Postgres, read at scrape time by the API (lib/flags/metrics.ts):
     // the dashboard's flag panel and its kill-switch / rollback annotations

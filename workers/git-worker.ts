@@ -13,9 +13,12 @@ import { createLocalProvider } from '../lib/sandbox/local.js';
 import { enqueueStaged } from '../clients/merge-queue.js';
 import { createPoolActivities, type PoolChores } from '../activities/pool.js';
 import { createRehomeActivities } from '../activities/rehome.js';
+import { activityLogger } from '../activities/support.js';
 import type { Logger } from '../lib/log.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { RehomeDeps } from '../lib/service/rehome.js';
 import type { GitService } from '../lib/service/types.js';
+import { workerInterceptors } from './interceptors.js';
 
 /** Where workflow code comes from: the source tree (dev: bundled at start) or a prebuilt bundle. */
 export type WorkflowSource = Pick<WorkerOptions, 'workflowsPath'> | Pick<WorkerOptions, 'workflowBundle'>;
@@ -30,6 +33,8 @@ export interface GitWorkerDeps {
   /** re-homing approach-2 workspaces after a kill (routed mode: both approaches in this process) */
   rehome?: RehomeDeps;
   log: Logger;
+  /** gitops_activity_duration_seconds is recorded here (the process's /metrics registry) */
+  metrics: Pick<Metrics, 'activityDuration'>;
   workflows: WorkflowSource;
   /**
    * The merge queue's checkout (push.mode queue): a local provider under `root` (default: the
@@ -46,6 +51,7 @@ const NO_POOL: PoolChores = {
 };
 
 export async function createGitWorker(deps: GitWorkerDeps): Promise<Worker> {
+  const log = activityLogger(deps.log);
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace,
@@ -53,18 +59,19 @@ export async function createGitWorker(deps: GitWorkerDeps): Promise<Worker> {
     ...deps.workflows,
     activities: {
       ...createGitActivities({
-        service: deps.service, log: deps.log.child({ component: 'git-activities' }),
+        service: deps.service, log: log.child({ component: 'git-activities' }),
         enqueue: (client, queue, staged) => enqueueStaged(client, queue, staged, { maxBatch: deps.queue?.maxBatch, idleMs: deps.queue?.idleMs }),
       }),
       ...createMergeQueueActivities({
         provider: deps.queue?.provider ?? createLocalProvider({ root: deps.queue?.root ?? join(tmpdir(), 'sgc-merge-queue'), defaultTimeoutMs: 15 * 60_000 }),
         creds: deps.queue?.creds, metrics: deps.queue?.metrics,
         committer: deps.queue?.committer ?? { name: 'sgc merge queue', email: 'merge-queue@sandbox-git-control.local' },
-        log: deps.log.child({ component: 'merge-queue' }),
+        log: log.child({ component: 'merge-queue' }),
       }),
-      ...createPoolActivities({ pool: deps.pool ?? NO_POOL, log: deps.log.child({ component: 'pool-activities' }) }),
-      ...createRehomeActivities({ rehome: deps.rehome, log: deps.log.child({ component: 'rehome' }) }),
+      ...createPoolActivities({ pool: deps.pool ?? NO_POOL, log: log.child({ component: 'pool-activities' }) }),
+      ...createRehomeActivities({ rehome: deps.rehome, log: log.child({ component: 'rehome' }) }),
     },
+    interceptors: workerInterceptors({ log: deps.log.child({ component: 'activity' }), metrics: deps.metrics }),
     // a push in flight should land (and report) rather than be cut off and retried elsewhere
     shutdownGraceTime: deps.shutdownGraceTime ?? '30 seconds',
   });

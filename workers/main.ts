@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { activityLogger } from '../activities/support.js';
 import { loadConfig, type Config } from '../lib/config/index.js';
 import { createDb, migrate } from '../lib/db/index.js';
 import { createLogger, type Logger } from '../lib/log.js';
@@ -34,6 +35,8 @@ import { canaryActivities } from './phases-canary.js';
 import { validationActivities } from './phases-validation.js';
 import { ensureCanarySchedules, ensurePoolSchedules } from '../clients/schedules.js';
 import { tlsOptions } from '../clients/temporal.js';
+import { installRuntime } from './runtime.js';
+import { workerInterceptors } from './interceptors.js';
 
 function gitSha(): string | null {
   try {
@@ -41,17 +44,6 @@ function gitSha(): string | null {
   } catch {
     return null;
   }
-}
-
-/** Routes the SDK's own logs (core and worker) into pino, at WARN and above. */
-function installRuntime(log: Logger): void {
-  const sdkLog = log.child({ component: 'temporal-sdk' });
-  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
-  Runtime.install({
-    logger: new DefaultLogger('WARN', (entry) => sdkLog[levels[entry.level]](entry.meta ?? {}, entry.message)),
-    // Worker.run() resolves after these signals drain the worker
-    shutdownSignals: ['SIGINT', 'SIGTERM'],
-  });
 }
 
 function workflowSource(env: NodeJS.ProcessEnv): WorkflowSource {
@@ -120,7 +112,7 @@ async function main(): Promise<void> {
     }
     const workflows = workflowSource(process.env);
     const gitWorker = await createGitWorker({
-      connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, pool: composed.pool, rehome: composed.rehome, workflows,
+      connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, metrics, pool: composed.pool, rehome: composed.rehome, workflows,
       queue: {
         root: join(config.sandbox.localRoot, 'merge-queue'), metrics, maxBatch: config.push.maxBatch,
         creds: () => (config.git.token ? { token: config.git.token } : undefined),
@@ -135,16 +127,19 @@ async function main(): Promise<void> {
     if (!composed.flags) closers.push(() => cache.close());
     const reportsDir = config.reports.dir;
     const phasesClient = new Client({ connection, namespace: config.temporal.namespace });
+    // activity bodies' lines carry the workflow and activity ids (activities/support.ts)
+    const actLog = activityLogger(log);
     const phasesWorker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: phasesQueue,
       ...workflows,
       activities: {
-        ...validationActivities({ db, prom, queries: config.queries, reportsDir, log, temporal: { client: phasesClient, taskQueue: phasesQueue } }),
-        ...canaryActivities({ db, flags: flagStore, cache, prom, queries: config.queries, reportsDir, metrics, log }),
-        ...baselineActivities({ db, prom, config, log, reportsDir, tokenFor: envTokenFor(), flags: flagStore, hostname: hostname(), gitSha: gitSha() }),
+        ...validationActivities({ db, prom, queries: config.queries, reportsDir, log: actLog, temporal: { client: phasesClient, taskQueue: phasesQueue } }),
+        ...canaryActivities({ db, flags: flagStore, cache, prom, queries: config.queries, reportsDir, metrics, log: actLog }),
+        ...baselineActivities({ db, prom, config, log: actLog, reportsDir, tokenFor: envTokenFor(), flags: flagStore, hostname: hostname(), gitSha: gitSha() }),
       },
+      interceptors: workerInterceptors({ log: log.child({ component: 'activity' }), metrics }),
       // a load window or a snapshot in flight finishes (and stores its row) rather than being cut off
       shutdownGraceTime: '30 seconds',
     });

@@ -71,7 +71,7 @@ async function startStack(approach: Approach): Promise<Stack> {
   const workerService: SimpleGitService | Pooled = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
   await workerService.start();
   const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log,
+    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
     pool: workerService.approach === 'pooled' ? workerService.pool : undefined,
     workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
   });

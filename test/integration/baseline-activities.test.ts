@@ -1,6 +1,6 @@
 /**
  * The baseline and drift activities against real Postgres, a real Prometheus and a real HTTP
- * target, run through MockActivityEnvironment: each side-effecting activity run twice must
+ * target, run through MockActivityEnvironment behind the activity boundary: each side-effecting activity run twice must
  * leave one row / one report / the same archive, and no token reaches a log line.
  */
 import { afterAll, beforeAll, test } from '@jest/globals';
@@ -10,8 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
 import pino from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import type { LoadTarget } from '../../activities/baseline.js';
@@ -29,6 +27,7 @@ import { createDriftReviewRepository, createDriftSampleRepository } from '../../
 import { createReportRepository } from '../../lib/store/reports.js';
 import { OPERATION_DURATION_BUCKETS_SECONDS } from '../../lib/metrics.js';
 import { envTokenFor } from '../../workers/phases-baseline.js';
+import { boundaryEnv } from '../helpers/activities.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
@@ -57,11 +56,16 @@ afterAll(async () => {
   if (reportsDir) await rm(reportsDir, { recursive: true, force: true });
 });
 
-function deps(flags: { operation: string; percent: number; shadow: boolean }[] = []) {
+/** A logger whose lines land in `logLines` (the token must never appear there). */
+function testLog() {
   const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
+  return pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
+}
+
+function deps(flags: { operation: string; percent: number; shadow: boolean }[] = []) {
   return {
     db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES },
-    log: pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink),
+    log: testLog(),
     tokenFor: envTokenFor({ SGC_LOAD_TOKEN: TOKEN, SGC_WRONG_TOKEN: 'not-the-token-0123456789' }),
     reportsDir, hostname: 'test-host', gitSha: 'abc1234', flags: { list: async () => flags },
   };
@@ -72,9 +76,9 @@ const targetOf = (o: Partial<LoadTarget> = {}): LoadTarget => ({
   mix: { kind: 'git', repoUrl: 'https://git.example/r.git', workspaces: 2 }, ...o,
 });
 
-/** MockActivityEnvironment.run with the activity's own types, and the SDK's failure logging off. */
+/** MockActivityEnvironment.run behind the workers' activity boundary (its log lines checked too), with the activity's own types. */
 function mockEnv() {
-  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  const env = boundaryEnv({ log: testLog() });
   return { run: <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args) as Promise<R> };
 }
 

@@ -29,6 +29,8 @@ import { stackEnv } from '../helpers/stack.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { baselineCommand } from '../../scripts/cli/baseline.js';
 import { driftCommand } from '../../scripts/cli/drift.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
+import { createMetrics } from '../../lib/metrics.js';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const log = pino({ level: 'silent' });
@@ -62,6 +64,7 @@ beforeAll(async () => {
       db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log,
       tokenFor: envTokenFor({ SGC_LOAD_TOKEN: LOAD }), reportsDir, hostname: 'api-test', gitSha: null,
     }),
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
   running = worker.run();
 

@@ -14,6 +14,7 @@ import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
 import { createLogger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
 import { PromClient } from '../../lib/prom/client.js';
+import { boundaryEnv } from '../helpers/activities.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 
@@ -66,7 +67,7 @@ test('applyStageFlags sets only the stage\'s operations when it names them, and 
   const a = canary();
   await a.applyStageFlags({ rolloutId: 'r2', stage: 's', percent: 30, shadow: false, operations: ['git.status', 'git.diff'], changeId: 'canary/r2/x/s', actor: 'test' });
   assert.deepEqual((await store.list()).filter((f) => f.percent === 30).map((f) => f.operation), ['git.diff', 'git.status']);
-  await assert.rejects(a.applyStageFlags({ rolloutId: 'r2', stage: 's2', percent: 30, shadow: false, operations: ['git.nope'], changeId: 'canary/r2/x/s2', actor: 'test' }),
+  await assert.rejects(boundaryEnv().run(a.applyStageFlags, { rolloutId: 'r2', stage: 's2', percent: 30, shadow: false, operations: ['git.nope'], changeId: 'canary/r2/x/s2', actor: 'test' }),
     (e: unknown) => e instanceof ApplicationFailure && e.type === 'ValidationError' && e.nonRetryable === true);
 });
 
@@ -104,7 +105,7 @@ test('analyse reads every quantity at the given time, keeps no data explicit, an
   // the default queries parse and, with no gitops metrics scraped, are all no data
   const defaults = await a.analyse({ at, windowSeconds: 300 });
   assert.ok(Object.values(defaults).every((r) => r.kind === 'nodata'), JSON.stringify(defaults));
-  await assert.rejects(a.analyse({ at, windowSeconds: 60, queries: { 'canary.error_rate': 'sum(' } }),
+  await assert.rejects(boundaryEnv().run(a.analyse, { at, windowSeconds: 60, queries: { 'canary.error_rate': 'sum(' } }),
     (e: unknown) => e instanceof ApplicationFailure && e.type === 'PromBadQuery' && e.nonRetryable === true);
 });
 

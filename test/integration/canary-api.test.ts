@@ -35,6 +35,7 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { canaryRolloutWorkflow } from '../../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../../workflows/ids.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -66,6 +67,7 @@ beforeAll(async () => {
     connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),
     // nothing listens on port 9: every analysis is inconclusive (Prometheus unreachable)
     activities: canaryActivities({ db: t.db, flags, cache, prom: new PromClient({ url: 'http://127.0.0.1:9', timeoutMs: 500 }), queries: DEFAULT_QUERIES, reportsDir, metrics: createMetrics({ defaultMetrics: false }), log }),
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
   running = worker.run();
 

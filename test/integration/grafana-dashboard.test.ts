@@ -88,7 +88,7 @@ beforeAll(async () => {
   composed.push(workerSide);
   await workerSide.start();
   worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue: gitQueue, service: workerSide.service, pool: workerSide.pool, log,
+    connection: env.nativeConnection, namespace: 'default', taskQueue: gitQueue, service: workerSide.service, pool: workerSide.pool, log, metrics,
     workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
   });
   workerRunning = worker.run();

@@ -58,7 +58,7 @@ beforeAll(async () => {
   const workerService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
   await workerService.start();
   const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log,
+    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
     workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
   });
   const running = worker.run();

@@ -177,7 +177,7 @@ describe('the kill route starts the re-home (rehomeWorkflow on the git worker)',
     env = await testEnv();
     const taskQueue = uniqueQueue('rehome');
     worker = await createGitWorker({
-      connection: env.nativeConnection, namespace: 'default', taskQueue, service: routed, log, rehome: deps,
+      connection: env.nativeConnection, namespace: 'default', taskQueue, service: routed, log, metrics: createMetrics({ defaultMetrics: false }), rehome: deps,
       workflows: { workflowBundle: await workflowBundle() },
     });
     running = worker.run();

@@ -22,6 +22,8 @@ import { validationActivities } from '../../workers/phases-validation.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
+import { createMetrics } from '../../lib/metrics.js';
 
 // The validation and report routes over HTTP (Fastify inject) against the real stack: Temporal
 // with a worker running validationPeriodWorkflow, Postgres, and a backfilled Prometheus holding
@@ -53,6 +55,7 @@ beforeAll(async () => {
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities: validationActivities({ db: tdb.db, prom: new PromClient({ url: prom.url }), queries: DEFAULT_QUERIES, reportsDir, log, temporal: { client: env.client, taskQueue } }),
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
   running = worker.run();
 

@@ -63,7 +63,7 @@ beforeAll(async () => {
   const workerService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
   await workerService.start();
   const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log,
+    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
     pool: workerService instanceof PooledGitService ? workerService.pool : undefined,
     workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
   });

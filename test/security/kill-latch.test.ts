@@ -32,6 +32,7 @@ import { PromClient } from '../../lib/prom/client.js';
 import { canaryActivities } from '../../workers/phases-canary.js';
 import { canaryRolloutWorkflow } from '../../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../../workflows/ids.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
 import { rollbackDrillWorkflow } from '../../workflows/rollback-drill/workflow.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
@@ -146,7 +147,10 @@ describe('the kill latch', () => {
   test('a kill during a drill stays killed: the drill stops flipping and restores nothing, and says so', async () => {
     await setAll(50, true, 'a rollout at 50%');
     const taskQueue = uniqueQueue('latch-drill');
-    const w = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts() });
+    const w = await Worker.create({
+      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts(),
+      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+    });
     await w.runUntil(async () => {
       const drillId = uniqueId('drill');
       const h = await env.client.workflow.start(rollbackDrillWorkflow, { taskQueue, workflowId: drillId, args: [{ drillId, flipEverySeconds: 1, durationSeconds: 6, agents: 20 }] });
@@ -177,7 +181,10 @@ describe('the kill latch', () => {
       if (input.flip === 2) throw ApplicationFailure.nonRetryable('injected: flip 2 cannot land', 'InjectedFault');
       return realFlip(input);
     };
-    const w = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: a });
+    const w = await Worker.create({
+      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: a,
+      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+    });
     await w.runUntil(async () => {
       const drillId = uniqueId('drill');
       const run = env.client.workflow.execute(rollbackDrillWorkflow, { taskQueue, workflowId: drillId, args: [{ drillId, flipEverySeconds: 1, durationSeconds: 3, agents: 10 }] });
@@ -195,7 +202,10 @@ describe('the kill latch and a running canary', () => {
   test('a kill during a canary stays killed: the rollout ends rolled_back (kill_switch) at its next analysis and never raises a flag again', async () => {
     await setAll(0, false, 'before the rollout');
     const taskQueue = uniqueQueue('latch-canary');
-    const w = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts() });
+    const w = await Worker.create({
+      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts(),
+      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+    });
     await w.runUntil(async () => {
       const rolloutId = uniqueId('r').slice(0, 40);
       const h = await env.client.workflow.start(canaryRolloutWorkflow, {
@@ -220,7 +230,10 @@ describe('the kill latch and a running canary', () => {
     await setAll(0, false, 'before the rollout');
     assert.equal((await kill('incident 45: hold everything')).statusCode, 200);
     const taskQueue = uniqueQueue('latch-canary-apply');
-    const w = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts() });
+    const w = await Worker.create({
+      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts(),
+      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+    });
     await w.runUntil(async () => {
       const rolloutId = uniqueId('r').slice(0, 40);
       const r = await env.client.workflow.execute(canaryRolloutWorkflow, {

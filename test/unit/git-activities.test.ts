@@ -1,21 +1,19 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import type { MockActivityEnvironment } from '@temporalio/testing';
 import { createGitActivities } from '../../activities/git.js';
 import type { WorkspaceSummary } from '../../lib/service/workspace-summary.js';
 import { createPoolActivities } from '../../activities/pool.js';
 import { DomainError, ErrorType } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import type { CommitPushResult, GitService, Workspace } from '../../lib/service/types.js';
+import { boundaryEnv } from '../helpers/activities.js';
 
 const log = createLogger({ level: 'silent' });
-const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
 
-/** An activity context whose SDK logger stays quiet (failures are the point of these tests). */
-function mockEnv(): MockActivityEnvironment {
-  return new MockActivityEnvironment(undefined, { logger: quiet });
-}
+/** An activity context behind the workers' activity boundary, as a workflow sees it. */
+const mockEnv = (): MockActivityEnvironment => boundaryEnv({ log });
 
 const WS: Workspace = {
   id: 'ws-1', agentId: 'agent-1', taskId: 't1', repoUrl: 'file:///r.git', baseBranch: 'main', agentBranch: 'agent/agent-1/t1',

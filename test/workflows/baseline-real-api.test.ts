@@ -33,6 +33,7 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { createBareRepo, git } from '../helpers/git.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
 
 const baselineRunRepo = () => createBaselineRunRepository(tdb.db);
 const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
@@ -74,7 +75,7 @@ beforeAll(async () => {
   const workerService: SimpleGitService = createGitService({ config, db: tdb.db, metrics, log, approach: 'simple' });
   await workerService.start();
   const gitWorker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue: gitQueue, service: workerService, log,
+    connection: env.nativeConnection, namespace: 'default', taskQueue: gitQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
     workflows: { workflowBundle: bundle }, shutdownGraceTime: '1 second',
   });
   const gitRunning = gitWorker.run();
@@ -122,6 +123,7 @@ test('a baseline with seconds-long samples against the real API produces every a
       // the worker resolves the reference from its environment, as in production
       tokenFor: envTokenFor({ ...process.env, [TOKEN_REF]: TOKEN }), reportsDir, hostname: 'test-host', gitSha: null,
     }),
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
   const input = baselineInputFromConfig(config, {
     // the default git mix; preflight creates its workspaces from the repo URL

@@ -34,6 +34,8 @@ import { recordHistory } from '../helpers/history.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { stackEnv } from '../helpers/stack.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
+import { createMetrics } from '../../lib/metrics.js';
 
 const log = createLogger({ level: 'silent' });
 // ERROR: these tests provoke rollbacks and failed attempts on purpose; their warnings are expected
@@ -86,7 +88,10 @@ function activities() {
 }
 
 async function worker(taskQueue: string, acts: object = activities()): Promise<Worker> {
-  return Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts, shutdownGraceTime: '1 second' });
+  return Worker.create({
+    connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts, shutdownGraceTime: '1 second',
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+  });
 }
 
 async function resetFlags(): Promise<void> {

@@ -22,6 +22,8 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
+import { createMetrics } from '../../lib/metrics.js';
 
 const driftReviewRepo = () => createDriftReviewRepository(tdb.db);
 const driftSampleRepo = () => createDriftSampleRepository(tdb.db);
@@ -98,6 +100,7 @@ test('one review of two processes gives each its verdict and fails overall namin
       db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log,
       tokenFor: envTokenFor({}), reportsDir, hostname: 'test-host', gitSha: null,
     }),
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
   // two processes as drift.targets lists them: a name in the verdict and a Prometheus job each
   const config = parseConfig({

@@ -64,7 +64,7 @@ function repo(files?: Record<string, string>) {
 
 async function worker(taskQueue: string, svc: GitService = service, shutdownGraceTime = '1 second'): Promise<Worker> {
   return createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: svc, log,
+    connection: env.nativeConnection, namespace: 'default', taskQueue, service: svc, log, metrics: createMetrics({ defaultMetrics: false }),
     workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime,
   });
 }

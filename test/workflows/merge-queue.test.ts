@@ -69,7 +69,7 @@ function repo(files?: Record<string, string>) {
 
 async function worker(taskQueue: string, provider?: SandboxProvider): Promise<Worker> {
   return createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service, log,
+    connection: env.nativeConnection, namespace: 'default', taskQueue, service, log, metrics,
     workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
     queue: { root: join(sandboxRoot, 'queue'), metrics, idleMs: 1_000, ...(provider ? { provider } : {}) },
   });

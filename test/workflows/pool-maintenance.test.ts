@@ -9,6 +9,8 @@ import { poolMaintenanceWorkflow } from '../../workflows/pool-maintenance/workfl
 import { sgcPhaseKey, sgcStageKey } from '../../workflows/search-attributes.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
+import { createMetrics } from '../../lib/metrics.js';
 
 const log = createLogger({ level: 'silent' });
 // once per process (each test file runs in its own): keep the SDK's worker chatter (and expected-failure warnings) out of test output
@@ -39,6 +41,7 @@ async function poolWorker(taskQueue: string, pool: PoolChores): Promise<Worker> 
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createPoolActivities({ pool, log }),
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
 }
 

@@ -28,6 +28,8 @@ import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.j
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
+import { createMetrics } from '../../lib/metrics.js';
 
 const baselineRunRepo = () => createBaselineRunRepository(tdb.db);
 const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
@@ -72,6 +74,7 @@ async function worker(taskQueue: string, extra: Partial<Parameters<typeof Worker
       db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log,
       tokenFor: envTokenFor({ SGC_TEST_TOKEN: TOKEN }), reportsDir, hostname: 'test-host', gitSha: null,
     }),
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     ...extra,
   });
 }

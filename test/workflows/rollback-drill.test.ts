@@ -27,6 +27,7 @@ import { sgcDecisionKey, sgcPhaseKey } from '../../workflows/search-attributes.j
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
 
 const log = createLogger({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -63,7 +64,10 @@ function acts() {
 }
 
 async function worker(taskQueue: string, activities: object = acts()): Promise<Worker> {
-  return Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+  return Worker.create({
+    connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities,
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+  });
 }
 
 const SHRUNK = { flipEverySeconds: 1, durationSeconds: 4, agents: 50 };

@@ -28,6 +28,8 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, freePort, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
+import { workerInterceptors } from '../../workers/interceptors.js';
+import { createMetrics } from '../../lib/metrics.js';
 
 const reportRepo = () => createReportRepository(tdb.db);
 
@@ -171,6 +173,7 @@ async function newWorker(taskQueue: string, promq: PromQuerier = client, options
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities: validationActivities({ db: tdb.db, prom: promq, queries: VALIDATION_QUERIES, reportsDir, log, temporal: { client: env.client, taskQueue } }),
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
 }
 
