@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createValidationActivities, type ValidationActivities } from '../../activities/validation.js';
 import { createReportActivities } from '../../activities/reports.js';
@@ -29,6 +29,7 @@ import { backfillWindow, freePort, startPrometheus, type PrometheusHandle } from
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
 import { workerInterceptors } from '../../workers/interceptors.js';
+import { boundaryEnv } from '../helpers/activities.js';
 import { createMetrics } from '../../lib/metrics.js';
 
 const reportRepo = () => createReportRepository(tdb.db);
@@ -113,8 +114,6 @@ function queriesFor(scenario: Scenario): Record<string, string> {
 }
 
 const log = createLogger({ level: 'silent' });
-/** The SDK's logger interface, silenced: expected activity failures need not fill the test output. */
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 let env: TestWorkflowEnvironment;
 let tdb: TestDb;
 let prom: PrometheusHandle;
@@ -444,7 +443,8 @@ describe('validation activities (real Postgres and Prometheus)', () => {
   const runId = validationWorkflowId(uniqueId('acts'));
   let acts: ValidationActivities;
   /** Runs `fn` inside a mock activity context (heartbeats, info), as a worker would. */
-  const inActivity = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment(undefined, { logger: quiet }).run(fn) as Promise<T>;
+  // behind the workers' activity boundary: failures arrive as the workflow sees them
+  const inActivity = <T>(fn: () => Promise<T>): Promise<T> => boundaryEnv({ log }).run(fn) as Promise<T>;
   const day2 = { runId, day: 2, dayStart: window.start + 86_400, dayEnd: window.start + 2 * 86_400, resolutionSeconds: 3600, subqueryStepSeconds: 60, queryOverrides: queriesFor('healthy') };
 
   beforeAll(async () => {
