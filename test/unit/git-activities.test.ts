@@ -131,7 +131,8 @@ test('commitPush hands the operation id and target branch to the service', async
     }),
   });
   const res = (await mockEnv().run(acts.commitPush, { workspaceId: 'ws-1', message: 'msg', targetBranch: 'shared', operationId: 'wf-1' })) as CommitPushResult;
-  assert.deepEqual(seen, [{ id: 'ws-1', message: 'msg', targetBranch: 'shared', operationId: 'wf-1' }]);
+  // allowQueue is the caller's (gitOperationWorkflow's) say; absent here, it reaches the service as undefined
+  assert.deepEqual(seen, [{ id: 'ws-1', message: 'msg', targetBranch: 'shared', operationId: 'wf-1', allowQueue: undefined }]);
   assert.equal(res.branch, 'shared');
 });
 
