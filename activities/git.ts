@@ -53,7 +53,7 @@ export function createGitActivities({ service, log, enqueue }: GitActivityDeps) 
     async commitPush(input: CommitPushActivityInput): Promise<CommitPushResult> {
       const res = await withHeartbeat(log, (p) =>
         service.commitAndPush(input.workspaceId, {
-          message: input.message, targetBranch: input.targetBranch, operationId: input.operationId, ...(input.allowQueue ? { allowQueue: true } : {}),
+          message: input.message, targetBranch: input.targetBranch, operationId: input.operationId, allowQueue: input.allowQueue,
         }, p));
       if (res.staged) {
         if (!enqueue) throw new DomainError(ErrorType.Unavailable, 'push.mode queue: this worker has no merge queue', { retryable: false });
