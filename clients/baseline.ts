@@ -13,6 +13,8 @@ import type { LoadMix, LoadTarget } from '../activities/baseline.js';
 import type { Config } from '../lib/config/index.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
 import { baselineWorkflowId, scheduleId } from '../workflows/ids.js';
+import { sgcPhaseKey } from '../workflows/search-attributes.js';
+import { startMemo } from '../workflows/summary.js';
 import { cancelSignal, statusQuery, type BaselineStatus } from '../workflows/production-baseline/messages.js';
 import {
   MAX_LOAD_WINDOWS, productionBaselineWorkflow, type ProductionBaselineInput, type ProductionBaselineResult,
@@ -109,7 +111,9 @@ export function baselineInputFromConfig(config: Pick<Config, 'baseline' | 'api'>
   const b = config.baseline;
   const o = overrides;
   const host = config.api.host === '0.0.0.0' || config.api.host === '::' ? '127.0.0.1' : config.api.host;
-  const mix: LoadMix = o.target?.mix ?? { kind: 'git', workspaces: b.load.workspaces, weights: b.load.mix };
+  const given: LoadMix = o.target?.mix ?? { kind: 'git', workspaces: b.load.workspaces, weights: b.load.mix };
+  // a git mix naming neither workspaces nor a repository loads the configured repository
+  const mix: LoadMix = given.kind === 'git' && !given.workspaceIds?.length && !given.repoUrl && b.load.repoUrl ? { ...given, repoUrl: b.load.repoUrl } : given;
   const target: LoadTarget = {
     baseUrl: o.target?.baseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.api.port}`,
     tokenRef: o.target?.tokenRef ?? 'SGC_BASELINE_TOKEN',
@@ -135,7 +139,7 @@ export function baselineInputFromConfig(config: Pick<Config, 'baseline' | 'api'>
     expectedFlags: o.expectedFlags ?? b.preflight.expectedFlags,
   };
   if (target.mix.kind === 'git' && !(target.mix.workspaceIds?.length) && !target.mix.repoUrl) {
-    throw new DomainError(ErrorType.Validation, 'the git mix needs target.mix.workspaceIds or target.mix.repoUrl', { details: { field: 'target.mix' } });
+    throw new DomainError(ErrorType.Validation, 'the git mix needs target.mix.workspaceIds or target.mix.repoUrl (or baseline.load.repoUrl in temporal.yaml)', { details: { field: 'target.mix' } });
   }
   const windows = loadWindows(input);
   if (windows > MAX_LOAD_WINDOWS) {
@@ -144,12 +148,19 @@ export function baselineInputFromConfig(config: Pick<Config, 'baseline' | 'api'>
   return input;
 }
 
+/** The memo a baseline starts with: its plan in one line. */
+function baselineStartSummary(input: ProductionBaselineInput): string {
+  return `baseline starting: ${input.baseline.samples} samples × ${input.baseline.intervalSeconds} s at ${input.baseline.rps} req/s against ${input.target.baseUrl}`;
+}
+
 /** Starts a baseline; a second start with the same id is a conflict, not a second run. */
 export async function startBaseline(t: PhaseTemporal, input: ProductionBaselineInput, id: string = randomUUID()): Promise<{ workflowId: string; runId: string }> {
   const workflowId = baselineWorkflowId(id);
   try {
     const h = await t.client.workflow.start(productionBaselineWorkflow, {
       taskQueue: t.taskQueue, workflowId, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [{ key: sgcPhaseKey, value: 'baseline' }],
+      memo: startMemo(baselineStartSummary(input)),
     });
     return { workflowId, runId: h.firstExecutionRunId };
   } catch (e) {
@@ -199,6 +210,8 @@ export async function createBaselineSchedule(t: PhaseTemporal, spec: BaselineSch
       spec: spec.cron ? { cronExpressions: [spec.cron] } : { intervals: [{ every: spec.every as `${number}d` }] },
       action: {
         type: 'startWorkflow', workflowType: productionBaselineWorkflow, args: [input], taskQueue: t.taskQueue,
+        typedSearchAttributes: [{ key: sgcPhaseKey, value: 'baseline' }],
+        memo: startMemo(`scheduled ${baselineStartSummary(input)}`),
         // the Schedule appends the fire time, so each run's id is unique and names its Schedule
         workflowId: baselineWorkflowId(`sched-${spec.name}`),
       },

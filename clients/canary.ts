@@ -16,6 +16,8 @@ import {
 } from '../workflows/canary-rollout/messages.js';
 import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../workflows/ids.js';
+import { sgcPhaseKey } from '../workflows/search-attributes.js';
+import { startMemo } from '../workflows/summary.js';
 
 export interface RolloutControlDeps {
   client: Client;
@@ -61,7 +63,12 @@ export async function startRollout(deps: RolloutControlDeps, o: StartRolloutOpti
   }
   const workflowId = canaryWorkflowId(input.rolloutId);
   try {
-    const handle = await deps.client.workflow.start(canaryRolloutWorkflow, { taskQueue: deps.taskQueue, workflowId, args: [input] });
+    const handle = await deps.client.workflow.start(canaryRolloutWorkflow, {
+      taskQueue: deps.taskQueue, workflowId, args: [input],
+      // listed under SgcPhase=canary from the first moment, with a one-line summary the workflow keeps current
+      typedSearchAttributes: [{ key: sgcPhaseKey, value: 'canary' }],
+      memo: startMemo(`canary starting: ${(input.stages ?? deps.defaults.stages).map((s) => `${s.name} ${s.percent}%`).join(' → ')}`),
+    });
     return { rolloutId: input.rolloutId, workflowId, runId: handle.firstExecutionRunId };
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError) throw new DomainError(ErrorType.Conflict, `rollout ${input.rolloutId} already exists`, { details: { workflowId } });

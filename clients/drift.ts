@@ -10,6 +10,8 @@ import type { Config } from '../lib/config/index.js';
 import { driftDurationSeconds } from '../lib/config/drift.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
 import { driftWorkflowId } from '../workflows/ids.js';
+import { sgcPhaseKey } from '../workflows/search-attributes.js';
+import { startMemo } from '../workflows/summary.js';
 import { driftStatusQuery, type DriftStatus } from '../workflows/drift-review/messages.js';
 import { driftReviewWorkflow, type DriftReviewInput, type DriftReviewResult } from '../workflows/drift-review/workflow.js';
 import type { DriftTargetRef as DriftTargetInput } from '../lib/drift/review.js';
@@ -56,7 +58,11 @@ export function driftInputFromConfig(config: Pick<Config, 'drift'>, o: DriftOver
 export async function startDrift(t: PhaseTemporal, input: DriftReviewInput, id: string = randomUUID()): Promise<{ workflowId: string; runId: string }> {
   const workflowId = driftWorkflowId(id);
   try {
-    const h = await t.client.workflow.start(driftReviewWorkflow, { taskQueue: t.taskQueue, workflowId, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE' });
+    const h = await t.client.workflow.start(driftReviewWorkflow, {
+      taskQueue: t.taskQueue, workflowId, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [{ key: sgcPhaseKey, value: 'drift' }],
+      memo: startMemo(`drift review starting: job ${input.target.job}, ${Math.ceil(input.durationSeconds / input.intervalSeconds)} samples every ${input.intervalSeconds} s`),
+    });
     return { workflowId, runId: h.firstExecutionRunId };
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError) throw new DomainError(ErrorType.Conflict, `drift review ${id} already exists`, { details: { workflowId } });

@@ -11,6 +11,7 @@ import type { ValidationConfig } from '../lib/config/validation.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
 import { scheduleId, validationWorkflowId } from '../workflows/ids.js';
 import { sgcPhaseKey, sgcStatusKey } from '../workflows/search-attributes.js';
+import { startMemo } from '../workflows/summary.js';
 import {
   decideNowProblem, decideNowSignal, extendProblem, extendSignal, overrideDecisionUpdate, overrideProblem, statusQuery,
   type DecideNowRequest, type ExtendRequest, type OverrideDecisionRequest, type OverrideDecisionResult, type ValidationStatus,
@@ -117,6 +118,11 @@ export function newValidationId(now = new Date()): string {
   return `${now.toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
 }
 
+function defaultsWeeks(input: ValidationPeriodInput): number {
+  const w = (input.config as { weeks?: unknown } | undefined)?.weeks;
+  return typeof w === 'number' ? w : 4;
+}
+
 /** Starts a period; an id already in use is a 409 (Conflict). */
 export async function startValidationPeriod(deps: ValidationTemporalDeps, input: ValidationPeriodInput, id = newValidationId()): Promise<StartedValidation> {
   if (!VALIDATION_ID.test(id)) throw invalid('id must be 1-64 letters, digits, "-" or "_"', 'id');
@@ -128,6 +134,10 @@ export async function startValidationPeriod(deps: ValidationTemporalDeps, input:
       args: [input],
       // listed under SgcPhase=validation in Temporal UI from the first moment
       typedSearchAttributes: [{ key: sgcPhaseKey, value: 'validation' }, { key: sgcStatusKey, value: 'running' }],
+      // a one-line summary for Temporal UI's list; the workflow keeps it current
+      memo: startMemo(input.backtest
+        ? `backtest validation starting over ${new Date(input.backtest.start * 1000).toISOString().slice(0, 10)} → ${new Date(input.backtest.end * 1000).toISOString().slice(0, 10)}`
+        : `live validation starting (decision planned at week ${input.weeks ?? defaultsWeeks(input)})`),
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
     });
     return { id, workflowId, runId: handle.firstExecutionRunId, mode: input.backtest ? 'backtest' : 'live' };

@@ -11,6 +11,8 @@
  *   npm run cli -- dashboard                    # the Grafana dashboard JSON for the live configuration
  */
 import { Command } from 'commander';
+import { loadConfig, type Config } from '../lib/config/index.js';
+import { cliEnv } from './local-stack.js';
 import { baselineCommand } from './cli/baseline.js';
 import { dashboardCommand } from './cli/dashboard.js';
 import { driftCommand } from './cli/drift.js';
@@ -19,15 +21,18 @@ import { rolloutCommand } from './cli/rollout.js';
 import { runbookCommand } from './cli/runbook.js';
 import { validationCommand } from './cli/validation.js';
 
+// the stack `npm start` runs (its .data/stack.json), under this terminal's own environment
+const opts = { loadConfig: (): Config => loadConfig({ env: cliEnv() }) };
+
 const program = new Command('sgc')
   .description('sandbox-git-control: validation periods, canary rollouts, flags, baselines, drift reviews')
-  .addCommand(validationCommand())
-  .addCommand(rolloutCommand())
-  .addCommand(flagsCommand())
-  .addCommand(baselineCommand())
-  .addCommand(driftCommand())
-  .addCommand(runbookCommand())
-  .addCommand(dashboardCommand());
+  .addCommand(validationCommand(opts))
+  .addCommand(rolloutCommand(opts))
+  .addCommand(flagsCommand(opts))
+  .addCommand(baselineCommand(opts))
+  .addCommand(driftCommand(opts))
+  .addCommand(runbookCommand(opts))
+  .addCommand(dashboardCommand(opts));
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),

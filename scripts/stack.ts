@@ -15,7 +15,8 @@ import { SEARCH_ATTRIBUTES } from '../lib/search-attributes.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const TOOLS_BIN = join(ROOT, '.tools', 'bin');
-export const DATA_DIR = join(ROOT, '.data');
+/** Runtime state (logs, demo tokens and remote, the embedded stack's data); SGC_DATA_DIR moves it (tests). */
+export const DATA_DIR = process.env.SGC_DATA_DIR ? resolve(process.env.SGC_DATA_DIR) : join(ROOT, '.data');
 /** Built tools are kept per user, outside the clone, so a clean clone (CI) reuses them. */
 export const CACHE_BIN = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sandbox-git-control', 'bin');
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
@@ -342,10 +343,22 @@ export interface ManagedProcess {
   stop(): Promise<void>;
 }
 
-export function spawnManaged(cmd: string, args: string[], opts: { logFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ManagedProcess {
+export interface SpawnOptions {
+  logFile?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /**
+   * Run in its own process group, so a terminal's Ctrl-C (sent to the whole foreground group)
+   * reaches only the parent, which then stops its children in order (`npm start`: the workload
+   * first, then the API, the worker and the servers). Without it a child gets the signal too.
+   */
+  ownProcessGroup?: boolean;
+}
+
+export function spawnManaged(cmd: string, args: string[], opts: SpawnOptions = {}): ManagedProcess {
   if (opts.logFile) mkdirSync(dirname(opts.logFile), { recursive: true });
   const out = opts.logFile ? openSync(opts.logFile, 'a') : 'ignore';
-  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd ?? ROOT });
+  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd ?? ROOT, detached: opts.ownProcessGroup === true });
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -363,6 +376,8 @@ export interface TemporalDevOptions {
   /** persist to this file; in-memory when absent */
   dbFile?: string;
   logFile?: string;
+  /** see SpawnOptions.ownProcessGroup */
+  ownProcessGroup?: boolean;
 }
 
 /** Starts `temporal server start-dev` with our search attributes and waits until it answers. */
@@ -372,7 +387,7 @@ export async function startTemporalDev(bin: string, o: TemporalDevOptions): Prom
   else args.push('--headless');
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
-  const proc = spawnManaged(bin, args, { logFile: o.logFile });
+  const proc = spawnManaged(bin, args, { logFile: o.logFile, ownProcessGroup: o.ownProcessGroup });
   const address = `127.0.0.1:${o.port}`;
   await waitFor('temporal dev server', async () => {
     const r = spawnSync(bin, ['operator', 'cluster', 'health', '--address', address], { encoding: 'utf8', timeout: 5000 });
@@ -387,6 +402,8 @@ export interface PrometheusOptions {
   configFile: string;
   retention?: string;
   logFile?: string;
+  /** see SpawnOptions.ownProcessGroup */
+  ownProcessGroup?: boolean;
 }
 
 export async function startPrometheus(bin: string, o: PrometheusOptions): Promise<ManagedProcess & { url: string }> {
@@ -395,7 +412,7 @@ export async function startPrometheus(bin: string, o: PrometheusOptions): Promis
     `--config.file=${o.configFile}`, `--storage.tsdb.path=${o.dataDir}`, `--web.listen-address=127.0.0.1:${o.port}`,
     `--storage.tsdb.retention.time=${o.retention ?? '30d'}`, '--web.enable-lifecycle', '--log.level=warn',
   ];
-  const proc = spawnManaged(bin, args, { logFile: o.logFile });
+  const proc = spawnManaged(bin, args, { logFile: o.logFile, ownProcessGroup: o.ownProcessGroup });
   const url = `http://127.0.0.1:${o.port}`;
   await waitFor('prometheus', async () => (await fetch(`${url}/-/ready`)).ok, 60_000, proc.child);
   return { ...proc, url };

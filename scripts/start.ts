@@ -7,6 +7,12 @@
  *
  *   npm start                 # run until Ctrl-C
  *   npm start -- --smoke      # bring everything up, run 3 workload rounds, check metrics, stop
+ *
+ * While it runs, `.data/stack.json` tells the commands of a second terminal (`npm run cli -- …`)
+ * where this stack is and the demo defaults it chose (scripts/local-stack.ts): the README's phase
+ * commands work as written. Ctrl-C stops the workload first (the round in flight finishes), then
+ * the API, the worker and the servers; the children run in their own process groups so the
+ * terminal's Ctrl-C does not stop them under the workload's feet.
  */
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +20,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'n
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { loadConfig } from '../lib/config/index.js';
+import { removeStackFile, stackEnvOf, writeStackFile } from './local-stack.js';
 import {
   ROOT, DATA_DIR, ensureTemporal, ensurePrometheus, ensurePostgres, ensureDatabase, startTemporalDev,
   startPrometheus, spawnManaged, waitFor, portOpen, freePort, type ManagedProcess,
@@ -27,15 +34,28 @@ interface DemoTokens {
   admin: string;
   operator: string;
   agents: Record<string, string>;
+  /** the agent token the baseline's load uses (the worker holds it as SGC_BASELINE_TOKEN) */
+  load: string;
 }
 
-/** Demo tokens live in .data/tokens.json (mode 0600); they are printed as a path, never as values. */
+/** The agent the production baseline's load acts as on the demo stack. */
+const LOAD_AGENT = 'demo-load';
+
+/**
+ * Demo tokens live in .data/tokens.json (mode 0600); they are printed as a path, never as values.
+ * A file from an earlier version gains the tokens it lacks.
+ */
 function demoTokens(): DemoTokens {
   const file = join(DATA_DIR, 'tokens.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DemoTokens;
   const t = (): string => randomBytes(24).toString('base64url');
-  const tokens: DemoTokens = { admin: t(), operator: t(), agents: { 'demo-agent-1': t(), 'demo-agent-2': t(), 'demo-agent-3': t() } };
-  writeFileSync(file, JSON.stringify(tokens, null, 2), { mode: 0o600 });
+  const old = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Partial<DemoTokens> : {};
+  const tokens: DemoTokens = {
+    admin: old.admin ?? t(), operator: old.operator ?? t(),
+    agents: old.agents ?? { 'demo-agent-1': t(), 'demo-agent-2': t(), 'demo-agent-3': t() },
+    load: old.load ?? t(),
+  };
+  if (JSON.stringify(old) !== JSON.stringify(tokens)) writeFileSync(file, JSON.stringify(tokens, null, 2), { mode: 0o600 });
+  chmodSync(file, 0o600);
   return tokens;
 }
 
@@ -63,12 +83,15 @@ function demoRemote(): string {
   return `file://${bare}`;
 }
 
+/** Cancels the workload's requests when a stop cannot wait for the round in flight any longer. */
+const workloadAbort = new AbortController();
+
 async function api(base: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(120_000),
+    signal: AbortSignal.any([AbortSignal.timeout(120_000), workloadAbort.signal]),
   });
   const text = await res.text();
   let json: unknown = text;
@@ -116,9 +139,21 @@ async function main(): Promise<void> {
   mkdirSync(join(DATA_DIR, 'logs'), { recursive: true });
   const started: { name: string; stop: () => Promise<void> }[] = [];
   let stopping = false;
+  let roundInFlight: Promise<unknown> | null = null;
   const stopAll = async (code: number): Promise<never> => {
     if (!stopping) {
       stopping = true;
+      // the workload first: its requests need the API and the worker that are about to stop
+      const round = roundInFlight;
+      if (round) {
+        say('stopping: the workload round in flight finishes first');
+        const finished = await Promise.race([round.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
+        if (!finished) {
+          say('stopping: the workload round did not finish within 30 s; cancelling it');
+          workloadAbort.abort();
+          await round.catch(() => undefined);
+        }
+      }
       say('stopping…');
       for (const p of started.reverse()) {
         await p.stop().catch((e: unknown) => say(`${p.name}: stop failed: ${(e as Error).message}`));
@@ -129,6 +164,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
+  // the children have their own process groups: a closed terminal must stop them through us
+  process.on('SIGHUP', () => void stopAll(0));
 
   try {
     const config = loadConfig();
@@ -149,7 +186,7 @@ async function main(): Promise<void> {
       } else {
         say('temporal: starting the dev server (state in .data/temporal.db)');
         const uiPort = Number(new URL(uiUrl).port || 8233);
-        const t = await startTemporalDev(temporalBin, { port, uiPort, dbFile: join(DATA_DIR, 'temporal.db'), logFile: join(DATA_DIR, 'logs', 'temporal.log') });
+        const t = await startTemporalDev(temporalBin, { port, uiPort, dbFile: join(DATA_DIR, 'temporal.db'), logFile: join(DATA_DIR, 'logs', 'temporal.log'), ownProcessGroup: true });
         started.push({ name: 'temporal', stop: t.stop });
       }
       temporalAddress = config.temporal.address;
@@ -166,7 +203,9 @@ async function main(): Promise<void> {
       { name: 'demo-admin', role: 'admin', token: tokens.admin },
       { name: 'demo-operator', role: 'operator', token: tokens.operator },
       ...Object.entries(tokens.agents).map(([agentId, token]) => ({ name: agentId, role: 'agent', agentId, token })),
+      { name: LOAD_AGENT, role: 'agent', agentId: LOAD_AGENT, token: tokens.load },
     ];
+    const repoUrl = demoRemote();
     const apiPort = (await portOpen(config.api.port)) ? await freePort() : config.api.port;
     const workerMetricsPort = (await portOpen(config.metrics.workerPort)) ? await freePort() : config.metrics.workerPort;
     const childEnv: NodeJS.ProcessEnv = {
@@ -177,6 +216,8 @@ async function main(): Promise<void> {
       SGC_ENCRYPTION_KEY: process.env.SGC_ENCRYPTION_KEY ?? encryptionKey(),
       API_PORT: String(apiPort),
       SGC__metrics__workerPort: String(workerMetricsPort),
+      // demo defaults: a baseline with no repository named loads the demo remote
+      ...(process.env.SGC__baseline__load__repoUrl ? {} : { SGC__baseline__load__repoUrl: repoUrl }),
     };
 
     // Prometheus scraping the API and the worker.
@@ -189,20 +230,23 @@ async function main(): Promise<void> {
       .replace('${ALERTS_FILE}', join(ROOT, 'monitoring', 'alerts.yml'))
       .replace('${API_TARGET}', `127.0.0.1:${apiPort}`)
       .replace('${WORKER_TARGET}', `127.0.0.1:${workerMetricsPort}`));
-    const prom = await startPrometheus(promBins.prometheus, { port: promPort, dataDir: join(DATA_DIR, 'prometheus'), configFile: promConfig, logFile: join(DATA_DIR, 'logs', 'prometheus.log') });
+    const prom = await startPrometheus(promBins.prometheus, { port: promPort, dataDir: join(DATA_DIR, 'prometheus'), configFile: promConfig, logFile: join(DATA_DIR, 'logs', 'prometheus.log'), ownProcessGroup: true });
     started.push({ name: 'prometheus', stop: prom.stop });
 
     const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
-    const worker: ManagedProcess = spawnManaged(tsx, ['workers/main.ts'], { env: childEnv, logFile: join(DATA_DIR, 'logs', 'worker.log') });
+    // the worker holds the baseline's load token (the run's input names only SGC_BASELINE_TOKEN)
+    const workerEnv = { ...childEnv, SGC_BASELINE_TOKEN: process.env.SGC_BASELINE_TOKEN ?? tokens.load };
+    const worker: ManagedProcess = spawnManaged(tsx, ['workers/main.ts'], { env: workerEnv, logFile: join(DATA_DIR, 'logs', 'worker.log'), ownProcessGroup: true });
     started.push({ name: 'worker', stop: worker.stop });
     // the worker applies migrations before it serves /metrics; the API starts after it
     await waitFor('worker /metrics', async () => (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).ok, 180_000, worker.child);
-    const apiProc: ManagedProcess = spawnManaged(tsx, ['api/server.ts'], { env: childEnv, logFile: join(DATA_DIR, 'logs', 'api.log') });
+    const apiProc: ManagedProcess = spawnManaged(tsx, ['api/server.ts'], { env: childEnv, logFile: join(DATA_DIR, 'logs', 'api.log'), ownProcessGroup: true });
     started.push({ name: 'api', stop: apiProc.stop });
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     await waitFor('api /healthz', async () => (await fetch(`${apiUrl}/healthz`)).ok, 120_000, apiProc.child);
 
-    const repoUrl = demoRemote();
+    writeStackFile({ pid: process.pid, startedAt: new Date().toISOString(), apiUrl, temporalUiUrl: uiUrl, prometheusUrl: promUrl, env: stackEnvOf(childEnv) });
+    started.push({ name: 'stack file', stop: async () => removeStackFile() });
     say('up:');
     say(`  API            ${apiUrl}   (OpenAPI ${apiUrl}/docs, metrics ${apiUrl}/metrics)`);
     say(`  Temporal UI    ${uiUrl}`);
@@ -210,6 +254,8 @@ async function main(): Promise<void> {
     say(`  demo tokens    ${join(DATA_DIR, 'tokens.json')} (admin, operator, 3 agents)`);
     say(`  demo remote    ${repoUrl}`);
     say(`  logs           ${join(DATA_DIR, 'logs')}/`);
+    say(`  console        ${apiUrl}/ (sign in with a token from tokens.json)`);
+    say(`  phase commands npm run cli -- … in another terminal uses this stack (${join(DATA_DIR, 'stack.json')})`);
 
     const rounds = opts.smoke ? 3 : Number(opts.rounds);
     const intervalMs = Number(opts.interval) * 1000;
@@ -218,10 +264,16 @@ async function main(): Promise<void> {
     while (!stopping && (rounds === 0 || round < rounds)) {
       round++;
       const t0 = Date.now();
-      const r = await workloadRound(apiUrl, tokens, repoUrl, round);
+      roundInFlight = workloadRound(apiUrl, tokens, repoUrl, round);
+      const r = await (roundInFlight as ReturnType<typeof workloadRound>);
+      roundInFlight = null;
+      if (workloadAbort.signal.aborted) {
+        say(`workload round ${round}: cancelled by the stop`);
+        break;
+      }
       failures += r.failed.length;
       say(`workload round ${round}: ${r.ok} agents completed create→write→commit→pull→release in ${Date.now() - t0} ms${r.failed.length ? `; ${r.failed.length} failed: ${r.failed.join(' | ')}` : ''}`);
-      if (rounds === 0 || round < rounds) await new Promise((res) => setTimeout(res, intervalMs));
+      if (!stopping && (rounds === 0 || round < rounds)) await new Promise((res) => setTimeout(res, intervalMs));
     }
     if (opts.smoke) {
       await waitFor('prometheus sees gitops_operations_total', async () => {

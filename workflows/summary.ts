@@ -60,3 +60,8 @@ export function driftSummary(s: DriftSummaryInput): string {
   if (s.verdict) return clip(`drift review ${s.verdict.passed ? 'PASS' : 'FAIL'}: ${s.verdict.summary}`);
   return clip(`drift review ${s.stage}, sample ${s.sampleNum} of ${s.samplesTotal}`);
 }
+
+/** The memo a phase run starts with (the workflow replaces it as it goes): `{ summary }`. */
+export function startMemo(summary: string): Record<string, string> {
+  return { [SUMMARY_MEMO_KEY]: clip(summary) };
+}

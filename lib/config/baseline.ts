@@ -123,6 +123,12 @@ export const baselineConfigSchema = z.object({
     }).prefault({}).refine((m) => m.status + m.diff + m.edit > 0, { message: 'at least one weight must be positive' }),
     /** workspaces the load uses, created by the preflight when empty */
     workspaces: z.number().int().min(1).max(1_000).default(10),
+    /**
+     * the repository the preflight creates those workspaces from when a run names neither
+     * workspace ids nor a repository (`npm start` sets it to its demo remote); unset, a run must
+     * name one
+     */
+    repoUrl: z.string().min(1).optional(),
     requestTimeoutMs: z.number().int().positive().default(30_000),
     /** bound on requests in flight; beyond it requests wait (their latency still counts from the schedule) */
     maxInFlight: z.number().int().positive().optional(),

@@ -24,6 +24,8 @@ import {
 import type { PhaseTemporal } from '../../clients/runs.js';
 import { createTemporalClient } from '../../clients/temporal.js';
 import type { BaselineStatus } from '../../workflows/production-baseline/messages.js';
+import { baselineSummary } from '../../workflows/summary.js';
+import { waitWithProgress } from './wait.js';
 import type { ProductionBaselineResult } from '../../workflows/production-baseline/workflow.js';
 
 function positiveInt(v: string): number {
@@ -132,10 +134,22 @@ export function baselineCommand(opts: { loadConfig?: () => Config; out?: (line: 
 
   withRunFlags(cmd.command('start').description('start a baseline (temporal.yaml baseline: defaults under the flags)'))
     .option('--id <id>', 'run id (default: random)')
-    .action(async (o: StartFlags) => {
+    .option('--wait', 'wait until the baseline ends, printing its stage and sample n of N as it goes')
+    .action(async (o: StartFlags & { wait?: boolean }) => {
       const { id = randomUUID(), ...overrides } = overridesFromFlags(o);
-      const r = await withTemporal(loadCfg, (t, config) => startBaseline(t, baselineInputFromConfig(config, overrides), id));
-      out(`started baseline ${id} (workflow ${r.workflowId}, run ${r.runId})`);
+      await withTemporal(loadCfg, async (t, config) => {
+        const r = await startBaseline(t, baselineInputFromConfig(config, overrides), id);
+        out(`started baseline ${id} (workflow ${r.workflowId}, run ${r.runId})`);
+        if (!o.wait) return;
+        await waitWithProgress({
+          out,
+          poll: async () => {
+            const v = await baselineStatus(t.client, id);
+            if (v.state === 'RUNNING' && v.status) return { done: false, line: baselineSummary(v.status) };
+            return { done: v.state !== 'RUNNING', line: formatBaseline(id, v.state, v.status, v.result) };
+          },
+        });
+      });
     });
 
   cmd.command('status <id>')

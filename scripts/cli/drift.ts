@@ -14,6 +14,8 @@ import { driftInputFromConfig, driftOverridesSchema, driftStatus, startDrift } f
 import { createTemporalClient } from '../../clients/temporal.js';
 import type { DriftStatus } from '../../workflows/drift-review/messages.js';
 import type { DriftReviewResult } from '../../workflows/drift-review/workflow.js';
+import { driftSummary } from '../../workflows/summary.js';
+import { waitWithProgress } from './wait.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -64,15 +66,27 @@ export function driftCommand(opts: { loadConfig?: () => Config; out?: (line: str
     .addOption(new Option('--mode <mode>', 'short soak (2 h) or full review (48 h)').choices(['short', 'full']))
     .option('--duration <seconds>', 'soak duration (overrides --mode)', positiveInt)
     .option('--interval <seconds>', 'sample interval', positiveInt)
-    .action(async (o: { id?: string; job?: string; instance?: string; mode?: 'short' | 'full'; duration?: number; interval?: number }) => {
+    .option('--wait', 'wait for the verdict, printing sample n of N as the review goes')
+    .action(async (o: { id?: string; job?: string; instance?: string; mode?: 'short' | 'full'; duration?: number; interval?: number; wait?: boolean }) => {
       const parsed = driftOverridesSchema.safeParse({
         id: o.id, mode: o.mode, durationSeconds: o.duration, intervalSeconds: o.interval,
         ...(o.job ? { target: { job: o.job, ...(o.instance ? { instance: o.instance } : {}) } } : {}),
       });
       if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
       const { id = randomUUID(), ...overrides } = parsed.data;
-      const r = await withTemporal((config, client) => startDrift({ client, taskQueue: config.temporal.taskQueues.phases }, driftInputFromConfig(config, overrides), id));
-      out(`started drift review ${id} (workflow ${r.workflowId}, run ${r.runId})`);
+      await withTemporal(async (config, client) => {
+        const r = await startDrift({ client, taskQueue: config.temporal.taskQueues.phases }, driftInputFromConfig(config, overrides), id);
+        out(`started drift review ${id} (workflow ${r.workflowId}, run ${r.runId})`);
+        if (!o.wait) return;
+        await waitWithProgress({
+          out,
+          poll: async () => {
+            const v = await driftStatus(client, id);
+            if (v.state === 'RUNNING' && v.status) return { done: false, line: driftSummary(v.status) };
+            return { done: v.state !== 'RUNNING', line: formatDrift(id, v.state, v.status, v.result) };
+          },
+        });
+      });
     });
 
   cmd.command('status <id>')

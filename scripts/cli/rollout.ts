@@ -17,6 +17,8 @@ import { controlRollout, rolloutStatus, startRollout, type RolloutAction, type R
 import { loadConfig, type Config } from '../../lib/config/index.js';
 import { createTemporalClient } from '../../clients/temporal.js';
 import type { CanaryStatus } from '../../workflows/canary-rollout/messages.js';
+import { canarySummary } from '../../workflows/summary.js';
+import { waitWithProgress } from './wait.js';
 
 export function cliActor(): string {
   try {
@@ -70,12 +72,22 @@ export function rolloutCommand(opts: { loadConfig?: () => Config; out?: (line: s
     .option('--interval <seconds>', 'analysis interval', positiveInt)
     .option('--auto-advance', 'advance at each stage end without waiting for `advance`')
     .option('--stages <file>', 'JSON file with the stage list')
-    .action(async (o: { id?: string; interval?: number; autoAdvance?: boolean; stages?: string }) => {
+    .option('--wait', 'wait until the rollout completes or rolls back, printing its stage and percent as it moves')
+    .action(async (o: { id?: string; interval?: number; autoAdvance?: boolean; stages?: string; wait?: boolean }) => {
       const stages = o.stages ? JSON.parse(readFileSync(o.stages, 'utf8')) as never : undefined;
-      const r = await withControl(loadCfg, (d) => startRollout(d, {
-        rolloutId: o.id, analysisIntervalSeconds: o.interval, autoAdvance: o.autoAdvance, stages,
-      }, cliActor()));
-      out(`started rollout ${r.rolloutId} (workflow ${r.workflowId}, run ${r.runId})`);
+      await withControl(loadCfg, async (d) => {
+        const r = await startRollout(d, { rolloutId: o.id, analysisIntervalSeconds: o.interval, autoAdvance: o.autoAdvance, stages }, cliActor());
+        out(`started rollout ${r.rolloutId} (workflow ${r.workflowId}, run ${r.runId})`);
+        if (!o.wait) return;
+        const end = await waitWithProgress({
+          out,
+          poll: async () => {
+            const s = await rolloutStatus(d, r.rolloutId);
+            return { done: s.status === 'completed' || s.status === 'rolled_back', line: canarySummary(s) };
+          },
+        });
+        if (/rolled back/.test(end)) process.exitCode = 2;
+      });
     });
 
   cmd.command('status <rolloutId>')

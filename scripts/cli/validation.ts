@@ -21,6 +21,8 @@ import {
 import { loadConfig, type Config } from '../../lib/config/index.js';
 import { createTemporalClient } from '../../clients/temporal.js';
 import type { validationPeriodWorkflow } from '../../workflows/validation-period/workflow.js';
+import { validationSummary } from '../../workflows/summary.js';
+import { waitWithProgress } from './wait.js';
 
 function cliActor(): string {
   try {
@@ -99,7 +101,7 @@ export function validationCommand(opts: { loadConfig?: () => Config; out?: (line
     .option('--backtest-end <time>', 'backtest window end (ISO 8601 or unix seconds)')
     .option('--day-seconds <n>', 'live: the day length; backtest: wall seconds per simulated day (default 0)', wholeNumber(0))
     .option('--query <name=promql>', 'override a validation.* query for this run (repeatable)', queryOverride)
-    .addOption(new Option('--wait', 'wait for the decision and print it'))
+    .addOption(new Option('--wait', 'wait for the decision, printing week/day and the last checkpoint as the period goes'))
     .action(async (o: {
       id?: string; weeks?: number; minWeeks?: number; maxWeeks?: number; backtestStart?: string; backtestEnd?: string;
       daySeconds?: number; query?: Record<string, string>; wait?: boolean;
@@ -115,6 +117,13 @@ export function validationCommand(opts: { loadConfig?: () => Config; out?: (line
         const started = await startValidationPeriod({ client, taskQueue: config.temporal.taskQueues.phases }, input, o.id);
         out(`started ${started.mode} validation ${started.id} (workflow ${started.workflowId}, run ${started.runId})`);
         if (o.wait) {
+          await waitWithProgress({
+            out,
+            poll: async () => {
+              const v = await getValidationPeriod(client, started.id);
+              return { done: v.execution !== 'RUNNING', line: v.status ? validationSummary(v.status) : `validation ${started.id}: ${v.execution}` };
+            },
+          });
           const r = await client.workflow.getHandle<typeof validationPeriodWorkflow>(started.workflowId).result();
           out(`decision: ${r.decision} at week ${r.week}${r.incomplete ? ' (incomplete data)' : ''}`);
           for (const x of r.reasons) out(`  - ${x}`);
