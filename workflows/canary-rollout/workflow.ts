@@ -5,7 +5,9 @@ import {
 import type { CanaryActivities } from '../../activities/canary.js';
 import type { AnalysisValues, CanaryStage, CanaryThresholds } from '../../lib/canary/analysis.js';
 import { ErrorType } from '../../lib/errors.js';
+import { memoSummary } from '../memo.js';
 import { sgcPercentKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
+import { canarySummary } from '../summary.js';
 import {
   advanceSignal, advanceUpdate, pauseSignal, pauseUpdate, resumeSignal, resumeUpdate, rollbackSignal, rollbackUpdate, statusQuery,
   type CanaryStatus, type RollbackInfo,
@@ -93,7 +95,7 @@ const { analyse } = proxyActivities<CanaryActivities>({
  * Temporal UI as SgcPhase=canary with SgcStage, SgcPercent and SgcStatus.
  */
 export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<CanaryRolloutResult> {
-  const r: Run = { input, plan: planOf(input), s: beginRun(input.state, workflowInfo().runId, Date.now()), changes: 0, shown: '' };
+  const r: Run = { input, plan: planOf(input), s: beginRun(input.state, workflowInfo().runId, Date.now()), changes: 0, shown: '', memo: memoSummary() };
   registerMessages(r);
   showInUi(r);
 
@@ -120,6 +122,8 @@ interface Run {
   changes: number;
   /** the search attributes last upserted */
   shown: string;
+  /** sets the run's memo summary (Temporal UI's list) when it changes */
+  memo: (summary: string) => void;
 }
 
 type Step = { kind: 'done' } | { kind: 'rollback' } | { kind: 'run-full'; why: string };
@@ -307,6 +311,7 @@ function showInUi(r: Run): void {
   const stage = currentStage(plan, s);
   const percent = s.rollback !== null ? 0 : stage.percent;
   const status = runStatus(plan, s) === 'completed' ? 'done' : runStatus(plan, s);
+  r.memo(canarySummary(statusOf(plan, s)));
   const key = `${stage.name}|${percent}|${status}`;
   if (key === r.shown) return;
   r.shown = key;

@@ -5,7 +5,9 @@ import type { DriftActivities, DriftProcessResult, DriftTargetInput } from '../.
 import { targetName, toSampleSet, type DriftSampleSet, type DriftStoredSample } from '../../lib/drift/review.js';
 import type { DriftThresholds } from '../../lib/drift/verdict.js';
 import { artifactRunId } from '../ids.js';
+import { memoSummary } from '../memo.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
+import { driftSummary } from '../summary.js';
 import { driftStatusQuery, type DriftStage, type DriftStatus } from './messages.js';
 
 /** Where a review continued-as-new left off. */
@@ -104,9 +106,11 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
     sampleNum: input.carry ? input.carry.nextSample - 1 : 0, samplesTotal: total, lastSample: input.carry?.lastSample ? asSet(input.carry.lastSample) : null, verdict: null,
   };
   setHandler(driftStatusQuery, () => status);
+  const memo = memoSummary();
   const setStage = (stage: DriftStage): void => {
     status.stage = stage;
     upsertSearchAttributes([{ key: sgcStageKey, value: stage }]);
+    memo(driftSummary(status));
   };
   upsertSearchAttributes([{ key: sgcPhaseKey, value: 'drift' }, { key: sgcStageKey, value: status.stage }, { key: sgcStatusKey, value: 'running' }]);
 
@@ -137,6 +141,7 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
     const s = asSet(await acts.sampleDrift(sampleInput(k, Date.now() / 1000)));
     takenThisRun++;
     Object.assign(status, { sampleNum: k, lastSample: s });
+    memo(driftSummary(status));
   }
 
   setStage('verdict');

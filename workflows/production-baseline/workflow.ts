@@ -20,7 +20,9 @@ import type { RunOutcome } from '../../lib/baseline/report.js';
 import type { SloOptions } from '../../lib/baseline/slo.js';
 import { ErrorType } from '../../lib/errors.js';
 import { artifactRunId } from '../ids.js';
+import { memoSummary } from '../memo.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
+import { baselineSummary } from '../summary.js';
 import {
   cancelSignal, statusQuery, type BaselineRunStatus, type BaselineStage, type BaselineStatus, type SamplePhase,
 } from './messages.js';
@@ -196,13 +198,16 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
     work.cancel();
   });
 
+  const memo = memoSummary();
   const setStage = (stage: BaselineStage): void => {
     status.stage = stage;
     upsertSearchAttributes([{ key: sgcStageKey, value: stage }]);
+    memo(baselineSummary(status));
   };
   const setOutcome = (s: BaselineRunStatus, decision: string | null): void => {
     status.status = s;
     upsertSearchAttributes([{ key: sgcStatusKey, value: s }, ...(decision ? [{ key: sgcDecisionKey, value: decision }] : [])]);
+    memo(baselineSummary(status));
   };
   upsertSearchAttributes([{ key: sgcPhaseKey, value: 'baseline' }, { key: sgcStageKey, value: 'preflight' }, { key: sgcStatusKey, value: 'running' }]);
 
@@ -219,8 +224,10 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
 
   /** Runs a phase's windows; returns the trip that stopped it, or null. */
   const runPhase = async (p: PhaseRun, target: LoadTarget): Promise<TripInfo | null> => {
-    setStage(p.phase);
+    status.stage = p.phase;
+    upsertSearchAttributes([{ key: sgcStageKey, value: p.phase }]);
     Object.assign(status, { phase: p.phase, sampleNum: 0, samplesTotal: p.windows.length });
+    memo(baselineSummary(status));
     for (let i = 0; i < p.windows.length; i++) {
       const r = await loadActivity(p.windows[i], input.load.requestTimeoutMs)({
         runId, phase: p.phase, sampleNum: i + 1, windowSeconds: p.windows[i], target,
@@ -247,6 +254,7 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
         lastSample: { phase: p.phase, sampleNum: r.sampleNum, timestamp: r.timestamp, values: r.values },
         breaker: { state: b.state, reason: b.reason, rule: b.rule, value: b.value, threshold: b.threshold },
       });
+      memo(baselineSummary(status));
       if (b.tripped && b.rule !== undefined && b.value !== undefined && b.threshold !== undefined) {
         log.warn('baseline circuit breaker tripped', { phase: p.phase, sampleNum: r.sampleNum, rule: b.rule, value: b.value });
         return { phase: p.phase, sampleNum: r.sampleNum, rule: b.rule, value: b.value, threshold: b.threshold, reason: `${p.phase}: ${b.reason}` };

@@ -9,7 +9,9 @@ import {
   buildTriggersTable, decide, forecast3Months, summarizeWeek,
   type DaySnapshot, type DecisionResult, type Forecast, type TriggersTable, type WeekSummary,
 } from '../../lib/validation/index.js';
+import { memoSummary } from '../memo.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStatusKey, sgcWeekKey } from '../search-attributes.js';
+import { validationSummary } from '../summary.js';
 import {
   decideNowProblem, decideNowSignal, extendProblem, extendSignal, overrideDecisionUpdate, overrideProblem, statusQuery,
   type DecideNowRequest, type Extension, type LastDecision, type OverrideDecisionRequest, type ValidationPhase,
@@ -313,6 +315,11 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     };
   });
 
+  const memo = memoSummary();
+  const showProgress = (): void => memo(validationSummary({
+    mode, phase, week: currentWeek(), day: nextDay, daysPerWeek: dpw, plannedWeeks, provisional: lastDecision?.provisional ?? null, decision: finalDecision, lastDecision,
+  }));
+
   upsertSearchAttributes([
     { key: sgcPhaseKey, value: 'validation' },
     { key: sgcWeekKey, value: currentWeek() },
@@ -337,6 +344,7 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     };
     if (decision.decision === 'EXTEND') notes.push(`Week ${week}: the rules extended the period. ${decision.reasons.join('; ')}`);
     upsertSearchAttributes([{ key: sgcWeekKey, value: week }, { key: sgcDecisionKey, value: decision.decision }]);
+    showProgress();
     log.info('validation checkpoint', { week, decision: decision.decision, provisional: decision.provisional, incomplete: decision.incomplete });
     const report = await writeWeeklyReport({ runId, week, config: cfg, weeks, forecast: forecastOf(weeks), decision, backtest: backtest ?? undefined, notes });
     addReport(report.id);
@@ -364,6 +372,7 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     const decision = override && override.decision !== 'EXTEND' ? override.decision : ruleDecision;
     finalDecision = decision;
     upsertSearchAttributes([{ key: sgcDecisionKey, value: decision }, { key: sgcStatusKey, value: 'decided' }, { key: sgcWeekKey, value: d.week }]);
+    showProgress();
     log.info('validation period decided', { decision, ruleDecision, week: d.week, incomplete: d.incomplete, overridden: override !== null });
     const forecast = forecastOf(all);
     // seed 000: after STAY, re-evaluate quarterly. Added after periods were already running:
@@ -437,6 +446,7 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
       current.push(snapshot);
       nextDay += 1;
       daysThisRun += 1;
+      showProgress();
 
       if ((nextDay - 1) % dpw === 0) {
         const decision = await checkpoint(week);
