@@ -61,7 +61,7 @@ export async function startDrift(t: PhaseTemporal, input: DriftReviewInput, id: 
     const h = await t.client.workflow.start(driftReviewWorkflow, {
       taskQueue: t.taskQueue, workflowId, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE',
       typedSearchAttributes: [{ key: sgcPhaseKey, value: 'drift' }],
-      memo: startMemo(`drift review starting: job ${input.target.job}, ${Math.ceil(input.durationSeconds / input.intervalSeconds)} samples every ${input.intervalSeconds} s`),
+      memo: startMemo(`drift review starting: ${(input.targets ?? (input.target ? [input.target] : [])).map((x) => x.name ?? x.job).join(', ')}, ${Math.ceil(input.durationSeconds / input.intervalSeconds)} samples every ${input.intervalSeconds} s`),
     });
     return { workflowId, runId: h.firstExecutionRunId };
   } catch (e) {

@@ -57,7 +57,11 @@ export function baselineSummary(s: BaselineSummaryInput): string {
 export type DriftSummaryInput = Pick<DriftStatus, 'stage' | 'sampleNum' | 'samplesTotal'> & { verdict: Pick<NonNullable<DriftStatus['verdict']>, 'passed' | 'summary'> | null };
 
 export function driftSummary(s: DriftSummaryInput): string {
-  if (s.verdict) return clip(`drift review ${s.verdict.passed ? 'PASS' : 'FAIL'}: ${s.verdict.summary}`);
+  if (s.verdict) {
+    // a review's verdict summary may already lead with PASS/FAIL (several processes)
+    const v = s.verdict.summary;
+    return clip(`drift review ${/^(PASS|FAIL)\b/.test(v) ? v : `${s.verdict.passed ? 'PASS' : 'FAIL'}: ${v}`}`);
+  }
   return clip(`drift review ${s.stage}, sample ${s.sampleNum} of ${s.samplesTotal}`);
 }
 

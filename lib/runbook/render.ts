@@ -127,6 +127,7 @@ export function renderRunbook(config: RunbookConfig, opts: RunbookOptions): stri
     '',
     '- every flag goes to 0% with shadow off, in one transaction and one audited change, and a rollback event is recorded (who, why, when);',
     `- every API and worker process hears it at once (Postgres LISTEN/NOTIFY) and acknowledges; the answer gives the measured time from the decision until every process switched (it waits up to ${c.switchTimeoutMs} ms and names the processes that did not answer; seed 002: under 30 s);`,
+    `- it moves live work: every live approach-2 workspace is re-homed to approach 1 under the same id (\`rehomeWorkflow\` on the git worker; HEAD, index, working tree and unpushed commits carried), and \`GET ${api}/v1/flags/kill/<eventId>/rehome\` lists the carried, the not carried (with the reason; they stay on approach 2 as they were) and those in progress;`,
     '- it **latches**: every later flag write — by hand, by a rollout moving to its next stage, by the weekly drill — is refused (HTTP 409 `latched`) until an admin unlatches. A running rollout cannot turn the flags back on; roll it back too so it ends;',
     '- unlatching leaves the flags at 0%: turning approach 2 on again is a separate, deliberate change (a new rollout).',
     '',
