@@ -17,12 +17,22 @@ export interface GitHttpServer {
   close(): Promise<void>;
 }
 
-export async function startGitHttpServer(o: { projectRoot: string; username: string; password: string }): Promise<GitHttpServer> {
+export async function startGitHttpServer(o: {
+  projectRoot: string; username: string; password: string;
+  /** a URL to answer `302 Found` with instead of serving (e.g. another host), or undefined */
+  redirect?: (pathAndQuery: string) => string | undefined;
+}): Promise<GitHttpServer> {
   const expected = `Basic ${Buffer.from(`${o.username}:${o.password}`).toString('base64')}`;
   const seenAuth: string[] = [];
   const server: Server = createServer((req, res) => {
     const auth = req.headers.authorization;
     if (auth) seenAuth.push(auth);
+    const location = o.redirect?.(req.url ?? '/');
+    if (location !== undefined) {
+      res.writeHead(302, { Location: location });
+      res.end();
+      return;
+    }
     if (auth !== expected) {
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="sgc-test"' });
       res.end('unauthorized');
@@ -81,6 +91,46 @@ export async function startGitHttpServer(o: { projectRoot: string; username: str
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    seenAuth,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+export interface RecordingServer {
+  url: string;
+  /** host:port, as git's credential protocol names it */
+  host: string;
+  /** every request line seen (method + path) */
+  requests: string[];
+  /** every Authorization header seen: a credential leak is anything in here */
+  seenAuth: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A stand-in for a hostile or foreign git host: it answers every request with
+ * `401 WWW-Authenticate: Basic` (so git offers whatever credentials it has) and records every
+ * Authorization header it receives.
+ */
+export async function startRecordingServer(): Promise<RecordingServer> {
+  const requests: string[] = [];
+  const seenAuth: string[] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    if (req.headers.authorization) seenAuth.push(req.headers.authorization);
+    req.resume();
+    res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="recording"' });
+    res.end('unauthorized');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    requests,
     seenAuth,
     close: () => new Promise<void>((r) => {
       server.closeAllConnections();

@@ -1,0 +1,211 @@
+/**
+ * Issue 9, item 3 (two agents in one sandbox). A pooled sandbox carries a lease generation,
+ * claimed with it; release, wipe and health check act only for the lease they were given, so a
+ * stale attempt (a second DELETE, a release activity retried while the first still runs, a
+ * health verdict about a sandbox that changed hands meanwhile) does nothing and says so. A
+ * retried create never destroys, or hands away, the sandbox of the attempt that superseded it.
+ * Workspace status moves by compare-and-set, and one mutating operation runs per workspace at a
+ * time while reads run beside it.
+ *
+ * Each race is forced, not hoped for: a gate holds one command (the wipe, the clone, the push)
+ * while the competing step overtakes it. Local provider + Postgres directly, 200 runs each.
+ */
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mapError } from '../../api/errors.js';
+import { parseConfig, type Config } from '../../lib/config/index.js';
+import { ErrorType, isDomainError } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import { createMetrics } from '../../lib/metrics.js';
+import { SandboxPool } from '../../lib/pool/pool.js';
+import { createLocalProvider, type LocalSandboxProvider } from '../../lib/sandbox/local.js';
+import { createGitService } from '../../lib/service/index.js';
+import { getSandbox } from '../../lib/store/sandboxes.js';
+import { freshDb, type TestDb } from '../helpers/db.js';
+import { createBareRepo } from '../helpers/git.js';
+import { gated, within, type GatedProvider } from '../helpers/gated-provider.js';
+
+const RUNS = Number(process.env.SGC_OWNERSHIP_RUNS ?? 200);
+const log = createLogger({ level: 'silent' });
+const key = randomBytes(32);
+
+let t: TestDb;
+let root: string;
+let local: LocalSandboxProvider;
+let g: GatedProvider<LocalSandboxProvider>;
+let repo: ReturnType<typeof createBareRepo>;
+const cleanups: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  t = await freshDb('secown');
+  root = mkdtempSync(join(tmpdir(), 'sgc-secown-'));
+  local = createLocalProvider({ root, defaultTimeoutMs: 3_600_000 });
+  g = gated(local);
+  repo = createBareRepo({ 'README.md': '# owned\n' });
+});
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  local?.close();
+  repo?.cleanup();
+  if (root) rmSync(root, { recursive: true, force: true });
+  await t?.drop();
+});
+
+function config(extra: Record<string, unknown> = {}): Config {
+  return parseConfig({
+    sandbox: { localRoot: root },
+    pool: { min: 0, max: 50 },
+    git: { remotes: [{ scheme: 'file', pathPrefix: repo.root }], backoffBaseMs: 10, backoffMaxMs: 50 },
+    ...extra,
+  });
+}
+
+/** `in_use` rows of this provider: sandbox → the agent the database says holds it. */
+async function holders(): Promise<Map<string, string>> {
+  const { rows } = await t.db.query<{ sandbox_id: string; agent_id: string }>(
+    `SELECT sandbox_id, agent_id FROM git_sandboxes WHERE status = 'in_use'`,
+  );
+  return new Map(rows.map((r) => [r.sandbox_id, r.agent_id]));
+}
+
+describe('pool: two overlapping releases of one lease', () => {
+  let pool: SandboxPool;
+  let other: SandboxPool;
+
+  beforeAll(async () => {
+    await t.db.query(`UPDATE git_sandboxes SET status = 'terminated', terminated_at = now() WHERE status <> 'terminated'`);
+    const settings = { min: 0, max: 1, ttlSeconds: 3600, acquireTimeoutMs: 2_000, pricePerSecond: 0, tickMs: 60_000 };
+    pool = new SandboxPool({ provider: g.provider, db: t.db, key, log }, settings);
+    // another process sharing the pool, that does not wait for a free sandbox
+    other = new SandboxPool({ provider: g.provider, db: t.db, key, log }, { ...settings, acquireTimeoutMs: 1 });
+    cleanups.push(() => other.stop({ terminateIdle: true }), () => pool.stop({ terminateIdle: true }));
+  });
+
+  test(`never hand the next agent's sandbox to a third agent, nor wipe its files (${RUNS} runs)`, async () => {
+    let stale = 0;
+    for (let i = 0; i < RUNS; i++) {
+      const a = await pool.acquire({ agentId: `a-${i}`, taskId: 't' });
+      await a.sandbox.writeFile(`ws/a-${i}/marker`, 'a');
+      // the second release is the first one retried (same lease) while the first still runs
+      const gate = g.arm((argv) => argv[0] === 'rm');
+      const releases = [pool.release(a.sandbox.id, a.lease), pool.release(a.sandbox.id, a.lease)];
+      await within(gate.reached, 10_000, 'a release reached its wipe');
+      await within(Promise.race(releases), 10_000, 'the other release finished');
+      // meanwhile the next agent asks for a sandbox
+      let b = await other.acquire({ agentId: `b-${i}`, taskId: 't' }).catch((e: unknown) => {
+        if (isDomainError(e, ErrorType.PoolExhausted)) return null;
+        throw e;
+      });
+      if (b) await b.sandbox.writeFile(`ws/b-${i}/marker`, 'b');
+      gate.open();
+      const results = await within(Promise.all(releases), 10_000, 'both releases finished');
+      stale += results.filter((r) => (r as { stale?: boolean }).stale === true).length;
+      b ??= await pool.acquire({ agentId: `b-${i}`, taskId: 't' });
+      if (!b) throw new Error('unreachable');
+      await b.sandbox.writeFile(`ws/b-${i}/marker2`, 'b');
+
+      // b's files survived both releases of a's lease, and b holds its sandbox alone
+      assert.equal(await b.sandbox.readFile(`ws/b-${i}/marker2`), 'b', `run ${i}: b's files were wiped`);
+      assert.equal((await getSandbox(t.db, b.sandbox.id))?.agentId, `b-${i}`, `run ${i}: b's sandbox is recorded for someone else`);
+      const c = await other.acquire({ agentId: `c-${i}`, taskId: 't' }).catch((e: unknown) => {
+        if (isDomainError(e, ErrorType.PoolExhausted)) return null;
+        throw e;
+      });
+      assert.equal(c, null, `run ${i}: a third agent got b's sandbox`);
+      assert.deepEqual([...(await holders()).values()], [`b-${i}`], `run ${i}: in_use rows`);
+      await pool.release(b.sandbox.id, b.lease);
+    }
+    assert.equal(stale, RUNS, 'every overtaken release said it was stale');
+  });
+
+  test('a health verdict about a sandbox that changed hands meanwhile does nothing', async () => {
+    const a = await pool.acquire({ agentId: 'hc-a', taskId: 't' });
+    await pool.release(a.sandbox.id, a.lease);
+    // the probe of the idle sandbox is held, and then fails
+    const gate = g.arm((argv) => argv[0] === 'true', { exitCode: 1, stdout: '', stderr: 'held' });
+    const check = pool.healthCheck();
+    await within(gate.reached, 10_000, 'the health probe started');
+    // meanwhile an agent takes the sandbox and gives it back (a new lease, idle again)
+    const b = await other.acquire({ agentId: 'hc-b', taskId: 't' });
+    assert.equal(b.sandbox.id, a.sandbox.id);
+    await other.release(b.sandbox.id, b.lease);
+    gate.open();
+    const r = await check;
+    assert.equal(r.unhealthy, 0, 'the stale verdict retired a sandbox');
+    assert.equal((await getSandbox(t.db, a.sandbox.id))?.status, 'ready');
+  });
+});
+
+describe('service: a create retried while the first attempt still clones', () => {
+  for (const approach of ['pooled', 'simple'] as const) {
+    test(`the retry's workspace stays ready in a sandbox only it holds (${RUNS / 2} runs, ${approach})`, async () => {
+      const cfg = config({ service: { approach } });
+      // two workers: the first attempt on one, Temporal's retry on the other
+      const first = createGitService({ config: cfg, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: g.provider, key, approach });
+      const retry = createGitService({ config: cfg, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: g.provider, key, approach });
+      cleanups.push(() => first.close(), () => retry.close());
+      for (let i = 0; i < RUNS / 2; i++) {
+        const input = { workspaceId: randomUUID(), agentId: `agent-${approach}-${i}`, taskId: 't', repoUrl: repo.url };
+        const gate = g.arm((argv) => argv[0] === 'git' && argv.includes('clone'));
+        const slow = first.createWorkspace(input);
+        slow.catch(() => undefined);
+        await within(gate.reached, 10_000, 'the first attempt started cloning');
+        const ws = await retry.createWorkspace(input);
+        gate.open();
+        await slow.then(() => undefined, () => undefined);
+
+        const now = await retry.getWorkspace(input.workspaceId);
+        assert.equal(now?.status, 'ready', `run ${i}: the late first attempt changed the workspace to ${now?.status}`);
+        assert.equal(now?.sandboxId, ws.sandboxId, `run ${i}: the workspace moved sandbox`);
+        assert.equal(await retry.readFile(input.workspaceId, 'README.md'), '# owned\n', `run ${i}: the clone was destroyed`);
+        const rec = await getSandbox(t.db, ws.sandboxId);
+        assert.equal(rec?.status, 'in_use', `run ${i}: the workspace's sandbox is ${rec?.status}`);
+        assert.equal(rec?.agentId, input.agentId);
+        for (const [sandboxId, agent] of await holders()) {
+          if (sandboxId !== ws.sandboxId) assert.notEqual(agent, input.agentId, `run ${i}: the agent holds a second sandbox`);
+        }
+        await retry.release(input.workspaceId);
+      }
+    });
+  }
+});
+
+describe('service: one mutating operation per workspace at a time', () => {
+  test('a write during a push waits its bounded time and is then refused as busy (409, Retry-After); reads run beside', async () => {
+    const cfg = config({ service: { approach: 'simple' }, git: { remotes: [{ scheme: 'file', pathPrefix: repo.root }] }, limits: { workspaceBusyWaitMs: 300 } });
+    const svc = createGitService({ config: cfg, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: g.provider, key, approach: 'simple' });
+    cleanups.push(() => svc.close());
+    const ws = await svc.createWorkspace({ agentId: 'serial', taskId: 't', repoUrl: repo.url });
+    await svc.writeFile(ws.id, 'one.txt', '1\n');
+    // the push's first command (stage + commit) is held
+    const gate = g.arm((argv) => argv[0] === 'nice');
+    const push = svc.commitAndPush(ws.id, { message: 'held push' });
+    push.catch(() => undefined);
+    await within(gate.reached, 10_000, 'the push started');
+
+    const started = Date.now();
+    const err = await svc.writeFile(ws.id, 'two.txt', '2\n').then(() => null, (e: unknown) => e);
+    const waited = Date.now() - started;
+    assert.ok(isDomainError(err, ErrorType.Busy), `expected the write to be refused as busy, got ${String(err)}`);
+    assert.ok(waited >= 250 && waited < 5_000, `waited ${waited} ms`);
+    const mapped = mapError(err);
+    assert.equal(mapped.status, 409);
+    assert.equal(mapped.body.error, 'busy');
+    assert.equal(mapped.retryAfter, true);
+    // reads are not serialised
+    const st = await within(svc.status(ws.id), 5_000, 'status during the push');
+    assert.equal(st.branch, ws.agentBranch);
+
+    gate.open();
+    await push;
+    await svc.writeFile(ws.id, 'two.txt', '2\n');
+    // writes queue behind each other within the bound instead of failing
+    await Promise.all([svc.writeFile(ws.id, 'three.txt', '3\n'), svc.writeFile(ws.id, 'four.txt', '4\n')]);
+    await svc.release(ws.id);
+  });
+});
