@@ -12,7 +12,8 @@ export interface MergeQueueActivityDeps {
    * worker passes a local provider (the checkout lives on the worker's host, beside no agent).
    */
   provider: SandboxProvider;
-  creds?: () => GitCredentials | undefined;
+  /** the token for a remote (the git.remotes entry it matches), bound to that remote */
+  creds?: (repoUrl: string) => GitCredentials | undefined;
   committer: { name: string; email: string };
   metrics?: Pick<Metrics, 'queueWait' | 'queueBatchSize'>;
   log: Logger;
@@ -35,7 +36,7 @@ export function createMergeQueueActivities(deps: MergeQueueActivityDeps) {
         // on cancellation (worker shutdown, heartbeat timeout) the attempt ends here; the retry
         // re-applies safely (trailers already on the branch are skipped)
         const res = await withHeartbeat(deps.log, () => applyBatch(sb, 'queue', {
-          repoUrl: input.repoUrl, branch: input.branch, items: input.items, creds: deps.creds?.(), committer: deps.committer,
+          repoUrl: input.repoUrl, branch: input.branch, items: input.items, creds: deps.creds?.(input.repoUrl), committer: deps.committer,
         }));
         const now = Date.now();
         deps.metrics?.queueBatchSize.observe(input.items.length);

@@ -19,6 +19,7 @@ import type { Db } from '../lib/db/index.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from '../lib/metrics.js';
+import { createGitPolicy } from '../lib/policy/index.js';
 import type { GitService } from '../lib/service/types.js';
 import { SESSION_COOKIE, acceptsSessionCookie, createAuthenticator } from './auth.js';
 import { errorHandler } from './errors.js';
@@ -129,7 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // the flags, the latch and rollback events as stored: the dashboard's flag panel and annotations
     beforeScrape: () => refreshFlagMetrics(deps.metrics, flagStore),
   }));
-  await app.register(workspaceRoutes({ service: deps.service, temporal: deps.temporal }), { prefix: '/v1' });
+  await app.register(workspaceRoutes({ service: deps.service, temporal: deps.temporal, policy: createGitPolicy(deps.config.git) }), { prefix: '/v1' });
   // MCP tools for agents: each call goes through the routes above, with the agent's own token
   await app.register(mcpRoute(app));
 

@@ -1,11 +1,12 @@
 /**
  * The one error handler. Every failure leaves as `{ error, message, ...safe details }`: no stack
  * traces, no vendor messages that could quote a remote URL or a credential. Status codes:
- * validation 400 (naming the field), 401/403 from auth, NotFound 404, conflicts 409 with the
- * files, an action the current state refuses (a rollout's validator) 409 `refused` with the
+ * validation 400 (naming the field), 401/403 from auth and policy (403 names the field), NotFound
+ * 404, conflicts 409 with the files, a busy workspace 409 + Retry-After, a quota 409 naming the
+ * limit, an action the current state refuses (a rollout's validator) 409 `refused` with the
  * reason, a flag write while the kill latch is set 409 `latched` with the reason, an
- * Idempotency-Key reused for another request 422, body too large 413, dependencies down
- * (Postgres, Temporal, lock, pool) 503 + Retry-After.
+ * Idempotency-Key reused for another request 422, body or output too large 413 (naming the
+ * limit), dependencies down (Postgres, Temporal, lock, pool) 503 + Retry-After.
  */
 import { ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -74,7 +75,12 @@ interface Mapped {
   status: number;
   body: ErrorBody;
   retryAfter?: boolean;
+  /** Retry-After when not RETRY_AFTER_SECONDS */
+  retryAfterSeconds?: number;
 }
+
+/** A busy workspace is free again as soon as the operation before finishes: retry soon. */
+export const BUSY_RETRY_AFTER_SECONDS = 1;
 
 function pick(details: Record<string, unknown>, ...keys: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -93,6 +99,13 @@ export function mapDomainError(e: DomainError): Mapped {
       return { status: 404, body: { error: 'not_found', message: e.message } };
     case ErrorType.Forbidden:
       return { status: 403, body: { error: 'forbidden', message: e.message, ...pick(e.details, 'field') } };
+    case ErrorType.Busy:
+      // after the bounded wait (limits.workspaceBusyWaitMs): the operation before it still runs
+      return { status: 409, retryAfter: true, retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS, body: { error: 'busy', message: e.message } };
+    case ErrorType.OutputTooLarge:
+      return { status: 413, body: { error: 'too_large', message: e.message, ...pick(e.details, 'limit', 'limitBytes', 'field') } };
+    case ErrorType.QuotaExceeded:
+      return { status: 409, body: { error: 'quota_exceeded', message: e.message, ...pick(e.details, 'limit', 'max') } };
     case ErrorType.Conflict:
       return { status: 409, body: { error: 'conflict', message: e.message, files: e.details.files ?? [], ...pick(e.details, 'branch') } };
     case ErrorType.ConflictEscalated:
@@ -155,6 +168,6 @@ export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyRe
   const mapped = mapError(err);
   if (mapped.status >= 500) req.log.error({ err, status: mapped.status }, 'request failed');
   else req.log.info({ status: mapped.status, error: mapped.body.error }, 'request rejected');
-  if (mapped.retryAfter) reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+  if (mapped.retryAfter) reply.header('Retry-After', String(mapped.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
   return reply.code(mapped.status).send(mapped.body);
 }

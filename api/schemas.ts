@@ -85,7 +85,7 @@ export const errorSchema = z.looseObject({ error: z.string(), message: z.string(
 export const errorResponses = {
   400: errorSchema.describe('invalid input; `field` names it'),
   401: errorSchema.describe('no or unknown bearer token'),
-  403: errorSchema.describe('the token lacks the role'),
+  403: errorSchema.describe('the token lacks the role, or the policy refuses the branch (`field` names it: branch, baseBranch)'),
   404: errorSchema.describe('no such workspace for this agent'),
   503: errorSchema.describe('Postgres, Temporal, the push lock or the pool is unavailable; see Retry-After'),
 } as const;

@@ -67,6 +67,7 @@ export async function workspaceFixture(name: string): Promise<WorkspaceFixture> 
       sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
       security: { encryptionKey: randomBytes(32).toString('base64') },
       api: { tokens: [{ name: BENCH_AGENT, role: 'agent', agentId: BENCH_AGENT, token }] },
+      git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
     });
     const log = pino({ level: 'silent' });
     const workerProvider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 600_000 });

@@ -224,6 +224,8 @@ async function main(): Promise<void> {
       pool: { min: 0, max: maxAgents + 1, acquireTimeoutMs: 30_000 },
       ...(process.env.BENCH_LOCK_POLL_MS ? { lock: { pollMs: Number(process.env.BENCH_LOCK_POLL_MS) } } : {}),
       security: { encryptionKey: randomBytes(32).toString('base64') },
+      // the bench's bare repositories (temp dir); every agent pushes the one shared branch
+      git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }], pushBranches: [BRANCH] },
     });
     const timings = new CommandTimings();
     const svc = createGitService({

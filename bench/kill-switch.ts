@@ -157,7 +157,7 @@ async function benchRehome(t: Awaited<ReturnType<typeof freshDb>>, store: FlagSt
     const deps: RehomeDeps = {
       simple, workspaces, rehomes: createRehomeRepository(t.db), log,
       connectPooled: (id) => pooled.pool.connect(id), connectSimple: (id) => provider.connect(id),
-      returnPooled: async (id) => { await pooled.pool.release(id); },
+      returnPooled: async (id, lease) => { await pooled.pool.release(id, lease); },
     };
     const res = await fetch(`${address}/v1/flags/kill`, {
       method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'bench rehome' }),

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const got = await pool.acquire(a);
       const t1 = performance.now();
-      const rel = await pool.release(got.sandbox);
+      const rel = await pool.release(got.sandbox, got.lease);
       const t2 = performance.now();
       if (got.result !== 'reused') created++;
       if (!rel.returned) throw new Error(`release did not return the sandbox to the pool: ${JSON.stringify(rel)}`);

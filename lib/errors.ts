@@ -38,6 +38,12 @@ export const ErrorType = {
   TooManyRequests: 'TooManyRequests',
   /** an Idempotency-Key sent again with another request (method, path, body) */
   IdempotencyKeyReused: 'IdempotencyKeyReused',
+  /** another mutating operation holds the workspace (after the bounded wait): retry shortly */
+  Busy: 'WorkspaceBusy',
+  /** a command's output, a diff or a file read passed its cap (`details.limit` names it) */
+  OutputTooLarge: 'OutputTooLarge',
+  /** a workspace's disk or file quota, or an agent's open workspaces, would be passed (`details.limit`) */
+  QuotaExceeded: 'QuotaExceeded',
   Internal: 'InternalError',
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
@@ -73,6 +79,7 @@ function defaultCategory(type: ErrorTypeName): ErrorCategory {
     case ErrorType.LockTimeout:
     case ErrorType.FlagsLatched:
     case ErrorType.Refused:
+    case ErrorType.Busy:
       return 'conflict';
     case ErrorType.Network:
     case ErrorType.PromUnavailable:
@@ -87,6 +94,9 @@ function defaultCategory(type: ErrorTypeName): ErrorCategory {
     case ErrorType.Forbidden:
     case ErrorType.IdempotencyKeyReused:
     case ErrorType.TooManyRequests:
+    // an agent past its own limits (output, quota): not a service failure
+    case ErrorType.OutputTooLarge:
+    case ErrorType.QuotaExceeded:
       return 'client';
     case ErrorType.RateLimit:
       return 'rate_limit';
@@ -98,7 +108,7 @@ function defaultCategory(type: ErrorTypeName): ErrorCategory {
 function defaultRetryable(type: ErrorTypeName): boolean {
   const retryable: ErrorTypeName[] = [
     ErrorType.Network, ErrorType.Timeout, ErrorType.RateLimit, ErrorType.PushRejected,
-    ErrorType.LockTimeout, ErrorType.PoolExhausted, ErrorType.PromUnavailable, ErrorType.Unavailable,
+    ErrorType.LockTimeout, ErrorType.PoolExhausted, ErrorType.PromUnavailable, ErrorType.Unavailable, ErrorType.Busy,
   ];
   return retryable.includes(type);
 }

@@ -66,8 +66,11 @@ function encryptionKey(): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/** Where the demo's bare repository lives; the processes list it in git.remotes. */
+const DEMO_DIR = join(DATA_DIR, 'demo');
+
 function demoRemote(): string {
-  const bare = join(DATA_DIR, 'demo', 'remote.git');
+  const bare = join(DEMO_DIR, 'remote.git');
   if (!existsSync(join(bare, 'HEAD'))) {
     const seed = join(DATA_DIR, 'demo', 'seed');
     mkdirSync(seed, { recursive: true });
@@ -218,6 +221,11 @@ async function main(): Promise<void> {
       SGC__metrics__workerPort: String(workerMetricsPort),
       // demo defaults: a baseline with no repository named loads the demo remote
       ...(process.env.SGC__baseline__load__repoUrl ? {} : { SGC__baseline__load__repoUrl: repoUrl }),
+      // the demo's own remote joins the configured ones (tokens stay in their own variables)
+      SGC__git__remotes: JSON.stringify([
+        ...config.git.remotes.map(({ token: _token, ...entry }) => entry),
+        { scheme: 'file', pathPrefix: `${DEMO_DIR}/` },
+      ]),
     };
 
     // Prometheus scraping the API and the worker.

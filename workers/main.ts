@@ -29,6 +29,7 @@ import { FlagCache } from '../lib/flags/cache.js';
 import { FlagStore } from '../lib/flags/store.js';
 import { PromClient } from '../lib/prom/client.js';
 import { composeGitService } from '../lib/service/compose.js';
+import { createGitPolicy } from '../lib/policy/index.js';
 import { createGitWorker, type WorkflowSource } from './git-worker.js';
 import { baselineActivities, envTokenFor } from './phases-baseline.js';
 import { canaryActivities } from './phases-canary.js';
@@ -111,11 +112,13 @@ async function main(): Promise<void> {
       await ensureCanarySchedules(client, config, phasesQueue, log);
     }
     const workflows = workflowSource(process.env);
+    const gitPolicy = createGitPolicy(config.git);
     const gitWorker = await createGitWorker({
       connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, metrics, pool: composed.pool, rehome: composed.rehome, workflows,
       queue: {
         root: join(config.sandbox.localRoot, 'merge-queue'), metrics, maxBatch: config.push.maxBatch,
-        creds: () => (config.git.token ? { token: config.git.token } : undefined),
+        // the queue pushes with the token of the remote's git.remotes entry, bound to that remote
+        creds: (repoUrl) => gitPolicy.remotes.check(repoUrl).credentials,
         committer: { name: config.git.authorName, email: config.git.authorEmail },
       },
     });

@@ -9,6 +9,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomainError, ErrorType } from '../../lib/errors.js';
 import { validateWorkspacePath } from '../../lib/git/validate.js';
+import type { GitPolicy } from '../../lib/policy/index.js';
 import type { GitService, Workspace } from '../../lib/service/types.js';
 import { toWorkspaceSummary } from '../../lib/service/workspace-summary.js';
 import { requireAgent } from '../auth.js';
@@ -21,11 +22,20 @@ import {
 export interface WorkspaceRouteDeps {
   service: GitService;
   temporal: TemporalDeps;
+  /**
+   * remotes and branches an agent may use (config `git`): checked here too, so a refused
+   * request answers at once and never starts an operation (the service checks again)
+   */
+  policy: GitPolicy;
 }
 
 const idParams = z.object({ id: workspaceIdSchema });
 const fileParams = z.object({ id: workspaceIdSchema, '*': z.string().describe('path inside the workspace') });
-const conflict = { 409: errorSchema.describe('conflict: `files` names the conflicting files; `escalated` after the last attempt') };
+const conflict = {
+  409: errorSchema.describe('conflict: `files` names the conflicting files; `escalated` after the last attempt. busy: another operation holds the workspace (Retry-After). quota_exceeded: `limit` names it'),
+};
+const busy = { 409: errorSchema.describe('busy: another operation holds the workspace (Retry-After); quota_exceeded: `limit` names it') };
+const tooLarge = (limit: string) => ({ 413: errorSchema.describe(`too_large: more than ${limit}; \`limit\` names it`) });
 
 function agentOf(req: FastifyRequest): string {
   // requireAgent ran first: an agent principal bound to an agent id
@@ -44,7 +54,7 @@ async function ownWorkspace(service: GitService, agentId: string, id: string, op
   return ws;
 }
 
-export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): FastifyPluginAsyncZod {
+export function workspaceRoutes({ service, temporal, policy }: WorkspaceRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireAgent());
 
@@ -52,10 +62,12 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
       schema: {
         summary: 'Create a workspace: a sandbox with the repo cloned on branch agent/<agentId>/<taskId>',
         tags: ['workspaces'], headers: idempotencyHeaders, body: createWorkspaceBody,
-        response: { 201: workspaceSchema, ...errorResponses },
+        response: { 201: workspaceSchema, ...errorResponses, 409: errorSchema.describe('quota_exceeded: `limit` names it (limits.maxOpenWorkspacesPerAgent, workspaceDiskMaxBytes, workspaceMaxFiles)') },
       },
     }, async (req, reply) => {
       const agentId = agentOf(req);
+      policy.remotes.check(req.body.repoUrl, 'repoUrl');
+      policy.branches.assertRead(agentId, req.body.baseBranch ?? 'main', 'baseBranch');
       const key = req.headers['idempotency-key'];
       const { workspace } = await executeGitOperation(temporal, {
         op: 'create', agentId, workspaceId: newWorkspaceId(agentId, key), taskId: req.body.taskId, repoUrl: req.body.repoUrl, baseBranch: req.body.baseBranch,
@@ -68,7 +80,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
     }, async (req) => toWorkspaceSummary(await ownWorkspace(service, agentOf(req), req.params.id)));
 
     app.delete('/workspaces/:id', {
-      schema: { summary: 'Release a workspace (its sandbox is returned to the pool or killed)', tags: ['workspaces'], params: idParams, response: { 204: z.null(), ...errorResponses } },
+      schema: { summary: 'Release a workspace (its sandbox is returned to the pool or killed)', tags: ['workspaces'], params: idParams, response: { 204: z.null(), ...errorResponses, ...busy } },
     }, async (req, reply) => {
       const agentId = agentOf(req);
       const ws = await ownWorkspace(service, agentId, req.params.id);
@@ -87,7 +99,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
       schema: {
         summary: 'git diff of the working tree (or the index with staged=true)', tags: ['workspaces'], params: idParams,
         querystring: z.object({ staged: z.stringbool().optional(), path: z.string().optional() }),
-        response: { 200: z.object({ diff: z.string() }), ...errorResponses },
+        response: { 200: z.object({ diff: z.string() }), ...errorResponses, ...tooLarge('limits.diffMaxBytes') },
       },
     }, async (req) => {
       const ws = await ownWorkspace(service, agentOf(req), req.params.id, { live: true });
@@ -98,7 +110,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
     app.put('/workspaces/:id/files/*', {
       schema: {
         summary: 'Write a file (parents created); the path stays inside the workspace', tags: ['files'], params: fileParams, body: fileBody,
-        response: { 200: z.object({ path: z.string(), bytes: z.number().int() }), ...errorResponses, 413: errorSchema.describe('body larger than api.bodyLimitBytes') },
+        response: { 200: z.object({ path: z.string(), bytes: z.number().int() }), ...errorResponses, ...busy, 413: errorSchema.describe('body larger than api.bodyLimitBytes') },
       },
     }, async (req) => {
       const path = validateWorkspacePath(req.params['*'], 'path');
@@ -110,7 +122,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
     app.get('/workspaces/:id/files/*', {
       schema: {
         summary: 'Read a file', tags: ['files'], params: fileParams,
-        response: { 200: z.object({ path: z.string(), content: z.string() }), ...errorResponses },
+        response: { 200: z.object({ path: z.string(), content: z.string() }), ...errorResponses, ...tooLarge('limits.fileReadMaxBytes') },
       },
     }, async (req) => {
       const path = validateWorkspacePath(req.params['*'], 'path');
@@ -127,6 +139,7 @@ export function workspaceRoutes({ service, temporal }: WorkspaceRouteDeps): Fast
     }, async (req, reply) => {
       const agentId = agentOf(req);
       const ws = await ownWorkspace(service, agentId, req.params.id, { live: true });
+      policy.branches.assertPush(agentId, req.body.branch ?? ws.agentBranch, 'branch');
       const { push } = await executeGitOperation(temporal, {
         op: 'commitPush', agentId, workspaceId: ws.id, message: req.body.message, targetBranch: req.body.branch,
       }, req.headers['idempotency-key']);

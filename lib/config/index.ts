@@ -13,7 +13,8 @@ export class ConfigError extends Error {
 }
 
 /**
- * Environment variables that override keys. Secrets (tokens, keys) come only from here.
+ * Environment variables that override keys. Secrets (tokens, keys) come only from here; a git
+ * remote's token comes from the variable its entry names (`git.remotes[].tokenEnv`).
  * Any key can also be set as SGC__<path with __ between parts>, e.g. SGC__pool__max=20
  * (values are parsed as JSON when they parse, else taken as strings).
  */
@@ -25,7 +26,6 @@ export const ENV_OVERRIDES: Record<string, string> = {
   PROMETHEUS_URL: 'prometheus.url',
   SANDBOX_PROVIDER: 'sandbox.provider',
   E2B_API_KEY: 'sandbox.e2bApiKey',
-  GIT_TOKEN: 'git.token',
   SERVICE_APPROACH: 'service.approach',
   API_PORT: 'api.port',
   SGC_ENCRYPTION_KEY: 'security.encryptionKey',
@@ -107,7 +107,36 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; overr
   } else if (opts.path !== undefined || env.SGC_CONFIG !== undefined) {
     throw new ConfigError(path, [{ path: '', reason: 'file not found' }]);
   }
+  const fileTokens = remoteTokensWritten(raw);
+  if (fileTokens.length > 0) {
+    throw new ConfigError(path, fileTokens.map((p) => ({ path: p, reason: 'tokens come only from the environment: name the variable in tokenEnv' })));
+  }
   const merged = applyEnv(raw, env);
   if (opts.overrides) for (const [k, v] of Object.entries(opts.overrides)) setPath(merged, k.split('.'), v);
+  resolveRemoteTokens(merged, env);
   return parseConfig(merged, `${path} + environment`);
+}
+
+function rawRemotes(raw: Record<string, unknown>): unknown[] {
+  const git = raw.git as { remotes?: unknown } | undefined;
+  return Array.isArray(git?.remotes) ? git.remotes : [];
+}
+
+/** Key paths of git remote tokens written into the file itself (refused: secrets live in the environment). */
+function remoteTokensWritten(raw: Record<string, unknown>): string[] {
+  return rawRemotes(raw).flatMap((r, i) => (r && typeof r === 'object' && 'token' in r ? [`git.remotes.${i}.token`] : []));
+}
+
+/** Fills each remote's `token` from the environment variable its `tokenEnv` names (unset or empty: no token). */
+function resolveRemoteTokens(merged: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const git = merged.git as { remotes?: unknown } | undefined;
+  if (!git || !Array.isArray(git.remotes)) return;
+  // copies: the entries may be the caller's own objects (overrides)
+  git.remotes = git.remotes.map((r: unknown) => {
+    if (!r || typeof r !== 'object') return r;
+    const entry = r as { tokenEnv?: unknown; token?: unknown };
+    if (typeof entry.tokenEnv !== 'string' || entry.token !== undefined) return r;
+    const v = env[entry.tokenEnv];
+    return v === undefined || v === '' ? r : { ...entry, token: v };
+  });
 }

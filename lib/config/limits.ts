@@ -27,3 +27,29 @@ export const apiLimitsShape = {
   /** How long an Idempotency-Key stays bound to the request it was first sent with. */
   idempotencyKeyTtlSeconds: z.number().int().min(60).default(86_400),
 };
+
+/**
+ * What one agent can make the git service hold or produce (issue 9). Past a limit the operation
+ * is refused with the limit's key path: OutputTooLarge → 413, QuotaExceeded → 409, Busy → 409 +
+ * Retry-After.
+ */
+export const workspaceLimitsShape = {
+  /** Bytes per stream (stdout, stderr) of one sandbox command; past it the command is killed (OutputTooLarge). */
+  commandOutputMaxBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  /** Bytes of one diff answer: git is stopped at the cap. */
+  diffMaxBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+  /** Bytes of one file read: a larger file is refused before it is read. */
+  fileReadMaxBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+  /** Bytes a workspace may hold, .git included (checked on write and after clone and pull). */
+  workspaceDiskMaxBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024),
+  /** Files (anything but directories) a workspace may hold, .git included. */
+  workspaceMaxFiles: z.number().int().positive().default(200_000),
+  /** Workspaces one agent may have open (not released) at once. */
+  maxOpenWorkspacesPerAgent: z.number().int().positive().default(20),
+  /**
+   * How long a mutating operation waits for the one before it on the same workspace, then 409
+   * busy + Retry-After (agents routinely send a write right behind a commit; the bound keeps a
+   * stuck holder from hanging callers).
+   */
+  workspaceBusyWaitMs: z.number().int().nonnegative().default(10_000),
+};

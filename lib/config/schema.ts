@@ -4,7 +4,7 @@ import { canaryConfigSchema } from './canary.js';
 import { baselineConfigSchema, checkBaselineProfiles } from './baseline.js';
 import { driftConfigSchema } from './drift.js';
 import { queriesSchema } from './queries.js';
-import { apiLimitsShape } from './limits.js';
+import { apiLimitsShape, workspaceLimitsShape } from './limits.js';
 import { PUSH_LOCK_DEFAULTS } from '../lock/defaults.js';
 import { FLAG_CACHE_DEFAULTS } from '../flags/cache-defaults.js';
 
@@ -24,6 +24,36 @@ export const tokenSchema = z.object({
   /** or its SHA-256 (hex), which is safe to keep in temporal.yaml */
   sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 }).refine((t) => t.token !== undefined || t.sha256 !== undefined, { message: 'needs token or sha256' });
+
+/** An environment variable name (where a secret lives; the secret itself never is in the file). */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+
+/**
+ * One remote agents may clone (lib/policy/remotes.ts). `scheme` absent: https and ssh. `host` is
+ * the authority as git's credential protocol names it: lower case, `:port` when not the scheme's
+ * default, empty for file://. `pathPrefix` matches whole path segments. The token for it is read
+ * from the environment variable `tokenEnv` and given to git for this scheme + host + path only.
+ */
+export const remoteSchema = z.object({
+  scheme: z.enum(['https', 'ssh', 'http', 'git', 'file']).optional(),
+  host: z.string().regex(/^[a-z0-9.-]*(:[0-9]{1,5})?$/, 'must be a lower-case host name with an optional :port').default(''),
+  pathPrefix: z.string().regex(/^\//, 'must start with "/"').default('/'),
+  tokenEnv: envName.optional(),
+  /** user name sent with the token (default x-access-token, GitHub's convention) */
+  username: z.string().regex(/^[^\s:]+$/).optional(),
+  /** the token itself: only from the environment variable `tokenEnv` (loadConfig fills it in) */
+  token: z.string().min(1).optional(),
+}).superRefine((r, ctx) => {
+  if (r.scheme === 'file' && r.host !== '') ctx.addIssue({ code: 'custom', path: ['host'], message: 'must be empty for file remotes' });
+  if (r.scheme !== 'file' && r.host === '') ctx.addIssue({ code: 'custom', path: ['host'], message: 'is required' });
+  if (r.scheme === 'file' && r.tokenEnv !== undefined) ctx.addIssue({ code: 'custom', path: ['tokenEnv'], message: 'file remotes take no token' });
+  if (r.pathPrefix.split('/').some((s) => s === '..' || s === '.')) ctx.addIssue({ code: 'custom', path: ['pathPrefix'], message: 'must not contain "." or ".." segments' });
+});
+export type RemoteEntry = z.infer<typeof remoteSchema>;
+
+/** A branch pattern: branch characters, `*`, `**` and the placeholder `{agentId}`. */
+const branchPatternSchema = z.string().regex(/^[A-Za-z0-9._/*{}-]+$/, 'may hold branch characters, "*", "**" and {agentId}')
+  .refine((p) => p.replace(/\{agentId\}/g, '').search(/[{}]/) < 0, { message: 'the only placeholder is {agentId}' });
 
 export const configSchema = z.object({
   temporal: z.object({
@@ -125,12 +155,19 @@ export const configSchema = z.object({
     backoffMaxMs: duration.default(5_000),
     authorName: z.string().default('sgc agent'),
     authorEmail: z.string().default('agent@sandbox-git-control.local'),
-    /** credentials for remotes: only from the environment (GIT_TOKEN), handed to git via a credential helper */
-    token: z.string().optional(),
+    /** the only remotes a workspace may clone (lib/policy/remotes.ts); none listed: none allowed */
+    remotes: z.array(remoteSchema).default([]),
+    /** branches an agent may push to; `{agentId}` is the caller, `*` one path segment, `**` any */
+    pushBranches: z.array(branchPatternSchema).min(1).default(['agent/{agentId}/**']),
+    /** branches an agent may start a workspace from (baseBranch) */
+    readBranches: z.array(branchPatternSchema).min(1).default(['**']),
+    /** removed: a token for every host is how it leaked; name it per remote (git.remotes[].tokenEnv) */
+    token: z.never({ error: 'removed: put the token in an environment variable and name it in git.remotes[].tokenEnv' }).optional(),
   }).prefault({}),
   /** What one caller can make the service hold or do (issue 9); lib/config/limits.ts documents each key. */
   limits: z.object({
     ...apiLimitsShape,
+    ...workspaceLimitsShape,
   }).prefault({}),
   service: z.object({
     /** routed: per-operation flags choose approach 1 or 2 per agent (all flags start at 0% → approach 1);

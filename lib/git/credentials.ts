@@ -1,17 +1,21 @@
 /**
  * How credentials reach git. The token travels only in the command's environment
  * (`GIT_SGC_TOKEN`) and reaches git through an inline credential helper
- * (`-c credential.helper=!f…`) that prints it on `get`. It is never in argv, a URL, .git/config,
- * a log line or an error message.
+ * (`-c credential.helper=!f…`, lib/git/scripts/credential-helper.sh). It is never in argv, a URL,
+ * .git/config, a log line or an error message.
+ *
+ * The helper answers only for the remote the token belongs to (GitCredentials.protocol / host /
+ * pathPrefix, from the remotes policy): git asks it about every host it is sent to, a redirect's
+ * target included, and whatever else it asks about gets nothing.
  */
+import { SCRIPTS } from './scripts.js';
 import type { GitCredentials } from './types.js';
 
 /**
- * Inline credential helper: git runs it through the shell with the action as $1. It reads the
- * token from the environment at that moment, so the helper text (visible in argv) holds no secret.
+ * git runs a `!` helper through the shell with the action appended (`… get`). The text is
+ * visible in argv and holds no secret: the token and its binding are read from the environment.
  */
-const CREDENTIAL_HELPER =
-  '!f() { test "$1" = get || return 0; echo "username=${GIT_SGC_USERNAME:-x-access-token}"; echo "password=${GIT_SGC_TOKEN}"; }; f';
+const CREDENTIAL_HELPER = `!f() {\n${SCRIPTS.credentialHelper}\n}; f`;
 
 /** `-c` options for commands that talk to the remote. */
 export function remoteConfig(creds?: GitCredentials): string[] {
@@ -21,7 +25,8 @@ export function remoteConfig(creds?: GitCredentials): string[] {
     '-c', 'protocol.ext.allow=never',
     '-c', 'protocol.fd.allow=never',
   ];
-  if (creds?.token) out.push('-c', `credential.helper=${CREDENTIAL_HELPER}`);
+  // the path is part of what the helper checks: git sends it only with useHttpPath
+  if (creds?.token) out.push('-c', 'credential.useHttpPath=true', '-c', `credential.helper=${CREDENTIAL_HELPER}`);
   return out;
 }
 
@@ -30,6 +35,9 @@ export function credentialEnv(creds?: GitCredentials): Record<string, string> {
   const env: Record<string, string> = {};
   if (creds?.token) {
     env.GIT_SGC_TOKEN = creds.token;
+    env.GIT_SGC_PROTOCOL = creds.protocol;
+    env.GIT_SGC_HOST = creds.host.toLowerCase();
+    env.GIT_SGC_PATH = creds.pathPrefix ?? '/';
     if (creds.username) env.GIT_SGC_USERNAME = creds.username;
   }
   return env;

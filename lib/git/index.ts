@@ -13,7 +13,7 @@
 export * from './types.js';
 export { workspaceDir } from './runner.js';
 export { cloneWorkspace, CLONE_TIMEOUT_MS } from './clone.js';
-export { gitDiff, gitStatus, readWorkspaceFile, writeWorkspaceFile } from './files.js';
+export { gitDiff, gitStatus, readWorkspaceFile, workspaceUsage, writeWorkspaceFile, type UsageDelta } from './files.js';
 export { backoffDelay, commitAndPush, pullRebase, OPERATION_TRAILER, type CommitAndPushOptions } from './sync.js';
 export { redact } from './classify.js';
 export { applyQueueBatch, stageCommit, queueRefName, QUEUE_BRANCH_PREFIX, QUEUE_REF_PREFIX, type QueueBatchItem, type QueueBatchResult } from './queue.js';

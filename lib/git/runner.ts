@@ -35,6 +35,7 @@ export async function run(g: GitRun, argv: string[], opts: GitRunOptions = {}): 
     envs: { ...GIT_BASE_ENV, ...(opts.remote ? credentialEnv(g.creds) : {}), ...opts.envs },
     timeoutMs: opts.timeoutMs,
     stdin: opts.stdin,
+    maxOutputBytes: opts.maxOutputBytes,
   });
 }
 

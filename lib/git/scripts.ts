@@ -30,4 +30,8 @@ export const SCRIPTS = {
   prepare: load('prepare'),
   /** one push attempt: fetch → already landed? → rebase → push */
   push: load('push'),
+  /** body of the credential helper: answers `get` only for the token's protocol + host + path */
+  credentialHelper: load('credential-helper'),
+  /** bytes (apparent size) and files (anything but directories) under the working directory */
+  usage: load('usage'),
 } as const;

@@ -26,10 +26,21 @@ export interface PullResult {
   updated: boolean;
 }
 
+/**
+ * A token and the one remote it may be sent to. git asks the credential helper about every host
+ * it talks to (redirects included); the helper answers only when the protocol, host and path
+ * match these.
+ */
 export interface GitCredentials {
-  token?: string;
+  token: string;
   /** user name sent with the token; default `x-access-token` (GitHub's convention for tokens) */
   username?: string;
+  /** `https` or `http`, as git names it in the credential request */
+  protocol: string;
+  /** host[:port] in lower case, as git names it (the port only when the URL has one) */
+  host: string;
+  /** path prefix ending in '/', matched against '/' + git's `path` + '/' (default '/') */
+  pathPrefix?: string;
 }
 
 /**

@@ -19,6 +19,12 @@ import {
  * Row lifecycle: initializing → ready (idle) → in_use → ready (returned healthy) | error → terminated.
  * "min" counts live sandboxes (idle + in use), as in the seed's diagram: pre-warm 3, one taken
  * leaves 2 idle + 1 in use.
+ *
+ * Ownership: every hand-out to an agent bumps the sandbox's lease generation and returns it;
+ * release, the wipe and the health verdict act only for the generation they were given. Of two
+ * releases of one lease (two DELETEs, an activity retried while its first attempt still runs)
+ * exactly one wipes the sandbox; a release of a lease that is over does nothing and says so
+ * (`stale`), so the next agent's sandbox is never wiped or handed to a third agent.
  */
 
 export interface PoolSettings {
@@ -55,6 +61,12 @@ export interface PoolSettings {
   pollMs?: number;
   /** an `initializing` row older than this is a crashed creation (default 2 min) */
   initializingGraceMs?: number;
+  /**
+   * a release that began this long ago and never finished is presumed dead: the next release of
+   * that lease, or the cleanup, retires the sandbox instead of reusing it (default 5 min: the
+   * wipe's 60 s command timeout and the release activity's 1 min, with room to spare)
+   */
+  releaseTakeoverMs?: number;
 }
 
 export interface PoolDeps {
@@ -67,6 +79,8 @@ export interface PoolDeps {
 
 export interface Acquired {
   sandbox: Sandbox;
+  /** the lease generation this agent holds: give it back with release(sandbox, lease) */
+  lease: number;
   result: 'reused' | 'created';
   waitedMs: number;
 }
@@ -74,11 +88,17 @@ export interface Acquired {
 export interface ReleaseResult {
   /** back in the pool as idle */
   returned: boolean;
-  /** retired (unhealthy, expired or gone) */
+  /** retired (unhealthy, expired, gone, or its release was abandoned) */
   retired: boolean;
-  reason?: 'unhealthy' | 'expired' | 'gone';
+  reason?: 'unhealthy' | 'expired' | 'gone' | 'abandoned';
   /** sandboxes created to keep the minimum */
   created: number;
+  /**
+   * nothing was done: the lease is over (already released, or the sandbox went on to another
+   * agent), or another release of it is running (`inProgress`)
+   */
+  stale?: boolean;
+  inProgress?: boolean;
 }
 
 /** Metadata label marking sandboxes this pool created (searchable on E2B, no secrets). */
@@ -123,6 +143,7 @@ export class SandboxPool {
       initializingGraceMs: 120_000,
       minRemainingMs: Math.min(900_000, (maxLifetimeMs ?? Infinity) / 2),
       orphanGraceMs: 120_000,
+      releaseTakeoverMs: 300_000,
     };
     this.settings = { ...defaults, ...settings, maxLifetimeMs };
     const { minRemainingMs, ttlSeconds } = this.settings;
@@ -172,7 +193,7 @@ export class SandboxPool {
         if (sb) {
           this.metrics?.poolAcquisitions.labels('reused').inc();
           this.scheduleGaugeRefresh();
-          return { sandbox: sb, result: 'reused', waitedMs: performance.now() - started };
+          return { sandbox: sb, lease: rec.lease, result: 'reused', waitedMs: performance.now() - started };
         }
         continue;
       }
@@ -180,10 +201,10 @@ export class SandboxPool {
         provider: this.provider.name, limit: this.settings.max, expiresInMs: this.retireAfterMs,
       });
       if (placeholder) {
-        const sb = await this.createReserved(placeholder, a);
+        const { sandbox: sb, lease } = await this.createReserved(placeholder, a);
         this.metrics?.poolAcquisitions.labels('created').inc();
         this.scheduleGaugeRefresh();
-        return { sandbox: sb, result: 'created', waitedMs: performance.now() - started };
+        return { sandbox: sb, lease, result: 'created', waitedMs: performance.now() - started };
       }
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
@@ -211,7 +232,7 @@ export class SandboxPool {
     } catch (e) {
       if (!isDomainError(e, ErrorType.SandboxGone)) {
         // could not verify it: put it back for the health check to judge, and fail this acquire
-        await this.sandboxes.transition(rec.sandboxId, 'error', { from: ['in_use'], lastOperation: 'acquire' }).catch(() => undefined);
+        await this.sandboxes.transition(rec.sandboxId, 'error', { from: ['in_use'], lease: rec.lease, lastOperation: 'acquire' }).catch(() => undefined);
         await this.sandboxes.recordError(rec.sandboxId, (e as Error).message, { operation: 'acquire' }).catch(() => undefined);
         await this.retire(rec.sandboxId, 'acquire failed');
         throw e;
@@ -228,8 +249,8 @@ export class SandboxPool {
     return sb;
   }
 
-  /** Creates the sandbox for a reservation; ready (pre-warm) or in_use for `a`. */
-  private async createReserved(placeholder: string, a?: Assignment): Promise<Sandbox> {
+  /** Creates the sandbox for a reservation; ready (pre-warm) or in_use for `a` (with its lease). */
+  private async createReserved(placeholder: string, a?: Assignment): Promise<{ sandbox: Sandbox; lease: number }> {
     let sb: Sandbox;
     try {
       sb = await this.provider.create({
@@ -245,15 +266,15 @@ export class SandboxPool {
       await this.sandboxes.bindReservation(placeholder, sb.id);
       this.handles.set(sb.id, sb);
       if (a) {
-        await this.sandboxes.transition(sb.id, 'in_use', {
+        const t = await this.sandboxes.transition(sb.id, 'in_use', {
           from: ['initializing'], agentId: a.agentId, taskId: a.taskId, repoUrl: a.repoUrl ?? '', branch: a.branch ?? 'main',
-          agentBranch: a.agentBranch ?? null, lastOperation: 'acquire', touch: true,
+          agentBranch: a.agentBranch ?? null, lastOperation: 'acquire', touch: true, bumpLease: true,
         });
-      } else {
-        await this.sandboxes.transition(sb.id, 'ready', { from: ['initializing'], lastOperation: 'prewarm' });
-        this.wake();
+        return { sandbox: sb, lease: t.record.lease };
       }
-      return sb;
+      await this.sandboxes.transition(sb.id, 'ready', { from: ['initializing'], lastOperation: 'prewarm' });
+      this.wake();
+      return { sandbox: sb, lease: 0 };
     } catch (e) {
       this.handles.delete(sb.id);
       await sb.kill().catch(() => undefined);
@@ -273,17 +294,33 @@ export class SandboxPool {
   }
 
   /**
-   * Returns a sandbox: its workspaces are wiped and it is health-checked. Healthy and within
-   * its TTL → idle again; otherwise it is killed, recorded terminated (unhealthy ones via
-   * `error`, with the reason encrypted in last_error) and replaced to keep `min`.
-   * Releasing again, or releasing an unknown sandbox, changes nothing.
+   * Returns the sandbox an agent holds under `lease`: its workspaces are wiped and it is
+   * health-checked. Healthy and within its TTL → idle again; otherwise it is killed, recorded
+   * terminated (unhealthy ones via `error`, with the reason encrypted in last_error) and replaced
+   * to keep `min`. Only one release of a lease does this: releasing again, releasing a lease that
+   * is over (the sandbox belongs to the next agent by now) or an unknown sandbox changes nothing
+   * and answers `stale`. A release of this lease that started long ago and never finished
+   * (`releaseTakeoverMs`) is presumed dead: the sandbox is then retired, never reused.
    */
-  async release(sandbox: Sandbox | string): Promise<ReleaseResult> {
+  async release(sandbox: Sandbox | string, lease: number): Promise<ReleaseResult> {
     const id = typeof sandbox === 'string' ? sandbox : sandbox.id;
-    const rec = await this.sandboxes.findById(id);
-    if (!rec || !rec.isPooled || rec.status !== 'in_use') {
-      return { returned: rec?.status === 'ready', retired: rec?.status === 'terminated', created: 0 };
+    const start = await this.sandboxes.beginRelease(id, lease, this.settings.releaseTakeoverMs);
+    if (start.outcome === 'stale' || start.outcome === 'in_progress') {
+      const cur = start.record;
+      this.log?.info({ sandboxId: id, lease, current: cur?.lease, status: cur?.status, outcome: start.outcome }, 'sandbox release skipped: not this lease\'s to do');
+      const mine = cur?.lease === lease;
+      return {
+        returned: mine && cur?.status === 'ready', retired: mine && cur?.status === 'terminated', created: 0,
+        stale: true, ...(start.outcome === 'in_progress' ? { inProgress: true } : {}),
+      };
     }
+    if (start.outcome === 'taken_over') {
+      await this.retire(id, 'release abandoned');
+      const created = await this.ensureMin();
+      this.scheduleGaugeRefresh();
+      return { returned: false, retired: true, reason: 'abandoned', created };
+    }
+    const rec = start.record;
     let sb: Sandbox | null = typeof sandbox === 'string' ? null : sandbox;
     if (!sb) {
       try {
@@ -301,21 +338,33 @@ export class SandboxPool {
       reason = 'unhealthy';
     }
     if (reason === undefined) {
-      const { changed } = await this.sandboxes.transition(id, 'ready', {
-        from: ['in_use'], agentId: '', taskId: '', repoUrl: '', agentBranch: null, branch: 'main', lastOperation: 'release', touch: true,
-      });
+      const returned = await this.sandboxes.finishRelease(id, lease, 'ready');
       this.wake();
       this.scheduleGaugeRefresh();
-      return { returned: changed, retired: false, created: 0 };
+      return { returned, retired: false, created: 0 };
     }
     if (reason === 'unhealthy') {
       await this.sandboxes.recordError(id, 'health check failed when the sandbox was returned', { operation: 'release' });
-      await this.sandboxes.transition(id, 'error', { from: ['in_use'], lastOperation: 'release' });
+      await this.sandboxes.finishRelease(id, lease, 'error');
     }
     await this.retire(id, reason);
     const created = await this.ensureMin();
     this.scheduleGaugeRefresh();
     return { returned: false, retired: true, reason, created };
+  }
+
+  /**
+   * Takes back the sandbox of a superseded holder (a create attempt a retry replaced) and
+   * retires it: whatever that holder still runs in it stops, and nobody else ever gets it. Only
+   * while the sandbox is still at `lease`; otherwise (it moved on) nothing happens.
+   */
+  async revoke(sandboxId: string, lease: number): Promise<{ retired: boolean }> {
+    const start = await this.sandboxes.beginRelease(sandboxId, lease, 0);
+    if (start.outcome !== 'won' && start.outcome !== 'taken_over') return { retired: false };
+    await this.retire(sandboxId, 'revoked');
+    await this.ensureMin();
+    this.scheduleGaugeRefresh();
+    return { retired: true };
   }
 
   /** Wipes the workspace root and probes the sandbox; false on any failure. */
@@ -346,10 +395,14 @@ export class SandboxPool {
       }
       if (ok) return;
       try {
-        // only if still idle: an agent may have claimed it meanwhile (then its release checks it)
-        await this.sandboxes.transition(r.sandboxId, 'error', { from: ['ready'], lastOperation: 'health_check' });
+        // only if still idle at the lease probed: an agent may have claimed it meanwhile (then
+        // its release checks it), or claimed and returned it (a new lease: this verdict is stale)
+        await this.sandboxes.transition(r.sandboxId, 'error', { from: ['ready'], lease: r.lease, lastOperation: 'health_check' });
       } catch (e) {
-        if (isDomainError(e, ErrorType.Validation)) return;
+        if (isDomainError(e, ErrorType.Validation)) {
+          this.log?.info({ sandboxId: r.sandboxId, lease: r.lease }, 'stale health verdict ignored: the sandbox changed hands');
+          return;
+        }
         throw e;
       }
       unhealthy++;
@@ -374,6 +427,11 @@ export class SandboxPool {
     const errored = await this.sandboxes.listByStatus(['error'], filter);
     for (const r of errored) await this.retire(r.sandboxId, 'error');
     const stale = await this.retireStaleInitializing();
+    // releases that began and never finished (their process died, and no retry came)
+    for (const r of await this.sandboxes.listAbandonedReleases({ ...filter, olderThanMs: this.settings.releaseTakeoverMs })) {
+      const start = await this.sandboxes.beginRelease(r.sandboxId, r.lease, this.settings.releaseTakeoverMs);
+      if (start.outcome === 'taken_over') await this.retire(r.sandboxId, 'release abandoned');
+    }
     // rows first, then the provider's list: a sandbox recorded before the list was taken and
     // missing from it is really gone
     const live = await this.sandboxes.listByStatus(['ready', 'in_use'], filter);

@@ -26,6 +26,9 @@
  *   environment are ignored (the SDK would otherwise read them), E2B_SANDBOX_URL is overridden.
  * - Creation retries 429/503 with exponential backoff and jitter (the SDK retries a 429 itself only
  *   when E2B sends Retry-After).
+ * - Output is counted per stream as it streams in; past `maxOutputBytes` the command's process
+ *   group is killed and run() throws OutputTooLarge, so what the SDK buffers stays near the cap
+ *   (plus what arrives before the kill lands) whatever the command would print.
  *
  * The API key is passed per call, never logged or put into an error.
  */
@@ -37,7 +40,10 @@ import { Sandbox as E2bSandbox, CommandExitError, type CommandHandle } from '@e2
 import { DomainError, ErrorType } from '../errors.js';
 import { classifyE2bError, type E2bOperation } from './errors.js';
 import { assertValidArgv, shellJoin, shellQuote } from './quote.js';
-import type { CommandResult, CreateSandboxOptions, RunOptions, Sandbox, SandboxInfo, SandboxProvider, SandboxSize } from './types.js';
+import {
+  DEFAULT_MAX_OUTPUT_BYTES, type CommandResult, type CreateSandboxOptions, type RunOptions, type Sandbox, type SandboxInfo,
+  type SandboxProvider, type SandboxSize,
+} from './types.js';
 import { validation, validEnvs, validTimeout } from './validate.js';
 
 /** Home of the user of E2B's standard templates (each handle reads its real home from the sandbox). */
@@ -62,6 +68,8 @@ export interface E2bProviderOptions {
   defaultTimeoutMs: number;
   /** per-command timeout when run() is given none (default 120 s) */
   commandTimeoutMs?: number;
+  /** output cap per stream when run() is given none (default 16 MiB) */
+  maxOutputBytes?: number;
   /** E2B's domain (default e2b.app) */
   domain?: string;
   /** the API's base URL (default https://api.<domain>): for testing and self-hosted E2B */
@@ -143,6 +151,7 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
     requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
   };
   const commandTimeoutMs = validTimeout(opts.commandTimeoutMs ?? 120_000, 'sandbox.commandTimeoutMs');
+  const maxOutputBytes = validTimeout(opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, 'limits.commandOutputMaxBytes');
   const defaultTimeoutMs = validTimeout(opts.defaultTimeoutMs, 'sandbox.timeoutMs');
   const transferTimeoutMs = opts.transferTimeoutMs ?? 600_000;
   const owner = opts.owner ?? 'sgc';
@@ -196,9 +205,24 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
         `case "$(pwd -P)" in ${h}|${h}/*) ;; *) printf %s ${shellQuote(`${nonce}:escape`)} >&2; exit ${CWD_REJECTED_EXIT};; esac`,
         `exec timeout -s KILL ${seconds(timeoutMs)} /bin/sh -c ${shellQuote(shellJoin(argv))}`,
       ].join('\n');
+      const maxOut = ro.maxOutputBytes === undefined ? maxOutputBytes : validTimeout(ro.maxOutputBytes, 'maxOutputBytes');
       const t0 = performance.now();
       let cmd: CommandHandle | undefined;
       let result: { exitCode: number; error?: string; stdout: string; stderr: string };
+      // the first stream past the cap: the command's group is killed and run() throws
+      let over: 'stdout' | 'stderr' | null = null;
+      const size = { stdout: 0, stderr: 0 };
+      const count = (stream: 'stdout' | 'stderr') => (data: string): void => {
+        if (over) return;
+        size[stream] += Buffer.byteLength(data, 'utf8');
+        if (size[stream] > maxOut) {
+          over = stream;
+          if (cmd) void killGroup(cmd.pid);
+        }
+      };
+      const tooLarge = (stream: string): DomainError => new DomainError(ErrorType.OutputTooLarge, `command ${stream} passed ${maxOut} bytes; the command was killed`, {
+        details: { stream, limitBytes: maxOut, sandboxId: id },
+      });
       try {
         cmd = await sbx.commands.run(script, {
           background: true,
@@ -206,7 +230,11 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
           // bash reads no login profile in POSIX mode; the script unsets it before the command
           envs: { ...envs, POSIXLY_CORRECT: '1' },
           timeoutMs: timeoutMs + DEADLINE_GRACE_MS,
+          onStdout: count('stdout'),
+          onStderr: count('stderr'),
         });
+        // passed the cap before the handle was back
+        if (over) void killGroup(cmd.pid);
         if (ro.stdin !== undefined) {
           const bytes = Buffer.from(ro.stdin, 'utf8');
           try {
@@ -217,8 +245,10 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
           }
         }
         const r = await cmd.wait();
+        if (over) throw tooLarge(over);
         result = { exitCode: r.exitCode, error: r.error, stdout: r.stdout, stderr: r.stderr };
       } catch (e) {
+        if (over) throw tooLarge(over);
         if (e instanceof CommandExitError) {
           result = { exitCode: e.exitCode, error: e.error, stdout: e.stdout, stderr: e.stderr };
         } else if (killing) {
@@ -263,8 +293,17 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
         const abs = await confine(path, 'path');
         await wrap('file', () => sbx.files.write(abs, content, { requestTimeoutMs: transferTimeoutMs }));
       },
-      async readFile(path) {
+      async readFile(path, ro = {}) {
         const abs = await confine(path, 'path');
+        if (ro.maxBytes !== undefined) {
+          const st = await run(['stat', '-c', '%s', '--', abs], { timeoutMs: 30_000 });
+          const bytes = Number.parseInt(st.stdout.trim(), 10);
+          if (st.exitCode === 0 && bytes > ro.maxBytes) {
+            throw new DomainError(ErrorType.OutputTooLarge, `path: the file has ${bytes} bytes, more than the ${ro.maxBytes} a read may return`, {
+              details: { field: 'path', bytes, limitBytes: ro.maxBytes },
+            });
+          }
+        }
         return wrap('file', () => sbx.files.read(abs, { requestTimeoutMs: transferTimeoutMs }));
       },
       async setTimeout(ms) {

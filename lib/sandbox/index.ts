@@ -16,13 +16,18 @@ export { shellQuote, shellJoin, assertValidArgv } from './quote.js';
  * `local` → a directory per sandbox under `localRoot` (resolved against `baseDir`, default the
  * process's cwd); `e2b` → E2B with `e2bApiKey` (or E2B_API_KEY), failing clearly without one.
  */
-export function createProvider(cfg: Config['sandbox'], opts: { baseDir?: string; env?: NodeJS.ProcessEnv; onRateLimited?: () => void } = {}): SandboxProvider {
+export function createProvider(
+  cfg: Config['sandbox'],
+  opts: { baseDir?: string; env?: NodeJS.ProcessEnv; onRateLimited?: () => void; limits?: Pick<Config['limits'], 'commandOutputMaxBytes'> } = {},
+): SandboxProvider {
+  const maxOutputBytes = opts.limits?.commandOutputMaxBytes;
   if (cfg.provider === 'local') {
     return createLocalProvider({
       root: resolve(opts.baseDir ?? process.cwd(), cfg.localRoot),
       pricePerSecond: cfg.pricePerSecond,
       defaultTimeoutMs: cfg.timeoutMs,
       commandTimeoutMs: cfg.commandTimeoutMs,
+      maxOutputBytes,
     });
   }
   const apiKey = cfg.e2bApiKey ?? (opts.env ?? process.env).E2B_API_KEY;
@@ -36,6 +41,6 @@ export function createProvider(cfg: Config['sandbox'], opts: { baseDir?: string;
     apiKey, template: cfg.template, defaultTimeoutMs: cfg.timeoutMs, commandTimeoutMs: cfg.commandTimeoutMs,
     domain: e.domain, apiUrl: e.apiUrl, sandboxUrl: e.sandboxUrl, maxLifetimeMs: e.maxLifetimeMs, owner: e.owner,
     requestTimeoutMs: e.requestTimeoutMs, transferTimeoutMs: e.transferTimeoutMs, pricing: e.pricing, env: opts.env,
-    onRateLimited: opts.onRateLimited,
+    onRateLimited: opts.onRateLimited, maxOutputBytes,
   });
 }

@@ -19,7 +19,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { DomainError, ErrorType } from '../errors.js';
 import { assertValidArgv, shellJoin } from './quote.js';
 import { validation, validEnvs, validTimeout } from './validate.js';
-import type { CommandResult, CreateSandboxOptions, RunOptions, Sandbox, SandboxInfo, SandboxProvider } from './types.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, type CommandResult, type CreateSandboxOptions, type RunOptions, type Sandbox, type SandboxInfo, type SandboxProvider } from './types.js';
 
 export interface LocalFaults {
   /** probability (0..1) that an operation fails with a Network error */
@@ -36,6 +36,8 @@ export interface LocalProviderOptions {
   defaultTimeoutMs: number;
   /** per-command timeout when run() is given none (default 120 s) */
   commandTimeoutMs?: number;
+  /** output cap per stream when run() is given none (default 16 MiB) */
+  maxOutputBytes?: number;
   faults?: LocalFaults;
   /** how often expired sandboxes are reaped (default 1 s) */
   reapIntervalMs?: number;
@@ -91,6 +93,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
   const root = resolve(opts.root);
   let faults: LocalFaults = { ...opts.faults };
   const commandTimeoutMs = opts.commandTimeoutMs ?? 120_000;
+  const defaultMaxOutput = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   /** process groups of running commands per sandbox, so kill/expiry can stop them */
   const children = new Map<string, Set<number>>();
   let rootReady: Promise<void> | null = null;
@@ -196,6 +199,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
     const direct = !SHELL_ONLY.has(argv[0]) && !argv[0].includes('=');
     const [file, args] = direct ? [argv[0], argv.slice(1)] : ['/bin/sh', ['-c', shellJoin(argv)]];
     const timeoutMs = ro.timeoutMs === undefined ? commandTimeoutMs : validTimeout(ro.timeoutMs, 'timeoutMs');
+    const maxOutput = ro.maxOutputBytes === undefined ? defaultMaxOutput : validTimeout(ro.maxOutputBytes, 'maxOutputBytes');
     // a clean environment: nothing of the parent's (credentials, DATABASE_URL…) leaks in
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? DEFAULT_PATH,
@@ -210,6 +214,9 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;
+      // the first stream past the cap: the command is killed and nothing more is kept
+      let tooLarge: 'stdout' | 'stderr' | null = null;
+      const size = { stdout: 0, stderr: 0 };
       const pgid = child.pid;
       const set = children.get(id) ?? new Set<number>();
       if (pgid !== undefined) {
@@ -226,8 +233,26 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
           }
         }
       }, timeoutMs);
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
+      const collect = (stream: 'stdout' | 'stderr', into: Buffer[]) => (b: Buffer): void => {
+        if (tooLarge) return;
+        size[stream] += b.length;
+        if (size[stream] > maxOutput) {
+          tooLarge = stream;
+          out.length = 0;
+          err.length = 0;
+          if (pgid !== undefined) {
+            try {
+              process.kill(-pgid, 'SIGKILL');
+            } catch {
+              // exited meanwhile
+            }
+          }
+          return;
+        }
+        into.push(b);
+      };
+      child.stdout.on('data', collect('stdout', out));
+      child.stderr.on('data', collect('stderr', err));
       child.stdin.on('error', () => undefined); // EPIPE when the command does not read stdin
       child.stdin.end(ro.stdin ?? '');
       child.on('error', (e: NodeJS.ErrnoException) => {
@@ -244,6 +269,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         if (pgid !== undefined) set.delete(pgid);
+        if (tooLarge) {
+          rej(new DomainError(ErrorType.OutputTooLarge, `command ${tooLarge} passed ${maxOutput} bytes; the command was killed`, {
+            details: { stream: tooLarge, limitBytes: maxOutput, sandboxId: id },
+          }));
+          return;
+        }
         if (timedOut) {
           rej(new DomainError(ErrorType.Timeout, `command timed out after ${timeoutMs} ms`, { details: { timeoutMs, sandboxId: id } }));
           return;
@@ -285,12 +316,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
         await confine(id, path, 'path');
         await fs.writeFile(target, content);
       },
-      async readFile(path) {
+      async readFile(path, ro = {}) {
         await alive(id);
         await injectFaults('readFile');
         const target = await confine(id, path, 'path');
         try {
-          return await fs.readFile(target, 'utf8');
+          return await readBounded(target, ro.maxBytes);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           if (code === 'ENOENT') throw new DomainError(ErrorType.NotFound, 'file not found', { details: { field: 'path' } });
@@ -394,6 +425,34 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       return opts.pricePerSecond ?? 0;
     },
   };
+}
+
+/**
+ * Reads a file as UTF-8; with `maxBytes`, at most that many bytes are ever read (a file that
+ * grew past the cap after a size check is refused, not loaded).
+ */
+async function readBounded(path: string, maxBytes: number | undefined): Promise<string> {
+  if (maxBytes === undefined) return fs.readFile(path, 'utf8');
+  const fh = await fs.open(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > maxBytes) {
+        throw new DomainError(ErrorType.OutputTooLarge, `path: the file has more than the ${maxBytes} bytes a read may return`, {
+          details: { field: 'path', limitBytes: maxBytes },
+        });
+      }
+      chunks.push(buf.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    await fh.close();
+  }
 }
 
 function signalNumber(signal: NodeJS.Signals): number | undefined {

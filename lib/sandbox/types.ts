@@ -21,7 +21,16 @@ export interface RunOptions {
   timeoutMs?: number;
   /** text fed to the command's standard input */
   stdin?: string;
+  /**
+   * Cap per stream (stdout, stderr) in bytes; past it the command and everything it started are
+   * killed and run() throws DomainError(OutputTooLarge) with `details.stream`. Default: the
+   * provider's `maxOutputBytes` (config limits.commandOutputMaxBytes).
+   */
+  maxOutputBytes?: number;
 }
+
+/** Default output cap per stream when neither the call nor the provider sets one. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 export interface CreateSandboxOptions {
   /** searchable labels (agentId, taskId, approach, pool) — no secrets */
@@ -59,7 +68,8 @@ export interface Sandbox {
   run(argv: string[], opts?: RunOptions): Promise<CommandResult>;
   /** path relative to home or absolute inside it; parent directories are created */
   writeFile(path: string, content: string): Promise<void>;
-  readFile(path: string): Promise<string>;
+  /** with `maxBytes`, a larger file is refused (OutputTooLarge) instead of read whole */
+  readFile(path: string, opts?: { maxBytes?: number }): Promise<string>;
   /**
    * Resets the lifetime to `ms` from now and returns the end the provider actually set: a plan's
    * maximum lifetime (E2B: start + 1 h on Hobby) can make it earlier than asked.

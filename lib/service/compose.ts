@@ -47,7 +47,7 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
     };
   }
   // one provider for both approaches: one TTL reaper, one view of running sandboxes
-  const provider = createProvider(config.sandbox, { onRateLimited: () => metrics.providerRateLimited.labels(config.sandbox.provider).inc() });
+  const provider = createProvider(config.sandbox, { onRateLimited: () => metrics.providerRateLimited.labels(config.sandbox.provider).inc(), limits: config.limits });
   const simple: SimpleGitService = createGitService({ config, db, metrics, log, provider, approach: 'simple' });
   const pooled: PooledGitService = createGitService({ config, db, metrics, log, provider, approach: 'pooled' });
   if (!config.postgres.url) throw new Error('postgres.url is not set');
@@ -62,7 +62,7 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
     simple, workspaces: createWorkspaceRepository(db), rehomes: createRehomeRepository(db), log: log.child({ component: 'rehome' }),
     connectPooled: (id) => pooled.pool.connect(id),
     connectSimple: (id) => provider.connect(id),
-    returnPooled: async (id) => { await pooled.pool.release(id); },
+    returnPooled: async (id, lease) => { await pooled.pool.release(id, lease); },
   };
   return {
     service: routed,

@@ -29,13 +29,13 @@ import { createOperationTracker } from './tracker.js';
 export * from './types.js';
 export { composeGitService, WORKSPACE_ROOT, workspaceDirFor, type ComposedGitService, type GitServiceParts } from './service.js';
 export { OPERATIONS, createOperationTracker, type OperationTracker } from './tracker.js';
-export { createFreshSandboxSource, createPoolSandboxSource, type SandboxSource } from './sandbox-source.js';
+export { createFreshSandboxSource, createPoolSandboxSource, type HeldSandbox, type SandboxSource } from './sandbox-source.js';
 export { createLocalPushSerializer, createPostgresPushSerializer, type PushSerializer } from './push-serializer.js';
 export { bindWorkspace, servingWorkspaceLookup } from './workspace-ref.js';
 
 /** What both approaches are built from (one set per process, built in the composition root). */
 export interface GitServiceDeps {
-  config: Pick<Config, 'git' | 'push' | 'sandbox' | 'pool' | 'lock'>;
+  config: Pick<Config, 'git' | 'push' | 'sandbox' | 'pool' | 'lock' | 'limits'>;
   db: Db;
   provider: SandboxProvider;
   metrics: Metrics;
@@ -140,7 +140,7 @@ export function createPooledGitService(deps: GitServiceDeps, opts: PooledService
     config: deps.config,
     workspaces: createWorkspaceRepository(deps.db),
     tracker: trackerFor('pooled', deps),
-    sandboxes: createPoolSandboxSource(pool),
+    sandboxes: createPoolSandboxSource(pool, deps.log),
     pushes: createPostgresPushSerializer({ pushLock, metrics: deps.metrics, acquireTimeoutMs: lock.acquireTimeoutMs }),
     log: deps.log,
   });
@@ -176,7 +176,9 @@ export function createGitService(deps: CreateGitServiceDeps): SimpleGitService |
     db: deps.db,
     metrics: deps.metrics,
     log: deps.log.child({ component: 'git-service' }),
-    provider: deps.provider ?? createProvider(deps.config.sandbox, { onRateLimited: () => deps.metrics.providerRateLimited.labels(deps.config.sandbox.provider).inc() }),
+    provider: deps.provider ?? createProvider(deps.config.sandbox, {
+      onRateLimited: () => deps.metrics.providerRateLimited.labels(deps.config.sandbox.provider).inc(), limits: deps.config.limits,
+    }),
     key: deps.key ?? loadEncryptionKey({ configured: deps.config.security.encryptionKey }),
   };
   const approach = deps.approach ?? (deps.config.service.approach === 'pooled' ? 'pooled' : 'simple');

@@ -36,8 +36,8 @@ export interface RehomeDeps {
   /** a sandbox by id (approach 2's pool for the pooled sandbox, the provider for approach 1's) */
   connectPooled(sandboxId: string): Promise<Sandbox>;
   connectSimple(sandboxId: string): Promise<Sandbox>;
-  /** gives the pooled sandbox back to the pool once its workspace is carried */
-  returnPooled(sandboxId: string): Promise<void>;
+  /** gives the pooled sandbox back to the pool once its workspace is carried (only under the lease the workspace holds) */
+  returnPooled(sandboxId: string, lease: number): Promise<void>;
   log: Pick<Logger, 'warn' | 'info'>;
 }
 
@@ -190,7 +190,7 @@ export async function rehomeWorkspace(deps: RehomeDeps, eventId: number, workspa
   const durationMs = elapsed();
   await deps.rehomes.finish(eventId, workspaceId, { state: 'carried', commits, files, durationMs });
   // the pooled checkout is now a copy of the approach-1 one: back to the pool (wiped)
-  await deps.returnPooled(rec.sandboxId).catch((e: unknown) => deps.log.warn({ workspaceId, err: (e as Error).message }, 're-home: returning the pooled sandbox failed (the pool sweep reclaims it)'));
+  await deps.returnPooled(rec.sandboxId, rec.sandboxLease).catch((e: unknown) => deps.log.warn({ workspaceId, err: (e as Error).message }, 're-home: returning the pooled sandbox failed (the pool sweep reclaims it)'));
   deps.log.info({ workspaceId, eventId, commits, files, head, durationMs }, 're-home: workspace carried to approach 1');
   return { workspaceId, state: 'carried', commits, files, durationMs };
 }

@@ -26,13 +26,28 @@ export interface SandboxSpec {
   agentBranch: string;
 }
 
+/** A sandbox handed to one workspace, with the lease generation it holds it under. */
+export interface HeldSandbox {
+  sandbox: Sandbox;
+  lease: number;
+}
+
 export interface SandboxSource {
-  /** A sandbox for a new workspace; recorded in git_sandboxes as in use by this agent. */
-  obtain(spec: SandboxSpec): Promise<Sandbox>;
+  /** A sandbox for a new workspace; recorded in git_sandboxes as in use by this agent, under a new lease. */
+  obtain(spec: SandboxSpec): Promise<HeldSandbox>;
   /** Called once the workspace is cloned in `sandboxId`. */
   ready(sandboxId: string): Promise<void>;
-  /** Gives the workspace's sandbox back (fresh: kill; pool: return to the pool). */
-  giveBack(sandboxId: string, handle: Sandbox | null): Promise<void>;
+  /**
+   * Gives the workspace's sandbox back (fresh: kill; pool: wipe and return to the pool) — only
+   * while it is still at `lease`: a stale caller changes nothing.
+   */
+  giveBack(sandboxId: string, lease: number, handle: Sandbox | null): Promise<void>;
+  /**
+   * Takes a sandbox back from a holder that may still be running in it (a superseded create
+   * attempt, a workspace released mid-create) and destroys it, so nothing it still runs ever
+   * shares a sandbox with another agent. Only while it is still at `lease`.
+   */
+  revoke(sandboxId: string, lease: number): Promise<void>;
   /** The live handle of a recorded sandbox (reconnects by id after a restart). */
   connect(sandboxId: string): Promise<Sandbox>;
   /** Starts background work (cost accrual, pool pre-warm). */
@@ -44,12 +59,15 @@ export interface SandboxSource {
 export interface FreshSandboxSourceDeps {
   config: Pick<Config, 'sandbox'>;
   provider: SandboxProvider;
-  sandboxes: Pick<SandboxRepository, 'insert' | 'transition' | 'accrueCost'>;
+  sandboxes: Pick<SandboxRepository, 'insert' | 'findById' | 'transition' | 'accrueCost'>;
   metrics: Metrics;
   log: Logger;
   /** cost accrual / gauge interval (default 15 s) */
   tickMs?: number;
 }
+
+/** Approach 1 hands each sandbox to one workspace, once: its lease generation is always 1. */
+const FRESH_LEASE = 1;
 
 /** Approach 1's source: a fresh sandbox per workspace, killed on release. */
 export function createFreshSandboxSource(deps: FreshSandboxSourceDeps): SandboxSource {
@@ -89,21 +107,27 @@ export function createFreshSandboxSource(deps: FreshSandboxSourceDeps): SandboxS
         await sandboxes.insert({
           sandboxId: sb.id, provider: provider.name, isPooled: false, status: 'initializing',
           agentId: ws.agentId, taskId: ws.taskId, repoUrl: ws.repoUrl, branch: ws.baseBranch, agentBranch: ws.agentBranch,
-          expiresInMs: timeoutMs, config: { workspaceId: ws.id },
+          expiresInMs: timeoutMs, config: { workspaceId: ws.id }, lease: FRESH_LEASE,
         });
       } catch (e) {
         await sb.kill().catch(() => undefined);
         throw e;
       }
       handles.set(sb.id, sb);
-      return sb;
+      return { sandbox: sb, lease: FRESH_LEASE };
     },
 
     async ready(sandboxId) {
       await sandboxes.transition(sandboxId, 'in_use', { lastOperation: 'clone', touch: true });
     },
 
-    async giveBack(sandboxId, handle) {
+    async giveBack(sandboxId, lease, handle) {
+      // only the holder's lease (a record written before leases existed has 0 on both sides)
+      const rec = await sandboxes.findById(sandboxId);
+      if (rec && rec.lease !== lease) {
+        log.info({ sandboxId, lease, current: rec.lease }, 'giving back skipped: the lease is not this caller\'s');
+        return;
+      }
       try {
         const sb = handle ?? await provider.connect(sandboxId);
         await sb.kill();
@@ -117,6 +141,11 @@ export function createFreshSandboxSource(deps: FreshSandboxSourceDeps): SandboxS
       } catch (e) {
         if (!isDomainError(e, ErrorType.NotFound)) throw e;
       }
+    },
+
+    // approach 1 never reuses a sandbox: killing it is all a revocation takes
+    revoke(sandboxId, lease) {
+      return this.giveBack(sandboxId, lease, null);
     },
 
     async connect(sandboxId) {
@@ -143,18 +172,22 @@ export function createFreshSandboxSource(deps: FreshSandboxSourceDeps): SandboxS
 }
 
 /** Approach 2's source: warm sandboxes from `pool`, returned to it on release. */
-export function createPoolSandboxSource(pool: SandboxPool): SandboxSource {
+export function createPoolSandboxSource(pool: SandboxPool, log?: Logger): SandboxSource {
   return {
     async obtain(ws) {
-      const { sandbox } = await pool.acquire({
+      const { sandbox, lease } = await pool.acquire({
         agentId: ws.agentId, taskId: ws.taskId, repoUrl: ws.repoUrl, branch: ws.baseBranch, agentBranch: ws.agentBranch,
       });
-      return sandbox;
+      return { sandbox, lease };
     },
     // the pool marked it in use when it handed it out
     ready: async () => undefined,
-    async giveBack(sandboxId, handle) {
-      await pool.release(handle ?? sandboxId);
+    async giveBack(sandboxId, lease, handle) {
+      const r = await pool.release(handle ?? sandboxId, lease);
+      if (r.stale) log?.info({ sandboxId, lease, inProgress: r.inProgress === true }, 'giving back skipped: the lease is not this caller\'s any more');
+    },
+    async revoke(sandboxId, lease) {
+      await pool.revoke(sandboxId, lease);
     },
     connect: (sandboxId) => pool.connect(sandboxId),
     /** Reconnects to recorded sandboxes and pre-warms the pool to its minimum. */

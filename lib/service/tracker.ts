@@ -7,7 +7,8 @@
  * batches a moment later instead of one INSERT per call (see `queueRead`).
  */
 import { performance } from 'node:perf_hooks';
-import { categoryOf, DomainError, ErrorType, isDomainError } from '../errors.js';
+import { categoryOf, DomainError } from '../errors.js';
+import { isClientFault } from './ownership.js';
 import type { Logger } from '../log.js';
 import { recordOperation, type Approach, type Metrics } from '../metrics.js';
 import type { OperationEntry, OperationLogRepository } from '../store/operation-log.js';
@@ -191,8 +192,8 @@ export function createOperationTracker(deps: OperationTrackerDeps): OperationTra
       }
     }
     if (error !== undefined) {
-      // client mistakes are not the sandbox's errors
-      if (ctx.sandboxId && !isDomainError(error, ErrorType.Validation) && !isDomainError(error, ErrorType.NotFound)) {
+      // client mistakes (bad input, policy, limits) are not the sandbox's errors
+      if (ctx.sandboxId && !isClientFault(error)) {
         await deps.sandboxes.recordError(ctx.sandboxId, (error as Error).message ?? String(error), { operation })
           .catch((e: Error) => log.warn({ err: e.message }, 'recording sandbox error failed'));
       }

@@ -46,6 +46,10 @@ export interface SandboxRecord {
   poolSize: number;
   provider: 'local' | 'e2b';
   expiresAt: Date | null;
+  /** lease generation: bumped each time the sandbox is handed to an agent */
+  lease: number;
+  /** a release of the current lease has begun (and not finished) */
+  releasingAt: Date | null;
 }
 
 interface Row {
@@ -53,10 +57,11 @@ interface Row {
   agent_branch: string | null; status: SandboxStatus; last_operation: string | null; created_at: Date;
   last_used_at: Date | null; terminated_at: Date | null; error_count: number; last_error: Buffer | null;
   config: Record<string, unknown>; is_pooled: boolean; pool_size: number; provider: 'local' | 'e2b'; expires_at: Date | null;
+  lease: string; releasing_at: Date | null;
 }
 
 const COLUMNS = `id, sandbox_id, agent_id, task_id, repo_url, branch, agent_branch, status, last_operation, created_at,
-  last_used_at, terminated_at, error_count, last_error, config, is_pooled, pool_size, provider, expires_at`;
+  last_used_at, terminated_at, error_count, last_error, config, is_pooled, pool_size, provider, expires_at, lease, releasing_at`;
 const G_COLUMNS = COLUMNS.split(',').map((c) => `g.${c.trim()}`).join(', ');
 
 function toRecord(r: Row): SandboxRecord {
@@ -65,6 +70,7 @@ function toRecord(r: Row): SandboxRecord {
     agentBranch: r.agent_branch, status: r.status, lastOperation: r.last_operation, createdAt: r.created_at,
     lastUsedAt: r.last_used_at, terminatedAt: r.terminated_at, errorCount: r.error_count, hasError: r.last_error !== null,
     config: r.config, isPooled: r.is_pooled, poolSize: r.pool_size, provider: r.provider, expiresAt: r.expires_at,
+    lease: Number(r.lease), releasingAt: r.releasing_at,
   };
 }
 
@@ -83,19 +89,21 @@ export interface NewSandbox {
   expiresInMs?: number;
   config?: Record<string, unknown>;
   poolSize?: number;
+  /** lease generation to start at (approach 1 hands its sandbox to one agent: 1) */
+  lease?: number;
 }
 
 /** Inserts a sandbox row; inserting the same sandbox id again returns the existing row. */
 async function insertSandbox(q: Queryable, s: NewSandbox): Promise<SandboxRecord> {
   const { rows } = await q.query<Row>(
     `INSERT INTO git_sandboxes (sandbox_id, provider, is_pooled, status, agent_id, task_id, repo_url, branch, agent_branch,
-       expires_at, config, pool_size)
+       expires_at, config, pool_size, lease)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-       CASE WHEN $10::double precision IS NULL THEN NULL ELSE now() + $10::double precision * interval '1 millisecond' END, $11, $12)
+       CASE WHEN $10::double precision IS NULL THEN NULL ELSE now() + $10::double precision * interval '1 millisecond' END, $11, $12, $13)
      ON CONFLICT (sandbox_id) DO NOTHING
      RETURNING ${COLUMNS}`,
     [s.sandboxId, s.provider, s.isPooled, s.status ?? 'initializing', s.agentId ?? '', s.taskId ?? '', s.repoUrl ?? '',
-      s.branch ?? 'main', s.agentBranch ?? null, s.expiresInMs ?? null, JSON.stringify(s.config ?? {}), s.poolSize ?? 1],
+      s.branch ?? 'main', s.agentBranch ?? null, s.expiresInMs ?? null, JSON.stringify(s.config ?? {}), s.poolSize ?? 1, s.lease ?? 0],
   );
   if (rows[0]) return toRecord(rows[0]);
   const existing = await getSandbox(q, s.sandboxId);
@@ -117,6 +125,10 @@ export interface TransitionFields {
   lastOperation?: string;
   /** sets last_used_at = now() */
   touch?: boolean;
+  /** only while the sandbox is at this lease generation (a stale caller changes nothing) */
+  lease?: number;
+  /** hands the sandbox to a new holder: lease + 1 */
+  bumpLease?: boolean;
 }
 
 export interface TransitionResult {
@@ -140,7 +152,7 @@ async function transitionSandbox(
   // the CTE locks the row first, so the accrual mark it reads is the latest committed one
   const { rows } = await q.query<Row & { accrued_seconds: number }>(
     `WITH cur AS (
-       SELECT id, status, cost_accrued_until FROM git_sandboxes WHERE sandbox_id = $1 FOR UPDATE
+       SELECT id, status, cost_accrued_until, lease FROM git_sandboxes WHERE sandbox_id = $1 FOR UPDATE
      )
      UPDATE git_sandboxes g SET
        status = $2,
@@ -152,17 +164,25 @@ async function transitionSandbox(
        last_operation = coalesce($10, g.last_operation),
        last_used_at = CASE WHEN $11::boolean THEN now() ELSE g.last_used_at END,
        terminated_at = CASE WHEN $2 = 'terminated' THEN coalesce(g.terminated_at, now()) ELSE g.terminated_at END,
-       cost_accrued_until = CASE WHEN $2 = 'terminated' THEN greatest(g.cost_accrued_until, now()) ELSE g.cost_accrued_until END
+       cost_accrued_until = CASE WHEN $2 = 'terminated' THEN greatest(g.cost_accrued_until, now()) ELSE g.cost_accrued_until END,
+       lease = CASE WHEN $13::boolean THEN g.lease + 1 ELSE g.lease END,
+       releasing_at = CASE WHEN $2 = 'in_use' AND g.status <> 'in_use' THEN NULL ELSE g.releasing_at END
      FROM cur
-     WHERE g.id = cur.id AND cur.status = ANY($3::text[])
+     WHERE g.id = cur.id AND cur.status = ANY($3::text[]) AND ($12::bigint IS NULL OR cur.lease = $12::bigint)
      RETURNING ${G_COLUMNS},
        CASE WHEN $2 = 'terminated' THEN greatest(0, extract(epoch FROM now() - cur.cost_accrued_until))::double precision ELSE 0 END AS accrued_seconds`,
     [sandboxId, to, allowedFrom, opts.agentId ?? null, opts.taskId ?? null, opts.repoUrl ?? null, opts.branch ?? null,
-      opts.agentBranch !== undefined, opts.agentBranch ?? null, opts.lastOperation ?? null, opts.touch === true],
+      opts.agentBranch !== undefined, opts.agentBranch ?? null, opts.lastOperation ?? null, opts.touch === true,
+      opts.lease ?? null, opts.bumpLease === true],
   );
   if (rows[0]) return { record: toRecord(rows[0]), changed: true, accruedSeconds: Number(rows[0].accrued_seconds) };
   const current = await getSandbox(q, sandboxId);
   if (!current) throw new DomainError(ErrorType.NotFound, 'sandbox not recorded', { details: { sandboxId } });
+  if (opts.lease !== undefined && current.lease !== opts.lease) {
+    throw new DomainError(ErrorType.Validation, `sandbox lease is ${current.lease}, not ${opts.lease}: a stale caller changes nothing`, {
+      details: { sandboxId, lease: current.lease, expected: opts.lease, stale: true },
+    });
+  }
   if (current.status === to) return { record: current, changed: false, accruedSeconds: 0 };
   throw new DomainError(ErrorType.Validation, `sandbox cannot go from ${current.status} to ${to}`, {
     details: { sandboxId, from: current.status, to },
@@ -305,7 +325,7 @@ async function claimIdleSandbox(q: Queryable, provider: 'local' | 'e2b', a: Assi
         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
      )
      UPDATE git_sandboxes g SET status = 'in_use', agent_id = $2, task_id = $3, repo_url = $4, branch = $5,
-       agent_branch = $6, last_used_at = now(), last_operation = 'acquire'
+       agent_branch = $6, last_used_at = now(), last_operation = 'acquire', lease = g.lease + 1, releasing_at = NULL
      FROM c WHERE g.id = c.id
      RETURNING ${G_COLUMNS}`,
     [provider, a.agentId, a.taskId, a.repoUrl ?? '', a.branch ?? 'main', a.agentBranch ?? null],
@@ -346,6 +366,72 @@ async function stuckInUse(q: Queryable, at: Date, seconds: number): Promise<{ sa
   return { sandboxes: rows.map((r) => ({ sandboxId: r.sandbox_id, agentId: r.agent_id, lastActivity: r.last_activity })), total: Number(rows[0]?.n ?? 0) };
 }
 
+/** in_use sandboxes whose release began more than `olderThanMs` ago and never finished. */
+async function listAbandonedReleases(q: Queryable, f: SandboxFilter & { olderThanMs: number }): Promise<SandboxRecord[]> {
+  const params: unknown[] = [f.olderThanMs];
+  const { rows } = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM git_sandboxes WHERE status = 'in_use' AND releasing_at IS NOT NULL
+       AND releasing_at < clock_timestamp() - $1::double precision * interval '1 millisecond'${filterSql(f, params)} ORDER BY id`,
+    params,
+  );
+  return rows.map(toRecord);
+}
+
+export type ReleaseStart =
+  /** this caller releases the lease: it may wipe and return the sandbox */
+  | { outcome: 'won'; record: SandboxRecord }
+  /** a release of this lease began long ago and never finished: this caller retires the sandbox */
+  | { outcome: 'taken_over'; record: SandboxRecord }
+  /** another release of this lease is running: this caller does nothing */
+  | { outcome: 'in_progress'; record: SandboxRecord }
+  /** the lease is over (released, or the sandbox went on to another holder): nothing to do */
+  | { outcome: 'stale'; record: SandboxRecord | null };
+
+/**
+ * The first step of giving back an in_use sandbox: claims the release of `lease`, so that of two
+ * overlapping releases (two DELETEs, an activity retried while the first attempt still runs)
+ * exactly one wipes the sandbox, and none touches it once it belongs to the next agent. A
+ * release that started more than `takeoverAfterMs` ago is presumed dead and may be taken over.
+ */
+async function beginRelease(q: Queryable, sandboxId: string, lease: number, takeoverAfterMs: number): Promise<ReleaseStart> {
+  const won = await q.query<Row>(
+    `UPDATE git_sandboxes SET releasing_at = clock_timestamp()
+      WHERE sandbox_id = $1 AND status = 'in_use' AND lease = $2 AND releasing_at IS NULL
+      RETURNING ${COLUMNS}`,
+    [sandboxId, lease],
+  );
+  if (won.rows[0]) return { outcome: 'won', record: toRecord(won.rows[0]) };
+  const taken = await q.query<Row>(
+    `UPDATE git_sandboxes SET releasing_at = clock_timestamp()
+      WHERE sandbox_id = $1 AND status = 'in_use' AND lease = $2
+        AND releasing_at < clock_timestamp() - $3::double precision * interval '1 millisecond'
+      RETURNING ${COLUMNS}`,
+    [sandboxId, lease, takeoverAfterMs],
+  );
+  if (taken.rows[0]) return { outcome: 'taken_over', record: toRecord(taken.rows[0]) };
+  const current = await getSandbox(q, sandboxId);
+  if (current && current.status === 'in_use' && current.lease === lease) return { outcome: 'in_progress', record: current };
+  return { outcome: 'stale', record: current };
+}
+
+/**
+ * Ends a release this caller won: the sandbox goes idle (`ready`, unassigned) or to `error`,
+ * only while it is still at `lease`. False when it is not (nothing changed).
+ */
+async function finishRelease(q: Queryable, sandboxId: string, lease: number, to: 'ready' | 'error'): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `UPDATE git_sandboxes SET status = $3, releasing_at = NULL, last_operation = 'release', last_used_at = now(),
+       agent_id = CASE WHEN $3 = 'ready' THEN '' ELSE agent_id END,
+       task_id = CASE WHEN $3 = 'ready' THEN '' ELSE task_id END,
+       repo_url = CASE WHEN $3 = 'ready' THEN '' ELSE repo_url END,
+       agent_branch = CASE WHEN $3 = 'ready' THEN NULL ELSE agent_branch END,
+       branch = CASE WHEN $3 = 'ready' THEN 'main' ELSE branch END
+      WHERE sandbox_id = $1 AND status = 'in_use' AND lease = $2`,
+    [sandboxId, lease, to],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
 /**
  * The `git_sandboxes` table. `key` encrypts and decrypts last_error (lib/crypto.ts); without it
  * recordError and readLastError refuse.
@@ -370,6 +456,9 @@ export function createSandboxRepository(db: Db, opts: { key?: EncryptionKey } = 
     claimIdle: (provider: 'local' | 'e2b', a: Assignment) => claimIdleSandbox(db, provider, a),
     accrueCost: (f: SandboxFilter = {}) => accrueCost(db, f),
     stuckInUse: (at: Date, seconds: number) => stuckInUse(db, at, seconds),
+    beginRelease: (sandboxId: string, lease: number, takeoverAfterMs: number) => beginRelease(db, sandboxId, lease, takeoverAfterMs),
+    finishRelease: (sandboxId: string, lease: number, to: 'ready' | 'error') => finishRelease(db, sandboxId, lease, to),
+    listAbandonedReleases: (f: SandboxFilter & { olderThanMs: number }) => listAbandonedReleases(db, f),
   });
 }
 export type SandboxRepository = ReturnType<typeof createSandboxRepository>;

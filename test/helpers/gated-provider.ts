@@ -16,20 +16,28 @@ export interface Gate {
 export interface GatedProvider<P extends SandboxProvider> {
   provider: P;
   /**
-   * The next command whose argv matches waits until `open()`. With `result`, the held command
-   * does not run at all and answers that instead (e.g. a failed health probe).
+   * The next command whose argv (and sandbox id) matches waits until `open()`; several gates may
+   * be armed at once (each catches one command). With `result`, the held command does not run at
+   * all and answers that instead (e.g. a failed health probe).
    */
-  arm(match: (argv: string[]) => boolean, result?: CommandResult): Gate;
+  arm(match: (argv: string[], sandboxId: string) => boolean, result?: CommandResult): Gate;
+}
+
+interface Armed {
+  match: (argv: string[], sandboxId: string) => boolean;
+  hit: () => void;
+  opened: Promise<void>;
+  result?: CommandResult;
 }
 
 export function gated<P extends SandboxProvider>(inner: P): GatedProvider<P> {
-  let armed: { match: (argv: string[]) => boolean; hit: () => void; opened: Promise<void>; result?: CommandResult } | null = null;
+  const armed = new Set<Armed>();
 
   const wrap = (sb: Sandbox): Sandbox => {
     const run = async (argv: string[], ro?: RunOptions): Promise<CommandResult> => {
-      const a = armed;
-      if (a && a.match(argv)) {
-        armed = null;
+      const a = [...armed].find((x) => x.match(argv, sb.id));
+      if (a) {
+        armed.delete(a);
         a.hit();
         await a.opened;
         if (a.result) return a.result;
@@ -63,7 +71,7 @@ export function gated<P extends SandboxProvider>(inner: P): GatedProvider<P> {
       let open!: () => void;
       const reached = new Promise<void>((r) => { hit = r; });
       const opened = new Promise<void>((r) => { open = r; });
-      armed = { match, hit, opened, result };
+      armed.add({ match, hit, opened, result });
       return { reached, open };
     },
   };

@@ -45,7 +45,8 @@ function testConfig(approach: Approach, overrides: Record<string, unknown> = {})
     sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
     pool: { min: 1, max: 6 },
     security: { encryptionKey: KEY },
-    git: { backoffBaseMs: 20, backoffMaxMs: 200 },
+    // bare repositories live under the temp dir; the shared-branch case pushes to main
+    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }], pushBranches: ['agent/{agentId}/**', 'main'] },
     api: {
       bodyLimitBytes: BODY_LIMIT,
       tokens: [

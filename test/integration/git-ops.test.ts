@@ -401,7 +401,8 @@ test('credentials reach git only through the environment: never argv, config, ps
     const sb: Sandbox = { ...base, run: (argv, o) => (argvs.push(argv), base.run(argv, o)) } as Sandbox;
     const url = `${server.url}/remote.git`;
     const branch = agentBranchName('cred', 't1');
-    const creds = { token };
+    const host = new URL(server.url).host;
+    const creds = { token, protocol: 'http', host };
     await cloneWorkspace(sb, { repoUrl: url, baseBranch: 'main', agentBranch: branch, dir: DIR, author: AUTHOR, creds });
     await writeWorkspaceFile(sb, DIR, 'auth.txt', 'with token\n');
     await commitAndPush(sb, DIR, { ...FAST, message: 'pushed over http with a token', branch, creds });
@@ -411,7 +412,7 @@ test('credentials reach git only through the environment: never argv, config, ps
     // wrong token and no token: Auth errors that do not quote the token
     await writeWorkspaceFile(sb, DIR, 'auth2.txt', 'x\n');
     const wrong = `${token}_wrong`;
-    const e1 = await commitAndPush(sb, DIR, { ...FAST, message: 'wrong token', branch, creds: { token: wrong } }).then(() => null, (e: unknown) => e);
+    const e1 = await commitAndPush(sb, DIR, { ...FAST, message: 'wrong token', branch, creds: { token: wrong, protocol: 'http', host } }).then(() => null, (e: unknown) => e);
     assert.ok(isDomainError(e1, ErrorType.Auth), String(e1));
     assert.ok(!JSON.stringify({ m: e1.message, d: e1.details, s: e1.stack }).includes(wrong));
     const e2 = await pullRebase(sb, DIR, { branch }).then(() => null, (e: unknown) => e);

@@ -49,12 +49,18 @@ interface Harness {
   config: Config;
 }
 
-async function harness(approach: Approach, overrides: { token?: string } = {}): Promise<Harness> {
+async function harness(approach: Approach, overrides: { remotes?: unknown[] } = {}): Promise<Harness> {
   const root = mkdtempSync(join(tmpdir(), `sgc-svc-${approach}-`));
   const config = parseConfig({
     sandbox: { localRoot: root, pricePerSecond: 0.01 },
     pool: { min: 1, max: 8, acquireTimeoutMs: 5_000 },
-    git: { backoffBaseMs: 20, backoffMaxMs: 100, token: overrides.token },
+    git: {
+      backoffBaseMs: 20, backoffMaxMs: 100,
+      // the bare repositories of these tests live under the temp dir
+      remotes: overrides.remotes ?? [{ scheme: 'file', pathPrefix: tmpdir() }],
+      // shared-branch contention is part of what these tests exercise
+      pushBranches: ['agent/{agentId}/**', 'main'],
+    },
     service: { approach },
   });
   const provider = createLocalProvider({ root, defaultTimeoutMs: config.sandbox.timeoutMs });
@@ -260,13 +266,13 @@ for (const approach of ['simple', 'pooled'] as const) {
   });
 }
 
-test('credentials come from config git.token, reach the remote, and are never stored', async () => {
+test('credentials come from the remote\'s git.remotes entry, reach the remote, and are never stored', async () => {
   const token = `tok_${randomBytes(12).toString('hex')}`;
   const r = repo();
   const server = await startGitHttpServer({ projectRoot: r.root, username: 'x-access-token', password: token });
   cleanups.push(() => server.close());
   for (const approach of ['simple', 'pooled'] as const) {
-    const h = await harness(approach, { token });
+    const h = await harness(approach, { remotes: [{ scheme: 'http', host: new URL(server.url).host, token }] });
     const ws = await h.service.createWorkspace({ agentId: `cred-${approach}`, taskId: 't', repoUrl: `${server.url}/remote.git` });
     await h.service.writeFile(ws.id, `${approach}.txt`, 'x\n');
     await h.service.commitAndPush(ws.id, { message: `auth push ${approach}` });

@@ -46,7 +46,7 @@ beforeAll(async () => {
     service: { approach: 'simple' },
     sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
     security: { encryptionKey: randomBytes(32).toString('base64') },
-    git: { backoffBaseMs: 20, backoffMaxMs: 200 },
+    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
     api: {
       tokens: [
         { name: 'agent-a', role: 'agent', agentId: 'agent-a', token: TOKENS.agentA },

@@ -102,16 +102,17 @@ test('acquire reuses a warm sandbox, creates one when none is idle, and records 
 test('release of a healthy sandbox wipes its workspaces and returns it idle; releasing again changes nothing', async () => {
   const pool = newPool();
   await pool.start();
-  const { sandbox } = await pool.acquire(agent(1));
+  const { sandbox, lease } = await pool.acquire(agent(1));
   await sandbox.writeFile('ws/w1/secret.txt', 'agent 1 data');
-  const r1 = await pool.release(sandbox);
+  const r1 = await pool.release(sandbox, lease);
   assert.deepEqual(r1, { returned: true, retired: false, created: 0 });
   assert.equal(existsSync(join(sandbox.home, 'ws')), false, 'workspace root wiped');
   const rec = await sandboxRepo().findById(sandbox.id);
   assert.equal(rec?.status, 'ready');
   assert.equal(rec?.agentId, '', 'no longer assigned');
-  const r2 = await pool.release(sandbox);
+  const r2 = await pool.release(sandbox, lease);
   assert.equal(r2.retired, false);
+  assert.equal(r2.stale, true, 'the second release says it had nothing to do');
   assert.equal((await pool.stats()).idle, 2);
   // the next agent gets a clean sandbox
   const again = await pool.acquire(agent(2));
@@ -122,9 +123,9 @@ test('release of a healthy sandbox wipes its workspaces and returns it idle; rel
 test('an unhealthy sandbox on release is killed, recorded (error encrypted) and replaced to keep min', async () => {
   const pool = newPool();
   await pool.start();
-  const { sandbox } = await pool.acquire(agent(1));
+  const { sandbox, lease } = await pool.acquire(agent(1));
   sandbox.isHealthy = async () => false;
-  const r = await pool.release(sandbox);
+  const r = await pool.release(sandbox, lease);
   assert.equal(r.retired, true);
   assert.equal(r.reason, 'unhealthy');
   assert.equal(r.created, 1, 'replacement created');
@@ -152,7 +153,7 @@ test('max is respected: the next acquire waits, then fails with PoolExhausted; a
 
   const waiting = newPool({ acquireTimeoutMs: 2_000 }).acquire(agent(5));
   await sleep(100);
-  await pool.release(held[0].sandbox);
+  await pool.release(held[0].sandbox, held[0].lease);
   const got = await waiting;
   assert.equal(got.result, 'reused');
   assert.equal(got.sandbox.id, held[0].sandbox.id);
@@ -182,7 +183,7 @@ test('cleanupExpired retires idle sandboxes past their TTL and tops up; running 
   assert.equal(r2.expired, 0);
   // the expired in-use sandbox is not yanked from its agent; it is retired when returned
   assert.equal((await sandboxRepo().findById(inUse.sandbox.id))?.status, 'in_use');
-  const rel = await pool.release(inUse.sandbox);
+  const rel = await pool.release(inUse.sandbox, inUse.lease);
   assert.equal(rel.reason, 'expired');
   assert.equal((await pool.stats()).live, 2);
 });
@@ -217,7 +218,7 @@ test('after a restart, start() reconnects to recorded sandboxes and retires the 
   assert.equal(again.result, 'reused');
   assert.equal(again.sandbox.id, rows[0].sandbox_id);
   // the in-use one is found by id and released through the new pool
-  assert.equal((await restarted.release(inUse.sandbox.id)).returned, true);
+  assert.equal((await restarted.release(inUse.sandbox.id, inUse.lease)).returned, true);
 
   // a sandbox that vanished while we were down is marked terminated, and min is restored
   await restarted.stop();

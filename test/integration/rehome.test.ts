@@ -52,7 +52,10 @@ const repos: { cleanup(): void }[] = [];
 beforeAll(async () => {
   t = await freshDb('rehome');
   root = mkdtempSync(join(tmpdir(), 'sgc-rehome-'));
-  const config = parseConfig({ sandbox: { localRoot: root }, pool: { min: 0, max: 8, acquireTimeoutMs: 5_000 } });
+  const config = parseConfig({
+    sandbox: { localRoot: root }, pool: { min: 0, max: 8, acquireTimeoutMs: 5_000 },
+    git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
+  });
   provider = createLocalProvider({ root, defaultTimeoutMs: config.sandbox.timeoutMs });
   const metrics = createMetrics({ defaultMetrics: false });
   const key = randomBytes(32);
@@ -67,7 +70,7 @@ beforeAll(async () => {
     simple, workspaces, rehomes: createRehomeRepository(t.db), log,
     connectPooled: (id) => pooled.pool.connect(id),
     connectSimple: (id) => provider.connect(id),
-    returnPooled: async (id) => { await pooled.pool.release(id); },
+    returnPooled: async (id, lease) => { await pooled.pool.release(id, lease); },
   };
 });
 

@@ -68,7 +68,7 @@ test('under a short plan cap, an idle sandbox too old to serve is retired and an
   // idle past cap − minRemaining (6 s): renewal kept it alive, but it can no longer serve a session
   await sleep(7_000);
   assert.ok(st.sandboxes().some((s) => s.id === old.id), 'renewal kept the idle sandbox alive past its 3 s lease');
-  const { sandbox: sb, result } = await pool.acquire(agent(1));
+  const { sandbox: sb, lease, result } = await pool.acquire(agent(1));
   assert.notEqual(sb.id, old.id, 'a sandbox with under minRemaining left was handed out');
   assert.equal(result, 'created');
 
@@ -86,7 +86,7 @@ test('under a short plan cap, an idle sandbox too old to serve is retired and an
   assert.ok(c.expired >= 1);
   assert.equal(st.sandboxes().some((s) => s.id === old.id), false);
   assert.equal((await sandboxRepo().findById(old.id))?.status, 'terminated');
-  await pool.release(sb);
+  await pool.release(sb, lease);
 });
 
 test('an acquired sandbox whose end comes back capped is retired, not handed out', async () => {

@@ -24,7 +24,7 @@ import { createMetrics } from '../../lib/metrics.js';
 import { SandboxPool } from '../../lib/pool/pool.js';
 import { createLocalProvider, type LocalSandboxProvider } from '../../lib/sandbox/local.js';
 import { createGitService } from '../../lib/service/index.js';
-import { getSandbox } from '../../lib/store/sandboxes.js';
+import { createSandboxRepository } from '../../lib/store/sandboxes.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { createBareRepo } from '../helpers/git.js';
 import { gated, within, type GatedProvider } from '../helpers/gated-provider.js';
@@ -65,34 +65,52 @@ function config(extra: Record<string, unknown> = {}): Config {
   });
 }
 
-/** `in_use` rows of this provider: sandbox → the agent the database says holds it. */
-async function holders(): Promise<Map<string, string>> {
-  const { rows } = await t.db.query<{ sandbox_id: string; agent_id: string }>(
-    `SELECT sandbox_id, agent_id FROM git_sandboxes WHERE status = 'in_use'`,
+/** `in_use` rows: sandbox → the agent the database says holds it. */
+async function holders(db: TestDb['db'], agentId?: string): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ sandbox_id: string; agent_id: string }>(
+    `SELECT sandbox_id, agent_id FROM git_sandboxes WHERE status = 'in_use' AND ($1::text IS NULL OR agent_id = $1)`, [agentId ?? null],
   );
   return new Map(rows.map((r) => [r.sandbox_id, r.agent_id]));
 }
 
+/** Runs `runs` iterations of `body` spread over `lanes` concurrent lanes (the races are per lane). */
+async function inLanes(lanes: number, runs: number, body: (lane: number, i: number) => Promise<void>): Promise<void> {
+  await Promise.all(Array.from({ length: lanes }, async (_, lane) => {
+    for (let i = lane; i < runs; i += lanes) await body(lane, i);
+  }));
+}
+
+const LANES = Number(process.env.SGC_OWNERSHIP_LANES ?? 5);
+
 describe('pool: two overlapping releases of one lease', () => {
-  let pool: SandboxPool;
-  let other: SandboxPool;
+  interface Lane { db: TestDb; pool: SandboxPool; other: SandboxPool }
+  const lanes: Lane[] = [];
 
   beforeAll(async () => {
-    await t.db.query(`UPDATE git_sandboxes SET status = 'terminated', terminated_at = now() WHERE status <> 'terminated'`);
-    const settings = { min: 0, max: 1, ttlSeconds: 3600, acquireTimeoutMs: 2_000, pricePerSecond: 0, tickMs: 60_000 };
-    pool = new SandboxPool({ provider: g.provider, db: t.db, key, log }, settings);
-    // another process sharing the pool, that does not wait for a free sandbox
-    other = new SandboxPool({ provider: g.provider, db: t.db, key, log }, { ...settings, acquireTimeoutMs: 1 });
-    cleanups.push(() => other.stop({ terminateIdle: true }), () => pool.stop({ terminateIdle: true }));
+    // one database per lane: each lane's pool (max 1) is a whole pool of its own
+    for (let l = 0; l < LANES; l++) {
+      const db = l === 0 ? t : await freshDb(`secown${l}`);
+      const settings = { min: 0, max: 1, ttlSeconds: 3600, acquireTimeoutMs: 2_000, pricePerSecond: 0, tickMs: 60_000 };
+      const pool = new SandboxPool({ provider: g.provider, db: db.db, key, log }, settings);
+      // another process sharing the pool, that does not wait for a free sandbox
+      const other = new SandboxPool({ provider: g.provider, db: db.db, key, log }, { ...settings, acquireTimeoutMs: 1 });
+      lanes.push({ db, pool, other });
+      cleanups.push(async () => {
+        await other.stop({ terminateIdle: true });
+        await pool.stop({ terminateIdle: true });
+        if (db !== t) await db.drop();
+      });
+    }
   });
 
   test(`never hand the next agent's sandbox to a third agent, nor wipe its files (${RUNS} runs)`, async () => {
     let stale = 0;
-    for (let i = 0; i < RUNS; i++) {
+    await inLanes(LANES, RUNS, async (lane, i) => {
+      const { db, pool, other } = lanes[lane];
       const a = await pool.acquire({ agentId: `a-${i}`, taskId: 't' });
       await a.sandbox.writeFile(`ws/a-${i}/marker`, 'a');
       // the second release is the first one retried (same lease) while the first still runs
-      const gate = g.arm((argv) => argv[0] === 'rm');
+      const gate = g.arm((argv, sandboxId) => argv[0] === 'rm' && sandboxId === a.sandbox.id);
       const releases = [pool.release(a.sandbox.id, a.lease), pool.release(a.sandbox.id, a.lease)];
       await within(gate.reached, 10_000, 'a release reached its wipe');
       await within(Promise.race(releases), 10_000, 'the other release finished');
@@ -111,23 +129,24 @@ describe('pool: two overlapping releases of one lease', () => {
 
       // b's files survived both releases of a's lease, and b holds its sandbox alone
       assert.equal(await b.sandbox.readFile(`ws/b-${i}/marker2`), 'b', `run ${i}: b's files were wiped`);
-      assert.equal((await getSandbox(t.db, b.sandbox.id))?.agentId, `b-${i}`, `run ${i}: b's sandbox is recorded for someone else`);
+      assert.equal((await createSandboxRepository(db.db).findById(b.sandbox.id))?.agentId, `b-${i}`, `run ${i}: b's sandbox is recorded for someone else`);
       const c = await other.acquire({ agentId: `c-${i}`, taskId: 't' }).catch((e: unknown) => {
         if (isDomainError(e, ErrorType.PoolExhausted)) return null;
         throw e;
       });
       assert.equal(c, null, `run ${i}: a third agent got b's sandbox`);
-      assert.deepEqual([...(await holders()).values()], [`b-${i}`], `run ${i}: in_use rows`);
+      assert.deepEqual([...(await holders(db.db)).values()], [`b-${i}`], `run ${i}: in_use rows`);
       await pool.release(b.sandbox.id, b.lease);
-    }
+    });
     assert.equal(stale, RUNS, 'every overtaken release said it was stale');
   });
 
   test('a health verdict about a sandbox that changed hands meanwhile does nothing', async () => {
+    const { db, pool, other } = lanes[0];
     const a = await pool.acquire({ agentId: 'hc-a', taskId: 't' });
     await pool.release(a.sandbox.id, a.lease);
     // the probe of the idle sandbox is held, and then fails
-    const gate = g.arm((argv) => argv[0] === 'true', { exitCode: 1, stdout: '', stderr: 'held' });
+    const gate = g.arm((argv, sandboxId) => argv[0] === 'true' && sandboxId === a.sandbox.id, { exitCode: 1, stdout: '', stderr: 'held' });
     const check = pool.healthCheck();
     await within(gate.reached, 10_000, 'the health probe started');
     // meanwhile an agent takes the sandbox and gives it back (a new lease, idle again)
@@ -137,7 +156,7 @@ describe('pool: two overlapping releases of one lease', () => {
     gate.open();
     const r = await check;
     assert.equal(r.unhealthy, 0, 'the stale verdict retired a sandbox');
-    assert.equal((await getSandbox(t.db, a.sandbox.id))?.status, 'ready');
+    assert.equal((await createSandboxRepository(db.db).findById(a.sandbox.id))?.status, 'ready');
   });
 });
 
@@ -149,9 +168,9 @@ describe('service: a create retried while the first attempt still clones', () =>
       const first = createGitService({ config: cfg, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: g.provider, key, approach });
       const retry = createGitService({ config: cfg, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: g.provider, key, approach });
       cleanups.push(() => first.close(), () => retry.close());
-      for (let i = 0; i < RUNS / 2; i++) {
+      await inLanes(LANES, RUNS / 2, async (_lane, i) => {
         const input = { workspaceId: randomUUID(), agentId: `agent-${approach}-${i}`, taskId: 't', repoUrl: repo.url };
-        const gate = g.arm((argv) => argv[0] === 'git' && argv.includes('clone'));
+        const gate = g.arm((argv) => argv[0] === 'git' && argv.includes('clone') && argv.includes(`ws/${input.workspaceId}`));
         const slow = first.createWorkspace(input);
         slow.catch(() => undefined);
         await within(gate.reached, 10_000, 'the first attempt started cloning');
@@ -163,14 +182,12 @@ describe('service: a create retried while the first attempt still clones', () =>
         assert.equal(now?.status, 'ready', `run ${i}: the late first attempt changed the workspace to ${now?.status}`);
         assert.equal(now?.sandboxId, ws.sandboxId, `run ${i}: the workspace moved sandbox`);
         assert.equal(await retry.readFile(input.workspaceId, 'README.md'), '# owned\n', `run ${i}: the clone was destroyed`);
-        const rec = await getSandbox(t.db, ws.sandboxId);
+        const rec = await createSandboxRepository(t.db).findById(ws.sandboxId);
         assert.equal(rec?.status, 'in_use', `run ${i}: the workspace's sandbox is ${rec?.status}`);
         assert.equal(rec?.agentId, input.agentId);
-        for (const [sandboxId, agent] of await holders()) {
-          if (sandboxId !== ws.sandboxId) assert.notEqual(agent, input.agentId, `run ${i}: the agent holds a second sandbox`);
-        }
+        assert.deepEqual([...(await holders(t.db, input.agentId)).keys()], [ws.sandboxId], `run ${i}: the agent holds another sandbox too`);
         await retry.release(input.workspaceId);
-      }
+      });
     });
   }
 });

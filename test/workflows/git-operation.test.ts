@@ -42,7 +42,8 @@ beforeAll(async () => {
   config = parseConfig({
     sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
     security: { encryptionKey: randomBytes(32).toString('base64') },
-    git: { backoffBaseMs: 20, backoffMaxMs: 200 },
+    // bare repositories live under the temp dir; the shared-branch case pushes to main
+    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }], pushBranches: ['agent/{agentId}/**', 'main'] },
   });
   service = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log, approach: 'simple' });
   await service.start();
