@@ -62,6 +62,7 @@ async function statusLookups(mode: 'simple' | 'routed'): Promise<number> {
     pool: { min: 0, max: 2 },
     security: { encryptionKey: randomBytes(32).toString('base64') },
     api: { tokens: [{ name: 'agent', role: 'agent', agentId: AGENT, token: TOKEN }] },
+    git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
   });
   const provider = createLocalProvider({ root, defaultTimeoutMs: 600_000 });
   cleanups.push(() => provider.close());
