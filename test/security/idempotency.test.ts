@@ -50,7 +50,7 @@ beforeAll(async () => {
     // a held lock times out quickly, so the operation's five tries end within seconds
     lock: { acquireTimeoutMs: 300 },
     security: { encryptionKey: randomBytes(32).toString('base64') },
-    git: { backoffBaseMs: 20, backoffMaxMs: 200 },
+    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
     api: {
       tokens: [
         { name: 'agent-a', role: 'agent', agentId: 'agent-a', token: TOKENS.a },
