@@ -94,8 +94,7 @@ function defaultCategory(type: ErrorTypeName): ErrorCategory {
     case ErrorType.Forbidden:
     case ErrorType.IdempotencyKeyReused:
     case ErrorType.TooManyRequests:
-    // an agent past its own limits (output, quota): not a service failure
-    case ErrorType.OutputTooLarge:
+    case ErrorType.OutputTooLarge: // an agent past its own limits (output, quota): not a service failure
     case ErrorType.QuotaExceeded:
       return 'client';
     case ErrorType.RateLimit:
