@@ -42,6 +42,7 @@ beforeAll(async () => {
   repo = createBareRepo();
   const config = parseConfig({
     sandbox: { provider: 'local', localRoot: sandboxRoot }, pool: { min: 0, max: 2 }, security: { encryptionKey: randomBytes(32).toString('base64') },
+    git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
   });
   service = createGitService({ config, db: tdb.db, metrics, log, approach: 'pooled' });
   target = createServer((_req, res) => {
