@@ -131,7 +131,11 @@ async function benchRehome(t: Awaited<ReturnType<typeof freshDb>>, store: FlagSt
   const root = mkdtempSync(join(tmpdir(), 'sgc-bench-rehome-'));
   const repo = createBareRepo({ 'README.md': '# demo\n', 'keep.txt': 'one\ntwo\n' });
   const log = createLogger({ level: 'silent' });
-  const config = parseConfig({ sandbox: { localRoot: root, planConcurrencyLimit: 1_000 }, pool: { min: 0, max: rehomeCount + 10, acquireTimeoutMs: 30_000 } });
+  const config = parseConfig({
+    sandbox: { localRoot: root, planConcurrencyLimit: 1_000 }, pool: { min: 0, max: rehomeCount + 10, acquireTimeoutMs: 30_000 },
+    // the bench's bare repository lives in the temp dir
+    git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
+  });
   const provider = createLocalProvider({ root, defaultTimeoutMs: config.sandbox.timeoutMs });
   const metrics = createMetrics({ defaultMetrics: false });
   const key = randomBytes(32);

@@ -78,7 +78,7 @@ beforeAll(async () => {
     pool: { min: 2, max: 6 },
     reports: { dir: join(dir, 'reports') },
     security: { encryptionKey: randomBytes(32).toString('base64') },
-    git: { backoffBaseMs: 20, backoffMaxMs: 200 },
+    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
     api: { tokens: [{ name: 'root', role: 'admin', token: ADMIN }, ...AGENTS.map((a) => ({ name: a, role: 'agent' as const, agentId: a, token: TOKENS[a] }))] },
   });
   store = new FlagStore(tdb.db);
