@@ -44,7 +44,8 @@ beforeAll(async () => {
   config = parseConfig({
     sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
     security: { encryptionKey: randomBytes(32).toString('base64') },
-    git: { backoffBaseMs: 20, backoffMaxMs: 200 },
+    // the bare repositories live in the temp dir; agents push to the shared main (through the queue)
+    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }], pushBranches: ['agent/{agentId}/**', 'main'] },
     // queue for main only: agent branches keep the lock path
     push: { mode: 'lock', rules: [{ branch: 'main', mode: 'queue' }] },
   });
