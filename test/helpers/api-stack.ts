@@ -11,7 +11,7 @@ import type { Config } from '../../lib/config/index.js';
 import type { Db } from '../../lib/db/index.js';
 import type { Logger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
-import { createGitService, PooledGitService } from '../../lib/service/index.js';
+import { createGitService } from '../../lib/service/index.js';
 import { createGitWorker } from '../../workers/git-worker.js';
 import { uniqueQueue, workflowBundle } from './temporal.js';
 
@@ -27,8 +27,8 @@ export async function startApiStack(o: { env: TestWorkflowEnvironment; db: Db; c
   const workerService = createGitService({ config, db, metrics: createMetrics({ defaultMetrics: false }), log });
   await workerService.start();
   const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log,
-    pool: workerService instanceof PooledGitService ? workerService.pool : undefined,
+    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
+    pool: workerService.approach === 'pooled' ? workerService.pool : undefined,
     workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
   });
   const running = worker.run();
