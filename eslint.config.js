@@ -30,7 +30,24 @@ const arrow = (names, message, extra = {}) => ({ regex: folders(names), message,
 const testOnly = arrow(['test'], 'only tests import test/ (shared stack helpers live in scripts/testing/)');
 
 /** The lib/ modules that do I/O or hold process state: a workflow may import their types only. */
-const impureLib = ['db', 'store', 'prom', 'log', 'metrics', 'flags', 'sandbox', 'service', 'pool', 'lock', 'router', 'git', 'crypto', 'load', 'reconcile', 'config/index'];
+const impureLib = [
+  'db',
+  'store',
+  'prom',
+  'log',
+  'metrics',
+  'flags',
+  'sandbox',
+  'service',
+  'pool',
+  'lock',
+  'router',
+  'git',
+  'crypto',
+  'load',
+  'reconcile',
+  'config/index',
+];
 
 const restrict = (patterns, paths = []) => ({
   'no-restricted-imports': 'off',
@@ -52,7 +69,10 @@ export default tseslint.config(
   {
     files: ['api/**/*.ts', 'scripts/**/*.ts'],
     rules: restrict([
-      arrow(['workers', 'activities'], 'api/ and scripts/ call Temporal through clients/, never workers/ or activities/'),
+      arrow(
+        ['workers', 'activities'],
+        'api/ and scripts/ call Temporal through clients/, never workers/ or activities/',
+      ),
       arrow(['bench'], 'nothing imports bench/'),
       testOnly,
     ]),
@@ -60,7 +80,10 @@ export default tseslint.config(
   {
     files: ['bench/**/*.ts'],
     rules: restrict([
-      arrow(['activities'], 'bench/ runs activities through the workers/ composition functions (phases-*.ts), never activities/ directly'),
+      arrow(
+        ['activities'],
+        'bench/ runs activities through the workers/ composition functions (phases-*.ts), never activities/ directly',
+      ),
       testOnly,
     ]),
   },
@@ -74,12 +97,18 @@ export default tseslint.config(
   },
   {
     files: ['workers/**/*.ts'],
-    rules: restrict([arrow(['api', 'scripts', 'bench'], 'workers/ are composition roots below api/, scripts/ and bench/'), testOnly]),
+    rules: restrict([
+      arrow(['api', 'scripts', 'bench'], 'workers/ are composition roots below api/, scripts/ and bench/'),
+      testOnly,
+    ]),
   },
   {
     files: ['activities/**/*.ts'],
     rules: restrict([
-      arrow(['api', 'clients', 'workers', 'scripts', 'bench'], 'activities/ are thin factories over lib/: no callers\' code'),
+      arrow(
+        ['api', 'clients', 'workers', 'scripts', 'bench'],
+        "activities/ are thin factories over lib/: no callers' code",
+      ),
       arrow(['workflows'], 'activities/ may import workflow types only', { allowTypeImports: true }),
       testOnly,
     ]),
@@ -87,13 +116,28 @@ export default tseslint.config(
   {
     files: ['workflows/**/*.ts'],
     rules: {
-      ...restrict([
-        { group: ['@temporalio/*', '!@temporalio/workflow', '!@temporalio/common'], message: 'workflows/ import @temporalio/workflow (and @temporalio/common) only' },
-        arrow(['api', 'clients', 'workers', 'scripts', 'bench'], 'workflows/ are deterministic: no callers\' code'),
-        arrow(['activities'], 'workflows/ import activity types only (proxyActivities<typeof …>)', { allowTypeImports: true }),
-        { regex: `^(\\.\\./)+lib/(${impureLib.join('|')})(/|\\.js$)`, message: 'workflows/ import pure lib/ modules only (this one does I/O): types are fine', allowTypeImports: true },
-        testOnly,
-      ], [...nodeBuiltins, 'pg', 'prom-client', 'pino', 'undici', 'fastify'].map((name) => ({ name, message: 'not deterministic: workflows/ may import only @temporalio/workflow, types and pure lib/ modules' }))),
+      ...restrict(
+        [
+          {
+            group: ['@temporalio/*', '!@temporalio/workflow', '!@temporalio/common'],
+            message: 'workflows/ import @temporalio/workflow (and @temporalio/common) only',
+          },
+          arrow(['api', 'clients', 'workers', 'scripts', 'bench'], "workflows/ are deterministic: no callers' code"),
+          arrow(['activities'], 'workflows/ import activity types only (proxyActivities<typeof …>)', {
+            allowTypeImports: true,
+          }),
+          {
+            regex: `^(\\.\\./)+lib/(${impureLib.join('|')})(/|\\.js$)`,
+            message: 'workflows/ import pure lib/ modules only (this one does I/O): types are fine',
+            allowTypeImports: true,
+          },
+          testOnly,
+        ],
+        [...nodeBuiltins, 'pg', 'prom-client', 'pino', 'undici', 'fastify'].map((name) => ({
+          name,
+          message: 'not deterministic: workflows/ may import only @temporalio/workflow, types and pure lib/ modules',
+        })),
+      ),
       'no-restricted-globals': ['error', 'process', 'fetch', 'setTimeout', 'setInterval'],
       'no-console': 'error',
     },
@@ -103,7 +147,10 @@ export default tseslint.config(
     ignores: ['lib/git/**'],
     rules: restrict([
       { group: ['@temporalio/*'], message: 'lib/ is the domain and does not import Temporal' },
-      arrow(['api', 'clients', 'workers', 'activities', 'workflows', 'scripts', 'bench'], 'lib/ is the bottom layer: it imports nothing above it'),
+      arrow(
+        ['api', 'clients', 'workers', 'activities', 'workflows', 'scripts', 'bench'],
+        'lib/ is the bottom layer: it imports nothing above it',
+      ),
       testOnly,
     ]),
   },
@@ -111,7 +158,10 @@ export default tseslint.config(
     files: ['lib/git/**/*.ts'],
     rules: restrict([
       { group: ['@temporalio/*'], message: 'lib/ is the domain and does not import Temporal' },
-      arrow(['api', 'clients', 'workers', 'activities', 'workflows', 'scripts', 'bench'], 'lib/ is the bottom layer: it imports nothing above it'),
+      arrow(
+        ['api', 'clients', 'workers', 'activities', 'workflows', 'scripts', 'bench'],
+        'lib/ is the bottom layer: it imports nothing above it',
+      ),
       { regex: '^(\\.\\./)+service/', message: 'lib/git sits below lib/service (git types live in lib/git/types.ts)' },
       testOnly,
     ]),

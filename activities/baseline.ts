@@ -21,24 +21,68 @@ import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Config } from '../lib/config/index.js';
 import { tarGz, manifestOf, sha256Hex, type ArchiveEntry } from '../lib/baseline/archive.js';
-import { evaluateBreaker, type BreakerDecision, type BreakerRule, type BreakerThresholds, type LiveTrip, type SlidingBreakerOptions } from '../lib/baseline/breaker.js';
-import { startGuardedLoad, type GuardedLoadResult } from '../lib/baseline/guarded-load.js';
-import { evaluateCriteria, type CriteriaResult, type CriteriaThresholds, type MergedLatency } from '../lib/baseline/criteria.js';
 import {
-  loadStatistics, normalizeValues, resolveProfile, toCsv, type BaselineSample, type CsvColumn, type CsvProfile, type SampleValue,
+  evaluateBreaker,
+  type BreakerDecision,
+  type BreakerRule,
+  type BreakerThresholds,
+  type LiveTrip,
+  type SlidingBreakerOptions,
+} from '../lib/baseline/breaker.js';
+import { startGuardedLoad, type GuardedLoadResult } from '../lib/baseline/guarded-load.js';
+import {
+  evaluateCriteria,
+  type CriteriaResult,
+  type CriteriaThresholds,
+  type MergedLatency,
+} from '../lib/baseline/criteria.js';
+import {
+  loadStatistics,
+  normalizeValues,
+  resolveProfile,
+  toCsv,
+  type BaselineSample,
+  type CsvColumn,
+  type CsvProfile,
+  type SampleValue,
 } from '../lib/baseline/csv.js';
 import { baselineQueryKey, renderBaselineQuery } from '../lib/baseline/queries.js';
 import {
-  buildCompletionSummary, buildMetadata, buildProductionReport, captureEnvironment as workerEnvironment, configDigest,
-  sanitizeConfig, type BaselineMetadata, type PhaseResult, type RunOutcome,
+  buildCompletionSummary,
+  buildMetadata,
+  buildProductionReport,
+  captureEnvironment as workerEnvironment,
+  configDigest,
+  sanitizeConfig,
+  type BaselineMetadata,
+  type PhaseResult,
+  type RunOutcome,
 } from '../lib/baseline/report.js';
-import { recommendSlo, renderSloMarkdown, renderSlothYaml, type SloOptions, type SloRecommendation } from '../lib/baseline/slo.js';
+import {
+  recommendSlo,
+  renderSloMarkdown,
+  renderSlothYaml,
+  type SloOptions,
+  type SloRecommendation,
+} from '../lib/baseline/slo.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
-import { defaultGitMix, mergeLatencyHistograms, startLoad, type HttpMethod, type LoadOptions, type LoadRun, type RequestSpec, type StatusCounts } from '../lib/load/engine.js';
+import {
+  defaultGitMix,
+  mergeLatencyHistograms,
+  startLoad,
+  type HttpMethod,
+  type LoadOptions,
+  type LoadRun,
+  type RequestSpec,
+  type StatusCounts,
+} from '../lib/load/engine.js';
 import { sanitizeUrl, type Logger } from '../lib/log.js';
 import type { PromClient } from '../lib/prom/client.js';
 import {
-  createBaselineRunRepository, createBaselineSampleRepository, type BaselineSamplePhase, type StoredBaselineSample,
+  createBaselineRunRepository,
+  createBaselineSampleRepository,
+  type BaselineSamplePhase,
+  type StoredBaselineSample,
 } from '../lib/store/baseline.js';
 import type { Queryable } from '../lib/store/queryable.js';
 import { createReportActivities } from './reports.js';
@@ -46,17 +90,24 @@ import { createReportActivities } from './reports.js';
 /** The request mix: our git API (default) or a fixed list of requests for any HTTP service. */
 export type LoadMix =
   | {
-    kind: 'git';
-    /** workspaces to load; when empty, preflight creates `workspaces` of them from `repoUrl` */
-    workspaceIds?: string[];
-    repoUrl?: string;
-    workspaces?: number;
-    weights?: { status?: number; diff?: number; edit?: number };
-  }
+      kind: 'git';
+      /** workspaces to load; when empty, preflight creates `workspaces` of them from `repoUrl` */
+      workspaceIds?: string[];
+      repoUrl?: string;
+      workspaces?: number;
+      weights?: { status?: number; diff?: number; edit?: number };
+    }
   | {
-    kind: 'requests';
-    requests: { name: string; weight: number; method: HttpMethod; path: string; body?: string; contentType?: string }[];
-  };
+      kind: 'requests';
+      requests: {
+        name: string;
+        weight: number;
+        method: HttpMethod;
+        path: string;
+        body?: string;
+        contentType?: string;
+      }[];
+    };
 
 /** What the load hits. */
 export interface LoadTarget {
@@ -240,7 +291,8 @@ const MANIFEST_NAME = 'manifest.json';
 
 /** Report ids of a run (predictable, so a retried write replaces the same report). */
 export const baselineReportIds = {
-  production: (runId: string, phase: BaselineSamplePhase): string => (phase === 'baseline' ? `${runId}-production` : `${runId}-production-${phase}`),
+  production: (runId: string, phase: BaselineSamplePhase): string =>
+    phase === 'baseline' ? `${runId}-production` : `${runId}-production-${phase}`,
   slo: (runId: string): string => `${runId}-slo`,
   summary: (runId: string): string => `${runId}-summary`,
 };
@@ -251,10 +303,18 @@ export function csvFileName(phase: BaselineSamplePhase): string {
 }
 
 const PHASE_TITLE: Record<BaselineSamplePhase, string> = {
-  warmup: 'warmup', baseline: 'day 1 baseline', extended: 'day 2 extended validation', fallback: 'fallback scenario',
+  warmup: 'warmup',
+  baseline: 'day 1 baseline',
+  extended: 'day 2 extended validation',
+  fallback: 'fallback scenario',
 };
 
-function fail(type: (typeof ErrorType)[keyof typeof ErrorType], message: string, retryable: boolean, details: Record<string, unknown> = {}): never {
+function fail(
+  type: (typeof ErrorType)[keyof typeof ErrorType],
+  message: string,
+  retryable: boolean,
+  details: Record<string, unknown> = {},
+): never {
   throw new DomainError(type, message, { retryable, details });
 }
 
@@ -303,7 +363,9 @@ export function buildMix(mix: LoadMix, runId: string, workspaceIds: readonly str
     request: {
       method: r.method,
       path: r.path,
-      ...(r.body !== undefined ? { body: r.body, headers: { 'content-type': r.contentType ?? 'application/json' } } : {}),
+      ...(r.body !== undefined
+        ? { body: r.body, headers: { 'content-type': r.contentType ?? 'application/json' } }
+        : {}),
     },
   }));
 }
@@ -312,16 +374,52 @@ function workspacesOf(target: LoadTarget): string[] {
   return target.mix.kind === 'git' ? [...(target.mix.workspaceIds ?? [])] : [];
 }
 
-function clientStats(w: { completed: number; rps: number; errorRate: number | null; latencyMs: { p95: number | null; p99: number | null }; status: StatusCounts; errorCodes: Record<string, number>; latencyHistogram?: string }): ClientWindowStats {
-  return { completed: w.completed, rps: w.rps, errorRate: w.errorRate, p95Ms: w.latencyMs.p95, p99Ms: w.latencyMs.p99, status: w.status, errorCodes: w.errorCodes, latencyHistogram: w.latencyHistogram };
+function clientStats(w: {
+  completed: number;
+  rps: number;
+  errorRate: number | null;
+  latencyMs: { p95: number | null; p99: number | null };
+  status: StatusCounts;
+  errorCodes: Record<string, number>;
+  latencyHistogram?: string;
+}): ClientWindowStats {
+  return {
+    completed: w.completed,
+    rps: w.rps,
+    errorRate: w.errorRate,
+    p95Ms: w.latencyMs.p95,
+    p99Ms: w.latencyMs.p99,
+    status: w.status,
+    errorCodes: w.errorCodes,
+    latencyHistogram: w.latencyHistogram,
+  };
 }
 
 function toResult(s: StoredBaselineSample, reused: boolean): LoadWindowResult {
-  const ls = s.loadStats as { client?: ClientWindowStats; filledFromLoad?: string[]; promErrors?: string[]; liveTrip?: LoadWindowResult['liveTrip'] };
+  const ls = s.loadStats as {
+    client?: ClientWindowStats;
+    filledFromLoad?: string[];
+    promErrors?: string[];
+    liveTrip?: LoadWindowResult['liveTrip'];
+  };
   return {
-    phase: s.phase, sampleNum: s.sampleNum, timestamp: s.timestamp, windowSeconds: s.windowSeconds, values: s.values,
-    client: ls.client ?? { completed: 0, rps: 0, errorRate: null, p95Ms: null, p99Ms: null, status: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, other: 0, errors: 0 }, errorCodes: {} },
-    filledFromLoad: ls.filledFromLoad ?? [], promErrors: ls.promErrors ?? [], reused,
+    phase: s.phase,
+    sampleNum: s.sampleNum,
+    timestamp: s.timestamp,
+    windowSeconds: s.windowSeconds,
+    values: s.values,
+    client: ls.client ?? {
+      completed: 0,
+      rps: 0,
+      errorRate: null,
+      p95Ms: null,
+      p99Ms: null,
+      status: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, other: 0, errors: 0 },
+      errorCodes: {},
+    },
+    filledFromLoad: ls.filledFromLoad ?? [],
+    promErrors: ls.promErrors ?? [],
+    reused,
     ...(ls.liveTrip ? { liveTrip: ls.liveTrip } : {}),
   };
 }
@@ -329,22 +427,48 @@ function toResult(s: StoredBaselineSample, reused: boolean): LoadWindowResult {
 /** The phase's percentiles over all its requests, from the windows' stored histograms (none stored: undefined). */
 function mergedLatencyOf(samples: readonly BaselineSample[]): MergedLatency | undefined {
   const encoded = samples
-    .map((x) => ((x as { loadStats?: { client?: ClientWindowStats } }).loadStats?.client?.latencyHistogram))
+    .map((x) => (x as { loadStats?: { client?: ClientWindowStats } }).loadStats?.client?.latencyHistogram)
     .filter((e): e is string => typeof e === 'string' && e.length > 0);
   if (encoded.length === 0) return undefined;
   const l = mergeLatencyHistograms(encoded);
   return { p95: l.p95, p99: l.p99, count: l.count };
 }
 
-function phaseResult(plan: PhasePlan, samples: readonly BaselineSample[], s: ReportSettings, trip?: TripInfo): PhaseResult {
-  const criteria = evaluateCriteria(samples, s.criteria, { profile: s.profile, expectedSamples: plan.samples, mergedLatency: mergedLatencyOf(samples) });
-  const breaker: BreakerDecision | null = trip && trip.phase === plan.phase
-    ? {
-      ...evaluateBreaker(samples[samples.length - 1] ?? {}, s.breaker),
-      state: 'tripped', tripped: true, rule: trip.rule as BreakerRule, value: trip.value, threshold: trip.threshold, sampleNum: trip.sampleNum, reason: trip.reason,
-    }
-    : samples.length > 0 ? evaluateBreaker(samples[samples.length - 1], s.breaker) : null;
-  return { name: PHASE_TITLE[plan.phase], samples, criteria, breaker, rps: plan.rps, connections: plan.connections, intervalSeconds: plan.intervalSeconds };
+function phaseResult(
+  plan: PhasePlan,
+  samples: readonly BaselineSample[],
+  s: ReportSettings,
+  trip?: TripInfo,
+): PhaseResult {
+  const criteria = evaluateCriteria(samples, s.criteria, {
+    profile: s.profile,
+    expectedSamples: plan.samples,
+    mergedLatency: mergedLatencyOf(samples),
+  });
+  const breaker: BreakerDecision | null =
+    trip && trip.phase === plan.phase
+      ? {
+          ...evaluateBreaker(samples[samples.length - 1] ?? {}, s.breaker),
+          state: 'tripped',
+          tripped: true,
+          rule: trip.rule as BreakerRule,
+          value: trip.value,
+          threshold: trip.threshold,
+          sampleNum: trip.sampleNum,
+          reason: trip.reason,
+        }
+      : samples.length > 0
+        ? evaluateBreaker(samples[samples.length - 1], s.breaker)
+        : null;
+  return {
+    name: PHASE_TITLE[plan.phase],
+    samples,
+    criteria,
+    breaker,
+    rps: plan.rps,
+    connections: plan.connections,
+    intervalSeconds: plan.intervalSeconds,
+  };
 }
 
 /**
@@ -360,12 +484,18 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
   function authHeaders(target: LoadTarget): Record<string, string> {
     if (!target.tokenRef) return {};
     const token = deps.tokenFor(target.tokenRef);
-    if (!token) fail(ErrorType.Validation, `token ${target.tokenRef} is not available to the worker`, false, { tokenRef: target.tokenRef });
+    if (!token)
+      fail(ErrorType.Validation, `token ${target.tokenRef} is not available to the worker`, false, {
+        tokenRef: target.tokenRef,
+      });
     return { authorization: `Bearer ${token}` };
   }
 
   /** One HTTP call for the preflight; transport errors become retryable Unavailable failures. */
-  async function http(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: unknown }> {
+  async function http(
+    url: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ): Promise<{ status: number; body: unknown }> {
     let signal = AbortSignal.timeout(HTTP_TIMEOUT_MS);
     try {
       signal = AbortSignal.any([signal, Context.current().cancellationSignal]);
@@ -381,15 +511,25 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
     }
     const text = await res.text().catch(() => '');
     let body: unknown = null;
-    try { body = JSON.parse(text); } catch { body = null; }
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
     return { status: res.status, body };
   }
 
-  async function ensureWorkspaces(input: PreflightInput, headers: Record<string, string>): Promise<{ ids: string[]; created: boolean }> {
+  async function ensureWorkspaces(
+    input: PreflightInput,
+    headers: Record<string, string>,
+  ): Promise<{ ids: string[]; created: boolean }> {
     const mix = input.target.mix;
     if (mix.kind !== 'git') return { ids: [], created: false };
     if (mix.workspaceIds && mix.workspaceIds.length > 0) return { ids: [...mix.workspaceIds], created: false };
-    if (!mix.repoUrl) fail(ErrorType.Validation, 'the git mix needs workspaceIds or a repoUrl to create workspaces from', false, { field: 'target.mix' });
+    if (!mix.repoUrl)
+      fail(ErrorType.Validation, 'the git mix needs workspaceIds or a repoUrl to create workspaces from', false, {
+        field: 'target.mix',
+      });
     const ids: string[] = [];
     const n = mix.workspaces ?? 10;
     const tag = shortHash(input.runId);
@@ -397,13 +537,20 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
       // the idempotency key makes a retried preflight attach to the workspace it already created
       const res = await http(joinUrl(input.target.baseUrl, '/v1/workspaces'), {
         method: 'POST',
-        headers: { ...headers, 'content-type': 'application/json', 'idempotency-key': `${input.runId.slice(0, 100)}-ws-${i}` },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'idempotency-key': `${input.runId.slice(0, 100)}-ws-${i}`,
+        },
         body: JSON.stringify({ repoUrl: mix.repoUrl, taskId: `baseline-${tag}-${i}` }),
       });
-      if (res.status === 401 || res.status === 403) fail(ErrorType.Auth, `the target refused the load token creating a workspace (HTTP ${res.status})`, false);
-      if (res.status < 200 || res.status >= 300) fail(ErrorType.Unavailable, `creating load workspace ${i} failed (HTTP ${res.status})`, res.status >= 500);
+      if (res.status === 401 || res.status === 403)
+        fail(ErrorType.Auth, `the target refused the load token creating a workspace (HTTP ${res.status})`, false);
+      if (res.status < 200 || res.status >= 300)
+        fail(ErrorType.Unavailable, `creating load workspace ${i} failed (HTTP ${res.status})`, res.status >= 500);
       const id = (res.body as { id?: unknown } | null)?.id;
-      if (typeof id !== 'string') fail(ErrorType.Unavailable, 'the target answered a workspace create without an id', false);
+      if (typeof id !== 'string')
+        fail(ErrorType.Unavailable, 'the target answered a workspace create without an id', false);
       ids.push(id);
       Context.current().heartbeat({ step: 'workspaces', created: i + 1, of: n });
     }
@@ -421,7 +568,10 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
     }
     for (const id of r.workspaceIds) {
       try {
-        const res = await http(joinUrl(r.target.baseUrl, `/v1/workspaces/${encodeURIComponent(id)}`), { method: 'DELETE', headers });
+        const res = await http(joinUrl(r.target.baseUrl, `/v1/workspaces/${encodeURIComponent(id)}`), {
+          method: 'DELETE',
+          headers,
+        });
         if (res.status < 300 || res.status === 404) released++;
       } catch {
         // keep going: one stuck workspace must not keep the others
@@ -434,7 +584,10 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
    * Runs the named query of every column of the profile that has one, for the window ending at
    * `at`; every other column starts as null (the engine's statistics fill those that take one).
    */
-  async function queryWindow(input: LoadWindowInput, at: number): Promise<{ raw: Record<string, number | null>; errors: string[] }> {
+  async function queryWindow(
+    input: LoadWindowInput,
+    at: number,
+  ): Promise<{ raw: Record<string, number | null>; errors: string[] }> {
     const queries = { ...deps.config.queries, ...(input.queryOverrides ?? {}) };
     const cols = resolveProfile(input.profile).columns.filter((c) => c.kind !== 'timestamp' && c.kind !== 'sample_num');
     const errors: string[] = [];
@@ -443,7 +596,10 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
       if (col.query === undefined) return;
       const promql = queries[col.query];
       // the starter checked the name against its config; this worker's config may lack it
-      if (promql === undefined) { errors.push(`${col.name}: no query named ${col.query}`); return; }
+      if (promql === undefined) {
+        errors.push(`${col.name}: no query named ${col.query}`);
+        return;
+      }
       const q = renderBaselineQuery(promql, { windowSeconds: input.windowSeconds, job: input.job });
       for (let attempt = 1; ; attempt++) {
         try {
@@ -452,7 +608,10 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
           return;
         } catch (e) {
           const retryable = e instanceof DomainError && e.retryable;
-          if (retryable && attempt < 3) { await new Promise((res) => setTimeout(res, 250 * attempt)); continue; }
+          if (retryable && attempt < 3) {
+            await new Promise((res) => setTimeout(res, 250 * attempt));
+            continue;
+          }
           // one broken column must not cost the window: it is NA, and the row says why
           errors.push(`${col.name}: ${e instanceof DomainError ? e.type : 'error'}`);
           return;
@@ -464,19 +623,27 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
   }
 
   /** error_rate and effective_fallback_ratio over the last `spanSeconds`, from the service's metrics (no data: null). */
-  async function queryBreakerSpan(input: LoadWindowInput, spanSeconds: number): Promise<{ error_rate: number | null; effective_fallback_ratio: number | null }> {
+  async function queryBreakerSpan(
+    input: LoadWindowInput,
+    spanSeconds: number,
+  ): Promise<{ error_rate: number | null; effective_fallback_ratio: number | null }> {
     const queries = { ...deps.config.queries, ...(input.queryOverrides ?? {}) };
     const read = async (col: string): Promise<number | null> => {
       const promql = queries[baselineQueryKey(col)];
       if (promql === undefined) return null;
-      const r = await prom.queryScalar(renderBaselineQuery(promql, { windowSeconds: spanSeconds, job: input.job }), Date.now() / 1000).catch(() => null);
+      const r = await prom
+        .queryScalar(renderBaselineQuery(promql, { windowSeconds: spanSeconds, job: input.job }), Date.now() / 1000)
+        .catch(() => null);
       return r && r.kind === 'value' ? r.value : null;
     };
     const [errorRate, fallback] = await Promise.all([read('error_rate'), read('effective_fallback_ratio')]);
     return { error_rate: errorRate, effective_fallback_ratio: input.countCacheMissAsFallback ? null : fallback };
   }
 
-  async function loadPhaseSamples(runId: string, phases: readonly PhasePlan[]): Promise<Map<BaselineSamplePhase, StoredBaselineSample[]>> {
+  async function loadPhaseSamples(
+    runId: string,
+    phases: readonly PhasePlan[],
+  ): Promise<Map<BaselineSamplePhase, StoredBaselineSample[]>> {
     const all = await sampleRepo.list(runId);
     const by = new Map<BaselineSamplePhase, StoredBaselineSample[]>();
     for (const p of phases) by.set(p.phase, []);
@@ -487,7 +654,10 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
     return by;
   }
 
-  async function metadataFile(runId: string, profile: CsvProfile): Promise<{ metadata: BaselineMetadata; file: { name: string; content: string } }> {
+  async function metadataFile(
+    runId: string,
+    profile: CsvProfile,
+  ): Promise<{ metadata: BaselineMetadata; file: { name: string; content: string } }> {
     const run = await runRepo.findById(runId);
     if (!run) fail(ErrorType.NotFound, `baseline run ${runId} has no record (preflight did not run)`, false);
     const cfg = run.config as { target?: { baseUrl?: string } };
@@ -506,28 +676,50 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
     return { metadata, file: { name: 'metadata.json', content: JSON.stringify(metadata, null, 2) + '\n' } };
   }
 
-  async function writeSlo(s: ReportSettings, samples: readonly BaselineSample[]): Promise<{ id: string; slo: SloRecommendation }> {
+  async function writeSlo(
+    s: ReportSettings,
+    samples: readonly BaselineSample[],
+  ): Promise<{ id: string; slo: SloRecommendation }> {
     const slo = recommendSlo(samples, s.slo);
     const id = baselineReportIds.slo(s.runId);
     await reports.writeReport({
-      id, kind: 'baseline-slo', runId: s.runId, title: `SLO draft — ${slo.service} — ${s.runId}`,
-      markdown: renderSloMarkdown(slo), data: { slo },
+      id,
+      kind: 'baseline-slo',
+      runId: s.runId,
+      title: `SLO draft — ${slo.service} — ${s.runId}`,
+      markdown: renderSloMarkdown(slo),
+      data: { slo },
       files: [{ name: 'slo.sloth.yaml', content: renderSlothYaml(slo) }],
     });
     return { id, slo };
   }
 
-  async function writeProduction(s: ReportSettings, plan: PhasePlan, samples: readonly BaselineSample[], meta: { metadata: BaselineMetadata; file: { name: string; content: string } }, slo: SloRecommendation | null, trip?: TripInfo): Promise<{ id: string; phase: PhaseResult }> {
+  async function writeProduction(
+    s: ReportSettings,
+    plan: PhasePlan,
+    samples: readonly BaselineSample[],
+    meta: { metadata: BaselineMetadata; file: { name: string; content: string } },
+    slo: SloRecommendation | null,
+    trip?: TripInfo,
+  ): Promise<{ id: string; phase: PhaseResult }> {
     const phase = phaseResult(plan, samples, s, trip);
     const content = buildProductionReport({
-      runId: s.runId, profile: s.profile, phase,
+      runId: s.runId,
+      profile: s.profile,
+      phase,
       thresholds: { ...s.criteria, breakerErrorRateMax: s.breaker.errorRateMax },
       metadata: meta.metadata,
       slo: plan.phase === 'baseline' ? slo : null,
     });
     const id = baselineReportIds.production(s.runId, plan.phase);
     await reports.writeReport({
-      id, kind: 'baseline-production', runId: s.runId, title: content.title, markdown: content.markdown, charts: content.charts, data: content.data,
+      id,
+      kind: 'baseline-production',
+      runId: s.runId,
+      title: content.title,
+      markdown: content.markdown,
+      charts: content.charts,
+      data: content.data,
       files: [{ name: csvFileName(plan.phase), content: toCsv(s.profile, samples) }, meta.file],
     });
     return { id, phase };
@@ -541,50 +733,89 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
      * good; an unreachable dependency is retried.
      */
     async preflight(input: PreflightInput): Promise<PreflightResult> {
-      await runRepo.create({ id: input.runId, startedAt: new Date(input.startedAt * 1000), config: sanitizeConfig(input.parameters) });
+      await runRepo.create({
+        id: input.runId,
+        startedAt: new Date(input.startedAt * 1000),
+        config: sanitizeConfig(input.parameters),
+      });
       const checks: PreflightCheck[] = [];
       await prom.query('vector(1)');
       checks.push({ name: 'prometheus', ok: true, detail: 'answers queries' });
-      const up = await prom.query(renderBaselineQuery('up{job=~"$job"} == 1', { windowSeconds: 1, job: input.job })).catch(() => null);
+      const up = await prom
+        .query(renderBaselineQuery('up{job=~"$job"} == 1', { windowSeconds: 1, job: input.job }))
+        .catch(() => null);
       // not fatal: without the target's own series the engine's window statistics fill in
-      checks.push({ name: 'target_scraped', ok: (up?.series.length ?? 0) > 0, detail: `${up?.series.length ?? 0} scrape targets up for job=~"${input.job}"` });
+      checks.push({
+        name: 'target_scraped',
+        ok: (up?.series.length ?? 0) > 0,
+        detail: `${up?.series.length ?? 0} scrape targets up for job=~"${input.job}"`,
+      });
 
       const health = await http(joinUrl(input.target.baseUrl, input.target.healthPath));
-      if (health.status < 200 || health.status >= 300) fail(ErrorType.Unavailable, `target health check answered HTTP ${health.status}`, true);
+      if (health.status < 200 || health.status >= 300)
+        fail(ErrorType.Unavailable, `target health check answered HTTP ${health.status}`, true);
       checks.push({ name: 'target_health', ok: true, detail: `HTTP ${health.status}` });
 
       if (Object.keys(input.expectedFlags).length > 0) {
-        if (!deps.flags) fail(ErrorType.Validation, 'expected flag settings were given but this worker cannot read flags', false);
+        if (!deps.flags)
+          fail(ErrorType.Validation, 'expected flag settings were given but this worker cannot read flags', false);
         const flags = new Map((await deps.flags.list()).map((f) => [f.operation, f]));
         const mismatches: string[] = [];
         for (const [op, want] of Object.entries(input.expectedFlags)) {
           const got = flags.get(op);
-          if (!got) { mismatches.push(`${op}: no such flag`); continue; }
-          if (want.percent !== undefined && got.percent !== want.percent) mismatches.push(`${op}: percent ${got.percent}, expected ${want.percent}`);
-          if (want.shadow !== undefined && got.shadow !== want.shadow) mismatches.push(`${op}: shadow ${got.shadow}, expected ${want.shadow}`);
+          if (!got) {
+            mismatches.push(`${op}: no such flag`);
+            continue;
+          }
+          if (want.percent !== undefined && got.percent !== want.percent)
+            mismatches.push(`${op}: percent ${got.percent}, expected ${want.percent}`);
+          if (want.shadow !== undefined && got.shadow !== want.shadow)
+            mismatches.push(`${op}: shadow ${got.shadow}, expected ${want.shadow}`);
         }
-        if (mismatches.length > 0) fail(ErrorType.Validation, `flags differ from the expected settings: ${mismatches.join('; ')}`, false, { mismatches });
-        checks.push({ name: 'flags', ok: true, detail: `${Object.keys(input.expectedFlags).length} flags as expected` });
+        if (mismatches.length > 0)
+          fail(ErrorType.Validation, `flags differ from the expected settings: ${mismatches.join('; ')}`, false, {
+            mismatches,
+          });
+        checks.push({
+          name: 'flags',
+          ok: true,
+          detail: `${Object.keys(input.expectedFlags).length} flags as expected`,
+        });
       }
 
       const headers = authHeaders(input.target);
       const ws = await ensureWorkspaces(input, headers);
-      if (input.target.mix.kind === 'git') checks.push({ name: 'workspaces', ok: true, detail: `${ws.ids.length} workspaces${ws.created ? ' created' : ''}` });
+      if (input.target.mix.kind === 'git')
+        checks.push({
+          name: 'workspaces',
+          ok: true,
+          detail: `${ws.ids.length} workspaces${ws.created ? ' created' : ''}`,
+        });
 
       if (input.target.tokenRef) {
         const mix = input.target.mix;
-        const path = input.target.authCheckPath
-          ?? (mix.kind === 'git' ? (ws.ids[0] ? `/v1/workspaces/${encodeURIComponent(ws.ids[0])}` : undefined) : mix.requests.find((r) => r.method === 'GET')?.path);
+        const path =
+          input.target.authCheckPath ??
+          (mix.kind === 'git'
+            ? ws.ids[0]
+              ? `/v1/workspaces/${encodeURIComponent(ws.ids[0])}`
+              : undefined
+            : mix.requests.find((r) => r.method === 'GET')?.path);
         if (path === undefined) {
           checks.push({ name: 'token', ok: true, detail: 'not checked: no authenticated GET to try' });
         } else {
           const res = await http(joinUrl(input.target.baseUrl, path), { headers });
-          if (res.status === 401 || res.status === 403) fail(ErrorType.Auth, `the target refused the load token (HTTP ${res.status})`, false);
-          if (res.status < 200 || res.status >= 300) fail(ErrorType.Unavailable, `token check answered HTTP ${res.status}`, res.status >= 500);
+          if (res.status === 401 || res.status === 403)
+            fail(ErrorType.Auth, `the target refused the load token (HTTP ${res.status})`, false);
+          if (res.status < 200 || res.status >= 300)
+            fail(ErrorType.Unavailable, `token check answered HTTP ${res.status}`, res.status >= 500);
           checks.push({ name: 'token', ok: true, detail: `accepted (HTTP ${res.status})` });
         }
       }
-      log.info({ runId: input.runId, checks: checks.map((c) => `${c.name}:${c.ok ? 'ok' : 'warn'}`) }, 'baseline preflight passed');
+      log.info(
+        { runId: input.runId, checks: checks.map((c) => `${c.name}:${c.ok ? 'ok' : 'warn'}`) },
+        'baseline preflight passed',
+      );
       return { checks, workspaceIds: ws.ids, createdWorkspaces: ws.created };
     },
 
@@ -593,14 +824,25 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
      * the target's health answer, the flags in force and the sanitised run parameters with their
      * digest, stored on the run (metadata.json is built from it).
      */
-    async captureEnvironment(input: CaptureEnvironmentInput): Promise<{ configDigest: string; environment: Record<string, unknown> }> {
+    async captureEnvironment(
+      input: CaptureEnvironmentInput,
+    ): Promise<{ configDigest: string; environment: Record<string, unknown> }> {
       const started = Date.now();
       const health = await http(joinUrl(input.target.baseUrl, input.target.healthPath)).catch(() => null);
-      const flags = deps.flags ? await deps.flags.list().then((fs) => Object.fromEntries(fs.map((f) => [f.operation, { percent: f.percent, shadow: f.shadow }])), () => null) : null;
+      const flags = deps.flags
+        ? await deps.flags.list().then(
+            (fs) => Object.fromEntries(fs.map((f) => [f.operation, { percent: f.percent, shadow: f.shadow }])),
+            () => null,
+          )
+        : null;
       const environment = {
         worker: workerEnvironment(deps.hostname),
         gitSha: deps.gitSha ?? null,
-        target: { url: sanitizeUrl(input.target.baseUrl), healthStatus: health?.status ?? null, healthMs: Date.now() - started },
+        target: {
+          url: sanitizeUrl(input.target.baseUrl),
+          healthStatus: health?.status ?? null,
+          healthMs: Date.now() - started,
+        },
         flags,
       };
       const digest = await configDigest(input.parameters);
@@ -631,19 +873,30 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
         signal: ctx.cancellationSignal,
         requestTimeoutMs: input.requestTimeoutMs,
         maxInFlight: input.maxInFlight,
-        onProgress: (p) => ctx.heartbeat({
-          phase: input.phase, sampleNum: input.sampleNum, elapsedMs: Math.round(p.elapsedMs), sent: p.sent, inFlight: p.inFlight,
-          rps: Number(p.recent.rps.toFixed(2)), errorRate: p.recent.errorRate, p95Ms: p.recent.p95Ms,
-        }),
+        onProgress: (p) =>
+          ctx.heartbeat({
+            phase: input.phase,
+            sampleNum: input.sampleNum,
+            elapsedMs: Math.round(p.elapsedMs),
+            sent: p.sent,
+            inFlight: p.inFlight,
+            rps: Number(p.recent.rps.toFixed(2)),
+            errorRate: p.recent.errorRate,
+            p95Ms: p.recent.p95Ms,
+          }),
       };
       try {
         const live = input.liveBreaker;
         run = live
           ? startGuardedLoad({
-            load: loadOptions, breaker: live,
-            // the service's own view over the breaker's span, read every few seconds
-            server: { everyMs: live.checkEverySeconds * 1000, read: () => queryBreakerSpan(input, live.windowSeconds) },
-          })
+              load: loadOptions,
+              breaker: live,
+              // the service's own view over the breaker's span, read every few seconds
+              server: {
+                everyMs: live.checkEverySeconds * 1000,
+                read: () => queryBreakerSpan(input, live.windowSeconds),
+              },
+            })
           : { run: startLoad(loadOptions), done: Promise.resolve(null) };
       } catch (e) {
         // invalid load options (the engine's messages carry no option values): retrying cannot help
@@ -653,7 +906,17 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
       const window = guarded ? guarded.result : await run.run.done;
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
       const liveTrip = guarded?.trip ? { ...guarded.trip, stoppedAt: guarded.stoppedAt } : undefined;
-      if (liveTrip) log.warn({ runId: input.runId, phase: input.phase, sampleNum: input.sampleNum, rule: liveTrip.rule, value: liveTrip.value }, 'baseline breaker stopped the load mid-window');
+      if (liveTrip)
+        log.warn(
+          {
+            runId: input.runId,
+            phase: input.phase,
+            sampleNum: input.sampleNum,
+            rule: liveTrip.rule,
+            value: liveTrip.value,
+          },
+          'baseline breaker stopped the load mid-window',
+        );
       ctx.heartbeat({ phase: input.phase, sampleNum: input.sampleNum, step: 'sampling' });
 
       const at = window.endedAt / 1000;
@@ -664,7 +927,10 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
       for (const c of resolveProfile(input.profile).columns) {
         if (c.load === undefined || c.load === 'timestamp' || c.load === 'sample_num') continue;
         const v = stats[c.load];
-        if ((raw[c.name] === null || raw[c.name] === undefined) && v !== null) { raw[c.name] = v; filled.push(c.name); }
+        if ((raw[c.name] === null || raw[c.name] === undefined) && v !== null) {
+          raw[c.name] = v;
+          filled.push(c.name);
+        }
       }
       const values: Record<string, SampleValue> = normalizeValues(input.profile, raw);
       if (input.countCacheMissAsFallback) {
@@ -672,12 +938,31 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
         if ('effective_fallback_total' in values) values.effective_fallback_total = values.raw_fallback_total ?? null;
       }
       const row: StoredBaselineSample = {
-        phase: input.phase, sampleNum: input.sampleNum, timestamp: at, windowSeconds: input.windowSeconds, values,
-        loadStats: { client: clientStats(window), filledFromLoad: filled, promErrors: errors, ...(liveTrip ? { liveTrip } : {}) },
+        phase: input.phase,
+        sampleNum: input.sampleNum,
+        timestamp: at,
+        windowSeconds: input.windowSeconds,
+        values,
+        loadStats: {
+          client: clientStats(window),
+          filledFromLoad: filled,
+          promErrors: errors,
+          ...(liveTrip ? { liveTrip } : {}),
+        },
       };
       await sampleRepo.upsert(input.runId, row, { keepExisting: true });
       const kept = await sampleRepo.find(input.runId, input.phase, input.sampleNum);
-      log.info({ runId: input.runId, phase: input.phase, sampleNum: input.sampleNum, completed: window.completed, errorRate: window.errorRate, promErrors: errors.length }, 'baseline sample stored');
+      log.info(
+        {
+          runId: input.runId,
+          phase: input.phase,
+          sampleNum: input.sampleNum,
+          completed: window.completed,
+          errorRate: window.errorRate,
+          promErrors: errors.length,
+        },
+        'baseline sample stored',
+      );
       return toResult(kept ?? row, false);
     },
 
@@ -714,34 +999,59 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
         const prod = await writeProduction(input, plan, samples, meta, slo?.slo ?? null, input.trip);
         reportIds.push(prod.id);
         // the fallback scenario counts cache misses as fallback on purpose: informational, not a Go criterion
-        if (plan.phase === 'fallback') fallbackNote = `Fallback scenario (cache misses counted as fallback): ${prod.phase.criteria.goNoGo.decision.toUpperCase()}, informational only.`;
+        if (plan.phase === 'fallback')
+          fallbackNote = `Fallback scenario (cache misses counted as fallback): ${prod.phase.criteria.goNoGo.decision.toUpperCase()}, informational only.`;
         else judged.push(prod.phase);
       }
       const warmup = byPhase.get('warmup') ?? [];
-      const extraFiles = [meta.file, ...(warmup.length > 0 ? [{ name: csvFileName('warmup'), content: toCsv(input.profile, warmup) }] : [])];
+      const extraFiles = [
+        meta.file,
+        ...(warmup.length > 0 ? [{ name: csvFileName('warmup'), content: toCsv(input.profile, warmup) }] : []),
+      ];
       const runDir = join(deps.reportsDir, input.runId);
-      const listed = new Set([...(await readdir(runDir).catch(() => [] as string[])), ...extraFiles.map((f) => f.name)]);
+      const listed = new Set([
+        ...(await readdir(runDir).catch(() => [] as string[])),
+        ...extraFiles.map((f) => f.name),
+      ]);
       const summaryId = baselineReportIds.summary(input.runId);
       for (const f of [`${summaryId}.md`, `${summaryId}.html`, MANIFEST_NAME, ARCHIVE_NAME]) listed.add(f);
       const run = await runRepo.findById(input.runId);
       const startedAt = run ? run.startedAt.getTime() / 1000 : input.startedAt;
       const summary = buildCompletionSummary({
-        runId: input.runId, outcome: input.outcome, startedAt, finishedAt: input.finishedAt, phases: judged, slo: slo?.slo ?? null,
-        artifacts: [...listed].filter((f) => !f.includes('.tmp-')).sort(), reason: input.reason,
+        runId: input.runId,
+        outcome: input.outcome,
+        startedAt,
+        finishedAt: input.finishedAt,
+        phases: judged,
+        slo: slo?.slo ?? null,
+        artifacts: [...listed].filter((f) => !f.includes('.tmp-')).sort(),
+        reason: input.reason,
       });
       const markdown = fallbackNote ? `${summary.markdown}\n${fallbackNote}\n` : summary.markdown;
       await reports.writeReport({
-        id: summaryId, kind: 'baseline-summary', runId: input.runId, title: summary.title, markdown, charts: [],
-        data: { ...summary.data, trip: input.trip ?? null, archive: ARCHIVE_NAME }, files: extraFiles,
+        id: summaryId,
+        kind: 'baseline-summary',
+        runId: input.runId,
+        title: summary.title,
+        markdown,
+        charts: [],
+        data: { ...summary.data, trip: input.trip ?? null, archive: ARCHIVE_NAME },
+        files: extraFiles,
       });
       reportIds.push(summaryId);
 
       // manifest + archive over everything in the run directory
       await mkdir(runDir, { recursive: true });
-      const names = (await readdir(runDir)).filter((f) => f !== ARCHIVE_NAME && f !== MANIFEST_NAME && !f.includes('.tmp-')).sort();
+      const names = (await readdir(runDir))
+        .filter((f) => f !== ARCHIVE_NAME && f !== MANIFEST_NAME && !f.includes('.tmp-'))
+        .sort();
       const entries: ArchiveEntry[] = [];
       for (const name of names) entries.push({ name, content: await readFile(join(runDir, name)) });
-      const manifest = { runId: input.runId, createdAt: new Date(input.finishedAt * 1000).toISOString(), files: manifestOf(entries) };
+      const manifest = {
+        runId: input.runId,
+        createdAt: new Date(input.finishedAt * 1000).toISOString(),
+        files: manifestOf(entries),
+      };
       const manifestText = JSON.stringify(manifest, null, 2) + '\n';
       await writeAtomic(join(runDir, MANIFEST_NAME), manifestText);
       entries.push({ name: MANIFEST_NAME, content: Buffer.from(manifestText) });
@@ -756,10 +1066,15 @@ export function createBaselineActivities(deps: BaselineActivityDeps) {
         tripReason: input.trip?.reason ?? null,
       });
       const released = input.release ? await releaseWorkspaces(input.release) : 0;
-      log.info({ runId: input.runId, outcome: input.outcome, decision, files: entries.length, released }, 'baseline finalised');
+      log.info(
+        { runId: input.runId, outcome: input.outcome, decision, files: entries.length, released },
+        'baseline finalised',
+      );
       return {
-        reportIds, files: [...names, MANIFEST_NAME, ARCHIVE_NAME],
-        archive: { name: ARCHIVE_NAME, sha256: sha256Hex(archive), bytes: archive.length }, decision,
+        reportIds,
+        files: [...names, MANIFEST_NAME, ARCHIVE_NAME],
+        archive: { name: ARCHIVE_NAME, sha256: sha256Hex(archive), bytes: archive.length },
+        decision,
       };
     },
   };

@@ -108,7 +108,12 @@ export interface CanaryActivityDeps {
 /** A scalar as it crosses the Temporal boundary: JSON has no ±Infinity, so clamp to ±MAX_VALUE. */
 function toReading(s: PromScalar): Reading {
   if (s.kind === 'nodata') return { kind: 'nodata', reason: s.reason === 'nan' ? 'NaN (e.g. 0/0)' : 'empty result' };
-  const v = s.value === Number.POSITIVE_INFINITY ? Number.MAX_VALUE : s.value === Number.NEGATIVE_INFINITY ? -Number.MAX_VALUE : s.value;
+  const v =
+    s.value === Number.POSITIVE_INFINITY
+      ? Number.MAX_VALUE
+      : s.value === Number.NEGATIVE_INFINITY
+        ? -Number.MAX_VALUE
+        : s.value;
   return { kind: 'value', value: v };
 }
 
@@ -126,17 +131,33 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
     async applyStageFlags(input: ApplyStageFlagsInput): Promise<ApplyStageFlagsResult> {
       const prior = await flags.audit({ changeId: input.changeId, limit: 1_000 });
       if (prior.length > 0) {
-        log.info({ rolloutId: input.rolloutId, stage: input.stage, changeId: input.changeId }, 'canary stage flags already applied');
+        log.info(
+          { rolloutId: input.rolloutId, stage: input.stage, changeId: input.changeId },
+          'canary stage flags already applied',
+        );
         deps.setStage?.(input.stage);
         return { changeId: input.changeId, version: prior[0]!.version, changed: prior.length, alreadyApplied: true };
       }
       const operations = input.operations ?? (await flags.list()).map((f) => f.operation);
-      const res = await flags.setMany(operations.map((operation) => ({ operation, percent: input.percent, shadow: input.shadow })), {
-        actor: input.actor,
-        reason: `canary ${input.rolloutId}: stage ${input.stage} (${input.percent}% to approach 2, shadow ${input.shadow ? 'on' : 'off'})`,
-        changeId: input.changeId,
-      });
-      log.info({ rolloutId: input.rolloutId, stage: input.stage, percent: input.percent, shadow: input.shadow, changed: res.changed.length, version: res.version }, 'canary stage flags applied');
+      const res = await flags.setMany(
+        operations.map((operation) => ({ operation, percent: input.percent, shadow: input.shadow })),
+        {
+          actor: input.actor,
+          reason: `canary ${input.rolloutId}: stage ${input.stage} (${input.percent}% to approach 2, shadow ${input.shadow ? 'on' : 'off'})`,
+          changeId: input.changeId,
+        },
+      );
+      log.info(
+        {
+          rolloutId: input.rolloutId,
+          stage: input.stage,
+          percent: input.percent,
+          shadow: input.shadow,
+          changed: res.changed.length,
+          version: res.version,
+        },
+        'canary stage flags applied',
+      );
       deps.setStage?.(input.stage);
       return { changeId: res.changeId, version: res.version, changed: res.changed.length, alreadyApplied: false };
     },
@@ -154,16 +175,26 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
       if (latch?.latched) {
         const r = { kind: 'nodata', reason: 'the kill switch latched the flags' } as const;
         return {
-          errorRate: r, operations: r, p95PooledSeconds: r, p95SimpleSeconds: r, consistency: r,
-          killLatch: { reason: latch.reason ?? 'kill switch', actor: latch.actor ?? 'unknown', since: latch.since?.toISOString() ?? null },
+          errorRate: r,
+          operations: r,
+          p95PooledSeconds: r,
+          p95SimpleSeconds: r,
+          consistency: r,
+          killLatch: {
+            reason: latch.reason ?? 'kill switch',
+            actor: latch.actor ?? 'unknown',
+            since: latch.since?.toISOString() ?? null,
+          },
         };
       }
       const queries = { ...deps.queries, ...input.queries };
       const vars = { window: promDuration(input.windowSeconds) };
-      const entries = await Promise.all(Object.entries(CANARY_QUERY_NAMES).map(async ([key, name]) => {
-        const reading = toReading(await prom.queryScalar(namedQuery(queries, name, vars), input.at));
-        return [key, reading] as const;
-      }));
+      const entries = await Promise.all(
+        Object.entries(CANARY_QUERY_NAMES).map(async ([key, name]) => {
+          const reading = toReading(await prom.queryScalar(namedQuery(queries, name, vars), input.at));
+          return [key, reading] as const;
+        }),
+      );
       return Object.fromEntries(entries) as unknown as AnalysisValues;
     },
 
@@ -172,27 +203,60 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
      * process acknowledged it and records the measured time on the rollback event.
      */
     async killSwitch(input: KillSwitchInput): Promise<KillSwitchResult> {
-      const kill = await flags.kill({ actor: input.actor, reason: input.reason, changeId: input.changeId, source: input.source });
-      if (input.source === 'rollback' || input.source === 'auto' || input.source === 'kill') deps.setStage?.('rolled_back');
-      const base = { eventId: kill.eventId, changeId: kill.changeId, version: kill.version, decidedAt: kill.decidedAt.toISOString(), changed: kill.changed.length };
+      const kill = await flags.kill({
+        actor: input.actor,
+        reason: input.reason,
+        changeId: input.changeId,
+        source: input.source,
+      });
+      if (input.source === 'rollback' || input.source === 'auto' || input.source === 'kill')
+        deps.setStage?.('rolled_back');
+      const base = {
+        eventId: kill.eventId,
+        changeId: kill.changeId,
+        version: kill.version,
+        decidedAt: kill.decidedAt.toISOString(),
+        changed: kill.changed.length,
+      };
       if (kill.eventId === null) {
         log.info({ changeId: input.changeId, source: input.source }, 'kill switch: every flag was already off');
         return { ...base, switched: true, durationMs: null, processes: 0, missing: [] };
       }
       const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs ?? DEFAULT_SWITCH_TIMEOUT_MS });
       const processes = Object.keys(sw.processes).length + sw.missing.length;
-      log.info({ eventId: kill.eventId, source: input.source, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing.length }, 'kill switch applied');
+      log.info(
+        {
+          eventId: kill.eventId,
+          source: input.source,
+          switched: sw.switched,
+          durationMs: sw.durationMs,
+          processes,
+          missing: sw.missing.length,
+        },
+        'kill switch applied',
+      );
       return { ...base, switched: sw.switched, durationMs: sw.durationMs, processes, missing: sw.missing };
     },
 
     /** Dual-write reconciliation (read-only) and this process's divergence gauge. */
     async reconcileDualWrite(input: ReconcileInput): Promise<ReconcileSummary> {
       const r = await runReconciliation(deps.db, {
-        now: new Date(input.now), lagThresholdMs: input.lagThresholdMs, switchGraceMs: input.switchGraceMs, setDivergence: deps.setDivergence, maxIssues: 20,
+        now: new Date(input.now),
+        lagThresholdMs: input.lagThresholdMs,
+        switchGraceMs: input.switchGraceMs,
+        setDivergence: deps.setDivergence,
+        maxIssues: 20,
       });
-      log.info({ checked: r.checked, divergent: r.divergent, ratio: r.ratio, pending: r.pending }, 'reconciliation done');
+      log.info(
+        { checked: r.checked, divergent: r.divergent, ratio: r.ratio, pending: r.pending },
+        'reconciliation done',
+      );
       return {
-        checked: r.checked, divergent: r.divergent, ratio: r.ratio, pending: r.pending, issueCount: r.issueCount,
+        checked: r.checked,
+        divergent: r.divergent,
+        ratio: r.ratio,
+        pending: r.pending,
+        issueCount: r.issueCount,
         issues: r.issues.map((i) => ({ workspaceId: i.workspaceId, kind: i.kind })),
         windows: r.windows.map((w) => ({ start: w.start.toISOString(), end: w.end?.toISOString() ?? null })),
       };

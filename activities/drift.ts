@@ -10,8 +10,15 @@
  */
 import type { Config } from '../lib/config/index.js';
 import {
-  evaluateDriftReview, renderDriftReviewMarkdown, seriesOf, targetName, toSampleSet,
-  type DriftReviewVerdict, type DriftSampleSet, type DriftTargetRef, type DriftValues,
+  evaluateDriftReview,
+  renderDriftReviewMarkdown,
+  seriesOf,
+  targetName,
+  toSampleSet,
+  type DriftReviewVerdict,
+  type DriftSampleSet,
+  type DriftTargetRef,
+  type DriftValues,
 } from '../lib/drift/review.js';
 import type { DriftSample, DriftThresholds } from '../lib/drift/verdict.js';
 import { renderDriftQuery } from '../lib/drift/queries.js';
@@ -121,52 +128,114 @@ export const driftReportId = (reviewId: string): string => `${reviewId}-verdict`
 /** The review's processes; none is a permanent error (retrying cannot add one). */
 export function reviewTargets(input: ReviewTargets): DriftTargetInput[] {
   const ts = input.targets ?? (input.target ? [input.target] : []);
-  if (ts.length === 0) throw new DomainError(ErrorType.Validation, 'a drift review needs at least one target', { retryable: false, details: { field: 'targets' } });
+  if (ts.length === 0)
+    throw new DomainError(ErrorType.Validation, 'a drift review needs at least one target', {
+      retryable: false,
+      details: { field: 'targets' },
+    });
   return ts;
 }
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const mib = (v: unknown): number | null => (num(v) === null ? null : Number(((v as number) / 1048576).toFixed(2)));
 
-function charts(sets: readonly DriftSampleSet[], targets: readonly DriftTargetInput[], th: DriftThresholds): ChartSpec[] {
+function charts(
+  sets: readonly DriftSampleSet[],
+  targets: readonly DriftTargetInput[],
+  th: DriftThresholds,
+): ChartSpec[] {
   const names = targets.map(targetName);
-  const series = (label: string, value: (s: DriftSample) => number | null) => names.map((name) => ({
-    name: names.length > 1 ? `${name}${label ? ` ${label}` : ''}` : label || name,
-    points: seriesOf(sets, name).map((s): [number, number | null] => [s.at, value(s)]),
-  }));
+  const series = (label: string, value: (s: DriftSample) => number | null) =>
+    names.map((name) => ({
+      name: names.length > 1 ? `${name}${label ? ` ${label}` : ''}` : label || name,
+      points: seriesOf(sets, name).map((s): [number, number | null] => [s.at, value(s)]),
+    }));
   // one process: its T0 + growth limit as a line (with several, each has its own T0)
   const rss0 = names.length === 1 ? num(seriesOf(sets, names[0])[0]?.rssBytes) : null;
   return [
     {
-      title: 'Resident memory', unit: 'MB', series: series('RSS', (s) => mib(s.rssBytes)),
-      ...(rss0 !== null ? { threshold: { value: Number(((rss0 * (1 + th.memoryGrowthMax)) / 1048576).toFixed(2)), label: `T0 + ${Math.round(th.memoryGrowthMax * 100)}%` } } : {}),
+      title: 'Resident memory',
+      unit: 'MB',
+      series: series('RSS', (s) => mib(s.rssBytes)),
+      ...(rss0 !== null
+        ? {
+            threshold: {
+              value: Number(((rss0 * (1 + th.memoryGrowthMax)) / 1048576).toFixed(2)),
+              label: `T0 + ${Math.round(th.memoryGrowthMax * 100)}%`,
+            },
+          }
+        : {}),
     },
     { title: 'Heap used', unit: 'MB', series: series('heap', (s) => mib(s.heapUsedBytes)) },
-    { title: 'CPU', unit: '%', series: series('CPU', (s) => num(s.cpuPercent)), threshold: { value: th.cpuAvgMaxPercent, label: `avg limit ${th.cpuAvgMaxPercent}%` } },
-    { title: 'Handles', unit: 'count', series: [...series('open fds', (s) => num(s.openFds)), ...series('active handles', (s) => num(s.activeHandles))] },
-    { title: 'Event-loop lag p99', unit: 'ms', series: series('lag p99', (s) => (num(s.eventLoopLagP99Seconds) === null ? null : Number(((s.eventLoopLagP99Seconds as number) * 1000).toFixed(3)))) },
+    {
+      title: 'CPU',
+      unit: '%',
+      series: series('CPU', (s) => num(s.cpuPercent)),
+      threshold: { value: th.cpuAvgMaxPercent, label: `avg limit ${th.cpuAvgMaxPercent}%` },
+    },
+    {
+      title: 'Handles',
+      unit: 'count',
+      series: [...series('open fds', (s) => num(s.openFds)), ...series('active handles', (s) => num(s.activeHandles))],
+    },
+    {
+      title: 'Event-loop lag p99',
+      unit: 'ms',
+      series: series('lag p99', (s) =>
+        num(s.eventLoopLagP99Seconds) === null
+          ? null
+          : Number(((s.eventLoopLagP99Seconds as number) * 1000).toFixed(3)),
+      ),
+    },
   ];
 }
 
 const CSV_FIELDS = FIELDS.map(([f]) => f);
 
 /** One line per sample and process: `sample_num,process,job,at,<quantities>`. */
-function samplesCsv(sets: readonly (DriftSampleSet & { sampleNum: number })[], targets: readonly DriftTargetInput[]): string {
+function samplesCsv(
+  sets: readonly (DriftSampleSet & { sampleNum: number })[],
+  targets: readonly DriftTargetInput[],
+): string {
   const lines = [['sample_num', 'process', 'job', 'at', ...CSV_FIELDS].join(',')];
   for (const s of sets) {
     for (const t of targets) {
       const v = s.targets[targetName(t)] ?? {};
-      lines.push([String(s.sampleNum), targetName(t), t.job, new Date(s.at * 1000).toISOString(), ...CSV_FIELDS.map((f) => {
-        const x = v[f];
-        return typeof x === 'number' && Number.isFinite(x) ? String(x) : typeof x === 'boolean' ? (x ? '1' : '0') : 'NA';
-      })].map((c) => (/[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(','));
+      lines.push(
+        [
+          String(s.sampleNum),
+          targetName(t),
+          t.job,
+          new Date(s.at * 1000).toISOString(),
+          ...CSV_FIELDS.map((f) => {
+            const x = v[f];
+            return typeof x === 'number' && Number.isFinite(x)
+              ? String(x)
+              : typeof x === 'boolean'
+                ? x
+                  ? '1'
+                  : '0'
+                : 'NA';
+          }),
+        ]
+          .map((c) => (/[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c))
+          .join(','),
+      );
     }
   }
   return lines.join('\n') + '\n';
 }
 
 function processResult(v: DriftReviewVerdict['processes'][number]): DriftProcessResult {
-  return { name: v.name, job: v.job, passed: v.passed, met: v.met, summary: v.summary, failed: v.failed, missing: v.missing };
+  return {
+    name: v.name,
+    job: v.job,
+    passed: v.passed,
+    met: v.met,
+    summary: v.summary,
+    failed: v.failed,
+    missing: v.missing,
+  };
 }
 
 /**
@@ -181,7 +250,13 @@ export function createDriftActivities(deps: DriftActivityDeps) {
 
   return {
     async beginDriftReview(input: BeginDriftReviewInput): Promise<void> {
-      await reviewRepo.upsert({ id: input.reviewId, target: reviewTargets(input), durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds, startedAt: new Date(input.startedAt * 1000) });
+      await reviewRepo.upsert({
+        id: input.reviewId,
+        target: reviewTargets(input),
+        durationSeconds: input.durationSeconds,
+        intervalSeconds: input.intervalSeconds,
+        startedAt: new Date(input.startedAt * 1000),
+      });
     },
 
     /**
@@ -197,17 +272,28 @@ export function createDriftActivities(deps: DriftActivityDeps) {
       const queries = { ...deps.config.queries, ...(input.queryOverrides ?? {}) };
       const set: DriftSampleSet = { at: input.at, targets: {} };
       try {
-        await Promise.all(targets.map(async (t) => {
-          const values: DriftValues = {};
-          set.targets[targetName(t)] = values;
-          await Promise.all(FIELDS.map(async ([field, name]) => {
-            const promql = queries[name];
-            if (promql === undefined) { values[field] = null; return; }
-            const q = renderDriftQuery(promql, { job: t.job, instance: t.instance, windowSeconds: input.intervalSeconds });
-            const r = await prom.queryScalar(q, input.at);
-            values[field] = r.kind === 'value' && Number.isFinite(r.value) ? r.value : null;
-          }));
-        }));
+        await Promise.all(
+          targets.map(async (t) => {
+            const values: DriftValues = {};
+            set.targets[targetName(t)] = values;
+            await Promise.all(
+              FIELDS.map(async ([field, name]) => {
+                const promql = queries[name];
+                if (promql === undefined) {
+                  values[field] = null;
+                  return;
+                }
+                const q = renderDriftQuery(promql, {
+                  job: t.job,
+                  instance: t.instance,
+                  windowSeconds: input.intervalSeconds,
+                });
+                const r = await prom.queryScalar(q, input.at);
+                values[field] = r.kind === 'value' && Number.isFinite(r.value) ? r.value : null;
+              }),
+            );
+          }),
+        );
       } catch (e) {
         // an error the Prometheus client did not classify fails the sample for good (InternalError is not retried)
         throw e instanceof DomainError ? e : new DomainError(ErrorType.Internal, (e as Error).message, { cause: e });
@@ -215,7 +301,10 @@ export function createDriftActivities(deps: DriftActivityDeps) {
       await sampleRepo.upsert(input.reviewId, input.sampleNum, set);
       // a concurrent attempt may have stored first: the stored row is the sample
       const kept = await sampleRepo.find(input.reviewId, input.sampleNum);
-      log.debug({ reviewId: input.reviewId, sampleNum: input.sampleNum, targets: targets.length }, 'drift sample stored');
+      log.debug(
+        { reviewId: input.reviewId, sampleNum: input.sampleNum, targets: targets.length },
+        'drift sample stored',
+      );
       return kept ? toSampleSet(kept, legacyName) : set;
     },
 
@@ -230,11 +319,22 @@ export function createDriftActivities(deps: DriftActivityDeps) {
       const rows = await sampleRepo.list(input.reviewId);
       const sets = rows.map((r) => ({ sampleNum: r.sampleNum, ...toSampleSet(r, legacyName) }));
       const t0 = sets.find((s) => s.sampleNum === 0);
-      if (!t0) throw new DomainError(ErrorType.NoData, `drift review ${input.reviewId} has no T0 sample`, { retryable: false });
+      if (!t0)
+        throw new DomainError(ErrorType.NoData, `drift review ${input.reviewId} has no T0 sample`, {
+          retryable: false,
+        });
       const periodic = sets.filter((s) => s.sampleNum > 0);
       const verdict = evaluateDriftReview({
-        processes: targets.map((t) => ({ name: targetName(t), job: t.job, instance: t.instance, t0: seriesOf([t0], targetName(t))[0], samples: seriesOf(periodic, targetName(t)) })),
-        durationSeconds: input.durationSeconds, thresholds: input.thresholds, fullMinSeconds: input.fullReviewMinSeconds,
+        processes: targets.map((t) => ({
+          name: targetName(t),
+          job: t.job,
+          instance: t.instance,
+          t0: seriesOf([t0], targetName(t))[0],
+          samples: seriesOf(periodic, targetName(t)),
+        })),
+        durationSeconds: input.durationSeconds,
+        thresholds: input.thresholds,
+        fullMinSeconds: input.fullReviewMinSeconds,
       });
       const title = `Drift review — ${targets.map(targetName).join(', ')} — ${input.reviewId}`;
       const markdown = [
@@ -245,14 +345,37 @@ export function createDriftActivities(deps: DriftActivityDeps) {
       ].join('\n');
       const id = driftReportId(input.reviewId);
       await reports.writeReport({
-        id, kind: 'drift-verdict', runId: input.reviewId, title, markdown, charts: charts(sets, targets, input.thresholds),
-        data: { verdict, targets }, files: [{ name: 'drift-samples.csv', content: samplesCsv(sets, targets) }],
+        id,
+        kind: 'drift-verdict',
+        runId: input.reviewId,
+        title,
+        markdown,
+        charts: charts(sets, targets, input.thresholds),
+        data: { verdict, targets },
+        files: [{ name: 'drift-samples.csv', content: samplesCsv(sets, targets) }],
       });
       await reviewRepo.finish(input.reviewId, { finishedAt: new Date(input.finishedAt * 1000), verdict });
-      log.info({ reviewId: input.reviewId, mode: verdict.mode, passed: verdict.passed, failedProcesses: verdict.failedProcesses, failed: verdict.failed }, 'drift review verdict');
+      log.info(
+        {
+          reviewId: input.reviewId,
+          mode: verdict.mode,
+          passed: verdict.passed,
+          failedProcesses: verdict.failedProcesses,
+          failed: verdict.failed,
+        },
+        'drift review verdict',
+      );
       return {
-        reportId: id, passed: verdict.passed, mode: verdict.mode, met: verdict.met, summary: verdict.summary, failed: verdict.failed,
-        missing: verdict.missing, failedProcesses: verdict.failedProcesses, processes: verdict.processes.map(processResult), samples: periodic.length,
+        reportId: id,
+        passed: verdict.passed,
+        mode: verdict.mode,
+        met: verdict.met,
+        summary: verdict.summary,
+        failed: verdict.failed,
+        missing: verdict.missing,
+        failedProcesses: verdict.failedProcesses,
+        processes: verdict.processes.map(processResult),
+        samples: periodic.length,
       };
     },
   };

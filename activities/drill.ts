@@ -73,11 +73,18 @@ export interface DrillActivityDeps {
 }
 
 /** Sets flags once per change id: a retry that finds its audit rows writes nothing. */
-async function setOnce(flags: DrillActivityDeps['flags'], input: SetFlagsInput): Promise<{ version: number; changed: number; alreadyApplied: boolean; changeId: string | null }> {
+async function setOnce(
+  flags: DrillActivityDeps['flags'],
+  input: SetFlagsInput,
+): Promise<{ version: number; changed: number; alreadyApplied: boolean; changeId: string | null }> {
   const prior = await flags.audit({ changeId: input.changeId, limit: 1_000 });
-  if (prior.length > 0) return { version: prior[0]!.version, changed: prior.length, alreadyApplied: true, changeId: input.changeId };
-  const res = await flags.setMany(input.targets.map((t) => ({ ...t })), { actor: input.actor, reason: input.reason, changeId: input.changeId },
-    input.notKilledAfter === undefined ? {} : { notKilledAfter: input.notKilledAfter });
+  if (prior.length > 0)
+    return { version: prior[0]!.version, changed: prior.length, alreadyApplied: true, changeId: input.changeId };
+  const res = await flags.setMany(
+    input.targets.map((t) => ({ ...t })),
+    { actor: input.actor, reason: input.reason, changeId: input.changeId },
+    input.notKilledAfter === undefined ? {} : { notKilledAfter: input.notKilledAfter },
+  );
   return { version: res.version, changed: res.changed.length, alreadyApplied: false, changeId: res.changeId };
 }
 
@@ -94,7 +101,10 @@ export function createDrillActivities(deps: DrillActivityDeps) {
     async snapshotFlags(): Promise<FlagSnapshot> {
       // the mark first: a kill between the two reads then counts as "after the snapshot"
       const mark = await flags.latchMark();
-      return { flags: (await flags.list()).map((f) => ({ operation: f.operation, percent: f.percent, shadow: f.shadow })), latchMark: mark };
+      return {
+        flags: (await flags.list()).map((f) => ({ operation: f.operation, percent: f.percent, shadow: f.shadow })),
+        latchMark: mark,
+      };
     },
 
     /** Sets the flags once per change id; writes nothing (and says why) over a kill. */
@@ -117,27 +127,82 @@ export function createDrillActivities(deps: DrillActivityDeps) {
       if (input.direction === 'off') {
         const kill = await flags.kill({ actor: input.actor, reason, changeId: input.changeId, source: 'drill' });
         if (kill.eventId === null) {
-          return { flip: input.flip, direction: 'off', changeId: null, version: kill.version, switched: true, durationMs: null, processes: 0, missing: [], changed: 0 };
+          return {
+            flip: input.flip,
+            direction: 'off',
+            changeId: null,
+            version: kill.version,
+            switched: true,
+            durationMs: null,
+            processes: 0,
+            missing: [],
+            changed: 0,
+          };
         }
         const sw = await flags.awaitSwitch(kill.eventId, { timeoutMs: input.timeoutMs });
-        const changed = kill.changed.length > 0 ? kill.changed.length : (await flags.audit({ changeId: input.changeId, limit: 1_000 })).length;
+        const changed =
+          kill.changed.length > 0
+            ? kill.changed.length
+            : (await flags.audit({ changeId: input.changeId, limit: 1_000 })).length;
         const result: FlipResult = {
-          flip: input.flip, direction: 'off', changeId: kill.changeId, version: kill.version, switched: sw.switched, durationMs: sw.durationMs,
-          processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing, changed,
+          flip: input.flip,
+          direction: 'off',
+          changeId: kill.changeId,
+          version: kill.version,
+          switched: sw.switched,
+          durationMs: sw.durationMs,
+          processes: Object.keys(sw.processes).length + sw.missing.length,
+          missing: sw.missing,
+          changed,
         };
-        log.info({ drillId: input.drillId, flip: input.flip, direction: 'off', durationMs: sw.durationMs, switched: sw.switched }, 'drill flip');
+        log.info(
+          {
+            drillId: input.drillId,
+            flip: input.flip,
+            direction: 'off',
+            durationMs: sw.durationMs,
+            switched: sw.switched,
+          },
+          'drill flip',
+        );
         return result;
       }
-      const set = await setOnce(flags, { targets: input.targets, changeId: input.changeId, actor: input.actor, reason, notKilledAfter: input.notKilledAfter });
+      const set = await setOnce(flags, {
+        targets: input.targets,
+        changeId: input.changeId,
+        actor: input.actor,
+        reason,
+        notKilledAfter: input.notKilledAfter,
+      });
       if (set.changeId === null) {
-        return { flip: input.flip, direction: 'on', changeId: null, version: set.version, switched: true, durationMs: null, processes: 0, missing: [], changed: 0 };
+        return {
+          flip: input.flip,
+          direction: 'on',
+          changeId: null,
+          version: set.version,
+          switched: true,
+          durationMs: null,
+          processes: 0,
+          missing: [],
+          changed: 0,
+        };
       }
       const sw = await flags.awaitChangeSwitched(set.changeId, { timeoutMs: input.timeoutMs });
       if (sw === null) throw new Error(`flag change ${set.changeId} has no audit rows`);
-      log.info({ drillId: input.drillId, flip: input.flip, direction: 'on', durationMs: sw.durationMs, switched: sw.switched }, 'drill flip');
+      log.info(
+        { drillId: input.drillId, flip: input.flip, direction: 'on', durationMs: sw.durationMs, switched: sw.switched },
+        'drill flip',
+      );
       return {
-        flip: input.flip, direction: 'on', changeId: set.changeId, version: sw.version, switched: sw.switched, durationMs: sw.durationMs,
-        processes: sw.processes, missing: sw.missing, changed: set.changed,
+        flip: input.flip,
+        direction: 'on',
+        changeId: set.changeId,
+        version: sw.version,
+        switched: sw.switched,
+        durationMs: sw.durationMs,
+        processes: sw.processes,
+        missing: sw.missing,
+        changed: set.changed,
       };
     },
 
@@ -151,8 +216,19 @@ export function createDrillActivities(deps: DrillActivityDeps) {
       const ctx = Context.current();
       const tickMs = input.tickMs ?? 20;
       const agents = Array.from({ length: input.agents }, (_, i) => `drill-${input.drillId}-agent-${i}`);
-      const summary: LoadSummary = { agents: input.agents, ticks: 0, decisions: 0, pooled: 0, simple: 0, versionsSeen: 0, flapping: 0, pooledWhileOff: 0 };
-      const off = deps.cache.onChange(() => { summary.versionsSeen++; });
+      const summary: LoadSummary = {
+        agents: input.agents,
+        ticks: 0,
+        decisions: 0,
+        pooled: 0,
+        simple: 0,
+        versionsSeen: 0,
+        flapping: 0,
+        pooledWhileOff: 0,
+      };
+      const off = deps.cache.onChange(() => {
+        summary.versionsSeen++;
+      });
       // last (flag version, approach) per agent/operation pair
       const last = new Map<string, { version: number; approach: string }>();
       const deadline = Date.now() + input.durationMs;
@@ -190,9 +266,17 @@ export function createDrillActivities(deps: DrillActivityDeps) {
       const locks = await createPushLockRepository(deps.db).expiredSince(new Date(input.since), new Date(input.at));
       const stuck = await createSandboxRepository(deps.db).stuckInUse(new Date(input.at), input.stuckInUseSeconds);
       return {
-        leakedLocks: locks.locks.map((r) => ({ lockKey: r.lockKey, holder: r.holder, expiresAt: r.expiresAt.toISOString() })),
+        leakedLocks: locks.locks.map((r) => ({
+          lockKey: r.lockKey,
+          holder: r.holder,
+          expiresAt: r.expiresAt.toISOString(),
+        })),
         leakedLockCount: locks.total,
-        stuckSandboxes: stuck.sandboxes.map((r) => ({ sandboxId: r.sandboxId, agentId: r.agentId, lastActivityAt: r.lastActivity.toISOString() })),
+        stuckSandboxes: stuck.sandboxes.map((r) => ({
+          sandboxId: r.sandboxId,
+          agentId: r.agentId,
+          lastActivityAt: r.lastActivity.toISOString(),
+        })),
         stuckSandboxCount: stuck.total,
       };
     },

@@ -3,9 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { StagedPush } from '../lib/git/types.js';
 import { DomainError, ErrorType, isDomainError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import type {
-  CommitPushResult, CreateWorkspaceInput, GitService, PullResult,
-} from '../lib/service/types.js';
+import type { CommitPushResult, CreateWorkspaceInput, GitService, PullResult } from '../lib/service/types.js';
 import { toWorkspaceSummary, type WorkspaceSummary } from '../lib/service/workspace-summary.js';
 import { withHeartbeat } from './support.js';
 
@@ -52,11 +50,22 @@ export function createGitActivities({ service, log, enqueue }: GitActivityDeps) 
      */
     async commitPush(input: CommitPushActivityInput): Promise<CommitPushResult> {
       const res = await withHeartbeat(log, (p) =>
-        service.commitAndPush(input.workspaceId, {
-          message: input.message, targetBranch: input.targetBranch, operationId: input.operationId, allowQueue: input.allowQueue,
-        }, p));
+        service.commitAndPush(
+          input.workspaceId,
+          {
+            message: input.message,
+            targetBranch: input.targetBranch,
+            operationId: input.operationId,
+            allowQueue: input.allowQueue,
+          },
+          p,
+        ),
+      );
       if (res.staged) {
-        if (!enqueue) throw new DomainError(ErrorType.Unavailable, 'push.mode queue: this worker has no merge queue', { retryable: false });
+        if (!enqueue)
+          throw new DomainError(ErrorType.Unavailable, 'push.mode queue: this worker has no merge queue', {
+            retryable: false,
+          });
         const ctx = Context.current();
         await enqueue(ctx.client, ctx.info.taskQueue, res.staged);
       }

@@ -14,7 +14,11 @@
  */
 import { ApplicationFailure, CancelledFailure, type Context } from '@temporalio/activity';
 import type { Next } from '@temporalio/common';
-import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } from '@temporalio/worker';
+import type {
+  ActivityExecuteInput,
+  ActivityInboundCallsInterceptor,
+  ActivityInterceptorsFactory,
+} from '@temporalio/worker';
 import { DomainError } from '../lib/errors.js';
 import { SECRET_FIELDS, type Logger } from '../lib/log.js';
 import type { ActivityOutcome, Metrics } from '../lib/metrics.js';
@@ -32,9 +36,11 @@ const SECRET_KEYS = new Set(SECRET_FIELDS.map((k) => k.toLowerCase()));
 function withoutSecretFields(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutSecretFields);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>)
-      .filter(([k]) => !SECRET_KEYS.has(k.toLowerCase()))
-      .map(([k, v]) => [k, withoutSecretFields(v)]));
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([k]) => !SECRET_KEYS.has(k.toLowerCase()))
+        .map(([k, v]) => [k, withoutSecretFields(v)]),
+    );
   }
   return value;
 }
@@ -72,7 +78,10 @@ class ActivityBoundary implements ActivityInboundCallsInterceptor {
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
     const { info } = this.ctx;
     const fields: ActivityLogFields = {
-      workflowId: info.workflowExecution?.workflowId, workflowType: info.workflowType, activityType: info.activityType, attempt: info.attempt,
+      workflowId: info.workflowExecution?.workflowId,
+      workflowType: info.workflowType,
+      activityType: info.activityType,
+      attempt: info.attempt,
     };
     const log = this.deps.log.child(fields);
     const started = performance.now();

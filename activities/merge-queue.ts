@@ -28,16 +28,24 @@ export interface ApplyQueueBatchInput {
 /** The merge queue's one activity: apply a batch onto the branch and push it (lib/git/queue.ts). */
 export function createMergeQueueActivities(deps: MergeQueueActivityDeps) {
   return {
-    async applyQueueBatch(input: ApplyQueueBatchInput): Promise<{ outcomes: QueueOutcome[]; tip: string; rounds: number }> {
+    async applyQueueBatch(
+      input: ApplyQueueBatchInput,
+    ): Promise<{ outcomes: QueueOutcome[]; tip: string; rounds: number }> {
       const ctx = Context.current();
       const started = Date.now();
       const sb = await deps.provider.create({ metadata: { purpose: 'merge-queue' } });
       try {
         // on cancellation (worker shutdown, heartbeat timeout) the attempt ends here; the retry
         // re-applies safely (trailers already on the branch are skipped)
-        const res = await withHeartbeat(deps.log, () => applyBatch(sb, 'queue', {
-          repoUrl: input.repoUrl, branch: input.branch, items: input.items, creds: deps.creds?.(input.repoUrl), committer: deps.committer,
-        }));
+        const res = await withHeartbeat(deps.log, () =>
+          applyBatch(sb, 'queue', {
+            repoUrl: input.repoUrl,
+            branch: input.branch,
+            items: input.items,
+            creds: deps.creds?.(input.repoUrl),
+            committer: deps.committer,
+          }),
+        );
         const now = Date.now();
         deps.metrics?.queueBatchSize.observe(input.items.length);
         const stagedAt = new Map(input.items.map((i) => [i.operationId, i.stagedAt]));
@@ -45,7 +53,16 @@ export function createMergeQueueActivities(deps: MergeQueueActivityDeps) {
           const t = stagedAt.get(o.operationId);
           if (t !== undefined) deps.metrics?.queueWait.labels(o.status).observe(Math.max(0, now - t) / 1000);
         }
-        deps.log.info({ branch: input.branch, size: input.items.length, rounds: res.rounds, ms: now - started, attempt: ctx.info.attempt }, 'merge queue batch applied');
+        deps.log.info(
+          {
+            branch: input.branch,
+            size: input.items.length,
+            rounds: res.rounds,
+            ms: now - started,
+            attempt: ctx.info.attempt,
+          },
+          'merge queue batch applied',
+        );
         return { outcomes: res.outcomes, tip: res.tip, rounds: res.rounds };
       } finally {
         await deps.provider.kill(sb.id).catch(() => undefined);

@@ -4,7 +4,11 @@ import { DomainError, ErrorType } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { sanitizeData } from '../lib/reports/markdown.js';
 import type { Queryable } from '../lib/store/queryable.js';
-import { createValidationDecisionRepository, createValidationRunRepository, createValidationSnapshotRepository } from '../lib/store/validation.js';
+import {
+  createValidationDecisionRepository,
+  createValidationRunRepository,
+  createValidationSnapshotRepository,
+} from '../lib/store/validation.js';
 import type { ReportInput } from '../lib/store/reports.js';
 import { collectDaySnapshot, type PromQuerier } from '../lib/validation/collect.js';
 import type { DecisionResult } from '../lib/validation/decide.js';
@@ -151,7 +155,10 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
       const overrides = input.queryOverrides ?? {};
       for (const name of Object.keys(overrides)) {
         if (!(name in deps.queries)) {
-          throw new DomainError(ErrorType.PromBadQuery, `query override ${name} names no known query`, { retryable: false, details: { name } });
+          throw new DomainError(ErrorType.PromBadQuery, `query override ${name} names no known query`, {
+            retryable: false,
+            details: { name },
+          });
         }
       }
       if (!(input.dayEnd > input.dayStart)) {
@@ -163,14 +170,20 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
         subqueryStepSeconds: input.subqueryStepSeconds,
       });
       const collected = await collectDaySnapshot(heartbeating(deps.prom), {
-        day: input.day, start: input.dayStart, queries: { ...deps.queries, ...overrides }, config,
+        day: input.day,
+        start: input.dayStart,
+        queries: { ...deps.queries, ...overrides },
+        config,
       });
       // operation names are the only strings in a snapshot (collect.ts already folds odd ones
       // into "other"); sanitising the whole value keeps that true if the shape grows
       const snapshot = sanitizeData(collected);
       await snapshots.upsert(input.runId, { ...snapshot, day: input.day });
       const withData = snapshot.hourly.filter((p) => p.opsPerMin !== null).length;
-      log.info({ runId: input.runId, day: input.day, hoursWithData: withData, hours: snapshot.hourly.length }, 'validation snapshot stored');
+      log.info(
+        { runId: input.runId, day: input.day, hoursWithData: withData, hours: snapshot.hourly.length },
+        'validation snapshot stored',
+      );
       return snapshot;
     },
 
@@ -194,9 +207,17 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
         throw new DomainError(ErrorType.Validation, 'an override needs both who and why', { retryable: false });
       }
       const recorded = await decisions.append({
-        runId: input.runId, key: input.key, week: input.week, decision: input.decision, ruleDecision: input.ruleDecision ?? input.decision,
-        reasons: sanitizeData(input.reasons), forced: input.forced ?? false, incomplete: input.incomplete ?? false,
-        overriddenBy: input.overriddenBy ?? null, overrideReason: input.overrideReason === undefined ? null : sanitizeData(input.overrideReason), at: input.at,
+        runId: input.runId,
+        key: input.key,
+        week: input.week,
+        decision: input.decision,
+        ruleDecision: input.ruleDecision ?? input.decision,
+        reasons: sanitizeData(input.reasons),
+        forced: input.forced ?? false,
+        incomplete: input.incomplete ?? false,
+        overriddenBy: input.overriddenBy ?? null,
+        overrideReason: input.overrideReason === undefined ? null : sanitizeData(input.overrideReason),
+        at: input.at,
       });
       return { recorded };
     },
@@ -204,12 +225,23 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
     /** Renders and stores the week's checkpoint report (seed 000 "Weekly aggregated reports"). */
     async writeWeeklyReport(input: WriteWeeklyReportInput): Promise<{ id: string }> {
       const r = renderValidationWeeklyReport({
-        runId: input.runId, config: input.config, weeks: input.weeks, forecast: input.forecast,
-        backtest: input.backtest, notes: input.notes, week: input.week, decision: input.decision,
+        runId: input.runId,
+        config: input.config,
+        weeks: input.weeks,
+        forecast: input.forecast,
+        backtest: input.backtest,
+        notes: input.notes,
+        week: input.week,
+        decision: input.decision,
       });
       return deps.writeReport({
-        id: weeklyReportId(input.runId, input.week), kind: 'validation-weekly', runId: input.runId,
-        title: r.title, markdown: r.markdown, charts: r.charts, data: r.data,
+        id: weeklyReportId(input.runId, input.week),
+        kind: 'validation-weekly',
+        runId: input.runId,
+        title: r.title,
+        markdown: r.markdown,
+        charts: r.charts,
+        data: r.data,
       });
     },
 
@@ -219,19 +251,33 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
      */
     async scheduleReevaluation(input: ScheduleReevaluationInput): Promise<{ scheduleId: string; created: boolean }> {
       const r = await deps.scheduleReevaluation(input);
-      deps.log.info({ runId: input.runId, scheduleId: r.scheduleId, created: r.created, everyDays: input.everyDays }, 'quarterly re-evaluation scheduled');
+      deps.log.info(
+        { runId: input.runId, scheduleId: r.scheduleId, created: r.created, everyDays: input.everyDays },
+        'quarterly re-evaluation scheduled',
+      );
       return r;
     },
 
     /** Renders and stores the migration readiness report (seed 000 week 4 summary). */
     async writeFinalReport(input: WriteFinalReportInput): Promise<{ id: string }> {
       const r = renderValidationFinalReport({
-        runId: input.runId, config: input.config, weeks: input.weeks, forecast: input.forecast,
-        backtest: input.backtest, notes: input.notes, decision: input.decision, override: input.override,
+        runId: input.runId,
+        config: input.config,
+        weeks: input.weeks,
+        forecast: input.forecast,
+        backtest: input.backtest,
+        notes: input.notes,
+        decision: input.decision,
+        override: input.override,
       });
       return deps.writeReport({
-        id: finalReportId(input.runId), kind: 'validation-final', runId: input.runId,
-        title: r.title, markdown: r.markdown, charts: r.charts, data: r.data,
+        id: finalReportId(input.runId),
+        kind: 'validation-final',
+        runId: input.runId,
+        title: r.title,
+        markdown: r.markdown,
+        charts: r.charts,
+        data: r.data,
       });
     },
   };

@@ -12,7 +12,10 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
-  jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Config } from '../lib/config/index.js';
 import type { Db } from '../lib/db/index.js';
@@ -72,7 +75,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
 
   const authenticate = createAuthenticator(deps.config.api.tokens);
   app.decorateRequest('principal', null);
@@ -99,15 +104,26 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     max: limits.requestsPerMinute,
     timeWindow: 60_000,
     keyGenerator: (req) => (req.principal ? `token:${req.principal.name}` : `ip:${req.ip}`),
-    errorResponseBuilder: (_req, ctx) => new DomainError(ErrorType.TooManyRequests,
-      `more than ${ctx.max} requests per minute (limits.requestsPerMinute); retry in ${ctx.after}`, { category: 'rate_limit' }),
+    errorResponseBuilder: (_req, ctx) =>
+      new DomainError(
+        ErrorType.TooManyRequests,
+        `more than ${ctx.max} requests per minute (limits.requestsPerMinute); retry in ${ctx.after}`,
+        { category: 'rate_limit' },
+      ),
   });
   // after auth and validation: an Idempotency-Key is bound to the request it came with
-  app.addHook('preHandler', idempotencyGuard({ db: deps.db, ttlSeconds: deps.config.limits.idempotencyKeyTtlSeconds, log: deps.log }));
+  app.addHook(
+    'preHandler',
+    idempotencyGuard({ db: deps.db, ttlSeconds: deps.config.limits.idempotencyKeyTtlSeconds, log: deps.log }),
+  );
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'sandbox-git-control', version: '0.1.0', description: 'Agents\' git operations in sandboxes, phase control, flags.' },
+      info: {
+        title: 'sandbox-git-control',
+        version: '0.1.0',
+        description: "Agents' git operations in sandboxes, phase control, flags.",
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -120,44 +136,83 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (readiness) {
     app.addHook('onRequest', async (req) => {
       // the console's page and sign-in render without Postgres (each section says what is unavailable)
-      if (readiness.ready() || req.url === '/healthz' || req.url === '/metrics' || req.routeOptions.url === '/' || req.routeOptions.url === '/console/login') return;
-      throw new DomainError(ErrorType.Unavailable, 'starting: Postgres is not reachable yet (the schema is not migrated); retry later');
+      if (
+        readiness.ready() ||
+        req.url === '/healthz' ||
+        req.url === '/metrics' ||
+        req.routeOptions.url === '/' ||
+        req.routeOptions.url === '/console/login'
+      )
+        return;
+      throw new DomainError(
+        ErrorType.Unavailable,
+        'starting: Postgres is not reachable yet (the schema is not migrated); retry later',
+      );
     });
   }
   const flagStore = new FlagStore(deps.db);
-  await app.register(systemRoutes({
-    db: deps.db, temporal: deps.temporal, metrics: deps.metrics, schemaReady: readiness ? () => readiness.ready() : undefined,
-    // the flags, the latch and rollback events as stored: the dashboard's flag panel and annotations
-    beforeScrape: () => refreshFlagMetrics(deps.metrics, flagStore),
-  }));
-  await app.register(workspaceRoutes({ service: deps.service, temporal: deps.temporal, policy: createGitPolicy(deps.config.git) }), { prefix: '/v1' });
+  await app.register(
+    systemRoutes({
+      db: deps.db,
+      temporal: deps.temporal,
+      metrics: deps.metrics,
+      schemaReady: readiness ? () => readiness.ready() : undefined,
+      // the flags, the latch and rollback events as stored: the dashboard's flag panel and annotations
+      beforeScrape: () => refreshFlagMetrics(deps.metrics, flagStore),
+    }),
+  );
+  await app.register(
+    workspaceRoutes({ service: deps.service, temporal: deps.temporal, policy: createGitPolicy(deps.config.git) }),
+    { prefix: '/v1' },
+  );
   // MCP tools for agents: each call goes through the routes above, with the agent's own token
   await app.register(mcpRoute(app));
 
   // phases run on their own task queue; operators start and steer them, admins own the flags
   const { config } = deps;
   const phases = { client: deps.temporal.client, taskQueue: config.temporal.taskQueues.phases };
-  await app.register(validationRoutes({ temporal: phases, defaults: config.validation, queries: config.queries }), { prefix: '/v1' });
-  await app.register(rolloutRoutes({ client: phases.client, taskQueue: phases.taskQueue, defaults: config.canary }), { prefix: '/v1' });
+  await app.register(validationRoutes({ temporal: phases, defaults: config.validation, queries: config.queries }), {
+    prefix: '/v1',
+  });
+  await app.register(rolloutRoutes({ client: phases.client, taskQueue: phases.taskQueue, defaults: config.canary }), {
+    prefix: '/v1',
+  });
   await app.register(baselineRoutes({ temporal: phases, config }), { prefix: '/v1' });
   await app.register(driftRoutes({ temporal: phases, config }), { prefix: '/v1' });
   const gitQueue = { client: deps.temporal.client, taskQueue: config.temporal.taskQueues.git };
   const rehomes = createRehomeRepository(deps.db);
-  await app.register(flagRoutes({
-    flags: new FlagStore(deps.db), switchTimeoutMs: config.canary.switchTimeoutMs,
-    // a kill re-homes live approach-2 workspaces on the git worker (issue 10 section 3)
-    rehome: { start: (eventId) => startRehome(gitQueue, eventId), list: (eventId) => rehomes.list(eventId) },
-  }), { prefix: '/v1' });
+  await app.register(
+    flagRoutes({
+      flags: new FlagStore(deps.db),
+      switchTimeoutMs: config.canary.switchTimeoutMs,
+      // a kill re-homes live approach-2 workspaces on the git worker (issue 10 section 3)
+      rehome: { start: (eventId) => startRehome(gitQueue, eventId), list: (eventId) => rehomes.list(eventId) },
+    }),
+    { prefix: '/v1' },
+  );
   await app.register(reportRoutes({ db: deps.db }), { prefix: '/v1' });
   await app.register(runbookRoutes({ config }), { prefix: '/v1' });
   // the console's CSRF secret: shared by every API process when an encryption key is configured
   // (a form rendered by one instance posts fine to another), else this process's own
   const key = config.security.encryptionKey;
-  const csrfSecret = key ? Buffer.from(hkdfSync('sha256', Buffer.from(key, 'base64'), Buffer.alloc(0), 'sgc-console-csrf', 32)) : randomBytes(32);
-  await app.register(consoleRoutes({
-    authenticate, csrfSecret, flags: new FlagStore(deps.db), db: deps.db, switchTimeoutMs: config.canary.switchTimeoutMs,
-    rehome: { start: (eventId) => startRehome(gitQueue, eventId) },
-    temporal: { client: deps.temporal.client, taskQueue: config.temporal.taskQueues.phases, namespace: config.temporal.namespace, uiUrl: config.temporal.uiUrl },
-  }));
+  const csrfSecret = key
+    ? Buffer.from(hkdfSync('sha256', Buffer.from(key, 'base64'), Buffer.alloc(0), 'sgc-console-csrf', 32))
+    : randomBytes(32);
+  await app.register(
+    consoleRoutes({
+      authenticate,
+      csrfSecret,
+      flags: new FlagStore(deps.db),
+      db: deps.db,
+      switchTimeoutMs: config.canary.switchTimeoutMs,
+      rehome: { start: (eventId) => startRehome(gitQueue, eventId) },
+      temporal: {
+        client: deps.temporal.client,
+        taskQueue: config.temporal.taskQueues.phases,
+        namespace: config.temporal.namespace,
+        uiUrl: config.temporal.uiUrl,
+      },
+    }),
+  );
   return app as unknown as App;
 }

@@ -80,7 +80,8 @@ export function requireRole(min: Role) {
 export function requireAgent() {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (!req.principal) return void deny(reply, 401, 'a bearer token is required');
-    if (req.principal.role !== 'agent' || !req.principal.agentId) return void deny(reply, 403, 'workspace operations require an agent token bound to an agentId');
+    if (req.principal.role !== 'agent' || !req.principal.agentId)
+      return void deny(reply, 403, 'workspace operations require an agent token bound to an agentId');
   };
 }
 

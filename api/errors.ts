@@ -27,8 +27,23 @@ const KNOWN_TYPES = new Set<string>(Object.values(ErrorType));
 // Postgres and socket codes that mean "the database is not reachable right now" (class 08 =
 // connection exception, 57P0x = shutting down / cannot connect now, 53300 = too many connections).
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
-  '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
 ]);
 // gRPC status codes from the Temporal frontend: 4 DEADLINE_EXCEEDED, 14 UNAVAILABLE
 const GRPC_UNAVAILABLE = new Set([4, 14]);
@@ -50,7 +65,13 @@ export function isDependencyUnavailable(err: unknown): boolean {
     const { code, message } = e as { code?: unknown; message?: unknown };
     if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
     if (typeof code === 'number' && GRPC_UNAVAILABLE.has(code) && 'metadata' in (e as object)) return true;
-    if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated unexpectedly|Failed to connect before the deadline|tcp connect error/i.test(message)) return true;
+    if (
+      typeof message === 'string' &&
+      /timeout exceeded when trying to connect|Connection terminated unexpectedly|Failed to connect before the deadline|tcp connect error/i.test(
+        message,
+      )
+    )
+      return true;
   }
   return false;
 }
@@ -101,19 +122,46 @@ export function mapDomainError(e: DomainError): Mapped {
       return { status: 403, body: { error: 'forbidden', message: e.message, ...pick(e.details, 'field') } };
     case ErrorType.Busy:
       // after the bounded wait (limits.workspaceBusyWaitMs): the operation before it still runs
-      return { status: 409, retryAfter: true, retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS, body: { error: 'busy', message: e.message } };
+      return {
+        status: 409,
+        retryAfter: true,
+        retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS,
+        body: { error: 'busy', message: e.message },
+      };
     case ErrorType.OutputTooLarge:
-      return { status: 413, body: { error: 'too_large', message: e.message, ...pick(e.details, 'limit', 'limitBytes', 'field') } };
+      return {
+        status: 413,
+        body: { error: 'too_large', message: e.message, ...pick(e.details, 'limit', 'limitBytes', 'field') },
+      };
     case ErrorType.QuotaExceeded:
       return { status: 409, body: { error: 'quota_exceeded', message: e.message, ...pick(e.details, 'limit', 'max') } };
     case ErrorType.Conflict:
-      return { status: 409, body: { error: 'conflict', message: e.message, files: e.details.files ?? [], ...pick(e.details, 'branch') } };
+      return {
+        status: 409,
+        body: { error: 'conflict', message: e.message, files: e.details.files ?? [], ...pick(e.details, 'branch') },
+      };
     case ErrorType.ConflictEscalated:
-      return { status: 409, body: { error: 'conflict', escalated: true, message: e.message, files: e.details.files ?? [], ...pick(e.details, 'branch', 'attempts') } };
+      return {
+        status: 409,
+        body: {
+          error: 'conflict',
+          escalated: true,
+          message: e.message,
+          files: e.details.files ?? [],
+          ...pick(e.details, 'branch', 'attempts'),
+        },
+      };
     case ErrorType.Refused:
       return { status: 409, body: { error: 'refused', message: e.message } };
     case ErrorType.PushRejected:
-      return { status: 409, body: { error: 'push_rejected', message: 'the remote rejected the push', ...pick(e.details, 'branch', 'attempts') } };
+      return {
+        status: 409,
+        body: {
+          error: 'push_rejected',
+          message: 'the remote rejected the push',
+          ...pick(e.details, 'branch', 'attempts'),
+        },
+      };
     case ErrorType.TooManyRequests:
       // Retry-After is set by @fastify/rate-limit (seconds until the caller's window resets)
       return { status: 429, body: { error: 'rate_limited', message: e.message } };
@@ -122,16 +170,26 @@ export function mapDomainError(e: DomainError): Mapped {
     case ErrorType.FlagsLatched:
       return { status: 409, body: { error: 'latched', message: e.message, ...pick(e.details, 'latch') } };
     case ErrorType.SandboxGone:
-      return { status: 410, body: { error: 'gone', message: 'the workspace sandbox no longer exists; create a new workspace' } };
+      return {
+        status: 410,
+        body: { error: 'gone', message: 'the workspace sandbox no longer exists; create a new workspace' },
+      };
     case ErrorType.LockTimeout:
     case ErrorType.PoolExhausted:
     case ErrorType.RateLimit:
     case ErrorType.Network:
     case ErrorType.Unavailable:
-      return { status: 503, retryAfter: true, body: { error: 'unavailable', reason: e.type, message: 'a dependency is busy or unreachable; retry later' } };
+      return {
+        status: 503,
+        retryAfter: true,
+        body: { error: 'unavailable', reason: e.type, message: 'a dependency is busy or unreachable; retry later' },
+      };
     case ErrorType.Auth:
       // the git remote refused our credentials: not the caller's token
-      return { status: 502, body: { error: 'upstream_auth', message: 'the git remote rejected the configured credentials' } };
+      return {
+        status: 502,
+        body: { error: 'upstream_auth', message: 'the git remote rejected the configured credentials' },
+      };
     case ErrorType.Timeout:
       return { status: 504, body: { error: 'timeout', message: 'the operation timed out' } };
     default:
@@ -153,12 +211,23 @@ export function mapError(err: unknown): Mapped {
   }
   if (err instanceof DomainError) return mapDomainError(err);
   if (isDependencyUnavailable(err)) {
-    return { status: 503, retryAfter: true, body: { error: 'unavailable', message: 'a dependency (Postgres or Temporal) is unreachable; retry later' } };
+    return {
+      status: 503,
+      retryAfter: true,
+      body: { error: 'unavailable', message: 'a dependency (Postgres or Temporal) is unreachable; retry later' },
+    };
   }
   const fe = err as FastifyError;
-  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { error: 'payload_too_large', message: 'request body exceeds the limit' } };
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return { status: 413, body: { error: 'payload_too_large', message: 'request body exceeds the limit' } };
   // Fastify's own client errors (malformed JSON, unsupported content type…) carry safe messages
-  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 && typeof fe.code === 'string' && fe.code.startsWith('FST_')) {
+  if (
+    typeof fe.statusCode === 'number' &&
+    fe.statusCode >= 400 &&
+    fe.statusCode < 500 &&
+    typeof fe.code === 'string' &&
+    fe.code.startsWith('FST_')
+  ) {
     return { status: fe.statusCode, body: { error: 'bad_request', message: fe.message } };
   }
   return { status: 500, body: { error: 'internal', message: 'internal error' } };

@@ -27,14 +27,19 @@ const PRUNE_EVERY_MS = 3_600_000;
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
 
 /** SHA-256 (hex) of what makes two requests the same request. */
 export function requestFingerprint(r: { method: string; path: string; body: unknown; caller: string }): string {
-  return createHash('sha256').update(canonical([r.method, r.path, r.body ?? null, r.caller])).digest('hex');
+  return createHash('sha256')
+    .update(canonical([r.method, r.path, r.body ?? null, r.caller]))
+    .digest('hex');
 }
 
 /** preHandler (runs after auth and validation): refuses a key reused for another request. */
@@ -43,19 +48,24 @@ export function idempotencyGuard(deps: IdempotencyDeps) {
   let lastPrune = 0;
   return async (req: FastifyRequest): Promise<void> => {
     const key = req.headers['idempotency-key'];
-    if (typeof key !== 'string' || !MUTATING.has(req.method) || !IDEMPOTENCY_KEY.test(key) || req.principal === null) return;
+    if (typeof key !== 'string' || !MUTATING.has(req.method) || !IDEMPOTENCY_KEY.test(key) || req.principal === null)
+      return;
     const caller = req.principal.name;
     const path = req.url;
     const fingerprint = requestFingerprint({ method: req.method, path, body: req.body, caller });
     const bound = await keys.claim({ caller, key, fingerprint, method: req.method, path, ttlSeconds: deps.ttlSeconds });
     if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
       lastPrune = Date.now();
-      keys.prune(deps.ttlSeconds).catch((e: Error) => deps.log.warn({ err: e.message }, 'pruning idempotency keys failed'));
+      keys
+        .prune(deps.ttlSeconds)
+        .catch((e: Error) => deps.log.warn({ err: e.message }, 'pruning idempotency keys failed'));
     }
     if (bound.fingerprint !== fingerprint) {
-      throw new DomainError(ErrorType.IdempotencyKeyReused,
+      throw new DomainError(
+        ErrorType.IdempotencyKeyReused,
         `Idempotency-Key: already used for another request (${bound.method} ${bound.path === path ? 'with another body' : bound.path}); send a new key for a new request`,
-        { details: { field: 'Idempotency-Key' } });
+        { details: { field: 'Idempotency-Key' } },
+      );
     }
   };
 }

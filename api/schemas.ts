@@ -1,9 +1,7 @@
 /** zod schemas shared by routes: inputs reuse lib/git/validate.ts, so the API and the service agree. */
 import { z } from 'zod';
 import { DomainError } from '../lib/errors.js';
-import {
-  validateBranchName, validateCommitMessage, validateId, validateRepoUrl,
-} from '../lib/git/validate.js';
+import { validateBranchName, validateCommitMessage, validateId, validateRepoUrl } from '../lib/git/validate.js';
 
 /** A string checked by one of lib/git/validate.ts's validators (the issue lands on the field). */
 export function validated(check: (v: string) => unknown) {
@@ -22,19 +20,30 @@ export const workspaceIdSchema = validated((v) => validateId(v, 'id')).describe(
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export const idempotencyHeaders = z.looseObject({
-  'idempotency-key': z.string().regex(IDEMPOTENCY_KEY, 'must be 1-128 characters of letters, digits, ".", "_", ":", "-"').optional()
-    .describe('retrying the same request with the same key returns the first result instead of repeating the operation (a run that failed with a retryable error runs again); another request under a used key is 422'),
+  'idempotency-key': z
+    .string()
+    .regex(IDEMPOTENCY_KEY, 'must be 1-128 characters of letters, digits, ".", "_", ":", "-"')
+    .optional()
+    .describe(
+      'retrying the same request with the same key returns the first result instead of repeating the operation (a run that failed with a retryable error runs again); another request under a used key is 422',
+    ),
 });
 
 export const createWorkspaceBody = z.object({
-  repoUrl: validated((v) => validateRepoUrl(v, 'repoUrl')).describe('remote to clone (credentials come from the server, never the URL)'),
+  repoUrl: validated((v) => validateRepoUrl(v, 'repoUrl')).describe(
+    'remote to clone (credentials come from the server, never the URL)',
+  ),
   taskId: validated((v) => validateId(v, 'taskId')).describe('the agent branch is agent/<agentId>/<taskId>'),
-  baseBranch: validated((v) => validateBranchName(v, 'baseBranch')).optional().describe('branch to start from (default: the remote HEAD)'),
+  baseBranch: validated((v) => validateBranchName(v, 'baseBranch'))
+    .optional()
+    .describe('branch to start from (default: the remote HEAD)'),
 });
 
 export const commitBody = z.object({
   message: validated((v) => validateCommitMessage(v, 'message')).describe('commit message, committed literally'),
-  branch: validated((v) => validateBranchName(v, 'branch')).optional().describe('branch to rebase onto and push to (default: the agent branch)'),
+  branch: validated((v) => validateBranchName(v, 'branch'))
+    .optional()
+    .describe('branch to rebase onto and push to (default: the agent branch)'),
 });
 
 export const fileBody = z.object({
@@ -60,13 +69,15 @@ export const gitStatusSchema = z.object({
   upstream: z.string().nullable(),
   ahead: z.number().int(),
   behind: z.number().int(),
-  entries: z.array(z.object({
-    path: z.string(),
-    index: z.string(),
-    worktree: z.string(),
-    kind: z.enum(['changed', 'renamed', 'unmerged', 'untracked', 'ignored']),
-    origPath: z.string().optional(),
-  })),
+  entries: z.array(
+    z.object({
+      path: z.string(),
+      index: z.string(),
+      worktree: z.string(),
+      kind: z.enum(['changed', 'renamed', 'unmerged', 'untracked', 'ignored']),
+      origPath: z.string().optional(),
+    }),
+  ),
   clean: z.boolean(),
 });
 
@@ -85,7 +96,9 @@ export const errorSchema = z.looseObject({ error: z.string(), message: z.string(
 export const errorResponses = {
   400: errorSchema.describe('invalid input; `field` names it'),
   401: errorSchema.describe('no or unknown bearer token'),
-  403: errorSchema.describe('the token lacks the role, or the policy refuses the branch (`field` names it: branch, baseBranch)'),
+  403: errorSchema.describe(
+    'the token lacks the role, or the policy refuses the branch (`field` names it: branch, baseBranch)',
+  ),
   404: errorSchema.describe('no such workspace for this agent'),
   503: errorSchema.describe('Postgres, Temporal, the push lock or the pool is unavailable; see Retry-After'),
 } as const;

@@ -29,7 +29,15 @@ async function main(): Promise<void> {
   const composed = await composeGitService({ config, db, metrics, log, processName: 'api', waitForFlags: false });
   const service = composed.service;
   const client = await createTemporalClient(config.temporal, { lazy: true });
-  const app = await buildApp({ config, service, temporal: { client, taskQueue: config.temporal.taskQueues.git }, metrics, db, log, readiness: migrations });
+  const app = await buildApp({
+    config,
+    service,
+    temporal: { client, taskQueue: config.temporal.taskQueues.git },
+    metrics,
+    db,
+    log,
+    readiness: migrations,
+  });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

@@ -11,9 +11,18 @@ const url = process.env.SGC_BENCH_DB_URL;
 if (!url || !process.send) throw new Error('run by bench/kill-switch.ts (SGC_BENCH_DB_URL and an IPC channel)');
 const send = process.send.bind(process);
 
-const cache = await FlagCache.start({ connectionString: url, processId: `bench-child-${process.pid}`, heartbeatMs: 1_000 });
+const cache = await FlagCache.start({
+  connectionString: url,
+  processId: `bench-child-${process.pid}`,
+  heartbeatMs: 1_000,
+});
 cache.onChange((e) => {
-  send({ type: 'change', at: performance.timeOrigin + performance.now(), version: e.version, percentSum: cache.all().reduce((n, f) => n + f.percent, 0) });
+  send({
+    type: 'change',
+    at: performance.timeOrigin + performance.now(),
+    version: e.version,
+    percentSum: cache.all().reduce((n, f) => n + f.percent, 0),
+  });
 });
 send({ type: 'ready', processId: cache.processId });
 process.on('disconnect', () => {

@@ -72,19 +72,54 @@ export async function workspaceFixture(name: string): Promise<WorkspaceFixture> 
     const log = pino({ level: 'silent' });
     const workerProvider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 600_000 });
     const apiProvider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 600_000 });
-    cleanups.push(() => workerProvider.close(), () => apiProvider.close());
-    const workerService = createGitService({ config, db: db.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: workerProvider, approach: 'simple' });
-    const apiService = createGitService({ config, db: db.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: apiProvider, approach: 'simple' });
-    cleanups.push(() => workerService.close(), () => apiService.close());
+    cleanups.push(
+      () => workerProvider.close(),
+      () => apiProvider.close(),
+    );
+    const workerService = createGitService({
+      config,
+      db: db.db,
+      metrics: createMetrics({ defaultMetrics: false }),
+      log,
+      provider: workerProvider,
+      approach: 'simple',
+    });
+    const apiService = createGitService({
+      config,
+      db: db.db,
+      metrics: createMetrics({ defaultMetrics: false }),
+      log,
+      provider: apiProvider,
+      approach: 'simple',
+    });
+    cleanups.push(
+      () => workerService.close(),
+      () => apiService.close(),
+    );
     // reads never touch Temporal; buildApp wants a client, so a lazy one that is never used
-    const client = await createTemporalClient({ ...config.temporal, address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS') }, { lazy: true });
+    const client = await createTemporalClient(
+      { ...config.temporal, address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS') },
+      { lazy: true },
+    );
     cleanups.push(() => client.connection.close());
-    const app = await buildApp({ config, service: apiService, temporal: { client, taskQueue: 'bench-unused' }, metrics: createMetrics({ defaultMetrics: false }), db: db.db, log });
+    const app = await buildApp({
+      config,
+      service: apiService,
+      temporal: { client, taskQueue: 'bench-unused' },
+      metrics: createMetrics({ defaultMetrics: false }),
+      db: db.db,
+      log,
+    });
     cleanups.push(() => app.close());
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    const ws = await workerService.createWorkspace({ agentId: BENCH_AGENT, taskId: `${name}-bench`, repoUrl: repo.url });
+    const ws = await workerService.createWorkspace({
+      agentId: BENCH_AGENT,
+      taskId: `${name}-bench`,
+      repoUrl: repo.url,
+    });
     cleanups.push(() => workerService.release(ws.id));
-    for (let i = 0; i < 5; i++) await workerService.writeFile(ws.id, `src/mod-${i}.ts`, `export const v${i} = ${i * 10}; // edited\n`);
+    for (let i = 0; i < 5; i++)
+      await workerService.writeFile(ws.id, `src/mod-${i}.ts`, `export const v${i} = ${i * 10}; // edited\n`);
     for (let i = 0; i < 3; i++) await workerService.writeFile(ws.id, `new-file-${i}.txt`, `untracked ${i}\n`);
     return { config, db, app, base, token, apiService, workerService, workerProvider, apiProvider, ws, close };
   } catch (e) {

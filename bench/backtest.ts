@@ -51,9 +51,20 @@ async function main(): Promise<void> {
   const window = backfillWindow(WEEKS * 7 * 24);
   const omFile = join(dir, 'history.om');
   const t0 = Date.now();
-  const stats = writeOpenMetricsFile(omFile, { start: window.start, end: window.end, profile, stepSeconds: RESOLUTION_SECONDS });
-  const [env, tdb, prom] = await Promise.all([testEnv(), freshDb('bench_backtest'), startPrometheus({ openMetricsFile: omFile, maxBlockDuration: '168h' })]);
-  process.stderr.write(`[backtest] ${stats.series} series, ${stats.samples} samples backfilled in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  const stats = writeOpenMetricsFile(omFile, {
+    start: window.start,
+    end: window.end,
+    profile,
+    stepSeconds: RESOLUTION_SECONDS,
+  });
+  const [env, tdb, prom] = await Promise.all([
+    testEnv(),
+    freshDb('bench_backtest'),
+    startPrometheus({ openMetricsFile: omFile, maxBlockDuration: '168h' }),
+  ]);
+  process.stderr.write(
+    `[backtest] ${stats.series} series, ${stats.samples} samples backfilled in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
   const promClient = new PromClient({ url: prom.url, timeoutMs: 30_000 });
   try {
     const taskQueue = uniqueQueue('bench-backtest');
@@ -61,7 +72,14 @@ async function main(): Promise<void> {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: validationActivities({ db: tdb.db, prom: promClient, queries: VALIDATION_QUERIES, reportsDir: join(dir, 'reports'), log, temporal: { client: env.client, taskQueue } }),
+      activities: validationActivities({
+        db: tdb.db,
+        prom: promClient,
+        queries: VALIDATION_QUERIES,
+        reportsDir: join(dir, 'reports'),
+        log,
+        temporal: { client: env.client, taskQueue },
+      }),
       interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     const result = await worker.runUntil(async () => {
@@ -69,22 +87,29 @@ async function main(): Promise<void> {
       const r = await env.client.workflow.execute(validationPeriodWorkflow, {
         taskQueue,
         workflowId: validationWorkflowId(uniqueId('bench')),
-        args: [{
-          backtest: { start: window.start, end: window.end },
-          dayLengthSeconds: 0,
-          // decide at week 6, so all six weeks are observed
-          weeks: WEEKS,
-          maxWeeks: WEEKS,
-          config: { resolutionSeconds: RESOLUTION_SECONDS },
-        }],
+        args: [
+          {
+            backtest: { start: window.start, end: window.end },
+            dayLengthSeconds: 0,
+            // decide at week 6, so all six weeks are observed
+            weeks: WEEKS,
+            maxWeeks: WEEKS,
+            config: { resolutionSeconds: RESOLUTION_SECONDS },
+          },
+        ],
         workflowExecutionTimeout: '10 minutes',
       });
       return { r, wallS: (performance.now() - started) / 1000 };
     });
     const { r, wallS } = result;
-    process.stderr.write(`[backtest] decision ${r.decision} at week ${r.week}, ${r.days} days, incomplete=${r.incomplete}, ${r.reportIds.length} reports\n`);
-    if (r.week !== WEEKS || r.days !== WEEKS * 7 || r.incomplete) throw new Error(`unexpected result: week ${r.week}, days ${r.days}, incomplete ${r.incomplete}`);
-    process.stdout.write(`BENCH backtest weeks=${r.week} wall_s=${wallS.toFixed(1)} queries=${promClient.queriesIssued}\n`);
+    process.stderr.write(
+      `[backtest] decision ${r.decision} at week ${r.week}, ${r.days} days, incomplete=${r.incomplete}, ${r.reportIds.length} reports\n`,
+    );
+    if (r.week !== WEEKS || r.days !== WEEKS * 7 || r.incomplete)
+      throw new Error(`unexpected result: week ${r.week}, days ${r.days}, incomplete ${r.incomplete}`);
+    process.stdout.write(
+      `BENCH backtest weeks=${r.week} wall_s=${wallS.toFixed(1)} queries=${promClient.queriesIssued}\n`,
+    );
   } finally {
     await prom.stop();
     await tdb.drop();

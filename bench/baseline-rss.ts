@@ -64,13 +64,22 @@ async function main(): Promise<void> {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const work = mkdtempSync(join(tmpdir(), 'sgc-bench-rss-'));
   const bundlePath = join(work, 'workflow-bundle.js');
-  const built = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'workers/build-bundle.ts'), bundlePath], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const built = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'workers/build-bundle.ts'), bundlePath], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (built.status !== 0) throw new Error('building the workflow bundle failed');
 
-  const target = spawn(process.execPath, ['-e', TARGET_SRC], { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const target = spawn(process.execPath, ['-e', TARGET_SRC], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   const [chunk] = (await once(target.stdout!, 'data')) as [Buffer];
   const hostPort = `127.0.0.1:${Number(String(chunk).trim())}`;
-  const prometheus = await startPrometheus({ scrapeInterval: '1s', scrape: [{ job: 'bench-target', targets: [hostPort] }] });
+  const prometheus = await startPrometheus({
+    scrapeInterval: '1s',
+    scrape: [{ job: 'bench-target', targets: [hostPort] }],
+  });
   const tdb = await freshDb('bench_rss');
   const address = stackEnv('SGC_TEST_TEMPORAL_ADDRESS');
   const nativeConnection = await NativeConnection.connect({ address });
@@ -79,18 +88,41 @@ async function main(): Promise<void> {
   const taskQueue = `bench-rss-${Date.now()}`;
   try {
     const worker = await Worker.create({
-      connection: nativeConnection, taskQueue, workflowBundle: { codePath: bundlePath },
+      connection: nativeConnection,
+      taskQueue,
+      workflowBundle: { codePath: bundlePath },
       activities: baselineActivities({
-        db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log: pino({ level: 'silent' }),
-        tokenFor: envTokenFor({ SGC_BENCH_TOKEN: TOKEN }), reportsDir: join(work, 'reports'), hostname: 'bench', gitSha: null,
+        db: tdb.db,
+        prom: new PromClient({ url: prometheus.url }),
+        config: { queries: DEFAULT_QUERIES },
+        log: pino({ level: 'silent' }),
+        tokenFor: envTokenFor({ SGC_BENCH_TOKEN: TOKEN }),
+        reportsDir: join(work, 'reports'),
+        hostname: 'bench',
+        gitSha: null,
       }),
-      interceptors: workerInterceptors({ log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) }),
+      interceptors: workerInterceptors({
+        log: pino({ level: 'silent' }),
+        metrics: createMetrics({ defaultMetrics: false }),
+      }),
     });
     const input = baselineInputFromConfig(parseConfig({}), {
-      target: { baseUrl: `http://${hostPort}`, tokenRef: 'SGC_BENCH_TOKEN', mix: { kind: 'requests', requests: [{ name: 'status', weight: 1, method: 'GET', path: '/v1/workspaces/bench/status' }] } },
+      target: {
+        baseUrl: `http://${hostPort}`,
+        tokenRef: 'SGC_BENCH_TOKEN',
+        mix: {
+          kind: 'requests',
+          requests: [{ name: 'status', weight: 1, method: 'GET', path: '/v1/workspaces/bench/status' }],
+        },
+      },
       job: 'bench-target',
       warmup: { durationSeconds: 0 },
-      baseline: { rps, connections: conns, samples: Math.max(1, Math.round(durationS / intervalS)), intervalSeconds: intervalS },
+      baseline: {
+        rps,
+        connections: conns,
+        samples: Math.max(1, Math.round(durationS / intervalS)),
+        intervalSeconds: intervalS,
+      },
       day2: { enabled: false },
       fallbackScenario: { enabled: false },
     });
@@ -107,12 +139,17 @@ async function main(): Promise<void> {
       }
     });
     const rows = await createBaselineSampleRepository(tdb.db).list(artifactRunId(workflowId), 'baseline');
-    const completed = rows.reduce((n, r) => n + Number((r.loadStats as { client?: { completed?: number } }).client?.completed ?? 0), 0);
+    const completed = rows.reduce(
+      (n, r) => n + Number((r.loadStats as { client?: { completed?: number } }).client?.completed ?? 0),
+      0,
+    );
     const seconds = rows.reduce((n, r) => n + r.windowSeconds, 0);
     const achieved = seconds > 0 ? completed / seconds : 0;
     const mb = (b: number): string => (b / 1048576).toFixed(1);
     const avg = rss.reduce((a, b) => a + b, 0) / Math.max(1, rss.length);
-    process.stderr.write(`outcome=${result.outcome} samples=${rows.length} completed=${completed} rss_mb_max=${mb(Math.max(...rss))} readings=${rss.length}\n`);
+    process.stderr.write(
+      `outcome=${result.outcome} samples=${rows.length} completed=${completed} rss_mb_max=${mb(Math.max(...rss))} readings=${rss.length}\n`,
+    );
     console.log(`BENCH baseline-rss rps=${achieved.toFixed(2)} worker_rss_mb_avg=${mb(avg)}`);
   } finally {
     target.kill();
@@ -124,6 +161,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`baseline-rss bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`baseline-rss bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exitCode = 1;
 });

@@ -31,7 +31,14 @@ async function once(): Promise<{ latencyS: number; sent: number; reason: string 
   try {
     const { port } = server.address() as AddressInfo;
     const { done } = startGuardedLoad({
-      load: { target: `http://127.0.0.1:${port}`, rps, connections: 4, durationMs: (healthyS + 120) * 1000, mix: [{ name: 'get', weight: 1, request: { method: 'GET', path: '/' } }], requestTimeoutMs: 5_000 },
+      load: {
+        target: `http://127.0.0.1:${port}`,
+        rps,
+        connections: 4,
+        durationMs: (healthyS + 120) * 1000,
+        mix: [{ name: 'get', weight: 1, request: { method: 'GET', path: '/' } }],
+        requestTimeoutMs: 5_000,
+      },
       breaker: { ...DEFAULT_BREAKER_THRESHOLDS, ...DEFAULT_SLIDING_BREAKER },
     });
     const r = await done;
@@ -49,13 +56,15 @@ async function main(): Promise<void> {
   for (let i = 0; i < runs; i++) {
     const r = await once();
     lat.push(r.latencyS);
-    process.stderr.write(`run ${i + 1}: stopped ${r.latencyS.toFixed(2)} s after the first failure (${r.sent} requests sent): ${r.reason}\n`);
+    process.stderr.write(
+      `run ${i + 1}: stopped ${r.latencyS.toFixed(2)} s after the first failure (${r.sent} requests sent): ${r.reason}\n`,
+    );
   }
   lat.sort((a, b) => a - b);
   console.log(`BENCH breaker trip_latency_s=${lat[Math.floor(lat.length / 2)].toFixed(2)}`);
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`breaker bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`breaker bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exitCode = 1;
 });

@@ -61,40 +61,67 @@ async function main(): Promise<void> {
     const planned = process.env.BENCH_SCALE
       ? DEFAULT_STAGES.map((st) => Math.round((st.holdSeconds / REAL_INTERVAL_S) * Number(process.env.BENCH_SCALE)))
       : [10, DEFAULT_MAX_ANALYSES_PER_RUN + 5, 0];
-    const base = process.env.BENCH_SCALE ? DEFAULT_STAGES : [DEFAULT_STAGES[0]!, DEFAULT_STAGES[1]!, DEFAULT_STAGES[4]!];
+    const base = process.env.BENCH_SCALE
+      ? DEFAULT_STAGES
+      : [DEFAULT_STAGES[0]!, DEFAULT_STAGES[1]!, DEFAULT_STAGES[4]!];
     const stages = base.map((st, i) => ({ ...st, holdSeconds: (planned[i]! * intervalMs) / 1000 }));
     const taskQueue = uniqueQueue('bench-history');
     const worker = await Worker.create({
-      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
       activities: canaryActivities({
-        db: t.db, flags: new FlagStore(t.db), cache, prom: new PromClient({ url: prom.url }), queries: DEFAULT_QUERIES,
-        reportsDir, metrics: createMetrics({ defaultMetrics: false }), log,
+        db: t.db,
+        flags: new FlagStore(t.db),
+        cache,
+        prom: new PromClient({ url: prom.url }),
+        queries: DEFAULT_QUERIES,
+        reportsDir,
+        metrics: createMetrics({ defaultMetrics: false }),
+        log,
       }),
       interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     const rolloutId = `bench-history-${Date.now()}`;
     const workflowId = canaryWorkflowId(rolloutId);
     const started = Date.now();
-    const result = await worker.runUntil(env.client.workflow.execute(canaryRolloutWorkflow, {
-      taskQueue, workflowId,
-      args: [{ rolloutId, stages, autoAdvance: true, analysisIntervalSeconds: intervalMs / 1000, analysisWindowSeconds: REAL_INTERVAL_S, queries: HEALTHY }],
-    }));
+    const result = await worker.runUntil(
+      env.client.workflow.execute(canaryRolloutWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [
+          {
+            rolloutId,
+            stages,
+            autoAdvance: true,
+            analysisIntervalSeconds: intervalMs / 1000,
+            analysisWindowSeconds: REAL_INTERVAL_S,
+            queries: HEALTHY,
+          },
+        ],
+      }),
+    );
     const wallS = (Date.now() - started) / 1000;
 
     const perRun: number[] = [];
     let runId: string | undefined = (await env.client.workflow.getHandle(workflowId).describe()).runId;
     while (runId) {
-      const history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+      const history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> = await env.client.workflow
+        .getHandle(workflowId, runId)
+        .fetchHistory();
       const events = history.events ?? [];
       perRun.unshift(events.length);
       runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
     }
     const max = Math.max(...perRun);
-    const fullRuns = DEFAULT_STAGES.reduce((n, st) => n + Math.max(1, Math.ceil(st.holdSeconds / REAL_INTERVAL_S / DEFAULT_MAX_ANALYSES_PER_RUN)), 0);
+    const fullRuns = DEFAULT_STAGES.reduce(
+      (n, st) => n + Math.max(1, Math.ceil(st.holdSeconds / REAL_INTERVAL_S / DEFAULT_MAX_ANALYSES_PER_RUN)),
+      0,
+    );
     process.stderr.write(
-      `outcome ${result.outcome}; ${result.analyses} analyses (planned ${planned.join(' + ')}) in ${perRun.length} runs, ${wallS.toFixed(0)} s wall; `
-      + `events per run: ${perRun.join(', ')}; at ${REAL_INTERVAL_S} s over 3 weeks: ${DEFAULT_STAGES.reduce((n, st) => n + st.holdSeconds / REAL_INTERVAL_S, 0)} analyses in ~${fullRuns} runs, `
-      + `none larger than the largest measured here (${max} events)\n`,
+      `outcome ${result.outcome}; ${result.analyses} analyses (planned ${planned.join(' + ')}) in ${perRun.length} runs, ${wallS.toFixed(0)} s wall; ` +
+        `events per run: ${perRun.join(', ')}; at ${REAL_INTERVAL_S} s over 3 weeks: ${DEFAULT_STAGES.reduce((n, st) => n + st.holdSeconds / REAL_INTERVAL_S, 0)} analyses in ~${fullRuns} runs, ` +
+        `none larger than the largest measured here (${max} events)\n`,
     );
     if (result.outcome !== 'completed') throw new Error(`rollout ended ${result.outcome}`);
     console.log(`BENCH canary-history analysis_interval_s=${REAL_INTERVAL_S} events_per_run=${max}`);

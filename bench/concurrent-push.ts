@@ -45,16 +45,26 @@ const execFileP = promisify(execFile);
 // the commitPush activity's retry policy (workflows/git-operation/workflow.ts)
 const RETRY = { initialMs: 500, coefficient: 2, maxMs: 10_000, maxAttempts: 5 };
 const PERMANENT: ErrorTypeName[] = [
-  ErrorType.Validation, ErrorType.NotFound, ErrorType.Forbidden, ErrorType.Auth, ErrorType.Conflict, ErrorType.ConflictEscalated,
+  ErrorType.Validation,
+  ErrorType.NotFound,
+  ErrorType.Forbidden,
+  ErrorType.Auth,
+  ErrorType.Conflict,
+  ErrorType.ConflictEscalated,
 ];
 
 const GIT_ENV = {
   ...process.env,
-  GIT_AUTHOR_NAME: 'serial', GIT_AUTHOR_EMAIL: 'serial@example.test',
-  GIT_COMMITTER_NAME: 'serial', GIT_COMMITTER_EMAIL: 'serial@example.test',
-  GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0', HOME: tmpdir(),
+  GIT_AUTHOR_NAME: 'serial',
+  GIT_AUTHOR_EMAIL: 'serial@example.test',
+  GIT_COMMITTER_NAME: 'serial',
+  GIT_COMMITTER_EMAIL: 'serial@example.test',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_TERMINAL_PROMPT: '0',
+  HOME: tmpdir(),
 };
-const git = async (cwd: string, ...args: string[]): Promise<string> => (await execFileP('git', args, { cwd, env: GIT_ENV })).stdout;
+const git = async (cwd: string, ...args: string[]): Promise<string> =>
+  (await execFileP('git', args, { cwd, env: GIT_ENV })).stdout;
 
 async function commitsOn(bare: string, branch: string): Promise<string[]> {
   const out = await git(bare, 'log', '--format=%s', `refs/heads/${branch}`).catch(() => '');
@@ -83,18 +93,26 @@ async function counterSum(m: Metrics['lockWait'], outcome: string): Promise<numb
 async function lockProfile(db: Db, key: string): Promise<string> {
   const { rows } = await db.query<{ acq: Date; rel: Date | null }>(
     `SELECT min(at) FILTER (WHERE event IN ('acquired', 'expired_takeover')) AS acq, min(at) FILTER (WHERE event = 'released') AS rel
-       FROM lock_audit WHERE lock_key = $1 AND fencing_token IS NOT NULL GROUP BY fencing_token ORDER BY 1`, [key],
+       FROM lock_audit WHERE lock_key = $1 AND fencing_token IS NOT NULL GROUP BY fencing_token ORDER BY 1`,
+    [key],
   );
-  const held = rows.filter((r) => r.acq && r.rel).map((r) => ({ acq: r.acq.getTime(), rel: (r.rel as Date).getTime() }));
+  const held = rows
+    .filter((r) => r.acq && r.rel)
+    .map((r) => ({ acq: r.acq.getTime(), rel: (r.rel as Date).getTime() }));
   if (held.length === 0) return 'lock: no acquisitions';
   const holds = held.map((h) => h.rel - h.acq).sort((a, b) => a - b);
-  const gaps = held.slice(1).map((h, i) => Math.max(0, h.acq - held[i].rel)).sort((a, b) => a - b);
+  const gaps = held
+    .slice(1)
+    .map((h, i) => Math.max(0, h.acq - held[i].rel))
+    .sort((a, b) => a - b);
   const span = held[held.length - 1].rel - held[0].acq;
   const busy = holds.reduce((a, b) => a + b, 0);
   const med = (xs: number[]): number => xs[xs.length >> 1] ?? 0;
-  return `lock: acquisitions=${held.length} hold_p50_ms=${med(holds).toFixed(0)} hold_max_ms=${holds[holds.length - 1].toFixed(0)} `
-    + `handover_gap_p50_ms=${med(gaps).toFixed(0)} handover_gap_sum_s=${(gaps.reduce((a, b) => a + b, 0) / 1000).toFixed(2)} `
-    + `busy=${(100 * busy / Math.max(1, span)).toFixed(0)}%_of_${(span / 1000).toFixed(2)}s`;
+  return (
+    `lock: acquisitions=${held.length} hold_p50_ms=${med(holds).toFixed(0)} hold_max_ms=${holds[holds.length - 1].toFixed(0)} ` +
+    `handover_gap_p50_ms=${med(gaps).toFixed(0)} handover_gap_sum_s=${(gaps.reduce((a, b) => a + b, 0) / 1000).toFixed(2)} ` +
+    `busy=${((100 * busy) / Math.max(1, span)).toFixed(0)}%_of_${(span / 1000).toFixed(2)}s`
+  );
 }
 
 /** Per-command timings of everything the service runs in sandboxes (while `on`). */
@@ -140,10 +158,12 @@ class CommandTimings {
 
   /** "git fetch n=… p50_ms=… sum_s=…", biggest total first */
   report(): string {
-    const rows = [...this.byCmd].map(([k, xs]) => {
-      const s = [...xs].sort((a, b) => a - b);
-      return { k, n: xs.length, p50: s[s.length >> 1], sum: xs.reduce((a, b) => a + b, 0) };
-    }).sort((a, b) => b.sum - a.sum);
+    const rows = [...this.byCmd]
+      .map(([k, xs]) => {
+        const s = [...xs].sort((a, b) => a - b);
+        return { k, n: xs.length, p50: s[s.length >> 1], sum: xs.reduce((a, b) => a + b, 0) };
+      })
+      .sort((a, b) => b.sum - a.sum);
     this.byCmd.clear();
     return rows.map((r) => `${r.k}: n=${r.n} p50_ms=${r.p50.toFixed(0)} sum_s=${(r.sum / 1000).toFixed(1)}`).join('; ');
   }
@@ -153,13 +173,16 @@ class CommandTimings {
 async function lastHoldMs(db: Db, key: string): Promise<number> {
   const { rows } = await db.query<{ ms: number }>(
     `SELECT extract(epoch FROM max(at) FILTER (WHERE event = 'released') - min(at) FILTER (WHERE event IN ('acquired', 'expired_takeover')))::double precision * 1000 AS ms
-       FROM lock_audit WHERE lock_key = $1 AND fencing_token = (SELECT max(fencing_token) FROM lock_audit WHERE lock_key = $1)`, [key],
+       FROM lock_audit WHERE lock_key = $1 AND fencing_token = (SELECT max(fencing_token) FROM lock_audit WHERE lock_key = $1)`,
+    [key],
   );
   return Number(rows[0]?.ms ?? NaN);
 }
 
 async function sqlTransactions(db: Db): Promise<number> {
-  const { rows } = await db.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()');
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()',
+  );
   return Number(rows[0].n);
 }
 
@@ -229,7 +252,12 @@ async function main(): Promise<void> {
     });
     const timings = new CommandTimings();
     const svc = createGitService({
-      config, db: t.db, metrics, log: pino({ level: 'silent' }), provider: timings.wrap(provider), approach: 'pooled',
+      config,
+      db: t.db,
+      metrics,
+      log: pino({ level: 'silent' }),
+      provider: timings.wrap(provider),
+      approach: 'pooled',
     }) as PooledGitService;
     service = svc;
     await svc.start();
@@ -241,11 +269,15 @@ async function main(): Promise<void> {
         // setup, not measured: one workspace per agent, a few at a time
         for (let i = 0; i < agents; i += 10) {
           const batch = Array.from({ length: Math.min(10, agents - i) }, (_, k) => i + k);
-          ids.push(...await Promise.all(batch.map(async (a) => {
-            const ws = await svc.createWorkspace({ agentId: `agent-${a}`, taskId: `push-${r}`, repoUrl: repo.url });
-            await svc.writeFile(ws.id, `agents/agent-${a}.txt`, `agent ${a} round ${r}\n`);
-            return ws.id;
-          })));
+          ids.push(
+            ...(await Promise.all(
+              batch.map(async (a) => {
+                const ws = await svc.createWorkspace({ agentId: `agent-${a}`, taskId: `push-${r}`, repoUrl: repo.url });
+                await svc.writeFile(ws.id, `agents/agent-${a}.txt`, `agent ${a} round ${r}\n`);
+                return ws.id;
+              }),
+            )),
+          );
         }
         const serialBefore = await serialLoop(agents);
         if (serialBefore.landed !== agents) throw new Error(`serial loop landed ${serialBefore.landed} of ${agents}`);
@@ -257,14 +289,25 @@ async function main(): Promise<void> {
         timings.report(); // drop what setup ran
         timings.on = true;
         const t0 = performance.now();
-        const settled = await Promise.allSettled(ids.map((id, a) => {
-          let attempts = 0;
-          return withRetry(() => {
-            attempts++;
-            maxAttempts = Math.max(maxAttempts, attempts);
-            return svc.commitAndPush(id, { message: `agent ${a} round ${r}`, targetBranch: BRANCH, operationId: `bench-${r}-${a}` });
-          }, () => { retries++; });
-        }));
+        const settled = await Promise.allSettled(
+          ids.map((id, a) => {
+            let attempts = 0;
+            return withRetry(
+              () => {
+                attempts++;
+                maxAttempts = Math.max(maxAttempts, attempts);
+                return svc.commitAndPush(id, {
+                  message: `agent ${a} round ${r}`,
+                  targetBranch: BRANCH,
+                  operationId: `bench-${r}-${a}`,
+                });
+              },
+              () => {
+                retries++;
+              },
+            );
+          }),
+        );
         const wallS = (performance.now() - t0) / 1000;
         timings.on = false;
         const commandReport = timings.report();
@@ -277,7 +320,11 @@ async function main(): Promise<void> {
         soloId = solo.id;
         await svc.writeFile(solo.id, 'agents/solo.txt', `solo round ${r}\n`);
         const s0 = performance.now();
-        await svc.commitAndPush(solo.id, { message: `solo round ${r}`, targetBranch: BRANCH, operationId: `bench-${r}-solo` });
+        await svc.commitAndPush(solo.id, {
+          message: `solo round ${r}`,
+          targetBranch: BRANCH,
+          operationId: `bench-${r}-solo`,
+        });
         const soloMs = performance.now() - s0;
         const soloHoldMs = await lastHoldMs(t.db, key);
         const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -293,8 +340,17 @@ async function main(): Promise<void> {
         const pushesPerS = landed / wallS;
         const serialPerS = agents / serial.wallS;
         const res: RoundResult = {
-          agents, landed, lost: agents - landed, failed: failures.length, wallS, pushesPerS, serialPerS,
-          ratio: pushesPerS / serialPerS, retries, lockTimeouts, maxAttempts,
+          agents,
+          landed,
+          lost: agents - landed,
+          failed: failures.length,
+          wallS,
+          pushesPerS,
+          serialPerS,
+          ratio: pushesPerS / serialPerS,
+          retries,
+          lockTimeouts,
+          maxAttempts,
         };
         results.push(res);
         const errs = new Map<string, number>();
@@ -303,13 +359,13 @@ async function main(): Promise<void> {
           errs.set(k, (errs.get(k) ?? 0) + 1);
         }
         process.stderr.write(
-          `agents=${agents} landed=${landed} lost=${res.lost} failed_calls=${failures.length}${errs.size ? ` (${[...errs].map(([k, v]) => `${k}:${v}`).join(' ')})` : ''} `
-          + `duplicates=${duplicates} wall_s=${wallS.toFixed(2)} pushes_per_s=${pushesPerS.toFixed(2)} `
-          + `serial_wall_s=${serialBefore.wallS.toFixed(2)}/${serialAfter.wallS.toFixed(2)} serial_pushes_per_s=${serialPerS.toFixed(2)} serial_ratio=${res.ratio.toFixed(2)} `
-          + `activity_retries=${retries} lock_timeouts=${lockTimeouts} max_attempts=${maxAttempts}\n`
-          + `  ${contended} sql_transactions=${xacts} | solo commitAndPush_ms=${soloMs.toFixed(0)} solo_hold_ms=${soloHoldMs.toFixed(0)} `
-          + `serial_iteration_ms=${(1000 * serial.wallS / agents).toFixed(0)}\n`
-          + `  sandbox commands during the concurrent run: ${commandReport}\n`,
+          `agents=${agents} landed=${landed} lost=${res.lost} failed_calls=${failures.length}${errs.size ? ` (${[...errs].map(([k, v]) => `${k}:${v}`).join(' ')})` : ''} ` +
+            `duplicates=${duplicates} wall_s=${wallS.toFixed(2)} pushes_per_s=${pushesPerS.toFixed(2)} ` +
+            `serial_wall_s=${serialBefore.wallS.toFixed(2)}/${serialAfter.wallS.toFixed(2)} serial_pushes_per_s=${serialPerS.toFixed(2)} serial_ratio=${res.ratio.toFixed(2)} ` +
+            `activity_retries=${retries} lock_timeouts=${lockTimeouts} max_attempts=${maxAttempts}\n` +
+            `  ${contended} sql_transactions=${xacts} | solo commitAndPush_ms=${soloMs.toFixed(0)} solo_hold_ms=${soloHoldMs.toFixed(0)} ` +
+            `serial_iteration_ms=${((1000 * serial.wallS) / agents).toFixed(0)}\n` +
+            `  sandbox commands during the concurrent run: ${commandReport}\n`,
         );
       } finally {
         for (const id of soloId ? [...ids, soloId] : ids) await svc.release(id).catch(() => undefined);
@@ -317,7 +373,9 @@ async function main(): Promise<void> {
       }
     }
     const last = results[results.length - 1];
-    console.log(`BENCH concurrent-push agents=${last.agents} landed=${last.landed} lost=${last.lost} serial_ratio=${last.ratio.toFixed(2)}`);
+    console.log(
+      `BENCH concurrent-push agents=${last.agents} landed=${last.landed} lost=${last.lost} serial_ratio=${last.ratio.toFixed(2)}`,
+    );
   } finally {
     await service?.pool.stop({ terminateIdle: true }).catch(() => undefined);
     await service?.close().catch(() => undefined);
@@ -329,6 +387,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`concurrent-push bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`concurrent-push bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exitCode = 1;
 });

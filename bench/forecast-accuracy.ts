@@ -117,10 +117,23 @@ interface Score {
   series: number;
 }
 
-const emptyScore = (): Score => ({ ape: [], linearApe: [], oracleApe: [], inside80: 0, aggregates: 0, dailyApe: [], dailyInside80: 0, dailyPoints: 0, notEnoughHistory: 0, series: 0 });
+const emptyScore = (): Score => ({
+  ape: [],
+  linearApe: [],
+  oracleApe: [],
+  inside80: 0,
+  aggregates: 0,
+  dailyApe: [],
+  dailyInside80: 0,
+  dailyPoints: 0,
+  notEnoughHistory: 0,
+  series: 0,
+});
 
 function score(h: History, into: Score[]): void {
-  const fitPts = h.values.flatMap((v, i) => (i + 1 <= FIT_DAYS && !h.missing.has(i + 1) ? [[i + 1, v] as [number, number]] : []));
+  const fitPts = h.values.flatMap((v, i) =>
+    i + 1 <= FIT_DAYS && !h.missing.has(i + 1) ? [[i + 1, v] as [number, number]] : [],
+  );
   const fit = fitDailySeries(fitPts);
   const lin = linearFit(fitPts);
   if (!fit || !lin) throw new Error('a 3-week history always fits');
@@ -164,17 +177,22 @@ function main(): void {
   const started = performance.now();
   for (const family of FAMILIES) {
     for (const noise of NOISE_LEVELS) {
-      for (let k = 0; k < PER_CELL; k++) score(generate(family, noise, rand), [total, byFamily.get(family) as Score, byNoise.get(noise) as Score]);
+      for (let k = 0; k < PER_CELL; k++)
+        score(generate(family, noise, rand), [total, byFamily.get(family) as Score, byNoise.get(noise) as Score]);
     }
   }
   const line = (name: string, s: Score): string =>
     `${name.padEnd(12)} series=${String(s.series).padStart(4)} mape=${f1(mean(s.ape)).padStart(5)} linear_mape=${f1(mean(s.linearApe)).padStart(6)} oracle_mape=${f1(mean(s.oracleApe)).padStart(5)} ` +
     `cov80=${f1((100 * s.inside80) / s.aggregates).padStart(5)} daily_mape=${f1(mean(s.dailyApe)).padStart(5)} daily_cov80=${f1((100 * s.dailyInside80) / s.dailyPoints).padStart(5)} not_enough_history=${s.notEnoughHistory}`;
-  process.stderr.write(`[forecast-accuracy] seed=${SEED}; weekly totals of days 22–42 from a fit on days 1–21 (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+  process.stderr.write(
+    `[forecast-accuracy] seed=${SEED}; weekly totals of days 22–42 from a fit on days 1–21 (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
+  );
   for (const [f, s] of byFamily) process.stderr.write(`  ${line(f, s)}\n`);
   for (const [n, s] of byNoise) process.stderr.write(`  ${line(`noise ${n * 100}%`, s)}\n`);
   process.stderr.write(`  ${line('all', total)}\n`);
-  console.log(`BENCH forecast-accuracy series=${total.series} mape_pct=${f1(mean(total.ape))} linear_mape_pct=${f1(mean(total.linearApe))} coverage_80_pct=${f1((100 * total.inside80) / total.aggregates)}`);
+  console.log(
+    `BENCH forecast-accuracy series=${total.series} mape_pct=${f1(mean(total.ape))} linear_mape_pct=${f1(mean(total.linearApe))} coverage_80_pct=${f1((100 * total.inside80) / total.aggregates)}`,
+  );
 }
 
 main();

@@ -47,7 +47,12 @@ const processes = Number(process.env.BENCH_PROCESSES ?? 3);
 const rehomeCount = Number(process.env.BENCH_REHOME ?? 50);
 const ADMIN = 'bench-admin-token-0123456789ab';
 
-interface ChangeMsg { type: 'change'; at: number; version: number; percentSum: number }
+interface ChangeMsg {
+  type: 'change';
+  at: number;
+  version: number;
+  percentSum: number;
+}
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
@@ -64,7 +69,9 @@ async function main(): Promise<void> {
     app.setErrorHandler(errorHandler);
     const authenticate = createAuthenticator([{ name: 'bench', role: 'admin', token: ADMIN }]);
     app.decorateRequest('principal', null);
-    app.addHook('onRequest', async (req) => { req.principal = authenticate(req.headers.authorization); });
+    app.addHook('onRequest', async (req) => {
+      req.principal = authenticate(req.headers.authorization);
+    });
     await app.register(flagRoutes({ flags: store, switchTimeoutMs: DEFAULT_SWITCH_TIMEOUT_MS }), { prefix: '/v1' });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -73,7 +80,11 @@ async function main(): Promise<void> {
     const onVersion: number[] = [];
     const childPath = fileURLToPath(new URL('./_flag-cache-child.ts', import.meta.url));
     for (let i = 0; i < processes; i++) {
-      const child = fork(childPath, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, SGC_BENCH_DB_URL: t.url }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(childPath, [], {
+        execArgv: ['--import', 'tsx'],
+        env: { ...process.env, SGC_BENCH_DB_URL: t.url },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       children.push(child);
       offAt.push(new Map());
       onVersion.push(0);
@@ -99,25 +110,35 @@ async function main(): Promise<void> {
     for (let k = 0; k < flips; k++) {
       // the kill switch latches (issue 9 item 5): clear it before turning the flags back on (not measured)
       if (k > 0) await store.unlatch({ actor: 'bench', reason: `bench flip ${k - 1} done` });
-      const on = await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 50, shadow: true })), { actor: 'bench', reason: `on ${k}` });
+      const on = await store.setMany(
+        FLAG_OPERATIONS.map((operation) => ({ operation, percent: 50, shadow: true })),
+        { actor: 'bench', reason: `on ${k}` },
+      );
       await waitFor('every child on', () => onVersion.every((v) => v >= on.version));
       const t0 = performance.timeOrigin + performance.now();
       const res = await fetch(`${address}/v1/flags/kill`, {
-        method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: `bench flip ${k}` }),
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: `bench flip ${k}` }),
       });
       const body = (await res.json()) as { version: number; switched: boolean; durationMs: number | null };
-      if (res.status !== 200 || !body.switched) throw new Error(`kill ${k} failed: ${res.status} ${JSON.stringify(body)}`);
+      if (res.status !== 200 || !body.switched)
+        throw new Error(`kill ${k} failed: ${res.status} ${JSON.stringify(body)}`);
       await waitFor('every child off', () => offAt.every((m) => m.has(body.version)));
       latencies.push(Math.max(...offAt.map((m) => m.get(body.version)!)) - t0);
       if (body.durationMs !== null) dbMs.push(body.durationMs);
     }
     latencies.sort((a, b) => a - b);
     dbMs.sort((a, b) => a - b);
-    process.stderr.write(`kill → all ${processes} caches applied (process clocks): p50 ${quantile(latencies, 0.5).toFixed(2)} ms, p99 ${quantile(latencies, 0.99).toFixed(2)} ms, max ${latencies.at(-1)!.toFixed(2)} ms; `
-      + `decision → last ack written (database clock, as recorded on rollback_events): p50 ${quantile(dbMs, 0.5).toFixed(2)} ms, p99 ${quantile(dbMs, 0.99).toFixed(2)} ms\n`);
+    process.stderr.write(
+      `kill → all ${processes} caches applied (process clocks): p50 ${quantile(latencies, 0.5).toFixed(2)} ms, p99 ${quantile(latencies, 0.99).toFixed(2)} ms, max ${latencies.at(-1)!.toFixed(2)} ms; ` +
+        `decision → last ack written (database clock, as recorded on rollback_events): p50 ${quantile(dbMs, 0.5).toFixed(2)} ms, p99 ${quantile(dbMs, 0.99).toFixed(2)} ms\n`,
+    );
     const rh = await benchRehome(t, store, address);
-    console.log(`BENCH kill-switch processes=${processes} flips=${flips} p50_ms=${quantile(latencies, 0.5).toFixed(2)} p99_ms=${quantile(latencies, 0.99).toFixed(2)} `
-      + `rehome_workspaces=${rehomeCount} rehome_total_ms=${rh.totalMs.toFixed(0)} rehome_p99_ms=${rh.p99Ms.toFixed(0)} carried=${rh.carried} lost=${rh.lost}`);
+    console.log(
+      `BENCH kill-switch processes=${processes} flips=${flips} p50_ms=${quantile(latencies, 0.5).toFixed(2)} p99_ms=${quantile(latencies, 0.99).toFixed(2)} ` +
+        `rehome_workspaces=${rehomeCount} rehome_total_ms=${rh.totalMs.toFixed(0)} rehome_p99_ms=${rh.p99Ms.toFixed(0)} carried=${rh.carried} lost=${rh.lost}`,
+    );
   } finally {
     for (const c of children) c.disconnect();
     await Promise.all(children.map((c) => (c.exitCode === null ? once(c, 'exit') : undefined)));
@@ -127,12 +148,17 @@ async function main(): Promise<void> {
 }
 
 /** 50 live approach-2 workspaces with uncommitted edits and a local commit; one kill; all re-homed. */
-async function benchRehome(t: Awaited<ReturnType<typeof freshDb>>, store: FlagStore, address: string): Promise<{ totalMs: number; p99Ms: number; carried: number; lost: number }> {
+async function benchRehome(
+  t: Awaited<ReturnType<typeof freshDb>>,
+  store: FlagStore,
+  address: string,
+): Promise<{ totalMs: number; p99Ms: number; carried: number; lost: number }> {
   const root = mkdtempSync(join(tmpdir(), 'sgc-bench-rehome-'));
   const repo = createBareRepo({ 'README.md': '# demo\n', 'keep.txt': 'one\ntwo\n' });
   const log = createLogger({ level: 'silent' });
   const config = parseConfig({
-    sandbox: { localRoot: root, planConcurrencyLimit: 1_000 }, pool: { min: 0, max: rehomeCount + 10, acquireTimeoutMs: 30_000 },
+    sandbox: { localRoot: root, planConcurrencyLimit: 1_000 },
+    pool: { min: 0, max: rehomeCount + 10, acquireTimeoutMs: 30_000 },
     // the bench's bare repository lives in the temp dir
     git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
   });
@@ -147,24 +173,48 @@ async function benchRehome(t: Awaited<ReturnType<typeof freshDb>>, store: FlagSt
     const ids: string[] = [];
     const make = async (i: number): Promise<void> => {
       const id = randomUUID();
-      const ws = await pooled.createWorkspace({ agentId: `bench-${i}`, taskId: 'rehome', repoUrl: repo.url, workspaceId: id });
+      const ws = await pooled.createWorkspace({
+        agentId: `bench-${i}`,
+        taskId: 'rehome',
+        repoUrl: repo.url,
+        workspaceId: id,
+      });
       const sb = await provider.connect(ws.sandboxId);
-      const r = await sb.run(['sh', '-c', `echo local > c.txt && git add c.txt && git commit -q -m local && echo changed >> keep.txt && echo new > new.txt && head -c 4096 /dev/urandom > blob.bin`], { cwd: `ws/${id}` });
+      const r = await sb.run(
+        [
+          'sh',
+          '-c',
+          `echo local > c.txt && git add c.txt && git commit -q -m local && echo changed >> keep.txt && echo new > new.txt && head -c 4096 /dev/urandom > blob.bin`,
+        ],
+        { cwd: `ws/${id}` },
+      );
       if (r.exitCode !== 0) throw new Error(`bench workspace ${i}: ${r.stderr}`);
       ids.push(id);
     };
-    for (let i = 0; i < rehomeCount; i += 10) await Promise.all(Array.from({ length: Math.min(10, rehomeCount - i) }, (_, k) => make(i + k)));
+    for (let i = 0; i < rehomeCount; i += 10)
+      await Promise.all(Array.from({ length: Math.min(10, rehomeCount - i) }, (_, k) => make(i + k)));
 
     await store.unlatch({ actor: 'bench', reason: 'rehome phase' });
-    await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 100, shadow: false })), { actor: 'bench', reason: 'rehome phase on' });
+    await store.setMany(
+      FLAG_OPERATIONS.map((operation) => ({ operation, percent: 100, shadow: false })),
+      { actor: 'bench', reason: 'rehome phase on' },
+    );
     const workspaces = createWorkspaceRepository(t.db);
     const deps: RehomeDeps = {
-      simple, workspaces, rehomes: createRehomeRepository(t.db), log,
-      connectPooled: (id) => pooled.pool.connect(id), connectSimple: (id) => provider.connect(id),
-      returnPooled: async (id, lease) => { await pooled.pool.release(id, lease); },
+      simple,
+      workspaces,
+      rehomes: createRehomeRepository(t.db),
+      log,
+      connectPooled: (id) => pooled.pool.connect(id),
+      connectSimple: (id) => provider.connect(id),
+      returnPooled: async (id, lease) => {
+        await pooled.pool.release(id, lease);
+      },
     };
     const res = await fetch(`${address}/v1/flags/kill`, {
-      method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'bench rehome' }),
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'bench rehome' }),
     });
     const body = (await res.json()) as { eventId: number };
     const t0 = performance.now();
@@ -178,8 +228,11 @@ async function benchRehome(t: Awaited<ReturnType<typeof freshDb>>, store: FlagSt
       if (outcome?.state === 'carried' ? serving?.approach !== 'simple' : serving?.approach !== 'pooled') lost++;
     }
     const d = summary.rehomed.map((o) => o.durationMs).sort((a, b) => a - b);
-    process.stderr.write(`re-home: ${summary.carried} carried, ${summary.notCarried} not carried, total ${totalMs.toFixed(0)} ms, p50 ${quantile(d, 0.5).toFixed(0)} ms, p99 ${quantile(d, 0.99).toFixed(0)} ms per workspace\n`);
-    for (const o of summary.rehomed.filter((x) => x.state !== 'carried')) process.stderr.write(`  not carried ${o.workspaceId}: ${o.reason}\n`);
+    process.stderr.write(
+      `re-home: ${summary.carried} carried, ${summary.notCarried} not carried, total ${totalMs.toFixed(0)} ms, p50 ${quantile(d, 0.5).toFixed(0)} ms, p99 ${quantile(d, 0.99).toFixed(0)} ms per workspace\n`,
+    );
+    for (const o of summary.rehomed.filter((x) => x.state !== 'carried'))
+      process.stderr.write(`  not carried ${o.workspaceId}: ${o.reason}\n`);
     return { totalMs, p99Ms: quantile(d, 0.99), carried: summary.carried, lost };
   } finally {
     await pooled.close().catch(() => undefined);

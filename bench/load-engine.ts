@@ -30,7 +30,12 @@ async function startTarget(): Promise<{ url: string; stop: () => void }> {
   const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
   const port = Number(String(chunk).trim());
   if (!Number.isInteger(port)) throw new Error('target did not report its port');
-  return { url: `http://127.0.0.1:${port}`, stop: () => { child.kill('SIGTERM'); } };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () => {
+      child.kill('SIGTERM');
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -44,17 +49,30 @@ async function main(): Promise<void> {
       durationMs: durationS * 1000,
       mix: [
         { name: 'status', weight: 3, request: { method: 'GET', path: '/v1/workspaces/bench/status' } },
-        { name: 'write', weight: 1, request: { method: 'PUT', path: '/v1/workspaces/bench/files/a.txt', headers: { 'content-type': 'application/json' }, body: '{"content":"x"}' } },
+        {
+          name: 'write',
+          weight: 1,
+          request: {
+            method: 'PUT',
+            path: '/v1/workspaces/bench/files/a.txt',
+            headers: { 'content-type': 'application/json' },
+            body: '{"content":"x"}',
+          },
+        },
       ],
       headers: { authorization: 'Bearer bench-token-not-secret' },
-      onProgress: () => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss); },
+      onProgress: () => {
+        rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      },
     });
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
     process.stderr.write(
-      `sent=${result.sent} 2xx=${result.status['2xx']} errors=${result.status.errors} dropped=${result.dropped} `
-      + `p50_ms=${result.latencyMs.p50} p99_ms=${result.latencyMs.p99} max_ms=${result.latencyMs.max}\n`,
+      `sent=${result.sent} 2xx=${result.status['2xx']} errors=${result.status.errors} dropped=${result.dropped} ` +
+        `p50_ms=${result.latencyMs.p50} p99_ms=${result.latencyMs.p99} max_ms=${result.latencyMs.max}\n`,
     );
-    console.log(`BENCH load-engine target_rps=${rps} achieved_rps=${result.achievedRps.toFixed(2)} conns=${conns} rss_mb=${(rssPeak / 1048576).toFixed(1)}`);
+    console.log(
+      `BENCH load-engine target_rps=${rps} achieved_rps=${result.achievedRps.toFixed(2)} conns=${conns} rss_mb=${(rssPeak / 1048576).toFixed(1)}`,
+    );
   } finally {
     target.stop();
   }

@@ -32,7 +32,8 @@ async function main(): Promise<void> {
       const res = await request(`${base}/v1/workspaces/${ws.id}/status`, { headers, dispatcher });
       const body = (await res.body.json()) as { entries: unknown[] };
       const ms = performance.now() - t0;
-      if (res.statusCode !== 200 || body.entries.length !== 8) throw new Error(`GET status answered ${res.statusCode}: ${JSON.stringify(body)}`);
+      if (res.statusCode !== 200 || body.entries.length !== 8)
+        throw new Error(`GET status answered ${res.statusCode}: ${JSON.stringify(body)}`);
       return ms;
     };
     const mcp = new Client({ name: 'bench-agent', version: '1.0.0' });
@@ -64,7 +65,9 @@ async function main(): Promise<void> {
     }
     const m = median(mcpMs);
     const r = median(restMs);
-    process.stderr.write(`mcp p50_ms=${fmt(m)} p95_ms=${fmt(p95(mcpMs))} | rest p50_ms=${fmt(r)} p95_ms=${fmt(p95(restMs))} | n=${n}\n`);
+    process.stderr.write(
+      `mcp p50_ms=${fmt(m)} p95_ms=${fmt(p95(mcpMs))} | rest p50_ms=${fmt(r)} p95_ms=${fmt(p95(restMs))} | n=${n}\n`,
+    );
     console.log(`BENCH mcp-overhead mcp_ms=${fmt(m)} rest_ms=${fmt(r)} ratio=${(m / r).toFixed(2)}`);
   } finally {
     for (const undo of cleanups.reverse()) {
@@ -78,6 +81,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`mcp-overhead bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`mcp-overhead bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exitCode = 1;
 });

@@ -42,7 +42,9 @@ async function main(): Promise<void> {
     const failsafe = await until(() => c.get('git.push')?.percent === 0);
     proxy.forward();
     const recovered = await until(() => c.get('git.push')?.percent === 100);
-    process.stderr.write(`partition → approach 1 after ${failsafe.toFixed(2)} s; Postgres back → flags re-read after ${recovered.toFixed(2)} s\n`);
+    process.stderr.write(
+      `partition → approach 1 after ${failsafe.toFixed(2)} s; Postgres back → flags re-read after ${recovered.toFixed(2)} s\n`,
+    );
     console.log(`BENCH partition failsafe_s=${failsafe.toFixed(2)}`);
   } finally {
     await cache?.close();
@@ -51,7 +53,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
-  process.stderr.write(`[bench partition] ${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`[bench partition] ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -40,7 +40,13 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'sgc-bench-pool-'));
   const provider = createLocalProvider({ root, defaultTimeoutMs: 3_600_000 });
   const pool = new SandboxPool(
-    { provider, db: t.db, key: randomBytes(32), metrics: createMetrics({ defaultMetrics: false }), log: pino({ level: 'silent' }) },
+    {
+      provider,
+      db: t.db,
+      key: randomBytes(32),
+      metrics: createMetrics({ defaultMetrics: false }),
+      log: pino({ level: 'silent' }),
+    },
     { min: size, max: size, ttlSeconds: 3600, acquireTimeoutMs: 5_000, pricePerSecond: 0.00003, tickMs: 60_000 },
   );
   try {
@@ -50,7 +56,12 @@ async function main(): Promise<void> {
     const releaseMs: number[] = [];
     let created = 0;
     for (let i = 0; i < WARMUP + n; i++) {
-      const a = { agentId: `agent-${i % 50}`, taskId: `task-${i}`, repoUrl: 'file:///bench.git', agentBranch: `agent/agent-${i % 50}/task-${i}` };
+      const a = {
+        agentId: `agent-${i % 50}`,
+        taskId: `task-${i}`,
+        repoUrl: 'file:///bench.git',
+        agentBranch: `agent/agent-${i % 50}/task-${i}`,
+      };
       const t0 = performance.now();
       const got = await pool.acquire(a);
       const t1 = performance.now();
@@ -79,6 +90,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`pool-acquire bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`pool-acquire bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exitCode = 1;
 });

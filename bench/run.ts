@@ -6,13 +6,25 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, ensureTemporal, ensurePrometheus, ensurePostgres, startTemporalDev, freePort, DATA_DIR } from '../scripts/stack.js';
+import {
+  ROOT,
+  ensureTemporal,
+  ensurePrometheus,
+  ensurePostgres,
+  startTemporalDev,
+  freePort,
+  DATA_DIR,
+} from '../scripts/stack.js';
 
-const names = readdirSync(join(ROOT, 'bench')).filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_')).map((f) => f.slice(0, -3)).sort();
+const names = readdirSync(join(ROOT, 'bench'))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
+  .map((f) => f.slice(0, -3))
+  .sort();
 
 async function main(): Promise<number> {
   const wanted = process.argv.slice(2);
-  for (const w of wanted) if (!names.includes(w)) throw new Error(`unknown benchmark "${w}"; known: ${names.join(', ')}`);
+  for (const w of wanted)
+    if (!names.includes(w)) throw new Error(`unknown benchmark "${w}"; known: ${names.join(', ')}`);
   const run = wanted.length ? wanted : names;
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' };
   const prom = ensurePrometheus();
@@ -22,13 +34,20 @@ async function main(): Promise<number> {
   env.SGC_TEMPORAL_BIN = temporalBin;
   const pgh = await ensurePostgres();
   env.SGC_TEST_PG_ADMIN_URL = pgh.adminUrl;
-  const temporal = await startTemporalDev(temporalBin, { port: await freePort(), logFile: join(DATA_DIR, 'bench-temporal.log') });
+  const temporal = await startTemporalDev(temporalBin, {
+    port: await freePort(),
+    logFile: join(DATA_DIR, 'bench-temporal.log'),
+  });
   env.SGC_TEST_TEMPORAL_ADDRESS = temporal.address;
   let worst = 0;
   try {
     for (const name of run) {
       process.stderr.write(`[bench] ${name}\n`);
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}.ts`)], { stdio: 'inherit', env, cwd: ROOT });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}.ts`)], {
+        stdio: 'inherit',
+        env,
+        cwd: ROOT,
+      });
       const code = await new Promise<number>((res) => child.on('exit', (c) => res(c ?? 1)));
       if (code !== 0) worst = code;
     }
@@ -39,7 +58,10 @@ async function main(): Promise<number> {
   return worst;
 }
 
-main().then((c) => process.exit(c), (e: unknown) => {
-  process.stderr.write(`[bench] ${(e as Error).message}\n`);
-  process.exit(1);
-});
+main().then(
+  (c) => process.exit(c),
+  (e: unknown) => {
+    process.stderr.write(`[bench] ${(e as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -52,10 +52,18 @@ async function main(): Promise<void> {
   try {
     const taskQueue = uniqueQueue('bench-signal');
     const worker = await Worker.create({
-      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
       activities: canaryActivities({
-        db: t.db, flags: new FlagStore(t.db), cache, prom: new PromClient({ url: 'http://127.0.0.1:9' }), queries: DEFAULT_QUERIES,
-        reportsDir, metrics: createMetrics({ defaultMetrics: false }), log,
+        db: t.db,
+        flags: new FlagStore(t.db),
+        cache,
+        prom: new PromClient({ url: 'http://127.0.0.1:9' }),
+        queries: DEFAULT_QUERIES,
+        reportsDir,
+        metrics: createMetrics({ defaultMetrics: false }),
+        log,
       }),
       interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
@@ -66,8 +74,15 @@ async function main(): Promise<void> {
       for (let k = 0; k < runs; k++) {
         const rolloutId = `bench-${k}-${Date.now()}`;
         const h = await env.client.workflow.start(canaryRolloutWorkflow, {
-          taskQueue, workflowId: canaryWorkflowId(rolloutId),
-          args: [{ rolloutId, analysisIntervalSeconds: 3_600, stages: [{ name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 86_400 }] }],
+          taskQueue,
+          workflowId: canaryWorkflowId(rolloutId),
+          args: [
+            {
+              rolloutId,
+              analysisIntervalSeconds: 3_600,
+              stages: [{ name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 86_400 }],
+            },
+          ],
         });
         await until('rollout at 50%', () => allAt(50));
         const t0 = performance.now();
@@ -81,9 +96,13 @@ async function main(): Promise<void> {
     });
     latencies.sort((a, b) => a - b);
     recorded.sort((a, b) => a - b);
-    process.stderr.write(`signal → cache switched: p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms over ${runs} runs; `
-      + `kill decision → every process switched (recorded on the workflow): p50 ${quantile(recorded, 0.5).toFixed(1)} ms\n`);
-    console.log(`BENCH signal-rollback p50_ms=${quantile(latencies, 0.5).toFixed(1)} p99_ms=${quantile(latencies, 0.99).toFixed(1)}`);
+    process.stderr.write(
+      `signal → cache switched: p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms over ${runs} runs; ` +
+        `kill decision → every process switched (recorded on the workflow): p50 ${quantile(recorded, 0.5).toFixed(1)} ms\n`,
+    );
+    console.log(
+      `BENCH signal-rollback p50_ms=${quantile(latencies, 0.5).toFixed(1)} p99_ms=${quantile(latencies, 0.99).toFixed(1)}`,
+    );
   } finally {
     await cache.close();
     await t.drop();

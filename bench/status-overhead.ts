@@ -54,7 +54,9 @@ async function main(): Promise<void> {
     const sb = await apiProvider.connect(ws.sandboxId);
     const sandboxRun = async (): Promise<number> => {
       const t0 = performance.now();
-      const r = await sb.run(['git', 'status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all'], { cwd: workspaceDirFor(ws.id) });
+      const r = await sb.run(['git', 'status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all'], {
+        cwd: workspaceDirFor(ws.id),
+      });
       if (r.exitCode !== 0) throw new Error(`git status in the sandbox exited ${r.exitCode}`);
       return performance.now() - t0;
     };
@@ -67,10 +69,22 @@ async function main(): Promise<void> {
     };
     const sqlLog = async (): Promise<number> => {
       const t0 = performance.now();
-      await operationLogRepo.append({
-        workspaceId: ws.id, agentId: AGENT, operation: 'status', approach: 'simple', outcome: 'success', errorCategory: 'none',
-        durationMs: 1, costDollars: 0, attempts: 1, startedAt: new Date(), details: {},
-      }, { touchWorkspace: true });
+      await operationLogRepo.append(
+        {
+          workspaceId: ws.id,
+          agentId: AGENT,
+          operation: 'status',
+          approach: 'simple',
+          outcome: 'success',
+          errorCategory: 'none',
+          durationMs: 1,
+          costDollars: 0,
+          attempts: 1,
+          startedAt: new Date(),
+          details: {},
+        },
+        { touchWorkspace: true },
+      );
       return performance.now() - t0;
     };
     const direct = async (): Promise<number> => {
@@ -116,10 +130,10 @@ async function main(): Promise<void> {
     const api = median(apiMs);
     const rawMed = median(rawMs);
     process.stderr.write(
-      `api p50_ms=${fmt(api)} p95_ms=${fmt(p95(apiMs))} | service.status() without HTTP p50_ms=${fmt(median(directMs))} p95_ms=${fmt(p95(directMs))} `
-      + `| sandbox.run(git status) p50_ms=${fmt(median(sandboxMs))} p95_ms=${fmt(p95(sandboxMs))} `
-      + `| raw git p50_ms=${fmt(rawMed)} p95_ms=${fmt(p95(rawMs))} | n=${n} entries=${first.body.entries.length}\n`
-      + `  SQL p50: workspace lookup_ms=${fmt(median(lookupMs))} (×2 per request) operation_log insert_ms=${fmt(median(logMs))}\n`,
+      `api p50_ms=${fmt(api)} p95_ms=${fmt(p95(apiMs))} | service.status() without HTTP p50_ms=${fmt(median(directMs))} p95_ms=${fmt(p95(directMs))} ` +
+        `| sandbox.run(git status) p50_ms=${fmt(median(sandboxMs))} p95_ms=${fmt(p95(sandboxMs))} ` +
+        `| raw git p50_ms=${fmt(rawMed)} p95_ms=${fmt(p95(rawMs))} | n=${n} entries=${first.body.entries.length}\n` +
+        `  SQL p50: workspace lookup_ms=${fmt(median(lookupMs))} (×2 per request) operation_log insert_ms=${fmt(median(logMs))}\n`,
     );
     console.log(`BENCH status-overhead api_ms=${fmt(api)} raw_ms=${fmt(rawMed)} ratio=${(api / rawMed).toFixed(2)}`);
   } finally {
@@ -129,6 +143,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`status-overhead bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`status-overhead bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exitCode = 1;
 });

@@ -6,13 +6,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError,
-  WorkflowUpdateRPCTimeoutOrCancelledError, type Client,
+  ApplicationFailure,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
 } from '@temporalio/client';
 import type { CanaryConfig } from '../lib/config/canary.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
 import {
-  advanceUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, statusQuery, type CanaryStatus,
+  advanceUpdate,
+  pauseUpdate,
+  resumeUpdate,
+  rollbackUpdate,
+  statusQuery,
+  type CanaryStatus,
 } from '../workflows/canary-rollout/messages.js';
 import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../workflows/ids.js';
@@ -44,7 +53,7 @@ export function rolloutInput(defaults: CanaryConfig, o: StartRolloutOptions, sta
     maxAnalysesPerRun: o.maxAnalysesPerRun ?? defaults.maxAnalysesPerRun,
     switchTimeoutMs: o.switchTimeoutMs ?? defaults.switchTimeoutMs,
     ...(o.queries ? { queries: o.queries } : {}),
-    ...(startedBy ?? o.startedBy ? { startedBy: startedBy ?? o.startedBy } : {}),
+    ...((startedBy ?? o.startedBy) ? { startedBy: startedBy ?? o.startedBy } : {}),
   };
 }
 
@@ -53,25 +62,41 @@ export function rolloutInput(defaults: CanaryConfig, o: StartRolloutOptions, sta
  * the same task queue (by Temporal visibility, which lags a start by up to a second) or the same
  * id → Conflict.
  */
-export async function startRollout(deps: RolloutControlDeps, o: StartRolloutOptions, startedBy?: string): Promise<{ rolloutId: string; workflowId: string; runId: string }> {
+export async function startRollout(
+  deps: RolloutControlDeps,
+  o: StartRolloutOptions,
+  startedBy?: string,
+): Promise<{ rolloutId: string; workflowId: string; runId: string }> {
   const input = rolloutInput(deps.defaults, o, startedBy);
-  if (!ROLLOUT_ID.test(input.rolloutId)) throw new DomainError(ErrorType.Validation, 'rolloutId: 1-64 letters, digits, ".", "_", "-"', { details: { field: 'rolloutId' } });
+  if (!ROLLOUT_ID.test(input.rolloutId))
+    throw new DomainError(ErrorType.Validation, 'rolloutId: 1-64 letters, digits, ".", "_", "-"', {
+      details: { field: 'rolloutId' },
+    });
   // scoped to this deployment's task queue: several deployments may share a namespace
   const query = `WorkflowType = 'canaryRolloutWorkflow' AND ExecutionStatus = 'Running' AND TaskQueue = '${deps.taskQueue.replace(/'/g, '')}'`;
   for await (const wf of deps.client.workflow.list({ query, pageSize: 1 })) {
-    throw new DomainError(ErrorType.Conflict, `rollout ${wf.workflowId} is running; finish or roll it back first`, { details: { workflowId: wf.workflowId } });
+    throw new DomainError(ErrorType.Conflict, `rollout ${wf.workflowId} is running; finish or roll it back first`, {
+      details: { workflowId: wf.workflowId },
+    });
   }
   const workflowId = canaryWorkflowId(input.rolloutId);
   try {
     const handle = await deps.client.workflow.start(canaryRolloutWorkflow, {
-      taskQueue: deps.taskQueue, workflowId, args: [input],
+      taskQueue: deps.taskQueue,
+      workflowId,
+      args: [input],
       // listed under SgcPhase=canary from the first moment, with a one-line summary the workflow keeps current
       typedSearchAttributes: [{ key: sgcPhaseKey, value: 'canary' }],
-      memo: startMemo(`canary starting: ${(input.stages ?? deps.defaults.stages).map((s) => `${s.name} ${s.percent}%`).join(' → ')}`),
+      memo: startMemo(
+        `canary starting: ${(input.stages ?? deps.defaults.stages).map((s) => `${s.name} ${s.percent}%`).join(' → ')}`,
+      ),
     });
     return { rolloutId: input.rolloutId, workflowId, runId: handle.firstExecutionRunId };
   } catch (e) {
-    if (e instanceof WorkflowExecutionAlreadyStartedError) throw new DomainError(ErrorType.Conflict, `rollout ${input.rolloutId} already exists`, { details: { workflowId } });
+    if (e instanceof WorkflowExecutionAlreadyStartedError)
+      throw new DomainError(ErrorType.Conflict, `rollout ${input.rolloutId} already exists`, {
+        details: { workflowId },
+      });
     throw e;
   }
 }
@@ -80,14 +105,20 @@ async function notFoundAsDomain<T>(rolloutId: string, fn: () => Promise<T>): Pro
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof WorkflowNotFoundError) throw new DomainError(ErrorType.NotFound, `no rollout ${rolloutId}${/complete|closed/i.test(e.message) ? ' running' : ''}`);
+    if (e instanceof WorkflowNotFoundError)
+      throw new DomainError(
+        ErrorType.NotFound,
+        `no rollout ${rolloutId}${/complete|closed/i.test(e.message) ? ' running' : ''}`,
+      );
     throw e;
   }
 }
 
 /** The `status` query (works on finished rollouts too, while Temporal keeps their history). */
 export function rolloutStatus(deps: Pick<RolloutControlDeps, 'client'>, rolloutId: string): Promise<CanaryStatus> {
-  return notFoundAsDomain(rolloutId, () => deps.client.workflow.getHandle(canaryWorkflowId(rolloutId)).query(statusQuery));
+  return notFoundAsDomain(rolloutId, () =>
+    deps.client.workflow.getHandle(canaryWorkflowId(rolloutId)).query(statusQuery),
+  );
 }
 
 export type RolloutAction =
@@ -102,7 +133,8 @@ export const ACTION_TIMEOUT_MS = 30_000;
 /** Why a closed rollout takes no action, from its final status. */
 function endedReason(s: CanaryStatus): string {
   if (s.rollback) return `the rollout was rolled back at ${s.rollback.stage} (${s.rollback.reason})`;
-  if (s.status === 'completed') return `the rollout has completed at ${s.stage.name}${s.stage.percent > 0 ? '; use the kill switch (POST /v1/flags/kill)' : ''}`;
+  if (s.status === 'completed')
+    return `the rollout has completed at ${s.stage.name}${s.stage.percent > 0 ? '; use the kill switch (POST /v1/flags/kill)' : ''}`;
   return 'the rollout has ended';
 }
 
@@ -114,7 +146,10 @@ function endedReason(s: CanaryStatus): string {
  * `timeoutMs` (no phases worker running) throws `Timeout`.
  */
 export async function controlRollout(
-  deps: Pick<RolloutControlDeps, 'client'>, rolloutId: string, a: RolloutAction, opts: { timeoutMs?: number } = {},
+  deps: Pick<RolloutControlDeps, 'client'>,
+  rolloutId: string,
+  a: RolloutAction,
+  opts: { timeoutMs?: number } = {},
 ): Promise<CanaryStatus> {
   const handle = deps.client.workflow.getHandle(canaryWorkflowId(rolloutId));
   const { name, ...payload } = a;
@@ -139,7 +174,8 @@ export async function controlRollout(
         const field = (f.details?.[0] as { field?: string } | undefined)?.field;
         throw new DomainError(ErrorType.Validation, f.message, { details: field ? { field } : {} });
       }
-      if (f.type === ErrorType.Refused) throw new DomainError(ErrorType.Refused, `${name} refused: ${f.message}`, { details: { action: name } });
+      if (f.type === ErrorType.Refused)
+        throw new DomainError(ErrorType.Refused, `${name} refused: ${f.message}`, { details: { action: name } });
     }
     if (e instanceof WorkflowNotFoundError) {
       // an Update cannot reach a closed workflow; its status query still can (while Temporal keeps the history)
@@ -147,7 +183,10 @@ export async function controlRollout(
       throw new DomainError(ErrorType.Refused, `${name} refused: ${endedReason(ended)}`, { details: { action: name } });
     }
     if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-      throw new DomainError(ErrorType.Timeout, `rollout ${rolloutId} did not answer ${name} within ${(opts.timeoutMs ?? ACTION_TIMEOUT_MS) / 1000} s (is the phases worker running?)`);
+      throw new DomainError(
+        ErrorType.Timeout,
+        `rollout ${rolloutId} did not answer ${name} within ${(opts.timeoutMs ?? ACTION_TIMEOUT_MS) / 1000} s (is the phases worker running?)`,
+      );
     }
     throw e;
   }

@@ -9,12 +9,19 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
-  ApplicationFailure, TimeoutFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle,
+  ApplicationFailure,
+  TimeoutFailure,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type Client,
+  type WorkflowHandle,
 } from '@temporalio/client';
 import { ErrorType } from '../lib/errors.js';
 import { gitOperationWorkflowId } from '../workflows/ids.js';
 import {
-  gitOperationWorkflow, type GitOperationInput, type GitOperationResult,
+  gitOperationWorkflow,
+  type GitOperationInput,
+  type GitOperationResult,
 } from '../workflows/git-operation/workflow.js';
 
 export interface TemporalDeps {
@@ -31,27 +38,40 @@ type ResultOf<Op extends GitOperationInput['op']> = Extract<GitOperationResult, 
 
 /** Failures the API answers with 503 or 504 ("retry later"): a retry under the same key runs again. */
 const RETRYABLE_FAILURES = new Set<string>([
-  ErrorType.LockTimeout, ErrorType.PoolExhausted, ErrorType.Unavailable, ErrorType.Network, ErrorType.RateLimit, ErrorType.Timeout,
+  ErrorType.LockTimeout,
+  ErrorType.PoolExhausted,
+  ErrorType.Unavailable,
+  ErrorType.Network,
+  ErrorType.RateLimit,
+  ErrorType.Timeout,
 ]);
 
 /** True when a finished run failed in a way the client was told to retry. */
 export function isRetryableRunFailure(err: unknown): boolean {
   if (!(err instanceof WorkflowFailedError)) return false;
   if (err.cause instanceof TimeoutFailure) return true;
-  return err.cause instanceof ApplicationFailure && typeof err.cause.type === 'string' && RETRYABLE_FAILURES.has(err.cause.type);
+  return (
+    err.cause instanceof ApplicationFailure &&
+    typeof err.cause.type === 'string' &&
+    RETRYABLE_FAILURES.has(err.cause.type)
+  );
 }
 
 type Handle = WorkflowHandle<typeof gitOperationWorkflow>;
 
 /** Runs one operation to completion; a failed workflow throws WorkflowFailedError (api/errors.ts maps it). */
 export async function executeGitOperation<I extends GitOperationInput>(
-  temporal: TemporalDeps, input: I, requestId: string = randomUUID(),
+  temporal: TemporalDeps,
+  input: I,
+  requestId: string = randomUUID(),
 ): Promise<ResultOf<I['op']>> {
   const workflowId = gitOperationWorkflowId(input.workspaceId, input.op, requestId);
   const { client } = temporal;
   // Starting must answer fast (Temporal down → 503 within seconds, not after the client's
   // retries); waiting for the result is bounded by the workflow's own execution timeout.
-  const start = (reuse: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE_FAILED_ONLY'): Promise<{ handle: Handle; earlier: boolean }> =>
+  const start = (
+    reuse: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE_FAILED_ONLY',
+  ): Promise<{ handle: Handle; earlier: boolean }> =>
     client.connection.withDeadline(Date.now() + START_DEADLINE_MS, async () => {
       try {
         const handle = await client.workflow.start(gitOperationWorkflow, {

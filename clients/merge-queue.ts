@@ -8,10 +8,17 @@ import type { StagedPush } from '../lib/git/types.js';
 import { mergeQueueWorkflowId } from '../workflows/ids.js';
 import { enqueueSignal, mergeQueueWorkflow } from '../workflows/merge-queue/workflow.js';
 
-export async function enqueueStaged(client: Client, taskQueue: string, staged: StagedPush, opts: { maxBatch?: number; idleMs?: number } = {}): Promise<void> {
+export async function enqueueStaged(
+  client: Client,
+  taskQueue: string,
+  staged: StagedPush,
+  opts: { maxBatch?: number; idleMs?: number } = {},
+): Promise<void> {
   await client.workflow.signalWithStart(mergeQueueWorkflow, {
-    workflowId: mergeQueueWorkflowId(staged.repoUrl, staged.branch), taskQueue,
+    workflowId: mergeQueueWorkflowId(staged.repoUrl, staged.branch),
+    taskQueue,
     args: [{ repoUrl: staged.repoUrl, branch: staged.branch, maxBatch: opts.maxBatch, idleMs: opts.idleMs }],
-    signal: enqueueSignal, signalArgs: [staged],
+    signal: enqueueSignal,
+    signalArgs: [staged],
   });
 }

@@ -9,9 +9,20 @@ import { statusQuery as canaryStatusQuery } from '../workflows/canary-rollout/me
 import { driftStatusQuery } from '../workflows/drift-review/messages.js';
 import { statusQuery as baselineStatusQuery } from '../workflows/production-baseline/messages.js';
 import {
-  sgcDecisionKey, sgcPercentKey, sgcPhaseKey, sgcStageKey, sgcStatusKey, sgcWeekKey,
+  sgcDecisionKey,
+  sgcPercentKey,
+  sgcPhaseKey,
+  sgcStageKey,
+  sgcStatusKey,
+  sgcWeekKey,
 } from '../workflows/search-attributes.js';
-import { SUMMARY_MEMO_KEY, baselineSummary, canarySummary, driftSummary, validationSummary } from '../workflows/summary.js';
+import {
+  SUMMARY_MEMO_KEY,
+  baselineSummary,
+  canarySummary,
+  driftSummary,
+  validationSummary,
+} from '../workflows/summary.js';
 import { statusQuery as validationStatusQuery } from '../workflows/validation-period/messages.js';
 
 export const PHASES = ['validation', 'canary', 'baseline', 'drift'] as const;
@@ -89,22 +100,34 @@ export async function listPhaseRuns(client: Client, o: ListPhaseRunsOptions = {}
     infos.push(info);
     if (infos.length >= limit) break;
   }
-  return Promise.all(infos.map(async (info): Promise<PhaseRun> => {
-    const phase = (info.typedSearchAttributes.get(sgcPhaseKey) as Phase | undefined) ?? WORKFLOW_TYPES[info.type] ?? 'validation';
-    const base = {
-      phase, workflowId: info.workflowId, runId: info.runId, execution: info.status.name, startTime: info.startTime, closeTime: info.closeTime ?? null,
-    };
-    if (info.status.name === 'RUNNING') {
-      try {
-        return { ...base, summary: await liveSummary(client, phase, info.workflowId, o.queryTimeoutMs ?? 3_000), summarySource: 'status' };
-      } catch {
-        // no worker answering (or the run just closed): fall back to what visibility knows
+  return Promise.all(
+    infos.map(async (info): Promise<PhaseRun> => {
+      const phase =
+        (info.typedSearchAttributes.get(sgcPhaseKey) as Phase | undefined) ?? WORKFLOW_TYPES[info.type] ?? 'validation';
+      const base = {
+        phase,
+        workflowId: info.workflowId,
+        runId: info.runId,
+        execution: info.status.name,
+        startTime: info.startTime,
+        closeTime: info.closeTime ?? null,
+      };
+      if (info.status.name === 'RUNNING') {
+        try {
+          return {
+            ...base,
+            summary: await liveSummary(client, phase, info.workflowId, o.queryTimeoutMs ?? 3_000),
+            summarySource: 'status',
+          };
+        } catch {
+          // no worker answering (or the run just closed): fall back to what visibility knows
+        }
       }
-    }
-    const memo = info.memo?.[SUMMARY_MEMO_KEY];
-    if (typeof memo === 'string' && memo !== '') return { ...base, summary: memo, summarySource: 'memo' };
-    return { ...base, summary: attributesSummary(info), summarySource: 'attributes' };
-  }));
+      const memo = info.memo?.[SUMMARY_MEMO_KEY];
+      if (typeof memo === 'string' && memo !== '') return { ...base, summary: memo, summarySource: 'memo' };
+      return { ...base, summary: attributesSummary(info), summarySource: 'attributes' };
+    }),
+  );
 }
 
 /** Temporal UI's page of one workflow. */

@@ -8,7 +8,12 @@ import { z } from 'zod';
 import { DomainError, ErrorType } from '../lib/errors.js';
 
 /** A caller-chosen run id: becomes part of the workflow id, file names and report ids. */
-export const runIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_", "-", starting with a letter or digit');
+export const runIdSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    'must be 1-64 letters, digits, ".", "_", "-", starting with a letter or digit',
+  );
 
 export interface PhaseTemporal {
   client: Client;
@@ -27,7 +32,11 @@ export interface RunView<S, R> {
 }
 
 /** The view of run `workflowId`, asking it `query` while it runs; a missing run is NotFound. */
-export async function runView<S, R>(client: Client, workflowId: string, query: Parameters<ReturnType<Client['workflow']['getHandle']>['query']>[0]): Promise<RunView<S, R>> {
+export async function runView<S, R>(
+  client: Client,
+  workflowId: string,
+  query: Parameters<ReturnType<Client['workflow']['getHandle']>['query']>[0],
+): Promise<RunView<S, R>> {
   const handle = client.workflow.getHandle(workflowId);
   let state: string;
   try {

@@ -4,7 +4,13 @@
  * worker) updates the existing Schedule to the current config instead of failing or duplicating
  * it. Baseline Schedules, which operators create by name, live in clients/baseline.ts.
  */
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptions, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleOptions,
+  type ScheduleOptionsStartWorkflowAction,
+} from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import type { Config } from '../lib/config/index.js';
 import type { Logger } from '../lib/log.js';
@@ -15,7 +21,9 @@ import { rollbackDrillWorkflow, type RollbackDrillInput } from '../workflows/rol
 
 /** Creates the Schedule, or replaces spec, action and policies of the one that already exists. */
 export async function upsertSchedule<W extends Workflow>(
-  client: Client, options: ScheduleOptions<ScheduleOptionsStartWorkflowAction<W>>, log: Logger,
+  client: Client,
+  options: ScheduleOptions<ScheduleOptionsStartWorkflowAction<W>>,
+  log: Logger,
 ): Promise<'created' | 'updated'> {
   try {
     await client.schedule.create(options);
@@ -57,30 +65,46 @@ export async function ensurePoolSchedules(client: Client, o: PoolScheduleOptions
   const ids: string[] = [];
   for (const chore of chores) {
     const id = scheduleId(chore.name);
-    await upsertSchedule(client, {
-      scheduleId: id,
-      spec: { intervals: [{ every: chore.every }] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: poolMaintenanceWorkflow,
-        args: [{ task: chore.task }],
-        taskQueue: o.taskQueue,
-        // the Schedule appends the fire time, so each run's id is unique and readable
-        workflowId: id,
-        // a chore stuck past its interval is abandoned; the next run starts fresh
-        workflowRunTimeout: chore.every,
+    await upsertSchedule(
+      client,
+      {
+        scheduleId: id,
+        spec: { intervals: [{ every: chore.every }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: poolMaintenanceWorkflow,
+          args: [{ task: chore.task }],
+          taskQueue: o.taskQueue,
+          // the Schedule appends the fire time, so each run's id is unique and readable
+          workflowId: id,
+          // a chore stuck past its interval is abandoned; the next run starts fresh
+          workflowRunTimeout: chore.every,
+        },
+        // a slow chore must not pile up runs behind it
+        policies: { overlap: ScheduleOverlapPolicy.SKIP },
       },
-      // a slow chore must not pile up runs behind it
-      policies: { overlap: ScheduleOverlapPolicy.SKIP },
-    }, o.log);
+      o.log,
+    );
     ids.push(id);
   }
   return ids;
 }
 
 export type CanarySchedule =
-  | { name: string; kind: 'reconciliation'; spec: { intervals: { every: string }[] }; args: [ReconciliationInput]; runTimeout: string }
-  | { name: string; kind: 'drill'; spec: { cronExpressions: string[] }; args: [RollbackDrillInput]; runTimeout: string };
+  | {
+      name: string;
+      kind: 'reconciliation';
+      spec: { intervals: { every: string }[] };
+      args: [ReconciliationInput];
+      runTimeout: string;
+    }
+  | {
+      name: string;
+      kind: 'drill';
+      spec: { cronExpressions: string[] };
+      args: [RollbackDrillInput];
+      runTimeout: string;
+    };
 
 /**
  * The canary phase's Schedules: reconciliation every `schedules.reconciliationEvery` (5 min,
@@ -91,19 +115,33 @@ export function scheduleSpecs(config: Pick<Config, 'schedules' | 'canary'>): Can
   const c = config.canary;
   return [
     {
-      name: 'reconciliation', kind: 'reconciliation',
+      name: 'reconciliation',
+      kind: 'reconciliation',
       spec: { intervals: [{ every: config.schedules.reconciliationEvery }] },
-      args: [{ lagThresholdSeconds: c.reconciliation.lagThresholdSeconds, switchGraceSeconds: c.reconciliation.switchGraceSeconds }],
+      args: [
+        {
+          lagThresholdSeconds: c.reconciliation.lagThresholdSeconds,
+          switchGraceSeconds: c.reconciliation.switchGraceSeconds,
+        },
+      ],
       // a run stuck past its interval is abandoned; the next one starts fresh
       runTimeout: config.schedules.reconciliationEvery,
     },
     {
-      name: 'rollback-drill', kind: 'drill',
+      name: 'rollback-drill',
+      kind: 'drill',
       spec: { cronExpressions: [config.schedules.rollbackDrillCron] },
-      args: [{
-        flipEverySeconds: c.drill.flipEverySeconds, durationSeconds: c.drill.durationSeconds, switchBoundMs: c.drill.switchBoundMs,
-        onPercent: c.drill.onPercent, agents: c.drill.agents, stuckInUseSeconds: c.drill.stuckInUseSeconds, switchTimeoutMs: c.switchTimeoutMs,
-      }],
+      args: [
+        {
+          flipEverySeconds: c.drill.flipEverySeconds,
+          durationSeconds: c.drill.durationSeconds,
+          switchBoundMs: c.drill.switchBoundMs,
+          onPercent: c.drill.onPercent,
+          agents: c.drill.agents,
+          stuckInUseSeconds: c.drill.stuckInUseSeconds,
+          switchTimeoutMs: c.switchTimeoutMs,
+        },
+      ],
       runTimeout: '1 hour',
     },
   ];
@@ -115,7 +153,11 @@ export function scheduleSpecs(config: Pick<Config, 'schedules' | 'canary'>): Can
  * false. `namePrefix` keeps tests sharing a server apart from production's Schedules.
  */
 export async function ensureCanarySchedules(
-  client: Client, config: Pick<Config, 'schedules' | 'canary'>, taskQueue: string, log: Logger, opts: { namePrefix?: string } = {},
+  client: Client,
+  config: Pick<Config, 'schedules' | 'canary'>,
+  taskQueue: string,
+  log: Logger,
+  opts: { namePrefix?: string } = {},
 ): Promise<string[]> {
   if (!config.schedules.enabled) return [];
   const ids: string[] = [];
@@ -130,9 +172,27 @@ export async function ensureCanarySchedules(
     // a slow run must not pile up runs behind it; two drills at once would flip each other's flags
     const policies = { overlap: ScheduleOverlapPolicy.SKIP };
     if (s.kind === 'reconciliation') {
-      await upsertSchedule(client, { scheduleId: id, spec: s.spec, action: { type: 'startWorkflow', workflowType: reconciliationWorkflow, args: s.args, ...common }, policies }, log);
+      await upsertSchedule(
+        client,
+        {
+          scheduleId: id,
+          spec: s.spec,
+          action: { type: 'startWorkflow', workflowType: reconciliationWorkflow, args: s.args, ...common },
+          policies,
+        },
+        log,
+      );
     } else {
-      await upsertSchedule(client, { scheduleId: id, spec: s.spec, action: { type: 'startWorkflow', workflowType: rollbackDrillWorkflow, args: s.args, ...common }, policies }, log);
+      await upsertSchedule(
+        client,
+        {
+          scheduleId: id,
+          spec: s.spec,
+          action: { type: 'startWorkflow', workflowType: rollbackDrillWorkflow, args: s.args, ...common },
+          policies,
+        },
+        log,
+      );
     }
     ids.push(id);
   }

@@ -19,7 +19,8 @@ export function tlsOptions(cfg: TemporalConfig): TLSConfig | boolean | undefined
   if (cfg.tls.serverName) tls.serverNameOverride = cfg.tls.serverName;
   if (cfg.tls.caPath) tls.serverRootCACertificate = readFileSync(cfg.tls.caPath);
   if (cfg.tls.certPath || cfg.tls.keyPath) {
-    if (!cfg.tls.certPath || !cfg.tls.keyPath) throw new Error('temporal.tls: certPath and keyPath must be set together');
+    if (!cfg.tls.certPath || !cfg.tls.keyPath)
+      throw new Error('temporal.tls: certPath and keyPath must be set together');
     tls.clientCertPair = { crt: readFileSync(cfg.tls.certPath), key: readFileSync(cfg.tls.keyPath) };
   }
   return tls;

@@ -5,7 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client,
+  ScheduleAlreadyRunning,
+  ScheduleOverlapPolicy,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
 } from '@temporalio/client';
 import type { ValidationConfig } from '../lib/config/validation.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
@@ -13,12 +18,25 @@ import { scheduleId, validationWorkflowId } from '../workflows/ids.js';
 import { sgcPhaseKey, sgcStatusKey } from '../workflows/search-attributes.js';
 import { startMemo } from '../workflows/summary.js';
 import {
-  decideNowProblem, decideNowSignal, extendProblem, extendSignal, overrideDecisionUpdate, overrideProblem, statusQuery,
-  type DecideNowRequest, type ExtendRequest, type OverrideDecisionRequest, type OverrideDecisionResult, type ValidationStatus,
+  decideNowProblem,
+  decideNowSignal,
+  extendProblem,
+  extendSignal,
+  overrideDecisionUpdate,
+  overrideProblem,
+  statusQuery,
+  type DecideNowRequest,
+  type ExtendRequest,
+  type OverrideDecisionRequest,
+  type OverrideDecisionResult,
+  type ValidationStatus,
 } from '../workflows/validation-period/messages.js';
 import {
-  resolveValidationInput, validationPeriodWorkflow,
-  type ValidationConfigOverrides, type ValidationPeriodInput, type ValidationPeriodResult,
+  resolveValidationInput,
+  validationPeriodWorkflow,
+  type ValidationConfigOverrides,
+  type ValidationPeriodInput,
+  type ValidationPeriodResult,
 } from '../workflows/validation-period/workflow.js';
 
 export interface ValidationTemporalDeps {
@@ -77,12 +95,14 @@ function toUnixSeconds(v: TimeInput, field: string): number {
   return Math.floor(ms / 1000);
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** `base` with `over` laid on top, one level deep (thresholds, stability, goals … merge key by key). */
 function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = isPlainObject(v) && isPlainObject(base[k]) ? { ...base[k], ...v } : v;
+  for (const [k, v] of Object.entries(over))
+    out[k] = isPlainObject(v) && isPlainObject(base[k]) ? { ...base[k], ...v } : v;
   return out;
 }
 
@@ -92,10 +112,14 @@ function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown
  * override must name one of its `validation.*` queries. Throws a Validation DomainError (400).
  */
 export function buildValidationInput(
-  req: StartValidationRequest, defaults: ValidationConfig, knownQueries: Record<string, string>, nowSeconds: number,
+  req: StartValidationRequest,
+  defaults: ValidationConfig,
+  knownQueries: Record<string, string>,
+  nowSeconds: number,
 ): ValidationPeriodInput {
   for (const name of Object.keys(req.queries ?? {})) {
-    if (!name.startsWith('validation.') || !(name in knownQueries)) throw invalid(`queries: ${name} is not a known validation query`, `queries.${name}`);
+    if (!name.startsWith('validation.') || !(name in knownQueries))
+      throw invalid(`queries: ${name} is not a known validation query`, `queries.${name}`);
   }
   const input: ValidationPeriodInput = {
     config: mergeConfig(defaults as unknown as Record<string, unknown>, req.config ?? {}) as ValidationConfigOverrides,
@@ -106,7 +130,14 @@ export function buildValidationInput(
     ...(req.thresholds !== undefined ? { thresholds: req.thresholds } : {}),
     ...(req.settleSeconds !== undefined ? { settleSeconds: req.settleSeconds } : {}),
     ...(req.queries && Object.keys(req.queries).length > 0 ? { queryOverrides: req.queries } : {}),
-    ...(req.backtest ? { backtest: { start: toUnixSeconds(req.backtest.start, 'backtest.start'), end: toUnixSeconds(req.backtest.end, 'backtest.end') } } : {}),
+    ...(req.backtest
+      ? {
+          backtest: {
+            start: toUnixSeconds(req.backtest.start, 'backtest.start'),
+            end: toUnixSeconds(req.backtest.end, 'backtest.end'),
+          },
+        }
+      : {}),
   };
   const checked = resolveValidationInput(input, nowSeconds);
   if (!checked.ok) throw invalid(checked.problem);
@@ -124,7 +155,11 @@ function defaultsWeeks(input: ValidationPeriodInput): number {
 }
 
 /** Starts a period; an id already in use is a 409 (Conflict). */
-export async function startValidationPeriod(deps: ValidationTemporalDeps, input: ValidationPeriodInput, id = newValidationId()): Promise<StartedValidation> {
+export async function startValidationPeriod(
+  deps: ValidationTemporalDeps,
+  input: ValidationPeriodInput,
+  id = newValidationId(),
+): Promise<StartedValidation> {
   if (!VALIDATION_ID.test(id)) throw invalid('id must be 1-64 letters, digits, "-" or "_"', 'id');
   const workflowId = validationWorkflowId(id);
   try {
@@ -133,16 +168,22 @@ export async function startValidationPeriod(deps: ValidationTemporalDeps, input:
       workflowId,
       args: [input],
       // listed under SgcPhase=validation in Temporal UI from the first moment
-      typedSearchAttributes: [{ key: sgcPhaseKey, value: 'validation' }, { key: sgcStatusKey, value: 'running' }],
+      typedSearchAttributes: [
+        { key: sgcPhaseKey, value: 'validation' },
+        { key: sgcStatusKey, value: 'running' },
+      ],
       // a one-line summary for Temporal UI's list; the workflow keeps it current
-      memo: startMemo(input.backtest
-        ? `backtest validation starting over ${new Date(input.backtest.start * 1000).toISOString().slice(0, 10)} → ${new Date(input.backtest.end * 1000).toISOString().slice(0, 10)}`
-        : `live validation starting (decision planned at week ${input.weeks ?? defaultsWeeks(input)})`),
+      memo: startMemo(
+        input.backtest
+          ? `backtest validation starting over ${new Date(input.backtest.start * 1000).toISOString().slice(0, 10)} → ${new Date(input.backtest.end * 1000).toISOString().slice(0, 10)}`
+          : `live validation starting (decision planned at week ${input.weeks ?? defaultsWeeks(input)})`,
+      ),
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
     });
     return { id, workflowId, runId: handle.firstExecutionRunId, mode: input.backtest ? 'backtest' : 'live' };
   } catch (e) {
-    if (e instanceof WorkflowExecutionAlreadyStartedError) throw new DomainError(ErrorType.Conflict, `validation period ${id} already exists`, { details: { files: [] } });
+    if (e instanceof WorkflowExecutionAlreadyStartedError)
+      throw new DomainError(ErrorType.Conflict, `validation period ${id} already exists`, { details: { files: [] } });
     throw e;
   }
 }
@@ -152,7 +193,8 @@ async function found<T>(id: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof WorkflowNotFoundError) throw new DomainError(ErrorType.NotFound, `validation period ${id} not found or no longer running`);
+    if (e instanceof WorkflowNotFoundError)
+      throw new DomainError(ErrorType.NotFound, `validation period ${id} not found or no longer running`);
     throw e;
   }
 }
@@ -170,7 +212,13 @@ export async function getValidationPeriod(client: Client, id: string): Promise<V
   const status = execution === 'RUNNING' ? await handle.query(statusQuery) : null;
   const result = execution === 'COMPLETED' ? await handle.result() : null;
   return {
-    id, workflowId: handle.workflowId, execution, startTime: desc.startTime.toISOString(), closeTime: desc.closeTime?.toISOString() ?? null, status, result,
+    id,
+    workflowId: handle.workflowId,
+    execution,
+    startTime: desc.startTime.toISOString(),
+    closeTime: desc.closeTime?.toISOString() ?? null,
+    status,
+    result,
   };
 }
 
@@ -189,14 +237,19 @@ export async function decideValidationNow(client: Client, id: string, req: Decid
 }
 
 /** Runs the `overrideDecision` update; the workflow's validator refusing it is a 400 with its reason. */
-export async function overrideValidationDecision(client: Client, id: string, req: OverrideDecisionRequest): Promise<OverrideDecisionResult> {
+export async function overrideValidationDecision(
+  client: Client,
+  id: string,
+  req: OverrideDecisionRequest,
+): Promise<OverrideDecisionResult> {
   const problem = overrideProblem(req);
   if (problem) throw invalid(problem);
   const handle = handleOf(client, id);
   try {
     return await found(id, () => handle.executeUpdate(overrideDecisionUpdate, { args: [req] }));
   } catch (e) {
-    if (e instanceof WorkflowUpdateFailedError) throw invalid(`override refused: ${(e.cause as Error | undefined)?.message ?? e.message}`);
+    if (e instanceof WorkflowUpdateFailedError)
+      throw invalid(`override refused: ${(e.cause as Error | undefined)?.message ?? e.message}`);
     throw e;
   }
 }
@@ -219,17 +272,26 @@ export interface ReevaluationRequest {
  * it starts a new live validationPeriodWorkflow with the same rules. Idempotent: a retried
  * activity (or a replayed decision) finds the Schedule already there and leaves it as it is.
  */
-export async function ensureReevaluationSchedule(deps: ValidationTemporalDeps, req: ReevaluationRequest): Promise<{ scheduleId: string; created: boolean }> {
+export async function ensureReevaluationSchedule(
+  deps: ValidationTemporalDeps,
+  req: ReevaluationRequest,
+): Promise<{ scheduleId: string; created: boolean }> {
   const id = reevaluationScheduleId(req.runId);
   try {
     await deps.client.schedule.create({
       scheduleId: id,
       spec: { intervals: [{ every: `${req.everyDays}d` }] },
       action: {
-        type: 'startWorkflow', workflowType: validationPeriodWorkflow, taskQueue: deps.taskQueue,
+        type: 'startWorkflow',
+        workflowType: validationPeriodWorkflow,
+        taskQueue: deps.taskQueue,
         // the Schedule appends the fire time, so each quarter gets its own workflow id
-        workflowId: `${req.runId}-reevaluation`, args: [{ ...req.input, backtest: undefined, carry: undefined }],
-        typedSearchAttributes: [{ key: sgcPhaseKey, value: 'validation' }, { key: sgcStatusKey, value: 'running' }],
+        workflowId: `${req.runId}-reevaluation`,
+        args: [{ ...req.input, backtest: undefined, carry: undefined }],
+        typedSearchAttributes: [
+          { key: sgcPhaseKey, value: 'validation' },
+          { key: sgcStatusKey, value: 'running' },
+        ],
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
       memo: { summary: `Quarterly re-evaluation of validation ${req.runId} (decided STAY)` },

@@ -51,7 +51,8 @@ export function parseKey(base64: string): EncryptionKey {
   const trimmed = base64.trim();
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) throw new Error('security.encryptionKey: not base64');
   const key = Buffer.from(trimmed, trimmed.includes('-') || trimmed.includes('_') ? 'base64url' : 'base64');
-  if (key.length !== KEY_BYTES) throw new Error(`security.encryptionKey: must decode to ${KEY_BYTES} bytes (got ${key.length})`);
+  if (key.length !== KEY_BYTES)
+    throw new Error(`security.encryptionKey: must decode to ${KEY_BYTES} bytes (got ${key.length})`);
   return key;
 }
 

@@ -8,7 +8,16 @@
  * `client` is the caller's own bad request (a missing file, nothing to commit, a refused branch):
  * not a service failure, so rollback triggers and error rates leave it out (issue 9 item 9).
  */
-export const ERROR_CATEGORIES = ['none', 'network', 'timeout', 'conflict', 'auth', 'rate_limit', 'client', 'other'] as const;
+export const ERROR_CATEGORIES = [
+  'none',
+  'network',
+  'timeout',
+  'conflict',
+  'auth',
+  'rate_limit',
+  'client',
+  'other',
+] as const;
 export type ErrorCategory = (typeof ERROR_CATEGORIES)[number];
 
 /** Stable failure types; workflows match `ApplicationFailure.type` against these. */
@@ -106,8 +115,15 @@ function defaultCategory(type: ErrorTypeName): ErrorCategory {
 
 function defaultRetryable(type: ErrorTypeName): boolean {
   const retryable: ErrorTypeName[] = [
-    ErrorType.Network, ErrorType.Timeout, ErrorType.RateLimit, ErrorType.PushRejected,
-    ErrorType.LockTimeout, ErrorType.PoolExhausted, ErrorType.PromUnavailable, ErrorType.Unavailable, ErrorType.Busy,
+    ErrorType.Network,
+    ErrorType.Timeout,
+    ErrorType.RateLimit,
+    ErrorType.PushRejected,
+    ErrorType.LockTimeout,
+    ErrorType.PoolExhausted,
+    ErrorType.PromUnavailable,
+    ErrorType.Unavailable,
+    ErrorType.Busy,
   ];
   return retryable.includes(type);
 }

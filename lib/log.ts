@@ -8,9 +8,25 @@ export type { Logger };
  * redaction is the last line of defence — code also avoids logging them at all.
  */
 export const REDACT_PATHS = [
-  'token', '*.token', 'authorization', '*.authorization', 'req.headers.authorization',
-  'password', '*.password', 'apiKey', '*.apiKey', 'secret', '*.secret', 'credentials', '*.credentials',
-  'envs', '*.envs', 'encryptionKey', '*.encryptionKey', 'databaseUrl', '*.databaseUrl',
+  'token',
+  '*.token',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'password',
+  '*.password',
+  'apiKey',
+  '*.apiKey',
+  'secret',
+  '*.secret',
+  'credentials',
+  '*.credentials',
+  'envs',
+  '*.envs',
+  'encryptionKey',
+  '*.encryptionKey',
+  'databaseUrl',
+  '*.databaseUrl',
 ];
 
 /** Field names whose values are secrets wherever they appear (the top-level names of REDACT_PATHS). */
@@ -21,7 +37,9 @@ export interface LogErrorCounter {
   labels(level: string): { inc(n?: number): void };
 }
 
-export function createLogger(opts: { level?: string; name?: string; errorCounter?: LogErrorCounter; destination?: pino.DestinationStream } = {}): Logger {
+export function createLogger(
+  opts: { level?: string; name?: string; errorCounter?: LogErrorCounter; destination?: pino.DestinationStream } = {},
+): Logger {
   const counter = opts.errorCounter;
   if (counter) {
     // present from the start so "0 critical errors" is data, not a missing series
@@ -52,14 +70,17 @@ export function createLogger(opts: { level?: string; name?: string; errorCounter
  * win over context fields of the same name.
  */
 export function withContextFields(log: Logger, context: () => Record<string, unknown> | undefined): Logger {
-  return log.child({}, {
-    formatters: {
-      log: (fields) => {
-        const extra = context();
-        return extra === undefined ? fields : { ...extra, ...fields };
+  return log.child(
+    {},
+    {
+      formatters: {
+        log: (fields) => {
+          const extra = context();
+          return extra === undefined ? fields : { ...extra, ...fields };
+        },
       },
     },
-  });
+  );
 }
 
 /** Strips userinfo (user:token@) and query strings from a URL for logs and exports. */

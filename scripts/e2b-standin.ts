@@ -44,12 +44,18 @@ async function main(): Promise<void> {
     say(`API key written to ${keyFile}: export E2B_API_KEY=$(cat ${keyFile})`);
   }
   const st = await startE2bStandin({
-    envdBin, apiKey, host: values.host,
-    apiPort: num('api-port', values['api-port']), sandboxPort: num('sandbox-port', values['sandbox-port']),
-    maxLifetimeMs: num('max-lifetime-ms', values['max-lifetime-ms']), maxConcurrent: num('max-concurrent', values['max-concurrent']),
+    envdBin,
+    apiKey,
+    host: values.host,
+    apiPort: num('api-port', values['api-port']),
+    sandboxPort: num('sandbox-port', values['sandbox-port']),
+    maxLifetimeMs: num('max-lifetime-ms', values['max-lifetime-ms']),
+    maxConcurrent: num('max-concurrent', values['max-concurrent']),
     log: (msg, fields) => say(`${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
   });
-  say(`envd ${st.envdVersion}; sandbox.e2b.apiUrl=${st.apiUrl} sandbox.e2b.sandboxUrl=${st.sandboxUrl} (templates: base, code-interpreter-v1)`);
+  say(
+    `envd ${st.envdVersion}; sandbox.e2b.apiUrl=${st.apiUrl} sandbox.e2b.sandboxUrl=${st.sandboxUrl} (templates: base, code-interpreter-v1)`,
+  );
   const stop = (): void => {
     say('stopping: killing every sandbox');
     void st.close().then(() => process.exit(0));

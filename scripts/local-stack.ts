@@ -25,7 +25,16 @@ export function stackFilePath(dataDir = DATA_DIR): string {
 }
 
 /** Environment names that describe where the stack is and how it is configured; secrets are never among them. */
-const STACK_ENV = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'DATABASE_URL', 'PROMETHEUS_URL', 'API_PORT', 'SERVICE_APPROACH', 'SANDBOX_PROVIDER', 'REPORTS_DIR'];
+const STACK_ENV = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'DATABASE_URL',
+  'PROMETHEUS_URL',
+  'API_PORT',
+  'SERVICE_APPROACH',
+  'SANDBOX_PROVIDER',
+  'REPORTS_DIR',
+];
 
 /** The part of a process environment the stack file keeps. */
 export function stackEnvOf(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -65,7 +74,8 @@ export function readStackFile(dataDir = DATA_DIR): StackFile | null {
   } catch {
     return null;
   }
-  if (typeof info.pid !== 'number' || !alive(info.pid) || typeof info.env !== 'object' || info.env === null) return null;
+  if (typeof info.pid !== 'number' || !alive(info.pid) || typeof info.env !== 'object' || info.env === null)
+    return null;
   return info;
 }
 

@@ -12,7 +12,9 @@ async function main(): Promise<void> {
   const prom = ensurePrometheus();
   const pgh = await ensurePostgres();
   const envd = ensureEnvd();
-  process.stderr.write(`[provision] ready: temporal=${temporal} prometheus=${prom.prometheus} promtool=${prom.promtool} postgres=${pgh.source} envd=${envd}\n`);
+  process.stderr.write(
+    `[provision] ready: temporal=${temporal} prometheus=${prom.prometheus} promtool=${prom.promtool} postgres=${pgh.source} envd=${envd}\n`,
+  );
   await pgh.stop();
 }
 

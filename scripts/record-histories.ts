@@ -28,31 +28,59 @@ interface Recorder {
 const RECORDERS: Recorder[] = [
   {
     file: 'test/workflows/canary-rollout.test.ts',
-    tests: ['walks shadow', 'approach-2 error rate above 5% in two consecutive analyses', 'continue-as-new forced by maxAnalysesPerRun', 'Updates refuse with the reason'],
+    tests: [
+      'walks shadow',
+      'approach-2 error rate above 5% in two consecutive analyses',
+      'continue-as-new forced by maxAnalysesPerRun',
+      'Updates refuse with the reason',
+    ],
     histories: [
-      'canaryRolloutWorkflow-stage-advanced', 'canaryRolloutWorkflow-last-stage-completed', 'canaryRolloutWorkflow-auto-rollback',
-      'canaryRolloutWorkflow-continued-within-stage', 'canaryRolloutWorkflow-updates-rolled-back',
+      'canaryRolloutWorkflow-stage-advanced',
+      'canaryRolloutWorkflow-last-stage-completed',
+      'canaryRolloutWorkflow-auto-rollback',
+      'canaryRolloutWorkflow-continued-within-stage',
+      'canaryRolloutWorkflow-updates-rolled-back',
     ],
   },
   {
     file: 'test/workflows/validation-backtest.test.ts',
     tests: ['all healthy: STAY at the planned week 4', 'extend moves the planned week'],
-    histories: ['validationPeriodWorkflow-week-4-stay', 'validationPeriodWorkflow-messages-first-run', 'validationPeriodWorkflow-extended-decided-early'],
+    histories: [
+      'validationPeriodWorkflow-week-4-stay',
+      'validationPeriodWorkflow-messages-first-run',
+      'validationPeriodWorkflow-extended-decided-early',
+    ],
   },
   {
     file: 'test/workflows/production-baseline.test.ts',
-    tests: ['a baseline through real Prometheus produces every artifact', 'the breaker trips when the target starts failing'],
+    tests: [
+      'a baseline through real Prometheus produces every artifact',
+      'the breaker trips when the target starts failing',
+    ],
     histories: ['productionBaselineWorkflow-completed', 'productionBaselineWorkflow-breaker-tripped'],
   },
   {
     file: 'test/workflows/drift-review.test.ts',
     tests: ['one review of two processes'],
-    histories: ['driftReviewWorkflow-first-run-continued', 'driftReviewWorkflow-last-run-pass', 'driftReviewWorkflow-fail'],
+    histories: [
+      'driftReviewWorkflow-first-run-continued',
+      'driftReviewWorkflow-last-run-pass',
+      'driftReviewWorkflow-fail',
+    ],
   },
   {
     file: 'test/workflows/git-operation.test.ts',
-    tests: ['create, commit + push and pull run through the workflow', 'a conflict fails the workflow', 'a worker killed during a push'],
-    histories: ['gitOperationWorkflow-create', 'gitOperationWorkflow-commit-push', 'gitOperationWorkflow-conflict-failed', 'gitOperationWorkflow-push-retried-after-crash'],
+    tests: [
+      'create, commit + push and pull run through the workflow',
+      'a conflict fails the workflow',
+      'a worker killed during a push',
+    ],
+    histories: [
+      'gitOperationWorkflow-create',
+      'gitOperationWorkflow-commit-push',
+      'gitOperationWorkflow-conflict-failed',
+      'gitOperationWorkflow-push-retried-after-crash',
+    ],
   },
   {
     file: 'test/workflows/pool-maintenance.test.ts',
@@ -66,7 +94,10 @@ const RECORDERS: Recorder[] = [
   },
   {
     file: 'test/workflows/rollback-drill.test.ts',
-    tests: ['the drill flips the flags on and off under load', 'reconciliationWorkflow compares the dual-write records'],
+    tests: [
+      'the drill flips the flags on and off under load',
+      'reconciliationWorkflow compares the dual-write records',
+    ],
     histories: ['rollbackDrillWorkflow-pass', 'reconciliationWorkflow'],
   },
 ];
@@ -78,14 +109,31 @@ function main(): number {
   const filter = process.argv[2];
   const chosen = RECORDERS.filter((r) => !filter || r.histories.some((h) => h.includes(filter)));
   if (chosen.length === 0) {
-    process.stderr.write(`no history matches "${filter}"; known: ${RECORDERS.flatMap((r) => r.histories).join(', ')}\n`);
+    process.stderr.write(
+      `no history matches "${filter}"; known: ${RECORDERS.flatMap((r) => r.histories).join(', ')}\n`,
+    );
     return 2;
   }
   const expected = chosen.flatMap((r) => r.histories);
   const started = Date.now();
-  const args = ['test', '--', '--selectProjects', 'workflows', ...chosen.map((r) => r.file), '-t', chosen.flatMap((r) => r.tests).map(escape).join('|')];
+  const args = [
+    'test',
+    '--',
+    '--selectProjects',
+    'workflows',
+    ...chosen.map((r) => r.file),
+    '-t',
+    chosen
+      .flatMap((r) => r.tests)
+      .map(escape)
+      .join('|'),
+  ];
   process.stderr.write(`[record-histories] recording ${expected.length} histories: npm ${args.join(' ')}\n`);
-  const run = spawnSync('npm', args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, SGC_RECORD_HISTORIES: '1' } });
+  const run = spawnSync('npm', args, {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, SGC_RECORD_HISTORIES: '1' },
+  });
   if (run.status !== 0) {
     process.stderr.write('[record-histories] the recording tests failed: no history is trustworthy until they pass\n');
     return run.status ?? 1;
@@ -98,7 +146,9 @@ function main(): number {
     }
   });
   if (missing.length > 0) {
-    process.stderr.write(`[record-histories] not written (a recording test was renamed or skipped?): ${missing.join(', ')}\n`);
+    process.stderr.write(
+      `[record-histories] not written (a recording test was renamed or skipped?): ${missing.join(', ')}\n`,
+    );
     return 1;
   }
   const known = new Set(RECORDERS.flatMap((r) => r.histories).map((h) => `${h}.json`));
@@ -107,8 +157,13 @@ function main(): number {
     const { size } = statSync(join(HISTORIES, `${h}.json`));
     process.stderr.write(`[record-histories] ${h}.json ${(size / 1024).toFixed(0)} KiB\n`);
   }
-  if (stray.length > 0) process.stderr.write(`[record-histories] histories no recorder writes (kept; still replayed): ${stray.join(', ')}\n`);
-  process.stderr.write('[record-histories] done: check `npm test -- test/replay`, then commit test/replay/histories with the workflow change\n');
+  if (stray.length > 0)
+    process.stderr.write(
+      `[record-histories] histories no recorder writes (kept; still replayed): ${stray.join(', ')}\n`,
+    );
+  process.stderr.write(
+    '[record-histories] done: check `npm test -- test/replay`, then commit test/replay/histories with the workflow change\n',
+  );
   return 0;
 }
 

@@ -5,7 +5,22 @@
  * a clear message.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync, unlinkSync, copyFileSync, writeFileSync, openSync, mkdtempSync, rmSync, renameSync, readFileSync, statSync, cpSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  symlinkSync,
+  unlinkSync,
+  copyFileSync,
+  writeFileSync,
+  openSync,
+  mkdtempSync,
+  rmSync,
+  renameSync,
+  readFileSync,
+  statSync,
+  cpSync,
+  chmodSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -62,16 +77,26 @@ export function ensureTemporal(say: Say = defaultSay): string {
   const cached = join(CACHE_BIN, 'temporal');
   if (!existsSync(cached)) {
     const go = which('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
-    if (!go) throw new Error('temporal: not on PATH and no Go toolchain to build it; install Go or put the Temporal CLI v1.5.1 on PATH');
+    if (!go)
+      throw new Error(
+        'temporal: not on PATH and no Go toolchain to build it; install Go or put the Temporal CLI v1.5.1 on PATH',
+      );
     mkdirSync(CACHE_BIN, { recursive: true });
     say(`temporal: building ${TEMPORAL_CLI_MODULE} into ${CACHE_BIN} (a few minutes, once per machine)`);
-    let res = spawnSync(go, ['install', TEMPORAL_CLI_MODULE], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOBIN: CACHE_BIN } });
+    let res = spawnSync(go, ['install', TEMPORAL_CLI_MODULE], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, GOBIN: CACHE_BIN },
+    });
     if (res.status !== 0) {
       // v1.5.1 was released with Go 1.25: let the module proxy fetch that toolchain if the local one can't build it.
       say('temporal: build failed with the local Go; retrying with GOTOOLCHAIN=go1.25.0');
-      res = spawnSync(go, ['install', TEMPORAL_CLI_MODULE], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOBIN: CACHE_BIN, GOTOOLCHAIN: 'go1.25.0' } });
+      res = spawnSync(go, ['install', TEMPORAL_CLI_MODULE], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, GOBIN: CACHE_BIN, GOTOOLCHAIN: 'go1.25.0' },
+      });
     }
-    if (res.status !== 0 || !existsSync(cached)) throw new Error(`temporal: go install ${TEMPORAL_CLI_MODULE} failed (exit ${res.status}); see the output above`);
+    if (res.status !== 0 || !existsSync(cached))
+      throw new Error(`temporal: go install ${TEMPORAL_CLI_MODULE} failed (exit ${res.status}); see the output above`);
   } else {
     say(`temporal: reusing cached build ${cached}`);
   }
@@ -88,7 +113,10 @@ export const ENVD_ARCHIVE = `e2b-infra-${ENVD_COMMIT.slice(0, 7)}-envd-shared.ta
  */
 export function sharedEnvdDirs(): string[] {
   const dirs = [resolve(ROOT, '..', 'shared', 'third_party', 'e2b-envd')];
-  const common = spawnSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: ROOT, encoding: 'utf8' });
+  const common = spawnSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   if (common.status === 0 && common.stdout.trim()) {
     dirs.push(resolve(common.stdout.trim(), '..', '..', 'shared', 'third_party', 'e2b-envd'));
   }
@@ -103,7 +131,9 @@ function goBinary(): string | undefined {
 function verifyArchive(archive: string): void {
   const sums = join(archive, '..', 'SHA256SUMS');
   if (!existsSync(sums)) return;
-  const line = readFileSync(sums, 'utf8').split('\n').find((l) => l.trim().endsWith(basename(archive)));
+  const line = readFileSync(sums, 'utf8')
+    .split('\n')
+    .find((l) => l.trim().endsWith(basename(archive)));
   if (!line) return;
   const want = line.trim().split(/\s+/)[0];
   const got = createHash('sha256').update(readFileSync(archive)).digest('hex');
@@ -131,10 +161,17 @@ export function ensureEnvd(say: Say = defaultSay): string {
     return cached;
   }
   const go = goBinary();
-  if (!go) throw new Error('envd: no Go toolchain to build it (needs Go >= 1.26); install Go or set SGC_ENVD_BIN to a built envd');
+  if (!go)
+    throw new Error(
+      'envd: no Go toolchain to build it (needs Go >= 1.26); install Go or set SGC_ENVD_BIN to a built envd',
+    );
   const work = mkdtempSync(join(tmpdir(), 'sgc-envd-build-'));
   try {
-    const src = process.env.SGC_ENVD_SRC ?? sharedEnvdDirs().map((d) => join(d, ENVD_ARCHIVE)).find((a) => existsSync(a));
+    const src =
+      process.env.SGC_ENVD_SRC ??
+      sharedEnvdDirs()
+        .map((d) => join(d, ENVD_ARCHIVE))
+        .find((a) => existsSync(a));
     if (src) {
       if (!existsSync(src)) throw new Error(`envd: SGC_ENVD_SRC=${src} does not exist`);
       if (statSync(src).isDirectory()) {
@@ -147,22 +184,33 @@ export function ensureEnvd(say: Say = defaultSay): string {
         if (tar.status !== 0) throw new Error(`envd: could not unpack ${src}`);
       }
     } else {
-      say(`envd: no local source (SGC_ENVD_SRC or ${sharedEnvdDirs().join(', ')}); fetching e2b-dev/infra at ${ENVD_COMMIT.slice(0, 7)}`);
+      say(
+        `envd: no local source (SGC_ENVD_SRC or ${sharedEnvdDirs().join(', ')}); fetching e2b-dev/infra at ${ENVD_COMMIT.slice(0, 7)}`,
+      );
       const git = (args: string[]): void => {
         const r = spawnSync('git', args, { cwd: work, stdio: ['ignore', 'inherit', 'inherit'] });
-        if (r.status !== 0) throw new Error(`envd: git ${args[0]} failed; put the source beside the clone or set SGC_ENVD_SRC`);
+        if (r.status !== 0)
+          throw new Error(`envd: git ${args[0]} failed; put the source beside the clone or set SGC_ENVD_SRC`);
       };
       git(['init', '--quiet']);
       git(['fetch', '--quiet', '--depth', '1', 'https://github.com/e2b-dev/infra.git', ENVD_COMMIT]);
       git(['checkout', '--quiet', 'FETCH_HEAD', '--', 'packages/envd', 'packages/shared']);
     }
     const pkg = join(work, 'packages', 'envd');
-    if (!existsSync(join(pkg, 'go.mod'))) throw new Error(`envd: ${pkg}/go.mod is missing: the source must hold packages/envd and packages/shared`);
+    if (!existsSync(join(pkg, 'go.mod')))
+      throw new Error(`envd: ${pkg}/go.mod is missing: the source must hold packages/envd and packages/shared`);
     mkdirSync(CACHE_BIN, { recursive: true });
     const out = join(work, 'envd');
     say(`envd: building E2B's envd with ${go} (about 30 s, once per machine)`);
-    const r = spawnSync(go, ['build', '-trimpath', '-o', out, '.'], { cwd: pkg, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, CGO_ENABLED: '0' } });
-    if (r.status !== 0 || !existsSync(out)) throw new Error(`envd: go build failed (exit ${r.status}); it needs Go >= 1.26 and the Go module proxy for its dependencies`);
+    const r = spawnSync(go, ['build', '-trimpath', '-o', out, '.'], {
+      cwd: pkg,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, CGO_ENABLED: '0' },
+    });
+    if (r.status !== 0 || !existsSync(out))
+      throw new Error(
+        `envd: go build failed (exit ${r.status}); it needs Go >= 1.26 and the Go module proxy for its dependencies`,
+      );
     // rename is atomic: a concurrent build of the same commit simply wins or loses the race
     const tmp = `${cached}.${process.pid}.tmp`;
     copyFileSync(out, tmp);
@@ -185,18 +233,24 @@ export function ensurePrometheus(say: Say = defaultSay): { prometheus: string; p
   }
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !which('apt-get')) {
-    throw new Error('prometheus: not found and cannot install (needs root and apt-get). Install Debian\'s "prometheus" package (it brings promtool) or put both on PATH.');
+    throw new Error(
+      'prometheus: not found and cannot install (needs root and apt-get). Install Debian\'s "prometheus" package (it brings promtool) or put both on PATH.',
+    );
   }
   say('prometheus: installing Debian package "prometheus" (apt-get update && apt-get install -y prometheus)');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const upd = spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
   if (upd.status !== 0) throw new Error('prometheus: apt-get update failed');
-  const inst = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'prometheus'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  const inst = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'prometheus'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env,
+  });
   if (inst.status !== 0) throw new Error('prometheus: apt-get install -y prometheus failed');
   // the package may start its own service on :9090 under an init system; we run our own instances.
   prometheus = '/usr/bin/prometheus';
   promtool = '/usr/bin/promtool';
-  if (!existsSync(prometheus) || !existsSync(promtool)) throw new Error('prometheus: installed, but /usr/bin/prometheus or /usr/bin/promtool is missing');
+  if (!existsSync(prometheus) || !existsSync(promtool))
+    throw new Error('prometheus: installed, but /usr/bin/prometheus or /usr/bin/promtool is missing');
   return { prometheus, promtool };
 }
 
@@ -218,14 +272,19 @@ export function ensureChromium(say: Say = defaultSay): string {
     return found;
   }
   if (process.getuid?.() !== 0 || !which('apt-get')) {
-    throw new Error('chromium: not found and cannot install (needs root and apt-get). Install Debian\'s "chromium" package or set SGC_CHROMIUM_BIN.');
+    throw new Error(
+      'chromium: not found and cannot install (needs root and apt-get). Install Debian\'s "chromium" package or set SGC_CHROMIUM_BIN.',
+    );
   }
-  say('chromium: installing Debian package "chromium" (apt-get update && apt-get install -y chromium; a minute or two, once per machine)');
+  say(
+    'chromium: installing Debian package "chromium" (apt-get update && apt-get install -y chromium; a minute or two, once per machine)',
+  );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const upd = spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
   if (upd.status !== 0) throw new Error('chromium: apt-get update failed');
   const inst = spawnSync('apt-get', ['install', '-y', 'chromium'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  if (inst.status !== 0 || !existsSync('/usr/bin/chromium')) throw new Error('chromium: apt-get install -y chromium failed');
+  if (inst.status !== 0 || !existsSync('/usr/bin/chromium'))
+    throw new Error('chromium: apt-get install -y chromium failed');
   return '/usr/bin/chromium';
 }
 
@@ -328,10 +387,16 @@ export async function portOpen(port: number, host = '127.0.0.1'): Promise<boolea
   });
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+  child?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`${what}: process exited with code ${child.exitCode} before it was ready`);
+    if (child && child.exitCode !== null)
+      throw new Error(`${what}: process exited with code ${child.exitCode} before it was ready`);
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -358,7 +423,12 @@ export interface SpawnOptions {
 export function spawnManaged(cmd: string, args: string[], opts: SpawnOptions = {}): ManagedProcess {
   if (opts.logFile) mkdirSync(dirname(opts.logFile), { recursive: true });
   const out = opts.logFile ? openSync(opts.logFile, 'a') : 'ignore';
-  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd ?? ROOT, detached: opts.ownProcessGroup === true });
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', out, out],
+    env: opts.env ?? process.env,
+    cwd: opts.cwd ?? ROOT,
+    detached: opts.ownProcessGroup === true,
+  });
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -381,18 +451,40 @@ export interface TemporalDevOptions {
 }
 
 /** Starts `temporal server start-dev` with our search attributes and waits until it answers. */
-export async function startTemporalDev(bin: string, o: TemporalDevOptions): Promise<ManagedProcess & { address: string }> {
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--log-level', 'warn', '--namespace', 'default'];
+export async function startTemporalDev(
+  bin: string,
+  o: TemporalDevOptions,
+): Promise<ManagedProcess & { address: string }> {
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--log-level',
+    'warn',
+    '--namespace',
+    'default',
+  ];
   if (o.uiPort) args.push('--ui-port', String(o.uiPort));
   else args.push('--headless');
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   const proc = spawnManaged(bin, args, { logFile: o.logFile, ownProcessGroup: o.ownProcessGroup });
   const address = `127.0.0.1:${o.port}`;
-  await waitFor('temporal dev server', async () => {
-    const r = spawnSync(bin, ['operator', 'cluster', 'health', '--address', address], { encoding: 'utf8', timeout: 5000 });
-    return r.status === 0 && r.stdout.includes('SERVING');
-  }, 90_000, proc.child);
+  await waitFor(
+    'temporal dev server',
+    async () => {
+      const r = spawnSync(bin, ['operator', 'cluster', 'health', '--address', address], {
+        encoding: 'utf8',
+        timeout: 5000,
+      });
+      return r.status === 0 && r.stdout.includes('SERVING');
+    },
+    90_000,
+    proc.child,
+  );
   return { ...proc, address };
 }
 
@@ -409,8 +501,12 @@ export interface PrometheusOptions {
 export async function startPrometheus(bin: string, o: PrometheusOptions): Promise<ManagedProcess & { url: string }> {
   mkdirSync(o.dataDir, { recursive: true });
   const args = [
-    `--config.file=${o.configFile}`, `--storage.tsdb.path=${o.dataDir}`, `--web.listen-address=127.0.0.1:${o.port}`,
-    `--storage.tsdb.retention.time=${o.retention ?? '30d'}`, '--web.enable-lifecycle', '--log.level=warn',
+    `--config.file=${o.configFile}`,
+    `--storage.tsdb.path=${o.dataDir}`,
+    `--web.listen-address=127.0.0.1:${o.port}`,
+    `--storage.tsdb.retention.time=${o.retention ?? '30d'}`,
+    '--web.enable-lifecycle',
+    '--log.level=warn',
   ];
   const proc = spawnManaged(bin, args, { logFile: o.logFile, ownProcessGroup: o.ownProcessGroup });
   const url = `http://127.0.0.1:${o.port}`;

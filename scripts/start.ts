@@ -22,8 +22,19 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { loadConfig } from '../lib/config/index.js';
 import { removeStackFile, stackEnvOf, writeStackFile } from './local-stack.js';
 import {
-  ROOT, DATA_DIR, ensureTemporal, ensurePrometheus, ensurePostgres, ensureDatabase, startTemporalDev,
-  startPrometheus, spawnManaged, waitFor, portOpen, freePort, type ManagedProcess,
+  ROOT,
+  DATA_DIR,
+  ensureTemporal,
+  ensurePrometheus,
+  ensurePostgres,
+  ensureDatabase,
+  startTemporalDev,
+  startPrometheus,
+  spawnManaged,
+  waitFor,
+  portOpen,
+  freePort,
+  type ManagedProcess,
 } from './stack.js';
 
 const say = (msg: string): void => {
@@ -48,13 +59,15 @@ const LOAD_AGENT = 'demo-load';
 function demoTokens(): DemoTokens {
   const file = join(DATA_DIR, 'tokens.json');
   const t = (): string => randomBytes(24).toString('base64url');
-  const old = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Partial<DemoTokens> : {};
+  const old = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<DemoTokens>) : {};
   const tokens: DemoTokens = {
-    admin: old.admin ?? t(), operator: old.operator ?? t(),
+    admin: old.admin ?? t(),
+    operator: old.operator ?? t(),
     agents: old.agents ?? { 'demo-agent-1': t(), 'demo-agent-2': t(), 'demo-agent-3': t() },
     load: old.load ?? t(),
   };
-  if (JSON.stringify(old) !== JSON.stringify(tokens)) writeFileSync(file, JSON.stringify(tokens, null, 2), { mode: 0o600 });
+  if (JSON.stringify(old) !== JSON.stringify(tokens))
+    writeFileSync(file, JSON.stringify(tokens, null, 2), { mode: 0o600 });
   chmodSync(file, 0o600);
   return tokens;
 }
@@ -74,7 +87,13 @@ function demoRemote(): string {
   if (!existsSync(join(bare, 'HEAD'))) {
     const seed = join(DATA_DIR, 'demo', 'seed');
     mkdirSync(seed, { recursive: true });
-    const env = { ...process.env, GIT_AUTHOR_NAME: 'demo', GIT_AUTHOR_EMAIL: 'demo@localhost', GIT_COMMITTER_NAME: 'demo', GIT_COMMITTER_EMAIL: 'demo@localhost' };
+    const env = {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'demo',
+      GIT_AUTHOR_EMAIL: 'demo@localhost',
+      GIT_COMMITTER_NAME: 'demo',
+      GIT_COMMITTER_EMAIL: 'demo@localhost',
+    };
     execFileSync('git', ['init', '--bare', '--initial-branch=main', bare], { env, stdio: 'ignore' });
     execFileSync('git', ['init', '--initial-branch=main', seed], { env, stdio: 'ignore' });
     writeFileSync(join(seed, 'README.md'), '# demo remote\n\nAgents of the synthetic workload commit here.\n');
@@ -89,10 +108,19 @@ function demoRemote(): string {
 /** Cancels the workload's requests when a stop cannot wait for the round in flight any longer. */
 const workloadAbort = new AbortController();
 
-async function api(base: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+async function api(
+  base: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.any([AbortSignal.timeout(120_000), workloadAbort.signal]),
   });
@@ -107,28 +135,50 @@ async function api(base: string, token: string, method: string, path: string, bo
 }
 
 /** One round per agent: create workspace, write, commit+push, status, diff, pull, release. */
-async function workloadRound(base: string, tokens: DemoTokens, repoUrl: string, round: number): Promise<{ ok: number; failed: string[] }> {
+async function workloadRound(
+  base: string,
+  tokens: DemoTokens,
+  repoUrl: string,
+  round: number,
+): Promise<{ ok: number; failed: string[] }> {
   const failed: string[] = [];
   let ok = 0;
-  await Promise.all(Object.entries(tokens.agents).map(async ([agentId, token]) => {
-    const step = async (name: string, method: string, path: string, body?: unknown, expect = [200, 201, 204]): Promise<unknown> => {
-      const r = await api(base, token, method, path, body);
-      if (!expect.includes(r.status)) throw new Error(`${agentId} ${name}: HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
-      return r.json;
-    };
-    try {
-      const ws = (await step('create', 'POST', '/v1/workspaces', { repoUrl, taskId: `task-${round}`, baseBranch: 'main' })) as { id: string };
-      await step('write', 'PUT', `/v1/workspaces/${ws.id}/files/notes/${agentId}.md`, { content: `round ${round} by ${agentId} at ${new Date().toISOString()}\n` });
-      await step('status', 'GET', `/v1/workspaces/${ws.id}/status`);
-      await step('diff', 'GET', `/v1/workspaces/${ws.id}/diff`);
-      await step('commit', 'POST', `/v1/workspaces/${ws.id}/commits`, { message: `notes: round ${round} (${agentId})` });
-      await step('pull', 'POST', `/v1/workspaces/${ws.id}/pull`);
-      await step('release', 'DELETE', `/v1/workspaces/${ws.id}`);
-      ok++;
-    } catch (e) {
-      failed.push((e as Error).message);
-    }
-  }));
+  await Promise.all(
+    Object.entries(tokens.agents).map(async ([agentId, token]) => {
+      const step = async (
+        name: string,
+        method: string,
+        path: string,
+        body?: unknown,
+        expect = [200, 201, 204],
+      ): Promise<unknown> => {
+        const r = await api(base, token, method, path, body);
+        if (!expect.includes(r.status))
+          throw new Error(`${agentId} ${name}: HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
+        return r.json;
+      };
+      try {
+        const ws = (await step('create', 'POST', '/v1/workspaces', {
+          repoUrl,
+          taskId: `task-${round}`,
+          baseBranch: 'main',
+        })) as { id: string };
+        await step('write', 'PUT', `/v1/workspaces/${ws.id}/files/notes/${agentId}.md`, {
+          content: `round ${round} by ${agentId} at ${new Date().toISOString()}\n`,
+        });
+        await step('status', 'GET', `/v1/workspaces/${ws.id}/status`);
+        await step('diff', 'GET', `/v1/workspaces/${ws.id}/diff`);
+        await step('commit', 'POST', `/v1/workspaces/${ws.id}/commits`, {
+          message: `notes: round ${round} (${agentId})`,
+        });
+        await step('pull', 'POST', `/v1/workspaces/${ws.id}/pull`);
+        await step('release', 'DELETE', `/v1/workspaces/${ws.id}`);
+        ok++;
+      } catch (e) {
+        failed.push((e as Error).message);
+      }
+    }),
+  );
   return { ok, failed };
 }
 
@@ -150,7 +200,13 @@ async function main(): Promise<void> {
       const round = roundInFlight;
       if (round) {
         say('stopping: the workload round in flight finishes first');
-        const finished = await Promise.race([round.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
+        const finished = await Promise.race([
+          round.then(
+            () => true,
+            () => true,
+          ),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 30_000)),
+        ]);
         if (!finished) {
           say('stopping: the workload round did not finish within 30 s; cancelling it');
           workloadAbort.abort();
@@ -182,14 +238,24 @@ async function main(): Promise<void> {
     if (!temporalAddress) {
       const [host, portStr] = config.temporal.address.split(':');
       const port = Number(portStr);
-      const healthy = (await portOpen(port, host)) &&
-        spawnSync(temporalBin, ['operator', 'cluster', 'health', '--address', config.temporal.address], { encoding: 'utf8', timeout: 5000 }).stdout?.includes('SERVING');
+      const healthy =
+        (await portOpen(port, host)) &&
+        spawnSync(temporalBin, ['operator', 'cluster', 'health', '--address', config.temporal.address], {
+          encoding: 'utf8',
+          timeout: 5000,
+        }).stdout?.includes('SERVING');
       if (healthy) {
         say(`temporal: reusing the server already on ${config.temporal.address}`);
       } else {
         say('temporal: starting the dev server (state in .data/temporal.db)');
         const uiPort = Number(new URL(uiUrl).port || 8233);
-        const t = await startTemporalDev(temporalBin, { port, uiPort, dbFile: join(DATA_DIR, 'temporal.db'), logFile: join(DATA_DIR, 'logs', 'temporal.log'), ownProcessGroup: true });
+        const t = await startTemporalDev(temporalBin, {
+          port,
+          uiPort,
+          dbFile: join(DATA_DIR, 'temporal.db'),
+          logFile: join(DATA_DIR, 'logs', 'temporal.log'),
+          ownProcessGroup: true,
+        });
         started.push({ name: 'temporal', stop: t.stop });
       }
       temporalAddress = config.temporal.address;
@@ -210,7 +276,9 @@ async function main(): Promise<void> {
     ];
     const repoUrl = demoRemote();
     const apiPort = (await portOpen(config.api.port)) ? await freePort() : config.api.port;
-    const workerMetricsPort = (await portOpen(config.metrics.workerPort)) ? await freePort() : config.metrics.workerPort;
+    const workerMetricsPort = (await portOpen(config.metrics.workerPort))
+      ? await freePort()
+      : config.metrics.workerPort;
     const childEnv: NodeJS.ProcessEnv = {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress,
@@ -234,26 +302,55 @@ async function main(): Promise<void> {
     childEnv.PROMETHEUS_URL = process.env.PROMETHEUS_URL ?? promUrl;
     const tmpl = readFileSync(join(ROOT, 'monitoring', 'prometheus.yml.tmpl'), 'utf8');
     const promConfig = join(DATA_DIR, 'prometheus.yml');
-    writeFileSync(promConfig, tmpl
-      .replace('${ALERTS_FILE}', join(ROOT, 'monitoring', 'alerts.yml'))
-      .replace('${API_TARGET}', `127.0.0.1:${apiPort}`)
-      .replace('${WORKER_TARGET}', `127.0.0.1:${workerMetricsPort}`));
-    const prom = await startPrometheus(promBins.prometheus, { port: promPort, dataDir: join(DATA_DIR, 'prometheus'), configFile: promConfig, logFile: join(DATA_DIR, 'logs', 'prometheus.log'), ownProcessGroup: true });
+    writeFileSync(
+      promConfig,
+      tmpl
+        .replace('${ALERTS_FILE}', join(ROOT, 'monitoring', 'alerts.yml'))
+        .replace('${API_TARGET}', `127.0.0.1:${apiPort}`)
+        .replace('${WORKER_TARGET}', `127.0.0.1:${workerMetricsPort}`),
+    );
+    const prom = await startPrometheus(promBins.prometheus, {
+      port: promPort,
+      dataDir: join(DATA_DIR, 'prometheus'),
+      configFile: promConfig,
+      logFile: join(DATA_DIR, 'logs', 'prometheus.log'),
+      ownProcessGroup: true,
+    });
     started.push({ name: 'prometheus', stop: prom.stop });
 
     const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
     // the worker holds the baseline's load token (the run's input names only SGC_BASELINE_TOKEN)
     const workerEnv = { ...childEnv, SGC_BASELINE_TOKEN: process.env.SGC_BASELINE_TOKEN ?? tokens.load };
-    const worker: ManagedProcess = spawnManaged(tsx, ['workers/main.ts'], { env: workerEnv, logFile: join(DATA_DIR, 'logs', 'worker.log'), ownProcessGroup: true });
+    const worker: ManagedProcess = spawnManaged(tsx, ['workers/main.ts'], {
+      env: workerEnv,
+      logFile: join(DATA_DIR, 'logs', 'worker.log'),
+      ownProcessGroup: true,
+    });
     started.push({ name: 'worker', stop: worker.stop });
     // the worker applies migrations before it serves /metrics; the API starts after it
-    await waitFor('worker /metrics', async () => (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).ok, 180_000, worker.child);
-    const apiProc: ManagedProcess = spawnManaged(tsx, ['api/server.ts'], { env: childEnv, logFile: join(DATA_DIR, 'logs', 'api.log'), ownProcessGroup: true });
+    await waitFor(
+      'worker /metrics',
+      async () => (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).ok,
+      180_000,
+      worker.child,
+    );
+    const apiProc: ManagedProcess = spawnManaged(tsx, ['api/server.ts'], {
+      env: childEnv,
+      logFile: join(DATA_DIR, 'logs', 'api.log'),
+      ownProcessGroup: true,
+    });
     started.push({ name: 'api', stop: apiProc.stop });
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     await waitFor('api /healthz', async () => (await fetch(`${apiUrl}/healthz`)).ok, 120_000, apiProc.child);
 
-    writeStackFile({ pid: process.pid, startedAt: new Date().toISOString(), apiUrl, temporalUiUrl: uiUrl, prometheusUrl: promUrl, env: stackEnvOf(childEnv) });
+    writeStackFile({
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      apiUrl,
+      temporalUiUrl: uiUrl,
+      prometheusUrl: promUrl,
+      env: stackEnvOf(childEnv),
+    });
     started.push({ name: 'stack file', stop: async () => removeStackFile() });
     say('up:');
     say(`  API            ${apiUrl}   (OpenAPI ${apiUrl}/docs, metrics ${apiUrl}/metrics)`);
@@ -280,15 +377,23 @@ async function main(): Promise<void> {
         break;
       }
       failures += r.failed.length;
-      say(`workload round ${round}: ${r.ok} agents completed create→write→commit→pull→release in ${Date.now() - t0} ms${r.failed.length ? `; ${r.failed.length} failed: ${r.failed.join(' | ')}` : ''}`);
+      say(
+        `workload round ${round}: ${r.ok} agents completed create→write→commit→pull→release in ${Date.now() - t0} ms${r.failed.length ? `; ${r.failed.length} failed: ${r.failed.join(' | ')}` : ''}`,
+      );
       if (!stopping && (rounds === 0 || round < rounds)) await new Promise((res) => setTimeout(res, intervalMs));
     }
     if (opts.smoke) {
-      await waitFor('prometheus sees gitops_operations_total', async () => {
-        const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('sum(gitops_operations_total)')}`);
-        const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
-        return Number(body.data?.result?.[0]?.value[1] ?? 0) > 0;
-      }, 30_000);
+      await waitFor(
+        'prometheus sees gitops_operations_total',
+        async () => {
+          const res = await fetch(
+            `${promUrl}/api/v1/query?query=${encodeURIComponent('sum(gitops_operations_total)')}`,
+          );
+          const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
+          return Number(body.data?.result?.[0]?.value[1] ?? 0) > 0;
+        },
+        30_000,
+      );
       say(`smoke: ${failures === 0 ? 'ok' : `${failures} failed operations`}; Prometheus has the gitops metrics`);
       await stopAll(failures === 0 ? 0 : 1);
     }

@@ -59,12 +59,20 @@ export async function createGitWorker(deps: GitWorkerDeps): Promise<Worker> {
     ...deps.workflows,
     activities: {
       ...createGitActivities({
-        service: deps.service, log: log.child({ component: 'git-activities' }),
-        enqueue: (client, queue, staged) => enqueueStaged(client, queue, staged, { maxBatch: deps.queue?.maxBatch, idleMs: deps.queue?.idleMs }),
+        service: deps.service,
+        log: log.child({ component: 'git-activities' }),
+        enqueue: (client, queue, staged) =>
+          enqueueStaged(client, queue, staged, { maxBatch: deps.queue?.maxBatch, idleMs: deps.queue?.idleMs }),
       }),
       ...createMergeQueueActivities({
-        provider: deps.queue?.provider ?? createLocalProvider({ root: deps.queue?.root ?? join(tmpdir(), 'sgc-merge-queue'), defaultTimeoutMs: 15 * 60_000 }),
-        creds: deps.queue?.creds, metrics: deps.queue?.metrics,
+        provider:
+          deps.queue?.provider ??
+          createLocalProvider({
+            root: deps.queue?.root ?? join(tmpdir(), 'sgc-merge-queue'),
+            defaultTimeoutMs: 15 * 60_000,
+          }),
+        creds: deps.queue?.creds,
+        metrics: deps.queue?.metrics,
         committer: deps.queue?.committer ?? { name: 'sgc merge queue', email: 'merge-queue@sandbox-git-control.local' },
         log: log.child({ component: 'merge-queue' }),
       }),

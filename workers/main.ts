@@ -89,7 +89,8 @@ async function main(): Promise<void> {
   const db = createDb(config.postgres.url, { max: config.postgres.poolSize, log, applicationName: 'sgc-worker' });
   const closers: (() => Promise<unknown>)[] = [() => db.end()];
   const closeAll = async (): Promise<void> => {
-    for (const close of closers.reverse()) await close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'shutdown step failed'));
+    for (const close of closers.reverse())
+      await close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'shutdown step failed'));
   };
   try {
     await migrate(db, { log });
@@ -100,23 +101,40 @@ async function main(): Promise<void> {
     const metricsServer = await serveMetrics(metrics, config, log);
     closers.push(() => new Promise<void>((r) => metricsServer.close(() => r())));
 
-    const connection = await NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config.temporal), apiKey: config.temporal.apiKey });
+    const connection = await NativeConnection.connect({
+      address: config.temporal.address,
+      tls: tlsOptions(config.temporal),
+      apiKey: config.temporal.apiKey,
+    });
     closers.push(() => connection.close());
     const gitQueue = config.temporal.taskQueues.git;
     const phasesQueue = config.temporal.taskQueues.phases;
     if (config.schedules.enabled) {
       const client = new Client({ connection, namespace: config.temporal.namespace });
       await ensurePoolSchedules(client, {
-        taskQueue: gitQueue, healthCheckEvery: config.schedules.poolHealthCheckEvery, cleanupEvery: config.schedules.poolCleanupEvery, log,
+        taskQueue: gitQueue,
+        healthCheckEvery: config.schedules.poolHealthCheckEvery,
+        cleanupEvery: config.schedules.poolCleanupEvery,
+        log,
       });
       await ensureCanarySchedules(client, config, phasesQueue, log);
     }
     const workflows = workflowSource(process.env);
     const gitPolicy = createGitPolicy(config.git);
     const gitWorker = await createGitWorker({
-      connection, namespace: config.temporal.namespace, taskQueue: gitQueue, service: composed.service, log, metrics, pool: composed.pool, rehome: composed.rehome, workflows,
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: gitQueue,
+      service: composed.service,
+      log,
+      metrics,
+      pool: composed.pool,
+      rehome: composed.rehome,
+      workflows,
       queue: {
-        root: join(config.sandbox.localRoot, 'merge-queue'), metrics, maxBatch: config.push.maxBatch,
+        root: join(config.sandbox.localRoot, 'merge-queue'),
+        metrics,
+        maxBatch: config.push.maxBatch,
         // the queue pushes with the token of the remote's git.remotes entry, bound to that remote
         creds: (repoUrl) => gitPolicy.remotes.check(repoUrl).credentials,
         committer: { name: config.git.authorName, email: config.git.authorEmail },
@@ -126,7 +144,14 @@ async function main(): Promise<void> {
     // the phases: their own flag cache (a kill waits for every live cache, the drill routes through it)
     const prom = new PromClient(config.prometheus);
     const flagStore = new FlagStore(db);
-    const cache = composed.flags ?? (await FlagCache.start({ connectionString: config.postgres.url, processId: `worker-phases-${process.pid}`, log, ...config.service.flagCache }));
+    const cache =
+      composed.flags ??
+      (await FlagCache.start({
+        connectionString: config.postgres.url,
+        processId: `worker-phases-${process.pid}`,
+        log,
+        ...config.service.flagCache,
+      }));
     if (!composed.flags) closers.push(() => cache.close());
     const reportsDir = config.reports.dir;
     const phasesClient = new Client({ connection, namespace: config.temporal.namespace });
@@ -138,15 +163,44 @@ async function main(): Promise<void> {
       taskQueue: phasesQueue,
       ...workflows,
       activities: {
-        ...validationActivities({ db, prom, queries: config.queries, reportsDir, log: actLog, temporal: { client: phasesClient, taskQueue: phasesQueue } }),
-        ...canaryActivities({ db, flags: flagStore, cache, prom, queries: config.queries, reportsDir, metrics, log: actLog }),
-        ...baselineActivities({ db, prom, config, log: actLog, reportsDir, tokenFor: envTokenFor(), flags: flagStore, hostname: hostname(), gitSha: gitSha() }),
+        ...validationActivities({
+          db,
+          prom,
+          queries: config.queries,
+          reportsDir,
+          log: actLog,
+          temporal: { client: phasesClient, taskQueue: phasesQueue },
+        }),
+        ...canaryActivities({
+          db,
+          flags: flagStore,
+          cache,
+          prom,
+          queries: config.queries,
+          reportsDir,
+          metrics,
+          log: actLog,
+        }),
+        ...baselineActivities({
+          db,
+          prom,
+          config,
+          log: actLog,
+          reportsDir,
+          tokenFor: envTokenFor(),
+          flags: flagStore,
+          hostname: hostname(),
+          gitSha: gitSha(),
+        }),
       },
       interceptors: workerInterceptors({ log: log.child({ component: 'activity' }), metrics }),
       // a load window or a snapshot in flight finishes (and stores its row) rather than being cut off
       shutdownGraceTime: '30 seconds',
     });
-    log.info({ gitQueue, phasesQueue, namespace: config.temporal.namespace, approach: config.service.approach }, 'worker running');
+    log.info(
+      { gitQueue, phasesQueue, namespace: config.temporal.namespace, approach: config.service.approach },
+      'worker running',
+    );
     await Promise.all([gitWorker.run(), phasesWorker.run()]);
     log.info('worker stopped');
   } finally {

@@ -31,6 +31,12 @@ export function envTokenFor(env: NodeJS.ProcessEnv = process.env): (ref: string)
 export function baselineActivities(deps: BaselineWorkerDeps) {
   return {
     ...createBaselineActivities({ ...deps, log: deps.log.child({ component: 'baseline-activities' }) }),
-    ...createDriftActivities({ db: deps.db, prom: deps.prom, config: deps.config, reportsDir: deps.reportsDir, log: deps.log.child({ component: 'drift-activities' }) }),
+    ...createDriftActivities({
+      db: deps.db,
+      prom: deps.prom,
+      config: deps.config,
+      reportsDir: deps.reportsDir,
+      log: deps.log.child({ component: 'drift-activities' }),
+    }),
   };
 }

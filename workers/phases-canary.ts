@@ -34,7 +34,10 @@ import type { PromClient } from '../lib/prom/client.js';
 
 export interface CanaryWorkerDeps {
   db: Db;
-  flags: Pick<FlagStore, 'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'awaitChangeSwitched' | 'audit' | 'latch' | 'latchMark'>;
+  flags: Pick<
+    FlagStore,
+    'list' | 'setMany' | 'kill' | 'awaitSwitch' | 'awaitChangeSwitched' | 'audit' | 'latch' | 'latchMark'
+  >;
   cache: Pick<FlagCache, 'get' | 'all' | 'onChange'>;
   prom: Pick<PromClient, 'queryScalar'>;
   queries: Record<string, string>;
@@ -48,11 +51,19 @@ export function canaryActivities(deps: CanaryWorkerDeps) {
   return {
     ...createReportActivities({ db: deps.db, reportsDir: deps.reportsDir }),
     ...createCanaryActivities({
-      flags: deps.flags, prom: deps.prom, queries: deps.queries, db: deps.db,
+      flags: deps.flags,
+      prom: deps.prom,
+      queries: deps.queries,
+      db: deps.db,
       setDivergence: (ratio) => deps.metrics.reconciliationDivergence.set(ratio),
       setStage: (stage) => setCanaryStage(deps.metrics, stage),
       log: deps.log.child({ component: 'canary-activities' }),
     }),
-    ...createDrillActivities({ flags: deps.flags, cache: deps.cache, db: deps.db, log: deps.log.child({ component: 'drill-activities' }) }),
+    ...createDrillActivities({
+      flags: deps.flags,
+      cache: deps.cache,
+      db: deps.db,
+      log: deps.log.child({ component: 'drill-activities' }),
+    }),
   };
 }

@@ -37,8 +37,12 @@ export function validationActivities(deps: ValidationWorkerDeps) {
   return {
     ...reports,
     ...createValidationActivities({
-      db: deps.db, prom: deps.prom, queries: deps.queries, writeReport: reports.writeReport,
-      scheduleReevaluation: (req) => ensureReevaluationSchedule(deps.temporal, { ...req, input: req.input as ValidationPeriodInput }),
+      db: deps.db,
+      prom: deps.prom,
+      queries: deps.queries,
+      writeReport: reports.writeReport,
+      scheduleReevaluation: (req) =>
+        ensureReevaluationSchedule(deps.temporal, { ...req, input: req.input as ValidationPeriodInput }),
       log: deps.log.child({ component: 'validation-activities' }),
     }),
   };

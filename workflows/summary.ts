@@ -20,14 +20,20 @@ export function clip(s: string, max = SUMMARY_MAX_LENGTH): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
-export type ValidationSummaryInput = Pick<ValidationStatus, 'mode' | 'phase' | 'week' | 'day' | 'daysPerWeek' | 'plannedWeeks' | 'provisional' | 'decision'>
-  & { lastDecision: Pick<NonNullable<ValidationStatus['lastDecision']>, 'week' | 'decision'> | null };
+export type ValidationSummaryInput = Pick<
+  ValidationStatus,
+  'mode' | 'phase' | 'week' | 'day' | 'daysPerWeek' | 'plannedWeeks' | 'provisional' | 'decision'
+> & { lastDecision: Pick<NonNullable<ValidationStatus['lastDecision']>, 'week' | 'decision'> | null };
 
 export function validationSummary(s: ValidationSummaryInput): string {
   const where = `week ${s.week} day ${Math.min(s.day, s.daysPerWeek)}/${s.daysPerWeek}`;
   if (s.decision) return clip(`${s.mode} validation: decided ${s.decision} at week ${s.lastDecision?.week ?? s.week}`);
-  const last = s.lastDecision ? `last checkpoint week ${s.lastDecision.week}: ${s.lastDecision.decision}` : 'no checkpoint yet';
-  return clip(`${s.mode} validation: ${where} (decision planned at week ${s.plannedWeeks}), ${s.phase}; ${last}${s.provisional ? `, if decided now ${s.provisional}` : ''}`);
+  const last = s.lastDecision
+    ? `last checkpoint week ${s.lastDecision.week}: ${s.lastDecision.decision}`
+    : 'no checkpoint yet';
+  return clip(
+    `${s.mode} validation: ${where} (decision planned at week ${s.plannedWeeks}), ${s.phase}; ${last}${s.provisional ? `, if decided now ${s.provisional}` : ''}`,
+  );
 }
 
 export interface CanarySummaryInput {
@@ -45,16 +51,25 @@ export function canarySummary(s: CanarySummaryInput): string {
   return clip(`canary ${s.status.replace('_', ' ')}, ${stage}`);
 }
 
-export type BaselineSummaryInput = Pick<BaselineStatus, 'status' | 'stage' | 'phase' | 'sampleNum' | 'samplesTotal' | 'decision'>
-  & { breaker: Pick<BaselineStatus['breaker'], 'state' | 'reason'> };
+export type BaselineSummaryInput = Pick<
+  BaselineStatus,
+  'status' | 'stage' | 'phase' | 'sampleNum' | 'samplesTotal' | 'decision'
+> & { breaker: Pick<BaselineStatus['breaker'], 'state' | 'reason'> };
 
 export function baselineSummary(s: BaselineSummaryInput): string {
   const sample = s.phase ? `, ${s.phase} sample ${s.sampleNum} of ${s.samplesTotal}` : '';
-  const tail = s.breaker.state === 'tripped' ? `; breaker tripped: ${s.breaker.reason}` : s.decision ? `; decision ${s.decision.toUpperCase()}` : '';
+  const tail =
+    s.breaker.state === 'tripped'
+      ? `; breaker tripped: ${s.breaker.reason}`
+      : s.decision
+        ? `; decision ${s.decision.toUpperCase()}`
+        : '';
   return clip(`baseline ${s.status}, ${s.stage}${sample}${tail}`);
 }
 
-export type DriftSummaryInput = Pick<DriftStatus, 'stage' | 'sampleNum' | 'samplesTotal'> & { verdict: Pick<NonNullable<DriftStatus['verdict']>, 'passed' | 'summary'> | null };
+export type DriftSummaryInput = Pick<DriftStatus, 'stage' | 'sampleNum' | 'samplesTotal'> & {
+  verdict: Pick<NonNullable<DriftStatus['verdict']>, 'passed' | 'summary'> | null;
+};
 
 export function driftSummary(s: DriftSummaryInput): string {
   if (s.verdict) {

@@ -18,14 +18,27 @@ export function injectCaller(app: Pick<FastifyInstance, 'inject'>, authorization
   return async ({ method, path, body, idempotencyKey }) => {
     const headers: Record<string, string> = { authorization };
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
-    const res = await app.inject({ method, url: path, headers, ...(body === undefined ? {} : { payload: body as object }) });
+    const res = await app.inject({
+      method,
+      url: path,
+      headers,
+      ...(body === undefined ? {} : { payload: body as object }),
+    });
     const retryAfter = res.headers['retry-after'];
     const text = res.body;
-    return { status: res.statusCode, body: text ? (JSON.parse(text) as unknown) : null, ...(retryAfter ? { retryAfter: String(retryAfter) } : {}) };
+    return {
+      status: res.statusCode,
+      body: text ? (JSON.parse(text) as unknown) : null,
+      ...(retryAfter ? { retryAfter: String(retryAfter) } : {}),
+    };
   };
 }
 
-const notAllowed = { jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; send JSON-RPC with POST' }, id: null };
+const notAllowed = {
+  jsonrpc: '2.0',
+  error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; send JSON-RPC with POST' },
+  id: null,
+};
 /** Idle servers kept for reuse; more are built under concurrency and dropped when the pool is full. */
 const POOL_MAX = 16;
 
@@ -46,10 +59,16 @@ export function mcpRoute(root: Pick<FastifyInstance, 'inject'>): FastifyPluginAs
       await server.connect(transport);
       // requireAgent accepted the bearer token; hand it to the tool handlers as auth info
       const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
-      const raw = Object.assign(req.raw as IncomingMessage & { auth?: AuthInfo }, { auth: { token, clientId: req.principal?.agentId ?? 'agent', scopes: ['agent'] } });
+      const raw = Object.assign(req.raw as IncomingMessage & { auth?: AuthInfo }, {
+        auth: { token, clientId: req.principal?.agentId ?? 'agent', scopes: ['agent'] },
+      });
       await transport.handleRequest(raw, reply.raw, req.body);
     });
-    app.get('/mcp', { schema: { hide: true } }, async (_req, reply) => reply.code(405).header('allow', 'POST').send(notAllowed));
-    app.delete('/mcp', { schema: { hide: true } }, async (_req, reply) => reply.code(405).header('allow', 'POST').send(notAllowed));
+    app.get('/mcp', { schema: { hide: true } }, async (_req, reply) =>
+      reply.code(405).header('allow', 'POST').send(notAllowed),
+    );
+    app.delete('/mcp', { schema: { hide: true } }, async (_req, reply) =>
+      reply.code(405).header('allow', 'POST').send(notAllowed),
+    );
   };
 }

@@ -15,21 +15,33 @@ export function httpCaller(baseUrl: string, token: string, timeoutMs = 600_000):
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
     if (body !== undefined) headers['content-type'] = 'application/json';
     try {
-      const res = await fetch(`${root}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(`${root}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       const text = await res.text();
       const retryAfter = res.headers.get('retry-after');
-      return { status: res.status, body: text ? (JSON.parse(text) as unknown) : null, ...(retryAfter ? { retryAfter } : {}) };
+      return {
+        status: res.status,
+        body: text ? (JSON.parse(text) as unknown) : null,
+        ...(retryAfter ? { retryAfter } : {}),
+      };
     } catch (e) {
       // the API is unreachable or timed out: a tool error the agent can retry, not a crash
       const timedOut = (e as Error).name === 'TimeoutError';
-      return { status: timedOut ? 504 : 503, body: { error: timedOut ? 'timeout' : 'unavailable', message: `the API at ${root} did not answer` } };
+      return {
+        status: timedOut ? 504 : 503,
+        body: { error: timedOut ? 'timeout' : 'unavailable', message: `the API at ${root} did not answer` },
+      };
     }
   };
 }
 
 async function main(): Promise<void> {
   const token = process.env.SGC_AGENT_TOKEN;
-  if (!token) throw new Error('SGC_AGENT_TOKEN is not set: export the agent\'s API token');
+  if (!token) throw new Error("SGC_AGENT_TOKEN is not set: export the agent's API token");
   const url = process.env.SGC_API_URL ?? 'http://127.0.0.1:8080';
   const caller = httpCaller(url, token);
   const server = createGitMcpServer(() => caller);

@@ -32,7 +32,17 @@ export type RestCaller = (call: RestCall) => Promise<RestResult>;
 
 /** What an agent can do about a failed call; the same words as the metrics' error categories where they overlap. */
 export type ToolErrorCategory =
-  | 'invalid_argument' | 'not_found' | 'auth' | 'conflict' | 'busy' | 'limit' | 'rate_limit' | 'timeout' | 'unavailable' | 'gone' | 'internal';
+  | 'invalid_argument'
+  | 'not_found'
+  | 'auth'
+  | 'conflict'
+  | 'busy'
+  | 'limit'
+  | 'rate_limit'
+  | 'timeout'
+  | 'unavailable'
+  | 'gone'
+  | 'internal';
 
 interface ErrorBody {
   error?: string;
@@ -82,7 +92,15 @@ function errorResult(res: RestResult): CallToolResult {
     isError: true,
     content: [{ type: 'text', text: parts.join('\n') }],
     structuredContent: {
-      error: { category, status: res.status, code: body.error ?? 'error', message: body.message ?? '', ...(body.field ? { field: body.field } : {}), ...(body.files ? { files: body.files } : {}), ...(res.retryAfter ? { retryAfterSeconds: Number(res.retryAfter) } : {}) },
+      error: {
+        category,
+        status: res.status,
+        code: body.error ?? 'error',
+        message: body.message ?? '',
+        ...(body.field ? { field: body.field } : {}),
+        ...(body.files ? { files: body.files } : {}),
+        ...(res.retryAfter ? { retryAfterSeconds: Number(res.retryAfter) } : {}),
+      },
     },
   };
 }
@@ -96,8 +114,13 @@ const filePath = (p: string): string => p.split('/').map(enc).join('/');
 
 // Field descriptions are written for the model that reads them.
 const workspaceId = z.string().min(1).describe('The workspace id returned by git_clone.');
-const idempotencyKey = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).optional()
-  .describe('Optional. Reuse the same key when retrying the same call so it is not repeated (1-128 letters, digits, ".", "_", ":", "-").');
+const idempotencyKey = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,128}$/)
+  .optional()
+  .describe(
+    'Optional. Reuse the same key when retrying the same call so it is not repeated (1-128 letters, digits, ".", "_", ":", "-").',
+  );
 
 interface StatusEntry {
   path: string;
@@ -121,106 +144,190 @@ export function createGitMcpServer(callerFor: CallerFor, info: { name?: string; 
   const server = new McpServer({ name: info.name ?? 'sandbox-git-control', version: info.version ?? '0.1.0' });
 
   // one place for "call as this request's agent, then format or fail"
-  const call = async (extra: { authInfo?: AuthInfo }, c: RestCall, ok: (body: Record<string, unknown>) => CallToolResult): Promise<CallToolResult> => {
+  const call = async (
+    extra: { authInfo?: AuthInfo },
+    c: RestCall,
+    ok: (body: Record<string, unknown>) => CallToolResult,
+  ): Promise<CallToolResult> => {
     const res = await callerFor(extra.authInfo)(c);
     if (res.status >= 400) return errorResult(res);
     return ok((res.body ?? {}) as Record<string, unknown>);
   };
 
-  server.registerTool('git_clone', {
-    title: 'Clone a repository into a new workspace',
-    description: 'Creates a sandboxed workspace with the repository cloned on your own branch agent/<your id>/<taskId>. '
-      + 'Returns the workspaceId that every other git_* tool takes. Only remotes allowed by the service can be cloned.',
-    inputSchema: {
-      repoUrl: z.string().min(1).describe('The remote to clone, e.g. https://git.example.com/org/repo.git. Never put credentials in it.'),
-      taskId: z.string().min(1).describe('A short id for your task (letters, digits, ".", "_", "-"); it names your branch.'),
-      baseBranch: z.string().optional().describe('The branch to start from. Default: the remote\'s default branch.'),
-      idempotencyKey,
+  server.registerTool(
+    'git_clone',
+    {
+      title: 'Clone a repository into a new workspace',
+      description:
+        'Creates a sandboxed workspace with the repository cloned on your own branch agent/<your id>/<taskId>. ' +
+        'Returns the workspaceId that every other git_* tool takes. Only remotes allowed by the service can be cloned.',
+      inputSchema: {
+        repoUrl: z
+          .string()
+          .min(1)
+          .describe('The remote to clone, e.g. https://git.example.com/org/repo.git. Never put credentials in it.'),
+        taskId: z
+          .string()
+          .min(1)
+          .describe('A short id for your task (letters, digits, ".", "_", "-"); it names your branch.'),
+        baseBranch: z.string().optional().describe("The branch to start from. Default: the remote's default branch."),
+        idempotencyKey,
+      },
     },
-  }, async ({ repoUrl, taskId, baseBranch, idempotencyKey: key }, extra) =>
-    call(extra, { method: 'POST', path: '/v1/workspaces', body: { repoUrl, taskId, ...(baseBranch ? { baseBranch } : {}) }, idempotencyKey: key }, (ws) =>
-      okResult(`workspace ${String(ws.id)} ready on branch ${String(ws.agentBranch)} (base ${String(ws.baseBranch)})`, { workspace: ws, workspaceId: ws.id })));
+    async ({ repoUrl, taskId, baseBranch, idempotencyKey: key }, extra) =>
+      call(
+        extra,
+        {
+          method: 'POST',
+          path: '/v1/workspaces',
+          body: { repoUrl, taskId, ...(baseBranch ? { baseBranch } : {}) },
+          idempotencyKey: key,
+        },
+        (ws) =>
+          okResult(
+            `workspace ${String(ws.id)} ready on branch ${String(ws.agentBranch)} (base ${String(ws.baseBranch)})`,
+            { workspace: ws, workspaceId: ws.id },
+          ),
+      ),
+  );
 
-  server.registerTool('git_status', {
-    title: 'Show the working tree status',
-    description: 'Lists changed, untracked and conflicted files of the workspace, and how far the branch is ahead of or behind its upstream.',
-    inputSchema: { workspaceId },
-  }, async ({ workspaceId: id }, extra) =>
-    call(extra, { method: 'GET', path: `/v1/workspaces/${enc(id)}/status` }, (st) => {
-      const entries = (st.entries ?? []) as StatusEntry[];
-      const lines = entries.map((e) => `${e.kind === 'untracked' ? '??' : `${e.index}${e.worktree}`} ${e.path}`);
-      const head = `on ${String(st.branch ?? '(detached)')}, ahead ${String(st.ahead)}, behind ${String(st.behind)}`;
-      return okResult(st.clean ? `${head}; working tree clean` : `${head}\n${lines.join('\n')}`, { status: st });
-    }));
-
-  server.registerTool('git_diff', {
-    title: 'Show the diff of uncommitted changes',
-    description: 'Returns the unified diff of the working tree (or of staged changes with staged=true), optionally for one path. Large diffs are refused with a limit error: narrow them with path.',
-    inputSchema: {
-      workspaceId,
-      staged: z.boolean().optional().describe('Diff the index instead of the working tree.'),
-      path: z.string().optional().describe('Only this file or directory, relative to the repository root.'),
+  server.registerTool(
+    'git_status',
+    {
+      title: 'Show the working tree status',
+      description:
+        'Lists changed, untracked and conflicted files of the workspace, and how far the branch is ahead of or behind its upstream.',
+      inputSchema: { workspaceId },
     },
-  }, async ({ workspaceId: id, staged, path }, extra) => {
-    const q = new URLSearchParams();
-    if (staged !== undefined) q.set('staged', String(staged));
-    if (path !== undefined) q.set('path', path);
-    const qs = q.size ? `?${q.toString()}` : '';
-    return call(extra, { method: 'GET', path: `/v1/workspaces/${enc(id)}/diff${qs}` }, (d) =>
-      okResult(String(d.diff ?? '') || '(no changes)', { diff: d.diff ?? '' }));
-  });
+    async ({ workspaceId: id }, extra) =>
+      call(extra, { method: 'GET', path: `/v1/workspaces/${enc(id)}/status` }, (st) => {
+        const entries = (st.entries ?? []) as StatusEntry[];
+        const lines = entries.map((e) => `${e.kind === 'untracked' ? '??' : `${e.index}${e.worktree}`} ${e.path}`);
+        const head = `on ${String(st.branch ?? '(detached)')}, ahead ${String(st.ahead)}, behind ${String(st.behind)}`;
+        return okResult(st.clean ? `${head}; working tree clean` : `${head}\n${lines.join('\n')}`, { status: st });
+      }),
+  );
 
-  server.registerTool('git_write_file', {
-    title: 'Write a file in the workspace',
-    description: 'Creates or replaces a file (parent directories are created). The path is relative to the repository root and must stay inside it.',
-    inputSchema: {
-      workspaceId,
-      path: z.string().min(1).describe('File path relative to the repository root, e.g. src/index.ts.'),
-      content: z.string().describe('The complete new UTF-8 content of the file.'),
+  server.registerTool(
+    'git_diff',
+    {
+      title: 'Show the diff of uncommitted changes',
+      description:
+        'Returns the unified diff of the working tree (or of staged changes with staged=true), optionally for one path. Large diffs are refused with a limit error: narrow them with path.',
+      inputSchema: {
+        workspaceId,
+        staged: z.boolean().optional().describe('Diff the index instead of the working tree.'),
+        path: z.string().optional().describe('Only this file or directory, relative to the repository root.'),
+      },
     },
-  }, async ({ workspaceId: id, path, content }, extra) =>
-    call(extra, { method: 'PUT', path: `/v1/workspaces/${enc(id)}/files/${filePath(path)}`, body: { content } }, (w) =>
-      okResult(`wrote ${String(w.path)} (${String(w.bytes)} bytes)`, { path: w.path, bytes: w.bytes })));
-
-  server.registerTool('git_read_file', {
-    title: 'Read a file from the workspace',
-    description: 'Returns the content of a file in the workspace (relative to the repository root).',
-    inputSchema: {
-      workspaceId,
-      path: z.string().min(1).describe('File path relative to the repository root.'),
+    async ({ workspaceId: id, staged, path }, extra) => {
+      const q = new URLSearchParams();
+      if (staged !== undefined) q.set('staged', String(staged));
+      if (path !== undefined) q.set('path', path);
+      const qs = q.size ? `?${q.toString()}` : '';
+      return call(extra, { method: 'GET', path: `/v1/workspaces/${enc(id)}/diff${qs}` }, (d) =>
+        okResult(String(d.diff ?? '') || '(no changes)', { diff: d.diff ?? '' }),
+      );
     },
-  }, async ({ workspaceId: id, path }, extra) =>
-    call(extra, { method: 'GET', path: `/v1/workspaces/${enc(id)}/files/${filePath(path)}` }, (f) =>
-      okResult(String(f.content ?? ''), { path: f.path, content: f.content })));
+  );
 
-  server.registerTool('git_pull', {
-    title: 'Pull and rebase onto the remote',
-    description: 'Fetches the remote and rebases your branch onto it. On a conflict the result is an error listing the conflicting files.',
-    inputSchema: { workspaceId, idempotencyKey },
-  }, async ({ workspaceId: id, idempotencyKey: key }, extra) =>
-    call(extra, { method: 'POST', path: `/v1/workspaces/${enc(id)}/pull`, idempotencyKey: key }, (p) =>
-      okResult(p.updated ? `updated to ${String(p.head)}` : `already up to date at ${String(p.head)}`, { pull: p })));
-
-  server.registerTool('git_push', {
-    title: 'Commit all changes and push',
-    description: 'Commits every change in the workspace with your message and pushes it to your branch (rebasing on the remote first, retried under the push lock). '
-      + 'On a conflict the result is an error listing the files. Pass the same idempotencyKey when retrying so the commit lands once.',
-    inputSchema: {
-      workspaceId,
-      message: z.string().min(1).describe('The commit message.'),
-      branch: z.string().optional().describe('The branch to push to. Default: your own agent branch. Other branches are usually not permitted.'),
-      idempotencyKey,
+  server.registerTool(
+    'git_write_file',
+    {
+      title: 'Write a file in the workspace',
+      description:
+        'Creates or replaces a file (parent directories are created). The path is relative to the repository root and must stay inside it.',
+      inputSchema: {
+        workspaceId,
+        path: z.string().min(1).describe('File path relative to the repository root, e.g. src/index.ts.'),
+        content: z.string().describe('The complete new UTF-8 content of the file.'),
+      },
     },
-  }, async ({ workspaceId: id, message, branch, idempotencyKey: key }, extra) =>
-    call(extra, { method: 'POST', path: `/v1/workspaces/${enc(id)}/commits`, body: { message, ...(branch ? { branch } : {}) }, idempotencyKey: key }, (c) =>
-      okResult(`${c.alreadyLanded ? 'already landed' : 'pushed'} ${String(c.commit)} to ${String(c.branch)} after ${String(c.attempts)} attempt(s)`, { push: c })));
+    async ({ workspaceId: id, path, content }, extra) =>
+      call(
+        extra,
+        { method: 'PUT', path: `/v1/workspaces/${enc(id)}/files/${filePath(path)}`, body: { content } },
+        (w) => okResult(`wrote ${String(w.path)} (${String(w.bytes)} bytes)`, { path: w.path, bytes: w.bytes }),
+      ),
+  );
 
-  server.registerTool('git_release', {
-    title: 'Release the workspace',
-    description: 'Ends the workspace: uncommitted changes are discarded and its sandbox is returned or destroyed. Push first if you want to keep your work.',
-    inputSchema: { workspaceId },
-  }, async ({ workspaceId: id }, extra) =>
-    call(extra, { method: 'DELETE', path: `/v1/workspaces/${enc(id)}` }, () => okResult(`released ${id}`, { released: id })));
+  server.registerTool(
+    'git_read_file',
+    {
+      title: 'Read a file from the workspace',
+      description: 'Returns the content of a file in the workspace (relative to the repository root).',
+      inputSchema: {
+        workspaceId,
+        path: z.string().min(1).describe('File path relative to the repository root.'),
+      },
+    },
+    async ({ workspaceId: id, path }, extra) =>
+      call(extra, { method: 'GET', path: `/v1/workspaces/${enc(id)}/files/${filePath(path)}` }, (f) =>
+        okResult(String(f.content ?? ''), { path: f.path, content: f.content }),
+      ),
+  );
+
+  server.registerTool(
+    'git_pull',
+    {
+      title: 'Pull and rebase onto the remote',
+      description:
+        'Fetches the remote and rebases your branch onto it. On a conflict the result is an error listing the conflicting files.',
+      inputSchema: { workspaceId, idempotencyKey },
+    },
+    async ({ workspaceId: id, idempotencyKey: key }, extra) =>
+      call(extra, { method: 'POST', path: `/v1/workspaces/${enc(id)}/pull`, idempotencyKey: key }, (p) =>
+        okResult(p.updated ? `updated to ${String(p.head)}` : `already up to date at ${String(p.head)}`, { pull: p }),
+      ),
+  );
+
+  server.registerTool(
+    'git_push',
+    {
+      title: 'Commit all changes and push',
+      description:
+        'Commits every change in the workspace with your message and pushes it to your branch (rebasing on the remote first, retried under the push lock). ' +
+        'On a conflict the result is an error listing the files. Pass the same idempotencyKey when retrying so the commit lands once.',
+      inputSchema: {
+        workspaceId,
+        message: z.string().min(1).describe('The commit message.'),
+        branch: z
+          .string()
+          .optional()
+          .describe('The branch to push to. Default: your own agent branch. Other branches are usually not permitted.'),
+        idempotencyKey,
+      },
+    },
+    async ({ workspaceId: id, message, branch, idempotencyKey: key }, extra) =>
+      call(
+        extra,
+        {
+          method: 'POST',
+          path: `/v1/workspaces/${enc(id)}/commits`,
+          body: { message, ...(branch ? { branch } : {}) },
+          idempotencyKey: key,
+        },
+        (c) =>
+          okResult(
+            `${c.alreadyLanded ? 'already landed' : 'pushed'} ${String(c.commit)} to ${String(c.branch)} after ${String(c.attempts)} attempt(s)`,
+            { push: c },
+          ),
+      ),
+  );
+
+  server.registerTool(
+    'git_release',
+    {
+      title: 'Release the workspace',
+      description:
+        'Ends the workspace: uncommitted changes are discarded and its sandbox is returned or destroyed. Push first if you want to keep your work.',
+      inputSchema: { workspaceId },
+    },
+    async ({ workspaceId: id }, extra) =>
+      call(extra, { method: 'DELETE', path: `/v1/workspaces/${enc(id)}` }, () =>
+        okResult(`released ${id}`, { released: id }),
+      ),
+  );
 
   return server;
 }

@@ -43,7 +43,8 @@ export interface ConsoleRouteDeps {
 }
 
 /** Pages: no scripts, no framing (the kill button cannot be clickjacked), forms post only here. */
-const CONSOLE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CONSOLE_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const SESSION_MAX_AGE_SECONDS = 12 * 3600;
 const REASON_MAX = 500;
 
@@ -61,7 +62,8 @@ const pageQuery = z.object({
 });
 
 function send(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply.code(status)
+  return reply
+    .code(status)
     .type('text/html; charset=utf-8')
     .header('content-security-policy', CONSOLE_CSP)
     .header('x-frame-options', 'DENY')
@@ -87,7 +89,13 @@ async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promis
     timer = setTimeout(() => res({ ok: false, error: `${what} did not answer within ${ms} ms` }), ms);
   });
   try {
-    return await Promise.race([fn().then((value): Loaded<T> => ({ ok: true, value }), (e: unknown): Loaded<T> => ({ ok: false, error: e instanceof Error ? e.message : String(e) })), timeout]);
+    return await Promise.race([
+      fn().then(
+        (value): Loaded<T> => ({ ok: true, value }),
+        (e: unknown): Loaded<T> => ({ ok: false, error: e instanceof Error ? e.message : String(e) }),
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -104,9 +112,12 @@ export function consoleRoutes(deps: ConsoleRouteDeps): FastifyPluginAsyncZod {
         const [list, latch] = await Promise.all([deps.flags.list(), deps.flags.latch()]);
         return { flags: list, latch };
       }),
-      within(sectionMs, 'Temporal', async () => (await listPhaseRuns(temporal.client, { taskQueue: temporal.taskQueue, limit: 20 })).map((r) => ({
-        ...r, temporalUrl: temporalUiUrl(temporal.uiUrl, temporal.namespace, r.workflowId),
-      }))),
+      within(sectionMs, 'Temporal', async () =>
+        (await listPhaseRuns(temporal.client, { taskQueue: temporal.taskQueue, limit: 20 })).map((r) => ({
+          ...r,
+          temporalUrl: temporalUiUrl(temporal.uiUrl, temporal.namespace, r.workflowId),
+        })),
+      ),
       within(sectionMs, 'Postgres', () => deps.flags.rollbackEvents({ limit: 10 })),
       within(sectionMs, 'Postgres', () => createReportRepository(deps.db).list({ limit: 15 })),
     ]);
@@ -114,18 +125,35 @@ export function consoleRoutes(deps: ConsoleRouteDeps): FastifyPluginAsyncZod {
       principal: { name: p.name, role: p.role === 'admin' ? 'admin' : 'operator' },
       csrf: req.sessionToken ? csrfToken(deps.csrfSecret, req.sessionToken) : '',
       ...extra,
-      flags, phases, rollbacks, reports,
+      flags,
+      phases,
+      rollbacks,
+      reports,
       links: { temporalUi: temporal.uiUrl, runbook: '/v1/runbook?format=html', docs: '/docs' },
       generatedAt: new Date(),
     };
   }
 
   /** The checks every state-changing console form passes, or the page that refuses it. */
-  function refuseForm(req: FastifyRequest, body: FormBody, reply: FastifyReply, role: 'operator' | 'admin'): FastifyReply | null {
-    if (crossOrigin(req)) return send(reply, 403, renderLoginPage({ error: 'Refused: the form came from another site.' }));
+  function refuseForm(
+    req: FastifyRequest,
+    body: FormBody,
+    reply: FastifyReply,
+    role: 'operator' | 'admin',
+  ): FastifyReply | null {
+    if (crossOrigin(req))
+      return send(reply, 403, renderLoginPage({ error: 'Refused: the form came from another site.' }));
     if (!req.principal || !req.sessionToken) return send(reply, 401, renderLoginPage({ error: 'Sign in first.' }));
-    if (!csrfValid(deps.csrfSecret, req.sessionToken, body.csrf)) return send(reply, 403, renderLoginPage({ error: 'Refused: the form\'s security token is missing or wrong. Reload the console and try again.' }));
-    if (!hasRole(req.principal.role, role)) return send(reply, 403, renderLoginPage({ error: `This needs an ${role} token.` }));
+    if (!csrfValid(deps.csrfSecret, req.sessionToken, body.csrf))
+      return send(
+        reply,
+        403,
+        renderLoginPage({
+          error: "Refused: the form's security token is missing or wrong. Reload the console and try again.",
+        }),
+      );
+    if (!hasRole(req.principal.role, role))
+      return send(reply, 403, renderLoginPage({ error: `This needs an ${role} token.` }));
     return null;
   }
 
@@ -144,23 +172,52 @@ export function consoleRoutes(deps: ConsoleRouteDeps): FastifyPluginAsyncZod {
 
     app.get('/', { schema: { hide: true, querystring: pageQuery } }, async (req, reply) => {
       if (!req.principal) return send(reply, 200, renderLoginPage());
-      if (!hasRole(req.principal.role, 'operator')) return send(reply, 403, renderLoginPage({ error: 'The console needs an operator or admin token; this one is an agent\'s.' }));
+      if (!hasRole(req.principal.role, 'operator'))
+        return send(
+          reply,
+          403,
+          renderLoginPage({ error: "The console needs an operator or admin token; this one is an agent's." }),
+        );
       const q = req.query;
-      const notice = q.killed !== undefined
-        ? { kind: 'ok' as const, text: q.killed > 0 ? `Kill switch pulled (rollback event #${q.killed}): every flag is at 0% and latched.` : 'Every flag was already at 0%; the flags are latched.' }
-        : q.unlatched ? { kind: 'ok' as const, text: 'Unlatched: flag writes are accepted again (the flags stay at 0% until changed).' } : undefined;
+      const notice =
+        q.killed !== undefined
+          ? {
+              kind: 'ok' as const,
+              text:
+                q.killed > 0
+                  ? `Kill switch pulled (rollback event #${q.killed}): every flag is at 0% and latched.`
+                  : 'Every flag was already at 0%; the flags are latched.',
+            }
+          : q.unlatched
+            ? {
+                kind: 'ok' as const,
+                text: 'Unlatched: flag writes are accepted again (the flags stay at 0% until changed).',
+              }
+            : undefined;
       return send(reply, 200, renderConsolePage(await view(req, { notice })));
     });
 
     app.post('/console/login', { schema: { hide: true, body: formBody } }, async (req, reply) => {
-      if (crossOrigin(req)) return send(reply, 403, renderLoginPage({ error: 'Refused: the form came from another site.' }));
+      if (crossOrigin(req))
+        return send(reply, 403, renderLoginPage({ error: 'Refused: the form came from another site.' }));
       const token = req.body.token?.trim() ?? '';
       const principal = token === '' ? null : deps.authenticate(`Bearer ${token}`);
       if (!principal) return send(reply, 401, renderLoginPage({ error: 'Unknown token.' }));
-      if (!hasRole(principal.role, 'operator')) return send(reply, 403, renderLoginPage({ error: 'The console needs an operator or admin token; this one is an agent\'s.' }));
+      if (!hasRole(principal.role, 'operator'))
+        return send(
+          reply,
+          403,
+          renderLoginPage({ error: "The console needs an operator or admin token; this one is an agent's." }),
+        );
       req.log.info({ name: principal.name, role: principal.role }, 'console sign-in');
       return reply
-        .setCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.protocol === 'https', maxAge: SESSION_MAX_AGE_SECONDS })
+        .setCookie(SESSION_COOKIE, token, {
+          httpOnly: true,
+          sameSite: 'strict',
+          path: '/',
+          secure: req.protocol === 'https',
+          maxAge: SESSION_MAX_AGE_SECONDS,
+        })
         .redirect('/', 303);
     });
 
@@ -174,13 +231,33 @@ export function consoleRoutes(deps: ConsoleRouteDeps): FastifyPluginAsyncZod {
       const refused = refuseForm(req, req.body, reply, 'admin');
       if (refused) return refused;
       const problem = reasonProblem(req.body);
-      if (problem) return send(reply, 400, renderConsolePage(await view(req, { notice: { kind: 'error', text: problem }, killForm: { reason: req.body.reason ?? '' } })));
+      if (problem)
+        return send(
+          reply,
+          400,
+          renderConsolePage(
+            await view(req, { notice: { kind: 'error', text: problem }, killForm: { reason: req.body.reason ?? '' } }),
+          ),
+        );
       try {
-        const answer = await pullKillSwitch(deps, { actor: `console:${req.principal!.name}`, reason: req.body.reason!.trim(), log: req.log });
+        const answer = await pullKillSwitch(deps, {
+          actor: `console:${req.principal!.name}`,
+          reason: req.body.reason!.trim(),
+          log: req.log,
+        });
         return reply.redirect(`/?killed=${answer.eventId ?? 0}`, 303);
       } catch (e) {
         if (!(e instanceof DomainError)) throw e;
-        return send(reply, 400, renderConsolePage(await view(req, { notice: { kind: 'error', text: e.message }, killForm: { reason: req.body.reason ?? '' } })));
+        return send(
+          reply,
+          400,
+          renderConsolePage(
+            await view(req, {
+              notice: { kind: 'error', text: e.message },
+              killForm: { reason: req.body.reason ?? '' },
+            }),
+          ),
+        );
       }
     });
 
@@ -188,8 +265,12 @@ export function consoleRoutes(deps: ConsoleRouteDeps): FastifyPluginAsyncZod {
       const refused = refuseForm(req, req.body, reply, 'admin');
       if (refused) return refused;
       const problem = reasonProblem(req.body);
-      if (problem) return send(reply, 400, renderConsolePage(await view(req, { notice: { kind: 'error', text: problem } })));
-      const res = await deps.flags.unlatch({ actor: `console:${req.principal!.name}`, reason: req.body.reason!.trim() });
+      if (problem)
+        return send(reply, 400, renderConsolePage(await view(req, { notice: { kind: 'error', text: problem } })));
+      const res = await deps.flags.unlatch({
+        actor: `console:${req.principal!.name}`,
+        reason: req.body.reason!.trim(),
+      });
       req.log.warn({ cleared: res.cleared }, 'kill latch cleared via console');
       return reply.redirect('/?unlatched=1', 303);
     });

@@ -30,7 +30,12 @@ export interface RehomeStarter {
 const target = z.object({ percent: z.number().int(), shadow: z.boolean() });
 
 const flagSchema = z.object({
-  operation: z.string(), percent: z.number().int(), shadow: z.boolean(), version: z.number().int(), updatedAt: z.string(), updatedBy: z.string(),
+  operation: z.string(),
+  percent: z.number().int(),
+  shadow: z.boolean(),
+  version: z.number().int(),
+  updatedAt: z.string(),
+  updatedBy: z.string(),
 });
 
 const changeSchema = z.object({
@@ -42,7 +47,9 @@ const changeSchema = z.object({
 
 const reason = z.string().trim().min(1, 'is required (the audit records why)').max(500);
 
-const latched = { 409: errorSchema.describe('`latched`: the kill switch holds the flags at 0% (`latch` says since when, who and why)') };
+const latched = {
+  409: errorSchema.describe('`latched`: the kill switch holds the flags at 0% (`latch` says since when, who and why)'),
+};
 
 const latchSchema = z.object({
   latched: z.boolean(),
@@ -53,12 +60,21 @@ const latchSchema = z.object({
 });
 
 function latchBody(l: LatchState): z.infer<typeof latchSchema> {
-  return { latched: l.latched, reason: l.reason, actor: l.actor, since: l.since?.toISOString() ?? null, rollbackEventId: l.rollbackEventId };
+  return {
+    latched: l.latched,
+    reason: l.reason,
+    actor: l.actor,
+    since: l.since?.toISOString() ?? null,
+    rollbackEventId: l.rollbackEventId,
+  };
 }
 
 /** `push` and `git.push` both name the flag git.push (the metric label uses the short name). */
 const operationParam = z.object({
-  operation: z.string().regex(/^(git\.)?[a-z][a-z_]*$/, 'a flag such as push or git.push').transform((o) => (o.startsWith('git.') ? o : `git.${o}`)),
+  operation: z
+    .string()
+    .regex(/^(git\.)?[a-z][a-z_]*$/, 'a flag such as push or git.push')
+    .transform((o) => (o.startsWith('git.') ? o : `git.${o}`)),
 });
 
 function actorOf(req: FastifyRequest): string {
@@ -68,7 +84,11 @@ function actorOf(req: FastifyRequest): string {
 export interface KillSwitchAnswer {
   changeId: string | null;
   version: number;
-  changed: { operation: string; old: { percent: number; shadow: boolean }; new: { percent: number; shadow: boolean } }[];
+  changed: {
+    operation: string;
+    old: { percent: number; shadow: boolean };
+    new: { percent: number; shadow: boolean };
+  }[];
   decidedAt: string;
   eventId: number | null;
   latch: z.infer<typeof latchSchema>;
@@ -87,160 +107,275 @@ export interface KillSwitchAnswer {
  * kill's event instead of recording another.
  */
 export async function pullKillSwitch(
-  deps: { flags: Pick<FlagStore, 'kill' | 'awaitSwitch'>; switchTimeoutMs: number; rehome?: Pick<RehomeStarter, 'start'> },
+  deps: {
+    flags: Pick<FlagStore, 'kill' | 'awaitSwitch'>;
+    switchTimeoutMs: number;
+    rehome?: Pick<RehomeStarter, 'start'>;
+  },
   o: { actor: string; reason: string; idempotencyKey?: string; log: Pick<FastifyBaseLogger, 'warn'> },
 ): Promise<KillSwitchAnswer> {
-  const kill = await deps.flags.kill({ actor: o.actor, reason: o.reason, source: 'kill', latch: true, ...(o.idempotencyKey ? { changeId: `api-kill-${o.idempotencyKey}` } : {}) });
+  const kill = await deps.flags.kill({
+    actor: o.actor,
+    reason: o.reason,
+    source: 'kill',
+    latch: true,
+    ...(o.idempotencyKey ? { changeId: `api-kill-${o.idempotencyKey}` } : {}),
+  });
   const base = {
-    changeId: kill.changeId, version: kill.version, changed: kill.changed, decidedAt: kill.decidedAt.toISOString(), eventId: kill.eventId, latch: latchBody(kill.latch),
+    changeId: kill.changeId,
+    version: kill.version,
+    changed: kill.changed,
+    decidedAt: kill.decidedAt.toISOString(),
+    eventId: kill.eventId,
+    latch: latchBody(kill.latch),
   };
-  if (kill.eventId === null) return { ...base, switched: true, durationMs: null, processes: 0, missing: [], rehome: null };
+  if (kill.eventId === null)
+    return { ...base, switched: true, durationMs: null, processes: 0, missing: [], rehome: null };
   const eventId = kill.eventId;
   // the re-home runs durably on the git worker; the kill only starts it (started before the
   // wait so it runs while the caches switch)
   const rehome = deps.rehome
     ? deps.rehome.start(eventId).then(
-      (workflowId) => ({ workflowId, error: null }),
-      (e: unknown) => {
-        o.log.warn({ eventId, err: (e as Error).message }, 'kill switch: starting the re-home failed');
-        return { workflowId: null, error: `re-home not started: ${(e as Error).message}` };
-      })
+        (workflowId) => ({ workflowId, error: null }),
+        (e: unknown) => {
+          o.log.warn({ eventId, err: (e as Error).message }, 'kill switch: starting the re-home failed');
+          return { workflowId: null, error: `re-home not started: ${(e as Error).message}` };
+        },
+      )
     : Promise.resolve(null);
   const sw = await deps.flags.awaitSwitch(eventId, { timeoutMs: deps.switchTimeoutMs });
   o.log.warn({ eventId, switched: sw.switched, durationMs: sw.durationMs, actor: o.actor }, 'kill switch via API');
   return {
-    ...base, switched: sw.switched, durationMs: sw.durationMs, processes: Object.keys(sw.processes).length + sw.missing.length, missing: sw.missing,
+    ...base,
+    switched: sw.switched,
+    durationMs: sw.durationMs,
+    processes: Object.keys(sw.processes).length + sw.missing.length,
+    missing: sw.missing,
     rehome: await rehome,
   };
 }
 
-const rehomeSchema = z.object({
-  workflowId: z.string().nullable(),
-  error: z.string().nullable().describe('why the re-home did not start (the latch and the flags are set regardless)'),
-}).nullable().describe('the durable re-home of live approach-2 workspaces (GET /v1/flags/kill/{eventId}/rehome); null when nothing was killed or it is not offered');
+const rehomeSchema = z
+  .object({
+    workflowId: z.string().nullable(),
+    error: z.string().nullable().describe('why the re-home did not start (the latch and the flags are set regardless)'),
+  })
+  .nullable()
+  .describe(
+    'the durable re-home of live approach-2 workspaces (GET /v1/flags/kill/{eventId}/rehome); null when nothing was killed or it is not offered',
+  );
 
 export function flagRoutes({ flags, switchTimeoutMs, rehome }: FlagRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireRole('admin'));
 
-    app.get('/flags', {
-      schema: { summary: 'Every flag: percent to approach 2 and shadow', tags: ['flags'], response: { 200: z.object({ flags: z.array(flagSchema) }), ...errorResponses } },
-    }, async () => ({
-      flags: (await flags.list()).map((f) => ({ ...f, updatedAt: f.updatedAt.toISOString() })),
-    }));
-
-    app.put('/flags/:operation', {
-      schema: {
-        summary: 'Set one flag (fields left out keep their value); audited', tags: ['flags'], params: operationParam,
-        body: z.object({
-          percent: z.number().int().min(0).max(100).optional(),
-          shadow: z.boolean().optional(),
-          reason,
-        }).refine((b) => b.percent !== undefined || b.shadow !== undefined, { message: 'set percent or shadow', path: ['percent'] }),
-        response: { 200: changeSchema, ...errorResponses, ...latched },
-      },
-    }, async (req) => {
-      const { percent, shadow, reason: why } = req.body;
-      const res = await flags.set(req.params.operation, { ...(percent !== undefined ? { percent } : {}), ...(shadow !== undefined ? { shadow } : {}) }, { actor: actorOf(req), reason: why });
-      return { ...res, decidedAt: res.decidedAt.toISOString() };
-    });
-
-    app.post('/flags/kill', {
-      schema: {
-        summary: 'Kill switch: every flag to 0% and shadow off, latched until an admin unlatches; answers with the measured switch time', tags: ['flags'],
-        headers: idempotencyHeaders, body: z.object({ reason }),
-        response: {
-          200: changeSchema.extend({
-            eventId: z.number().int().nullable().describe('rollback_events id; null when every flag was already off'),
-            switched: z.boolean().describe('every live flag-caching process acknowledged'),
-            durationMs: z.number().nullable().describe('decision → every process switched (database clock)'),
-            processes: z.number().int(),
-            missing: z.array(z.string()),
-            latch: latchSchema,
-            rehome: rehomeSchema,
-          }),
-          ...errorResponses,
+    app.get(
+      '/flags',
+      {
+        schema: {
+          summary: 'Every flag: percent to approach 2 and shadow',
+          tags: ['flags'],
+          response: { 200: z.object({ flags: z.array(flagSchema) }), ...errorResponses },
         },
       },
-    }, async (req) => {
-      const key = req.headers['idempotency-key'];
-      return pullKillSwitch({ flags, switchTimeoutMs, rehome }, { actor: actorOf(req), reason: req.body.reason, idempotencyKey: key, log: req.log });
-    });
+      async () => ({
+        flags: (await flags.list()).map((f) => ({ ...f, updatedAt: f.updatedAt.toISOString() })),
+      }),
+    );
 
-    app.get('/flags/kill/:eventId/rehome', {
-      schema: {
-        summary: 'The re-home of a kill: live approach-2 workspaces carried to approach 1, not carried (with the reason) and in progress',
-        tags: ['flags'],
-        params: z.object({ eventId: z.coerce.number().int().min(1) }),
-        response: {
-          200: z.object({
-            eventId: z.number().int(),
-            carried: z.array(z.object({ workspaceId: z.string(), commits: z.number().int(), files: z.number().int(), durationMs: z.number().nullable() })),
-            notCarried: z.array(z.object({ workspaceId: z.string(), reason: z.string().nullable() })),
-            inProgress: z.array(z.string()),
-          }),
-          ...errorResponses,
+    app.put(
+      '/flags/:operation',
+      {
+        schema: {
+          summary: 'Set one flag (fields left out keep their value); audited',
+          tags: ['flags'],
+          params: operationParam,
+          body: z
+            .object({
+              percent: z.number().int().min(0).max(100).optional(),
+              shadow: z.boolean().optional(),
+              reason,
+            })
+            .refine((b) => b.percent !== undefined || b.shadow !== undefined, {
+              message: 'set percent or shadow',
+              path: ['percent'],
+            }),
+          response: { 200: changeSchema, ...errorResponses, ...latched },
         },
       },
-    }, async (req) => {
-      const rows = rehome ? await rehome.list(req.params.eventId) : [];
-      return {
-        eventId: req.params.eventId,
-        carried: rows.filter((r) => r.state === 'carried').map((r) => ({ workspaceId: r.workspaceId, commits: r.commits, files: r.files, durationMs: r.durationMs })),
-        notCarried: rows.filter((r) => r.state === 'not_carried').map((r) => ({ workspaceId: r.workspaceId, reason: r.reason })),
-        inProgress: rows.filter((r) => r.state === 'started').map((r) => r.workspaceId),
-      };
-    });
+      async (req) => {
+        const { percent, shadow, reason: why } = req.body;
+        const res = await flags.set(
+          req.params.operation,
+          { ...(percent !== undefined ? { percent } : {}), ...(shadow !== undefined ? { shadow } : {}) },
+          { actor: actorOf(req), reason: why },
+        );
+        return { ...res, decidedAt: res.decidedAt.toISOString() };
+      },
+    );
 
-    app.get('/flags/latch', {
-      schema: {
-        summary: 'The kill latch: set by the kill switch, it refuses every flag write until an admin unlatches', tags: ['flags'],
-        response: {
-          200: latchSchema.extend({
-            events: z.array(z.object({
-              id: z.number().int(), action: z.enum(['latch', 'unlatch']), actor: z.string(), reason: z.string(), rollbackEventId: z.number().int().nullable(), at: z.string(),
-            })).describe('latch and unlatch events, newest first'),
-          }),
-          ...errorResponses,
+    app.post(
+      '/flags/kill',
+      {
+        schema: {
+          summary:
+            'Kill switch: every flag to 0% and shadow off, latched until an admin unlatches; answers with the measured switch time',
+          tags: ['flags'],
+          headers: idempotencyHeaders,
+          body: z.object({ reason }),
+          response: {
+            200: changeSchema.extend({
+              eventId: z.number().int().nullable().describe('rollback_events id; null when every flag was already off'),
+              switched: z.boolean().describe('every live flag-caching process acknowledged'),
+              durationMs: z.number().nullable().describe('decision → every process switched (database clock)'),
+              processes: z.number().int(),
+              missing: z.array(z.string()),
+              latch: latchSchema,
+              rehome: rehomeSchema,
+            }),
+            ...errorResponses,
+          },
         },
       },
-    }, async () => {
-      const [latch, events] = await Promise.all([flags.latch(), flags.latchEvents({ limit: 50 })]);
-      return { ...latchBody(latch), events: events.map((e) => ({ ...e, at: e.at.toISOString() })) };
-    });
-
-    app.post('/flags/unlatch', {
-      schema: {
-        summary: 'Clear the kill latch (flags stay at 0% until changed); the reason is required and audited', tags: ['flags'],
-        body: z.object({ reason }),
-        response: { 200: latchSchema.extend({ cleared: z.boolean().describe('false when the flags were not latched') }), ...errorResponses },
+      async (req) => {
+        const key = req.headers['idempotency-key'];
+        return pullKillSwitch(
+          { flags, switchTimeoutMs, rehome },
+          { actor: actorOf(req), reason: req.body.reason, idempotencyKey: key, log: req.log },
+        );
       },
-    }, async (req) => {
-      const res = await flags.unlatch({ actor: actorOf(req), reason: req.body.reason });
-      req.log.warn({ cleared: res.cleared }, 'kill latch cleared via API');
-      return { ...latchBody(res), cleared: res.cleared };
-    });
+    );
 
-    app.get('/flags/audit', {
-      schema: {
-        summary: 'Who changed which flag, when, from what to what, and why (newest first)', tags: ['flags'],
-        querystring: z.object({
-          operation: z.string().regex(/^(git\.)?[a-z][a-z_]*$/).transform((o) => (o.startsWith('git.') ? o : `git.${o}`)).optional(),
-          changeId: z.string().max(200).optional(),
-          limit: z.coerce.number().int().min(1).max(1_000).default(100),
-        }),
-        response: {
-          200: z.object({
-            entries: z.array(z.object({
-              id: z.number().int(), changeId: z.string(), operation: z.string(), actor: z.string(), reason: z.string(),
-              old: target.nullable(), new: target.nullable(), version: z.number().int(), at: z.string(),
-            })),
-          }),
-          ...errorResponses,
+    app.get(
+      '/flags/kill/:eventId/rehome',
+      {
+        schema: {
+          summary:
+            'The re-home of a kill: live approach-2 workspaces carried to approach 1, not carried (with the reason) and in progress',
+          tags: ['flags'],
+          params: z.object({ eventId: z.coerce.number().int().min(1) }),
+          response: {
+            200: z.object({
+              eventId: z.number().int(),
+              carried: z.array(
+                z.object({
+                  workspaceId: z.string(),
+                  commits: z.number().int(),
+                  files: z.number().int(),
+                  durationMs: z.number().nullable(),
+                }),
+              ),
+              notCarried: z.array(z.object({ workspaceId: z.string(), reason: z.string().nullable() })),
+              inProgress: z.array(z.string()),
+            }),
+            ...errorResponses,
+          },
         },
       },
-    }, async (req) => ({
-      entries: (await flags.audit(req.query)).map((e) => ({ ...e, at: e.at.toISOString() })),
-    }));
+      async (req) => {
+        const rows = rehome ? await rehome.list(req.params.eventId) : [];
+        return {
+          eventId: req.params.eventId,
+          carried: rows
+            .filter((r) => r.state === 'carried')
+            .map((r) => ({ workspaceId: r.workspaceId, commits: r.commits, files: r.files, durationMs: r.durationMs })),
+          notCarried: rows
+            .filter((r) => r.state === 'not_carried')
+            .map((r) => ({ workspaceId: r.workspaceId, reason: r.reason })),
+          inProgress: rows.filter((r) => r.state === 'started').map((r) => r.workspaceId),
+        };
+      },
+    );
+
+    app.get(
+      '/flags/latch',
+      {
+        schema: {
+          summary: 'The kill latch: set by the kill switch, it refuses every flag write until an admin unlatches',
+          tags: ['flags'],
+          response: {
+            200: latchSchema.extend({
+              events: z
+                .array(
+                  z.object({
+                    id: z.number().int(),
+                    action: z.enum(['latch', 'unlatch']),
+                    actor: z.string(),
+                    reason: z.string(),
+                    rollbackEventId: z.number().int().nullable(),
+                    at: z.string(),
+                  }),
+                )
+                .describe('latch and unlatch events, newest first'),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async () => {
+        const [latch, events] = await Promise.all([flags.latch(), flags.latchEvents({ limit: 50 })]);
+        return { ...latchBody(latch), events: events.map((e) => ({ ...e, at: e.at.toISOString() })) };
+      },
+    );
+
+    app.post(
+      '/flags/unlatch',
+      {
+        schema: {
+          summary: 'Clear the kill latch (flags stay at 0% until changed); the reason is required and audited',
+          tags: ['flags'],
+          body: z.object({ reason }),
+          response: {
+            200: latchSchema.extend({ cleared: z.boolean().describe('false when the flags were not latched') }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => {
+        const res = await flags.unlatch({ actor: actorOf(req), reason: req.body.reason });
+        req.log.warn({ cleared: res.cleared }, 'kill latch cleared via API');
+        return { ...latchBody(res), cleared: res.cleared };
+      },
+    );
+
+    app.get(
+      '/flags/audit',
+      {
+        schema: {
+          summary: 'Who changed which flag, when, from what to what, and why (newest first)',
+          tags: ['flags'],
+          querystring: z.object({
+            operation: z
+              .string()
+              .regex(/^(git\.)?[a-z][a-z_]*$/)
+              .transform((o) => (o.startsWith('git.') ? o : `git.${o}`))
+              .optional(),
+            changeId: z.string().max(200).optional(),
+            limit: z.coerce.number().int().min(1).max(1_000).default(100),
+          }),
+          response: {
+            200: z.object({
+              entries: z.array(
+                z.object({
+                  id: z.number().int(),
+                  changeId: z.string(),
+                  operation: z.string(),
+                  actor: z.string(),
+                  reason: z.string(),
+                  old: target.nullable(),
+                  new: target.nullable(),
+                  version: z.number().int(),
+                  at: z.string(),
+                }),
+              ),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => ({
+        entries: (await flags.audit(req.query)).map((e) => ({ ...e, at: e.at.toISOString() })),
+      }),
+    );
   };
 }

@@ -20,11 +20,21 @@ const idParams = z.object({ id: z.string().regex(REPORT_ID, 'not a report id') }
 const notFound = { 404: errorSchema.describe('no such report') };
 
 const summary = z.object({
-  id: z.string(), kind: z.string(), runId: z.string(), title: z.string(), createdAt: z.string(), files: z.array(z.string()),
+  id: z.string(),
+  kind: z.string(),
+  runId: z.string(),
+  title: z.string(),
+  createdAt: z.string(),
+  files: z.array(z.string()),
   links: z.object({ html: z.string(), markdown: z.string() }),
 });
 const doc = z.object({
-  id: z.string(), kind: z.string(), runId: z.string(), title: z.string(), createdAt: z.string(), markdown: z.string(),
+  id: z.string(),
+  kind: z.string(),
+  runId: z.string(),
+  title: z.string(),
+  createdAt: z.string(),
+  markdown: z.string(),
   data: z.record(z.string(), z.unknown()),
 });
 
@@ -51,49 +61,79 @@ export function reportRoutes({ db }: ReportRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireRole('operator'));
 
-    app.get('/reports', {
-      schema: {
-        summary: 'List reports, newest first', tags: ['reports'],
-        querystring: z.object({
-          runId: z.string().max(200).optional().describe('the run (workflow id), e.g. validation-<id>'),
-          kind: z.string().max(64).optional().describe('validation-weekly, validation-final, baseline-production, …'),
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
-        }),
-        response: { 200: z.object({ reports: z.array(summary) }), ...errorResponses },
+    app.get(
+      '/reports',
+      {
+        schema: {
+          summary: 'List reports, newest first',
+          tags: ['reports'],
+          querystring: z.object({
+            runId: z.string().max(200).optional().describe('the run (workflow id), e.g. validation-<id>'),
+            kind: z.string().max(64).optional().describe('validation-weekly, validation-final, baseline-production, …'),
+            limit: z.coerce.number().int().min(1).max(1000).default(100),
+          }),
+          response: { 200: z.object({ reports: z.array(summary) }), ...errorResponses },
+        },
       },
-    }, async (req) => {
-      const rows = await reports.list(req.query);
-      return {
-        reports: rows.map((r) => ({
-          id: r.id, kind: r.kind, runId: r.runId, title: r.title, createdAt: r.createdAt.toISOString(), files: r.files,
-          links: { html: `/v1/reports/${r.id}?format=html`, markdown: `/v1/reports/${r.id}.md` },
-        })),
-      };
-    });
-
-    app.get('/reports/:id.md', {
-      schema: { summary: 'A report\'s markdown', tags: ['reports'], params: idParams, response: { 200: z.string(), ...errorResponses, ...notFound } },
-    }, async (req, reply) => {
-      const r = await mustGet(reports, req.params.id);
-      return reply.type('text/markdown; charset=utf-8').send(r.markdown);
-    });
-
-    app.get('/reports/:id', {
-      schema: {
-        summary: 'A report: the HTML page (Accept: text/html or ?format=html) or JSON', tags: ['reports'], params: idParams,
-        querystring: z.object({ format: z.enum(['html', 'json']).optional() }),
-        response: { 200: doc.or(z.string()), ...errorResponses, ...notFound },
+      async (req) => {
+        const rows = await reports.list(req.query);
+        return {
+          reports: rows.map((r) => ({
+            id: r.id,
+            kind: r.kind,
+            runId: r.runId,
+            title: r.title,
+            createdAt: r.createdAt.toISOString(),
+            files: r.files,
+            links: { html: `/v1/reports/${r.id}?format=html`, markdown: `/v1/reports/${r.id}.md` },
+          })),
+        };
       },
-    }, async (req, reply) => {
-      const r = await mustGet(reports, req.params.id);
-      if (wantsHtml(req.query.format, req.headers.accept)) {
-        // the page is self-contained (inline CSS and SVG, no scripts): forbid anything else
-        return reply
-          .type('text/html; charset=utf-8')
-          .header('content-security-policy', PAGE_CSP)
-          .send(r.html);
-      }
-      return { id: r.id, kind: r.kind, runId: r.runId, title: r.title, createdAt: r.createdAt.toISOString(), markdown: r.markdown, data: r.data };
-    });
+    );
+
+    app.get(
+      '/reports/:id.md',
+      {
+        schema: {
+          summary: "A report's markdown",
+          tags: ['reports'],
+          params: idParams,
+          response: { 200: z.string(), ...errorResponses, ...notFound },
+        },
+      },
+      async (req, reply) => {
+        const r = await mustGet(reports, req.params.id);
+        return reply.type('text/markdown; charset=utf-8').send(r.markdown);
+      },
+    );
+
+    app.get(
+      '/reports/:id',
+      {
+        schema: {
+          summary: 'A report: the HTML page (Accept: text/html or ?format=html) or JSON',
+          tags: ['reports'],
+          params: idParams,
+          querystring: z.object({ format: z.enum(['html', 'json']).optional() }),
+          response: { 200: doc.or(z.string()), ...errorResponses, ...notFound },
+        },
+      },
+      async (req, reply) => {
+        const r = await mustGet(reports, req.params.id);
+        if (wantsHtml(req.query.format, req.headers.accept)) {
+          // the page is self-contained (inline CSS and SVG, no scripts): forbid anything else
+          return reply.type('text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).send(r.html);
+        }
+        return {
+          id: r.id,
+          kind: r.kind,
+          runId: r.runId,
+          title: r.title,
+          createdAt: r.createdAt.toISOString(),
+          markdown: r.markdown,
+          data: r.data,
+        };
+      },
+    );
   };
 }

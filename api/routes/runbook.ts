@@ -18,20 +18,28 @@ export interface RunbookRouteDeps {
 
 export function runbookRoutes({ config }: RunbookRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/runbook', {
-      onRequest: requireRole('operator'),
-      schema: {
-        summary: 'The rollback runbook from the live configuration: triggers and thresholds, roles, commands, the kill switch, how to verify', tags: ['runbook'],
-        querystring: z.object({ format: z.enum(['html', 'markdown']).optional() }),
-        response: { 200: z.string(), ...errorResponses },
+    app.get(
+      '/runbook',
+      {
+        onRequest: requireRole('operator'),
+        schema: {
+          summary:
+            'The rollback runbook from the live configuration: triggers and thresholds, roles, commands, the kill switch, how to verify',
+          tags: ['runbook'],
+          querystring: z.object({ format: z.enum(['html', 'markdown']).optional() }),
+          response: { 200: z.string(), ...errorResponses },
+        },
       },
-    }, async (req, reply) => {
-      const markdown = renderRunbook(config, { apiUrl: `${req.protocol}://${req.host}`, generatedAt: new Date() });
-      if (wantsHtml(req.query.format, req.headers.accept)) {
-        return reply.type('text/html; charset=utf-8').header('content-security-policy', PAGE_CSP)
-          .send(renderHtmlPage({ title: 'Rollback runbook', markdown }));
-      }
-      return reply.type('text/markdown; charset=utf-8').send(markdown);
-    });
+      async (req, reply) => {
+        const markdown = renderRunbook(config, { apiUrl: `${req.protocol}://${req.host}`, generatedAt: new Date() });
+        if (wantsHtml(req.query.format, req.headers.accept)) {
+          return reply
+            .type('text/html; charset=utf-8')
+            .header('content-security-policy', PAGE_CSP)
+            .send(renderHtmlPage({ title: 'Rollback runbook', markdown }));
+        }
+        return reply.type('text/markdown; charset=utf-8').send(markdown);
+      },
+    );
   };
 }

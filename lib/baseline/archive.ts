@@ -61,7 +61,8 @@ function header(name: string, prefix: string, size: number, mtime: number): Buff
 export function tarGz(dir: string, entries: readonly ArchiveEntry[], mtimeSeconds: number): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
-    if (e.name.includes('/') || e.name === '.' || e.name === '..') throw new RangeError(`archive entries must be plain file names: ${e.name}`);
+    if (e.name.includes('/') || e.name === '.' || e.name === '..')
+      throw new RangeError(`archive entries must be plain file names: ${e.name}`);
     parts.push(header(e.name, dir, e.content.length, mtimeSeconds), e.content);
     const pad = (BLOCK - (e.content.length % BLOCK)) % BLOCK;
     if (pad) parts.push(Buffer.alloc(pad, 0));

@@ -66,14 +66,23 @@ export function evaluateBreaker(
   const trip = checks.find((c) => c.status === 'trip');
   if (trip && trip.value !== null) {
     return {
-      state: 'tripped', tripped: true, rule: trip.rule, value: trip.value, threshold: trip.threshold, sampleNum,
-      reason: `${trip.rule} ${pct(trip.value)} > ${pct(trip.threshold)}${where}`, checks,
+      state: 'tripped',
+      tripped: true,
+      rule: trip.rule,
+      value: trip.value,
+      threshold: trip.threshold,
+      sampleNum,
+      reason: `${trip.rule} ${pct(trip.value)} > ${pct(trip.threshold)}${where}`,
+      checks,
     };
   }
   if (checks.every((c) => c.status === 'ok')) {
     return { state: 'ok', tripped: false, sampleNum, reason: `within limits${where}`, checks };
   }
-  const missing = checks.filter((c) => c.status === 'na').map((c) => c.rule).join(', ');
+  const missing = checks
+    .filter((c) => c.status === 'na')
+    .map((c) => c.rule)
+    .join(', ');
   return { state: 'na', tripped: false, sampleNum, reason: `no data for ${missing}${where}`, checks };
 }
 
@@ -85,8 +94,13 @@ export function evaluateBreakerOnLastWindow(
   const last = samples[samples.length - 1];
   if (!last) {
     return {
-      state: 'na', tripped: false, reason: 'no sample yet',
-      checks: [check('error_rate', null, thresholds.errorRateMax), check('effective_fallback_ratio', null, thresholds.effectiveFallbackMax)],
+      state: 'na',
+      tripped: false,
+      reason: 'no sample yet',
+      checks: [
+        check('error_rate', null, thresholds.errorRateMax),
+        check('effective_fallback_ratio', null, thresholds.effectiveFallbackMax),
+      ],
     };
   }
   return evaluateBreaker(last, thresholds);
@@ -100,7 +114,10 @@ export interface SlidingBreakerOptions extends BreakerThresholds {
   minRequests: number;
 }
 
-export const DEFAULT_SLIDING_BREAKER: Omit<SlidingBreakerOptions, keyof BreakerThresholds> = { windowSeconds: 60, minRequests: 20 };
+export const DEFAULT_SLIDING_BREAKER: Omit<SlidingBreakerOptions, keyof BreakerThresholds> = {
+  windowSeconds: 60,
+  minRequests: 20,
+};
 
 /** How often the live breaker reads the service's own error rate and fallback ratio from Prometheus. */
 export const DEFAULT_BREAKER_CHECK_EVERY_SECONDS = 5;
@@ -141,7 +158,12 @@ export class SlidingBreaker {
   }
 
   /** Adds one progress tick; returns the trip when this tick breaches. */
-  observeRequests(at: number, completed: number, errors: number, firstErrorAt: number | null = errors > 0 ? at : null): LiveTrip | null {
+  observeRequests(
+    at: number,
+    completed: number,
+    errors: number,
+    firstErrorAt: number | null = errors > 0 ? at : null,
+  ): LiveTrip | null {
     if (this.trip) return this.trip;
     this.ticks.push({ at, completed, errors, firstErrorAt });
     const from = at - this.o.windowSeconds * 1000;
@@ -158,7 +180,11 @@ export class SlidingBreaker {
     const rate = failed / total;
     if (rate > this.o.errorRateMax) {
       this.trip = {
-        rule: 'error_rate', value: rate, threshold: this.o.errorRateMax, firstFailureAt: first, detectedAt: at,
+        rule: 'error_rate',
+        value: rate,
+        threshold: this.o.errorRateMax,
+        firstFailureAt: first,
+        detectedAt: at,
         reason: `error_rate ${pct(rate)} > ${pct(this.o.errorRateMax)} over the last ${this.o.windowSeconds} s (${failed}/${total} requests)`,
       };
     }
@@ -166,7 +192,10 @@ export class SlidingBreaker {
   }
 
   /** A server-side reading over the same span (e.g. from Prometheus); null is no data (neutral). */
-  observeServer(at: number, values: { error_rate?: number | null; effective_fallback_ratio?: number | null }): LiveTrip | null {
+  observeServer(
+    at: number,
+    values: { error_rate?: number | null; effective_fallback_ratio?: number | null },
+  ): LiveTrip | null {
     if (this.trip) return this.trip;
     const checks: [BreakerRule, number | null | undefined, number][] = [
       ['error_rate', values.error_rate, this.o.errorRateMax],
@@ -175,8 +204,16 @@ export class SlidingBreaker {
     for (const [rule, v, threshold] of checks) {
       if (v === null || v === undefined || !Number.isFinite(v) || v <= threshold) continue;
       let first: number | null = null;
-      for (const t of this.ticks) if (t.firstErrorAt !== null && (first === null || t.firstErrorAt < first)) first = t.firstErrorAt;
-      this.trip = { rule, value: v, threshold, firstFailureAt: first, detectedAt: at, reason: `${rule} ${pct(v)} > ${pct(threshold)} over the last ${this.o.windowSeconds} s (server side)` };
+      for (const t of this.ticks)
+        if (t.firstErrorAt !== null && (first === null || t.firstErrorAt < first)) first = t.firstErrorAt;
+      this.trip = {
+        rule,
+        value: v,
+        threshold,
+        firstFailureAt: first,
+        detectedAt: at,
+        reason: `${rule} ${pct(v)} > ${pct(threshold)} over the last ${this.o.windowSeconds} s (server side)`,
+      };
       return this.trip;
     }
     return null;

@@ -15,7 +15,14 @@
  *
  * Pure: no I/O, no clock.
  */
-import { MANDATORY_COLUMNS, profileName, resolveProfile, type BaselineSample, type CsvProfile, type SampleValue } from './csv.js';
+import {
+  MANDATORY_COLUMNS,
+  profileName,
+  resolveProfile,
+  type BaselineSample,
+  type CsvProfile,
+  type SampleValue,
+} from './csv.js';
 
 export interface CriteriaThresholds {
   p95MaxMs: number;
@@ -37,7 +44,12 @@ export const DEFAULT_CRITERIA_THRESHOLDS: CriteriaThresholds = {
   errorRateMax: 0.01,
   effectiveFallbackMax: 0.05,
   successRateMin: 0.99,
-  operationSuccessMin: { push_success_rate: 0.95, clone_success_rate: 0.99, plugin_reload_success_rate: 0.95, snapshot_success_rate: 0.99 },
+  operationSuccessMin: {
+    push_success_rate: 0.95,
+    clone_success_rate: 0.99,
+    plugin_reload_success_rate: 0.95,
+    snapshot_success_rate: 0.99,
+  },
 };
 
 export type CriterionStatus = 'pass' | 'fail' | 'na';
@@ -93,7 +105,8 @@ export interface CriteriaResult {
   goNoGo: GoNoGo;
 }
 
-const num = (v: SampleValue | undefined): number | null => (v === null || v === undefined || !Number.isFinite(v) ? null : v);
+const num = (v: SampleValue | undefined): number | null =>
+  v === null || v === undefined || !Number.isFinite(v) ? null : v;
 
 function series(samples: readonly BaselineSample[], column: string): (number | null)[] {
   return samples.map((s) => num(s.values[column]));
@@ -118,7 +131,10 @@ function weightedMean(samples: readonly BaselineSample[], column: string): numbe
     const x = num(s.values[column]);
     if (x === null) continue;
     const w = num(s.values.request_rate);
-    if (w === null || w <= 0) { weighted = false; break; }
+    if (w === null || w <= 0) {
+      weighted = false;
+      break;
+    }
     sw += w;
     swx += w * x;
   }
@@ -130,14 +146,22 @@ function weightedMean(samples: readonly BaselineSample[], column: string): numbe
 function sumColumns(samples: readonly BaselineSample[], cols: readonly string[]): number | null {
   let total = 0;
   let any = false;
-  for (const s of samples) for (const c of cols) {
-    const v = num(s.values[c]);
-    if (v !== null) { total += v; any = true; }
-  }
+  for (const s of samples)
+    for (const c of cols) {
+      const v = num(s.values[c]);
+      if (v !== null) {
+        total += v;
+        any = true;
+      }
+    }
   return any ? total : null;
 }
 
-function ratioOfCounts(samples: readonly BaselineSample[], good: readonly string[], bad: readonly string[]): number | null {
+function ratioOfCounts(
+  samples: readonly BaselineSample[],
+  good: readonly string[],
+  bad: readonly string[],
+): number | null {
   const g = sumColumns(samples, good);
   const b = sumColumns(samples, bad);
   if (g === null && b === null) return null;
@@ -158,10 +182,15 @@ export interface MergedLatency {
  * together (seed 003 criteria); otherwise a request-weighted mean of the windows' percentiles.
  * `p95MaxMs`/`p99MaxMs` are always the worst window's.
  */
-export function aggregateRun(samples: readonly BaselineSample[], profile: CsvProfile = 'default', merged?: MergedLatency): RunAggregate {
+export function aggregateRun(
+  samples: readonly BaselineSample[],
+  profile: CsvProfile = 'default',
+  merged?: MergedLatency,
+): RunAggregate {
   const operationSuccess: Record<string, number | null> = {};
   for (const op of resolveProfile(profile).operations) {
-    operationSuccess[op.rateColumn] = ratioOfCounts(samples, op.successColumns, op.failureColumns) ?? weightedMean(samples, op.rateColumn);
+    operationSuccess[op.rateColumn] =
+      ratioOfCounts(samples, op.successColumns, op.failureColumns) ?? weightedMean(samples, op.rateColumn);
   }
   return {
     samples: samples.length,
@@ -181,7 +210,8 @@ export function aggregateRun(samples: readonly BaselineSample[], profile: CsvPro
     rssMaxMb: max(series(samples, 'rss_mb')),
     cpuAvgPercent: mean(series(samples, 'cpu_percent')),
     requestRateAvg: mean(series(samples, 'request_rate')),
-    cacheHitRate: ratioOfCounts(samples, ['cache_hits_raw'], ['cache_misses_raw']) ?? weightedMean(samples, 'cache_hit_rate'),
+    cacheHitRate:
+      ratioOfCounts(samples, ['cache_hits_raw'], ['cache_misses_raw']) ?? weightedMean(samples, 'cache_hit_rate'),
     operationSuccess,
   };
 }
@@ -218,31 +248,104 @@ export function evaluateCriteria(
   const a = aggregateRun(samples, profile, opts.mergedLatency);
   const merged = opts.mergedLatency !== undefined && opts.mergedLatency.count > 0;
   const latencyObserved = (v: number | null, worst: number | null): string =>
-    v === null ? 'NA' : merged ? `${fmtMs(v)} over all ${opts.mergedLatency!.count} requests (worst window ${fmtMs(worst)})` : `${fmtMs(v)} (max ${fmtMs(worst)})`;
+    v === null
+      ? 'NA'
+      : merged
+        ? `${fmtMs(v)} over all ${opts.mergedLatency!.count} requests (worst window ${fmtMs(worst)})`
+        : `${fmtMs(v)} (max ${fmtMs(worst)})`;
   const rows: CriterionRow[] = [];
 
   if (opts.expectedSamples !== undefined) {
     rows.push({
-      id: 'samples', criterion: 'Samples collected', target: `≥ ${opts.expectedSamples}`, observed: String(samples.length),
-      value: samples.length, status: samples.length >= opts.expectedSamples ? 'pass' : 'fail', mandatory: true,
+      id: 'samples',
+      criterion: 'Samples collected',
+      target: `≥ ${opts.expectedSamples}`,
+      observed: String(samples.length),
+      value: samples.length,
+      status: samples.length >= opts.expectedSamples ? 'pass' : 'fail',
+      mandatory: true,
     });
   }
   rows.push(
-    { id: 'success_rate', criterion: 'HTTP success rate', target: `≥ ${fmtPct(thresholds.successRateMin)}`, observed: fmtPct(a.successRate), value: a.successRate, status: judge(a.successRate, '>=', thresholds.successRateMin), mandatory: true },
-    { id: 'p95_latency', criterion: 'Latency P95', target: `≤ ${thresholds.p95MaxMs} ms`, observed: latencyObserved(a.p95Ms, a.p95MaxMs), value: a.p95Ms, status: judge(a.p95Ms, '<=', thresholds.p95MaxMs), mandatory: true },
-    { id: 'p99_latency', criterion: 'Latency P99', target: `≤ ${thresholds.p99MaxMs} ms`, observed: latencyObserved(a.p99Ms, a.p99MaxMs), value: a.p99Ms, status: judge(a.p99Ms, '<=', thresholds.p99MaxMs), mandatory: true },
-    { id: 'rss_avg', criterion: 'RSS memory (average)', target: `≤ ${thresholds.rssAvgMaxMb} MB`, observed: fmtMb(a.rssAvgMb), value: a.rssAvgMb, status: judge(a.rssAvgMb, '<=', thresholds.rssAvgMaxMb), mandatory: true },
-    { id: 'cache_hit_rate', criterion: 'Cache (pool reuse) hit rate', target: `≥ ${fmtPct(thresholds.cacheHitMin)}`, observed: fmtPct(a.cacheHitRate), value: a.cacheHitRate, status: judge(a.cacheHitRate, '>=', thresholds.cacheHitMin), mandatory: true },
-    { id: 'error_rate', criterion: 'Error rate (overall)', target: `≤ ${fmtPct(thresholds.errorRateMax)}`, observed: a.errorRate === null ? 'NA' : `${fmtPct(a.errorRate)} (4xx ${fmtPct(a.errorRate4xx)}, 5xx ${fmtPct(a.errorRate5xx)})`, value: a.errorRate, status: judge(a.errorRate, '<=', thresholds.errorRateMax), mandatory: true },
-    { id: 'effective_fallback', criterion: 'Effective fallback ratio', target: `≤ ${fmtPct(thresholds.effectiveFallbackMax)}`, observed: fmtPct(a.effectiveFallbackRatio), value: a.effectiveFallbackRatio, status: judge(a.effectiveFallbackRatio, '<=', thresholds.effectiveFallbackMax), mandatory: true },
+    {
+      id: 'success_rate',
+      criterion: 'HTTP success rate',
+      target: `≥ ${fmtPct(thresholds.successRateMin)}`,
+      observed: fmtPct(a.successRate),
+      value: a.successRate,
+      status: judge(a.successRate, '>=', thresholds.successRateMin),
+      mandatory: true,
+    },
+    {
+      id: 'p95_latency',
+      criterion: 'Latency P95',
+      target: `≤ ${thresholds.p95MaxMs} ms`,
+      observed: latencyObserved(a.p95Ms, a.p95MaxMs),
+      value: a.p95Ms,
+      status: judge(a.p95Ms, '<=', thresholds.p95MaxMs),
+      mandatory: true,
+    },
+    {
+      id: 'p99_latency',
+      criterion: 'Latency P99',
+      target: `≤ ${thresholds.p99MaxMs} ms`,
+      observed: latencyObserved(a.p99Ms, a.p99MaxMs),
+      value: a.p99Ms,
+      status: judge(a.p99Ms, '<=', thresholds.p99MaxMs),
+      mandatory: true,
+    },
+    {
+      id: 'rss_avg',
+      criterion: 'RSS memory (average)',
+      target: `≤ ${thresholds.rssAvgMaxMb} MB`,
+      observed: fmtMb(a.rssAvgMb),
+      value: a.rssAvgMb,
+      status: judge(a.rssAvgMb, '<=', thresholds.rssAvgMaxMb),
+      mandatory: true,
+    },
+    {
+      id: 'cache_hit_rate',
+      criterion: 'Cache (pool reuse) hit rate',
+      target: `≥ ${fmtPct(thresholds.cacheHitMin)}`,
+      observed: fmtPct(a.cacheHitRate),
+      value: a.cacheHitRate,
+      status: judge(a.cacheHitRate, '>=', thresholds.cacheHitMin),
+      mandatory: true,
+    },
+    {
+      id: 'error_rate',
+      criterion: 'Error rate (overall)',
+      target: `≤ ${fmtPct(thresholds.errorRateMax)}`,
+      observed:
+        a.errorRate === null
+          ? 'NA'
+          : `${fmtPct(a.errorRate)} (4xx ${fmtPct(a.errorRate4xx)}, 5xx ${fmtPct(a.errorRate5xx)})`,
+      value: a.errorRate,
+      status: judge(a.errorRate, '<=', thresholds.errorRateMax),
+      mandatory: true,
+    },
+    {
+      id: 'effective_fallback',
+      criterion: 'Effective fallback ratio',
+      target: `≤ ${fmtPct(thresholds.effectiveFallbackMax)}`,
+      observed: fmtPct(a.effectiveFallbackRatio),
+      value: a.effectiveFallbackRatio,
+      status: judge(a.effectiveFallbackRatio, '<=', thresholds.effectiveFallbackMax),
+      mandatory: true,
+    },
   );
   for (const op of resolved.operations) {
     const min = thresholds.operationSuccessMin[op.rateColumn];
     if (min === undefined) continue;
     const v = a.operationSuccess[op.rateColumn] ?? null;
     rows.push({
-      id: op.rateColumn, criterion: `${op.label[0].toUpperCase()}${op.label.slice(1)} success rate`, target: `≥ ${fmtPct(min)}`,
-      observed: fmtPct(v), value: v, status: judge(v, '>=', min), mandatory: false,
+      id: op.rateColumn,
+      criterion: `${op.label[0].toUpperCase()}${op.label.slice(1)} success rate`,
+      target: `≥ ${fmtPct(min)}`,
+      observed: fmtPct(v),
+      value: v,
+      status: judge(v, '>=', min),
+      mandatory: false,
     });
   }
 
@@ -262,7 +365,14 @@ export function evaluateCriteria(
 
   const counts = { pass: 0, fail: 0, na: 0 };
   for (const r of rows) counts[r.status]++;
-  return { profile: profileName(profile), rows, aggregate: a, counts, naMandatory, goNoGo: { decision: reasons.length === 0 ? 'go' : 'no-go', reasons } };
+  return {
+    profile: profileName(profile),
+    rows,
+    aggregate: a,
+    counts,
+    naMandatory,
+    goNoGo: { decision: reasons.length === 0 ? 'go' : 'no-go', reasons },
+  };
 }
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -273,7 +383,10 @@ export function renderCriteriaMarkdown(result: CriteriaResult): string {
   const lines = [
     '| Criterion | Target | Observed | Result |',
     '|---|---|---|---|',
-    ...result.rows.map((r) => `| ${cell(r.criterion)}${r.mandatory ? ' \\*' : ''} | ${cell(r.target)} | ${cell(r.observed)} | ${icon[r.status]} |`),
+    ...result.rows.map(
+      (r) =>
+        `| ${cell(r.criterion)}${r.mandatory ? ' \\*' : ''} | ${cell(r.target)} | ${cell(r.observed)} | ${icon[r.status]} |`,
+    ),
     '',
     '\\* mandatory: NA blocks Go (seed 003).',
     '',

@@ -41,14 +41,34 @@ export type ColumnUnit = (typeof COLUMN_UNITS)[number];
  * number, and what the engine measured from the client side over it.
  */
 export const LOAD_STATISTICS = [
-  'timestamp', 'sample_num', 'success_rate', 'error_rate', 'error_rate_4xx', 'error_rate_5xx',
-  'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'rps', 'requests',
+  'timestamp',
+  'sample_num',
+  'success_rate',
+  'error_rate',
+  'error_rate_4xx',
+  'error_rate_5xx',
+  'p50_ms',
+  'p90_ms',
+  'p95_ms',
+  'p99_ms',
+  'rps',
+  'requests',
 ] as const;
 export type LoadStatistic = (typeof LOAD_STATISTICS)[number];
 
 const LOAD_STATISTIC_KIND: Record<LoadStatistic, ColumnKind> = {
-  timestamp: 'timestamp', sample_num: 'sample_num', success_rate: 'ratio', error_rate: 'ratio', error_rate_4xx: 'ratio', error_rate_5xx: 'ratio',
-  p50_ms: 'ms', p90_ms: 'ms', p95_ms: 'ms', p99_ms: 'ms', rps: 'rate', requests: 'count',
+  timestamp: 'timestamp',
+  sample_num: 'sample_num',
+  success_rate: 'ratio',
+  error_rate: 'ratio',
+  error_rate_4xx: 'ratio',
+  error_rate_5xx: 'ratio',
+  p50_ms: 'ms',
+  p90_ms: 'ms',
+  p95_ms: 'ms',
+  p99_ms: 'ms',
+  rps: 'rate',
+  requests: 'count',
 };
 
 /** A column as a profile declares it. */
@@ -119,15 +139,47 @@ export const NA = 'NA';
 
 /** The seed's exact header, in order. */
 export const SEED_V3_HEADER: readonly string[] = [
-  'timestamp', 'http_success_rate', 'p50_latency', 'p90_latency', 'p95_latency', 'p99_latency',
-  'raw_fallback_ratio', 'effective_fallback_ratio', 'error_rate', 'error_rate_4xx', 'error_rate_5xx',
-  'cpu_percent', 'rss_mb', 'request_rate', 'raw_fallback_total', 'effective_fallback_total',
-  'fallback_http', 'fallback_message', 'fallback_cache', 'http_adapter_ops', 'message_bus_rpc_attempts',
-  'cache_get_attempts', 'fb_http_ratio', 'fb_message_ratio', 'fb_cache_ratio', 'plugin_reload_success',
-  'plugin_reload_failure', 'snapshot_create_success', 'snapshot_create_failure', 'snapshot_restore_success',
-  'snapshot_restore_failure', 'cache_hit_rate', 'plugin_reload_p95', 'plugin_reload_p99',
-  'plugin_reload_success_rate', 'snapshot_operation_p95', 'snapshot_operation_p99', 'snapshot_success_rate',
-  'cache_hits_raw', 'cache_misses_raw', 'sample_num',
+  'timestamp',
+  'http_success_rate',
+  'p50_latency',
+  'p90_latency',
+  'p95_latency',
+  'p99_latency',
+  'raw_fallback_ratio',
+  'effective_fallback_ratio',
+  'error_rate',
+  'error_rate_4xx',
+  'error_rate_5xx',
+  'cpu_percent',
+  'rss_mb',
+  'request_rate',
+  'raw_fallback_total',
+  'effective_fallback_total',
+  'fallback_http',
+  'fallback_message',
+  'fallback_cache',
+  'http_adapter_ops',
+  'message_bus_rpc_attempts',
+  'cache_get_attempts',
+  'fb_http_ratio',
+  'fb_message_ratio',
+  'fb_cache_ratio',
+  'plugin_reload_success',
+  'plugin_reload_failure',
+  'snapshot_create_success',
+  'snapshot_create_failure',
+  'snapshot_restore_success',
+  'snapshot_restore_failure',
+  'cache_hit_rate',
+  'plugin_reload_p95',
+  'plugin_reload_p99',
+  'plugin_reload_success_rate',
+  'snapshot_operation_p95',
+  'snapshot_operation_p99',
+  'snapshot_success_rate',
+  'cache_hits_raw',
+  'cache_misses_raw',
+  'sample_num',
 ];
 
 /**
@@ -135,13 +187,42 @@ export const SEED_V3_HEADER: readonly string[] = [
  * service fallback kind (approach 2 → approach 1), plugin → push, snapshot → clone.
  */
 export const DEFAULT_HEADER: readonly string[] = [
-  'timestamp', 'http_success_rate', 'p50_latency', 'p90_latency', 'p95_latency', 'p99_latency',
-  'raw_fallback_ratio', 'effective_fallback_ratio', 'error_rate', 'error_rate_4xx', 'error_rate_5xx',
-  'cpu_percent', 'rss_mb', 'request_rate', 'raw_fallback_total', 'effective_fallback_total',
-  'fallback_service', 'fallback_cache', 'service_ops', 'cache_get_attempts', 'fb_service_ratio', 'fb_cache_ratio',
-  'push_success', 'push_failure', 'clone_success', 'clone_failure', 'cache_hit_rate',
-  'push_p95', 'push_p99', 'push_success_rate', 'clone_p95', 'clone_p99', 'clone_success_rate',
-  'cache_hits_raw', 'cache_misses_raw', 'sample_num',
+  'timestamp',
+  'http_success_rate',
+  'p50_latency',
+  'p90_latency',
+  'p95_latency',
+  'p99_latency',
+  'raw_fallback_ratio',
+  'effective_fallback_ratio',
+  'error_rate',
+  'error_rate_4xx',
+  'error_rate_5xx',
+  'cpu_percent',
+  'rss_mb',
+  'request_rate',
+  'raw_fallback_total',
+  'effective_fallback_total',
+  'fallback_service',
+  'fallback_cache',
+  'service_ops',
+  'cache_get_attempts',
+  'fb_service_ratio',
+  'fb_cache_ratio',
+  'push_success',
+  'push_failure',
+  'clone_success',
+  'clone_failure',
+  'cache_hit_rate',
+  'push_p95',
+  'push_p99',
+  'push_success_rate',
+  'clone_p95',
+  'clone_p99',
+  'clone_success_rate',
+  'cache_hits_raw',
+  'cache_misses_raw',
+  'sample_num',
 ];
 
 function kindOf(name: string): ColumnKind {
@@ -162,18 +243,32 @@ const TRAFFIC_INDEPENDENT = new Set(['timestamp', 'sample_num', 'cpu_percent', '
 export const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 function resolveColumn(c: ColumnSpec): CsvColumn {
-  const kind: ColumnKind = c.load === 'timestamp' || c.load === 'sample_num' ? c.load : c.unit ?? (c.query === undefined && c.load ? LOAD_STATISTIC_KIND[c.load] : kindOf(c.name));
+  const kind: ColumnKind =
+    c.load === 'timestamp' || c.load === 'sample_num'
+      ? c.load
+      : (c.unit ?? (c.query === undefined && c.load ? LOAD_STATISTIC_KIND[c.load] : kindOf(c.name)));
   return {
-    name: c.name, kind, trafficDependent: !TRAFFIC_INDEPENDENT.has(c.name) && (kind === 'ratio' || kind === 'ms'),
-    ...(c.query !== undefined ? { query: c.query } : {}), ...(c.load !== undefined ? { load: c.load } : {}),
+    name: c.name,
+    kind,
+    trafficDependent: !TRAFFIC_INDEPENDENT.has(c.name) && (kind === 'ratio' || kind === 'ms'),
+    ...(c.query !== undefined ? { query: c.query } : {}),
+    ...(c.load !== undefined ? { load: c.load } : {}),
   };
 }
 
 /** The engine statistic that fills a built-in column when its query has no value. */
 const BUILTIN_LOAD_FALLBACK: Record<string, LoadStatistic> = {
-  timestamp: 'timestamp', sample_num: 'sample_num',
-  http_success_rate: 'success_rate', error_rate: 'error_rate', error_rate_4xx: 'error_rate_4xx', error_rate_5xx: 'error_rate_5xx',
-  p50_latency: 'p50_ms', p90_latency: 'p90_ms', p95_latency: 'p95_ms', p99_latency: 'p99_ms', request_rate: 'rps',
+  timestamp: 'timestamp',
+  sample_num: 'sample_num',
+  http_success_rate: 'success_rate',
+  error_rate: 'error_rate',
+  error_rate_4xx: 'error_rate_4xx',
+  error_rate_5xx: 'error_rate_5xx',
+  p50_latency: 'p50_ms',
+  p90_latency: 'p90_ms',
+  p95_latency: 'p95_ms',
+  p99_latency: 'p99_ms',
+  request_rate: 'rps',
 };
 
 /** A built-in column: the query `baseline.<name>`, with the engine's statistic where it measures the same thing. */
@@ -188,19 +283,42 @@ export const BUILTIN_PROFILES: Record<BuiltinCsvProfile, CsvProfileSpec> = {
   default: {
     columns: DEFAULT_HEADER.map(builtinColumn),
     operations: [
-      { label: 'push', rateColumn: 'push_success_rate', successColumns: ['push_success'], failureColumns: ['push_failure'], p95Column: 'push_p95', p99Column: 'push_p99' },
-      { label: 'clone', rateColumn: 'clone_success_rate', successColumns: ['clone_success'], failureColumns: ['clone_failure'], p95Column: 'clone_p95', p99Column: 'clone_p99' },
+      {
+        label: 'push',
+        rateColumn: 'push_success_rate',
+        successColumns: ['push_success'],
+        failureColumns: ['push_failure'],
+        p95Column: 'push_p95',
+        p99Column: 'push_p99',
+      },
+      {
+        label: 'clone',
+        rateColumn: 'clone_success_rate',
+        successColumns: ['clone_success'],
+        failureColumns: ['clone_failure'],
+        p95Column: 'clone_p95',
+        p99Column: 'clone_p99',
+      },
     ],
   },
   'seed-v3': {
     columns: SEED_V3_HEADER.map(builtinColumn),
     operations: [
-      { label: 'plugin reload', rateColumn: 'plugin_reload_success_rate', successColumns: ['plugin_reload_success'], failureColumns: ['plugin_reload_failure'], p95Column: 'plugin_reload_p95', p99Column: 'plugin_reload_p99' },
       {
-        label: 'snapshot', rateColumn: 'snapshot_success_rate',
+        label: 'plugin reload',
+        rateColumn: 'plugin_reload_success_rate',
+        successColumns: ['plugin_reload_success'],
+        failureColumns: ['plugin_reload_failure'],
+        p95Column: 'plugin_reload_p95',
+        p99Column: 'plugin_reload_p99',
+      },
+      {
+        label: 'snapshot',
+        rateColumn: 'snapshot_success_rate',
         successColumns: ['snapshot_create_success', 'snapshot_restore_success'],
         failureColumns: ['snapshot_create_failure', 'snapshot_restore_failure'],
-        p95Column: 'snapshot_operation_p95', p99Column: 'snapshot_operation_p99',
+        p95Column: 'snapshot_operation_p95',
+        p99Column: 'snapshot_operation_p99',
       },
     ],
   },
@@ -215,16 +333,29 @@ export function profileProblems(spec: CsvProfileSpec): { path: (string | number)
   const out: { path: (string | number)[]; message: string }[] = [];
   const seen = new Set<string>();
   spec.columns.forEach((c, i) => {
-    if (!COLUMN_NAME.test(c.name)) out.push({ path: ['columns', i, 'name'], message: `"${c.name}" must be letters, digits and "_" (at most 64), not starting with a digit` });
+    if (!COLUMN_NAME.test(c.name))
+      out.push({
+        path: ['columns', i, 'name'],
+        message: `"${c.name}" must be letters, digits and "_" (at most 64), not starting with a digit`,
+      });
     if (seen.has(c.name)) out.push({ path: ['columns', i, 'name'], message: `"${c.name}" is declared twice` });
     seen.add(c.name);
-    if (c.query === undefined && c.load === undefined) out.push({ path: ['columns', i], message: `column "${c.name}" needs a query or a load statistic` });
-    if ((c.load === 'timestamp' || c.load === 'sample_num') && c.query !== undefined) out.push({ path: ['columns', i, 'query'], message: `column "${c.name}" takes the window's ${c.load}; it cannot also have a query` });
+    if (c.query === undefined && c.load === undefined)
+      out.push({ path: ['columns', i], message: `column "${c.name}" needs a query or a load statistic` });
+    if ((c.load === 'timestamp' || c.load === 'sample_num') && c.query !== undefined)
+      out.push({
+        path: ['columns', i, 'query'],
+        message: `column "${c.name}" takes the window's ${c.load}; it cannot also have a query`,
+      });
   });
   if (spec.columns.length === 0) out.push({ path: ['columns'], message: 'a profile needs at least one column' });
   (spec.operations ?? []).forEach((op, i) => {
     for (const col of [op.rateColumn, ...op.successColumns, ...op.failureColumns]) {
-      if (!seen.has(col)) out.push({ path: ['operations', i], message: `operation "${op.label}" names column "${col}", which the profile does not declare` });
+      if (!seen.has(col))
+        out.push({
+          path: ['operations', i],
+          message: `operation "${op.label}" names column "${col}", which the profile does not declare`,
+        });
     }
   });
   return out;
@@ -237,14 +368,24 @@ export function resolveProfile(profile: CsvProfile): ResolvedProfile {
   if (typeof profile === 'string') {
     const hit = builtinResolved.get(profile);
     if (hit) return hit;
-    if (!isCsvProfile(profile)) throw new Error(`unknown CSV profile "${profile}": built-in ${CSV_PROFILES.join(', ')}, or a profile declared under baseline.profiles`);
+    if (!isCsvProfile(profile))
+      throw new Error(
+        `unknown CSV profile "${profile}": built-in ${CSV_PROFILES.join(', ')}, or a profile declared under baseline.profiles`,
+      );
     const spec = BUILTIN_PROFILES[profile];
-    const r: ResolvedProfile = { name: profile, columns: spec.columns.map(resolveColumn), operations: spec.operations ?? [] };
+    const r: ResolvedProfile = {
+      name: profile,
+      columns: spec.columns.map(resolveColumn),
+      operations: spec.operations ?? [],
+    };
     builtinResolved.set(profile, r);
     return r;
   }
   const problems = profileProblems(profile);
-  if (problems.length > 0) throw new Error(`CSV profile "${profile.name}": ${problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ')}`);
+  if (problems.length > 0)
+    throw new Error(
+      `CSV profile "${profile.name}": ${problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ')}`,
+    );
   return { name: profile.name, columns: profile.columns.map(resolveColumn), operations: profile.operations ?? [] };
 }
 
@@ -259,7 +400,9 @@ export function columns(profile: CsvProfile): readonly CsvColumn[] {
 
 /** Columns whose value comes from a PromQL query. */
 export function queriedColumns(profile: CsvProfile): string[] {
-  return resolveProfile(profile).columns.filter((c) => c.query !== undefined).map((c) => c.name);
+  return resolveProfile(profile)
+    .columns.filter((c) => c.query !== undefined)
+    .map((c) => c.name);
 }
 
 /**
@@ -268,7 +411,13 @@ export function queriedColumns(profile: CsvProfile): string[] {
  * both built-in profiles; a declared profile without one of them has no data for that criterion.
  */
 export const MANDATORY_COLUMNS: readonly string[] = [
-  'http_success_rate', 'p95_latency', 'p99_latency', 'effective_fallback_ratio', 'error_rate', 'rss_mb', 'cache_hit_rate',
+  'http_success_rate',
+  'p95_latency',
+  'p99_latency',
+  'effective_fallback_ratio',
+  'error_rate',
+  'rss_mb',
+  'cache_hit_rate',
 ];
 
 /** The operations of a built-in profile (kept for callers that index by name). */
@@ -278,7 +427,12 @@ export const OPERATION_COLUMNS: Record<BuiltinCsvProfile, readonly OperationColu
 };
 
 /** The engine's statistics of one window, by name (null: not measurable, e.g. no requests completed). */
-export function loadStatistics(w: Pick<WindowStats, 'completed' | 'rps' | 'successRate' | 'errorRate' | 'errorRate4xx' | 'errorRate5xx' | 'latencyMs'>): Record<Exclude<LoadStatistic, 'timestamp' | 'sample_num'>, number | null> {
+export function loadStatistics(
+  w: Pick<
+    WindowStats,
+    'completed' | 'rps' | 'successRate' | 'errorRate' | 'errorRate4xx' | 'errorRate5xx' | 'latencyMs'
+  >,
+): Record<Exclude<LoadStatistic, 'timestamp' | 'sample_num'>, number | null> {
   const none = w.completed === 0;
   return {
     success_rate: none ? null : w.successRate,
@@ -305,7 +459,10 @@ export function toSampleValue(v: number | string | null | undefined): SampleValu
  * Normalises a window's values for a profile: non-finite → NA, and when the window had no
  * requests (request_rate 0) every traffic-dependent column is NA even if a query returned 0.
  */
-export function normalizeValues(profile: CsvProfile, raw: Record<string, number | string | null | undefined>): Record<string, SampleValue> {
+export function normalizeValues(
+  profile: CsvProfile,
+  raw: Record<string, number | string | null | undefined>,
+): Record<string, SampleValue> {
   const out: Record<string, SampleValue> = {};
   const cols = resolveProfile(profile).columns;
   for (const c of cols) {
@@ -318,7 +475,16 @@ export function normalizeValues(profile: CsvProfile, raw: Record<string, number 
   return out;
 }
 
-const DECIMALS: Record<ColumnKind, number> = { timestamp: 0, sample_num: 0, ratio: 6, ms: 2, percent: 2, mb: 2, rate: 3, count: 3 };
+const DECIMALS: Record<ColumnKind, number> = {
+  timestamp: 0,
+  sample_num: 0,
+  ratio: 6,
+  ms: 2,
+  percent: 2,
+  mb: 2,
+  rate: 3,
+  count: 3,
+};
 
 /** Formats one number for a column kind; trailing zeros dropped ("0.5", "12", "43.21"). */
 export function formatNumber(kind: ColumnKind, v: number): string {
@@ -336,16 +502,20 @@ export function formatTimestamp(unixSeconds: number): string {
 }
 
 export function header(profile: CsvProfile): string {
-  return resolveProfile(profile).columns.map((c) => escapeField(c.name)).join(',');
+  return resolveProfile(profile)
+    .columns.map((c) => escapeField(c.name))
+    .join(',');
 }
 
 export function row(profile: CsvProfile, sample: BaselineSample): string {
-  return resolveProfile(profile).columns.map((c) => {
-    if (c.kind === 'timestamp') return escapeField(formatTimestamp(sample.timestamp));
-    if (c.kind === 'sample_num') return String(sample.sampleNum);
-    const v = sample.values[c.name];
-    return v === null || v === undefined || !Number.isFinite(v) ? NA : escapeField(formatNumber(c.kind, v));
-  }).join(',');
+  return resolveProfile(profile)
+    .columns.map((c) => {
+      if (c.kind === 'timestamp') return escapeField(formatTimestamp(sample.timestamp));
+      if (c.kind === 'sample_num') return String(sample.sampleNum);
+      const v = sample.values[c.name];
+      return v === null || v === undefined || !Number.isFinite(v) ? NA : escapeField(formatNumber(c.kind, v));
+    })
+    .join(',');
 }
 
 /** Whole file: header plus one line per sample, newline-terminated. */
@@ -365,23 +535,52 @@ export function parse(text: string): { header: string[]; records: string[][] } {
     const ch = text[i];
     if (quoted) {
       if (ch === '"') {
-        if (text[i + 1] === '"') { field += '"'; i += 2; continue; }
-        quoted = false; i++; continue;
+        if (text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+        i++;
+        continue;
       }
-      field += ch; i++; continue;
+      field += ch;
+      i++;
+      continue;
     }
-    if (ch === '"' && field === '') { quoted = true; sawAny = true; i++; continue; }
-    if (ch === ',') { rec.push(field); field = ''; sawAny = true; i++; continue; }
+    if (ch === '"' && field === '') {
+      quoted = true;
+      sawAny = true;
+      i++;
+      continue;
+    }
+    if (ch === ',') {
+      rec.push(field);
+      field = '';
+      sawAny = true;
+      i++;
+      continue;
+    }
     if (ch === '\r' || ch === '\n') {
-      if (sawAny || field !== '' || rec.length > 0) { rec.push(field); records.push(rec); }
-      rec = []; field = ''; sawAny = false;
+      if (sawAny || field !== '' || rec.length > 0) {
+        rec.push(field);
+        records.push(rec);
+      }
+      rec = [];
+      field = '';
+      sawAny = false;
       i += ch === '\r' && text[i + 1] === '\n' ? 2 : 1;
       continue;
     }
-    field += ch; sawAny = true; i++;
+    field += ch;
+    sawAny = true;
+    i++;
   }
   if (quoted) throw new Error('unterminated quoted field');
-  if (sawAny || field !== '' || rec.length > 0) { rec.push(field); records.push(rec); }
+  if (sawAny || field !== '' || rec.length > 0) {
+    rec.push(field);
+    records.push(rec);
+  }
   const [head, ...rest] = records;
   return { header: head ?? [], records: rest };
 }

@@ -5,7 +5,14 @@
  * checked every few seconds, and a breach aborts the load at once. The sample window that was
  * running keeps what it measured up to the stop.
  */
-import { startLoad, type LoadOptions, type LoadResult, type LoadRun, type LoadSnapshot, type StatusCounts } from '../load/engine.js';
+import {
+  startLoad,
+  type LoadOptions,
+  type LoadResult,
+  type LoadRun,
+  type LoadSnapshot,
+  type StatusCounts,
+} from '../load/engine.js';
 import { SlidingBreaker, type LiveTrip, type SlidingBreakerOptions } from './breaker.js';
 
 export interface ServerCheck {
@@ -61,7 +68,15 @@ export function startGuardedLoad(o: GuardedLoadOptions): { run: LoadRun; done: P
     timer = setInterval(() => {
       if (busy || breaker.tripped) return;
       busy = true;
-      server.read().then((v) => trip(breaker.observeServer(now(), v)), () => undefined).finally(() => { busy = false; });
+      server
+        .read()
+        .then(
+          (v) => trip(breaker.observeServer(now(), v)),
+          () => undefined,
+        )
+        .finally(() => {
+          busy = false;
+        });
     }, server.everyMs);
   }
   const done = run.done.then((result) => {

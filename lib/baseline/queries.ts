@@ -39,7 +39,8 @@ const FALLBACK = 'gitops_fallback_total';
 const CLIENT_CATEGORIES = 'conflict|auth|rate_limit|client';
 const SERVICE_CATEGORIES = 'network|timeout|other';
 
-const inc = (metric: string, matchers = ''): string => `sum(increase(${metric}${matchers ? `{${matchers}}` : ''}[$window]))`;
+const inc = (metric: string, matchers = ''): string =>
+  `sum(increase(${metric}${matchers ? `{${matchers}}` : ''}[$window]))`;
 /** a count that is 0 (not absent) when the series has not appeared yet */
 const inc0 = (metric: string, matchers = ''): string => `(${inc(metric, matchers)} or vector(0))`;
 const ratio = (num: string, den: string): string => `${num} / ${den}`;
@@ -76,7 +77,10 @@ const SEED_SERVICE_QUERIES: Record<string, string> = {
   'baseline.message_bus_rpc_attempts': inc('metasheet_message_rpc_attempts_total'),
   // numerators count 0 while no fallback happened; an absent denominator leaves the ratio NA
   'baseline.fb_http_ratio': ratio(inc0(SEED_FALLBACK, 'reason=~"http_.*"'), inc('metasheet_http_adapter_ops_total')),
-  'baseline.fb_message_ratio': ratio(inc0(SEED_FALLBACK, 'reason=~"message_.*"'), inc('metasheet_message_rpc_attempts_total')),
+  'baseline.fb_message_ratio': ratio(
+    inc0(SEED_FALLBACK, 'reason=~"message_.*"'),
+    inc('metasheet_message_rpc_attempts_total'),
+  ),
   'baseline.plugin_reload_success': inc(SEED_RELOAD, 'result="success"'),
   'baseline.plugin_reload_failure': inc(SEED_RELOAD, 'result="failure"'),
   'baseline.snapshot_create_success': inc(SEED_CREATE, 'result="success"'),
@@ -86,7 +90,10 @@ const SEED_SERVICE_QUERIES: Record<string, string> = {
   'baseline.plugin_reload_p95': seedQuantileMs(0.95, 'metasheet_plugin_reload_duration_seconds'),
   'baseline.plugin_reload_p99': seedQuantileMs(0.99, 'metasheet_plugin_reload_duration_seconds'),
   // seed 003: success / (success + failure)
-  'baseline.plugin_reload_success_rate': ratio(inc0(SEED_RELOAD, 'result="success"'), inc(SEED_RELOAD, 'result=~"success|failure"')),
+  'baseline.plugin_reload_success_rate': ratio(
+    inc0(SEED_RELOAD, 'result="success"'),
+    inc(SEED_RELOAD, 'result=~"success|failure"'),
+  ),
   'baseline.snapshot_operation_p95': seedQuantileMs(0.95, 'metasheet_snapshot_operation_duration_seconds'),
   'baseline.snapshot_operation_p99': seedQuantileMs(0.99, 'metasheet_snapshot_operation_duration_seconds'),
   // seed 003: (create_success + restore_success) / all snapshot operations; a service that has only
@@ -135,7 +142,8 @@ export function baselineQueryKey(column: string): string {
 
 /** Seconds → PromQL duration (`600s`). */
 export function promDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`window must be a positive number of seconds, got ${seconds}`);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new Error(`window must be a positive number of seconds, got ${seconds}`);
   return `${Math.max(1, Math.round(seconds))}s`;
 }
 

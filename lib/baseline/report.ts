@@ -53,7 +53,8 @@ export interface ChartThresholds {
 export function baselineCharts(samples: readonly BaselineSample[], t: ChartThresholds = {}): ChartSpec[] {
   const charts: ChartSpec[] = [
     {
-      title: 'Latency percentiles', unit: 'ms',
+      title: 'Latency percentiles',
+      unit: 'ms',
       series: [
         { name: 'P50', points: seriesOf(samples, 'p50_latency') },
         { name: 'P95', points: seriesOf(samples, 'p95_latency') },
@@ -62,26 +63,39 @@ export function baselineCharts(samples: readonly BaselineSample[], t: ChartThres
       ...(t.p95MaxMs !== undefined ? { threshold: { value: t.p95MaxMs, label: `P95 target ${t.p95MaxMs} ms` } } : {}),
     },
     {
-      title: 'Error rate and effective fallback', unit: '%',
+      title: 'Error rate and effective fallback',
+      unit: '%',
       series: [
         { name: 'error rate', points: seriesOf(samples, 'error_rate', 100) },
         { name: '4xx', points: seriesOf(samples, 'error_rate_4xx', 100) },
         { name: '5xx', points: seriesOf(samples, 'error_rate_5xx', 100) },
         { name: 'effective fallback', points: seriesOf(samples, 'effective_fallback_ratio', 100) },
       ],
-      ...(t.breakerErrorRateMax !== undefined ? { threshold: { value: t.breakerErrorRateMax * 100, label: `breaker ${t.breakerErrorRateMax * 100}%` } } : {}),
+      ...(t.breakerErrorRateMax !== undefined
+        ? { threshold: { value: t.breakerErrorRateMax * 100, label: `breaker ${t.breakerErrorRateMax * 100}%` } }
+        : {}),
     },
     {
-      title: 'RSS memory', unit: 'MB',
+      title: 'RSS memory',
+      unit: 'MB',
       series: [{ name: 'RSS', points: seriesOf(samples, 'rss_mb') }],
-      ...(t.rssAvgMaxMb !== undefined ? { threshold: { value: t.rssAvgMaxMb, label: `limit ${t.rssAvgMaxMb} MB avg` } } : {}),
+      ...(t.rssAvgMaxMb !== undefined
+        ? { threshold: { value: t.rssAvgMaxMb, label: `limit ${t.rssAvgMaxMb} MB avg` } }
+        : {}),
     },
     {
-      title: 'Cache (pool reuse) hit rate', unit: '%',
+      title: 'Cache (pool reuse) hit rate',
+      unit: '%',
       series: [{ name: 'hit rate', points: seriesOf(samples, 'cache_hit_rate', 100) }],
-      ...(t.cacheHitMin !== undefined ? { threshold: { value: t.cacheHitMin * 100, label: `target ${t.cacheHitMin * 100}%` } } : {}),
+      ...(t.cacheHitMin !== undefined
+        ? { threshold: { value: t.cacheHitMin * 100, label: `target ${t.cacheHitMin * 100}%` } }
+        : {}),
     },
-    { title: 'Request rate', unit: 'req/s', series: [{ name: 'operations/s', points: seriesOf(samples, 'request_rate') }] },
+    {
+      title: 'Request rate',
+      unit: 'req/s',
+      series: [{ name: 'operations/s', points: seriesOf(samples, 'request_rate') }],
+    },
     { title: 'CPU', unit: '%', series: [{ name: 'CPU', points: seriesOf(samples, 'cpu_percent') }] },
   ];
   return charts;
@@ -108,7 +122,10 @@ function sampleTable(samples: readonly BaselineSample[]): string {
   return [
     `| # | time | ${cols.map((c) => c[0]).join(' | ')} |`,
     `|---|---|${cols.map(() => '---').join('|')}|`,
-    ...samples.map((s) => `| ${s.sampleNum} | ${formatTimestamp(s.timestamp)} | ${cols.map(([, col, f]) => f(s.values[col] ?? null)).join(' | ')} |`),
+    ...samples.map(
+      (s) =>
+        `| ${s.sampleNum} | ${formatTimestamp(s.timestamp)} | ${cols.map(([, col, f]) => f(s.values[col] ?? null)).join(' | ')} |`,
+    ),
   ].join('\n');
 }
 
@@ -133,18 +150,25 @@ export function buildProductionReport(input: ProductionReportInput): ReportConte
   const lines: string[] = [`# ${title}`, ''];
   lines.push(
     `- Run: \`${input.runId}\`, phase **${phase.name}**, CSV profile \`${profileName(input.profile)}\``,
-    `- Window: ${first ? formatTimestamp(first.timestamp) : 'NA'} → ${last ? formatTimestamp(last.timestamp) : 'NA'}, ${phase.samples.length} samples`
-      + (phase.intervalSeconds ? ` × ${phase.intervalSeconds} s` : ''),
+    `- Window: ${first ? formatTimestamp(first.timestamp) : 'NA'} → ${last ? formatTimestamp(last.timestamp) : 'NA'}, ${phase.samples.length} samples` +
+      (phase.intervalSeconds ? ` × ${phase.intervalSeconds} s` : ''),
   );
-  if (phase.rps !== undefined) lines.push(`- Load: ${phase.rps} req/s over ${phase.connections ?? '?'} connections (open loop)`);
+  if (phase.rps !== undefined)
+    lines.push(`- Load: ${phase.rps} req/s over ${phase.connections ?? '?'} connections (open loop)`);
   if (input.metadata) {
     const env = input.metadata.environment;
-    lines.push(`- Environment: node ${env.nodeVersion} on ${cell(env.hostname)}${input.metadata.gitSha ? `, git ${input.metadata.gitSha.slice(0, 12)}` : ''}, config ${input.metadata.configDigest.slice(0, 12)}`);
+    lines.push(
+      `- Environment: node ${env.nodeVersion} on ${cell(env.hostname)}${input.metadata.gitSha ? `, git ${input.metadata.gitSha.slice(0, 12)}` : ''}, config ${input.metadata.configDigest.slice(0, 12)}`,
+    );
   }
-  if (phase.breaker?.tripped) lines.push(`- **Circuit breaker tripped**: ${cell(phase.breaker.reason)} — load stopped, results are partial`);
+  if (phase.breaker?.tripped)
+    lines.push(`- **Circuit breaker tripped**: ${cell(phase.breaker.reason)} — load stopped, results are partial`);
   lines.push(
-    '', '## Summary', '',
-    '| Metric | Value |', '|---|---|',
+    '',
+    '## Summary',
+    '',
+    '| Metric | Value |',
+    '|---|---|',
     `| HTTP success rate | ${fmtPct(a.successRate)} |`,
     `| Latency P50 / P90 / P95 / P99 | ${fmtMs(a.p50Ms)} / ${fmtMs(a.p90Ms)} / ${fmtMs(a.p95Ms)} / ${fmtMs(a.p99Ms)} |`,
     `| Worst window P95 / P99 | ${fmtMs(a.p95MaxMs)} / ${fmtMs(a.p99MaxMs)} |`,
@@ -155,13 +179,30 @@ export function buildProductionReport(input: ProductionReportInput): ReportConte
     `| CPU average | ${a.cpuAvgPercent === null ? 'NA' : `${a.cpuAvgPercent.toFixed(1)}%`} |`,
     `| Request rate average | ${a.requestRateAvg === null ? 'NA' : `${a.requestRateAvg.toFixed(1)} ops/s`} |`,
     ...Object.entries(a.operationSuccess).map(([k, v]) => `| ${k.replace(/_/g, ' ')} | ${fmtPct(v)} |`),
-    '', '## Success criteria', '', renderCriteriaMarkdown(phase.criteria),
-    '', '## Samples', '', phase.samples.length > 0 ? sampleTable(phase.samples) : '_no samples_',
+    '',
+    '## Success criteria',
+    '',
+    renderCriteriaMarkdown(phase.criteria),
+    '',
+    '## Samples',
+    '',
+    phase.samples.length > 0 ? sampleTable(phase.samples) : '_no samples_',
   );
   if (input.slo) {
-    lines.push('', '## SLO draft', '', ...input.slo.targets.map((t) => `- ${t.name}: ${t.objective}%${t.thresholdMs !== undefined ? ` under ${t.thresholdMs} ms` : ''}`));
+    lines.push(
+      '',
+      '## SLO draft',
+      '',
+      ...input.slo.targets.map(
+        (t) => `- ${t.name}: ${t.objective}%${t.thresholdMs !== undefined ? ` under ${t.thresholdMs} ms` : ''}`,
+      ),
+    );
   }
-  lines.push('', 'NA: no traffic in the interval, or the series is absent. NA is neutral for the breaker; Go/No-Go needs the mandatory columns non-NA.', '');
+  lines.push(
+    '',
+    'NA: no traffic in the interval, or the series is absent. NA is neutral for the breaker; Go/No-Go needs the mandatory columns non-NA.',
+    '',
+  );
   return {
     title,
     markdown: lines.join('\n'),
@@ -204,27 +245,45 @@ export function buildCompletionSummary(input: CompletionSummaryInput): ReportCon
   const partial = input.outcome !== 'completed';
   const title = `${partial ? 'Partial summary' : 'Completion summary'} — production baseline ${input.runId}`;
   const lines = [
-    `# ${title}`, '',
+    `# ${title}`,
+    '',
     `- Outcome: **${input.outcome}**${input.reason ? ` — ${cell(input.reason)}` : ''}`,
     `- Started ${formatTimestamp(input.startedAt)}, finished ${formatTimestamp(input.finishedAt)} (${((input.finishedAt - input.startedAt) / 3600).toFixed(2)} h)`,
-    '', '## Results', '',
+    '',
+    '## Results',
+    '',
     '| Phase | Samples | P95 | P99 | Memory avg | Effective fallback | Cache hit | Error rate | Go/No-Go |',
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const p of input.phases) {
     const a = p.criteria.aggregate;
-    lines.push(`| ${cell(p.name)} | ${p.samples.length} | ${fmtMs(a.p95Ms)} | ${fmtMs(a.p99Ms)} | ${fmtMb(a.rssAvgMb)} | ${fmtPct(a.effectiveFallbackRatio)} | ${fmtPct(a.cacheHitRate)} | ${fmtPct(a.errorRate)} | ${p.criteria.goNoGo.decision.toUpperCase()}${p.breaker?.tripped ? ' (breaker tripped)' : ''} |`);
+    lines.push(
+      `| ${cell(p.name)} | ${p.samples.length} | ${fmtMs(a.p95Ms)} | ${fmtMs(a.p99Ms)} | ${fmtMb(a.rssAvgMb)} | ${fmtPct(a.effectiveFallbackRatio)} | ${fmtPct(a.cacheHitRate)} | ${fmtPct(a.errorRate)} | ${p.criteria.goNoGo.decision.toUpperCase()}${p.breaker?.tripped ? ' (breaker tripped)' : ''} |`,
+    );
   }
   const tripped = input.phases.find((p) => p.breaker?.tripped);
-  if (tripped?.breaker) lines.push('', `Circuit breaker tripped in ${cell(tripped.name)}: ${cell(tripped.breaker.reason)}.`);
-  const decision = !partial && input.phases.length > 0 && input.phases.every((p) => p.criteria.goNoGo.decision === 'go') ? 'go' : 'no-go';
+  if (tripped?.breaker)
+    lines.push('', `Circuit breaker tripped in ${cell(tripped.name)}: ${cell(tripped.breaker.reason)}.`);
+  const decision =
+    !partial && input.phases.length > 0 && input.phases.every((p) => p.criteria.goNoGo.decision === 'go')
+      ? 'go'
+      : 'no-go';
   lines.push('', `**Overall: ${decision.toUpperCase()}**`);
   const reasons = input.phases.flatMap((p) => p.criteria.goNoGo.reasons.map((r) => `${p.name}: ${r}`));
   if (reasons.length > 0) lines.push('', ...reasons.map((r) => `- ${cell(r)}`));
   if (input.slo && input.slo.targets.length > 0) {
-    lines.push('', '## SLO draft', '', ...input.slo.targets.map((t) => `- ${t.name}: ${t.objective}%${t.thresholdMs !== undefined ? ` under ${t.thresholdMs} ms` : ''} (budget ${t.errorBudget.minutesPerPeriod} min / ${t.errorBudget.periodDays} d)`));
+    lines.push(
+      '',
+      '## SLO draft',
+      '',
+      ...input.slo.targets.map(
+        (t) =>
+          `- ${t.name}: ${t.objective}%${t.thresholdMs !== undefined ? ` under ${t.thresholdMs} ms` : ''} (budget ${t.errorBudget.minutesPerPeriod} min / ${t.errorBudget.periodDays} d)`,
+      ),
+    );
   }
-  if (input.artifacts && input.artifacts.length > 0) lines.push('', '## Artifacts', '', ...input.artifacts.map((f) => `- \`${f}\``));
+  if (input.artifacts && input.artifacts.length > 0)
+    lines.push('', '## Artifacts', '', ...input.artifacts.map((f) => `- \`${f}\``));
   lines.push('');
   return {
     title,
@@ -236,7 +295,13 @@ export function buildCompletionSummary(input: CompletionSummaryInput): ReportCon
       decision,
       startedAt: input.startedAt,
       finishedAt: input.finishedAt,
-      phases: input.phases.map((p) => ({ name: p.name, samples: p.samples.length, aggregate: p.criteria.aggregate, goNoGo: p.criteria.goNoGo, breaker: p.breaker ?? null })),
+      phases: input.phases.map((p) => ({
+        name: p.name,
+        samples: p.samples.length,
+        aggregate: p.criteria.aggregate,
+        goNoGo: p.criteria.goNoGo,
+        breaker: p.breaker ?? null,
+      })),
       artifacts: input.artifacts ?? [],
     },
   };
@@ -265,11 +330,14 @@ export function captureEnvironment(hostname: string): EnvironmentInfo {
   };
 }
 
-const SECRET_KEY = /token|secret|password|passwd|apikey|api_key|authorization|credential|encryptionkey|private|jwt|cookie|sha256/i;
+const SECRET_KEY =
+  /token|secret|password|passwd|apikey|api_key|authorization|credential|encryptionkey|private|jwt|cookie|sha256/i;
 
 /** Strips userinfo and query strings from URLs inside a string value. */
 function scrubUrls(s: string): string {
-  return s.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^/@\s]+@)/gi, '$1').replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s?#]*)\?[^\s#]*/gi, '$1');
+  return s
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^/@\s]+@)/gi, '$1')
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s?#]*)\?[^\s#]*/gi, '$1');
 }
 
 /**
@@ -292,7 +360,9 @@ export function sanitizeConfig(value: unknown): unknown {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';

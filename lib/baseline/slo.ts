@@ -105,18 +105,30 @@ export function recommendSlo(samples: readonly BaselineSample[], opts: SloOption
     const observedErr = Math.max(0, 1 - agg.successRate);
     const fitting = ladder.filter((o) => o / 100 < agg.successRate! && 1 - o / 100 >= burn * observedErr);
     const objective = fitting[0] ?? ladder[ladder.length - 1];
-    let reasoning = `observed success ${(agg.successRate * 100).toFixed(3)}% over ${samples.length} windows `
-      + `(error ${(observedErr * 100).toFixed(3)}%); ${objective}% leaves a budget of ${(100 - objective).toFixed(2)}%, `
-      + `at least ${burn}× the observed error rate, so steady state burns at most ${Math.round(100 / burn)}% of it.`;
+    let reasoning =
+      `observed success ${(agg.successRate * 100).toFixed(3)}% over ${samples.length} windows ` +
+      `(error ${(observedErr * 100).toFixed(3)}%); ${objective}% leaves a budget of ${(100 - objective).toFixed(2)}%, ` +
+      `at least ${burn}× the observed error rate, so steady state burns at most ${Math.round(100 / burn)}% of it.`;
     if (fitting.length === 0) {
-      reasoning = `observed success ${(agg.successRate * 100).toFixed(3)}% is too low for any objective on the ladder `
-        + `with ${burn}× headroom; ${objective}% is a placeholder until the error rate is fixed.`;
+      reasoning =
+        `observed success ${(agg.successRate * 100).toFixed(3)}% is too low for any objective on the ladder ` +
+        `with ${burn}× headroom; ${objective}% is a placeholder until the error rate is fixed.`;
       notes.push('availability: the observed error rate is too high for a meaningful objective');
     }
-    targets.push({ name: 'requests-availability', kind: 'availability', objective, observed: agg.successRate, reasoning, errorBudget: budget(objective, periodDays, rps) });
+    targets.push({
+      name: 'requests-availability',
+      kind: 'availability',
+      objective,
+      observed: agg.successRate,
+      reasoning,
+      errorBudget: budget(objective, periodDays, rps),
+    });
   }
 
-  for (const [q, col, name] of [[95, 'p95_latency', 'requests-latency-p95'], [99, 'p99_latency', 'requests-latency-p99']] as const) {
+  for (const [q, col, name] of [
+    [95, 'p95_latency', 'requests-latency-p95'],
+    [99, 'p99_latency', 'requests-latency-p99'],
+  ] as const) {
     const xs = values(samples, col);
     const worst = max(xs);
     if (worst === null) {
@@ -126,14 +138,25 @@ export function recommendSlo(samples: readonly BaselineSample[], opts: SloOption
     const wanted = worst * (1 + headroom);
     const bucket = buckets.find((b) => b * 1000 >= wanted - 1e-9);
     if (bucket === undefined) {
-      notes.push(`latency P${q}: worst window ${worst.toFixed(1)} ms + headroom exceeds the largest histogram bucket (${buckets[buckets.length - 1]} s)`);
+      notes.push(
+        `latency P${q}: worst window ${worst.toFixed(1)} ms + headroom exceeds the largest histogram bucket (${buckets[buckets.length - 1]} s)`,
+      );
       continue;
     }
     const thresholdMs = Number((bucket * 1000).toPrecision(12));
-    const reasoning = `worst ${samples.length > 1 ? 'of ' + xs.length + ' windows' : 'window'} P${q} ${worst.toFixed(1)} ms `
-      + `(median ${median(xs)!.toFixed(1)} ms); +${Math.round(headroom * 100)}% headroom → ${wanted.toFixed(1)} ms, `
-      + `rounded up to the ${thresholdMs} ms histogram bucket so the SLI counts it exactly.`;
-    targets.push({ name, kind: 'latency', objective: q, thresholdMs, observed: worst, reasoning, errorBudget: budget(q, periodDays, rps) });
+    const reasoning =
+      `worst ${samples.length > 1 ? 'of ' + xs.length + ' windows' : 'window'} P${q} ${worst.toFixed(1)} ms ` +
+      `(median ${median(xs)!.toFixed(1)} ms); +${Math.round(headroom * 100)}% headroom → ${wanted.toFixed(1)} ms, ` +
+      `rounded up to the ${thresholdMs} ms histogram bucket so the SLI counts it exactly.`;
+    targets.push({
+      name,
+      kind: 'latency',
+      objective: q,
+      thresholdMs,
+      observed: worst,
+      reasoning,
+      errorBudget: budget(q, periodDays, rps),
+    });
   }
   return { service, periodDays, samples: samples.length, targets, notes, matchers: opts.matchers ?? '' };
 }
@@ -151,14 +174,20 @@ export function renderSloMarkdown(rec: SloRecommendation): string {
   ];
   for (const t of rec.targets) {
     const good = t.kind === 'availability' ? 'operation succeeds' : `operation faster than ${t.thresholdMs} ms`;
-    const observed = t.kind === 'availability' ? pctText(t.observed) : `worst P${t.objective} ${t.observed.toFixed(1)} ms`;
+    const observed =
+      t.kind === 'availability' ? pctText(t.observed) : `worst P${t.objective} ${t.observed.toFixed(1)} ms`;
     const ops = t.errorBudget.operationsPerPeriod === null ? '' : `, ≈ ${t.errorBudget.operationsPerPeriod} operations`;
-    lines.push(`| ${t.name} | ${t.objective}% | ${good} | ${observed} | ${(t.errorBudget.fraction * 100).toFixed(2)}% = ${t.errorBudget.minutesPerPeriod} min${ops} |`);
+    lines.push(
+      `| ${t.name} | ${t.objective}% | ${good} | ${observed} | ${(t.errorBudget.fraction * 100).toFixed(2)}% = ${t.errorBudget.minutesPerPeriod} min${ops} |`,
+    );
   }
   lines.push('', '## Reasoning', '');
   for (const t of rec.targets) lines.push(`- **${t.name}**: ${t.reasoning}`);
   if (rec.notes.length > 0) lines.push('', '## Not recommended', '', ...rec.notes.map((n) => `- ${n}`));
-  lines.push('', 'The Sloth spec beside this file (`slo.sloth.yaml`) generates recording and multi-window burn-rate alert rules.');
+  lines.push(
+    '',
+    'The Sloth spec beside this file (`slo.sloth.yaml`) generates recording and multi-window burn-rate alert rules.',
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -190,7 +219,9 @@ export function buildSlothSpec(rec: SloRecommendation): Record<string, unknown> 
         alerting: {
           name: 'GitopsAvailabilityBudgetBurn',
           labels: { category: 'availability' },
-          annotations: { summary: `${rec.service} operations are failing faster than the ${t.objective}% objective allows` },
+          annotations: {
+            summary: `${rec.service} operations are failing faster than the ${t.objective}% objective allows`,
+          },
           page_alert: { labels: { severity: 'critical' } },
           ticket_alert: { labels: { severity: 'warning' } },
         },
@@ -208,13 +239,20 @@ export function buildSlothSpec(rec: SloRecommendation): Record<string, unknown> 
       alerting: {
         name: t.name === 'requests-latency-p95' ? 'GitopsLatencyP95BudgetBurn' : 'GitopsLatencyP99BudgetBurn',
         labels: { category: 'latency' },
-        annotations: { summary: `${rec.service} operations slower than ${t.thresholdMs} ms exceed the ${t.objective}% objective` },
+        annotations: {
+          summary: `${rec.service} operations slower than ${t.thresholdMs} ms exceed the ${t.objective}% objective`,
+        },
         page_alert: { labels: { severity: 'critical' } },
         ticket_alert: { labels: { severity: 'warning' } },
       },
     };
   });
-  return { version: 'prometheus/v1', service: rec.service, labels: { owner: 'sandbox-git-control', source: 'production-baseline' }, slos };
+  return {
+    version: 'prometheus/v1',
+    service: rec.service,
+    labels: { owner: 'sandbox-git-control', source: 'production-baseline' },
+    slos,
+  };
 }
 
 /** The Sloth spec as YAML text. */

@@ -44,7 +44,12 @@ export interface CanaryThresholds {
   consistency: number;
 }
 
-export const DEFAULT_THRESHOLDS: CanaryThresholds = { errorRate: 0.05, minOperations: 20, p95Ratio: 2, consistency: 0.9999 };
+export const DEFAULT_THRESHOLDS: CanaryThresholds = {
+  errorRate: 0.05,
+  minOperations: 20,
+  p95Ratio: 2,
+  consistency: 0.9999,
+};
 
 export const TRIGGERS = ['error_rate', 'p95_latency', 'consistency'] as const;
 export type TriggerName = (typeof TRIGGERS)[number];
@@ -118,7 +123,12 @@ function num(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(3);
 }
 
-function noData(trigger: TriggerName, threshold: number, what: string, r: Extract<Reading, { kind: 'nodata' }>): TriggerResult {
+function noData(
+  trigger: TriggerName,
+  threshold: number,
+  what: string,
+  r: Extract<Reading, { kind: 'nodata' }>,
+): TriggerResult {
   return { trigger, status: 'nodata', value: null, threshold, detail: `no data for ${what} (${r.reason})` };
 }
 
@@ -126,12 +136,17 @@ function noData(trigger: TriggerName, threshold: number, what: string, r: Extrac
  * Judges one analysis. `baselineP95Seconds` is the last approach-1 P95 this rollout measured,
  * used only when approach 1 has no data in this window.
  */
-export function evaluateAnalysis(values: AnalysisValues, thresholds: CanaryThresholds, opts: { baselineP95Seconds?: number | null } = {}): AnalysisVerdict {
+export function evaluateAnalysis(
+  values: AnalysisValues,
+  thresholds: CanaryThresholds,
+  opts: { baselineP95Seconds?: number | null } = {},
+): AnalysisVerdict {
   const triggers: TriggerResult[] = [];
   const ops = values.operations;
-  const tooFew = ops.kind === 'value' && ops.value < thresholds.minOperations
-    ? `${num(ops.value)} approach-2 operations < ${thresholds.minOperations}: too few to judge`
-    : null;
+  const tooFew =
+    ops.kind === 'value' && ops.value < thresholds.minOperations
+      ? `${num(ops.value)} approach-2 operations < ${thresholds.minOperations}: too few to judge`
+      : null;
 
   // error rate
   {
@@ -139,10 +154,17 @@ export function evaluateAnalysis(values: AnalysisValues, thresholds: CanaryThres
     const r = values.errorRate;
     if (r.kind === 'nodata') triggers.push(noData('error_rate', t, 'approach-2 error rate', r));
     else if (ops.kind === 'nodata') triggers.push(noData('error_rate', t, 'approach-2 operation count', ops));
-    else if (tooFew) triggers.push({ trigger: 'error_rate', status: 'ok', value: r.value, threshold: t, detail: tooFew });
+    else if (tooFew)
+      triggers.push({ trigger: 'error_rate', status: 'ok', value: r.value, threshold: t, detail: tooFew });
     else {
       const breach = r.value > t;
-      triggers.push({ trigger: 'error_rate', status: breach ? 'breach' : 'ok', value: r.value, threshold: t, detail: `approach-2 error rate ${pct(r.value)} ${breach ? '>' : '≤'} ${pct(t)} over ${num(ops.value)} operations` });
+      triggers.push({
+        trigger: 'error_rate',
+        status: breach ? 'breach' : 'ok',
+        value: r.value,
+        threshold: t,
+        detail: `approach-2 error rate ${pct(r.value)} ${breach ? '>' : '≤'} ${pct(t)} over ${num(ops.value)} operations`,
+      });
     }
   }
 
@@ -153,9 +175,13 @@ export function evaluateAnalysis(values: AnalysisValues, thresholds: CanaryThres
     const s = values.p95SimpleSeconds;
     let base: { seconds: number; carried: boolean } | null = null;
     if (s.kind === 'value') base = { seconds: s.value, carried: false };
-    else if (opts.baselineP95Seconds !== undefined && opts.baselineP95Seconds !== null) base = { seconds: opts.baselineP95Seconds, carried: true };
+    else if (opts.baselineP95Seconds !== undefined && opts.baselineP95Seconds !== null)
+      base = { seconds: opts.baselineP95Seconds, carried: true };
     if (p.kind === 'nodata') triggers.push(noData('p95_latency', t, 'approach-2 P95', p));
-    else if (base === null) triggers.push(noData('p95_latency', t, 'approach-1 P95 (no baseline yet)', s as Extract<Reading, { kind: 'nodata' }>));
+    else if (base === null)
+      triggers.push(
+        noData('p95_latency', t, 'approach-1 P95 (no baseline yet)', s as Extract<Reading, { kind: 'nodata' }>),
+      );
     else if (ops.kind === 'nodata') triggers.push(noData('p95_latency', t, 'approach-2 operation count', ops));
     else {
       const ratio = base.seconds > 0 ? p.value / base.seconds : p.value > 0 ? Number.MAX_VALUE : 1;
@@ -164,7 +190,10 @@ export function evaluateAnalysis(values: AnalysisValues, thresholds: CanaryThres
       else {
         const breach = ratio > t;
         triggers.push({
-          trigger: 'p95_latency', status: breach ? 'breach' : 'ok', value: ratio, threshold: t,
+          trigger: 'p95_latency',
+          status: breach ? 'breach' : 'ok',
+          value: ratio,
+          threshold: t,
           detail: `approach-2 P95 ${num(p.value)} s is ${num(ratio)}× ${from} ${num(base.seconds)} s (${breach ? '>' : '≤'} ${num(t)}×)`,
         });
       }
@@ -178,11 +207,21 @@ export function evaluateAnalysis(values: AnalysisValues, thresholds: CanaryThres
     if (c.kind === 'nodata') triggers.push(noData('consistency', t, 'dual-write consistency', c));
     else {
       const breach = c.value < t;
-      triggers.push({ trigger: 'consistency', status: breach ? 'breach' : 'ok', value: c.value, threshold: t, detail: `consistency ${pct(c.value)} ${breach ? '<' : '≥'} ${pct(t)}` });
+      triggers.push({
+        trigger: 'consistency',
+        status: breach ? 'breach' : 'ok',
+        value: c.value,
+        threshold: t,
+        detail: `consistency ${pct(c.value)} ${breach ? '<' : '≥'} ${pct(t)}`,
+      });
     }
   }
 
-  const status: AnalysisStatus = triggers.some((x) => x.status === 'breach') ? 'breach' : triggers.some((x) => x.status === 'nodata') ? 'inconclusive' : 'ok';
+  const status: AnalysisStatus = triggers.some((x) => x.status === 'breach')
+    ? 'breach'
+    : triggers.some((x) => x.status === 'nodata')
+      ? 'inconclusive'
+      : 'ok';
   return { status, triggers };
 }
 
@@ -211,11 +250,20 @@ export function nextState(prev: BreachStreaks, verdict: AnalysisVerdict, consecu
   const need = Math.max(1, consecutive);
   const fired = verdict.triggers.find((t) => t.status === 'breach' && streaks[t.trigger] >= need);
   if (fired) {
-    return { action: 'rollback', streaks, trigger: fired.trigger, reason: `${fired.trigger} breached in ${streaks[fired.trigger]} consecutive analyses: ${fired.detail}` };
+    return {
+      action: 'rollback',
+      streaks,
+      trigger: fired.trigger,
+      reason: `${fired.trigger} breached in ${streaks[fired.trigger]} consecutive analyses: ${fired.detail}`,
+    };
   }
   const missing = verdict.triggers.filter((t) => t.status === 'nodata');
   if (missing.length > 0) {
-    return { action: 'pause', streaks, reason: `inconclusive analysis: ${missing.map((t) => `${t.trigger}: ${t.detail}`).join('; ')}` };
+    return {
+      action: 'pause',
+      streaks,
+      reason: `inconclusive analysis: ${missing.map((t) => `${t.trigger}: ${t.detail}`).join('; ')}`,
+    };
   }
   return { action: 'continue', streaks };
 }

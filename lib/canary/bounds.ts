@@ -15,7 +15,8 @@ export function stagesProblem(stages: Pick<CanaryStage, 'percent'>[]): string | 
   if (stages.length === 0) return 'at least one stage is required';
   if (stages.length > MAX_STAGES) return `at most ${MAX_STAGES} stages, got ${stages.length}`;
   for (let i = 1; i < stages.length; i++) {
-    if (stages[i]!.percent < stages[i - 1]!.percent) return `percents must not fall from one stage to the next (stage ${i + 1}: ${stages[i]!.percent}% after ${stages[i - 1]!.percent}%)`;
+    if (stages[i]!.percent < stages[i - 1]!.percent)
+      return `percents must not fall from one stage to the next (stage ${i + 1}: ${stages[i]!.percent}% after ${stages[i - 1]!.percent}%)`;
   }
   return null;
 }
@@ -48,21 +49,37 @@ function sameStages(a: CanaryStage[], b: CanaryStage[]): boolean {
  * with why; null when an operator may start it as asked.
  */
 export function adminOnlyField(req: RolloutRequest, plan: RolloutPlan): { field: string; why: string } | null {
-  if (req.stages !== undefined && !sameStages(req.stages, plan.stages)) return { field: 'stages', why: 'stages other than the configured plan (canary.stages)' };
+  if (req.stages !== undefined && !sameStages(req.stages, plan.stages))
+    return { field: 'stages', why: 'stages other than the configured plan (canary.stages)' };
   const t = req.thresholds ?? {};
   const p = plan.thresholds;
-  if (t.errorRate !== undefined && t.errorRate > p.errorRate) return { field: 'thresholds.errorRate', why: `an error-rate trigger above the configured ${p.errorRate}` };
-  if (t.minOperations !== undefined && t.minOperations > p.minOperations) return { field: 'thresholds.minOperations', why: `more than the configured ${p.minOperations} operations before the error rate counts` };
-  if (t.p95Ratio !== undefined && t.p95Ratio > p.p95Ratio) return { field: 'thresholds.p95Ratio', why: `a latency trigger above the configured ${p.p95Ratio}×` };
-  if (t.consistency !== undefined && t.consistency < p.consistency) return { field: 'thresholds.consistency', why: `a consistency trigger below the configured ${p.consistency}` };
+  if (t.errorRate !== undefined && t.errorRate > p.errorRate)
+    return { field: 'thresholds.errorRate', why: `an error-rate trigger above the configured ${p.errorRate}` };
+  if (t.minOperations !== undefined && t.minOperations > p.minOperations)
+    return {
+      field: 'thresholds.minOperations',
+      why: `more than the configured ${p.minOperations} operations before the error rate counts`,
+    };
+  if (t.p95Ratio !== undefined && t.p95Ratio > p.p95Ratio)
+    return { field: 'thresholds.p95Ratio', why: `a latency trigger above the configured ${p.p95Ratio}×` };
+  if (t.consistency !== undefined && t.consistency < p.consistency)
+    return { field: 'thresholds.consistency', why: `a consistency trigger below the configured ${p.consistency}` };
   if (req.consecutiveBreaches !== undefined && req.consecutiveBreaches > plan.consecutiveBreaches) {
-    return { field: 'consecutiveBreaches', why: `more than the configured ${plan.consecutiveBreaches} breaches in a row before a rollback` };
+    return {
+      field: 'consecutiveBreaches',
+      why: `more than the configured ${plan.consecutiveBreaches} breaches in a row before a rollback`,
+    };
   }
-  if (req.autoAdvance === true && !plan.autoAdvance) return { field: 'autoAdvance', why: 'advancing stages without approval' };
+  if (req.autoAdvance === true && !plan.autoAdvance)
+    return { field: 'autoAdvance', why: 'advancing stages without approval' };
   if (req.analysisIntervalSeconds !== undefined && req.analysisIntervalSeconds > plan.analysisIntervalSeconds) {
-    return { field: 'analysisIntervalSeconds', why: `analyses less often than every ${plan.analysisIntervalSeconds} s` };
+    return {
+      field: 'analysisIntervalSeconds',
+      why: `analyses less often than every ${plan.analysisIntervalSeconds} s`,
+    };
   }
   const window = plan.analysisWindowSeconds ?? plan.analysisIntervalSeconds;
-  if (req.analysisWindowSeconds !== undefined && req.analysisWindowSeconds > window) return { field: 'analysisWindowSeconds', why: `an analysis window longer than ${window} s` };
+  if (req.analysisWindowSeconds !== undefined && req.analysisWindowSeconds > window)
+    return { field: 'analysisWindowSeconds', why: `an analysis window longer than ${window} s` };
   return null;
 }

@@ -63,19 +63,31 @@ export interface DrillJudgement {
  * leaked. `interruptedBy` (a real kill switch pulled during the drill) makes it aborted: the
  * flips stopped, so the figures say nothing about the switch.
  */
-export function judgeDrill(flips: FlipResult[], load: LoadSummary, inv: DrillInvariants, switchBoundMs: number, interruptedBy: string | null = null): DrillJudgement {
+export function judgeDrill(
+  flips: FlipResult[],
+  load: LoadSummary,
+  inv: DrillInvariants,
+  switchBoundMs: number,
+  interruptedBy: string | null = null,
+): DrillJudgement {
   if (interruptedBy !== null) return { verdict: 'aborted', failures: [`stopped by the kill switch: ${interruptedBy}`] };
   const failures: string[] = [];
   if (flips.length === 0) failures.push('no flip was made');
   for (const f of flips) {
     if (f.changed === 0) continue;
-    if (!f.switched) failures.push(`flip ${f.flip} (${f.direction}): ${f.missing.length} process(es) did not switch: ${f.missing.join(', ')}`);
-    else if (f.durationMs === null) failures.push(`flip ${f.flip} (${f.direction}): switch time not measurable (no flag-caching process was live)`);
-    else if (f.durationMs >= switchBoundMs) failures.push(`flip ${f.flip} (${f.direction}): took ${f.durationMs.toFixed(1)} ms (bound ${switchBoundMs} ms)`);
+    if (!f.switched)
+      failures.push(
+        `flip ${f.flip} (${f.direction}): ${f.missing.length} process(es) did not switch: ${f.missing.join(', ')}`,
+      );
+    else if (f.durationMs === null)
+      failures.push(`flip ${f.flip} (${f.direction}): switch time not measurable (no flag-caching process was live)`);
+    else if (f.durationMs >= switchBoundMs)
+      failures.push(`flip ${f.flip} (${f.direction}): took ${f.durationMs.toFixed(1)} ms (bound ${switchBoundMs} ms)`);
   }
   if (load.decisions === 0) failures.push('the synthetic load made no routing decisions');
   if (load.flapping > 0) failures.push(`${load.flapping} agent/operation pairs changed approach without a flag change`);
-  if (load.pooledWhileOff > 0) failures.push(`${load.pooledWhileOff} decisions went to approach 2 while the flags were off`);
+  if (load.pooledWhileOff > 0)
+    failures.push(`${load.pooledWhileOff} decisions went to approach 2 while the flags were off`);
   if (inv.leakedLockCount > 0) failures.push(`${inv.leakedLockCount} push lock(s) held past expiry`);
   if (inv.stuckSandboxCount > 0) failures.push(`${inv.stuckSandboxCount} sandbox(es) stuck in use`);
   return { verdict: failures.length === 0 ? 'pass' : 'fail', failures };
@@ -106,7 +118,10 @@ export interface DrillReportInput {
 
 /** The drill's report page (markdown; the report store renders the HTML). */
 export function renderDrillReport(r: DrillReportInput): string {
-  const times = r.flips.map((f) => f.durationMs).filter((d): d is number => d !== null).sort((a, b) => a - b);
+  const times = r.flips
+    .map((f) => f.durationMs)
+    .filter((d): d is number => d !== null)
+    .sort((a, b) => a - b);
   const lines = [
     `# Rollback drill ${r.drillId}: ${r.judgement.verdict.toUpperCase()}`,
     '',
@@ -124,7 +139,10 @@ export function renderDrillReport(r: DrillReportInput): string {
     '',
     '| # | direction | changed flags | processes | switched | ms |',
     '|---|---|---|---|---|---|',
-    ...r.flips.map((f) => `| ${f.flip} | ${f.direction} | ${f.changed} | ${f.processes} | ${f.switched ? 'yes' : `no (${f.missing.length} missing)`} | ${ms(f.durationMs)} |`),
+    ...r.flips.map(
+      (f) =>
+        `| ${f.flip} | ${f.direction} | ${f.changed} | ${f.processes} | ${f.switched ? 'yes' : `no (${f.missing.length} missing)`} | ${ms(f.durationMs)} |`,
+    ),
     '',
     '## Synthetic load',
     '',
@@ -137,7 +155,9 @@ export function renderDrillReport(r: DrillReportInput): string {
     `- push locks held past expiry: ${r.invariants.leakedLockCount}`,
     ...r.invariants.leakedLocks.map((l) => `  - ${l.lockKey} held by ${l.holder}, expired ${l.expiresAt}`),
     `- sandboxes stuck in use: ${r.invariants.stuckSandboxCount}`,
-    ...r.invariants.stuckSandboxes.map((s) => `  - ${s.sandboxId} (agent ${s.agentId}), last activity ${s.lastActivityAt}`),
+    ...r.invariants.stuckSandboxes.map(
+      (s) => `  - ${s.sandboxId} (agent ${s.agentId}), last activity ${s.lastActivityAt}`,
+    ),
     '',
   ];
   return lines.join('\n');

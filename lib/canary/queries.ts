@@ -26,8 +26,8 @@ const p95 = (approach: string): string =>
 export const CANARY_QUERIES: Record<string, string> = {
   /** approach-2 service failures (conflicts and client errors excluded) / approach-2 operations (client errors excluded), fraction */
   'canary.error_rate':
-    `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))`
-    + ` / sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
+    `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))` +
+    ` / sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
   /** approach-2 operations in the window, client errors excluded (the error-rate floor) */
   'canary.operations': `sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
   'canary.p95_pooled_seconds': p95('pooled'),

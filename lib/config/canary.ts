@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import {
-  DEFAULT_ANALYSIS_INTERVAL_SECONDS, DEFAULT_CONSECUTIVE_BREACHES, DEFAULT_MAX_ANALYSES_PER_RUN, DEFAULT_STAGES, DEFAULT_THRESHOLDS,
+  DEFAULT_ANALYSIS_INTERVAL_SECONDS,
+  DEFAULT_CONSECUTIVE_BREACHES,
+  DEFAULT_MAX_ANALYSES_PER_RUN,
+  DEFAULT_STAGES,
+  DEFAULT_THRESHOLDS,
 } from '../canary/analysis.js';
 import { stagesProblem } from '../canary/bounds.js';
 import { DEFAULT_DRILL, DEFAULT_RECONCILIATION, DEFAULT_SWITCH_TIMEOUT_MS } from '../canary/defaults.js';
@@ -33,44 +37,51 @@ export const canaryThresholdsSchema = z.object({
 });
 
 /** A rollout's stages: 1..MAX_STAGES, unique names, percents never falling (lib/canary/bounds.ts). */
-export const canaryStageListSchema = z.array(canaryStageSchema)
+export const canaryStageListSchema = z
+  .array(canaryStageSchema)
   .superRefine((s, ctx) => {
     const problem = stagesProblem(s);
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
   })
   .refine((s) => new Set(s.map((x) => x.name)).size === s.length, { message: 'stage names must be unique' });
 
-export const canaryConfigSchema = z.object({
-  stages: canaryStageListSchema.default(DEFAULT_STAGES),
-  analysisIntervalSeconds: z.number().int().positive().default(DEFAULT_ANALYSIS_INTERVAL_SECONDS),
-  /** the window each analysis measures; default = the interval (analyses neither overlap nor leave gaps) */
-  analysisWindowSeconds: z.number().int().positive().optional(),
-  consecutiveBreaches: z.number().int().min(1).default(DEFAULT_CONSECUTIVE_BREACHES),
-  autoAdvance: z.boolean().default(false),
-  /** analyses per workflow run before continue-as-new (lib/canary/analysis.ts explains 300) */
-  maxAnalysesPerRun: z.number().int().min(1).max(2_000).default(DEFAULT_MAX_ANALYSES_PER_RUN),
-  thresholds: canaryThresholdsSchema.prefault({}),
-  /** how long a rollback waits for every flag-caching process to acknowledge the kill */
-  switchTimeoutMs: z.number().int().positive().default(DEFAULT_SWITCH_TIMEOUT_MS),
-  reconciliation: z.object({
-    /** the two sides' last updates further apart than this are lag (and a missing copy older than this is missing) */
-    lagThresholdSeconds: z.number().int().positive().default(DEFAULT_RECONCILIATION.lagThresholdSeconds),
-    /** workspaces created this soon after dual-write started are not expected on both sides */
-    switchGraceSeconds: z.number().int().nonnegative().default(DEFAULT_RECONCILIATION.switchGraceSeconds),
-  }).prefault({}),
-  drill: z.object({
-    /** seed 002 step 5: "flip flag on/off every 30s for 5 mins" */
-    flipEverySeconds: z.number().int().positive().default(DEFAULT_DRILL.flipEverySeconds),
-    durationSeconds: z.number().int().positive().default(DEFAULT_DRILL.durationSeconds),
-    /** issue 4: every flip must take effect in < 1 s */
-    switchBoundMs: z.number().int().positive().default(DEFAULT_DRILL.switchBoundMs),
-    /** "on" when no flag is on yet (before a rollout): this percent with shadow */
-    onPercent: z.number().int().min(1).max(100).default(DEFAULT_DRILL.onPercent),
-    /** synthetic agents routed during the drill */
-    agents: z.number().int().min(1).max(10_000).default(DEFAULT_DRILL.agents),
-    /** a sandbox in_use without activity for longer is stuck (pool TTL, seed 004) */
-    stuckInUseSeconds: z.number().int().positive().default(DEFAULT_DRILL.stuckInUseSeconds),
-  }).prefault({}),
-}).prefault({});
+export const canaryConfigSchema = z
+  .object({
+    stages: canaryStageListSchema.default(DEFAULT_STAGES),
+    analysisIntervalSeconds: z.number().int().positive().default(DEFAULT_ANALYSIS_INTERVAL_SECONDS),
+    /** the window each analysis measures; default = the interval (analyses neither overlap nor leave gaps) */
+    analysisWindowSeconds: z.number().int().positive().optional(),
+    consecutiveBreaches: z.number().int().min(1).default(DEFAULT_CONSECUTIVE_BREACHES),
+    autoAdvance: z.boolean().default(false),
+    /** analyses per workflow run before continue-as-new (lib/canary/analysis.ts explains 300) */
+    maxAnalysesPerRun: z.number().int().min(1).max(2_000).default(DEFAULT_MAX_ANALYSES_PER_RUN),
+    thresholds: canaryThresholdsSchema.prefault({}),
+    /** how long a rollback waits for every flag-caching process to acknowledge the kill */
+    switchTimeoutMs: z.number().int().positive().default(DEFAULT_SWITCH_TIMEOUT_MS),
+    reconciliation: z
+      .object({
+        /** the two sides' last updates further apart than this are lag (and a missing copy older than this is missing) */
+        lagThresholdSeconds: z.number().int().positive().default(DEFAULT_RECONCILIATION.lagThresholdSeconds),
+        /** workspaces created this soon after dual-write started are not expected on both sides */
+        switchGraceSeconds: z.number().int().nonnegative().default(DEFAULT_RECONCILIATION.switchGraceSeconds),
+      })
+      .prefault({}),
+    drill: z
+      .object({
+        /** seed 002 step 5: "flip flag on/off every 30s for 5 mins" */
+        flipEverySeconds: z.number().int().positive().default(DEFAULT_DRILL.flipEverySeconds),
+        durationSeconds: z.number().int().positive().default(DEFAULT_DRILL.durationSeconds),
+        /** issue 4: every flip must take effect in < 1 s */
+        switchBoundMs: z.number().int().positive().default(DEFAULT_DRILL.switchBoundMs),
+        /** "on" when no flag is on yet (before a rollout): this percent with shadow */
+        onPercent: z.number().int().min(1).max(100).default(DEFAULT_DRILL.onPercent),
+        /** synthetic agents routed during the drill */
+        agents: z.number().int().min(1).max(10_000).default(DEFAULT_DRILL.agents),
+        /** a sandbox in_use without activity for longer is stuck (pool TTL, seed 004) */
+        stuckInUseSeconds: z.number().int().positive().default(DEFAULT_DRILL.stuckInUseSeconds),
+      })
+      .prefault({}),
+  })
+  .prefault({});
 
 export type CanaryConfig = z.infer<typeof canaryConfigSchema>;

@@ -6,8 +6,13 @@ import { configSchema, type Config } from './schema.js';
 export * from './schema.js';
 
 export class ConfigError extends Error {
-  constructor(readonly source: string, readonly issues: { path: string; reason: string }[]) {
-    super(`invalid configuration (${source}):\n` + issues.map((i) => `  ${i.path || '(root)'}: ${i.reason}`).join('\n'));
+  constructor(
+    readonly source: string,
+    readonly issues: { path: string; reason: string }[],
+  ) {
+    super(
+      `invalid configuration (${source}):\n` + issues.map((i) => `  ${i.path || '(root)'}: ${i.reason}`).join('\n'),
+    );
     this.name = 'ConfigError';
   }
 }
@@ -89,7 +94,9 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
  * Loads temporal.yaml (path from SGC_CONFIG or ./temporal.yaml), applies environment overrides
  * and validates. A bad file stops start-up with the key path and the reason.
  */
-export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): Config {
+export function loadConfig(
+  opts: { path?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {},
+): Config {
   const env = opts.env ?? process.env;
   const path = opts.path ?? env.SGC_CONFIG ?? 'temporal.yaml';
   let raw: Record<string, unknown> = {};
@@ -109,7 +116,13 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; overr
   }
   const fileTokens = remoteTokensWritten(raw);
   if (fileTokens.length > 0) {
-    throw new ConfigError(path, fileTokens.map((p) => ({ path: p, reason: 'tokens come only from the environment: name the variable in tokenEnv' })));
+    throw new ConfigError(
+      path,
+      fileTokens.map((p) => ({
+        path: p,
+        reason: 'tokens come only from the environment: name the variable in tokenEnv',
+      })),
+    );
   }
   const merged = applyEnv(raw, env);
   if (opts.overrides) for (const [k, v] of Object.entries(opts.overrides)) setPath(merged, k.split('.'), v);
@@ -124,7 +137,9 @@ function rawRemotes(raw: Record<string, unknown>): unknown[] {
 
 /** Key paths of git remote tokens written into the file itself (refused: secrets live in the environment). */
 function remoteTokensWritten(raw: Record<string, unknown>): string[] {
-  return rawRemotes(raw).flatMap((r, i) => (r && typeof r === 'object' && 'token' in r ? [`git.remotes.${i}.token`] : []));
+  return rawRemotes(raw).flatMap((r, i) =>
+    r && typeof r === 'object' && 'token' in r ? [`git.remotes.${i}.token`] : [],
+  );
 }
 
 /** Fills each remote's `token` from the environment variable its `tokenEnv` names (unset or empty: no token). */

@@ -35,13 +35,29 @@ export const apiLimitsShape = {
  */
 export const workspaceLimitsShape = {
   /** Bytes per stream (stdout, stderr) of one sandbox command; past it the command is killed (OutputTooLarge). */
-  commandOutputMaxBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  commandOutputMaxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(16 * 1024 * 1024),
   /** Bytes of one diff answer: git is stopped at the cap. */
-  diffMaxBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+  diffMaxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
   /** Bytes of one file read: a larger file is refused before it is read. */
-  fileReadMaxBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+  fileReadMaxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
   /** Bytes a workspace may hold, .git included (checked on write and after clone and pull). */
-  workspaceDiskMaxBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024),
+  workspaceDiskMaxBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(2 * 1024 * 1024 * 1024),
   /** Files (anything but directories) a workspace may hold, .git included. */
   workspaceMaxFiles: z.number().int().positive().default(200_000),
   /** Workspaces one agent may have open (not released) at once. */

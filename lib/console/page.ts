@@ -99,7 +99,12 @@ form.kill button { font: inherit; font-weight: 700; background: #dc2626; color: 
 `;
 
 function when(d: Date | null): string {
-  return d === null ? '—' : d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  return d === null
+    ? '—'
+    : d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d{3}Z$/, 'Z');
 }
 
 function reportHref(id: string): string {
@@ -111,12 +116,16 @@ function unavailable(what: string, error: string): SafeHtml {
 }
 
 function flagsSection(v: ConsoleView): SafeHtml {
-  if (!v.flags.ok) return html`<section id="flags"><h2>Flags and kill switch</h2>${unavailable('Flags', v.flags.error)}</section>`;
+  if (!v.flags.ok)
+    return html`<section id="flags"><h2>Flags and kill switch</h2>${unavailable('Flags', v.flags.error)}</section>`;
   const { flags, latch } = v.flags.value;
   const latchLine = latch.latched
     ? html`<p class="latched" id="latch">Kill switch LATCHED since ${when(latch.since)} by ${latch.actor ?? '?'}: ${latch.reason ?? ''}. Every flag write is refused until an admin unlatches.</p>`
     : html`<p class="unlatched" id="latch">Not latched: flag writes are accepted.</p>`;
-  const rows = flags.map((f) => html`<tr data-operation="${f.operation}"><td><code>${f.operation}</code></td><td class="percent">${f.percent}%</td><td>${f.shadow ? 'on' : 'off'}</td><td>v${f.version}</td><td>${when(f.updatedAt)}</td><td>${f.updatedBy}</td></tr>`);
+  const rows = flags.map(
+    (f) =>
+      html`<tr data-operation="${f.operation}"><td><code>${f.operation}</code></td><td class="percent">${f.percent}%</td><td>${f.shadow ? 'on' : 'off'}</td><td>v${f.version}</td><td>${when(f.updatedAt)}</td><td>${f.updatedBy}</td></tr>`,
+  );
   const admin = v.principal.role === 'admin';
   const killForm = admin
     ? html`<form class="kill danger" method="post" action="/console/kill" id="kill-form">
@@ -128,8 +137,9 @@ function flagsSection(v: ConsoleView): SafeHtml {
 <button type="submit">Pull the kill switch</button>
 </form>`
     : html`<p class="muted">The kill switch needs an admin token.</p>`;
-  const unlatchForm = admin && latch.latched
-    ? html`<form class="kill" method="post" action="/console/unlatch" id="unlatch-form">
+  const unlatchForm =
+    admin && latch.latched
+      ? html`<form class="kill" method="post" action="/console/unlatch" id="unlatch-form">
 <strong>Unlatch</strong>
 <span class="muted">Flag writes are accepted again; the flags stay at 0% until changed.</span>
 <input type="hidden" name="csrf" value="${v.csrf}">
@@ -137,7 +147,7 @@ function flagsSection(v: ConsoleView): SafeHtml {
 <label><input type="checkbox" name="confirm" value="yes" required> I confirm the cause is understood</label>
 <button type="submit">Unlatch</button>
 </form>`
-    : null;
+      : null;
   return html`<section id="flags"><h2>Flags and kill switch</h2>
 ${latchLine}
 <table><thead><tr><th>Flag</th><th>To approach 2</th><th>Shadow</th><th>Version</th><th>Changed</th><th>By</th></tr></thead><tbody>${rows}</tbody></table>
@@ -145,29 +155,35 @@ ${killForm}${unlatchForm}</section>`;
 }
 
 function phasesSection(v: ConsoleView): SafeHtml {
-  if (!v.phases.ok) return html`<section id="phases"><h2>Phases</h2>${unavailable('Temporal', v.phases.error)}</section>`;
+  if (!v.phases.ok)
+    return html`<section id="phases"><h2>Phases</h2>${unavailable('Temporal', v.phases.error)}</section>`;
   const runs = v.phases.value;
-  const body = runs.length === 0
-    ? html`<p class="muted">No phase has run yet. Start one: <code>npm run cli -- validation start …</code>, <code>rollout start</code>, <code>baseline start</code>, <code>drift start</code>.</p>`
-    : html`<table><thead><tr><th>Phase</th><th>Workflow</th><th>State</th><th>Where it is</th><th>Started</th><th>Closed</th></tr></thead><tbody>${runs.map((r) => html`<tr class="phase-${r.phase}"><td>${r.phase}</td><td><a href="${r.temporalUrl}">${r.workflowId}</a></td><td>${r.execution}</td><td>${r.summary}</td><td>${when(r.startTime)}</td><td>${when(r.closeTime)}</td></tr>`)}</tbody></table>`;
+  const body =
+    runs.length === 0
+      ? html`<p class="muted">No phase has run yet. Start one: <code>npm run cli -- validation start …</code>, <code>rollout start</code>, <code>baseline start</code>, <code>drift start</code>.</p>`
+      : html`<table><thead><tr><th>Phase</th><th>Workflow</th><th>State</th><th>Where it is</th><th>Started</th><th>Closed</th></tr></thead><tbody>${runs.map((r) => html`<tr class="phase-${r.phase}"><td>${r.phase}</td><td><a href="${r.temporalUrl}">${r.workflowId}</a></td><td>${r.execution}</td><td>${r.summary}</td><td>${when(r.startTime)}</td><td>${when(r.closeTime)}</td></tr>`)}</tbody></table>`;
   return html`<section id="phases"><h2>Phases</h2>${body}</section>`;
 }
 
 function rollbacksSection(v: ConsoleView): SafeHtml {
-  if (!v.rollbacks.ok) return html`<section id="rollbacks"><h2>Recent rollbacks</h2>${unavailable('Rollback events', v.rollbacks.error)}</section>`;
+  if (!v.rollbacks.ok)
+    return html`<section id="rollbacks"><h2>Recent rollbacks</h2>${unavailable('Rollback events', v.rollbacks.error)}</section>`;
   const events = v.rollbacks.value;
-  const body = events.length === 0
-    ? html`<p class="muted">No kill switch or rollback yet.</p>`
-    : html`<table><thead><tr><th>#</th><th>Source</th><th>Decided</th><th>By</th><th>Reason</th><th>Switched</th></tr></thead><tbody>${events.map((e) => html`<tr id="rollback-${e.id}"><td>${e.id}</td><td>${e.source}</td><td>${when(e.decidedAt)}</td><td>${e.actor}</td><td>${e.reason}</td><td>${e.durationMs !== null ? `${e.durationMs.toFixed(1)} ms` : e.missingProcesses && e.missingProcesses.length > 0 ? `not acknowledged by ${e.missingProcesses.join(', ')}` : '—'}</td></tr>`)}</tbody></table>`;
+  const body =
+    events.length === 0
+      ? html`<p class="muted">No kill switch or rollback yet.</p>`
+      : html`<table><thead><tr><th>#</th><th>Source</th><th>Decided</th><th>By</th><th>Reason</th><th>Switched</th></tr></thead><tbody>${events.map((e) => html`<tr id="rollback-${e.id}"><td>${e.id}</td><td>${e.source}</td><td>${when(e.decidedAt)}</td><td>${e.actor}</td><td>${e.reason}</td><td>${e.durationMs !== null ? `${e.durationMs.toFixed(1)} ms` : e.missingProcesses && e.missingProcesses.length > 0 ? `not acknowledged by ${e.missingProcesses.join(', ')}` : '—'}</td></tr>`)}</tbody></table>`;
   return html`<section id="rollbacks"><h2>Recent rollbacks</h2>${body}</section>`;
 }
 
 function reportsSection(v: ConsoleView): SafeHtml {
-  if (!v.reports.ok) return html`<section id="reports"><h2>Latest reports</h2>${unavailable('Reports', v.reports.error)}</section>`;
+  if (!v.reports.ok)
+    return html`<section id="reports"><h2>Latest reports</h2>${unavailable('Reports', v.reports.error)}</section>`;
   const reports = v.reports.value;
-  const body = reports.length === 0
-    ? html`<p class="muted">No reports yet: every phase writes its reports here.</p>`
-    : html`<table><thead><tr><th>Report</th><th>Kind</th><th>Run</th><th>Created</th></tr></thead><tbody>${reports.map((r) => html`<tr><td><a class="report" href="${reportHref(r.id)}">${r.title}</a></td><td>${r.kind}</td><td>${r.runId}</td><td>${when(r.createdAt)}</td></tr>`)}</tbody></table>`;
+  const body =
+    reports.length === 0
+      ? html`<p class="muted">No reports yet: every phase writes its reports here.</p>`
+      : html`<table><thead><tr><th>Report</th><th>Kind</th><th>Run</th><th>Created</th></tr></thead><tbody>${reports.map((r) => html`<tr><td><a class="report" href="${reportHref(r.id)}">${r.title}</a></td><td>${r.kind}</td><td>${r.runId}</td><td>${when(r.createdAt)}</td></tr>`)}</tbody></table>`;
   return html`<section id="reports"><h2>Latest reports</h2>${body}</section>`;
 }
 
@@ -180,8 +196,12 @@ function page(title: string, body: SafeHtml): string {
 
 /** The console for a signed-in operator or admin. */
 export function renderConsolePage(v: ConsoleView): string {
-  const notice = v.notice ? html`<p class="notice ${v.notice.kind}" id="notice" role="status">${v.notice.text}</p>` : null;
-  return page('sandbox-git-control console', html`<header><h1>sandbox-git-control</h1>
+  const notice = v.notice
+    ? html`<p class="notice ${v.notice.kind}" id="notice" role="status">${v.notice.text}</p>`
+    : null;
+  return page(
+    'sandbox-git-control console',
+    html`<header><h1>sandbox-git-control</h1>
 <a href="/">Refresh</a><a href="${v.links.temporalUi}">Temporal UI</a><a href="${v.links.runbook}">Rollback runbook</a><a href="${v.links.docs}">API docs</a>
 <span class="who">${v.principal.name} (${v.principal.role})</span>
 <form method="post" action="/console/logout"><input type="hidden" name="csrf" value="${v.csrf}"><button type="submit">Sign out</button></form>
@@ -192,17 +212,21 @@ ${phasesSection(v)}
 ${rollbacksSection(v)}
 ${reportsSection(v)}
 <p class="muted">Rendered ${when(v.generatedAt)}. Reload the page for fresh state.</p>
-</main>`);
+</main>`,
+  );
 }
 
 /** The sign-in page: one field for the bearer token, kept in an HttpOnly SameSite=Strict cookie. */
 export function renderLoginPage(o: { error?: string } = {}): string {
-  return page('Sign in — sandbox-git-control', html`<header><h1>sandbox-git-control</h1></header>
+  return page(
+    'Sign in — sandbox-git-control',
+    html`<header><h1>sandbox-git-control</h1></header>
 <main><section><h2>Sign in</h2>
 ${o.error ? html`<p class="notice error" id="notice" role="alert">${o.error}</p>` : null}
 <form method="post" action="/console/login" id="login-form">
 <p><label>API token (operator or admin) <input type="password" name="token" required autocomplete="off" size="50"></label></p>
 <p class="muted">The token is kept in a cookie only this site reads (HttpOnly, SameSite=Strict) and is accepted for the console and the report pages it links to.</p>
 <button type="submit">Sign in</button>
-</form></section></main>`);
+</form></section></main>`,
+  );
 }

@@ -87,7 +87,8 @@ interface PanelSpec {
 /** Every PromQL expression of the dashboard (panels and annotations), for tests and checks. */
 export function dashboardQueries(d: Dashboard): { where: string; expr: string }[] {
   const out: { where: string; expr: string }[] = [];
-  for (const p of d.panels) for (const t of p.targets ?? []) out.push({ where: `${p.title} / ${t.refId}`, expr: t.expr });
+  for (const p of d.panels)
+    for (const t of p.targets ?? []) out.push({ where: `${p.title} / ${t.refId}`, expr: t.expr });
   for (const a of d.annotations.list) if (a.expr) out.push({ where: `annotation ${a.name}`, expr: a.expr });
   return out;
 }
@@ -98,9 +99,15 @@ function fieldConfig(unit: string, threshold?: Threshold): Record<string, unknow
       unit,
       ...(threshold
         ? {
-          thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: threshold.value }] },
-          custom: { thresholdsStyle: { mode: 'line+area' }, lineWidth: 2 },
-        }
+            thresholds: {
+              mode: 'absolute',
+              steps: [
+                { color: 'green', value: null },
+                { color: 'red', value: threshold.value },
+              ],
+            },
+            custom: { thresholdsStyle: { mode: 'line+area' }, lineWidth: 2 },
+          }
         : { custom: { lineWidth: 1 } }),
     },
     overrides: [],
@@ -119,48 +126,74 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
   const canaryWindow = promDuration(c.analysisWindowSeconds ?? c.analysisIntervalSeconds);
   const canaryQ = (name: string): string => substituteQuery(q[name] ?? '', { window: canaryWindow });
   const hour = promDuration(v.resolutionSeconds);
-  const vq = (name: string, window = hour): string => substituteQuery(q[name] ?? '', { window, subquery_step: promDuration(v.subqueryStepSeconds) });
-  const quantiles = (metric: string, by: string, legend: string) => [0.5, 0.95, 0.99].map((qq) => ({
-    expr: `histogram_quantile(${qq}, sum by (${by}) (${rate(metric)}))`,
-    legend: `P${Math.round(qq * 100)}${legend}`,
-  }));
+  const vq = (name: string, window = hour): string =>
+    substituteQuery(q[name] ?? '', { window, subquery_step: promDuration(v.subqueryStepSeconds) });
+  const quantiles = (metric: string, by: string, legend: string) =>
+    [0.5, 0.95, 0.99].map((qq) => ({
+      expr: `histogram_quantile(${qq}, sum by (${by}) (${rate(metric)}))`,
+      legend: `P${Math.round(qq * 100)}${legend}`,
+    }));
 
   const rows: { title: string; panels: PanelSpec[] }[] = [
     {
       title: 'Operations (both approaches)',
       panels: [
         {
-          title: 'Operations by approach and outcome', unit: 'ops',
+          title: 'Operations by approach and outcome',
+          unit: 'ops',
           description: 'Agent git operations per second (gitops_operations_total).',
-          targets: [{ expr: `sum by (approach, outcome) (${rate('gitops_operations_total')})`, legend: '{{approach}} {{outcome}}' }],
+          targets: [
+            {
+              expr: `sum by (approach, outcome) (${rate('gitops_operations_total')})`,
+              legend: '{{approach}} {{outcome}}',
+            },
+          ],
         },
         {
-          title: 'Errors by approach and category', unit: 'ops',
-          description: 'Failed operations per second by error_category (network, timeout, conflict, auth, rate_limit, client, other).',
-          targets: [{ expr: `sum by (approach, error_category) (${rate('gitops_operations_total{outcome="error"}')})`, legend: '{{approach}} {{error_category}}' }],
+          title: 'Errors by approach and category',
+          unit: 'ops',
+          description:
+            'Failed operations per second by error_category (network, timeout, conflict, auth, rate_limit, client, other).',
+          targets: [
+            {
+              expr: `sum by (approach, error_category) (${rate('gitops_operations_total{outcome="error"}')})`,
+              legend: '{{approach}} {{error_category}}',
+            },
+          ],
         },
         {
-          title: 'Error rate by approach', unit: 'percentunit',
+          title: 'Error rate by approach',
+          unit: 'percentunit',
           description: 'Failed / all operations; an approach without failures reads 0.',
-          targets: [{
-            expr: `(sum by (approach) (${rate('gitops_operations_total{outcome="error"}')}) or 0 * sum by (approach) (${rate('gitops_operations_total')})) / sum by (approach) (${rate('gitops_operations_total')})`,
-            legend: '{{approach}}',
-          }],
+          targets: [
+            {
+              expr: `(sum by (approach) (${rate('gitops_operations_total{outcome="error"}')}) or 0 * sum by (approach) (${rate('gitops_operations_total')})) / sum by (approach) (${rate('gitops_operations_total')})`,
+              legend: '{{approach}}',
+            },
+          ],
         },
         {
-          title: 'Latency P50 / P95 / P99 by approach', unit: 's',
+          title: 'Latency P50 / P95 / P99 by approach',
+          unit: 's',
           description: 'gitops_operation_duration_seconds quantiles per approach.',
           targets: quantiles('gitops_operation_duration_seconds_bucket', 'le, approach', ' {{approach}}'),
         },
         {
-          title: 'Operations in flight', unit: 'short',
+          title: 'Operations in flight',
+          unit: 'short',
           description: 'gitops_operations_in_flight summed over processes.',
           targets: [{ expr: 'sum by (approach) (gitops_operations_in_flight)', legend: '{{approach}}' }],
         },
         {
-          title: 'Router decisions', unit: 'ops',
+          title: 'Router decisions',
+          unit: 'ops',
           description: 'Where the router sent operations (mode: primary, shadow …).',
-          targets: [{ expr: `sum by (approach, mode) (${rate('gitops_router_decisions_total')})`, legend: '{{approach}} {{mode}}' }],
+          targets: [
+            {
+              expr: `sum by (approach, mode) (${rate('gitops_router_decisions_total')})`,
+              legend: '{{approach}} {{mode}}',
+            },
+          ],
         },
       ],
     },
@@ -168,24 +201,37 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
       title: 'Approach 2: pool and push lock',
       panels: [
         {
-          title: 'Pool sandboxes by state', unit: 'short',
+          title: 'Pool sandboxes by state',
+          unit: 'short',
           description: 'gitops_pool_sandboxes: idle, in use, unhealthy (seed 004: min 3, max 10).',
           targets: [{ expr: 'sum by (state) (gitops_pool_sandboxes)', legend: '{{state}}' }],
         },
         {
-          title: 'Pool acquisitions and reuse', unit: 'ops',
-          description: 'Acquisitions per second by result (reused a warm sandbox or created one), and the share reused.',
+          title: 'Pool acquisitions and reuse',
+          unit: 'ops',
+          description:
+            'Acquisitions per second by result (reused a warm sandbox or created one), and the share reused.',
           targets: [
             { expr: `sum by (result) (${rate('gitops_pool_acquisitions_total')})`, legend: '{{result}}' },
-            { expr: `sum(${rate('gitops_pool_acquisitions_total{result="reused"}')}) / sum(${rate('gitops_pool_acquisitions_total')})`, legend: 'reuse ratio' },
+            {
+              expr: `sum(${rate('gitops_pool_acquisitions_total{result="reused"}')}) / sum(${rate('gitops_pool_acquisitions_total')})`,
+              legend: 'reuse ratio',
+            },
           ],
         },
         {
-          title: 'Push lock wait', unit: 's',
+          title: 'Push lock wait',
+          unit: 's',
           description: 'Time waiting for the push lock (seed 004: acquire timeout 5 s), and acquisitions by outcome.',
           targets: [
-            { expr: `histogram_quantile(0.5, sum by (le) (${rate('gitops_lock_wait_seconds_bucket')}))`, legend: 'P50 wait' },
-            { expr: `histogram_quantile(0.95, sum by (le) (${rate('gitops_lock_wait_seconds_bucket')}))`, legend: 'P95 wait' },
+            {
+              expr: `histogram_quantile(0.5, sum by (le) (${rate('gitops_lock_wait_seconds_bucket')}))`,
+              legend: 'P50 wait',
+            },
+            {
+              expr: `histogram_quantile(0.95, sum by (le) (${rate('gitops_lock_wait_seconds_bucket')}))`,
+              legend: 'P95 wait',
+            },
             { expr: `sum by (outcome) (${rate('gitops_lock_wait_seconds_count')})`, legend: '{{outcome}} /s' },
           ],
         },
@@ -195,32 +241,52 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
       title: 'Rollout: flags, kill switch, canary',
       panels: [
         {
-          title: 'Flag percent per operation', unit: 'percent',
-          description: 'Share of agents routed to approach 2 per flag, as stored (gitops_flag_percent, read by the API at each scrape).',
+          title: 'Flag percent per operation',
+          unit: 'percent',
+          description:
+            'Share of agents routed to approach 2 per flag, as stored (gitops_flag_percent, read by the API at each scrape).',
           targets: [{ expr: 'max by (operation) (gitops_flag_percent)', legend: '{{operation}}' }],
         },
         {
-          title: 'Kill switch latched', unit: 'bool', type: 'stat', width: 4,
+          title: 'Kill switch latched',
+          unit: 'bool',
+          type: 'stat',
+          width: 4,
           description: '1 while the kill latch refuses every flag write (until an admin unlatches).',
           targets: [{ expr: 'max(gitops_kill_latched)', legend: 'latched' }],
         },
         {
-          title: 'Canary stage', unit: 'short', type: 'state-timeline', width: 12,
-          description: 'The stage the last rollout applied, or rolled_back (gitops_canary_stage, set by the phases worker).',
+          title: 'Canary stage',
+          unit: 'short',
+          type: 'state-timeline',
+          width: 12,
+          description:
+            'The stage the last rollout applied, or rolled_back (gitops_canary_stage, set by the phases worker).',
           targets: [{ expr: 'max by (stage) (gitops_canary_stage) == 1', legend: '{{stage}}' }],
         },
         {
-          title: 'Canary trigger: approach-2 error rate', unit: 'percentunit', threshold: { value: c.thresholds.errorRate, label: 'roll back above' },
+          title: 'Canary trigger: approach-2 error rate',
+          unit: 'percentunit',
+          threshold: { value: c.thresholds.errorRate, label: 'roll back above' },
           description: `The canary's error_rate query over its ${canaryWindow} analysis window; above ${c.thresholds.errorRate} in ${c.consecutiveBreaches} consecutive analyses rolls back.`,
           targets: [{ expr: canaryQ(CANARY_QUERY_NAMES.errorRate), legend: 'approach-2 error rate' }],
         },
         {
-          title: 'Canary trigger: P95 approach 2 ÷ approach 1', unit: 'short', threshold: { value: c.thresholds.p95Ratio, label: 'roll back above' },
+          title: 'Canary trigger: P95 approach 2 ÷ approach 1',
+          unit: 'short',
+          threshold: { value: c.thresholds.p95Ratio, label: 'roll back above' },
           description: `Approach-2 P95 over approach-1 P95 (same ${canaryWindow} window); above ${c.thresholds.p95Ratio}× rolls back.`,
-          targets: [{ expr: `(${canaryQ(CANARY_QUERY_NAMES.p95PooledSeconds)}) / (${canaryQ(CANARY_QUERY_NAMES.p95SimpleSeconds)})`, legend: 'P95 ratio' }],
+          targets: [
+            {
+              expr: `(${canaryQ(CANARY_QUERY_NAMES.p95PooledSeconds)}) / (${canaryQ(CANARY_QUERY_NAMES.p95SimpleSeconds)})`,
+              legend: 'P95 ratio',
+            },
+          ],
         },
         {
-          title: 'Canary trigger: dual-write consistency', unit: 'percentunit', threshold: { value: c.thresholds.consistency, label: 'roll back below' },
+          title: 'Canary trigger: dual-write consistency',
+          unit: 'percentunit',
+          threshold: { value: c.thresholds.consistency, label: 'roll back below' },
           description: `1 − reconciliation divergence; below ${c.thresholds.consistency} rolls back.`,
           targets: [{ expr: canaryQ(CANARY_QUERY_NAMES.consistency), legend: 'consistency' }],
         },
@@ -229,12 +295,49 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
     {
       title: 'Validation period: migration triggers (hourly points)',
       panels: [
-        { title: 'Trigger: peak concurrency', unit: 'short', threshold: { value: v.thresholds.concurrency, label: 'trigger above' }, description: 'validation.peak_concurrency per hour vs validation.thresholds.concurrency.', targets: [{ expr: vq('validation.peak_concurrency'), legend: 'peak concurrency' }] },
-        { title: 'Trigger: cost per operation', unit: 'currencyUSD', threshold: { value: v.thresholds.costPerOp, label: 'trigger above' }, description: 'validation.cost_per_operation per hour vs validation.thresholds.costPerOp.', targets: [{ expr: vq('validation.cost_per_operation'), legend: 'USD per operation' }] },
-        { title: 'Trigger: P95 latency', unit: 's', threshold: { value: v.thresholds.p95Seconds, label: 'trigger above' }, description: 'validation.latency_p95_seconds per hour vs validation.thresholds.p95Seconds.', targets: [{ expr: vq('validation.latency_p95_seconds'), legend: 'P95' }] },
-        { title: 'Trigger: error rate', unit: 'percentunit', threshold: { value: v.thresholds.errorRate, label: 'trigger above' }, description: 'validation.error_rate per hour vs validation.thresholds.errorRate.', targets: [{ expr: vq('validation.error_rate'), legend: 'error rate' }] },
-        { title: 'Trigger: monthly cost', unit: 'currencyUSD', threshold: { value: v.thresholds.monthlyCost, label: 'trigger above' }, description: 'validation.monthly_cost (trailing day projected to 30 days) vs validation.thresholds.monthlyCost.', targets: [{ expr: vq('validation.monthly_cost', '1d'), legend: 'monthly cost' }] },
-        { title: 'Trigger: throughput', unit: 'opm', threshold: { value: v.thresholds.throughputOpsPerMin, label: 'trigger above' }, description: 'validation.throughput_ops_per_min per hour vs validation.thresholds.throughputOpsPerMin.', targets: [{ expr: vq('validation.throughput_ops_per_min'), legend: 'ops/min' }] },
+        {
+          title: 'Trigger: peak concurrency',
+          unit: 'short',
+          threshold: { value: v.thresholds.concurrency, label: 'trigger above' },
+          description: 'validation.peak_concurrency per hour vs validation.thresholds.concurrency.',
+          targets: [{ expr: vq('validation.peak_concurrency'), legend: 'peak concurrency' }],
+        },
+        {
+          title: 'Trigger: cost per operation',
+          unit: 'currencyUSD',
+          threshold: { value: v.thresholds.costPerOp, label: 'trigger above' },
+          description: 'validation.cost_per_operation per hour vs validation.thresholds.costPerOp.',
+          targets: [{ expr: vq('validation.cost_per_operation'), legend: 'USD per operation' }],
+        },
+        {
+          title: 'Trigger: P95 latency',
+          unit: 's',
+          threshold: { value: v.thresholds.p95Seconds, label: 'trigger above' },
+          description: 'validation.latency_p95_seconds per hour vs validation.thresholds.p95Seconds.',
+          targets: [{ expr: vq('validation.latency_p95_seconds'), legend: 'P95' }],
+        },
+        {
+          title: 'Trigger: error rate',
+          unit: 'percentunit',
+          threshold: { value: v.thresholds.errorRate, label: 'trigger above' },
+          description: 'validation.error_rate per hour vs validation.thresholds.errorRate.',
+          targets: [{ expr: vq('validation.error_rate'), legend: 'error rate' }],
+        },
+        {
+          title: 'Trigger: monthly cost',
+          unit: 'currencyUSD',
+          threshold: { value: v.thresholds.monthlyCost, label: 'trigger above' },
+          description:
+            'validation.monthly_cost (trailing day projected to 30 days) vs validation.thresholds.monthlyCost.',
+          targets: [{ expr: vq('validation.monthly_cost', '1d'), legend: 'monthly cost' }],
+        },
+        {
+          title: 'Trigger: throughput',
+          unit: 'opm',
+          threshold: { value: v.thresholds.throughputOpsPerMin, label: 'trigger above' },
+          description: 'validation.throughput_ops_per_min per hour vs validation.thresholds.throughputOpsPerMin.',
+          targets: [{ expr: vq('validation.throughput_ops_per_min'), legend: 'ops/min' }],
+        },
       ],
     },
   ];
@@ -243,7 +346,14 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
   let id = 1;
   let y = 0;
   for (const row of rows) {
-    panels.push({ id: id++, type: 'row', title: row.title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y: y++ }, panels: [] });
+    panels.push({
+      id: id++,
+      type: 'row',
+      title: row.title,
+      collapsed: false,
+      gridPos: { h: 1, w: 24, x: 0, y: y++ },
+      panels: [],
+    });
     let x = 0;
     let rowHeight = 0;
     for (const p of row.panels) {
@@ -258,12 +368,22 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
         id: id++,
         type: p.type ?? 'timeseries',
         title: p.title,
-        description: p.threshold ? `${p.description} Threshold line: ${p.threshold.label} ${p.threshold.value}.` : p.description,
+        description: p.threshold
+          ? `${p.description} Threshold line: ${p.threshold.label} ${p.threshold.value}.`
+          : p.description,
         datasource: DS,
         gridPos: { h, w, x, y },
-        targets: p.targets.map((t, i) => ({ refId: String.fromCharCode(65 + i), expr: t.expr, legendFormat: t.legend, datasource: DS })),
+        targets: p.targets.map((t, i) => ({
+          refId: String.fromCharCode(65 + i),
+          expr: t.expr,
+          legendFormat: t.legend,
+          datasource: DS,
+        })),
         fieldConfig: fieldConfig(p.unit, p.threshold),
-        options: p.type === 'stat' ? { reduceOptions: { calcs: ['lastNotNull'] }, colorMode: 'background' } : { legend: { displayMode: 'list', placement: 'bottom' }, tooltip: { mode: 'multi' } },
+        options:
+          p.type === 'stat'
+            ? { reduceOptions: { calcs: ['lastNotNull'] }, colorMode: 'background' }
+            : { legend: { displayMode: 'list', placement: 'bottom' }, tooltip: { mode: 'multi' } },
       });
       x += w;
       rowHeight = Math.max(rowHeight, h);
@@ -274,7 +394,8 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
   return {
     uid: DASHBOARD_UID,
     title: 'sandbox-git-control',
-    description: 'Agents\' git service (approach 1 simple, approach 2 pooled) and its migration phases. Generated by lib/dashboard/grafana.ts from the configuration.',
+    description:
+      "Agents' git service (approach 1 simple, approach 2 pooled) and its migration phases. Generated by lib/dashboard/grafana.ts from the configuration.",
     tags: ['sandbox-git-control', 'gitops'],
     timezone: 'utc',
     schemaVersion: 39,
@@ -284,16 +405,34 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
     time: { from: 'now-6h', to: 'now' },
     annotations: {
       list: [
-        { builtIn: 1, datasource: { type: 'grafana', uid: '-- Grafana --' }, enable: true, hide: true, iconColor: 'rgba(0, 211, 255, 1)', name: 'Annotations & Alerts', type: 'dashboard' },
         {
-          name: 'Kill switch', datasource: DS, enable: true, iconColor: 'red', step: '30s',
-          expr: 'max by (source) (changes(gitops_rollback_events{source="kill"}[1m])) > 0',
-          titleFormat: 'Kill switch', textFormat: 'every flag to 0%, latched',
+          builtIn: 1,
+          datasource: { type: 'grafana', uid: '-- Grafana --' },
+          enable: true,
+          hide: true,
+          iconColor: 'rgba(0, 211, 255, 1)',
+          name: 'Annotations & Alerts',
+          type: 'dashboard',
         },
         {
-          name: 'Rollbacks', datasource: DS, enable: true, iconColor: 'orange', step: '30s',
+          name: 'Kill switch',
+          datasource: DS,
+          enable: true,
+          iconColor: 'red',
+          step: '30s',
+          expr: 'max by (source) (changes(gitops_rollback_events{source="kill"}[1m])) > 0',
+          titleFormat: 'Kill switch',
+          textFormat: 'every flag to 0%, latched',
+        },
+        {
+          name: 'Rollbacks',
+          datasource: DS,
+          enable: true,
+          iconColor: 'orange',
+          step: '30s',
           expr: 'max by (source) (changes(gitops_rollback_events{source=~"rollback|auto"}[1m])) > 0',
-          titleFormat: 'Rollback ({{source}})', textFormat: 'a rollout rolled back: every flag to 0%',
+          titleFormat: 'Rollback ({{source}})',
+          textFormat: 'a rollout rolled back: every flag to 0%',
         },
       ],
     },

@@ -14,10 +14,17 @@ export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
  * request fails fast (503 + Retry-After) instead of waiting for the OS's TCP timeout, and TCP
  * keepalive is on for the pooled connections.
  */
-export function createDb(url: string, opts: { max?: number; log?: Logger; applicationName?: string; connectTimeoutMs?: number } = {}): Db {
+export function createDb(
+  url: string,
+  opts: { max?: number; log?: Logger; applicationName?: string; connectTimeoutMs?: number } = {},
+): Db {
   const pool = new pg.Pool({
-    connectionString: url, max: opts.max ?? 10, application_name: opts.applicationName ?? 'sgc',
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+    connectionString: url,
+    max: opts.max ?? 10,
+    application_name: opts.applicationName ?? 'sgc',
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'idle postgres client error'));
   return pool;
@@ -40,14 +47,18 @@ export interface MigrationResult {
  */
 export async function migrate(db: Db, opts: { dir?: string; log?: Logger } = {}): Promise<MigrationResult> {
   const dir = opts.dir ?? SQL_DIR;
-  const files = readdirSync(dir).filter((f) => MIGRATION_FILE.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => MIGRATION_FILE.test(f))
+    .sort();
   const client = await db.connect();
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const { rows } = await client.query<{ version: string; checksum: string }>('SELECT version, checksum FROM schema_migrations');
+    const { rows } = await client.query<{ version: string; checksum: string }>(
+      'SELECT version, checksum FROM schema_migrations',
+    );
     const done = new Map(rows.map((r) => [r.version, r.checksum]));
     const { createHash } = await import('node:crypto');
     for (const file of files) {
@@ -56,13 +67,20 @@ export async function migrate(db: Db, opts: { dir?: string; log?: Logger } = {})
       const version = file.slice(0, 6);
       const prior = done.get(version);
       if (prior !== undefined) {
-        if (prior !== checksum) throw new Error(`migration ${file} was edited after it was applied (checksum differs); add a new migration instead`);
+        if (prior !== checksum)
+          throw new Error(
+            `migration ${file} was edited after it was applied (checksum differs); add a new migration instead`,
+          );
         continue;
       }
       await client.query('BEGIN');
       try {
         await client.query(sql);
-        await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [version, file, checksum]);
+        await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+          version,
+          file,
+          checksum,
+        ]);
         await client.query('COMMIT');
       } catch (e) {
         await client.query('ROLLBACK');
@@ -94,7 +112,10 @@ export interface BackgroundMigration {
  * A migration that fails on a reachable database (a bad file) is retried too, and logged as an
  * error every time.
  */
-export function migrateInBackground(db: Db, opts: { dir?: string; log?: Logger; initialMs?: number; maxMs?: number } = {}): BackgroundMigration {
+export function migrateInBackground(
+  db: Db,
+  opts: { dir?: string; log?: Logger; initialMs?: number; maxMs?: number } = {},
+): BackgroundMigration {
   let ready = false;
   let stopped = false;
   let lastError: string | null = null;
@@ -111,7 +132,10 @@ export function migrateInBackground(db: Db, opts: { dir?: string; log?: Logger; 
       } catch (e) {
         lastError = (e as Error).message;
         const delay = Math.min(opts.maxMs ?? 30_000, (opts.initialMs ?? 1_000) * 2 ** attempt);
-        opts.log?.warn({ err: lastError, attempt: attempt + 1, retryInMs: delay }, 'migrations not applied (Postgres unreachable?); retrying');
+        opts.log?.warn(
+          { err: lastError, attempt: attempt + 1, retryInMs: delay },
+          'migrations not applied (Postgres unreachable?); retrying',
+        );
         await new Promise<void>((res) => {
           wake = res;
           timer = setTimeout(res, delay);

@@ -41,7 +41,10 @@ function promStringValue(v: string): string {
 }
 
 /** Replaces `$job`, `$instance` and `$window` in a drift query. */
-export function renderDriftQuery(query: string, vars: { job: string; instance?: string; windowSeconds: number }): string {
+export function renderDriftQuery(
+  query: string,
+  vars: { job: string; instance?: string; windowSeconds: number },
+): string {
   if (!Number.isFinite(vars.windowSeconds) || vars.windowSeconds <= 0) {
     throw new Error(`window must be a positive number of seconds, got ${vars.windowSeconds}`);
   }

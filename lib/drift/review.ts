@@ -13,8 +13,18 @@
  * Pure: no I/O, no clock.
  */
 import {
-  DEFAULT_DRIFT_THRESHOLDS, counterIncrease, evaluateDrift, growsContinuously, hours, mb, mdCell, renderCriteriaTable,
-  type DriftCriterionId, type DriftSample, type DriftThresholds, type DriftVerdict,
+  DEFAULT_DRIFT_THRESHOLDS,
+  counterIncrease,
+  evaluateDrift,
+  growsContinuously,
+  hours,
+  mb,
+  mdCell,
+  renderCriteriaTable,
+  type DriftCriterionId,
+  type DriftSample,
+  type DriftThresholds,
+  type DriftVerdict,
 } from './verdict.js';
 
 export type DriftMode = 'provisional' | 'full';
@@ -82,7 +92,16 @@ export type ResourceStatus = 'pass' | 'fail' | 'na' | 'info';
 
 /** One line of the T0 / T+N / Delta table. */
 export interface DriftResourceRow {
-  id: 'uptime' | 'rss' | 'heap' | 'cpu' | 'open_fds' | 'active_handles' | 'eventloop_lag_p99' | 'restarts' | 'critical_errors';
+  id:
+    | 'uptime'
+    | 'rss'
+    | 'heap'
+    | 'cpu'
+    | 'open_fds'
+    | 'active_handles'
+    | 'eventloop_lag_p99'
+    | 'restarts'
+    | 'critical_errors';
   resource: string;
   t0: number | null;
   tN: number | null;
@@ -130,7 +149,8 @@ export interface DriftReviewVerdict {
   fullMinSeconds: number;
 }
 
-const num = (v: number | boolean | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const num = (v: number | boolean | null | undefined): number | null =>
+  typeof v === 'number' && Number.isFinite(v) ? v : null;
 
 /** A signed delta; one that rounds to zero in its unit is ± (no −0.00%). */
 const signed = (v: number, text: string): string => {
@@ -142,8 +162,15 @@ const pct = (v: number | null): string => (v === null ? 'NA' : `${v.toFixed(2)}%
 const ms = (seconds: number | null): string => (seconds === null ? 'NA' : `${(seconds * 1000).toFixed(1)} ms`);
 
 /** Whether a review of this plan and observed span is `full` or `provisional`. */
-export function reviewMode(durationSeconds: number, spanSeconds: number, fullMinSeconds: number, uptimeTolerance: number): DriftMode {
-  return durationSeconds >= fullMinSeconds && spanSeconds >= fullMinSeconds * (1 - uptimeTolerance) ? 'full' : 'provisional';
+export function reviewMode(
+  durationSeconds: number,
+  spanSeconds: number,
+  fullMinSeconds: number,
+  uptimeTolerance: number,
+): DriftMode {
+  return durationSeconds >= fullMinSeconds && spanSeconds >= fullMinSeconds * (1 - uptimeTolerance)
+    ? 'full'
+    : 'provisional';
 }
 
 /**
@@ -151,37 +178,106 @@ export function reviewMode(durationSeconds: number, spanSeconds: number, fullMin
  * average over the soak (seed 001's "CPU (avg)"); restarts and critical errors count what
  * happened between T0 and T+N.
  */
-export function resourceTable(p: Pick<DriftProcessInput, 't0' | 'samples'>, v: DriftVerdict, thresholds: DriftThresholds): DriftResourceRow[] {
+export function resourceTable(
+  p: Pick<DriftProcessInput, 't0' | 'samples'>,
+  v: DriftVerdict,
+  thresholds: DriftThresholds,
+): DriftResourceRow[] {
   const all = [p.t0, ...p.samples];
   const last = p.samples.length > 0 ? p.samples[p.samples.length - 1] : null;
   const status = (id: DriftCriterionId): ResourceStatus => v.rows.find((r) => r.id === id)?.status ?? 'na';
   const rows: DriftResourceRow[] = [];
   const push = (
-    id: DriftResourceRow['id'], resource: string, t0: number | null, tN: number | null, fmt: (x: number | null) => string,
-    criterion: DriftCriterionId | null, st: ResourceStatus, opts: { ratio?: boolean; delta?: number | null } = {},
+    id: DriftResourceRow['id'],
+    resource: string,
+    t0: number | null,
+    tN: number | null,
+    fmt: (x: number | null) => string,
+    criterion: DriftCriterionId | null,
+    st: ResourceStatus,
+    opts: { ratio?: boolean; delta?: number | null } = {},
   ): void => {
     const delta = opts.delta !== undefined ? opts.delta : t0 !== null && tN !== null ? tN - t0 : null;
     const deltaRatio = opts.ratio && delta !== null && t0 !== null && t0 > 0 ? delta / t0 : null;
-    const deltaText = delta === null ? 'NA'
-      : `${signed(delta, fmt(Math.abs(delta)))}${deltaRatio !== null ? ` (${deltaRatio >= 0 ? '+' : '−'}${Math.abs(deltaRatio * 100).toFixed(1)}%)` : ''}`;
-    rows.push({ id, resource, t0, tN, delta, deltaRatio, criterion, status: st, cells: { t0: fmt(t0), tN: fmt(tN), delta: deltaText } });
+    const deltaText =
+      delta === null
+        ? 'NA'
+        : `${signed(delta, fmt(Math.abs(delta)))}${deltaRatio !== null ? ` (${deltaRatio >= 0 ? '+' : '−'}${Math.abs(deltaRatio * 100).toFixed(1)}%)` : ''}`;
+    rows.push({
+      id,
+      resource,
+      t0,
+      tN,
+      delta,
+      deltaRatio,
+      criterion,
+      status: st,
+      cells: { t0: fmt(t0), tN: fmt(tN), delta: deltaText },
+    });
   };
-  const at = <K extends keyof DriftSample>(s: DriftSample | null, k: K): number | null => (s ? num(s[k] as number | null | undefined) : null);
+  const at = <K extends keyof DriftSample>(s: DriftSample | null, k: K): number | null =>
+    s ? num(s[k] as number | null | undefined) : null;
 
-  push('uptime', 'Uptime', at(p.t0, 'uptimeSeconds'), at(last, 'uptimeSeconds'), (x) => (x === null ? 'NA' : hours(x)), 'uptime', status('uptime'));
-  push('rss', 'Memory (RSS)', at(p.t0, 'rssBytes'), at(last, 'rssBytes'), (x) => (x === null ? 'NA' : mb(x)), 'memory_growth', status('memory_growth'), { ratio: true });
-  push('heap', 'Heap used', at(p.t0, 'heapUsedBytes'), at(last, 'heapUsedBytes'), (x) => (x === null ? 'NA' : mb(x)), null, 'info', { ratio: true });
+  push(
+    'uptime',
+    'Uptime',
+    at(p.t0, 'uptimeSeconds'),
+    at(last, 'uptimeSeconds'),
+    (x) => (x === null ? 'NA' : hours(x)),
+    'uptime',
+    status('uptime'),
+  );
+  push(
+    'rss',
+    'Memory (RSS)',
+    at(p.t0, 'rssBytes'),
+    at(last, 'rssBytes'),
+    (x) => (x === null ? 'NA' : mb(x)),
+    'memory_growth',
+    status('memory_growth'),
+    { ratio: true },
+  );
+  push(
+    'heap',
+    'Heap used',
+    at(p.t0, 'heapUsedBytes'),
+    at(last, 'heapUsedBytes'),
+    (x) => (x === null ? 'NA' : mb(x)),
+    null,
+    'info',
+    { ratio: true },
+  );
   push('cpu', 'CPU (avg)', at(p.t0, 'cpuPercent'), v.metrics.cpuAvgPercent, pct, 'cpu', status('cpu'));
-  for (const [id, resource, key] of [['open_fds', 'Open fds', 'openFds'], ['active_handles', 'Active handles', 'activeHandles']] as const) {
+  for (const [id, resource, key] of [
+    ['open_fds', 'Open fds', 'openFds'],
+    ['active_handles', 'Active handles', 'activeHandles'],
+  ] as const) {
     const series = all.map((s) => num(s[key])).filter((x): x is number => x !== null);
     const g = growsContinuously(series, thresholds.handleTrendMax);
     push(id, resource, at(p.t0, key), at(last, key), count, 'handles', g === null ? 'na' : g.growing ? 'fail' : 'pass');
   }
-  push('eventloop_lag_p99', 'Event-loop lag p99', at(p.t0, 'eventLoopLagP99Seconds'), at(last, 'eventLoopLagP99Seconds'), ms, null, 'info');
+  push(
+    'eventloop_lag_p99',
+    'Event-loop lag p99',
+    at(p.t0, 'eventLoopLagP99Seconds'),
+    at(last, 'eventLoopLagP99Seconds'),
+    ms,
+    null,
+    'info',
+  );
   const restarts = v.metrics.restarts;
   push('restarts', 'Restarts', restarts === null ? null : 0, restarts, count, 'restarts', status('restarts'));
   const errors = p.samples.length === 0 ? null : counterIncrease(all.map((s) => s.criticalErrorsTotal));
-  push('critical_errors', 'Critical errors', at(p.t0, 'criticalErrorsTotal'), at(last, 'criticalErrorsTotal'), count, 'critical_errors', status('critical_errors'), { delta: errors });
+  push(
+    'critical_errors',
+    'Critical errors',
+    at(p.t0, 'criticalErrorsTotal'),
+    at(last, 'criticalErrorsTotal'),
+    count,
+    'critical_errors',
+    status('critical_errors'),
+    { delta: errors },
+  );
   return rows;
 }
 
@@ -190,10 +286,23 @@ export function evaluateDriftReview(input: DriftReviewInput): DriftReviewVerdict
   const th: DriftThresholds = { ...DEFAULT_DRIFT_THRESHOLDS, ...input.thresholds };
   const fullMinSeconds = input.fullMinSeconds ?? DEFAULT_FULL_REVIEW_SECONDS;
   const processes: DriftProcessVerdict[] = input.processes.map((p) => {
-    const verdict = evaluateDrift({ t0: p.t0, samples: p.samples, durationSeconds: input.durationSeconds, thresholds: th });
+    const verdict = evaluateDrift({
+      t0: p.t0,
+      samples: p.samples,
+      durationSeconds: input.durationSeconds,
+      thresholds: th,
+    });
     return {
-      name: p.name, job: p.job, instance: p.instance, passed: verdict.passed, met: verdict.met, summary: verdict.summary,
-      failed: verdict.failed, missing: verdict.missing, verdict, resources: resourceTable(p, verdict, th),
+      name: p.name,
+      job: p.job,
+      instance: p.instance,
+      passed: verdict.passed,
+      met: verdict.met,
+      summary: verdict.summary,
+      failed: verdict.failed,
+      missing: verdict.missing,
+      verdict,
+      resources: resourceTable(p, verdict, th),
     };
   });
   const spanSeconds = Math.max(0, ...processes.map((p) => p.verdict.metrics.spanSeconds));
@@ -203,17 +312,27 @@ export function evaluateDriftReview(input: DriftReviewInput): DriftReviewVerdict
   // failing processes first, so the verdict line names them before anything else
   const ordered = [...processes.filter((p) => !p.passed), ...processes.filter((p) => p.passed)];
   const describe = (p: DriftProcessVerdict): string => {
-    const why = [p.failed.length ? `failed: ${p.failed.join(', ')}` : '', p.missing.length ? `no data: ${p.missing.join(', ')}` : ''].filter(Boolean).join('; ');
+    const why = [
+      p.failed.length ? `failed: ${p.failed.join(', ')}` : '',
+      p.missing.length ? `no data: ${p.missing.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     return `${p.name}: ${p.summary}${why ? ` (${why})` : ''}`;
   };
   const summary = `${passed ? 'PASS' : 'FAIL'} (${mode}) — ${processes.length === 0 ? 'no process reviewed' : ordered.map(describe).join('; ')}`;
   return {
-    mode, passed, summary,
+    mode,
+    passed,
+    summary,
     met: processes.length === 0 ? 0 : Math.min(...processes.map((p) => p.met)),
-    processes, failedProcesses,
+    processes,
+    failedProcesses,
     failed: processes.flatMap((p) => p.failed.map((c) => `${p.name}:${c}`)),
     missing: processes.flatMap((p) => p.missing.map((c) => `${p.name}:${c}`)),
-    durationSeconds: input.durationSeconds, spanSeconds, fullMinSeconds,
+    durationSeconds: input.durationSeconds,
+    spanSeconds,
+    fullMinSeconds,
   };
 }
 
@@ -224,15 +343,19 @@ export function renderResourceTable(rows: readonly DriftResourceRow[], spanSecon
   return [
     `| Resource | T0 | T+${hours(spanSeconds)} | Delta | Status |`,
     '|---|---|---|---|---|',
-    ...rows.map((r) => `| ${mdCell(r.resource)} | ${mdCell(r.cells.t0)} | ${mdCell(r.cells.tN)} | ${mdCell(r.cells.delta)} | ${RESOURCE_ICON[r.status]} |`),
+    ...rows.map(
+      (r) =>
+        `| ${mdCell(r.resource)} | ${mdCell(r.cells.t0)} | ${mdCell(r.cells.tN)} | ${mdCell(r.cells.delta)} | ${RESOURCE_ICON[r.status]} |`,
+    ),
   ];
 }
 
 /** The whole review as markdown: the overall verdict, then per process its resource table and criteria table. */
 export function renderDriftReviewMarkdown(v: DriftReviewVerdict, title = 'Drift review'): string {
-  const modeLine = v.mode === 'full'
-    ? `Full review: ${hours(v.spanSeconds)} observed (a full review is at least ${hours(v.fullMinSeconds)}).`
-    : `Provisional: a short soak of ${hours(v.spanSeconds)} observed (${hours(v.durationSeconds)} planned); a full review is at least ${hours(v.fullMinSeconds)}.`;
+  const modeLine =
+    v.mode === 'full'
+      ? `Full review: ${hours(v.spanSeconds)} observed (a full review is at least ${hours(v.fullMinSeconds)}).`
+      : `Provisional: a short soak of ${hours(v.spanSeconds)} observed (${hours(v.durationSeconds)} planned); a full review is at least ${hours(v.fullMinSeconds)}.`;
   const out = [
     `# ${title}`,
     '',
@@ -257,7 +380,8 @@ export function renderDriftReviewMarkdown(v: DriftReviewVerdict, title = 'Drift 
       '',
       ...renderCriteriaTable(p.verdict),
     );
-    if (!p.passed) out.push('', `Failed: ${p.failed.join(', ') || 'none'}; no data: ${p.missing.join(', ') || 'none'}.`);
+    if (!p.passed)
+      out.push('', `Failed: ${p.failed.join(', ') || 'none'}; no data: ${p.missing.join(', ') || 'none'}.`);
   }
   out.push('');
   return out.join('\n');

@@ -61,7 +61,8 @@ export const DEFAULT_DRIFT_THRESHOLDS: DriftThresholds = {
   uptimeTolerance: 0.01,
 };
 
-export type DriftCriterionId = 'uptime' | 'memory_growth' | 'cpu' | 'handles' | 'restarts' | 'critical_errors' | 'background_tasks';
+export type DriftCriterionId =
+  'uptime' | 'memory_growth' | 'cpu' | 'handles' | 'restarts' | 'critical_errors' | 'background_tasks';
 
 export interface DriftCriterionRow {
   id: DriftCriterionId;
@@ -104,7 +105,8 @@ export interface DriftInput {
   thresholds?: Partial<DriftThresholds>;
 }
 
-const val = (v: number | null | undefined): number | null => (v === null || v === undefined || !Number.isFinite(v) ? null : v);
+const val = (v: number | null | undefined): number | null =>
+  v === null || v === undefined || !Number.isFinite(v) ? null : v;
 
 function present(xs: readonly (number | null | undefined)[]): number[] {
   return xs.map(val).filter((v): v is number => v !== null);
@@ -126,7 +128,10 @@ export function kendallTrend(xs: readonly number[]): number {
 }
 
 /** Whether a handle series keeps growing (see the module comment); null when too short to tell. */
-export function growsContinuously(series: readonly number[], trendMax: number): { growing: boolean; trend: number } | null {
+export function growsContinuously(
+  series: readonly number[],
+  trendMax: number,
+): { growing: boolean; trend: number } | null {
   if (series.length < 4) return null;
   const half = series.slice(Math.floor(series.length / 2));
   const trend = kendallTrend(half);
@@ -147,7 +152,10 @@ export function countRestarts(all: readonly DriftSample[]): number | null {
     if (sa !== null && sb !== null) {
       known = true;
       // start times are floats in seconds; a second of jitter is not a restart
-      if (sb - sa > 1) { restarts++; continue; }
+      if (sb - sa > 1) {
+        restarts++;
+        continue;
+      }
     }
     if (ua !== null && ub !== null) {
       known = true;
@@ -180,12 +188,20 @@ export function evaluateDrift(input: DriftInput): DriftVerdict {
   {
     let status: DriftCriterionRow['status'];
     let observed: string;
-    if (uptime === null || periodic.length === 0) { status = 'na'; observed = 'NA'; }
-    else {
+    if (uptime === null || periodic.length === 0) {
+      status = 'na';
+      observed = 'NA';
+    } else {
       status = uptime >= required && span >= required ? 'pass' : 'fail';
       observed = `${hours(uptime)} up, observed ${hours(span)}`;
     }
-    rows.push({ id: 'uptime', criterion: 'Continuous uptime', target: `≥ ${hours(input.durationSeconds)}`, observed, status });
+    rows.push({
+      id: 'uptime',
+      criterion: 'Continuous uptime',
+      target: `≥ ${hours(input.durationSeconds)}`,
+      observed,
+      status,
+    });
   }
 
   // 2. memory growth
@@ -193,8 +209,11 @@ export function evaluateDrift(input: DriftInput): DriftVerdict {
   const rssEnd = periodic.length > 0 ? val(last.rssBytes) : null;
   const growth = rss0 !== null && rssEnd !== null && rss0 > 0 ? (rssEnd - rss0) / rss0 : null;
   rows.push({
-    id: 'memory_growth', criterion: 'Memory growth', target: `< ${(th.memoryGrowthMax * 100).toFixed(0)}% over the soak`,
-    observed: growth === null ? 'NA' : `${mb(rss0!)} → ${mb(rssEnd!)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%)`,
+    id: 'memory_growth',
+    criterion: 'Memory growth',
+    target: `< ${(th.memoryGrowthMax * 100).toFixed(0)}% over the soak`,
+    observed:
+      growth === null ? 'NA' : `${mb(rss0!)} → ${mb(rssEnd!)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%)`,
     status: growth === null ? 'na' : growth < th.memoryGrowthMax ? 'pass' : 'fail',
   });
 
@@ -210,8 +229,13 @@ export function evaluateDrift(input: DriftInput): DriftVerdict {
   }
   const sustained = longest >= th.cpuSustainedSamples;
   rows.push({
-    id: 'cpu', criterion: 'CPU stability', target: `< ${th.cpuAvgMaxPercent}% avg, no ${th.cpuSustainedSamples}+ samples > ${th.cpuSpikePercent}%`,
-    observed: cpuAvg === null ? 'NA' : `${cpuAvg.toFixed(2)}% avg${sustained ? `, sustained spike of ${longest} samples` : longest > 0 ? `, brief spike (${longest} sample${longest > 1 ? 's' : ''})` : ''}`,
+    id: 'cpu',
+    criterion: 'CPU stability',
+    target: `< ${th.cpuAvgMaxPercent}% avg, no ${th.cpuSustainedSamples}+ samples > ${th.cpuSpikePercent}%`,
+    observed:
+      cpuAvg === null
+        ? 'NA'
+        : `${cpuAvg.toFixed(2)}% avg${sustained ? `, sustained spike of ${longest} samples` : longest > 0 ? `, brief spike (${longest} sample${longest > 1 ? 's' : ''})` : ''}`,
     status: cpuAvg === null ? 'na' : cpuAvg < th.cpuAvgMaxPercent && !sustained ? 'pass' : 'fail',
   });
 
@@ -220,42 +244,66 @@ export function evaluateDrift(input: DriftInput): DriftVerdict {
     const parts: string[] = [];
     let anyGrowing = false;
     let anyKnown = false;
-    for (const [label, key] of [['fds', 'openFds'], ['handles', 'activeHandles']] as const) {
+    for (const [label, key] of [
+      ['fds', 'openFds'],
+      ['handles', 'activeHandles'],
+    ] as const) {
       const xs = present(all.map((s) => s[key]));
       const g = growsContinuously(xs, th.handleTrendMax);
       if (g === null) continue;
       anyKnown = true;
       anyGrowing ||= g.growing;
-      parts.push(`${label} ${xs[0]}→${xs[xs.length - 1]} (${g.growing ? 'growing' : 'stable'}, trend ${g.trend.toFixed(2)})`);
+      parts.push(
+        `${label} ${xs[0]}→${xs[xs.length - 1]} (${g.growing ? 'growing' : 'stable'}, trend ${g.trend.toFixed(2)})`,
+      );
     }
     rows.push({
-      id: 'handles', criterion: 'Handle count stable', target: 'no continuous growth',
-      observed: anyKnown ? parts.join('; ') : 'NA', status: !anyKnown ? 'na' : anyGrowing ? 'fail' : 'pass',
+      id: 'handles',
+      criterion: 'Handle count stable',
+      target: 'no continuous growth',
+      observed: anyKnown ? parts.join('; ') : 'NA',
+      status: !anyKnown ? 'na' : anyGrowing ? 'fail' : 'pass',
     });
   }
 
   // 5. restarts
   const restarts = countRestarts(all);
   rows.push({
-    id: 'restarts', criterion: 'Restarts', target: `${th.restartsMax}`, observed: restarts === null ? 'NA' : String(restarts),
+    id: 'restarts',
+    criterion: 'Restarts',
+    target: `${th.restartsMax}`,
+    observed: restarts === null ? 'NA' : String(restarts),
     status: restarts === null ? 'na' : restarts <= th.restartsMax ? 'pass' : 'fail',
   });
 
   // 6. critical errors
   const errors = periodic.length === 0 ? null : counterIncrease(all.map((s) => s.criticalErrorsTotal));
   rows.push({
-    id: 'critical_errors', criterion: 'Critical errors', target: `${th.criticalErrorsMax}`,
+    id: 'critical_errors',
+    criterion: 'Critical errors',
+    target: `${th.criticalErrorsMax}`,
     observed: errors === null ? 'NA' : String(Math.round(errors)),
     status: errors === null ? 'na' : Math.round(errors) <= th.criticalErrorsMax ? 'pass' : 'fail',
   });
 
   // 7. background tasks
   {
-    const flags = all.map((s) => s.backgroundTasksHealthy).filter((v): v is number | boolean => v !== null && v !== undefined && (typeof v === 'boolean' || Number.isFinite(v)));
+    const flags = all
+      .map((s) => s.backgroundTasksHealthy)
+      .filter(
+        (v): v is number | boolean => v !== null && v !== undefined && (typeof v === 'boolean' || Number.isFinite(v)),
+      );
     const unhealthy = flags.filter((v) => (typeof v === 'boolean' ? !v : v < 1)).length;
     rows.push({
-      id: 'background_tasks', criterion: 'Background tasks', target: 'healthy in every sample',
-      observed: flags.length === 0 ? 'NA' : unhealthy === 0 ? `healthy (${flags.length} samples)` : `unhealthy in ${unhealthy} of ${flags.length} samples`,
+      id: 'background_tasks',
+      criterion: 'Background tasks',
+      target: 'healthy in every sample',
+      observed:
+        flags.length === 0
+          ? 'NA'
+          : unhealthy === 0
+            ? `healthy (${flags.length} samples)`
+            : `unhealthy in ${unhealthy} of ${flags.length} samples`,
       status: flags.length === 0 || periodic.length === 0 ? 'na' : unhealthy === 0 ? 'pass' : 'fail',
     });
   }
@@ -294,7 +342,9 @@ export function renderCriteriaTable(v: DriftVerdict): string[] {
   return [
     '| Criterion | Target | Actual | Pass/Fail |',
     '|---|---|---|---|',
-    ...v.rows.map((r) => `| ${mdCell(r.criterion)} | ${mdCell(r.target)} | ${mdCell(r.observed)} | ${CRITERION_ICON[r.status]} |`),
+    ...v.rows.map(
+      (r) => `| ${mdCell(r.criterion)} | ${mdCell(r.target)} | ${mdCell(r.observed)} | ${CRITERION_ICON[r.status]} |`,
+    ),
   ];
 }
 

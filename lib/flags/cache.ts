@@ -101,7 +101,8 @@ export class FlagCache {
     const failSafe = opts.failSafeAfterMs ?? d.failSafeAfterMs;
     const beat = (opts.heartbeatMs ?? d.heartbeatMs) + (opts.heartbeatTimeoutMs ?? d.heartbeatTimeoutMs);
     // a healthy connection is only known healthy once per heartbeat: a shorter fail-safe would flap
-    if (failSafe > 0 && failSafe <= beat) throw new Error(`failSafeAfterMs (${failSafe}) must exceed heartbeatMs + heartbeatTimeoutMs (${beat})`);
+    if (failSafe > 0 && failSafe <= beat)
+      throw new Error(`failSafeAfterMs (${failSafe}) must exceed heartbeatMs + heartbeatTimeoutMs (${beat})`);
     this.processId = opts.processId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = opts.log;
   }
@@ -115,13 +116,19 @@ export class FlagCache {
     if (opts.waitForConnection === false) {
       cache.disconnectedSince = Date.now();
       cache.connect().catch((e: unknown) => {
-        cache.log?.warn({ processId: cache.processId, err: (e as Error).message }, 'flag cache cannot reach Postgres yet; every flag is off until it can');
+        cache.log?.warn(
+          { processId: cache.processId, err: (e as Error).message },
+          'flag cache cannot reach Postgres yet; every flag is off until it can',
+        );
         cache.scheduleReconnect();
       });
     } else {
       await cache.connect();
     }
-    cache.heartbeatTimer = setInterval(() => void cache.heartbeat(), opts.heartbeatMs ?? FLAG_CACHE_DEFAULTS.heartbeatMs);
+    cache.heartbeatTimer = setInterval(
+      () => void cache.heartbeat(),
+      opts.heartbeatMs ?? FLAG_CACHE_DEFAULTS.heartbeatMs,
+    );
     cache.heartbeatTimer.unref();
     return cache;
   }
@@ -174,9 +181,16 @@ export class FlagCache {
     this.client = null;
     if (c) {
       // bounded by query_timeout; a partitioned server gets no goodbye
-      await createProcessHeartbeatRepository(c).close(this.processId).catch(() => undefined);
+      await createProcessHeartbeatRepository(c)
+        .close(this.processId)
+        .catch(() => undefined);
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([c.end().catch(() => undefined), new Promise<void>((res) => { timer = setTimeout(res, 1_000); })]);
+      await Promise.race([
+        c.end().catch(() => undefined),
+        new Promise<void>((res) => {
+          timer = setTimeout(res, 1_000);
+        }),
+      ]);
       clearTimeout(timer);
       dropClient(c);
     }
@@ -253,7 +267,10 @@ export class FlagCache {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       this.connect().catch((e: unknown) => {
-        this.log?.warn({ processId: this.processId, err: (e as Error).message, attempt: this.attempt }, 'flag cache reconnect failed');
+        this.log?.warn(
+          { processId: this.processId, err: (e as Error).message, attempt: this.attempt },
+          'flag cache reconnect failed',
+        );
         this.scheduleReconnect();
       });
     }, delay);
@@ -291,11 +308,14 @@ export class FlagCache {
   private reload(): void {
     const c = this.client;
     if (!c) return;
-    createFlagRepository(c).values()
+    createFlagRepository(c)
+      .values()
       .then((rows) => {
         if (c === this.client) this.applyReload(rows);
       })
-      .catch((e: unknown) => this.log?.warn({ processId: this.processId, err: (e as Error).message }, 'flag re-read failed'));
+      .catch((e: unknown) =>
+        this.log?.warn({ processId: this.processId, err: (e as Error).message }, 'flag re-read failed'),
+      );
   }
 
   private applyReload(rows: CachedFlag[]): void {
@@ -328,7 +348,11 @@ export class FlagCache {
   private ack(version: number, changeId: string | null): void {
     const c = this.client;
     if (!c) return;
-    createProcessHeartbeatRepository(c).ack(this.processId, version, changeId).catch((e: unknown) => this.log?.warn({ processId: this.processId, version, err: (e as Error).message }, 'flag ack failed'));
+    createProcessHeartbeatRepository(c)
+      .ack(this.processId, version, changeId)
+      .catch((e: unknown) =>
+        this.log?.warn({ processId: this.processId, version, err: (e as Error).message }, 'flag ack failed'),
+      );
   }
 
   /**

@@ -12,14 +12,19 @@ export type FlagStateMetrics = Pick<Metrics, 'flagPercent' | 'flagShadow' | 'kil
 
 /** Reads the state and sets the gauges; a failed or slow read leaves the last values (and says so). */
 export async function refreshFlagMetrics(
-  m: FlagStateMetrics, store: Pick<FlagStore, 'list' | 'latch' | 'rollbackEventCounts'>, timeoutMs = 1_000,
+  m: FlagStateMetrics,
+  store: Pick<FlagStore, 'list' | 'latch' | 'rollbackEventCounts'>,
+  timeoutMs = 1_000,
 ): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_res, rej) => {
     timer = setTimeout(() => rej(new Error(`flag state not read within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
-    const [flags, latch, counts] = await Promise.race([Promise.all([store.list(), store.latch(), store.rollbackEventCounts()]), timeout]);
+    const [flags, latch, counts] = await Promise.race([
+      Promise.all([store.list(), store.latch(), store.rollbackEventCounts()]),
+      timeout,
+    ]);
     for (const f of flags) {
       m.flagPercent.labels(f.operation).set(f.percent);
       m.flagShadow.labels(f.operation).set(f.shadow ? 1 : 0);

@@ -13,7 +13,16 @@ import { databaseClock } from '../store/session.js';
 export type { LatchEvent, LatchState } from '../store/flag-latch.js';
 
 /** Operations seeded by sql/000002_flags.sql; the flags table is the registry of known operations. */
-export const FLAG_OPERATIONS = ['git.clone', 'git.pull', 'git.push', 'git.status', 'git.diff', 'git.read', 'git.write', 'git.release'] as const;
+export const FLAG_OPERATIONS = [
+  'git.clone',
+  'git.pull',
+  'git.push',
+  'git.status',
+  'git.diff',
+  'git.read',
+  'git.write',
+  'git.release',
+] as const;
 export type FlagOperation = (typeof FLAG_OPERATIONS)[number];
 
 export const FLAGS_CHANNEL = 'sgc_flags';
@@ -130,17 +139,24 @@ function validation(field: string, message: string, details: Record<string, unkn
 
 function checkMeta(meta: ChangeMeta): void {
   if (typeof meta.actor !== 'string' || meta.actor.trim() === '') throw validation('actor', 'is required');
-  if (typeof meta.reason !== 'string' || meta.reason.trim() === '') throw validation('reason', 'is required (the audit records why)');
-  if (meta.changeId !== undefined && (meta.changeId.trim() === '' || meta.changeId.length > 200)) throw validation('changeId', 'must be 1..200 characters');
+  if (typeof meta.reason !== 'string' || meta.reason.trim() === '')
+    throw validation('reason', 'is required (the audit records why)');
+  if (meta.changeId !== undefined && (meta.changeId.trim() === '' || meta.changeId.length > 200))
+    throw validation('changeId', 'must be 1..200 characters');
 }
 
 function checkTarget(operation: unknown, t: Partial<FlagTarget>, index?: number): void {
   const at = index === undefined ? {} : { index };
-  if (typeof operation !== 'string' || !OPERATION_FORMAT.test(operation)) throw validation('operation', `unknown operation ${JSON.stringify(operation)}`, at);
+  if (typeof operation !== 'string' || !OPERATION_FORMAT.test(operation))
+    throw validation('operation', `unknown operation ${JSON.stringify(operation)}`, at);
   if (t.percent !== undefined && (!Number.isInteger(t.percent) || t.percent < 0 || t.percent > 100)) {
-    throw validation('percent', `must be an integer from 0 to 100, got ${JSON.stringify(t.percent)}`, { operation, ...at });
+    throw validation('percent', `must be an integer from 0 to 100, got ${JSON.stringify(t.percent)}`, {
+      operation,
+      ...at,
+    });
   }
-  if (t.shadow !== undefined && typeof t.shadow !== 'boolean') throw validation('shadow', `must be a boolean, got ${JSON.stringify(t.shadow)}`, { operation, ...at });
+  if (t.shadow !== undefined && typeof t.shadow !== 'boolean')
+    throw validation('shadow', `must be a boolean, got ${JSON.stringify(t.shadow)}`, { operation, ...at });
 }
 
 /** The repositories a flag change works with, over one connection (a transaction's client or the pool). */
@@ -195,9 +211,14 @@ export class FlagStore {
    * Sets several flags in one transaction, audited as one change (one change id, one version).
    * Refused with FlagsLatched (409, the latch's reason) while the kill latch is set.
    */
-  async setMany(changes: ({ operation: string } & Partial<FlagTarget>)[], meta: ChangeMeta, opts: SetOptions = {}): Promise<ChangeResult> {
+  async setMany(
+    changes: ({ operation: string } & Partial<FlagTarget>)[],
+    meta: ChangeMeta,
+    opts: SetOptions = {},
+  ): Promise<ChangeResult> {
     checkMeta(meta);
-    if (!Array.isArray(changes) || changes.length === 0) throw validation('changes', 'at least one flag change is required');
+    if (!Array.isArray(changes) || changes.length === 0)
+      throw validation('changes', 'at least one flag change is required');
     changes.forEach((c, i) => checkTarget(c.operation, c, changes.length > 1 ? i : undefined));
     const seen = new Set<string>();
     for (const c of changes) {
@@ -211,12 +232,14 @@ export class FlagStore {
       const ops = changes.map((c) => c.operation);
       const current = await lockFlags(r, ops);
       const unknown = ops.filter((op) => !current.has(op));
-      if (unknown.length > 0) throw validation('operation', `unknown operation ${unknown.join(', ')}`, { known: [...FLAG_OPERATIONS] });
+      if (unknown.length > 0)
+        throw validation('operation', `unknown operation ${unknown.join(', ')}`, { known: [...FLAG_OPERATIONS] });
       const diff: FlagChange[] = [];
       for (const c of changes) {
         const cur = current.get(c.operation)!;
         const next = { percent: c.percent ?? cur.percent, shadow: c.shadow ?? cur.shadow };
-        if (next.percent !== cur.percent || next.shadow !== cur.shadow) diff.push({ operation: c.operation, old: { percent: cur.percent, shadow: cur.shadow }, new: next });
+        if (next.percent !== cur.percent || next.shadow !== cur.shadow)
+          diff.push({ operation: c.operation, old: { percent: cur.percent, shadow: cur.shadow }, new: next });
       }
       return applyChanges(r, diff, meta, decidedAt);
     });
@@ -235,7 +258,8 @@ export class FlagStore {
   async kill(meta: ChangeMeta & { source?: RollbackSource; latch?: boolean }): Promise<KillResult> {
     checkMeta(meta);
     const source = meta.source ?? 'kill';
-    if (!['kill', 'rollback', 'auto', 'drill'].includes(source)) throw validation('source', `must be kill, rollback, auto or drill, got ${JSON.stringify(source)}`);
+    if (!['kill', 'rollback', 'auto', 'drill'].includes(source))
+      throw validation('source', `must be kill, rollback, auto or drill, got ${JSON.stringify(source)}`);
     return this.tx(async (client) => {
       const r = repos(client);
       const decidedAt = await databaseClock(client);
@@ -244,22 +268,42 @@ export class FlagStore {
       if (meta.changeId !== undefined) {
         const p = await r.events.findByChangeId(meta.changeId);
         if (p) {
-          return { changeId: meta.changeId, version: p.version ?? 0, changed: [], decidedAt: p.decidedAt, eventId: p.id, latch: latchBefore };
+          return {
+            changeId: meta.changeId,
+            version: p.version ?? 0,
+            changed: [],
+            decidedAt: p.decidedAt,
+            eventId: p.id,
+            latch: latchBefore,
+          };
         }
       }
       const current = await lockFlags(r);
       const diff: FlagChange[] = [];
       for (const [operation, cur] of current) {
-        if (cur.percent !== 0 || cur.shadow) diff.push({ operation, old: { percent: cur.percent, shadow: cur.shadow }, new: { percent: 0, shadow: false } });
+        if (cur.percent !== 0 || cur.shadow)
+          diff.push({
+            operation,
+            old: { percent: cur.percent, shadow: cur.shadow },
+            new: { percent: 0, shadow: false },
+          });
       }
       const result = await applyChanges(r, diff, meta, decidedAt);
       let eventId: number | null = null;
       if (result.changeId !== null) {
-        eventId = await r.events.insert({ changeId: result.changeId, source, reason: meta.reason, actor: meta.actor, version: result.version, decidedAt });
+        eventId = await r.events.insert({
+          changeId: result.changeId,
+          source,
+          reason: meta.reason,
+          actor: meta.actor,
+          version: result.version,
+          decidedAt,
+        });
       }
-      const latch = meta.latch === true
-        ? await r.latch.set({ actor: meta.actor, reason: meta.reason, rollbackEventId: eventId, at: decidedAt })
-        : latchBefore;
+      const latch =
+        meta.latch === true
+          ? await r.latch.set({ actor: meta.actor, reason: meta.reason, rollbackEventId: eventId, at: decidedAt })
+          : latchBefore;
       return { ...result, eventId, latch };
     });
   }
@@ -308,7 +352,10 @@ export class FlagStore {
    * does not enter the measurement; an ack is written after the process applied the change, so
    * the figure is an upper bound. Processes that close during the wait are not waited for.
    */
-  async awaitSwitch(eventId: number, opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number } = {}): Promise<SwitchResult> {
+  async awaitSwitch(
+    eventId: number,
+    opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number } = {},
+  ): Promise<SwitchResult> {
     const v = await this.r.events.version(eventId);
     if (v === undefined) throw new DomainError(ErrorType.NotFound, `rollback event ${eventId} not found`);
     const { expected, acks, afterMs } = await this.waitForAcks({ rollbackEventId: eventId }, v ?? 0, opts);
@@ -316,7 +363,13 @@ export class FlagStore {
     const last = [...acks.values()].reduce<Date | null>((m, d) => (m === null || d > m ? d : m), null);
     const durationMs = expected.length === 0 || missing.length > 0 || afterMs === null ? null : Math.max(0, afterMs);
     const switchedAt = Object.fromEntries([...acks].map(([p, d]) => [p, d.toISOString()]));
-    await this.r.events.recordSwitch(eventId, { appliedAt: missing.length === 0 ? last : null, switchedAt, expected, missing, durationMs });
+    await this.r.events.recordSwitch(eventId, {
+      appliedAt: missing.length === 0 ? last : null,
+      switchedAt,
+      expected,
+      missing,
+      durationMs,
+    });
     return { eventId, switched: missing.length === 0, durationMs, processes: Object.fromEntries(acks), missing };
   }
 
@@ -325,7 +378,10 @@ export class FlagStore {
    * and records): from the change's audit time (its transaction start, database clock) to the last
    * ack of its version by a process that was live then. Read-only. Null when no change has this id.
    */
-  async awaitChangeSwitched(changeId: string, opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number } = {}): Promise<ChangeSwitch | null> {
+  async awaitChangeSwitched(
+    changeId: string,
+    opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number } = {},
+  ): Promise<ChangeSwitch | null> {
     const version = await this.r.audit.changeVersion(changeId);
     if (version === null) return null;
     const { expected, acks, afterMs } = await this.waitForAcks({ changeId }, version, opts);
@@ -341,7 +397,11 @@ export class FlagStore {
    * the change, so the figure is an upper bound. Processes that close during the wait are not
    * waited for.
    */
-  private async waitForAcks(decision: SwitchDecision, version: number, opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number }): Promise<SwitchWait> {
+  private async waitForAcks(
+    decision: SwitchDecision,
+    version: number,
+    opts: { timeoutMs?: number; liveWithinMs?: number; pollMs?: number },
+  ): Promise<SwitchWait> {
     const timeoutMs = opts.timeoutMs ?? 5_000;
     const liveWithinMs = opts.liveWithinMs ?? 15_000;
     const pollMs = opts.pollMs ?? 10;
@@ -350,7 +410,10 @@ export class FlagStore {
       const rows = await this.r.processes.acksSince(decision, version, liveWithinMs);
       const expected = rows.map((r) => r.processId);
       const acks = new Map(rows.filter((r) => r.ackedAt !== null).map((r) => [r.processId, r.ackedAt!]));
-      const afterMs = rows.reduce<number | null>((m, r) => (r.afterMs === null ? m : Math.max(m ?? 0, r.afterMs)), null);
+      const afterMs = rows.reduce<number | null>(
+        (m, r) => (r.afterMs === null ? m : Math.max(m ?? 0, r.afterMs)),
+        null,
+      );
       if (acks.size === expected.length || Date.now() >= deadline) return { expected, acks, afterMs };
       await sleep(pollMs);
     }
@@ -385,16 +448,20 @@ export class FlagStore {
 async function refuseIfLatched(r: Repos, opts: SetOptions): Promise<void> {
   const latch = await r.latch.read('share');
   if (latch.latched) {
-    throw new DomainError(ErrorType.FlagsLatched,
+    throw new DomainError(
+      ErrorType.FlagsLatched,
       `flags are latched by the kill switch since ${latch.since?.toISOString() ?? '?'} (by ${latch.actor ?? '?'}: ${latch.reason ?? '?'}); an admin must unlatch first (POST /v1/flags/unlatch)`,
-      { details: { latch: latchDetails(latch) } });
+      { details: { latch: latchDetails(latch) } },
+    );
   }
   if (opts.notKilledAfter !== undefined) {
     const ev = await r.latch.latchedAfter(opts.notKilledAfter);
     if (ev !== null) {
-      throw new DomainError(ErrorType.FlagsLatched,
+      throw new DomainError(
+        ErrorType.FlagsLatched,
         `the kill switch was pulled at ${ev.at.toISOString()} (by ${ev.actor}: ${ev.reason}); not writing over it`,
-        { details: { latch: { latched: false, reason: ev.reason, actor: ev.actor, since: ev.at.toISOString() } } });
+        { details: { latch: { latched: false, reason: ev.reason, actor: ev.actor, since: ev.at.toISOString() } } },
+      );
     }
   }
 }
@@ -416,6 +483,10 @@ async function applyChanges(r: Repos, diff: FlagChange[], meta: ChangeMeta, deci
   const changeId = meta.changeId ?? randomUUID();
   const version = await r.flags.beginChange(changeId, meta.actor, meta.reason);
   // one statement for the whole batch: the triggers send one notification carrying every change
-  await r.flags.apply(diff.map((d) => ({ operation: d.operation, ...d.new })), version, meta.actor);
+  await r.flags.apply(
+    diff.map((d) => ({ operation: d.operation, ...d.new })),
+    version,
+    meta.actor,
+  );
   return { changeId, version, changed: diff, decidedAt };
 }

@@ -29,31 +29,55 @@ export function redact(text: string, secrets: readonly (string | undefined)[] = 
 }
 
 const RULES: { re: RegExp; type: ErrorTypeName; opts?: DomainErrorOptions; what: string }[] = [
-  { re: /CONFLICT \(|could not apply|Merge conflict in|Resolve all conflicts manually|needs merge/, type: ErrorType.Conflict, what: 'conflict' },
+  {
+    re: /CONFLICT \(|could not apply|Merge conflict in|Resolve all conflicts manually|needs merge/,
+    type: ErrorType.Conflict,
+    what: 'conflict',
+  },
   // the remote's own policy, not a request this service refused: a permission failure ('auth')
-  { re: /pre-receive hook declined|protected branch|GH006|You are not allowed to push/i, type: ErrorType.Forbidden, opts: { category: 'auth' }, what: 'push refused by the remote' },
-  { re: /non-fast-forward|\(fetch first\)|Updates were rejected|\[rejected\]|\[remote rejected\]|cannot lock ref|stale info/, type: ErrorType.PushRejected, what: 'push rejected' },
+  {
+    re: /pre-receive hook declined|protected branch|GH006|You are not allowed to push/i,
+    type: ErrorType.Forbidden,
+    opts: { category: 'auth' },
+    what: 'push refused by the remote',
+  },
+  {
+    re: /non-fast-forward|\(fetch first\)|Updates were rejected|\[rejected\]|\[remote rejected\]|cannot lock ref|stale info/,
+    type: ErrorType.PushRejected,
+    what: 'push rejected',
+  },
   {
     re: /Authentication failed|could not read (Username|Password)|terminal prompts disabled|Invalid username or password|returned error: 40[13]|HTTP 40[13]|Permission denied \(publickey|Host key verification failed/i,
-    type: ErrorType.Auth, what: 'authentication failed',
+    type: ErrorType.Auth,
+    what: 'authentication failed',
   },
   {
     re: /Repository not found|does not appear to be a git repository|returned error: 404|HTTP 404|Remote branch .* not found|couldn't find remote ref|not a git repository|No such remote/i,
-    type: ErrorType.NotFound, what: 'not found',
+    type: ErrorType.NotFound,
+    what: 'not found',
   },
   { re: /returned error: 429|HTTP 429|rate limit/i, type: ErrorType.RateLimit, what: 'rate limited' },
   { re: /timed out|Operation too slow|RPC failed; curl 28/i, type: ErrorType.Timeout, what: 'timed out' },
   {
     re: /Could not resolve host|Connection refused|Failed to connect|Connection reset|Network is unreachable|No route to host|unable to access|early EOF|remote end hung up|RPC failed|SSL|gnutls|returned error: 5\d\d|HTTP 5\d\d/i,
-    type: ErrorType.Network, what: 'network error',
+    type: ErrorType.Network,
+    what: 'network error',
   },
   // another git process holds the index (a crashed run leaves index.lock behind)
-  { re: /index\.lock': File exists|Unable to create .*\.lock/, type: ErrorType.Internal, opts: { retryable: true }, what: 'repository locked' },
+  {
+    re: /index\.lock': File exists|Unable to create .*\.lock/,
+    type: ErrorType.Internal,
+    opts: { retryable: true },
+    what: 'repository locked',
+  },
 ];
 
 /** The most telling stderr line: the last `fatal:`/`error:` line, else the last non-empty one. */
 function keyLine(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const tagged = lines.filter((l) => /^(fatal|error|CONFLICT|! \[)/.test(l));
   return (tagged.at(-1) ?? lines.at(-1) ?? '').slice(0, 300);
 }
@@ -67,12 +91,17 @@ export function classifyGitError(f: GitFailure): DomainError {
     if (!r.re.test(text)) continue;
     const details: Record<string, unknown> = { op, exitCode: f.exitCode, stderr: stderrTail };
     if (r.type === ErrorType.Conflict) details.files = f.files ?? [];
-    const msg = r.type === ErrorType.Conflict && f.files?.length
-      ? `git ${op}: conflict in ${f.files.join(', ')}`
-      : `git ${op}: ${r.what}${line ? ` (${line})` : ''}`;
+    const msg =
+      r.type === ErrorType.Conflict && f.files?.length
+        ? `git ${op}: conflict in ${f.files.join(', ')}`
+        : `git ${op}: ${r.what}${line ? ` (${line})` : ''}`;
     return new DomainError(r.type, msg, { ...r.opts, details });
   }
-  return new DomainError(ErrorType.Internal, `git ${op} failed with exit code ${f.exitCode}${line ? ` (${line})` : ''}`, {
-    details: { op, exitCode: f.exitCode, stderr: stderrTail },
-  });
+  return new DomainError(
+    ErrorType.Internal,
+    `git ${op} failed with exit code ${f.exitCode}${line ? ` (${line})` : ''}`,
+    {
+      details: { op, exitCode: f.exitCode, stderr: stderrTail },
+    },
+  );
 }

@@ -20,18 +20,27 @@ export const CLONE_TIMEOUT_MS = 30 * 60_000;
  * sure the identity and branch are right (local commits are kept); a half-made or foreign
  * directory at `dir` is removed and cloned again (the directory belongs to the workspace).
  */
-export async function cloneWorkspace(sb: Sandbox, o: {
-  repoUrl: string; baseBranch: string; agentBranch: string; dir: string;
-  creds?: GitCredentials; author: { name: string; email: string };
-  /** deadline of the clone itself (default CLONE_TIMEOUT_MS) */
-  timeoutMs?: number;
-}): Promise<void> {
+export async function cloneWorkspace(
+  sb: Sandbox,
+  o: {
+    repoUrl: string;
+    baseBranch: string;
+    agentBranch: string;
+    dir: string;
+    creds?: GitCredentials;
+    author: { name: string; email: string };
+    /** deadline of the clone itself (default CLONE_TIMEOUT_MS) */
+    timeoutMs?: number;
+  },
+): Promise<void> {
   const repoUrl = validateRepoUrl(o.repoUrl);
   const baseBranch = validateBranchName(o.baseBranch, 'baseBranch');
   const agentBranch = validateBranchName(o.agentBranch, 'agentBranch');
   const dir = workspaceDir(sb, o.dir);
   if (!o.author?.name || !o.author?.email || /[\0\n<>]/.test(o.author.name + o.author.email)) {
-    throw new DomainError(ErrorType.Validation, 'author: name and email are required and must be one line', { details: { field: 'author' } });
+    throw new DomainError(ErrorType.Validation, 'author: name and email are required and must be one line', {
+      details: { field: 'author' },
+    });
   }
   const home: GitRun = { sb, cwd: '', creds: o.creds };
   const ws: GitRun = { sb, cwd: dir, creds: o.creds };
@@ -39,12 +48,16 @@ export async function cloneWorkspace(sb: Sandbox, o: {
   // one round trip: is there already a complete clone of this remote at dir?
   const probe = await run(home, ['sh', '-c', SCRIPTS.probe, 'sh', dir]);
   const [top, origin, head] = probe.stdout.split('\n');
-  const good = probe.exitCode === 0 && origin === repoUrl && /^[0-9a-f]{40,64}$/.test(head ?? '')
-    && posix.basename(top ?? '') === posix.basename(dir);
+  const good =
+    probe.exitCode === 0 &&
+    origin === repoUrl &&
+    /^[0-9a-f]{40,64}$/.test(head ?? '') &&
+    posix.basename(top ?? '') === posix.basename(dir);
   if (!good) {
     if (probe.exitCode !== 2) await runOk(home, 'clean', ['rm', '-rf', '--', dir]);
     await runOk(home, 'clone', ['git', 'clone', '--quiet', '--no-tags', '--branch', baseBranch, '--', repoUrl, dir], {
-      remote: true, timeoutMs: o.timeoutMs ?? CLONE_TIMEOUT_MS,
+      remote: true,
+      timeoutMs: o.timeoutMs ?? CLONE_TIMEOUT_MS,
     });
   }
   await runOk(ws, 'config', ['git', 'config', 'user.name', o.author.name]);
@@ -70,7 +83,11 @@ export async function cloneWorkspace(sb: Sandbox, o: {
  * the clone's configured refspecs). Returns false when the remote has no such branch.
  */
 export async function fetchBranch(g: GitRun, branch: string): Promise<boolean> {
-  const r = await run(g, ['git', 'fetch', '--quiet', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], { remote: true });
+  const r = await run(
+    g,
+    ['git', 'fetch', '--quiet', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`],
+    { remote: true },
+  );
   if (r.exitCode === 0) return true;
   if (/couldn't find remote ref/i.test(r.stderr)) {
     // a stale tracking ref would make a deleted remote branch look present

@@ -21,9 +21,12 @@ const CREDENTIAL_HELPER = `!f() {\n${SCRIPTS.credentialHelper}\n}; f`;
 export function remoteConfig(creds?: GitCredentials): string[] {
   const out = [
     // the empty value resets any inherited helper list, so a token is never stored anywhere
-    '-c', 'credential.helper=',
-    '-c', 'protocol.ext.allow=never',
-    '-c', 'protocol.fd.allow=never',
+    '-c',
+    'credential.helper=',
+    '-c',
+    'protocol.ext.allow=never',
+    '-c',
+    'protocol.fd.allow=never',
   ];
   // the path is part of what the helper checks: git sends it only with useHttpPath
   if (creds?.token) out.push('-c', 'credential.useHttpPath=true', '-c', `credential.helper=${CREDENTIAL_HELPER}`);

@@ -21,12 +21,17 @@ export async function gitStatus(sb: Sandbox, dir: string): Promise<GitStatus> {
  * With `maxBytes`, a diff longer than that is cut off at the source: git is killed and the
  * provider throws OutputTooLarge (nothing larger is ever held in memory).
  */
-export async function gitDiff(sb: Sandbox, dir: string, o: { staged?: boolean; path?: string; maxBytes?: number } = {}): Promise<string> {
+export async function gitDiff(
+  sb: Sandbox,
+  dir: string,
+  o: { staged?: boolean; path?: string; maxBytes?: number } = {},
+): Promise<string> {
   const g: GitRun = { sb, cwd: workspaceDir(sb, dir) };
   const paths = o.path === undefined ? [] : [validateWorkspacePath(o.path)];
   const cap = { maxOutputBytes: o.maxBytes };
   if (o.staged) {
-    return (await runOk(g, 'diff', ['git', 'diff', '--no-color', '--no-ext-diff', '--cached', '--', ...paths], cap)).stdout;
+    return (await runOk(g, 'diff', ['git', 'diff', '--no-color', '--no-ext-diff', '--cached', '--', ...paths], cap))
+      .stdout;
   }
   return (await runOk(g, 'diff', ['sh', '-c', SCRIPTS.diff, 'sh', ...paths], cap)).stdout;
 }
@@ -44,7 +49,9 @@ async function confined(sb: Sandbox, dir: string, path: string): Promise<{ targe
   }
   const size = Number.parseInt(r.stdout.trim(), 10);
   if (r.exitCode !== 0 || !Number.isInteger(size)) {
-    throw new DomainError(ErrorType.Internal, `could not resolve path (exit ${r.exitCode})`, { details: { field: 'path' } });
+    throw new DomainError(ErrorType.Internal, `could not resolve path (exit ${r.exitCode})`, {
+      details: { field: 'path' },
+    });
   }
   return { target: `${dir}/${p}`, size };
 }
@@ -61,10 +68,15 @@ export interface UsageDelta {
  * back when the write fails.
  */
 export async function writeWorkspaceFile(
-  sb: Sandbox, dir: string, path: string, content: string, o: { reserve?: (d: UsageDelta) => Promise<void> } = {},
+  sb: Sandbox,
+  dir: string,
+  path: string,
+  content: string,
+  o: { reserve?: (d: UsageDelta) => Promise<void> } = {},
 ): Promise<void> {
   const d = workspaceDir(sb, dir);
-  if (typeof content !== 'string') throw new DomainError(ErrorType.Validation, 'content: must be a string', { details: { field: 'content' } });
+  if (typeof content !== 'string')
+    throw new DomainError(ErrorType.Validation, 'content: must be a string', { details: { field: 'content' } });
   const { target, size } = await confined(sb, d, path);
   const delta: UsageDelta = { bytes: Buffer.byteLength(content, 'utf8') - Math.max(size, 0), files: size < 0 ? 1 : 0 };
   await o.reserve?.(delta);
@@ -80,13 +92,22 @@ export async function writeWorkspaceFile(
  * Reads a workspace file; DomainError(NotFound) when it does not exist. With `maxBytes`, a
  * larger file is refused with OutputTooLarge before a byte of it is read.
  */
-export async function readWorkspaceFile(sb: Sandbox, dir: string, path: string, o: { maxBytes?: number } = {}): Promise<string> {
+export async function readWorkspaceFile(
+  sb: Sandbox,
+  dir: string,
+  path: string,
+  o: { maxBytes?: number } = {},
+): Promise<string> {
   const d = workspaceDir(sb, dir);
   const { target, size } = await confined(sb, d, path);
   if (o.maxBytes !== undefined && size > o.maxBytes) {
-    throw new DomainError(ErrorType.OutputTooLarge, `path: the file has ${size} bytes, more than the ${o.maxBytes} a read may return`, {
-      details: { field: 'path', bytes: size, limitBytes: o.maxBytes },
-    });
+    throw new DomainError(
+      ErrorType.OutputTooLarge,
+      `path: the file has ${size} bytes, more than the ${o.maxBytes} a read may return`,
+      {
+        details: { field: 'path', bytes: size, limitBytes: o.maxBytes },
+      },
+    );
   }
   return sb.readFile(target, { maxBytes: o.maxBytes });
 }
@@ -95,7 +116,11 @@ export async function readWorkspaceFile(sb: Sandbox, dir: string, path: string, 
 export async function workspaceUsage(sb: Sandbox, dir: string): Promise<UsageDelta> {
   const g: GitRun = { sb, cwd: workspaceDir(sb, dir) };
   const r = await runOk(g, 'usage', ['sh', '-c', SCRIPTS.usage]);
-  const [bytes, files] = r.stdout.trim().split('\n').map((x) => Number.parseInt(x.trim(), 10));
-  if (!Number.isInteger(bytes) || !Number.isInteger(files)) throw new DomainError(ErrorType.Internal, 'could not measure the workspace');
+  const [bytes, files] = r.stdout
+    .trim()
+    .split('\n')
+    .map((x) => Number.parseInt(x.trim(), 10));
+  if (!Number.isInteger(bytes) || !Number.isInteger(files))
+    throw new DomainError(ErrorType.Internal, 'could not measure the workspace');
   return { bytes, files };
 }

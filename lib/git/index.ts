@@ -16,4 +16,12 @@ export { cloneWorkspace, CLONE_TIMEOUT_MS } from './clone.js';
 export { gitDiff, gitStatus, readWorkspaceFile, workspaceUsage, writeWorkspaceFile, type UsageDelta } from './files.js';
 export { backoffDelay, commitAndPush, pullRebase, OPERATION_TRAILER, type CommitAndPushOptions } from './sync.js';
 export { redact } from './classify.js';
-export { applyQueueBatch, stageCommit, queueRefName, QUEUE_BRANCH_PREFIX, QUEUE_REF_PREFIX, type QueueBatchItem, type QueueBatchResult } from './queue.js';
+export {
+  applyQueueBatch,
+  stageCommit,
+  queueRefName,
+  QUEUE_BRANCH_PREFIX,
+  QUEUE_REF_PREFIX,
+  type QueueBatchItem,
+  type QueueBatchResult,
+} from './queue.js';

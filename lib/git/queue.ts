@@ -25,7 +25,12 @@ export const QUEUE_BRANCH_PREFIX = 'refs/heads/sgc-queue/';
 
 /** A ref name component for an operation id (ids outside the ref-safe alphabet are hashed). */
 export function queueRefName(operationId: string): string {
-  if (/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(operationId) && !operationId.includes('..') && !operationId.endsWith('.lock') && !operationId.endsWith('.')) {
+  if (
+    /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(operationId) &&
+    !operationId.includes('..') &&
+    !operationId.endsWith('.lock') &&
+    !operationId.endsWith('.')
+  ) {
     return operationId;
   }
   return `h-${createHash('sha256').update(operationId).digest('hex').slice(0, 40)}`;
@@ -60,18 +65,36 @@ export async function stageCommit(sb: Sandbox, dir: string, o: StageCommitOption
   const trailer = `${OPERATION_TRAILER}: ${operationId}`;
   const prep = await run(g, ['sh', '-c', SCRIPTS.prepare, 'sh', message, trailer, operationId, OPERATION_TRAILER]);
   const [prepStatus, prepArg] = prep.stdout.trim().split(' ');
-  if (prep.exitCode !== 0) throw fail(g, prepStatus === 'fail' && prepArg ? prepArg : 'commit', { ...prep, stdout: '' });
+  if (prep.exitCode !== 0)
+    throw fail(g, prepStatus === 'fail' && prepArg ? prepArg : 'commit', { ...prep, stdout: '' });
   if (prepStatus === 'unpushed') {
-    if (Number(prepArg) === 0) throw new DomainError(ErrorType.Validation, 'nothing to commit', { details: { field: 'changes' } });
-    await runOk(g, 'commit', ['git', ...QUICK, 'commit', '--quiet', '--no-verify', '--allow-empty', '--cleanup=whitespace', '-m', message, '--trailer', trailer]);
+    if (Number(prepArg) === 0)
+      throw new DomainError(ErrorType.Validation, 'nothing to commit', { details: { field: 'changes' } });
+    await runOk(g, 'commit', [
+      'git',
+      ...QUICK,
+      'commit',
+      '--quiet',
+      '--no-verify',
+      '--allow-empty',
+      '--cleanup=whitespace',
+      '-m',
+      message,
+      '--trailer',
+      trailer,
+    ]);
   }
   const commit = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
   const name = queueRefName(operationId);
   let ref = `${QUEUE_REF_PREFIX}${name}`;
-  let r = await run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], { remote: true });
+  let r = await run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], {
+    remote: true,
+  });
   if (r.exitCode !== 0 && REFUSED_REF.test(r.stderr + r.stdout)) {
     ref = `${QUEUE_BRANCH_PREFIX}${name}`;
-    r = await run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], { remote: true });
+    r = await run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], {
+      remote: true,
+    });
   }
   if (r.exitCode !== 0) throw fail(g, 'push', r);
   return { operationId, repoUrl: o.repoUrl, branch, ref, commit, stagedAt: (o.now ?? Date.now)() };
@@ -131,13 +154,29 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
   const maxRounds = o.maxRounds ?? 5;
 
   for (let round = 1; round <= maxRounds; round++) {
-    const f = await run(g, [
-      'git', ...QUICK, 'fetch', '--quiet', '--no-tags', '--prune', 'origin',
-      `+refs/heads/${branch}:${upstream}`, `+${QUEUE_REF_PREFIX}*:refs/sgcq/q/*`, `+${QUEUE_BRANCH_PREFIX}*:refs/sgcq/b/*`,
-    ], { remote: true });
+    const f = await run(
+      g,
+      [
+        'git',
+        ...QUICK,
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        '--prune',
+        'origin',
+        `+refs/heads/${branch}:${upstream}`,
+        `+${QUEUE_REF_PREFIX}*:refs/sgcq/q/*`,
+        `+${QUEUE_BRANCH_PREFIX}*:refs/sgcq/b/*`,
+      ],
+      { remote: true },
+    );
     if (f.exitCode !== 0) {
       if (/couldn't find remote ref/i.test(f.stderr)) {
-        throw new DomainError(ErrorType.Validation, `branch: ${branch} does not exist on the remote (push.mode queue lands onto an existing branch)`, { details: { field: 'branch' } });
+        throw new DomainError(
+          ErrorType.Validation,
+          `branch: ${branch} does not exist on the remote (push.mode queue lands onto an existing branch)`,
+          { details: { field: 'branch' } },
+        );
       }
       throw fail(g, 'fetch', f);
     }
@@ -155,7 +194,9 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
       if (seen.has(it.operationId)) continue;
       seen.add(it.operationId);
       const local = localStagedRef(it.ref);
-      const staged = local ? (await run(g, ['git', 'rev-parse', '--verify', '--quiet', `${local}^{commit}`])).stdout.trim() : '';
+      const staged = local
+        ? (await run(g, ['git', 'rev-parse', '--verify', '--quiet', `${local}^{commit}`])).stdout.trim()
+        : '';
       if (staged) deletes.push(`:${it.ref}`);
       const already = landed.get(it.operationId);
       if (already) {
@@ -167,11 +208,24 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
         continue;
       }
       // replays tip..staged onto tip; patches already upstream are dropped, the trailer is kept
-      const rb = await run(g, ['git', ...QUICK, ...ident, '-c', 'notes.rewrite.rebase=false', 'rebase', '--quiet', tip, staged]);
+      const rb = await run(g, [
+        'git',
+        ...QUICK,
+        ...ident,
+        '-c',
+        'notes.rewrite.rebase=false',
+        'rebase',
+        '--quiet',
+        tip,
+        staged,
+      ]);
       if (rb.exitCode !== 0) {
-        const files = (await run(g, ['git', 'diff', '--name-only', '--diff-filter=U', '-z'])).stdout.split('\0').filter(Boolean);
+        const files = (await run(g, ['git', 'diff', '--name-only', '--diff-filter=U', '-z'])).stdout
+          .split('\0')
+          .filter(Boolean);
         await run(g, ['sh', '-c', SCRIPTS.abortStaleRebase]);
-        if (files.length === 0 && !/CONFLICT \(|could not apply/.test(rb.stdout + rb.stderr)) throw fail(g, 'rebase', rb);
+        if (files.length === 0 && !/CONFLICT \(|could not apply/.test(rb.stdout + rb.stderr))
+          throw fail(g, 'rebase', rb);
         outcomes.push({ operationId: it.operationId, status: 'conflict', files });
         continue;
       }
@@ -182,17 +236,35 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
     }
     const refspecs = [...(tip !== tip0 ? [`${tip}:refs/heads/${branch}`] : []), ...deletes];
     if (refspecs.length === 0) return { outcomes, tip, rounds: round, pushed: false };
-    const p = await run(g, ['git', ...QUICK, 'push', '--atomic', '--porcelain', 'origin', ...refspecs], { remote: true });
+    const p = await run(g, ['git', ...QUICK, 'push', '--atomic', '--porcelain', 'origin', ...refspecs], {
+      remote: true,
+    });
     if (p.exitCode === 0) return { outcomes, tip, rounds: round, pushed: true };
     // rejected: someone moved the branch (or a staged ref) outside the queue; apply again on the new tip
-    if (!/rejected|non-fast-forward|fetch first|stale info|remote ref does not exist|failed to delete|atomic/i.test(p.stdout + p.stderr)) throw fail(g, 'push', p);
+    if (
+      !/rejected|non-fast-forward|fetch first|stale info|remote ref does not exist|failed to delete|atomic/i.test(
+        p.stdout + p.stderr,
+      )
+    )
+      throw fail(g, 'push', p);
   }
-  throw new DomainError(ErrorType.PushRejected, `merge queue push to ${branch} still rejected after ${maxRounds} rounds`, { details: { branch, rounds: maxRounds } });
+  throw new DomainError(
+    ErrorType.PushRejected,
+    `merge queue push to ${branch} still rejected after ${maxRounds} rounds`,
+    { details: { branch, rounds: maxRounds } },
+  );
 }
 
 /** operationId → the branch commit carrying its trailer, over the last `depth` commits. */
 async function landedTrailers(g: GitRun, ref: string, depth: number): Promise<Map<string, string>> {
-  const r = await runOk(g, 'log', ['git', 'log', `-n${depth}`, `--format=%H%x1f%(trailers:key=${OPERATION_TRAILER},valueonly,separator=%x1f)%x1e`, ref, '--']);
+  const r = await runOk(g, 'log', [
+    'git',
+    'log',
+    `-n${depth}`,
+    `--format=%H%x1f%(trailers:key=${OPERATION_TRAILER},valueonly,separator=%x1f)%x1e`,
+    ref,
+    '--',
+  ]);
   const out = new Map<string, string>();
   for (const rec of r.stdout.split('\x1e')) {
     const [sha, ...ids] = rec.trim().split('\x1f');

@@ -47,7 +47,14 @@ export async function runOk(g: GitRun, op: string, argv: string[], opts: GitRunO
 }
 
 export function fail(g: GitRun, op: string, r: CommandResult, files?: string[]): DomainError {
-  return classifyGitError({ exitCode: r.exitCode, stderr: r.stderr, stdout: r.stdout, op, files, secrets: [g.creds?.token] });
+  return classifyGitError({
+    exitCode: r.exitCode,
+    stderr: r.stderr,
+    stdout: r.stdout,
+    op,
+    files,
+    secrets: [g.creds?.token],
+  });
 }
 
 /**
@@ -59,10 +66,15 @@ export function workspaceDir(sb: Sandbox, dir: string): string {
   if (typeof dir === 'string' && dir.startsWith('/')) {
     const home = sb.home.replace(/\/+$/, '');
     if (!(dir === home || dir.startsWith(`${home}/`))) {
-      throw new DomainError(ErrorType.Validation, 'dir: must be inside the sandbox home', { details: { field: 'dir' } });
+      throw new DomainError(ErrorType.Validation, 'dir: must be inside the sandbox home', {
+        details: { field: 'dir' },
+      });
     }
     rel = dir.slice(home.length).replace(/^\/+/, '');
-    if (rel === '') throw new DomainError(ErrorType.Validation, 'dir: must be a directory below the sandbox home', { details: { field: 'dir' } });
+    if (rel === '')
+      throw new DomainError(ErrorType.Validation, 'dir: must be a directory below the sandbox home', {
+        details: { field: 'dir' },
+      });
   }
   return validateWorkspacePath(rel, 'dir');
 }

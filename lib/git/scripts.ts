@@ -14,7 +14,11 @@ const DIR = join(import.meta.dirname, 'scripts');
 
 function load(name: string): string {
   const text = readFileSync(join(DIR, `${name}.sh`), 'utf8');
-  return text.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n').trim();
+  return text
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    .trim();
 }
 
 export const SCRIPTS = {

@@ -32,7 +32,15 @@ async function conflictedFiles(g: GitRun): Promise<string[]> {
  */
 async function rebaseOnto(g: GitRun, upstream: string, autostash: boolean): Promise<void> {
   const before = await headCommit(g);
-  const argv = ['git', '-c', 'commit.gpgsign=false', 'rebase', '--quiet', ...(autostash ? ['--autostash'] : []), upstream];
+  const argv = [
+    'git',
+    '-c',
+    'commit.gpgsign=false',
+    'rebase',
+    '--quiet',
+    ...(autostash ? ['--autostash'] : []),
+    upstream,
+  ];
   const r = await run(g, argv);
   if (r.exitCode !== 0) {
     const files = await conflictedFiles(g);
@@ -54,14 +62,24 @@ async function rebaseOnto(g: GitRun, upstream: string, autostash: boolean): Prom
 
 function conflictError(g: GitRun, r: CommandResult, files: string[], upstream: string): DomainError {
   const e = classifyGitError({
-    exitCode: r.exitCode, stderr: `${r.stderr}\nCONFLICT (rebase onto ${upstream})`, stdout: r.stdout, op: 'rebase', files, secrets: [g.creds?.token],
+    exitCode: r.exitCode,
+    stderr: `${r.stderr}\nCONFLICT (rebase onto ${upstream})`,
+    stdout: r.stdout,
+    op: 'rebase',
+    files,
+    secrets: [g.creds?.token],
   });
   e.details.upstream = upstream;
   return e;
 }
 
 /** Exponential backoff with equal jitter: a random delay in [d/2, d], d = min(max, base·2^(n-1)). */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   const d = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(d / 2 + random() * (d / 2));
 }
@@ -105,7 +123,9 @@ export async function commitAndPush(sb: Sandbox, dir: string, o: CommitAndPushOp
   const branch = validateBranchName(o.branch, 'branch');
   const operationId = o.operationId === undefined ? undefined : validateOperationId(o.operationId);
   if (!Number.isInteger(o.maxAttempts) || o.maxAttempts < 1) {
-    throw new DomainError(ErrorType.Validation, 'maxAttempts: must be a positive integer', { details: { field: 'maxAttempts' } });
+    throw new DomainError(ErrorType.Validation, 'maxAttempts: must be a positive integer', {
+      details: { field: 'maxAttempts' },
+    });
   }
   const g: GitRun = { sb, cwd: workspaceDir(sb, dir), creds: o.creds };
   const sleep = o.sleep ?? ((ms: number) => delay(ms));
@@ -115,8 +135,17 @@ export async function commitAndPush(sb: Sandbox, dir: string, o: CommitAndPushOp
   // nothing to push. It runs outside the push lock at a lower CPU priority: when many agents push
   // at once and share a machine, the one holding the lock (whom all others wait for) keeps the CPU.
   const prep = await run(g, [
-    'nice', '-n', '19', 'sh', '-c', SCRIPTS.prepare, 'sh', message,
-    operationId ? `${OPERATION_TRAILER}: ${operationId}` : '', operationId ?? '', OPERATION_TRAILER,
+    'nice',
+    '-n',
+    '19',
+    'sh',
+    '-c',
+    SCRIPTS.prepare,
+    'sh',
+    message,
+    operationId ? `${OPERATION_TRAILER}: ${operationId}` : '',
+    operationId ?? '',
+    OPERATION_TRAILER,
   ]);
   const [prepStatus, prepArg] = prep.stdout.trim().split(' ');
   if (prep.exitCode !== 0) {
@@ -140,10 +169,14 @@ export async function commitAndPush(sb: Sandbox, dir: string, o: CommitAndPushOp
       if (attempt < o.maxAttempts) await sleep(backoffDelay(attempt, o.backoffBaseMs, o.backoffMaxMs));
     }
   }
-  throw new DomainError(ErrorType.ConflictEscalated, `push to ${branch} still rejected after ${o.maxAttempts} attempts`, {
-    details: { attempts: o.maxAttempts, branch, lastError: (lastErr as Error | undefined)?.message },
-    cause: lastErr,
-  });
+  throw new DomainError(
+    ErrorType.ConflictEscalated,
+    `push to ${branch} still rejected after ${o.maxAttempts} attempts`,
+    {
+      details: { attempts: o.maxAttempts, branch, lastError: (lastErr as Error | undefined)?.message },
+      cause: lastErr,
+    },
+  );
 }
 
 /**
@@ -151,17 +184,30 @@ export async function commitAndPush(sb: Sandbox, dir: string, o: CommitAndPushOp
  * (scripts/push.sh), so the lock is held for the git work only, not for a round trip per step
  * through the caller's event loop (which 100 concurrent agents keep busy).
  */
-async function pushAttempt(g: GitRun, branch: string, operationId: string | undefined, attempt: number): Promise<CommitPushResult> {
-  const r = await run(g, ['sh', '-c', SCRIPTS.push, 'sh', branch, operationId ?? '', OPERATION_TRAILER, ...remoteConfig(g.creds)], { remote: true });
+async function pushAttempt(
+  g: GitRun,
+  branch: string,
+  operationId: string | undefined,
+  attempt: number,
+): Promise<CommitPushResult> {
+  const r = await run(
+    g,
+    ['sh', '-c', SCRIPTS.push, 'sh', branch, operationId ?? '', OPERATION_TRAILER, ...remoteConfig(g.creds)],
+    { remote: true },
+  );
   const nl = r.stdout.indexOf('\n');
   const head = nl < 0 ? r.stdout : r.stdout.slice(0, nl);
   const [status, arg] = head.split(' ');
   // HEAD is read after the lock is released (one command fewer while holding it)
   if (r.exitCode === 0 && status === 'ok') return { commit: '', branch, attempts: attempt, alreadyLanded: false };
-  if (r.exitCode === 0 && status === 'landed' && arg) return { commit: arg, branch, attempts: attempt, alreadyLanded: true };
+  if (r.exitCode === 0 && status === 'landed' && arg)
+    return { commit: arg, branch, attempts: attempt, alreadyLanded: true };
   const upstream = `refs/remotes/origin/${branch}`;
   if (status === 'conflict') {
-    const files = r.stdout.slice(nl + 1).split('\0').filter(Boolean);
+    const files = r.stdout
+      .slice(nl + 1)
+      .split('\0')
+      .filter(Boolean);
     const res = { ...r, stdout: '' };
     if (files.length > 0 || /CONFLICT \(|could not apply/.test(r.stderr)) throw conflictError(g, res, files, upstream);
     throw fail(g, 'rebase', res);
@@ -175,7 +221,11 @@ async function pushAttempt(g: GitRun, branch: string, operationId: string | unde
  * changes — leaves the workspace exactly as before the pull and throws Conflict naming the files.
  * A branch the remote does not have yet is nothing to pull: `updated: false`.
  */
-export async function pullRebase(sb: Sandbox, dir: string, o: { branch: string; creds?: GitCredentials }): Promise<PullResult> {
+export async function pullRebase(
+  sb: Sandbox,
+  dir: string,
+  o: { branch: string; creds?: GitCredentials },
+): Promise<PullResult> {
   const branch = validateBranchName(o.branch, 'branch');
   const g: GitRun = { sb, cwd: workspaceDir(sb, dir), creds: o.creds };
   await abortStaleRebase(g);

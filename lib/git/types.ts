@@ -7,7 +7,13 @@ export interface GitStatus {
   ahead: number;
   behind: number;
   /** path → XY code, e.g. { path: 'a.txt', index: 'M', worktree: '.' } */
-  entries: { path: string; index: string; worktree: string; kind: 'changed' | 'renamed' | 'unmerged' | 'untracked' | 'ignored'; origPath?: string }[];
+  entries: {
+    path: string;
+    index: string;
+    worktree: string;
+    kind: 'changed' | 'renamed' | 'unmerged' | 'untracked' | 'ignored';
+    origPath?: string;
+  }[];
   clean: boolean;
 }
 

@@ -29,7 +29,8 @@ const BRANCH_ALPHABET = /^[A-Za-z0-9._/-]+$/;
  */
 export function validateBranchName(name: unknown, field = 'branch'): string {
   if (typeof name !== 'string' || name.length === 0) throw invalid(field, 'must be a non-empty string');
-  if (Buffer.byteLength(name, 'utf8') > MAX_BRANCH_BYTES) throw invalid(field, `must be at most ${MAX_BRANCH_BYTES} bytes`);
+  if (Buffer.byteLength(name, 'utf8') > MAX_BRANCH_BYTES)
+    throw invalid(field, `must be at most ${MAX_BRANCH_BYTES} bytes`);
   if (CONTROL.test(name)) throw invalid(field, 'must not contain control characters');
   if (!BRANCH_ALPHABET.test(name)) throw invalid(field, 'may contain only letters, digits, ".", "_", "-" and "/"');
   // git check-ref-format rules (the alphabet already excludes space ~ ^ : ? * [ \ and @{)
@@ -53,7 +54,8 @@ export function validateId(id: unknown, field: string): string {
   if (typeof id !== 'string' || !ID.test(id)) {
     throw invalid(field, 'must be 1-64 characters of letters, digits, ".", "_", "-", starting with a letter or digit');
   }
-  if (id.includes('..') || id.endsWith('.') || id.endsWith('.lock')) throw invalid(field, 'must not contain ".." or end with "." or ".lock"');
+  if (id.includes('..') || id.endsWith('.') || id.endsWith('.lock'))
+    throw invalid(field, 'must not contain ".." or end with "." or ".lock"');
   return id;
 }
 
@@ -87,7 +89,8 @@ export function validateCommitMessage(msg: unknown, field = 'message'): string {
   if (typeof msg !== 'string' || msg.trim().length === 0) throw invalid(field, 'must be a non-empty string');
   if (msg.includes('\0')) throw invalid(field, 'must not contain NUL bytes');
   const bytes = Buffer.byteLength(msg, 'utf8');
-  if (bytes > MAX_COMMIT_MESSAGE_BYTES) throw invalid(field, `must be at most ${MAX_COMMIT_MESSAGE_BYTES} bytes`, { bytes });
+  if (bytes > MAX_COMMIT_MESSAGE_BYTES)
+    throw invalid(field, `must be at most ${MAX_COMMIT_MESSAGE_BYTES} bytes`, { bytes });
   return msg;
 }
 
@@ -109,7 +112,8 @@ const SCP_LIKE = /^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:(?!\/\/)[A-Za-z0-9._~/-]+
  * (it would land in argv and in .git/config).
  */
 export function validateRepoUrl(url: unknown, field = 'repoUrl'): string {
-  if (typeof url !== 'string' || url.length === 0 || url.length > 2048) throw invalid(field, 'must be a non-empty string of at most 2048 characters');
+  if (typeof url !== 'string' || url.length === 0 || url.length > 2048)
+    throw invalid(field, 'must be a non-empty string of at most 2048 characters');
   if (CONTROL.test(url) || /\s/.test(url)) throw invalid(field, 'must not contain whitespace or control characters');
   if (url.startsWith('-')) throw invalid(field, 'must not start with "-"');
   if (url.includes('::')) throw invalid(field, 'transport helpers ("::") are not allowed');
@@ -120,7 +124,8 @@ export function validateRepoUrl(url: unknown, field = 'repoUrl'): string {
     } catch {
       throw invalid(field, 'is not a valid URL');
     }
-    if (u.password !== '') throw invalid(field, 'must not contain credentials; pass a token through the git credentials');
+    if (u.password !== '')
+      throw invalid(field, 'must not contain credentials; pass a token through the git credentials');
     return url;
   }
   if (SCP_LIKE.test(url)) return url;

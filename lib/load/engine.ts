@@ -177,7 +177,12 @@ function statusClass(code: number): StatusClass {
 
 function newHistogram(): Histogram {
   // µs resolution, 3 significant digits; auto-resizes past an hour
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
+  return build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+    autoResize: true,
+  });
 }
 
 /**
@@ -223,14 +228,20 @@ class WindowAcc {
   byKind = new Map<string, KindAcc>();
   errorCodes = new Map<string, number>();
   completed = 0;
-  constructor(public startedAt: number, private readonly perKind: boolean) {}
+  constructor(
+    public startedAt: number,
+    private readonly perKind: boolean,
+  ) {}
 
   record(kind: string, outcome: { cls: StatusClass; latencyUs: number } | { errorCode: string }): void {
     this.completed++;
     let k: KindAcc | undefined;
     if (this.perKind) {
       k = this.byKind.get(kind);
-      if (!k) { k = new KindAcc(); this.byKind.set(kind, k); }
+      if (!k) {
+        k = new KindAcc();
+        this.byKind.set(kind, k);
+      }
     }
     if ('errorCode' in outcome) {
       this.status.errors++;
@@ -241,7 +252,10 @@ class WindowAcc {
     this.status[outcome.cls]++;
     const us = Math.max(1, Math.round(outcome.latencyUs));
     this.hist.recordValue(us);
-    if (k) { k.status[outcome.cls]++; k.hist.recordValue(us); }
+    if (k) {
+      k.status[outcome.cls]++;
+      k.hist.recordValue(us);
+    }
   }
 
   stats(endedAt: number): WindowStats {
@@ -313,11 +327,15 @@ function validate(opts: LoadOptions): URL {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('load target must be http or https');
   if (!(opts.rps > 0) || !Number.isFinite(opts.rps)) throw new RangeError('rps must be a positive number');
-  if (!Number.isInteger(opts.connections) || opts.connections < 1) throw new RangeError('connections must be a positive integer');
-  if (!(opts.durationMs >= 0) || !Number.isFinite(opts.durationMs)) throw new RangeError('durationMs must be a non-negative number');
-  if (opts.mix.length === 0 || !opts.mix.some((s) => s.weight > 0)) throw new RangeError('mix needs at least one spec with a positive weight');
+  if (!Number.isInteger(opts.connections) || opts.connections < 1)
+    throw new RangeError('connections must be a positive integer');
+  if (!(opts.durationMs >= 0) || !Number.isFinite(opts.durationMs))
+    throw new RangeError('durationMs must be a non-negative number');
+  if (opts.mix.length === 0 || !opts.mix.some((s) => s.weight > 0))
+    throw new RangeError('mix needs at least one spec with a positive weight');
   if (opts.mix.some((s) => !(s.weight >= 0))) throw new RangeError('mix weights must be non-negative');
-  if (opts.maxInFlight !== undefined && (!Number.isInteger(opts.maxInFlight) || opts.maxInFlight < 1)) throw new RangeError('maxInFlight must be a positive integer');
+  if (opts.maxInFlight !== undefined && (!Number.isInteger(opts.maxInFlight) || opts.maxInFlight < 1))
+    throw new RangeError('maxInFlight must be a positive integer');
   return url;
 }
 
@@ -370,7 +388,9 @@ export function startLoad(opts: LoadOptions): LoadRun {
   const inflight = new Set<Promise<void>>();
 
   let resolveDone!: (r: LoadResult) => void;
-  const done = new Promise<LoadResult>((r) => { resolveDone = r; });
+  const done = new Promise<LoadResult>((r) => {
+    resolveDone = r;
+  });
 
   const record = (kind: string, outcome: { cls: StatusClass; latencyUs: number } | { errorCode: string }): void => {
     cumulative.record(kind, outcome);
@@ -416,7 +436,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
         lastCompletion = Math.max(lastCompletion, end);
         record(kind, { cls: statusClass(res.statusCode), latencyUs: (end - dueAt) * 1000 });
       } catch (e) {
-        if (controller.signal.aborted) { abandoned++; return; }
+        if (controller.signal.aborted) {
+          abandoned++;
+          return;
+        }
         lastCompletion = Math.max(lastCompletion, performance.now());
         record(kind, { errorCode: errorCode(e) });
       }
@@ -433,7 +456,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
 
   function tick(): void {
     if (stopping) return;
-    if (timer) { clearTimeout(timer); timer = undefined; }
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
     const now = performance.now();
     // catch up on everything due: a late timer must not lower the rate
     while (next < scheduled && t0 + next * periodMs <= now) {
@@ -448,7 +474,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
       issue(next, t0 + next * periodMs);
       next++;
     }
-    if (next >= scheduled) { beginDrain(); return; }
+    if (next >= scheduled) {
+      beginDrain();
+      return;
+    }
     if (inFlight < maxInFlight) {
       timer = setTimeout(tick, Math.max(0, t0 + next * periodMs - performance.now()));
     } else if (now < deadline) {
@@ -460,9 +489,17 @@ export function startLoad(opts: LoadOptions): LoadRun {
   function beginDrain(): void {
     if (stopping) return;
     stopping = true;
-    if (timer) { clearTimeout(timer); timer = undefined; }
-    if (inFlight === 0) { void finish(); return; }
-    drainTimer = setTimeout(() => { controller.abort(); }, drainTimeoutMs);
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (inFlight === 0) {
+      void finish();
+      return;
+    }
+    drainTimer = setTimeout(() => {
+      controller.abort();
+    }, drainTimeoutMs);
   }
 
   function maybeFinish(): void {
@@ -510,7 +547,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
       next = scheduled;
     }
     stopping = true;
-    if (timer) { clearTimeout(timer); timer = undefined; }
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
     controller.abort();
     maybeFinish();
   }
@@ -627,8 +667,20 @@ export function defaultGitMix(opts: GitMixOptions): RequestSpec[] {
         const round = Math.floor(kindSeq / 2);
         const file = `load/${tag}-${round % 16}.txt`;
         return kindSeq % 2 === 0
-          ? { kind: 'write', method: 'PUT', path: `${ws(round)}/files/${file}`, headers: json, body: JSON.stringify({ content: `load ${tag} ${nonce} ${seq}\n` }) }
-          : { kind: 'commit', method: 'POST', path: `${ws(round)}/commits`, headers: json, body: JSON.stringify({ message: `load ${tag} ${round}` }) };
+          ? {
+              kind: 'write',
+              method: 'PUT',
+              path: `${ws(round)}/files/${file}`,
+              headers: json,
+              body: JSON.stringify({ content: `load ${tag} ${nonce} ${seq}\n` }),
+            }
+          : {
+              kind: 'commit',
+              method: 'POST',
+              path: `${ws(round)}/commits`,
+              headers: json,
+              body: JSON.stringify({ message: `load ${tag} ${round}` }),
+            };
       },
     },
   ];

@@ -52,9 +52,11 @@ export class LocalLock {
           if (i >= 0) entry.queue.splice(i, 1);
           const waited = performance.now() - started;
           this.metrics?.lockWait.labels('timeout').observe(waited / 1000);
-          reject(new DomainError(ErrorType.LockTimeout, `in-process lock still held after ${Math.round(waited)} ms`, {
-            details: { lockKey: key, waitedMs: Math.round(waited) },
-          }));
+          reject(
+            new DomainError(ErrorType.LockTimeout, `in-process lock still held after ${Math.round(waited)} ms`, {
+              details: { lockKey: key, waitedMs: Math.round(waited) },
+            }),
+          );
         }, timeoutMs);
       }
       entry.queue.push(waiter);

@@ -74,7 +74,9 @@ export class PushLock {
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.defaults = {
-      ttlMs: PUSH_LOCK_DEFAULTS.ttlSeconds * 1000, timeoutMs: PUSH_LOCK_DEFAULTS.acquireTimeoutMs, pollMs: PUSH_LOCK_DEFAULTS.pollMs,
+      ttlMs: PUSH_LOCK_DEFAULTS.ttlSeconds * 1000,
+      timeoutMs: PUSH_LOCK_DEFAULTS.acquireTimeoutMs,
+      pollMs: PUSH_LOCK_DEFAULTS.pollMs,
       ...stripUndefined(deps.defaults ?? {}),
     };
     this.useListen = deps.listen !== false;
@@ -86,21 +88,27 @@ export class PushLock {
    */
   async acquire(key: string, holder: string, opts: PushLockOptions = {}): Promise<LockHandle> {
     const { ttlMs, timeoutMs, pollMs } = { ...this.defaults, ...stripUndefined(opts) };
-    if (!key || !holder) throw new DomainError(ErrorType.Validation, 'lock key and holder are required', { details: { field: key ? 'holder' : 'key' } });
+    if (!key || !holder)
+      throw new DomainError(ErrorType.Validation, 'lock key and holder are required', {
+        details: { field: key ? 'holder' : 'key' },
+      });
     const started = performance.now();
     for (;;) {
       const waited = performance.now() - started;
       const got = await this.tryAcquire(key, holder, ttlMs, waited);
       if (got) {
         this.metrics?.lockWait.labels('acquired').observe(waited / 1000);
-        if (got.tookOver) this.log?.warn({ lockKey: key, previousHolder: got.previousHolder }, 'expired push lock taken over');
+        if (got.tookOver)
+          this.log?.warn({ lockKey: key, previousHolder: got.previousHolder }, 'expired push lock taken over');
         return { key, holder, fencingToken: got.token, tookOver: got.tookOver, waitMs: waited };
       }
       const remaining = timeoutMs - (performance.now() - started);
       if (remaining <= 0) {
         const total = performance.now() - started;
         this.metrics?.lockWait.labels('timeout').observe(total / 1000);
-        await this.locks.auditTimeout(key, holder, total).catch((e: Error) => this.log?.warn({ err: e.message }, 'lock audit write failed'));
+        await this.locks
+          .auditTimeout(key, holder, total)
+          .catch((e: Error) => this.log?.warn({ err: e.message }, 'lock audit write failed'));
         throw new DomainError(ErrorType.LockTimeout, `push lock still held after ${Math.round(total)} ms`, {
           details: { lockKey: key, waitedMs: Math.round(total) },
         });
@@ -138,17 +146,28 @@ export class PushLock {
    * someone took over), `handle.lost` turns true — fencing-aware callers can check it.
    * Always releases, also when `fn` throws.
    */
-  async withLock<T>(key: string, holder: string, fn: (h: LockHandle & { lost: boolean }) => Promise<T>, opts: PushLockOptions = {}): Promise<T> {
+  async withLock<T>(
+    key: string,
+    holder: string,
+    fn: (h: LockHandle & { lost: boolean }) => Promise<T>,
+    opts: PushLockOptions = {},
+  ): Promise<T> {
     const ttlMs = opts.ttlMs ?? this.defaults.ttlMs;
     const h = { ...(await this.acquire(key, holder, opts)), lost: false };
-    const timer = setInterval(() => {
-      this.extend(key, holder, h.fencingToken, ttlMs).then((ok) => {
-        if (!ok && !h.lost) {
-          h.lost = true;
-          this.log?.warn({ lockKey: key }, 'push lock lost while held');
-        }
-      }, (e: Error) => this.log?.warn({ lockKey: key, err: e.message }, 'push lock extension failed'));
-    }, Math.max(50, Math.floor(ttlMs / 3)));
+    const timer = setInterval(
+      () => {
+        this.extend(key, holder, h.fencingToken, ttlMs).then(
+          (ok) => {
+            if (!ok && !h.lost) {
+              h.lost = true;
+              this.log?.warn({ lockKey: key }, 'push lock lost while held');
+            }
+          },
+          (e: Error) => this.log?.warn({ lockKey: key, err: e.message }, 'push lock extension failed'),
+        );
+      },
+      Math.max(50, Math.floor(ttlMs / 3)),
+    );
     timer.unref();
     try {
       return await fn(h);
@@ -156,7 +175,8 @@ export class PushLock {
       clearInterval(timer);
       await this.release(key, holder, h.fencingToken).catch((e: Error) =>
         // the row expires after the TTL anyway; the next acquirer takes it over
-        this.log?.warn({ lockKey: key, err: e.message }, 'push lock release failed'));
+        this.log?.warn({ lockKey: key, err: e.message }, 'push lock release failed'),
+      );
     }
   }
 

@@ -15,7 +15,10 @@ function matchesAny(patterns: readonly string[], agentId: string, branch: string
 }
 
 export class BranchPolicy {
-  constructor(private readonly push: readonly string[], private readonly read: readonly string[]) {}
+  constructor(
+    private readonly push: readonly string[],
+    private readonly read: readonly string[],
+  ) {}
 
   canPush(agentId: string, branch: string): boolean {
     return matchesAny(this.push, agentId, branch);
@@ -28,14 +31,18 @@ export class BranchPolicy {
   /** DomainError(Forbidden) naming `field` (→ 403) unless the agent may push to `branch`. */
   assertPush(agentId: string, branch: string, field = 'branch'): void {
     if (!this.canPush(agentId, branch)) {
-      throw new DomainError(ErrorType.Forbidden, `${field}: pushing to ${branch} is not allowed (git.pushBranches)`, { details: { field, branch } });
+      throw new DomainError(ErrorType.Forbidden, `${field}: pushing to ${branch} is not allowed (git.pushBranches)`, {
+        details: { field, branch },
+      });
     }
   }
 
   /** DomainError(Forbidden) naming `field` (→ 403) unless the agent may read `branch`. */
   assertRead(agentId: string, branch: string, field = 'baseBranch'): void {
     if (!this.canRead(agentId, branch)) {
-      throw new DomainError(ErrorType.Forbidden, `${field}: reading ${branch} is not allowed (git.readBranches)`, { details: { field, branch } });
+      throw new DomainError(ErrorType.Forbidden, `${field}: reading ${branch} is not allowed (git.readBranches)`, {
+        details: { field, branch },
+      });
     }
   }
 }

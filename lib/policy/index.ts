@@ -8,7 +8,15 @@ import { BranchPolicy } from './branches.js';
 import { RemotePolicy } from './remotes.js';
 
 export { BranchPolicy } from './branches.js';
-export { RemotePolicy, parseRemoteUrl, segmentPrefix, DEFAULT_SCHEMES, type ParsedRemote, type RemoteMatch, type RemoteScheme } from './remotes.js';
+export {
+  RemotePolicy,
+  parseRemoteUrl,
+  segmentPrefix,
+  DEFAULT_SCHEMES,
+  type ParsedRemote,
+  type RemoteMatch,
+  type RemoteScheme,
+} from './remotes.js';
 
 export interface GitPolicy {
   remotes: RemotePolicy;

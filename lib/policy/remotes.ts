@@ -44,7 +44,8 @@ const SCP_LIKE = /^(?:([A-Za-z0-9._-]+)@)?([A-Za-z0-9.-]+):(?!\/\/)(.+)$/;
 /** Parses a remote URL (already accepted by validateRepoUrl) into what the policy matches on. */
 export function parseRemoteUrl(url: string, field = 'repoUrl'): ParsedRemote {
   const raw = validateRepoUrl(url, field);
-  if (/%(2e|2f|5c)/i.test(raw) || raw.includes('\\')) throw refuse(field, 'must not encode ".", "/" or "\\" or contain "\\"');
+  if (/%(2e|2f|5c)/i.test(raw) || raw.includes('\\'))
+    throw refuse(field, 'must not encode ".", "/" or "\\" or contain "\\"');
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(?:([^@/]*)@)?([^/]*)(\/.*)?$/.exec(raw);
   let parsed: ParsedRemote;
   if (m) {
@@ -63,7 +64,8 @@ export function parseRemoteUrl(url: string, field = 'repoUrl'): ParsedRemote {
     parsed = { scheme: 'ssh', host: s[2], path: s[3].startsWith('/') ? s[3] : `/${s[3]}` };
   }
   const segments = parsed.path.split(/[?#]/)[0].split('/');
-  if (segments.some((seg) => seg === '.' || seg === '..')) throw refuse(field, 'must not contain "." or ".." path segments');
+  if (segments.some((seg) => seg === '.' || seg === '..'))
+    throw refuse(field, 'must not contain "." or ".." path segments');
   return parsed;
 }
 
@@ -97,9 +99,16 @@ export class RemotePolicy {
       throw refuse(field, `the remote ${where} is not listed in git.remotes`);
     }
     const e = this.entries[index];
-    const credentials = e.token !== undefined && (p.scheme === 'https' || p.scheme === 'http')
-      ? { token: e.token, username: e.username, protocol: p.scheme, host: p.host, pathPrefix: segmentPrefix(e.pathPrefix) }
-      : undefined;
+    const credentials =
+      e.token !== undefined && (p.scheme === 'https' || p.scheme === 'http')
+        ? {
+            token: e.token,
+            username: e.username,
+            protocol: p.scheme,
+            host: p.host,
+            pathPrefix: segmentPrefix(e.pathPrefix),
+          }
+        : undefined;
     return { ...p, index, credentials };
   }
 }

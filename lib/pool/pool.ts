@@ -6,7 +6,11 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
 import {
-  createSandboxRepository, PENDING_PREFIX, type Assignment, type SandboxRecord, type SandboxRepository,
+  createSandboxRepository,
+  PENDING_PREFIX,
+  type Assignment,
+  type SandboxRecord,
+  type SandboxRepository,
 } from '../store/sandboxes.js';
 
 /**
@@ -106,7 +110,8 @@ export const POOL_METADATA = { sgcApproach: 'pooled' } as const;
 /** The approaches whose sandboxes the orphan sweep looks for (approach 1 labels its own `simple`). */
 const SWEPT_APPROACHES = ['pooled', 'simple'] as const;
 
-type ResolvedSettings = Required<Omit<PoolSettings, 'pricePerSecond' | 'maxLifetimeMs'>> & Pick<PoolSettings, 'pricePerSecond' | 'maxLifetimeMs'>;
+type ResolvedSettings = Required<Omit<PoolSettings, 'pricePerSecond' | 'maxLifetimeMs'>> &
+  Pick<PoolSettings, 'pricePerSecond' | 'maxLifetimeMs'>;
 
 export class SandboxPool {
   readonly settings: ResolvedSettings;
@@ -128,7 +133,10 @@ export class SandboxPool {
   private started = false;
 
   constructor(deps: PoolDeps, settings: PoolSettings) {
-    if (settings.min > settings.max) throw new DomainError(ErrorType.Validation, 'pool.min must not exceed pool.max', { details: { field: 'pool.min' } });
+    if (settings.min > settings.max)
+      throw new DomainError(ErrorType.Validation, 'pool.min must not exceed pool.max', {
+        details: { field: 'pool.min' },
+      });
     this.provider = deps.provider;
     this.sandboxes = createSandboxRepository(deps.db, { key: deps.key });
     this.metrics = deps.metrics;
@@ -148,11 +156,18 @@ export class SandboxPool {
     this.settings = { ...defaults, ...settings, maxLifetimeMs };
     const { minRemainingMs, ttlSeconds } = this.settings;
     if (maxLifetimeMs !== undefined && minRemainingMs >= maxLifetimeMs) {
-      throw new DomainError(ErrorType.Validation, 'pool.minRemainingSeconds must be below the plan\'s maximum sandbox lifetime', {
-        details: { field: 'pool.minRemainingSeconds', maxLifetimeMs },
-      });
+      throw new DomainError(
+        ErrorType.Validation,
+        "pool.minRemainingSeconds must be below the plan's maximum sandbox lifetime",
+        {
+          details: { field: 'pool.minRemainingSeconds', maxLifetimeMs },
+        },
+      );
     }
-    this.retireAfterMs = Math.min(ttlSeconds * 1000, maxLifetimeMs === undefined ? Infinity : maxLifetimeMs - minRemainingMs);
+    this.retireAfterMs = Math.min(
+      ttlSeconds * 1000,
+      maxLifetimeMs === undefined ? Infinity : maxLifetimeMs - minRemainingMs,
+    );
     this.observedPricePerSecond = deps.provider.costPerSecond();
   }
 
@@ -175,7 +190,10 @@ export class SandboxPool {
     }
     this.started = true;
     await this.refreshGauges();
-    this.log?.info({ reconnected, retired, created, min: this.settings.min, max: this.settings.max }, 'sandbox pool started');
+    this.log?.info(
+      { reconnected, retired, created, min: this.settings.min, max: this.settings.max },
+      'sandbox pool started',
+    );
     return { reconnected, retired, created };
   }
 
@@ -198,7 +216,9 @@ export class SandboxPool {
         continue;
       }
       const placeholder = await this.sandboxes.reservePooledSlot({
-        provider: this.provider.name, limit: this.settings.max, expiresInMs: this.retireAfterMs,
+        provider: this.provider.name,
+        limit: this.settings.max,
+        expiresInMs: this.retireAfterMs,
       });
       if (placeholder) {
         const { sandbox: sb, lease } = await this.createReserved(placeholder, a);
@@ -209,9 +229,13 @@ export class SandboxPool {
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
         this.scheduleGaugeRefresh();
-        throw new DomainError(ErrorType.PoolExhausted, `no sandbox free within ${this.settings.acquireTimeoutMs} ms (max ${this.settings.max})`, {
-          details: { max: this.settings.max, waitedMs: Math.round(performance.now() - started) },
-        });
+        throw new DomainError(
+          ErrorType.PoolExhausted,
+          `no sandbox free within ${this.settings.acquireTimeoutMs} ms (max ${this.settings.max})`,
+          {
+            details: { max: this.settings.max, waitedMs: Math.round(performance.now() - started) },
+          },
+        );
       }
       await this.waitForSlot(Math.min(this.settings.pollMs, remaining));
     }
@@ -232,8 +256,12 @@ export class SandboxPool {
     } catch (e) {
       if (!isDomainError(e, ErrorType.SandboxGone)) {
         // could not verify it: put it back for the health check to judge, and fail this acquire
-        await this.sandboxes.transition(rec.sandboxId, 'error', { from: ['in_use'], lease: rec.lease, lastOperation: 'acquire' }).catch(() => undefined);
-        await this.sandboxes.recordError(rec.sandboxId, (e as Error).message, { operation: 'acquire' }).catch(() => undefined);
+        await this.sandboxes
+          .transition(rec.sandboxId, 'error', { from: ['in_use'], lease: rec.lease, lastOperation: 'acquire' })
+          .catch(() => undefined);
+        await this.sandboxes
+          .recordError(rec.sandboxId, (e as Error).message, { operation: 'acquire' })
+          .catch(() => undefined);
         await this.retire(rec.sandboxId, 'acquire failed');
         throw e;
       }
@@ -267,8 +295,15 @@ export class SandboxPool {
       this.handles.set(sb.id, sb);
       if (a) {
         const t = await this.sandboxes.transition(sb.id, 'in_use', {
-          from: ['initializing'], agentId: a.agentId, taskId: a.taskId, repoUrl: a.repoUrl ?? '', branch: a.branch ?? 'main',
-          agentBranch: a.agentBranch ?? null, lastOperation: 'acquire', touch: true, bumpLease: true,
+          from: ['initializing'],
+          agentId: a.agentId,
+          taskId: a.taskId,
+          repoUrl: a.repoUrl ?? '',
+          branch: a.branch ?? 'main',
+          agentBranch: a.agentBranch ?? null,
+          lastOperation: 'acquire',
+          touch: true,
+          bumpLease: true,
         });
         return { sandbox: sb, lease: t.record.lease };
       }
@@ -307,11 +342,17 @@ export class SandboxPool {
     const start = await this.sandboxes.beginRelease(id, lease, this.settings.releaseTakeoverMs);
     if (start.outcome === 'stale' || start.outcome === 'in_progress') {
       const cur = start.record;
-      this.log?.info({ sandboxId: id, lease, current: cur?.lease, status: cur?.status, outcome: start.outcome }, 'sandbox release skipped: not this lease\'s to do');
+      this.log?.info(
+        { sandboxId: id, lease, current: cur?.lease, status: cur?.status, outcome: start.outcome },
+        "sandbox release skipped: not this lease's to do",
+      );
       const mine = cur?.lease === lease;
       return {
-        returned: mine && cur?.status === 'ready', retired: mine && cur?.status === 'terminated', created: 0,
-        stale: true, ...(start.outcome === 'in_progress' ? { inProgress: true } : {}),
+        returned: mine && cur?.status === 'ready',
+        retired: mine && cur?.status === 'terminated',
+        created: 0,
+        stale: true,
+        ...(start.outcome === 'in_progress' ? { inProgress: true } : {}),
       };
     }
     if (start.outcome === 'taken_over') {
@@ -344,7 +385,9 @@ export class SandboxPool {
       return { returned, retired: false, created: 0 };
     }
     if (reason === 'unhealthy') {
-      await this.sandboxes.recordError(id, 'health check failed when the sandbox was returned', { operation: 'release' });
+      await this.sandboxes.recordError(id, 'health check failed when the sandbox was returned', {
+        operation: 'release',
+      });
       await this.sandboxes.finishRelease(id, lease, 'error');
     }
     await this.retire(id, reason);
@@ -386,32 +429,44 @@ export class SandboxPool {
   async healthCheck(): Promise<{ checked: number; unhealthy: number; created: number }> {
     const idle = await this.sandboxes.listByStatus(['ready'], { pooled: true, provider: this.provider.name });
     let unhealthy = 0;
-    await Promise.all(idle.filter((r) => !r.sandboxId.startsWith(PENDING_PREFIX)).map(async (r) => {
-      let ok = false;
-      try {
-        ok = await (await this.connect(r.sandboxId)).isHealthy();
-      } catch {
-        ok = false;
-      }
-      if (ok) return;
-      try {
-        // only if still idle at the lease probed: an agent may have claimed it meanwhile (then
-        // its release checks it), or claimed and returned it (a new lease: this verdict is stale)
-        await this.sandboxes.transition(r.sandboxId, 'error', { from: ['ready'], lease: r.lease, lastOperation: 'health_check' });
-      } catch (e) {
-        if (isDomainError(e, ErrorType.Validation)) {
-          this.log?.info({ sandboxId: r.sandboxId, lease: r.lease }, 'stale health verdict ignored: the sandbox changed hands');
-          return;
-        }
-        throw e;
-      }
-      unhealthy++;
-      await this.sandboxes.recordError(r.sandboxId, 'health check failed', { operation: 'health_check' });
-      await this.retire(r.sandboxId, 'unhealthy');
-    }));
+    await Promise.all(
+      idle
+        .filter((r) => !r.sandboxId.startsWith(PENDING_PREFIX))
+        .map(async (r) => {
+          let ok = false;
+          try {
+            ok = await (await this.connect(r.sandboxId)).isHealthy();
+          } catch {
+            ok = false;
+          }
+          if (ok) return;
+          try {
+            // only if still idle at the lease probed: an agent may have claimed it meanwhile (then
+            // its release checks it), or claimed and returned it (a new lease: this verdict is stale)
+            await this.sandboxes.transition(r.sandboxId, 'error', {
+              from: ['ready'],
+              lease: r.lease,
+              lastOperation: 'health_check',
+            });
+          } catch (e) {
+            if (isDomainError(e, ErrorType.Validation)) {
+              this.log?.info(
+                { sandboxId: r.sandboxId, lease: r.lease },
+                'stale health verdict ignored: the sandbox changed hands',
+              );
+              return;
+            }
+            throw e;
+          }
+          unhealthy++;
+          await this.sandboxes.recordError(r.sandboxId, 'health check failed', { operation: 'health_check' });
+          await this.retire(r.sandboxId, 'unhealthy');
+        }),
+    );
     const created = await this.ensureMin();
     await this.refreshGauges();
-    if (unhealthy > 0) this.log?.warn({ checked: idle.length, unhealthy, created }, 'pool health check replaced sandboxes');
+    if (unhealthy > 0)
+      this.log?.warn({ checked: idle.length, unhealthy, created }, 'pool health check replaced sandboxes');
     return { checked: idle.length, unhealthy, created };
   }
 
@@ -419,7 +474,14 @@ export class SandboxPool {
    * Retires idle sandboxes past their TTL, sandboxes left in `error`, and creations that never
    * finished; reaps records of sandboxes that no longer exist; tops up to `min`.
    */
-  async cleanupExpired(): Promise<{ expired: number; errored: number; stale: number; reaped: number; orphans: number; created: number }> {
+  async cleanupExpired(): Promise<{
+    expired: number;
+    errored: number;
+    stale: number;
+    reaped: number;
+    orphans: number;
+    created: number;
+  }> {
     const filter = { pooled: true, provider: this.provider.name };
     // acquire never claims an expired row, so killing before the status change is race-free
     const expired = await this.sandboxes.listExpired({ ...filter, statuses: ['ready'] });
@@ -428,7 +490,10 @@ export class SandboxPool {
     for (const r of errored) await this.retire(r.sandboxId, 'error');
     const stale = await this.retireStaleInitializing();
     // releases that began and never finished (their process died, and no retry came)
-    for (const r of await this.sandboxes.listAbandonedReleases({ ...filter, olderThanMs: this.settings.releaseTakeoverMs })) {
+    for (const r of await this.sandboxes.listAbandonedReleases({
+      ...filter,
+      olderThanMs: this.settings.releaseTakeoverMs,
+    })) {
       const start = await this.sandboxes.beginRelease(r.sandboxId, r.lease, this.settings.releaseTakeoverMs);
       if (start.outcome === 'taken_over') await this.retire(r.sandboxId, 'release abandoned');
     }
@@ -463,9 +528,13 @@ export class SandboxPool {
    * and those whose reservation is still open are being created right now and are left alone.
    */
   async sweepOrphans(): Promise<number> {
-    const rows = await this.sandboxes.listByStatus(['initializing', 'ready', 'in_use', 'error'], { provider: this.provider.name });
+    const rows = await this.sandboxes.listByStatus(['initializing', 'ready', 'in_use', 'error'], {
+      provider: this.provider.name,
+    });
     const live = new Set(rows.map((r) => r.sandboxId));
-    const listed = (await Promise.all(SWEPT_APPROACHES.map((a) => this.provider.list({ metadata: { sgcApproach: a } })))).flat();
+    const listed = (
+      await Promise.all(SWEPT_APPROACHES.map((a) => this.provider.list({ metadata: { sgcApproach: a } })))
+    ).flat();
     let killed = 0;
     for (const s of listed) {
       if (live.has(s.id) || (s.metadata.sgcReservation && live.has(s.metadata.sgcReservation))) continue;
@@ -491,8 +560,9 @@ export class SandboxPool {
    * really have, for the pricing hook.
    */
   async renewLeases(): Promise<{ renewed: number; capped: number }> {
-    const rows = (await this.sandboxes.listByStatus(['ready', 'in_use'], { pooled: true, provider: this.provider.name }))
-      .filter((r) => !r.sandboxId.startsWith(PENDING_PREFIX));
+    const rows = (
+      await this.sandboxes.listByStatus(['ready', 'in_use'], { pooled: true, provider: this.provider.name })
+    ).filter((r) => !r.sandboxId.startsWith(PENDING_PREFIX));
     if (rows.length === 0) return { renewed: 0, capped: 0 };
     const infos = new Map((await this.provider.list({ metadata: { ...POOL_METADATA } })).map((i) => [i.id, i]));
     const sized = [...infos.values()].find((i) => i.cpuCount !== undefined || i.memoryMB !== undefined);
@@ -510,7 +580,10 @@ export class SandboxPool {
           capped++;
           if (!this.capWarned.has(r.sandboxId)) {
             this.capWarned.add(r.sandboxId);
-            this.log?.warn({ sandboxId: r.sandboxId, status: r.status, endAt }, 'pooled sandbox reaches the plan\'s lifetime cap');
+            this.log?.warn(
+              { sandboxId: r.sandboxId, status: r.status, endAt },
+              "pooled sandbox reaches the plan's lifetime cap",
+            );
           }
         }
       } catch (e) {
@@ -530,7 +603,10 @@ export class SandboxPool {
     this.started = false;
     for (const wake of [...this.waiters]) wake();
     if (opts.terminateIdle) {
-      const idle = await this.sandboxes.listByStatus(['ready', 'error'], { pooled: true, provider: this.provider.name });
+      const idle = await this.sandboxes.listByStatus(['ready', 'error'], {
+        pooled: true,
+        provider: this.provider.name,
+      });
       for (const r of idle) await this.retire(r.sandboxId, 'pool stopped');
     }
     await this.gaugeRefresh?.catch(() => undefined);
@@ -540,7 +616,13 @@ export class SandboxPool {
   /** Counts of pooled sandboxes by state, from the database (all processes). */
   async stats(): Promise<{ idle: number; inUse: number; initializing: number; unhealthy: number; live: number }> {
     const c = await this.sandboxes.countByStatus({ pooled: true, provider: this.provider.name });
-    return { idle: c.ready, inUse: c.in_use, initializing: c.initializing, unhealthy: c.error, live: c.ready + c.in_use + c.initializing };
+    return {
+      idle: c.ready,
+      inUse: c.in_use,
+      initializing: c.initializing,
+      unhealthy: c.error,
+      live: c.ready + c.in_use + c.initializing,
+    };
   }
 
   get isStarted(): boolean {
@@ -556,7 +638,8 @@ export class SandboxPool {
         if (sb) await sb.kill();
         else await this.provider.kill(sandboxId);
       } catch (e) {
-        if (!isDomainError(e, ErrorType.SandboxGone)) this.log?.warn({ sandboxId, err: (e as Error).message }, 'sandbox kill failed');
+        if (!isDomainError(e, ErrorType.SandboxGone))
+          this.log?.warn({ sandboxId, err: (e as Error).message }, 'sandbox kill failed');
       }
     }
     this.handles.delete(sandboxId);
@@ -576,14 +659,20 @@ export class SandboxPool {
     const placeholders: string[] = [];
     for (;;) {
       const p = await this.sandboxes.reservePooledSlot({
-        provider: this.provider.name, limit: this.settings.min, expiresInMs: this.retireAfterMs,
+        provider: this.provider.name,
+        limit: this.settings.min,
+        expiresInMs: this.retireAfterMs,
       });
       if (!p) break;
       placeholders.push(p);
     }
     const results = await Promise.allSettled(placeholders.map((p) => this.createReserved(p)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed.length > 0) this.log?.warn({ failed: failed.length, err: (failed[0].reason as Error).message }, 'pre-warming sandboxes failed');
+    if (failed.length > 0)
+      this.log?.warn(
+        { failed: failed.length, err: (failed[0].reason as Error).message },
+        'pre-warming sandboxes failed',
+      );
     return results.length - failed.length;
   }
 
@@ -625,7 +714,10 @@ export class SandboxPool {
   }
 
   private addCost(seconds: number): void {
-    if (seconds > 0) this.metrics?.sandboxCost.labels('pooled').inc(seconds * (this.settings.pricePerSecond ?? this.observedPricePerSecond));
+    if (seconds > 0)
+      this.metrics?.sandboxCost
+        .labels('pooled')
+        .inc(seconds * (this.settings.pricePerSecond ?? this.observedPricePerSecond));
   }
 
   private async accrue(): Promise<void> {
@@ -688,4 +780,3 @@ export class SandboxPool {
 export function createSandboxPool(deps: PoolDeps, settings: PoolSettings): SandboxPool {
   return new SandboxPool(deps, settings);
 }
-

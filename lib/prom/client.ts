@@ -69,8 +69,14 @@ const sampleTuple = z.tuple([z.number(), z.string()]);
 const metricSchema = z.record(z.string(), z.string());
 
 const dataSchema = z.discriminatedUnion('resultType', [
-  z.object({ resultType: z.literal('vector'), result: z.array(z.object({ metric: metricSchema, value: sampleTuple })) }),
-  z.object({ resultType: z.literal('matrix'), result: z.array(z.object({ metric: metricSchema, values: z.array(sampleTuple) })) }),
+  z.object({
+    resultType: z.literal('vector'),
+    result: z.array(z.object({ metric: metricSchema, value: sampleTuple })),
+  }),
+  z.object({
+    resultType: z.literal('matrix'),
+    result: z.array(z.object({ metric: metricSchema, values: z.array(sampleTuple) })),
+  }),
   z.object({ resultType: z.literal('scalar'), result: sampleTuple }),
   z.object({ resultType: z.literal('string'), result: sampleTuple }),
 ]);
@@ -104,7 +110,8 @@ export function parsePromValue(raw: string): number {
 
 /** Formats seconds as a PromQL duration: 3600 → "1h", 86400 → "1d", 90 → "90s". */
 export function promDuration(seconds: number): string {
-  if (!Number.isInteger(seconds) || seconds <= 0) throw new RangeError(`duration must be a positive whole number of seconds, got ${seconds}`);
+  if (!Number.isInteger(seconds) || seconds <= 0)
+    throw new RangeError(`duration must be a positive whole number of seconds, got ${seconds}`);
   if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
   if (seconds % 3_600 === 0) return `${seconds / 3_600}h`;
   if (seconds % 60 === 0) return `${seconds / 60}m`;
@@ -116,9 +123,15 @@ export function promDuration(seconds: number): string {
  * PromBadQuery if a placeholder is left without a value, so a typo in an override fails loudly.
  */
 export function substituteQuery(promql: string, vars: Record<string, string>): string {
-  const out = promql.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, name: string) => (name in vars ? vars[name] : whole));
+  const out = promql.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, name: string) =>
+    name in vars ? vars[name] : whole,
+  );
   const left = out.match(/\$[A-Za-z_][A-Za-z0-9_]*/);
-  if (left) throw new DomainError(ErrorType.PromBadQuery, `query placeholder ${left[0]} has no value`, { retryable: false, details: { placeholder: left[0] } });
+  if (left)
+    throw new DomainError(ErrorType.PromBadQuery, `query placeholder ${left[0]} has no value`, {
+      retryable: false,
+      details: { placeholder: left[0] },
+    });
   return out;
 }
 
@@ -149,32 +162,63 @@ export class PromClient {
       case 'vector':
         return {
           resultType: 'vector',
-          series: data.result.map((r) => ({ metric: r.metric, sample: { t: r.value[0], value: parsePromValue(r.value[1]) } })),
+          series: data.result.map((r) => ({
+            metric: r.metric,
+            sample: { t: r.value[0], value: parsePromValue(r.value[1]) },
+          })),
         };
       case 'scalar':
-        return { resultType: 'scalar', series: [{ metric: {}, sample: { t: data.result[0], value: parsePromValue(data.result[1]) } }] };
+        return {
+          resultType: 'scalar',
+          series: [{ metric: {}, sample: { t: data.result[0], value: parsePromValue(data.result[1]) } }],
+        };
       default:
-        throw new DomainError(ErrorType.PromBadQuery, `instant query returned ${data.resultType}, expected a vector or scalar`, { retryable: false });
+        throw new DomainError(
+          ErrorType.PromBadQuery,
+          `instant query returned ${data.resultType}, expected a vector or scalar`,
+          { retryable: false },
+        );
     }
   }
 
   /** Range query over [start, end] (unix seconds) at `stepSeconds`. */
-  async queryRange(promql: string, start: number, end: number, stepSeconds: number, opts: CallOptions = {}): Promise<PromRangeResult> {
+  async queryRange(
+    promql: string,
+    start: number,
+    end: number,
+    stepSeconds: number,
+    opts: CallOptions = {},
+  ): Promise<PromRangeResult> {
     if (!(stepSeconds > 0) || end < start) {
-      throw new DomainError(ErrorType.PromBadQuery, `bad range: start ${start}, end ${end}, step ${stepSeconds}`, { retryable: false });
+      throw new DomainError(ErrorType.PromBadQuery, `bad range: start ${start}, end ${end}, step ${stepSeconds}`, {
+        retryable: false,
+      });
     }
     const points = Math.floor((end - start) / stepSeconds) + 1;
     // Prometheus refuses more than 11,000 points per series; say so before sending.
     if (points > 11_000) {
-      throw new DomainError(ErrorType.PromBadQuery, `range query would return ${points} points per series (limit 11000)`, { retryable: false });
+      throw new DomainError(
+        ErrorType.PromBadQuery,
+        `range query would return ${points} points per series (limit 11000)`,
+        { retryable: false },
+      );
     }
-    const data = await this.call('/api/v1/query_range', { query: promql, start: String(start), end: String(end), step: String(stepSeconds) }, opts);
+    const data = await this.call(
+      '/api/v1/query_range',
+      { query: promql, start: String(start), end: String(end), step: String(stepSeconds) },
+      opts,
+    );
     if (data.resultType !== 'matrix') {
-      throw new DomainError(ErrorType.PromBadQuery, `range query returned ${data.resultType}, expected a matrix`, { retryable: false });
+      throw new DomainError(ErrorType.PromBadQuery, `range query returned ${data.resultType}, expected a matrix`, {
+        retryable: false,
+      });
     }
     return {
       resultType: 'matrix',
-      series: data.result.map((r) => ({ metric: r.metric, samples: r.values.map(([t, v]) => ({ t, value: parsePromValue(v) })) })),
+      series: data.result.map((r) => ({
+        metric: r.metric,
+        samples: r.values.map(([t, v]) => ({ t, value: parsePromValue(v) })),
+      })),
     };
   }
 
@@ -188,7 +232,13 @@ export class PromClient {
   }
 
   /** Looks `name` up in `queries`, substitutes `vars` (`$window` …) and runs an instant query. */
-  async queryNamed(queries: Record<string, string>, name: string, vars: Record<string, string>, time?: number, opts: CallOptions = {}): Promise<PromInstantResult> {
+  async queryNamed(
+    queries: Record<string, string>,
+    name: string,
+    vars: Record<string, string>,
+    time?: number,
+    opts: CallOptions = {},
+  ): Promise<PromInstantResult> {
     return this.query(namedQuery(queries, name, vars), time, opts);
   }
 
@@ -222,11 +272,15 @@ export class PromClient {
     if (!res.ok || parsed?.status !== 'success') throw this.httpError(res.status, parsed, text);
     const data = dataSchema.safeParse(parsed.data);
     if (!data.success) {
-      throw new DomainError(ErrorType.PromUnavailable, `Prometheus at ${this.displayUrl} answered with an unexpected body`, {
-        retryable: false,
-        category: 'other',
-        details: { issues: data.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`) },
-      });
+      throw new DomainError(
+        ErrorType.PromUnavailable,
+        `Prometheus at ${this.displayUrl} answered with an unexpected body`,
+        {
+          retryable: false,
+          category: 'other',
+          details: { issues: data.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`) },
+        },
+      );
     }
     return data.data;
   }
@@ -234,13 +288,25 @@ export class PromClient {
   private transportError(e: unknown, timeoutMs: number): DomainError {
     const err = e as { name?: string; cause?: { code?: string } };
     if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
-      return new DomainError(ErrorType.PromUnavailable, `Prometheus at ${this.displayUrl} did not answer within ${timeoutMs} ms`, {
-        category: 'timeout', retryable: true, cause: e,
-      });
+      return new DomainError(
+        ErrorType.PromUnavailable,
+        `Prometheus at ${this.displayUrl} did not answer within ${timeoutMs} ms`,
+        {
+          category: 'timeout',
+          retryable: true,
+          cause: e,
+        },
+      );
     }
-    return new DomainError(ErrorType.PromUnavailable, `Prometheus at ${this.displayUrl} is unreachable${err?.cause?.code ? ` (${err.cause.code})` : ''}`, {
-      category: 'network', retryable: true, cause: e,
-    });
+    return new DomainError(
+      ErrorType.PromUnavailable,
+      `Prometheus at ${this.displayUrl} is unreachable${err?.cause?.code ? ` (${err.cause.code})` : ''}`,
+      {
+        category: 'network',
+        retryable: true,
+        cause: e,
+      },
+    );
   }
 
   private httpError(status: number, body: z.infer<typeof responseSchema> | undefined, text: string): DomainError {
@@ -248,28 +314,52 @@ export class PromClient {
     const message = body?.error ?? text.slice(0, 200);
     const details = { status, errorType, error: message };
     if (errorType === 'bad_data' || errorType === 'execution' || status === 400 || status === 422) {
-      return new DomainError(ErrorType.PromBadQuery, `Prometheus rejected the query (${errorType ?? status}): ${message}`, { retryable: false, details });
+      return new DomainError(
+        ErrorType.PromBadQuery,
+        `Prometheus rejected the query (${errorType ?? status}): ${message}`,
+        { retryable: false, details },
+      );
     }
     if (status === 401 || status === 403) {
-      return new DomainError(ErrorType.PromUnavailable, `Prometheus at ${this.displayUrl} refused the credentials (HTTP ${status})`, { category: 'auth', retryable: false, details });
+      return new DomainError(
+        ErrorType.PromUnavailable,
+        `Prometheus at ${this.displayUrl} refused the credentials (HTTP ${status})`,
+        { category: 'auth', retryable: false, details },
+      );
     }
     if (errorType === 'timeout' || errorType === 'canceled') {
-      return new DomainError(ErrorType.PromUnavailable, `Prometheus query ${errorType}: ${message}`, { category: 'timeout', retryable: true, details });
+      return new DomainError(ErrorType.PromUnavailable, `Prometheus query ${errorType}: ${message}`, {
+        category: 'timeout',
+        retryable: true,
+        details,
+      });
     }
     if (status === 429) {
-      return new DomainError(ErrorType.PromUnavailable, `Prometheus at ${this.displayUrl} is rate limiting (HTTP 429)`, { category: 'rate_limit', retryable: true, details });
+      return new DomainError(
+        ErrorType.PromUnavailable,
+        `Prometheus at ${this.displayUrl} is rate limiting (HTTP 429)`,
+        { category: 'rate_limit', retryable: true, details },
+      );
     }
     if (status >= 500 || status < 400) {
-      return new DomainError(ErrorType.PromUnavailable, `Prometheus at ${this.displayUrl} failed (HTTP ${status}${errorType ? `, ${errorType}` : ''}): ${message}`, { retryable: true, details });
+      return new DomainError(
+        ErrorType.PromUnavailable,
+        `Prometheus at ${this.displayUrl} failed (HTTP ${status}${errorType ? `, ${errorType}` : ''}): ${message}`,
+        { retryable: true, details },
+      );
     }
-    return new DomainError(ErrorType.PromBadQuery, `Prometheus request rejected (HTTP ${status}): ${message}`, { retryable: false, details });
+    return new DomainError(ErrorType.PromBadQuery, `Prometheus request rejected (HTTP ${status}): ${message}`, {
+      retryable: false,
+      details,
+    });
   }
 }
 
 /** Resolves a named query and substitutes its placeholders. Unknown names are bad queries. */
 export function namedQuery(queries: Record<string, string>, name: string, vars: Record<string, string>): string {
   const promql = queries[name];
-  if (promql === undefined) throw new DomainError(ErrorType.PromBadQuery, `no query named ${name}`, { retryable: false, details: { name } });
+  if (promql === undefined)
+    throw new DomainError(ErrorType.PromBadQuery, `no query named ${name}`, { retryable: false, details: { name } });
   return substituteQuery(promql, vars);
 }
 
@@ -277,7 +367,11 @@ export function namedQuery(queries: Record<string, string>, name: string, vars: 
 export function toScalar(res: PromInstantResult, promql = ''): PromScalar {
   if (res.series.length === 0) return { kind: 'nodata', reason: 'empty' };
   if (res.series.length > 1) {
-    throw new DomainError(ErrorType.PromBadQuery, `query must return one series, got ${res.series.length}: ${promql.slice(0, 120)}`, { retryable: false });
+    throw new DomainError(
+      ErrorType.PromBadQuery,
+      `query must return one series, got ${res.series.length}: ${promql.slice(0, 120)}`,
+      { retryable: false },
+    );
   }
   const { t, value } = res.series[0].sample;
   if (Number.isNaN(value)) return { kind: 'nodata', reason: 'nan' };

@@ -23,7 +23,12 @@ export const DEFAULT_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 
 /** Upper bounds (s) of `gitops_recovery_seconds` buckets in generated data. */
 export const DEFAULT_RECOVERY_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 export const DEFAULT_OPERATION_MIX: Record<string, number> = { clone: 0.1, pull: 0.4, push: 0.3, status: 0.2 };
-export const DEFAULT_ERROR_MIX: Partial<Record<FailureCategory, number>> = { network: 0.4, timeout: 0.3, conflict: 0.2, auth: 0.1 };
+export const DEFAULT_ERROR_MIX: Partial<Record<FailureCategory, number>> = {
+  network: 0.4,
+  timeout: 0.3,
+  conflict: 0.2,
+  auth: 0.1,
+};
 
 /** What the profile function is told about the hour it describes. */
 export interface HourContext {
@@ -93,7 +98,9 @@ function erf(x: number): number {
   const s = x < 0 ? -1 : 1;
   const a = Math.abs(x);
   const t = 1 / (1 + 0.3275911 * a);
-  const y = 1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
   return s * y;
 }
 
@@ -129,7 +136,12 @@ export function histogramQuantile(q: number, bounds: readonly number[], cumulati
  * equals `target` exactly (bisection on the median). A target above the largest bound cannot be
  * represented: the result then puts the quantile in the +Inf bucket.
  */
-export function bucketFractionsForQuantile(target: number, q: number, bounds: readonly number[], sigma: number): number[] {
+export function bucketFractionsForQuantile(
+  target: number,
+  q: number,
+  bounds: readonly number[],
+  sigma: number,
+): number[] {
   const cdf = (mu: number): number[] => bounds.map((b) => lognormalCdf(b, mu, sigma));
   let lo = Math.log(1e-6);
   let hi = Math.log(bounds[bounds.length - 1] * 100);
@@ -228,7 +240,12 @@ export function writeOpenMetrics(o: SyntheticOptions, write: (chunk: string) => 
   const steps: Step[] = [];
   const hours: (ProfilePoint | null)[] = [];
   for (let h = 0, t = start; t < o.end; h++, t += 3600) {
-    const p = o.profile({ t, hourIndex: h, hourOfDay: Math.floor((t % 86_400) / 3600), day: Math.floor((t - start) / 86_400) });
+    const p = o.profile({
+      t,
+      hourIndex: h,
+      hourOfDay: Math.floor((t % 86_400) / 3600),
+      day: Math.floor((t - start) / 86_400),
+    });
     hours.push(p);
     for (let s = step; s <= 3600; s += step) {
       const anchor = p === null || s !== step ? null : h === 0 ? t : hours[h - 1] === null ? t + 1 : null;
@@ -237,8 +254,16 @@ export function writeOpenMetrics(o: SyntheticOptions, write: (chunk: string) => 
   }
 
   const live = hours.filter((p): p is ProfilePoint => p !== null);
-  const operations = [...new Set(live.flatMap((p) => normalise(p.operationMix ?? DEFAULT_OPERATION_MIX).map(([k]) => k)))];
-  const categories = [...new Set(live.filter((p) => (p.errorRate ?? 0) > 0).flatMap((p) => normalise(p.errorMix ?? DEFAULT_ERROR_MIX).map(([k]) => k)))];
+  const operations = [
+    ...new Set(live.flatMap((p) => normalise(p.operationMix ?? DEFAULT_OPERATION_MIX).map(([k]) => k))),
+  ];
+  const categories = [
+    ...new Set(
+      live
+        .filter((p) => (p.errorRate ?? 0) > 0)
+        .flatMap((p) => normalise(p.errorMix ?? DEFAULT_ERROR_MIX).map(([k]) => k)),
+    ),
+  ];
   const hasPool = live.some((p) => p.poolHitRatio !== undefined);
   const hasRecovery = live.some((p) => p.recoverySeconds !== undefined);
 
@@ -247,7 +272,10 @@ export function writeOpenMetrics(o: SyntheticOptions, write: (chunk: string) => 
   const mixes = (p: ProfilePoint): { ops: Map<string, number>; cats: Map<string, number> } => {
     let m = mixCache.get(p);
     if (!m) {
-      m = { ops: new Map(normalise(p.operationMix ?? DEFAULT_OPERATION_MIX)), cats: new Map(normalise(p.errorMix ?? DEFAULT_ERROR_MIX)) };
+      m = {
+        ops: new Map(normalise(p.operationMix ?? DEFAULT_OPERATION_MIX)),
+        cats: new Map(normalise(p.errorMix ?? DEFAULT_ERROR_MIX)),
+      };
       mixCache.set(p, m);
     }
     return m;
@@ -291,8 +319,12 @@ export function writeOpenMetrics(o: SyntheticOptions, write: (chunk: string) => 
   };
   /** A histogram family's series for one label set: buckets, _count, _sum per timestamp (one MetricPoint each). */
   const histogramSeries = (
-    name: string, labels: Record<string, string>, bounds: readonly number[],
-    count: (s: Step) => number, cumFractions: (p: ProfilePoint) => number[], mean: (p: ProfilePoint) => number,
+    name: string,
+    labels: Record<string, string>,
+    bounds: readonly number[],
+    count: (s: Step) => number,
+    cumFractions: (p: ProfilePoint) => number[],
+    mean: (p: ProfilePoint) => number,
   ): void => {
     series += bounds.length + 3;
     const cum = new Array<number>(bounds.length).fill(0);
@@ -325,11 +357,17 @@ export function writeOpenMetrics(o: SyntheticOptions, write: (chunk: string) => 
   out.line('# HELP gitops_operations Git operations by outcome and error category.');
   out.line('# TYPE gitops_operations counter');
   for (const op of operations) {
-    counterSeries('gitops_operations_total', { operation: op, approach, outcome: 'success', error_category: 'none' },
-      (s) => s.ops * opShare(s.p as ProfilePoint, op) * (1 - (s.p?.errorRate ?? 0)));
+    counterSeries(
+      'gitops_operations_total',
+      { operation: op, approach, outcome: 'success', error_category: 'none' },
+      (s) => s.ops * opShare(s.p as ProfilePoint, op) * (1 - (s.p?.errorRate ?? 0)),
+    );
     for (const c of categories) {
-      counterSeries('gitops_operations_total', { operation: op, approach, outcome: 'error', error_category: c },
-        (s) => s.ops * opShare(s.p as ProfilePoint, op) * (s.p?.errorRate ?? 0) * catShare(s.p as ProfilePoint, c));
+      counterSeries(
+        'gitops_operations_total',
+        { operation: op, approach, outcome: 'error', error_category: c },
+        (s) => s.ops * opShare(s.p as ProfilePoint, op) * (s.p?.errorRate ?? 0) * catShare(s.p as ProfilePoint, c),
+      );
     }
   }
 
@@ -338,12 +376,17 @@ export function writeOpenMetrics(o: SyntheticOptions, write: (chunk: string) => 
   for (const op of operations) {
     for (const outcome of ['success', 'error'] as const) {
       if (outcome === 'error' && categories.length === 0) continue;
-      histogramSeries('gitops_operation_duration_seconds', { operation: op, approach, outcome }, durationBounds,
+      histogramSeries(
+        'gitops_operation_duration_seconds',
+        { operation: op, approach, outcome },
+        durationBounds,
         (s) => {
           const err = s.p?.errorRate ?? 0;
           return s.ops * opShare(s.p as ProfilePoint, op) * (outcome === 'success' ? 1 - err : err);
         },
-        (p) => fractions(p.p95Seconds ?? 0.8), (p) => meanLatency(p.p95Seconds ?? 0.8));
+        (p) => fractions(p.p95Seconds ?? 0.8),
+        (p) => meanLatency(p.p95Seconds ?? 0.8),
+      );
     }
   }
 
@@ -359,7 +402,11 @@ export function writeOpenMetrics(o: SyntheticOptions, write: (chunk: string) => 
     out.line('# HELP gitops_pool_acquisitions Sandbox pool acquisitions.');
     out.line('# TYPE gitops_pool_acquisitions counter');
     counterSeries('gitops_pool_acquisitions_total', { result: 'reused' }, (s) => s.ops * (s.p?.poolHitRatio ?? 0));
-    counterSeries('gitops_pool_acquisitions_total', { result: 'created' }, (s) => s.ops * (1 - (s.p?.poolHitRatio ?? 0)));
+    counterSeries(
+      'gitops_pool_acquisitions_total',
+      { result: 'created' },
+      (s) => s.ops * (1 - (s.p?.poolHitRatio ?? 0)),
+    );
   }
 
   out.line('# HELP gitops_sandboxes_running Sandboxes running at the provider.');
@@ -374,14 +421,20 @@ export function writeOpenMetrics(o: SyntheticOptions, write: (chunk: string) => 
     out.line('# HELP gitops_recovery_seconds Time from a first transient failure to success.');
     out.line('# TYPE gitops_recovery_seconds histogram');
     for (const op of operations) {
-      histogramSeries('gitops_recovery_seconds', { operation: op }, recoveryBounds,
+      histogramSeries(
+        'gitops_recovery_seconds',
+        { operation: op },
+        recoveryBounds,
         (s) => {
           if (!s.p || s.p.recoverySeconds === undefined) return 0;
-          const share = categories.filter((c) => transient.has(c)).reduce((a, c) => a + catShare(s.p as ProfilePoint, c), 0);
+          const share = categories
+            .filter((c) => transient.has(c))
+            .reduce((a, c) => a + catShare(s.p as ProfilePoint, c), 0);
           return s.ops * opShare(s.p, op) * (s.p.errorRate ?? 0) * share;
         },
         (p) => recoveryBounds.map((b) => ((p.recoverySeconds ?? 0) <= b ? 1 : 0)),
-        (p) => p.recoverySeconds ?? 0);
+        (p) => p.recoverySeconds ?? 0,
+      );
     }
   }
 

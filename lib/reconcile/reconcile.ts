@@ -88,15 +88,23 @@ export function reconcileRecords(records: WorkspaceRecord[], opts: ReconcileOpti
       }
       checked++;
       divergent++;
-      issues.push({ workspaceId: id, kind: 'missing', presentOn: present.approach, missingOn: present.approach === 'simple' ? 'pooled' : 'simple', ageMs });
+      issues.push({
+        workspaceId: id,
+        kind: 'missing',
+        presentOn: present.approach,
+        missingOn: present.approach === 'simple' ? 'pooled' : 'simple',
+        ageMs,
+      });
       continue;
     }
     const tS = updatedAt(simple);
     const tP = updatedAt(pooled);
     const found: ReconcileIssue[] = [];
-    if (statusClass(simple.status) !== statusClass(pooled.status)) found.push({ workspaceId: id, kind: 'status_mismatch', simple: simple.status, pooled: pooled.status });
+    if (statusClass(simple.status) !== statusClass(pooled.status))
+      found.push({ workspaceId: id, kind: 'status_mismatch', simple: simple.status, pooled: pooled.status });
     const gap = Math.abs(tS - tP);
-    if (gap > threshold) found.push({ workspaceId: id, kind: 'lag', behind: tS < tP ? 'simple' : 'pooled', lagMs: gap });
+    if (gap > threshold)
+      found.push({ workspaceId: id, kind: 'lag', behind: tS < tP ? 'simple' : 'pooled', lagMs: gap });
     if (found.length === 0) {
       checked++;
       continue;
@@ -184,8 +192,14 @@ export async function runReconciliation(db: Db, opts: RunReconciliationOptions):
     // every row of every workspace that has a row created in range: a pair is judged as a whole
     const rows = await createWorkspaceRepository(db).listPairsCreatedIn(from, opts.now);
     const all: WorkspaceRecord[] = rows.map((r) => ({
-      id: r.id, approach: r.approach, agentId: r.agentId, taskId: r.taskId, status: r.status,
-      createdAt: r.createdAt, lastUsedAt: r.lastUsedAt, releasedAt: r.releasedAt,
+      id: r.id,
+      approach: r.approach,
+      agentId: r.agentId,
+      taskId: r.taskId,
+      status: r.status,
+      createdAt: r.createdAt,
+      lastUsedAt: r.lastUsedAt,
+      releasedAt: r.releasedAt,
     }));
     const firstCreated = new Map<string, Date>();
     for (const r of all) {

@@ -46,7 +46,11 @@ export const ROUTED_OPERATIONS = {
 export function decide(flag: FlagValue | undefined, agentId: string, operation: string): Decision {
   const bucket = routeBucket(agentId, operation);
   const percent = flag === undefined || !Number.isFinite(flag.percent) ? 0 : Math.min(100, Math.max(0, flag.percent));
-  return { approach: bucket < percent ? 'pooled' : 'simple', mode: flag?.shadow === true ? 'shadow' : 'primary', bucket };
+  return {
+    approach: bucket < percent ? 'pooled' : 'simple',
+    mode: flag?.shadow === true ? 'shadow' : 'primary',
+    bucket,
+  };
 }
 
 /**
@@ -96,7 +100,12 @@ export function normaliseStatus(s: GitStatus): string {
  * CRLF → LF, trailing whitespace at the end trimmed.
  */
 export function normaliseDiff(d: string): string {
-  return d.replace(/\r\n/g, '\n').split('\n').filter((l) => !l.startsWith('index ')).join('\n').trimEnd();
+  return d
+    .replace(/\r\n/g, '\n')
+    .split('\n')
+    .filter((l) => !l.startsWith('index '))
+    .join('\n')
+    .trimEnd();
 }
 
 function statusClass(s: string): string {
@@ -105,7 +114,14 @@ function statusClass(s: string): string {
 
 /** Workspace as compared: identity fields and a coarse status (sandbox ids and times differ by design). */
 export function normaliseWorkspace(w: Workspace): string {
-  return JSON.stringify({ agentId: w.agentId, taskId: w.taskId, repoUrl: w.repoUrl, baseBranch: w.baseBranch, agentBranch: w.agentBranch, status: statusClass(w.status) });
+  return JSON.stringify({
+    agentId: w.agentId,
+    taskId: w.taskId,
+    repoUrl: w.repoUrl,
+    baseBranch: w.baseBranch,
+    agentBranch: w.agentBranch,
+    status: statusClass(w.status),
+  });
 }
 
 // --- the routed service ----------------------------------------------------------------------------
@@ -218,11 +234,17 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
   async function bound(ref: WorkspaceRef): Promise<Workspace> {
     if (typeof ref !== 'string') return ref;
     const b = await deps.findWorkspace(ref);
-    if (b === null) throw new DomainError(ErrorType.NotFound, `workspace ${ref} not found`, { details: { workspaceId: ref } });
+    if (b === null)
+      throw new DomainError(ErrorType.NotFound, `workspace ${ref} not found`, { details: { workspaceId: ref } });
     return b;
   }
 
-  async function read<T>(operation: string, ref: WorkspaceRef, call: (s: GitService, b: Workspace) => Promise<T>, normalise: (t: T) => string): Promise<T> {
+  async function read<T>(
+    operation: string,
+    ref: WorkspaceRef,
+    call: (s: GitService, b: Workspace) => Promise<T>,
+    normalise: (t: T) => string,
+  ): Promise<T> {
     const b = await bound(ref);
     const id = b.id;
     const shadow = flags.get(operation)?.shadow === true;
@@ -241,14 +263,21 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
             return;
           }
           count(operation, false);
-          log.warn({ workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' }, 'shadow operation failed');
+          log.warn(
+            { workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' },
+            'shadow operation failed',
+          );
           return;
         }
-        const ours = await served.then((v) => ({ ok: true as const, v }), () => ({ ok: false as const }));
+        const ours = await served.then(
+          (v) => ({ ok: true as const, v }),
+          () => ({ ok: false as const }),
+        );
         if (!ours.ok) return; // the served call failed: nothing to compare against
         const match = normalise(ours.v) === normalise(theirs);
         count(operation, match);
-        if (!match) log.warn({ workspaceId: id, operation, shadowApproach: shadowSvc.approach }, 'shadow result differs');
+        if (!match)
+          log.warn({ workspaceId: id, operation, shadowApproach: shadowSvc.approach }, 'shadow result differs');
       });
     }
     try {
@@ -270,7 +299,11 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
   }
 
   /** A sandbox-local write: served side first; mirrored to the copy in shadow mode (not counted). */
-  async function localWrite<T>(operation: string, ref: WorkspaceRef, call: (s: GitService, b: Workspace, served: boolean) => Promise<T>): Promise<T> {
+  async function localWrite<T>(
+    operation: string,
+    ref: WorkspaceRef,
+    call: (s: GitService, b: Workspace, served: boolean) => Promise<T>,
+  ): Promise<T> {
     const b = await bound(ref);
     const id = b.id;
     const shadow = flags.get(operation)?.shadow === true;
@@ -284,7 +317,10 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
           await call(shadowSvc, b, false);
         } catch (e) {
           diverged.add(id);
-          log.warn({ workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' }, 'shadow mirror failed; copy no longer compared');
+          log.warn(
+            { workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' },
+            'shadow mirror failed; copy no longer compared',
+          );
         }
       });
     }
@@ -315,7 +351,10 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
         const reason = d.approach === 'pooled' ? fallbackReason(e) : null;
         if (reason === null) throw e;
         metrics.fallbacks.labels(reason).inc();
-        log.warn({ workspaceId: id, operation, reason }, 'approach 2 failed to create the workspace; creating it on approach 1');
+        log.warn(
+          { workspaceId: id, operation, reason },
+          'approach 2 failed to create the workspace; creating it on approach 1',
+        );
         await pooled.release(id).catch(() => undefined); // leave no half-made approach-2 workspace behind
         return simple.createWorkspace(inp, progress);
       }
@@ -326,11 +365,15 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
             const copy = await shadowSvc.createWorkspace(inp);
             const match = normaliseWorkspace(copy) === normaliseWorkspace(ws);
             count(operation, match);
-            if (!match) log.warn({ workspaceId: id, operation, shadowApproach: shadowSvc.approach }, 'shadow workspace differs');
+            if (!match)
+              log.warn({ workspaceId: id, operation, shadowApproach: shadowSvc.approach }, 'shadow workspace differs');
           } catch (e) {
             diverged.add(id);
             count(operation, false);
-            log.warn({ workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' }, 'shadow clone failed');
+            log.warn(
+              { workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' },
+              'shadow clone failed',
+            );
           }
         });
       }
@@ -342,9 +385,17 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
 
     status: (ref) => read(ROUTED_OPERATIONS.status, ref, (s, b) => s.status(b), normaliseStatus),
     diff: (ref, opts) => read(ROUTED_OPERATIONS.diff, ref, (s, b) => s.diff(b, opts), normaliseDiff),
-    readFile: (ref, path) => read(ROUTED_OPERATIONS.readFile, ref, (s, b) => s.readFile(b, path), (c) => c),
-    writeFile: (ref, path, content) => localWrite(ROUTED_OPERATIONS.writeFile, ref, (s, b) => s.writeFile(b, path, content)),
-    pull: (ref, progress) => localWrite(ROUTED_OPERATIONS.pull, ref, (s, b, served) => s.pull(b, served ? progress : undefined)),
+    readFile: (ref, path) =>
+      read(
+        ROUTED_OPERATIONS.readFile,
+        ref,
+        (s, b) => s.readFile(b, path),
+        (c) => c,
+      ),
+    writeFile: (ref, path, content) =>
+      localWrite(ROUTED_OPERATIONS.writeFile, ref, (s, b) => s.writeFile(b, path, content)),
+    pull: (ref, progress) =>
+      localWrite(ROUTED_OPERATIONS.pull, ref, (s, b, served) => s.pull(b, served ? progress : undefined)),
 
     async commitAndPush(ref, input, progress) {
       const operation = ROUTED_OPERATIONS.commitAndPush;
@@ -367,14 +418,20 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
                 return;
               }
               count(operation, false);
-              log.warn({ workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' }, 'shadow push dry-run failed');
+              log.warn(
+                { workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' },
+                'shadow push dry-run failed',
+              );
             }
           });
         } else {
           // no dry run: the copy keeps the changes the served side just committed; comparing it
           // from here on would only report that
           diverged.add(id);
-          log.debug({ workspaceId: id, operation, shadowApproach: shadowSvc.approach }, 'shadow has no push dry-run; not compared');
+          log.debug(
+            { workspaceId: id, operation, shadowApproach: shadowSvc.approach },
+            'shadow has no push dry-run; not compared',
+          );
         }
       }
       return result;
@@ -389,7 +446,11 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       const copyOwner = svc(other(b.approach));
       await enqueue(id, operation, async () => {
         await copyOwner.release(id).catch((e: unknown) => {
-          if (!isDomainError(e, ErrorType.NotFound)) log.warn({ workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' }, 'releasing the shadow copy failed');
+          if (!isDomainError(e, ErrorType.NotFound))
+            log.warn(
+              { workspaceId: id, operation, errorType: isDomainError(e) ? e.type : 'untranslated' },
+              'releasing the shadow copy failed',
+            );
         });
       });
       diverged.delete(id);

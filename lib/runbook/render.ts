@@ -42,7 +42,9 @@ function temporalFlags(t: RunbookConfig['temporal']): string {
 }
 
 /** The rollback triggers as the canary analysis judges them, with their configured thresholds. */
-export function triggerRows(config: Pick<RunbookConfig, 'canary' | 'queries'>): { trigger: string; rule: string; query: string }[] {
+export function triggerRows(
+  config: Pick<RunbookConfig, 'canary' | 'queries'>,
+): { trigger: string; rule: string; query: string }[] {
   const t = config.canary.thresholds;
   const q = (name: string): string => config.queries[name] ?? '(not configured)';
   return [
@@ -72,7 +74,9 @@ export function renderRunbook(config: RunbookConfig, opts: RunbookOptions): stri
   const interval = c.analysisIntervalSeconds;
   const window = c.analysisWindowSeconds ?? interval;
   const worstCase = c.consecutiveBreaches * interval;
-  const stages = c.stages.map((s) => `${s.name} (${s.percent}%${s.shadow ? ', shadow' : ''}, held ${seconds(s.holdSeconds)})`).join(' → ');
+  const stages = c.stages
+    .map((s) => `${s.name} (${s.percent}%${s.shadow ? ', shadow' : ''}, held ${seconds(s.holdSeconds)})`)
+    .join(' → ');
   const lines: string[] = [
     '# Rollback runbook',
     '',
@@ -87,7 +91,7 @@ export function renderRunbook(config: RunbookConfig, opts: RunbookOptions): stri
     '| Rollback authority | `admin` | everything the lead may, plus the kill switch, unlatching it, and setting flags by hand |',
     '| On-call | `operator` (and an `admin` token when also the rollback authority) | watches the alerts and the dashboard; rolls back a rollout on a trigger or a critical incident without asking; pages the rollback authority for the kill switch |',
     '',
-    'Anyone holding the role may act: a rollback never waits for an approval. The audit records who (the token\'s name) and why (the reason is required).',
+    "Anyone holding the role may act: a rollback never waits for an approval. The audit records who (the token's name) and why (the reason is required).",
     '',
     '## Automatic rollback triggers',
     '',
@@ -140,9 +144,10 @@ export function renderRunbook(config: RunbookConfig, opts: RunbookOptions): stri
     '',
     '## Verify',
     '',
-    '1. Flags: every flag at 0%, shadow off — `npm run cli -- flags list`, or `curl -sS -H "Authorization: Bearer $SGC_ADMIN_TOKEN" ' + `${api}/v1/flags\`.`,
+    '1. Flags: every flag at 0%, shadow off — `npm run cli -- flags list`, or `curl -sS -H "Authorization: Bearer $SGC_ADMIN_TOKEN" ' +
+      `${api}/v1/flags\`.`,
     `2. Latch (after a kill): \`curl -sS -H "Authorization: Bearer $SGC_ADMIN_TOKEN" ${api}/v1/flags/latch\` answers \`"latched": true\` with the reason.`,
-    '3. Switch time: the kill\'s answer (`switched`, `durationMs`, `missing`), or for a rollout `npm run cli -- rollout status <id>` (rolled back, switched yes, in N ms).',
+    "3. Switch time: the kill's answer (`switched`, `durationMs`, `missing`), or for a rollout `npm run cli -- rollout status <id>` (rolled back, switched yes, in N ms).",
     '4. Audit: `npm run cli -- flags audit --limit 20` shows the change with its actor and reason.',
     '5. Traffic: in Prometheus or the Grafana dashboard, approach-2 operations fall to zero — `sum by (approach) (rate(gitops_operations_total[1m]))` — and `max by (operation) (gitops_flag_percent)` reads 0; the rollback appears as an annotation (`gitops_rollback_events_total`).',
     `6. Temporal UI: the rollout's workflow \`canary-<id>\` shows the rollback signal and its outcome (${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows).`,
@@ -151,7 +156,7 @@ export function renderRunbook(config: RunbookConfig, opts: RunbookOptions): stri
     '',
     `The kill switch is exercised by a Schedule (\`${config.schedules.rollbackDrillCron}\`, UTC${config.schedules.enabled ? '' : '; schedules are disabled in this configuration'}): ` +
       `flags flip every ${seconds(c.drill.flipEverySeconds)} for ${seconds(c.drill.durationSeconds)}, each flip must take effect within ${c.drill.switchBoundMs} ms, and the drill leaves the flags as it found them (it never writes over a kill). ` +
-      'Its report is in the console\'s report list.',
+      "Its report is in the console's report list.",
     '',
   ];
   return lines.join('\n');

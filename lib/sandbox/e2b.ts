@@ -41,8 +41,14 @@ import { DomainError, ErrorType } from '../errors.js';
 import { classifyE2bError, type E2bOperation } from './errors.js';
 import { assertValidArgv, shellJoin, shellQuote } from './quote.js';
 import {
-  DEFAULT_MAX_OUTPUT_BYTES, type CommandResult, type CreateSandboxOptions, type RunOptions, type Sandbox, type SandboxInfo,
-  type SandboxProvider, type SandboxSize,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  type CommandResult,
+  type CreateSandboxOptions,
+  type RunOptions,
+  type Sandbox,
+  type SandboxInfo,
+  type SandboxProvider,
+  type SandboxSize,
 } from './types.js';
 import { validation, validEnvs, validTimeout } from './validate.js';
 
@@ -115,9 +121,21 @@ const CONFINE_SCRIPT = 't=$(realpath -m -- "$2") || exit 5; case "$t" in "$1"|"$
 
 /** Go's os.ProcessState strings (envd reports "signal: killed") → signal numbers. */
 const SIGNALS: Record<string, number> = {
-  hangup: 1, interrupt: 2, quit: 3, 'illegal instruction': 4, 'trace/breakpoint trap': 5, aborted: 6, 'bus error': 7,
-  'floating point exception': 8, killed: 9, 'user defined signal 1': 10, 'segmentation fault': 11,
-  'user defined signal 2': 12, 'broken pipe': 13, 'alarm clock': 14, terminated: 15,
+  hangup: 1,
+  interrupt: 2,
+  quit: 3,
+  'illegal instruction': 4,
+  'trace/breakpoint trap': 5,
+  aborted: 6,
+  'bus error': 7,
+  'floating point exception': 8,
+  killed: 9,
+  'user defined signal 1': 10,
+  'segmentation fault': 11,
+  'user defined signal 2': 12,
+  'broken pipe': 13,
+  'alarm clock': 14,
+  terminated: 15,
 };
 
 function signalOf(error: string | undefined): number | undefined {
@@ -137,7 +155,10 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
   if (!sandboxUrl && env.E2B_SANDBOX_URL) {
     // the SDK would send every sandbox's traffic to the host's E2B_SANDBOX_URL: pin the default
     if (!E2B_SANDBOX_PROXY_DOMAINS.includes(domain)) {
-      throw validation('sandbox.e2b.sandboxUrl', 'E2B_SANDBOX_URL is set in the environment; set sandbox.e2b.sandboxUrl explicitly or unset it');
+      throw validation(
+        'sandbox.e2b.sandboxUrl',
+        'E2B_SANDBOX_URL is set in the environment; set sandbox.e2b.sandboxUrl explicitly or unset it',
+      );
     }
     sandboxUrl = `https://sandbox.${domain}`;
   }
@@ -169,13 +190,20 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
 
   async function probe(sbx: E2bSandbox, script: string): Promise<string> {
     try {
-      const r = await sbx.commands.run(`unset POSIXLY_CORRECT\n${script}`, { envs: { POSIXLY_CORRECT: '1' }, timeoutMs: 30_000 });
+      const r = await sbx.commands.run(`unset POSIXLY_CORRECT\n${script}`, {
+        envs: { POSIXLY_CORRECT: '1' },
+        timeoutMs: 30_000,
+      });
       return r.stdout.trim();
     } catch (e) {
       if (e instanceof CommandExitError) {
-        throw new DomainError(ErrorType.Internal, `e2b: sandbox setup failed (exit ${e.exitCode}: ${e.stderr.trim().slice(0, 200)}): the template needs bash, coreutils (timeout, realpath) and a writable home`, {
-          details: { source: 'e2b', exitCode: e.exitCode },
-        });
+        throw new DomainError(
+          ErrorType.Internal,
+          `e2b: sandbox setup failed (exit ${e.exitCode}: ${e.stderr.trim().slice(0, 200)}): the template needs bash, coreutils (timeout, realpath) and a writable home`,
+          {
+            details: { source: 'e2b', exitCode: e.exitCode },
+          },
+        );
       }
       throw classify(e, 'command');
     }
@@ -188,7 +216,12 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
     /** Best effort: kill a command's process group after its stream broke or its deadline hit. */
     async function killGroup(pid: number | undefined): Promise<void> {
       if (!pid || killing) return;
-      await sbx.commands.run(`unset POSIXLY_CORRECT; kill -KILL -- -${pid} 2>/dev/null; true`, { envs: { POSIXLY_CORRECT: '1' }, timeoutMs: 10_000 }).catch(() => undefined);
+      await sbx.commands
+        .run(`unset POSIXLY_CORRECT; kill -KILL -- -${pid} 2>/dev/null; true`, {
+          envs: { POSIXLY_CORRECT: '1' },
+          timeoutMs: 10_000,
+        })
+        .catch(() => undefined);
     }
 
     async function run(argv: string[], ro: RunOptions = {}): Promise<CommandResult> {
@@ -205,24 +238,28 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
         `case "$(pwd -P)" in ${h}|${h}/*) ;; *) printf %s ${shellQuote(`${nonce}:escape`)} >&2; exit ${CWD_REJECTED_EXIT};; esac`,
         `exec timeout -s KILL ${seconds(timeoutMs)} /bin/sh -c ${shellQuote(shellJoin(argv))}`,
       ].join('\n');
-      const maxOut = ro.maxOutputBytes === undefined ? maxOutputBytes : validTimeout(ro.maxOutputBytes, 'maxOutputBytes');
+      const maxOut =
+        ro.maxOutputBytes === undefined ? maxOutputBytes : validTimeout(ro.maxOutputBytes, 'maxOutputBytes');
       const t0 = performance.now();
       let cmd: CommandHandle | undefined;
       let result: { exitCode: number; error?: string; stdout: string; stderr: string };
       // the first stream past the cap: the command's group is killed and run() throws
       let over: 'stdout' | 'stderr' | null = null;
       const size = { stdout: 0, stderr: 0 };
-      const count = (stream: 'stdout' | 'stderr') => (data: string): void => {
-        if (over) return;
-        size[stream] += Buffer.byteLength(data, 'utf8');
-        if (size[stream] > maxOut) {
-          over = stream;
-          if (cmd) void killGroup(cmd.pid);
-        }
-      };
-      const tooLarge = (stream: string): DomainError => new DomainError(ErrorType.OutputTooLarge, `command ${stream} passed ${maxOut} bytes; the command was killed`, {
-        details: { stream, limitBytes: maxOut, sandboxId: id },
-      });
+      const count =
+        (stream: 'stdout' | 'stderr') =>
+        (data: string): void => {
+          if (over) return;
+          size[stream] += Buffer.byteLength(data, 'utf8');
+          if (size[stream] > maxOut) {
+            over = stream;
+            if (cmd) void killGroup(cmd.pid);
+          }
+        };
+      const tooLarge = (stream: string): DomainError =>
+        new DomainError(ErrorType.OutputTooLarge, `command ${stream} passed ${maxOut} bytes; the command was killed`, {
+          details: { stream, limitBytes: maxOut, sandboxId: id },
+        });
       try {
         cmd = await sbx.commands.run(script, {
           background: true,
@@ -238,7 +275,8 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
         if (ro.stdin !== undefined) {
           const bytes = Buffer.from(ro.stdin, 'utf8');
           try {
-            for (let off = 0; off < bytes.length; off += STDIN_CHUNK) await cmd.sendStdin(bytes.subarray(off, off + STDIN_CHUNK));
+            for (let off = 0; off < bytes.length; off += STDIN_CHUNK)
+              await cmd.sendStdin(bytes.subarray(off, off + STDIN_CHUNK));
             await cmd.closeStdin();
           } catch {
             // the command may have exited without reading its input; wait() tells how it ended
@@ -261,12 +299,17 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
         }
       }
       if (result.exitCode === CWD_REJECTED_EXIT && result.stderr.startsWith(`${nonce}:`)) {
-        throw validation('cwd', result.stderr === `${nonce}:escape` ? 'resolves outside the sandbox home' : 'is not an existing directory');
+        throw validation(
+          'cwd',
+          result.stderr === `${nonce}:escape` ? 'resolves outside the sandbox home' : 'is not an existing directory',
+        );
       }
       const sig = result.exitCode < 0 || result.error ? signalOf(result.error) : undefined;
       if (sig !== undefined) {
         if (sig === 9 && performance.now() - t0 >= timeoutMs) {
-          throw new DomainError(ErrorType.Timeout, `command timed out after ${timeoutMs} ms`, { details: { timeoutMs, sandboxId: id, kind: 'command' } });
+          throw new DomainError(ErrorType.Timeout, `command timed out after ${timeoutMs} ms`, {
+            details: { timeoutMs, sandboxId: id, kind: 'command' },
+          });
         }
         return { exitCode: 128 + sig, stdout: result.stdout, stderr: result.stderr };
       }
@@ -278,7 +321,10 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
       const abs = inHome(home, p, field);
       const r = await run(['sh', '-c', CONFINE_SCRIPT, 'sh', home, abs], { timeoutMs: 30_000 });
       if (r.exitCode === 3) throw validation(field, 'resolves outside the sandbox home');
-      if (r.exitCode !== 0) throw new DomainError(ErrorType.Internal, `could not resolve ${field} (exit ${r.exitCode})`, { details: { field } });
+      if (r.exitCode !== 0)
+        throw new DomainError(ErrorType.Internal, `could not resolve ${field} (exit ${r.exitCode})`, {
+          details: { field },
+        });
       return abs;
     }
 
@@ -299,9 +345,13 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
           const st = await run(['stat', '-c', '%s', '--', abs], { timeoutMs: 30_000 });
           const bytes = Number.parseInt(st.stdout.trim(), 10);
           if (st.exitCode === 0 && bytes > ro.maxBytes) {
-            throw new DomainError(ErrorType.OutputTooLarge, `path: the file has ${bytes} bytes, more than the ${ro.maxBytes} a read may return`, {
-              details: { field: 'path', bytes, limitBytes: ro.maxBytes },
-            });
+            throw new DomainError(
+              ErrorType.OutputTooLarge,
+              `path: the file has ${bytes} bytes, more than the ${ro.maxBytes} a read may return`,
+              {
+                details: { field: 'path', bytes, limitBytes: ro.maxBytes },
+              },
+            );
           }
         }
         return wrap('file', () => sbx.files.read(abs, { requestTimeoutMs: transferTimeoutMs }));
@@ -330,9 +380,19 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
     return sb;
   }
 
-  function toInfo(s: { sandboxId: string; metadata?: Record<string, string>; startedAt: Date; endAt: Date; cpuCount?: number; memoryMB?: number }): SandboxInfo {
+  function toInfo(s: {
+    sandboxId: string;
+    metadata?: Record<string, string>;
+    startedAt: Date;
+    endAt: Date;
+    cpuCount?: number;
+    memoryMB?: number;
+  }): SandboxInfo {
     return {
-      id: s.sandboxId, metadata: { ...s.metadata }, startedAt: new Date(s.startedAt), endAt: new Date(s.endAt),
+      id: s.sandboxId,
+      metadata: { ...s.metadata },
+      startedAt: new Date(s.startedAt),
+      endAt: new Date(s.endAt),
       ...(typeof s.cpuCount === 'number' ? { cpuCount: s.cpuCount } : {}),
       ...(typeof s.memoryMB === 'number' ? { memoryMB: s.memoryMB } : {}),
     };
@@ -340,7 +400,10 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
 
   async function listAll(metadata: Record<string, string>): Promise<SandboxInfo[]> {
     return wrap('list', async () => {
-      const pager = E2bSandbox.list({ ...conn, query: { metadata: { ...metadata, [OWNER_METADATA_KEY]: owner }, state: ['running'] } });
+      const pager = E2bSandbox.list({
+        ...conn,
+        query: { metadata: { ...metadata, [OWNER_METADATA_KEY]: owner }, state: ['running'] },
+      });
       const out: SandboxInfo[] = [];
       while (pager.hasNext) for (const s of await pager.nextItems()) out.push(toInfo(s));
       return out;
@@ -349,7 +412,9 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
 
   function validId(id: unknown): string {
     if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(id)) {
-      throw new DomainError(ErrorType.SandboxGone, 'sandbox id is not valid', { details: { sandboxId: String(id).slice(0, 64) } });
+      throw new DomainError(ErrorType.SandboxGone, 'sandbox id is not valid', {
+        details: { sandboxId: String(id).slice(0, 64) },
+      });
     }
     return id;
   }
@@ -375,13 +440,17 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
           const d = classify(e, 'create');
           if (d.type === ErrorType.RateLimit) opts.onRateLimited?.();
           // 429/503: nothing was created; back off (pre-warming creates in parallel)
-          if ((d.type !== ErrorType.RateLimit && d.type !== ErrorType.Unavailable) || attempt >= retry.attempts) throw d;
+          if ((d.type !== ErrorType.RateLimit && d.type !== ErrorType.Unavailable) || attempt >= retry.attempts)
+            throw d;
           const wait = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));
           await sleep(wait / 2 + Math.random() * (wait / 2));
         }
       }
       try {
-        const home = await probe(sbx, 'chmod 700 -- "$HOME" && cd -P -- "$HOME" && command -v timeout >/dev/null && command -v realpath >/dev/null && pwd -P');
+        const home = await probe(
+          sbx,
+          'chmod 700 -- "$HOME" && cd -P -- "$HOME" && command -v timeout >/dev/null && command -v realpath >/dev/null && pwd -P',
+        );
         return handle(sbx, home, metadata, new Date());
       } catch (e) {
         await E2bSandbox.kill(sbx.sandboxId, conn).catch(() => undefined);
@@ -393,7 +462,9 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
       const info = await wrap('connect', () => E2bSandbox.getInfo(id, conn));
       if (info.state !== 'running') {
         // connecting would resume it: a paused sandbox is not ours to wake
-        throw new DomainError(ErrorType.SandboxGone, `sandbox ${id} is ${info.state}, not running`, { details: { sandboxId: id, state: info.state } });
+        throw new DomainError(ErrorType.SandboxGone, `sandbox ${id} is ${info.state}, not running`, {
+          details: { sandboxId: id, state: info.state },
+        });
       }
       // the shortest keep-alive E2B accepts: without one, connect extends the sandbox to 300 s
       const sbx = await wrap('connect', () => E2bSandbox.connect(id, { ...conn, timeoutMs: 1_000 }));
@@ -421,4 +492,3 @@ export function createE2bProvider(opts: E2bProviderOptions): E2bSandboxProvider 
     },
   };
 }
-

@@ -29,8 +29,16 @@
  * characters; the raw SDK error is not kept as `cause` (its message may quote a request).
  */
 import {
-  AuthenticationError, FileNotFoundError, InvalidArgumentError, NotEnoughSpaceError, NotFoundError, RateLimitError,
-  SandboxError, SandboxNotFoundError, ServiceBusyError, TimeoutError,
+  AuthenticationError,
+  FileNotFoundError,
+  InvalidArgumentError,
+  NotEnoughSpaceError,
+  NotFoundError,
+  RateLimitError,
+  SandboxError,
+  SandboxNotFoundError,
+  ServiceBusyError,
+  TimeoutError,
 } from '@e2b/code-interpreter';
 import { DomainError, ErrorType, type ErrorTypeName } from '../errors.js';
 
@@ -43,7 +51,8 @@ function scrub(msg: string, secrets: readonly (string | undefined)[]): string {
   return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1').slice(0, 500);
 }
 
-const NETWORK_RE = /fetch failed|ECONNRESET|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EPIPE|socket hang up|other side closed|network error|Network connection lost/i;
+const NETWORK_RE =
+  /fetch failed|ECONNRESET|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EPIPE|socket hang up|other side closed|network error|Network connection lost/i;
 /** The SDK's "connection dropped mid-request" messages (its CONNECTION_TERMINATED_MESSAGES). */
 const TERMINATED_RE = /terminated|socket connection was closed unexpectedly|error reading a body from connection/i;
 
@@ -52,10 +61,15 @@ const TERMINATED_RE = /terminated|socket connection was closed unexpectedly|erro
  * @param secrets values to keep out of the message (the API key)
  * @param op the operation that failed (default: an operation on a live sandbox)
  */
-export function classifyE2bError(e: unknown, secrets: readonly (string | undefined)[] = [], op: E2bOperation = 'command'): DomainError {
+export function classifyE2bError(
+  e: unknown,
+  secrets: readonly (string | undefined)[] = [],
+  op: E2bOperation = 'command',
+): DomainError {
   if (e instanceof DomainError) return e;
   // duck-typed: fetch's TypeError and AbortSignal's DOMException may come from another realm
-  const errLike = typeof e === 'object' && e !== null && typeof (e as Error).message === 'string' ? (e as Error) : undefined;
+  const errLike =
+    typeof e === 'object' && e !== null && typeof (e as Error).message === 'string' ? (e as Error) : undefined;
   const name = typeof errLike?.name === 'string' ? errLike.name : typeof e;
   const raw = errLike ? errLike.message : String(e);
   const msg = `e2b ${op}: ${scrub(raw, secrets)}`;
@@ -63,7 +77,10 @@ export function classifyE2bError(e: unknown, secrets: readonly (string | undefin
   const details: Record<string, unknown> = { source: 'e2b', op, errorName: name };
   if (typeof statusCode === 'number') details.statusCode = statusCode;
   const make = (type: ErrorTypeName, extra: Record<string, unknown> = {}, retryable?: boolean): DomainError =>
-    new DomainError(type, msg, { details: { ...details, ...extra }, ...(retryable === undefined ? {} : { retryable }) });
+    new DomainError(type, msg, {
+      details: { ...details, ...extra },
+      ...(retryable === undefined ? {} : { retryable }),
+    });
 
   if (e instanceof AuthenticationError) return make(ErrorType.Auth);
   if (statusCode === 403) return make(ErrorType.Forbidden);
@@ -79,7 +96,8 @@ export function classifyE2bError(e: unknown, secrets: readonly (string | undefin
     // check blamed on the sandbox ending: the sandbox is gone, retrying against it cannot help
     return make(ErrorType.SandboxGone);
   }
-  if (errLike && (name === 'TimeoutError' || name === 'AbortError')) return make(ErrorType.Timeout, { kind: 'request' });
+  if (errLike && (name === 'TimeoutError' || name === 'AbortError'))
+    return make(ErrorType.Timeout, { kind: 'request' });
 
   if (e instanceof FileNotFoundError) return make(ErrorType.NotFound);
   if (e instanceof SandboxNotFoundError) return make(ErrorType.SandboxGone);
@@ -91,7 +109,8 @@ export function classifyE2bError(e: unknown, secrets: readonly (string | undefin
     // create: the template does not exist (a configuration error, not a vanished sandbox)
     if (op === 'create') return make(ErrorType.Validation, { field: 'sandbox.template' });
     // from envd over RPC (a process or path that is not there): the sandbox itself answered
-    if (e instanceof NotFoundError && statusCode === undefined && (op === 'command' || op === 'file')) return make(ErrorType.NotFound);
+    if (e instanceof NotFoundError && statusCode === undefined && (op === 'command' || op === 'file'))
+      return make(ErrorType.NotFound);
     return make(ErrorType.SandboxGone);
   }
   if (statusCode === 409) return make(ErrorType.Unavailable, { reason: 'state_changing' });

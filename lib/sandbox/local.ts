@@ -19,7 +19,15 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { DomainError, ErrorType } from '../errors.js';
 import { assertValidArgv, shellJoin } from './quote.js';
 import { validation, validEnvs, validTimeout } from './validate.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, type CommandResult, type CreateSandboxOptions, type RunOptions, type Sandbox, type SandboxInfo, type SandboxProvider } from './types.js';
+import {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  type CommandResult,
+  type CreateSandboxOptions,
+  type RunOptions,
+  type Sandbox,
+  type SandboxInfo,
+  type SandboxProvider,
+} from './types.js';
 
 export interface LocalFaults {
   /** probability (0..1) that an operation fails with a Network error */
@@ -69,10 +77,52 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  * quoted `sh -c` line would run, one process fewer per command.
  */
 const SHELL_ONLY = new Set([
-  '.', ':', 'alias', 'bg', 'break', 'cd', 'command', 'continue', 'eval', 'exec', 'exit', 'export', 'fc', 'fg', 'getopts',
-  'hash', 'jobs', 'local', 'read', 'readonly', 'return', 'set', 'shift', 'times', 'trap', 'type', 'ulimit', 'umask',
-  'unalias', 'unset', 'wait', 'if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'while', 'until', 'do', 'done',
-  '!', '{', '}',
+  '.',
+  ':',
+  'alias',
+  'bg',
+  'break',
+  'cd',
+  'command',
+  'continue',
+  'eval',
+  'exec',
+  'exit',
+  'export',
+  'fc',
+  'fg',
+  'getopts',
+  'hash',
+  'jobs',
+  'local',
+  'read',
+  'readonly',
+  'return',
+  'set',
+  'shift',
+  'times',
+  'trap',
+  'type',
+  'ulimit',
+  'umask',
+  'unalias',
+  'unset',
+  'wait',
+  'if',
+  'then',
+  'else',
+  'elif',
+  'fi',
+  'case',
+  'esac',
+  'for',
+  'while',
+  'until',
+  'do',
+  'done',
+  '!',
+  '{',
+  '}',
 ]);
 
 function gone(id: string): DomainError {
@@ -199,7 +249,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
     const direct = !SHELL_ONLY.has(argv[0]) && !argv[0].includes('=');
     const [file, args] = direct ? [argv[0], argv.slice(1)] : ['/bin/sh', ['-c', shellJoin(argv)]];
     const timeoutMs = ro.timeoutMs === undefined ? commandTimeoutMs : validTimeout(ro.timeoutMs, 'timeoutMs');
-    const maxOutput = ro.maxOutputBytes === undefined ? defaultMaxOutput : validTimeout(ro.maxOutputBytes, 'maxOutputBytes');
+    const maxOutput =
+      ro.maxOutputBytes === undefined ? defaultMaxOutput : validTimeout(ro.maxOutputBytes, 'maxOutputBytes');
     // a clean environment: nothing of the parent's (credentials, DATABASE_URL…) leaks in
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? DEFAULT_PATH,
@@ -233,24 +284,26 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
           }
         }
       }, timeoutMs);
-      const collect = (stream: 'stdout' | 'stderr', into: Buffer[]) => (b: Buffer): void => {
-        if (tooLarge) return;
-        size[stream] += b.length;
-        if (size[stream] > maxOutput) {
-          tooLarge = stream;
-          out.length = 0;
-          err.length = 0;
-          if (pgid !== undefined) {
-            try {
-              process.kill(-pgid, 'SIGKILL');
-            } catch {
-              // exited meanwhile
+      const collect =
+        (stream: 'stdout' | 'stderr', into: Buffer[]) =>
+        (b: Buffer): void => {
+          if (tooLarge) return;
+          size[stream] += b.length;
+          if (size[stream] > maxOutput) {
+            tooLarge = stream;
+            out.length = 0;
+            err.length = 0;
+            if (pgid !== undefined) {
+              try {
+                process.kill(-pgid, 'SIGKILL');
+              } catch {
+                // exited meanwhile
+              }
             }
+            return;
           }
-          return;
-        }
-        into.push(b);
-      };
+          into.push(b);
+        };
       child.stdout.on('data', collect('stdout', out));
       child.stderr.on('data', collect('stderr', err));
       child.stdin.on('error', () => undefined); // EPIPE when the command does not read stdin
@@ -261,7 +314,11 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
         // a missing or non-executable program answers like the shell does: exit 127 / 126
         if (direct && (e.code === 'ENOENT' || e.code === 'EACCES')) {
           const notFound = e.code === 'ENOENT';
-          res({ exitCode: notFound ? 127 : 126, stdout: '', stderr: `sh: 1: ${argv[0]}: ${notFound ? 'not found' : 'Permission denied'}\n` });
+          res({
+            exitCode: notFound ? 127 : 126,
+            stdout: '',
+            stderr: `sh: 1: ${argv[0]}: ${notFound ? 'not found' : 'Permission denied'}\n`,
+          });
           return;
         }
         rej(new DomainError(ErrorType.Internal, `could not start command: ${e.message}`));
@@ -270,13 +327,23 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
         clearTimeout(timer);
         if (pgid !== undefined) set.delete(pgid);
         if (tooLarge) {
-          rej(new DomainError(ErrorType.OutputTooLarge, `command ${tooLarge} passed ${maxOutput} bytes; the command was killed`, {
-            details: { stream: tooLarge, limitBytes: maxOutput, sandboxId: id },
-          }));
+          rej(
+            new DomainError(
+              ErrorType.OutputTooLarge,
+              `command ${tooLarge} passed ${maxOutput} bytes; the command was killed`,
+              {
+                details: { stream: tooLarge, limitBytes: maxOutput, sandboxId: id },
+              },
+            ),
+          );
           return;
         }
         if (timedOut) {
-          rej(new DomainError(ErrorType.Timeout, `command timed out after ${timeoutMs} ms`, { details: { timeoutMs, sandboxId: id } }));
+          rej(
+            new DomainError(ErrorType.Timeout, `command timed out after ${timeoutMs} ms`, {
+              details: { timeoutMs, sandboxId: id },
+            }),
+          );
           return;
         }
         res({
@@ -324,7 +391,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
           return await readBounded(target, ro.maxBytes);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') throw new DomainError(ErrorType.NotFound, 'file not found', { details: { field: 'path' } });
+          if (code === 'ENOENT')
+            throw new DomainError(ErrorType.NotFound, 'file not found', { details: { field: 'path' } });
           if (code === 'EISDIR') throw validation('path', 'is a directory');
           throw e;
         }
@@ -389,8 +457,11 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       const id = `lsb-${randomBytes(10).toString('hex')}`;
       const now = Date.now();
       const meta: Meta = {
-        id, metadata, envs: validEnvs(co.envs, 'envs'),
-        startedAt: new Date(now).toISOString(), endAt: new Date(now + timeoutMs).toISOString(),
+        id,
+        metadata,
+        envs: validEnvs(co.envs, 'envs'),
+        startedAt: new Date(now).toISOString(),
+        endAt: new Date(now + timeoutMs).toISOString(),
       };
       await fs.mkdir(homeOf(id), { recursive: true, mode: 0o700 });
       await writeJsonAtomic(metaPath(id), meta);
@@ -405,7 +476,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       const want = Object.entries(filter.metadata ?? {});
       return (await allAlive())
         .filter((m) => want.every(([k, v]) => m.metadata[k] === v))
-        .map((m): SandboxInfo => ({ id: m.id, metadata: { ...m.metadata }, startedAt: new Date(m.startedAt), endAt: new Date(m.endAt) }));
+        .map((m): SandboxInfo => ({
+          id: m.id,
+          metadata: { ...m.metadata },
+          startedAt: new Date(m.startedAt),
+          endAt: new Date(m.endAt),
+        }));
     },
     async running() {
       return (await allAlive()).length;
@@ -443,9 +519,13 @@ async function readBounded(path: string, maxBytes: number | undefined): Promise<
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > maxBytes) {
-        throw new DomainError(ErrorType.OutputTooLarge, `path: the file has more than the ${maxBytes} bytes a read may return`, {
-          details: { field: 'path', limitBytes: maxBytes },
-        });
+        throw new DomainError(
+          ErrorType.OutputTooLarge,
+          `path: the file has more than the ${maxBytes} bytes a read may return`,
+          {
+            details: { field: 'path', limitBytes: maxBytes },
+          },
+        );
       }
       chunks.push(buf.subarray(0, bytesRead));
     }
@@ -456,6 +536,13 @@ async function readBounded(path: string, maxBytes: number | undefined): Promise<
 }
 
 function signalNumber(signal: NodeJS.Signals): number | undefined {
-  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
+  const table: Partial<Record<NodeJS.Signals, number>> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGQUIT: 3,
+    SIGKILL: 9,
+    SIGPIPE: 13,
+    SIGTERM: 15,
+  };
   return table[signal];
 }

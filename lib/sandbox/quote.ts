@@ -15,15 +15,21 @@ export function assertValidArgv(argv: readonly unknown[]): asserts argv is strin
   }
   argv.forEach((a, i) => {
     if (typeof a !== 'string') {
-      throw new DomainError(ErrorType.Validation, `argv[${i}] must be a string`, { details: { field: 'argv', index: i } });
+      throw new DomainError(ErrorType.Validation, `argv[${i}] must be a string`, {
+        details: { field: 'argv', index: i },
+      });
     }
     // a C string ends at NUL: the shell would silently truncate the argument
     if (a.includes('\0')) {
-      throw new DomainError(ErrorType.Validation, `argv[${i}] contains a NUL byte`, { details: { field: 'argv', index: i } });
+      throw new DomainError(ErrorType.Validation, `argv[${i}] contains a NUL byte`, {
+        details: { field: 'argv', index: i },
+      });
     }
   });
   if (argv[0] === '') {
-    throw new DomainError(ErrorType.Validation, 'argv[0] (the command) must not be empty', { details: { field: 'argv', index: 0 } });
+    throw new DomainError(ErrorType.Validation, 'argv[0] (the command) must not be empty', {
+      details: { field: 'argv', index: 0 },
+    });
   }
 }
 

@@ -7,7 +7,8 @@ export function validation(field: string, message: string): DomainError {
 
 /** A timeout in ms: finite and > 0 (0 and negatives mean "no timeout" to E2B's SDK and envd). */
 export function validTimeout(ms: unknown, field: string): number {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) throw validation(field, 'must be a positive number of milliseconds');
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0)
+    throw validation(field, 'must be a positive number of milliseconds');
   return ms;
 }
 
@@ -15,7 +16,8 @@ export function validTimeout(ms: unknown, field: string): number {
 export function validEnvs(envs: Record<string, string> | undefined, field: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(envs ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw validation(field, `bad variable name ${JSON.stringify(k.slice(0, 40))}`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+      throw validation(field, `bad variable name ${JSON.stringify(k.slice(0, 40))}`);
     if (typeof v !== 'string' || v.includes('\0')) throw validation(field, `${k} must be a string without NUL`);
     out[k] = v;
   }

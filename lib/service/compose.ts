@@ -35,7 +35,14 @@ export interface ComposedService {
  * `waitForFlags: false` (the API): start even when Postgres is unreachable; the flag cache
  * connects in the background and every agent is on approach 1 until it has the flags.
  */
-export async function composeGitService(deps: { config: Config; db: Db; metrics: Metrics; log: Logger; processName: string; waitForFlags?: boolean }): Promise<ComposedService> {
+export async function composeGitService(deps: {
+  config: Config;
+  db: Db;
+  metrics: Metrics;
+  log: Logger;
+  processName: string;
+  waitForFlags?: boolean;
+}): Promise<ComposedService> {
   const { config, db, metrics, log } = deps;
   if (config.service.approach !== 'routed') {
     const single = createGitService({ config, db, metrics, log });
@@ -47,22 +54,38 @@ export async function composeGitService(deps: { config: Config; db: Db; metrics:
     };
   }
   // one provider for both approaches: one TTL reaper, one view of running sandboxes
-  const provider = createProvider(config.sandbox, { onRateLimited: () => metrics.providerRateLimited.labels(config.sandbox.provider).inc(), limits: config.limits });
+  const provider = createProvider(config.sandbox, {
+    onRateLimited: () => metrics.providerRateLimited.labels(config.sandbox.provider).inc(),
+    limits: config.limits,
+  });
   const simple: SimpleGitService = createGitService({ config, db, metrics, log, provider, approach: 'simple' });
   const pooled: PooledGitService = createGitService({ config, db, metrics, log, provider, approach: 'pooled' });
   if (!config.postgres.url) throw new Error('postgres.url is not set');
   const flags = await FlagCache.start({
-    connectionString: config.postgres.url, processId: `${deps.processName}-${process.pid}`, log: log.child({ component: 'flag-cache' }), ...config.service.flagCache,
+    connectionString: config.postgres.url,
+    processId: `${deps.processName}-${process.pid}`,
+    log: log.child({ component: 'flag-cache' }),
+    ...config.service.flagCache,
     waitForConnection: deps.waitForFlags ?? true,
   });
   const routed = createRoutedGitService({
-    simple, pooled, flags, metrics, log: log.child({ component: 'router' }), findWorkspace: servingWorkspaceLookup(createWorkspaceRepository(db)),
+    simple,
+    pooled,
+    flags,
+    metrics,
+    log: log.child({ component: 'router' }),
+    findWorkspace: servingWorkspaceLookup(createWorkspaceRepository(db)),
   });
   const rehome: RehomeDeps = {
-    simple, workspaces: createWorkspaceRepository(db), rehomes: createRehomeRepository(db), log: log.child({ component: 'rehome' }),
+    simple,
+    workspaces: createWorkspaceRepository(db),
+    rehomes: createRehomeRepository(db),
+    log: log.child({ component: 'rehome' }),
     connectPooled: (id) => pooled.pool.connect(id),
     connectSimple: (id) => provider.connect(id),
-    returnPooled: async (id, lease) => { await pooled.pool.release(id, lease); },
+    returnPooled: async (id, lease) => {
+      await pooled.pool.release(id, lease);
+    },
   };
   return {
     service: routed,

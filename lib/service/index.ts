@@ -27,9 +27,20 @@ import { composeGitService, WORKSPACE_ROOT, type ComposedGitService } from './se
 import { createOperationTracker } from './tracker.js';
 
 export * from './types.js';
-export { composeGitService, WORKSPACE_ROOT, workspaceDirFor, type ComposedGitService, type GitServiceParts } from './service.js';
+export {
+  composeGitService,
+  WORKSPACE_ROOT,
+  workspaceDirFor,
+  type ComposedGitService,
+  type GitServiceParts,
+} from './service.js';
 export { OPERATIONS, createOperationTracker, type OperationTracker } from './tracker.js';
-export { createFreshSandboxSource, createPoolSandboxSource, type HeldSandbox, type SandboxSource } from './sandbox-source.js';
+export {
+  createFreshSandboxSource,
+  createPoolSandboxSource,
+  type HeldSandbox,
+  type SandboxSource,
+} from './sandbox-source.js';
 export { createLocalPushSerializer, createPostgresPushSerializer, type PushSerializer } from './push-serializer.js';
 export { bindWorkspace, servingWorkspaceLookup } from './workspace-ref.js';
 
@@ -85,8 +96,12 @@ export interface PooledServiceOptions {
 
 function trackerFor(approach: Approach, deps: GitServiceDeps) {
   return createOperationTracker({
-    approach, metrics: deps.metrics, log: deps.log, pricePerSecond: deps.config.sandbox.pricePerSecond,
-    operationLog: createOperationLogRepository(deps.db), sandboxes: createSandboxRepository(deps.db, { key: deps.key }),
+    approach,
+    metrics: deps.metrics,
+    log: deps.log,
+    pricePerSecond: deps.config.sandbox.pricePerSecond,
+    operationLog: createOperationLogRepository(deps.db),
+    sandboxes: createSandboxRepository(deps.db, { key: deps.key }),
   });
 }
 
@@ -104,8 +119,12 @@ export function createSimpleGitService(deps: GitServiceDeps, opts: SimpleService
     workspaces: createWorkspaceRepository(deps.db),
     tracker: trackerFor('simple', deps),
     sandboxes: createFreshSandboxSource({
-      config: deps.config, provider: deps.provider, sandboxes: createSandboxRepository(deps.db, { key: deps.key }),
-      metrics: deps.metrics, log: deps.log, tickMs: opts.tickMs,
+      config: deps.config,
+      provider: deps.provider,
+      sandboxes: createSandboxRepository(deps.db, { key: deps.key }),
+      metrics: deps.metrics,
+      log: deps.log,
+      tickMs: opts.tickMs,
     }),
     pushes: createLocalPushSerializer(lock),
     log: deps.log,
@@ -121,20 +140,37 @@ export function createSimpleGitService(deps: GitServiceDeps, opts: SimpleService
  */
 export function createPooledGitService(deps: GitServiceDeps, opts: PooledServiceOptions = {}): PooledGitService {
   const { pool: poolConfig, lock, sandbox } = deps.config;
-  const pool = opts.pool ?? createSandboxPool(
-    { provider: deps.provider, db: deps.db, key: deps.key, metrics: deps.metrics, log: deps.log.child({ component: 'pool' }) },
-    {
-      min: poolConfig.min, max: poolConfig.max, ttlSeconds: poolConfig.ttlSeconds, acquireTimeoutMs: poolConfig.acquireTimeoutMs,
-      // e2b: the provider's pricing hook prices the vCPUs and memory its sandboxes report
-      pricePerSecond: deps.provider.name === 'e2b' ? undefined : sandbox.pricePerSecond,
-      sandboxTimeoutMs: sandbox.timeoutMs, limit: sandbox.planConcurrencyLimit, workspaceRoot: WORKSPACE_ROOT,
-      minRemainingMs: poolConfig.minRemainingSeconds * 1000,
-    },
-  );
-  const pushLock = opts.pushLock ?? createPushLock({
-    db: deps.db, metrics: deps.metrics, log: deps.log.child({ component: 'push-lock' }),
-    defaults: { ttlMs: lock.ttlSeconds * 1000, timeoutMs: lock.acquireTimeoutMs, pollMs: lock.pollMs },
-  });
+  const pool =
+    opts.pool ??
+    createSandboxPool(
+      {
+        provider: deps.provider,
+        db: deps.db,
+        key: deps.key,
+        metrics: deps.metrics,
+        log: deps.log.child({ component: 'pool' }),
+      },
+      {
+        min: poolConfig.min,
+        max: poolConfig.max,
+        ttlSeconds: poolConfig.ttlSeconds,
+        acquireTimeoutMs: poolConfig.acquireTimeoutMs,
+        // e2b: the provider's pricing hook prices the vCPUs and memory its sandboxes report
+        pricePerSecond: deps.provider.name === 'e2b' ? undefined : sandbox.pricePerSecond,
+        sandboxTimeoutMs: sandbox.timeoutMs,
+        limit: sandbox.planConcurrencyLimit,
+        workspaceRoot: WORKSPACE_ROOT,
+        minRemainingMs: poolConfig.minRemainingSeconds * 1000,
+      },
+    );
+  const pushLock =
+    opts.pushLock ??
+    createPushLock({
+      db: deps.db,
+      metrics: deps.metrics,
+      log: deps.log.child({ component: 'push-lock' }),
+      defaults: { ttlMs: lock.ttlSeconds * 1000, timeoutMs: lock.acquireTimeoutMs, pollMs: lock.pollMs },
+    });
   const service = composeGitService({
     approach: 'pooled',
     config: deps.config,
@@ -176,9 +212,12 @@ export function createGitService(deps: CreateGitServiceDeps): SimpleGitService |
     db: deps.db,
     metrics: deps.metrics,
     log: deps.log.child({ component: 'git-service' }),
-    provider: deps.provider ?? createProvider(deps.config.sandbox, {
-      onRateLimited: () => deps.metrics.providerRateLimited.labels(deps.config.sandbox.provider).inc(), limits: deps.config.limits,
-    }),
+    provider:
+      deps.provider ??
+      createProvider(deps.config.sandbox, {
+        onRateLimited: () => deps.metrics.providerRateLimited.labels(deps.config.sandbox.provider).inc(),
+        limits: deps.config.limits,
+      }),
     key: deps.key ?? loadEncryptionKey({ configured: deps.config.security.encryptionKey }),
   };
   const approach = deps.approach ?? (deps.config.service.approach === 'pooled' ? 'pooled' : 'simple');

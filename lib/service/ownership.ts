@@ -29,9 +29,14 @@ export class WorkspaceOpLeases {
   /** per workspace: the tail of this process's queue for it (FIFO, so only its head polls) */
   private readonly queues = new Map<string, Promise<void>>();
 
-  constructor(private readonly deps: {
-    workspaces: Pick<WorkspaceRepository, 'acquireOp' | 'renewOp' | 'releaseOp'>; approach: Approach; log: Logger; waitMs: number;
-  }) {}
+  constructor(
+    private readonly deps: {
+      workspaces: Pick<WorkspaceRepository, 'acquireOp' | 'renewOp' | 'releaseOp'>;
+      approach: Approach;
+      log: Logger;
+      waitMs: number;
+    },
+  ) {}
 
   /**
    * Runs `fn` holding workspace `id`'s operation lease; `fn` gets the row as read when the lease
@@ -43,7 +48,9 @@ export class WorkspaceOpLeases {
     const started = performance.now();
     const ahead = this.queues.get(id) ?? Promise.resolve();
     let leave!: () => void;
-    const mine = new Promise<void>((r) => { leave = r; });
+    const mine = new Promise<void>((r) => {
+      leave = r;
+    });
     // whoever queues after us waits for those ahead of us too, even if we give up early
     const tail = ahead.then(() => mine);
     this.queues.set(id, tail);
@@ -52,7 +59,10 @@ export class WorkspaceOpLeases {
     let renew: NodeJS.Timeout | null = null;
     try {
       const ac = new AbortController();
-      const turn = await Promise.race([ahead.then(() => true), delay(waitMs, false, { signal: ac.signal }).catch(() => false)]);
+      const turn = await Promise.race([
+        ahead.then(() => true),
+        delay(waitMs, false, { signal: ac.signal }).catch(() => false),
+      ]);
       ac.abort();
       let holder: string | null = 'an operation of this process';
       if (!turn) throw busy(id, holder, performance.now() - started);
@@ -63,7 +73,8 @@ export class WorkspaceOpLeases {
           ws = r.workspace;
           break;
         }
-        if (!r.workspace) throw new DomainError(ErrorType.NotFound, 'workspace not found', { details: { workspaceId: id } });
+        if (!r.workspace)
+          throw new DomainError(ErrorType.NotFound, 'workspace not found', { details: { workspaceId: id } });
         holder = r.holder;
         const left = waitMs - (performance.now() - started);
         if (left <= 0) throw busy(id, holder, performance.now() - started);
@@ -71,17 +82,28 @@ export class WorkspaceOpLeases {
       }
       held = true;
       renew = setInterval(() => {
-        workspaces.renewOp(approach, id, token, OP_LEASE_TTL_MS)
-          .then((kept) => { if (!kept) log.warn({ workspaceId: id, operation }, 'workspace operation lease was lost'); })
-          .catch((e: Error) => log.warn({ workspaceId: id, err: e.message }, 'renewing the workspace operation lease failed'));
+        workspaces
+          .renewOp(approach, id, token, OP_LEASE_TTL_MS)
+          .then((kept) => {
+            if (!kept) log.warn({ workspaceId: id, operation }, 'workspace operation lease was lost');
+          })
+          .catch((e: Error) =>
+            log.warn({ workspaceId: id, err: e.message }, 'renewing the workspace operation lease failed'),
+          );
       }, OP_RENEW_MS);
       renew.unref();
       return await fn(ws);
     } finally {
       if (renew) clearInterval(renew);
       if (held) {
-        await workspaces.releaseOp(approach, id, token)
-          .catch((e: Error) => log.warn({ workspaceId: id, err: e.message }, 'releasing the workspace operation lease failed (it expires)'));
+        await workspaces
+          .releaseOp(approach, id, token)
+          .catch((e: Error) =>
+            log.warn(
+              { workspaceId: id, err: e.message },
+              'releasing the workspace operation lease failed (it expires)',
+            ),
+          );
       }
       leave();
       if (this.queues.get(id) === tail) this.queues.delete(id);
@@ -98,19 +120,36 @@ function busy(id: string, holder: string | null, waitedMs: number): DomainError 
 type Limits = Config['limits'];
 
 /** QuotaExceeded naming the limit's key path. */
-export function quotaExceeded(limit: string, max: number, message: string, extra: Record<string, unknown> = {}): DomainError {
+export function quotaExceeded(
+  limit: string,
+  max: number,
+  message: string,
+  extra: Record<string, unknown> = {},
+): DomainError {
   return new DomainError(ErrorType.QuotaExceeded, message, { details: { limit, max, ...extra } });
 }
 
 /** The quota error for a measured usage (after a clone or a pull), or null when it fits. */
-export function usageOverQuota(limits: Limits, usage: { bytes: number; files: number }, when: string): DomainError | null {
+export function usageOverQuota(
+  limits: Limits,
+  usage: { bytes: number; files: number },
+  when: string,
+): DomainError | null {
   if (usage.bytes > limits.workspaceDiskMaxBytes) {
-    return quotaExceeded('limits.workspaceDiskMaxBytes', limits.workspaceDiskMaxBytes,
-      `${when}, the workspace holds ${usage.bytes} bytes, more than limits.workspaceDiskMaxBytes (${limits.workspaceDiskMaxBytes})`, { bytes: usage.bytes });
+    return quotaExceeded(
+      'limits.workspaceDiskMaxBytes',
+      limits.workspaceDiskMaxBytes,
+      `${when}, the workspace holds ${usage.bytes} bytes, more than limits.workspaceDiskMaxBytes (${limits.workspaceDiskMaxBytes})`,
+      { bytes: usage.bytes },
+    );
   }
   if (usage.files > limits.workspaceMaxFiles) {
-    return quotaExceeded('limits.workspaceMaxFiles', limits.workspaceMaxFiles,
-      `${when}, the workspace holds ${usage.files} files, more than limits.workspaceMaxFiles (${limits.workspaceMaxFiles})`, { files: usage.files });
+    return quotaExceeded(
+      'limits.workspaceMaxFiles',
+      limits.workspaceMaxFiles,
+      `${when}, the workspace holds ${usage.files} files, more than limits.workspaceMaxFiles (${limits.workspaceMaxFiles})`,
+      { files: usage.files },
+    );
   }
   return null;
 }
@@ -118,8 +157,16 @@ export function usageOverQuota(limits: Limits, usage: { bytes: number; files: nu
 /** The quota error for a write that would pass `which`. */
 export function writeOverQuota(limits: Limits, which: 'bytes' | 'files'): DomainError {
   return which === 'bytes'
-    ? quotaExceeded('limits.workspaceDiskMaxBytes', limits.workspaceDiskMaxBytes, `the write would take the workspace past limits.workspaceDiskMaxBytes (${limits.workspaceDiskMaxBytes} bytes)`)
-    : quotaExceeded('limits.workspaceMaxFiles', limits.workspaceMaxFiles, `the write would take the workspace past limits.workspaceMaxFiles (${limits.workspaceMaxFiles} files)`);
+    ? quotaExceeded(
+        'limits.workspaceDiskMaxBytes',
+        limits.workspaceDiskMaxBytes,
+        `the write would take the workspace past limits.workspaceDiskMaxBytes (${limits.workspaceDiskMaxBytes} bytes)`,
+      )
+    : quotaExceeded(
+        'limits.workspaceMaxFiles',
+        limits.workspaceMaxFiles,
+        `the write would take the workspace past limits.workspaceMaxFiles (${limits.workspaceMaxFiles} files)`,
+      );
 }
 
 /** Names the `limits.*` key on an OutputTooLarge that does not name one yet; anything else passes. */
@@ -130,8 +177,13 @@ export function namingLimit(e: unknown, limit: string): unknown {
 
 /** The agent's own doing (bad input, policy, limits): not the sandbox's fault, so not recorded against it. */
 export function isClientFault(e: unknown): boolean {
-  return isDomainError(e) && (
-    e.type === ErrorType.Validation || e.type === ErrorType.NotFound || e.type === ErrorType.Forbidden
-    || e.type === ErrorType.Busy || e.type === ErrorType.QuotaExceeded || e.type === ErrorType.OutputTooLarge
+  return (
+    isDomainError(e) &&
+    (e.type === ErrorType.Validation ||
+      e.type === ErrorType.NotFound ||
+      e.type === ErrorType.Forbidden ||
+      e.type === ErrorType.Busy ||
+      e.type === ErrorType.QuotaExceeded ||
+      e.type === ErrorType.OutputTooLarge)
   );
 }

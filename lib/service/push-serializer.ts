@@ -54,7 +54,9 @@ export function createPostgresPushSerializer(deps: PostgresPushSerializerDeps): 
       const started = performance.now();
       const ahead = pushQueues.get(key) ?? Promise.resolve();
       let leave!: () => void;
-      const mine = new Promise<void>((r) => { leave = r; });
+      const mine = new Promise<void>((r) => {
+        leave = r;
+      });
       // whoever queues after us waits for those ahead of us too, even if we give up early
       const tail = ahead.then(() => mine);
       pushQueues.set(key, tail);

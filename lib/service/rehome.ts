@@ -100,8 +100,12 @@ git diff HEAD --binary | git hash-object --stdin
 `;
 
 async function sh(sb: Sandbox, script: string, dir: string, stdin?: string): Promise<string> {
-  const r = await sb.run(['sh', '-c', script, 'sh', dir], { timeoutMs: GIT_COMMAND_TIMEOUT_MS, ...(stdin !== undefined ? { stdin } : {}) });
-  if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-2).join(' ').slice(0, 300)}`);
+  const r = await sb.run(['sh', '-c', script, 'sh', dir], {
+    timeoutMs: GIT_COMMAND_TIMEOUT_MS,
+    ...(stdin !== undefined ? { stdin } : {}),
+  });
+  if (r.exitCode !== 0)
+    throw new Error(`exit ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-2).join(' ').slice(0, 300)}`);
   return r.stdout;
 }
 
@@ -120,22 +124,41 @@ export async function rehomeWorkspace(deps: RehomeDeps, eventId: number, workspa
   const elapsed = (): number => performance.now() - t0;
   const prior = await deps.rehomes.get(eventId, workspaceId);
   if (prior && prior.state !== 'started') {
-    return { workspaceId, state: prior.state, reason: prior.reason ?? undefined, commits: prior.commits, files: prior.files, durationMs: prior.durationMs ?? elapsed() };
+    return {
+      workspaceId,
+      state: prior.state,
+      reason: prior.reason ?? undefined,
+      commits: prior.commits,
+      files: prior.files,
+      durationMs: prior.durationMs ?? elapsed(),
+    };
   }
   const rec = await deps.workspaces.findById('pooled', workspaceId);
-  if (prior && rec?.status === 'terminated' && (await deps.workspaces.findById('simple', workspaceId))?.status === 'ready') {
+  if (
+    prior &&
+    rec?.status === 'terminated' &&
+    (await deps.workspaces.findById('simple', workspaceId))?.status === 'ready'
+  ) {
     // a crash between marking the approach-2 row re-homed and recording it: it was carried
     const durationMs = elapsed();
     await deps.rehomes.finish(eventId, workspaceId, { state: 'carried', durationMs });
     return { workspaceId, state: 'carried', durationMs };
   }
-  if (!rec || rec.status === 'terminated') return { workspaceId, state: 'skipped', reason: rec ? 'released' : 'not found', durationMs: elapsed() };
+  if (!rec || rec.status === 'terminated')
+    return { workspaceId, state: 'skipped', reason: rec ? 'released' : 'not found', durationMs: elapsed() };
 
   const started = await deps.rehomes.start(eventId, workspaceId, rec.status);
   const prevStatus = started.prevStatus;
   const notCarried = async (reason: string, simpleCreated: boolean): Promise<RehomeOutcome> => {
     if (simpleCreated) {
-      await deps.simple.release(workspaceId).catch((e: unknown) => deps.log.warn({ workspaceId, err: (e as Error).message }, 're-home: releasing the half-made approach-1 workspace failed'));
+      await deps.simple
+        .release(workspaceId)
+        .catch((e: unknown) =>
+          deps.log.warn(
+            { workspaceId, err: (e as Error).message },
+            're-home: releasing the half-made approach-1 workspace failed',
+          ),
+        );
     }
     await deps.rehomes.setPooledStatus(workspaceId, prevStatus);
     const durationMs = elapsed();
@@ -148,18 +171,27 @@ export async function rehomeWorkspace(deps: RehomeDeps, eventId: number, workspa
   let src: Sandbox;
   try {
     src = await deps.connectPooled(rec.sandboxId);
-    if (!(await src.isHealthy())) throw new DomainError(ErrorType.SandboxGone, 'sandbox does not answer', { details: { sandboxId: rec.sandboxId } });
+    if (!(await src.isHealthy()))
+      throw new DomainError(ErrorType.SandboxGone, 'sandbox does not answer', {
+        details: { sandboxId: rec.sandboxId },
+      });
   } catch (e) {
     const why = isDomainError(e, ErrorType.SandboxGone) ? 'sandbox_gone' : 'sandbox_unreachable';
     return notCarried(`${why}: pooled sandbox ${rec.sandboxId} cannot be read (${(e as Error).message})`, false);
   }
 
-  let head: string; let commits: number; let files: number; let bundle: string; let before: string;
+  let head: string;
+  let commits: number;
+  let files: number;
+  let bundle: string;
+  let before: string;
   try {
     const out = await sh(src, CAPTURE, dirIn(src, rec.dir));
     const nl = out.indexOf('\n');
     const [h, a, f] = out.slice(0, nl).trim().split(' ');
-    head = h!; commits = Number(a); files = Number(f);
+    head = h!;
+    commits = Number(a);
+    files = Number(f);
     bundle = out.slice(nl + 1).trim();
     if (!/^[0-9a-f]{40,64}$/.test(head) || bundle.length === 0) throw new Error('unexpected capture output');
     before = await sh(src, FINGERPRINT, dirIn(src, rec.dir));
@@ -170,7 +202,11 @@ export async function rehomeWorkspace(deps: RehomeDeps, eventId: number, workspa
   let simpleCreated = false;
   try {
     const ws = await deps.simple.createWorkspace({
-      workspaceId, agentId: rec.agentId, taskId: rec.taskId, repoUrl: rec.repoUrl, baseBranch: rec.baseBranch,
+      workspaceId,
+      agentId: rec.agentId,
+      taskId: rec.taskId,
+      repoUrl: rec.repoUrl,
+      baseBranch: rec.baseBranch,
     });
     simpleCreated = true;
     const simpleRec = await deps.workspaces.findById('simple', workspaceId);
@@ -181,7 +217,8 @@ export async function rehomeWorkspace(deps: RehomeDeps, eventId: number, workspa
     if (after !== before) throw new Error('verification: HEAD, status or diff differ after restore');
     // an operation that had passed its workspace check before the freeze may have written since
     // the capture: then the approach-2 checkout stays the serving one (a later re-home retries)
-    if ((await sh(src, FINGERPRINT, dirIn(src, rec.dir))) !== before) throw new Error('the approach-2 checkout changed during the re-home');
+    if ((await sh(src, FINGERPRINT, dirIn(src, rec.dir))) !== before)
+      throw new Error('the approach-2 checkout changed during the re-home');
   } catch (e) {
     return notCarried(`restore_failed: ${(e as Error).message}`, simpleCreated);
   }
@@ -190,7 +227,14 @@ export async function rehomeWorkspace(deps: RehomeDeps, eventId: number, workspa
   const durationMs = elapsed();
   await deps.rehomes.finish(eventId, workspaceId, { state: 'carried', commits, files, durationMs });
   // the pooled checkout is now a copy of the approach-1 one: back to the pool (wiped)
-  await deps.returnPooled(rec.sandboxId, rec.sandboxLease).catch((e: unknown) => deps.log.warn({ workspaceId, err: (e as Error).message }, 're-home: returning the pooled sandbox failed (the pool sweep reclaims it)'));
+  await deps
+    .returnPooled(rec.sandboxId, rec.sandboxLease)
+    .catch((e: unknown) =>
+      deps.log.warn(
+        { workspaceId, err: (e as Error).message },
+        're-home: returning the pooled sandbox failed (the pool sweep reclaims it)',
+      ),
+    );
   deps.log.info({ workspaceId, eventId, commits, files, head, durationMs }, 're-home: workspace carried to approach 1');
   return { workspaceId, state: 'carried', commits, files, durationMs };
 }
@@ -205,36 +249,51 @@ export interface RehomeSummary {
 }
 
 /** Re-homes every live approach-2 workspace, at most `concurrency` at a time. */
-export async function rehomeAll(deps: RehomeDeps, eventId: number, opts: { concurrency?: number; ids?: string[] } = {}): Promise<RehomeSummary> {
-  const ids = opts.ids ?? await deps.rehomes.livePooled();
+export async function rehomeAll(
+  deps: RehomeDeps,
+  eventId: number,
+  opts: { concurrency?: number; ids?: string[] } = {},
+): Promise<RehomeSummary> {
+  const ids = opts.ids ?? (await deps.rehomes.livePooled());
   const concurrency = Math.max(1, opts.concurrency ?? 8);
   const out: RehomeOutcome[] = [];
   let next = 0;
   let lost = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
-    while (next < ids.length) {
-      const id = ids[next++]!;
-      try {
-        out.push(await rehomeWorkspace(deps, eventId, id));
-      } catch (e) {
-        lost++;
-        deps.log.warn({ workspaceId: id, eventId, err: (e as Error).message }, 're-home failed unexpectedly');
-        out.push({ workspaceId: id, state: 'not_carried', reason: `error: ${(e as Error).message}`, durationMs: 0 });
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        try {
+          out.push(await rehomeWorkspace(deps, eventId, id));
+        } catch (e) {
+          lost++;
+          deps.log.warn({ workspaceId: id, eventId, err: (e as Error).message }, 're-home failed unexpectedly');
+          out.push({ workspaceId: id, state: 'not_carried', reason: `error: ${(e as Error).message}`, durationMs: 0 });
+        }
       }
-    }
-  }));
+    }),
+  );
   out.sort((a, b) => (a.workspaceId < b.workspaceId ? -1 : 1));
   return {
-    eventId, rehomed: out, carried: out.filter((o) => o.state === 'carried').length,
-    notCarried: out.filter((o) => o.state === 'not_carried').length, lost,
+    eventId,
+    rehomed: out,
+    carried: out.filter((o) => o.state === 'carried').length,
+    notCarried: out.filter((o) => o.state === 'not_carried').length,
+    lost,
   };
 }
 
 /** The re-home report of one kill, from workspace_rehomes. */
-export function summariseRehomes(rows: RehomeRecord[]): { carried: string[]; notCarried: { workspaceId: string; reason: string | null }[]; inProgress: string[] } {
+export function summariseRehomes(rows: RehomeRecord[]): {
+  carried: string[];
+  notCarried: { workspaceId: string; reason: string | null }[];
+  inProgress: string[];
+} {
   return {
     carried: rows.filter((r) => r.state === 'carried').map((r) => r.workspaceId),
-    notCarried: rows.filter((r) => r.state === 'not_carried').map((r) => ({ workspaceId: r.workspaceId, reason: r.reason })),
+    notCarried: rows
+      .filter((r) => r.state === 'not_carried')
+      .map((r) => ({ workspaceId: r.workspaceId, reason: r.reason })),
     inProgress: rows.filter((r) => r.state === 'started').map((r) => r.workspaceId),
   };
 }

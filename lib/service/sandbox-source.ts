@@ -73,7 +73,9 @@ const FRESH_LEASE = 1;
 export function createFreshSandboxSource(deps: FreshSandboxSourceDeps): SandboxSource {
   const { config, provider, sandboxes, metrics, log } = deps;
   if (config.sandbox.timeoutMs <= 0) {
-    throw new DomainError(ErrorType.Validation, 'sandbox.timeoutMs must be positive', { details: { field: 'sandbox.timeoutMs' } });
+    throw new DomainError(ErrorType.Validation, 'sandbox.timeoutMs must be positive', {
+      details: { field: 'sandbox.timeoutMs' },
+    });
   }
   const tickMs = deps.tickMs ?? 15_000;
   const handles = new Map<string, Sandbox>();
@@ -105,9 +107,18 @@ export function createFreshSandboxSource(deps: FreshSandboxSourceDeps): SandboxS
       });
       try {
         await sandboxes.insert({
-          sandboxId: sb.id, provider: provider.name, isPooled: false, status: 'initializing',
-          agentId: ws.agentId, taskId: ws.taskId, repoUrl: ws.repoUrl, branch: ws.baseBranch, agentBranch: ws.agentBranch,
-          expiresInMs: timeoutMs, config: { workspaceId: ws.id }, lease: FRESH_LEASE,
+          sandboxId: sb.id,
+          provider: provider.name,
+          isPooled: false,
+          status: 'initializing',
+          agentId: ws.agentId,
+          taskId: ws.taskId,
+          repoUrl: ws.repoUrl,
+          branch: ws.baseBranch,
+          agentBranch: ws.agentBranch,
+          expiresInMs: timeoutMs,
+          config: { workspaceId: ws.id },
+          lease: FRESH_LEASE,
         });
       } catch (e) {
         await sb.kill().catch(() => undefined);
@@ -125,11 +136,11 @@ export function createFreshSandboxSource(deps: FreshSandboxSourceDeps): SandboxS
       // only the holder's lease (a record written before leases existed has 0 on both sides)
       const rec = await sandboxes.findById(sandboxId);
       if (rec && rec.lease !== lease) {
-        log.info({ sandboxId, lease, current: rec.lease }, 'giving back skipped: the lease is not this caller\'s');
+        log.info({ sandboxId, lease, current: rec.lease }, "giving back skipped: the lease is not this caller's");
         return;
       }
       try {
-        const sb = handle ?? await provider.connect(sandboxId);
+        const sb = handle ?? (await provider.connect(sandboxId));
         await sb.kill();
       } catch (e) {
         if (!isDomainError(e, ErrorType.SandboxGone)) throw e;
@@ -176,7 +187,11 @@ export function createPoolSandboxSource(pool: SandboxPool, log?: Logger): Sandbo
   return {
     async obtain(ws) {
       const { sandbox, lease } = await pool.acquire({
-        agentId: ws.agentId, taskId: ws.taskId, repoUrl: ws.repoUrl, branch: ws.baseBranch, agentBranch: ws.agentBranch,
+        agentId: ws.agentId,
+        taskId: ws.taskId,
+        repoUrl: ws.repoUrl,
+        branch: ws.baseBranch,
+        agentBranch: ws.agentBranch,
       });
       return { sandbox, lease };
     },
@@ -184,7 +199,11 @@ export function createPoolSandboxSource(pool: SandboxPool, log?: Logger): Sandbo
     ready: async () => undefined,
     async giveBack(sandboxId, lease, handle) {
       const r = await pool.release(handle ?? sandboxId, lease);
-      if (r.stale) log?.info({ sandboxId, lease, inProgress: r.inProgress === true }, 'giving back skipped: the lease is not this caller\'s any more');
+      if (r.stale)
+        log?.info(
+          { sandboxId, lease, inProgress: r.inProgress === true },
+          "giving back skipped: the lease is not this caller's any more",
+        );
     },
     async revoke(sandboxId, lease) {
       await pool.revoke(sandboxId, lease);

@@ -175,10 +175,17 @@ export function createOperationTracker(deps: OperationTrackerDeps): OperationTra
       }
     }
     const entry: OperationEntry = {
-      workspaceId: ctx.workspaceId, agentId: ctx.agentId, operation, approach,
-      outcome: error === undefined ? 'success' : 'error', errorCategory: category ?? 'none',
-      durationMs: ms, costDollars: (ms / 1000) * deps.pricePerSecond, attempts: op.attempts,
-      startedAt, details,
+      workspaceId: ctx.workspaceId,
+      agentId: ctx.agentId,
+      operation,
+      approach,
+      outcome: error === undefined ? 'success' : 'error',
+      errorCategory: category ?? 'none',
+      durationMs: ms,
+      costDollars: (ms / 1000) * deps.pricePerSecond,
+      attempts: op.attempts,
+      startedAt,
+      details,
     };
     if (READ_OPERATIONS.has(operation)) {
       await queueRead(entry, ctx.touch === true && error === undefined);
@@ -194,7 +201,8 @@ export function createOperationTracker(deps: OperationTrackerDeps): OperationTra
     if (error !== undefined) {
       // client mistakes (bad input, policy, limits) are not the sandbox's errors
       if (ctx.sandboxId && !isClientFault(error)) {
-        await deps.sandboxes.recordError(ctx.sandboxId, (error as Error).message ?? String(error), { operation })
+        await deps.sandboxes
+          .recordError(ctx.sandboxId, (error as Error).message ?? String(error), { operation })
           .catch((e: Error) => log.warn({ err: e.message }, 'recording sandbox error failed'));
       }
       throw error;

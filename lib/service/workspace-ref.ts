@@ -15,8 +15,17 @@ const records = new WeakMap<Workspace, WorkspaceRecord>();
 /** The public Workspace of a record, bound to it. */
 export function bindWorkspace(r: WorkspaceRecord): Workspace {
   const w: Workspace = {
-    id: r.id, agentId: r.agentId, taskId: r.taskId, repoUrl: r.repoUrl, baseBranch: r.baseBranch, agentBranch: r.agentBranch,
-    approach: r.approach, sandboxId: r.sandboxId, status: r.status, createdAt: r.createdAt, lastUsedAt: r.lastUsedAt,
+    id: r.id,
+    agentId: r.agentId,
+    taskId: r.taskId,
+    repoUrl: r.repoUrl,
+    baseBranch: r.baseBranch,
+    agentBranch: r.agentBranch,
+    approach: r.approach,
+    sandboxId: r.sandboxId,
+    status: r.status,
+    createdAt: r.createdAt,
+    lastUsedAt: r.lastUsedAt,
   };
   records.set(w, r);
   return w;

@@ -33,27 +33,41 @@ export interface StoredBaselineSample extends BaselineSample {
 
 /** Creates the run row at the start of a run; a second call (a retried preflight) changes nothing. */
 async function createBaselineRun(db: Queryable, run: { id: string; startedAt: Date; config: unknown }): Promise<void> {
-  await db.query(
-    `INSERT INTO baseline_runs (id, config, started_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
-    [run.id, JSON.stringify(run.config), run.startedAt],
-  );
+  await db.query(`INSERT INTO baseline_runs (id, config, started_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`, [
+    run.id,
+    JSON.stringify(run.config),
+    run.startedAt,
+  ]);
 }
 
 /** Records the environment captured at the start of a run (idempotent: the same capture overwrites itself). */
-async function setBaselineEnvironment(db: Queryable, id: string, environment: unknown, configDigest: string): Promise<void> {
-  await db.query(
-    `UPDATE baseline_runs SET environment = $2, config_digest = $3 WHERE id = $1`,
-    [id, JSON.stringify(environment), configDigest],
-  );
+async function setBaselineEnvironment(
+  db: Queryable,
+  id: string,
+  environment: unknown,
+  configDigest: string,
+): Promise<void> {
+  await db.query(`UPDATE baseline_runs SET environment = $2, config_digest = $3 WHERE id = $1`, [
+    id,
+    JSON.stringify(environment),
+    configDigest,
+  ]);
 }
 
 async function setBaselinePhase(db: Queryable, id: string, phase: string): Promise<void> {
   await db.query(`UPDATE baseline_runs SET phase = $2 WHERE id = $1 AND status = 'running'`, [id, phase]);
 }
 
-async function finishBaselineRun(db: Queryable, id: string, f: {
-  finishedAt: Date; outcome: BaselineRunOutcome; decision: string; tripReason?: string | null;
-}): Promise<void> {
+async function finishBaselineRun(
+  db: Queryable,
+  id: string,
+  f: {
+    finishedAt: Date;
+    outcome: BaselineRunOutcome;
+    decision: string;
+    tripReason?: string | null;
+  },
+): Promise<void> {
   await db.query(
     `UPDATE baseline_runs SET status = 'finished', phase = 'done', finished_at = $2, outcome = $3, decision = $4, trip_reason = $5
      WHERE id = $1`,
@@ -63,14 +77,32 @@ async function finishBaselineRun(db: Queryable, id: string, f: {
 
 async function getBaselineRun(db: Queryable, id: string): Promise<BaselineRunRow | null> {
   const { rows } = await db.query<{
-    id: string; status: 'running' | 'finished'; phase: string; config: Record<string, unknown>; environment: Record<string, unknown>;
-    config_digest: string | null; started_at: Date; finished_at: Date | null; outcome: BaselineRunOutcome | null; decision: string | null; trip_reason: string | null;
+    id: string;
+    status: 'running' | 'finished';
+    phase: string;
+    config: Record<string, unknown>;
+    environment: Record<string, unknown>;
+    config_digest: string | null;
+    started_at: Date;
+    finished_at: Date | null;
+    outcome: BaselineRunOutcome | null;
+    decision: string | null;
+    trip_reason: string | null;
   }>('SELECT * FROM baseline_runs WHERE id = $1', [id]);
   const r = rows[0];
   if (!r) return null;
   return {
-    id: r.id, status: r.status, phase: r.phase, config: r.config, environment: r.environment, configDigest: r.config_digest,
-    startedAt: r.started_at, finishedAt: r.finished_at, outcome: r.outcome, decision: r.decision, tripReason: r.trip_reason,
+    id: r.id,
+    status: r.status,
+    phase: r.phase,
+    config: r.config,
+    environment: r.environment,
+    configDigest: r.config_digest,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    outcome: r.outcome,
+    decision: r.decision,
+    tripReason: r.trip_reason,
   };
 }
 
@@ -79,12 +111,21 @@ async function getBaselineRun(db: Queryable, id: string): Promise<BaselineRunRow
  * row rather than adding one; `keepExisting` leaves a row already there untouched instead (the
  * first attempt's window is the one that was measured).
  */
-async function upsertBaselineSample(db: Queryable, runId: string, s: StoredBaselineSample, opts: { keepExisting?: boolean } = {}): Promise<void> {
+async function upsertBaselineSample(
+  db: Queryable,
+  runId: string,
+  s: StoredBaselineSample,
+  opts: { keepExisting?: boolean } = {},
+): Promise<void> {
   await db.query(
     `INSERT INTO baseline_samples (run_id, phase, sample_num, taken_at, window_seconds, values, load_stats)
      VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7)
-     ON CONFLICT (run_id, phase, sample_num) DO ${opts.keepExisting ? 'NOTHING' : `UPDATE SET taken_at = EXCLUDED.taken_at,
-       window_seconds = EXCLUDED.window_seconds, values = EXCLUDED.values, load_stats = EXCLUDED.load_stats`}`,
+     ON CONFLICT (run_id, phase, sample_num) DO ${
+       opts.keepExisting
+         ? 'NOTHING'
+         : `UPDATE SET taken_at = EXCLUDED.taken_at,
+       window_seconds = EXCLUDED.window_seconds, values = EXCLUDED.values, load_stats = EXCLUDED.load_stats`
+     }`,
     [runId, s.phase, s.sampleNum, s.timestamp, s.windowSeconds, JSON.stringify(s.values), JSON.stringify(s.loadStats)],
   );
 }
@@ -99,11 +140,23 @@ interface SampleDbRow {
 }
 
 function toSample(r: SampleDbRow): StoredBaselineSample {
-  return { phase: r.phase, sampleNum: r.sample_num, timestamp: Number(r.taken_at_s), windowSeconds: r.window_seconds, values: r.values, loadStats: r.load_stats };
+  return {
+    phase: r.phase,
+    sampleNum: r.sample_num,
+    timestamp: Number(r.taken_at_s),
+    windowSeconds: r.window_seconds,
+    values: r.values,
+    loadStats: r.load_stats,
+  };
 }
 
 /** One stored sample, or null. */
-async function getBaselineSample(db: Queryable, runId: string, phase: BaselineSamplePhase, sampleNum: number): Promise<StoredBaselineSample | null> {
+async function getBaselineSample(
+  db: Queryable,
+  runId: string,
+  phase: BaselineSamplePhase,
+  sampleNum: number,
+): Promise<StoredBaselineSample | null> {
   const { rows } = await db.query<SampleDbRow>(
     `SELECT phase, sample_num, extract(epoch FROM taken_at) AS taken_at_s, window_seconds, values, load_stats
      FROM baseline_samples WHERE run_id = $1 AND phase = $2 AND sample_num = $3`,
@@ -113,7 +166,11 @@ async function getBaselineSample(db: Queryable, runId: string, phase: BaselineSa
 }
 
 /** A run's samples in order (phase, then sample number); optionally one phase only. */
-async function listBaselineSamples(db: Queryable, runId: string, phase?: BaselineSamplePhase): Promise<StoredBaselineSample[]> {
+async function listBaselineSamples(
+  db: Queryable,
+  runId: string,
+  phase?: BaselineSamplePhase,
+): Promise<StoredBaselineSample[]> {
   const { rows } = await db.query<SampleDbRow>(
     `SELECT phase, sample_num, extract(epoch FROM taken_at) AS taken_at_s, window_seconds, values, load_stats
      FROM baseline_samples WHERE run_id = $1 AND ($2::text IS NULL OR phase = $2)

@@ -24,9 +24,16 @@ export interface DriftReviewRow {
 }
 
 /** Creates the review row; a second call (retry, continue-as-new) leaves it as it is. */
-async function upsertDriftReview(db: Queryable, r: {
-  id: string; target: DriftTargetRef | DriftTargetRef[]; durationSeconds: number; intervalSeconds: number; startedAt: Date;
-}): Promise<void> {
+async function upsertDriftReview(
+  db: Queryable,
+  r: {
+    id: string;
+    target: DriftTargetRef | DriftTargetRef[];
+    durationSeconds: number;
+    intervalSeconds: number;
+    startedAt: Date;
+  },
+): Promise<void> {
   await db.query(
     `INSERT INTO drift_reviews (id, target, duration_seconds, interval_seconds, started_at)
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
@@ -34,7 +41,11 @@ async function upsertDriftReview(db: Queryable, r: {
   );
 }
 
-async function finishDriftReview(db: Queryable, id: string, f: { finishedAt: Date; verdict: { passed: boolean; met: number } }): Promise<void> {
+async function finishDriftReview(
+  db: Queryable,
+  id: string,
+  f: { finishedAt: Date; verdict: { passed: boolean; met: number } },
+): Promise<void> {
   await db.query(
     `UPDATE drift_reviews SET status = 'finished', finished_at = $2, passed = $3, met = $4, verdict = $5 WHERE id = $1`,
     [id, f.finishedAt, f.verdict.passed, f.verdict.met, JSON.stringify(f.verdict)],
@@ -43,19 +54,41 @@ async function finishDriftReview(db: Queryable, id: string, f: { finishedAt: Dat
 
 async function getDriftReview(db: Queryable, id: string): Promise<DriftReviewRow | null> {
   const { rows } = await db.query<{
-    id: string; status: 'running' | 'finished'; target: DriftTargetRef | DriftTargetRef[]; duration_seconds: number; interval_seconds: number;
-    started_at: Date; finished_at: Date | null; passed: boolean | null; met: number | null;
-  }>('SELECT id, status, target, duration_seconds, interval_seconds, started_at, finished_at, passed, met FROM drift_reviews WHERE id = $1', [id]);
+    id: string;
+    status: 'running' | 'finished';
+    target: DriftTargetRef | DriftTargetRef[];
+    duration_seconds: number;
+    interval_seconds: number;
+    started_at: Date;
+    finished_at: Date | null;
+    passed: boolean | null;
+    met: number | null;
+  }>(
+    'SELECT id, status, target, duration_seconds, interval_seconds, started_at, finished_at, passed, met FROM drift_reviews WHERE id = $1',
+    [id],
+  );
   const r = rows[0];
   if (!r) return null;
   return {
-    id: r.id, status: r.status, target: r.target, durationSeconds: r.duration_seconds, intervalSeconds: r.interval_seconds,
-    startedAt: r.started_at, finishedAt: r.finished_at, passed: r.passed, met: r.met,
+    id: r.id,
+    status: r.status,
+    target: r.target,
+    durationSeconds: r.duration_seconds,
+    intervalSeconds: r.interval_seconds,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    passed: r.passed,
+    met: r.met,
   };
 }
 
 /** Stores sample `sampleNum` (0 = T0); a retried write of the same number keeps the first row. */
-async function upsertDriftSample(db: Queryable, reviewId: string, sampleNum: number, s: DriftStoredSample): Promise<void> {
+async function upsertDriftSample(
+  db: Queryable,
+  reviewId: string,
+  sampleNum: number,
+  s: DriftStoredSample,
+): Promise<void> {
   const { at, ...values } = s;
   await db.query(
     `INSERT INTO drift_samples (review_id, sample_num, taken_at, values) VALUES ($1, $2, to_timestamp($3), $4)
@@ -65,7 +98,10 @@ async function upsertDriftSample(db: Queryable, reviewId: string, sampleNum: num
 }
 
 /** The review's samples in order, T0 first. */
-async function listDriftSamples(db: Queryable, reviewId: string): Promise<(DriftStoredSample & { sampleNum: number })[]> {
+async function listDriftSamples(
+  db: Queryable,
+  reviewId: string,
+): Promise<(DriftStoredSample & { sampleNum: number })[]> {
   const { rows } = await db.query<{ sample_num: number; at: string; values: Omit<DriftStoredSample, 'at'> }>(
     `SELECT sample_num, extract(epoch FROM taken_at) AS at, values FROM drift_samples WHERE review_id = $1 ORDER BY sample_num`,
     [reviewId],

@@ -18,24 +18,50 @@ export function createFlagAuditRepository(q: Queryable) {
   return defineRepository('flag_audit', {
     /** Newest first, optionally for one operation or one change. */
     async list(f: { operation?: string; changeId?: string; limit: number }): Promise<FlagAuditRecord[]> {
-      const { rows } = await q.query<{ id: string; change_id: string; operation: string; actor: string; reason: string; old: FlagAuditRecord['old']; new: FlagAuditRecord['new']; version: string; at: Date }>(
+      const { rows } = await q.query<{
+        id: string;
+        change_id: string;
+        operation: string;
+        actor: string;
+        reason: string;
+        old: FlagAuditRecord['old'];
+        new: FlagAuditRecord['new'];
+        version: string;
+        at: Date;
+      }>(
         `SELECT id, change_id, operation, actor, reason, old, new, version, at FROM flag_audit
           WHERE ($1::text IS NULL OR operation = $1) AND ($2::text IS NULL OR change_id = $2)
           ORDER BY id DESC LIMIT $3`,
-        [f.operation ?? null, f.changeId ?? null, f.limit]);
-      return rows.map((r) => ({ id: Number(r.id), changeId: r.change_id, operation: r.operation, actor: r.actor, reason: r.reason, old: r.old, new: r.new, version: Number(r.version), at: r.at }));
+        [f.operation ?? null, f.changeId ?? null, f.limit],
+      );
+      return rows.map((r) => ({
+        id: Number(r.id),
+        changeId: r.change_id,
+        operation: r.operation,
+        actor: r.actor,
+        reason: r.reason,
+        old: r.old,
+        new: r.new,
+        version: Number(r.version),
+        at: r.at,
+      }));
     },
 
     /** The version a change produced; null when no change has this id. */
     async changeVersion(changeId: string): Promise<number | null> {
-      const { rows } = await q.query<{ version: string | null }>('SELECT max(version) AS version FROM flag_audit WHERE change_id = $1', [changeId]);
+      const { rows } = await q.query<{ version: string | null }>(
+        'SELECT max(version) AS version FROM flag_audit WHERE change_id = $1',
+        [changeId],
+      );
       return rows[0]?.version == null ? null : Number(rows[0].version);
     },
 
     /** The shadow setting of `git.clone` over time, up to `until` (reconciliation's windows). */
     async cloneShadowHistory(until: Date): Promise<{ at: Date; shadow: boolean | null }[]> {
       const { rows } = await q.query<{ at: Date; shadow: boolean | null }>(
-        `SELECT at, (new->>'shadow')::boolean AS shadow FROM flag_audit WHERE operation = 'git.clone' AND at <= $1 ORDER BY id`, [until]);
+        `SELECT at, (new->>'shadow')::boolean AS shadow FROM flag_audit WHERE operation = 'git.clone' AND at <= $1 ORDER BY id`,
+        [until],
+      );
       return rows;
     },
   });

@@ -29,7 +29,11 @@ interface LatchRow {
 }
 
 const toState = (r: LatchRow): LatchState => ({
-  latched: r.latched, reason: r.reason, actor: r.actor, since: r.since, rollbackEventId: r.rollback_event_id === null ? null : Number(r.rollback_event_id),
+  latched: r.latched,
+  reason: r.reason,
+  actor: r.actor,
+  since: r.since,
+  rollbackEventId: r.rollback_event_id === null ? null : Number(r.rollback_event_id),
 });
 
 /**
@@ -39,7 +43,9 @@ const toState = (r: LatchRow): LatchState => ({
  */
 async function readLatch(q: Queryable, lock?: 'share' | 'update'): Promise<LatchState> {
   const suffix = lock === 'share' ? ' FOR SHARE' : lock === 'update' ? ' FOR UPDATE' : '';
-  const { rows } = await q.query<LatchRow>(`SELECT latched, reason, actor, since, rollback_event_id FROM flag_latch WHERE id${suffix}`);
+  const { rows } = await q.query<LatchRow>(
+    `SELECT latched, reason, actor, since, rollback_event_id FROM flag_latch WHERE id${suffix}`,
+  );
   return rows[0] ? toState(rows[0]) : { latched: false, reason: null, actor: null, since: null, rollbackEventId: null };
 }
 
@@ -47,13 +53,19 @@ async function readLatch(q: Queryable, lock?: 'share' | 'update'): Promise<Latch
  * Records a kill's latch event; sets the latch unless it is already set (the first kill's
  * reason and time stay: they say since when and why the flags are held at 0).
  */
-async function setLatch(q: Queryable, e: { actor: string; reason: string; rollbackEventId: number | null; at: Date }): Promise<LatchState> {
-  await q.query('INSERT INTO flag_latch_events (action, actor, reason, rollback_event_id, at) VALUES ($1, $2, $3, $4, $5)',
-    ['latch', e.actor, e.reason, e.rollbackEventId, e.at]);
+async function setLatch(
+  q: Queryable,
+  e: { actor: string; reason: string; rollbackEventId: number | null; at: Date },
+): Promise<LatchState> {
+  await q.query(
+    'INSERT INTO flag_latch_events (action, actor, reason, rollback_event_id, at) VALUES ($1, $2, $3, $4, $5)',
+    ['latch', e.actor, e.reason, e.rollbackEventId, e.at],
+  );
   const { rows } = await q.query<LatchRow>(
     `UPDATE flag_latch SET latched = true, reason = $1, actor = $2, since = $3, rollback_event_id = $4
       WHERE id AND NOT latched RETURNING latched, reason, actor, since, rollback_event_id`,
-    [e.reason, e.actor, e.at, e.rollbackEventId]);
+    [e.reason, e.actor, e.at, e.rollbackEventId],
+  );
   return rows[0] ? toState(rows[0]) : readLatch(q);
 }
 
@@ -61,7 +73,11 @@ async function setLatch(q: Queryable, e: { actor: string; reason: string; rollba
 async function clearLatch(q: Queryable, e: { actor: string; reason: string }): Promise<boolean> {
   const { rowCount } = await q.query('UPDATE flag_latch SET latched = false WHERE id AND latched', []);
   if ((rowCount ?? 0) === 0) return false;
-  await q.query('INSERT INTO flag_latch_events (action, actor, reason) VALUES ($1, $2, $3)', ['unlatch', e.actor, e.reason]);
+  await q.query('INSERT INTO flag_latch_events (action, actor, reason) VALUES ($1, $2, $3)', [
+    'unlatch',
+    e.actor,
+    e.reason,
+  ]);
   return true;
 }
 
@@ -76,20 +92,51 @@ async function latchMark(q: Queryable): Promise<number> {
  * Event ids, not clocks, so no clock skew between processes can hide a kill.
  */
 async function latchedAfter(q: Queryable, mark: number): Promise<LatchEvent | null> {
-  const { rows } = await q.query<{ id: string; action: 'latch' | 'unlatch'; actor: string; reason: string; rollback_event_id: string | null; at: Date }>(
-    `SELECT id, action, actor, reason, rollback_event_id, at FROM flag_latch_events WHERE action = 'latch' AND id > $1 ORDER BY id DESC LIMIT 1`, [mark]);
+  const { rows } = await q.query<{
+    id: string;
+    action: 'latch' | 'unlatch';
+    actor: string;
+    reason: string;
+    rollback_event_id: string | null;
+    at: Date;
+  }>(
+    `SELECT id, action, actor, reason, rollback_event_id, at FROM flag_latch_events WHERE action = 'latch' AND id > $1 ORDER BY id DESC LIMIT 1`,
+    [mark],
+  );
   return rows[0] ? toEvent(rows[0]) : null;
 }
 
 /** Latch and unlatch events, newest first. */
 async function latchEvents(q: Queryable, limit = 50): Promise<LatchEvent[]> {
-  const { rows } = await q.query<{ id: string; action: 'latch' | 'unlatch'; actor: string; reason: string; rollback_event_id: string | null; at: Date }>(
-    'SELECT id, action, actor, reason, rollback_event_id, at FROM flag_latch_events ORDER BY id DESC LIMIT $1', [Math.min(Math.max(Math.trunc(limit), 1), 1_000)]);
+  const { rows } = await q.query<{
+    id: string;
+    action: 'latch' | 'unlatch';
+    actor: string;
+    reason: string;
+    rollback_event_id: string | null;
+    at: Date;
+  }>('SELECT id, action, actor, reason, rollback_event_id, at FROM flag_latch_events ORDER BY id DESC LIMIT $1', [
+    Math.min(Math.max(Math.trunc(limit), 1), 1_000),
+  ]);
   return rows.map(toEvent);
 }
 
-function toEvent(r: { id: string; action: 'latch' | 'unlatch'; actor: string; reason: string; rollback_event_id: string | null; at: Date }): LatchEvent {
-  return { id: Number(r.id), action: r.action, actor: r.actor, reason: r.reason, rollbackEventId: r.rollback_event_id === null ? null : Number(r.rollback_event_id), at: r.at };
+function toEvent(r: {
+  id: string;
+  action: 'latch' | 'unlatch';
+  actor: string;
+  reason: string;
+  rollback_event_id: string | null;
+  at: Date;
+}): LatchEvent {
+  return {
+    id: Number(r.id),
+    action: r.action,
+    actor: r.actor,
+    reason: r.reason,
+    rollbackEventId: r.rollback_event_id === null ? null : Number(r.rollback_event_id),
+    at: r.at,
+  };
 }
 
 /**

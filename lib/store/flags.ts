@@ -34,34 +34,56 @@ interface FlagRow {
 }
 
 const toFlag = (r: FlagRow): FlagRecord => ({
-  operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version), updatedAt: r.updated_at, updatedBy: r.updated_by,
+  operation: r.operation,
+  percent: r.percent,
+  shadow: r.shadow,
+  version: Number(r.version),
+  updatedAt: r.updated_at,
+  updatedBy: r.updated_by,
 });
 
 export function createFlagRepository(q: Queryable) {
   return defineRepository('flags', {
     async list(): Promise<FlagRecord[]> {
-      const { rows } = await q.query<FlagRow>('SELECT operation, percent, shadow, version, updated_at, updated_by FROM flags ORDER BY operation');
+      const { rows } = await q.query<FlagRow>(
+        'SELECT operation, percent, shadow, version, updated_at, updated_by FROM flags ORDER BY operation',
+      );
       return rows.map(toFlag);
     },
 
     async get(operation: string): Promise<FlagRecord | null> {
-      const { rows } = await q.query<FlagRow>('SELECT operation, percent, shadow, version, updated_at, updated_by FROM flags WHERE operation = $1', [operation]);
+      const { rows } = await q.query<FlagRow>(
+        'SELECT operation, percent, shadow, version, updated_at, updated_by FROM flags WHERE operation = $1',
+        [operation],
+      );
       return rows[0] ? toFlag(rows[0]) : null;
     },
 
     /** Every flag's value and version (what a flag cache holds). */
     async values(): Promise<FlagValueRecord[]> {
       const { rows } = await q.query<{ operation: string; percent: number; shadow: boolean; version: string }>(
-        'SELECT operation, percent, shadow, version FROM flags');
-      return rows.map((r) => ({ operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version) }));
+        'SELECT operation, percent, shadow, version FROM flags',
+      );
+      return rows.map((r) => ({
+        operation: r.operation,
+        percent: r.percent,
+        shadow: r.shadow,
+        version: Number(r.version),
+      }));
     },
 
     /** Locks the flags (all when `ops` is omitted) in a fixed order, so concurrent changes cannot deadlock. */
     async lock(ops?: string[]): Promise<FlagValueRecord[]> {
       const { rows } = await q.query<{ operation: string; percent: number; shadow: boolean; version: string }>(
         `SELECT operation, percent, shadow, version FROM flags WHERE ($1::text[] IS NULL OR operation = ANY($1)) ORDER BY operation FOR UPDATE`,
-        [ops ?? null]);
-      return rows.map((r) => ({ operation: r.operation, percent: r.percent, shadow: r.shadow, version: Number(r.version) }));
+        [ops ?? null],
+      );
+      return rows.map((r) => ({
+        operation: r.operation,
+        percent: r.percent,
+        shadow: r.shadow,
+        version: Number(r.version),
+      }));
     },
 
     /** The highest version of any flag (0 before the first change). */
@@ -74,17 +96,23 @@ export function createFlagRepository(q: Queryable) {
     async beginChange(changeId: string, actor: string, reason: string): Promise<number> {
       const { rows } = await q.query<{ v: string }>(
         `SELECT nextval('flag_version_seq') AS v, set_config('sgc.change_id', $1, true), set_config('sgc.actor', $2, true), set_config('sgc.reason', $3, true)`,
-        [changeId, actor, reason]);
+        [changeId, actor, reason],
+      );
       return Number(rows[0]!.v);
     },
 
     /** Writes a batch in one statement: the triggers send one notification carrying every change. */
-    async apply(changes: { operation: string; percent: number; shadow: boolean }[], version: number, actor: string): Promise<void> {
+    async apply(
+      changes: { operation: string; percent: number; shadow: boolean }[],
+      version: number,
+      actor: string,
+    ): Promise<void> {
       await q.query(
         `UPDATE flags f SET percent = c.percent, shadow = c.shadow, version = $4, updated_at = now(), updated_by = $5
            FROM unnest($1::text[], $2::int[], $3::bool[]) AS c(operation, percent, shadow)
           WHERE f.operation = c.operation`,
-        [changes.map((d) => d.operation), changes.map((d) => d.percent), changes.map((d) => d.shadow), version, actor]);
+        [changes.map((d) => d.operation), changes.map((d) => d.percent), changes.map((d) => d.shadow), version, actor],
+      );
     },
   });
 }

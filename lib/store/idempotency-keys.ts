@@ -16,7 +16,8 @@ export interface KeyClaim {
  * statement, so two concurrent first uses agree on one binding.
  */
 async function claimIdempotencyKey(
-  q: Queryable, c: { caller: string; key: string; fingerprint: string; method: string; path: string; ttlSeconds: number },
+  q: Queryable,
+  c: { caller: string; key: string; fingerprint: string; method: string; path: string; ttlSeconds: number },
 ): Promise<KeyClaim> {
   const { rows } = await q.query<{ fingerprint: string; method: string; path: string }>(
     `INSERT INTO idempotency_keys AS k (caller, key, fingerprint, method, path) VALUES ($1, $2, $3, $4, $5)
@@ -26,14 +27,17 @@ async function claimIdempotencyKey(
            path        = CASE WHEN k.created_at < now() - make_interval(secs => $6) THEN EXCLUDED.path ELSE k.path END,
            created_at  = CASE WHEN k.created_at < now() - make_interval(secs => $6) THEN now() ELSE k.created_at END
      RETURNING fingerprint, method, path`,
-    [c.caller, c.key, c.fingerprint, c.method, c.path, c.ttlSeconds]);
+    [c.caller, c.key, c.fingerprint, c.method, c.path, c.ttlSeconds],
+  );
   const r = rows[0]!;
   return { fingerprint: r.fingerprint, method: r.method, path: r.path };
 }
 
 /** Deletes bindings older than `ttlSeconds`; returns how many. */
 async function pruneIdempotencyKeys(q: Queryable, ttlSeconds: number): Promise<number> {
-  const r = await q.query('DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)', [ttlSeconds]);
+  const r = await q.query('DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)', [
+    ttlSeconds,
+  ]);
   return r.rowCount ?? 0;
 }
 

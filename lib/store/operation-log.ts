@@ -31,14 +31,29 @@ export interface OperationRecord extends OperationEntry {
  * Appends one entry. With `touchWorkspace`, the same statement also stamps the workspace's
  * last_used_at (one round trip on the hot read paths).
  */
-async function appendOperation(q: Queryable, e: OperationEntry, opts: { touchWorkspace?: boolean } = {}): Promise<string> {
+async function appendOperation(
+  q: Queryable,
+  e: OperationEntry,
+  opts: { touchWorkspace?: boolean } = {},
+): Promise<string> {
   const touch = opts.touchWorkspace === true && e.workspaceId !== null;
   const { rows } = await q.query<{ id: string }>(
     `${touch ? `WITH touched AS (UPDATE workspaces SET last_used_at = now() WHERE approach = $4 AND id = $1 RETURNING 1) ` : ''}INSERT INTO operation_log (workspace_id, agent_id, operation, approach, outcome, error_category, duration_ms, cost_dollars,
        attempts, started_at, details)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-    [e.workspaceId, e.agentId, e.operation, e.approach, e.outcome, e.errorCategory, Math.max(0, e.durationMs),
-      Math.max(0, e.costDollars).toFixed(8), Math.max(0, e.attempts), e.startedAt, JSON.stringify(e.details ?? {})],
+    [
+      e.workspaceId,
+      e.agentId,
+      e.operation,
+      e.approach,
+      e.outcome,
+      e.errorCategory,
+      Math.max(0, e.durationMs),
+      Math.max(0, e.costDollars).toFixed(8),
+      Math.max(0, e.attempts),
+      e.startedAt,
+      JSON.stringify(e.details ?? {}),
+    ],
   );
   return rows[0].id;
 }
@@ -48,14 +63,27 @@ async function appendOperation(q: Queryable, e: OperationEntry, opts: { touchWor
  * `touchWorkspaceIds`, the same statement also stamps those workspaces' last_used_at.
  */
 async function appendOperations(
-  q: Queryable, entries: readonly OperationEntry[], opts: { approach?: Approach; touchWorkspaceIds?: readonly string[] } = {},
+  q: Queryable,
+  entries: readonly OperationEntry[],
+  opts: { approach?: Approach; touchWorkspaceIds?: readonly string[] } = {},
 ): Promise<void> {
   if (entries.length === 0) return;
   const params: unknown[] = [];
   const values = entries.map((e) => {
     const at = params.length;
-    params.push(e.workspaceId, e.agentId, e.operation, e.approach, e.outcome, e.errorCategory, Math.max(0, e.durationMs),
-      Math.max(0, e.costDollars).toFixed(8), Math.max(0, e.attempts), e.startedAt, JSON.stringify(e.details ?? {}));
+    params.push(
+      e.workspaceId,
+      e.agentId,
+      e.operation,
+      e.approach,
+      e.outcome,
+      e.errorCategory,
+      Math.max(0, e.durationMs),
+      Math.max(0, e.costDollars).toFixed(8),
+      Math.max(0, e.attempts),
+      e.startedAt,
+      JSON.stringify(e.details ?? {}),
+    );
     return `(${Array.from({ length: 11 }, (_, i) => `$${at + i + 1}`).join(', ')})`;
   });
   const touch = opts.approach !== undefined && (opts.touchWorkspaceIds?.length ?? 0) > 0;
@@ -69,22 +97,50 @@ async function appendOperations(
 }
 
 async function listOperations(
-  q: Queryable, f: { workspaceId?: string; approach?: Approach; operation?: string } = {},
+  q: Queryable,
+  f: { workspaceId?: string; approach?: Approach; operation?: string } = {},
 ): Promise<OperationRecord[]> {
   const params: unknown[] = [];
   let where = 'true';
-  if (f.workspaceId !== undefined) { params.push(f.workspaceId); where += ` AND workspace_id = $${params.length}`; }
-  if (f.approach !== undefined) { params.push(f.approach); where += ` AND approach = $${params.length}`; }
-  if (f.operation !== undefined) { params.push(f.operation); where += ` AND operation = $${params.length}`; }
+  if (f.workspaceId !== undefined) {
+    params.push(f.workspaceId);
+    where += ` AND workspace_id = $${params.length}`;
+  }
+  if (f.approach !== undefined) {
+    params.push(f.approach);
+    where += ` AND approach = $${params.length}`;
+  }
+  if (f.operation !== undefined) {
+    params.push(f.operation);
+    where += ` AND operation = $${params.length}`;
+  }
   const { rows } = await q.query<{
-    id: string; workspace_id: string | null; agent_id: string | null; operation: string; approach: Approach;
-    outcome: 'success' | 'error'; error_category: ErrorCategory; duration_ms: number; cost_dollars: string;
-    attempts: number; started_at: Date; details: Record<string, unknown>;
+    id: string;
+    workspace_id: string | null;
+    agent_id: string | null;
+    operation: string;
+    approach: Approach;
+    outcome: 'success' | 'error';
+    error_category: ErrorCategory;
+    duration_ms: number;
+    cost_dollars: string;
+    attempts: number;
+    started_at: Date;
+    details: Record<string, unknown>;
   }>(`SELECT * FROM operation_log WHERE ${where} ORDER BY id`, params);
   return rows.map((r) => ({
-    id: r.id, workspaceId: r.workspace_id, agentId: r.agent_id, operation: r.operation, approach: r.approach,
-    outcome: r.outcome, errorCategory: r.error_category, durationMs: Number(r.duration_ms), costDollars: Number(r.cost_dollars),
-    attempts: r.attempts, startedAt: r.started_at, details: r.details,
+    id: r.id,
+    workspaceId: r.workspace_id,
+    agentId: r.agent_id,
+    operation: r.operation,
+    approach: r.approach,
+    outcome: r.outcome,
+    errorCategory: r.error_category,
+    durationMs: Number(r.duration_ms),
+    costDollars: Number(r.cost_dollars),
+    attempts: r.attempts,
+    startedAt: r.started_at,
+    details: r.details,
   }));
 }
 
@@ -92,7 +148,12 @@ async function listOperations(
  * When the earliest failure of the current run of retries ended: errors logged for this
  * operation + idempotency key since its last success. Null when there were none.
  */
-async function firstFailureSince(q: Queryable, approach: Approach, operation: string, idempotencyKey: string): Promise<Date | null> {
+async function firstFailureSince(
+  q: Queryable,
+  approach: Approach,
+  operation: string,
+  idempotencyKey: string,
+): Promise<Date | null> {
   const { rows } = await q.query<{ first_failure: Date | null }>(
     `SELECT min(started_at + duration_ms * interval '1 millisecond') AS first_failure
        FROM operation_log
@@ -108,10 +169,13 @@ async function firstFailureSince(q: Queryable, approach: Approach, operation: st
 export function createOperationLogRepository(q: Queryable) {
   return defineRepository('operation_log', {
     append: (e: OperationEntry, opts: { touchWorkspace?: boolean } = {}) => appendOperation(q, e, opts),
-    appendMany: (entries: readonly OperationEntry[], opts: { approach?: Approach; touchWorkspaceIds?: readonly string[] } = {}) =>
-      appendOperations(q, entries, opts),
+    appendMany: (
+      entries: readonly OperationEntry[],
+      opts: { approach?: Approach; touchWorkspaceIds?: readonly string[] } = {},
+    ) => appendOperations(q, entries, opts),
     list: (f: { workspaceId?: string; approach?: Approach; operation?: string } = {}) => listOperations(q, f),
-    firstFailureSince: (approach: Approach, operation: string, idempotencyKey: string) => firstFailureSince(q, approach, operation, idempotencyKey),
+    firstFailureSince: (approach: Approach, operation: string, idempotencyKey: string) =>
+      firstFailureSince(q, approach, operation, idempotencyKey),
   });
 }
 export type OperationLogRepository = ReturnType<typeof createOperationLogRepository>;

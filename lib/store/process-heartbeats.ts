@@ -47,7 +47,8 @@ export function createProcessHeartbeatRepository(q: Queryable) {
       await q.query(
         `INSERT INTO process_heartbeats (process_id, version) VALUES ($1, $2)
          ON CONFLICT (process_id) DO UPDATE SET last_seen_at = clock_timestamp(), version = greatest(process_heartbeats.version, EXCLUDED.version), closed_at = NULL`,
-        [processId, version]);
+        [processId, version],
+      );
     },
 
     /** Records that the process applied `version` (flag_acks) and beats, in one statement. */
@@ -56,7 +57,8 @@ export function createProcessHeartbeatRepository(q: Queryable) {
         `WITH a AS (INSERT INTO flag_acks (process_id, version, change_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING)
          INSERT INTO process_heartbeats (process_id, version) VALUES ($1, $2)
          ON CONFLICT (process_id) DO UPDATE SET version = greatest(process_heartbeats.version, EXCLUDED.version), last_seen_at = clock_timestamp(), closed_at = NULL`,
-        [processId, version, changeId]);
+        [processId, version, changeId],
+      );
     },
 
     /** The process stopped caching flags: nobody waits for its acks any more. */
@@ -66,8 +68,15 @@ export function createProcessHeartbeatRepository(q: Queryable) {
 
     /** Expected processes of a decision and their acks of `version` (see acksSql). */
     async acksSince(decision: SwitchDecision, version: number, liveWithinMs: number): Promise<ProcessAck[]> {
-      const [sql, key] = 'rollbackEventId' in decision ? [ACKS_SINCE_EVENT, decision.rollbackEventId] : [ACKS_SINCE_CHANGE, decision.changeId];
-      const { rows } = await q.query<{ process_id: string; acked_at: Date | null; after_ms: number | null }>(sql, [key, version, liveWithinMs]);
+      const [sql, key] =
+        'rollbackEventId' in decision
+          ? [ACKS_SINCE_EVENT, decision.rollbackEventId]
+          : [ACKS_SINCE_CHANGE, decision.changeId];
+      const { rows } = await q.query<{ process_id: string; acked_at: Date | null; after_ms: number | null }>(sql, [
+        key,
+        version,
+        liveWithinMs,
+      ]);
       return rows.map((r) => ({ processId: r.process_id, ackedAt: r.acked_at, afterMs: r.after_ms }));
     },
 

@@ -41,19 +41,33 @@ export function createPushLockRepository(q: Queryable) {
       );
       const r = rows[0];
       if (!r) return null;
-      return { token: String(r.fencing_token), tookOver: r.event === 'expired_takeover', previousHolder: r.previous_holder };
+      return {
+        token: String(r.fencing_token),
+        tookOver: r.event === 'expired_takeover',
+        previousHolder: r.previous_holder,
+      };
     },
 
     /** Audits a wait that ended without the lock. */
     async auditTimeout(key: string, holder: string, waitMs: number): Promise<void> {
-      await q.query(`INSERT INTO lock_audit (lock_key, holder, event, wait_ms) VALUES ($1, $2, 'timeout', $3)`, [key, holder, waitMs]);
+      await q.query(`INSERT INTO lock_audit (lock_key, holder, event, wait_ms) VALUES ($1, $2, 'timeout', $3)`, [
+        key,
+        holder,
+        waitMs,
+      ]);
     },
 
     /**
      * Releases the holder's own lock (matching fencing token), audits it and notifies `channel`
      * with `payload` so waiters retry at once. False when it held nothing.
      */
-    async release(key: string, holder: string, fencingToken: string, channel: string, payload: string): Promise<boolean> {
+    async release(
+      key: string,
+      holder: string,
+      fencingToken: string,
+      channel: string,
+      payload: string,
+    ): Promise<boolean> {
       const { rows } = await q.query<{ notified: string }>(
         `WITH d AS (
            DELETE FROM push_locks WHERE lock_key = $1 AND holder = $2 AND fencing_token = $3::bigint
@@ -79,21 +93,33 @@ export function createPushLockRepository(q: Queryable) {
     },
 
     /** The current holder of `key` (expired or not). */
-    async inspect(key: string): Promise<{ holder: string; fencingToken: string; expiresAt: Date; expired: boolean } | null> {
+    async inspect(
+      key: string,
+    ): Promise<{ holder: string; fencingToken: string; expiresAt: Date; expired: boolean } | null> {
       const { rows } = await q.query<{ holder: string; fencing_token: string; expires_at: Date; expired: boolean }>(
-        'SELECT holder, fencing_token, expires_at, expires_at < now() AS expired FROM push_locks WHERE lock_key = $1', [key],
+        'SELECT holder, fencing_token, expires_at, expires_at < now() AS expired FROM push_locks WHERE lock_key = $1',
+        [key],
       );
       const r = rows[0];
-      return r ? { holder: r.holder, fencingToken: String(r.fencing_token), expiresAt: r.expires_at, expired: r.expired } : null;
+      return r
+        ? { holder: r.holder, fencingToken: String(r.fencing_token), expiresAt: r.expires_at, expired: r.expired }
+        : null;
     },
 
     /** Locks acquired since `since` still held past their expiry at `at` (first 20, and how many). */
-    async expiredSince(since: Date, at: Date): Promise<{ locks: { lockKey: string; holder: string; expiresAt: Date }[]; total: number }> {
+    async expiredSince(
+      since: Date,
+      at: Date,
+    ): Promise<{ locks: { lockKey: string; holder: string; expiresAt: Date }[]; total: number }> {
       const { rows } = await q.query<{ lock_key: string; holder: string; expires_at: Date; n: string }>(
         `SELECT lock_key, holder, expires_at, count(*) OVER () AS n FROM push_locks
           WHERE acquired_at >= $1 AND expires_at < $2 ORDER BY expires_at LIMIT 20`,
-        [since, at]);
-      return { locks: rows.map((r) => ({ lockKey: r.lock_key, holder: r.holder, expiresAt: r.expires_at })), total: Number(rows[0]?.n ?? 0) };
+        [since, at],
+      );
+      return {
+        locks: rows.map((r) => ({ lockKey: r.lock_key, holder: r.holder, expiresAt: r.expires_at })),
+        total: Number(rows[0]?.n ?? 0),
+      };
     },
   });
 }

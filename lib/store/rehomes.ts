@@ -18,21 +18,43 @@ export interface RehomeRecord {
 }
 
 interface Row {
-  event_id: string; workspace_id: string; state: RehomeState; reason: string | null; prev_status: string; commits: number; files: number;
-  duration_ms: number | null; started_at: Date; finished_at: Date | null;
+  event_id: string;
+  workspace_id: string;
+  state: RehomeState;
+  reason: string | null;
+  prev_status: string;
+  commits: number;
+  files: number;
+  duration_ms: number | null;
+  started_at: Date;
+  finished_at: Date | null;
 }
 
-const COLUMNS = 'event_id, workspace_id, state, reason, prev_status, commits, files, duration_ms, started_at, finished_at';
+const COLUMNS =
+  'event_id, workspace_id, state, reason, prev_status, commits, files, duration_ms, started_at, finished_at';
 
 function toRecord(r: Row): RehomeRecord {
   return {
-    eventId: Number(r.event_id), workspaceId: r.workspace_id, state: r.state, reason: r.reason, prevStatus: r.prev_status,
-    commits: r.commits, files: r.files, durationMs: r.duration_ms, startedAt: r.started_at, finishedAt: r.finished_at,
+    eventId: Number(r.event_id),
+    workspaceId: r.workspace_id,
+    state: r.state,
+    reason: r.reason,
+    prevStatus: r.prev_status,
+    commits: r.commits,
+    files: r.files,
+    durationMs: r.duration_ms,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
   };
 }
 
 /** Records the start of a re-home; a retry finds the first row (and its prev_status) unchanged. */
-export async function startRehome(q: Queryable, eventId: number, workspaceId: string, prevStatus: string): Promise<RehomeRecord> {
+export async function startRehome(
+  q: Queryable,
+  eventId: number,
+  workspaceId: string,
+  prevStatus: string,
+): Promise<RehomeRecord> {
   await q.query(
     `INSERT INTO workspace_rehomes (event_id, workspace_id, state, prev_status) VALUES ($1, $2, 'started', $3)
      ON CONFLICT (event_id, workspace_id) DO NOTHING`,
@@ -44,12 +66,17 @@ export async function startRehome(q: Queryable, eventId: number, workspaceId: st
 }
 
 export async function getRehome(q: Queryable, eventId: number, workspaceId: string): Promise<RehomeRecord | null> {
-  const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM workspace_rehomes WHERE event_id = $1 AND workspace_id = $2`, [eventId, workspaceId]);
+  const { rows } = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM workspace_rehomes WHERE event_id = $1 AND workspace_id = $2`,
+    [eventId, workspaceId],
+  );
   return rows[0] ? toRecord(rows[0]) : null;
 }
 
 export async function finishRehome(
-  q: Queryable, eventId: number, workspaceId: string,
+  q: Queryable,
+  eventId: number,
+  workspaceId: string,
   o: { state: Exclude<RehomeState, 'started'>; reason?: string; commits?: number; files?: number; durationMs: number },
 ): Promise<void> {
   await q.query(
@@ -60,7 +87,10 @@ export async function finishRehome(
 }
 
 export async function listRehomes(q: Queryable, eventId: number): Promise<RehomeRecord[]> {
-  const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM workspace_rehomes WHERE event_id = $1 ORDER BY workspace_id`, [eventId]);
+  const { rows } = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM workspace_rehomes WHERE event_id = $1 ORDER BY workspace_id`,
+    [eventId],
+  );
   return rows.map(toRecord);
 }
 
@@ -83,7 +113,10 @@ export async function markRehomed(q: Queryable, workspaceId: string): Promise<vo
 
 /** Sets the approach-2 row's status without the "never revive" guard's side effects (freeze / restore). */
 export async function setPooledStatus(q: Queryable, workspaceId: string, status: string): Promise<void> {
-  await q.query(`UPDATE workspaces SET status = $2 WHERE approach = 'pooled' AND id = $1 AND status <> 'terminated'`, [workspaceId, status]);
+  await q.query(`UPDATE workspaces SET status = $2 WHERE approach = 'pooled' AND id = $1 AND status <> 'terminated'`, [
+    workspaceId,
+    status,
+  ]);
 }
 
 export function createRehomeRepository(q: Queryable) {

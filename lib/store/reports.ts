@@ -60,25 +60,69 @@ async function saveReport(db: Queryable, dir: string, input: ReportInput): Promi
   await writeAtomic(join(runDir, `${input.id}.md`), input.markdown);
   await writeAtomic(join(runDir, `${input.id}.html`), html);
   for (const f of input.files ?? []) await writeAtomic(join(runDir, f.name), f.content);
-  return { id: input.id, kind: input.kind, runId: input.runId, title: input.title, markdown: input.markdown, html, data, createdAt: rows[0].created_at };
+  return {
+    id: input.id,
+    kind: input.kind,
+    runId: input.runId,
+    title: input.title,
+    markdown: input.markdown,
+    html,
+    data,
+    createdAt: rows[0].created_at,
+  };
 }
 
-async function listReports(db: Queryable, filter: { runId?: string; kind?: string; limit?: number } = {}): Promise<ReportSummary[]> {
-  const { rows } = await db.query<{ id: string; kind: string; run_id: string; title: string; created_at: Date; files: string[] }>(
+async function listReports(
+  db: Queryable,
+  filter: { runId?: string; kind?: string; limit?: number } = {},
+): Promise<ReportSummary[]> {
+  const { rows } = await db.query<{
+    id: string;
+    kind: string;
+    run_id: string;
+    title: string;
+    created_at: Date;
+    files: string[];
+  }>(
     `SELECT id, kind, run_id, title, created_at, files FROM reports
      WHERE ($1::text IS NULL OR run_id = $1) AND ($2::text IS NULL OR kind = $2)
      ORDER BY created_at DESC LIMIT $3`,
     [filter.runId ?? null, filter.kind ?? null, Math.min(filter.limit ?? 100, 1000)],
   );
-  return rows.map((r) => ({ id: r.id, kind: r.kind, runId: r.run_id, title: r.title, createdAt: r.created_at, files: r.files }));
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    runId: r.run_id,
+    title: r.title,
+    createdAt: r.created_at,
+    files: r.files,
+  }));
 }
 
 async function getReport(db: Queryable, id: string): Promise<ReportDoc | null> {
-  const { rows } = await db.query<{ id: string; kind: string; run_id: string; title: string; markdown: string; html: string; data: Record<string, unknown>; created_at: Date }>(
-    'SELECT id, kind, run_id, title, markdown, html, data, created_at FROM reports WHERE id = $1', [id],
-  );
+  const { rows } = await db.query<{
+    id: string;
+    kind: string;
+    run_id: string;
+    title: string;
+    markdown: string;
+    html: string;
+    data: Record<string, unknown>;
+    created_at: Date;
+  }>('SELECT id, kind, run_id, title, markdown, html, data, created_at FROM reports WHERE id = $1', [id]);
   const r = rows[0];
-  return r ? { id: r.id, kind: r.kind, runId: r.run_id, title: r.title, markdown: r.markdown, html: r.html, data: r.data, createdAt: r.created_at } : null;
+  return r
+    ? {
+        id: r.id,
+        kind: r.kind,
+        runId: r.run_id,
+        title: r.title,
+        markdown: r.markdown,
+        html: r.html,
+        data: r.data,
+        createdAt: r.created_at,
+      }
+    : null;
 }
 
 /** The `reports` table (the rendered documents live as files under the reports directory). */

@@ -57,6 +57,9 @@ type Rest<F> = F extends (q: any, ...rest: infer R) => any ? R : never;
 
 /** `fn` with its first argument (the connection) bound to `q`: how a repository exposes a query. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function bindQuery<Q, F extends (q: Q, ...rest: any[]) => Promise<unknown>>(q: Q, fn: F): (...args: Rest<F>) => ReturnType<F> {
+export function bindQuery<Q, F extends (q: Q, ...rest: any[]) => Promise<unknown>>(
+  q: Q,
+  fn: F,
+): (...args: Rest<F>) => ReturnType<F> {
   return (...args) => fn(q, ...args) as ReturnType<F>;
 }

@@ -53,24 +53,58 @@ export interface SandboxRecord {
 }
 
 interface Row {
-  id: number; sandbox_id: string; agent_id: string; task_id: string; repo_url: string; branch: string;
-  agent_branch: string | null; status: SandboxStatus; last_operation: string | null; created_at: Date;
-  last_used_at: Date | null; terminated_at: Date | null; error_count: number; last_error: Buffer | null;
-  config: Record<string, unknown>; is_pooled: boolean; pool_size: number; provider: 'local' | 'e2b'; expires_at: Date | null;
-  lease: string; releasing_at: Date | null;
+  id: number;
+  sandbox_id: string;
+  agent_id: string;
+  task_id: string;
+  repo_url: string;
+  branch: string;
+  agent_branch: string | null;
+  status: SandboxStatus;
+  last_operation: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+  terminated_at: Date | null;
+  error_count: number;
+  last_error: Buffer | null;
+  config: Record<string, unknown>;
+  is_pooled: boolean;
+  pool_size: number;
+  provider: 'local' | 'e2b';
+  expires_at: Date | null;
+  lease: string;
+  releasing_at: Date | null;
 }
 
 const COLUMNS = `id, sandbox_id, agent_id, task_id, repo_url, branch, agent_branch, status, last_operation, created_at,
   last_used_at, terminated_at, error_count, last_error, config, is_pooled, pool_size, provider, expires_at, lease, releasing_at`;
-const G_COLUMNS = COLUMNS.split(',').map((c) => `g.${c.trim()}`).join(', ');
+const G_COLUMNS = COLUMNS.split(',')
+  .map((c) => `g.${c.trim()}`)
+  .join(', ');
 
 function toRecord(r: Row): SandboxRecord {
   return {
-    id: r.id, sandboxId: r.sandbox_id, agentId: r.agent_id, taskId: r.task_id, repoUrl: r.repo_url, branch: r.branch,
-    agentBranch: r.agent_branch, status: r.status, lastOperation: r.last_operation, createdAt: r.created_at,
-    lastUsedAt: r.last_used_at, terminatedAt: r.terminated_at, errorCount: r.error_count, hasError: r.last_error !== null,
-    config: r.config, isPooled: r.is_pooled, poolSize: r.pool_size, provider: r.provider, expiresAt: r.expires_at,
-    lease: Number(r.lease), releasingAt: r.releasing_at,
+    id: r.id,
+    sandboxId: r.sandbox_id,
+    agentId: r.agent_id,
+    taskId: r.task_id,
+    repoUrl: r.repo_url,
+    branch: r.branch,
+    agentBranch: r.agent_branch,
+    status: r.status,
+    lastOperation: r.last_operation,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    terminatedAt: r.terminated_at,
+    errorCount: r.error_count,
+    hasError: r.last_error !== null,
+    config: r.config,
+    isPooled: r.is_pooled,
+    poolSize: r.pool_size,
+    provider: r.provider,
+    expiresAt: r.expires_at,
+    lease: Number(r.lease),
+    releasingAt: r.releasing_at,
   };
 }
 
@@ -102,12 +136,28 @@ async function insertSandbox(q: Queryable, s: NewSandbox): Promise<SandboxRecord
        CASE WHEN $10::double precision IS NULL THEN NULL ELSE now() + $10::double precision * interval '1 millisecond' END, $11, $12, $13)
      ON CONFLICT (sandbox_id) DO NOTHING
      RETURNING ${COLUMNS}`,
-    [s.sandboxId, s.provider, s.isPooled, s.status ?? 'initializing', s.agentId ?? '', s.taskId ?? '', s.repoUrl ?? '',
-      s.branch ?? 'main', s.agentBranch ?? null, s.expiresInMs ?? null, JSON.stringify(s.config ?? {}), s.poolSize ?? 1, s.lease ?? 0],
+    [
+      s.sandboxId,
+      s.provider,
+      s.isPooled,
+      s.status ?? 'initializing',
+      s.agentId ?? '',
+      s.taskId ?? '',
+      s.repoUrl ?? '',
+      s.branch ?? 'main',
+      s.agentBranch ?? null,
+      s.expiresInMs ?? null,
+      JSON.stringify(s.config ?? {}),
+      s.poolSize ?? 1,
+      s.lease ?? 0,
+    ],
   );
   if (rows[0]) return toRecord(rows[0]);
   const existing = await getSandbox(q, s.sandboxId);
-  if (!existing) throw new DomainError(ErrorType.Internal, 'sandbox row vanished during insert', { details: { sandboxId: s.sandboxId } });
+  if (!existing)
+    throw new DomainError(ErrorType.Internal, 'sandbox row vanished during insert', {
+      details: { sandboxId: s.sandboxId },
+    });
   return existing;
 }
 
@@ -146,9 +196,14 @@ export interface TransitionResult {
  * Throws NotFound for an unknown id and Validation for a forbidden transition.
  */
 async function transitionSandbox(
-  q: Queryable, sandboxId: string, to: SandboxStatus, opts: TransitionFields & { from?: readonly SandboxStatus[] } = {},
+  q: Queryable,
+  sandboxId: string,
+  to: SandboxStatus,
+  opts: TransitionFields & { from?: readonly SandboxStatus[] } = {},
 ): Promise<TransitionResult> {
-  const allowedFrom = SANDBOX_STATUSES.filter((s) => ALLOWED_TRANSITIONS[s].includes(to) && (opts.from === undefined || opts.from.includes(s)));
+  const allowedFrom = SANDBOX_STATUSES.filter(
+    (s) => ALLOWED_TRANSITIONS[s].includes(to) && (opts.from === undefined || opts.from.includes(s)),
+  );
   // the CTE locks the row first, so the accrual mark it reads is the latest committed one
   const { rows } = await q.query<Row & { accrued_seconds: number }>(
     `WITH cur AS (
@@ -171,17 +226,33 @@ async function transitionSandbox(
      WHERE g.id = cur.id AND cur.status = ANY($3::text[]) AND ($12::bigint IS NULL OR cur.lease = $12::bigint)
      RETURNING ${G_COLUMNS},
        CASE WHEN $2 = 'terminated' THEN greatest(0, extract(epoch FROM now() - cur.cost_accrued_until))::double precision ELSE 0 END AS accrued_seconds`,
-    [sandboxId, to, allowedFrom, opts.agentId ?? null, opts.taskId ?? null, opts.repoUrl ?? null, opts.branch ?? null,
-      opts.agentBranch !== undefined, opts.agentBranch ?? null, opts.lastOperation ?? null, opts.touch === true,
-      opts.lease ?? null, opts.bumpLease === true],
+    [
+      sandboxId,
+      to,
+      allowedFrom,
+      opts.agentId ?? null,
+      opts.taskId ?? null,
+      opts.repoUrl ?? null,
+      opts.branch ?? null,
+      opts.agentBranch !== undefined,
+      opts.agentBranch ?? null,
+      opts.lastOperation ?? null,
+      opts.touch === true,
+      opts.lease ?? null,
+      opts.bumpLease === true,
+    ],
   );
   if (rows[0]) return { record: toRecord(rows[0]), changed: true, accruedSeconds: Number(rows[0].accrued_seconds) };
   const current = await getSandbox(q, sandboxId);
   if (!current) throw new DomainError(ErrorType.NotFound, 'sandbox not recorded', { details: { sandboxId } });
   if (opts.lease !== undefined && current.lease !== opts.lease) {
-    throw new DomainError(ErrorType.Validation, `sandbox lease is ${current.lease}, not ${opts.lease}: a stale caller changes nothing`, {
-      details: { sandboxId, lease: current.lease, expected: opts.lease, stale: true },
-    });
+    throw new DomainError(
+      ErrorType.Validation,
+      `sandbox lease is ${current.lease}, not ${opts.lease}: a stale caller changes nothing`,
+      {
+        details: { sandboxId, lease: current.lease, expected: opts.lease, stale: true },
+      },
+    );
   }
   if (current.status === to) return { record: current, changed: false, accruedSeconds: 0 };
   throw new DomainError(ErrorType.Validation, `sandbox cannot go from ${current.status} to ${to}`, {
@@ -198,7 +269,11 @@ export function redactSecrets(message: string): string {
 
 /** Stores the error encrypted and counts it; does not change the status (callers transition). */
 async function recordSandboxError(
-  q: Queryable, key: EncryptionKey, sandboxId: string, message: string, opts: { operation?: string } = {},
+  q: Queryable,
+  key: EncryptionKey,
+  sandboxId: string,
+  message: string,
+  opts: { operation?: string } = {},
 ): Promise<boolean> {
   const blob = encryptText(key, redactSecrets(message).slice(0, 8_000));
   const { rowCount } = await q.query(
@@ -211,7 +286,10 @@ async function recordSandboxError(
 
 /** Decrypts last_error (for operators and tests); null when none was recorded. */
 async function readLastError(q: Queryable, key: EncryptionKey, sandboxId: string): Promise<string | null> {
-  const { rows } = await q.query<{ last_error: Buffer | null }>('SELECT last_error FROM git_sandboxes WHERE sandbox_id = $1', [sandboxId]);
+  const { rows } = await q.query<{ last_error: Buffer | null }>(
+    'SELECT last_error FROM git_sandboxes WHERE sandbox_id = $1',
+    [sandboxId],
+  );
   const blob = rows[0]?.last_error;
   return blob ? decryptText(key, blob) : null;
 }
@@ -234,15 +312,23 @@ function filterSql(f: SandboxFilter, params: unknown[]): string {
   return sql;
 }
 
-async function listSandboxesByStatus(q: Queryable, statuses: readonly SandboxStatus[], f: SandboxFilter = {}): Promise<SandboxRecord[]> {
+async function listSandboxesByStatus(
+  q: Queryable,
+  statuses: readonly SandboxStatus[],
+  f: SandboxFilter = {},
+): Promise<SandboxRecord[]> {
   const params: unknown[] = [statuses];
-  const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM git_sandboxes WHERE status = ANY($1::text[])${filterSql(f, params)} ORDER BY id`, params);
+  const { rows } = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM git_sandboxes WHERE status = ANY($1::text[])${filterSql(f, params)} ORDER BY id`,
+    params,
+  );
   return rows.map(toRecord);
 }
 
 /** Live sandboxes (in the given states) whose expires_at has passed. */
 async function listExpiredSandboxes(
-  q: Queryable, f: SandboxFilter & { statuses?: readonly SandboxStatus[] } = {},
+  q: Queryable,
+  f: SandboxFilter & { statuses?: readonly SandboxStatus[] } = {},
 ): Promise<SandboxRecord[]> {
   const params: unknown[] = [f.statuses ?? ['initializing', 'ready', 'in_use', 'error']];
   const { rows } = await q.query<Row>(
@@ -255,7 +341,8 @@ async function listExpiredSandboxes(
 async function countByStatus(q: Queryable, f: SandboxFilter = {}): Promise<Record<SandboxStatus, number>> {
   const params: unknown[] = [];
   const { rows } = await q.query<{ status: SandboxStatus; n: string }>(
-    `SELECT status, count(*) AS n FROM git_sandboxes WHERE true${filterSql(f, params)} GROUP BY status`, params,
+    `SELECT status, count(*) AS n FROM git_sandboxes WHERE true${filterSql(f, params)} GROUP BY status`,
+    params,
   );
   const out = { initializing: 0, ready: 0, in_use: 0, error: 0, terminated: 0 };
   for (const r of rows) out[r.status] = Number(r.n);
@@ -272,7 +359,8 @@ const POOL_LOCK_NS = 4_242_101;
  * sharing the database never exceed `limit` together. Returns the placeholder, or null when full.
  */
 async function reservePooledSlot(
-  db: Db, opts: { provider: 'local' | 'e2b'; limit: number; expiresInMs: number; config?: Record<string, unknown> },
+  db: Db,
+  opts: { provider: 'local' | 'e2b'; limit: number; expiresInMs: number; config?: Record<string, unknown> },
 ): Promise<string | null> {
   return inTransaction(db, async (c) => {
     await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [POOL_LOCK_NS, opts.provider]);
@@ -283,8 +371,12 @@ async function reservePooledSlot(
     if (Number(rows[0].n) >= opts.limit) return null;
     const placeholder = `${PENDING_PREFIX}${randomUUID()}`;
     await insertSandbox(c, {
-      sandboxId: placeholder, provider: opts.provider, isPooled: true, status: 'initializing',
-      expiresInMs: opts.expiresInMs, config: { ...opts.config, reservation: placeholder },
+      sandboxId: placeholder,
+      provider: opts.provider,
+      isPooled: true,
+      status: 'initializing',
+      expiresInMs: opts.expiresInMs,
+      config: { ...opts.config, reservation: placeholder },
     });
     return placeholder;
   });
@@ -357,17 +449,28 @@ async function accrueCost(q: Queryable, f: SandboxFilter = {}): Promise<{ pooled
 }
 
 /** Sandboxes in use with no activity for `seconds` before `at` (first 20, and how many). */
-async function stuckInUse(q: Queryable, at: Date, seconds: number): Promise<{ sandboxes: { sandboxId: string; agentId: string; lastActivity: Date }[]; total: number }> {
+async function stuckInUse(
+  q: Queryable,
+  at: Date,
+  seconds: number,
+): Promise<{ sandboxes: { sandboxId: string; agentId: string; lastActivity: Date }[]; total: number }> {
   const { rows } = await q.query<{ sandbox_id: string; agent_id: string; last_activity: Date; n: string }>(
     `SELECT sandbox_id, agent_id, coalesce(last_used_at, created_at) AS last_activity, count(*) OVER () AS n FROM git_sandboxes
       WHERE status = 'in_use' AND coalesce(last_used_at, created_at) < $1::timestamptz - make_interval(secs => $2)
       ORDER BY last_activity LIMIT 20`,
-    [at, seconds]);
-  return { sandboxes: rows.map((r) => ({ sandboxId: r.sandbox_id, agentId: r.agent_id, lastActivity: r.last_activity })), total: Number(rows[0]?.n ?? 0) };
+    [at, seconds],
+  );
+  return {
+    sandboxes: rows.map((r) => ({ sandboxId: r.sandbox_id, agentId: r.agent_id, lastActivity: r.last_activity })),
+    total: Number(rows[0]?.n ?? 0),
+  };
 }
 
 /** in_use sandboxes whose release began more than `olderThanMs` ago and never finished. */
-async function listAbandonedReleases(q: Queryable, f: SandboxFilter & { olderThanMs: number }): Promise<SandboxRecord[]> {
+async function listAbandonedReleases(
+  q: Queryable,
+  f: SandboxFilter & { olderThanMs: number },
+): Promise<SandboxRecord[]> {
   const params: unknown[] = [f.olderThanMs];
   const { rows } = await q.query<Row>(
     `SELECT ${COLUMNS} FROM git_sandboxes WHERE status = 'in_use' AND releasing_at IS NOT NULL
@@ -393,7 +496,12 @@ export type ReleaseStart =
  * exactly one wipes the sandbox, and none touches it once it belongs to the next agent. A
  * release that started more than `takeoverAfterMs` ago is presumed dead and may be taken over.
  */
-async function beginRelease(q: Queryable, sandboxId: string, lease: number, takeoverAfterMs: number): Promise<ReleaseStart> {
+async function beginRelease(
+  q: Queryable,
+  sandboxId: string,
+  lease: number,
+  takeoverAfterMs: number,
+): Promise<ReleaseStart> {
   const won = await q.query<Row>(
     `UPDATE git_sandboxes SET releasing_at = clock_timestamp()
       WHERE sandbox_id = $1 AND status = 'in_use' AND lease = $2 AND releasing_at IS NULL
@@ -410,7 +518,8 @@ async function beginRelease(q: Queryable, sandboxId: string, lease: number, take
   );
   if (taken.rows[0]) return { outcome: 'taken_over', record: toRecord(taken.rows[0]) };
   const current = await getSandbox(q, sandboxId);
-  if (current && current.status === 'in_use' && current.lease === lease) return { outcome: 'in_progress', record: current };
+  if (current && current.status === 'in_use' && current.lease === lease)
+    return { outcome: 'in_progress', record: current };
   return { outcome: 'stale', record: current };
 }
 
@@ -444,19 +553,30 @@ export function createSandboxRepository(db: Db, opts: { key?: EncryptionKey } = 
   return defineRepository('git_sandboxes', {
     insert: (s: NewSandbox) => insertSandbox(db, s),
     findById: (sandboxId: string) => getSandbox(db, sandboxId),
-    transition: (sandboxId: string, to: SandboxStatus, t: TransitionFields & { from?: readonly SandboxStatus[] } = {}) => transitionSandbox(db, sandboxId, to, t),
-    recordError: (sandboxId: string, message: string, o: { operation?: string } = {}) => recordSandboxError(db, key(), sandboxId, message, o),
+    transition: (
+      sandboxId: string,
+      to: SandboxStatus,
+      t: TransitionFields & { from?: readonly SandboxStatus[] } = {},
+    ) => transitionSandbox(db, sandboxId, to, t),
+    recordError: (sandboxId: string, message: string, o: { operation?: string } = {}) =>
+      recordSandboxError(db, key(), sandboxId, message, o),
     readLastError: (sandboxId: string) => readLastError(db, key(), sandboxId),
     listByStatus: (statuses: readonly SandboxStatus[], f: SandboxFilter = {}) => listSandboxesByStatus(db, statuses, f),
     listExpired: (f: SandboxFilter & { statuses?: readonly SandboxStatus[] } = {}) => listExpiredSandboxes(db, f),
     countByStatus: (f: SandboxFilter = {}) => countByStatus(db, f),
-    reservePooledSlot: (o: { provider: 'local' | 'e2b'; limit: number; expiresInMs: number; config?: Record<string, unknown> }) => reservePooledSlot(db, o),
+    reservePooledSlot: (o: {
+      provider: 'local' | 'e2b';
+      limit: number;
+      expiresInMs: number;
+      config?: Record<string, unknown>;
+    }) => reservePooledSlot(db, o),
     bindReservation: (placeholder: string, sandboxId: string) => bindReservation(db, placeholder, sandboxId),
     cancelReservation: (placeholder: string) => cancelReservation(db, placeholder),
     claimIdle: (provider: 'local' | 'e2b', a: Assignment) => claimIdleSandbox(db, provider, a),
     accrueCost: (f: SandboxFilter = {}) => accrueCost(db, f),
     stuckInUse: (at: Date, seconds: number) => stuckInUse(db, at, seconds),
-    beginRelease: (sandboxId: string, lease: number, takeoverAfterMs: number) => beginRelease(db, sandboxId, lease, takeoverAfterMs),
+    beginRelease: (sandboxId: string, lease: number, takeoverAfterMs: number) =>
+      beginRelease(db, sandboxId, lease, takeoverAfterMs),
     finishRelease: (sandboxId: string, lease: number, to: 'ready' | 'error') => finishRelease(db, sandboxId, lease, to),
     listAbandonedReleases: (f: SandboxFilter & { olderThanMs: number }) => listAbandonedReleases(db, f),
   });

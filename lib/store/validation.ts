@@ -99,7 +99,19 @@ export function createValidationDecisionRepository(q: Queryable) {
            (run_id, key, week, decision, rule_decision, reasons, forced, incomplete, overridden_by, override_reason, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11 / 1000.0))
          ON CONFLICT (run_id, key) DO NOTHING`,
-        [d.runId, d.key, d.week, d.decision, d.ruleDecision, JSON.stringify(d.reasons), d.forced, d.incomplete, d.overriddenBy, d.overrideReason, d.at],
+        [
+          d.runId,
+          d.key,
+          d.week,
+          d.decision,
+          d.ruleDecision,
+          JSON.stringify(d.reasons),
+          d.forced,
+          d.incomplete,
+          d.overriddenBy,
+          d.overrideReason,
+          d.at,
+        ],
       );
       return rowCount === 1;
     },

@@ -24,22 +24,66 @@ export interface WorkspaceRecord extends Workspace {
 }
 
 interface Row {
-  id: string; approach: Approach; agent_id: string; task_id: string; repo_url: string; base_branch: string;
-  agent_branch: string; sandbox_id: string; dir: string; status: WorkspaceStatus; created_at: Date;
-  last_used_at: Date | null; released_at: Date | null; sandbox_lease: string; attempt: string; disk_bytes: string; file_count: string;
+  id: string;
+  approach: Approach;
+  agent_id: string;
+  task_id: string;
+  repo_url: string;
+  base_branch: string;
+  agent_branch: string;
+  sandbox_id: string;
+  dir: string;
+  status: WorkspaceStatus;
+  created_at: Date;
+  last_used_at: Date | null;
+  released_at: Date | null;
+  sandbox_lease: string;
+  attempt: string;
+  disk_bytes: string;
+  file_count: string;
 }
 
-const COLUMN_LIST = ['id', 'approach', 'agent_id', 'task_id', 'repo_url', 'base_branch', 'agent_branch', 'sandbox_id', 'dir', 'status',
-  'created_at', 'last_used_at', 'released_at', 'sandbox_lease', 'attempt', 'disk_bytes', 'file_count'];
+const COLUMN_LIST = [
+  'id',
+  'approach',
+  'agent_id',
+  'task_id',
+  'repo_url',
+  'base_branch',
+  'agent_branch',
+  'sandbox_id',
+  'dir',
+  'status',
+  'created_at',
+  'last_used_at',
+  'released_at',
+  'sandbox_lease',
+  'attempt',
+  'disk_bytes',
+  'file_count',
+];
 const COLUMNS = COLUMN_LIST.join(', ');
 const W_COLUMNS = COLUMN_LIST.map((c) => `w.${c}`).join(', ');
 
 function toRecord(r: Row): WorkspaceRecord {
   return {
-    id: r.id, approach: r.approach, agentId: r.agent_id, taskId: r.task_id, repoUrl: r.repo_url, baseBranch: r.base_branch,
-    agentBranch: r.agent_branch, sandboxId: r.sandbox_id, dir: r.dir, status: r.status, createdAt: r.created_at,
-    lastUsedAt: r.last_used_at, releasedAt: r.released_at, sandboxLease: Number(r.sandbox_lease), attempt: Number(r.attempt),
-    diskBytes: Number(r.disk_bytes), fileCount: Number(r.file_count),
+    id: r.id,
+    approach: r.approach,
+    agentId: r.agent_id,
+    taskId: r.task_id,
+    repoUrl: r.repo_url,
+    baseBranch: r.base_branch,
+    agentBranch: r.agent_branch,
+    sandboxId: r.sandbox_id,
+    dir: r.dir,
+    status: r.status,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    releasedAt: r.released_at,
+    sandboxLease: Number(r.sandbox_lease),
+    attempt: Number(r.attempt),
+    diskBytes: Number(r.disk_bytes),
+    fileCount: Number(r.file_count),
   };
 }
 
@@ -71,7 +115,9 @@ const AGENT_WORKSPACES_LOCK_NS = 4_242_102;
  * pass it together.
  */
 async function insertWorkspace(
-  q: Queryable, w: NewWorkspace, opts: { maxOpenPerAgent?: number } = {},
+  q: Queryable,
+  w: NewWorkspace,
+  opts: { maxOpenPerAgent?: number } = {},
 ): Promise<{ workspace: WorkspaceRecord; created: boolean }> {
   const insert = async (c: Queryable): Promise<WorkspaceRecord | null> => {
     const { rows } = await c.query<Row>(
@@ -79,23 +125,40 @@ async function insertWorkspace(
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (approach, id) DO NOTHING
        RETURNING ${COLUMNS}`,
-      [w.id, w.approach, w.agentId, w.taskId, w.repoUrl, w.baseBranch, w.agentBranch, w.sandboxId, w.dir, w.status ?? 'initializing', w.sandboxLease ?? 0],
+      [
+        w.id,
+        w.approach,
+        w.agentId,
+        w.taskId,
+        w.repoUrl,
+        w.baseBranch,
+        w.agentBranch,
+        w.sandboxId,
+        w.dir,
+        w.status ?? 'initializing',
+        w.sandboxLease ?? 0,
+      ],
     );
     return rows[0] ? toRecord(rows[0]) : null;
   };
   const max = opts.maxOpenPerAgent;
-  const inserted = max === undefined
-    ? await insert(q)
-    : await inTransaction(q as pg.Pool, async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [AGENT_WORKSPACES_LOCK_NS, w.agentId]);
-      const open = await countOpenWorkspaces(c, w.agentId, w.id);
-      if (open >= max) {
-        throw new DomainError(ErrorType.QuotaExceeded, `agent ${w.agentId} already has ${open} open workspaces (limits.maxOpenWorkspacesPerAgent is ${max}); release one first`, {
-          details: { limit: 'limits.maxOpenWorkspacesPerAgent', max, open },
+  const inserted =
+    max === undefined
+      ? await insert(q)
+      : await inTransaction(q as pg.Pool, async (c) => {
+          await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [AGENT_WORKSPACES_LOCK_NS, w.agentId]);
+          const open = await countOpenWorkspaces(c, w.agentId, w.id);
+          if (open >= max) {
+            throw new DomainError(
+              ErrorType.QuotaExceeded,
+              `agent ${w.agentId} already has ${open} open workspaces (limits.maxOpenWorkspacesPerAgent is ${max}); release one first`,
+              {
+                details: { limit: 'limits.maxOpenWorkspacesPerAgent', max, open },
+              },
+            );
+          }
+          return insert(c);
         });
-      }
-      return insert(c);
-    });
   if (inserted) return { workspace: inserted, created: true };
   const existing = await getWorkspace(q, w.approach, w.id);
   if (!existing) throw new Error(`workspace ${w.id} vanished during insert`);
@@ -124,7 +187,10 @@ export interface ClaimedAttempt {
  * revoke. Null when the workspace is not claimable (ready, in use, released, or absent).
  */
 async function claimCreateAttempt(
-  q: Queryable, approach: Approach, id: string, sandbox: { sandboxId: string; lease: number },
+  q: Queryable,
+  approach: Approach,
+  id: string,
+  sandbox: { sandboxId: string; lease: number },
 ): Promise<ClaimedAttempt | null> {
   const { rows } = await q.query<Row & { prev_sandbox_id: string; prev_sandbox_lease: string }>(
     `WITH prev AS (
@@ -137,7 +203,9 @@ async function claimCreateAttempt(
     [approach, id, sandbox.sandboxId, sandbox.lease],
   );
   const r = rows[0];
-  return r ? { workspace: toRecord(r), previous: { sandboxId: r.prev_sandbox_id, lease: Number(r.prev_sandbox_lease) } } : null;
+  return r
+    ? { workspace: toRecord(r), previous: { sandboxId: r.prev_sandbox_id, lease: Number(r.prev_sandbox_lease) } }
+    : null;
 }
 
 const GET_WORKSPACE_SQL = `SELECT ${COLUMNS} FROM workspaces WHERE approach = $1 AND id = $2`;
@@ -163,14 +231,24 @@ async function findServingWorkspace(q: Queryable, id: string): Promise<Workspace
 }
 
 async function listWorkspaces(
-  q: Queryable, f: { approach?: Approach; agentId?: string; active?: boolean } = {},
+  q: Queryable,
+  f: { approach?: Approach; agentId?: string; active?: boolean } = {},
 ): Promise<WorkspaceRecord[]> {
   const params: unknown[] = [];
   let where = 'true';
-  if (f.approach !== undefined) { params.push(f.approach); where += ` AND approach = $${params.length}`; }
-  if (f.agentId !== undefined) { params.push(f.agentId); where += ` AND agent_id = $${params.length}`; }
+  if (f.approach !== undefined) {
+    params.push(f.approach);
+    where += ` AND approach = $${params.length}`;
+  }
+  if (f.agentId !== undefined) {
+    params.push(f.agentId);
+    where += ` AND agent_id = $${params.length}`;
+  }
   if (f.active === true) where += ` AND status <> 'terminated'`;
-  const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM workspaces WHERE ${where} ORDER BY created_at, id`, params);
+  const { rows } = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM workspaces WHERE ${where} ORDER BY created_at, id`,
+    params,
+  );
   return rows.map(toRecord);
 }
 
@@ -183,7 +261,8 @@ async function listPairsCreatedIn(q: Queryable, from: Date, until: Date): Promis
     `SELECT ${COLUMNS} FROM workspaces
       WHERE id IN (SELECT id FROM workspaces WHERE created_at >= $1 AND created_at <= $2)
         AND created_at <= $2`,
-    [from, until]);
+    [from, until],
+  );
   return rows.map(toRecord);
 }
 
@@ -205,7 +284,11 @@ export interface SetStatusOptions {
 }
 
 async function setWorkspaceStatus(
-  q: Queryable, approach: Approach, id: string, status: Exclude<WorkspaceStatus, 'terminated'>, opts: SetStatusOptions = {},
+  q: Queryable,
+  approach: Approach,
+  id: string,
+  status: Exclude<WorkspaceStatus, 'terminated'>,
+  opts: SetStatusOptions = {},
 ): Promise<WorkspaceRecord | null> {
   const { rows } = await q.query<Row>(
     `UPDATE workspaces SET status = $3, sandbox_id = coalesce($4, sandbox_id),
@@ -213,14 +296,33 @@ async function setWorkspaceStatus(
      WHERE approach = $1 AND id = $2 AND status <> 'terminated'
        AND ($5::text[] IS NULL OR status = ANY($5::text[])) AND ($6::bigint IS NULL OR attempt = $6::bigint)
      RETURNING ${COLUMNS}`,
-    [approach, id, status, opts.sandboxId ?? null, opts.from ?? null, opts.attempt ?? null, opts.usage?.bytes ?? null, opts.usage?.files ?? null],
+    [
+      approach,
+      id,
+      status,
+      opts.sandboxId ?? null,
+      opts.from ?? null,
+      opts.attempt ?? null,
+      opts.usage?.bytes ?? null,
+      opts.usage?.files ?? null,
+    ],
   );
   return rows[0] ? toRecord(rows[0]) : null;
 }
 
 /** Records a measured usage (after a clone or a pull). */
-async function setWorkspaceUsage(q: Queryable, approach: Approach, id: string, usage: { bytes: number; files: number }): Promise<void> {
-  await q.query(`UPDATE workspaces SET disk_bytes = $3, file_count = $4 WHERE approach = $1 AND id = $2`, [approach, id, usage.bytes, usage.files]);
+async function setWorkspaceUsage(
+  q: Queryable,
+  approach: Approach,
+  id: string,
+  usage: { bytes: number; files: number },
+): Promise<void> {
+  await q.query(`UPDATE workspaces SET disk_bytes = $3, file_count = $4 WHERE approach = $1 AND id = $2`, [
+    approach,
+    id,
+    usage.bytes,
+    usage.files,
+  ]);
 }
 
 /**
@@ -228,7 +330,11 @@ async function setWorkspaceUsage(q: Queryable, approach: Approach, id: string, u
  * frees room always passes). Returns null on success, else which limit would be passed.
  */
 async function reserveWorkspaceUsage(
-  q: Queryable, approach: Approach, id: string, delta: { bytes: number; files: number }, max: { bytes: number; files: number },
+  q: Queryable,
+  approach: Approach,
+  id: string,
+  delta: { bytes: number; files: number },
+  max: { bytes: number; files: number },
 ): Promise<null | 'bytes' | 'files'> {
   const { rows } = await q.query<{ disk_bytes: string; file_count: string; ok: boolean }>(
     `WITH cur AS (SELECT approach, id, disk_bytes, file_count FROM workspaces WHERE approach = $1 AND id = $2 FOR UPDATE)
@@ -256,7 +362,12 @@ export type WorkspaceOpLease =
  * record (null when the workspace does not exist) and the holder's operation name.
  */
 async function acquireWorkspaceOp(
-  q: Queryable, approach: Approach, id: string, op: string, token: string, ttlMs: number,
+  q: Queryable,
+  approach: Approach,
+  id: string,
+  op: string,
+  token: string,
+  ttlMs: number,
 ): Promise<WorkspaceOpLease> {
   const { rows } = await q.query<Row>(
     `UPDATE workspaces SET op_token = $3, op_name = $4, op_expires_at = clock_timestamp() + $5::double precision * interval '1 millisecond'
@@ -265,12 +376,25 @@ async function acquireWorkspaceOp(
     [approach, id, token, op, ttlMs],
   );
   if (rows[0]) return { acquired: true, workspace: toRecord(rows[0]) };
-  const cur = await q.query<Row & { op_name: string | null }>(`SELECT ${COLUMNS}, op_name FROM workspaces WHERE approach = $1 AND id = $2`, [approach, id]);
-  return { acquired: false, workspace: cur.rows[0] ? toRecord(cur.rows[0]) : null, holder: cur.rows[0]?.op_name ?? null };
+  const cur = await q.query<Row & { op_name: string | null }>(
+    `SELECT ${COLUMNS}, op_name FROM workspaces WHERE approach = $1 AND id = $2`,
+    [approach, id],
+  );
+  return {
+    acquired: false,
+    workspace: cur.rows[0] ? toRecord(cur.rows[0]) : null,
+    holder: cur.rows[0]?.op_name ?? null,
+  };
 }
 
 /** Extends a held operation lease; false when it was lost (expired and taken over). */
-async function renewWorkspaceOp(q: Queryable, approach: Approach, id: string, token: string, ttlMs: number): Promise<boolean> {
+async function renewWorkspaceOp(
+  q: Queryable,
+  approach: Approach,
+  id: string,
+  token: string,
+  ttlMs: number,
+): Promise<boolean> {
   const { rowCount } = await q.query(
     `UPDATE workspaces SET op_expires_at = clock_timestamp() + $4::double precision * interval '1 millisecond'
      WHERE approach = $1 AND id = $2 AND op_token = $3`,
@@ -312,17 +436,29 @@ export function createWorkspaceRepository(q: Queryable) {
     findServing: (id: string) => findServingWorkspace(q, id),
     list: (f: { approach?: Approach; agentId?: string; active?: boolean } = {}) => listWorkspaces(q, f),
     listPairsCreatedIn: (from: Date, until: Date) => listPairsCreatedIn(q, from, until),
-    setStatus: (approach: Approach, id: string, status: Exclude<WorkspaceStatus, 'terminated'>, opts: SetStatusOptions = {}) =>
-      setWorkspaceStatus(q, approach, id, status, opts),
+    setStatus: (
+      approach: Approach,
+      id: string,
+      status: Exclude<WorkspaceStatus, 'terminated'>,
+      opts: SetStatusOptions = {},
+    ) => setWorkspaceStatus(q, approach, id, status, opts),
     markUsed: (approach: Approach, id: string) => markWorkspaceUsed(q, approach, id),
     release: (approach: Approach, id: string) => releaseWorkspace(q, approach, id),
     countOpen: (agentId: string, exceptId?: string) => countOpenWorkspaces(q, agentId, exceptId),
-    claimCreateAttempt: (approach: Approach, id: string, sandbox: { sandboxId: string; lease: number }) => claimCreateAttempt(q, approach, id, sandbox),
-    setUsage: (approach: Approach, id: string, usage: { bytes: number; files: number }) => setWorkspaceUsage(q, approach, id, usage),
-    reserveUsage: (approach: Approach, id: string, delta: { bytes: number; files: number }, max: { bytes: number; files: number }) =>
-      reserveWorkspaceUsage(q, approach, id, delta, max),
-    acquireOp: (approach: Approach, id: string, op: string, token: string, ttlMs: number) => acquireWorkspaceOp(q, approach, id, op, token, ttlMs),
-    renewOp: (approach: Approach, id: string, token: string, ttlMs: number) => renewWorkspaceOp(q, approach, id, token, ttlMs),
+    claimCreateAttempt: (approach: Approach, id: string, sandbox: { sandboxId: string; lease: number }) =>
+      claimCreateAttempt(q, approach, id, sandbox),
+    setUsage: (approach: Approach, id: string, usage: { bytes: number; files: number }) =>
+      setWorkspaceUsage(q, approach, id, usage),
+    reserveUsage: (
+      approach: Approach,
+      id: string,
+      delta: { bytes: number; files: number },
+      max: { bytes: number; files: number },
+    ) => reserveWorkspaceUsage(q, approach, id, delta, max),
+    acquireOp: (approach: Approach, id: string, op: string, token: string, ttlMs: number) =>
+      acquireWorkspaceOp(q, approach, id, op, token, ttlMs),
+    renewOp: (approach: Approach, id: string, token: string, ttlMs: number) =>
+      renewWorkspaceOp(q, approach, id, token, ttlMs),
     releaseOp: (approach: Approach, id: string, token: string) => releaseWorkspaceOp(q, approach, id, token),
   });
 }

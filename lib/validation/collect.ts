@@ -5,7 +5,13 @@
  */
 import type { ValidationConfig } from '../config/validation.js';
 import { DomainError, ErrorType } from '../errors.js';
-import { promDuration, substituteQuery, toScalar, type PromInstantResult, type PromRangeResult } from '../prom/client.js';
+import {
+  promDuration,
+  substituteQuery,
+  toScalar,
+  type PromInstantResult,
+  type PromRangeResult,
+} from '../prom/client.js';
 import type { DayAggregates, DaySnapshot, ErrorRateByCategory, HourlyPoint } from './types.js';
 import { REPORTED_CATEGORIES } from './types.js';
 
@@ -107,7 +113,8 @@ export async function collectDaySnapshot(prom: PromQuerier, o: CollectDayOptions
   const subqueryStep = promDuration(config.subqueryStepSeconds);
   const q = (name: string, window: string): string => {
     const promql = queries[name];
-    if (promql === undefined) throw new DomainError(ErrorType.PromBadQuery, `validation query ${name} is not configured`, { retryable: false });
+    if (promql === undefined)
+      throw new DomainError(ErrorType.PromBadQuery, `validation query ${name} is not configured`, { retryable: false });
     return substituteQuery(promql, { window, subquery_step: subqueryStep });
   };
 
@@ -142,7 +149,11 @@ export async function collectDaySnapshot(prom: PromQuerier, o: CollectDayOptions
       const promql = q(spec.query, spec.window === 'day' ? dayWindow : resWindow);
       const r = await prom.queryRange(promql, o.start + res, end, res);
       if (r.series.length > 1) {
-        throw new DomainError(ErrorType.PromBadQuery, `hourly query ${spec.query} must return one series, got ${r.series.length}`, { retryable: false });
+        throw new DomainError(
+          ErrorType.PromBadQuery,
+          `hourly query ${spec.query} must return one series, got ${r.series.length}`,
+          { retryable: false },
+        );
       }
       const byT = new Map<number, number | null>();
       for (const s of r.series[0]?.samples ?? []) byT.set(Math.round(s.t), storedValue(s.value));

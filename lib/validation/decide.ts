@@ -77,10 +77,19 @@ export function buildTriggersTable(weeks: readonly WeekSummary[], config: Valida
     const def = TRIGGERS[name];
     const cells = weekNos.map((week): TriggersTableCell => {
       const r = map.get(week)?.triggers.find((t) => t.trigger === name);
-      return r ? { week, status: r.status, breachHours: r.breachHours, max: r.max } : { week, status: 'no_data', breachHours: 0, max: null };
+      return r
+        ? { week, status: r.status, breachHours: r.breachHours, max: r.max }
+        : { week, status: 'no_data', breachHours: 0, max: null };
     });
     const run = firstRun(cells, (s) => s === 'exceeded');
-    return { trigger: name, label: def.label, unit: def.unit, threshold: def.threshold(config), cells, sustainedWeeks: run };
+    return {
+      trigger: name,
+      label: def.label,
+      unit: def.unit,
+      threshold: def.threshold(config),
+      cells,
+      sustainedWeeks: run,
+    };
   });
   return { weeks: weekNos, rows };
 }
@@ -112,7 +121,8 @@ export function sustainedBreaches(table: TriggersTable, pessimistic = false): Su
   return out;
 }
 
-const fmtWeeks = (ws: readonly number[]): string => (ws.length === 2 ? `weeks ${ws[0]} and ${ws[1]}` : `weeks ${ws[0]}–${ws[ws.length - 1]}`);
+const fmtWeeks = (ws: readonly number[]): string =>
+  ws.length === 2 ? `weeks ${ws[0]} and ${ws[1]}` : `weeks ${ws[0]}–${ws[ws.length - 1]}`;
 
 interface Assessment {
   /** reasons the data cannot support STAY yet */
@@ -124,7 +134,12 @@ interface Assessment {
   gaps: string[];
 }
 
-function assess(weeks: readonly WeekSummary[], table: TriggersTable, last: number, config: ValidationConfig): Assessment {
+function assess(
+  weeks: readonly WeekSummary[],
+  table: TriggersTable,
+  last: number,
+  config: ValidationConfig,
+): Assessment {
   const map = byWeek(weeks);
   const doubts: string[] = [];
   const unstable: string[] = [];
@@ -133,7 +148,8 @@ function assess(weeks: readonly WeekSummary[], table: TriggersTable, last: numbe
   for (const w of table.weeks) {
     const s = map.get(w);
     if (!s) gaps.push(`week ${w} has no summary`);
-    else if (s.missingDays.length > 0) gaps.push(`week ${w} is missing data for day${s.missingDays.length > 1 ? 's' : ''} ${s.missingDays.join(', ')}`);
+    else if (s.missingDays.length > 0)
+      gaps.push(`week ${w} is missing data for day${s.missingDays.length > 1 ? 's' : ''} ${s.missingDays.join(', ')}`);
   }
 
   // Missing data is never read as a pass: if the gaps, read as breaches, would complete a
@@ -149,18 +165,26 @@ function assess(weeks: readonly WeekSummary[], table: TriggersTable, last: numbe
   const windowWeeks = [last - 1, last].filter((w) => w >= 1);
   const missingInWindow = windowWeeks.flatMap((w) => (map.get(w)?.missingDays ?? []).map((d) => ({ w, d })));
   if (missingInWindow.length > config.maxMissingDecisionDays) {
-    const byW = windowWeeks.map((w) => ({ w, days: missingInWindow.filter((m) => m.w === w).map((m) => m.d) })).filter((x) => x.days.length > 0);
-    doubts.push(`${missingInWindow.length} days of the decision window (${fmtWeeks(windowWeeks)}) are missing, more than the ${config.maxMissingDecisionDays} allowed: ${byW.map((x) => `week ${x.w} day${x.days.length > 1 ? 's' : ''} ${x.days.join(', ')}`).join('; ')}`);
+    const byW = windowWeeks
+      .map((w) => ({ w, days: missingInWindow.filter((m) => m.w === w).map((m) => m.d) }))
+      .filter((x) => x.days.length > 0);
+    doubts.push(
+      `${missingInWindow.length} days of the decision window (${fmtWeeks(windowWeeks)}) are missing, more than the ${config.maxMissingDecisionDays} allowed: ${byW.map((x) => `week ${x.w} day${x.days.length > 1 ? 's' : ''} ${x.days.join(', ')}`).join('; ')}`,
+    );
   }
   const lastWeek = map.get(last);
   if (!lastWeek || lastWeek.missingDays.length > 0) {
-    doubts.push(`the latest week (${last}) has missing data${lastWeek ? ` (day${lastWeek.missingDays.length > 1 ? 's' : ''} ${lastWeek.missingDays.join(', ')})` : ''}`);
+    doubts.push(
+      `the latest week (${last}) has missing data${lastWeek ? ` (day${lastWeek.missingDays.length > 1 ? 's' : ''} ${lastWeek.missingDays.join(', ')})` : ''}`,
+    );
   }
   for (const row of table.rows) {
     const cell = row.cells[row.cells.length - 1];
     const prev = row.cells[row.cells.length - 2];
     if (cell?.status === 'exceeded' && prev?.status !== 'exceeded') {
-      doubts.push(`${row.label} exceeded ${fmtThreshold(row.threshold, row.unit)} in week ${last} only: another week tells a spike from a sustained breach`);
+      doubts.push(
+        `${row.label} exceeded ${fmtThreshold(row.threshold, row.unit)} in week ${last} only: another week tells a spike from a sustained breach`,
+      );
     }
   }
 
@@ -170,23 +194,35 @@ function assess(weeks: readonly WeekSummary[], table: TriggersTable, last: numbe
     stability = compareWeeks(prevWeek, lastWeek, config);
     for (const c of stability.checks) {
       if (c.status === 'unstable') {
-        unstable.push(`${stabilityLabel(c.metric)} unstable week ${last - 1} → ${last}: ${fmtChange(c.metric, c.change)} (band ${c.band})`);
+        unstable.push(
+          `${stabilityLabel(c.metric)} unstable week ${last - 1} → ${last}: ${fmtChange(c.metric, c.change)} (band ${c.band})`,
+        );
       } else if (c.status === 'no_data') {
-        doubts.push(`${stabilityLabel(c.metric)} has no data in week ${c.previous === null ? last - 1 : last}: stability cannot be judged`);
+        doubts.push(
+          `${stabilityLabel(c.metric)} has no data in week ${c.previous === null ? last - 1 : last}: stability cannot be judged`,
+        );
       }
     }
   } else if (last >= 1) {
-    doubts.push(last < 2 ? 'fewer than 2 weeks: week-over-week stability not measured' : `week ${last - 1} has no summary: stability cannot be judged`);
+    doubts.push(
+      last < 2
+        ? 'fewer than 2 weeks: week-over-week stability not measured'
+        : `week ${last - 1} has no summary: stability cannot be judged`,
+    );
   }
   return { doubts, unstable, stability, missingData: gaps.length > 0, gaps };
 }
 
 function stabilityLabel(m: string): string {
   switch (m) {
-    case 'costPerOp': return 'Cost per operation';
-    case 'p95Latency': return 'P95 latency';
-    case 'errorRate': return 'Error rate';
-    default: return 'Peak concurrency';
+    case 'costPerOp':
+      return 'Cost per operation';
+    case 'p95Latency':
+      return 'P95 latency';
+    case 'errorRate':
+      return 'Error rate';
+    default:
+      return 'Peak concurrency';
   }
 }
 
@@ -200,10 +236,14 @@ function fmtChange(metric: string, change: number | null): string {
 /** Formats a threshold with its unit for reasons and reports. */
 export function fmtThreshold(value: number, unit: string): string {
   switch (unit) {
-    case '$': return `$${value}`;
-    case '%': return `${Math.round(value * 1000) / 10}%`;
-    case 's': return `${value} s`;
-    default: return `${value} ${unit}`;
+    case '$':
+      return `$${value}`;
+    case '%':
+      return `${Math.round(value * 1000) / 10}%`;
+    case 's':
+      return `${value} s`;
+    default:
+      return `${value} ${unit}`;
   }
 }
 
@@ -223,7 +263,11 @@ export function fmtThreshold(value: number, unit: string): string {
  *     sustained, else STAY, flagged `incomplete` when it would otherwise have extended.
  * `incomplete` is also set when any week had missing data, even if the decision did not depend on it.
  */
-export function decide(weeks: readonly WeekSummary[], config: ValidationConfig, opts: DecideOptions = {}): DecisionResult {
+export function decide(
+  weeks: readonly WeekSummary[],
+  config: ValidationConfig,
+  opts: DecideOptions = {},
+): DecisionResult {
   const force = opts.force === true;
   const sorted = [...weeks].sort((a, b) => a.week - b.week);
   const last = sorted.length === 0 ? 0 : sorted[sorted.length - 1].week;
@@ -248,9 +292,21 @@ export function decide(weeks: readonly WeekSummary[], config: ValidationConfig, 
       return `${TRIGGERS[b.trigger].label} exceeded ${fmtThreshold(row?.threshold ?? 0, TRIGGERS[b.trigger].unit)} in ${fmtWeeks(b.weeks)} (sustained)`;
     });
     if (last < config.weeks && !config.migrateEarly && !force) {
-      return { ...base, decision: 'CONTINUE', provisional: 'MIGRATE', reasons: [...reasons, `waiting for the planned decision at week ${config.weeks}`], incomplete: a.missingData };
+      return {
+        ...base,
+        decision: 'CONTINUE',
+        provisional: 'MIGRATE',
+        reasons: [...reasons, `waiting for the planned decision at week ${config.weeks}`],
+        incomplete: a.missingData,
+      };
     }
-    return { ...base, decision: 'MIGRATE', forced: force && last < config.weeks, reasons: [...reasons, ...gapNote], incomplete: a.missingData };
+    return {
+      ...base,
+      decision: 'MIGRATE',
+      forced: force && last < config.weeks,
+      reasons: [...reasons, ...gapNote],
+      incomplete: a.missingData,
+    };
   }
 
   const problems = [...a.unstable, ...a.doubts];
@@ -265,22 +321,39 @@ export function decide(weeks: readonly WeekSummary[], config: ValidationConfig, 
       ...base,
       decision: 'CONTINUE',
       provisional: verdict,
-      reasons: [`week ${last}: the planned decision is at week ${config.weeks}`, ...(verdict === 'STAY' ? stayReasons : problems)],
+      reasons: [
+        `week ${last}: the planned decision is at week ${config.weeks}`,
+        ...(verdict === 'STAY' ? stayReasons : problems),
+      ],
       incomplete: a.missingData,
     };
   }
   if (verdict === 'STAY') {
-    return { ...base, decision: 'STAY', forced: force && last < config.weeks, reasons: [...stayReasons, ...gapNote], incomplete: a.missingData };
+    return {
+      ...base,
+      decision: 'STAY',
+      forced: force && last < config.weeks,
+      reasons: [...stayReasons, ...gapNote],
+      incomplete: a.missingData,
+    };
   }
   if (last < config.maxWeeks && !force) {
     return { ...base, decision: 'EXTEND', reasons: problems, incomplete: a.missingData };
   }
-  const why = last >= config.maxWeeks ? `week ${last} is the last allowed (maximum ${config.maxWeeks})` : `decision forced at week ${last}`;
+  const why =
+    last >= config.maxWeeks
+      ? `week ${last} is the last allowed (maximum ${config.maxWeeks})`
+      : `decision forced at week ${last}`;
   return {
     ...base,
     decision: 'STAY',
     forced: true,
     incomplete: true,
-    reasons: [`${why}: decided with incomplete data`, 'no trigger exceeded in 2 consecutive weeks in the data available', ...problems, ...gapNote],
+    reasons: [
+      `${why}: decided with incomplete data`,
+      'no trigger exceeded in 2 consecutive weeks in the data available',
+      ...problems,
+      ...gapNote,
+    ],
   };
 }

@@ -10,7 +10,19 @@
 import type { ValidationConfig } from '../config/validation.js';
 import { fitDailySeries, predictBusiestDay, predictRate, trendAt, type Prediction, type SeriesFit } from './trend.js';
 
-export { fitDailySeries, predictDay, predictTotal, predictRate, predictBusiestDay, trendAt, MIN_HISTORY_DAYS, type Prediction, type SeriesFit, type SeriesChange, type WeeklyPattern } from './trend.js';
+export {
+  fitDailySeries,
+  predictDay,
+  predictTotal,
+  predictRate,
+  predictBusiestDay,
+  trendAt,
+  MIN_HISTORY_DAYS,
+  type Prediction,
+  type SeriesFit,
+  type SeriesChange,
+  type WeeklyPattern,
+} from './trend.js';
 
 /** Ordinary least-squares line y = intercept + slope·x. */
 export interface LinearFit {
@@ -136,13 +148,24 @@ const months = (m: number): string => `+${m} month${m > 1 ? 's' : ''}`;
 const dollars = (v: number): string => `$${v < 100 ? v.toFixed(2) : Math.round(v).toLocaleString('en-US')}`;
 const count = (v: number): string => (v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US'));
 
-function crossingText(what: string, threshold: string, m: number, p: Prediction, likelihood: CrossingLikelihood, fmt: (v: number) => string): string | null {
+function crossingText(
+  what: string,
+  threshold: string,
+  m: number,
+  p: Prediction,
+  likelihood: CrossingLikelihood,
+  fmt: (v: number) => string,
+): string | null {
   const range = `80 % band ${fmt(p.lo80)}–${fmt(p.hi80)}`;
   switch (likelihood) {
-    case 'very likely': return `${what} passes ${threshold} at ${months(m)} — very likely: the whole ${range} is above (central forecast ${fmt(p.mean)})`;
-    case 'likely': return `${what} passes ${threshold} at ${months(m)} — likely: the central forecast is ${fmt(p.mean)} (${range})`;
-    case 'possible': return `${what} passes ${threshold} at ${months(m)} in the 80 % band — possible, not expected: central forecast ${fmt(p.mean)} (${range})`;
-    default: return null;
+    case 'very likely':
+      return `${what} passes ${threshold} at ${months(m)} — very likely: the whole ${range} is above (central forecast ${fmt(p.mean)})`;
+    case 'likely':
+      return `${what} passes ${threshold} at ${months(m)} — likely: the central forecast is ${fmt(p.mean)} (${range})`;
+    case 'possible':
+      return `${what} passes ${threshold} at ${months(m)} in the 80 % band — possible, not expected: central forecast ${fmt(p.mean)} (${range})`;
+    default:
+      return null;
   }
 }
 
@@ -226,7 +249,11 @@ export function forecast3Months(days: readonly ForecastDay[], config: Validation
       });
     }
   }
-  const notes = [notEnoughNote('monthly cost', cost), notEnoughNote('operations', operations), notEnoughNote('peak concurrency', concurrency)].filter((s): s is string => s !== null);
+  const notes = [
+    notEnoughNote('monthly cost', cost),
+    notEnoughNote('operations', operations),
+    notEnoughNote('peak concurrency', concurrency),
+  ].filter((s): s is string => s !== null);
   const projected = costFit !== null || concFit !== null;
   return {
     method: 'changepoint-theil-sen',
@@ -237,7 +264,9 @@ export function forecast3Months(days: readonly ForecastDay[], config: Validation
     currentMonthlyCost: lastDay !== null && costFit ? Math.max(0, trendAt(costFit, lastDay)) * perMonth : null,
     currentPeakConcurrency: lastDay !== null && concFit ? Math.max(0, trendAt(concFit, lastDay)) : null,
     points,
-    crossesTrigger: projected ? points.some((p) => p.monthlyCostExceeds === true || p.concurrencyExceeds === true) : null,
+    crossesTrigger: projected
+      ? points.some((p) => p.monthlyCostExceeds === true || p.concurrencyExceeds === true)
+      : null,
     crossings,
     notes,
   };

@@ -68,8 +68,7 @@ export const VALIDATION_QUERIES: Record<string, string> = {
   'validation.peak_throughput_ops_per_min':
     'max_over_time((sum(rate(gitops_operations_total[10m])) * 60)[$window:$subquery_step])',
   /** share of operations per `operation` label (one series each) */
-  'validation.operation_distribution':
-    `sum by (operation) (increase(gitops_operations_total[$window])) / ignoring(operation) group_left() ${ops}`,
+  'validation.operation_distribution': `sum by (operation) (increase(gitops_operations_total[$window])) / ignoring(operation) group_left() ${ops}`,
   /** pool/cache hit ratio: reused sandboxes / all acquisitions (no data without a pool) */
   'validation.pool_hit_ratio':
     '(sum(increase(gitops_pool_acquisitions_total{result="reused"}[$window])) or vector(0)) / sum(increase(gitops_pool_acquisitions_total[$window]))',

@@ -43,7 +43,8 @@ function check(
   measure: (p: number, c: number) => number,
   within: (change: number, p: number, c: number) => boolean,
 ): StabilityCheck {
-  if (previous === null || current === null) return { metric, previous, current, change: null, band, status: 'no_data' };
+  if (previous === null || current === null)
+    return { metric, previous, current, change: null, band, status: 'no_data' };
   const change = measure(previous, current);
   return { metric, previous, current, change, band, status: within(change, previous, current) ? 'stable' : 'unstable' };
 }
@@ -62,14 +63,38 @@ export function compareWeeks(previous: WeekSummary, current: WeekSummary, config
   const s = config.stability;
   const pct = (x: number): string => `±${Math.round(x * 1000) / 10}%`;
   const checks: StabilityCheck[] = [
-    check('costPerOp', previous.costPerOp, current.costPerOp, pct(s.costPerOpRelative), relativeChange,
-      (ch) => Math.abs(ch) <= s.costPerOpRelative + EPS),
-    check('p95Latency', previous.p95Seconds, current.p95Seconds, pct(s.p95Relative), relativeChange,
-      (ch) => Math.abs(ch) <= s.p95Relative + EPS),
-    check('errorRate', previous.errorRate, current.errorRate, `±${Math.round(s.errorRateAbsolute * 1000) / 10} points`,
-      (p, c) => c - p, (ch) => Math.abs(ch) <= s.errorRateAbsolute + EPS),
-    check('peakConcurrency', previous.peakConcurrency, current.peakConcurrency, `${pct(s.concurrencyRelative)} or ±${s.concurrencyAbsolute}`,
-      relativeChange, (ch, p, c) => Math.abs(c - p) <= s.concurrencyAbsolute + EPS || Math.abs(ch) <= s.concurrencyRelative + EPS),
+    check(
+      'costPerOp',
+      previous.costPerOp,
+      current.costPerOp,
+      pct(s.costPerOpRelative),
+      relativeChange,
+      (ch) => Math.abs(ch) <= s.costPerOpRelative + EPS,
+    ),
+    check(
+      'p95Latency',
+      previous.p95Seconds,
+      current.p95Seconds,
+      pct(s.p95Relative),
+      relativeChange,
+      (ch) => Math.abs(ch) <= s.p95Relative + EPS,
+    ),
+    check(
+      'errorRate',
+      previous.errorRate,
+      current.errorRate,
+      `±${Math.round(s.errorRateAbsolute * 1000) / 10} points`,
+      (p, c) => c - p,
+      (ch) => Math.abs(ch) <= s.errorRateAbsolute + EPS,
+    ),
+    check(
+      'peakConcurrency',
+      previous.peakConcurrency,
+      current.peakConcurrency,
+      `${pct(s.concurrencyRelative)} or ±${s.concurrencyAbsolute}`,
+      relativeChange,
+      (ch, p, c) => Math.abs(c - p) <= s.concurrencyAbsolute + EPS || Math.abs(ch) <= s.concurrencyRelative + EPS,
+    ),
   ];
   const unstable = checks.some((c) => c.status === 'unstable');
   const noData = checks.some((c) => c.status === 'no_data');

@@ -77,13 +77,22 @@ export function isDayComplete(day: DaySnapshot, config: ValidationConfig): boole
   const a = day.aggregates;
   return (
     dayCoverage(day, config) >= config.data.minHourCoverage &&
-    a.costPerOp !== null && a.p95Seconds !== null && a.errorRate !== null &&
-    a.peakConcurrency !== null && a.throughputOpsPerMin !== null && a.monthlyCost !== null
+    a.costPerOp !== null &&
+    a.p95Seconds !== null &&
+    a.errorRate !== null &&
+    a.peakConcurrency !== null &&
+    a.throughputOpsPerMin !== null &&
+    a.monthlyCost !== null
   );
 }
 
 /** Runs of at least `minHours` consecutive hourly points with the error rate strictly above `threshold`. */
-export function findCascades(hourly: readonly HourlyPoint[], threshold: number, minHours: number, resolutionSeconds: number): CascadeWindow[] {
+export function findCascades(
+  hourly: readonly HourlyPoint[],
+  threshold: number,
+  minHours: number,
+  resolutionSeconds: number,
+): CascadeWindow[] {
   const points = [...hourly].sort((a, b) => a.t - b.t);
   const out: CascadeWindow[] = [];
   let run: HourlyPoint[] = [];
@@ -168,7 +177,8 @@ export function summarizeWeek(days: readonly DaySnapshot[], week: number, config
   let peakConcurrencyHourOfDay: number | null = null;
   if (peak) {
     const day = present.find((d) => peak !== null && peak.t > d.start && peak.t <= d.end);
-    if (day) peakConcurrencyHourOfDay = Math.floor((peak.t - config.resolutionSeconds - day.start) / config.resolutionSeconds);
+    if (day)
+      peakConcurrencyHourOfDay = Math.floor((peak.t - config.resolutionSeconds - day.start) / config.resolutionSeconds);
   }
 
   let operationDistribution: Record<string, number> | null = null;
@@ -185,9 +195,10 @@ export function summarizeWeek(days: readonly DaySnapshot[], week: number, config
   }
 
   const costDays = agg.filter((a) => a.costDollars !== null);
-  const monthlyCostProjected = costDays.length === 0
-    ? null
-    : (costDays.reduce((s, a) => s + (a.costDollars as number), 0) * config.forecast.daysPerMonth) / costDays.length;
+  const monthlyCostProjected =
+    costDays.length === 0
+      ? null
+      : (costDays.reduce((s, a) => s + (a.costDollars as number), 0) * config.forecast.daysPerMonth) / costDays.length;
 
   const hoursExpected = expectedDays.length * hoursPerDay(config);
   return {

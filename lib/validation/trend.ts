@@ -151,19 +151,33 @@ function robustScale(values: readonly number[]): number {
 /** Standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9). */
 export function normalQuantile(p: number): number {
   if (!(p > 0 && p < 1)) throw new RangeError(`p must be in (0, 1), got ${p}`);
-  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const a = [
+    -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
+    2.506628277459239,
+  ];
+  const b = [
+    -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1,
+  ];
+  const c = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
   const lo = 0.02425;
   if (p < lo) {
     const q = Math.sqrt(-2 * Math.log(p));
-    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    return (
+      (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+      ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    );
   }
   if (p > 1 - lo) return -normalQuantile(1 - p);
   const q = p - 0.5;
   const r = q * q;
-  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  return (
+    ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) /
+    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+  );
 }
 
 /**
@@ -176,16 +190,19 @@ export function tQuantile(p: number, df: number): number {
   if (df === 2) return (2 * p - 1) / Math.sqrt(2 * p * (1 - p));
   const z = normalQuantile(p);
   const z2 = z * z;
-  const g1 = (z2 + 1) * z / 4;
-  const g2 = ((5 * z2 + 16) * z2 + 3) * z / 96;
-  const g3 = (((3 * z2 + 19) * z2 + 17) * z2 - 15) * z / 384;
-  const g4 = ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z / 92160;
+  const g1 = ((z2 + 1) * z) / 4;
+  const g2 = (((5 * z2 + 16) * z2 + 3) * z) / 96;
+  const g3 = ((((3 * z2 + 19) * z2 + 17) * z2 - 15) * z) / 384;
+  const g4 = (((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z) / 92160;
   return z + g1 / df + g2 / df ** 2 + g3 / df ** 3 + g4 / df ** 4;
 }
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error ~1e-15). */
 function logGamma(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   const z = x - 1;
   let a = c[0];
@@ -206,7 +223,12 @@ function incompleteBeta(x: number, a: number, b: number): number {
   let d = 0;
   for (let i = 0; i <= 300; i++) {
     const m = Math.floor(i / 2);
-    const num = i === 0 ? 1 : i % 2 === 0 ? (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m)) : -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1));
+    const num =
+      i === 0
+        ? 1
+        : i % 2 === 0
+          ? (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m))
+          : -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1));
     d = 1 + num * d;
     if (Math.abs(d) < tiny) d = tiny;
     d = 1 / d;
@@ -293,7 +315,11 @@ export function weeklyPattern(xs: readonly number[], ys: readonly number[]): Wee
 }
 
 /** Takes the weekly pattern out (points on a weekday whose factor is ~0 carry no level and are dropped). */
-function deseasonalize(xs: readonly number[], ys: readonly number[], w: WeeklyPattern | null): { xs: number[]; ys: number[] } {
+function deseasonalize(
+  xs: readonly number[],
+  ys: readonly number[],
+  w: WeeklyPattern | null,
+): { xs: number[]; ys: number[] } {
   if (!w) return { xs: [...xs], ys: [...ys] };
   const outX: number[] = [];
   const outY: number[] = [];
@@ -314,7 +340,8 @@ function deseasonalize(xs: readonly number[], ys: readonly number[], w: WeeklyPa
 /** Step 2: σ of the day-to-day noise from the first differences of consecutive days (relative to their mean, or absolute). */
 function noiseFromDifferences(xs: readonly number[], ys: readonly number[], relative: boolean): number {
   const d: number[] = [];
-  for (let i = 1; i < xs.length; i++) if (xs[i] - xs[i - 1] === 1) d.push(relative ? (ys[i] - ys[i - 1]) / ((ys[i] + ys[i - 1]) / 2) : ys[i] - ys[i - 1]);
+  for (let i = 1; i < xs.length; i++)
+    if (xs[i] - xs[i - 1] === 1) d.push(relative ? (ys[i] - ys[i - 1]) / ((ys[i] + ys[i - 1]) / 2) : ys[i] - ys[i - 1]);
   return d.length < 2 ? 0 : robustScale(d) / Math.SQRT2;
 }
 
@@ -338,7 +365,12 @@ export function theilSenSlope(xs: readonly number[], ys: readonly number[], from
  * later — then the median intercept. O(m log m) instead of the O(m² log m) of every pair, which
  * the search needs: it fits every run of days.
  */
-function robustLine(xs: readonly number[], ys: readonly number[], from: number, to: number): { slope: number; intercept: number } {
+function robustLine(
+  xs: readonly number[],
+  ys: readonly number[],
+  from: number,
+  to: number,
+): { slope: number; intercept: number } {
   const h = Math.floor((to - from) / 2);
   const slopes: number[] = [];
   for (let k = from; k < from + h; k++) if (xs[k + h] !== xs[k]) slopes.push((ys[k + h] - ys[k]) / (xs[k + h] - xs[k]));
@@ -358,7 +390,10 @@ interface SegmentFit {
 /** Robust lines and medians of runs of points, computed once per series (the search asks for each run in both passes). */
 class RunFits {
   private readonly cache = new Map<number, { slope: number; intercept: number; level: number }>();
-  constructor(private readonly xs: readonly number[], private readonly ys: readonly number[]) {}
+  constructor(
+    private readonly xs: readonly number[],
+    private readonly ys: readonly number[],
+  ) {}
   get(from: number, to: number): { slope: number; intercept: number; level: number } {
     const key = from * (this.xs.length + 1) + to;
     let v = this.cache.get(key);
@@ -375,7 +410,14 @@ function residual(y: number, fitted: number, relative: boolean): number {
   return relative ? (y - fitted) / Math.max(fitted, 1e-12) : y - fitted;
 }
 
-function fitSegment(runs: RunFits, xs: readonly number[], ys: readonly number[], from: number, to: number, p: Penalties): SegmentFit {
+function fitSegment(
+  runs: RunFits,
+  xs: readonly number[],
+  ys: readonly number[],
+  from: number,
+  to: number,
+  p: Penalties,
+): SegmentFit {
   const capped = (slope: number, intercept: number): number => {
     let c = 0;
     for (let k = from; k < to; k++) c += Math.min(residual(ys[k], intercept + slope * xs[k], p.relative) ** 2, p.cap2);
@@ -408,7 +450,15 @@ function penalties(sigma: number, rho: number, relative: boolean, ys: readonly n
  * pieces that minimises Σ min(residual², cap²) + a penalty per extra segment and per slope, every
  * segment at least `minLen` points long.
  */
-export function segmentStarts(xs: readonly number[], ys: readonly number[], sigma: number, rho: number, relative = false, runs = new RunFits(xs, ys), minLen = MIN_SEGMENT_DAYS): number[] {
+export function segmentStarts(
+  xs: readonly number[],
+  ys: readonly number[],
+  sigma: number,
+  rho: number,
+  relative = false,
+  runs = new RunFits(xs, ys),
+  minLen = MIN_SEGMENT_DAYS,
+): number[] {
   const n = xs.length;
   if (n < 2 * minLen) return [0];
   const p = penalties(sigma, rho, relative, ys);
@@ -432,7 +482,15 @@ export function segmentStarts(xs: readonly number[], ys: readonly number[], sigm
 }
 
 /** Each point's value on its segment's fit. */
-function segmentFits(runs: RunFits, xs: readonly number[], ys: readonly number[], starts: readonly number[], sigma: number, rho: number, relative: boolean): number[] {
+function segmentFits(
+  runs: RunFits,
+  xs: readonly number[],
+  ys: readonly number[],
+  starts: readonly number[],
+  sigma: number,
+  rho: number,
+  relative: boolean,
+): number[] {
   const p = penalties(sigma, rho, relative, ys);
   const fitted: number[] = new Array<number>(xs.length).fill(0);
   starts.forEach((a, k) => {
@@ -487,7 +545,10 @@ function withoutOneOffs(resid: readonly number[], cut: number): { resid: number[
  * Fits one daily series (see the module comment). `points` are [day, value] pairs; non-finite
  * values are ignored, duplicates of a day are averaged. Null with fewer than 2 days.
  */
-export function fitDailySeries(points: readonly (readonly [number, number])[], opts: { minDays?: number } = {}): SeriesFit | null {
+export function fitDailySeries(
+  points: readonly (readonly [number, number])[],
+  opts: { minDays?: number } = {},
+): SeriesFit | null {
   const minDays = opts.minDays ?? MIN_HISTORY_DAYS;
   const byDay = new Map<number, number[]>();
   for (const [x, y] of points) {
@@ -525,13 +586,18 @@ export function fitDailySeries(points: readonly (readonly [number, number])[], o
   const starts = segmentStarts(xs, zs, sigma1, rho1, relative, runs);
   const fitted = segmentFits(runs, xs, zs, starts, sigma1, rho1, relative);
   // 4. one-off days, replaced by their segment's fit; their relative size is kept for the bands
-  const resid = withoutOneOffs(zs.map((z, i) => residual(z, fitted[i], relative)), OUTLIER_SIGMAS * sigma1);
+  const resid = withoutOneOffs(
+    zs.map((z, i) => residual(z, fitted[i], relative)),
+    OUTLIER_SIGMAS * sigma1,
+  );
   const oneOffs = new Set(resid.idx);
   const ys = zs.map((z, i) => (oneOffs.has(i) ? fitted[i] : z));
   const rho = lag1(xs, resid.resid, starts, true);
   const oneOffSizes = resid.idx.map((i) => round(fitted[i] > 0 ? (zs[i] - fitted[i]) / fitted[i] : 0));
 
-  const changes: SeriesChange[] = starts.slice(1).map((b) => ({ day: xs[b], before: round(fitted[b - 1]), after: round(fitted[b]) }));
+  const changes: SeriesChange[] = starts
+    .slice(1)
+    .map((b) => ({ day: xs[b], before: round(fitted[b - 1]), after: round(fitted[b]) }));
   // 5. the trend after the last change
   const from = starts[starts.length - 1];
   const sx = xs.slice(from);
@@ -617,10 +683,17 @@ interface OneOffs {
  * rare large spike widens the upper 95 % bound more than the 80 % band, as it should.
  */
 function interval(mean: number, sd: number, df: number, oneOffs?: OneOffs): Prediction {
-  if (df < 1 || !Number.isFinite(sd)) return { mean: clamp0(mean), lo80: 0, hi80: Number.MAX_VALUE, lo95: 0, hi95: Number.MAX_VALUE };
+  if (df < 1 || !Number.isFinite(sd))
+    return { mean: clamp0(mean), lo80: 0, hi80: Number.MAX_VALUE, lo95: 0, hi95: Number.MAX_VALUE };
   const q = (p: number): number => tQuantile(p, df);
   if (!oneOffs || oneOffs.sizes.length === 0 || !(oneOffs.expected > 0) || !(oneOffs.day > 0)) {
-    return { mean: clamp0(mean), lo80: clamp0(mean - q(0.9) * sd), hi80: clamp0(mean + q(0.9) * sd), lo95: clamp0(mean - q(0.975) * sd), hi95: clamp0(mean + q(0.975) * sd) };
+    return {
+      mean: clamp0(mean),
+      lo80: clamp0(mean - q(0.9) * sd),
+      hi80: clamp0(mean + q(0.9) * sd),
+      lo95: clamp0(mean - q(0.975) * sd),
+      hi95: clamp0(mean + q(0.975) * sd),
+    };
   }
   // components: no one-off; one (each size seen); two (each pair); three or more (lumped at 3 × the mean size)
   const lambda = oneOffs.expected;
@@ -634,7 +707,8 @@ function interval(mean: number, sd: number, df: number, oneOffs?: OneOffs): Pred
   for (const a of sizes) for (const b of sizes) comps.push([p2 / (j * j), (a + b) * oneOffs.day]);
   comps.push([Math.max(0, 1 - p0 - p1 - p2), (3 * sizes.reduce((acc, v) => acc + v, 0) * oneOffs.day) / j]);
   const scale = Math.max(sd, 1e-9 * (Math.abs(mean) + 1));
-  const cdf = (x: number): number => comps.reduce((acc, [w, shift]) => acc + w * tCdf((x - mean - shift) / scale, df), 0);
+  const cdf = (x: number): number =>
+    comps.reduce((acc, [w, shift]) => acc + w * tCdf((x - mean - shift) / scale, df), 0);
   const shifts = comps.map(([, shift]) => shift);
   const reach = q(0.9995) * scale;
   const quantile = (p: number): number => {
@@ -648,7 +722,13 @@ function interval(mean: number, sd: number, df: number, oneOffs?: OneOffs): Pred
     }
     return (lo + hi) / 2;
   };
-  return { mean: clamp0(mean), lo80: clamp0(quantile(0.1)), hi80: clamp0(quantile(0.9)), lo95: clamp0(quantile(0.025)), hi95: clamp0(quantile(0.975)) };
+  return {
+    mean: clamp0(mean),
+    lo80: clamp0(quantile(0.1)),
+    hi80: clamp0(quantile(0.9)),
+    lo95: clamp0(quantile(0.025)),
+    hi95: clamp0(quantile(0.975)),
+  };
 }
 
 /**
@@ -675,7 +755,11 @@ export function predictTotal(fit: SeriesFit, days: readonly number[]): Predictio
     for (let j = 0; j < days.length; j++) noise += mul[i] * mul[j] * fit.rho ** Math.abs(days[i] - days[j]);
   }
   const variance = (sf * fit.levelSe) ** 2 + (sfd === 0 ? 0 : (sfd * fit.slopeSe) ** 2) + noise * s2;
-  const oneOffs = { expected: fit.oneOffRate * days.length, sizes: fit.oneOffSizes, day: days.length ? mean / days.length : 0 };
+  const oneOffs = {
+    expected: fit.oneOffRate * days.length,
+    sizes: fit.oneOffSizes,
+    day: days.length ? mean / days.length : 0,
+  };
   return interval(mean, Math.sqrt(variance), fit.df, oneOffs);
 }
 
@@ -693,7 +777,11 @@ export function predictRate(fit: SeriesFit, day: number, span: number): Predicti
   for (let l = 1; l < span; l++) noise += 2 * (span - l) * fit.rho ** l;
   const level = trendAt(fit, day);
   const variance = span ** 2 * (fit.levelSe ** 2 + (dist === 0 ? 0 : (dist * fit.slopeSe) ** 2)) + noise * s2;
-  return interval(span * level, Math.sqrt(variance), fit.df, { expected: fit.oneOffRate * span, sizes: fit.oneOffSizes, day: level });
+  return interval(span * level, Math.sqrt(variance), fit.df, {
+    expected: fit.oneOffRate * span,
+    sizes: fit.oneOffSizes,
+    day: level,
+  });
 }
 
 /** One day's value at `day` with its intervals. */

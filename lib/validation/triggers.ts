@@ -18,12 +18,48 @@ export interface TriggerDef {
 
 /** The six triggers, in the seed's table order. */
 export const TRIGGERS: Record<TriggerName, TriggerDef> = {
-  concurrency: { name: 'concurrency', label: 'Concurrency (simultaneous operations)', unit: 'ops', field: 'peakConcurrency', threshold: (c) => c.thresholds.concurrency },
-  costPerOp: { name: 'costPerOp', label: 'Cost per operation', unit: '$', field: 'costPerOp', threshold: (c) => c.thresholds.costPerOp },
-  p95Latency: { name: 'p95Latency', label: 'P95 latency', unit: 's', field: 'p95Seconds', threshold: (c) => c.thresholds.p95Seconds },
-  errorRate: { name: 'errorRate', label: 'Error rate', unit: '%', field: 'errorRate', threshold: (c) => c.thresholds.errorRate },
-  monthlyCost: { name: 'monthlyCost', label: 'Monthly cost', unit: '$', field: 'monthlyCost', threshold: (c) => c.thresholds.monthlyCost },
-  throughput: { name: 'throughput', label: 'Throughput', unit: 'ops/min', field: 'opsPerMin', threshold: (c) => c.thresholds.throughputOpsPerMin },
+  concurrency: {
+    name: 'concurrency',
+    label: 'Concurrency (simultaneous operations)',
+    unit: 'ops',
+    field: 'peakConcurrency',
+    threshold: (c) => c.thresholds.concurrency,
+  },
+  costPerOp: {
+    name: 'costPerOp',
+    label: 'Cost per operation',
+    unit: '$',
+    field: 'costPerOp',
+    threshold: (c) => c.thresholds.costPerOp,
+  },
+  p95Latency: {
+    name: 'p95Latency',
+    label: 'P95 latency',
+    unit: 's',
+    field: 'p95Seconds',
+    threshold: (c) => c.thresholds.p95Seconds,
+  },
+  errorRate: {
+    name: 'errorRate',
+    label: 'Error rate',
+    unit: '%',
+    field: 'errorRate',
+    threshold: (c) => c.thresholds.errorRate,
+  },
+  monthlyCost: {
+    name: 'monthlyCost',
+    label: 'Monthly cost',
+    unit: '$',
+    field: 'monthlyCost',
+    threshold: (c) => c.thresholds.monthlyCost,
+  },
+  throughput: {
+    name: 'throughput',
+    label: 'Throughput',
+    unit: 'ops/min',
+    field: 'opsPerMin',
+    threshold: (c) => c.thresholds.throughputOpsPerMin,
+  },
 };
 
 /** Nearest-rank percentile of finite values (q in 0..1); null for an empty list. */

@@ -7,7 +7,14 @@ import type { ErrorCategory } from '../errors.js';
 
 /** Error categories the service can fail with (the `error_category` label minus `none` and `client`). */
 export type FailureCategory = Exclude<ErrorCategory, 'none' | 'client'>;
-export const FAILURE_CATEGORIES: readonly FailureCategory[] = ['network', 'timeout', 'conflict', 'auth', 'rate_limit', 'other'];
+export const FAILURE_CATEGORIES: readonly FailureCategory[] = [
+  'network',
+  'timeout',
+  'conflict',
+  'auth',
+  'rate_limit',
+  'other',
+];
 /**
  * Categories collected per day: the service's failures, and the agents' own bad requests
  * (`client`, issue 9 item 9), shown apart in the reports and never part of the error rate.
@@ -66,7 +73,14 @@ export interface DaySnapshot {
   hourly: HourlyPoint[];
 }
 
-export const TRIGGER_NAMES = ['concurrency', 'costPerOp', 'p95Latency', 'errorRate', 'monthlyCost', 'throughput'] as const;
+export const TRIGGER_NAMES = [
+  'concurrency',
+  'costPerOp',
+  'p95Latency',
+  'errorRate',
+  'monthlyCost',
+  'throughput',
+] as const;
 /** The six migration triggers of seed 000. */
 export type TriggerName = (typeof TRIGGER_NAMES)[number];
 

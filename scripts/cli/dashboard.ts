@@ -13,7 +13,9 @@ export function dashboardCommand(opts: { loadConfig?: () => Config; out?: (line:
   const loadCfg = opts.loadConfig ?? (() => loadConfig());
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   return new Command('dashboard')
-    .description('print the Grafana dashboard JSON for the live configuration (thresholds and queries from temporal.yaml)')
+    .description(
+      'print the Grafana dashboard JSON for the live configuration (thresholds and queries from temporal.yaml)',
+    )
     .action(() => {
       out(JSON.stringify(grafanaDashboard(loadCfg()), null, 2));
     });

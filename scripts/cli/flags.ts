@@ -45,36 +45,66 @@ export function flagsCommand(opts: { loadConfig?: () => Config; out?: (line: str
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const cmd = new Command('flags').description('per-operation routing flags and the kill switch');
 
-  cmd.command('list').description('every flag').action(async () => {
-    const flags = await withFlags(loadCfg, (f) => f.list());
-    for (const f of flags) out(`${f.operation.padEnd(12)} ${String(f.percent).padStart(3)}%  shadow ${f.shadow ? 'on ' : 'off'}  v${f.version}  ${f.updatedAt.toISOString()} by ${f.updatedBy}`);
-  });
+  cmd
+    .command('list')
+    .description('every flag')
+    .action(async () => {
+      const flags = await withFlags(loadCfg, (f) => f.list());
+      for (const f of flags)
+        out(
+          `${f.operation.padEnd(12)} ${String(f.percent).padStart(3)}%  shadow ${f.shadow ? 'on ' : 'off'}  v${f.version}  ${f.updatedAt.toISOString()} by ${f.updatedBy}`,
+        );
+    });
 
-  cmd.command('set <operation>')
+  cmd
+    .command('set <operation>')
     .description('set one flag (push or git.push); audited')
     .option('--percent <n>', 'share of agents on approach 2', percent)
     .option('--shadow <on|off>', 'run the other approach beside', onOff)
     .requiredOption('--reason <text>', 'why (required: the audit records it)')
     .action(async (op: string, o: { percent?: number; shadow?: boolean; reason: string }) => {
-      if (o.percent === undefined && o.shadow === undefined) throw new InvalidArgumentError('give --percent or --shadow');
-      const r = await withFlags(loadCfg, (f) => f.set(flagName(op), { ...(o.percent !== undefined ? { percent: o.percent } : {}), ...(o.shadow !== undefined ? { shadow: o.shadow } : {}) }, { actor: cliActor(), reason: o.reason }));
-      out(r.changeId === null ? 'unchanged (already set)' : `changed ${r.changed.map((c) => `${c.operation} ${c.old.percent}%→${c.new.percent}%`).join(', ')} (change ${r.changeId}, v${r.version})`);
+      if (o.percent === undefined && o.shadow === undefined)
+        throw new InvalidArgumentError('give --percent or --shadow');
+      const r = await withFlags(loadCfg, (f) =>
+        f.set(
+          flagName(op),
+          {
+            ...(o.percent !== undefined ? { percent: o.percent } : {}),
+            ...(o.shadow !== undefined ? { shadow: o.shadow } : {}),
+          },
+          { actor: cliActor(), reason: o.reason },
+        ),
+      );
+      out(
+        r.changeId === null
+          ? 'unchanged (already set)'
+          : `changed ${r.changed.map((c) => `${c.operation} ${c.old.percent}%→${c.new.percent}%`).join(', ')} (change ${r.changeId}, v${r.version})`,
+      );
     });
 
-  cmd.command('kill')
-    .description('kill switch: every flag to 0% and shadow off, latched (every flag write refused) until `flags unlatch`; prints the measured time until every process switched')
+  cmd
+    .command('kill')
+    .description(
+      'kill switch: every flag to 0% and shadow off, latched (every flag write refused) until `flags unlatch`; prints the measured time until every process switched',
+    )
     .requiredOption('--reason <text>', 'why (required: the audit records it)')
     .action(async (o: { reason: string }) => {
       const config = loadCfg();
-      await withFlags(() => config, async (f) => {
-        const k = await f.kill({ actor: cliActor(), reason: o.reason, source: 'kill', latch: true });
-        if (k.eventId === null) return out('every flag was already off; latched');
-        const sw = await f.awaitSwitch(k.eventId, { timeoutMs: config.canary.switchTimeoutMs });
-        out(`killed ${k.changed.length} flag(s) (event ${k.eventId}); ${sw.switched ? `every process switched in ${sw.durationMs?.toFixed(1)} ms` : `NOT switched: ${sw.missing.join(', ')}`}; latched`);
-      });
+      await withFlags(
+        () => config,
+        async (f) => {
+          const k = await f.kill({ actor: cliActor(), reason: o.reason, source: 'kill', latch: true });
+          if (k.eventId === null) return out('every flag was already off; latched');
+          const sw = await f.awaitSwitch(k.eventId, { timeoutMs: config.canary.switchTimeoutMs });
+          out(
+            `killed ${k.changed.length} flag(s) (event ${k.eventId}); ${sw.switched ? `every process switched in ${sw.durationMs?.toFixed(1)} ms` : `NOT switched: ${sw.missing.join(', ')}`}; latched`,
+          );
+        },
+      );
     });
 
-  cmd.command('unlatch')
+  cmd
+    .command('unlatch')
     .description('clear the kill latch (flags stay at 0% until changed); audited')
     .requiredOption('--reason <text>', 'why (required: the audit records it)')
     .action(async (o: { reason: string }) => {
@@ -82,16 +112,21 @@ export function flagsCommand(opts: { loadConfig?: () => Config; out?: (line: str
       out(r.cleared ? 'unlatched: flag writes are accepted again' : 'the flags were not latched');
     });
 
-  cmd.command('audit')
+  cmd
+    .command('audit')
     .description('who changed which flag, when, from what to what, and why')
     .option('--operation <op>', 'one flag')
     .option('--limit <n>', 'entries', (v) => Number(v), 20)
     .action(async (o: { operation?: string; limit: number }) => {
-      const entries = await withFlags(loadCfg, (f) => f.audit({ operation: o.operation ? flagName(o.operation) : undefined, limit: o.limit }));
+      const entries = await withFlags(loadCfg, (f) =>
+        f.audit({ operation: o.operation ? flagName(o.operation) : undefined, limit: o.limit }),
+      );
       for (const e of entries) {
         const from = e.old ? `${e.old.percent}%${e.old.shadow ? '+shadow' : ''}` : '—';
         const to = e.new ? `${e.new.percent}%${e.new.shadow ? '+shadow' : ''}` : '—';
-        out(`${e.at.toISOString()}  ${e.operation.padEnd(12)} ${from} → ${to}  by ${e.actor}: ${e.reason}  [${e.changeId}]`);
+        out(
+          `${e.at.toISOString()}  ${e.operation.padEnd(12)} ${from} → ${to}  by ${e.actor}: ${e.reason}  [${e.changeId}]`,
+        );
       }
     });
   return cmd;

@@ -13,7 +13,13 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { controlRollout, rolloutStatus, startRollout, type RolloutAction, type RolloutControlDeps } from '../../clients/canary.js';
+import {
+  controlRollout,
+  rolloutStatus,
+  startRollout,
+  type RolloutAction,
+  type RolloutControlDeps,
+} from '../../clients/canary.js';
 import { loadConfig, type Config } from '../../lib/config/index.js';
 import { createTemporalClient } from '../../clients/temporal.js';
 import type { CanaryStatus } from '../../workflows/canary-rollout/messages.js';
@@ -52,12 +58,19 @@ export function formatStatus(s: CanaryStatus): string {
   ];
   if (s.paused) lines.push(`  paused (${s.paused.by}) since ${s.paused.since}: ${s.paused.reason}`);
   const last = s.lastAnalyses[s.lastAnalyses.length - 1];
-  if (last) lines.push(`  last analysis ${last.at}: ${last.status}`, ...last.triggers.map((t) => `    ${t.trigger}: ${t.status} — ${t.detail}`));
+  if (last)
+    lines.push(
+      `  last analysis ${last.at}: ${last.status}`,
+      ...last.triggers.map((t) => `    ${t.trigger}: ${t.status} — ${t.detail}`),
+    );
   if (s.rollback) {
-    lines.push(`  rolled back (${s.rollback.source}) from ${s.rollback.stage}: ${s.rollback.reason}`,
-      `    switched: ${s.rollback.switched ? 'yes' : 'no'} in ${s.rollback.switchDurationMs ?? '—'} ms${s.rollback.missingProcesses.length ? `; missing ${s.rollback.missingProcesses.join(', ')}` : ''}`);
+    lines.push(
+      `  rolled back (${s.rollback.source}) from ${s.rollback.stage}: ${s.rollback.reason}`,
+      `    switched: ${s.rollback.switched ? 'yes' : 'no'} in ${s.rollback.switchDurationMs ?? '—'} ms${s.rollback.missingProcesses.length ? `; missing ${s.rollback.missingProcesses.join(', ')}` : ''}`,
+    );
   }
-  if (s.lastRejectedSignal) lines.push(`  last ignored signal: ${s.lastRejectedSignal.signal} (${s.lastRejectedSignal.reason})`);
+  if (s.lastRejectedSignal)
+    lines.push(`  last ignored signal: ${s.lastRejectedSignal.signal} (${s.lastRejectedSignal.reason})`);
   return lines.join('\n');
 }
 
@@ -66,7 +79,8 @@ export function rolloutCommand(opts: { loadConfig?: () => Config; out?: (line: s
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const cmd = new Command('rollout').description('canary rollouts of approach 2 (canaryRolloutWorkflow)');
 
-  cmd.command('start')
+  cmd
+    .command('start')
     .description('start a rollout with the configured stages (temporal.yaml canary:)')
     .option('--id <rolloutId>', 'rollout id (default: random)')
     .option('--interval <seconds>', 'analysis interval', positiveInt)
@@ -74,9 +88,13 @@ export function rolloutCommand(opts: { loadConfig?: () => Config; out?: (line: s
     .option('--stages <file>', 'JSON file with the stage list')
     .option('--wait', 'wait until the rollout completes or rolls back, printing its stage and percent as it moves')
     .action(async (o: { id?: string; interval?: number; autoAdvance?: boolean; stages?: string; wait?: boolean }) => {
-      const stages = o.stages ? JSON.parse(readFileSync(o.stages, 'utf8')) as never : undefined;
+      const stages = o.stages ? (JSON.parse(readFileSync(o.stages, 'utf8')) as never) : undefined;
       await withControl(loadCfg, async (d) => {
-        const r = await startRollout(d, { rolloutId: o.id, analysisIntervalSeconds: o.interval, autoAdvance: o.autoAdvance, stages }, cliActor());
+        const r = await startRollout(
+          d,
+          { rolloutId: o.id, analysisIntervalSeconds: o.interval, autoAdvance: o.autoAdvance, stages },
+          cliActor(),
+        );
         out(`started rollout ${r.rolloutId} (workflow ${r.workflowId}, run ${r.runId})`);
         if (!o.wait) return;
         const end = await waitWithProgress({
@@ -90,7 +108,8 @@ export function rolloutCommand(opts: { loadConfig?: () => Config; out?: (line: s
       });
     });
 
-  cmd.command('status <rolloutId>')
+  cmd
+    .command('status <rolloutId>')
     .description("the rollout's status query")
     .option('--json', 'print the raw status')
     .action(async (id: string, o: { json?: boolean }) => {
@@ -119,17 +138,25 @@ export function rolloutCommand(opts: { loadConfig?: () => Config; out?: (line: s
     if (extra) c = extra(c);
     c.action(async (id: string, o: { reason?: string; stage?: string }) => {
       const actor = cliActor();
-      const a: RolloutAction = name === 'rollback' ? { name, reason: o.reason!, actor }
-        : name === 'pause' ? { name, ...(o.reason ? { reason: o.reason } : {}), actor }
-          : name === 'advance' ? { name, ...(o.stage ? { stage: o.stage } : {}), actor }
-            : { name, actor };
+      const a: RolloutAction =
+        name === 'rollback'
+          ? { name, reason: o.reason!, actor }
+          : name === 'pause'
+            ? { name, ...(o.reason ? { reason: o.reason } : {}), actor }
+            : name === 'advance'
+              ? { name, ...(o.stage ? { stage: o.stage } : {}), actor }
+              : { name, actor };
       const status = await withControl(loadCfg, (d) => controlRollout(d, id, a));
       out(done(name, id, status));
     });
   };
-  action('advance', 'approve the next stage (refused while paused or at the last stage)', (c) => c.option('--stage <name>', 'the stage being approved (guards against a double advance)'));
+  action('advance', 'approve the next stage (refused while paused or at the last stage)', (c) =>
+    c.option('--stage <name>', 'the stage being approved (guards against a double advance)'),
+  );
   action('pause', 'pause (analyses and automatic rollback go on)', (c) => c.option('--reason <text>', 'why'));
   action('resume', 'resume a paused rollout');
-  action('rollback', 'roll back now: every flag to 0%', (c) => c.requiredOption('--reason <text>', 'why (required: the audit records it)'));
+  action('rollback', 'roll back now: every flag to 0%', (c) =>
+    c.requiredOption('--reason <text>', 'why (required: the audit records it)'),
+  );
   return cmd;
 }

@@ -18,7 +18,9 @@ export function runbookCommand(opts: { loadConfig?: () => Config; out?: (line: s
   const loadCfg = opts.loadConfig ?? (() => loadConfig());
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   return new Command('runbook')
-    .description('print the rollback runbook (triggers and thresholds, roles, commands, kill switch, verification) from the live configuration')
+    .description(
+      'print the rollback runbook (triggers and thresholds, roles, commands, kill switch, verification) from the live configuration',
+    )
     .option('--api-url <url>', 'API base URL for the curl commands (default: from the configuration)')
     .action((o: { apiUrl?: string }) => {
       const config = loadCfg();

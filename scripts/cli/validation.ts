@@ -15,8 +15,14 @@ import { userInfo } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  buildValidationInput, decideValidationNow, extendValidationPeriod, getValidationPeriod, overrideValidationDecision,
-  startValidationPeriod, type StartValidationRequest, type ValidationView,
+  buildValidationInput,
+  decideValidationNow,
+  extendValidationPeriod,
+  getValidationPeriod,
+  overrideValidationDecision,
+  startValidationPeriod,
+  type StartValidationRequest,
+  type ValidationView,
 } from '../../clients/validation.js';
 import { loadConfig, type Config } from '../../lib/config/index.js';
 import { createTemporalClient } from '../../clients/temporal.js';
@@ -70,10 +76,16 @@ export function formatValidation(v: ValidationView): string {
       ...(s.lastDecision?.reasons ?? []).map((r) => `    - ${r}`),
     );
     if (s.currentWeekTriggers.length > 0) {
-      lines.push(`  this week (days ${s.daysTakenThisWeek.join(', ')}):`, ...s.currentWeekTriggers.map((t) =>
-        `    ${t.trigger}: ${t.status}, ${t.breachHours} h above ${t.threshold}${t.max === null ? '' : `, max ${Number(t.max.toPrecision(4))}`}`));
+      lines.push(
+        `  this week (days ${s.daysTakenThisWeek.join(', ')}):`,
+        ...s.currentWeekTriggers.map(
+          (t) =>
+            `    ${t.trigger}: ${t.status}, ${t.breachHours} h above ${t.threshold}${t.max === null ? '' : `, max ${Number(t.max.toPrecision(4))}`}`,
+        ),
+      );
     }
-    for (const e of s.extensions) lines.push(`  extended at week ${e.atWeek} to week ${e.plannedWeeks}${e.by ? ` by ${e.by}` : ''}: ${e.reason}`);
+    for (const e of s.extensions)
+      lines.push(`  extended at week ${e.atWeek} to week ${e.plannedWeeks}${e.by ? ` by ${e.by}` : ''}: ${e.reason}`);
   }
   const r = v.result;
   if (r) {
@@ -89,9 +101,12 @@ export function formatValidation(v: ValidationView): string {
 export function validationCommand(opts: { loadConfig?: () => Config; out?: (line: string) => void } = {}): Command {
   const loadCfg = opts.loadConfig ?? (() => loadConfig());
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const cmd = new Command('validation').description('validation periods of approach 1 (validationPeriodWorkflow, seed 000)');
+  const cmd = new Command('validation').description(
+    'validation periods of approach 1 (validationPeriodWorkflow, seed 000)',
+  );
 
-  cmd.command('start')
+  cmd
+    .command('start')
     .description('start a validation period: live from now, or a backtest over a past window')
     .option('--id <id>', 'period id; the workflow id is validation-<id> (default: date + random)')
     .option('--weeks <n>', 'planned decision week (default 4)', wholeNumber(1))
@@ -99,40 +114,72 @@ export function validationCommand(opts: { loadConfig?: () => Config; out?: (line
     .option('--max-weeks <n>', 'last week; the decision is forced there (default 6)', wholeNumber(1))
     .option('--backtest-start <time>', 'backtest window start (ISO 8601 or unix seconds)')
     .option('--backtest-end <time>', 'backtest window end (ISO 8601 or unix seconds)')
-    .option('--day-seconds <n>', 'live: the day length; backtest: wall seconds per simulated day (default 0)', wholeNumber(0))
+    .option(
+      '--day-seconds <n>',
+      'live: the day length; backtest: wall seconds per simulated day (default 0)',
+      wholeNumber(0),
+    )
     .option('--query <name=promql>', 'override a validation.* query for this run (repeatable)', queryOverride)
-    .addOption(new Option('--wait', 'wait for the decision, printing week/day and the last checkpoint as the period goes'))
-    .action(async (o: {
-      id?: string; weeks?: number; minWeeks?: number; maxWeeks?: number; backtestStart?: string; backtestEnd?: string;
-      daySeconds?: number; query?: Record<string, string>; wait?: boolean;
-    }) => {
-      if ((o.backtestStart === undefined) !== (o.backtestEnd === undefined)) throw new InvalidArgumentError('--backtest-start and --backtest-end go together');
-      const asTime = (v: string): string | number => (/^\d+$/.test(v) ? Number(v) : v);
-      const req: StartValidationRequest = {
-        weeks: o.weeks, minWeeks: o.minWeeks, maxWeeks: o.maxWeeks, dayLengthSeconds: o.daySeconds, queries: o.query,
-        ...(o.backtestStart !== undefined && o.backtestEnd !== undefined ? { backtest: { start: asTime(o.backtestStart), end: asTime(o.backtestEnd) } } : {}),
-      };
-      await withClient(loadCfg, async (client, config) => {
-        const input = buildValidationInput(req, config.validation, config.queries, Math.floor(Date.now() / 1000));
-        const started = await startValidationPeriod({ client, taskQueue: config.temporal.taskQueues.phases }, input, o.id);
-        out(`started ${started.mode} validation ${started.id} (workflow ${started.workflowId}, run ${started.runId})`);
-        if (o.wait) {
-          await waitWithProgress({
-            out,
-            poll: async () => {
-              const v = await getValidationPeriod(client, started.id);
-              return { done: v.execution !== 'RUNNING', line: v.status ? validationSummary(v.status) : `validation ${started.id}: ${v.execution}` };
-            },
-          });
-          const r = await client.workflow.getHandle<typeof validationPeriodWorkflow>(started.workflowId).result();
-          out(`decision: ${r.decision} at week ${r.week}${r.incomplete ? ' (incomplete data)' : ''}`);
-          for (const x of r.reasons) out(`  - ${x}`);
-          out(`reports: ${r.reportIds.join(', ')}`);
-        }
-      });
-    });
+    .addOption(
+      new Option('--wait', 'wait for the decision, printing week/day and the last checkpoint as the period goes'),
+    )
+    .action(
+      async (o: {
+        id?: string;
+        weeks?: number;
+        minWeeks?: number;
+        maxWeeks?: number;
+        backtestStart?: string;
+        backtestEnd?: string;
+        daySeconds?: number;
+        query?: Record<string, string>;
+        wait?: boolean;
+      }) => {
+        if ((o.backtestStart === undefined) !== (o.backtestEnd === undefined))
+          throw new InvalidArgumentError('--backtest-start and --backtest-end go together');
+        const asTime = (v: string): string | number => (/^\d+$/.test(v) ? Number(v) : v);
+        const req: StartValidationRequest = {
+          weeks: o.weeks,
+          minWeeks: o.minWeeks,
+          maxWeeks: o.maxWeeks,
+          dayLengthSeconds: o.daySeconds,
+          queries: o.query,
+          ...(o.backtestStart !== undefined && o.backtestEnd !== undefined
+            ? { backtest: { start: asTime(o.backtestStart), end: asTime(o.backtestEnd) } }
+            : {}),
+        };
+        await withClient(loadCfg, async (client, config) => {
+          const input = buildValidationInput(req, config.validation, config.queries, Math.floor(Date.now() / 1000));
+          const started = await startValidationPeriod(
+            { client, taskQueue: config.temporal.taskQueues.phases },
+            input,
+            o.id,
+          );
+          out(
+            `started ${started.mode} validation ${started.id} (workflow ${started.workflowId}, run ${started.runId})`,
+          );
+          if (o.wait) {
+            await waitWithProgress({
+              out,
+              poll: async () => {
+                const v = await getValidationPeriod(client, started.id);
+                return {
+                  done: v.execution !== 'RUNNING',
+                  line: v.status ? validationSummary(v.status) : `validation ${started.id}: ${v.execution}`,
+                };
+              },
+            });
+            const r = await client.workflow.getHandle<typeof validationPeriodWorkflow>(started.workflowId).result();
+            out(`decision: ${r.decision} at week ${r.week}${r.incomplete ? ' (incomplete data)' : ''}`);
+            for (const x of r.reasons) out(`  - ${x}`);
+            out(`reports: ${r.reportIds.join(', ')}`);
+          }
+        });
+      },
+    );
 
-  cmd.command('status <id>')
+  cmd
+    .command('status <id>')
     .description("the period's status query (or its result once decided)")
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
@@ -140,16 +187,20 @@ export function validationCommand(opts: { loadConfig?: () => Config; out?: (line
       out(o.json ? JSON.stringify(v, null, 2) : formatValidation(v));
     });
 
-  cmd.command('extend <id>')
+  cmd
+    .command('extend <id>')
     .description('move the planned decision later (signal extend)')
     .requiredOption('--reason <text>', 'why (recorded in the audit and the reports)')
     .option('--weeks <n>', 'weeks to add (default 1)', wholeNumber(1))
     .action(async (id: string, o: { reason: string; weeks?: number }) => {
-      await withClient(loadCfg, (client) => extendValidationPeriod(client, id, { reason: o.reason, weeks: o.weeks, by: cliActor() }));
+      await withClient(loadCfg, (client) =>
+        extendValidationPeriod(client, id, { reason: o.reason, weeks: o.weeks, by: cliActor() }),
+      );
       out(`asked validation ${id} to extend`);
     });
 
-  cmd.command('decide-now <id>')
+  cmd
+    .command('decide-now <id>')
     .description('decide now with the data there is (signal decideNow)')
     .option('--reason <text>', 'why')
     .action(async (id: string, o: { reason?: string }) => {
@@ -157,12 +208,17 @@ export function validationCommand(opts: { loadConfig?: () => Config; out?: (line
       out(`asked validation ${id} to decide now`);
     });
 
-  cmd.command('override <id>')
+  cmd
+    .command('override <id>')
     .description("replace the rules' decision (update overrideDecision; audited)")
-    .addOption(new Option('--decision <decision>', 'the decision').choices(['STAY', 'MIGRATE', 'EXTEND']).makeOptionMandatory())
+    .addOption(
+      new Option('--decision <decision>', 'the decision').choices(['STAY', 'MIGRATE', 'EXTEND']).makeOptionMandatory(),
+    )
     .requiredOption('--reason <text>', 'why (required; recorded in the audit and the readiness report)')
     .action(async (id: string, o: { decision: 'STAY' | 'MIGRATE' | 'EXTEND'; reason: string }) => {
-      const r = await withClient(loadCfg, (client) => overrideValidationDecision(client, id, { decision: o.decision, reason: o.reason, by: cliActor() }));
+      const r = await withClient(loadCfg, (client) =>
+        overrideValidationDecision(client, id, { decision: o.decision, reason: o.reason, by: cliActor() }),
+      );
       out(`validation ${id}: ${r.decision} in force (the rules said ${r.ruleDecision} at week ${r.week})`);
     });
 

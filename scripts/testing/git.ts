@@ -5,9 +5,12 @@ import { join, dirname } from 'node:path';
 
 const GIT_ENV = {
   ...process.env,
-  GIT_AUTHOR_NAME: 'seed', GIT_AUTHOR_EMAIL: 'seed@example.test',
-  GIT_COMMITTER_NAME: 'seed', GIT_COMMITTER_EMAIL: 'seed@example.test',
-  GIT_CONFIG_NOSYSTEM: '1', HOME: tmpdir(),
+  GIT_AUTHOR_NAME: 'seed',
+  GIT_AUTHOR_EMAIL: 'seed@example.test',
+  GIT_COMMITTER_NAME: 'seed',
+  GIT_COMMITTER_EMAIL: 'seed@example.test',
+  GIT_CONFIG_NOSYSTEM: '1',
+  HOME: tmpdir(),
 };
 
 export function git(cwd: string, ...args: string[]): string {
@@ -15,7 +18,12 @@ export function git(cwd: string, ...args: string[]): string {
 }
 
 /** A real bare repository with an initial commit on `main`; returns its file:// URL and paths. */
-export function createBareRepo(files: Record<string, string> = { 'README.md': '# demo\n' }): { url: string; bare: string; root: string; cleanup(): void } {
+export function createBareRepo(files: Record<string, string> = { 'README.md': '# demo\n' }): {
+  url: string;
+  bare: string;
+  root: string;
+  cleanup(): void;
+} {
   const root = mkdtempSync(join(tmpdir(), 'sgc-repo-'));
   const bare = join(root, 'remote.git');
   git(root, 'init', '--bare', '--initial-branch=main', bare);
@@ -32,7 +40,10 @@ export function createBareRepo(files: Record<string, string> = { 'README.md': '#
 }
 
 /** Clones `url` fresh and returns the log of `branch` (subjects) and a reader for files. */
-export function cloneAndRead(url: string, branch: string): { subjects: string[]; read(path: string): string; dir: string } {
+export function cloneAndRead(
+  url: string,
+  branch: string,
+): { subjects: string[]; read(path: string): string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sgc-check-'));
   git(dir, 'clone', '--quiet', '--branch', branch, url, 'c');
   const c = join(dir, 'c');

@@ -62,7 +62,9 @@ export function prometheusBinaries(): { prometheus: string; promtool: string } {
   const prometheus = process.env.SGC_PROMETHEUS_BIN || which('prometheus');
   const promtool = process.env.SGC_PROMTOOL_BIN || which('promtool');
   if (!prometheus || !promtool) {
-    throw new Error('prometheus/promtool not found: set SGC_PROMETHEUS_BIN and SGC_PROMTOOL_BIN or put them on PATH (npm run provision installs them)');
+    throw new Error(
+      'prometheus/promtool not found: set SGC_PROMETHEUS_BIN and SGC_PROMTOOL_BIN or put them on PATH (npm run provision installs them)',
+    );
   }
   return { prometheus, promtool };
 }
@@ -82,15 +84,32 @@ export function backfillWindow(hours: number, now = Date.now(), marginHours = 4)
 /** Writes an OpenMetrics file into TSDB blocks in `dataDir` with promtool. */
 export function backfill(openMetricsFile: string, dataDir: string, maxBlockDuration = '24h'): void {
   const { promtool } = prometheusBinaries();
-  const r = spawnSync(promtool, ['tsdb', 'create-blocks-from', 'openmetrics', `--max-block-duration=${maxBlockDuration}`, '--quiet', openMetricsFile, dataDir], {
-    encoding: 'utf8',
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  if (r.status !== 0) throw new Error(`promtool backfill failed (exit ${r.status}): ${(r.stderr || r.stdout).slice(0, 2000)}`);
+  const r = spawnSync(
+    promtool,
+    [
+      'tsdb',
+      'create-blocks-from',
+      'openmetrics',
+      `--max-block-duration=${maxBlockDuration}`,
+      '--quiet',
+      openMetricsFile,
+      dataDir,
+    ],
+    {
+      encoding: 'utf8',
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  if (r.status !== 0)
+    throw new Error(`promtool backfill failed (exit ${r.status}): ${(r.stderr || r.stdout).slice(0, 2000)}`);
 }
 
 function configYaml(o: StartPrometheusOptions): string {
-  const lines = ['global:', `  scrape_interval: ${o.scrapeInterval ?? '15s'}`, `  evaluation_interval: ${o.scrapeInterval ?? '15s'}`];
+  const lines = [
+    'global:',
+    `  scrape_interval: ${o.scrapeInterval ?? '15s'}`,
+    `  evaluation_interval: ${o.scrapeInterval ?? '15s'}`,
+  ];
   if (!o.scrape || o.scrape.length === 0) {
     lines.push('scrape_configs: []');
   } else {
@@ -157,7 +176,10 @@ export async function startPrometheus(o: StartPrometheusOptions = {}): Promise<P
       await stop();
       throw new Error(`prometheus exited with code ${child.exitCode} before it was ready: ${stderr}`);
     }
-    const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) {
       await stop();

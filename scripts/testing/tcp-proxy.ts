@@ -27,7 +27,11 @@ export async function startTcpProxy(upstream: { host: string; port: number }): P
   const pairs = new Set<{ client: net.Socket; server: net.Socket | null; dead: boolean }>();
   const server = net.createServer((client) => {
     seen++;
-    const pair: { client: net.Socket; server: net.Socket | null; dead: boolean } = { client, server: null, dead: mode === 'drop' };
+    const pair: { client: net.Socket; server: net.Socket | null; dead: boolean } = {
+      client,
+      server: null,
+      dead: mode === 'drop',
+    };
     pairs.add(pair);
     const cleanup = (): void => {
       pairs.delete(pair);
@@ -44,9 +48,15 @@ export async function startTcpProxy(upstream: { host: string; port: number }): P
     const up = net.connect(upstream.port, upstream.host);
     pair.server = up;
     up.on('error', cleanup);
-    up.on('close', () => { if (!pair.dead) cleanup(); });
-    client.on('data', (b) => { if (!pair.dead) up.write(b); });
-    up.on('data', (b) => { if (!pair.dead) client.write(b); });
+    up.on('close', () => {
+      if (!pair.dead) cleanup();
+    });
+    client.on('data', (b) => {
+      if (!pair.dead) up.write(b);
+    });
+    up.on('data', (b) => {
+      if (!pair.dead) client.write(b);
+    });
   });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);

@@ -14,7 +14,10 @@ export interface TestStandin extends E2bStandin {
 
 export function envdBin(): string {
   const bin = process.env.SGC_ENVD_BIN;
-  if (!bin) throw new Error('SGC_ENVD_BIN is not set: run tests through `npm test -- <file>` (it builds E2B\'s envd once and sets it)');
+  if (!bin)
+    throw new Error(
+      "SGC_ENVD_BIN is not set: run tests through `npm test -- <file>` (it builds E2B's envd once and sets it)",
+    );
   return bin;
 }
 
@@ -26,7 +29,13 @@ export async function startTestStandin(opts: Partial<E2bStandinOptions> = {}): P
     apiKey,
     provider(extra: Partial<E2bProviderOptions> = {}): E2bSandboxProvider {
       return createE2bProvider({
-        apiKey, template: 'base', defaultTimeoutMs: 120_000, apiUrl: st.apiUrl, sandboxUrl: st.sandboxUrl, owner, ...extra,
+        apiKey,
+        template: 'base',
+        defaultTimeoutMs: 120_000,
+        apiUrl: st.apiUrl,
+        sandboxUrl: st.sandboxUrl,
+        owner,
+        ...extra,
       });
     },
   });

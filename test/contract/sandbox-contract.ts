@@ -22,9 +22,27 @@ export interface ContractOptions {
   ttlSlackMs?: number;
 }
 
-const TRICKY = ['$(touch pwned)', '`touch pwned`', '; touch pwned', '; rm -rf ~', '&& touch pwned', '| touch pwned', 'a\ntouch pwned\n', "it's \"quoted\"", '$HOME ${PATH}', '*', '> pwned', '\\', ''];
+const TRICKY = [
+  '$(touch pwned)',
+  '`touch pwned`',
+  '; touch pwned',
+  '; rm -rf ~',
+  '&& touch pwned',
+  '| touch pwned',
+  'a\ntouch pwned\n',
+  'it\'s "quoted"',
+  '$HOME ${PATH}',
+  '*',
+  '> pwned',
+  '\\',
+  '',
+];
 
-export function runSandboxContract(name: string, makeProvider: () => Promise<ContractTarget> | ContractTarget, o: ContractOptions = {}): void {
+export function runSandboxContract(
+  name: string,
+  makeProvider: () => Promise<ContractTarget> | ContractTarget,
+  o: ContractOptions = {},
+): void {
   const ttlMs = o.ttlMs ?? 1000;
   const ttlSlackMs = o.ttlSlackMs ?? 1500;
 
@@ -35,7 +53,9 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
     const suite = `contract-${randomBytes(4).toString('hex')}`;
     const created: Sandbox[] = [];
 
-    async function create(extra: { metadata?: Record<string, string>; envs?: Record<string, string>; timeoutMs?: number } = {}): Promise<Sandbox> {
+    async function create(
+      extra: { metadata?: Record<string, string>; envs?: Record<string, string>; timeoutMs?: number } = {},
+    ): Promise<Sandbox> {
       const s = await p.create({ timeoutMs: 120_000, ...extra, metadata: { suite, ...extra.metadata } });
       created.push(s);
       return s;
@@ -83,19 +103,35 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
 
     test('a cwd that is a symlink out of home, or missing, is rejected (Validation naming cwd)', async () => {
       await sb.run(['ln', '-s', '/etc', 'cwd-etc-link']);
-      await assert.rejects(sb.run(['pwd'], { cwd: 'cwd-etc-link' }),
-        (e) => isDomainError(e, ErrorType.Validation) && /cwd/.test(e.message) && /outside/.test(e.message));
-      await assert.rejects(sb.run(['pwd'], { cwd: 'no-such-dir' }), (e) => isDomainError(e, ErrorType.Validation) && /cwd/.test(e.message));
+      await assert.rejects(
+        sb.run(['pwd'], { cwd: 'cwd-etc-link' }),
+        (e) => isDomainError(e, ErrorType.Validation) && /cwd/.test(e.message) && /outside/.test(e.message),
+      );
+      await assert.rejects(
+        sb.run(['pwd'], { cwd: 'no-such-dir' }),
+        (e) => isDomainError(e, ErrorType.Validation) && /cwd/.test(e.message),
+      );
     });
 
     test('timeouts must be positive: 0, negatives and NaN are rejected for run, create and setTimeout', async () => {
       for (const bad of [0, -1, Number.NaN]) {
-        await assert.rejects(sb.run(['true'], { timeoutMs: bad }), (e) => isDomainError(e, ErrorType.Validation) && /timeoutMs/.test(e.message), `run ${bad}`);
-        await assert.rejects(p.create({ timeoutMs: bad, metadata: { suite } }), (e) => isDomainError(e, ErrorType.Validation), `create ${bad}`);
+        await assert.rejects(
+          sb.run(['true'], { timeoutMs: bad }),
+          (e) => isDomainError(e, ErrorType.Validation) && /timeoutMs/.test(e.message),
+          `run ${bad}`,
+        );
+        await assert.rejects(
+          p.create({ timeoutMs: bad, metadata: { suite } }),
+          (e) => isDomainError(e, ErrorType.Validation),
+          `create ${bad}`,
+        );
         await assert.rejects(sb.setTimeout(bad), (e) => isDomainError(e, ErrorType.Validation), `setTimeout ${bad}`);
       }
       // nothing was created by the rejected calls
-      assert.deepEqual((await p.list({ metadata: { suite } })).filter((i) => !created.some((c) => c.id === i.id)), []);
+      assert.deepEqual(
+        (await p.list({ metadata: { suite } })).filter((i) => !created.some((c) => c.id === i.id)),
+        [],
+      );
     });
 
     test('commands run in a plain shell: no login profiles, LANG=C.UTF-8 unless set', async () => {
@@ -124,14 +160,19 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
     test('environment: sandbox and per-command envs visible, parent env never', async () => {
       process.env.SGC_CONTRACT_PARENT_SECRET = 'parent-secret-value';
       try {
-        const r = await sb.run(['sh', '-c', 'printf "%s|%s|%s" "${SGC_CONTRACT_PARENT_SECRET-unset}" "$SGC_SANDBOX_VAR" "$SGC_CMD_VAR"'], { envs: { SGC_CMD_VAR: 'from-cmd' } });
+        const r = await sb.run(
+          ['sh', '-c', 'printf "%s|%s|%s" "${SGC_CONTRACT_PARENT_SECRET-unset}" "$SGC_SANDBOX_VAR" "$SGC_CMD_VAR"'],
+          { envs: { SGC_CMD_VAR: 'from-cmd' } },
+        );
         assert.equal(r.stdout, 'unset|from-create|from-cmd');
         const env = await sb.run(['env']);
         assert.ok(!env.stdout.includes('parent-secret-value'));
       } finally {
         delete process.env.SGC_CONTRACT_PARENT_SECRET;
       }
-      const over = await sb.run(['sh', '-c', 'printf %s "$SGC_SANDBOX_VAR"'], { envs: { SGC_SANDBOX_VAR: 'overridden' } });
+      const over = await sb.run(['sh', '-c', 'printf %s "$SGC_SANDBOX_VAR"'], {
+        envs: { SGC_SANDBOX_VAR: 'overridden' },
+      });
       assert.equal(over.stdout, 'overridden');
     });
 
@@ -160,8 +201,17 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.equal(r.stdout.trim(), String(Buffer.byteLength(big)));
       // a command that never reads its input, and one that times out, leave nothing either
       assert.equal((await sb.run(['true'], { stdin: marker })).exitCode, 0);
-      await assert.rejects(sb.run(['sleep', '30'], { stdin: marker, timeoutMs: 300 }), (e) => isDomainError(e, ErrorType.Timeout));
-      const left = await sb.run(['sh', '-c', 'find /tmp -maxdepth 2 -newer "$1" -type f 2>/dev/null | xargs -r grep -l -s -F "$2" 2>/dev/null; true', 'sh', 'stdin-stamp', marker]);
+      await assert.rejects(sb.run(['sleep', '30'], { stdin: marker, timeoutMs: 300 }), (e) =>
+        isDomainError(e, ErrorType.Timeout),
+      );
+      const left = await sb.run([
+        'sh',
+        '-c',
+        'find /tmp -maxdepth 2 -newer "$1" -type f 2>/dev/null | xargs -r grep -l -s -F "$2" 2>/dev/null; true',
+        'sh',
+        'stdin-stamp',
+        marker,
+      ]);
       assert.equal(left.stdout.trim(), '', `stdin was staged in: ${left.stdout}`);
     });
 
@@ -184,9 +234,21 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       const outside = `/tmp/sgc-outside-${randomBytes(4).toString('hex')}`;
       await sb.run(['ln', '-s', '/etc', 'etc-link']);
       await sb.run(['ln', '-s', outside, 'dangling-link']);
-      await assert.rejects(sb.readFile('etc-link/passwd'), (e) => isDomainError(e, ErrorType.Validation), 'read through symlink');
-      await assert.rejects(sb.writeFile('etc-link/sgc-x', 'x'), (e) => isDomainError(e, ErrorType.Validation), 'write through symlink');
-      await assert.rejects(sb.writeFile('dangling-link', 'x'), (e) => isDomainError(e, ErrorType.Validation), 'write to dangling symlink');
+      await assert.rejects(
+        sb.readFile('etc-link/passwd'),
+        (e) => isDomainError(e, ErrorType.Validation),
+        'read through symlink',
+      );
+      await assert.rejects(
+        sb.writeFile('etc-link/sgc-x', 'x'),
+        (e) => isDomainError(e, ErrorType.Validation),
+        'write through symlink',
+      );
+      await assert.rejects(
+        sb.writeFile('dangling-link', 'x'),
+        (e) => isDomainError(e, ErrorType.Validation),
+        'write to dangling symlink',
+      );
       const check = await sb.run(['sh', '-c', 'test -e "$1" && echo exists || echo absent', 'sh', outside]);
       assert.equal(check.stdout.trim(), 'absent');
     });
@@ -197,7 +259,10 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       const all = (await p.list({ metadata: { suite } })).map((i) => i.id);
       assert.ok(all.includes(a.id) && all.includes(b.id) && all.includes(sb.id));
       const onlyA = await p.list({ metadata: { suite, role: 'list-a' } });
-      assert.deepEqual(onlyA.map((i) => i.id), [a.id]);
+      assert.deepEqual(
+        onlyA.map((i) => i.id),
+        [a.id],
+      );
       assert.equal(onlyA[0].metadata.role, 'list-a');
       assert.ok(onlyA[0].endAt.getTime() > Date.now());
       assert.deepEqual(await p.list({ metadata: { suite, role: 'nobody' } }), []);
@@ -211,7 +276,9 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
       assert.equal(again.metadata.suite, suite);
       assert.equal(again.home, sb.home);
       assert.equal(await again.readFile('connect.txt'), 'same sandbox');
-      await assert.rejects(p.connect(`nonexistent${randomBytes(6).toString('hex')}`), (e) => isDomainError(e, ErrorType.SandboxGone));
+      await assert.rejects(p.connect(`nonexistent${randomBytes(6).toString('hex')}`), (e) =>
+        isDomainError(e, ErrorType.SandboxGone),
+      );
     });
 
     test('the lifetime is enforced: an expired sandbox is gone', async () => {
@@ -277,15 +344,17 @@ export function runSandboxContract(name: string, makeProvider: () => Promise<Con
 
     test('a command past its timeout throws Timeout and its background children die with it', async () => {
       const t0 = Date.now();
-      await assert.rejects(
-        sb.run(['sh', '-c', 'sleep 30 & echo $! > bg.pid; wait'], { timeoutMs: 500 }),
-        (e) => isDomainError(e, ErrorType.Timeout),
+      await assert.rejects(sb.run(['sh', '-c', 'sleep 30 & echo $! > bg.pid; wait'], { timeoutMs: 500 }), (e) =>
+        isDomainError(e, ErrorType.Timeout),
       );
       assert.ok(Date.now() - t0 < 10_000, 'the timeout did not fire in time');
       await sleep(200);
       // a zombie counts as dead: an orphan's reaper (PID 1 in a container) may never wait() for it
-      const alive = await sb.run(['sh', '-c',
-        'st=$(sed -n "s/^.*) \\(.\\).*$/\\1/p" "/proc/$(cat bg.pid)/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ] && echo alive || echo dead']);
+      const alive = await sb.run([
+        'sh',
+        '-c',
+        'st=$(sed -n "s/^.*) \\(.\\).*$/\\1/p" "/proc/$(cat bg.pid)/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ] && echo alive || echo dead',
+      ]);
       assert.equal(alive.stdout.trim(), 'dead');
       // the sandbox is still usable afterwards
       assert.equal((await sb.run(['true'])).exitCode, 0);

@@ -12,8 +12,13 @@ const QUIET = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() 
  * (activities/interceptors.ts), so a test sees what a workflow sees: DomainErrors arrive as typed
  * ApplicationFailures.
  */
-export function boundaryEnv(opts: { log?: Logger; metrics?: Pick<Metrics, 'activityDuration'>; info?: Partial<Info> } = {}): MockActivityEnvironment {
+export function boundaryEnv(
+  opts: { log?: Logger; metrics?: Pick<Metrics, 'activityDuration'>; info?: Partial<Info> } = {},
+): MockActivityEnvironment {
   const log = opts.log ?? createLogger({ level: 'silent' });
   const metrics = opts.metrics ?? createMetrics({ defaultMetrics: false });
-  return new MockActivityEnvironment(opts.info, { logger: QUIET, interceptors: [createActivityBoundary({ log, metrics })] });
+  return new MockActivityEnvironment(opts.info, {
+    logger: QUIET,
+    interceptors: [createActivityBoundary({ log, metrics })],
+  });
 }

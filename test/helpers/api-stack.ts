@@ -21,19 +21,37 @@ export interface ApiStack {
   close(): Promise<void>;
 }
 
-export async function startApiStack(o: { env: TestWorkflowEnvironment; db: Db; config: Config; log: Logger }): Promise<ApiStack> {
+export async function startApiStack(o: {
+  env: TestWorkflowEnvironment;
+  db: Db;
+  config: Config;
+  log: Logger;
+}): Promise<ApiStack> {
   const { env, db, config, log } = o;
   const taskQueue = uniqueQueue('sec');
   const workerService = createGitService({ config, db, metrics: createMetrics({ defaultMetrics: false }), log });
   await workerService.start();
   const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    service: workerService,
+    log,
+    metrics: createMetrics({ defaultMetrics: false }),
     pool: workerService.approach === 'pooled' ? workerService.pool : undefined,
-    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
+    workflows: { workflowBundle: await workflowBundle() },
+    shutdownGraceTime: '1 second',
   });
   const running = worker.run();
   const apiService = createGitService({ config, db, metrics: createMetrics({ defaultMetrics: false }), log });
-  const app = await buildApp({ config, service: apiService, temporal: { client: env.client, taskQueue }, metrics: createMetrics({ defaultMetrics: false }), db, log });
+  const app = await buildApp({
+    config,
+    service: apiService,
+    temporal: { client: env.client, taskQueue },
+    metrics: createMetrics({ defaultMetrics: false }),
+    db,
+    log,
+  });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url,
@@ -55,7 +73,12 @@ export interface Res {
 }
 
 /** One JSON request with a bearer token; the body is parsed when there is one. */
-export async function call(base: string, method: string, path: string, opts: { token?: string; body?: unknown; timeoutMs?: number } = {}): Promise<Res> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; timeoutMs?: number } = {},
+): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | undefined;
@@ -63,7 +86,12 @@ export async function call(base: string, method: string, path: string, opts: { t
     headers['content-type'] = 'application/json';
     body = JSON.stringify(opts.body);
   }
-  const res = await fetch(`${base}${path}`, { method, headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body,
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000),
+  });
   const text = await res.text();
   let parsed: Record<string, unknown> = {};
   if (text) {

@@ -69,8 +69,12 @@ export function gated<P extends SandboxProvider>(inner: P): GatedProvider<P> {
     arm(match, result) {
       let hit!: () => void;
       let open!: () => void;
-      const reached = new Promise<void>((r) => { hit = r; });
-      const opened = new Promise<void>((r) => { open = r; });
+      const reached = new Promise<void>((r) => {
+        hit = r;
+      });
+      const opened = new Promise<void>((r) => {
+        open = r;
+      });
       armed.add({ match, hit, opened, result });
       return { reached, open };
     },
@@ -80,7 +84,9 @@ export function gated<P extends SandboxProvider>(inner: P): GatedProvider<P> {
 /** Rejects when `p` has not settled within `ms` (a gate that is never reached fails the test, not the run). */
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms); });
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
   try {
     return await Promise.race([p, timeout]);
   } finally {

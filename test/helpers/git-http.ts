@@ -18,7 +18,9 @@ export interface GitHttpServer {
 }
 
 export async function startGitHttpServer(o: {
-  projectRoot: string; username: string; password: string;
+  projectRoot: string;
+  username: string;
+  password: string;
   /** a URL to answer `302 Found` with instead of serving (e.g. another host), or undefined */
   redirect?: (pathAndQuery: string) => string | undefined;
 }): Promise<GitHttpServer> {
@@ -92,10 +94,11 @@ export async function startGitHttpServer(o: {
   return {
     url: `http://127.0.0.1:${port}`,
     seenAuth,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -132,9 +135,10 @@ export async function startRecordingServer(): Promise<RecordingServer> {
     host: `127.0.0.1:${port}`,
     requests,
     seenAuth,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -35,9 +35,15 @@ export function parseHistory(json: string): History {
 /** The events that close a run: a history that ends elsewhere would replay only up to its cut. */
 function closed(history: History): boolean {
   const last = history.events?.at(-1);
-  return !!(last && (last.workflowExecutionCompletedEventAttributes || last.workflowExecutionFailedEventAttributes
-    || last.workflowExecutionContinuedAsNewEventAttributes || last.workflowExecutionCanceledEventAttributes
-    || last.workflowExecutionTerminatedEventAttributes || last.workflowExecutionTimedOutEventAttributes));
+  return !!(
+    last &&
+    (last.workflowExecutionCompletedEventAttributes ||
+      last.workflowExecutionFailedEventAttributes ||
+      last.workflowExecutionContinuedAsNewEventAttributes ||
+      last.workflowExecutionCanceledEventAttributes ||
+      last.workflowExecutionTerminatedEventAttributes ||
+      last.workflowExecutionTimedOutEventAttributes)
+  );
 }
 
 /**
@@ -48,7 +54,8 @@ export async function recordHistory(name: string, handle: Pick<WorkflowHandle, '
   if (!recording()) return;
   if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(name)) throw new Error(`history name "${name}": letters, digits and "-"`);
   const history = await handle.fetchHistory();
-  if (!closed(history)) throw new Error(`history ${name}: the run has not closed (last event ${history.events?.at(-1)?.eventType})`);
+  if (!closed(history))
+    throw new Error(`history ${name}: the run has not closed (last event ${history.events?.at(-1)?.eventType})`);
   mkdirSync(HISTORIES_DIR, { recursive: true });
   writeFileSync(join(HISTORIES_DIR, `${name}.json`), `${JSON.stringify(history, null, 1)}\n`);
 }

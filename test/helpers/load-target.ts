@@ -71,7 +71,16 @@ export async function startLoadTarget(opts: { token?: string; latencyMs?: number
     requests++;
     lastRequestAt = Date.now();
     const started = performance.now();
-    const operation = ws?.[2] === '/status' ? 'status' : ws?.[2] === '/diff' ? 'diff' : ws?.[2]?.startsWith('/files/') ? 'write' : ws?.[2] === '/commits' ? 'push' : 'other';
+    const operation =
+      ws?.[2] === '/status'
+        ? 'status'
+        : ws?.[2] === '/diff'
+          ? 'diff'
+          : ws?.[2]?.startsWith('/files/')
+            ? 'write'
+            : ws?.[2] === '/commits'
+              ? 'push'
+              : 'other';
     if (operation === 'push') {
       // every tenth push needs a fresh sandbox: a 90% pool hit rate
       metrics.poolAcquisitions.labels(++acquisitions % 10 === 0 ? 'created' : 'reused').inc();
@@ -96,11 +105,25 @@ export async function startLoadTarget(opts: { token?: string; latencyMs?: number
     url: `http://127.0.0.1:${port}`,
     hostPort: `127.0.0.1:${port}`,
     metrics,
-    get requests() { return requests; },
-    get lastRequestAt() { return lastRequestAt; },
-    get released() { return released; },
-    get unauthorized() { return unauthorized; },
-    setFailing(on) { failing = on; },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    get requests() {
+      return requests;
+    },
+    get lastRequestAt() {
+      return lastRequestAt;
+    },
+    get released() {
+      return released;
+    },
+    get unauthorized() {
+      return unauthorized;
+    },
+    setFailing(on) {
+      failing = on;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -35,7 +35,12 @@ test('the alert rules fire and stay quiet as their promtool unit tests expect', 
 });
 
 test('a broken copy of the rules fails promtool check rules', () => {
-  const c = copyWith((s) => s.replace('max(gitops_reconciliation_divergence_ratio) > 0.001', 'max(gitops_reconciliation_divergence_ratio > 0.001'));
+  const c = copyWith((s) =>
+    s.replace(
+      'max(gitops_reconciliation_divergence_ratio) > 0.001',
+      'max(gitops_reconciliation_divergence_ratio > 0.001',
+    ),
+  );
   try {
     const r = promtool('check', 'rules', join(c.dir, 'alerts.yml'));
     assert.notEqual(r.code, 0, r.out);
@@ -48,7 +53,10 @@ test('a broken copy of the rules fails promtool check rules', () => {
 test('the unit tests catch a divergence threshold loosened from 0.1% to 1%', () => {
   const c = copyWith((s) => {
     assert.ok(s.includes('gitops_reconciliation_divergence_ratio) > 0.001'));
-    return s.replace('gitops_reconciliation_divergence_ratio) > 0.001', 'gitops_reconciliation_divergence_ratio) > 0.01');
+    return s.replace(
+      'gitops_reconciliation_divergence_ratio) > 0.001',
+      'gitops_reconciliation_divergence_ratio) > 0.01',
+    );
   });
   try {
     const r = promtool('test', 'rules', join(c.dir, 'alerts.test.yml'));

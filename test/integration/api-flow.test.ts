@@ -46,7 +46,12 @@ function testConfig(approach: Approach, overrides: Record<string, unknown> = {})
     pool: { min: 1, max: 6 },
     security: { encryptionKey: KEY },
     // bare repositories live under the temp dir; the shared-branch case pushes to main
-    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }], pushBranches: ['agent/{agentId}/**', 'main'] },
+    git: {
+      backoffBaseMs: 20,
+      backoffMaxMs: 200,
+      remotes: [{ scheme: 'file', pathPrefix: tmpdir() }],
+      pushBranches: ['agent/{agentId}/**', 'main'],
+    },
     api: {
       bodyLimitBytes: BODY_LIMIT,
       tokens: [
@@ -69,16 +74,34 @@ interface Stack {
 async function startStack(approach: Approach): Promise<Stack> {
   const config = testConfig(approach);
   const taskQueue = uniqueQueue(`api-${approach}`);
-  const workerService: SimpleGitService | Pooled = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
+  const workerService: SimpleGitService | Pooled = createGitService({
+    config,
+    db: tdb.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+  });
   await workerService.start();
   const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    service: workerService,
+    log,
+    metrics: createMetrics({ defaultMetrics: false }),
     pool: workerService.approach === 'pooled' ? workerService.pool : undefined,
-    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
+    workflows: { workflowBundle: await workflowBundle() },
+    shutdownGraceTime: '1 second',
   });
   const running = worker.run();
   const apiService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
-  const app = await buildApp({ config, service: apiService, temporal: { client: env.client, taskQueue }, metrics: createMetrics({ defaultMetrics: false }), db: tdb.db, log });
+  const app = await buildApp({
+    config,
+    service: apiService,
+    temporal: { client: env.client, taskQueue },
+    metrics: createMetrics({ defaultMetrics: false }),
+    db: tdb.db,
+    log,
+  });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   cleanups.push(async () => {
     await app.close();
@@ -96,7 +119,12 @@ interface Res {
   body: Record<string, unknown>;
 }
 
-async function call(base: string, method: string, path: string, opts: { token?: string; body?: unknown; raw?: string } = {}): Promise<Res> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; raw?: string } = {},
+): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | undefined;
@@ -147,7 +175,10 @@ for (const approach of ['simple', 'pooled'] as const) {
     test(`the whole agent flow over HTTP on approach ${approach}: create, write, commit, status, diff, pull, release`, async () => {
       const remote = bareRepo({ 'README.md': '# demo\n' });
       const taskId = `task-${approach}`;
-      const created = await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.agentA, body: { repoUrl: remote.url, taskId } });
+      const created = await call(stack.url, 'POST', '/v1/workspaces', {
+        token: TOKENS.agentA,
+        body: { repoUrl: remote.url, taskId },
+      });
       expectStatus(created, 201);
       const ws = created.body as { id: string; agentBranch: string; approach: string; status: string };
       assert.equal(ws.agentBranch, `agent/agent-a/${taskId}`);
@@ -155,8 +186,20 @@ for (const approach of ['simple', 'pooled'] as const) {
       const base = `/v1/workspaces/${ws.id}`;
 
       expectStatus(await call(stack.url, 'GET', base, { token: TOKENS.agentA }), 200);
-      expectStatus(await call(stack.url, 'PUT', `${base}/files/notes/hello.txt`, { token: TOKENS.agentA, body: { content: 'hello from the agent\n' } }), 200);
-      expectStatus(await call(stack.url, 'PUT', `${base}/files/README.md`, { token: TOKENS.agentA, body: { content: '# demo\nmore\n' } }), 200);
+      expectStatus(
+        await call(stack.url, 'PUT', `${base}/files/notes/hello.txt`, {
+          token: TOKENS.agentA,
+          body: { content: 'hello from the agent\n' },
+        }),
+        200,
+      );
+      expectStatus(
+        await call(stack.url, 'PUT', `${base}/files/README.md`, {
+          token: TOKENS.agentA,
+          body: { content: '# demo\nmore\n' },
+        }),
+        200,
+      );
       const read = await call(stack.url, 'GET', `${base}/files/notes/hello.txt`, { token: TOKENS.agentA });
       assert.equal(read.body.content, 'hello from the agent\n');
 
@@ -168,7 +211,10 @@ for (const approach of ['simple', 'pooled'] as const) {
       const diff = await call(stack.url, 'GET', `${base}/diff`, { token: TOKENS.agentA });
       assert.match(String(diff.body.diff), /^\+more$/m);
 
-      const committed = await call(stack.url, 'POST', `${base}/commits`, { token: TOKENS.agentA, body: { message: 'agent adds hello' } });
+      const committed = await call(stack.url, 'POST', `${base}/commits`, {
+        token: TOKENS.agentA,
+        body: { message: 'agent adds hello' },
+      });
       expectStatus(committed, 201);
       assert.equal(committed.body.branch, ws.agentBranch);
       const landed = cloneAndRead(remote.url, ws.agentBranch);
@@ -197,16 +243,37 @@ for (const approach of ['simple', 'pooled'] as const) {
 
     test(`two agents editing the same line of a shared branch on approach ${approach}: the second gets 409 naming the file`, async () => {
       const remote = bareRepo({ 'shared.txt': 'alpha\nbeta\ngamma\n' });
-      const a = await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.agentA, body: { repoUrl: remote.url, taskId: `edit-${approach}` } });
-      const b = await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.agentB, body: { repoUrl: remote.url, taskId: `edit-${approach}` } });
+      const a = await call(stack.url, 'POST', '/v1/workspaces', {
+        token: TOKENS.agentA,
+        body: { repoUrl: remote.url, taskId: `edit-${approach}` },
+      });
+      const b = await call(stack.url, 'POST', '/v1/workspaces', {
+        token: TOKENS.agentB,
+        body: { repoUrl: remote.url, taskId: `edit-${approach}` },
+      });
       expectStatus(a, 201);
       expectStatus(b, 201);
       const wa = `/v1/workspaces/${String(a.body.id)}`;
       const wb = `/v1/workspaces/${String(b.body.id)}`;
-      await call(stack.url, 'PUT', `${wa}/files/shared.txt`, { token: TOKENS.agentA, body: { content: 'alpha\nBETA (a)\ngamma\n' } });
-      await call(stack.url, 'PUT', `${wb}/files/shared.txt`, { token: TOKENS.agentB, body: { content: 'alpha\nBETA (b)\ngamma\n' } });
-      expectStatus(await call(stack.url, 'POST', `${wa}/commits`, { token: TOKENS.agentA, body: { message: 'a wins', branch: 'main' } }), 201);
-      const lost = await call(stack.url, 'POST', `${wb}/commits`, { token: TOKENS.agentB, body: { message: 'b loses', branch: 'main' } });
+      await call(stack.url, 'PUT', `${wa}/files/shared.txt`, {
+        token: TOKENS.agentA,
+        body: { content: 'alpha\nBETA (a)\ngamma\n' },
+      });
+      await call(stack.url, 'PUT', `${wb}/files/shared.txt`, {
+        token: TOKENS.agentB,
+        body: { content: 'alpha\nBETA (b)\ngamma\n' },
+      });
+      expectStatus(
+        await call(stack.url, 'POST', `${wa}/commits`, {
+          token: TOKENS.agentA,
+          body: { message: 'a wins', branch: 'main' },
+        }),
+        201,
+      );
+      const lost = await call(stack.url, 'POST', `${wb}/commits`, {
+        token: TOKENS.agentB,
+        body: { message: 'b loses', branch: 'main' },
+      });
       expectStatus(lost, 409);
       assert.equal(lost.body.error, 'conflict');
       assert.deepEqual(lost.body.files, ['shared.txt']);
@@ -224,7 +291,10 @@ describe('bad input is refused and changes nothing', () => {
   beforeAll(async () => {
     stack = await startStack('simple');
     remote = bareRepo({ 'README.md': '# demo\n' });
-    const created = await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.agentA, body: { repoUrl: remote.url, taskId: 'hostile' } });
+    const created = await call(stack.url, 'POST', '/v1/workspaces', {
+      token: TOKENS.agentA,
+      body: { repoUrl: remote.url, taskId: 'hostile' },
+    });
     expectStatus(created, 201);
     wsPath = `/v1/workspaces/${String(created.body.id)}`;
   });
@@ -235,8 +305,15 @@ describe('bad input is refused and changes nothing', () => {
   }
 
   test('a path escaping the workspace is 400 naming "path"', async () => {
-    for (const p of [encodeURIComponent('../escape.txt'), `sub/${encodeURIComponent('../../escape.txt')}`, `${encodeURIComponent('.git/config')}`]) {
-      const res = await call(stack.url, 'PUT', `${wsPath}/files/${p}`, { token: TOKENS.agentA, body: { content: 'x' } });
+    for (const p of [
+      encodeURIComponent('../escape.txt'),
+      `sub/${encodeURIComponent('../../escape.txt')}`,
+      `${encodeURIComponent('.git/config')}`,
+    ]) {
+      const res = await call(stack.url, 'PUT', `${wsPath}/files/${p}`, {
+        token: TOKENS.agentA,
+        body: { content: 'x' },
+      });
       expectStatus(res, 400);
       assert.equal(res.body.field, 'path');
     }
@@ -248,7 +325,10 @@ describe('bad input is refused and changes nothing', () => {
     const marker = join(tmpdir(), `sgc-pwned-${randomBytes(4).toString('hex')}`);
     const before = heads(remote.bare);
     await call(stack.url, 'PUT', `${wsPath}/files/a.txt`, { token: TOKENS.agentA, body: { content: 'a\n' } });
-    const badBranch = await call(stack.url, 'POST', `${wsPath}/commits`, { token: TOKENS.agentA, body: { message: 'ok', branch: `main; touch ${marker}` } });
+    const badBranch = await call(stack.url, 'POST', `${wsPath}/commits`, {
+      token: TOKENS.agentA,
+      body: { message: 'ok', branch: `main; touch ${marker}` },
+    });
     expectStatus(badBranch, 400);
     assert.equal(badBranch.body.field, 'branch');
     assert.equal(heads(remote.bare), before);
@@ -261,10 +341,16 @@ describe('bad input is refused and changes nothing', () => {
   });
 
   test('a missing field or a bad repo URL is 400 naming the field, and no workspace is created', async () => {
-    const missing = await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.agentA, body: { repoUrl: remote.url } });
+    const missing = await call(stack.url, 'POST', '/v1/workspaces', {
+      token: TOKENS.agentA,
+      body: { repoUrl: remote.url },
+    });
     expectStatus(missing, 400);
     assert.equal(missing.body.field, 'taskId');
-    const ext = await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.agentA, body: { repoUrl: `ext::sh -c touch% /tmp/x`, taskId: 't' } });
+    const ext = await call(stack.url, 'POST', '/v1/workspaces', {
+      token: TOKENS.agentA,
+      body: { repoUrl: `ext::sh -c touch% /tmp/x`, taskId: 't' },
+    });
     expectStatus(ext, 400);
     assert.equal(ext.body.field, 'repoUrl');
     const { rows } = await tdb.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM workspaces WHERE task_id = 't'`);
@@ -272,19 +358,37 @@ describe('bad input is refused and changes nothing', () => {
   });
 
   test('an oversized body is 413 and the file is not written', async () => {
-    const res = await call(stack.url, 'PUT', `${wsPath}/files/big.txt`, { token: TOKENS.agentA, body: { content: 'x'.repeat(BODY_LIMIT + 1) } });
+    const res = await call(stack.url, 'PUT', `${wsPath}/files/big.txt`, {
+      token: TOKENS.agentA,
+      body: { content: 'x'.repeat(BODY_LIMIT + 1) },
+    });
     expectStatus(res, 413);
     expectStatus(await call(stack.url, 'GET', `${wsPath}/files/big.txt`, { token: TOKENS.agentA }), 404);
   });
 
-  test('no token is 401, a wrong role is 403, another agent\'s workspace is 404 — and nothing changes', async () => {
+  test("no token is 401, a wrong role is 403, another agent's workspace is 404 — and nothing changes", async () => {
     const before = heads(remote.bare);
     expectStatus(await call(stack.url, 'GET', wsPath), 401);
-    expectStatus(await call(stack.url, 'POST', `${wsPath}/commits`, { token: 'not-a-real-token-at-all', body: { message: 'x' } }), 401);
-    expectStatus(await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.operator, body: { repoUrl: remote.url, taskId: 'ops' } }), 403);
+    expectStatus(
+      await call(stack.url, 'POST', `${wsPath}/commits`, { token: 'not-a-real-token-at-all', body: { message: 'x' } }),
+      401,
+    );
+    expectStatus(
+      await call(stack.url, 'POST', '/v1/workspaces', {
+        token: TOKENS.operator,
+        body: { repoUrl: remote.url, taskId: 'ops' },
+      }),
+      403,
+    );
     expectStatus(await call(stack.url, 'GET', wsPath, { token: TOKENS.agentB }), 404);
-    expectStatus(await call(stack.url, 'PUT', `${wsPath}/files/b.txt`, { token: TOKENS.agentB, body: { content: 'b' } }), 404);
-    expectStatus(await call(stack.url, 'POST', `${wsPath}/commits`, { token: TOKENS.agentB, body: { message: 'b' } }), 404);
+    expectStatus(
+      await call(stack.url, 'PUT', `${wsPath}/files/b.txt`, { token: TOKENS.agentB, body: { content: 'b' } }),
+      404,
+    );
+    expectStatus(
+      await call(stack.url, 'POST', `${wsPath}/commits`, { token: TOKENS.agentB, body: { message: 'b' } }),
+      404,
+    );
     expectStatus(await call(stack.url, 'DELETE', wsPath, { token: TOKENS.agentB }), 404);
     assert.equal(heads(remote.bare), before);
     await assertClean();
@@ -293,15 +397,27 @@ describe('bad input is refused and changes nothing', () => {
 
   test('a create or a commit retried with the same Idempotency-Key runs once', async () => {
     // one key per request: a key is bound to its request (test/security/idempotency.test.ts)
-    const keys = { create: `retry-${randomBytes(4).toString('hex')}`, commit: `retry-${randomBytes(4).toString('hex')}` };
-    const post = (path: string, body: unknown, key: string) => fetch(`${stack.url}${path}`, {
-      method: 'POST', headers: { authorization: `Bearer ${TOKENS.agentA}`, 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify(body),
-    }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    const keys = {
+      create: `retry-${randomBytes(4).toString('hex')}`,
+      commit: `retry-${randomBytes(4).toString('hex')}`,
+    };
+    const post = (path: string, body: unknown, key: string) =>
+      fetch(`${stack.url}${path}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TOKENS.agentA}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
     const first = await post('/v1/workspaces', { repoUrl: remote.url, taskId: 'retried' }, keys.create);
     const second = await post('/v1/workspaces', { repoUrl: remote.url, taskId: 'retried' }, keys.create);
     assert.equal(first.status, 201);
     assert.deepEqual(second, first);
-    const { rows } = await tdb.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM workspaces WHERE task_id = 'retried'`);
+    const { rows } = await tdb.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM workspaces WHERE task_id = 'retried'`,
+    );
     assert.equal(rows[0].n, 1);
 
     const path = `/v1/workspaces/${String(first.body.id)}`;
@@ -329,7 +445,14 @@ describe('dependencies down', () => {
     cleanups.push(() => deadDb.end());
     const config = testConfig('simple');
     const service = createGitService({ config, db: deadDb, metrics: createMetrics({ defaultMetrics: false }), log });
-    const app = await buildApp({ config, service, temporal: { client: env.client, taskQueue: uniqueQueue('dead-pg') }, metrics: createMetrics({ defaultMetrics: false }), db: deadDb, log });
+    const app = await buildApp({
+      config,
+      service,
+      temporal: { client: env.client, taskQueue: uniqueQueue('dead-pg') },
+      metrics: createMetrics({ defaultMetrics: false }),
+      db: deadDb,
+      log,
+    });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => app.close());
     const res = await call(url, 'GET', '/v1/workspaces/some-workspace', { token: TOKENS.agentA });
@@ -348,12 +471,22 @@ describe('dependencies down', () => {
     const client = await createTemporalClient(config.temporal, { lazy: true });
     cleanups.push(() => client.connection.close());
     const service = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
-    const app = await buildApp({ config, service, temporal: { client, taskQueue: 'nowhere' }, metrics: createMetrics({ defaultMetrics: false }), db: tdb.db, log });
+    const app = await buildApp({
+      config,
+      service,
+      temporal: { client, taskQueue: 'nowhere' },
+      metrics: createMetrics({ defaultMetrics: false }),
+      db: tdb.db,
+      log,
+    });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => app.close());
     const remote = bareRepo();
     const started = Date.now();
-    const res = await call(url, 'POST', '/v1/workspaces', { token: TOKENS.agentA, body: { repoUrl: remote.url, taskId: 'no-temporal' } });
+    const res = await call(url, 'POST', '/v1/workspaces', {
+      token: TOKENS.agentA,
+      body: { repoUrl: remote.url, taskId: 'no-temporal' },
+    });
     expectStatus(res, 503);
     assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
     assert.ok(Number(res.headers.get('retry-after')) > 0);

@@ -45,10 +45,18 @@ let reportsDir: string;
 const logLines: string[] = [];
 
 beforeAll(async () => {
-  [tdb, target, reportsDir] = await Promise.all([freshDb('blacts'), startLoadTarget({ token: TOKEN }), mkdtemp(join(tmpdir(), 'sgc-blacts-'))]);
-  prometheus = await startPrometheus({ scrapeInterval: '1s', scrape: [{ job: 'sgc-target', targets: [target.hostPort] }] });
+  [tdb, target, reportsDir] = await Promise.all([
+    freshDb('blacts'),
+    startLoadTarget({ token: TOKEN }),
+    mkdtemp(join(tmpdir(), 'sgc-blacts-')),
+  ]);
+  prometheus = await startPrometheus({
+    scrapeInterval: '1s',
+    scrape: [{ job: 'sgc-target', targets: [target.hostPort] }],
+  });
   const prom = new PromClient({ url: prometheus.url });
-  for (let i = 0; i < 100 && (await prom.query('up{job="sgc-target"} == 1')).series.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && (await prom.query('up{job="sgc-target"} == 1')).series.length === 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
 });
 
 afterAll(async () => {
@@ -58,32 +66,51 @@ afterAll(async () => {
 
 /** A logger whose lines land in `logLines` (the token must never appear there). */
 function testLog() {
-  const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logLines.push(String(chunk));
+      cb();
+    },
+  });
   return pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
 }
 
 function deps(flags: { operation: string; percent: number; shadow: boolean }[] = []) {
   return {
-    db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES },
+    db: tdb.db,
+    prom: new PromClient({ url: prometheus.url }),
+    config: { queries: DEFAULT_QUERIES },
     log: testLog(),
     tokenFor: envTokenFor({ SGC_LOAD_TOKEN: TOKEN, SGC_WRONG_TOKEN: 'not-the-token-0123456789' }),
-    reportsDir, hostname: 'test-host', gitSha: 'abc1234', flags: { list: async () => flags },
+    reportsDir,
+    hostname: 'test-host',
+    gitSha: 'abc1234',
+    flags: { list: async () => flags },
   };
 }
 
 const targetOf = (o: Partial<LoadTarget> = {}): LoadTarget => ({
-  baseUrl: target.url, tokenRef: 'SGC_LOAD_TOKEN', healthPath: '/healthz',
-  mix: { kind: 'git', repoUrl: 'https://git.example/r.git', workspaces: 2 }, ...o,
+  baseUrl: target.url,
+  tokenRef: 'SGC_LOAD_TOKEN',
+  healthPath: '/healthz',
+  mix: { kind: 'git', repoUrl: 'https://git.example/r.git', workspaces: 2 },
+  ...o,
 });
 
 /** MockActivityEnvironment.run behind the workers' activity boundary (its log lines checked too), with the activity's own types. */
 function mockEnv() {
   const env = boundaryEnv({ log: testLog() });
-  return { run: <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args) as Promise<R> };
+  return {
+    run: <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...args: A): Promise<R> =>
+      env.run(fn, ...args) as Promise<R>,
+  };
 }
 
 async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const e = await p.then(() => null, (err: unknown) => err);
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
   assert.ok(e instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(e)}`);
   return e;
 }
@@ -93,7 +120,14 @@ test('baseline activities run twice leave one run, one row per window, the same 
   const env = mockEnv();
   const runId = 'twice-run';
   const parameters = { target: { baseUrl: target.url, tokenRef: 'SGC_LOAD_TOKEN' }, baseline: { samples: 1 } };
-  const pre = { runId, startedAt: Date.now() / 1000, target: targetOf(), job: 'sgc-target', expectedFlags: { 'git.push': { percent: 0 } }, parameters };
+  const pre = {
+    runId,
+    startedAt: Date.now() / 1000,
+    target: targetOf(),
+    job: 'sgc-target',
+    expectedFlags: { 'git.push': { percent: 0 } },
+    parameters,
+  };
   const p1 = await env.run(acts.preflight, pre);
   const p2 = await env.run(acts.preflight, pre);
   assert.deepEqual(p1.workspaceIds, p2.workspaceIds, 'a retried preflight attaches to the workspaces it created');
@@ -104,8 +138,16 @@ test('baseline activities run twice leave one run, one row per window, the same 
   assert.equal(e2.configDigest, e1.configDigest);
 
   const window = {
-    runId, phase: 'baseline' as const, sampleNum: 1, windowSeconds: 2, rps: 20, connections: 2, requestTimeoutMs: 5_000,
-    target: targetOf({ mix: { kind: 'git', workspaceIds: p1.workspaceIds } }), profile: 'default' as const, job: 'sgc-target',
+    runId,
+    phase: 'baseline' as const,
+    sampleNum: 1,
+    windowSeconds: 2,
+    rps: 20,
+    connections: 2,
+    requestTimeoutMs: 5_000,
+    target: targetOf({ mix: { kind: 'git', workspaceIds: p1.workspaceIds } }),
+    profile: 'default' as const,
+    job: 'sgc-target',
   };
   const w1 = await env.run(acts.runLoadWindow, window);
   const sent = target.requests;
@@ -118,7 +160,10 @@ test('baseline activities run twice leave one run, one row per window, the same 
   assert.ok(w1.client.completed >= 30, `the window carried load (${w1.client.completed})`);
 
   const settings = {
-    runId, profile: 'default' as const, criteria: DEFAULT_CRITERIA_THRESHOLDS, breaker: DEFAULT_BREAKER_THRESHOLDS,
+    runId,
+    profile: 'default' as const,
+    criteria: DEFAULT_CRITERIA_THRESHOLDS,
+    breaker: DEFAULT_BREAKER_THRESHOLDS,
     slo: { latencyBucketsSeconds: OPERATION_DURATION_BUCKETS_SECONDS },
   };
   const plan = { phase: 'baseline' as const, rps: 20, connections: 2, intervalSeconds: 2, samples: 1 };
@@ -126,7 +171,13 @@ test('baseline activities run twice leave one run, one row per window, the same 
   const d2 = await env.run(acts.writeDay1Report, { ...settings, baseline: plan });
   assert.deepEqual(d2, d1);
   assert.equal((await reportRepo().list({ runId })).length, 2, 'production report and SLO draft, once each');
-  const fin = { ...settings, phases: [plan], outcome: 'completed' as const, startedAt: 1_799_999_000, finishedAt: 1_800_000_000 };
+  const fin = {
+    ...settings,
+    phases: [plan],
+    outcome: 'completed' as const,
+    startedAt: 1_799_999_000,
+    finishedAt: 1_800_000_000,
+  };
   const f1 = await env.run(acts.finalizeArtifacts, fin);
   const f2 = await env.run(acts.finalizeArtifacts, fin);
   assert.equal(f2.archive.sha256, f1.archive.sha256, 'the same run finalised twice gives the same archive');
@@ -134,7 +185,8 @@ test('baseline activities run twice leave one run, one row per window, the same 
   assert.deepEqual((await reportRepo().list({ runId })).map((r) => r.id).sort(), [...f1.reportIds].sort());
   const sloth = await readFile(join(reportsDir, runId, 'slo.sloth.yaml'), 'utf8');
   const les = [...sloth.matchAll(/le="([0-9.]+)"/g)].map((m) => Number(m[1]));
-  for (const le of les) assert.ok(OPERATION_DURATION_BUCKETS_SECONDS.includes(le), `SLO threshold le=${le} is a histogram bucket`);
+  for (const le of les)
+    assert.ok(OPERATION_DURATION_BUCKETS_SECONDS.includes(le), `SLO threshold le=${le} is a histogram bucket`);
 
   assert.ok(logLines.length > 0);
   assert.ok(!logLines.join('').includes(TOKEN), 'the token never reaches a log line');
@@ -143,22 +195,64 @@ test('baseline activities run twice leave one run, one row per window, the same 
 test('the seed-v3 profile fills every column for a service that exports the series its queries read', async () => {
   // the seed service's own series beside our git metrics, on the same target, moving while the load runs
   const r = target.metrics.registry;
-  const fallback = new Counter({ name: 'metasheet_fallback_total', help: 'fallbacks', labelNames: ['reason'], registers: [r] });
-  const adapterOps = new Counter({ name: 'metasheet_http_adapter_ops_total', help: 'http adapter ops', registers: [r] });
+  const fallback = new Counter({
+    name: 'metasheet_fallback_total',
+    help: 'fallbacks',
+    labelNames: ['reason'],
+    registers: [r],
+  });
+  const adapterOps = new Counter({
+    name: 'metasheet_http_adapter_ops_total',
+    help: 'http adapter ops',
+    registers: [r],
+  });
   const rpc = new Counter({ name: 'metasheet_message_rpc_attempts_total', help: 'rpc attempts', registers: [r] });
-  const reloads = new Counter({ name: 'metasheet_plugin_reload_total', help: 'reloads', labelNames: ['plugin_name', 'result'], registers: [r] });
-  const reloadSeconds = new Histogram({ name: 'metasheet_plugin_reload_duration_seconds', help: 'reload', buckets: [0.1, 0.5, 1, 2, 5], registers: [r] });
-  const creates = new Counter({ name: 'metasheet_snapshot_create_total', help: 'creates', labelNames: ['result'], registers: [r] });
-  const restores = new Counter({ name: 'metasheet_snapshot_restore_total', help: 'restores', labelNames: ['result'], registers: [r] });
-  const snapshotSeconds = new Histogram({ name: 'metasheet_snapshot_operation_duration_seconds', help: 'snapshots', labelNames: ['operation'], buckets: [0.1, 0.5, 1, 2, 5], registers: [r] });
+  const reloads = new Counter({
+    name: 'metasheet_plugin_reload_total',
+    help: 'reloads',
+    labelNames: ['plugin_name', 'result'],
+    registers: [r],
+  });
+  const reloadSeconds = new Histogram({
+    name: 'metasheet_plugin_reload_duration_seconds',
+    help: 'reload',
+    buckets: [0.1, 0.5, 1, 2, 5],
+    registers: [r],
+  });
+  const creates = new Counter({
+    name: 'metasheet_snapshot_create_total',
+    help: 'creates',
+    labelNames: ['result'],
+    registers: [r],
+  });
+  const restores = new Counter({
+    name: 'metasheet_snapshot_restore_total',
+    help: 'restores',
+    labelNames: ['result'],
+    registers: [r],
+  });
+  const snapshotSeconds = new Histogram({
+    name: 'metasheet_snapshot_operation_duration_seconds',
+    help: 'snapshots',
+    labelNames: ['operation'],
+    buckets: [0.1, 0.5, 1, 2, 5],
+    registers: [r],
+  });
   for (const reason of ['http_error', 'message_timeout']) fallback.labels(reason).inc(0);
-  for (const result of ['success', 'failure']) { reloads.labels('p1', result).inc(0); creates.labels(result).inc(0); restores.labels(result).inc(0); }
+  for (const result of ['success', 'failure']) {
+    reloads.labels('p1', result).inc(0);
+    creates.labels(result).inc(0);
+    restores.labels(result).inc(0);
+  }
   let tick = 0;
   const seedService = setInterval(() => {
     tick++;
     adapterOps.inc(5);
     rpc.inc(2);
-    if (tick % 10 === 0) { fallback.labels('http_error').inc(); fallback.labels('message_timeout').inc(); }
+    if (tick % 10 === 0) {
+      fallback.labels('http_error').inc();
+      fallback.labels('message_timeout').inc();
+    }
     reloads.labels('p1', tick % 20 === 0 ? 'failure' : 'success').inc();
     reloadSeconds.observe(0.05 * (1 + (tick % 7)));
     creates.labels('success').inc();
@@ -169,20 +263,41 @@ test('the seed-v3 profile fills every column for a service that exports the seri
     const acts = createBaselineActivities(deps());
     const env = mockEnv();
     const runId = 'seed-v3-full';
-    const pre = await env.run(acts.preflight, { runId, startedAt: Date.now() / 1000, target: targetOf(), job: 'sgc-target', expectedFlags: {}, parameters: {} });
+    const pre = await env.run(acts.preflight, {
+      runId,
+      startedAt: Date.now() / 1000,
+      target: targetOf(),
+      job: 'sgc-target',
+      expectedFlags: {},
+      parameters: {},
+    });
     // a first window lets every series be scraped twice before the measured one
     const base = {
-      runId, phase: 'baseline' as const, windowSeconds: 3, rps: 20, connections: 2, requestTimeoutMs: 5_000,
-      target: targetOf({ mix: { kind: 'git', workspaceIds: pre.workspaceIds } }), profile: 'seed-v3' as const, job: 'sgc-target',
+      runId,
+      phase: 'baseline' as const,
+      windowSeconds: 3,
+      rps: 20,
+      connections: 2,
+      requestTimeoutMs: 5_000,
+      target: targetOf({ mix: { kind: 'git', workspaceIds: pre.workspaceIds } }),
+      profile: 'seed-v3' as const,
+      job: 'sgc-target',
     };
     await env.run(acts.runLoadWindow, { ...base, sampleNum: 1 });
     const w = await env.run(acts.runLoadWindow, { ...base, sampleNum: 2 });
     assert.deepEqual(w.promErrors, []);
     const na = queriedColumns('seed-v3').filter((c) => w.values[c] === null || w.values[c] === undefined);
     assert.deepEqual(na, [], `seed-v3 columns left NA: ${na.join(', ')}`);
-    assert.equal(w.filledFromLoad.length, 0, `every column came from its query, none from the engine (${w.filledFromLoad.join(', ')})`);
+    assert.equal(
+      w.filledFromLoad.length,
+      0,
+      `every column came from its query, none from the engine (${w.filledFromLoad.join(', ')})`,
+    );
     assert.ok(!row('seed-v3', w).split(',').includes('NA'));
-    assert.ok(w.values.plugin_reload_success_rate! > 0.8 && w.values.plugin_reload_success_rate! < 1, `plugin reload success ${w.values.plugin_reload_success_rate}`);
+    assert.ok(
+      w.values.plugin_reload_success_rate! > 0.8 && w.values.plugin_reload_success_rate! < 1,
+      `plugin reload success ${w.values.plugin_reload_success_rate}`,
+    );
     assert.ok(w.values.snapshot_operation_p95! >= 200, `snapshot p95 ${w.values.snapshot_operation_p95} ms`);
   } finally {
     clearInterval(seedService);
@@ -192,19 +307,33 @@ test('the seed-v3 profile fills every column for a service that exports the seri
 test('preflight refuses for good on a rejected token, a flag mismatch, or a token name outside SGC_*TOKEN', async () => {
   const env = mockEnv();
   const base = { runId: 'pre-fail', startedAt: Date.now() / 1000, job: 'sgc-target', parameters: {} };
-  const wrongToken = await failureOf(env.run(createBaselineActivities(deps()).preflight, { ...base, target: targetOf({ tokenRef: 'SGC_WRONG_TOKEN' }), expectedFlags: {} }));
+  const wrongToken = await failureOf(
+    env.run(createBaselineActivities(deps()).preflight, {
+      ...base,
+      target: targetOf({ tokenRef: 'SGC_WRONG_TOKEN' }),
+      expectedFlags: {},
+    }),
+  );
   assert.equal(wrongToken.type, 'AuthError');
   assert.equal(wrongToken.nonRetryable, true);
 
-  const flags = await failureOf(env.run(createBaselineActivities(deps([{ operation: 'git.push', percent: 50, shadow: false }])).preflight, {
-    ...base, target: targetOf(), expectedFlags: { 'git.push': { percent: 0 } },
-  }));
+  const flags = await failureOf(
+    env.run(createBaselineActivities(deps([{ operation: 'git.push', percent: 50, shadow: false }])).preflight, {
+      ...base,
+      target: targetOf(),
+      expectedFlags: { 'git.push': { percent: 0 } },
+    }),
+  );
   assert.equal(flags.type, 'ValidationError');
   assert.match(flags.message, /git\.push: percent 50, expected 0/);
 
-  const outside = await failureOf(env.run(createBaselineActivities({ ...deps(), tokenFor: envTokenFor({ DATABASE_TOKEN: TOKEN }) }).preflight, {
-    ...base, target: targetOf({ tokenRef: 'DATABASE_TOKEN' }), expectedFlags: {},
-  }));
+  const outside = await failureOf(
+    env.run(createBaselineActivities({ ...deps(), tokenFor: envTokenFor({ DATABASE_TOKEN: TOKEN }) }).preflight, {
+      ...base,
+      target: targetOf({ tokenRef: 'DATABASE_TOKEN' }),
+      expectedFlags: {},
+    }),
+  );
   assert.equal(outside.type, 'ValidationError');
   assert.ok(!outside.message.includes(TOKEN));
 });
@@ -216,7 +345,13 @@ test('drift activities run twice keep one sample per number and one verdict repo
   const targets = [{ name: 'target', job: 'sgc-target', instance: '.+' }];
   const now = Date.now() / 1000;
   await env.run(acts.beginDriftReview, { reviewId, targets, durationSeconds: 4, intervalSeconds: 2, startedAt: now });
-  await env.run(acts.beginDriftReview, { reviewId, targets, durationSeconds: 4, intervalSeconds: 2, startedAt: now + 5 });
+  await env.run(acts.beginDriftReview, {
+    reviewId,
+    targets,
+    durationSeconds: 4,
+    intervalSeconds: 2,
+    startedAt: now + 5,
+  });
   const s0 = await env.run(acts.sampleDrift, { reviewId, sampleNum: 0, at: now, targets, intervalSeconds: 2 });
   const again = await env.run(acts.sampleDrift, { reviewId, sampleNum: 0, at: now + 1, targets, intervalSeconds: 2 });
   assert.deepEqual(again, s0, 'a retried sample returns the stored one');
@@ -229,7 +364,14 @@ test('drift activities run twice keep one sample per number and one verdict repo
 
   await new Promise((r) => setTimeout(r, 2_100));
   await env.run(acts.sampleDrift, { reviewId, sampleNum: 1, at: Date.now() / 1000, targets, intervalSeconds: 2 });
-  const input = { reviewId, targets, durationSeconds: 2, intervalSeconds: 2, thresholds: DEFAULT_DRIFT_THRESHOLDS, finishedAt: now + 3 };
+  const input = {
+    reviewId,
+    targets,
+    durationSeconds: 2,
+    intervalSeconds: 2,
+    thresholds: DEFAULT_DRIFT_THRESHOLDS,
+    finishedAt: now + 3,
+  };
   const r1 = await env.run(acts.writeDriftReport, input);
   const r2 = await env.run(acts.writeDriftReport, input);
   assert.deepEqual(r2, r1);
@@ -244,16 +386,42 @@ test('a review stored before reviews covered several processes (one flat row, on
   const reviewId = 'drift-legacy';
   const target = { job: 'sgc-target', instance: '.+' };
   const t0 = Date.now() / 1000 - 10;
-  await driftReviewRepo().upsert({ id: reviewId, target, durationSeconds: 6, intervalSeconds: 2, startedAt: new Date(t0 * 1000) });
-  const flat = (i: number) => ({ at: t0 + 2 * i, uptimeSeconds: 100 + 2 * i, startTimeSeconds: t0 - 100, rssBytes: 50e6, cpuPercent: 1, openFds: 20, activeHandles: 5, criticalErrorsTotal: 0, backgroundTasksHealthy: 1 });
+  await driftReviewRepo().upsert({
+    id: reviewId,
+    target,
+    durationSeconds: 6,
+    intervalSeconds: 2,
+    startedAt: new Date(t0 * 1000),
+  });
+  const flat = (i: number) => ({
+    at: t0 + 2 * i,
+    uptimeSeconds: 100 + 2 * i,
+    startTimeSeconds: t0 - 100,
+    rssBytes: 50e6,
+    cpuPercent: 1,
+    openFds: 20,
+    activeHandles: 5,
+    criticalErrorsTotal: 0,
+    backgroundTasksHealthy: 1,
+  });
   await driftSampleRepo().upsert(reviewId, 0, flat(0));
   await driftSampleRepo().upsert(reviewId, 1, flat(1));
   // the old workflow's next attempt names one `target`
   const s1 = await env.run(acts.sampleDrift, { reviewId, sampleNum: 1, at: t0 + 2, target, intervalSeconds: 2 });
   assert.equal(s1.targets['sgc-target'].rssBytes, 50e6, 'the stored flat row, read as the one process');
   for (const i of [2, 3]) await driftSampleRepo().upsert(reviewId, i, flat(i));
-  const r = await env.run(acts.writeDriftReport, { reviewId, target, durationSeconds: 6, intervalSeconds: 2, thresholds: DEFAULT_DRIFT_THRESHOLDS, finishedAt: t0 + 6 });
-  assert.deepEqual(r.processes.map((p) => [p.name, p.summary]), [['sgc-target', '7/7 criteria met']]);
+  const r = await env.run(acts.writeDriftReport, {
+    reviewId,
+    target,
+    durationSeconds: 6,
+    intervalSeconds: 2,
+    thresholds: DEFAULT_DRIFT_THRESHOLDS,
+    finishedAt: t0 + 6,
+  });
+  assert.deepEqual(
+    r.processes.map((p) => [p.name, p.summary]),
+    [['sgc-target', '7/7 criteria met']],
+  );
   assert.equal(r.passed, true);
   assert.match(r.summary, /^PASS \(provisional\) — sgc-target: 7\/7 criteria met$/);
 });

@@ -49,20 +49,41 @@ let running: Promise<void>;
 let config: Config;
 
 beforeAll(async () => {
-  [env, tdb, target, reportsDir] = await Promise.all([testEnv(), freshDb('blapi'), startLoadTarget({ token: LOAD }), mkdtemp(join(tmpdir(), 'sgc-blapi-'))]);
-  prometheus = await startPrometheus({ scrapeInterval: '1s', scrape: [{ job: 'sgc-target', targets: [target.hostPort] }] });
+  [env, tdb, target, reportsDir] = await Promise.all([
+    testEnv(),
+    freshDb('blapi'),
+    startLoadTarget({ token: LOAD }),
+    mkdtemp(join(tmpdir(), 'sgc-blapi-')),
+  ]);
+  prometheus = await startPrometheus({
+    scrapeInterval: '1s',
+    scrape: [{ job: 'sgc-target', targets: [target.hostPort] }],
+  });
   const taskQueue = uniqueQueue('blapi');
   config = parseConfig({
     temporal: { address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS'), taskQueues: { phases: taskQueue } },
-    api: { tokens: [{ name: 'ops', role: 'operator', token: OPERATOR }, { name: 'a1', role: 'agent', agentId: 'a1', token: AGENT }] },
+    api: {
+      tokens: [
+        { name: 'ops', role: 'operator', token: OPERATOR },
+        { name: 'a1', role: 'agent', agentId: 'a1', token: AGENT },
+      ],
+    },
     baseline: { job: 'sgc-target', warmup: { durationSeconds: 1 }, day2: { enabled: false } },
     drift: { targets: [{ job: 'sgc-target' }], intervalSeconds: 1, shortSoakSeconds: 2 },
   });
   worker = await Worker.create({
-    connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
     activities: baselineActivities({
-      db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log,
-      tokenFor: envTokenFor({ SGC_LOAD_TOKEN: LOAD }), reportsDir, hostname: 'api-test', gitSha: null,
+      db: tdb.db,
+      prom: new PromClient({ url: prometheus.url }),
+      config: { queries: DEFAULT_QUERIES },
+      log,
+      tokenFor: envTokenFor({ SGC_LOAD_TOKEN: LOAD }),
+      reportsDir,
+      hostname: 'api-test',
+      gitSha: null,
     }),
     interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
@@ -74,7 +95,9 @@ beforeAll(async () => {
   f.setErrorHandler(errorHandler);
   const authenticate = createAuthenticator(config.api.tokens);
   f.decorateRequest('principal', null);
-  f.addHook('onRequest', async (req) => { req.principal = authenticate(req.headers.authorization); });
+  f.addHook('onRequest', async (req) => {
+    req.principal = authenticate(req.headers.authorization);
+  });
   const temporal = { client: env.client, taskQueue };
   await f.register(baselineRoutes({ temporal, config }), { prefix: '/v1' });
   await f.register(driftRoutes({ temporal, config }), { prefix: '/v1' });
@@ -103,12 +126,25 @@ async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): P
 
 test('baseline routes need an operator token and validate their bodies', async () => {
   assert.equal((await app.inject({ method: 'POST', url: '/v1/baselines', payload: {} })).statusCode, 401);
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/baselines', headers: as(AGENT), payload: {} })).statusCode, 403);
-  const bad = await app.inject({ method: 'POST', url: '/v1/baselines', headers: as(OPERATOR), payload: { target: { tokenRef: 'GIT_TOKEN' } } });
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/v1/baselines', headers: as(AGENT), payload: {} })).statusCode,
+    403,
+  );
+  const bad = await app.inject({
+    method: 'POST',
+    url: '/v1/baselines',
+    headers: as(OPERATOR),
+    payload: { target: { tokenRef: 'GIT_TOKEN' } },
+  });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().field, 'target.tokenRef');
   // the default git mix needs workspaces or a repository to create them from
-  const noWs = await app.inject({ method: 'POST', url: '/v1/baselines', headers: as(OPERATOR), payload: { target: { baseUrl: target.url } } });
+  const noWs = await app.inject({
+    method: 'POST',
+    url: '/v1/baselines',
+    headers: as(OPERATOR),
+    payload: { target: { baseUrl: target.url } },
+  });
   assert.equal(noWs.statusCode, 400);
   assert.equal(noWs.json().field, 'target.mix');
   const missing = await app.inject({ method: 'GET', url: '/v1/baselines/nope', headers: as(OPERATOR) });
@@ -117,17 +153,36 @@ test('baseline routes need an operator token and validate their bodies', async (
 
 test('POST /v1/baselines starts a run, GET shows its status, cancel stops the load and leaves a partial summary', async () => {
   const start = await app.inject({
-    method: 'POST', url: '/v1/baselines', headers: as(OPERATOR),
+    method: 'POST',
+    url: '/v1/baselines',
+    headers: as(OPERATOR),
     payload: {
       id: 'api-cancel',
-      target: { baseUrl: target.url, tokenRef: 'SGC_LOAD_TOKEN', mix: { kind: 'requests', requests: [{ name: 'status', weight: 1, method: 'GET', path: '/v1/workspaces/w/status' }] } },
+      target: {
+        baseUrl: target.url,
+        tokenRef: 'SGC_LOAD_TOKEN',
+        mix: {
+          kind: 'requests',
+          requests: [{ name: 'status', weight: 1, method: 'GET', path: '/v1/workspaces/w/status' }],
+        },
+      },
       warmup: { durationSeconds: 0 },
       baseline: { rps: 20, connections: 2, samples: 20, intervalSeconds: 1 },
     },
   });
   assert.equal(start.statusCode, 201, start.body);
   assert.equal(start.json().workflowId, baselineWorkflowId('api-cancel'));
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/baselines', headers: as(OPERATOR), payload: { id: 'api-cancel', target: { mix: { kind: 'git', workspaceIds: ['w'] } } } })).statusCode, 409);
+  assert.equal(
+    (
+      await app.inject({
+        method: 'POST',
+        url: '/v1/baselines',
+        headers: as(OPERATOR),
+        payload: { id: 'api-cancel', target: { mix: { kind: 'git', workspaceIds: ['w'] } } },
+      })
+    ).statusCode,
+    409,
+  );
 
   const status = await until(async () => {
     const s = (await app.inject({ method: 'GET', url: '/v1/baselines/api-cancel', headers: as(OPERATOR) })).json();
@@ -139,7 +194,12 @@ test('POST /v1/baselines starts a run, GET shows its status, cancel stops the lo
   // one-second windows are too short for Prometheus' fallback ratio: NA, which is neutral
   assert.ok(['ok', 'na'].includes(status.status.breaker.state));
 
-  const cancel = await app.inject({ method: 'POST', url: '/v1/baselines/api-cancel/cancel', headers: as(OPERATOR), payload: { reason: 'maintenance window' } });
+  const cancel = await app.inject({
+    method: 'POST',
+    url: '/v1/baselines/api-cancel/cancel',
+    headers: as(OPERATOR),
+    payload: { reason: 'maintenance window' },
+  });
   assert.equal(cancel.statusCode, 202);
   const done = await until(async () => {
     const s = (await app.inject({ method: 'GET', url: '/v1/baselines/api-cancel', headers: as(OPERATOR) })).json();
@@ -159,24 +219,66 @@ test('POST /v1/baselines starts a run, GET shows its status, cancel stops the lo
 
 test('baseline Schedules over HTTP: create, list, pause, unpause, trigger', async () => {
   const name = `api-${Date.now().toString(36)}`;
-  const baseline = { target: { baseUrl: target.url, tokenRef: 'SGC_LOAD_TOKEN', mix: { kind: 'git', workspaceIds: ['w1'] } }, baseline: { samples: 1, intervalSeconds: 1, rps: 5, connections: 1 } };
-  const created = await app.inject({ method: 'POST', url: '/v1/baseline-schedules', headers: as(OPERATOR), payload: { name, cron: '0 9 * * 1', paused: true, baseline } });
+  const baseline = {
+    target: { baseUrl: target.url, tokenRef: 'SGC_LOAD_TOKEN', mix: { kind: 'git', workspaceIds: ['w1'] } },
+    baseline: { samples: 1, intervalSeconds: 1, rps: 5, connections: 1 },
+  };
+  const created = await app.inject({
+    method: 'POST',
+    url: '/v1/baseline-schedules',
+    headers: as(OPERATOR),
+    payload: { name, cron: '0 9 * * 1', paused: true, baseline },
+  });
   assert.equal(created.statusCode, 201, created.body);
   try {
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/baseline-schedules', headers: as(OPERATOR), payload: { name, every: '1d', baseline } })).statusCode, 409);
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/baseline-schedules', headers: as(OPERATOR), payload: { name: 'both', every: '1d', cron: '0 9 * * 1', baseline } })).statusCode, 400);
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/v1/baseline-schedules',
+          headers: as(OPERATOR),
+          payload: { name, every: '1d', baseline },
+        })
+      ).statusCode,
+      409,
+    );
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/v1/baseline-schedules',
+          headers: as(OPERATOR),
+          payload: { name: 'both', every: '1d', cron: '0 9 * * 1', baseline },
+        })
+      ).statusCode,
+      400,
+    );
     const listed = await until(async () => {
-      const l = (await app.inject({ method: 'GET', url: '/v1/baseline-schedules', headers: as(OPERATOR) })).json() as { schedules: { name: string; paused: boolean; spec: string }[] };
+      const l = (await app.inject({ method: 'GET', url: '/v1/baseline-schedules', headers: as(OPERATOR) })).json() as {
+        schedules: { name: string; paused: boolean; spec: string }[];
+      };
       return l.schedules.find((s) => s.name === name);
     });
     assert.deepEqual([listed.paused, listed.spec], [true, 'cron 0 9 * * 1']);
     for (const action of ['unpause', 'pause', 'trigger']) {
-      assert.equal((await app.inject({ method: 'POST', url: `/v1/baseline-schedules/${name}/${action}`, headers: as(OPERATOR) })).statusCode, 202, action);
+      assert.equal(
+        (await app.inject({ method: 'POST', url: `/v1/baseline-schedules/${name}/${action}`, headers: as(OPERATOR) }))
+          .statusCode,
+        202,
+        action,
+      );
     }
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/baseline-schedules/no-such/trigger', headers: as(OPERATOR) })).statusCode, 404);
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/v1/baseline-schedules/no-such/trigger', headers: as(OPERATOR) }))
+        .statusCode,
+      404,
+    );
     // a Schedule applies patches asynchronously: wait for the trigger to land while it stays paused
     const handle = env.client.schedule.getHandle(created.json().scheduleId);
-    const d = await until(async () => { const x = await handle.describe(); return x.info.recentActions.length > 0 ? x : undefined; });
+    const d = await until(async () => {
+      const x = await handle.describe();
+      return x.info.recentActions.length > 0 ? x : undefined;
+    });
     assert.equal(d.state.paused, true);
   } finally {
     await env.client.schedule.getHandle(created.json().scheduleId).delete();
@@ -184,14 +286,22 @@ test('baseline Schedules over HTTP: create, list, pause, unpause, trigger', asyn
 });
 
 test('POST /v1/drift-reviews starts a review and GET returns its verdict', async () => {
-  const start = await app.inject({ method: 'POST', url: '/v1/drift-reviews', headers: as(OPERATOR), payload: { id: 'api-drift' } });
+  const start = await app.inject({
+    method: 'POST',
+    url: '/v1/drift-reviews',
+    headers: as(OPERATOR),
+    payload: { id: 'api-drift' },
+  });
   assert.equal(start.statusCode, 201, start.body);
   const done = await until(async () => {
     const s = (await app.inject({ method: 'GET', url: '/v1/drift-reviews/api-drift', headers: as(OPERATOR) })).json();
     return s.state === 'COMPLETED' ? s : undefined;
   });
   assert.match(done.result.summary, /^(PASS|FAIL) \(provisional\) — sgc-target: \d\/7 criteria met/);
-  assert.deepEqual(done.result.processes.map((p: { name: string }) => p.name), ['sgc-target']);
+  assert.deepEqual(
+    done.result.processes.map((p: { name: string }) => p.name),
+    ['sgc-target'],
+  );
   assert.match(done.result.processes[0].summary, /^\d\/7 criteria met$/);
   assert.equal(done.result.samples, 2);
 });
@@ -199,9 +309,31 @@ test('POST /v1/drift-reviews starts a review and GET returns its verdict', async
 test('the CLI starts a baseline and a drift review and reads their results', async () => {
   const lines: string[] = [];
   const opts = { loadConfig: () => config, out: (l: string) => lines.push(l) };
-  const run = (cmd: typeof baselineCommand | typeof driftCommand, ...args: string[]) => cmd(opts).parseAsync(args, { from: 'user' });
-  await run(baselineCommand, 'start', '--id', 'cli-1', '--target', target.url, '--token-ref', 'SGC_LOAD_TOKEN', '--workspace-ids', 'w1',
-    '--warmup', '0', '--samples', '1', '--interval', '1', '--rate', '5', '--concurrency', '1', '--no-day2');
+  const run = (cmd: typeof baselineCommand | typeof driftCommand, ...args: string[]) =>
+    cmd(opts).parseAsync(args, { from: 'user' });
+  await run(
+    baselineCommand,
+    'start',
+    '--id',
+    'cli-1',
+    '--target',
+    target.url,
+    '--token-ref',
+    'SGC_LOAD_TOKEN',
+    '--workspace-ids',
+    'w1',
+    '--warmup',
+    '0',
+    '--samples',
+    '1',
+    '--interval',
+    '1',
+    '--rate',
+    '5',
+    '--concurrency',
+    '1',
+    '--no-day2',
+  );
   assert.match(lines.at(-1) ?? '', /^started baseline cli-1 \(workflow baseline-cli-1/);
   await run(driftCommand, 'start', '--id', 'cli-d1', '--job', 'sgc-target', '--duration', '1', '--interval', '1');
   assert.match(lines.at(-1) ?? '', /^started drift review cli-d1/);
@@ -212,11 +344,17 @@ test('the CLI starts a baseline and a drift review and reads their results', asy
   assert.match(baselineDone, /samples: baseline 1/);
   const driftDone = await until(async () => {
     await run(driftCommand, 'status', 'cli-d1', '--json');
-    const v = JSON.parse(lines.at(-1) ?? '{}') as { state?: string; result?: { summary: string; processes: { summary: string }[] } };
+    const v = JSON.parse(lines.at(-1) ?? '{}') as {
+      state?: string;
+      result?: { summary: string; processes: { summary: string }[] };
+    };
     return v.state === 'COMPLETED' ? v : undefined;
   });
   assert.match(driftDone.result?.processes[0]?.summary ?? '', /^\d\/7 criteria met$/);
   await run(driftCommand, 'status', 'cli-d1');
-  assert.match(lines.at(-1) ?? '', /^drift review cli-d1: COMPLETED — (PASS|FAIL) \(provisional\)\n(.*\n)* {2}(pass|FAIL) sgc-target \(job sgc-target\): \d\/7 criteria met/);
+  assert.match(
+    lines.at(-1) ?? '',
+    /^drift review cli-d1: COMPLETED — (PASS|FAIL) \(provisional\)\n(.*\n)* {2}(pass|FAIL) sgc-target \(job sgc-target\): \d\/7 criteria met/,
+  );
   await assert.rejects(run(baselineCommand, 'start', '--token-ref', 'GIT_TOKEN', '--workspace-ids', 'w1'), /tokenRef/);
 });

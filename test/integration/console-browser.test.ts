@@ -47,16 +47,50 @@ beforeAll(async () => {
     api: { tokens: [{ name: 'rollback-authority', role: 'admin', token: ADMIN }] },
   });
   store = new FlagStore(tdb.db);
-  service = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log, approach: 'simple' });
-  app = await buildApp({ config, service, temporal: { client: env.client, taskQueue: uniqueQueue('console-browser-git') }, metrics: createMetrics({ defaultMetrics: false }), db: tdb.db, log });
+  service = createGitService({
+    config,
+    db: tdb.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+    approach: 'simple',
+  });
+  app = await buildApp({
+    config,
+    service,
+    temporal: { client: env.client, taskQueue: uniqueQueue('console-browser-git') },
+    metrics: createMetrics({ defaultMetrics: false }),
+    db: tdb.db,
+    log,
+  });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
   await createReportRepository(tdb.db).save(config.reports.dir, {
-    id: 'baseline-demo-production', kind: 'baseline-production', runId: 'baseline-demo', title: 'Production baseline demo',
+    id: 'baseline-demo-production',
+    kind: 'baseline-production',
+    runId: 'baseline-demo',
+    title: 'Production baseline demo',
     markdown: '# Production baseline demo\n\n| metric | value |\n|---|---|\n| p95 | 120 ms |\n',
-    charts: [{ title: 'P95 latency', unit: 'ms', series: [{ name: 'p95', points: [[1, 110], [2, 120], [3, 118]] }] }],
+    charts: [
+      {
+        title: 'P95 latency',
+        unit: 'ms',
+        series: [
+          {
+            name: 'p95',
+            points: [
+              [1, 110],
+              [2, 120],
+              [3, 118],
+            ],
+          },
+        ],
+      },
+    ],
   });
   // a rollout in progress: every flag at 50% with dual-write
-  await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 50, shadow: true })), { actor: 'canary', reason: 'stage dual-write-50' });
+  await store.setMany(
+    FLAG_OPERATIONS.map((operation) => ({ operation, percent: 50, shadow: true })),
+    { actor: 'canary', reason: 'stage dual-write-50' },
+  );
   browser = await chromium.launch({ executablePath: stackEnv('SGC_CHROMIUM_BIN'), args: ['--no-sandbox'] });
 });
 
@@ -88,7 +122,10 @@ test('sign in with a token, follow a report link, pull the kill switch with a re
     expect({ httpOnly: session.httpOnly, sameSite: session.sameSite }).toEqual({ httpOnly: true, sameSite: 'Strict' });
 
     // a report link opens the report page (with its chart) on the same session
-    await Promise.all([page.waitForURL(/\/v1\/reports\/baseline-demo-production/), page.locator('a.report', { hasText: 'Production baseline demo' }).click()]);
+    await Promise.all([
+      page.waitForURL(/\/v1\/reports\/baseline-demo-production/),
+      page.locator('a.report', { hasText: 'Production baseline demo' }).click(),
+    ]);
     expect(await page.locator('h1').first().textContent()).toBe('Production baseline demo');
     expect(await page.locator('figure svg').count()).toBe(1);
     await page.goBack();
@@ -103,7 +140,9 @@ test('sign in with a token, follow a report link, pull the kill switch with a re
     expect(percents.length).toBe(FLAG_OPERATIONS.length);
     expect(new Set(percents)).toEqual(new Set(['0%']));
     const latch = await page.locator('#latch').textContent();
-    expect(latch).toMatch(/^Kill switch LATCHED since .* by console:rollback-authority: incident 42: approach 2 pushes failing\./);
+    expect(latch).toMatch(
+      /^Kill switch LATCHED since .* by console:rollback-authority: incident 42: approach 2 pushes failing\./,
+    );
     expect(await page.locator('#rollbacks tbody tr').first().textContent()).toContain('incident 42');
 
     // what the page shows is what the store holds

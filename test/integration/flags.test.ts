@@ -20,13 +20,25 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function startCache(processId: string, extra: Partial<Parameters<typeof FlagCache.start>[0]> = {}): Promise<FlagCache> {
-  const c = await FlagCache.start({ connectionString: t.url, processId, backoff: { initialMs: 50, maxMs: 500 }, ...extra });
+async function startCache(
+  processId: string,
+  extra: Partial<Parameters<typeof FlagCache.start>[0]> = {},
+): Promise<FlagCache> {
+  const c = await FlagCache.start({
+    connectionString: t.url,
+    processId,
+    backoff: { initialMs: 50, maxMs: 500 },
+    ...extra,
+  });
   caches.push(c);
   return c;
 }
 
-function nextChange(c: FlagCache, pred: (e: FlagChangeEvent) => boolean = () => true, timeoutMs = 5_000): Promise<FlagChangeEvent & { ms: number }> {
+function nextChange(
+  c: FlagCache,
+  pred: (e: FlagChangeEvent) => boolean = () => true,
+  timeoutMs = 5_000,
+): Promise<FlagChangeEvent & { ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -51,13 +63,21 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   return performance.now() - t0;
 }
 
-const auditCount = async () => Number((await t.db.query<{ n: string }>('SELECT count(*) AS n FROM flag_audit')).rows[0]!.n);
-const resetAll = () => store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })), { actor: 'test', reason: 'reset' });
+const auditCount = async () =>
+  Number((await t.db.query<{ n: string }>('SELECT count(*) AS n FROM flag_audit')).rows[0]!.n);
+const resetAll = () =>
+  store.setMany(
+    FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })),
+    { actor: 'test', reason: 'reset' },
+  );
 
 describe('FlagStore', () => {
   test('seeds every operation at 0% with shadow off', async () => {
     const flags = await store.list();
-    assert.deepEqual(flags.map((f) => f.operation), [...FLAG_OPERATIONS].sort());
+    assert.deepEqual(
+      flags.map((f) => f.operation),
+      [...FLAG_OPERATIONS].sort(),
+    );
     assert.ok(flags.every((f) => f.percent === 0 && !f.shadow));
   });
 
@@ -65,7 +85,9 @@ describe('FlagStore', () => {
     const before = new Date(Date.now() - 1000);
     const r = await store.set('git.push', { percent: 10 }, { actor: 'alice', reason: 'canary week 1' });
     assert.ok(r.changeId);
-    assert.deepEqual(r.changed, [{ operation: 'git.push', old: { percent: 0, shadow: false }, new: { percent: 10, shadow: false } }]);
+    assert.deepEqual(r.changed, [
+      { operation: 'git.push', old: { percent: 0, shadow: false }, new: { percent: 10, shadow: false } },
+    ]);
     const flag = (await store.list()).find((f) => f.operation === 'git.push')!;
     assert.deepEqual([flag.percent, flag.shadow, flag.version, flag.updatedBy], [10, false, r.version, 'alice']);
     const [a] = await store.audit({ operation: 'git.push', limit: 1 });
@@ -88,32 +110,75 @@ describe('FlagStore', () => {
     const flagsBefore = await store.list();
     const n = await auditCount();
     const isValidation = (field: string) => (e: unknown) =>
-      e instanceof DomainError && e.type === ErrorType.Validation && e.details.field === field && e.message.includes(field);
-    await assert.rejects(store.set('git.nope', { percent: 10 }, { actor: 'a', reason: 'r' }), isValidation('operation'));
+      e instanceof DomainError &&
+      e.type === ErrorType.Validation &&
+      e.details.field === field &&
+      e.message.includes(field);
+    await assert.rejects(
+      store.set('git.nope', { percent: 10 }, { actor: 'a', reason: 'r' }),
+      isValidation('operation'),
+    );
     await assert.rejects(store.set('rm -rf', { percent: 10 }, { actor: 'a', reason: 'r' }), isValidation('operation'));
     for (const percent of [101, -1, 1.5, Number.NaN]) {
       await assert.rejects(store.set('git.clone', { percent }, { actor: 'a', reason: 'r' }), isValidation('percent'));
     }
     await assert.rejects(store.set('git.clone', { percent: 5 }, { actor: 'a', reason: ' ' }), isValidation('reason'));
     // one bad entry in a batch: the good one is not applied either
-    await assert.rejects(store.setMany([{ operation: 'git.clone', percent: 50 }, { operation: 'git.unknown', percent: 50 }], { actor: 'a', reason: 'r' }), isValidation('operation'));
-    await assert.rejects(store.setMany([{ operation: 'git.clone', percent: 50 }, { operation: 'git.pull', percent: 500 }], { actor: 'a', reason: 'r' }), isValidation('percent'));
+    await assert.rejects(
+      store.setMany(
+        [
+          { operation: 'git.clone', percent: 50 },
+          { operation: 'git.unknown', percent: 50 },
+        ],
+        { actor: 'a', reason: 'r' },
+      ),
+      isValidation('operation'),
+    );
+    await assert.rejects(
+      store.setMany(
+        [
+          { operation: 'git.clone', percent: 50 },
+          { operation: 'git.pull', percent: 500 },
+        ],
+        { actor: 'a', reason: 'r' },
+      ),
+      isValidation('percent'),
+    );
     assert.deepEqual(await store.list(), flagsBefore);
     assert.equal(await auditCount(), n);
   });
 
   test('setMany is one change: one change id and one version for every flag', async () => {
-    const r = await store.setMany([{ operation: 'git.clone', percent: 50, shadow: true }, { operation: 'git.status', shadow: true }], { actor: 'bob', reason: 'week 2' });
+    const r = await store.setMany(
+      [
+        { operation: 'git.clone', percent: 50, shadow: true },
+        { operation: 'git.status', shadow: true },
+      ],
+      { actor: 'bob', reason: 'week 2' },
+    );
     const rows = await store.audit({ changeId: r.changeId! });
     assert.deepEqual(rows.map((x) => x.operation).sort(), ['git.clone', 'git.status']);
     assert.ok(rows.every((x) => x.version === r.version));
     const flags = await store.list();
-    assert.deepEqual(flags.filter((f) => f.version === r.version).map((f) => f.operation).sort(), ['git.clone', 'git.status']);
+    assert.deepEqual(
+      flags
+        .filter((f) => f.version === r.version)
+        .map((f) => f.operation)
+        .sort(),
+      ['git.clone', 'git.status'],
+    );
   });
 
   test('kill sets every percent to 0 and shadow off in one change, once', async () => {
     await resetAll();
-    await store.setMany([{ operation: 'git.clone', percent: 50, shadow: true }, { operation: 'git.push', percent: 100 }, { operation: 'git.diff', percent: 7 }], { actor: 'op', reason: 'ramp' });
+    await store.setMany(
+      [
+        { operation: 'git.clone', percent: 50, shadow: true },
+        { operation: 'git.push', percent: 100 },
+        { operation: 'git.diff', percent: 7 },
+      ],
+      { actor: 'op', reason: 'ramp' },
+    );
     const k = await store.kill({ actor: 'oncall', reason: 'error rate 7%', source: 'kill' });
     assert.ok(k.changeId && k.eventId);
     assert.ok((await store.list()).every((f) => f.percent === 0 && !f.shadow));
@@ -129,13 +194,29 @@ describe('FlagStore', () => {
     assert.equal(await auditCount(), n);
   });
 
-  test('a retried kill with the same change id returns the first attempt\'s event', async () => {
+  test("a retried kill with the same change id returns the first attempt's event", async () => {
     await store.set('git.pull', { percent: 30 }, { actor: 'op', reason: 'ramp' });
-    const first = await store.kill({ actor: 'wf', reason: 'auto rollback', source: 'auto', changeId: 'rollout-1/rollback' });
+    const first = await store.kill({
+      actor: 'wf',
+      reason: 'auto rollback',
+      source: 'auto',
+      changeId: 'rollout-1/rollback',
+    });
     await store.set('git.pull', { percent: 30 }, { actor: 'op', reason: 'ramp again' });
-    const retry = await store.kill({ actor: 'wf', reason: 'auto rollback', source: 'auto', changeId: 'rollout-1/rollback' });
+    const retry = await store.kill({
+      actor: 'wf',
+      reason: 'auto rollback',
+      source: 'auto',
+      changeId: 'rollout-1/rollback',
+    });
     assert.equal(retry.eventId, first.eventId);
-    const n = Number((await t.db.query<{ n: string }>('SELECT count(*) AS n FROM rollback_events WHERE change_id = $1', ['rollout-1/rollback'])).rows[0]!.n);
+    const n = Number(
+      (
+        await t.db.query<{ n: string }>('SELECT count(*) AS n FROM rollback_events WHERE change_id = $1', [
+          'rollout-1/rollback',
+        ])
+      ).rows[0]!.n,
+    );
     assert.equal(n, 1);
     await resetAll();
   });
@@ -163,7 +244,9 @@ describe('FlagCache', () => {
     samples.sort((x, y) => x - y);
     const p50 = samples[Math.floor(samples.length / 2)]!;
     const max = samples[samples.length - 1]!;
-    process.stderr.write(`[flags] set → both caches applied: p50 ${p50.toFixed(2)} ms, max ${max.toFixed(2)} ms over ${samples.length} changes\n`);
+    process.stderr.write(
+      `[flags] set → both caches applied: p50 ${p50.toFixed(2)} ms, max ${max.toFixed(2)} ms over ${samples.length} changes\n`,
+    );
     assert.ok(max < 1000, `slowest propagation ${max} ms`);
     await resetAll();
     await until('caches reset', () => a.get('git.status')!.percent === 0 && b.get('git.status')!.percent === 0);
@@ -172,7 +255,13 @@ describe('FlagCache', () => {
   test('the kill switch is measured from decision to every process switched, and recorded', async () => {
     const a = caches.find((c) => c.processId === 'proc-a')!;
     const b = caches.find((c) => c.processId === 'proc-b')!;
-    await store.setMany([{ operation: 'git.clone', percent: 100 }, { operation: 'git.push', percent: 100 }], { actor: 'op', reason: 'ramp' });
+    await store.setMany(
+      [
+        { operation: 'git.clone', percent: 100 },
+        { operation: 'git.push', percent: 100 },
+      ],
+      { actor: 'op', reason: 'ramp' },
+    );
     await until('caches at 100%', () => a.get('git.push')!.percent === 100 && b.get('git.push')!.percent === 100);
     const k = await store.kill({ actor: 'drill', reason: 'weekly drill', source: 'drill' });
     const sw = await store.awaitSwitch(k.eventId!, { timeoutMs: 3_000 });
@@ -190,7 +279,9 @@ describe('FlagCache', () => {
   });
 
   test('a live process that never acknowledges the kill is reported missing, not switched', async () => {
-    await t.db.query(`INSERT INTO process_heartbeats (process_id, started_at, last_seen_at) VALUES ('proc-deaf', clock_timestamp() - interval '1 minute', clock_timestamp())`);
+    await t.db.query(
+      `INSERT INTO process_heartbeats (process_id, started_at, last_seen_at) VALUES ('proc-deaf', clock_timestamp() - interval '1 minute', clock_timestamp())`,
+    );
     await store.set('git.clone', { percent: 20 }, { actor: 'op', reason: 'ramp' });
     const k = await store.kill({ actor: 'oncall', reason: 'deaf process check' });
     const sw = await store.awaitSwitch(k.eventId!, { timeoutMs: 300 });
@@ -222,22 +313,41 @@ describe('FlagCache', () => {
     await live;
     assert.equal(c.get('git.diff')!.percent, 43);
     // the heal was acknowledged, so a kill measurement would see this process as switched
-    await until('acks recorded', async () => {
-      const acks = await t.db.query<{ version: string; change_id: string | null }>('SELECT version, change_id FROM flag_acks WHERE process_id = $1', ['proc-heal']);
-      return acks.rows.some((r) => Number(r.version) === ev.version && r.change_id === null) && acks.rows.some((r) => Number(r.version) === c.version && r.change_id !== null);
-    }, 2_000);
+    await until(
+      'acks recorded',
+      async () => {
+        const acks = await t.db.query<{ version: string; change_id: string | null }>(
+          'SELECT version, change_id FROM flag_acks WHERE process_id = $1',
+          ['proc-heal'],
+        );
+        return (
+          acks.rows.some((r) => Number(r.version) === ev.version && r.change_id === null) &&
+          acks.rows.some((r) => Number(r.version) === c.version && r.change_id !== null)
+        );
+      },
+      2_000,
+    );
     await resetAll();
   });
 
   test('a cache that stays disconnected fails safe to approach 1 until it has re-read', async () => {
     await store.set('git.pull', { percent: 60, shadow: true }, { actor: 'test', reason: 'fail-safe setup' });
     // the fail-safe counts from Postgres's last answer (a heartbeat every 100 ms here)
-    const c = await startCache('proc-failsafe', { backoff: { initialMs: 1_500, maxMs: 1_500 }, heartbeatMs: 100, heartbeatTimeoutMs: 100, failSafeAfterMs: 400 });
+    const c = await startCache('proc-failsafe', {
+      backoff: { initialMs: 1_500, maxMs: 1_500 },
+      heartbeatMs: 100,
+      heartbeatTimeoutMs: 100,
+      failSafeAfterMs: 400,
+    });
     assert.equal(c.get('git.pull')!.percent, 60);
     await t.db.query('SELECT pg_terminate_backend($1)', [c.backendPid]);
     await until('disconnected', () => !c.connected, 2_000);
     assert.equal(c.get('git.pull')!.percent, 60, 'a short blip keeps the last known values');
-    await until('fail-safe engages', () => c.get('git.pull')!.percent === 0 && c.get('git.pull')!.shadow === false, 1_000);
+    await until(
+      'fail-safe engages',
+      () => c.get('git.pull')!.percent === 0 && c.get('git.pull')!.shadow === false,
+      1_000,
+    );
     await until('reconnected', () => c.connected, 5_000);
     assert.equal(c.get('git.pull')!.percent, 60);
     await resetAll();

@@ -13,7 +13,14 @@ import { createLocalProvider } from '../../lib/sandbox/local.js';
 import type { LocalSandboxProvider } from '../../lib/sandbox/local.js';
 import type { Sandbox } from '../../lib/sandbox/types.js';
 import {
-  cloneWorkspace, commitAndPush, gitDiff, gitStatus, pullRebase, readWorkspaceFile, writeWorkspaceFile, backoffDelay,
+  cloneWorkspace,
+  commitAndPush,
+  gitDiff,
+  gitStatus,
+  pullRebase,
+  readWorkspaceFile,
+  writeWorkspaceFile,
+  backoffDelay,
 } from '../../lib/git/index.js';
 import type { CommitAndPushOptions, GitCredentials } from '../../lib/git/index.js';
 import { agentBranchName } from '../../lib/git/validate.js';
@@ -37,7 +44,9 @@ afterAll(() => {
   for (const r of repos) r.cleanup();
 });
 
-function repo(files: Record<string, string> = { 'README.md': '# demo\n', 'shared.txt': 'line one\nline two\n' }): ReturnType<typeof createBareRepo> {
+function repo(
+  files: Record<string, string> = { 'README.md': '# demo\n', 'shared.txt': 'line one\nline two\n' },
+): ReturnType<typeof createBareRepo> {
   const r = createBareRepo(files);
   repos.push(r);
   return r;
@@ -49,7 +58,10 @@ async function workspace(url: string, agentBranch: string, creds?: GitCredential
   return sb;
 }
 
-function push(sb: Sandbox, o: Partial<CommitAndPushOptions> & { message: string; branch: string }): ReturnType<typeof commitAndPush> {
+function push(
+  sb: Sandbox,
+  o: Partial<CommitAndPushOptions> & { message: string; branch: string },
+): ReturnType<typeof commitAndPush> {
   return commitAndPush(sb, DIR, { ...FAST, ...o });
 }
 
@@ -73,7 +85,10 @@ async function assertCleanNoRebase(sb: Sandbox): Promise<void> {
   const st = await gitStatus(sb, DIR);
   assert.equal(st.clean, true, JSON.stringify(st.entries));
   assert.ok(st.branch, 'HEAD must be on a branch, not detached by a rebase');
-  const inProgress = await sh(sb, 'for d in rebase-merge rebase-apply; do [ -d "$(git rev-parse --git-path $d)" ] && echo $d; done; true');
+  const inProgress = await sh(
+    sb,
+    'for d in rebase-merge rebase-apply; do [ -d "$(git rev-parse --git-path $d)" ] && echo $d; done; true',
+  );
   assert.equal(inProgress.trim(), '');
 }
 
@@ -122,12 +137,24 @@ test('clone tracks an agent branch the remote already has', async () => {
 test('clone errors are classified: unknown repo → NotFound, unknown base branch → NotFound', async () => {
   const sb = await provider.create();
   await assert.rejects(
-    cloneWorkspace(sb, { repoUrl: 'file:///nonexistent/sgc/repo.git', baseBranch: 'main', agentBranch: 'agent/x/y', dir: DIR, author: AUTHOR }),
+    cloneWorkspace(sb, {
+      repoUrl: 'file:///nonexistent/sgc/repo.git',
+      baseBranch: 'main',
+      agentBranch: 'agent/x/y',
+      dir: DIR,
+      author: AUTHOR,
+    }),
     (e) => isDomainError(e, ErrorType.NotFound),
   );
   const r = repo();
   await assert.rejects(
-    cloneWorkspace(sb, { repoUrl: r.url, baseBranch: 'no-such-branch', agentBranch: 'agent/x/y', dir: DIR, author: AUTHOR }),
+    cloneWorkspace(sb, {
+      repoUrl: r.url,
+      baseBranch: 'no-such-branch',
+      agentBranch: 'agent/x/y',
+      dir: DIR,
+      author: AUTHOR,
+    }),
     (e) => isDomainError(e, ErrorType.NotFound),
   );
 });
@@ -139,7 +166,10 @@ test('write, status, diff, commit and push: the commit lands on the agent branch
   await writeWorkspaceFile(sb, DIR, 'src/new file.ts', 'export const x = 1;\n');
   await writeWorkspaceFile(sb, DIR, 'shared.txt', 'line one\nline 2 changed\n');
   const st = await gitStatus(sb, DIR);
-  assert.deepEqual(st.entries.map((e) => [e.path, e.kind]).sort(), [['shared.txt', 'changed'], ['src/new file.ts', 'untracked']]);
+  assert.deepEqual(st.entries.map((e) => [e.path, e.kind]).sort(), [
+    ['shared.txt', 'changed'],
+    ['src/new file.ts', 'untracked'],
+  ]);
   const diff = await gitDiff(sb, DIR);
   assert.match(diff, /\+line 2 changed/);
   assert.match(diff, /new file mode[\s\S]*\+export const x = 1;/);
@@ -149,7 +179,12 @@ test('write, status, diff, commit and push: the commit lands on the agent branch
   assert.equal(await gitDiff(sb, DIR, { staged: true }), '');
 
   const attempts: number[] = [];
-  const res = await push(sb, { message: 'feat: add x', branch, operationId: 'op-land-1', onAttempt: (n) => attempts.push(n) });
+  const res = await push(sb, {
+    message: 'feat: add x',
+    branch,
+    operationId: 'op-land-1',
+    onAttempt: (n) => attempts.push(n),
+  });
   assert.equal(res.alreadyLanded, false);
   assert.equal(res.attempts, 1);
   assert.deepEqual(attempts, [1]);
@@ -165,8 +200,10 @@ test('write, status, diff, commit and push: the commit lands on the agent branch
 test('nothing to commit is a validation error', async () => {
   const r = repo();
   const sb = await workspace(r.url, agentBranchName('a4', 't1'));
-  await assert.rejects(push(sb, { message: 'empty', branch: agentBranchName('a4', 't1') }),
-    (e) => isDomainError(e, ErrorType.Validation) && /nothing to commit/.test(e.message));
+  await assert.rejects(
+    push(sb, { message: 'empty', branch: agentBranchName('a4', 't1') }),
+    (e) => isDomainError(e, ErrorType.Validation) && /nothing to commit/.test(e.message),
+  );
 });
 
 test('two workspaces edit the same line of one branch: the second gets Conflict naming the file, its workspace clean', async () => {
@@ -177,7 +214,10 @@ test('two workspaces edit the same line of one branch: the second gets Conflict 
   await writeWorkspaceFile(b, DIR, 'shared.txt', 'line one by B\nline two\n');
   await push(a, { message: 'A edits', branch: 'main' });
   const before = (await sh(b, 'git rev-parse HEAD || true')).trim();
-  const err = await push(b, { message: 'B edits', branch: 'main' }).then(() => null, (e: unknown) => e);
+  const err = await push(b, { message: 'B edits', branch: 'main' }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.ok(isDomainError(err, ErrorType.Conflict), `expected Conflict, got ${String(err)}`);
   assert.deepEqual(err.details.files, ['shared.txt']);
   assert.equal(err.category, 'conflict');
@@ -195,8 +235,13 @@ test('10 workspaces push one branch concurrently behind a lock: all 10 commits l
   const sbs = await Promise.all(Array.from({ length: 10 }, (_, i) => workspace(r.url, agentBranchName('c', `t${i}`))));
   await Promise.all(sbs.map((sb, i) => writeWorkspaceFile(sb, DIR, `agent-${i}.txt`, `agent ${i}\n`)));
   const withLock = mutex();
-  const results = await Promise.all(sbs.map((sb, i) => push(sb, { message: `agent ${i} commit`, branch: 'main', withLock })));
-  assert.ok(results.every((x) => x.attempts === 1), 'the lock serialises: nobody is rejected');
+  const results = await Promise.all(
+    sbs.map((sb, i) => push(sb, { message: `agent ${i} commit`, branch: 'main', withLock })),
+  );
+  assert.ok(
+    results.every((x) => x.attempts === 1),
+    'the lock serialises: nobody is rejected',
+  );
   const check = cloneAndRead(r.url, 'main');
   for (let i = 0; i < 10; i++) {
     assert.equal(check.subjects.filter((s) => s === `agent ${i} commit`).length, 1, `agent ${i}`);
@@ -208,10 +253,21 @@ test('10 workspaces push one branch concurrently without a lock: rejected pushes
   const r = repo();
   const sbs = await Promise.all(Array.from({ length: 10 }, (_, i) => workspace(r.url, agentBranchName('n', `t${i}`))));
   await Promise.all(sbs.map((sb, i) => writeWorkspaceFile(sb, DIR, `nolock-${i}.txt`, `${i}\n`)));
-  const results = await Promise.all(sbs.map((sb, i) => push(sb, {
-    message: `nolock ${i}`, branch: 'main', maxAttempts: 40, backoffBaseMs: 20, backoffMaxMs: 300,
-  })));
-  assert.ok(results.some((x) => x.attempts > 1), 'expected at least one rejected push to be retried');
+  const results = await Promise.all(
+    sbs.map((sb, i) =>
+      push(sb, {
+        message: `nolock ${i}`,
+        branch: 'main',
+        maxAttempts: 40,
+        backoffBaseMs: 20,
+        backoffMaxMs: 300,
+      }),
+    ),
+  );
+  assert.ok(
+    results.some((x) => x.attempts > 1),
+    'expected at least one rejected push to be retried',
+  );
   const subjects = cloneAndRead(r.url, 'main').subjects;
   for (let i = 0; i < 10; i++) assert.equal(subjects.filter((s) => s === `nolock ${i}`).length, 1);
 });
@@ -227,7 +283,9 @@ test('a retry with the same operationId after a successful push reports alreadyL
   assert.equal(again.commit, first.commit);
   assert.equal(cloneAndRead(r.url, branch).subjects.filter((s) => s === 'exactly once').length, 1);
   // a different operation with nothing new is not a retry
-  await assert.rejects(push(sb, { message: 'other', branch, operationId: 'wf-456' }), (e) => isDomainError(e, ErrorType.Validation));
+  await assert.rejects(push(sb, { message: 'other', branch, operationId: 'wf-456' }), (e) =>
+    isDomainError(e, ErrorType.Validation),
+  );
 });
 
 test('a crash after the commit but before the push: the retry pushes the same commit once', async () => {
@@ -236,7 +294,10 @@ test('a crash after the commit but before the push: the retry pushes the same co
   const sb = await workspace(r.url, branch);
   await writeWorkspaceFile(sb, DIR, 'crash.txt', 'crash\n');
   const crash = new DomainError(ErrorType.Network, 'worker died');
-  await assert.rejects(push(sb, { message: 'survives a crash', branch, operationId: 'wf-crash', withLock: () => Promise.reject(crash) }), (e) => e === crash);
+  await assert.rejects(
+    push(sb, { message: 'survives a crash', branch, operationId: 'wf-crash', withLock: () => Promise.reject(crash) }),
+    (e) => e === crash,
+  );
   const res = await push(sb, { message: 'survives a crash', branch, operationId: 'wf-crash' });
   assert.equal(res.alreadyLanded, false);
   const subjects = cloneAndRead(r.url, branch).subjects;
@@ -266,13 +327,24 @@ test('a push rejected on every attempt escalates with ConflictEscalated after ma
   const sleeps: number[] = [];
   const seen: [number, unknown][] = [];
   const err = await push(sb, {
-    message: 'never lands', branch: 'main', maxAttempts: 3, backoffBaseMs: 100, backoffMaxMs: 150,
-    sleep: async (ms) => void sleeps.push(ms), onAttempt: (n, e) => void seen.push([n, e]),
-  }).then(() => null, (e: unknown) => e);
+    message: 'never lands',
+    branch: 'main',
+    maxAttempts: 3,
+    backoffBaseMs: 100,
+    backoffMaxMs: 150,
+    sleep: async (ms) => void sleeps.push(ms),
+    onAttempt: (n, e) => void seen.push([n, e]),
+  }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.ok(isDomainError(err, ErrorType.ConflictEscalated), `expected ConflictEscalated, got ${String(err)}`);
   assert.equal(err.details.attempts, 3);
   assert.equal(err.category, 'conflict');
-  assert.deepEqual(seen.map(([n]) => n), [1, 2, 3]);
+  assert.deepEqual(
+    seen.map(([n]) => n),
+    [1, 2, 3],
+  );
   assert.equal(seen[0][1], undefined);
   assert.ok(isDomainError(seen[1][1], ErrorType.PushRejected));
   assert.equal(sleeps.length, 2);
@@ -280,16 +352,35 @@ test('a push rejected on every attempt escalates with ConflictEscalated after ma
   assert.ok(sleeps[1] >= 75 && sleeps[1] <= 150, `second backoff capped: ${sleeps[1]}`);
   const subjects = cloneAndRead(r.url, 'main').subjects;
   assert.ok(!subjects.includes('never lands'));
-  assert.equal(subjects.filter((x) => x === 'intrusion').length, 3, 'each attempt was beaten by a real concurrent push');
+  assert.equal(
+    subjects.filter((x) => x === 'intrusion').length,
+    3,
+    'each attempt was beaten by a real concurrent push',
+  );
   await assertCleanNoRebase(sb);
 });
 
 test('backoff grows exponentially with jitter and respects the cap', () => {
-  assert.equal(backoffDelay(1, 100, 1000, () => 0), 50);
-  assert.equal(backoffDelay(1, 100, 1000, () => 1), 100);
-  assert.equal(backoffDelay(3, 100, 1000, () => 1), 400);
-  assert.equal(backoffDelay(10, 100, 1000, () => 1), 1000);
-  assert.equal(backoffDelay(10, 100, 1000, () => 0), 500);
+  assert.equal(
+    backoffDelay(1, 100, 1000, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelay(1, 100, 1000, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffDelay(3, 100, 1000, () => 1),
+    400,
+  );
+  assert.equal(
+    backoffDelay(10, 100, 1000, () => 1),
+    1000,
+  );
+  assert.equal(
+    backoffDelay(10, 100, 1000, () => 0),
+    500,
+  );
 });
 
 test('pull rebases onto the remote and carries uncommitted changes along', async () => {
@@ -317,7 +408,10 @@ test('pull with a conflicting local commit: Conflict naming the file, rebase abo
   await push(a, { message: 'remote edit', branch: 'main' });
   await writeWorkspaceFile(b, DIR, 'shared.txt', 'local line one\nline two\n');
   await sh(b, 'git add -A && git commit -qm "local edit"');
-  const err = await pullRebase(b, DIR, { branch: 'main' }).then(() => null, (e: unknown) => e);
+  const err = await pullRebase(b, DIR, { branch: 'main' }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.ok(isDomainError(err, ErrorType.Conflict), String(err));
   assert.deepEqual(err.details.files, ['shared.txt']);
   await assertCleanNoRebase(b);
@@ -332,14 +426,20 @@ test('pull whose uncommitted changes conflict: Conflict, and the workspace is ex
   await push(a, { message: 'remote edit', branch: 'main' });
   const headBefore = (await sh(b, 'git rev-parse HEAD')).trim();
   await writeWorkspaceFile(b, DIR, 'shared.txt', 'uncommitted line one\nline two\n');
-  const err = await pullRebase(b, DIR, { branch: 'main' }).then(() => null, (e: unknown) => e);
+  const err = await pullRebase(b, DIR, { branch: 'main' }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.ok(isDomainError(err, ErrorType.Conflict), String(err));
   assert.deepEqual(err.details.files, ['shared.txt']);
   assert.equal((await sh(b, 'git rev-parse HEAD')).trim(), headBefore);
   assert.equal(await readWorkspaceFile(b, DIR, 'shared.txt'), 'uncommitted line one\nline two\n');
   assert.equal((await sh(b, 'git stash list')).trim(), '', 'no stash left behind');
   const st = await gitStatus(b, DIR);
-  assert.deepEqual(st.entries.map((e) => [e.path, e.kind]), [['shared.txt', 'changed']]);
+  assert.deepEqual(
+    st.entries.map((e) => [e.path, e.kind]),
+    [['shared.txt', 'changed']],
+  );
 });
 
 test('file paths are confined to the workspace: traversal, .git and symlinks out are rejected', async () => {
@@ -347,13 +447,21 @@ test('file paths are confined to the workspace: traversal, .git and symlinks out
   const sb = await workspace(r.url, agentBranchName('a9', 't1'));
   await sb.writeFile('outside-workspace.txt', 'home but not workspace');
   for (const p of ['../outside-workspace.txt', '/etc/passwd', '.git/config', '.git/hooks/pre-push', 'a/../../x']) {
-    await assert.rejects(writeWorkspaceFile(sb, DIR, p, 'x'), (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'path', p);
+    await assert.rejects(
+      writeWorkspaceFile(sb, DIR, p, 'x'),
+      (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'path',
+      p,
+    );
     await assert.rejects(readWorkspaceFile(sb, DIR, p), (e) => isDomainError(e, ErrorType.Validation), p);
   }
   // a checked-out symlink that leads elsewhere in the sandbox (another workspace) or into .git
   await sh(sb, 'ln -s .. up && ln -s .git gitlink && ln -s ../nowhere dangling');
-  await assert.rejects(readWorkspaceFile(sb, DIR, 'up/outside-workspace.txt'), (e) => isDomainError(e, ErrorType.Validation));
-  await assert.rejects(writeWorkspaceFile(sb, DIR, 'gitlink/config', 'x'), (e) => isDomainError(e, ErrorType.Validation));
+  await assert.rejects(readWorkspaceFile(sb, DIR, 'up/outside-workspace.txt'), (e) =>
+    isDomainError(e, ErrorType.Validation),
+  );
+  await assert.rejects(writeWorkspaceFile(sb, DIR, 'gitlink/config', 'x'), (e) =>
+    isDomainError(e, ErrorType.Validation),
+  );
   await assert.rejects(writeWorkspaceFile(sb, DIR, 'dangling', 'x'), (e) => isDomainError(e, ErrorType.Validation));
   assert.equal(await sb.readFile('outside-workspace.txt'), 'home but not workspace');
 });
@@ -362,13 +470,28 @@ test('injection: a branch with shell metacharacters is rejected; a message with 
   const r = repo();
   const sb = await workspace(r.url, agentBranchName('a10', 't1'));
   const marker = join(sb.home, 'pwned');
-  await assert.rejects(push(sb, { message: 'x', branch: 'x;touch /tmp/pwned' }), (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'branch');
   await assert.rejects(
-    cloneWorkspace(sb, { repoUrl: r.url, baseBranch: 'main', agentBranch: 'x;touch /tmp/pwned', dir: 'other', author: AUTHOR }),
+    push(sb, { message: 'x', branch: 'x;touch /tmp/pwned' }),
+    (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'branch',
+  );
+  await assert.rejects(
+    cloneWorkspace(sb, {
+      repoUrl: r.url,
+      baseBranch: 'main',
+      agentBranch: 'x;touch /tmp/pwned',
+      dir: 'other',
+      author: AUTHOR,
+    }),
     (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'agentBranch',
   );
   await assert.rejects(
-    cloneWorkspace(sb, { repoUrl: 'ext::sh -c touch% /tmp/pwned', baseBranch: 'main', agentBranch: 'agent/a/b', dir: 'other', author: AUTHOR }),
+    cloneWorkspace(sb, {
+      repoUrl: 'ext::sh -c touch% /tmp/pwned',
+      baseBranch: 'main',
+      agentBranch: 'agent/a/b',
+      dir: 'other',
+      author: AUTHOR,
+    }),
     (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'repoUrl',
   );
   const message = `fix: $(touch ${marker}) \`touch ${marker}\`; touch ${marker} 'quoted' "dq"\n\n# not stripped`;
@@ -392,7 +515,9 @@ test('credentials reach git only through the environment: never argv, config, ps
   let polling = true;
   const poller = (async () => {
     while (polling) {
-      psSnapshots.push(await new Promise<string>((res) => execFile('ps', ['-eo', 'args'], (_e, out) => res(out ?? ''))));
+      psSnapshots.push(
+        await new Promise<string>((res) => execFile('ps', ['-eo', 'args'], (_e, out) => res(out ?? ''))),
+      );
       await new Promise((res) => setTimeout(res, 5));
     }
   })();
@@ -403,7 +528,14 @@ test('credentials reach git only through the environment: never argv, config, ps
     const branch = agentBranchName('cred', 't1');
     const host = new URL(server.url).host;
     const creds = { token, protocol: 'http', host };
-    await cloneWorkspace(sb, { repoUrl: url, baseBranch: 'main', agentBranch: branch, dir: DIR, author: AUTHOR, creds });
+    await cloneWorkspace(sb, {
+      repoUrl: url,
+      baseBranch: 'main',
+      agentBranch: branch,
+      dir: DIR,
+      author: AUTHOR,
+      creds,
+    });
     await writeWorkspaceFile(sb, DIR, 'auth.txt', 'with token\n');
     await commitAndPush(sb, DIR, { ...FAST, message: 'pushed over http with a token', branch, creds });
     assert.equal(cloneAndRead(r.url, branch).subjects[0], 'pushed over http with a token');
@@ -412,10 +544,21 @@ test('credentials reach git only through the environment: never argv, config, ps
     // wrong token and no token: Auth errors that do not quote the token
     await writeWorkspaceFile(sb, DIR, 'auth2.txt', 'x\n');
     const wrong = `${token}_wrong`;
-    const e1 = await commitAndPush(sb, DIR, { ...FAST, message: 'wrong token', branch, creds: { token: wrong, protocol: 'http', host } }).then(() => null, (e: unknown) => e);
+    const e1 = await commitAndPush(sb, DIR, {
+      ...FAST,
+      message: 'wrong token',
+      branch,
+      creds: { token: wrong, protocol: 'http', host },
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(isDomainError(e1, ErrorType.Auth), String(e1));
     assert.ok(!JSON.stringify({ m: e1.message, d: e1.details, s: e1.stack }).includes(wrong));
-    const e2 = await pullRebase(sb, DIR, { branch }).then(() => null, (e: unknown) => e);
+    const e2 = await pullRebase(sb, DIR, { branch }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(isDomainError(e2, ErrorType.Auth), String(e2));
 
     assert.ok(argvs.length > 5);

@@ -36,7 +36,9 @@ afterAll(async () => {
   await t?.drop();
 });
 
-function repo(files: Record<string, string> = { 'README.md': '# demo\n', 'shared.txt': 'line one\nline two\n' }): ReturnType<typeof createBareRepo> {
+function repo(
+  files: Record<string, string> = { 'README.md': '# demo\n', 'shared.txt': 'line one\nline two\n' },
+): ReturnType<typeof createBareRepo> {
   const r = createBareRepo(files);
   cleanups.push(() => r.cleanup());
   return r;
@@ -55,7 +57,8 @@ async function harness(approach: Approach, overrides: { remotes?: unknown[] } = 
     sandbox: { localRoot: root, pricePerSecond: 0.01 },
     pool: { min: 1, max: 8, acquireTimeoutMs: 5_000 },
     git: {
-      backoffBaseMs: 20, backoffMaxMs: 100,
+      backoffBaseMs: 20,
+      backoffMaxMs: 100,
       // the bare repositories of these tests live under the temp dir
       remotes: overrides.remotes ?? [{ scheme: 'file', pathPrefix: tmpdir() }],
       // shared-branch contention is part of what these tests exercise
@@ -76,12 +79,17 @@ async function harness(approach: Approach, overrides: { remotes?: unknown[] } = 
 }
 
 async function opCount(m: Metrics, labels: Record<string, string>): Promise<number> {
-  const v = (await m.operations.get()).values.filter((x) => Object.entries(labels).every(([k, val]) => (x.labels as Record<string, unknown>)[k] === val));
+  const v = (await m.operations.get()).values.filter((x) =>
+    Object.entries(labels).every(([k, val]) => (x.labels as Record<string, unknown>)[k] === val),
+  );
   return v.reduce((s, x) => s + x.value, 0);
 }
 
 async function failure(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => assert.fail('expected a failure'), (e: unknown) => e);
+  return p.then(
+    () => assert.fail('expected a failure'),
+    (e: unknown) => e,
+  );
 }
 
 for (const approach of ['simple', 'pooled'] as const) {
@@ -137,7 +145,18 @@ for (const approach of ['simple', 'pooled'] as const) {
       // someone else pushes to the agent branch; pull brings it in
       const other = cloneAndRead(r.url, 'agent/agent-1/task-1');
       git(other.dir, 'checkout', '-q', 'agent/agent-1/task-1');
-      git(other.dir, '-c', 'user.name=o', '-c', 'user.email=o@x', 'commit', '-q', '--allow-empty', '-m', 'reviewer note');
+      git(
+        other.dir,
+        '-c',
+        'user.name=o',
+        '-c',
+        'user.email=o@x',
+        'commit',
+        '-q',
+        '--allow-empty',
+        '-m',
+        'reviewer note',
+      );
       git(other.dir, 'push', '-q', 'origin', 'agent/agent-1/task-1');
       const pulled = await h.service.pull(id);
       assert.equal(pulled.updated, true);
@@ -154,20 +173,34 @@ for (const approach of ['simple', 'pooled'] as const) {
         await assert.rejects(h.provider.connect(sandboxId), (e: unknown) => isDomainError(e, ErrorType.SandboxGone));
       } else {
         assert.equal(rec?.status, 'ready', 'returned to the pool');
-        assert.equal((await (await h.provider.connect(sandboxId)).run(['sh', '-c', 'ls ws 2>/dev/null | wc -l'])).stdout.trim(), '0');
+        assert.equal(
+          (await (await h.provider.connect(sandboxId)).run(['sh', '-c', 'ls ws 2>/dev/null | wc -l'])).stdout.trim(),
+          '0',
+        );
       }
       const gone = await failure(h.service.status(id));
       assert.ok(isDomainError(gone, ErrorType.NotFound));
 
       // contract metrics and the operation log, labelled with the approach
       for (const op of ['clone', 'write', 'read', 'status', 'diff', 'push', 'pull', 'release']) {
-        assert.ok(await opCount(h.metrics, { operation: op, approach, outcome: 'success', error_category: 'none' }) >= 1, `${op} counted`);
+        assert.ok(
+          (await opCount(h.metrics, { operation: op, approach, outcome: 'success', error_category: 'none' })) >= 1,
+          `${op} counted`,
+        );
       }
-      const hist = (await h.metrics.operationDuration.get()).values.find((v) => v.metricName === 'gitops_operation_duration_seconds_count' && v.labels.operation === 'push' && v.labels.approach === approach);
+      const hist = (await h.metrics.operationDuration.get()).values.find(
+        (v) =>
+          v.metricName === 'gitops_operation_duration_seconds_count' &&
+          v.labels.operation === 'push' &&
+          v.labels.approach === approach,
+      );
       assert.equal(hist?.value, 2);
       assert.equal((await h.metrics.inFlight.get()).values.find((v) => v.labels.approach === approach)?.value, 0);
       const ops = await operationLogRepo().list({ workspaceId: id, approach });
-      assert.deepEqual(new Set(ops.map((o) => o.operation)), new Set(['clone', 'write', 'read', 'status', 'diff', 'push', 'pull', 'release']));
+      assert.deepEqual(
+        new Set(ops.map((o) => o.operation)),
+        new Set(['clone', 'write', 'read', 'status', 'diff', 'push', 'pull', 'release']),
+      );
       const pushRow = ops.find((o) => o.operation === 'push' && o.details.alreadyLanded === false);
       assert.equal(pushRow?.details.commit, pushed.commit);
       assert.equal(pushRow?.agentId, 'agent-1');
@@ -185,14 +218,19 @@ for (const approach of ['simple', 'pooled'] as const) {
       assert.ok(isDomainError(err, ErrorType.Conflict), `expected Conflict, got ${String(err)}`);
       assert.deepEqual((err as DomainError).details.files, ['shared.txt']);
       assert.equal(cloneAndRead(r.url, 'main').read('shared.txt'), 'line one by alice\nline two\n');
-      assert.ok(await opCount(h.metrics, { operation: 'push', approach, outcome: 'error', error_category: 'conflict' }) >= 1);
+      assert.ok(
+        (await opCount(h.metrics, { operation: 'push', approach, outcome: 'error', error_category: 'conflict' })) >= 1,
+      );
 
-      const { rows } = await t.db.query<{ last_error: Buffer; error_count: number }>('SELECT last_error, error_count FROM git_sandboxes WHERE sandbox_id = $1', [b.sandboxId]);
+      const { rows } = await t.db.query<{ last_error: Buffer; error_count: number }>(
+        'SELECT last_error, error_count FROM git_sandboxes WHERE sandbox_id = $1',
+        [b.sandboxId],
+      );
       assert.ok(rows[0].last_error, 'an error was recorded');
       assert.ok(rows[0].error_count >= 1);
       const raw = rows[0].last_error.toString('latin1');
       assert.ok(!raw.includes('shared.txt') && !/conflict/i.test(raw), 'the raw column holds ciphertext only');
-      assert.match(await sandboxRepo().readLastError(b.sandboxId) ?? '', /conflict/i);
+      assert.match((await sandboxRepo().readLastError(b.sandboxId)) ?? '', /conflict/i);
       const logged = (await operationLogRepo().list({ workspaceId: b.id })).find((o) => o.outcome === 'error');
       assert.equal(logged?.errorCategory, 'conflict');
       assert.equal(logged?.details.errorType, ErrorType.Conflict);
@@ -202,13 +240,22 @@ for (const approach of ['simple', 'pooled'] as const) {
 
     test('several agents pushing one branch at once: every commit lands (the push lock serialises them)', async () => {
       const r = repo();
-      const wss = await Promise.all([1, 2, 3, 4].map((n) => h.service.createWorkspace({ agentId: `crowd-${n}`, taskId: 'x', repoUrl: r.url })));
+      const wss = await Promise.all(
+        [1, 2, 3, 4].map((n) => h.service.createWorkspace({ agentId: `crowd-${n}`, taskId: 'x', repoUrl: r.url })),
+      );
       await Promise.all(wss.map((w, i) => h.service.writeFile(w.id, `file-${i}.txt`, `${i}\n`)));
-      const results = await Promise.all(wss.map((w, i) => h.service.commitAndPush(w.id, { message: `crowd ${i}`, targetBranch: 'main' })));
+      const results = await Promise.all(
+        wss.map((w, i) => h.service.commitAndPush(w.id, { message: `crowd ${i}`, targetBranch: 'main' })),
+      );
       const subjects = cloneAndRead(r.url, 'main').subjects;
       for (let i = 0; i < wss.length; i++) assert.ok(subjects.includes(`crowd ${i}`), `crowd ${i} landed`);
-      assert.ok(results.every((x) => x.attempts === 1), 'under the lock no push is rejected');
-      const waits = (await h.metrics.lockWait.get()).values.find((v) => v.metricName === 'gitops_lock_wait_seconds_count' && v.labels.outcome === 'acquired');
+      assert.ok(
+        results.every((x) => x.attempts === 1),
+        'under the lock no push is rejected',
+      );
+      const waits = (await h.metrics.lockWait.get()).values.find(
+        (v) => v.metricName === 'gitops_lock_wait_seconds_count' && v.labels.outcome === 'acquired',
+      );
       assert.ok((waits?.value ?? 0) >= 4);
       await Promise.all(wss.map((w) => h.service.release(w.id)));
     });
@@ -225,20 +272,28 @@ for (const approach of ['simple', 'pooled'] as const) {
       const ws = await h.service.createWorkspace(input);
       assert.equal(ws.status, 'ready');
       assert.equal(await h.service.readFile(id, 'README.md'), '# demo\n');
-      const rec = (await h.metrics.recovery.get()).values.find((v) => v.metricName === 'gitops_recovery_seconds_count' && v.labels.operation === 'clone');
+      const rec = (await h.metrics.recovery.get()).values.find(
+        (v) => v.metricName === 'gitops_recovery_seconds_count' && v.labels.operation === 'clone',
+      );
       assert.equal(rec?.value, 1);
       await h.service.release(id);
     });
 
     test('unknown workspaces are NotFound; a reused workspaceId with other inputs is rejected; bad input is Validation', async () => {
-      for (const call of [() => h.service.status('nope'), () => h.service.release('nope'), () => h.service.commitAndPush('nope', { message: 'm' })]) {
+      for (const call of [
+        () => h.service.status('nope'),
+        () => h.service.release('nope'),
+        () => h.service.commitAndPush('nope', { message: 'm' }),
+      ]) {
         assert.ok(isDomainError(await failure(call()), ErrorType.NotFound));
       }
       assert.equal(await h.service.getWorkspace('nope'), null);
       const r = repo();
       const id = randomUUID();
       await h.service.createWorkspace({ agentId: 'a1', taskId: 't', repoUrl: r.url, workspaceId: id });
-      const clash = await failure(h.service.createWorkspace({ agentId: 'a2', taskId: 't', repoUrl: r.url, workspaceId: id }));
+      const clash = await failure(
+        h.service.createWorkspace({ agentId: 'a2', taskId: 't', repoUrl: r.url, workspaceId: id }),
+      );
       assert.ok(isDomainError(clash, ErrorType.Validation));
       const bad = await failure(h.service.createWorkspace({ agentId: 'a;rm -rf /', taskId: 't', repoUrl: r.url }));
       assert.ok(isDomainError(bad, ErrorType.Validation));
@@ -252,7 +307,15 @@ for (const approach of ['simple', 'pooled'] as const) {
       const ws = await h.service.createWorkspace({ agentId: 'agent-z', taskId: 't', repoUrl: r.url });
       await h.service.writeFile(ws.id, 'note.txt', 'before restart\n');
       const provider2 = createLocalProvider({ root: h.provider.root, defaultTimeoutMs: h.config.sandbox.timeoutMs });
-      const service2 = createGitService({ config: h.config, db: t.db, metrics: h.metrics, log, provider: provider2, key, approach });
+      const service2 = createGitService({
+        config: h.config,
+        db: t.db,
+        metrics: h.metrics,
+        log,
+        provider: provider2,
+        key,
+        approach,
+      });
       cleanups.push(async () => {
         await service2.close();
         provider2.close();
@@ -266,14 +329,18 @@ for (const approach of ['simple', 'pooled'] as const) {
   });
 }
 
-test('credentials come from the remote\'s git.remotes entry, reach the remote, and are never stored', async () => {
+test("credentials come from the remote's git.remotes entry, reach the remote, and are never stored", async () => {
   const token = `tok_${randomBytes(12).toString('hex')}`;
   const r = repo();
   const server = await startGitHttpServer({ projectRoot: r.root, username: 'x-access-token', password: token });
   cleanups.push(() => server.close());
   for (const approach of ['simple', 'pooled'] as const) {
     const h = await harness(approach, { remotes: [{ scheme: 'http', host: new URL(server.url).host, token }] });
-    const ws = await h.service.createWorkspace({ agentId: `cred-${approach}`, taskId: 't', repoUrl: `${server.url}/remote.git` });
+    const ws = await h.service.createWorkspace({
+      agentId: `cred-${approach}`,
+      taskId: 't',
+      repoUrl: `${server.url}/remote.git`,
+    });
     await h.service.writeFile(ws.id, `${approach}.txt`, 'x\n');
     await h.service.commitAndPush(ws.id, { message: `auth push ${approach}` });
     assert.equal(cloneAndRead(r.url, ws.agentBranch).subjects[0], `auth push ${approach}`);

@@ -51,7 +51,9 @@ const EVENT_ONLY: Record<string, string> = {
 const GRAFANA_VARS: Record<string, string> = { __rate_interval: '2m', __interval: '15s', __range: '10m' };
 
 const AGENTS = ['agent-a', 'agent-b', 'agent-c'];
-const TOKENS: Record<string, string> = Object.fromEntries(AGENTS.map((a) => [a, `${a}-${randomBytes(12).toString('hex')}`]));
+const TOKENS: Record<string, string> = Object.fromEntries(
+  AGENTS.map((a) => [a, `${a}-${randomBytes(12).toString('hex')}`]),
+);
 const ADMIN = `admin-${randomBytes(12).toString('hex')}`;
 
 let env: TestWorkflowEnvironment;
@@ -79,7 +81,12 @@ beforeAll(async () => {
     reports: { dir: join(dir, 'reports') },
     security: { encryptionKey: randomBytes(32).toString('base64') },
     git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
-    api: { tokens: [{ name: 'root', role: 'admin', token: ADMIN }, ...AGENTS.map((a) => ({ name: a, role: 'agent' as const, agentId: a, token: TOKENS[a] }))] },
+    api: {
+      tokens: [
+        { name: 'root', role: 'admin', token: ADMIN },
+        ...AGENTS.map((a) => ({ name: a, role: 'agent' as const, agentId: a, token: TOKENS[a] })),
+      ],
+    },
   });
   store = new FlagStore(tdb.db);
   const gitQueue = uniqueQueue('dashboard-git');
@@ -88,17 +95,35 @@ beforeAll(async () => {
   composed.push(workerSide);
   await workerSide.start();
   worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue: gitQueue, service: workerSide.service, pool: workerSide.pool, log, metrics,
-    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue: gitQueue,
+    service: workerSide.service,
+    pool: workerSide.pool,
+    log,
+    metrics,
+    workflows: { workflowBundle: await workflowBundle() },
+    shutdownGraceTime: '1 second',
   });
   workerRunning = worker.run();
   const apiSide = await composeGitService({ config, db: tdb.db, metrics, log, processName: 'dashboard-api' });
   composed.push(apiSide);
-  app = await buildApp({ config, service: apiSide.service, temporal: { client: env.client, taskQueue: gitQueue }, metrics, db: tdb.db, log });
+  app = await buildApp({
+    config,
+    service: apiSide.service,
+    temporal: { client: env.client, taskQueue: gitQueue },
+    metrics,
+    db: tdb.db,
+    log,
+  });
   apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-  prometheus = await startPrometheus({ scrapeInterval: '1s', scrape: [{ job: 'sgc-api', targets: [new URL(apiUrl).host] }] });
+  prometheus = await startPrometheus({
+    scrapeInterval: '1s',
+    scrape: [{ job: 'sgc-api', targets: [new URL(apiUrl).host] }],
+  });
   const prom = new PromClient({ url: prometheus.url });
-  for (let i = 0; i < 100 && (await prom.query('up{job="sgc-api"} == 1')).series.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && (await prom.query('up{job="sgc-api"} == 1')).series.length === 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
 });
 
 afterAll(async () => {
@@ -113,10 +138,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+async function call(
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${apiUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -131,24 +164,34 @@ async function ok(method: string, path: string, token: string, body?: unknown): 
 
 /** One round per agent, as agents work: create, write, status, diff, commit + push, pull, release. */
 async function round(tag: string): Promise<void> {
-  await Promise.all(AGENTS.map(async (agent) => {
-    const token = TOKENS[agent];
-    const ws = await ok('POST', '/v1/workspaces', token, { repoUrl: remote.url, taskId: `${tag}-${agent}`, baseBranch: 'main' });
-    const base = `/v1/workspaces/${String(ws.id)}`;
-    await ok('PUT', `${base}/files/notes/${agent}.md`, token, { content: `${tag} by ${agent}\n` });
-    await ok('GET', `${base}/status`, token);
-    await ok('GET', `${base}/diff`, token);
-    await ok('POST', `${base}/commits`, token, { message: `notes: ${tag} (${agent})` });
-    await ok('POST', `${base}/pull`, token);
-    await ok('DELETE', base, token);
-  }));
+  await Promise.all(
+    AGENTS.map(async (agent) => {
+      const token = TOKENS[agent];
+      const ws = await ok('POST', '/v1/workspaces', token, {
+        repoUrl: remote.url,
+        taskId: `${tag}-${agent}`,
+        baseBranch: 'main',
+      });
+      const base = `/v1/workspaces/${String(ws.id)}`;
+      await ok('PUT', `${base}/files/notes/${agent}.md`, token, { content: `${tag} by ${agent}\n` });
+      await ok('GET', `${base}/status`, token);
+      await ok('GET', `${base}/diff`, token);
+      await ok('POST', `${base}/commits`, token, { message: `notes: ${tag} (${agent})` });
+      await ok('POST', `${base}/pull`, token);
+      await ok('DELETE', base, token);
+    }),
+  );
 }
 
 /** Two workspaces of one agent edit the same line of one branch: the second push is a conflict. */
 async function conflict(): Promise<void> {
   const token = TOKENS['agent-a'];
   const branch = `agent/agent-a/shared-${randomBytes(3).toString('hex')}`;
-  const [a, b] = await Promise.all(['one', 'two'].map((t) => ok('POST', '/v1/workspaces', token, { repoUrl: remote.url, taskId: `conflict-${t}`, baseBranch: 'main' })));
+  const [a, b] = await Promise.all(
+    ['one', 'two'].map((t) =>
+      ok('POST', '/v1/workspaces', token, { repoUrl: remote.url, taskId: `conflict-${t}`, baseBranch: 'main' }),
+    ),
+  );
   await ok('PUT', `/v1/workspaces/${String(a.id)}/files/shared.txt`, token, { content: 'alpha\nBETA (one)\ngamma\n' });
   await ok('PUT', `/v1/workspaces/${String(b.id)}/files/shared.txt`, token, { content: 'alpha\nBETA (two)\ngamma\n' });
   await ok('POST', `/v1/workspaces/${String(a.id)}/commits`, token, { message: 'one', branch });
@@ -157,7 +200,10 @@ async function conflict(): Promise<void> {
 }
 
 const setAll = (percent: number, shadow: boolean, reason: string) =>
-  store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent, shadow })), { actor: 'test', reason });
+  store.setMany(
+    FLAG_OPERATIONS.map((operation) => ({ operation, percent, shadow })),
+    { actor: 'test', reason },
+  );
 
 test('every panel and annotation query of the dashboard returns data from a real Prometheus after a workload', async () => {
   // approach 1, then approach 2 (pool + push lock), then a conflict on approach 2
@@ -169,21 +215,45 @@ test('every panel and annotation query of the dashboard returns data from a real
 
   // the events: a canary stage, a reconciliation, a rollback, then the kill switch
   const canary = canaryActivities({
-    db: tdb.db, flags: store, cache: composed[1]!.flags!, prom: new PromClient({ url: prometheus.url }), queries: config.queries,
-    reportsDir: config.reports.dir, metrics, log,
+    db: tdb.db,
+    flags: store,
+    cache: composed[1]!.flags!,
+    prom: new PromClient({ url: prometheus.url }),
+    queries: config.queries,
+    reportsDir: config.reports.dir,
+    metrics,
+    log,
   });
-  await canary.applyStageFlags({ rolloutId: 'dash', stage: 'dual-write-50', percent: 50, shadow: true, changeId: 'dash/dual-write-50', actor: 'canary:dash' });
+  await canary.applyStageFlags({
+    rolloutId: 'dash',
+    stage: 'dual-write-50',
+    percent: 50,
+    shadow: true,
+    changeId: 'dash/dual-write-50',
+    actor: 'canary:dash',
+  });
   await canary.reconcileDualWrite({ now: new Date().toISOString(), lagThresholdMs: 60_000, switchGraceMs: 5_000 });
-  const rolledBack = await canary.killSwitch({ reason: 'dashboard test', actor: 'canary:dash', source: 'rollback', changeId: 'dash/rollback', timeoutMs: 3_000 });
+  const rolledBack = await canary.killSwitch({
+    reason: 'dashboard test',
+    actor: 'canary:dash',
+    source: 'rollback',
+    changeId: 'dash/rollback',
+    timeoutMs: 3_000,
+  });
   assert.notEqual(rolledBack.eventId, null);
   await setAll(50, true, 'back on before the kill');
   const kill = await call('POST', '/v1/flags/kill', ADMIN, { reason: 'dashboard test' });
   assert.equal(kill.status, 200, JSON.stringify(kill.body));
 
-  const dashboard = JSON.parse(readFileSync('monitoring/grafana/dashboards/sandbox-git-control.json', 'utf8')) as Dashboard;
+  const dashboard = JSON.parse(
+    readFileSync('monitoring/grafana/dashboards/sandbox-git-control.json', 'utf8'),
+  ) as Dashboard;
   const queries = dashboardQueries(dashboard);
   for (const where of Object.keys(EVENT_ONLY)) {
-    assert.ok(queries.some((q) => q.where.startsWith(`${where} /`) || q.where === where), `event-only entry ${where} names a panel or annotation of the dashboard`);
+    assert.ok(
+      queries.some((q) => q.where.startsWith(`${where} /`) || q.where === where),
+      `event-only entry ${where} names a panel or annotation of the dashboard`,
+    );
   }
   const prom = new PromClient({ url: prometheus.url });
   const seen = new Set<string>();

@@ -29,8 +29,20 @@ Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
 const ROOT = resolve(import.meta.dirname, '../..');
 
-const TOKENS = { agentA: `agent-a-${randomBytes(12).toString('hex')}`, agentB: `agent-b-${randomBytes(12).toString('hex')}` };
-const TOOLS = ['git_clone', 'git_diff', 'git_pull', 'git_push', 'git_read_file', 'git_release', 'git_status', 'git_write_file'];
+const TOKENS = {
+  agentA: `agent-a-${randomBytes(12).toString('hex')}`,
+  agentB: `agent-b-${randomBytes(12).toString('hex')}`,
+};
+const TOOLS = [
+  'git_clone',
+  'git_diff',
+  'git_pull',
+  'git_push',
+  'git_read_file',
+  'git_release',
+  'git_status',
+  'git_write_file',
+];
 
 let env: TestWorkflowEnvironment;
 let tdb: TestDb;
@@ -55,15 +67,33 @@ beforeAll(async () => {
     },
   });
   const taskQueue = uniqueQueue('mcp');
-  const workerService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
+  const workerService = createGitService({
+    config,
+    db: tdb.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+  });
   await workerService.start();
   const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
-    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    service: workerService,
+    log,
+    metrics: createMetrics({ defaultMetrics: false }),
+    workflows: { workflowBundle: await workflowBundle() },
+    shutdownGraceTime: '1 second',
   });
   const running = worker.run();
   const apiService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
-  const app = await buildApp({ config, service: apiService, temporal: { client: env.client, taskQueue }, metrics: createMetrics({ defaultMetrics: false }), db: tdb.db, log });
+  const app = await buildApp({
+    config,
+    service: apiService,
+    temporal: { client: env.client, taskQueue },
+    metrics: createMetrics({ defaultMetrics: false }),
+    db: tdb.db,
+    log,
+  });
   apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   cleanups.push(async () => {
     await app.close();
@@ -83,21 +113,32 @@ afterAll(async () => {
 
 async function httpClient(token: string): Promise<Client> {
   const client = new Client({ name: 'test-agent', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${apiUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${apiUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
   cleanups.push(() => client.close());
   return client;
 }
 
 async function stdioClient(token: string): Promise<Client> {
   const client = new Client({ name: 'test-agent', version: '1.0.0' });
-  await client.connect(new StdioClientTransport({
-    command: process.execPath,
-    args: ['--import', 'tsx', join(ROOT, 'api/mcp/stdio.ts')],
-    cwd: ROOT,
-    // only what the stdio server needs: no database or git credentials reach it
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), SGC_API_URL: apiUrl, SGC_AGENT_TOKEN: token },
-    stderr: 'ignore',
-  }));
+  await client.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: ['--import', 'tsx', join(ROOT, 'api/mcp/stdio.ts')],
+      cwd: ROOT,
+      // only what the stdio server needs: no database or git credentials reach it
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? tmpdir(),
+        SGC_API_URL: apiUrl,
+        SGC_AGENT_TOKEN: token,
+      },
+      stderr: 'ignore',
+    }),
+  );
   cleanups.push(() => client.close());
   return client;
 }
@@ -112,7 +153,11 @@ async function ok(client: Client, name: string, args: Record<string, unknown>): 
   return r;
 }
 
-async function fails(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult & { category?: string }> {
+async function fails(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<CallToolResult & { category?: string }> {
   const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
   assert.equal(r.isError, true, `${name} should have failed: ${text(r)}`);
   const category = (r.structuredContent as { error?: { category?: string } } | undefined)?.error?.category;
@@ -136,7 +181,12 @@ for (const transport of ['http', 'stdio'] as const) {
         assert.equal(t.inputSchema.type, 'object');
       }
       const push = tools.find((t) => t.name === 'git_push')!;
-      expect(Object.keys(push.inputSchema.properties ?? {}).sort()).toEqual(['branch', 'idempotencyKey', 'message', 'workspaceId']);
+      expect(Object.keys(push.inputSchema.properties ?? {}).sort()).toEqual([
+        'branch',
+        'idempotencyKey',
+        'message',
+        'workspaceId',
+      ]);
     });
 
     test('clone → write → status → diff → push → pull → release lands the commit on the remote', async () => {
@@ -156,21 +206,36 @@ for (const transport of ['http', 'stdio'] as const) {
       const diff = await ok(client, 'git_diff', { workspaceId });
       assert.match(text(diff), /^\+hello over mcp$/m);
 
-      const pushed = await ok(client, 'git_push', { workspaceId, message: 'agent writes over mcp', idempotencyKey: `push-${transport}` });
+      const pushed = await ok(client, 'git_push', {
+        workspaceId,
+        message: 'agent writes over mcp',
+        idempotencyKey: `push-${transport}`,
+      });
       assert.equal((pushed.structuredContent as { push: { branch: string } }).push.branch, `agent/agent-a/${taskId}`);
       const landed = cloneAndRead(remote.url, `agent/agent-a/${taskId}`);
       assert.equal(landed.subjects[0], 'agent writes over mcp');
       assert.equal(landed.read('notes/hello.txt'), 'hello over mcp\n');
       // the same key again: the commit is not repeated
-      await ok(client, 'git_push', { workspaceId, message: 'agent writes over mcp', idempotencyKey: `push-${transport}` });
-      assert.equal(cloneAndRead(remote.url, `agent/agent-a/${taskId}`).subjects.filter((s) => s === 'agent writes over mcp').length, 1);
+      await ok(client, 'git_push', {
+        workspaceId,
+        message: 'agent writes over mcp',
+        idempotencyKey: `push-${transport}`,
+      });
+      assert.equal(
+        cloneAndRead(remote.url, `agent/agent-a/${taskId}`).subjects.filter((s) => s === 'agent writes over mcp')
+          .length,
+        1,
+      );
 
       git(landed.dir, 'config', 'user.email', 'other@example.test');
       git(landed.dir, 'config', 'user.name', 'other');
       git(landed.dir, 'commit', '--allow-empty', '-m', 'from elsewhere');
       git(landed.dir, 'push', 'origin', `agent/agent-a/${taskId}`);
       const pulled = await ok(client, 'git_pull', { workspaceId });
-      assert.equal((pulled.structuredContent as { pull: { updated: boolean; head: string } }).pull.head, git(landed.dir, 'rev-parse', 'HEAD').trim());
+      assert.equal(
+        (pulled.structuredContent as { pull: { updated: boolean; head: string } }).pull.head,
+        git(landed.dir, 'rev-parse', 'HEAD').trim(),
+      );
 
       await ok(client, 'git_release', { workspaceId });
       const gone = await fails(client, 'git_status', { workspaceId });
@@ -212,7 +277,11 @@ for (const transport of ['http', 'stdio'] as const) {
       const badRepo = await fails(client, 'git_clone', { repoUrl: 'not a url', taskId: 'x' });
       assert.equal(badRepo.category, 'invalid_argument');
       assert.match(text(badRepo), /repoUrl/);
-      const badPath = await fails(client, 'git_write_file', { workspaceId: 'no-such-workspace', path: '../escape.txt', content: 'x' });
+      const badPath = await fails(client, 'git_write_file', {
+        workspaceId: 'no-such-workspace',
+        path: '../escape.txt',
+        content: 'x',
+      });
       assert.ok(['invalid_argument', 'not_found'].includes(badPath.category ?? ''), text(badPath));
       const { tools } = await client.listTools();
       assert.equal(tools.length, TOOLS.length);
@@ -224,8 +293,10 @@ for (const transport of ['http', 'stdio'] as const) {
       const cloned = await ok(client, 'git_clone', { repoUrl: remote.url, taskId: `mine-${transport}` });
       const workspaceId = (cloned.structuredContent as { workspaceId: string }).workspaceId;
       for (const [name, args] of [
-        ['git_status', { workspaceId }], ['git_read_file', { workspaceId, path: 'README.md' }],
-        ['git_write_file', { workspaceId, path: 'x.txt', content: 'x' }], ['git_release', { workspaceId }],
+        ['git_status', { workspaceId }],
+        ['git_read_file', { workspaceId, path: 'README.md' }],
+        ['git_write_file', { workspaceId, path: 'x.txt', content: 'x' }],
+        ['git_release', { workspaceId }],
       ] as const) {
         const r = await fails(other, name, args);
         assert.equal(r.category, 'not_found', `${name}: ${text(r)}`);
@@ -237,7 +308,11 @@ for (const transport of ['http', 'stdio'] as const) {
 }
 
 test('/mcp needs an agent token: none is 401, GET is 405', async () => {
-  const res = await fetch(`${apiUrl}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
+  const res = await fetch(`${apiUrl}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: '{}',
+  });
   assert.equal(res.status, 401);
   const get = await fetch(`${apiUrl}/mcp`, { headers: { authorization: `Bearer ${TOKENS.agentA}` } });
   assert.equal(get.status, 405);

@@ -24,8 +24,20 @@ const log = createLogger({ level: 'silent' });
 const pools: SandboxPool[] = [];
 const providers: LocalSandboxProvider[] = [];
 
-const SETTINGS: PoolSettings = { min: 2, max: 3, ttlSeconds: 3600, acquireTimeoutMs: 300, pricePerSecond: 0.5, tickMs: 60_000 };
-const agent = (n: number) => ({ agentId: `agent-${n}`, taskId: `task-${n}`, repoUrl: 'file:///r.git', agentBranch: `agent/agent-${n}/task-${n}` });
+const SETTINGS: PoolSettings = {
+  min: 2,
+  max: 3,
+  ttlSeconds: 3600,
+  acquireTimeoutMs: 300,
+  pricePerSecond: 0.5,
+  tickMs: 60_000,
+};
+const agent = (n: number) => ({
+  agentId: `agent-${n}`,
+  taskId: `task-${n}`,
+  repoUrl: 'file:///r.git',
+  agentBranch: `agent/agent-${n}/task-${n}`,
+});
 
 function newProvider(dir = root): LocalSandboxProvider {
   const p = createLocalProvider({ root: dir, defaultTimeoutMs: 3_600_000 });
@@ -52,7 +64,9 @@ beforeEach(async () => {
   // every test starts with an empty pool: earlier tests' rows are closed, their sandboxes
   // live in another root
   for (const p of pools.splice(0)) await p.stop();
-  await t.db.query(`UPDATE git_sandboxes SET status = 'terminated', terminated_at = now() WHERE status <> 'terminated'`);
+  await t.db.query(
+    `UPDATE git_sandboxes SET status = 'terminated', terminated_at = now() WHERE status <> 'terminated'`,
+  );
   root = mkdtempSync(join(tmpdir(), 'sgc-pool-'));
   provider = newProvider();
   metrics = createMetrics({ defaultMetrics: false });
@@ -133,9 +147,12 @@ test('an unhealthy sandbox on release is killed, recorded (error encrypted) and 
   assert.equal(rec?.status, 'terminated');
   assert.equal(rec?.errorCount, 1);
   assert.ok(rec?.terminatedAt);
-  const { rows } = await t.db.query<{ last_error: Buffer }>('SELECT last_error FROM git_sandboxes WHERE sandbox_id = $1', [sandbox.id]);
+  const { rows } = await t.db.query<{ last_error: Buffer }>(
+    'SELECT last_error FROM git_sandboxes WHERE sandbox_id = $1',
+    [sandbox.id],
+  );
   assert.ok(!rows[0].last_error.toString('latin1').includes('health check'), 'stored as ciphertext');
-  assert.match(await sandboxRepo().readLastError(sandbox.id) ?? '', /health check failed/);
+  assert.match((await sandboxRepo().readLastError(sandbox.id)) ?? '', /health check failed/);
   await assert.rejects(provider.connect(sandbox.id), (e: unknown) => isDomainError(e, ErrorType.SandboxGone));
   assert.deepEqual(await pool.stats(), { idle: 2, inUse: 0, initializing: 0, unhealthy: 0, live: 2 });
 });
@@ -146,7 +163,10 @@ test('max is respected: the next acquire waits, then fails with PoolExhausted; a
   const held = await Promise.all([1, 2, 3].map((n) => pool.acquire(agent(n))));
   assert.equal(await provider.running(), 3);
   const t0 = Date.now();
-  const err = await pool.acquire(agent(4)).then(() => null, (e: unknown) => e);
+  const err = await pool.acquire(agent(4)).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.ok(isDomainError(err, ErrorType.PoolExhausted), `expected PoolExhausted, got ${String(err)}`);
   assert.ok(Date.now() - t0 >= 280, 'waited for the timeout');
   assert.equal(await provider.running(), 3, 'nothing created beyond max');
@@ -165,7 +185,10 @@ test('concurrent acquires from two pool instances (two processes) never exceed m
   const got = await Promise.all([1, 2, 3, 4].map((n) => (n % 2 ? p1 : p2).acquire(agent(n))));
   assert.equal(new Set(got.map((g) => g.sandbox.id)).size, 4);
   assert.equal((await sandboxRepo().countByStatus({ pooled: true })).in_use, 4);
-  const err = await p2.acquire(agent(9)).then(() => null, (e: unknown) => e);
+  const err = await p2.acquire(agent(9)).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.ok(isDomainError(err, ErrorType.PoolExhausted));
 });
 
@@ -173,8 +196,12 @@ test('cleanupExpired retires idle sandboxes past their TTL and tops up; running 
   const pool = newPool();
   await pool.start();
   const inUse = await pool.acquire(agent(1));
-  await t.db.query(`UPDATE git_sandboxes SET expires_at = now() - interval '1 second' WHERE status IN ('ready', 'in_use')`);
-  const idleBefore = (await t.db.query<{ sandbox_id: string }>(`SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready'`)).rows.map((r) => r.sandbox_id);
+  await t.db.query(
+    `UPDATE git_sandboxes SET expires_at = now() - interval '1 second' WHERE status IN ('ready', 'in_use')`,
+  );
+  const idleBefore = (
+    await t.db.query<{ sandbox_id: string }>(`SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready'`)
+  ).rows.map((r) => r.sandbox_id);
   const r1 = await pool.cleanupExpired();
   assert.equal(r1.expired, 1);
   assert.equal(r1.created, 1, 'back to min 2: the in-use one + a new idle one');
@@ -188,15 +215,17 @@ test('cleanupExpired retires idle sandboxes past their TTL and tops up; running 
   assert.equal((await pool.stats()).live, 2);
 });
 
-test('healthCheck replaces an idle sandbox that died behind the pool\'s back; a second run finds all healthy', async () => {
+test("healthCheck replaces an idle sandbox that died behind the pool's back; a second run finds all healthy", async () => {
   const pool = newPool();
   await pool.start();
-  const { rows } = await t.db.query<{ sandbox_id: string }>(`SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready' ORDER BY id LIMIT 1`);
+  const { rows } = await t.db.query<{ sandbox_id: string }>(
+    `SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready' ORDER BY id LIMIT 1`,
+  );
   await (await provider.connect(rows[0].sandbox_id)).kill();
   const r1 = await pool.healthCheck();
   assert.deepEqual(r1, { checked: 2, unhealthy: 1, created: 1 });
   assert.equal((await sandboxRepo().findById(rows[0].sandbox_id))?.status, 'terminated');
-  assert.match(await sandboxRepo().readLastError(rows[0].sandbox_id) ?? '', /health check failed/);
+  assert.match((await sandboxRepo().readLastError(rows[0].sandbox_id)) ?? '', /health check failed/);
   const r2 = await pool.healthCheck();
   assert.deepEqual(r2, { checked: 2, unhealthy: 0, created: 0 });
 });
@@ -207,7 +236,9 @@ test('after a restart, start() reconnects to recorded sandboxes and retires the 
   const inUse = await pool.acquire(agent(1));
   await pool.stop();
   provider.close();
-  const { rows } = await t.db.query<{ sandbox_id: string }>(`SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready' ORDER BY id`);
+  const { rows } = await t.db.query<{ sandbox_id: string }>(
+    `SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready' ORDER BY id`,
+  );
   assert.equal(rows.length, 1);
   // "restart": a new provider and pool over the same root and database
   const p2 = newProvider(root);
@@ -233,7 +264,9 @@ test('after a restart, start() reconnects to recorded sandboxes and retires the 
 test('a creation that crashed half-way (stale reservation) is cleaned up; cost accrues per sandbox-second', async () => {
   const pool = newPool({ initializingGraceMs: 0 });
   // a crashed process had reserved a slot and created its sandbox, but never bound it
-  await t.db.query(`INSERT INTO git_sandboxes (sandbox_id, status, created_at, expires_at) VALUES ('pending:crashed', 'initializing', now() - interval '1 minute', now() + interval '1 hour')`);
+  await t.db.query(
+    `INSERT INTO git_sandboxes (sandbox_id, status, created_at, expires_at) VALUES ('pending:crashed', 'initializing', now() - interval '1 minute', now() + interval '1 hour')`,
+  );
   const orphan = await provider.create({ metadata: { sgcApproach: 'pooled', sgcReservation: 'pending:crashed' } });
   await pool.start();
   assert.equal((await sandboxRepo().findById('pending:crashed'))?.status, 'terminated');

@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startPrometheus, backfillWindow, type PrometheusHandle } from '../helpers/prometheus.js';
-import { openMetricsText, bucketFractionsForQuantile, histogramQuantile, DEFAULT_DURATION_BUCKETS, DEFAULT_OPERATION_MIX, type HourContext, type ProfilePoint } from '../../lib/prom/openmetrics.js';
+import {
+  openMetricsText,
+  bucketFractionsForQuantile,
+  histogramQuantile,
+  DEFAULT_DURATION_BUCKETS,
+  DEFAULT_OPERATION_MIX,
+  type HourContext,
+  type ProfilePoint,
+} from '../../lib/prom/openmetrics.js';
 import { PromClient, substituteQuery } from '../../lib/prom/client.js';
 import { VALIDATION_QUERIES } from '../../lib/validation/queries.js';
 import { collectDaySnapshot } from '../../lib/validation/collect.js';
@@ -36,7 +44,12 @@ function profile(h: HourContext): ProfilePoint | null {
 function hourEnding(t: number): ProfilePoint | null {
   const start = t - 3600;
   const base = Math.floor(window.start / 3600) * 3600;
-  return profile({ t: start, hourIndex: (start - base) / 3600, hourOfDay: Math.floor((start % 86_400) / 3600), day: Math.floor((start - base) / 86_400) });
+  return profile({
+    t: start,
+    hourIndex: (start - base) / 3600,
+    hourOfDay: Math.floor((start % 86_400) / 3600),
+    day: Math.floor((start - base) / 86_400),
+  });
 }
 
 const close = (actual: number | null, expected: number, rel: number, what: string): void => {
@@ -55,7 +68,12 @@ beforeAll(async () => {
   prom = await startPrometheus({ openMetrics: omText });
   client = new PromClient({ url: prom.url, timeoutMs: 10_000 });
   day1 = await collectDaySnapshot(client, { day: 1, start: window.start, queries: VALIDATION_QUERIES, config });
-  day2 = await collectDaySnapshot(client, { day: 2, start: window.start + 86_400, queries: VALIDATION_QUERIES, config });
+  day2 = await collectDaySnapshot(client, {
+    day: 2,
+    start: window.start + 86_400,
+    queries: VALIDATION_QUERIES,
+    config,
+  });
 });
 
 afterAll(async () => {
@@ -94,12 +112,15 @@ describe('validation queries against a backfilled Prometheus', () => {
     assert.equal(checked, 47);
   });
 
-  test('hourly peak concurrency is the hour\'s value (or the previous hour\'s boundary sample, never less)', () => {
+  test("hourly peak concurrency is the hour's value (or the previous hour's boundary sample, never less)", () => {
     for (const p of day2.hourly) {
       const want = hourEnding(p.t) as ProfilePoint;
       const prev = hourEnding(p.t - 3600);
       const hi = Math.max(want.concurrency as number, (prev?.concurrency as number | undefined) ?? 0);
-      assert.ok(p.peakConcurrency !== null && p.peakConcurrency >= (want.concurrency as number) && p.peakConcurrency <= hi, `peak at ${p.t}: ${p.peakConcurrency}`);
+      assert.ok(
+        p.peakConcurrency !== null && p.peakConcurrency >= (want.concurrency as number) && p.peakConcurrency <= hi,
+        `peak at ${p.t}: ${p.peakConcurrency}`,
+      );
     }
   });
 
@@ -128,10 +149,11 @@ describe('validation queries against a backfilled Prometheus', () => {
     assert.equal(a.rateLimitedOperations, 0);
     close(a.throughputOpsPerMin, ops / 1440, 1e-6, 'throughput');
     close(a.monthlyCost, cost * 30, 1e-6, 'monthly cost');
-    for (const [op, share] of Object.entries(DEFAULT_OPERATION_MIX)) close(a.operationDistribution?.[op] ?? null, share, 1e-6, `share of ${op}`);
+    for (const [op, share] of Object.entries(DEFAULT_OPERATION_MIX))
+      close(a.operationDistribution?.[op] ?? null, share, 1e-6, `share of ${op}`);
   });
 
-  test('day P95/P50 equal histogram_quantile over the day\'s mixed buckets', () => {
+  test("day P95/P50 equal histogram_quantile over the day's mixed buckets", () => {
     const hours = Array.from({ length: 24 }, (_, i) => hourEnding(day2.start + (i + 1) * 3600) as ProfilePoint);
     const cum = DEFAULT_DURATION_BUCKETS.map(() => 0);
     let total = 0;
@@ -158,11 +180,24 @@ describe('validation queries against a backfilled Prometheus', () => {
 
   test('a window with no data answers "no data", never 0', async () => {
     const before = window.start - 10 * 86_400;
-    for (const name of ['validation.cost_per_operation', 'validation.throughput_ops_per_min', 'validation.error_rate', 'validation.peak_concurrency']) {
-      const s = await client.queryScalar(substituteQuery(VALIDATION_QUERIES[name], { window: '1h', subquery_step: '1m' }), before);
+    for (const name of [
+      'validation.cost_per_operation',
+      'validation.throughput_ops_per_min',
+      'validation.error_rate',
+      'validation.peak_concurrency',
+    ]) {
+      const s = await client.queryScalar(
+        substituteQuery(VALIDATION_QUERIES[name], { window: '1h', subquery_step: '1m' }),
+        before,
+      );
       assert.deepEqual(s, { kind: 'nodata', reason: 'empty' }, name);
     }
-    const r = await client.queryRange(substituteQuery(VALIDATION_QUERIES['validation.throughput_ops_per_min'], { window: '1h' }), before - 86_400, before, 3600);
+    const r = await client.queryRange(
+      substituteQuery(VALIDATION_QUERIES['validation.throughput_ops_per_min'], { window: '1h' }),
+      before - 86_400,
+      before,
+      3600,
+    );
     assert.deepEqual(r.series, []);
   });
 
@@ -186,10 +221,16 @@ describe('the Prometheus helper in scrape mode', () => {
       res.end('# TYPE gitops_operations_in_flight gauge\ngitops_operations_in_flight{approach="simple"} 7\n');
     });
     await new Promise<void>((r) => target.listen(0, '127.0.0.1', () => r()));
-    const live = await startPrometheus({ scrape: [{ job: 'sgc', targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], interval: '1s' }], scrapeInterval: '1s' });
+    const live = await startPrometheus({
+      scrape: [{ job: 'sgc', targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], interval: '1s' }],
+      scrapeInterval: '1s',
+    });
     try {
       const c = new PromClient({ url: live.url });
-      const q = substituteQuery(VALIDATION_QUERIES['validation.peak_concurrency'], { window: '10s', subquery_step: '1s' });
+      const q = substituteQuery(VALIDATION_QUERIES['validation.peak_concurrency'], {
+        window: '10s',
+        subquery_step: '1s',
+      });
       let value: number | null = null;
       for (let i = 0; i < 100 && value === null; i++) {
         const s = await c.queryScalar(q);

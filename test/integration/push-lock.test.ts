@@ -12,19 +12,31 @@ let metrics: Metrics;
 const locks: PushLock[] = [];
 
 function lock(opts: { pollMs?: number; listen?: boolean } = {}): PushLock {
-  const l = new PushLock({ db: t.db, metrics, defaults: { ttlMs: 30_000, timeoutMs: 5_000, pollMs: opts.pollMs ?? 20 }, listen: opts.listen });
+  const l = new PushLock({
+    db: t.db,
+    metrics,
+    defaults: { ttlMs: 30_000, timeoutMs: 5_000, pollMs: opts.pollMs ?? 20 },
+    listen: opts.listen,
+  });
   locks.push(l);
   return l;
 }
 
-async function audit(key: string): Promise<{ holder: string; event: string; previous_holder: string | null; fencing_token: string | null }[]> {
-  const { rows } = await t.db.query('SELECT holder, event, previous_holder, fencing_token FROM lock_audit WHERE lock_key = $1 ORDER BY id', [key]);
+async function audit(
+  key: string,
+): Promise<{ holder: string; event: string; previous_holder: string | null; fencing_token: string | null }[]> {
+  const { rows } = await t.db.query(
+    'SELECT holder, event, previous_holder, fencing_token FROM lock_audit WHERE lock_key = $1 ORDER BY id',
+    [key],
+  );
   return rows;
 }
 
 async function histogramCount(outcome: string): Promise<number> {
   const m = await metrics.lockWait.get();
-  return m.values.find((v) => v.metricName === 'gitops_lock_wait_seconds_count' && v.labels.outcome === outcome)?.value ?? 0;
+  return (
+    m.values.find((v) => v.metricName === 'gitops_lock_wait_seconds_count' && v.labels.outcome === outcome)?.value ?? 0
+  );
 }
 
 beforeAll(async () => {
@@ -43,20 +55,23 @@ test('concurrent acquirers (separate PushLock instances, as separate processes) 
   let maxInside = 0;
   const order: string[] = [];
   const tokens: bigint[] = [];
-  await Promise.all(Array.from({ length: 10 }, (_, i) => {
-    const l = lock();
-    return l.withLock(key, `holder-${i}`, async (h) => {
-      inside++;
-      maxInside = Math.max(maxInside, inside);
-      tokens.push(BigInt(h.fencingToken));
-      order.push(`holder-${i}`);
-      await sleep(15);
-      inside--;
-    });
-  }));
+  await Promise.all(
+    Array.from({ length: 10 }, (_, i) => {
+      const l = lock();
+      return l.withLock(key, `holder-${i}`, async (h) => {
+        inside++;
+        maxInside = Math.max(maxInside, inside);
+        tokens.push(BigInt(h.fencingToken));
+        order.push(`holder-${i}`);
+        await sleep(15);
+        inside--;
+      });
+    }),
+  );
   assert.equal(maxInside, 1);
   assert.equal(order.length, 10);
-  for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i] > tokens[i - 1], 'fencing tokens increase with each acquisition');
+  for (let i = 1; i < tokens.length; i++)
+    assert.ok(tokens[i] > tokens[i - 1], 'fencing tokens increase with each acquisition');
   const rows = await audit(key);
   assert.equal(rows.filter((r) => r.event === 'acquired').length, 10);
   assert.equal(rows.filter((r) => r.event === 'released').length, 10);
@@ -69,13 +84,22 @@ test('an acquirer gives up with LockTimeout when the lock stays held, and it is 
   const held = await l.acquire(key, 'owner');
   const before = await histogramCount('timeout');
   const t0 = Date.now();
-  const err = await l.acquire(key, 'waiter', { timeoutMs: 400 }).then(() => null, (e: unknown) => e);
+  const err = await l.acquire(key, 'waiter', { timeoutMs: 400 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   const waited = Date.now() - t0;
   assert.ok(isDomainError(err, ErrorType.LockTimeout), `expected LockTimeout, got ${String(err)}`);
   assert.equal((err as DomainError).category, 'conflict');
   assert.ok(waited >= 380 && waited < 2_000, `waited ${waited} ms`);
   assert.equal(await histogramCount('timeout'), before + 1);
-  assert.deepEqual((await audit(key)).map((r) => [r.holder, r.event]), [['owner', 'acquired'], ['waiter', 'timeout']]);
+  assert.deepEqual(
+    (await audit(key)).map((r) => [r.holder, r.event]),
+    [
+      ['owner', 'acquired'],
+      ['waiter', 'timeout'],
+    ],
+  );
   assert.equal((await l.inspect(key))?.holder, 'owner', 'the holder keeps its lock');
   assert.ok(await l.release(key, 'owner', held.fencingToken));
 });
@@ -95,7 +119,10 @@ test('a holder that died without releasing is taken over after its TTL (expired_
   assert.equal(await l.extend(key, 'crashed-worker', dead.fencingToken), false);
   assert.equal((await l.inspect(key))?.holder, 'survivor');
   const rows = await audit(key);
-  assert.deepEqual(rows.map((r) => r.event), ['acquired', 'expired_takeover']);
+  assert.deepEqual(
+    rows.map((r) => r.event),
+    ['acquired', 'expired_takeover'],
+  );
   assert.equal(rows[1].previous_holder, 'crashed-worker');
   assert.ok(await l.release(key, 'survivor', next.fencingToken));
 });
@@ -109,7 +136,10 @@ test('release by a non-holder or with a wrong token does nothing; releasing twic
   assert.equal((await l.inspect(key))?.holder, 'owner');
   assert.equal(await l.release(key, 'owner', h.fencingToken), true);
   assert.equal(await l.release(key, 'owner', h.fencingToken), false);
-  assert.deepEqual((await audit(key)).map((r) => r.event), ['acquired', 'released']);
+  assert.deepEqual(
+    (await audit(key)).map((r) => r.event),
+    ['acquired', 'released'],
+  );
 });
 
 test('acquiring twice as the same holder is idempotent (one row, a fresh token), other keys are independent', async () => {
@@ -145,14 +175,25 @@ test('withLock keeps a long holder alive past the TTL by extending, and releases
   const l = lock();
   const other = lock();
   let contenderErr: unknown;
-  await l.withLock(key, 'long-push', async () => {
-    await sleep(400);
-    contenderErr = await other.acquire(key, 'contender', { timeoutMs: 500 }).then(() => null, (e: unknown) => e);
-  }, { ttlMs: 300 });
+  await l.withLock(
+    key,
+    'long-push',
+    async () => {
+      await sleep(400);
+      contenderErr = await other.acquire(key, 'contender', { timeoutMs: 500 }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+    },
+    { ttlMs: 300 },
+  );
   assert.ok(isDomainError(contenderErr, ErrorType.LockTimeout), 'the lock was extended, not taken over');
-  await assert.rejects(l.withLock(key, 'thrower', async () => {
-    throw new Error('push failed');
-  }), /push failed/);
+  await assert.rejects(
+    l.withLock(key, 'thrower', async () => {
+      throw new Error('push failed');
+    }),
+    /push failed/,
+  );
   assert.equal(await l.inspect(key), null, 'released after the throw');
   assert.equal((await audit(key)).filter((r) => r.event === 'expired_takeover').length, 0);
 });
@@ -162,19 +203,26 @@ test('in-process lock (approach 1): serialises per key in arrival order, times o
   const order: number[] = [];
   let inside = 0;
   let maxInside = 0;
-  await Promise.all([1, 2, 3, 4, 5].map((i) => local.withLock('k', async () => {
-    inside++;
-    maxInside = Math.max(maxInside, inside);
-    order.push(i);
-    await sleep(10);
-    inside--;
-  })));
+  await Promise.all(
+    [1, 2, 3, 4, 5].map((i) =>
+      local.withLock('k', async () => {
+        inside++;
+        maxInside = Math.max(maxInside, inside);
+        order.push(i);
+        await sleep(10);
+        inside--;
+      }),
+    ),
+  );
   assert.equal(maxInside, 1);
   assert.deepEqual(order, [1, 2, 3, 4, 5]);
   assert.equal(local.isLocked('k'), false);
 
   const release = await local.acquire('k');
-  const timedOut = await local.acquire('k', { timeoutMs: 50 }).then(() => null, (e: unknown) => e);
+  const timedOut = await local.acquire('k', { timeoutMs: 50 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.ok(isDomainError(timedOut, ErrorType.LockTimeout));
   assert.equal(local.waiting('k'), 0, 'a timed-out waiter leaves the queue');
   const otherKey = await local.acquire('other', { timeoutMs: 50 });

@@ -32,7 +32,10 @@ function readmeCommands(): string[] {
   const start = section.indexOf('```sh\n');
   assert.ok(start >= 0, 'the section has a sh block');
   const block = section.slice(start + 6, section.indexOf('```', start + 6));
-  return block.split('\n').map((l) => l.replace(/\s+#\s.*$/, '').trim()).filter((l) => l !== '');
+  return block
+    .split('\n')
+    .map((l) => l.replace(/\s+#\s.*$/, '').trim())
+    .filter((l) => l !== '');
 }
 
 let env: TestWorkflowEnvironment;
@@ -47,8 +50,10 @@ const started: { validation?: string; rollout?: string; baseline?: string; drift
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (start.exitCode !== null) throw new Error(`${what}: npm start exited (${start.exitCode}):\n${output.slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; npm start said:\n${output.slice(-3000)}`);
+    if (start.exitCode !== null)
+      throw new Error(`${what}: npm start exited (${start.exitCode}):\n${output.slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs} ms; npm start said:\n${output.slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -70,9 +75,18 @@ beforeAll(async () => {
     SGC__schedules__enabled: 'false',
   };
   // its own process group, as a terminal runs `npm start`: the SIGINT below goes to the group
-  start = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/start.ts', '--interval', '2'], { cwd: ROOT, env: childEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  start.stdout?.on('data', (c: Buffer) => { output += c.toString(); });
-  start.stderr?.on('data', (c: Buffer) => { output += c.toString(); });
+  start = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/start.ts', '--interval', '2'], {
+    cwd: ROOT,
+    env: childEnv,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  start.stdout?.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  start.stderr?.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
   // 'close', not 'exit': by then every line the process wrote has been read
   exited = new Promise((r) => start.once('close', (code) => r(code)));
   await until('the stack is up and the workload runs', () => /workload round 1:/.test(output), 280_000);
@@ -87,12 +101,20 @@ afterAll(async () => {
     }
     await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
   }
-  const wf = (id: string) => env.client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
+  const wf = (id: string) =>
+    env.client.workflow
+      .getHandle(id)
+      .terminate('test over')
+      .catch(() => undefined);
   if (started.validation) await wf(`validation-${started.validation}`);
   if (started.rollout) await wf(`canary-${started.rollout}`);
   if (started.baseline) await wf(`baseline-${started.baseline}`);
   if (started.drift) await wf(`drift-${started.drift}`);
-  if (started.schedule) await env.client.schedule.getHandle(started.schedule).delete().catch(() => undefined);
+  if (started.schedule)
+    await env.client.schedule
+      .getHandle(started.schedule)
+      .delete()
+      .catch(() => undefined);
   await tdb?.drop();
   await env?.teardown();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -106,7 +128,10 @@ function run(line: string): { code: number | null; stdout: string; stderr: strin
     timeout: 180_000,
     // a second terminal: no database, no addresses — only where the stack's runtime state lives
     env: {
-      PATH: `${dirname(temporalBin)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? tmpdir(), SGC_DATA_DIR: dataDir, LOG_LEVEL: 'silent',
+      PATH: `${dirname(temporalBin)}:${process.env.PATH ?? ''}`,
+      HOME: process.env.HOME ?? tmpdir(),
+      SGC_DATA_DIR: dataDir,
+      LOG_LEVEL: 'silent',
       ...(line.startsWith('temporal ') ? { TEMPORAL_ADDRESS: stackEnv('SGC_TEST_TEMPORAL_ADDRESS') } : {}),
     },
   });
@@ -115,7 +140,7 @@ function run(line: string): { code: number | null; stdout: string; stderr: strin
 
 const phases = { client: () => env.client };
 
-describe('the README\'s phase commands on the npm start stack', () => {
+describe("the README's phase commands on the npm start stack", () => {
   test('every command of "Operating the phases" works as written', async () => {
     const commands = readmeCommands();
     assert.ok(commands.length >= 8, commands.join('\n'));
@@ -124,7 +149,9 @@ describe('the README\'s phase commands on the npm start stack', () => {
     assert.ok(!/TOKEN|ENCRYPTION|API_KEY/.test(stackFile), stackFile);
 
     for (const raw of commands) {
-      const line = raw.replace(/<rollout-id>/g, started.rollout ?? '<rollout-id>').replace(/<baseline-id>/g, started.baseline ?? '<baseline-id>');
+      const line = raw
+        .replace(/<rollout-id>/g, started.rollout ?? '<rollout-id>')
+        .replace(/<baseline-id>/g, started.baseline ?? '<baseline-id>');
       assert.ok(!/<[a-z-]+>/.test(line), `${raw}: a placeholder this test does not know`);
       const r = run(line);
       const said = `${line}\n→ exit ${r.code}\n${r.stdout}\n${r.stderr}`;
@@ -140,11 +167,17 @@ describe('the README\'s phase commands on the npm start stack', () => {
       } else if (line.startsWith('temporal workflow signal')) {
         // the signal is asynchronous: the rollout ends rolled back with the reason given
         let status = '';
-        await until('the rollout rolls back', async () => {
-          const s = await rolloutStatus({ client: phases.client() }, started.rollout!);
-          status = `${s.status} ${s.rollback?.reason ?? ''}`;
-          return s.status === 'rolled_back';
-        }, 60_000).catch((e: Error) => { throw new Error(`${e.message}\n${status}\n${said}`); });
+        await until(
+          'the rollout rolls back',
+          async () => {
+            const s = await rolloutStatus({ client: phases.client() }, started.rollout!);
+            status = `${s.status} ${s.rollback?.reason ?? ''}`;
+            return s.status === 'rolled_back';
+          },
+          60_000,
+        ).catch((e: Error) => {
+          throw new Error(`${e.message}\n${status}\n${said}`);
+        });
         assert.match(status, /p95 regression/);
       } else if (line.startsWith('npm run cli -- flags kill')) {
         assert.match(r.stdout, /latched/, said);
@@ -155,15 +188,30 @@ describe('the README\'s phase commands on the npm start stack', () => {
         assert.ok(started.baseline, said);
         // the demo defaults carry it past preflight: the demo remote, the load token in the worker
         let seen = '';
-        await until('the baseline passes preflight', async () => {
-          const v = await baselineStatus(env.client, started.baseline!);
-          seen = JSON.stringify({ state: v.state, stage: v.status?.stage, status: v.status?.status, result: v.result?.reason });
-          if (v.state !== 'RUNNING') throw new Error(`the baseline ended: ${seen}`);
-          return v.status !== null && v.status.stage !== 'preflight';
-        }, 150_000).catch((e: Error) => { throw new Error(`${e.message}\n${seen}`); });
+        await until(
+          'the baseline passes preflight',
+          async () => {
+            const v = await baselineStatus(env.client, started.baseline!);
+            seen = JSON.stringify({
+              state: v.state,
+              stage: v.status?.stage,
+              status: v.status?.status,
+              result: v.result?.reason,
+            });
+            if (v.state !== 'RUNNING') throw new Error(`the baseline ended: ${seen}`);
+            return v.status !== null && v.status.stage !== 'preflight';
+          },
+          150_000,
+        ).catch((e: Error) => {
+          throw new Error(`${e.message}\n${seen}`);
+        });
       } else if (line.startsWith('npm run cli -- baseline cancel')) {
         assert.match(r.stdout, /asked baseline \S+ to stop/, said);
-        await until('the baseline stops', async () => (await baselineStatus(env.client, started.baseline!)).state !== 'RUNNING', 120_000);
+        await until(
+          'the baseline stops',
+          async () => (await baselineStatus(env.client, started.baseline!)).state !== 'RUNNING',
+          120_000,
+        );
       } else if (line.startsWith('npm run cli -- baseline schedule create')) {
         started.schedule = /created schedule (\S+)/.exec(r.stdout)?.[1];
         assert.equal(started.schedule, 'sgc-baseline-nightly', said);

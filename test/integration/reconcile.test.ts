@@ -16,11 +16,26 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function insert(id: string, approach: 'simple' | 'pooled', createdAt: Date, o: { status?: string; lastUsedAt?: Date; releasedAt?: Date } = {}): Promise<void> {
+async function insert(
+  id: string,
+  approach: 'simple' | 'pooled',
+  createdAt: Date,
+  o: { status?: string; lastUsedAt?: Date; releasedAt?: Date } = {},
+): Promise<void> {
   await t.db.query(
     `INSERT INTO workspaces (id, approach, agent_id, task_id, repo_url, base_branch, agent_branch, sandbox_id, dir, status, created_at, last_used_at, released_at)
      VALUES ($1, $2, 'agent-1', 'task-1', 'file:///repo.git', 'main', 'agent/agent-1/task-1', $3, $4, $5, $6, $7, $8)`,
-    [id, approach, `${approach}-${id}`, `ws/${id}`, o.status ?? 'ready', createdAt, o.lastUsedAt ?? null, o.releasedAt ?? null]);
+    [
+      id,
+      approach,
+      `${approach}-${id}`,
+      `ws/${id}`,
+      o.status ?? 'ready',
+      createdAt,
+      o.lastUsedAt ?? null,
+      o.releasedAt ?? null,
+    ],
+  );
 }
 
 test('reconciles the dual-write window of git.clone: missing, status mismatch, lag; sets the gauge; same answer twice', async () => {
@@ -32,7 +47,9 @@ test('reconciles the dual-write window of git.clone: missing, status mismatch, l
   // created before dual-write: single-sided by design, must not count
   await insert('before', 'simple', s(-60));
   await store.set('git.clone', { shadow: true }, { actor: 'canary', reason: 'shadow stage' });
-  const { rows: a } = await t.db.query<{ at: Date }>(`SELECT at FROM flag_audit WHERE operation = 'git.clone' ORDER BY id DESC LIMIT 1`);
+  const { rows: a } = await t.db.query<{ at: Date }>(
+    `SELECT at FROM flag_audit WHERE operation = 'git.clone' ORDER BY id DESC LIMIT 1`,
+  );
   const start = a[0]!.at.getTime();
   const w = (sec: number) => new Date(start + sec * 1000);
 
@@ -48,13 +65,22 @@ test('reconciles the dual-write window of git.clone: missing, status mismatch, l
 
   const now = w(3600);
   const gauge = createMetrics({ defaultMetrics: false });
-  const run = () => runReconciliation(t.db, { now, lagThresholdMs: 60_000, setDivergence: (r) => gauge.reconciliationDivergence.set(r) });
+  const run = () =>
+    runReconciliation(t.db, {
+      now,
+      lagThresholdMs: 60_000,
+      setDivergence: (r) => gauge.reconciliationDivergence.set(r),
+    });
   const r = await run();
   assert.equal(r.checked, 4);
   assert.equal(r.divergent, 3);
   assert.equal(r.pending, 1);
   assert.equal(r.ratio, 0.75);
-  assert.deepEqual(r.issues.map((i) => `${i.workspaceId}:${i.kind}`).sort(), ['lagging:lag', 'missing:missing', 'released:status_mismatch']);
+  assert.deepEqual(r.issues.map((i) => `${i.workspaceId}:${i.kind}`).sort(), [
+    'lagging:lag',
+    'missing:missing',
+    'released:status_mismatch',
+  ]);
   assert.equal((await gauge.reconciliationDivergence.get()).values[0]!.value, 0.75);
   assert.equal(r.windows.length, 1);
   assert.equal(r.windows[0]!.end, null);
@@ -64,9 +90,14 @@ test('reconciles the dual-write window of git.clone: missing, status mismatch, l
 
   // after dual-write ends, new single-sided workspaces are not expected on both sides
   await store.set('git.clone', { shadow: false }, { actor: 'canary', reason: 'decommission' });
-  const { rows: e } = await t.db.query<{ at: Date }>(`SELECT at FROM flag_audit WHERE operation = 'git.clone' ORDER BY id DESC LIMIT 1`);
+  const { rows: e } = await t.db.query<{ at: Date }>(
+    `SELECT at FROM flag_audit WHERE operation = 'git.clone' ORDER BY id DESC LIMIT 1`,
+  );
   await insert('after', 'pooled', new Date(e[0]!.at.getTime() + 10_000));
-  const later = await runReconciliation(t.db, { now: new Date(e[0]!.at.getTime() + 3_600_000), lagThresholdMs: 60_000 });
+  const later = await runReconciliation(t.db, {
+    now: new Date(e[0]!.at.getTime() + 3_600_000),
+    lagThresholdMs: 60_000,
+  });
   assert.ok(!later.issues.some((i) => i.workspaceId === 'after' || i.workspaceId === 'before'));
   assert.equal(later.windows[0]!.end!.getTime(), e[0]!.at.getTime());
 });
@@ -74,10 +105,15 @@ test('reconciles the dual-write window of git.clone: missing, status mismatch, l
 test('with no dual-write window nothing is checked and the gauge reads 0', async () => {
   const fresh = await freshDb('reconcile0');
   try {
-    await fresh.db.query(`INSERT INTO workspaces (id, approach, agent_id, task_id, repo_url, base_branch, agent_branch, sandbox_id, dir)
+    await fresh.db
+      .query(`INSERT INTO workspaces (id, approach, agent_id, task_id, repo_url, base_branch, agent_branch, sandbox_id, dir)
                           VALUES ('x', 'simple', 'a', 't', 'r', 'main', 'b', 's', 'd')`);
     let set: number | null = null;
-    const r = await runReconciliation(fresh.db, { now: new Date(Date.now() + 3_600_000), lagThresholdMs: 60_000, setDivergence: (v) => (set = v) });
+    const r = await runReconciliation(fresh.db, {
+      now: new Date(Date.now() + 3_600_000),
+      lagThresholdMs: 60_000,
+      setDivergence: (v) => (set = v),
+    });
     assert.deepEqual([r.checked, r.divergent, r.ratio, set], [0, 0, 0, 0]);
   } finally {
     await fresh.drop();

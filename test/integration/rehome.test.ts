@@ -18,7 +18,12 @@ import { createMetrics } from '../../lib/metrics.js';
 import { createLogger } from '../../lib/log.js';
 import { createGitService, type PooledGitService, type SimpleGitService } from '../../lib/service/index.js';
 import { servingWorkspaceLookup } from '../../lib/service/workspace-ref.js';
-import { createRoutedGitService, normaliseDiff, normaliseStatus, type RoutedGitService } from '../../lib/router/router.js';
+import {
+  createRoutedGitService,
+  normaliseDiff,
+  normaliseStatus,
+  type RoutedGitService,
+} from '../../lib/router/router.js';
 import { createWorkspaceRepository } from '../../lib/store/workspaces.js';
 import { createRehomeRepository } from '../../lib/store/rehomes.js';
 import { rehomeAll, type RehomeDeps } from '../../lib/service/rehome.js';
@@ -53,7 +58,8 @@ beforeAll(async () => {
   t = await freshDb('rehome');
   root = mkdtempSync(join(tmpdir(), 'sgc-rehome-'));
   const config = parseConfig({
-    sandbox: { localRoot: root }, pool: { min: 0, max: 8, acquireTimeoutMs: 5_000 },
+    sandbox: { localRoot: root },
+    pool: { min: 0, max: 8, acquireTimeoutMs: 5_000 },
     git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
   });
   provider = createLocalProvider({ root, defaultTimeoutMs: config.sandbox.timeoutMs });
@@ -65,12 +71,24 @@ beforeAll(async () => {
   await pooled.start();
   const workspaces = createWorkspaceRepository(t.db);
   // every flag off: the state after a kill
-  routed = createRoutedGitService({ simple, pooled, flags: { get: () => undefined }, metrics, log, findWorkspace: servingWorkspaceLookup(workspaces) });
+  routed = createRoutedGitService({
+    simple,
+    pooled,
+    flags: { get: () => undefined },
+    metrics,
+    log,
+    findWorkspace: servingWorkspaceLookup(workspaces),
+  });
   deps = {
-    simple, workspaces, rehomes: createRehomeRepository(t.db), log,
+    simple,
+    workspaces,
+    rehomes: createRehomeRepository(t.db),
+    log,
     connectPooled: (id) => pooled.pool.connect(id),
     connectSimple: (id) => provider.connect(id),
-    returnPooled: async (id, lease) => { await pooled.pool.release(id, lease); },
+    returnPooled: async (id, lease) => {
+      await pooled.pool.release(id, lease);
+    },
   };
 });
 
@@ -99,10 +117,18 @@ async function liveWorkspace(i: number): Promise<{ id: string; sandboxId: string
   // created while the flags sent this agent to approach 2
   const p = await pooled.createWorkspace({ agentId: `agent-${i}`, taskId: 'task', repoUrl: r.url, workspaceId: id });
   const dir = `ws/${p.id}`;
-  await sh(p.sandboxId, dir, `echo local > committed.txt && git add committed.txt && git commit -q -m "local commit ${i}"`);
+  await sh(
+    p.sandboxId,
+    dir,
+    `echo local > committed.txt && git add committed.txt && git commit -q -m "local commit ${i}"`,
+  );
   await pooled.writeFile(p.id, 'keep.txt', `one\ntwo changed ${i}\n`);
   await pooled.writeFile(p.id, 'new dir/new file.txt', `brand new ${i}\n`);
-  await sh(p.sandboxId, dir, `head -c 2048 /dev/urandom > blob.bin && printf '\\000\\001\\377' > README.md && git add README.md && git rm -q gone.txt && echo staged-then-changed >> README.md`);
+  await sh(
+    p.sandboxId,
+    dir,
+    `head -c 2048 /dev/urandom > blob.bin && printf '\\000\\001\\377' > README.md && git add README.md && git rm -q gone.txt && echo staged-then-changed >> README.md`,
+  );
   return { id: p.id, sandboxId: p.sandboxId };
 }
 
@@ -151,7 +177,9 @@ describe('re-home after a kill', () => {
       const p = await createWorkspaceRepository(t.db).findById('pooled', w.id);
       expect(p?.status).toBe('terminated');
     }
-    const { rows } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM workspaces WHERE approach = 'pooled' AND rehomed_at IS NOT NULL`);
+    const { rows } = await t.db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM workspaces WHERE approach = 'pooled' AND rehomed_at IS NOT NULL`,
+    );
     expect(Number(rows[0]!.n)).toBe(3);
 
     // the not-carried one: its approach-2 row as it was, no approach-1 row serving it
@@ -160,7 +188,9 @@ describe('re-home after a kill', () => {
     expect(after?.sandboxId).toBe(goneRow?.sandboxId);
     expect(await createWorkspaceRepository(t.db).findById('simple', gone.id)).toBeNull();
     const report = await createRehomeRepository(t.db).list(42);
-    expect(report.map((r) => [r.workspaceId, r.state]).sort()).toEqual([...live.map((w) => [w.id, 'carried']), [gone.id, 'not_carried']].sort());
+    expect(report.map((r) => [r.workspaceId, r.state]).sort()).toEqual(
+      [...live.map((w) => [w.id, 'carried']), [gone.id, 'not_carried']].sort(),
+    );
     expect(report.find((r) => r.workspaceId === live[0]!.id)?.commits).toBe(1);
 
     // a second pass (a retried kill) changes nothing and reports the same
@@ -180,7 +210,13 @@ describe('the kill route starts the re-home (rehomeWorkflow on the git worker)',
     env = await testEnv();
     const taskQueue = uniqueQueue('rehome');
     worker = await createGitWorker({
-      connection: env.nativeConnection, namespace: 'default', taskQueue, service: routed, log, metrics: createMetrics({ defaultMetrics: false }), rehome: deps,
+      connection: env.nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      service: routed,
+      log,
+      metrics: createMetrics({ defaultMetrics: false }),
+      rehome: deps,
       workflows: { workflowBundle: await workflowBundle() },
     });
     running = worker.run();
@@ -190,12 +226,21 @@ describe('the kill route starts the re-home (rehomeWorkflow on the git worker)',
     f.setErrorHandler(errorHandler);
     const authenticate = createAuthenticator([{ name: 'root', role: 'admin', token: ADMIN }]);
     f.decorateRequest('principal', null);
-    f.addHook('onRequest', async (req) => { req.principal = authenticate(req.headers.authorization); });
+    f.addHook('onRequest', async (req) => {
+      req.principal = authenticate(req.headers.authorization);
+    });
     const rehomes = createRehomeRepository(t.db);
-    await f.register(flagRoutes({
-      flags: new FlagStore(t.db), switchTimeoutMs: 2_000,
-      rehome: { start: (eventId) => startRehome({ client: env.client, taskQueue }, eventId, { concurrency: 4 }), list: (eventId) => rehomes.list(eventId) },
-    }), { prefix: '/v1' });
+    await f.register(
+      flagRoutes({
+        flags: new FlagStore(t.db),
+        switchTimeoutMs: 2_000,
+        rehome: {
+          start: (eventId) => startRehome({ client: env.client, taskQueue }, eventId, { concurrency: 4 }),
+          list: (eventId) => rehomes.list(eventId),
+        },
+      }),
+      { prefix: '/v1' },
+    );
     app = f as unknown as FastifyInstance;
   }, 60_000);
 
@@ -209,11 +254,20 @@ describe('the kill route starts the re-home (rehomeWorkflow on the git worker)',
   test('POST /v1/flags/kill answers at once; within 30 s every live workspace is served by approach 1 and the report lists them', async () => {
     const live = await Promise.all([10, 11].map((i) => liveWorkspace(i)));
     const before = new Map<string, string>();
-    for (const w of live) before.set(w.id, normaliseStatus(await routed.status(w.id)) + normaliseDiff(await routed.diff(w.id)));
-    await new FlagStore(t.db).setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 100, shadow: false })), { actor: 'test', reason: 'rollout' });
+    for (const w of live)
+      before.set(w.id, normaliseStatus(await routed.status(w.id)) + normaliseDiff(await routed.diff(w.id)));
+    await new FlagStore(t.db).setMany(
+      FLAG_OPERATIONS.map((operation) => ({ operation, percent: 100, shadow: false })),
+      { actor: 'test', reason: 'rollout' },
+    );
 
     const t0 = Date.now();
-    const res = await app.inject({ method: 'POST', url: '/v1/flags/kill', headers: { authorization: `Bearer ${ADMIN}` }, payload: { reason: 'incident' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/flags/kill',
+      headers: { authorization: `Bearer ${ADMIN}` },
+      payload: { reason: 'incident' },
+    });
     expect(res.statusCode).toBe(200);
     const body = res.json() as { eventId: number; rehome: { workflowId: string | null; error: string | null } };
     expect(body.rehome).toEqual({ workflowId: rehomeWorkflowId(body.eventId), error: null });
@@ -226,11 +280,21 @@ describe('the kill route starts the re-home (rehomeWorkflow on the git worker)',
     expect(result.carried).toBe(2);
     for (const w of live) {
       expect((await routed.getWorkspace(w.id))?.approach).toBe('simple');
-      expect(normaliseStatus(await routed.status(w.id)) + normaliseDiff(await routed.diff(w.id))).toBe(before.get(w.id));
+      expect(normaliseStatus(await routed.status(w.id)) + normaliseDiff(await routed.diff(w.id))).toBe(
+        before.get(w.id),
+      );
     }
-    const report = await app.inject({ method: 'GET', url: `/v1/flags/kill/${body.eventId}/rehome`, headers: { authorization: `Bearer ${ADMIN}` } });
+    const report = await app.inject({
+      method: 'GET',
+      url: `/v1/flags/kill/${body.eventId}/rehome`,
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
     expect(report.statusCode).toBe(200);
-    const r = report.json() as { carried: { workspaceId: string; commits: number }[]; notCarried: unknown[]; inProgress: unknown[] };
+    const r = report.json() as {
+      carried: { workspaceId: string; commits: number }[];
+      notCarried: unknown[];
+      inProgress: unknown[];
+    };
     expect(r.carried.map((c) => c.workspaceId).sort()).toEqual(live.map((w) => w.id).sort());
     expect(r.carried.every((c) => c.commits === 1)).toBe(true);
     expect(r.inProgress).toEqual([]);

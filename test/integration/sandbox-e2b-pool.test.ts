@@ -24,12 +24,25 @@ const key = randomBytes(32);
 const log = createLogger({ level: 'silent' });
 const pools: SandboxPool[] = [];
 const standins: TestStandin[] = [];
-const agent = (n: number) => ({ agentId: `agent-${n}`, taskId: `task-${n}`, repoUrl: 'file:///r.git', agentBranch: `agent/agent-${n}/task-${n}` });
+const agent = (n: number) => ({
+  agentId: `agent-${n}`,
+  taskId: `task-${n}`,
+  repoUrl: 'file:///r.git',
+  agentBranch: `agent/agent-${n}/task-${n}`,
+});
 
 function newPool(provider: SandboxProvider, settings: Partial<PoolSettings> = {}): SandboxPool {
-  const pool = new SandboxPool({ provider, db: t.db, key, metrics: createMetrics({ defaultMetrics: false }), log }, {
-    min: 1, max: 3, ttlSeconds: 3600, acquireTimeoutMs: 10_000, tickMs: 60_000, ...settings,
-  });
+  const pool = new SandboxPool(
+    { provider, db: t.db, key, metrics: createMetrics({ defaultMetrics: false }), log },
+    {
+      min: 1,
+      max: 3,
+      ttlSeconds: 3600,
+      acquireTimeoutMs: 10_000,
+      tickMs: 60_000,
+      ...settings,
+    },
+  );
   pools.push(pool);
   return pool;
 }
@@ -47,7 +60,9 @@ beforeAll(async () => {
 beforeEach(async () => {
   for (const p of pools.splice(0)) await p.stop();
   for (const s of standins.splice(0)) await s.close();
-  await t.db.query(`UPDATE git_sandboxes SET status = 'terminated', terminated_at = now() WHERE status <> 'terminated'`);
+  await t.db.query(
+    `UPDATE git_sandboxes SET status = 'terminated', terminated_at = now() WHERE status <> 'terminated'`,
+  );
 });
 
 afterAll(async () => {
@@ -67,7 +82,10 @@ test('under a short plan cap, an idle sandbox too old to serve is retired and an
 
   // idle past cap − minRemaining (6 s): renewal kept it alive, but it can no longer serve a session
   await sleep(7_000);
-  assert.ok(st.sandboxes().some((s) => s.id === old.id), 'renewal kept the idle sandbox alive past its 3 s lease');
+  assert.ok(
+    st.sandboxes().some((s) => s.id === old.id),
+    'renewal kept the idle sandbox alive past its 3 s lease',
+  );
   const { sandbox: sb, lease, result } = await pool.acquire(agent(1));
   assert.notEqual(sb.id, old.id, 'a sandbox with under minRemaining left was handed out');
   assert.equal(result, 'created');
@@ -78,13 +96,20 @@ test('under a short plan cap, an idle sandbox too old to serve is retired and an
     assert.equal((await sb.run(['true'])).exitCode, 0, `died ${Date.now() - t0} ms into the session`);
     await sleep(400);
   }
-  const left = (st.sandboxes().find((s) => s.id === sb.id)?.endAt.getTime() ?? 0) - Date.now();
+  const left =
+    (st
+      .sandboxes()
+      .find((s) => s.id === sb.id)
+      ?.endAt.getTime() ?? 0) - Date.now();
   assert.ok(left > 0, 'still alive after the session');
 
   // the too-old one is cleaned up (killed at the provider, row terminated)
   const c = await pool.cleanupExpired();
   assert.ok(c.expired >= 1);
-  assert.equal(st.sandboxes().some((s) => s.id === old.id), false);
+  assert.equal(
+    st.sandboxes().some((s) => s.id === old.id),
+    false,
+  );
   assert.equal((await sandboxRepo().findById(old.id))?.status, 'terminated');
   await pool.release(sb, lease);
 });
@@ -101,10 +126,13 @@ test('an acquired sandbox whose end comes back capped is retired, not handed out
   const { sandbox } = await pool.acquire(agent(2));
   assert.notEqual(sandbox.id, old.id);
   assert.equal((await sandboxRepo().findById(old.id))?.lastOperation, 'lifetime cap');
-  assert.equal(st.sandboxes().some((s) => s.id === old.id), false);
+  assert.equal(
+    st.sandboxes().some((s) => s.id === old.id),
+    false,
+  );
 });
 
-test('the orphan sweep kills sandboxes created behind the service\'s back, and only ours', async () => {
+test("the orphan sweep kills sandboxes created behind the service's back, and only ours", async () => {
   const st = await standin();
   const provider = st.provider();
   const pool = newPool(provider, { min: 2, orphanGraceMs: 0 });
@@ -117,9 +145,14 @@ test('the orphan sweep kills sandboxes created behind the service\'s back, and o
   const simple = await provider.create({ metadata: { sgcApproach: 'simple' } });
   // a kill that failed when its row was terminated
   const { sandbox: leaked } = await pool.acquire(agent(3));
-  await t.db.query(`UPDATE git_sandboxes SET status = 'terminated', terminated_at = now() WHERE sandbox_id = $1`, [leaked.id]);
-  const pooled = (await pool.stats()).idle === 1 ? (await t.db.query<{ sandbox_id: string }>(
-    `SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready'`)).rows[0].sandbox_id : '';
+  await t.db.query(`UPDATE git_sandboxes SET status = 'terminated', terminated_at = now() WHERE sandbox_id = $1`, [
+    leaked.id,
+  ]);
+  const pooled =
+    (await pool.stats()).idle === 1
+      ? (await t.db.query<{ sandbox_id: string }>(`SELECT sandbox_id FROM git_sandboxes WHERE status = 'ready'`))
+          .rows[0].sandbox_id
+      : '';
   assert.ok(pooled && pooled !== leaked.id);
   // another deployment's sandbox with the same approach label
   const foreign = await st.provider({ owner: 'another-deployment' }).create({ metadata: { ...POOL_METADATA } });
@@ -132,10 +165,10 @@ test('the orphan sweep kills sandboxes created behind the service\'s back, and o
   assert.equal(live.has(simple.id), false);
   assert.equal(live.has(leaked.id), false);
   assert.equal(live.has(pooled), true, 'a recorded pool sandbox was swept');
-  assert.equal(live.has(foreign.id), true, 'another owner\'s sandbox was swept');
+  assert.equal(live.has(foreign.id), true, "another owner's sandbox was swept");
   assert.equal(st.requestCounts().connect, connects, 'the sweep connected to a sandbox');
   // idempotent
-  assert.equal((await pool.sweepOrphans()), 0);
+  assert.equal(await pool.sweepOrphans(), 0);
   await foreign.kill();
 });
 
@@ -169,7 +202,7 @@ test('retiring by id never connects (nothing is extended or resumed first)', asy
   assert.equal(st.sandboxes().length, 0);
 });
 
-test('pre-warming in parallel under E2B\'s creation rate (1/s) backs off instead of failing', async () => {
+test("pre-warming in parallel under E2B's creation rate (1/s) backs off instead of failing", async () => {
   const st = await standin({ faults: { createsPerSecond: 1 } });
   const pool = newPool(st.provider(), { min: 3, max: 3 });
   const t0 = Date.now();

@@ -17,16 +17,28 @@ import { cloneWorkspace, CLONE_TIMEOUT_MS } from '../../lib/git/index.js';
 import { runSandboxContract } from '../contract/sandbox-contract.js';
 import { startTestStandin, type TestStandin } from '../contract/e2b-standin.js';
 
-runSandboxContract('e2b (real SDK, E2B\'s envd behind the stand-in)', async () => {
-  const st = await startTestStandin();
-  return { provider: st.provider(), cleanup: () => st.close() };
-}, { ttlMs: 1000, ttlSlackMs: 1500 });
+runSandboxContract(
+  "e2b (real SDK, E2B's envd behind the stand-in)",
+  async () => {
+    const st = await startTestStandin();
+    return { provider: st.provider(), cleanup: () => st.close() };
+  },
+  { ttlMs: 1000, ttlSlackMs: 1500 },
+);
 
 const apiKey = process.env.E2B_API_KEY;
 if (apiKey) {
-  runSandboxContract('e2b (E2B itself)', () => ({
-    provider: createE2bProvider({ apiKey, template: process.env.E2B_TEMPLATE ?? 'code-interpreter-v1', defaultTimeoutMs: 300_000 }),
-  }), { ttlMs: 10_000, ttlSlackMs: 10_000 });
+  runSandboxContract(
+    'e2b (E2B itself)',
+    () => ({
+      provider: createE2bProvider({
+        apiKey,
+        template: process.env.E2B_TEMPLATE ?? 'code-interpreter-v1',
+        defaultTimeoutMs: 300_000,
+      }),
+    }),
+    { ttlMs: 10_000, ttlSlackMs: 10_000 },
+  );
 } else {
   // reported as skipped, with the reason in its name
   test.skip('sandbox contract: e2b (E2B itself) (E2B_API_KEY not set)', () => undefined);
@@ -54,18 +66,28 @@ describe('e2b provider against the stand-in', () => {
     await st?.close();
   });
 
-  async function create(p = st.provider(), opts: Parameters<ReturnType<TestStandin['provider']>['create']>[0] = {}): Promise<Sandbox> {
+  async function create(
+    p = st.provider(),
+    opts: Parameters<ReturnType<TestStandin['provider']>['create']>[0] = {},
+  ): Promise<Sandbox> {
     const s = await p.create({ timeoutMs: 120_000, ...opts });
     made.push(s);
     return s;
   }
 
   // item 1
-  test('a timed-out command\'s whole process group dies — envd alone would kill only its direct child', async () => {
+  test("a timed-out command's whole process group dies — envd alone would kill only its direct child", async () => {
     const sb = await create();
-    await assert.rejects(sb.run(['sh', '-c', 'sleep 30 & echo $! > bg.pid; (sleep 31; echo late > late.txt) & wait'], { timeoutMs: 700 }), is(ErrorType.Timeout));
+    await assert.rejects(
+      sb.run(['sh', '-c', 'sleep 30 & echo $! > bg.pid; (sleep 31; echo late > late.txt) & wait'], { timeoutMs: 700 }),
+      is(ErrorType.Timeout),
+    );
     await sleep(300);
-    const ps = await sb.run(['sh', '-c', 'ps -u "$(id -u)" -o stat=,args= | grep -v "^Z" | grep -c "sleep 3[01]" || true']);
+    const ps = await sb.run([
+      'sh',
+      '-c',
+      'ps -u "$(id -u)" -o stat=,args= | grep -v "^Z" | grep -c "sleep 3[01]" || true',
+    ]);
     assert.equal(ps.stdout.trim(), '0', 'a background sleep survived the timeout');
     const user = st.sandboxes().find((s) => s.id === sb.id)?.user;
     assert.ok(user, 'the stand-in runs the sandbox as its own user');
@@ -80,18 +102,42 @@ describe('e2b provider against the stand-in', () => {
 
     // a real clone through envd, recording the options each command was given
     const seen: { argv: string[]; timeoutMs?: number }[] = [];
-    const spy: Sandbox = { ...sb, run: (argv, o) => { seen.push({ argv, timeoutMs: o?.timeoutMs }); return sb.run(argv, o); } };
-    const init = await sb.run(['sh', '-c', [
-      'set -e', 'git init -q --bare -b main origin.git', 'git init -q -b main seed', 'cd seed',
-      'git -c user.name=t -c user.email=t@t commit -q --allow-empty -m first', 'git push -q ../origin.git main',
-    ].join('\n')], { timeoutMs: 30_000 });
+    const spy: Sandbox = {
+      ...sb,
+      run: (argv, o) => {
+        seen.push({ argv, timeoutMs: o?.timeoutMs });
+        return sb.run(argv, o);
+      },
+    };
+    const init = await sb.run(
+      [
+        'sh',
+        '-c',
+        [
+          'set -e',
+          'git init -q --bare -b main origin.git',
+          'git init -q -b main seed',
+          'cd seed',
+          'git -c user.name=t -c user.email=t@t commit -q --allow-empty -m first',
+          'git push -q ../origin.git main',
+        ].join('\n'),
+      ],
+      { timeoutMs: 30_000 },
+    );
     assert.equal(init.exitCode, 0, init.stderr);
     await cloneWorkspace(spy, {
-      repoUrl: `file://${sb.home}/origin.git`, baseBranch: 'main', agentBranch: 'agent/a/t', dir: 'ws/clone', author: { name: 'a', email: 'a@a' },
+      repoUrl: `file://${sb.home}/origin.git`,
+      baseBranch: 'main',
+      agentBranch: 'agent/a/t',
+      dir: 'ws/clone',
+      author: { name: 'a', email: 'a@a' },
     });
     const clone = seen.find((c) => c.argv.includes('clone'));
     assert.equal(clone?.timeoutMs, CLONE_TIMEOUT_MS);
-    assert.equal((await sb.run(['git', 'rev-parse', '--abbrev-ref', 'HEAD'], { cwd: 'ws/clone' })).stdout.trim(), 'agent/a/t');
+    assert.equal(
+      (await sb.run(['git', 'rev-parse', '--abbrev-ref', 'HEAD'], { cwd: 'ws/clone' })).stdout.trim(),
+      'agent/a/t',
+    );
   });
 
   test('file transfers are bounded by transferTimeoutMs, not by the request timeout', async () => {
@@ -112,36 +158,62 @@ describe('e2b provider against the stand-in', () => {
   test('connect neither extends nor resumes a sandbox; kill by id does not connect', async () => {
     const p = st.provider();
     const sb = await create(p, { timeoutMs: 20_000 });
-    const endBefore = st.sandboxes().find((s) => s.id === sb.id)?.endAt.getTime() ?? 0;
+    const endBefore =
+      st
+        .sandboxes()
+        .find((s) => s.id === sb.id)
+        ?.endAt.getTime() ?? 0;
     const again = await p.connect(sb.id);
     assert.equal((await again.run(['true'])).exitCode, 0);
-    const endAfter = st.sandboxes().find((s) => s.id === sb.id)?.endAt.getTime() ?? 0;
+    const endAfter =
+      st
+        .sandboxes()
+        .find((s) => s.id === sb.id)
+        ?.endAt.getTime() ?? 0;
     // a plain SDK connect would have moved the end to now + 300 s
     assert.equal(endAfter, endBefore);
 
     const paused = await create(p);
     st.pause(paused.id);
-    await assert.rejects(p.connect(paused.id), is(ErrorType.SandboxGone, (e) => /paused/.test(e.message)));
+    await assert.rejects(
+      p.connect(paused.id),
+      is(ErrorType.SandboxGone, (e) => /paused/.test(e.message)),
+    );
     assert.equal(st.sandboxes().find((s) => s.id === paused.id)?.state, 'paused', 'connect resumed it');
 
     const connects = st.requestCounts().connect;
     assert.equal(await p.kill(paused.id), true);
     assert.equal(st.requestCounts().connect, connects);
-    assert.equal(st.sandboxes().some((s) => s.id === paused.id), false);
+    assert.equal(
+      st.sandboxes().some((s) => s.id === paused.id),
+      false,
+    );
   });
 
   // item 7
   test('errors are classified: auth, forbidden, rate limit, busy, conflict, bad template, bad timeout', async () => {
     const p = st.provider();
-    await assert.rejects(st.provider({ apiKey: 'e2b_wrong_key_000000' }).create(), is(ErrorType.Auth, (e) => !e.message.includes('e2b_wrong_key')));
-    const cases: [number, string][] = [[403, ErrorType.Forbidden], [429, ErrorType.RateLimit], [503, ErrorType.Unavailable], [409, ErrorType.Unavailable], [500, ErrorType.Unavailable]];
+    await assert.rejects(
+      st.provider({ apiKey: 'e2b_wrong_key_000000' }).create(),
+      is(ErrorType.Auth, (e) => !e.message.includes('e2b_wrong_key')),
+    );
+    const cases: [number, string][] = [
+      [403, ErrorType.Forbidden],
+      [429, ErrorType.RateLimit],
+      [503, ErrorType.Unavailable],
+      [409, ErrorType.Unavailable],
+      [500, ErrorType.Unavailable],
+    ];
     for (const [status, type] of cases) {
       st.setFaults({ apiErrors: [{ status, count: 1, route: 'list' }] });
       await assert.rejects(p.list(), is(type), String(status));
     }
     st.setFaults({});
     // a template typo is a configuration error, not a vanished sandbox
-    await assert.rejects(st.provider({ template: 'no-such-template' }).create(), is(ErrorType.Validation, (e) => e.details.field === 'sandbox.template'));
+    await assert.rejects(
+      st.provider({ template: 'no-such-template' }).create(),
+      is(ErrorType.Validation, (e) => e.details.field === 'sandbox.template'),
+    );
     // beyond the plan's maximum lifetime
     await assert.rejects(p.create({ timeoutMs: 2 * 3_600_000 }), is(ErrorType.Validation));
   });
@@ -156,7 +228,10 @@ describe('e2b provider against the stand-in', () => {
     await assert.rejects(p.connect(a.id), is(ErrorType.SandboxGone));
 
     const b = await create(p);
-    const running = b.run(['sleep', '30']).then(() => null, (e: unknown) => e);
+    const running = b.run(['sleep', '30']).then(
+      () => null,
+      (e: unknown) => e,
+    );
     await sleep(500);
     await st.kill(b.id);
     assert.ok(is(ErrorType.SandboxGone)(await running));
@@ -166,7 +241,10 @@ describe('e2b provider against the stand-in', () => {
     const sb = await create();
     st.setFaults({ resetStreams: { count: 1, afterMs: 300 } });
     try {
-      await assert.rejects(sb.run(['sh', '-c', 'sleep 2; echo ran > reset-out.txt']), is(ErrorType.Network, (e) => e.details.inFlight === true));
+      await assert.rejects(
+        sb.run(['sh', '-c', 'sleep 2; echo ran > reset-out.txt']),
+        is(ErrorType.Network, (e) => e.details.inFlight === true),
+      );
     } finally {
       st.setFaults({});
     }
@@ -192,14 +270,28 @@ describe('e2b provider against the stand-in', () => {
   // item 10
   test('host E2B_DEBUG / E2B_API_URL / E2B_DOMAIN / E2B_SANDBOX_URL do not redirect a configured provider', async () => {
     const saved = { ...process.env };
-    Object.assign(process.env, { E2B_DEBUG: 'true', E2B_API_URL: 'http://127.0.0.1:9', E2B_DOMAIN: 'invalid.example', E2B_SANDBOX_URL: 'http://127.0.0.1:9' });
+    Object.assign(process.env, {
+      E2B_DEBUG: 'true',
+      E2B_API_URL: 'http://127.0.0.1:9',
+      E2B_DOMAIN: 'invalid.example',
+      E2B_SANDBOX_URL: 'http://127.0.0.1:9',
+    });
     try {
       const sb = await create(st.provider({ env: process.env }));
       assert.equal((await sb.run(['echo', 'ok'])).stdout, 'ok\n');
       assert.ok((await st.provider().list()).some((i) => i.id === sb.id));
       // without a configured sandboxUrl, a host E2B_SANDBOX_URL is refused for a self-hosted domain
-      assert.throws(() => createE2bProvider({ apiKey: 'k', template: 't', defaultTimeoutMs: 1000, domain: 'self.example', env: process.env }),
-        is(ErrorType.Validation, (e) => /sandboxUrl/.test(e.message)));
+      assert.throws(
+        () =>
+          createE2bProvider({
+            apiKey: 'k',
+            template: 't',
+            defaultTimeoutMs: 1000,
+            domain: 'self.example',
+            env: process.env,
+          }),
+        is(ErrorType.Validation, (e) => /sandboxUrl/.test(e.message)),
+      );
     } finally {
       for (const k of ['E2B_DEBUG', 'E2B_API_URL', 'E2B_DOMAIN', 'E2B_SANDBOX_URL']) {
         if (saved[k] === undefined) delete process.env[k];
@@ -210,8 +302,18 @@ describe('e2b provider against the stand-in', () => {
 
   test('create backs off and retries on 429/503 (E2B sends no Retry-After for its creation rate)', async () => {
     let rateLimited = 0;
-    const p = st.provider({ createRetry: { attempts: 5, baseMs: 100, maxMs: 400 }, onRateLimited: () => { rateLimited++; } });
-    st.setFaults({ apiErrors: [{ status: 429, count: 2, route: 'create' }, { status: 503, count: 1, route: 'create' }] });
+    const p = st.provider({
+      createRetry: { attempts: 5, baseMs: 100, maxMs: 400 },
+      onRateLimited: () => {
+        rateLimited++;
+      },
+    });
+    st.setFaults({
+      apiErrors: [
+        { status: 429, count: 2, route: 'create' },
+        { status: 503, count: 1, route: 'create' },
+      ],
+    });
     try {
       const sb = await create(p);
       assert.equal((await sb.run(['true'])).exitCode, 0);
@@ -222,7 +324,10 @@ describe('e2b provider against the stand-in', () => {
     }
     st.setFaults({ apiErrors: [{ status: 429, count: 10, route: 'create' }] });
     try {
-      await assert.rejects(st.provider({ createRetry: { attempts: 3, baseMs: 50, maxMs: 100 } }).create(), is(ErrorType.RateLimit));
+      await assert.rejects(
+        st.provider({ createRetry: { attempts: 3, baseMs: 50, maxMs: 100 } }).create(),
+        is(ErrorType.RateLimit),
+      );
     } finally {
       st.setFaults({});
     }
@@ -239,13 +344,19 @@ describe('e2b provider against the stand-in', () => {
     assert.ok(Math.abs(p.costPerSecond({ cpuCount: 8, memoryMB: 4096 }) - (8 * 0.000014 + 4 * 0.0000045)) < 1e-12);
   });
 
-  test('the SDK\'s own Sandbox.list paging (x-next-token) reaches every sandbox; list filters by owner', async () => {
+  test("the SDK's own Sandbox.list paging (x-next-token) reaches every sandbox; list filters by owner", async () => {
     const p = st.provider();
     const mine = await Promise.all([1, 2, 3].map(() => create(p, { metadata: { role: 'paged' } })));
     const other = await create(st.provider({ owner: 'someone-else' }), { metadata: { role: 'paged' } });
     const ids: string[] = [];
     // apiUrl is an SDK option its list() types leave out (they mark it internal)
-    const listOpts = { apiKey: st.apiKey, apiUrl: st.apiUrl, debug: false, limit: 2, query: { metadata: { role: 'paged' } } };
+    const listOpts = {
+      apiKey: st.apiKey,
+      apiUrl: st.apiUrl,
+      debug: false,
+      limit: 2,
+      query: { metadata: { role: 'paged' } },
+    };
     const pager = E2bSandbox.list(listOpts as Parameters<typeof E2bSandbox.list>[0]);
     let pages = 0;
     while (pager.hasNext) {
@@ -254,12 +365,19 @@ describe('e2b provider against the stand-in', () => {
     }
     assert.equal(pages, 2);
     assert.deepEqual(ids.sort(), [...mine.map((s) => s.id), other.id].sort());
-    assert.deepEqual((await p.list({ metadata: { role: 'paged' } })).map((i) => i.id).sort(), mine.map((s) => s.id).sort());
+    assert.deepEqual(
+      (await p.list({ metadata: { role: 'paged' } })).map((i) => i.id).sort(),
+      mine.map((s) => s.id).sort(),
+    );
   });
 
   test('createProvider builds e2b from config: apiUrl/sandboxUrl, owner and plan cap', async () => {
     const cfg = configSchema.parse({
-      sandbox: { provider: 'e2b', template: 'base', e2b: { apiUrl: st.apiUrl, sandboxUrl: st.sandboxUrl, owner: 'from-config', maxLifetimeMs: 7_200_000 } },
+      sandbox: {
+        provider: 'e2b',
+        template: 'base',
+        e2b: { apiUrl: st.apiUrl, sandboxUrl: st.sandboxUrl, owner: 'from-config', maxLifetimeMs: 7_200_000 },
+      },
     }).sandbox;
     const p = createProvider(cfg, { env: { E2B_API_KEY: st.apiKey } });
     assert.equal(p.maxLifetimeMs, 7_200_000);

@@ -38,7 +38,10 @@ test('local: a sandbox survives a provider restart (reconnect by id from disk)',
     assert.equal(again.startedAt.getTime(), sb.startedAt.getTime());
     assert.equal(await again.readFile('w/f.txt'), 'persisted');
     assert.equal((await again.run(['sh', '-c', 'printf %s "$KEEP"'])).stdout, 'me');
-    assert.deepEqual((await p2.list({ metadata: { agentId: 'a1' } })).map((i) => i.id), [sb.id]);
+    assert.deepEqual(
+      (await p2.list({ metadata: { agentId: 'a1' } })).map((i) => i.id),
+      [sb.id],
+    );
   } finally {
     p2.close();
   }
@@ -77,9 +80,16 @@ test('local: commands see only PATH, HOME, LANG and the given envs', async () =>
   const p = createLocalProvider({ root: newRoot(), defaultTimeoutMs: 60_000 });
   try {
     const sb = await p.create({ envs: { A: '1' } });
-    const names = (await sb.run(['env'], { envs: { B: '2' } })).stdout.trim().split('\n').map((l) => l.split('=')[0]).sort();
+    const names = (await sb.run(['env'], { envs: { B: '2' } })).stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=')[0])
+      .sort();
     // /bin/sh itself adds PWD (and dash may add OLDPWD); nothing else of the parent's
-    assert.deepEqual(names.filter((n) => !['PWD', 'OLDPWD', 'SHLVL', '_'].includes(n)), ['A', 'B', 'HOME', 'LANG', 'PATH']);
+    assert.deepEqual(
+      names.filter((n) => !['PWD', 'OLDPWD', 'SHLVL', '_'].includes(n)),
+      ['A', 'B', 'HOME', 'LANG', 'PATH'],
+    );
     assert.equal((await sb.run(['sh', '-c', 'printf %s "$HOME"'])).stdout, sb.home);
   } finally {
     p.close();
@@ -111,7 +121,10 @@ test('createProvider picks local from config; e2b without a key names the settin
   assert.equal(p.name, 'local');
   (p as ReturnType<typeof createLocalProvider>).close();
   const e2b = configSchema.parse({ sandbox: { provider: 'e2b' } }).sandbox;
-  assert.throws(() => createProvider(e2b, { env: {} }), (e) => isDomainError(e, ErrorType.Validation)
-    && /sandbox\.e2bApiKey/.test(e.message) && /E2B_API_KEY/.test(e.message));
+  assert.throws(
+    () => createProvider(e2b, { env: {} }),
+    (e) =>
+      isDomainError(e, ErrorType.Validation) && /sandbox\.e2bApiKey/.test(e.message) && /E2B_API_KEY/.test(e.message),
+  );
   assert.equal(createProvider(e2b, { env: { E2B_API_KEY: 'e2b_test_key_not_used' } }).name, 'e2b');
 });

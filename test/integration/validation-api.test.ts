@@ -34,7 +34,14 @@ const window = backfillWindow(4 * 24);
 
 function healthy(h: HourContext): ProfilePoint {
   const busy = h.hourOfDay >= 9 && h.hourOfDay < 18;
-  return { opsPerMin: busy ? 3 : 0.6, errorRate: 0.01, p95Seconds: busy ? 1.2 : 0.8, concurrency: busy ? 6 : 2, costPerOp: 0.005, operationMix: { pull: 0.6, push: 0.4 } };
+  return {
+    opsPerMin: busy ? 3 : 0.6,
+    errorRate: 0.01,
+    p95Seconds: busy ? 1.2 : 0.8,
+    concurrency: busy ? 6 : 2,
+    costPerOp: 0.005,
+    operationMix: { pull: 0.6, push: 0.4 },
+  };
 }
 
 let env: TestWorkflowEnvironment;
@@ -46,7 +53,13 @@ let app: FastifyInstance;
 let reportsDir: string;
 
 beforeAll(async () => {
-  [env, tdb, prom] = await Promise.all([testEnv(), freshDb('validation_api'), startPrometheus({ openMetrics: openMetricsText({ start: window.start, end: window.end, profile: healthy, stepSeconds: 900 }) })]);
+  [env, tdb, prom] = await Promise.all([
+    testEnv(),
+    freshDb('validation_api'),
+    startPrometheus({
+      openMetrics: openMetricsText({ start: window.start, end: window.end, profile: healthy, stepSeconds: 900 }),
+    }),
+  ]);
   reportsDir = mkdtempSync(join(tmpdir(), 'sgc-reports-'));
   const log = createLogger({ level: 'silent' });
   const taskQueue = uniqueQueue('validation-api');
@@ -54,7 +67,14 @@ beforeAll(async () => {
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: validationActivities({ db: tdb.db, prom: new PromClient({ url: prom.url }), queries: DEFAULT_QUERIES, reportsDir, log, temporal: { client: env.client, taskQueue } }),
+    activities: validationActivities({
+      db: tdb.db,
+      prom: new PromClient({ url: prom.url }),
+      queries: DEFAULT_QUERIES,
+      reportsDir,
+      log,
+      temporal: { client: env.client, taskQueue },
+    }),
     interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
   running = worker.run();
@@ -72,7 +92,14 @@ beforeAll(async () => {
   a.addHook('onRequest', async (req) => {
     req.principal = authenticate(req.headers.authorization);
   });
-  await a.register(validationRoutes({ temporal: { client: env.client, taskQueue }, defaults: defaultValidationConfig(), queries: DEFAULT_QUERIES }), { prefix: '/v1' });
+  await a.register(
+    validationRoutes({
+      temporal: { client: env.client, taskQueue },
+      defaults: defaultValidationConfig(),
+      queries: DEFAULT_QUERIES,
+    }),
+    { prefix: '/v1' },
+  );
   await a.register(reportRoutes({ db: tdb.db }), { prefix: '/v1' });
   app = a as unknown as FastifyInstance;
 });
@@ -104,16 +131,34 @@ async function waitCompleted(id: string): Promise<Record<string, unknown>> {
 describe('validation and report routes', () => {
   test('operator role: no token is 401, an agent token is 403', async () => {
     assert.equal((await app.inject({ method: 'GET', url: '/v1/reports' })).statusCode, 401);
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(AGENT), payload: {} })).statusCode, 403);
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(AGENT), payload: {} })).statusCode,
+      403,
+    );
   });
 
   test('bad start requests are 400 and name the problem', async () => {
-    const backwards = await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload: { backtest: { start: window.end, end: window.start } } });
+    const backwards = await app.inject({
+      method: 'POST',
+      url: '/v1/validations',
+      headers: auth(),
+      payload: { backtest: { start: window.end, end: window.start } },
+    });
     assert.equal(backwards.statusCode, 400);
     assert.match(backwards.json<{ message: string }>().message, /backtest/);
-    const unknownQuery = await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload: { queries: { 'validation.nope': 'up' } } });
+    const unknownQuery = await app.inject({
+      method: 'POST',
+      url: '/v1/validations',
+      headers: auth(),
+      payload: { queries: { 'validation.nope': 'up' } },
+    });
     assert.equal(unknownQuery.statusCode, 400);
-    const badWeeks = await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload: { weeks: 8 } });
+    const badWeeks = await app.inject({
+      method: 'POST',
+      url: '/v1/validations',
+      headers: auth(),
+      payload: { weeks: 8 },
+    });
     assert.equal(badWeeks.statusCode, 400);
     assert.match(badWeeks.json<{ message: string }>().message, /weeks/);
   });
@@ -121,7 +166,11 @@ describe('validation and report routes', () => {
   test('a backtest started over HTTP decides STAY; its reports are listed and served as HTML, JSON and markdown', async () => {
     const id = `bt-${Date.now()}`;
     const payload = {
-      id, weeks: 2, minWeeks: 2, maxWeeks: 2, config: { daysPerWeek: 2 },
+      id,
+      weeks: 2,
+      minWeeks: 2,
+      maxWeeks: 2,
+      config: { daysPerWeek: 2 },
       backtest: { start: new Date(window.start * 1000).toISOString(), end: window.end },
     };
     const started = await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload });
@@ -140,11 +189,22 @@ describe('validation and report routes', () => {
     assert.equal(list.statusCode, 200);
     const reports = list.json<{ reports: { id: string; kind: string }[] }>().reports;
     assert.deepEqual(reports.map((r) => r.id).sort(), [...result.reportIds].sort());
-    const onlyFinal = await app.inject({ method: 'GET', url: `/v1/reports?runId=validation-${id}&kind=validation-final`, headers: auth() });
-    assert.deepEqual(onlyFinal.json<{ reports: { id: string }[] }>().reports.map((r) => r.id), [`validation-${id}-final`]);
+    const onlyFinal = await app.inject({
+      method: 'GET',
+      url: `/v1/reports?runId=validation-${id}&kind=validation-final`,
+      headers: auth(),
+    });
+    assert.deepEqual(
+      onlyFinal.json<{ reports: { id: string }[] }>().reports.map((r) => r.id),
+      [`validation-${id}-final`],
+    );
 
     const finalId = `validation-${id}-final`;
-    const page = await app.inject({ method: 'GET', url: `/v1/reports/${finalId}`, headers: { ...auth(), accept: 'text/html,application/xhtml+xml' } });
+    const page = await app.inject({
+      method: 'GET',
+      url: `/v1/reports/${finalId}`,
+      headers: { ...auth(), accept: 'text/html,application/xhtml+xml' },
+    });
     assert.equal(page.statusCode, 200);
     assert.match(String(page.headers['content-type']), /text\/html/);
     assert.match(page.body, /<svg/);
@@ -155,23 +215,53 @@ describe('validation and report routes', () => {
     const md = await app.inject({ method: 'GET', url: `/v1/reports/${finalId}.md`, headers: auth() });
     assert.match(String(md.headers['content-type']), /text\/markdown/);
     assert.match(md.body, /^# Migration readiness report/);
-    assert.equal((await app.inject({ method: 'GET', url: '/v1/reports/no-such-report', headers: auth() })).statusCode, 404);
+    assert.equal(
+      (await app.inject({ method: 'GET', url: '/v1/reports/no-such-report', headers: auth() })).statusCode,
+      404,
+    );
   });
 
   test('a live period: status while running, extend, an override the workflow refuses is 400, a valid override decides', async () => {
     const id = `live-${Date.now()}`;
-    const started = await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload: { id, weeks: 2, minWeeks: 2, maxWeeks: 3 } });
+    const started = await app.inject({
+      method: 'POST',
+      url: '/v1/validations',
+      headers: auth(),
+      payload: { id, weeks: 2, minWeeks: 2, maxWeeks: 3 },
+    });
     assert.equal(started.statusCode, 201, started.body);
     const status = await app.inject({ method: 'GET', url: `/v1/validations/${id}`, headers: auth() });
     const s = status.json<{ execution: string; status: { mode: string; week: number; plannedWeeks: number } }>();
     assert.equal(s.execution, 'RUNNING');
     assert.deepEqual([s.status.mode, s.status.week, s.status.plannedWeeks], ['live', 1, 2]);
 
-    assert.equal((await app.inject({ method: 'POST', url: `/v1/validations/${id}/extend`, headers: auth(), payload: { reason: ' ' } })).statusCode, 400);
-    assert.equal((await app.inject({ method: 'POST', url: `/v1/validations/${id}/extend`, headers: auth(), payload: { reason: 'quiet month' } })).statusCode, 202);
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: `/v1/validations/${id}/extend`,
+          headers: auth(),
+          payload: { reason: ' ' },
+        })
+      ).statusCode,
+      400,
+    );
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: `/v1/validations/${id}/extend`,
+          headers: auth(),
+          payload: { reason: 'quiet month' },
+        })
+      ).statusCode,
+      202,
+    );
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const st = (await app.inject({ method: 'GET', url: `/v1/validations/${id}`, headers: auth() })).json<{ status: { plannedWeeks: number; extensions: { by?: string }[] } }>().status;
+      const st = (await app.inject({ method: 'GET', url: `/v1/validations/${id}`, headers: auth() })).json<{
+        status: { plannedWeeks: number; extensions: { by?: string }[] };
+      }>().status;
       if (st.plannedWeeks === 3) {
         assert.equal(st.extensions[0].by, 'ops-alice');
         break;
@@ -180,32 +270,73 @@ describe('validation and report routes', () => {
       await sleep(100);
     }
 
-    const noReason = await app.inject({ method: 'POST', url: `/v1/validations/${id}/override`, headers: auth(), payload: { decision: 'STAY', reason: '' } });
+    const noReason = await app.inject({
+      method: 'POST',
+      url: `/v1/validations/${id}/override`,
+      headers: auth(),
+      payload: { decision: 'STAY', reason: '' },
+    });
     assert.equal(noReason.statusCode, 400);
     // planned week 3 is maxWeeks: the workflow's validator refuses another extension
-    const refused = await app.inject({ method: 'POST', url: `/v1/validations/${id}/override`, headers: auth(), payload: { decision: 'EXTEND', reason: 'one more week' } });
+    const refused = await app.inject({
+      method: 'POST',
+      url: `/v1/validations/${id}/override`,
+      headers: auth(),
+      payload: { decision: 'EXTEND', reason: 'one more week' },
+    });
     assert.equal(refused.statusCode, 400, refused.body);
     assert.match(refused.json<{ message: string }>().message, /maxWeeks/);
 
-    const ok = await app.inject({ method: 'POST', url: `/v1/validations/${id}/override`, headers: auth(), payload: { decision: 'MIGRATE', reason: 'the pool is needed for the launch' } });
+    const ok = await app.inject({
+      method: 'POST',
+      url: `/v1/validations/${id}/override`,
+      headers: auth(),
+      payload: { decision: 'MIGRATE', reason: 'the pool is needed for the launch' },
+    });
     assert.equal(ok.statusCode, 200, ok.body);
     assert.equal(ok.json<{ decision: string }>().decision, 'MIGRATE');
     const done = await waitCompleted(id);
     assert.equal((done.result as { decision: string }).decision, 'MIGRATE');
-    const audit = await tdb.db.query<{ key: string; overridden_by: string }>('SELECT key, overridden_by FROM validation_decisions WHERE run_id = $1 ORDER BY id', [`validation-${id}`]);
+    const audit = await tdb.db.query<{ key: string; overridden_by: string }>(
+      'SELECT key, overridden_by FROM validation_decisions WHERE run_id = $1 ORDER BY id',
+      [`validation-${id}`],
+    );
     // the override's audit row and the final row are written by separate activities that may run
     // concurrently (the update handler's recordDecision, the main loop's report then final record),
     // so their insertion order is not part of the contract
-    assert.deepEqual(audit.rows.map((r) => [r.key, r.overridden_by]).sort(), [['extend-1', 'ops-alice'], ['final', 'ops-alice'], ['override-2', 'ops-alice']]);
-    assert.equal((await app.inject({ method: 'POST', url: `/v1/validations/${id}/decide-now`, headers: auth(), payload: {} })).statusCode, 404);
+    assert.deepEqual(audit.rows.map((r) => [r.key, r.overridden_by]).sort(), [
+      ['extend-1', 'ops-alice'],
+      ['final', 'ops-alice'],
+      ['override-2', 'ops-alice'],
+    ]);
+    assert.equal(
+      (await app.inject({ method: 'POST', url: `/v1/validations/${id}/decide-now`, headers: auth(), payload: {} }))
+        .statusCode,
+      404,
+    );
     // MIGRATE: no re-evaluation
     await assert.rejects(env.client.schedule.getHandle(reevaluationScheduleId(`validation-${id}`)).describe());
   });
 
   test('a live period that decides STAY schedules its quarterly re-evaluation, named in the readiness report', async () => {
     const id = `live-stay-${Date.now()}`;
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/validations', headers: auth(), payload: { id, weeks: 2, minWeeks: 2, maxWeeks: 3 } })).statusCode, 201);
-    const ok = await app.inject({ method: 'POST', url: `/v1/validations/${id}/override`, headers: auth(), payload: { decision: 'STAY', reason: 'quiet quarter ahead' } });
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/v1/validations',
+          headers: auth(),
+          payload: { id, weeks: 2, minWeeks: 2, maxWeeks: 3 },
+        })
+      ).statusCode,
+      201,
+    );
+    const ok = await app.inject({
+      method: 'POST',
+      url: `/v1/validations/${id}/override`,
+      headers: auth(),
+      payload: { decision: 'STAY', reason: 'quiet quarter ahead' },
+    });
     assert.equal(ok.statusCode, 200, ok.body);
     const done = await waitCompleted(id);
     assert.equal((done.result as { decision: string }).decision, 'STAY');

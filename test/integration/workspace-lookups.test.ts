@@ -38,11 +38,18 @@ function countWorkspaceReads(db: Db): { reset(): void; readonly n: number } {
   const original = db.query.bind(db) as (...args: unknown[]) => unknown;
   (db as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
     const q = args[0];
-    const text = typeof q === 'string' ? q : (q as { text?: string } | undefined)?.text ?? '';
+    const text = typeof q === 'string' ? q : ((q as { text?: string } | undefined)?.text ?? '');
     if (/^\s*SELECT\b[\s\S]*\bFROM workspaces\b/i.test(text)) n++;
     return original(...args);
   };
-  return { reset: () => { n = 0; }, get n() { return n; } };
+  return {
+    reset: () => {
+      n = 0;
+    },
+    get n() {
+      return n;
+    },
+  };
 }
 
 beforeAll(async () => {
@@ -74,7 +81,11 @@ async function statusLookups(mode: 'simple' | 'routed'): Promise<number> {
     const pooled = createGitService({ config, db: t.db, metrics, log, provider, approach: 'pooled' });
     cleanups.push(() => pooled.close());
     service = createRoutedGitService({
-      simple, pooled, metrics, log, flags: { get: () => undefined },
+      simple,
+      pooled,
+      metrics,
+      log,
+      flags: { get: () => undefined },
       findWorkspace: servingWorkspaceLookup(createWorkspaceRepository(t.db)),
     });
   }
@@ -83,7 +94,10 @@ async function statusLookups(mode: 'simple' | 'routed'): Promise<number> {
   const ws = await service.createWorkspace({ agentId: AGENT, taskId: `status-${mode}`, repoUrl: repo.url });
   cleanups.push(() => service.release(ws.id));
 
-  const client = await createTemporalClient({ ...config.temporal, address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS') }, { lazy: true });
+  const client = await createTemporalClient(
+    { ...config.temporal, address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS') },
+    { lazy: true },
+  );
   cleanups.push(() => client.connection.close());
   const app = await buildApp({ config, service, temporal: { client, taskQueue: 'unused' }, metrics, db: t.db, log });
   cleanups.push(() => app.close());

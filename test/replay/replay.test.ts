@@ -18,10 +18,17 @@ import { workflowBundle } from '../helpers/temporal.js';
 // a nondeterministic replay is expected to be reported by the test, not logged by the runtime
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 
-const stored = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort().map((file) => {
-  const history = parseHistory(readFileSync(join(HISTORIES_DIR, file), 'utf8'));
-  return { file, history, workflowType: history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? '?' };
-});
+const stored = readdirSync(HISTORIES_DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((file) => {
+    const history = parseHistory(readFileSync(join(HISTORIES_DIR, file), 'utf8'));
+    return {
+      file,
+      history,
+      workflowType: history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? '?',
+    };
+  });
 
 const results = new Map<string, ReplayResult>();
 
@@ -35,7 +42,10 @@ beforeAll(async () => {
 
 describe('stored workflow histories', () => {
   test('there is one for every workflow the worker registers', () => {
-    const registered = Object.entries(workflows).filter(([name, v]) => typeof v === 'function' && name.endsWith('Workflow')).map(([name]) => name).sort();
+    const registered = Object.entries(workflows)
+      .filter(([name, v]) => typeof v === 'function' && name.endsWith('Workflow'))
+      .map(([name]) => name)
+      .sort();
     expect(registered.length).toBeGreaterThanOrEqual(8);
     expect(registered.filter((name) => !stored.some((s) => s.workflowType === name))).toEqual([]);
   });

@@ -67,23 +67,36 @@ beforeAll(async () => {
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  api.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); });
-  api.on('exit', (code) => { exited = code ?? -1; });
+  api.stderr?.on('data', (b: Buffer) => {
+    stderr += b.toString();
+  });
+  api.on('exit', (code) => {
+    exited = code ?? -1;
+  });
 });
 
 afterAll(async () => {
   if (api && exited === null) {
     api.kill('SIGTERM');
-    await new Promise((r) => { api!.once('exit', r); setTimeout(r, 10_000); });
+    await new Promise((r) => {
+      api!.once('exit', r);
+      setTimeout(r, 10_000);
+    });
   }
   await proxy?.close();
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)).catch(() => undefined);
   rmSync(sandboxRoot, { recursive: true, force: true });
 });
 
-async function request(path: string, token?: string): Promise<{ status: number; retryAfter: string | null; body: string } | null> {
+async function request(
+  path: string,
+  token?: string,
+): Promise<{ status: number; retryAfter: string | null; body: string } | null> {
   try {
-    const res = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(15_000) });
+    const res = await fetch(`${base}${path}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(15_000),
+    });
     return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() };
   } catch {
     return null; // not listening (yet)
@@ -93,7 +106,8 @@ async function request(path: string, token?: string): Promise<{ status: number; 
 async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (exited !== null) throw new Error(`the API exited (${exited}) while waiting for ${what}: ${stderr.slice(-2_000)}`);
+    if (exited !== null)
+      throw new Error(`the API exited (${exited}) while waiting for ${what}: ${stderr.slice(-2_000)}`);
     const v = await fn();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stderr: ${stderr.slice(-2_000)}`);
@@ -116,10 +130,14 @@ describe('API without Postgres', () => {
     assert.ok(Date.now() - t0 < 10_000, 'a 503 comes within seconds');
 
     proxy.forward();
-    const ready = await until('healthy', async () => {
-      const h = await request('/healthz');
-      return h?.status === 200 ? h : null;
-    }, 60_000);
+    const ready = await until(
+      'healthy',
+      async () => {
+        const h = await request('/healthz');
+        return h?.status === 200 ? h : null;
+      },
+      60_000,
+    );
     assert.equal(JSON.parse(ready.body).postgres, true);
     // the schema was migrated in the background: the flags table exists
     const after = await request('/v1/flags', ADMIN);

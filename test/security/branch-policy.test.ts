@@ -77,47 +77,69 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function workspace(token: string, taskId: string, baseBranch?: string): Promise<{ id: string; agentBranch: string }> {
-  const res = await call(stack.url, 'POST', '/v1/workspaces', { token, body: { repoUrl: repo.url, taskId, ...(baseBranch ? { baseBranch } : {}) } });
+async function workspace(
+  token: string,
+  taskId: string,
+  baseBranch?: string,
+): Promise<{ id: string; agentBranch: string }> {
+  const res = await call(stack.url, 'POST', '/v1/workspaces', {
+    token,
+    body: { repoUrl: repo.url, taskId, ...(baseBranch ? { baseBranch } : {}) },
+  });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body as { id: string; agentBranch: string };
 }
 
 async function edit(token: string, id: string, name: string): Promise<void> {
-  const res = await call(stack.url, 'PUT', `/v1/workspaces/${id}/files/${name}`, { token, body: { content: `${name}\n` } });
+  const res = await call(stack.url, 'PUT', `/v1/workspaces/${id}/files/${name}`, {
+    token,
+    body: { content: `${name}\n` },
+  });
   assert.equal(res.status, 200, JSON.stringify(res.body));
 }
 
 describe('push', () => {
-  test('a push to main is 403 naming branch, and the remote\'s main is unchanged', async () => {
+  test("a push to main is 403 naming branch, and the remote's main is unchanged", async () => {
     const ws = await workspace(TOKENS.a, 'to-main');
     await edit(TOKENS.a, ws.id, 'main.txt');
     const before = heads();
-    const res = await call(stack.url, 'POST', `/v1/workspaces/${ws.id}/commits`, { token: TOKENS.a, body: { message: 'straight to main', branch: 'main' } });
+    const res = await call(stack.url, 'POST', `/v1/workspaces/${ws.id}/commits`, {
+      token: TOKENS.a,
+      body: { message: 'straight to main', branch: 'main' },
+    });
     assert.equal(res.status, 403, JSON.stringify(res.body));
     assert.equal(res.body.field, 'branch');
     assert.equal(heads(), before, 'the remote changed');
     assert.deepEqual(cloneAndRead(repo.url, 'main').subjects, ['initial']);
   });
 
-  test('a push to another agent\'s branch is 403 and that branch is unchanged', async () => {
+  test("a push to another agent's branch is 403 and that branch is unchanged", async () => {
     const ws = await workspace(TOKENS.a, 'to-b');
     await edit(TOKENS.a, ws.id, 'b.txt');
     const before = heads();
-    const res = await call(stack.url, 'POST', `/v1/workspaces/${ws.id}/commits`, { token: TOKENS.a, body: { message: 'overwrite b', branch: 'agent/agent-b/secret' } });
+    const res = await call(stack.url, 'POST', `/v1/workspaces/${ws.id}/commits`, {
+      token: TOKENS.a,
+      body: { message: 'overwrite b', branch: 'agent/agent-b/secret' },
+    });
     assert.equal(res.status, 403, JSON.stringify(res.body));
     assert.equal(res.body.field, 'branch');
     assert.equal(heads(), before);
   });
 
-  test('the agent\'s own branches are pushed: the default agent branch and another under agent/<agentId>/', async () => {
+  test("the agent's own branches are pushed: the default agent branch and another under agent/<agentId>/", async () => {
     const ws = await workspace(TOKENS.a, 'own');
     await edit(TOKENS.a, ws.id, 'own.txt');
-    const first = await call(stack.url, 'POST', `/v1/workspaces/${ws.id}/commits`, { token: TOKENS.a, body: { message: 'own branch' } });
+    const first = await call(stack.url, 'POST', `/v1/workspaces/${ws.id}/commits`, {
+      token: TOKENS.a,
+      body: { message: 'own branch' },
+    });
     assert.equal(first.status, 201, JSON.stringify(first.body));
     assert.equal(cloneAndRead(repo.url, ws.agentBranch).subjects[0], 'own branch');
     await edit(TOKENS.a, ws.id, 'own2.txt');
-    const second = await call(stack.url, 'POST', `/v1/workspaces/${ws.id}/commits`, { token: TOKENS.a, body: { message: 'side branch', branch: 'agent/agent-a/side' } });
+    const second = await call(stack.url, 'POST', `/v1/workspaces/${ws.id}/commits`, {
+      token: TOKENS.a,
+      body: { message: 'side branch', branch: 'agent/agent-a/side' },
+    });
     assert.equal(second.status, 201, JSON.stringify(second.body));
     assert.equal(cloneAndRead(repo.url, 'agent/agent-a/side').subjects[0], 'side branch');
   });
@@ -125,7 +147,10 @@ describe('push', () => {
 
 describe('read', () => {
   test('a base branch outside git.readBranches is 403 naming baseBranch', async () => {
-    const res = await call(stack.url, 'POST', '/v1/workspaces', { token: TOKENS.a, body: { repoUrl: repo.url, taskId: 'peek', baseBranch: 'agent/agent-b/secret' } });
+    const res = await call(stack.url, 'POST', '/v1/workspaces', {
+      token: TOKENS.a,
+      body: { repoUrl: repo.url, taskId: 'peek', baseBranch: 'agent/agent-b/secret' },
+    });
     assert.equal(res.status, 403, JSON.stringify(res.body));
     assert.equal(res.body.field, 'baseBranch');
   });
@@ -140,16 +165,31 @@ describe('read', () => {
 test('the service itself refuses, whoever calls it (MCP, CLI, a workflow)', async () => {
   const svcRoot = mkdtempSync(join(tmpdir(), 'sgc-secbr-svc-'));
   const provider = createLocalProvider({ root: svcRoot, defaultTimeoutMs: 600_000 });
-  const svc = createGitService({ config: { ...config, sandbox: { ...config.sandbox, localRoot: svcRoot } }, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider, key: randomBytes(32) });
+  const svc = createGitService({
+    config: { ...config, sandbox: { ...config.sandbox, localRoot: svcRoot } },
+    db: t.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+    provider,
+    key: randomBytes(32),
+  });
   try {
     const ws = await svc.createWorkspace({ agentId: 'agent-a', taskId: 'svc', repoUrl: repo.url });
     await svc.writeFile(ws.id, 'svc.txt', 'x\n');
     const before = heads();
-    const err = await svc.commitAndPush(ws.id, { message: 'to main', targetBranch: 'main' }).then(() => null, (e: unknown) => e);
+    const err = await svc.commitAndPush(ws.id, { message: 'to main', targetBranch: 'main' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(isDomainError(err, ErrorType.Forbidden), `expected Forbidden, got ${String(err)}`);
     assert.equal((err as DomainError).details.field, 'branch');
     assert.equal(heads(), before);
-    const base = await svc.createWorkspace({ agentId: 'agent-a', taskId: 'svc2', repoUrl: repo.url, baseBranch: 'agent/agent-b/secret' }).then(() => null, (e: unknown) => e);
+    const base = await svc
+      .createWorkspace({ agentId: 'agent-a', taskId: 'svc2', repoUrl: repo.url, baseBranch: 'agent/agent-b/secret' })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     assert.ok(isDomainError(base, ErrorType.Forbidden), `expected Forbidden, got ${String(base)}`);
     assert.equal((base as DomainError).details.field, 'baseBranch');
     await svc.release(ws.id);

@@ -41,7 +41,9 @@ beforeAll(async () => {
   sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-client-err-'));
   repo = createBareRepo();
   const config = parseConfig({
-    sandbox: { provider: 'local', localRoot: sandboxRoot }, pool: { min: 0, max: 2 }, security: { encryptionKey: randomBytes(32).toString('base64') },
+    sandbox: { provider: 'local', localRoot: sandboxRoot },
+    pool: { min: 0, max: 2 },
+    security: { encryptionKey: randomBytes(32).toString('base64') },
     git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
   });
   service = createGitService({ config, db: tdb.db, metrics, log, approach: 'pooled' });
@@ -52,7 +54,10 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => target.listen(0, '127.0.0.1', () => r()));
-  prom = await startPrometheus({ scrape: [{ job: 'sgc', targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], interval: '1s' }], scrapeInterval: '1s' });
+  prom = await startPrometheus({
+    scrape: [{ job: 'sgc', targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], interval: '1s' }],
+    scrapeInterval: '1s',
+  });
 });
 
 afterAll(async () => {
@@ -66,7 +71,9 @@ afterAll(async () => {
 });
 
 const count = async (labels: Record<string, string>): Promise<number> =>
-  (await metrics.operations.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, unknown>)[k] === x)).reduce((n, v) => n + v.value, 0);
+  (await metrics.operations.get()).values
+    .filter((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, unknown>)[k] === x))
+    .reduce((n, v) => n + v.value, 0);
 
 describe('client errors', () => {
   test('an agent\'s own bad requests are error_category="client" and move neither the canary nor the validation error rate', async () => {
@@ -78,12 +85,22 @@ describe('client errors', () => {
     await new Promise((r) => setTimeout(r, 2_500));
     // the agent's own mistakes, many of them
     for (let i = 0; i < 9; i++) {
-      await assert.rejects(service.readFile(ws.id, `missing-${i}.txt`), (e: unknown) => e instanceof DomainError && e.type === 'NotFound');
-      await assert.rejects(service.commitAndPush(ws.id, { message: 'nothing changed' }), (e: unknown) => e instanceof DomainError && /nothing to commit/.test(e.message));
+      await assert.rejects(
+        service.readFile(ws.id, `missing-${i}.txt`),
+        (e: unknown) => e instanceof DomainError && e.type === 'NotFound',
+      );
+      await assert.rejects(
+        service.commitAndPush(ws.id, { message: 'nothing changed' }),
+        (e: unknown) => e instanceof DomainError && /nothing to commit/.test(e.message),
+      );
     }
     assert.equal(await count({ operation: 'read', outcome: 'error', error_category: 'client' }), 10);
     assert.equal(await count({ operation: 'push', outcome: 'error', error_category: 'client' }), 10);
-    assert.equal(await count({ outcome: 'error', error_category: 'other' }), 0, 'an agent\'s mistake is not an uncategorised service failure');
+    assert.equal(
+      await count({ outcome: 'error', error_category: 'other' }),
+      0,
+      "an agent's mistake is not an uncategorised service failure",
+    );
     // and the service's successes
     for (let i = 0; i < 4; i++) await service.status(ws.id);
 
@@ -98,7 +115,10 @@ describe('client errors', () => {
     }
     assert.ok(ops >= 20, `Prometheus has scraped the operations (${ops})`);
     const canaryRate = await c.queryScalar(query('canary.error_rate'));
-    assert.ok(canaryRate.kind === 'value' && canaryRate.value === 0, `the canary error-rate trigger counts service failures only: ${JSON.stringify(canaryRate)}`);
+    assert.ok(
+      canaryRate.kind === 'value' && canaryRate.value === 0,
+      `the canary error-rate trigger counts service failures only: ${JSON.stringify(canaryRate)}`,
+    );
     const validationRate = await c.queryScalar(query('validation.error_rate'));
     assert.ok(validationRate.kind === 'value' && validationRate.value === 0, JSON.stringify(validationRate));
     // the client errors are still visible, apart

@@ -30,7 +30,11 @@ import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
-const TOKENS = { a: `agent-a-${randomBytes(12).toString('hex')}`, b: `agent-b-${randomBytes(12).toString('hex')}`, admin: `admin-${randomBytes(12).toString('hex')}` };
+const TOKENS = {
+  a: `agent-a-${randomBytes(12).toString('hex')}`,
+  b: `agent-b-${randomBytes(12).toString('hex')}`,
+  admin: `admin-${randomBytes(12).toString('hex')}`,
+};
 
 let env: TestWorkflowEnvironment;
 let tdb: TestDb;
@@ -60,16 +64,34 @@ beforeAll(async () => {
     },
   });
   const taskQueue = uniqueQueue('idem');
-  const workerService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
+  const workerService = createGitService({
+    config,
+    db: tdb.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+  });
   await workerService.start();
   const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    service: workerService,
+    log,
+    metrics: createMetrics({ defaultMetrics: false }),
     pool: workerService instanceof PooledGitService ? workerService.pool : undefined,
-    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
+    workflows: { workflowBundle: await workflowBundle() },
+    shutdownGraceTime: '1 second',
   });
   const running = worker.run();
   const apiService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
-  const app: App = await buildApp({ config, service: apiService, temporal: { client: env.client, taskQueue }, metrics: createMetrics({ defaultMetrics: false }), db: tdb.db, log });
+  const app: App = await buildApp({
+    config,
+    service: apiService,
+    temporal: { client: env.client, taskQueue },
+    metrics: createMetrics({ defaultMetrics: false }),
+    db: tdb.db,
+    log,
+  });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
   cleanups.push(async () => {
     await app.close();
@@ -98,7 +120,11 @@ async function call(method: string, path: string, opts: { token: string; body?: 
   const headers: Record<string, string> = { authorization: `Bearer ${opts.token}` };
   if (opts.key) headers['idempotency-key'] = opts.key;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${url}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
@@ -106,64 +132,129 @@ async function call(method: string, path: string, opts: { token: string; body?: 
 describe('Idempotency-Key', () => {
   test('reusing a key with another body is 422 naming Idempotency-Key; the same body replays the first result', async () => {
     const key = `create-${randomBytes(4).toString('hex')}`;
-    const first = await call('POST', '/v1/workspaces', { token: TOKENS.a, key, body: { repoUrl: repo.url, taskId: 'fp-1' } });
+    const first = await call('POST', '/v1/workspaces', {
+      token: TOKENS.a,
+      key,
+      body: { repoUrl: repo.url, taskId: 'fp-1' },
+    });
     assert.equal(first.status, 201, JSON.stringify(first.body));
-    const again = await call('POST', '/v1/workspaces', { token: TOKENS.a, key, body: { repoUrl: repo.url, taskId: 'fp-1' } });
+    const again = await call('POST', '/v1/workspaces', {
+      token: TOKENS.a,
+      key,
+      body: { repoUrl: repo.url, taskId: 'fp-1' },
+    });
     assert.equal(again.status, 201);
     assert.equal(again.body.id, first.body.id, 'the same request with the same key is the same workspace');
 
-    const other = await call('POST', '/v1/workspaces', { token: TOKENS.a, key, body: { repoUrl: repo.url, taskId: 'fp-2' } });
-    assert.equal(other.status, 422, `another body under the same key must not return the first result: ${JSON.stringify(other.body)}`);
+    const other = await call('POST', '/v1/workspaces', {
+      token: TOKENS.a,
+      key,
+      body: { repoUrl: repo.url, taskId: 'fp-2' },
+    });
+    assert.equal(
+      other.status,
+      422,
+      `another body under the same key must not return the first result: ${JSON.stringify(other.body)}`,
+    );
     assert.equal(other.body.field, 'Idempotency-Key');
     // another route under the same key is another request too
     const pull = await call('POST', `/v1/workspaces/${String(first.body.id)}/pull`, { token: TOKENS.a, key });
     assert.equal(pull.status, 422, JSON.stringify(pull.body));
     assert.equal(pull.body.field, 'Idempotency-Key');
     // keys belong to their caller: agent b's request under the same key is its own
-    const b = await call('POST', '/v1/workspaces', { token: TOKENS.b, key, body: { repoUrl: repo.url, taskId: 'fp-2' } });
+    const b = await call('POST', '/v1/workspaces', {
+      token: TOKENS.b,
+      key,
+      body: { repoUrl: repo.url, taskId: 'fp-2' },
+    });
     assert.equal(b.status, 201, JSON.stringify(b.body));
     assert.notEqual(b.body.id, first.body.id);
 
     // a commit under a reused key with another message does not claim the first commit landed
     const id = String(first.body.id);
-    assert.equal((await call('PUT', `/v1/workspaces/${id}/files/a.txt`, { token: TOKENS.a, body: { content: 'a\n' } })).status, 200);
+    assert.equal(
+      (await call('PUT', `/v1/workspaces/${id}/files/a.txt`, { token: TOKENS.a, body: { content: 'a\n' } })).status,
+      200,
+    );
     const ckey = `commit-${randomBytes(4).toString('hex')}`;
-    const c1 = await call('POST', `/v1/workspaces/${id}/commits`, { token: TOKENS.a, key: ckey, body: { message: 'first' } });
+    const c1 = await call('POST', `/v1/workspaces/${id}/commits`, {
+      token: TOKENS.a,
+      key: ckey,
+      body: { message: 'first' },
+    });
     assert.equal(c1.status, 201, JSON.stringify(c1.body));
-    assert.equal((await call('PUT', `/v1/workspaces/${id}/files/b.txt`, { token: TOKENS.a, body: { content: 'b\n' } })).status, 200);
-    const c2 = await call('POST', `/v1/workspaces/${id}/commits`, { token: TOKENS.a, key: ckey, body: { message: 'second' } });
+    assert.equal(
+      (await call('PUT', `/v1/workspaces/${id}/files/b.txt`, { token: TOKENS.a, body: { content: 'b\n' } })).status,
+      200,
+    );
+    const c2 = await call('POST', `/v1/workspaces/${id}/commits`, {
+      token: TOKENS.a,
+      key: ckey,
+      body: { message: 'second' },
+    });
     assert.equal(c2.status, 422, JSON.stringify(c2.body));
     assert.equal(c2.body.field, 'Idempotency-Key');
 
     // the admin's kill switch takes a key too
-    const k1 = await call('POST', '/v1/flags/kill', { token: TOKENS.admin, key: 'kill-a', body: { reason: 'incident 1' } });
+    const k1 = await call('POST', '/v1/flags/kill', {
+      token: TOKENS.admin,
+      key: 'kill-a',
+      body: { reason: 'incident 1' },
+    });
     assert.equal(k1.status, 200, JSON.stringify(k1.body));
-    const k2 = await call('POST', '/v1/flags/kill', { token: TOKENS.admin, key: 'kill-a', body: { reason: 'incident 2' } });
+    const k2 = await call('POST', '/v1/flags/kill', {
+      token: TOKENS.admin,
+      key: 'kill-a',
+      body: { reason: 'incident 2' },
+    });
     assert.equal(k2.status, 422, JSON.stringify(k2.body));
   });
 
   test('a key whose run failed with a retryable error (lock timeout, 503) starts a new attempt on retry', async () => {
-    const ws = await call('POST', '/v1/workspaces', { token: TOKENS.a, key: `c-${randomBytes(4).toString('hex')}`, body: { repoUrl: repo.url, taskId: 'retry-1' } });
+    const ws = await call('POST', '/v1/workspaces', {
+      token: TOKENS.a,
+      key: `c-${randomBytes(4).toString('hex')}`,
+      body: { repoUrl: repo.url, taskId: 'retry-1' },
+    });
     assert.equal(ws.status, 201, JSON.stringify(ws.body));
     const id = String(ws.body.id);
-    assert.equal((await call('PUT', `/v1/workspaces/${id}/files/retry.txt`, { token: TOKENS.a, body: { content: 'retry\n' } })).status, 200);
+    assert.equal(
+      (await call('PUT', `/v1/workspaces/${id}/files/retry.txt`, { token: TOKENS.a, body: { content: 'retry\n' } }))
+        .status,
+      200,
+    );
 
     // another process holds the push lock of this branch for a long time
     const lockKey = pushLockKey(String(ws.body.repoUrl), String(ws.body.agentBranch));
-    await tdb.db.query(`INSERT INTO push_locks (lock_key, holder, expires_at, fencing_token) VALUES ($1, 'another-process', now() + interval '1 hour', 1)`, [lockKey]);
+    await tdb.db.query(
+      `INSERT INTO push_locks (lock_key, holder, expires_at, fencing_token) VALUES ($1, 'another-process', now() + interval '1 hour', 1)`,
+      [lockKey],
+    );
     const key = `push-${randomBytes(4).toString('hex')}`;
-    const failed = await call('POST', `/v1/workspaces/${id}/commits`, { token: TOKENS.a, key, body: { message: 'after the lock' } });
+    const failed = await call('POST', `/v1/workspaces/${id}/commits`, {
+      token: TOKENS.a,
+      key,
+      body: { message: 'after the lock' },
+    });
     assert.equal(failed.status, 503, JSON.stringify(failed.body));
     assert.equal(failed.body.reason, 'LockTimeout');
     assert.ok(failed.headers.get('retry-after'));
 
     // the lock is free again: the client retries as told, with the same key and body
     await tdb.db.query('DELETE FROM push_locks WHERE lock_key = $1', [lockKey]);
-    const retried = await call('POST', `/v1/workspaces/${id}/commits`, { token: TOKENS.a, key, body: { message: 'after the lock' } });
+    const retried = await call('POST', `/v1/workspaces/${id}/commits`, {
+      token: TOKENS.a,
+      key,
+      body: { message: 'after the lock' },
+    });
     assert.equal(retried.status, 201, `the retry must run again, not replay the 503: ${JSON.stringify(retried.body)}`);
     assert.ok(cloneAndRead(repo.url, String(ws.body.agentBranch)).subjects.includes('after the lock'));
     // and from now on the key replays that success
-    const replay = await call('POST', `/v1/workspaces/${id}/commits`, { token: TOKENS.a, key, body: { message: 'after the lock' } });
+    const replay = await call('POST', `/v1/workspaces/${id}/commits`, {
+      token: TOKENS.a,
+      key,
+      body: { message: 'after the lock' },
+    });
     assert.equal(replay.status, 201);
     assert.equal(replay.body.commit, retried.body.commit);
   });

@@ -54,14 +54,23 @@ beforeAll(async () => {
   store = new FlagStore(t.db);
   cache = await FlagCache.start({ connectionString: t.url, processId: 'latch-worker', heartbeatMs: 500 });
   reportsDir = mkdtempSync(join(tmpdir(), 'sgc-latch-'));
-  const config = parseConfig({ api: { tokens: [{ name: 'root', role: 'admin', token: ADMIN }, { name: 'ops', role: 'operator', token: OPERATOR }] } });
+  const config = parseConfig({
+    api: {
+      tokens: [
+        { name: 'root', role: 'admin', token: ADMIN },
+        { name: 'ops', role: 'operator', token: OPERATOR },
+      ],
+    },
+  });
   const f = Fastify().withTypeProvider<ZodTypeProvider>();
   f.setValidatorCompiler(validatorCompiler);
   f.setSerializerCompiler(serializerCompiler);
   f.setErrorHandler(errorHandler);
   const authenticate = createAuthenticator(config.api.tokens);
   f.decorateRequest('principal', null);
-  f.addHook('onRequest', async (req) => { req.principal = authenticate(req.headers.authorization); });
+  f.addHook('onRequest', async (req) => {
+    req.principal = authenticate(req.headers.authorization);
+  });
   await f.register(flagRoutes({ flags: store, switchTimeoutMs: 3_000 }), { prefix: '/v1' });
   app = f as unknown as FastifyInstance;
 });
@@ -75,10 +84,15 @@ afterAll(async () => {
 });
 
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
-const kill = (reason: string) => app.inject({ method: 'POST', url: '/v1/flags/kill', headers: as(ADMIN), payload: { reason } });
-const unlatch = (reason: string) => app.inject({ method: 'POST', url: '/v1/flags/unlatch', headers: as(ADMIN), payload: { reason } });
+const kill = (reason: string) =>
+  app.inject({ method: 'POST', url: '/v1/flags/kill', headers: as(ADMIN), payload: { reason } });
+const unlatch = (reason: string) =>
+  app.inject({ method: 'POST', url: '/v1/flags/unlatch', headers: as(ADMIN), payload: { reason } });
 const setAll = (percent: number, shadow: boolean, reason: string) =>
-  store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent, shadow })), { actor: 'test', reason });
+  store.setMany(
+    FLAG_OPERATIONS.map((operation) => ({ operation, percent, shadow })),
+    { actor: 'test', reason },
+  );
 const flagValues = async () => (await store.list()).map((f) => [f.operation, f.percent, f.shadow]);
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
@@ -94,10 +108,13 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | null | f
 /** Audit rows after `afterId` that raised a flag (percent above 0 or shadow on). */
 async function raisesAfter(afterId: number): Promise<{ change_id: string; operation: string }[]> {
   const { rows } = await t.db.query<{ change_id: string; operation: string }>(
-    `SELECT change_id, operation FROM flag_audit WHERE id > $1 AND ((new->>'percent')::int > 0 OR (new->>'shadow')::boolean) ORDER BY id`, [afterId]);
+    `SELECT change_id, operation FROM flag_audit WHERE id > $1 AND ((new->>'percent')::int > 0 OR (new->>'shadow')::boolean) ORDER BY id`,
+    [afterId],
+  );
   return rows;
 }
-const lastAuditId = async () => Number((await t.db.query<{ id: string | null }>('SELECT max(id) AS id FROM flag_audit')).rows[0]!.id ?? 0);
+const lastAuditId = async () =>
+  Number((await t.db.query<{ id: string | null }>('SELECT max(id) AS id FROM flag_audit')).rows[0]!.id ?? 0);
 
 describe('the kill latch', () => {
   test('POST /v1/flags/kill latches: every flag write is 409 with the reason until an admin unlatches with a reason, audited', async () => {
@@ -108,7 +125,12 @@ describe('the kill latch', () => {
     assert.equal(k.json().latch.reason, 'incident 42: approach 2 corrupts clones');
 
     // the API
-    const put = await app.inject({ method: 'PUT', url: '/v1/flags/push', headers: as(ADMIN), payload: { percent: 10, reason: 'try again' } });
+    const put = await app.inject({
+      method: 'PUT',
+      url: '/v1/flags/push',
+      headers: as(ADMIN),
+      payload: { percent: 10, reason: 'try again' },
+    });
     assert.equal(put.statusCode, 409, put.body);
     assert.equal(put.json().error, 'latched');
     assert.match(put.json().message, /incident 42/);
@@ -116,8 +138,10 @@ describe('the kill latch', () => {
     // the latch lives in Postgres, not in this process
     const other = createDb(t.url, { max: 1 });
     try {
-      await assert.rejects(new FlagStore(other).set('git.push', { percent: 10 }, { actor: 'canary', reason: 'stage' }),
-        (e: unknown) => e instanceof DomainError && e.type === ErrorType.FlagsLatched && /incident 42/.test(e.message));
+      await assert.rejects(
+        new FlagStore(other).set('git.push', { percent: 10 }, { actor: 'canary', reason: 'stage' }),
+        (e: unknown) => e instanceof DomainError && e.type === ErrorType.FlagsLatched && /incident 42/.test(e.message),
+      );
     } finally {
       await other.end();
     }
@@ -126,7 +150,11 @@ describe('the kill latch', () => {
     assert.ok((await store.list()).every((f) => f.percent === 0 && !f.shadow));
 
     // unlatching is admin work and needs a reason
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/flags/unlatch', headers: as(OPERATOR), payload: { reason: 'x' } })).statusCode, 403);
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/v1/flags/unlatch', headers: as(OPERATOR), payload: { reason: 'x' } }))
+        .statusCode,
+      403,
+    );
     const noReason = await app.inject({ method: 'POST', url: '/v1/flags/unlatch', headers: as(ADMIN), payload: {} });
     assert.equal(noReason.statusCode, 400);
     assert.equal(noReason.json().field, 'reason');
@@ -136,11 +164,21 @@ describe('the kill latch', () => {
 
     const status = await app.inject({ method: 'GET', url: '/v1/flags/latch', headers: as(ADMIN) });
     assert.equal(status.statusCode, 200);
-    expect(status.json().events.slice(0, 2).map((e: { action: string; actor: string; reason: string }) => [e.action, e.actor, e.reason])).toEqual([
+    expect(
+      status
+        .json()
+        .events.slice(0, 2)
+        .map((e: { action: string; actor: string; reason: string }) => [e.action, e.actor, e.reason]),
+    ).toEqual([
       ['unlatch', 'api:root', 'root cause fixed in v1.2.3'],
       ['latch', 'api:root', 'incident 42: approach 2 corrupts clones'],
     ]);
-    const ok = await app.inject({ method: 'PUT', url: '/v1/flags/push', headers: as(ADMIN), payload: { percent: 10, reason: 'after the fix' } });
+    const ok = await app.inject({
+      method: 'PUT',
+      url: '/v1/flags/push',
+      headers: as(ADMIN),
+      payload: { percent: 10, reason: 'after the fix' },
+    });
     assert.equal(ok.statusCode, 200, ok.body);
   });
 
@@ -148,14 +186,24 @@ describe('the kill latch', () => {
     await setAll(50, true, 'a rollout at 50%');
     const taskQueue = uniqueQueue('latch-drill');
     const w = await Worker.create({
-      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts(),
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: acts(),
       interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     await w.runUntil(async () => {
       const drillId = uniqueId('drill');
-      const h = await env.client.workflow.start(rollbackDrillWorkflow, { taskQueue, workflowId: drillId, args: [{ drillId, flipEverySeconds: 1, durationSeconds: 6, agents: 20 }] });
+      const h = await env.client.workflow.start(rollbackDrillWorkflow, {
+        taskQueue,
+        workflowId: drillId,
+        args: [{ drillId, flipEverySeconds: 1, durationSeconds: 6, agents: 20 }],
+      });
       // during a rollout the drill starts "off"; wait for its second flip (back "on") and pull the real kill switch
-      await until('the drill\'s second flip', async () => (await store.audit({ changeId: `drill/${drillId}/flip-2`, limit: 1 })).length > 0);
+      await until(
+        "the drill's second flip",
+        async () => (await store.audit({ changeId: `drill/${drillId}/flip-2`, limit: 1 })).length > 0,
+      );
       const killedAt = await lastAuditId();
       const k = await kill('incident 43 during the weekly drill');
       assert.equal(k.statusCode, 200, k.body);
@@ -182,15 +230,26 @@ describe('the kill latch', () => {
       return realFlip(input);
     };
     const w = await Worker.create({
-      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: a,
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: a,
       interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     await w.runUntil(async () => {
       const drillId = uniqueId('drill');
-      const run = env.client.workflow.execute(rollbackDrillWorkflow, { taskQueue, workflowId: drillId, args: [{ drillId, flipEverySeconds: 1, durationSeconds: 3, agents: 10 }] });
+      const run = env.client.workflow.execute(rollbackDrillWorkflow, {
+        taskQueue,
+        workflowId: drillId,
+        args: [{ drillId, flipEverySeconds: 1, durationSeconds: 3, agents: 10 }],
+      });
       await assert.rejects(run, (e: unknown) => e instanceof WorkflowFailedError);
     });
-    assert.deepEqual(await flagValues(), before, 'flags are back where the drill found them, not left half-way (all off)');
+    assert.deepEqual(
+      await flagValues(),
+      before,
+      'flags are back where the drill found them, not left half-way (all off)',
+    );
   });
 });
 
@@ -203,13 +262,18 @@ describe('the kill latch and a running canary', () => {
     await setAll(0, false, 'before the rollout');
     const taskQueue = uniqueQueue('latch-canary');
     const w = await Worker.create({
-      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts(),
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: acts(),
       interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     await w.runUntil(async () => {
       const rolloutId = uniqueId('r').slice(0, 40);
       const h = await env.client.workflow.start(canaryRolloutWorkflow, {
-        taskQueue, workflowId: canaryWorkflowId(rolloutId), args: [{ rolloutId, stages, analysisIntervalSeconds: 1 }],
+        taskQueue,
+        workflowId: canaryWorkflowId(rolloutId),
+        args: [{ rolloutId, stages, analysisIntervalSeconds: 1 }],
       });
       await until('the stage applied', async () => (await store.get('git.push'))?.percent === 10);
       const killedAt = await lastAuditId();
@@ -231,13 +295,19 @@ describe('the kill latch and a running canary', () => {
     assert.equal((await kill('incident 45: hold everything')).statusCode, 200);
     const taskQueue = uniqueQueue('latch-canary-apply');
     const w = await Worker.create({
-      connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts(),
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: acts(),
       interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     });
     await w.runUntil(async () => {
       const rolloutId = uniqueId('r').slice(0, 40);
       const r = await env.client.workflow.execute(canaryRolloutWorkflow, {
-        taskQueue, workflowId: canaryWorkflowId(rolloutId), args: [{ rolloutId, stages, analysisIntervalSeconds: 1 }], workflowExecutionTimeout: '60 seconds',
+        taskQueue,
+        workflowId: canaryWorkflowId(rolloutId),
+        args: [{ rolloutId, stages, analysisIntervalSeconds: 1 }],
+        workflowExecutionTimeout: '60 seconds',
       });
       assert.equal(r.outcome, 'rolled_back');
       assert.equal(r.rollback?.source, 'kill_switch');
@@ -250,7 +320,13 @@ describe('the kill latch and a running canary', () => {
 
 function acts() {
   return canaryActivities({
-    db: t.db, flags: store, cache, prom: new PromClient({ url: 'http://127.0.0.1:9' }), queries: DEFAULT_QUERIES, reportsDir,
-    metrics: createMetrics({ defaultMetrics: false }), log,
+    db: t.db,
+    flags: store,
+    cache,
+    prom: new PromClient({ url: 'http://127.0.0.1:9' }),
+    queries: DEFAULT_QUERIES,
+    reportsDir,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
   });
 }

@@ -49,7 +49,14 @@ beforeAll(async () => {
     },
   });
   service = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
-  app = await buildApp({ config, service, temporal: { client: env.client, taskQueue: 'unused' }, metrics: createMetrics({ defaultMetrics: false }), db: tdb.db, log });
+  app = await buildApp({
+    config,
+    service,
+    temporal: { client: env.client, taskQueue: 'unused' },
+    metrics: createMetrics({ defaultMetrics: false }),
+    db: tdb.db,
+    log,
+  });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 
@@ -61,11 +68,13 @@ afterAll(async () => {
   rmSync(sandboxRoot, { recursive: true, force: true });
 });
 
-const get = (token: string) => fetch(`${url}/v1/workspaces/00000000-0000-4000-8000-000000000000`, { headers: { authorization: `Bearer ${token}` } });
+const get = (token: string) =>
+  fetch(`${url}/v1/workspaces/00000000-0000-4000-8000-000000000000`, { headers: { authorization: `Bearer ${token}` } });
 
 describe('request limits', () => {
   test('a token past limits.requestsPerMinute gets 429 with Retry-After; another token is not slowed', async () => {
-    for (let i = 0; i < PER_MINUTE; i++) assert.equal((await get(TOKENS.a)).status, 404, `request ${i + 1} is within the limit`);
+    for (let i = 0; i < PER_MINUTE; i++)
+      assert.equal((await get(TOKENS.a)).status, 404, `request ${i + 1} is within the limit`);
     const over = await get(TOKENS.a);
     assert.equal(over.status, 429);
     const retryAfter = Number(over.headers.get('retry-after'));
@@ -88,8 +97,13 @@ describe('request limits', () => {
     const answer = await new Promise<string>((res) => {
       let got = '';
       const timer = setTimeout(() => res(`${got}(still open after 10 s)`), 10_000);
-      sock.on('data', (b) => { got += b.toString(); });
-      sock.on('close', () => { clearTimeout(timer); res(got); });
+      sock.on('data', (b) => {
+        got += b.toString();
+      });
+      sock.on('close', () => {
+        clearTimeout(timer);
+        res(got);
+      });
     });
     sock.destroy();
     assert.match(answer, /^HTTP\/1\.1 408/, `the server answers 408 and closes: ${answer}`);

@@ -61,13 +61,24 @@ function config(limits: Record<string, unknown> = {}): Config {
 }
 
 function service(limits: Record<string, unknown> = {}) {
-  const svc = createGitService({ config: config(limits), db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider, key, approach: 'simple' });
+  const svc = createGitService({
+    config: config(limits),
+    db: t.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+    provider,
+    key,
+    approach: 'simple',
+  });
   cleanups.push(() => svc.close());
   return svc;
 }
 
 async function failure(p: Promise<unknown>): Promise<DomainError> {
-  const e = await p.then(() => assert.fail('expected a failure'), (err: unknown) => err);
+  const e = await p.then(
+    () => assert.fail('expected a failure'),
+    (err: unknown) => err,
+  );
   assert.ok(e instanceof Error, String(e));
   return e as DomainError;
 }
@@ -76,11 +87,15 @@ describe('command output', () => {
   test('a stream past the cap kills the command: OutputTooLarge, per stream, however much it would print', async () => {
     const sb = await provider.create({ timeoutMs: 60_000 });
     cleanups.push(() => sb.kill());
-    const out = await failure(sb.run(['head', '-c', String(64 * MiB), '/dev/zero'], { maxOutputBytes: MiB, timeoutMs: 20_000 }));
+    const out = await failure(
+      sb.run(['head', '-c', String(64 * MiB), '/dev/zero'], { maxOutputBytes: MiB, timeoutMs: 20_000 }),
+    );
     assert.ok(isDomainError(out, ErrorType.OutputTooLarge), String(out));
     assert.equal(out.details.stream, 'stdout');
     assert.equal(out.details.limitBytes, MiB);
-    const err = await failure(sb.run(['sh', '-c', 'head -c 67108864 /dev/zero >&2'], { maxOutputBytes: MiB, timeoutMs: 20_000 }));
+    const err = await failure(
+      sb.run(['sh', '-c', 'head -c 67108864 /dev/zero >&2'], { maxOutputBytes: MiB, timeoutMs: 20_000 }),
+    );
     assert.ok(isDomainError(err, ErrorType.OutputTooLarge), String(err));
     assert.equal(err.details.stream, 'stderr');
     // endless output ends at the cap, not at the command timeout
@@ -117,7 +132,10 @@ describe('workspace quotas', () => {
     assert.ok(isDomainError(refused, ErrorType.QuotaExceeded), String(refused));
     assert.equal(refused.details.limit, 'limits.workspaceDiskMaxBytes');
     assert.ok(written >= 2 && written <= 3, `written ${written}`);
-    assert.ok(isDomainError(await failure(svc.readFile(ws.id, `chunk-${written}.txt`)), ErrorType.NotFound), 'the refused write left a file');
+    assert.ok(
+      isDomainError(await failure(svc.readFile(ws.id, `chunk-${written}.txt`)), ErrorType.NotFound),
+      'the refused write left a file',
+    );
     const mapped = mapError(refused);
     assert.equal(mapped.status, 409);
     assert.equal(mapped.body.limit, 'limits.workspaceDiskMaxBytes');
@@ -133,7 +151,9 @@ describe('workspace quotas', () => {
     let refused: DomainError | null = null;
     let i = 0;
     for (; i < 100 && !refused; i++) {
-      await svc.writeFile(ws.id, `f/${i}.txt`, `${i}\n`).catch((e: DomainError) => { refused = e; });
+      await svc.writeFile(ws.id, `f/${i}.txt`, `${i}\n`).catch((e: DomainError) => {
+        refused = e;
+      });
     }
     assert.ok(refused, 'every new file was accepted');
     assert.ok(isDomainError(refused, ErrorType.QuotaExceeded), String(refused));
@@ -147,8 +167,18 @@ describe('workspace quotas', () => {
     const big = createBareRepo({ 'README.md': '# big\n', 'blob.bin': randomBytes(3 * MiB).toString('base64') });
     cleanups.push(() => big.cleanup());
     const svc = createGitService({
-      config: parseConfig({ service: { approach: 'simple' }, sandbox: { localRoot: root }, git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] }, limits: { workspaceDiskMaxBytes: 2 * MiB } }),
-      db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider, key, approach: 'simple',
+      config: parseConfig({
+        service: { approach: 'simple' },
+        sandbox: { localRoot: root },
+        git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
+        limits: { workspaceDiskMaxBytes: 2 * MiB },
+      }),
+      db: t.db,
+      metrics: createMetrics({ defaultMetrics: false }),
+      log,
+      provider,
+      key,
+      approach: 'simple',
     });
     cleanups.push(() => svc.close());
     const cloned = await failure(svc.createWorkspace({ agentId: 'big-clone', taskId: 't', repoUrl: big.url }));
@@ -168,7 +198,10 @@ describe('workspace quotas', () => {
     const pulled = await failure(svc.pull(ws.id));
     assert.ok(isDomainError(pulled, ErrorType.QuotaExceeded), String(pulled));
     assert.equal(pulled.details.limit, 'limits.workspaceDiskMaxBytes');
-    assert.ok(isDomainError(await failure(svc.writeFile(ws.id, 'more.txt', 'x')), ErrorType.QuotaExceeded), 'writes go on after the pull');
+    assert.ok(
+      isDomainError(await failure(svc.writeFile(ws.id, 'more.txt', 'x')), ErrorType.QuotaExceeded),
+      'writes go on after the pull',
+    );
     await svc.release(ws.id);
   });
 
@@ -180,7 +213,10 @@ describe('workspace quotas', () => {
     assert.ok(isDomainError(third, ErrorType.QuotaExceeded), String(third));
     assert.equal(third.details.limit, 'limits.maxOpenWorkspacesPerAgent');
     // a repeat of an existing create is not a new workspace
-    assert.equal((await svc.createWorkspace({ agentId: 'many', taskId: 't1', repoUrl: repo.url, workspaceId: a.id })).id, a.id);
+    assert.equal(
+      (await svc.createWorkspace({ agentId: 'many', taskId: 't1', repoUrl: repo.url, workspaceId: a.id })).id,
+      a.id,
+    );
     const other = await svc.createWorkspace({ agentId: 'someone-else', taskId: 't1', repoUrl: repo.url });
     await svc.release(a.id);
     const c = await svc.createWorkspace({ agentId: 'many', taskId: 't3', repoUrl: repo.url });
@@ -209,25 +245,40 @@ describe('the API process with 1 GiB of output in a workspace', () => {
     const ws = await svc.createWorkspace({ agentId: 'bigout', taskId: 't', repoUrl: repo.url });
     const sb = await provider.connect(ws.sandboxId);
     // below core.bigFileThreshold (512 MiB), so git diffs them as text: > 1 GiB of diff output
-    const made = await sb.run(['sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11; do yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 104857600 > "big-$i.txt" || exit 1; done'], {
-      cwd: workspaceDirFor(ws.id), timeoutMs: 300_000,
-    });
+    const made = await sb.run(
+      [
+        'sh',
+        '-c',
+        'for i in 1 2 3 4 5 6 7 8 9 10 11; do yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 104857600 > "big-$i.txt" || exit 1; done',
+      ],
+      {
+        cwd: workspaceDirFor(ws.id),
+        timeoutMs: 300_000,
+      },
+    );
     assert.equal(made.exitCode, 0, made.stderr);
 
     const dir = mkdtempSync(join(tmpdir(), 'sgc-seclim-api-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const port = await freePort();
     const configFile = join(dir, 'temporal.yaml');
-    writeFileSync(configFile, JSON.stringify({
-      service: { approach: 'simple' },
-      sandbox: { provider: 'local', localRoot: root },
-      git: { remotes: [{ scheme: 'file', pathPrefix: repo.root }] },
-      api: { host: '127.0.0.1', port },
-    }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        service: { approach: 'simple' },
+        sandbox: { provider: 'local', localRoot: root },
+        git: { remotes: [{ scheme: 'file', pathPrefix: repo.root }] },
+        api: { host: '127.0.0.1', port },
+      }),
+    );
     api = spawn(process.execPath, ['--import', 'tsx', 'api/server.ts'], {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH, HOME: process.env.HOME, SGC_CONFIG: configFile, DATABASE_URL: t.url, LOG_LEVEL: 'silent',
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        SGC_CONFIG: configFile,
+        DATABASE_URL: t.url,
+        LOG_LEVEL: 'silent',
         TEMPORAL_ADDRESS: process.env.SGC_TEST_TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
         SGC_ENCRYPTION_KEY: key.toString('base64'),
         SGC_API_TOKENS: JSON.stringify([{ name: 'a', role: 'agent', agentId: 'bigout', token: AGENT }]),
@@ -235,26 +286,40 @@ describe('the API process with 1 GiB of output in a workspace', () => {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    api.stderr?.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-4000); });
+    api.stderr?.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString()).slice(-4000);
+    });
     const pid = api.pid as number;
     base = `http://127.0.0.1:${port}`;
     for (let i = 0; ; i++) {
       if (api.exitCode !== null) assert.fail(`the API exited at start: ${stderr}`);
-      if (await fetch(`${base}/openapi.json`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${base}/openapi.json`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       if (i > 600) assert.fail('the API did not start within 60 s');
       await new Promise((r) => setTimeout(r, 100));
     }
 
-    const diff = await call(base, 'GET', `/v1/workspaces/${ws.id}/diff`, { token: AGENT, timeoutMs: 240_000 })
-      .catch((e: unknown) => ({ failed: `${String(e)} ${String((e as { cause?: unknown }).cause ?? '')}` }));
+    const diff = await call(base, 'GET', `/v1/workspaces/${ws.id}/diff`, { token: AGENT, timeoutMs: 240_000 }).catch(
+      (e: unknown) => ({ failed: `${String(e)} ${String((e as { cause?: unknown }).cause ?? '')}` }),
+    );
     if ('failed' in diff) {
       await new Promise((r) => setTimeout(r, 500));
-      assert.fail(`GET /diff failed (${diff.failed}); the API ${api.exitCode === null ? 'is alive' : `exited with ${api.exitCode}`}: ${stderr.slice(-800)}`);
+      assert.fail(
+        `GET /diff failed (${diff.failed}); the API ${api.exitCode === null ? 'is alive' : `exited with ${api.exitCode}`}: ${stderr.slice(-800)}`,
+      );
     }
     assert.equal(diff.status, 413, JSON.stringify(diff.body));
     assert.equal(diff.body.limit, 'limits.diffMaxBytes');
 
-    const file = await call(base, 'GET', `/v1/workspaces/${ws.id}/files/big-1.txt`, { token: AGENT, timeoutMs: 60_000 });
+    const file = await call(base, 'GET', `/v1/workspaces/${ws.id}/files/big-1.txt`, {
+      token: AGENT,
+      timeoutMs: 60_000,
+    });
     assert.equal(file.status, 413, JSON.stringify(file.body));
     assert.equal(file.body.limit, 'limits.fileReadMaxBytes');
 

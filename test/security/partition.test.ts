@@ -51,7 +51,11 @@ describe('partition fail-safe', () => {
     assert.equal(cache.get('git.push')?.percent, 100);
 
     proxy.drop();
-    const failsafeS = await until('approach 1 after the partition', () => cache!.get('git.push')?.percent === 0, 30_000);
+    const failsafeS = await until(
+      'approach 1 after the partition',
+      () => cache!.get('git.push')?.percent === 0,
+      30_000,
+    );
     process.stderr.write(`[partition] fail-safe after ${failsafeS.toFixed(1)} s\n`);
     assert.equal(cache.get('git.push')?.shadow, false);
     assert.ok(cache.all().every((f) => f.percent === 0 && !f.shadow));
@@ -59,7 +63,11 @@ describe('partition fail-safe', () => {
     // a change made during the partition reaches the process once Postgres is reachable again
     await store.set('git.push', { percent: 50 }, { actor: 'test', reason: 'during the partition' });
     proxy.forward();
-    const recoveredS = await until('the real flags after the partition', () => cache!.get('git.push')?.percent === 50, 30_000);
+    const recoveredS = await until(
+      'the real flags after the partition',
+      () => cache!.get('git.push')?.percent === 50,
+      30_000,
+    );
     process.stderr.write(`[partition] recovered ${recoveredS.toFixed(1)} s after Postgres was reachable\n`);
     assert.equal(cache.connected, true);
   });

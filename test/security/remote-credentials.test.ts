@@ -22,7 +22,12 @@ import { createGitService } from '../../lib/service/index.js';
 import { call, startApiStack } from '../helpers/api-stack.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { cloneAndRead, createBareRepo } from '../helpers/git.js';
-import { startGitHttpServer, startRecordingServer, type GitHttpServer, type RecordingServer } from '../helpers/git-http.js';
+import {
+  startGitHttpServer,
+  startRecordingServer,
+  type GitHttpServer,
+  type RecordingServer,
+} from '../helpers/git-http.js';
 import { testEnv } from '../helpers/temporal.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -47,8 +52,11 @@ beforeAll(async () => {
   foreign = await startRecordingServer();
   unlisted = await startRecordingServer();
   trusted = await startGitHttpServer({
-    projectRoot: repo.root, username: 'x-access-token', password: TOKEN,
-    redirect: (p) => (p.startsWith('/moved.git/') ? `${foreign.url}/remote.git/${p.slice('/moved.git/'.length)}` : undefined),
+    projectRoot: repo.root,
+    username: 'x-access-token',
+    password: TOKEN,
+    redirect: (p) =>
+      p.startsWith('/moved.git/') ? `${foreign.url}/remote.git/${p.slice('/moved.git/'.length)}` : undefined,
   });
 });
 
@@ -69,7 +77,10 @@ function operatorConfig(approach: Approach, root: string, extra: Record<string, 
   const trustedHost = new URL(trusted.url).host;
   return loadConfig({
     path: '/dev/null',
-    env: { GIT_TOKEN: TOKEN, SGC_API_TOKENS: JSON.stringify([{ name: 'a', role: 'agent', agentId: 'agent-a', token: AGENT_TOKEN }]) },
+    env: {
+      GIT_TOKEN: TOKEN,
+      SGC_API_TOKENS: JSON.stringify([{ name: 'a', role: 'agent', agentId: 'agent-a', token: AGENT_TOKEN }]),
+    },
     overrides: {
       'service.approach': approach,
       'sandbox.localRoot': root,
@@ -87,7 +98,14 @@ async function service(approach: Approach, extra: Record<string, unknown> = {}) 
   const root = mkdtempSync(join(tmpdir(), `sgc-secrem-${approach}-`));
   const config = operatorConfig(approach, root, extra);
   const provider = createLocalProvider({ root, defaultTimeoutMs: config.sandbox.timeoutMs });
-  const svc = createGitService({ config, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider, key });
+  const svc = createGitService({
+    config,
+    db: t.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+    provider,
+    key,
+  });
   await svc.start();
   cleanups.push(async () => {
     await svc.close();
@@ -98,34 +116,51 @@ async function service(approach: Approach, extra: Record<string, unknown> = {}) 
 }
 
 async function failure(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => assert.fail('expected a failure'), (e: unknown) => e);
+  return p.then(
+    () => assert.fail('expected a failure'),
+    (e: unknown) => e,
+  );
 }
 
 for (const approach of ['simple', 'pooled'] as const) {
   describe(`approach ${approach}`, () => {
     test('the token reaches its own remote: clone and push work over Basic auth', async () => {
       const svc = await service(approach);
-      const ws = await svc.createWorkspace({ agentId: `own-${approach}`, taskId: 't', repoUrl: `${trusted.url}/remote.git` });
+      const ws = await svc.createWorkspace({
+        agentId: `own-${approach}`,
+        taskId: 't',
+        repoUrl: `${trusted.url}/remote.git`,
+      });
       await svc.writeFile(ws.id, 'ok.txt', 'ok\n');
       await svc.commitAndPush(ws.id, { message: `pushed with the token (${approach})` });
       assert.equal(cloneAndRead(repo.url, ws.agentBranch).subjects[0], `pushed with the token (${approach})`);
-      assert.ok(trusted.seenAuth.some((h) => Buffer.from(h.replace(/^Basic /, ''), 'base64').toString().endsWith(`:${TOKEN}`)));
+      assert.ok(
+        trusted.seenAuth.some((h) =>
+          Buffer.from(h.replace(/^Basic /, ''), 'base64')
+            .toString()
+            .endsWith(`:${TOKEN}`),
+        ),
+      );
       await svc.release(ws.id);
     });
 
-    test('a listed remote that is not the token\'s receives no Authorization header', async () => {
+    test("a listed remote that is not the token's receives no Authorization header", async () => {
       const svc = await service(approach);
       const before = foreign.requests.length;
-      const err = await failure(svc.createWorkspace({ agentId: `foreign-${approach}`, taskId: 't', repoUrl: `${foreign.url}/repo.git` }));
+      const err = await failure(
+        svc.createWorkspace({ agentId: `foreign-${approach}`, taskId: 't', repoUrl: `${foreign.url}/repo.git` }),
+      );
       assert.ok(foreign.requests.length > before, 'git did talk to the foreign host (the remote is allowed)');
       assert.deepEqual(foreign.seenAuth, [], 'the foreign host got credentials');
       assert.ok(isDomainError(err, ErrorType.Auth), `expected an auth failure, got ${String(err)}`);
     });
 
-    test('the token\'s own host redirecting to another host: that host receives nothing', async () => {
+    test("the token's own host redirecting to another host: that host receives nothing", async () => {
       const svc = await service(approach);
       const before = foreign.requests.length;
-      await failure(svc.createWorkspace({ agentId: `redirect-${approach}`, taskId: 't', repoUrl: `${trusted.url}/moved.git` }));
+      await failure(
+        svc.createWorkspace({ agentId: `redirect-${approach}`, taskId: 't', repoUrl: `${trusted.url}/moved.git` }),
+      );
       assert.ok(foreign.requests.length > before, 'git followed the redirect to the other host');
       assert.deepEqual(foreign.seenAuth, [], 'the redirect target got credentials');
     });
@@ -134,7 +169,9 @@ for (const approach of ['simple', 'pooled'] as const) {
 
 test('an unlisted remote is refused naming repoUrl before git contacts it', async () => {
   const svc = await service('simple');
-  const err = await failure(svc.createWorkspace({ agentId: 'unlisted', taskId: 't', repoUrl: `${unlisted.url}/repo.git` }));
+  const err = await failure(
+    svc.createWorkspace({ agentId: 'unlisted', taskId: 't', repoUrl: `${unlisted.url}/repo.git` }),
+  );
   assert.ok(isDomainError(err, ErrorType.Validation), `expected a validation error, got ${String(err)}`);
   assert.equal((err as DomainError).details.field, 'repoUrl');
   assert.deepEqual(unlisted.requests, [], 'nothing reached the unlisted host');
@@ -143,7 +180,10 @@ test('an unlisted remote is refused naming repoUrl before git contacts it', asyn
 test('file:// remotes are refused unless a file entry lists them', async () => {
   const svc = await service('simple');
   const err = await failure(svc.createWorkspace({ agentId: 'file-unlisted', taskId: 't', repoUrl: repo.url }));
-  assert.ok(isDomainError(err, ErrorType.Validation) && (err as DomainError).details.field === 'repoUrl', `expected repoUrl refused, got ${String(err)}`);
+  assert.ok(
+    isDomainError(err, ErrorType.Validation) && (err as DomainError).details.field === 'repoUrl',
+    `expected repoUrl refused, got ${String(err)}`,
+  );
 
   const listed = await service('simple', {
     'git.remotes': [{ scheme: 'file', pathPrefix: repo.root }],
@@ -171,7 +211,9 @@ describe('over the API', () => {
 
   test('POST /v1/workspaces with an unlisted remote is 400 naming repoUrl, and the remote hears nothing', async () => {
     const res = await call(base, 'POST', '/v1/workspaces', {
-      token: AGENT_TOKEN, body: { repoUrl: `${unlisted.url}/evil.git`, taskId: 'steal' }, timeoutMs: 60_000,
+      token: AGENT_TOKEN,
+      body: { repoUrl: `${unlisted.url}/evil.git`, taskId: 'steal' },
+      timeoutMs: 60_000,
     });
     assert.equal(res.status, 400, JSON.stringify(res.body));
     assert.equal(res.body.field, 'repoUrl');

@@ -34,7 +34,9 @@ async function appOn(taskQueue: string): Promise<FastifyInstance> {
   f.setErrorHandler(errorHandler);
   const authenticate = createAuthenticator(config.api.tokens);
   f.decorateRequest('principal', null);
-  f.addHook('onRequest', async (req) => { req.principal = authenticate(req.headers.authorization); });
+  f.addHook('onRequest', async (req) => {
+    req.principal = authenticate(req.headers.authorization);
+  });
   await f.register(rolloutRoutes({ client: env.client, taskQueue, defaults: config.canary }), { prefix: '/v1' });
   apps.push(f as unknown as FastifyInstance);
   return f as unknown as FastifyInstance;
@@ -42,11 +44,22 @@ async function appOn(taskQueue: string): Promise<FastifyInstance> {
 
 beforeAll(async () => {
   env = await testEnv();
-  config = parseConfig({ api: { tokens: [{ name: 'root', role: 'admin', token: ADMIN }, { name: 'ops', role: 'operator', token: OPERATOR }] } });
+  config = parseConfig({
+    api: {
+      tokens: [
+        { name: 'root', role: 'admin', token: ADMIN },
+        { name: 'ops', role: 'operator', token: OPERATOR },
+      ],
+    },
+  });
 });
 
 afterAll(async () => {
-  for (const id of started) await env.client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+  for (const id of started)
+    await env.client.workflow
+      .getHandle(id)
+      .terminate('test done')
+      .catch(() => undefined);
   for (const a of apps) await a.close();
   await env?.teardown();
 });
@@ -56,7 +69,12 @@ const stage = (name: string, percent: number, holdSeconds = 60) => ({ name, perc
 
 async function start(app: FastifyInstance, token: string, body: Record<string, unknown>) {
   const rolloutId = uniqueId('r').slice(0, 40);
-  const res = await app.inject({ method: 'POST', url: '/v1/rollouts', headers: as(token), payload: { rolloutId, ...body } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/rollouts',
+    headers: as(token),
+    payload: { rolloutId, ...body },
+  });
   if (res.statusCode === 201) started.push(canaryWorkflowId(rolloutId));
   return { status: res.statusCode, body: res.json() as { field?: string; message: string } };
 }
@@ -66,7 +84,10 @@ describe('rollout bounds', () => {
     const app = await appOn(uniqueQueue('bounds-op'));
     const refusals: [Record<string, unknown>, string][] = [
       // the example: one stage at 100% with automatic rollback disabled
-      [{ stages: [{ name: 'all', percent: 100, shadow: false, holdSeconds: 0 }], thresholds: { errorRate: 1 } }, 'stages'],
+      [
+        { stages: [{ name: 'all', percent: 100, shadow: false, holdSeconds: 0 }], thresholds: { errorRate: 1 } },
+        'stages',
+      ],
       [{ stages: [stage('canary-50', 50)] }, 'stages'],
       [{ thresholds: { errorRate: 1 } }, 'thresholds.errorRate'],
       [{ thresholds: { p95Ratio: 50 } }, 'thresholds.p95Ratio'],
@@ -84,7 +105,10 @@ describe('rollout bounds', () => {
     }
     assert.deepEqual(started, [], 'no refused rollout was started');
     // stricter than the plan is an operator's call
-    const ok = await start(app, OPERATOR, { thresholds: { errorRate: 0.01, consistency: 0.99999 }, consecutiveBreaches: 1 });
+    const ok = await start(app, OPERATOR, {
+      thresholds: { errorRate: 0.01, consistency: 0.99999 },
+      consecutiveBreaches: 1,
+    });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
   });
 
@@ -97,7 +121,10 @@ describe('rollout bounds', () => {
     assert.equal(many.status, 400, JSON.stringify(many.body));
     assert.equal(many.body.field, 'stages');
     // an admin may run a custom plan within the bounds
-    const custom = await start(app, ADMIN, { stages: [stage('canary-5', 5), stage('canary-25', 25)], thresholds: { errorRate: 0.1 } });
+    const custom = await start(app, ADMIN, {
+      stages: [stage('canary-5', 5), stage('canary-25', 25)],
+      thresholds: { errorRate: 0.1 },
+    });
     assert.equal(custom.status, 201, JSON.stringify(custom.body));
   });
 });

@@ -68,22 +68,29 @@ function config(extra: Record<string, unknown> = {}): Config {
 /** `in_use` rows: sandbox → the agent the database says holds it. */
 async function holders(db: TestDb['db'], agentId?: string): Promise<Map<string, string>> {
   const { rows } = await db.query<{ sandbox_id: string; agent_id: string }>(
-    `SELECT sandbox_id, agent_id FROM git_sandboxes WHERE status = 'in_use' AND ($1::text IS NULL OR agent_id = $1)`, [agentId ?? null],
+    `SELECT sandbox_id, agent_id FROM git_sandboxes WHERE status = 'in_use' AND ($1::text IS NULL OR agent_id = $1)`,
+    [agentId ?? null],
   );
   return new Map(rows.map((r) => [r.sandbox_id, r.agent_id]));
 }
 
 /** Runs `runs` iterations of `body` spread over `lanes` concurrent lanes (the races are per lane). */
 async function inLanes(lanes: number, runs: number, body: (lane: number, i: number) => Promise<void>): Promise<void> {
-  await Promise.all(Array.from({ length: lanes }, async (_, lane) => {
-    for (let i = lane; i < runs; i += lanes) await body(lane, i);
-  }));
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      for (let i = lane; i < runs; i += lanes) await body(lane, i);
+    }),
+  );
 }
 
 const LANES = Number(process.env.SGC_OWNERSHIP_LANES ?? 5);
 
 describe('pool: two overlapping releases of one lease', () => {
-  interface Lane { db: TestDb; pool: SandboxPool; other: SandboxPool }
+  interface Lane {
+    db: TestDb;
+    pool: SandboxPool;
+    other: SandboxPool;
+  }
   const lanes: Lane[] = [];
 
   beforeAll(async () => {
@@ -93,7 +100,10 @@ describe('pool: two overlapping releases of one lease', () => {
       const settings = { min: 0, max: 1, ttlSeconds: 3600, acquireTimeoutMs: 2_000, pricePerSecond: 0, tickMs: 60_000 };
       const pool = new SandboxPool({ provider: g.provider, db: db.db, key, log }, settings);
       // another process sharing the pool, that does not wait for a free sandbox
-      const other = new SandboxPool({ provider: g.provider, db: db.db, key, log }, { ...settings, acquireTimeoutMs: 1 });
+      const other = new SandboxPool(
+        { provider: g.provider, db: db.db, key, log },
+        { ...settings, acquireTimeoutMs: 1 },
+      );
       lanes.push({ db, pool, other });
       cleanups.push(async () => {
         await other.stop({ terminateIdle: true });
@@ -129,7 +139,11 @@ describe('pool: two overlapping releases of one lease', () => {
 
       // b's files survived both releases of a's lease, and b holds its sandbox alone
       assert.equal(await b.sandbox.readFile(`ws/b-${i}/marker2`), 'b', `run ${i}: b's files were wiped`);
-      assert.equal((await createSandboxRepository(db.db).findById(b.sandbox.id))?.agentId, `b-${i}`, `run ${i}: b's sandbox is recorded for someone else`);
+      assert.equal(
+        (await createSandboxRepository(db.db).findById(b.sandbox.id))?.agentId,
+        `b-${i}`,
+        `run ${i}: b's sandbox is recorded for someone else`,
+      );
       const c = await other.acquire({ agentId: `c-${i}`, taskId: 't' }).catch((e: unknown) => {
         if (isDomainError(e, ErrorType.PoolExhausted)) return null;
         throw e;
@@ -146,7 +160,11 @@ describe('pool: two overlapping releases of one lease', () => {
     const a = await pool.acquire({ agentId: 'hc-a', taskId: 't' });
     await pool.release(a.sandbox.id, a.lease);
     // the probe of the idle sandbox is held, and then fails
-    const gate = g.arm((argv, sandboxId) => argv[0] === 'true' && sandboxId === a.sandbox.id, { exitCode: 1, stdout: '', stderr: 'held' });
+    const gate = g.arm((argv, sandboxId) => argv[0] === 'true' && sandboxId === a.sandbox.id, {
+      exitCode: 1,
+      stdout: '',
+      stderr: 'held',
+    });
     const check = pool.healthCheck();
     await within(gate.reached, 10_000, 'the health probe started');
     // meanwhile an agent takes the sandbox and gives it back (a new lease, idle again)
@@ -165,27 +183,59 @@ describe('service: a create retried while the first attempt still clones', () =>
     test(`the retry's workspace stays ready in a sandbox only it holds (${RUNS / 2} runs, ${approach})`, async () => {
       const cfg = config({ service: { approach } });
       // two workers: the first attempt on one, Temporal's retry on the other
-      const first = createGitService({ config: cfg, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: g.provider, key, approach });
-      const retry = createGitService({ config: cfg, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: g.provider, key, approach });
-      cleanups.push(() => first.close(), () => retry.close());
+      const first = createGitService({
+        config: cfg,
+        db: t.db,
+        metrics: createMetrics({ defaultMetrics: false }),
+        log,
+        provider: g.provider,
+        key,
+        approach,
+      });
+      const retry = createGitService({
+        config: cfg,
+        db: t.db,
+        metrics: createMetrics({ defaultMetrics: false }),
+        log,
+        provider: g.provider,
+        key,
+        approach,
+      });
+      cleanups.push(
+        () => first.close(),
+        () => retry.close(),
+      );
       await inLanes(LANES, RUNS / 2, async (_lane, i) => {
         const input = { workspaceId: randomUUID(), agentId: `agent-${approach}-${i}`, taskId: 't', repoUrl: repo.url };
-        const gate = g.arm((argv) => argv[0] === 'git' && argv.includes('clone') && argv.includes(`ws/${input.workspaceId}`));
+        const gate = g.arm(
+          (argv) => argv[0] === 'git' && argv.includes('clone') && argv.includes(`ws/${input.workspaceId}`),
+        );
         const slow = first.createWorkspace(input);
         slow.catch(() => undefined);
         await within(gate.reached, 10_000, 'the first attempt started cloning');
         const ws = await retry.createWorkspace(input);
         gate.open();
-        await slow.then(() => undefined, () => undefined);
+        await slow.then(
+          () => undefined,
+          () => undefined,
+        );
 
         const now = await retry.getWorkspace(input.workspaceId);
         assert.equal(now?.status, 'ready', `run ${i}: the late first attempt changed the workspace to ${now?.status}`);
         assert.equal(now?.sandboxId, ws.sandboxId, `run ${i}: the workspace moved sandbox`);
-        assert.equal(await retry.readFile(input.workspaceId, 'README.md'), '# owned\n', `run ${i}: the clone was destroyed`);
+        assert.equal(
+          await retry.readFile(input.workspaceId, 'README.md'),
+          '# owned\n',
+          `run ${i}: the clone was destroyed`,
+        );
         const rec = await createSandboxRepository(t.db).findById(ws.sandboxId);
         assert.equal(rec?.status, 'in_use', `run ${i}: the workspace's sandbox is ${rec?.status}`);
         assert.equal(rec?.agentId, input.agentId);
-        assert.deepEqual([...(await holders(t.db, input.agentId)).keys()], [ws.sandboxId], `run ${i}: the agent holds another sandbox too`);
+        assert.deepEqual(
+          [...(await holders(t.db, input.agentId)).keys()],
+          [ws.sandboxId],
+          `run ${i}: the agent holds another sandbox too`,
+        );
         await retry.release(input.workspaceId);
       });
     });
@@ -194,8 +244,20 @@ describe('service: a create retried while the first attempt still clones', () =>
 
 describe('service: one mutating operation per workspace at a time', () => {
   test('a write during a push waits its bounded time and is then refused as busy (409, Retry-After); reads run beside', async () => {
-    const cfg = config({ service: { approach: 'simple' }, git: { remotes: [{ scheme: 'file', pathPrefix: repo.root }] }, limits: { workspaceBusyWaitMs: 300 } });
-    const svc = createGitService({ config: cfg, db: t.db, metrics: createMetrics({ defaultMetrics: false }), log, provider: g.provider, key, approach: 'simple' });
+    const cfg = config({
+      service: { approach: 'simple' },
+      git: { remotes: [{ scheme: 'file', pathPrefix: repo.root }] },
+      limits: { workspaceBusyWaitMs: 300 },
+    });
+    const svc = createGitService({
+      config: cfg,
+      db: t.db,
+      metrics: createMetrics({ defaultMetrics: false }),
+      log,
+      provider: g.provider,
+      key,
+      approach: 'simple',
+    });
     cleanups.push(() => svc.close());
     const ws = await svc.createWorkspace({ agentId: 'serial', taskId: 't', repoUrl: repo.url });
     await svc.writeFile(ws.id, 'one.txt', '1\n');
@@ -206,7 +268,10 @@ describe('service: one mutating operation per workspace at a time', () => {
     await within(gate.reached, 10_000, 'the push started');
 
     const started = Date.now();
-    const err = await svc.writeFile(ws.id, 'two.txt', '2\n').then(() => null, (e: unknown) => e);
+    const err = await svc.writeFile(ws.id, 'two.txt', '2\n').then(
+      () => null,
+      (e: unknown) => e,
+    );
     const waited = Date.now() - started;
     assert.ok(isDomainError(err, ErrorType.Busy), `expected the write to be refused as busy, got ${String(err)}`);
     assert.ok(waited >= 250 && waited < 5_000, `waited ${waited} ms`);

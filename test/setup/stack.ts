@@ -7,7 +7,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureTemporal, ensurePrometheus, ensurePostgres, ensureEnvd, ensureChromium, startTemporalDev, freePort, DATA_DIR } from '../../scripts/stack.js';
+import {
+  ensureTemporal,
+  ensurePrometheus,
+  ensurePostgres,
+  ensureEnvd,
+  ensureChromium,
+  startTemporalDev,
+  freePort,
+  DATA_DIR,
+} from '../../scripts/stack.js';
 
 interface Stopper {
   stop(): Promise<void>;
@@ -38,7 +47,10 @@ function selects(argv: string[], file: string): boolean {
 /** Only projects that need no stack are selected: unit tests and the replay of stored histories. */
 function onlyUnit(argv: string[]): boolean {
   const selected = argv.slice(2).filter((a) => !a.startsWith('-'));
-  return selected.length > 0 && selected.every((a) => a === 'unit' || a === 'replay' || a.includes('test/unit') || a.includes('test/replay'));
+  return (
+    selected.length > 0 &&
+    selected.every((a) => a === 'unit' || a === 'replay' || a.includes('test/unit') || a.includes('test/replay'))
+  );
 }
 
 export async function startStack(): Promise<void> {
@@ -60,7 +72,10 @@ export async function startStack(): Promise<void> {
   stoppers.push(pgh);
   process.env.SGC_TEST_PG_ADMIN_URL = pgh.adminUrl;
   mkdirSync(DATA_DIR, { recursive: true });
-  const temporal = await startTemporalDev(temporalBin, { port: await freePort(), logFile: join(DATA_DIR, 'test-temporal.log') });
+  const temporal = await startTemporalDev(temporalBin, {
+    port: await freePort(),
+    logFile: join(DATA_DIR, 'test-temporal.log'),
+  });
   stoppers.push(temporal);
   process.env.SGC_TEST_TEMPORAL_ADDRESS = temporal.address;
   say(`temporal dev server on ${temporal.address}; postgres ${pgh.source}`);

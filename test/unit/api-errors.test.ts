@@ -15,7 +15,9 @@ test('a conflict maps to 409 with the files; an escalated one says so', () => {
 });
 
 test('a validation error maps to 400 naming the field', () => {
-  const m = mapError(new DomainError(ErrorType.Validation, 'path: must not contain ".." components', { details: { field: 'path' } }));
+  const m = mapError(
+    new DomainError(ErrorType.Validation, 'path: must not contain ".." components', { details: { field: 'path' } }),
+  );
   assert.deepEqual({ status: m.status, field: m.body.field }, { status: 400, field: 'path' });
 });
 
@@ -31,7 +33,12 @@ test('busy or unreachable dependencies map to 503 with Retry-After', () => {
 });
 
 test('a failed gitOperationWorkflow maps by the ApplicationFailure type it carries', () => {
-  const failure = ApplicationFailure.create({ type: ErrorType.Conflict, message: 'conflict', details: [{ category: 'conflict', files: ['f'] }], nonRetryable: true });
+  const failure = ApplicationFailure.create({
+    type: ErrorType.Conflict,
+    message: 'conflict',
+    details: [{ category: 'conflict', files: ['f'] }],
+    nonRetryable: true,
+  });
   const m = mapError(new WorkflowFailedError('Workflow execution failed', failure, 'NON_RETRYABLE_FAILURE'));
   assert.equal(m.status, 409);
   assert.deepEqual(m.body.files, ['f']);

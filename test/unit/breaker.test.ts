@@ -1,10 +1,17 @@
 import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { evaluateBreaker, evaluateBreakerOnLastWindow, DEFAULT_BREAKER_THRESHOLDS, SlidingBreaker } from '../../lib/baseline/breaker.js';
+import {
+  evaluateBreaker,
+  evaluateBreakerOnLastWindow,
+  DEFAULT_BREAKER_THRESHOLDS,
+  SlidingBreaker,
+} from '../../lib/baseline/breaker.js';
 import type { BaselineSample } from '../../lib/baseline/csv.js';
 
 const sample = (n: number, error_rate: number | null, effective_fallback_ratio: number | null): BaselineSample => ({
-  sampleNum: n, timestamp: 1_700_000_000 + n * 600, values: { error_rate, effective_fallback_ratio, request_rate: 80 },
+  sampleNum: n,
+  timestamp: 1_700_000_000 + n * 600,
+  values: { error_rate, effective_fallback_ratio, request_rate: 80 },
 });
 
 test('judges the last window only: a bad early window followed by good ones does not trip later', () => {
@@ -42,7 +49,10 @@ test('NA is neutral: it never trips and never passes', () => {
   const both = evaluateBreaker(sample(4, null, null));
   assert.equal(both.tripped, false);
   assert.equal(both.state, 'na');
-  assert.deepEqual(both.checks.map((c) => c.status), ['na', 'na']);
+  assert.deepEqual(
+    both.checks.map((c) => c.status),
+    ['na', 'na'],
+  );
   const one = evaluateBreaker(sample(5, 0.001, null));
   assert.equal(one.tripped, false);
   assert.equal(one.state, 'na', 'one NA check keeps the window from counting as healthy');

@@ -1,7 +1,13 @@
 import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_STAGES, DEFAULT_THRESHOLDS, NO_STREAKS, evaluateAnalysis, nextState, type AnalysisValues, type Reading,
+  DEFAULT_STAGES,
+  DEFAULT_THRESHOLDS,
+  NO_STREAKS,
+  evaluateAnalysis,
+  nextState,
+  type AnalysisValues,
+  type Reading,
 } from '../../lib/canary/analysis.js';
 import { judgeDrill, renderDrillReport, type FlipResult, type LoadSummary } from '../../lib/canary/drill.js';
 import { canaryConfigSchema } from '../../lib/config/canary.js';
@@ -11,11 +17,23 @@ const v = (value: number): Reading => ({ kind: 'value', value });
 const none: Reading = { kind: 'nodata', reason: 'empty result' };
 
 function values(o: Partial<AnalysisValues> = {}): AnalysisValues {
-  return { errorRate: v(0.01), operations: v(500), p95PooledSeconds: v(0.3), p95SimpleSeconds: v(0.25), consistency: v(1), ...o };
+  return {
+    errorRate: v(0.01),
+    operations: v(500),
+    p95PooledSeconds: v(0.3),
+    p95SimpleSeconds: v(0.25),
+    consistency: v(1),
+    ...o,
+  };
 }
 
 const status = (vals: AnalysisValues, baseline?: number | null) =>
-  Object.fromEntries(evaluateAnalysis(vals, DEFAULT_THRESHOLDS, { baselineP95Seconds: baseline }).triggers.map((t) => [t.trigger, t.status]));
+  Object.fromEntries(
+    evaluateAnalysis(vals, DEFAULT_THRESHOLDS, { baselineP95Seconds: baseline }).triggers.map((t) => [
+      t.trigger,
+      t.status,
+    ]),
+  );
 
 describe('evaluateAnalysis', () => {
   test('healthy numbers pass every trigger', () => {
@@ -38,7 +56,9 @@ describe('evaluateAnalysis', () => {
     assert.equal(status(values({ p95PooledSeconds: v(0.9), p95SimpleSeconds: none }), 0.4).p95_latency, 'breach');
     assert.equal(status(values({ p95PooledSeconds: v(0.7), p95SimpleSeconds: none }), 0.4).p95_latency, 'ok');
     assert.equal(status(values({ p95SimpleSeconds: none }), null).p95_latency, 'nodata');
-    const carried = evaluateAnalysis(values({ p95SimpleSeconds: none }), DEFAULT_THRESHOLDS, { baselineP95Seconds: 0.25 });
+    const carried = evaluateAnalysis(values({ p95SimpleSeconds: none }), DEFAULT_THRESHOLDS, {
+      baselineP95Seconds: 0.25,
+    });
     assert.match(carried.triggers.find((t) => t.trigger === 'p95_latency')!.detail, /carried/);
   });
 
@@ -53,7 +73,10 @@ describe('evaluateAnalysis', () => {
     assert.equal(a.triggers.find((t) => t.trigger === 'error_rate')!.status, 'nodata');
     assert.equal(evaluateAnalysis(values({ consistency: none }), DEFAULT_THRESHOLDS).status, 'inconclusive');
     // a breach elsewhere outranks missing data
-    assert.equal(evaluateAnalysis(values({ consistency: none, errorRate: v(0.2) }), DEFAULT_THRESHOLDS).status, 'breach');
+    assert.equal(
+      evaluateAnalysis(values({ consistency: none, errorRate: v(0.2) }), DEFAULT_THRESHOLDS).status,
+      'breach',
+    );
   });
 });
 
@@ -90,10 +113,20 @@ describe('nextState', () => {
 describe('canary config and queries', () => {
   test('defaults follow the seeds: shadow, 10, 50, 100 over three weeks, then decommission', () => {
     const c = canaryConfigSchema.parse(undefined);
-    assert.deepEqual(c.stages.map((s) => [s.name, s.percent, s.shadow]), [
-      ['shadow', 0, true], ['canary-10', 10, true], ['dual-write-50', 50, true], ['cutover-100', 100, true], ['decommission', 100, false],
-    ]);
-    assert.equal(DEFAULT_STAGES.reduce((n, s) => n + s.holdSeconds, 0), 21 * 86_400);
+    assert.deepEqual(
+      c.stages.map((s) => [s.name, s.percent, s.shadow]),
+      [
+        ['shadow', 0, true],
+        ['canary-10', 10, true],
+        ['dual-write-50', 50, true],
+        ['cutover-100', 100, true],
+        ['decommission', 100, false],
+      ],
+    );
+    assert.equal(
+      DEFAULT_STAGES.reduce((n, s) => n + s.holdSeconds, 0),
+      21 * 86_400,
+    );
     assert.equal(c.analysisIntervalSeconds, 300);
     assert.equal(c.consecutiveBreaches, 2);
     assert.equal(c.autoAdvance, false);
@@ -101,35 +134,94 @@ describe('canary config and queries', () => {
   });
 
   test('rejects duplicate stage names and bad flag names', () => {
-    assert.equal(canaryConfigSchema.safeParse({ stages: [{ name: 'a', percent: 1, shadow: false, holdSeconds: 1 }, { name: 'a', percent: 2, shadow: false, holdSeconds: 1 }] }).success, false);
-    assert.equal(canaryConfigSchema.safeParse({ stages: [{ name: 'a', percent: 1, shadow: false, holdSeconds: 1, operations: ['push'] }] }).success, false);
+    assert.equal(
+      canaryConfigSchema.safeParse({
+        stages: [
+          { name: 'a', percent: 1, shadow: false, holdSeconds: 1 },
+          { name: 'a', percent: 2, shadow: false, holdSeconds: 1 },
+        ],
+      }).success,
+      false,
+    );
+    assert.equal(
+      canaryConfigSchema.safeParse({
+        stages: [{ name: 'a', percent: 1, shadow: false, holdSeconds: 1, operations: ['push'] }],
+      }).success,
+      false,
+    );
   });
 
   test('the error-rate query leaves conflicts and client errors out like the alert rule, and every query has a $window', () => {
     assert.match(DEFAULT_QUERIES['canary.error_rate']!, /error_category!~"conflict\|client"/);
-    for (const name of ['canary.error_rate', 'canary.operations', 'canary.p95_pooled_seconds', 'canary.p95_simple_seconds', 'canary.consistency']) {
+    for (const name of [
+      'canary.error_rate',
+      'canary.operations',
+      'canary.p95_pooled_seconds',
+      'canary.p95_simple_seconds',
+      'canary.consistency',
+    ]) {
       assert.match(DEFAULT_QUERIES[name]!, /\$window/, name);
     }
   });
 });
 
 describe('judgeDrill', () => {
-  const flip = (o: Partial<FlipResult> = {}): FlipResult => ({ flip: 1, direction: 'off', changeId: 'c', version: 2, switched: true, durationMs: 12, processes: 2, missing: [], changed: 8, ...o });
-  const load: LoadSummary = { agents: 10, ticks: 5, decisions: 400, pooled: 20, simple: 380, versionsSeen: 2, flapping: 0, pooledWhileOff: 0 };
+  const flip = (o: Partial<FlipResult> = {}): FlipResult => ({
+    flip: 1,
+    direction: 'off',
+    changeId: 'c',
+    version: 2,
+    switched: true,
+    durationMs: 12,
+    processes: 2,
+    missing: [],
+    changed: 8,
+    ...o,
+  });
+  const load: LoadSummary = {
+    agents: 10,
+    ticks: 5,
+    decisions: 400,
+    pooled: 20,
+    simple: 380,
+    versionsSeen: 2,
+    flapping: 0,
+    pooledWhileOff: 0,
+  };
   const clean = { leakedLocks: [], leakedLockCount: 0, stuckSandboxes: [], stuckSandboxCount: 0 };
 
   test('passes when every flip switched within the bound and nothing leaked', () => {
-    assert.deepEqual(judgeDrill([flip(), flip({ flip: 2, direction: 'on' })], load, clean, 1000), { verdict: 'pass', failures: [] });
+    assert.deepEqual(judgeDrill([flip(), flip({ flip: 2, direction: 'on' })], load, clean, 1000), {
+      verdict: 'pass',
+      failures: [],
+    });
   });
 
   test('fails on a slow flip, a missing process, a leaked lock or a stuck sandbox, naming each', () => {
-    const j = judgeDrill([flip({ durationMs: 1500 }), flip({ flip: 2, switched: false, durationMs: null, missing: ['p9'] })], load,
-      { ...clean, leakedLockCount: 1, stuckSandboxCount: 2 }, 1000);
+    const j = judgeDrill(
+      [flip({ durationMs: 1500 }), flip({ flip: 2, switched: false, durationMs: null, missing: ['p9'] })],
+      load,
+      { ...clean, leakedLockCount: 1, stuckSandboxCount: 2 },
+      1000,
+    );
     assert.equal(j.verdict, 'fail');
     assert.equal(j.failures.length, 4);
     assert.match(j.failures.join('\n'), /1500\.0 ms[\s\S]*p9[\s\S]*lock[\s\S]*2 sandbox/);
-    assert.match(renderDrillReport({
-      drillId: 'd', startedAt: 'a', finishedAt: 'b', flipEverySeconds: 30, durationSeconds: 300, switchBoundMs: 1000, flips: [flip()], load, invariants: clean, judgement: j, restored: true,
-    }), /# Rollback drill d: FAIL/);
+    assert.match(
+      renderDrillReport({
+        drillId: 'd',
+        startedAt: 'a',
+        finishedAt: 'b',
+        flipEverySeconds: 30,
+        durationSeconds: 300,
+        switchBoundMs: 1000,
+        flips: [flip()],
+        load,
+        invariants: clean,
+        judgement: j,
+        restored: true,
+      }),
+      /# Rollback drill d: FAIL/,
+    );
   });
 });

@@ -7,7 +7,18 @@
 import { describe, expect, test } from '@jest/globals';
 import type { AnalysisValues, CanaryStage } from '../../lib/canary/analysis.js';
 import {
-  accrue, apply, approved, beginRun, decide, held, initialState, nextRunState, planOf, recordAnalysis, runStatus, type ActionName,
+  accrue,
+  apply,
+  approved,
+  beginRun,
+  decide,
+  held,
+  initialState,
+  nextRunState,
+  planOf,
+  recordAnalysis,
+  runStatus,
+  type ActionName,
   type CanaryState,
 } from '../../workflows/canary-rollout/state.js';
 
@@ -31,7 +42,13 @@ function reason(action: ActionName, s: CanaryState, payload: unknown): string | 
 }
 
 const v = (value: number) => ({ kind: 'value', value }) as const;
-const healthyValues: AnalysisValues = { errorRate: v(0.01), operations: v(100), p95PooledSeconds: v(0.2), p95SimpleSeconds: v(0.2), consistency: v(1) };
+const healthyValues: AnalysisValues = {
+  errorRate: v(0.01),
+  operations: v(100),
+  p95PooledSeconds: v(0.2),
+  p95SimpleSeconds: v(0.2),
+  consistency: v(1),
+};
 const breaching: AnalysisValues = { ...healthyValues, errorRate: v(0.09) };
 const noData: AnalysisValues = { ...healthyValues, consistency: { kind: 'nodata', reason: 'empty result' } };
 
@@ -40,11 +57,15 @@ describe('operator actions', () => {
     const s = applied();
     expect(reason('advance', s, { stage: 'canary-10', actor: 'ops' })).toBeNull();
     expect(reason('advance', s, undefined)).toBeNull();
-    expect(reason('advance', s, { stage: 'decommission' })).toBe('refused: advance was for stage decommission, the rollout is at canary-10');
+    expect(reason('advance', s, { stage: 'decommission' })).toBe(
+      'refused: advance was for stage decommission, the rollout is at canary-10',
+    );
     apply('pause', s, { reason: 'dashboards' }, T0 + 1_000);
     expect(reason('advance', s, {})).toBe('refused: the rollout is paused (dashboards); resume it first');
     const last = { ...applied(), stage: { ...applied().stage, index: 1 } };
-    expect(reason('advance', last, {})).toBe('refused: decommission is the last stage: nothing to advance to (the rollout completes when its hold ends)');
+    expect(reason('advance', last, {})).toBe(
+      'refused: decommission is the last stage: nothing to advance to (the rollout completes when its hold ends)',
+    );
     const rolling = applied();
     apply('rollback', rolling, { reason: 'stop' }, T0);
     expect(reason('advance', rolling, {})).toBe('refused: the rollout is rolling back');
@@ -62,20 +83,27 @@ describe('operator actions', () => {
   test('rollback needs a reason, and is refused once under way, done, or after completion', () => {
     const s = applied();
     expect(reason('rollback', s, {})).toBe('invalid: reason is required (the audit records why)');
-    expect(reason('rollback', s, { reason: 'x'.repeat(501) })).toBe('invalid: reason must be a string of at most 500 characters');
+    expect(reason('rollback', s, { reason: 'x'.repeat(501) })).toBe(
+      'invalid: reason must be a string of at most 500 characters',
+    );
     expect(reason('rollback', s, 'stop')).toBe('invalid: payload must be an object');
     expect(reason('rollback', s, { reason: 'stop' })).toBeNull();
     apply('rollback', s, { reason: 'stop' }, T0);
     expect(s.rollbackPending).toMatchObject({ source: 'rollback', reason: 'stop', actor: 'signal' });
     expect(reason('rollback', s, { reason: 'again' })).toBe('refused: a rollback is already under way or done');
     const done = { ...applied(), completed: true };
-    expect(reason('rollback', done, { reason: 'late' })).toBe('refused: the rollout has completed; use the kill switch (POST /v1/flags/kill)');
+    expect(reason('rollback', done, { reason: 'late' })).toBe(
+      'refused: the rollout has completed; use the kill switch (POST /v1/flags/kill)',
+    );
     expect(reason('pause', done, {})).toBe('refused: the rollout has completed');
   });
 
   test('a malformed field is named', () => {
     const d = decide('advance', plan, applied(), { stage: 42 });
-    expect(d).toEqual({ ok: false, refusal: { kind: 'invalid', field: 'stage', reason: 'stage must be a string of at most 63 characters' } });
+    expect(d).toEqual({
+      ok: false,
+      refusal: { kind: 'invalid', field: 'stage', reason: 'stage must be a string of at most 63 characters' },
+    });
   });
 });
 

@@ -12,7 +12,7 @@ function file(content: string): string {
   return p;
 }
 
-test('the shipped temporal.yaml loads and carries the seeds\' defaults', () => {
+test("the shipped temporal.yaml loads and carries the seeds' defaults", () => {
   const c = loadConfig({ path: 'temporal.yaml', env: {} });
   assert.equal(c.pool.min, 3);
   assert.equal(c.pool.max, 10);
@@ -34,14 +34,17 @@ test('an empty config gets every default', () => {
 
 test('a bad value stops start-up naming the key path and the reason', () => {
   const p = file('pool:\n  max: -1\nsandbox:\n  provider: docker\n');
-  assert.throws(() => loadConfig({ path: p, env: {} }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError);
-    const paths = e.issues.map((i) => i.path);
-    assert.ok(paths.includes('pool.max'), paths.join());
-    assert.ok(paths.includes('sandbox.provider'), paths.join());
-    assert.match(e.message, /sandbox\.provider: /);
-    return true;
-  });
+  assert.throws(
+    () => loadConfig({ path: p, env: {} }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const paths = e.issues.map((i) => i.path);
+      assert.ok(paths.includes('pool.max'), paths.join());
+      assert.ok(paths.includes('sandbox.provider'), paths.join());
+      assert.match(e.message, /sandbox\.provider: /);
+      return true;
+    },
+  );
 });
 
 test('min above max is refused with the key path', () => {
@@ -69,11 +72,21 @@ test('environment variables override keys, including SGC__ paths', () => {
 });
 
 test('tokens come from SGC_API_TOKENS and are validated', () => {
-  const ok = loadConfig({ path: file('{}'), env: { SGC_API_TOKENS: JSON.stringify([{ name: 'a', role: 'admin', token: 'x'.repeat(20) }]) } });
+  const ok = loadConfig({
+    path: file('{}'),
+    env: { SGC_API_TOKENS: JSON.stringify([{ name: 'a', role: 'admin', token: 'x'.repeat(20) }]) },
+  });
   assert.equal(ok.api.tokens[0].role, 'admin');
   assert.throws(
-    () => loadConfig({ path: file('{}'), env: { SGC_API_TOKENS: JSON.stringify([{ name: 'a', role: 'root', token: 'short' }]) } }),
-    (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.path === 'api.tokens.0.role') && e.issues.some((i) => i.path === 'api.tokens.0.token'),
+    () =>
+      loadConfig({
+        path: file('{}'),
+        env: { SGC_API_TOKENS: JSON.stringify([{ name: 'a', role: 'root', token: 'short' }]) },
+      }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.issues.some((i) => i.path === 'api.tokens.0.role') &&
+      e.issues.some((i) => i.path === 'api.tokens.0.token'),
   );
 });
 

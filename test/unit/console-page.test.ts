@@ -13,18 +13,32 @@ function view(over: Partial<ConsoleView> = {}): ConsoleView {
     flags: {
       ok: true,
       value: {
-        flags: [{ operation: 'git.push', percent: 50, shadow: true, version: 3, updatedAt: t0, updatedBy: `api:${EVIL}` }],
+        flags: [
+          { operation: 'git.push', percent: 50, shadow: true, version: 3, updatedAt: t0, updatedBy: `api:${EVIL}` },
+        ],
         latch: { latched: true, reason: `incident ${EVIL}`, actor: EVIL, since: t0 },
       },
     },
     phases: {
       ok: true,
-      value: [{
-        phase: 'canary', workflowId: `canary-${EVIL}`, execution: 'RUNNING', summary: `canary paused — ${EVIL}`, startTime: t0, closeTime: null,
-        temporalUrl: `http://127.0.0.1:8233/namespaces/default/workflows/${encodeURIComponent(`canary-${EVIL}`)}`,
-      }],
+      value: [
+        {
+          phase: 'canary',
+          workflowId: `canary-${EVIL}`,
+          execution: 'RUNNING',
+          summary: `canary paused — ${EVIL}`,
+          startTime: t0,
+          closeTime: null,
+          temporalUrl: `http://127.0.0.1:8233/namespaces/default/workflows/${encodeURIComponent(`canary-${EVIL}`)}`,
+        },
+      ],
     },
-    rollbacks: { ok: true, value: [{ id: 7, source: 'kill', actor: EVIL, reason: EVIL, decidedAt: t0, durationMs: 12.345, missingProcesses: [] }] },
+    rollbacks: {
+      ok: true,
+      value: [
+        { id: 7, source: 'kill', actor: EVIL, reason: EVIL, decidedAt: t0, durationMs: 12.345, missingProcesses: [] },
+      ],
+    },
     reports: { ok: true, value: [{ id: 'r-1', kind: 'drift', runId: EVIL, title: EVIL, createdAt: t0 }] },
     links: { temporalUi: 'http://127.0.0.1:8233', runbook: '/v1/runbook?format=html', docs: '/docs' },
     generatedAt: t0,
@@ -50,7 +64,11 @@ describe('console page', () => {
     const escaped = page.split('&lt;script&gt;alert(1)&lt;/script&gt;').length - 1;
     assert.ok(escaped >= 9, `escaped ${escaped} times`);
     assert.ok(page.includes('value="tok&quot;en"'), 'the CSRF value stays inside its attribute');
-    assert.ok(page.includes(`href="http://127.0.0.1:8233/namespaces/default/workflows/${encodeURIComponent(`canary-${EVIL}`).replace(/'/g, '&#39;')}"`));
+    assert.ok(
+      page.includes(
+        `href="http://127.0.0.1:8233/namespaces/default/workflows/${encodeURIComponent(`canary-${EVIL}`).replace(/'/g, '&#39;')}"`,
+      ),
+    );
   });
 
   test('admins get the kill form with the CSRF token, a required reason and a required confirmation; latched shows unlatch', () => {
@@ -63,7 +81,12 @@ describe('console page', () => {
   });
 
   test('operators see the state but no kill form; unavailable sections say why', () => {
-    const page = renderConsolePage(view({ principal: { name: 'ops', role: 'operator' }, phases: { ok: false, error: 'Temporal did not answer within 4000 ms' } }));
+    const page = renderConsolePage(
+      view({
+        principal: { name: 'ops', role: 'operator' },
+        phases: { ok: false, error: 'Temporal did not answer within 4000 ms' },
+      }),
+    );
     assert.ok(!page.includes('id="kill-form"'));
     assert.match(page, /Temporal unavailable: Temporal did not answer within 4000 ms/);
     assert.match(page, /<td class="percent">50%<\/td>/);

@@ -65,6 +65,9 @@ test('a configured key wins; otherwise a per-install key file is created once wi
 });
 
 test('credentials in URLs are stripped before an error is stored', () => {
-  assert.equal(redactSecrets('fatal: https://x-access-token:ghp_abc@github.com/o/r.git denied'), 'fatal: https://github.com/o/r.git denied');
+  assert.equal(
+    redactSecrets('fatal: https://x-access-token:ghp_abc@github.com/o/r.git denied'),
+    'fatal: https://github.com/o/r.git denied',
+  );
   assert.equal(redactSecrets('Authorization: Bearer abc.def'), 'Authorization: Bearer [redacted]');
 });

@@ -4,7 +4,13 @@ import { readFileSync } from 'node:fs';
 import { driftInputFromConfig, driftOverridesSchema } from '../../clients/drift.js';
 import { parseConfig } from '../../lib/config/index.js';
 import {
-  evaluateDriftReview, renderDriftReviewMarkdown, resourceTable, reviewMode, seriesOf, toSampleSet, type DriftProcessInput,
+  evaluateDriftReview,
+  renderDriftReviewMarkdown,
+  resourceTable,
+  reviewMode,
+  seriesOf,
+  toSampleSet,
+  type DriftProcessInput,
 } from '../../lib/drift/review.js';
 import { DEFAULT_DRIFT_THRESHOLDS, evaluateDrift, type DriftSample } from '../../lib/drift/verdict.js';
 
@@ -18,7 +24,10 @@ const H48 = 172_800;
  * A soak of `duration` seconds sampled every `step` (seed 001's healthy shape: memory +4.5%,
  * CPU ~1.2%, handles 17 → 28 then flat), with per-sample overrides.
  */
-function soak(name: string, o: { duration?: number; step?: number; over?: (i: number, s: DriftSample) => Partial<DriftSample> } = {}): DriftProcessInput {
+function soak(
+  name: string,
+  o: { duration?: number; step?: number; over?: (i: number, s: DriftSample) => Partial<DriftSample> } = {},
+): DriftProcessInput {
   const duration = o.duration ?? H2;
   const step = o.step ?? 300;
   const n = duration / step;
@@ -40,19 +49,35 @@ function soak(name: string, o: { duration?: number; step?: number; over?: (i: nu
     };
     return { ...base, ...(o.over?.(i, base) ?? {}) };
   };
-  return { name, job: `sgc-${name}`, instance: '.+', t0: mk(0), samples: Array.from({ length: n }, (_, k) => mk(k + 1)) };
+  return {
+    name,
+    job: `sgc-${name}`,
+    instance: '.+',
+    t0: mk(0),
+    samples: Array.from({ length: n }, (_, k) => mk(k + 1)),
+  };
 }
 
-const leaking = (name: string, duration = H2) => soak(name, { duration, over: (i, s) => ({ rssBytes: s.rssBytes! * (1 + 0.012 * i) }) });
+const leaking = (name: string, duration = H2) =>
+  soak(name, { duration, over: (i, s) => ({ rssBytes: s.rssBytes! * (1 + 0.012 * i) }) });
 
 test('one review of two processes: a verdict each, overall FAIL naming the leaking process', () => {
   const v = evaluateDriftReview({ processes: [soak('api'), leaking('worker')], durationSeconds: H2 });
-  assert.deepEqual(v.processes.map((p) => [p.name, p.summary, p.passed]), [['api', '7/7 criteria met', true], ['worker', '6/7 criteria met', false]]);
+  assert.deepEqual(
+    v.processes.map((p) => [p.name, p.summary, p.passed]),
+    [
+      ['api', '7/7 criteria met', true],
+      ['worker', '6/7 criteria met', false],
+    ],
+  );
   assert.equal(v.passed, false);
   assert.deepEqual(v.failedProcesses, ['worker']);
   assert.deepEqual(v.failed, ['worker:memory_growth']);
   assert.equal(v.met, 6, 'the weakest process');
-  assert.equal(v.summary, 'FAIL (provisional) — worker: 6/7 criteria met (failed: memory_growth); api: 7/7 criteria met');
+  assert.equal(
+    v.summary,
+    'FAIL (provisional) — worker: 6/7 criteria met (failed: memory_growth); api: 7/7 criteria met',
+  );
 });
 
 test('every process at 7/7 passes overall; a process without data cannot pass', () => {
@@ -74,7 +99,10 @@ test('a short soak is provisional, a 48 h review full; the threshold is configur
   assert.equal(full.summary, 'PASS (full) — api: 7/7 criteria met');
   // planned 48 h, samples span only 24 h (the review was cut short): provisional, and uptime fails
   const cut = soak('api', { duration: H48, step: 3600 });
-  const short = evaluateDriftReview({ processes: [{ ...cut, samples: cut.samples.slice(0, 24) }], durationSeconds: H48 });
+  const short = evaluateDriftReview({
+    processes: [{ ...cut, samples: cut.samples.slice(0, 24) }],
+    durationSeconds: H48,
+  });
   assert.equal(short.mode, 'provisional');
   assert.equal(short.passed, false);
   // a 2 h soak with the threshold at 2 h is a full review
@@ -88,7 +116,10 @@ test('the resource table has T0, T+N and Delta for every resource, judged by its
   const p = soak('api', { over: (i) => (i === 24 ? { criticalErrorsTotal: 0 } : {}) });
   const v = evaluateDrift({ t0: p.t0, samples: p.samples, durationSeconds: H2 });
   const rows = resourceTable(p, v, DEFAULT_DRIFT_THRESHOLDS);
-  assert.deepEqual(rows.map((r) => r.id), ['uptime', 'rss', 'heap', 'cpu', 'open_fds', 'active_handles', 'eventloop_lag_p99', 'restarts', 'critical_errors']);
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    ['uptime', 'rss', 'heap', 'cpu', 'open_fds', 'active_handles', 'eventloop_lag_p99', 'restarts', 'critical_errors'],
+  );
   const row = Object.fromEntries(rows.map((r) => [r.id, r]));
   assert.deepEqual(row.rss.cells, { t0: '2765.0 MB', tN: '2890.0 MB', delta: '+125.0 MB (+4.5%)' });
   assert.equal(row.rss.status, 'pass');
@@ -127,10 +158,16 @@ test('the resource table shows growth, restarts and errors where they happen, an
 });
 
 test('the markdown has the overall verdict with its mode, and per process the T0 / T+N / Delta table and the criteria', () => {
-  const md = renderDriftReviewMarkdown(evaluateDriftReview({ processes: [soak('api'), leaking('worker')], durationSeconds: H2 }), 'Drift review — test');
+  const md = renderDriftReviewMarkdown(
+    evaluateDriftReview({ processes: [soak('api'), leaking('worker')], durationSeconds: H2 }),
+    'Drift review — test',
+  );
   assert.match(md, /^# Drift review — test$/m);
   assert.match(md, /^\*\*Overall: ❌ FAIL \(provisional\)\*\* — failed: worker$/m);
-  assert.match(md, /^Provisional: a short soak of 2\.00 h observed \(2\.00 h planned\); a full review is at least 48\.00 h\.$/m);
+  assert.match(
+    md,
+    /^Provisional: a short soak of 2\.00 h observed \(2\.00 h planned\); a full review is at least 48\.00 h\.$/m,
+  );
   assert.match(md, /^## api — job `sgc-api`, instance `\.\+`: ✅ 7\/7 CRITERIA MET$/m);
   assert.match(md, /^## worker — job `sgc-worker`, instance `\.\+`: ❌ 6\/7 CRITERIA MET$/m);
   assert.equal(md.match(/^\| Resource \| T0 \| T\+2\.00 h \| Delta \| Status \|$/gm)?.length, 2);
@@ -141,25 +178,58 @@ test('the markdown has the overall verdict with its mode, and per process the T0
 
 test('rows stored before reviews covered several processes read as the one process', () => {
   const flat: DriftSample = { at: T0, rssBytes: 5 * MB, cpuPercent: 1 };
-  assert.deepEqual(toSampleSet(flat, 'sgc-worker'), { at: T0, targets: { 'sgc-worker': { rssBytes: 5 * MB, cpuPercent: 1 } } });
+  assert.deepEqual(toSampleSet(flat, 'sgc-worker'), {
+    at: T0,
+    targets: { 'sgc-worker': { rssBytes: 5 * MB, cpuPercent: 1 } },
+  });
   const set = { at: T0, targets: { api: { rssBytes: 1 }, worker: { rssBytes: 2 } } };
   assert.deepEqual(toSampleSet(set, 'x'), set);
-  assert.deepEqual(seriesOf([set, { at: T0 + 1, targets: { api: { rssBytes: 3 } } }], 'worker'), [{ at: T0, rssBytes: 2 }, { at: T0 + 1 }]);
+  assert.deepEqual(seriesOf([set, { at: T0 + 1, targets: { api: { rssBytes: 3 } } }], 'worker'), [
+    { at: T0, rssBytes: 2 },
+    { at: T0 + 1 },
+  ]);
 });
 
 test('by default one review covers the API and the worker, by the job names npm start gives them in Prometheus', () => {
   const config = parseConfig({});
   const input = driftInputFromConfig(config);
-  assert.deepEqual(input.targets, [{ name: 'api', job: 'sgc-api', instance: '.+' }, { name: 'worker', job: 'sgc-worker', instance: '.+' }]);
+  assert.deepEqual(input.targets, [
+    { name: 'api', job: 'sgc-api', instance: '.+' },
+    { name: 'worker', job: 'sgc-worker', instance: '.+' },
+  ]);
   assert.equal(input.fullReviewMinSeconds, 172_800);
   assert.equal(input.durationSeconds, 7_200, 'a short soak by default, reported as provisional');
-  const scraped = [...readFileSync(new URL('../../monitoring/prometheus.yml.tmpl', import.meta.url), 'utf8').matchAll(/job_name:\s*(\S+)/g)].map((m) => m[1]);
-  for (const t of input.targets ?? []) assert.ok(scraped.includes(t.job), `${t.job} is a scrape job of monitoring/prometheus.yml.tmpl (${scraped.join(', ')})`);
+  const scraped = [
+    ...readFileSync(new URL('../../monitoring/prometheus.yml.tmpl', import.meta.url), 'utf8').matchAll(
+      /job_name:\s*(\S+)/g,
+    ),
+  ].map((m) => m[1]);
+  for (const t of input.targets ?? [])
+    assert.ok(
+      scraped.includes(t.job),
+      `${t.job} is a scrape job of monitoring/prometheus.yml.tmpl (${scraped.join(', ')})`,
+    );
   // one process on request; target and targets together, or two targets under one name, are refused naming the field
-  assert.deepEqual(driftInputFromConfig(config, { target: { job: 'sgc-worker' } }).targets, [{ name: 'sgc-worker', job: 'sgc-worker', instance: '.+' }]);
+  assert.deepEqual(driftInputFromConfig(config, { target: { job: 'sgc-worker' } }).targets, [
+    { name: 'sgc-worker', job: 'sgc-worker', instance: '.+' },
+  ]);
   const both = driftOverridesSchema.safeParse({ target: { job: 'a' }, targets: [{ job: 'b' }] });
   assert.equal(both.success, false);
-  assert.deepEqual(both.error?.issues.map((i) => i.path.join('.')), ['targets']);
+  assert.deepEqual(
+    both.error?.issues.map((i) => i.path.join('.')),
+    ['targets'],
+  );
   assert.equal(driftOverridesSchema.safeParse({ targets: [{ job: 'a' }, { job: 'a' }] }).success, false);
-  assert.throws(() => parseConfig({ drift: { targets: [{ job: 'x', instance: 'a' }, { job: 'x', instance: 'b' }] } }), /drift\.targets: target names must be unique/);
+  assert.throws(
+    () =>
+      parseConfig({
+        drift: {
+          targets: [
+            { job: 'x', instance: 'a' },
+            { job: 'x', instance: 'b' },
+          ],
+        },
+      }),
+    /drift\.targets: target names must be unique/,
+  );
 });

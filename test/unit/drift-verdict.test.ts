@@ -1,6 +1,12 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { evaluateDrift, renderDriftMarkdown, kendallTrend, counterIncrease, type DriftSample } from '../../lib/drift/verdict.js';
+import {
+  evaluateDrift,
+  renderDriftMarkdown,
+  kendallTrend,
+  counterIncrease,
+  type DriftSample,
+} from '../../lib/drift/verdict.js';
 
 const T0 = 1_759_600_000;
 const START = T0 - 10; // process started 10 s before T0
@@ -9,7 +15,10 @@ const DURATION = 7200;
 const STEP = 300;
 
 /** A healthy 2 h soak sampled every 5 min (seed 001's shape: memory +4.5%, CPU ~1.2%, handles 17 → 28 then flat). */
-function soak(over: (i: number, s: DriftSample) => Partial<DriftSample> = () => ({})): { t0: DriftSample; samples: DriftSample[] } {
+function soak(over: (i: number, s: DriftSample) => Partial<DriftSample> = () => ({})): {
+  t0: DriftSample;
+  samples: DriftSample[];
+} {
   const mk = (i: number): DriftSample => {
     const at = T0 + i * STEP;
     const base: DriftSample = {
@@ -32,13 +41,19 @@ test('a healthy soak meets 7/7 and passes', () => {
   const v = evaluateDrift({ ...soak(), durationSeconds: DURATION });
   assert.equal(v.summary, '7/7 criteria met', JSON.stringify(v.rows, null, 1));
   assert.equal(v.passed, true);
-  assert.deepEqual(v.rows.map((r) => r.status), Array(7).fill('pass'));
+  assert.deepEqual(
+    v.rows.map((r) => r.status),
+    Array(7).fill('pass'),
+  );
   assert.ok(v.metrics.memoryGrowth! > 0.04 && v.metrics.memoryGrowth! < 0.05);
   assert.match(renderDriftMarkdown(v), /7\/7 CRITERIA MET/);
 });
 
 test('leaking memory fails, naming memory growth', () => {
-  const v = evaluateDrift({ ...soak((i, s) => ({ rssBytes: s.rssBytes! * (1 + 0.012 * i) })), durationSeconds: DURATION });
+  const v = evaluateDrift({
+    ...soak((i, s) => ({ rssBytes: s.rssBytes! * (1 + 0.012 * i) })),
+    durationSeconds: DURATION,
+  });
   assert.equal(v.passed, false);
   assert.deepEqual(v.failed, ['memory_growth']);
   assert.equal(v.summary, '6/7 criteria met');
@@ -68,10 +83,16 @@ test('a restart is also seen from uptime alone when the start time is not export
 
 test('CPU: average at 5% fails, a sustained spike fails, a brief spike does not', () => {
   assert.deepEqual(evaluateDrift({ ...soak(() => ({ cpuPercent: 5 })), durationSeconds: DURATION }).failed, ['cpu']);
-  const sustained = evaluateDrift({ ...soak((i) => (i >= 5 && i <= 7 ? { cpuPercent: 30 } : { cpuPercent: 0.5 })), durationSeconds: DURATION });
+  const sustained = evaluateDrift({
+    ...soak((i) => (i >= 5 && i <= 7 ? { cpuPercent: 30 } : { cpuPercent: 0.5 })),
+    durationSeconds: DURATION,
+  });
   assert.deepEqual(sustained.failed, ['cpu'], 'three samples at 30% in a row');
   assert.ok(sustained.metrics.cpuAvgPercent! < 5, 'the average alone would pass');
-  const brief = evaluateDrift({ ...soak((i) => (i === 5 || i === 6 ? { cpuPercent: 30 } : { cpuPercent: 0.5 })), durationSeconds: DURATION });
+  const brief = evaluateDrift({
+    ...soak((i) => (i === 5 || i === 6 ? { cpuPercent: 30 } : { cpuPercent: 0.5 })),
+    durationSeconds: DURATION,
+  });
   assert.equal(brief.passed, true);
 });
 

@@ -2,8 +2,16 @@ import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { defaultValidationConfig } from '../../lib/config/validation.js';
 import {
-  crossingLikelihood, fitDailySeries, forecast3Months, linearFit, predictDay, predictRate, predictTotal, usableFit,
-  type ForecastDay, type SeriesFit,
+  crossingLikelihood,
+  fitDailySeries,
+  forecast3Months,
+  linearFit,
+  predictDay,
+  predictRate,
+  predictTotal,
+  usableFit,
+  type ForecastDay,
+  type SeriesFit,
 } from '../../lib/validation/forecast.js';
 import { fSurvival, normalQuantile, tQuantile, trendAt } from '../../lib/validation/trend.js';
 import { renderValidationFinalReport } from '../../lib/validation/report.js';
@@ -33,7 +41,13 @@ function noise(seed: number): () => number {
 }
 
 /** [day, value] pairs of days 1..n (skipping `missing`), value = level(d) × (1 + cv·noise). */
-function series(n: number, level: (d: number) => number, cv: number, seed: number, missing: number[] = []): [number, number][] {
+function series(
+  n: number,
+  level: (d: number) => number,
+  cv: number,
+  seed: number,
+  missing: number[] = [],
+): [number, number][] {
   const e = noise(seed);
   const out: [number, number][] = [];
   for (let d = 1; d <= n; d++) {
@@ -51,7 +65,12 @@ const fitOf = (pts: [number, number][]): SeriesFit => {
 
 describe('linearFit (ordinary least squares, the old method the benchmark compares with)', () => {
   test('recovers an exact line with r² = 1', () => {
-    const f = linearFit([[1, 5], [2, 7], [3, 9], [4, 11]]);
+    const f = linearFit([
+      [1, 5],
+      [2, 7],
+      [3, 9],
+      [4, 11],
+    ]);
     assert.ok(f);
     close(f.slope, 2);
     close(f.intercept, 3);
@@ -61,7 +80,12 @@ describe('linearFit (ordinary least squares, the old method the benchmark compar
 
   test('fits the least-squares line through noisy points', () => {
     // x̄ = ȳ = 2.5, Sxy = 3, Sxx = 5 → slope 0.6, intercept 2.5 - 0.6·2.5 = 1
-    const f = linearFit([[1, 2], [2, 1], [3, 4], [4, 3]]);
+    const f = linearFit([
+      [1, 2],
+      [2, 1],
+      [3, 4],
+      [4, 3],
+    ]);
     assert.ok(f);
     close(f.slope, 0.6);
     close(f.intercept, 1);
@@ -70,7 +94,13 @@ describe('linearFit (ordinary least squares, the old method the benchmark compar
 
   test('needs two distinct x values', () => {
     assert.equal(linearFit([[1, 2]]), null);
-    assert.equal(linearFit([[1, 2], [1, 3]]), null);
+    assert.equal(
+      linearFit([
+        [1, 2],
+        [1, 3],
+      ]),
+      null,
+    );
     assert.equal(linearFit([]), null);
   });
 });
@@ -86,11 +116,17 @@ describe('distributions behind the intervals', () => {
     close(tQuantile(0.9, 5), 1.476, 2e-3);
     close(tQuantile(0.975, 5), 2.571, 3e-3);
     close(tQuantile(0.975, 10), 2.228, 2e-3);
-    close(tQuantile(0.9, 30), 1.310, 1e-3);
+    close(tQuantile(0.9, 30), 1.31, 1e-3);
   });
 
   test('F survival matches the 1 % table values for 6 numerator degrees of freedom', () => {
-    for (const [f, d2] of [[5.39, 10], [3.87, 20], [3.47, 30], [2.96, 120]]) close(fSurvival(f, 6, d2), 0.01, 2e-4);
+    for (const [f, d2] of [
+      [5.39, 10],
+      [3.87, 20],
+      [3.47, 30],
+      [2.96, 120],
+    ])
+      close(fSurvival(f, 6, d2), 0.01, 2e-4);
     assert.equal(fSurvival(0, 6, 10), 1);
   });
 });
@@ -196,7 +232,8 @@ describe('fitDailySeries on synthetic daily series', () => {
     const f = fitOf(series(21, (d) => 100 + d, 0.05, 9));
     const near = predictRate(f, 30, 30);
     const far = predictRate(f, 90, 30);
-    for (const p of [near, far]) assert.ok(p.lo95 <= p.lo80 && p.lo80 <= p.mean && p.mean <= p.hi80 && p.hi80 <= p.hi95);
+    for (const p of [near, far])
+      assert.ok(p.lo95 <= p.lo80 && p.lo80 <= p.mean && p.mean <= p.hi80 && p.hi80 <= p.hi95);
     assert.ok(far.hi80 - far.lo80 > near.hi80 - near.lo80);
     // calibration: 300 seeded growth series with normal noise, weeks 4–6 after a 3-week fit
     let inside = 0;
@@ -227,10 +264,20 @@ describe('fitDailySeries on synthetic daily series', () => {
 
 describe('forecast3Months', () => {
   test('flat cost and concurrency project flat and cross nothing', () => {
-    const f = forecast3Months(days(28, () => 10, () => 4), config);
+    const f = forecast3Months(
+      days(
+        28,
+        () => 10,
+        () => 4,
+      ),
+      config,
+    );
     assert.equal(f.method, 'changepoint-theil-sen');
     assert.equal(f.lastDay, 28);
-    assert.deepEqual(f.points.map((p) => p.day), [58, 88, 118]);
+    assert.deepEqual(
+      f.points.map((p) => p.day),
+      [58, 88, 118],
+    );
     for (const p of f.points) {
       close(p.monthlyCost, 300);
       close(p.peakConcurrency, 4);
@@ -245,7 +292,14 @@ describe('forecast3Months', () => {
 
   test('a growing daily cost crosses $500/month within 3 months and says when, with its likelihood', () => {
     // daily cost = 10 + 0.2·day: at day 58 → 21.6/day → $648/month; at day 28 → $468
-    const f = forecast3Months(days(28, (d) => 10 + 0.2 * d, () => 4), config);
+    const f = forecast3Months(
+      days(
+        28,
+        (d) => 10 + 0.2 * d,
+        () => 4,
+      ),
+      config,
+    );
     close(f.cost?.slope, 0.2);
     close(f.currentMonthlyCost, (10 + 0.2 * 28) * 30);
     close(f.points[0].monthlyCost, (10 + 0.2 * 58) * 30, 1e-6);
@@ -257,7 +311,10 @@ describe('forecast3Months', () => {
   test('a noisy series near the trigger: the crossing is stated as possible in the 80 % band', () => {
     // ~$420/month with 15 % day-to-day noise: the central forecast stays below $500, the band reaches it
     const cost = series(28, () => 14, 0.15, 12);
-    const f = forecast3Months(cost.map(([d, v]) => ({ day: d, costDollars: v, peakConcurrency: 4 })), config);
+    const f = forecast3Months(
+      cost.map(([d, v]) => ({ day: d, costDollars: v, peakConcurrency: 4 })),
+      config,
+    );
     const p = f.points[0];
     assert.equal(p.monthlyCostExceeds, false);
     assert.ok(p.monthlyCostBand && p.monthlyCostBand.hi80 > 500, `band ${JSON.stringify(p.monthlyCostBand)}`);
@@ -268,14 +325,35 @@ describe('forecast3Months', () => {
 
   test('concurrency growing past 10 is flagged; exactly 10 is not a crossing', () => {
     // peak = 4 + 0.1·day → day 118 → 15.8 (crosses); at day 88 → 12.8
-    const f = forecast3Months(days(28, () => 1, (d) => 4 + 0.1 * d), config);
+    const f = forecast3Months(
+      days(
+        28,
+        () => 1,
+        (d) => 4 + 0.1 * d,
+      ),
+      config,
+    );
     assert.equal(f.points[2].concurrencyExceeds, true);
-    const flat = forecast3Months(days(28, () => 1, () => 10), config);
+    const flat = forecast3Months(
+      days(
+        28,
+        () => 1,
+        () => 10,
+      ),
+      config,
+    );
     assert.equal(flat.crossesTrigger, false);
   });
 
   test('a falling trend is clamped at zero, never negative', () => {
-    const f = forecast3Months(days(14, (d) => 20 - d, () => 4), config);
+    const f = forecast3Months(
+      days(
+        14,
+        (d) => 20 - d,
+        () => 4,
+      ),
+      config,
+    );
     for (const p of f.points) {
       assert.equal(p.monthlyCost, 0);
       assert.ok(p.monthlyCostBand && p.monthlyCostBand.lo95 >= 0);
@@ -283,14 +361,25 @@ describe('forecast3Months', () => {
   });
 
   test('incomplete and missing days are left out of the fit', () => {
-    const input = days(14, (d) => (d === 5 ? null : 10), () => 4).map((d) => (d.day === 7 ? { ...d, costDollars: 1000, complete: false } : d));
+    const input = days(
+      14,
+      (d) => (d === 5 ? null : 10),
+      () => 4,
+    ).map((d) => (d.day === 7 ? { ...d, costDollars: 1000, complete: false } : d));
     const f = forecast3Months(input, config);
     assert.equal(f.cost?.n, 12);
     close(f.cost?.slope, 0);
   });
 
   test('without data there is no forecast, and no claim that nothing is crossed', () => {
-    const f = forecast3Months(days(1, () => 10, () => 4), config);
+    const f = forecast3Months(
+      days(
+        1,
+        () => 10,
+        () => 4,
+      ),
+      config,
+    );
     assert.equal(f.cost, null);
     assert.equal(f.crossesTrigger, null);
     const none = forecast3Months([], config);
@@ -300,17 +389,34 @@ describe('forecast3Months', () => {
 
   test('too short after the last change: "not enough history", no numbers, no claim', () => {
     // cost and concurrency both jump 4 days before the end
-    const f = forecast3Months(days(28, (d) => (d >= 25 ? 40 : 10), (d) => (d >= 25 ? 14 : 5)), config);
+    const f = forecast3Months(
+      days(
+        28,
+        (d) => (d >= 25 ? 40 : 10),
+        (d) => (d >= 25 ? 14 : 5),
+      ),
+      config,
+    );
     assert.equal(f.cost?.enoughHistory, false);
     assert.equal(f.points[0].monthlyCost, null);
     assert.equal(f.points[0].monthlyCostBand, null);
     assert.equal(f.points[0].peakConcurrency, null);
     assert.equal(f.crossesTrigger, null);
-    assert.match(f.notes.join('\n'), /monthly cost: not enough history — the series changed for good on day 25 and has 4 days since \(7 needed\)/);
+    assert.match(
+      f.notes.join('\n'),
+      /monthly cost: not enough history — the series changed for good on day 25 and has 4 days since \(7 needed\)/,
+    );
   });
 
   test('the horizon follows config.forecast.months', () => {
-    const f = forecast3Months(days(10, () => 1, () => 1), defaultValidationConfig({ forecast: { months: 6 } }));
+    const f = forecast3Months(
+      days(
+        10,
+        () => 1,
+        () => 1,
+      ),
+      defaultValidationConfig({ forecast: { months: 6 } }),
+    );
     assert.equal(f.points.length, 6);
   });
 
@@ -335,22 +441,47 @@ describe('issue 14: cost per operation steps from $0.020 to $0.075 on day 7, the
     const costPerOp = n >= 7 ? 0.075 : 0.02;
     const ops = opsPerDay * (1 + 0.03 * Math.sin(n * 1.7));
     const hourly = Array.from({ length: 24 }, (_, h) => ({
-      t: start + (h + 1) * 3600, opsPerMin: ops / 1440, costPerOp, p95Seconds: 1, errorRate: 0.01, peakConcurrency: 5, monthlyCost: ops * costPerOp * 30,
+      t: start + (h + 1) * 3600,
+      opsPerMin: ops / 1440,
+      costPerOp,
+      p95Seconds: 1,
+      errorRate: 0.01,
+      peakConcurrency: 5,
+      monthlyCost: ops * costPerOp * 30,
     }));
     return {
-      day: n, start, end: start + 86_400, hourly,
+      day: n,
+      start,
+      end: start + 86_400,
+      hourly,
       aggregates: {
-        operations: ops, costDollars: ops * costPerOp, costPerOp, p50Seconds: 0.4, p95Seconds: 1, p99Seconds: 1.6, errorRate: 0.01,
+        operations: ops,
+        costDollars: ops * costPerOp,
+        costPerOp,
+        p50Seconds: 0.4,
+        p95Seconds: 1,
+        p99Seconds: 1.6,
+        errorRate: 0.01,
         errorRateByCategory: { network: 0.006, timeout: 0.004, conflict: 0, auth: 0, rate_limit: 0, other: 0 },
-        peakConcurrency: 5, throughputOpsPerMin: ops / 1440, peakThroughputOpsPerMin: ops / 600,
-        operationDistribution: { pull: 0.6, push: 0.4 }, poolHitRatio: null, rateLimitHeadroom: 0.8, rateLimitedOperations: 0,
-        recoveryMeanSeconds: 3, recoveryP95Seconds: 6, monthlyCost: ops * costPerOp * 30,
+        peakConcurrency: 5,
+        throughputOpsPerMin: ops / 1440,
+        peakThroughputOpsPerMin: ops / 600,
+        operationDistribution: { pull: 0.6, push: 0.4 },
+        poolHitRatio: null,
+        rateLimitHeadroom: 0.8,
+        rateLimitedOperations: 0,
+        recoveryMeanSeconds: 3,
+        recoveryP95Seconds: 6,
+        monthlyCost: ops * costPerOp * 30,
       },
     };
   }
   const snaps = Array.from({ length: 42 }, (_, i) => snapshot(i + 1));
   const weeks = Array.from({ length: 6 }, (_, i) => summarizeWeek(snaps, i + 1, cfg));
-  const forecast = forecast3Months(weeks.flatMap((w) => w.days), cfg);
+  const forecast = forecast3Months(
+    weeks.flatMap((w) => w.days),
+    cfg,
+  );
 
   test('forecast ≈ $816 a month at every horizon, inside a narrow band — not the least-squares slope', () => {
     assert.equal(forecast.cost?.changes.length, 1);
@@ -358,7 +489,10 @@ describe('issue 14: cost per operation steps from $0.020 to $0.075 on day 7, the
     assert.equal(forecast.cost?.slope, 0);
     for (const p of forecast.points) {
       close(p.monthlyCost, 816, 10);
-      assert.ok(p.monthlyCostBand && p.monthlyCostBand.lo80 > 770 && p.monthlyCostBand.hi80 < 870, JSON.stringify(p.monthlyCostBand));
+      assert.ok(
+        p.monthlyCostBand && p.monthlyCostBand.lo80 > 770 && p.monthlyCostBand.hi80 < 870,
+        JSON.stringify(p.monthlyCostBand),
+      );
       assert.ok(p.monthlyCostBand.lo95 <= p.monthlyCostBand.lo80 && p.monthlyCostBand.hi95 >= p.monthlyCostBand.hi80);
     }
     // the old method on the same days: a line through the step, ≥ $1,200 at +1 month and still rising
@@ -373,8 +507,14 @@ describe('issue 14: cost per operation steps from $0.020 to $0.075 on day 7, the
   test('the readiness report states method, inputs, bands and the crossing; the chart has shaded bands', () => {
     const r = renderValidationFinalReport({ weeks, config: cfg, decision: decide(weeks, cfg), forecast });
     assert.match(r.markdown, /\*\*How this forecast is made\.\*\*/);
-    assert.match(r.markdown, /daily cost: lasting change on day 7 \(\$7\.\d\d a day → \$27\.\d\d a day\); the 36 days since day 7 are used/);
-    assert.match(r.markdown, /\| \+1 month \| 72 \| \$81\d\.\d\d \| \$\d{3} – \$\d{3} \| \$\d{3} – \$\d{3} \| yes \(very likely\) \|/);
+    assert.match(
+      r.markdown,
+      /daily cost: lasting change on day 7 \(\$7\.\d\d a day → \$27\.\d\d a day\); the 36 days since day 7 are used/,
+    );
+    assert.match(
+      r.markdown,
+      /\| \+1 month \| 72 \| \$81\d\.\d\d \| \$\d{3} – \$\d{3} \| \$\d{3} – \$\d{3} \| yes \(very likely\) \|/,
+    );
     assert.doesNotMatch(r.markdown, /ordinary least-squares/);
     const chart = r.charts.find((c) => c.title.startsWith('Monthly cost')) as ChartSpecWithBands | undefined;
     assert.ok(chart?.bands && chart.bands.length === 2);
@@ -387,9 +527,37 @@ describe('issue 14: cost per operation steps from $0.020 to $0.075 on day 7, the
 
 describe('chart bands (lib/reports/svg.ts)', () => {
   test('a chart without bands draws none; a band with a null bound breaks', () => {
-    const base = { title: 't', unit: '$', series: [{ name: 'a', points: [[1, 1], [2, 2], [3, 3]] as [number, number][] }] };
+    const base = {
+      title: 't',
+      unit: '$',
+      series: [
+        {
+          name: 'a',
+          points: [
+            [1, 1],
+            [2, 2],
+            [3, 3],
+          ] as [number, number][],
+        },
+      ],
+    };
     assert.doesNotMatch(renderLineChartSvg(base), /class="band"/);
-    const svg = renderLineChartSvg({ ...base, bands: [{ name: 'b <x>', series: 'a', points: [[1, 0, 2], [2, 1, 3], [3, null, 4], [4, 2, 5], [5, 3, 6]] }] });
+    const svg = renderLineChartSvg({
+      ...base,
+      bands: [
+        {
+          name: 'b <x>',
+          series: 'a',
+          points: [
+            [1, 0, 2],
+            [2, 1, 3],
+            [3, null, 4],
+            [4, 2, 5],
+            [5, 3, 6],
+          ],
+        },
+      ],
+    });
     assert.equal((svg.match(/<path d="M[^"]*Z" fill=/g) ?? []).length, 2);
     assert.match(svg, /data-band="b &lt;x&gt;"/);
   });

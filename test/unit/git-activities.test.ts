@@ -16,8 +16,17 @@ const log = createLogger({ level: 'silent' });
 const mockEnv = (): MockActivityEnvironment => boundaryEnv({ log });
 
 const WS: Workspace = {
-  id: 'ws-1', agentId: 'agent-1', taskId: 't1', repoUrl: 'file:///r.git', baseBranch: 'main', agentBranch: 'agent/agent-1/t1',
-  approach: 'simple', sandboxId: 'sb-1', status: 'ready', createdAt: new Date('2025-01-02T03:04:05Z'), lastUsedAt: null,
+  id: 'ws-1',
+  agentId: 'agent-1',
+  taskId: 't1',
+  repoUrl: 'file:///r.git',
+  baseBranch: 'main',
+  agentBranch: 'agent/agent-1/t1',
+  approach: 'simple',
+  sandboxId: 'sb-1',
+  status: 'ready',
+  createdAt: new Date('2025-01-02T03:04:05Z'),
+  lastUsedAt: null,
 };
 
 function unexpected(): never {
@@ -28,8 +37,15 @@ function unexpected(): never {
 function fakeService(overrides: Partial<GitService>): GitService {
   return {
     approach: 'simple',
-    createWorkspace: unexpected, getWorkspace: unexpected, status: unexpected, diff: unexpected, writeFile: unexpected,
-    readFile: unexpected, commitAndPush: unexpected, pull: unexpected, release: unexpected,
+    createWorkspace: unexpected,
+    getWorkspace: unexpected,
+    status: unexpected,
+    diff: unexpected,
+    writeFile: unexpected,
+    readFile: unexpected,
+    commitAndPush: unexpected,
+    pull: unexpected,
+    release: unexpected,
     ...overrides,
   };
 }
@@ -47,10 +63,14 @@ test('a push conflict fails as a non-retryable GitConflict naming the files', as
   const acts = createGitActivities({
     log,
     service: fakeService({
-      commitAndPush: async () => { throw new DomainError(ErrorType.Conflict, 'rebase conflict', { details: { files: ['src/a.ts', 'b.md'] } }); },
+      commitAndPush: async () => {
+        throw new DomainError(ErrorType.Conflict, 'rebase conflict', { details: { files: ['src/a.ts', 'b.md'] } });
+      },
     }),
   });
-  const err = await failureOf(mockEnv().run(acts.commitPush, { workspaceId: 'ws-1', message: 'm', operationId: 'op-1' }));
+  const err = await failureOf(
+    mockEnv().run(acts.commitPush, { workspaceId: 'ws-1', message: 'm', operationId: 'op-1' }),
+  );
   assert.ok(err instanceof ApplicationFailure);
   assert.equal(err.type, ErrorType.Conflict);
   assert.equal(err.nonRetryable, true);
@@ -60,7 +80,13 @@ test('a push conflict fails as a non-retryable GitConflict naming the files', as
 test('an escalated conflict keeps its own type so the workflow and API can tell it apart', async () => {
   const acts = createGitActivities({
     log,
-    service: fakeService({ pull: async () => { throw new DomainError(ErrorType.ConflictEscalated, 'gave up after 3 attempts', { details: { files: ['x'], attempts: 3 } }); } }),
+    service: fakeService({
+      pull: async () => {
+        throw new DomainError(ErrorType.ConflictEscalated, 'gave up after 3 attempts', {
+          details: { files: ['x'], attempts: 3 },
+        });
+      },
+    }),
   });
   const err = await failureOf(mockEnv().run(acts.pull, { workspaceId: 'ws-1' }));
   assert.ok(err instanceof ApplicationFailure);
@@ -71,7 +97,11 @@ test('an escalated conflict keeps its own type so the workflow and API can tell 
 test('a network error fails as a retryable NetworkError', async () => {
   const acts = createGitActivities({
     log,
-    service: fakeService({ pull: async () => { throw new DomainError(ErrorType.Network, 'could not resolve host'); } }),
+    service: fakeService({
+      pull: async () => {
+        throw new DomainError(ErrorType.Network, 'could not resolve host');
+      },
+    }),
   });
   const err = await failureOf(mockEnv().run(acts.pull, { workspaceId: 'ws-1' }));
   assert.ok(err instanceof ApplicationFailure);
@@ -83,7 +113,11 @@ test('a network error fails as a retryable NetworkError', async () => {
 test('a lock timeout is retryable (Temporal backs off and tries again)', async () => {
   const acts = createGitActivities({
     log,
-    service: fakeService({ commitAndPush: async () => { throw new DomainError(ErrorType.LockTimeout, 'push lock busy'); } }),
+    service: fakeService({
+      commitAndPush: async () => {
+        throw new DomainError(ErrorType.LockTimeout, 'push lock busy');
+      },
+    }),
   });
   const err = await failureOf(mockEnv().run(acts.commitPush, { workspaceId: 'ws-1', message: 'm', operationId: 'op' }));
   assert.ok(err instanceof ApplicationFailure);
@@ -93,7 +127,14 @@ test('a lock timeout is retryable (Temporal backs off and tries again)', async (
 
 test('an unexpected error is passed through untouched for the SDK to report as retryable', async () => {
   const boom = new RangeError('bug');
-  const acts = createGitActivities({ log, service: fakeService({ pull: async () => { throw boom; } }) });
+  const acts = createGitActivities({
+    log,
+    service: fakeService({
+      pull: async () => {
+        throw boom;
+      },
+    }),
+  });
   const err = await failureOf(mockEnv().run(acts.pull, { workspaceId: 'ws-1' }));
   assert.equal(err, boom);
 });
@@ -112,7 +153,12 @@ test('createWorkspace heartbeats the service progress and returns a JSON-safe wo
   const env = mockEnv();
   const beats: unknown[] = [];
   env.on('heartbeat', (d: unknown) => beats.push(d));
-  const ws = (await env.run(acts.createWorkspace, { workspaceId: 'ws-9', agentId: 'agent-1', taskId: 't1', repoUrl: 'file:///r.git' })) as WorkspaceSummary;
+  const ws = (await env.run(acts.createWorkspace, {
+    workspaceId: 'ws-9',
+    agentId: 'agent-1',
+    taskId: 't1',
+    repoUrl: 'file:///r.git',
+  })) as WorkspaceSummary;
   assert.equal(ws.id, 'ws-9');
   assert.equal(ws.createdAt, '2025-01-02T03:04:05.000Z');
   assert.equal(ws.lastUsedAt, null);
@@ -130,9 +176,16 @@ test('commitPush hands the operation id and target branch to the service', async
       },
     }),
   });
-  const res = (await mockEnv().run(acts.commitPush, { workspaceId: 'ws-1', message: 'msg', targetBranch: 'shared', operationId: 'wf-1' })) as CommitPushResult;
+  const res = (await mockEnv().run(acts.commitPush, {
+    workspaceId: 'ws-1',
+    message: 'msg',
+    targetBranch: 'shared',
+    operationId: 'wf-1',
+  })) as CommitPushResult;
   // allowQueue is the caller's (gitOperationWorkflow's) say; absent here, it reaches the service as undefined
-  assert.deepEqual(seen, [{ id: 'ws-1', message: 'msg', targetBranch: 'shared', operationId: 'wf-1', allowQueue: undefined }]);
+  assert.deepEqual(seen, [
+    { id: 'ws-1', message: 'msg', targetBranch: 'shared', operationId: 'wf-1', allowQueue: undefined },
+  ]);
   assert.equal(res.branch, 'shared');
 });
 
@@ -154,7 +207,14 @@ test('release run twice succeeds: a workspace already gone counts as released', 
 });
 
 test('release still fails on errors other than NotFound', async () => {
-  const acts = createGitActivities({ log, service: fakeService({ release: async () => { throw new DomainError(ErrorType.Unavailable, 'db down'); } }) });
+  const acts = createGitActivities({
+    log,
+    service: fakeService({
+      release: async () => {
+        throw new DomainError(ErrorType.Unavailable, 'db down');
+      },
+    }),
+  });
   const err = await failureOf(mockEnv().run(acts.release, { workspaceId: 'ws-1' }));
   assert.ok(err instanceof ApplicationFailure);
   assert.equal(err.type, ErrorType.Unavailable);
@@ -174,8 +234,14 @@ test('pool activities report the numeric counts of the pool chores', async () =>
   const acts = createPoolActivities({
     log,
     pool: {
-      healthCheck: async () => { calls.push('health'); return { checked: 3, replaced: 1, ids: ['a'] }; },
-      cleanupExpired: async () => { calls.push('cleanup'); return { terminated: 2 }; },
+      healthCheck: async () => {
+        calls.push('health');
+        return { checked: 3, replaced: 1, ids: ['a'] };
+      },
+      cleanupExpired: async () => {
+        calls.push('cleanup');
+        return { terminated: 2 };
+      },
     },
   });
   const env = mockEnv();

@@ -26,34 +26,60 @@ function refused(fn: () => unknown, field = 'repoUrl'): DomainError {
 
 describe('remote URLs', () => {
   test('parse to scheme, host as git names it, and path', () => {
-    assert.deepEqual(parseRemoteUrl('https://github.com/org/repo.git'), { scheme: 'https', host: 'github.com', path: '/org/repo.git' });
-    assert.deepEqual(parseRemoteUrl('http://127.0.0.1:8080/r.git'), { scheme: 'http', host: '127.0.0.1:8080', path: '/r.git' });
-    assert.deepEqual(parseRemoteUrl('ssh://git@github.com:2222/org/repo.git'), { scheme: 'ssh', host: 'github.com:2222', path: '/org/repo.git' });
-    assert.deepEqual(parseRemoteUrl('git@github.com:org/repo.git'), { scheme: 'ssh', host: 'github.com', path: '/org/repo.git' });
+    assert.deepEqual(parseRemoteUrl('https://github.com/org/repo.git'), {
+      scheme: 'https',
+      host: 'github.com',
+      path: '/org/repo.git',
+    });
+    assert.deepEqual(parseRemoteUrl('http://127.0.0.1:8080/r.git'), {
+      scheme: 'http',
+      host: '127.0.0.1:8080',
+      path: '/r.git',
+    });
+    assert.deepEqual(parseRemoteUrl('ssh://git@github.com:2222/org/repo.git'), {
+      scheme: 'ssh',
+      host: 'github.com:2222',
+      path: '/org/repo.git',
+    });
+    assert.deepEqual(parseRemoteUrl('git@github.com:org/repo.git'), {
+      scheme: 'ssh',
+      host: 'github.com',
+      path: '/org/repo.git',
+    });
     assert.deepEqual(parseRemoteUrl('file:///srv/git/r.git'), { scheme: 'file', host: '', path: '/srv/git/r.git' });
   });
 
   test('refuse forms git and this check could read differently, and users in http(s) URLs', () => {
     for (const url of [
-      'https://GitHub.com/org/repo.git', 'https://github.com:443/org/repo.git', 'https://github.com/org/../evil/r.git',
-      'https://github.com/org/%2e%2e/evil/r.git', 'https://github.com/org%2fevil/r.git', 'https://user@github.com/org/r.git',
-      'https://user:pw@github.com/org/r.git', 'ext::sh -c touch% /tmp/pwned', '-uhttps://github.com/x', 'git@GitHub.com:org/r.git',
+      'https://GitHub.com/org/repo.git',
+      'https://github.com:443/org/repo.git',
+      'https://github.com/org/../evil/r.git',
+      'https://github.com/org/%2e%2e/evil/r.git',
+      'https://github.com/org%2fevil/r.git',
+      'https://user@github.com/org/r.git',
+      'https://user:pw@github.com/org/r.git',
+      'ext::sh -c touch% /tmp/pwned',
+      '-uhttps://github.com/x',
+      'git@GitHub.com:org/r.git',
       'file:///srv/git/../../etc/r.git',
-    ]) refused(() => parseRemoteUrl(url));
+    ])
+      refused(() => parseRemoteUrl(url));
   });
 });
 
 describe('the remotes policy', () => {
-  const policy = new RemotePolicy(parseConfig({
-    git: {
-      remotes: [
-        { host: 'github.com', pathPrefix: '/acme/', token: 'ghs_acme', tokenEnv: 'GH_ACME' },
-        { scheme: 'https', host: 'gitlab.example.com' },
-        { scheme: 'http', host: '127.0.0.1:8080', pathPrefix: '/only/this.git', token: 'local' },
-        { scheme: 'file', pathPrefix: '/srv/git' },
-      ],
-    },
-  }).git.remotes);
+  const policy = new RemotePolicy(
+    parseConfig({
+      git: {
+        remotes: [
+          { host: 'github.com', pathPrefix: '/acme/', token: 'ghs_acme', tokenEnv: 'GH_ACME' },
+          { scheme: 'https', host: 'gitlab.example.com' },
+          { scheme: 'http', host: '127.0.0.1:8080', pathPrefix: '/only/this.git', token: 'local' },
+          { scheme: 'file', pathPrefix: '/srv/git' },
+        ],
+      },
+    }).git.remotes,
+  );
 
   test('accepts listed remotes: https and ssh by default, other schemes only where listed', () => {
     assert.equal(policy.check('https://github.com/acme/app.git').index, 0);
@@ -66,9 +92,16 @@ describe('the remotes policy', () => {
 
   test('refuses everything else, naming repoUrl', () => {
     for (const url of [
-      'https://evil.example/r.git', 'https://github.com/other/app.git', 'https://github.com/acme-evil/app.git',
-      'http://github.com/acme/app.git', 'git://github.com/acme/app.git', 'ssh://git@gitlab.example.com/any/thing.git',
-      'http://127.0.0.1:8080/only/this.git.evil', 'http://127.0.0.1:8081/only/this.git', 'file:///srv/gitx/r.git', 'file:///tmp/r.git',
+      'https://evil.example/r.git',
+      'https://github.com/other/app.git',
+      'https://github.com/acme-evil/app.git',
+      'http://github.com/acme/app.git',
+      'git://github.com/acme/app.git',
+      'ssh://git@gitlab.example.com/any/thing.git',
+      'http://127.0.0.1:8080/only/this.git.evil',
+      'http://127.0.0.1:8081/only/this.git',
+      'file:///srv/gitx/r.git',
+      'file:///tmp/r.git',
     ]) {
       const e = refused(() => policy.check(url));
       assert.equal(e.type, ErrorType.Validation);
@@ -77,7 +110,11 @@ describe('the remotes policy', () => {
 
   test('binds a token to its entry: https/http only, with scheme, host and segment prefix', () => {
     assert.deepEqual(policy.check('https://github.com/acme/app.git').credentials, {
-      token: 'ghs_acme', username: undefined, protocol: 'https', host: 'github.com', pathPrefix: '/acme/',
+      token: 'ghs_acme',
+      username: undefined,
+      protocol: 'https',
+      host: 'github.com',
+      pathPrefix: '/acme/',
     });
     assert.equal(policy.check('git@github.com:acme/app.git').credentials, undefined, 'ssh authenticates with keys');
     assert.equal(policy.check('https://gitlab.example.com/a.git').credentials, undefined, 'no token listed');
@@ -90,10 +127,18 @@ describe('the remotes policy', () => {
 });
 
 describe('config', () => {
-  test('a remote\'s token comes from the variable its entry names, never from the file', () => {
-    const c = loadConfig({ path: '/dev/null', env: { GH: 'ghs_x' }, overrides: { 'git.remotes': [{ host: 'github.com', tokenEnv: 'GH' }] } });
+  test("a remote's token comes from the variable its entry names, never from the file", () => {
+    const c = loadConfig({
+      path: '/dev/null',
+      env: { GH: 'ghs_x' },
+      overrides: { 'git.remotes': [{ host: 'github.com', tokenEnv: 'GH' }] },
+    });
     assert.equal(c.git.remotes[0].token, 'ghs_x');
-    assert.equal(loadConfig({ path: '/dev/null', env: {}, overrides: { 'git.remotes': [{ host: 'github.com', tokenEnv: 'GH' }] } }).git.remotes[0].token, undefined);
+    assert.equal(
+      loadConfig({ path: '/dev/null', env: {}, overrides: { 'git.remotes': [{ host: 'github.com', tokenEnv: 'GH' }] } })
+        .git.remotes[0].token,
+      undefined,
+    );
   });
 
   test('bad entries stop start-up with the key path', () => {
@@ -106,9 +151,13 @@ describe('config', () => {
       }
     };
     assert.deepEqual(issues({ git: { remotes: [{ host: 'GitHub.com' }] } }), ['git.remotes.0.host']);
-    assert.deepEqual(issues({ git: { remotes: [{ scheme: 'file', host: 'x', pathPrefix: '/srv' }] } }), ['git.remotes.0.host']);
+    assert.deepEqual(issues({ git: { remotes: [{ scheme: 'file', host: 'x', pathPrefix: '/srv' }] } }), [
+      'git.remotes.0.host',
+    ]);
     assert.deepEqual(issues({ git: { remotes: [{ scheme: 'https' }] } }), ['git.remotes.0.host']);
-    assert.deepEqual(issues({ git: { remotes: [{ host: 'github.com', pathPrefix: 'acme' }] } }), ['git.remotes.0.pathPrefix']);
+    assert.deepEqual(issues({ git: { remotes: [{ host: 'github.com', pathPrefix: 'acme' }] } }), [
+      'git.remotes.0.pathPrefix',
+    ]);
     assert.deepEqual(issues({ git: { token: 'x'.repeat(20) } }), ['git.token']);
     assert.deepEqual(issues({ git: { pushBranches: ['agent/{taskId}/**'] } }), ['git.pushBranches.0']);
   });
@@ -117,17 +166,24 @@ describe('config', () => {
 describe('the branch policy', () => {
   const p = new BranchPolicy(['agent/{agentId}/**'], ['main', 'release/*', 'agent/{agentId}/**']);
 
-  test('push: the agent\'s own branches only', () => {
+  test("push: the agent's own branches only", () => {
     assert.equal(p.canPush('a1', 'agent/a1/task'), true);
     assert.equal(p.canPush('a1', 'agent/a1/task/sub'), true);
-    for (const b of ['main', 'agent/a2/task', 'agent/a1', 'agent/a10/task', 'release/1']) assert.equal(p.canPush('a1', b), false, b);
-    assert.throws(() => p.assertPush('a1', 'main'), (e: unknown) => isDomainError(e, ErrorType.Forbidden) && e.details.field === 'branch');
+    for (const b of ['main', 'agent/a2/task', 'agent/a1', 'agent/a10/task', 'release/1'])
+      assert.equal(p.canPush('a1', b), false, b);
+    assert.throws(
+      () => p.assertPush('a1', 'main'),
+      (e: unknown) => isDomainError(e, ErrorType.Forbidden) && e.details.field === 'branch',
+    );
   });
 
   test('read: the listed bases; * is one segment', () => {
     for (const b of ['main', 'release/1', 'agent/a1/x']) assert.equal(p.canRead('a1', b), true, b);
     for (const b of ['release/1/x', 'agent/a2/x', 'develop']) assert.equal(p.canRead('a1', b), false, b);
-    assert.throws(() => p.assertRead('a1', 'develop'), (e: unknown) => isDomainError(e, ErrorType.Forbidden) && e.details.field === 'baseBranch');
+    assert.throws(
+      () => p.assertRead('a1', 'develop'),
+      (e: unknown) => isDomainError(e, ErrorType.Forbidden) && e.details.field === 'baseBranch',
+    );
   });
 
   test('an agent id is data, not a pattern', () => {
@@ -137,14 +193,28 @@ describe('the branch policy', () => {
 
 describe('the credential helper', () => {
   const creds = { token: 'tok_secret', protocol: 'https', host: 'github.com', pathPrefix: '/acme/' };
-  const helper = remoteConfig(creds).find((c) => c.startsWith('credential.helper=!'))?.slice('credential.helper='.length + 1) ?? '';
+  const helper =
+    remoteConfig(creds)
+      .find((c) => c.startsWith('credential.helper=!'))
+      ?.slice('credential.helper='.length + 1) ?? '';
 
   /** What the helper prints for one request from git (as git runs it: through sh, action appended). */
-  function ask(request: Record<string, string>, action = 'get', env: Record<string, string> = credentialEnv(creds)): string {
-    const stdin = Object.entries(request).map(([k, v]) => `${k}=${v}\n`).join('') + '\n';
+  function ask(
+    request: Record<string, string>,
+    action = 'get',
+    env: Record<string, string> = credentialEnv(creds),
+  ): string {
+    const stdin =
+      Object.entries(request)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join('') + '\n';
     // a helper that does not read its input (store, erase) closes the pipe early: git ignores
     // that EPIPE, and so does this
-    const r = spawnSync('/bin/sh', ['-c', `${helper} "$@"`, 'helper', action], { input: stdin, env: { PATH: process.env.PATH, LC_ALL: 'C', ...env }, encoding: 'utf8' });
+    const r = spawnSync('/bin/sh', ['-c', `${helper} "$@"`, 'helper', action], {
+      input: stdin,
+      env: { PATH: process.env.PATH, LC_ALL: 'C', ...env },
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     return r.stdout;
   }
@@ -155,9 +225,15 @@ describe('the credential helper', () => {
     assert.ok(remoteConfig(creds).includes('credential.useHttpPath=true'));
   });
 
-  test('answers the token\'s own protocol, host and path', () => {
-    assert.equal(ask({ protocol: 'https', host: 'github.com', path: 'acme/app.git' }), 'username=x-access-token\npassword=tok_secret\n');
-    assert.equal(ask({ protocol: 'https', host: 'GitHub.com', path: 'acme/app.git' }), 'username=x-access-token\npassword=tok_secret\n');
+  test("answers the token's own protocol, host and path", () => {
+    assert.equal(
+      ask({ protocol: 'https', host: 'github.com', path: 'acme/app.git' }),
+      'username=x-access-token\npassword=tok_secret\n',
+    );
+    assert.equal(
+      ask({ protocol: 'https', host: 'GitHub.com', path: 'acme/app.git' }),
+      'username=x-access-token\npassword=tok_secret\n',
+    );
   });
 
   test('answers nothing for another host, protocol, path, action, or without a token', () => {
@@ -173,7 +249,13 @@ describe('the credential helper', () => {
 
   test('a prefix of "/" covers the whole host', () => {
     const env = credentialEnv({ ...creds, pathPrefix: '/' });
-    assert.equal(ask({ protocol: 'https', host: 'github.com', path: 'any/repo.git' }, 'get', env), 'username=x-access-token\npassword=tok_secret\n');
-    assert.equal(ask({ protocol: 'https', host: 'github.com' }, 'get', env), 'username=x-access-token\npassword=tok_secret\n');
+    assert.equal(
+      ask({ protocol: 'https', host: 'github.com', path: 'any/repo.git' }, 'get', env),
+      'username=x-access-token\npassword=tok_secret\n',
+    );
+    assert.equal(
+      ask({ protocol: 'https', host: 'github.com' }, 'get', env),
+      'username=x-access-token\npassword=tok_secret\n',
+    );
   });
 });

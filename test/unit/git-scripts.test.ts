@@ -14,7 +14,10 @@ import { SCRIPTS } from '../../lib/git/scripts.js';
 const SCRIPT_DIR = join(import.meta.dirname, '../../lib/git/scripts');
 
 test('every .sh file in lib/git/scripts is loaded, and every loaded script has its file', () => {
-  const files = readdirSync(SCRIPT_DIR).filter((f) => f.endsWith('.sh')).map((f) => f.slice(0, -3)).sort();
+  const files = readdirSync(SCRIPT_DIR)
+    .filter((f) => f.endsWith('.sh'))
+    .map((f) => f.slice(0, -3))
+    .sort();
   const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   assert.equal(files.map(camel).sort().join(' '), Object.keys(SCRIPTS).sort().join(' '));
 });

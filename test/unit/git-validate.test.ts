@@ -1,8 +1,15 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import {
-  agentBranchName, validateBranchName, validateCommitMessage, validateId, validateOperationId, validateRepoUrl,
-  validateWorkspacePath, MAX_COMMIT_MESSAGE_BYTES, MAX_BRANCH_BYTES,
+  agentBranchName,
+  validateBranchName,
+  validateCommitMessage,
+  validateId,
+  validateOperationId,
+  validateRepoUrl,
+  validateWorkspacePath,
+  MAX_COMMIT_MESSAGE_BYTES,
+  MAX_BRANCH_BYTES,
 } from '../../lib/git/validate.js';
 import { isDomainError, ErrorType } from '../../lib/errors.js';
 
@@ -18,8 +25,35 @@ test('valid branch names pass unchanged', () => {
 
 test('branch names git or the whitelist refuse are rejected with field "branch"', () => {
   const bad = [
-    '', 'x;touch /tmp/pwned', 'a b', 'a..b', '.hidden', 'a/.x', 'a.lock', 'a/b.lock/c', 'a/', '/a', 'a//b', 'a.', '-x',
-    'a~1', 'a^', 'a:b', 'a?', 'a*', 'a[b', 'a\\b', 'a@{1}', '@', 'HEAD', '$(x)', '`x`', 'a\nb', 'a\0b', 'ünï', 'x'.repeat(MAX_BRANCH_BYTES + 1),
+    '',
+    'x;touch /tmp/pwned',
+    'a b',
+    'a..b',
+    '.hidden',
+    'a/.x',
+    'a.lock',
+    'a/b.lock/c',
+    'a/',
+    '/a',
+    'a//b',
+    'a.',
+    '-x',
+    'a~1',
+    'a^',
+    'a:b',
+    'a?',
+    'a*',
+    'a[b',
+    'a\\b',
+    'a@{1}',
+    '@',
+    'HEAD',
+    '$(x)',
+    '`x`',
+    'a\nb',
+    'a\0b',
+    'ünï',
+    'x'.repeat(MAX_BRANCH_BYTES + 1),
   ];
   for (const b of bad) rejects(() => validateBranchName(b), 'branch', JSON.stringify(b));
   rejects(() => validateBranchName(42), 'branch', 'number');
@@ -46,7 +80,22 @@ test('workspace paths: normalised when valid', () => {
 });
 
 test('workspace paths: absolute, traversal, .git, NUL, control characters rejected', () => {
-  const bad = ['', '/etc/passwd', '../x', 'a/../../x', 'a/..', '.git/config', '.git', 'sub/.git/hooks/pre-commit', '.GIT/config', 'a\0b', 'a\nb', '.', './', '-rf'];
+  const bad = [
+    '',
+    '/etc/passwd',
+    '../x',
+    'a/../../x',
+    'a/..',
+    '.git/config',
+    '.git',
+    'sub/.git/hooks/pre-commit',
+    '.GIT/config',
+    'a\0b',
+    'a\nb',
+    '.',
+    './',
+    '-rf',
+  ];
   for (const p of bad) rejects(() => validateWorkspacePath(p), 'path', JSON.stringify(p));
   rejects(() => validateWorkspacePath('x'.repeat(4097)), 'path', 'too long');
 });
@@ -71,10 +120,27 @@ test('operation ids are one token', () => {
 });
 
 test('repo URLs: common forms accepted; program transports, options and embedded passwords rejected', () => {
-  for (const u of ['https://github.com/o/r.git', 'http://127.0.0.1:8080/r.git', 'ssh://git@host/r.git', 'git://host/r', 'file:///tmp/r.git', 'git@github.com:o/r.git']) {
+  for (const u of [
+    'https://github.com/o/r.git',
+    'http://127.0.0.1:8080/r.git',
+    'ssh://git@host/r.git',
+    'git://host/r',
+    'file:///tmp/r.git',
+    'git@github.com:o/r.git',
+  ]) {
     assert.equal(validateRepoUrl(u), u);
   }
-  for (const u of ['', 'ext::sh -c touch% /tmp/pwned', 'fd::0', '-uhttps://x', '--upload-pack=touch /tmp/x', 'https://u:tok@github.com/o/r.git', 'https://x/ r', 'relative/path', 'https://x/\nr']) {
+  for (const u of [
+    '',
+    'ext::sh -c touch% /tmp/pwned',
+    'fd::0',
+    '-uhttps://x',
+    '--upload-pack=touch /tmp/x',
+    'https://u:tok@github.com/o/r.git',
+    'https://x/ r',
+    'relative/path',
+    'https://x/\nr',
+  ]) {
     rejects(() => validateRepoUrl(u), 'repoUrl', JSON.stringify(u));
   }
 });

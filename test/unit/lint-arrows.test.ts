@@ -25,7 +25,9 @@ async function arrowErrors(filePath: string, code: string): Promise<string[]> {
 }
 
 const code = (spec: string, kind: 'value' | 'type'): string =>
-  kind === 'value' ? `import { x } from '${spec}';\nexport const y = x;\n` : `import type { X } from '${spec}';\nexport type Y = X;\n`;
+  kind === 'value'
+    ? `import { x } from '${spec}';\nexport const y = x;\n`
+    : `import type { X } from '${spec}';\nexport type Y = X;\n`;
 
 describe('an import against the arrows is reported', () => {
   test.each([

@@ -2,13 +2,23 @@ import { afterAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { runLoad, startLoad, defaultGitMix, loadWindowValues, mergeLatencyHistograms, type RequestSpec } from '../../lib/load/engine.js';
+import {
+  runLoad,
+  startLoad,
+  defaultGitMix,
+  loadWindowValues,
+  mergeLatencyHistograms,
+  type RequestSpec,
+} from '../../lib/load/engine.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const servers: Server[] = [];
 afterAll(() => {
-  for (const s of servers) { s.closeAllConnections(); s.close(); }
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
 });
 
 async function serve(handler: Handler): Promise<{ url: string; server: Server }> {
@@ -21,7 +31,9 @@ async function serve(handler: Handler): Promise<{ url: string; server: Server }>
 const GET: RequestSpec[] = [{ name: 'ping', weight: 1, request: { method: 'GET', path: '/ping' } }];
 
 test('holds 50 req/s within ±5% over 3 s and counts every response', async () => {
-  const { url } = await serve((_req, res) => { setTimeout(() => res.end('ok'), 2); });
+  const { url } = await serve((_req, res) => {
+    setTimeout(() => res.end('ok'), 2);
+  });
   const r = await runLoad({ target: url, rps: 50, connections: 5, durationMs: 3000, mix: GET });
   assert.equal(r.stopReason, 'completed');
   assert.equal(r.scheduled, 150);
@@ -33,7 +45,10 @@ test('holds 50 req/s within ±5% over 3 s and counts every response', async () =
 
 test('spreads requests evenly over time instead of bursting at each second', async () => {
   const arrivals: number[] = [];
-  const { url } = await serve((_req, res) => { arrivals.push(performance.now()); res.end(); });
+  const { url } = await serve((_req, res) => {
+    arrivals.push(performance.now());
+    res.end();
+  });
   await runLoad({ target: url, rps: 40, connections: 4, durationMs: 1000, mix: GET });
   assert.equal(arrivals.length, 40);
   const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]);
@@ -45,7 +60,11 @@ test('spreads requests evenly over time instead of bursting at each second', asy
 test('measures latency from the scheduled start when the server stalls (coordinated omission)', async () => {
   let first = true;
   const { url } = await serve((_req, res) => {
-    if (first) { first = false; setTimeout(() => res.end(), 500); return; }
+    if (first) {
+      first = false;
+      setTimeout(() => res.end(), 500);
+      return;
+    }
     res.end();
   });
   // one connection and one request in flight: requests due during the stall wait in the engine
@@ -60,7 +79,9 @@ test('measures latency from the scheduled start when the server stalls (coordina
 
 test('abort stops within 200 ms: in-flight requests are cut and no new ones are sent', async () => {
   let received = 0;
-  const { url } = await serve((_req) => { received++; /* never answers */ });
+  const { url } = await serve((_req) => {
+    received++; /* never answers */
+  });
   const ac = new AbortController();
   const run = runLoad({ target: url, rps: 100, connections: 10, durationMs: 10_000, mix: GET, signal: ac.signal });
   await new Promise((r) => setTimeout(r, 400));
@@ -79,8 +100,18 @@ test('abort stops within 200 ms: in-flight requests are cut and no new ones are 
 
 test('an already-aborted signal sends nothing', async () => {
   let received = 0;
-  const { url } = await serve((_req, res) => { received++; res.end(); });
-  const r = await runLoad({ target: url, rps: 100, connections: 2, durationMs: 1000, mix: GET, signal: AbortSignal.abort() });
+  const { url } = await serve((_req, res) => {
+    received++;
+    res.end();
+  });
+  const r = await runLoad({
+    target: url,
+    rps: 100,
+    connections: 2,
+    durationMs: 1000,
+    mix: GET,
+    signal: AbortSignal.abort(),
+  });
   assert.equal(r.sent, 0);
   assert.equal(r.stopReason, 'aborted');
   assert.equal(received, 0);
@@ -98,8 +129,13 @@ test('sends the Authorization header but never puts it in results, progress or e
   });
   const progress: string[] = [];
   const run = startLoad({
-    target: url.replace('http://', 'http://user:pw@') + '/?token=abc', rps: 50, connections: 2, durationMs: 1200,
-    mix: GET, headers: { Authorization: secret }, progressIntervalMs: 300,
+    target: url.replace('http://', 'http://user:pw@') + '/?token=abc',
+    rps: 50,
+    connections: 2,
+    durationMs: 1200,
+    mix: GET,
+    headers: { Authorization: secret },
+    progressIntervalMs: 300,
     onProgress: (s) => progress.push(JSON.stringify(s)),
   });
   const windowed = run.takeWindow();
@@ -110,12 +146,35 @@ test('sends the Authorization header but never puts it in results, progress or e
   const closed = await serve(() => undefined);
   const port = (closed.server.address() as AddressInfo).port;
   await new Promise<void>((r) => closed.server.close(() => r()));
-  const refused = await runLoad({ target: `http://127.0.0.1:${port}`, rps: 20, connections: 1, durationMs: 300, mix: GET, headers: { Authorization: secret } });
+  const refused = await runLoad({
+    target: `http://127.0.0.1:${port}`,
+    rps: 20,
+    connections: 1,
+    durationMs: 300,
+    mix: GET,
+    headers: { Authorization: secret },
+  });
   assert.ok(refused.status.errors > 0);
   assert.ok(Object.keys(refused.errorCodes).length > 0);
-  const invalid = await runLoad({ target: `not a url ${secret}`, rps: 1, connections: 1, durationMs: 10, mix: GET, headers: { Authorization: secret } })
-    .then(() => assert.fail('should reject'), (e: Error) => e);
-  for (const text of [JSON.stringify(result), JSON.stringify(windowed), JSON.stringify(refused), progress.join('\n'), String(invalid), invalid.stack ?? '']) {
+  const invalid = await runLoad({
+    target: `not a url ${secret}`,
+    rps: 1,
+    connections: 1,
+    durationMs: 10,
+    mix: GET,
+    headers: { Authorization: secret },
+  }).then(
+    () => assert.fail('should reject'),
+    (e: Error) => e,
+  );
+  for (const text of [
+    JSON.stringify(result),
+    JSON.stringify(windowed),
+    JSON.stringify(refused),
+    progress.join('\n'),
+    String(invalid),
+    invalid.stack ?? '',
+  ]) {
     assert.ok(!text.includes('super-secret'), 'token leaked');
     assert.ok(!text.includes('pw@') && !text.includes('token=abc'), 'URL credentials leaked');
   }
@@ -124,7 +183,10 @@ test('sends the Authorization header but never puts it in results, progress or e
 
 test('takeWindow returns the last window only, not the run so far', async () => {
   let fail = true;
-  const { url } = await serve((_req, res) => { res.statusCode = fail ? 500 : 200; res.end(); });
+  const { url } = await serve((_req, res) => {
+    res.statusCode = fail ? 500 : 200;
+    res.end();
+  });
   const run = startLoad({ target: url, rps: 50, connections: 2, durationMs: 1600, mix: GET });
   await new Promise((r) => setTimeout(r, 700));
   const w1 = run.takeWindow();
@@ -145,13 +207,21 @@ test('weights and dynamic specs: the git mix alternates write and commit on the 
   const hits: { method: string; url: string; body: string }[] = [];
   const { url } = await serve((req, res) => {
     let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => { hits.push({ method: req.method!, url: req.url!, body }); res.end('{}'); });
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      hits.push({ method: req.method!, url: req.url!, body });
+      res.end('{}');
+    });
   });
   const mix = defaultGitMix({ workspaceIds: ['ws-a', 'ws-b'], runTag: 'run 1' });
   const r = await runLoad({ target: `${url}/prefix`, rps: 100, connections: 4, durationMs: 1000, mix });
   assert.equal(hits.length, 100);
-  assert.ok(hits.every((h) => h.url.startsWith('/prefix/v1/workspaces/ws-')), 'base path kept');
+  assert.ok(
+    hits.every((h) => h.url.startsWith('/prefix/v1/workspaces/ws-')),
+    'base path kept',
+  );
   const count = (re: RegExp, method: string) => hits.filter((h) => h.method === method && re.test(h.url)).length;
   assert.equal(count(/\/status$/, 'GET'), 40);
   assert.equal(count(/\/diff$/, 'GET'), 30);
@@ -168,7 +238,13 @@ test('a failing dynamic spec counts as an error without stopping the run', async
   const { url } = await serve((_req, res) => res.end());
   const mix: RequestSpec[] = [
     { name: 'ok', weight: 1, request: { method: 'GET', path: '/' } },
-    { name: 'bad', weight: 1, request: () => { throw new Error('boom'); } },
+    {
+      name: 'bad',
+      weight: 1,
+      request: () => {
+        throw new Error('boom');
+      },
+    },
   ];
   const r = await runLoad({ target: url, rps: 40, connections: 2, durationMs: 500, mix });
   assert.equal(r.status['2xx'], 10);
@@ -180,8 +256,12 @@ test('maxInFlight bounds concurrency and unsent requests at the end are reported
   let open = 0;
   let peak = 0;
   const { url } = await serve((_req, res) => {
-    open++; peak = Math.max(peak, open);
-    setTimeout(() => { open--; res.end(); }, 300);
+    open++;
+    peak = Math.max(peak, open);
+    setTimeout(() => {
+      open--;
+      res.end();
+    }, 300);
   });
   const r = await runLoad({ target: url, rps: 100, connections: 10, maxInFlight: 3, durationMs: 600, mix: GET });
   assert.ok(peak <= 3, `peak ${peak}`);
@@ -201,10 +281,14 @@ test('a response cut off mid-body counts as an error, not a success', async () =
   assert.equal(r.latencyMs.count, 0);
 });
 
-test('windows merge into the percentiles of all their requests, not the mean of each window\'s percentiles', async () => {
+test("windows merge into the percentiles of all their requests, not the mean of each window's percentiles", async () => {
   // one fast window (2 ms) and one slow window (60 ms) with 3× as many requests
-  const fast = await serve((_req, res) => { setTimeout(() => res.end('ok'), 2); });
-  const slow = await serve((_req, res) => { setTimeout(() => res.end('ok'), 60); });
+  const fast = await serve((_req, res) => {
+    setTimeout(() => res.end('ok'), 2);
+  });
+  const slow = await serve((_req, res) => {
+    setTimeout(() => res.end('ok'), 60);
+  });
   const a = await runLoad({ target: fast.url, rps: 50, connections: 5, durationMs: 1000, mix: GET });
   const b = await runLoad({ target: slow.url, rps: 50, connections: 5, durationMs: 3000, mix: GET });
   const merged = mergeLatencyHistograms([a.latencyHistogram, b.latencyHistogram]);

@@ -7,19 +7,30 @@ const H = '422c2b7ab3b3c668038da977e4e93a5fc623169c';
 const z = (...records: string[]): string => records.map((r) => `${r}\0`).join('');
 
 test('clean tree with upstream and ahead/behind', () => {
-  const s = parsePorcelainV2(z('# branch.oid cf69a42', '# branch.head main', '# branch.upstream origin/main', '# branch.ab +1 -2'));
+  const s = parsePorcelainV2(
+    z('# branch.oid cf69a42', '# branch.head main', '# branch.upstream origin/main', '# branch.ab +1 -2'),
+  );
   assert.deepEqual(s, { branch: 'main', upstream: 'origin/main', ahead: 1, behind: 2, entries: [], clean: true });
 });
 
 test('empty output (no --branch) is a clean status with unknown branch', () => {
-  assert.deepEqual(parsePorcelainV2(''), { branch: null, upstream: null, ahead: 0, behind: 0, entries: [], clean: true });
+  assert.deepEqual(parsePorcelainV2(''), {
+    branch: null,
+    upstream: null,
+    ahead: 0,
+    behind: 0,
+    entries: [],
+    clean: true,
+  });
 });
 
 test('ordinary, renamed (origPath in the next NUL field), untracked and ignored entries, paths with spaces', () => {
   const out = z(
-    '# branch.oid 81a2833', '# branch.head agent/a1/t1',
+    '# branch.oid 81a2833',
+    '# branch.head agent/a1/t1',
     `1 .M N... 100644 100644 100644 ${H} ${H} a file.txt`,
-    `2 R. N... 100644 100644 100644 ${H} ${H} R100 new name.txt`, 'old name.txt',
+    `2 R. N... 100644 100644 100644 ${H} ${H} R100 new name.txt`,
+    'old name.txt',
     '1 A. N... 000000 100644 100644 0000000000000000000000000000000000000000 ' + `${H} dir/added.txt`,
     '? un tracked.txt',
     '! ign.log',
@@ -38,7 +49,9 @@ test('ordinary, renamed (origPath in the next NUL field), untracked and ignored 
 });
 
 test('unmerged entry during a rebase, detached head', () => {
-  const s = parsePorcelainV2(z('# branch.oid f42142e', '# branch.head (detached)', `u UU N... 100644 100644 100644 100644 ${H} ${H} ${H} a.txt`));
+  const s = parsePorcelainV2(
+    z('# branch.oid f42142e', '# branch.head (detached)', `u UU N... 100644 100644 100644 100644 ${H} ${H} ${H} a.txt`),
+  );
   assert.equal(s.branch, null);
   assert.deepEqual(s.entries, [{ path: 'a.txt', index: 'U', worktree: 'U', kind: 'unmerged' }]);
   assert.equal(s.clean, false);

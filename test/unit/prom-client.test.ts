@@ -7,15 +7,24 @@ import { DomainError, ErrorType } from '../../lib/errors.js';
 
 // A fake Prometheus HTTP peer: answers by the PromQL text it receives, with the API's real shapes.
 type Reply = { status: number; body: unknown; delayMs?: number; raw?: string };
-const vector = (result: unknown[]): Reply => ({ status: 200, body: { status: 'success', data: { resultType: 'vector', result } } });
-const promError = (status: number, errorType: string, error: string): Reply => ({ status, body: { status: 'error', errorType, error } });
+const vector = (result: unknown[]): Reply => ({
+  status: 200,
+  body: { status: 'success', data: { resultType: 'vector', result } },
+});
+const promError = (status: number, errorType: string, error: string): Reply => ({
+  status,
+  body: { status: 'error', errorType, error },
+});
 
 const REPLIES: Record<string, Reply> = {
   one: vector([{ metric: {}, value: [1700000000, '0.25'] }]),
   empty: vector([]),
   nan: vector([{ metric: {}, value: [1700000000, 'NaN'] }]),
   inf: vector([{ metric: {}, value: [1700000000, '+Inf'] }]),
-  two: vector([{ metric: { operation: 'pull' }, value: [1700000000, '1'] }, { metric: { operation: 'push' }, value: [1700000000, '2'] }]),
+  two: vector([
+    { metric: { operation: 'pull' }, value: [1700000000, '1'] },
+    { metric: { operation: 'push' }, value: [1700000000, '2'] },
+  ]),
   scalar: { status: 200, body: { status: 'success', data: { resultType: 'scalar', result: [1700000000, '42'] } } },
   bad: promError(400, 'bad_data', 'invalid parameter "query": 1:5: parse error: unexpected'),
   exec: promError(422, 'execution', 'many-to-many matching not allowed'),
@@ -24,7 +33,10 @@ const REPLIES: Record<string, Reply> = {
   proxy: { status: 502, body: null, raw: '<html>Bad Gateway</html>' },
   unauth: { status: 401, body: null, raw: 'Unauthorized' },
   hang: { ...vector([]), delayMs: 2_000 },
-  weird: { status: 200, body: { status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: 'x' }] } } },
+  weird: {
+    status: 200,
+    body: { status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: 'x' }] } },
+  },
 };
 
 let server: Server;
@@ -39,9 +51,25 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
     received.push({ path: req.url ?? '', ...params });
     let reply = REPLIES[params.query ?? ''];
     if (req.url === '/api/v1/query_range' && params.query === 'range') {
-      reply = { status: 200, body: { status: 'success', data: { resultType: 'matrix', result: [
-        { metric: {}, values: [[1700003600, '1'], [1700007200, 'NaN'], [1700010800, '3.5']] },
-      ] } } };
+      reply = {
+        status: 200,
+        body: {
+          status: 'success',
+          data: {
+            resultType: 'matrix',
+            result: [
+              {
+                metric: {},
+                values: [
+                  [1700003600, '1'],
+                  [1700007200, 'NaN'],
+                  [1700010800, '3.5'],
+                ],
+              },
+            ],
+          },
+        },
+      };
     }
     reply ??= promError(400, 'bad_data', `unknown test query ${params.query}`);
     const send = (): void => {
@@ -64,7 +92,12 @@ afterAll(async () => {
   await new Promise<void>((r) => server.close(() => r()));
 });
 
-async function rejectsWith(p: Promise<unknown>, type: string, retryable: boolean, category?: string): Promise<DomainError> {
+async function rejectsWith(
+  p: Promise<unknown>,
+  type: string,
+  retryable: boolean,
+  category?: string,
+): Promise<DomainError> {
   try {
     await p;
   } catch (e) {
@@ -119,7 +152,10 @@ describe('PromClient: results', () => {
     const c = new PromClient({ url });
     const r = await c.queryRange('range', 1700000000, 1700010800, 3600);
     const sent = received[received.length - 1];
-    assert.deepEqual([sent.path, sent.start, sent.end, sent.step], ['/api/v1/query_range', '1700000000', '1700010800', '3600']);
+    assert.deepEqual(
+      [sent.path, sent.start, sent.end, sent.step],
+      ['/api/v1/query_range', '1700000000', '1700010800', '3600'],
+    );
     assert.equal(r.series.length, 1);
     const vals = r.series[0].samples.map((s) => s.value);
     assert.equal(vals[0], 1);
@@ -143,7 +179,7 @@ describe('PromClient: results', () => {
 });
 
 describe('PromClient: errors', () => {
-  test('HTTP 400 bad_data → PromBadQuery, not retryable, with Prometheus\' message', async () => {
+  test("HTTP 400 bad_data → PromBadQuery, not retryable, with Prometheus' message", async () => {
     const e = await rejectsWith(new PromClient({ url }).query('bad'), ErrorType.PromBadQuery, false);
     assert.match(e.message, /parse error/);
     assert.equal(e.details.errorType, 'bad_data');
@@ -185,7 +221,12 @@ describe('PromClient: errors', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const e = await rejectsWith(new PromClient({ url: `http://user:s3cret@127.0.0.1:${port}` }).query('one'), ErrorType.PromUnavailable, true, 'network');
+    const e = await rejectsWith(
+      new PromClient({ url: `http://user:s3cret@127.0.0.1:${port}` }).query('one'),
+      ErrorType.PromUnavailable,
+      true,
+      'network',
+    );
     assert.doesNotMatch(e.message, /s3cret/);
   });
 });
@@ -193,7 +234,10 @@ describe('PromClient: errors', () => {
 describe('query helpers', () => {
   test('substituteQuery fills $window and refuses a placeholder left without a value', () => {
     assert.equal(substituteQuery('sum(rate(x[$window]))', { window: '1h' }), 'sum(rate(x[1h]))');
-    assert.throws(() => substituteQuery('rate(x[$windwo])', { window: '1h' }), (e: unknown) => e instanceof DomainError && e.type === ErrorType.PromBadQuery && !e.retryable);
+    assert.throws(
+      () => substituteQuery('rate(x[$windwo])', { window: '1h' }),
+      (e: unknown) => e instanceof DomainError && e.type === ErrorType.PromBadQuery && !e.retryable,
+    );
   });
 
   test('namedQuery looks up a query and fails loudly for an unknown name', () => {

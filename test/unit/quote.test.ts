@@ -8,8 +8,31 @@ import { assertValidArgv, shellJoin, shellQuote } from '../../lib/sandbox/quote.
 import { isDomainError, ErrorType } from '../../lib/errors.js';
 
 const TRICKY = [
-  '', ' ', 'plain', "it's", "''", "'\\''", '"double"', '$(touch pwned)', '`touch pwned`', '; rm -rf /tmp/x',
-  'a\nb\n', '\ttab', '$HOME', '${HOME}', '*', '~', '!', 'a|b&c>d<e', '\\', '\\\'', '-n', '--', 'FOO=bar', 'ünïcødé ✓', '#comment',
+  '',
+  ' ',
+  'plain',
+  "it's",
+  "''",
+  "'\\''",
+  '"double"',
+  '$(touch pwned)',
+  '`touch pwned`',
+  '; rm -rf /tmp/x',
+  'a\nb\n',
+  '\ttab',
+  '$HOME',
+  '${HOME}',
+  '*',
+  '~',
+  '!',
+  'a|b&c>d<e',
+  '\\',
+  "\\'",
+  '-n',
+  '--',
+  'FOO=bar',
+  'ünïcødé ✓',
+  '#comment',
 ];
 
 test('shellQuote wraps in single quotes and escapes embedded single quotes', () => {
@@ -32,7 +55,9 @@ test('every tricky argument survives /bin/sh byte for byte and runs nothing', ()
 });
 
 test('shellJoin keeps argument boundaries (one argv element stays one argument)', () => {
-  const out = execFileSync('/bin/sh', ['-c', shellJoin(['sh', '-c', 'echo $#', 'sh', 'a b', '', "c'd"])], { encoding: 'utf8' });
+  const out = execFileSync('/bin/sh', ['-c', shellJoin(['sh', '-c', 'echo $#', 'sh', 'a b', '', "c'd"])], {
+    encoding: 'utf8',
+  });
   assert.equal(out.trim(), '3');
 });
 
@@ -51,9 +76,19 @@ test('a first word that looks like an assignment or keyword is still a command n
 test('NUL bytes, empty argv, non-strings and an empty command are rejected as validation errors', () => {
   const cases: unknown[][] = [[], ['echo', 'a\0b'], ['echo', 3], ['']];
   for (const argv of cases) {
-    assert.throws(() => assertValidArgv(argv), (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'argv', JSON.stringify(argv));
+    assert.throws(
+      () => assertValidArgv(argv),
+      (e) => isDomainError(e, ErrorType.Validation) && e.details.field === 'argv',
+      JSON.stringify(argv),
+    );
   }
-  assert.throws(() => shellJoin(['echo', 'x\0']), (e) => isDomainError(e, ErrorType.Validation));
-  assert.throws(() => shellQuote('\0'), (e) => isDomainError(e, ErrorType.Validation));
+  assert.throws(
+    () => shellJoin(['echo', 'x\0']),
+    (e) => isDomainError(e, ErrorType.Validation),
+  );
+  assert.throws(
+    () => shellQuote('\0'),
+    (e) => isDomainError(e, ErrorType.Validation),
+  );
   assert.doesNotThrow(() => assertValidArgv(['echo', '']));
 });

@@ -8,24 +8,48 @@ const now = at(3600);
 const LAG = 60_000;
 
 function rec(id: string, approach: 'simple' | 'pooled', o: Partial<WorkspaceRecord> = {}): WorkspaceRecord {
-  return { id, approach, agentId: 'a', taskId: 't', status: 'ready', createdAt: at(0), lastUsedAt: null, releasedAt: null, ...o };
+  return {
+    id,
+    approach,
+    agentId: 'a',
+    taskId: 't',
+    status: 'ready',
+    createdAt: at(0),
+    lastUsedAt: null,
+    releasedAt: null,
+    ...o,
+  };
 }
 
 describe('reconcileRecords', () => {
   test('pairs written on both sides, close together, are consistent', () => {
-    const r = reconcileRecords([
-      rec('w1', 'simple', { lastUsedAt: at(100) }), rec('w1', 'pooled', { createdAt: at(1), lastUsedAt: at(101), status: 'in_use' }),
-      rec('w2', 'simple'), rec('w2', 'pooled', { createdAt: at(2) }),
-    ], { now, lagThresholdMs: LAG });
+    const r = reconcileRecords(
+      [
+        rec('w1', 'simple', { lastUsedAt: at(100) }),
+        rec('w1', 'pooled', { createdAt: at(1), lastUsedAt: at(101), status: 'in_use' }),
+        rec('w2', 'simple'),
+        rec('w2', 'pooled', { createdAt: at(2) }),
+      ],
+      { now, lagThresholdMs: LAG },
+    );
     assert.deepEqual(r, { checked: 2, divergent: 0, pending: 0, ratio: 0, issues: [] });
   });
 
   test('a record missing on either side is divergent, in both directions', () => {
-    const r = reconcileRecords([rec('w1', 'simple'), rec('w2', 'pooled'), rec('w3', 'simple'), rec('w3', 'pooled')], { now, lagThresholdMs: LAG });
+    const r = reconcileRecords([rec('w1', 'simple'), rec('w2', 'pooled'), rec('w3', 'simple'), rec('w3', 'pooled')], {
+      now,
+      lagThresholdMs: LAG,
+    });
     assert.equal(r.checked, 3);
     assert.equal(r.divergent, 2);
     assert.equal(r.ratio, 2 / 3);
-    assert.deepEqual(r.issues.map((i) => [i.workspaceId, i.kind, i.kind === 'missing' ? i.missingOn : '']), [['w1', 'missing', 'pooled'], ['w2', 'missing', 'simple']]);
+    assert.deepEqual(
+      r.issues.map((i) => [i.workspaceId, i.kind, i.kind === 'missing' ? i.missingOn : '']),
+      [
+        ['w1', 'missing', 'pooled'],
+        ['w2', 'missing', 'simple'],
+      ],
+    );
   });
 
   test('a copy not written yet within the lag threshold is pending, not divergent', () => {
@@ -34,27 +58,46 @@ describe('reconcileRecords', () => {
   });
 
   test('status mismatch: released on one side, still live on the other', () => {
-    const r = reconcileRecords([
-      rec('w1', 'simple', { status: 'terminated', releasedAt: at(200) }), rec('w1', 'pooled', { status: 'ready', lastUsedAt: at(190) }),
-    ], { now, lagThresholdMs: LAG });
+    const r = reconcileRecords(
+      [
+        rec('w1', 'simple', { status: 'terminated', releasedAt: at(200) }),
+        rec('w1', 'pooled', { status: 'ready', lastUsedAt: at(190) }),
+      ],
+      { now, lagThresholdMs: LAG },
+    );
     assert.equal(r.divergent, 1);
     assert.deepEqual(r.issues, [{ workspaceId: 'w1', kind: 'status_mismatch', simple: 'terminated', pooled: 'ready' }]);
   });
 
   test('ready vs in_use is the same state (active); error vs active is not', () => {
-    const ok = reconcileRecords([rec('w1', 'simple', { status: 'in_use' }), rec('w1', 'pooled', { status: 'initializing' })], { now, lagThresholdMs: LAG });
+    const ok = reconcileRecords(
+      [rec('w1', 'simple', { status: 'in_use' }), rec('w1', 'pooled', { status: 'initializing' })],
+      { now, lagThresholdMs: LAG },
+    );
     assert.equal(ok.divergent, 0);
-    const bad = reconcileRecords([rec('w1', 'simple', { status: 'error' }), rec('w1', 'pooled', { status: 'ready' })], { now, lagThresholdMs: LAG });
+    const bad = reconcileRecords([rec('w1', 'simple', { status: 'error' }), rec('w1', 'pooled', { status: 'ready' })], {
+      now,
+      lagThresholdMs: LAG,
+    });
     assert.equal(bad.divergent, 1);
   });
 
   test('update lag beyond the threshold is divergent once settled, pending while recent', () => {
-    const settled = reconcileRecords([rec('w1', 'simple', { lastUsedAt: at(1000) }), rec('w1', 'pooled', { lastUsedAt: at(900) })], { now, lagThresholdMs: LAG });
+    const settled = reconcileRecords(
+      [rec('w1', 'simple', { lastUsedAt: at(1000) }), rec('w1', 'pooled', { lastUsedAt: at(900) })],
+      { now, lagThresholdMs: LAG },
+    );
     assert.deepEqual(settled.issues, [{ workspaceId: 'w1', kind: 'lag', behind: 'pooled', lagMs: 100_000 }]);
     assert.equal(settled.ratio, 1);
-    const within = reconcileRecords([rec('w1', 'simple', { lastUsedAt: at(1000) }), rec('w1', 'pooled', { lastUsedAt: at(950) })], { now, lagThresholdMs: LAG });
+    const within = reconcileRecords(
+      [rec('w1', 'simple', { lastUsedAt: at(1000) }), rec('w1', 'pooled', { lastUsedAt: at(950) })],
+      { now, lagThresholdMs: LAG },
+    );
     assert.equal(within.divergent, 0);
-    const recent = reconcileRecords([rec('w1', 'simple', { lastUsedAt: at(3590) }), rec('w1', 'pooled', { lastUsedAt: at(900) })], { now, lagThresholdMs: LAG });
+    const recent = reconcileRecords(
+      [rec('w1', 'simple', { lastUsedAt: at(3590) }), rec('w1', 'pooled', { lastUsedAt: at(900) })],
+      { now, lagThresholdMs: LAG },
+    );
     assert.deepEqual([recent.checked, recent.pending, recent.divergent], [0, 1, 0]);
   });
 
@@ -77,10 +120,16 @@ describe('reconcileRecords', () => {
 describe('dual-write windows', () => {
   test('open when git.clone shadow turns on, close when it turns off', () => {
     const w = dualWriteWindows([
-      { at: at(0), shadow: false }, { at: at(100), shadow: true }, { at: at(150), shadow: true },
-      { at: at(200), shadow: false }, { at: at(300), shadow: true },
+      { at: at(0), shadow: false },
+      { at: at(100), shadow: true },
+      { at: at(150), shadow: true },
+      { at: at(200), shadow: false },
+      { at: at(300), shadow: true },
     ]);
-    assert.deepEqual(w, [{ start: at(100), end: at(200) }, { start: at(300), end: null }]);
+    assert.deepEqual(w, [
+      { start: at(100), end: at(200) },
+      { start: at(300), end: null },
+    ]);
     assert.ok(inWindows(at(150), w, 5_000));
     assert.ok(!inWindows(at(102), w, 5_000), 'inside the switch grace');
     assert.ok(!inWindows(at(250), w, 5_000));

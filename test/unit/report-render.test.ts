@@ -5,7 +5,14 @@ import { renderLineChartSvg, niceTicks } from '../../lib/reports/svg.js';
 import { renderHtmlPage } from '../../lib/reports/html.js';
 import { renderValidationWeeklyReport, renderValidationFinalReport } from '../../lib/validation/report.js';
 import { defaultValidationConfig } from '../../lib/config/validation.js';
-import { summarizeWeek, decide, forecast3Months, type DaySnapshot, type HourlyPoint, type WeekSummary } from '../../lib/validation/index.js';
+import {
+  summarizeWeek,
+  decide,
+  forecast3Months,
+  type DaySnapshot,
+  type HourlyPoint,
+  type WeekSummary,
+} from '../../lib/validation/index.js';
 import type { ChartSpec } from '../../lib/reports/types.js';
 
 const config = defaultValidationConfig();
@@ -15,16 +22,39 @@ const XSS = '<script>alert("x")</script>';
 function day(n: number, over: Partial<Omit<HourlyPoint, 't'>> = {}): DaySnapshot {
   const start = T0 + (n - 1) * 86_400;
   const hourly = Array.from({ length: 24 }, (_, h) => ({
-    t: start + (h + 1) * 3600, opsPerMin: 20, costPerOp: 0.01, p95Seconds: 1, errorRate: 0.01, peakConcurrency: 4, monthlyCost: 100, ...over,
+    t: start + (h + 1) * 3600,
+    opsPerMin: 20,
+    costPerOp: 0.01,
+    p95Seconds: 1,
+    errorRate: 0.01,
+    peakConcurrency: 4,
+    monthlyCost: 100,
+    ...over,
   }));
   return {
-    day: n, start, end: start + 86_400, hourly,
+    day: n,
+    start,
+    end: start + 86_400,
+    hourly,
     aggregates: {
-      operations: 28_800, costDollars: 288, costPerOp: over.costPerOp ?? 0.01, p50Seconds: 0.4, p95Seconds: over.p95Seconds ?? 1, p99Seconds: 1.6,
-      errorRate: 0.01, errorRateByCategory: { network: 0.006, timeout: 0.004, conflict: 0, auth: 0, rate_limit: 0, other: 0 },
-      peakConcurrency: over.peakConcurrency ?? 4, throughputOpsPerMin: 20, peakThroughputOpsPerMin: 30,
-      operationDistribution: { pull: 0.6, push: 0.4 }, poolHitRatio: null, rateLimitHeadroom: 0.8, rateLimitedOperations: 0,
-      recoveryMeanSeconds: 3, recoveryP95Seconds: 6, monthlyCost: 100,
+      operations: 28_800,
+      costDollars: 288,
+      costPerOp: over.costPerOp ?? 0.01,
+      p50Seconds: 0.4,
+      p95Seconds: over.p95Seconds ?? 1,
+      p99Seconds: 1.6,
+      errorRate: 0.01,
+      errorRateByCategory: { network: 0.006, timeout: 0.004, conflict: 0, auth: 0, rate_limit: 0, other: 0 },
+      peakConcurrency: over.peakConcurrency ?? 4,
+      throughputOpsPerMin: 20,
+      peakThroughputOpsPerMin: 30,
+      operationDistribution: { pull: 0.6, push: 0.4 },
+      poolHitRatio: null,
+      rateLimitHeadroom: 0.8,
+      rateLimitedOperations: 0,
+      recoveryMeanSeconds: 3,
+      recoveryP95Seconds: 6,
+      monthlyCost: 100,
     },
   };
 }
@@ -37,14 +67,45 @@ function weeksWith(n: number, skip: number[] = []): WeekSummary[] {
 
 describe('markdown → HTML', () => {
   test('escapes injected HTML everywhere: paragraphs, headings, lists, tables, code, quotes', () => {
-    const md = [`# Title ${XSS}`, '', `para ${XSS} **bold ${XSS}**`, '', `- item ${XSS}`, '', mdTable(['a', 'b'], [[XSS, 'x|y']]), '', '```', XSS, '```', '', `> quote ${XSS}`, '', `\`${XSS}\``].join('\n');
+    const md = [
+      `# Title ${XSS}`,
+      '',
+      `para ${XSS} **bold ${XSS}**`,
+      '',
+      `- item ${XSS}`,
+      '',
+      mdTable(['a', 'b'], [[XSS, 'x|y']]),
+      '',
+      '```',
+      XSS,
+      '```',
+      '',
+      `> quote ${XSS}`,
+      '',
+      `\`${XSS}\``,
+    ].join('\n');
     const html = markdownToHtml(md);
     assert.doesNotMatch(html, /<script/i);
     assert.equal((html.match(/&lt;script&gt;/g) ?? []).length, 8);
   });
 
   test('renders headings, tables with alignment and escaped pipes, lists, task lists and inline code', () => {
-    const html = markdownToHtml(['## Stage two', '', mdTable(['Name', 'Value'], [['a|b', '1']], ['l', 'r']), '', '1. first', '2. second', '', '- [x] done', '- [ ] not done', '- [?] unknown', '', 'use `npm test` **now**'].join('\n'));
+    const html = markdownToHtml(
+      [
+        '## Stage two',
+        '',
+        mdTable(['Name', 'Value'], [['a|b', '1']], ['l', 'r']),
+        '',
+        '1. first',
+        '2. second',
+        '',
+        '- [x] done',
+        '- [ ] not done',
+        '- [?] unknown',
+        '',
+        'use `npm test` **now**',
+      ].join('\n'),
+    );
     assert.match(html, /<h2 id="stage-two">Stage two<\/h2>/);
     assert.match(html, /<td>a\|b<\/td><td style="text-align:right">1<\/td>/);
     assert.match(html, /<ol><li>first<\/li><li>second<\/li><\/ol>/);
@@ -61,13 +122,20 @@ describe('markdown → HTML', () => {
 
 describe('sanitising report text', () => {
   test('credentials, query strings and tokens are stripped from free text', () => {
-    const s = sanitizeText('cloned https://bot:ghp_abcdefghijklmnopqrstuvwxyz012345@github.com/org/repo.git?token=abc with Bearer abcdefghijklmnopqrstuvwxyz and ghp_abcdefghijklmnopqrstuvwxyz012345');
+    const s = sanitizeText(
+      'cloned https://bot:ghp_abcdefghijklmnopqrstuvwxyz012345@github.com/org/repo.git?token=abc with Bearer abcdefghijklmnopqrstuvwxyz and ghp_abcdefghijklmnopqrstuvwxyz012345',
+    );
     assert.doesNotMatch(s, /ghp_|bot:|token=abc|abcdefghijklmnopqrstuvwxyz/);
     assert.match(s, /github\.com\/org\/repo\.git/);
   });
 
   test('sanitizeData reaches strings nested in objects and arrays', () => {
-    const d = sanitizeData({ a: ['x https://u:p@h.example/r'], b: { c: 'ghp_abcdefghijklmnopqrstuvwxyz012345' }, n: 1, z: null });
+    const d = sanitizeData({
+      a: ['x https://u:p@h.example/r'],
+      b: { c: 'ghp_abcdefghijklmnopqrstuvwxyz012345' },
+      n: 1,
+      z: null,
+    });
     assert.deepEqual(d, { a: ['x https://h.example/r'], b: { c: '[redacted]' }, n: 1, z: null });
   });
 });
@@ -77,8 +145,26 @@ describe('SVG line charts', () => {
     title: `P95 ${XSS}`,
     unit: 's',
     series: [
-      { name: `series ${XSS}`, points: [['D1', 1], ['D2', 1.2], ['D3', null], ['D4', 1.1], ['D5', 1.3], ['D6', null], ['D7', 0.9], ['D8', null]] },
-      { name: 'other', points: [['D1', 0.5], ['D2', 0.6]] },
+      {
+        name: `series ${XSS}`,
+        points: [
+          ['D1', 1],
+          ['D2', 1.2],
+          ['D3', null],
+          ['D4', 1.1],
+          ['D5', 1.3],
+          ['D6', null],
+          ['D7', 0.9],
+          ['D8', null],
+        ],
+      },
+      {
+        name: 'other',
+        points: [
+          ['D1', 0.5],
+          ['D2', 0.6],
+        ],
+      },
     ],
     threshold: { value: 2, label: 'trigger' },
   };
@@ -103,11 +189,26 @@ describe('SVG line charts', () => {
   });
 
   test('a chart without any value says "no data"', () => {
-    assert.match(renderLineChartSvg({ title: 't', unit: '$', series: [{ name: 'a', points: [['D1', null]] }] }), />no data</);
+    assert.match(
+      renderLineChartSvg({ title: 't', unit: '$', series: [{ name: 'a', points: [['D1', null]] }] }),
+      />no data</,
+    );
   });
 
   test('time axes are labelled as UTC dates', () => {
-    const t = renderLineChartSvg({ title: 't', unit: 'ops', series: [{ name: 'a', points: [[T0, 1], [T0 + 86_400 * 5, 2]] }] });
+    const t = renderLineChartSvg({
+      title: 't',
+      unit: 'ops',
+      series: [
+        {
+          name: 'a',
+          points: [
+            [T0, 1],
+            [T0 + 86_400 * 5, 2],
+          ],
+        },
+      ],
+    });
     assert.match(t, /time \(UTC\)/);
     assert.match(t, new RegExp(`>${new Date(T0 * 1000).toISOString().slice(5, 10)}<`));
   });
@@ -120,7 +221,26 @@ describe('SVG line charts', () => {
 
 describe('report pages', () => {
   test('renderHtmlPage is a self-contained page: escaped title and markdown, inline SVG, no script, no URL', () => {
-    const html = renderHtmlPage({ title: `Report ${XSS}`, markdown: `# Hello ${XSS}`, charts: [{ title: 'c', unit: '$', series: [{ name: 's', points: [['D1', 1], ['D2', null], ['D3', 2]] }] }] });
+    const html = renderHtmlPage({
+      title: `Report ${XSS}`,
+      markdown: `# Hello ${XSS}`,
+      charts: [
+        {
+          title: 'c',
+          unit: '$',
+          series: [
+            {
+              name: 's',
+              points: [
+                ['D1', 1],
+                ['D2', null],
+                ['D3', 2],
+              ],
+            },
+          ],
+        },
+      ],
+    });
     assert.match(html, /^<!doctype html>/);
     assert.match(html, /<svg /);
     assert.match(html, /<style>/);
@@ -131,7 +251,13 @@ describe('report pages', () => {
 
   test('weekly report: checkpoint decision, triggers table, goal and daily charts with gaps for missing days', () => {
     const weeks = weeksWith(2, [10]);
-    const r = renderValidationWeeklyReport({ runId: 'validation-abc', week: 2, weeks, config, notes: [`extended by ${XSS} see https://x:secret@git.example/repo?token=t`] });
+    const r = renderValidationWeeklyReport({
+      runId: 'validation-abc',
+      week: 2,
+      weeks,
+      config,
+      notes: [`extended by ${XSS} see https://x:secret@git.example/repo?token=t`],
+    });
     assert.equal(r.title, 'Validation period — week 2 checkpoint');
     assert.match(r.markdown, /Decision at this checkpoint: \*\*CONTINUE\*\*/);
     assert.match(r.markdown, /\| Concurrency \(simultaneous operations\) \| > 10 ops \|/);
@@ -151,8 +277,18 @@ describe('report pages', () => {
     const weeks = weeksWith(4, [26]);
     const decision = decide(weeks, config);
     assert.equal(decision.decision, 'MIGRATE');
-    const forecast = forecast3Months(weeks.flatMap((w) => w.days), config);
-    const r = renderValidationFinalReport({ runId: 'validation-abc', weeks, config, decision, forecast, backtest: { start: T0, end: T0 + 28 * 86_400 } });
+    const forecast = forecast3Months(
+      weeks.flatMap((w) => w.days),
+      config,
+    );
+    const r = renderValidationFinalReport({
+      runId: 'validation-abc',
+      weeks,
+      config,
+      decision,
+      forecast,
+      backtest: { start: T0, end: T0 + 28 * 86_400 },
+    });
     assert.match(r.markdown, /## Decision: \*\*MIGRATE\*\*/);
     assert.match(r.markdown, /Concurrency \(simultaneous operations\) exceeded 10 ops in weeks 3 and 4/);
     assert.match(r.markdown, /\| \+3 months \|/);
@@ -170,9 +306,15 @@ describe('report pages', () => {
     assert.doesNotMatch(html, /<script|:\/\//i);
   });
 
-  test('final report shows an operator override next to the rules\' decision', () => {
+  test("final report shows an operator override next to the rules' decision", () => {
     const weeks = weeksWith(4);
-    const r = renderValidationFinalReport({ weeks, config, decision: decide(weeks, config), forecast: null, override: { decision: 'STAY', reason: `budget ${XSS}`, by: 'ops-lead' } });
+    const r = renderValidationFinalReport({
+      weeks,
+      config,
+      decision: decide(weeks, config),
+      forecast: null,
+      override: { decision: 'STAY', reason: `budget ${XSS}`, by: 'ops-lead' },
+    });
     assert.match(r.markdown, /## Decision: \*\*STAY\*\*/);
     assert.match(r.markdown, /Overridden by an operator.*rules decided \*\*MIGRATE\*\*/);
     assert.match(r.markdown, /No forecast/);

@@ -6,11 +6,23 @@ import { createMetrics } from '../../lib/metrics.js';
 import { DomainError, ErrorType } from '../../lib/errors.js';
 import { routeBucket, fnv1a32 } from '../../lib/router/hash.js';
 import {
-  createRoutedGitService, decide, fallbackReason, normaliseDiff, normaliseStatus,
-  type FlagValue, type GitServiceDryRun,
+  createRoutedGitService,
+  decide,
+  fallbackReason,
+  normaliseDiff,
+  normaliseStatus,
+  type FlagValue,
+  type GitServiceDryRun,
 } from '../../lib/router/router.js';
 import type {
-  Approach, CommitPushInput, CommitPushResult, CreateWorkspaceInput, GitService, GitStatus, Workspace, WorkspaceRef,
+  Approach,
+  CommitPushInput,
+  CommitPushResult,
+  CreateWorkspaceInput,
+  GitService,
+  GitStatus,
+  Workspace,
+  WorkspaceRef,
 } from '../../lib/service/types.js';
 
 /** The stand-ins are given the router's binding (a Workspace) or an id; they work by id. */
@@ -37,7 +49,10 @@ describe('routeBucket', () => {
   });
 
   test('buckets of one agent differ per operation (operations roll out independently)', () => {
-    const same = Array.from({ length: 1000 }, (_, i) => routeBucket(`agent-${i}`, 'git.clone') === routeBucket(`agent-${i}`, 'git.push')).filter(Boolean).length;
+    const same = Array.from(
+      { length: 1000 },
+      (_, i) => routeBucket(`agent-${i}`, 'git.clone') === routeBucket(`agent-${i}`, 'git.push'),
+    ).filter(Boolean).length;
     assert.ok(same < 30, `${same} of 1000 agents share a bucket across operations`);
   });
 });
@@ -63,7 +78,8 @@ describe('decide', () => {
   });
 
   test('is sticky: raising 10% → 50% → 100% only adds agents, and repeated calls agree', () => {
-    const at = (p: number) => new Set(agents.filter((a) => decide({ percent: p, shadow: false }, a, 'git.push').approach === 'pooled'));
+    const at = (p: number) =>
+      new Set(agents.filter((a) => decide({ percent: p, shadow: false }, a, 'git.push').approach === 'pooled'));
     const ten = at(10);
     const fifty = at(50);
     for (const a of ten) assert.ok(fifty.has(a), `${a} left approach 2 when the percent rose`);
@@ -94,7 +110,15 @@ describe('fallbackReason', () => {
     assert.equal(fallbackReason(new DomainError(ErrorType.RateLimit, 'x')), 'rate_limit');
     assert.equal(fallbackReason(new DomainError(ErrorType.PoolExhausted, 'x')), 'pool_exhausted');
     assert.equal(fallbackReason(new DomainError(ErrorType.SandboxGone, 'x')), 'sandbox_gone');
-    for (const t of [ErrorType.Conflict, ErrorType.ConflictEscalated, ErrorType.LockTimeout, ErrorType.Validation, ErrorType.NotFound, ErrorType.Auth, ErrorType.PushRejected]) {
+    for (const t of [
+      ErrorType.Conflict,
+      ErrorType.ConflictEscalated,
+      ErrorType.LockTimeout,
+      ErrorType.Validation,
+      ErrorType.NotFound,
+      ErrorType.Auth,
+      ErrorType.PushRejected,
+    ]) {
       assert.equal(fallbackReason(new DomainError(t, 'x')), null, t);
     }
     assert.equal(fallbackReason(new Error('bug')), null);
@@ -103,12 +127,22 @@ describe('fallbackReason', () => {
 
 describe('normalisation', () => {
   test('status ignores entry order and ahead/behind; diff ignores abbreviated index lines', () => {
-    const s = (entries: GitStatus['entries'], ahead: number): GitStatus => ({ branch: 'b', upstream: 'origin/b', ahead, behind: 0, entries, clean: entries.length === 0 });
+    const s = (entries: GitStatus['entries'], ahead: number): GitStatus => ({
+      branch: 'b',
+      upstream: 'origin/b',
+      ahead,
+      behind: 0,
+      entries,
+      clean: entries.length === 0,
+    });
     const e1 = { path: 'a.txt', index: 'M', worktree: '.', kind: 'changed' as const };
     const e2 = { path: 'b.txt', index: '?', worktree: '?', kind: 'untracked' as const };
     assert.equal(normaliseStatus(s([e1, e2], 0)), normaliseStatus(s([e2, e1], 3)));
     assert.notEqual(normaliseStatus(s([e1], 0)), normaliseStatus(s([e2], 0)));
-    assert.equal(normaliseDiff('diff --git a/x b/x\r\nindex 1234567..89abcde 100644\r\n+x\r\n'), normaliseDiff('diff --git a/x b/x\nindex 1234567890..89abcdef01 100644\n+x'));
+    assert.equal(
+      normaliseDiff('diff --git a/x b/x\r\nindex 1234567..89abcde 100644\r\n+x\r\n'),
+      normaliseDiff('diff --git a/x b/x\nindex 1234567890..89abcdef01 100644\n+x'),
+    );
     assert.notEqual(normaliseDiff('+x'), normaliseDiff('+y'));
   });
 });
@@ -143,9 +177,18 @@ class MemoryGit implements GitService {
     const prior = this.workspaces.get(id);
     if (prior) return prior;
     const w = {
-      id, agentId: input.agentId, taskId: input.taskId, repoUrl: input.repoUrl, baseBranch: input.baseBranch ?? 'main',
-      agentBranch: `agent/${input.agentId}/${input.taskId}`, approach: this.approach, sandboxId: `${this.approach}-sbx-${id}`,
-      status: 'ready' as const, createdAt: new Date(), lastUsedAt: null, seq: ++seq,
+      id,
+      agentId: input.agentId,
+      taskId: input.taskId,
+      repoUrl: input.repoUrl,
+      baseBranch: input.baseBranch ?? 'main',
+      agentBranch: `agent/${input.agentId}/${input.taskId}`,
+      approach: this.approach,
+      sandboxId: `${this.approach}-sbx-${id}`,
+      status: 'ready' as const,
+      createdAt: new Date(),
+      lastUsedAt: null,
+      seq: ++seq,
     };
     this.workspaces.set(id, w);
     this.files.set(id, new Map());
@@ -160,7 +203,12 @@ class MemoryGit implements GitService {
     const id = idOf(ref);
     this.check('status', id);
     const w = this.ws(id);
-    const entries = [...this.files.get(id)!.keys()].map((path) => ({ path, index: '?', worktree: '?', kind: 'untracked' as const }));
+    const entries = [...this.files.get(id)!.keys()].map((path) => ({
+      path,
+      index: '?',
+      worktree: '?',
+      kind: 'untracked' as const,
+    }));
     return { branch: w.agentBranch, upstream: null, ahead: 0, behind: 0, entries, clean: entries.length === 0 };
   }
 
@@ -228,25 +276,43 @@ function setup(opts: { pooled?: MemoryGit } = {}) {
   const metrics = createMetrics({ defaultMetrics: false });
   // mirrors the workspaces repository's findServing: the earliest live record serves
   const findWorkspace = async (id: string): Promise<Workspace | null> => {
-    const live = [simple.workspaces.get(id), pooled.workspaces.get(id)].filter((w) => w !== undefined && w.status !== 'terminated');
+    const live = [simple.workspaces.get(id), pooled.workspaces.get(id)].filter(
+      (w) => w !== undefined && w.status !== 'terminated',
+    );
     live.sort((a, b) => a!.seq - b!.seq);
     return live[0] ? { ...live[0] } : null;
   };
   let n = 0;
   const router = createRoutedGitService({
-    simple, pooled, metrics, log: pino({ level: 'silent' }), findWorkspace,
+    simple,
+    pooled,
+    metrics,
+    log: pino({ level: 'silent' }),
+    findWorkspace,
     flags: { get: (op) => flags.get(op) },
     newWorkspaceId: () => `ws-${++n}`,
   });
   const setAll = (v: FlagValue) => {
-    for (const op of ['git.clone', 'git.status', 'git.diff', 'git.read', 'git.write', 'git.push', 'git.pull', 'git.release']) flags.set(op, v);
+    for (const op of [
+      'git.clone',
+      'git.status',
+      'git.diff',
+      'git.read',
+      'git.write',
+      'git.push',
+      'git.pull',
+      'git.release',
+    ])
+      flags.set(op, v);
   };
   return { simple, pooled, flags, metrics, router, setAll };
 }
 
 async function value(c: Counter<string>, labels: Record<string, string>): Promise<number> {
   const { values } = await c.get();
-  return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((s, v) => s + v.value, 0);
+  return values
+    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+    .reduce((s, v) => s + v.value, 0);
 }
 
 const input = (agentId: string): CreateWorkspaceInput => ({ agentId, taskId: 't1', repoUrl: 'file:///tmp/repo.git' });
@@ -277,7 +343,10 @@ describe('createRoutedGitService', () => {
     flags.set('git.status', { percent: 0, shadow: false });
     await router.writeFile(w.id, 'a.txt', 'x');
     const st = await router.status(w.id);
-    assert.deepEqual(st.entries.map((e) => e.path), ['a.txt']);
+    assert.deepEqual(
+      st.entries.map((e) => e.path),
+      ['a.txt'],
+    );
     assert.ok(pooled.calls.includes(`status:${w.id}`));
     assert.equal(await value(metrics.routerDecisions, { operation: 'status', approach: 'pooled', mode: 'primary' }), 1);
     // the next new workspace follows the killed flag
@@ -315,7 +384,11 @@ describe('createRoutedGitService', () => {
     pooled.files.get(w.id)!.set('stray.txt', 'only on approach 2');
     const served = await router.status(w.id);
     await router.drain();
-    assert.deepEqual(served.entries.map((e) => e.path), ['a.txt'], 'approach 1 result is served');
+    assert.deepEqual(
+      served.entries.map((e) => e.path),
+      ['a.txt'],
+      'approach 1 result is served',
+    );
     assert.equal(await value(metrics.shadowComparisons, { operation: 'status', result: 'mismatch' }), 1);
     assert.equal(simple.calls.filter((c) => c.startsWith('status')).length, 2);
   });
@@ -374,11 +447,17 @@ describe('createRoutedGitService', () => {
     const { simple, pooled, flags, metrics, router } = setup();
     flags.set('git.clone', { percent: 100, shadow: false });
     pooled.fail.set('createWorkspace', new DomainError(ErrorType.Validation, 'bad branch'));
-    await assert.rejects(router.createWorkspace(input(lowAgent)), (e: unknown) => e instanceof DomainError && e.type === ErrorType.Validation);
+    await assert.rejects(
+      router.createWorkspace(input(lowAgent)),
+      (e: unknown) => e instanceof DomainError && e.type === ErrorType.Validation,
+    );
     pooled.fail.clear();
     const w = await router.createWorkspace(input(lowAgent));
     pooled.fail.set('commitAndPush', new DomainError(ErrorType.Conflict, 'a.txt'));
-    await assert.rejects(router.commitAndPush(w.id, { message: 'm' }), (e: unknown) => e instanceof DomainError && e.type === ErrorType.Conflict);
+    await assert.rejects(
+      router.commitAndPush(w.id, { message: 'm' }),
+      (e: unknown) => e instanceof DomainError && e.type === ErrorType.Conflict,
+    );
     assert.equal(simple.calls.length, 0);
     assert.equal(await value(metrics.fallbacks, {}), 0);
   });
@@ -395,7 +474,10 @@ describe('createRoutedGitService', () => {
     const st = await router.status(w.id);
     assert.equal(st.branch, w.agentBranch);
     assert.equal(await value(metrics.fallbacks, { reason: 'network' }), 1);
-    await assert.rejects(router.status(lone.id), (e: unknown) => e instanceof DomainError && e.type === ErrorType.Network);
+    await assert.rejects(
+      router.status(lone.id),
+      (e: unknown) => e instanceof DomainError && e.type === ErrorType.Network,
+    );
     assert.equal(await value(metrics.fallbacks, { reason: 'network' }), 1);
     // writes never fall back
     pooled.fail.set('writeFile', new DomainError(ErrorType.Network, 'down'));
@@ -403,7 +485,7 @@ describe('createRoutedGitService', () => {
     assert.equal(await value(metrics.fallbacks, {}), 1);
   });
 
-  test('release releases the other approach\'s copy even after shadow was switched off', async () => {
+  test("release releases the other approach's copy even after shadow was switched off", async () => {
     const { simple, pooled, router, setAll } = setup();
     setAll({ percent: 0, shadow: true });
     const w = await router.createWorkspace(input(highAgent));
@@ -421,6 +503,9 @@ describe('createRoutedGitService', () => {
   test('an unknown workspace is NotFound for operations and null for getWorkspace', async () => {
     const { router } = setup();
     assert.equal(await router.getWorkspace('nope'), null);
-    await assert.rejects(router.status('nope'), (e: unknown) => e instanceof DomainError && e.type === ErrorType.NotFound);
+    await assert.rejects(
+      router.status('nope'),
+      (e: unknown) => e instanceof DomainError && e.type === ErrorType.NotFound,
+    );
   });
 });

@@ -14,16 +14,27 @@ function section(md: string, heading: string): string {
 
 describe('rollback runbook', () => {
   test('percentText prints thresholds without float noise', () => {
-    expect([percentText(0.05), percentText(0.9999), percentText(0.07), percentText(1)]).toEqual(['5%', '99.99%', '7%', '100%']);
+    expect([percentText(0.05), percentText(0.9999), percentText(0.07), percentText(1)]).toEqual([
+      '5%',
+      '99.99%',
+      '7%',
+      '100%',
+    ]);
   });
 
-  test('with the defaults it names seed 002\'s triggers: error rate above 5%, P95 above 2×, consistency below 99.99%', () => {
+  test("with the defaults it names seed 002's triggers: error rate above 5%, P95 above 2×, consistency below 99.99%", () => {
     const md = renderRunbook(parseConfig({}), { apiUrl: API });
     const triggers = section(md, 'Automatic rollback triggers');
-    assert.match(triggers, /\| error_rate \| approach-2 error rate \(conflicts excluded\) above 5%; windows with fewer than 20 /);
+    assert.match(
+      triggers,
+      /\| error_rate \| approach-2 error rate \(conflicts excluded\) above 5%; windows with fewer than 20 /,
+    );
     assert.match(triggers, /\| p95_latency \| approach-2 P95 above 2× approach-1 P95/);
     assert.match(triggers, /\| consistency \| .* below 99\.99% \|/);
-    assert.match(triggers, /analysed every 5 min over a window of 5 min\. A trigger that breaches in 2 consecutive analyses/);
+    assert.match(
+      triggers,
+      /analysed every 5 min over a window of 5 min\. A trigger that breaches in 2 consecutive analyses/,
+    );
     // the live PromQL, not a paraphrase
     assert.ok(triggers.includes('gitops_reconciliation_divergence_ratio'));
   });
@@ -32,7 +43,9 @@ describe('rollback runbook', () => {
     const config = parseConfig({
       canary: {
         thresholds: { errorRate: 0.07, p95Ratio: 3.5, consistency: 0.995, minOperations: 50 },
-        consecutiveBreaches: 4, analysisIntervalSeconds: 60, switchTimeoutMs: 9000,
+        consecutiveBreaches: 4,
+        analysisIntervalSeconds: 60,
+        switchTimeoutMs: 9000,
       },
       queries: { 'canary.consistency': '1 - max(my_divergence_metric)' },
       temporal: { address: 'temporal.example:7233', namespace: 'prod' },
@@ -46,8 +59,12 @@ describe('rollback runbook', () => {
     assert.match(triggers, /breaches in 4 consecutive analyses/);
     assert.match(triggers, /analysed every 1 min/);
     assert.ok(triggers.includes('`1 - max(my_divergence_metric)`'), 'the overridden query is the one shown');
-    for (const old of ['above 5%', '2×', '99.99%', 'fewer than 20 ']) assert.ok(!triggers.includes(old), `default "${old}" still in the triggers`);
-    assert.match(md, /temporal workflow signal --address temporal\.example:7233 --namespace prod --workflow-id canary-<id> --name rollback/);
+    for (const old of ['above 5%', '2×', '99.99%', 'fewer than 20 '])
+      assert.ok(!triggers.includes(old), `default "${old}" still in the triggers`);
+    assert.match(
+      md,
+      /temporal workflow signal --address temporal\.example:7233 --namespace prod --workflow-id canary-<id> --name rollback/,
+    );
     assert.ok(md.includes('https://sgc.example/v1/flags/kill'), 'curl uses the API address without a double slash');
     assert.match(md, /waits up to 9000 ms/);
     assert.match(section(md, 'Drill'), /`15 4 \* \* 2`/);
@@ -70,7 +87,9 @@ describe('rollback runbook', () => {
   });
 
   test('a TLS or API-key Temporal gets the flags its CLI needs, with the key from the environment only', () => {
-    const md = renderRunbook(parseConfig({ temporal: { tls: { enabled: true }, apiKey: 'secret-key-value' } }), { apiUrl: API });
+    const md = renderRunbook(parseConfig({ temporal: { tls: { enabled: true }, apiKey: 'secret-key-value' } }), {
+      apiUrl: API,
+    });
     assert.match(md, /--tls --api-key "\$TEMPORAL_API_KEY"/);
     assert.ok(!md.includes('secret-key-value'));
   });

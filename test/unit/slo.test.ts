@@ -4,14 +4,19 @@ import { parse as parseYaml } from 'yaml';
 import { recommendSlo, renderSloMarkdown, renderSlothYaml } from '../../lib/baseline/slo.js';
 import type { BaselineSample } from '../../lib/baseline/csv.js';
 
-const samples = (successRates: number[], p95s: (number | null)[] = successRates.map(() => 40), p99s: (number | null)[] = successRates.map(() => 80)): BaselineSample[] =>
+const samples = (
+  successRates: number[],
+  p95s: (number | null)[] = successRates.map(() => 40),
+  p99s: (number | null)[] = successRates.map(() => 80),
+): BaselineSample[] =>
   successRates.map((s, i) => ({
-    sampleNum: i + 1, timestamp: 1_763_900_000 + i * 600,
+    sampleNum: i + 1,
+    timestamp: 1_763_900_000 + i * 600,
     values: { http_success_rate: s, error_rate: 1 - s, p95_latency: p95s[i], p99_latency: p99s[i], request_rate: 80 },
   }));
 
 test('availability objective sits below the observed success rate with twice the observed errors as budget', () => {
-  const rec = recommendSlo(samples([0.9985, 0.9990, 0.9988]));
+  const rec = recommendSlo(samples([0.9985, 0.999, 0.9988]));
   const a = rec.targets.find((t) => t.kind === 'availability')!;
   assert.ok(a.objective / 100 < a.observed, `${a.objective} vs ${a.observed}`);
   // observed error ≈ 0.12%: 99.9 leaves 0.1% (< 2×), 99.5 leaves 0.5% (≥ 2×)
@@ -46,17 +51,32 @@ test('missing data yields notes instead of invented targets', () => {
 test('the Sloth spec is valid YAML in prometheus/v1 form with error/total queries over our metrics', () => {
   const rec = recommendSlo(samples([0.999, 0.9995]), { service: 'sgc', matchers: 'approach="pooled"' });
   const doc = parseYaml(renderSlothYaml(rec)) as {
-    version: string; service: string;
-    slos: { name: string; objective: number; sli: { events: { error_query: string; total_query: string } }; alerting: { name: string } }[];
+    version: string;
+    service: string;
+    slos: {
+      name: string;
+      objective: number;
+      sli: { events: { error_query: string; total_query: string } };
+      alerting: { name: string };
+    }[];
   };
   assert.equal(doc.version, 'prometheus/v1');
   assert.equal(doc.service, 'sgc');
-  assert.deepEqual(doc.slos.map((s) => s.name), ['requests-availability', 'requests-latency-p95', 'requests-latency-p99']);
+  assert.deepEqual(
+    doc.slos.map((s) => s.name),
+    ['requests-availability', 'requests-latency-p95', 'requests-latency-p99'],
+  );
   const [avail, p95] = doc.slos;
   assert.equal(avail.objective, 99.5, 'observed error 0.075%: 99.9 would leave less than twice that');
-  assert.equal(avail.sli.events.error_query, 'sum(rate(gitops_operations_total{approach="pooled",error_category!="none"}[{{.window}}]))');
+  assert.equal(
+    avail.sli.events.error_query,
+    'sum(rate(gitops_operations_total{approach="pooled",error_category!="none"}[{{.window}}]))',
+  );
   assert.equal(avail.sli.events.total_query, 'sum(rate(gitops_operations_total{approach="pooled"}[{{.window}}]))');
-  assert.match(p95.sli.events.error_query, /gitops_operation_duration_seconds_bucket\{approach="pooled",le="0\.05"\}\[\{\{\.window\}\}\]/);
+  assert.match(
+    p95.sli.events.error_query,
+    /gitops_operation_duration_seconds_bucket\{approach="pooled",le="0\.05"\}\[\{\{\.window\}\}\]/,
+  );
   for (const s of doc.slos) {
     assert.match(s.name, /^[a-z0-9-]+$/);
     assert.ok(s.objective > 0 && s.objective < 100);

@@ -34,7 +34,11 @@ function commentTokens(src: string): CommentToken[] {
       const t = node as { type?: string; offset?: number; source?: string };
       if (t.type === 'comment' && typeof t.offset === 'number' && typeof t.source === 'string') {
         const { line, col } = lines.linePos(t.offset);
-        out.push({ line, alone: src.slice(t.offset - (col - 1), t.offset).trim() === '', text: t.source.replace(/^#\s?/, '').trim() });
+        out.push({
+          line,
+          alone: src.slice(t.offset - (col - 1), t.offset).trim() === '',
+          text: t.source.replace(/^#\s?/, '').trim(),
+        });
       } else {
         Object.values(node).forEach(walk);
       }
@@ -68,7 +72,9 @@ function commentProblems(src: string): string[] {
   visit(doc, {
     Pair(_, pair, ancestors) {
       if (ancestors.some((a) => isSeq(a))) return;
-      const keyPath = [...ancestors.filter(isPair), pair].map((p) => (isScalar(p.key) ? String(p.key.value) : '?')).join('.');
+      const keyPath = [...ancestors.filter(isPair), pair]
+        .map((p) => (isScalar(p.key) ? String(p.key.value) : '?'))
+        .join('.');
       const keyLine = isScalar(pair.key) && pair.key.range ? lines.linePos(pair.key.range[0]).line : 0;
       const own: string[] = [];
       for (let l = keyLine - 1; byLine.get(l)?.alone; l--) own.unshift(byLine.get(l)!.text);
@@ -82,8 +88,13 @@ function commentProblems(src: string): string[] {
   // (a bare "#" line is a paragraph break inside it); a trailing comment stands alone
   let block: CommentToken[] = [];
   const flush = (): void => {
-    const text = block.map((t) => t.text).join(' ').replace(/\s+/g, ' ').trim();
-    if (block.length > 0) for (const p of sentenceProblems(text)) problems.push(`line ${block[0].line}: "${text.slice(0, 80)}" ${p}`);
+    const text = block
+      .map((t) => t.text)
+      .join(' ')
+      .replace(/\s+/g, ' ')
+      .trim();
+    if (block.length > 0)
+      for (const p of sentenceProblems(text)) problems.push(`line ${block[0].line}: "${text.slice(0, 80)}" ${p}`);
     block = [];
   };
   for (const t of tokens) {
@@ -124,18 +135,28 @@ describe('the comment check', () => {
       '',
     ].join('\n');
     const problems = commentProblems(bad);
-    expect(problems).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^line 3: .* looks like code/),
-      expect.stringMatching(/^line 4: .* is cut off with an ellipsis/),
-      expect.stringMatching(/^line 5: .* does not start a sentence/),
-      expect.stringMatching(/^line 5: .* does not end with/),
-      'baseline.samples: has no comment',
-    ]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^line 3: .* looks like code/),
+        expect.stringMatching(/^line 4: .* is cut off with an ellipsis/),
+        expect.stringMatching(/^line 5: .* does not start a sentence/),
+        expect.stringMatching(/^line 5: .* does not end with/),
+        'baseline.samples: has no comment',
+      ]),
+    );
     expect(problems.some((p) => p.startsWith('baseline.profile:') || p.startsWith('baseline.job:'))).toBe(false);
   });
 
   test('accepts a comment block above a key and a trailing sentence', () => {
-    const good = ['# The section.', 'pool:', '  # How many sandboxes stay warm. It is a floor,', '  # not a target.', '  min: 3', '  max: 10   # The ceiling.', ''].join('\n');
+    const good = [
+      '# The section.',
+      'pool:',
+      '  # How many sandboxes stay warm. It is a floor,',
+      '  # not a target.',
+      '  min: 3',
+      '  max: 10   # The ceiling.',
+      '',
+    ].join('\n');
     expect(commentProblems(good)).toEqual([]);
   });
 });

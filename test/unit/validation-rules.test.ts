@@ -2,15 +2,33 @@ import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { defaultValidationConfig, type ValidationConfig } from '../../lib/config/validation.js';
 import {
-  summarizeWeek, evaluateTrigger, compareWeeks, decide, evaluateWeekGoals, goalsChecklist, forecast3Months, isDayComplete,
-  TRIGGER_NAMES, type DaySnapshot, type HourlyPoint, type WeekSummary, type TriggerName,
+  summarizeWeek,
+  evaluateTrigger,
+  compareWeeks,
+  decide,
+  evaluateWeekGoals,
+  goalsChecklist,
+  forecast3Months,
+  isDayComplete,
+  TRIGGER_NAMES,
+  type DaySnapshot,
+  type HourlyPoint,
+  type WeekSummary,
+  type TriggerName,
 } from '../../lib/validation/index.js';
 
 const config = defaultValidationConfig();
 const T0 = 1_700_000_000 - (1_700_000_000 % 86_400);
 
 /** A healthy hour: well inside every trigger. */
-const HEALTHY: Omit<HourlyPoint, 't'> = { opsPerMin: 20, costPerOp: 0.01, p95Seconds: 1, errorRate: 0.01, peakConcurrency: 4, monthlyCost: 100 };
+const HEALTHY: Omit<HourlyPoint, 't'> = {
+  opsPerMin: 20,
+  costPerOp: 0.01,
+  p95Seconds: 1,
+  errorRate: 0.01,
+  peakConcurrency: 4,
+  monthlyCost: 100,
+};
 
 interface DayOpts {
   /** per-hour override (hour 0..23) */
@@ -26,9 +44,19 @@ function makeDay(day: number, o: DayOpts = {}, c: ValidationConfig = config): Da
   for (let h = 0; h < n; h++) {
     const over = o.hour ? o.hour(h) : {};
     const t = start + (h + 1) * c.resolutionSeconds;
-    hourly.push(over === null
-      ? { t, opsPerMin: null, costPerOp: null, p95Seconds: null, errorRate: null, peakConcurrency: null, monthlyCost: null }
-      : { t, ...HEALTHY, ...over });
+    hourly.push(
+      over === null
+        ? {
+            t,
+            opsPerMin: null,
+            costPerOp: null,
+            p95Seconds: null,
+            errorRate: null,
+            peakConcurrency: null,
+            monthlyCost: null,
+          }
+        : { t, ...HEALTHY, ...over },
+    );
   }
   const withData = hourly.filter((p) => p.opsPerMin !== null);
   const mean = (k: keyof Omit<HourlyPoint, 't'>): number | null => {
@@ -37,7 +65,10 @@ function makeDay(day: number, o: DayOpts = {}, c: ValidationConfig = config): Da
   };
   const ops = withData.reduce((s, p) => s + (p.opsPerMin ?? 0) * 60, 0);
   return {
-    day, start, end: start + c.dayLengthSeconds, hourly,
+    day,
+    start,
+    end: start + c.dayLengthSeconds,
+    hourly,
     aggregates: {
       operations: withData.length ? ops : null,
       costDollars: withData.length ? ops * (mean('costPerOp') ?? 0) : null,
@@ -79,12 +110,28 @@ function weeks(n: number, per: (w: number) => WeekOpts = () => ({}), c: Validati
 }
 
 const FIELD: Record<TriggerName, keyof Omit<HourlyPoint, 't'>> = {
-  concurrency: 'peakConcurrency', costPerOp: 'costPerOp', p95Latency: 'p95Seconds', errorRate: 'errorRate', monthlyCost: 'monthlyCost', throughput: 'opsPerMin',
+  concurrency: 'peakConcurrency',
+  costPerOp: 'costPerOp',
+  p95Latency: 'p95Seconds',
+  errorRate: 'errorRate',
+  monthlyCost: 'monthlyCost',
+  throughput: 'opsPerMin',
 };
-const THRESHOLD: Record<TriggerName, number> = { concurrency: 10, costPerOp: 0.05, p95Latency: 2, errorRate: 0.05, monthlyCost: 500, throughput: 100 };
+const THRESHOLD: Record<TriggerName, number> = {
+  concurrency: 10,
+  costPerOp: 0.05,
+  p95Latency: 2,
+  errorRate: 0.05,
+  monthlyCost: 500,
+  throughput: 100,
+};
 
 function hoursAt(field: keyof Omit<HourlyPoint, 't'>, value: number, count: number): HourlyPoint[] {
-  return Array.from({ length: 168 }, (_, i) => ({ t: T0 + (i + 1) * 3600, ...HEALTHY, ...(i < count ? { [field]: value } : {}) }));
+  return Array.from({ length: 168 }, (_, i) => ({
+    t: T0 + (i + 1) * 3600,
+    ...HEALTHY,
+    ...(i < count ? { [field]: value } : {}),
+  }));
 }
 
 describe('triggers on hourly points', () => {
@@ -136,7 +183,10 @@ describe('triggers on hourly points', () => {
 describe('summarizeWeek', () => {
   test('cost per operation is total cost over total operations, not a mean of daily ratios', () => {
     const w = makeWeek(1, {
-      dayOpts: (i) => (i === 0 ? { hour: () => ({ opsPerMin: 100, costPerOp: 0.02 }) } : { hour: () => ({ opsPerMin: 10, costPerOp: 0.01 }) }),
+      dayOpts: (i) =>
+        i === 0
+          ? { hour: () => ({ opsPerMin: 100, costPerOp: 0.02 }) }
+          : { hour: () => ({ opsPerMin: 10, costPerOp: 0.01 }) },
     });
     const expected = (100 * 60 * 24 * 0.02 + 6 * 10 * 60 * 24 * 0.01) / (100 * 60 * 24 + 6 * 10 * 60 * 24);
     assert.ok(Math.abs((w.costPerOp as number) - expected) < 1e-12);
@@ -150,7 +200,10 @@ describe('summarizeWeek', () => {
 
   test('error rate is weighted by operations', () => {
     const w = makeWeek(1, {
-      dayOpts: (i) => (i === 0 ? { hour: () => ({ opsPerMin: 60, errorRate: 0.1 }) } : { hour: () => ({ opsPerMin: 10, errorRate: 0 }) }),
+      dayOpts: (i) =>
+        i === 0
+          ? { hour: () => ({ opsPerMin: 60, errorRate: 0.1 }) }
+          : { hour: () => ({ opsPerMin: 10, errorRate: 0 }) },
     });
     assert.ok(Math.abs((w.errorRate as number) - (60 * 0.1) / (60 + 60)) < 1e-12);
   });
@@ -174,14 +227,19 @@ describe('summarizeWeek', () => {
   });
 
   test('the peak concurrency and its hour of day are identified', () => {
-    const w = makeWeek(1, { dayOpts: (i) => (i === 2 ? { hour: (h) => (h === 14 ? { peakConcurrency: 9 } : {}) } : {}) });
+    const w = makeWeek(1, {
+      dayOpts: (i) => (i === 2 ? { hour: (h) => (h === 14 ? { peakConcurrency: 9 } : {}) } : {}),
+    });
     assert.equal(w.peakConcurrency, 9);
     assert.equal(w.peakConcurrencyHourOfDay, 14);
     assert.equal(w.peakConcurrencyAt, T0 + 2 * 86_400 + 15 * 3600);
   });
 
   test('consecutive hours above the error-rate trigger are reported as a cascade', () => {
-    const w = makeWeek(1, { dayOpts: (i) => (i === 0 ? { hour: (h) => (h >= 3 && h <= 5 ? { errorRate: 0.2 } : h === 9 ? { errorRate: 0.3 } : {}) } : {}) });
+    const w = makeWeek(1, {
+      dayOpts: (i) =>
+        i === 0 ? { hour: (h) => (h >= 3 && h <= 5 ? { errorRate: 0.2 } : h === 9 ? { errorRate: 0.3 } : {}) } : {},
+    });
     assert.equal(w.cascades.length, 1);
     assert.equal(w.cascades[0].hours, 3);
     assert.equal(w.cascades[0].peakErrorRate, 0.2);
@@ -190,7 +248,10 @@ describe('summarizeWeek', () => {
   test('snapshots of other weeks are ignored', () => {
     const days = [makeDay(1), makeDay(8), makeDay(9)];
     const w = summarizeWeek(days, 2, config);
-    assert.deepEqual(w.days.map((d) => d.day), [8, 9]);
+    assert.deepEqual(
+      w.days.map((d) => d.day),
+      [8, 9],
+    );
     assert.deepEqual(w.missingDays, [10, 11, 12, 13, 14]);
   });
 });
@@ -206,10 +267,34 @@ describe('week-over-week stability', () => {
     ['error rate +2 points (1% → 3%) is stable', { errorRate: 0.01 }, { errorRate: 0.03 }, 'stable', 'errorRate'],
     ['error rate +2.1 points is unstable', { errorRate: 0.01 }, { errorRate: 0.031 }, 'unstable', 'errorRate'],
     ['error rate -2 points is stable', { errorRate: 0.04 }, { errorRate: 0.02 }, 'stable', 'errorRate'],
-    ['peak concurrency 4 → 6 (±2 operations) is stable', { peakConcurrency: 4 }, { peakConcurrency: 6 }, 'stable', 'peakConcurrency'],
-    ['peak concurrency 4 → 7 is unstable', { peakConcurrency: 4 }, { peakConcurrency: 7 }, 'unstable', 'peakConcurrency'],
-    ['peak concurrency 20 → 25 (+25%) is stable', { peakConcurrency: 20 }, { peakConcurrency: 25 }, 'stable', 'peakConcurrency'],
-    ['peak concurrency 20 → 26 is unstable', { peakConcurrency: 20 }, { peakConcurrency: 26 }, 'unstable', 'peakConcurrency'],
+    [
+      'peak concurrency 4 → 6 (±2 operations) is stable',
+      { peakConcurrency: 4 },
+      { peakConcurrency: 6 },
+      'stable',
+      'peakConcurrency',
+    ],
+    [
+      'peak concurrency 4 → 7 is unstable',
+      { peakConcurrency: 4 },
+      { peakConcurrency: 7 },
+      'unstable',
+      'peakConcurrency',
+    ],
+    [
+      'peak concurrency 20 → 25 (+25%) is stable',
+      { peakConcurrency: 20 },
+      { peakConcurrency: 25 },
+      'stable',
+      'peakConcurrency',
+    ],
+    [
+      'peak concurrency 20 → 26 is unstable',
+      { peakConcurrency: 20 },
+      { peakConcurrency: 26 },
+      'unstable',
+      'peakConcurrency',
+    ],
   ];
   for (const [what, prev, cur, want, metric] of cases) {
     test(what, () => {
@@ -259,14 +344,20 @@ describe('decide', () => {
   });
 
   test('a trigger exceeded in one week only (spike) is not MIGRATE', () => {
-    const r = decide(weeks(4, (w) => (w === 2 ? p95Spike : {})), config);
+    const r = decide(
+      weeks(4, (w) => (w === 2 ? p95Spike : {})),
+      config,
+    );
     assert.equal(r.decision, 'STAY');
     assert.equal(r.sustained.length, 0);
     assert.equal(r.triggersTable.rows.find((row) => row.trigger === 'p95Latency')?.cells[1].status, 'exceeded');
   });
 
   test('a trigger exceeded in 2 consecutive weeks → MIGRATE as soon as it is seen', () => {
-    const r = decide(weeks(3, (w) => (w >= 2 ? conc(12) : {})), config);
+    const r = decide(
+      weeks(3, (w) => (w >= 2 ? conc(12) : {})),
+      config,
+    );
     assert.equal(r.decision, 'MIGRATE');
     assert.deepEqual(r.sustained, [{ trigger: 'concurrency', weeks: [2, 3] }]);
     assert.match(r.reasons[0], /Concurrency.*weeks 2 and 3/);
@@ -274,40 +365,70 @@ describe('decide', () => {
 
   test('with migrateEarly off, a sustained breach waits for the planned week', () => {
     const c = defaultValidationConfig({ migrateEarly: false });
-    const early = decide(weeks(3, (w) => (w >= 2 ? conc(12) : {}), c), c);
+    const early = decide(
+      weeks(3, (w) => (w >= 2 ? conc(12) : {}), c),
+      c,
+    );
     assert.equal(early.decision, 'CONTINUE');
     assert.equal(early.provisional, 'MIGRATE');
-    assert.equal(decide(weeks(4, (w) => (w >= 2 ? conc(12) : {}), c), c).decision, 'MIGRATE');
+    assert.equal(
+      decide(
+        weeks(4, (w) => (w >= 2 ? conc(12) : {}), c),
+        c,
+      ).decision,
+      'MIGRATE',
+    );
   });
 
   test('breaches in weeks 1 and 3 (not consecutive) are not MIGRATE', () => {
-    const r = decide(weeks(5, (w) => (w === 1 || w === 3 ? conc(12) : {})), config);
+    const r = decide(
+      weeks(5, (w) => (w === 1 || w === 3 ? conc(12) : {})),
+      config,
+    );
     assert.deepEqual(r.sustained, []);
     assert.equal(r.decision, 'STAY');
   });
 
   test('a trigger exceeded in the latest week only → EXTEND (spike or start of a sustained breach?)', () => {
-    const r = decide(weeks(4, (w) => (w === 4 ? p95Spike : {})), config);
+    const r = decide(
+      weeks(4, (w) => (w === 4 ? p95Spike : {})),
+      config,
+    );
     assert.equal(r.decision, 'EXTEND');
     assert.ok(r.reasons.some((x) => /week 4 only/.test(x)));
-    assert.equal(decide(weeks(5, (w) => (w >= 4 ? p95Spike : {})), config).decision, 'MIGRATE');
+    assert.equal(
+      decide(
+        weeks(5, (w) => (w >= 4 ? p95Spike : {})),
+        config,
+      ).decision,
+      'MIGRATE',
+    );
   });
 
   test('a missing day in the latest week is inconclusive → EXTEND, never STAY', () => {
-    const r = decide(weeks(4, (w) => (w === 4 ? { skipDays: [24] } : {})), config);
+    const r = decide(
+      weeks(4, (w) => (w === 4 ? { skipDays: [24] } : {})),
+      config,
+    );
     assert.equal(r.decision, 'EXTEND');
     assert.equal(r.incomplete, true);
     assert.ok(r.reasons.some((x) => /day 24/.test(x)));
   });
 
   test('a missing day next to an exceeded week could hide a sustained breach → EXTEND', () => {
-    const r = decide(weeks(4, (w) => (w === 2 ? { skipDays: [10] } : w === 3 ? conc(12) : {})), config);
+    const r = decide(
+      weeks(4, (w) => (w === 2 ? { skipDays: [10] } : w === 3 ? conc(12) : {})),
+      config,
+    );
     assert.equal(r.decision, 'EXTEND');
     assert.ok(r.reasons.some((x) => /could hide a sustained breach/.test(x)));
   });
 
   test('a missing day that no reading could turn into a sustained breach → STAY, flagged incomplete', () => {
-    const r = decide(weeks(4, (w) => (w === 2 ? { skipDays: [10] } : {})), config);
+    const r = decide(
+      weeks(4, (w) => (w === 2 ? { skipDays: [10] } : {})),
+      config,
+    );
     assert.equal(r.decision, 'STAY');
     assert.equal(r.incomplete, true);
     assert.ok(r.reasons.some((x) => /day 10/.test(x)));
@@ -317,15 +438,31 @@ describe('decide', () => {
     const gappy = (w: number): WeekOpts => (w === 3 ? { skipDays: [16, 17, 18, 19] } : {});
     const at4 = decide(weeks(4, gappy), config);
     assert.equal(at4.decision, 'EXTEND');
-    assert.ok(at4.reasons.some((x) => /4 days of the decision window \(weeks 3 and 4\) are missing, more than the 2 allowed: week 3 days 16, 17, 18, 19/.test(x)), at4.reasons.join(' | '));
+    assert.ok(
+      at4.reasons.some((x) =>
+        /4 days of the decision window \(weeks 3 and 4\) are missing, more than the 2 allowed: week 3 days 16, 17, 18, 19/.test(
+          x,
+        ),
+      ),
+      at4.reasons.join(' | '),
+    );
     const at5 = decide(weeks(5, gappy), config);
     assert.equal(at5.decision, 'STAY');
     assert.equal(at5.incomplete, true, 'the old gap is still reported');
     // up to the configured number of missing days, the window still decides
-    const two = decide(weeks(4, (w) => (w === 3 ? { skipDays: [16, 17] } : {})), config);
+    const two = decide(
+      weeks(4, (w) => (w === 3 ? { skipDays: [16, 17] } : {})),
+      config,
+    );
     assert.equal(two.decision, 'STAY');
     const strict = defaultValidationConfig({ maxMissingDecisionDays: 1 });
-    assert.equal(decide(weeks(4, (w) => (w === 3 ? { skipDays: [16, 17] } : {}), strict), strict).decision, 'EXTEND');
+    assert.equal(
+      decide(
+        weeks(4, (w) => (w === 3 ? { skipDays: [16, 17] } : {}), strict),
+        strict,
+      ).decision,
+      'EXTEND',
+    );
   });
 
   test('unstable cost at the planned week → EXTEND, then a forced decision at week 6 flagged incomplete', () => {
@@ -342,13 +479,19 @@ describe('decide', () => {
   });
 
   test('missing data at week 6 forces a decision flagged incomplete', () => {
-    const r = decide(weeks(6, (w) => (w === 6 ? { skipDays: [40] } : {})), config);
+    const r = decide(
+      weeks(6, (w) => (w === 6 ? { skipDays: [40] } : {})),
+      config,
+    );
     assert.equal(r.decision, 'STAY');
     assert.equal(r.incomplete, true);
   });
 
   test('a sustained breach still wins at the forced week', () => {
-    const r = decide(weeks(6, (w) => (w >= 5 ? conc(15) : { skipDays: [w * 7] })), config);
+    const r = decide(
+      weeks(6, (w) => (w >= 5 ? conc(15) : { skipDays: [w * 7] })),
+      config,
+    );
     assert.equal(r.decision, 'MIGRATE');
     assert.equal(r.incomplete, true);
   });
@@ -379,45 +522,84 @@ describe('weekly goals (seed 000 weeks 1–4)', () => {
   });
 
   test('week 1: error rate exactly 2% is not below 2%', () => {
-    const g = evaluateWeekGoals(weeks(1, () => ({ hour: () => ({ errorRate: 0.02 }) })), 1, config);
+    const g = evaluateWeekGoals(
+      weeks(1, () => ({ hour: () => ({ errorRate: 0.02 }) })),
+      1,
+      config,
+    );
     assert.equal(g.checks.find((c) => c.id === 'error-rate')?.status, 'not_met');
-    const ok = evaluateWeekGoals(weeks(1, () => ({ hour: () => ({ errorRate: 0.0199 }) })), 1, config);
+    const ok = evaluateWeekGoals(
+      weeks(1, () => ({ hour: () => ({ errorRate: 0.0199 }) })),
+      1,
+      config,
+    );
     assert.equal(ok.checks.find((c) => c.id === 'error-rate')?.status, 'met');
   });
 
   test('week 1: a day with cost/op 15% off the median breaks baseline stability', () => {
-    const g = evaluateWeekGoals(weeks(1, () => ({ dayOpts: (i) => (i === 2 ? { hour: () => ({ costPerOp: 0.0115 }) } : {}) })), 1, config);
+    const g = evaluateWeekGoals(
+      weeks(1, () => ({ dayOpts: (i) => (i === 2 ? { hour: () => ({ costPerOp: 0.0115 }) } : {}) })),
+      1,
+      config,
+    );
     assert.equal(g.checks.find((c) => c.id === 'cost-stable')?.status, 'not_met');
     assert.equal(g.met, false);
   });
 
   test('week 1: rate-limited operations are a resource exhaustion event', () => {
-    const g = evaluateWeekGoals(weeks(1, () => ({ agg: { rateLimitedOperations: 3 } })), 1, config);
+    const g = evaluateWeekGoals(
+      weeks(1, () => ({ agg: { rateLimitedOperations: 3 } })),
+      1,
+      config,
+    );
     assert.equal(g.checks.find((c) => c.id === 'no-exhaustion')?.status, 'not_met');
   });
 
   test('week 2: headroom exactly 50% is not above 50%; pool data absent is no_data, not met', () => {
-    const at = evaluateWeekGoals(weeks(2, () => ({ agg: { rateLimitHeadroom: 0.5 } })), 2, config);
+    const at = evaluateWeekGoals(
+      weeks(2, () => ({ agg: { rateLimitHeadroom: 0.5 } })),
+      2,
+      config,
+    );
     assert.equal(at.checks.find((c) => c.id === 'headroom')?.status, 'not_met');
-    const over = evaluateWeekGoals(weeks(2, () => ({ agg: { rateLimitHeadroom: 0.51 } })), 2, config);
+    const over = evaluateWeekGoals(
+      weeks(2, () => ({ agg: { rateLimitHeadroom: 0.51 } })),
+      2,
+      config,
+    );
     assert.equal(over.checks.find((c) => c.id === 'headroom')?.status, 'met');
     assert.equal(over.checks.find((c) => c.id === 'cache-hit')?.status, 'no_data');
     assert.equal(over.met, null);
   });
 
   test('week 3: uncategorised failures and a timeout below 2× P99 fail the goal', () => {
-    const g = evaluateWeekGoals(weeks(3, () => ({
-      agg: { errorRateByCategory: { network: 0.005, timeout: 0, conflict: 0, auth: 0, rate_limit: 0, other: 0.005 }, p99Seconds: 70 },
-    })), 3, config);
+    const g = evaluateWeekGoals(
+      weeks(3, () => ({
+        agg: {
+          errorRateByCategory: { network: 0.005, timeout: 0, conflict: 0, auth: 0, rate_limit: 0, other: 0.005 },
+          p99Seconds: 70,
+        },
+      })),
+      3,
+      config,
+    );
     assert.equal(g.checks.find((c) => c.id === 'categorised')?.status, 'not_met');
     assert.equal(g.checks.find((c) => c.id === 'timeouts')?.status, 'not_met');
-    const ok = evaluateWeekGoals(weeks(3, () => ({ agg: { p99Seconds: 60 } })), 3, config);
+    const ok = evaluateWeekGoals(
+      weeks(3, () => ({ agg: { p99Seconds: 60 } })),
+      3,
+      config,
+    );
     assert.equal(ok.checks.find((c) => c.id === 'timeouts')?.status, 'met');
     assert.equal(ok.checks.find((c) => c.id === 'categorised')?.status, 'met');
   });
 
   test('week 3: cascades cannot be ruled out with missing days', () => {
-    const g = evaluateWeekGoals(weeks(3, (w) => (w === 3 ? { skipDays: [17] } : {})), 3, config);
+    const g = evaluateWeekGoals(
+      weeks(3, (w) => (w === 3 ? { skipDays: [17] } : {})),
+      3,
+      config,
+    );
     assert.equal(g.checks.find((c) => c.id === 'cascades')?.status, 'no_data');
   });
 
@@ -425,7 +607,10 @@ describe('weekly goals (seed 000 weeks 1–4)', () => {
     const ws = weeks(4, (w) => (w === 4 ? { hour: () => ({ peakConcurrency: 9 }) } : {}));
     const without = evaluateWeekGoals(ws, 4, config, null);
     assert.equal(without.checks.find((c) => c.id === 'forecast')?.status, 'no_data');
-    const fc = forecast3Months(ws.flatMap((w) => w.days), config);
+    const fc = forecast3Months(
+      ws.flatMap((w) => w.days),
+      config,
+    );
     const g = evaluateWeekGoals(ws, 4, config, fc);
     assert.equal(g.checks.find((c) => c.id === 'forecast')?.status, 'met');
     assert.match(g.checks.find((c) => c.id === 'gaps')?.detail ?? '', /Concurrency/);
@@ -446,7 +631,10 @@ describe('weekly goals (seed 000 weeks 1–4)', () => {
   });
 
   test('a week without a summary is no_data in the checklist', () => {
-    const list = goalsChecklist(weeks(3).filter((w) => w.week !== 2), config);
+    const list = goalsChecklist(
+      weeks(3).filter((w) => w.week !== 2),
+      config,
+    );
     assert.equal(list.length, 3);
     assert.equal(list[1].met, null);
   });

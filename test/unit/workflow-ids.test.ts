@@ -25,6 +25,8 @@ test('typed search attribute keys match the names and types provisioning registe
   const defined = Object.values(keys).map((k) => [k.name, k.type]);
   assert.deepEqual(
     defined.sort(),
-    Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => [name, types[type]]).sort(),
+    Object.entries(SEARCH_ATTRIBUTES)
+      .map(([name, type]) => [name, types[type]])
+      .sort(),
   );
 });

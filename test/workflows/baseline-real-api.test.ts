@@ -57,7 +57,10 @@ const cleanups: (() => Promise<unknown> | void)[] = [];
 
 beforeAll(async () => {
   [env, tdb, sandboxRoot, reportsDir] = await Promise.all([
-    testEnv(), freshDb('bl_api'), mkdtemp(join(tmpdir(), 'sgc-bl-api-sb-')), mkdtemp(join(tmpdir(), 'sgc-bl-api-reports-')),
+    testEnv(),
+    freshDb('bl_api'),
+    mkdtemp(join(tmpdir(), 'sgc-bl-api-sb-')),
+    mkdtemp(join(tmpdir(), 'sgc-bl-api-reports-')),
   ]);
   remote = createBareRepo({ 'README.md': '# baseline target\n' });
   config = parseConfig({
@@ -75,12 +78,25 @@ beforeAll(async () => {
   const workerService: SimpleGitService = createGitService({ config, db: tdb.db, metrics, log, approach: 'simple' });
   await workerService.start();
   const gitWorker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue: gitQueue, service: workerService, log, metrics: createMetrics({ defaultMetrics: false }),
-    workflows: { workflowBundle: bundle }, shutdownGraceTime: '1 second',
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue: gitQueue,
+    service: workerService,
+    log,
+    metrics: createMetrics({ defaultMetrics: false }),
+    workflows: { workflowBundle: bundle },
+    shutdownGraceTime: '1 second',
   });
   const gitRunning = gitWorker.run();
   const apiService = createGitService({ config, db: tdb.db, metrics, log, approach: 'simple' });
-  const app: App = await buildApp({ config, service: apiService, temporal: { client: env.client, taskQueue: gitQueue }, metrics, db: tdb.db, log });
+  const app: App = await buildApp({
+    config,
+    service: apiService,
+    temporal: { client: env.client, taskQueue: gitQueue },
+    metrics,
+    db: tdb.db,
+    log,
+  });
   apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   cleanups.push(async () => {
     await app.close();
@@ -102,10 +118,15 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
+  for (const c of cleanups.reverse())
+    await Promise.resolve()
+      .then(c)
+      .catch(() => undefined);
   await Promise.allSettled([tdb?.drop(), env?.teardown()]);
   remote?.cleanup();
-  await Promise.allSettled([sandboxRoot, reportsDir].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
+  await Promise.allSettled(
+    [sandboxRoot, reportsDir].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })),
+  );
 });
 
 test('a baseline with seconds-long samples against the real API produces every artifact and a CSV whose header and row count are right', async () => {
@@ -119,9 +140,15 @@ test('a baseline with seconds-long samples against the real API produces every a
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities: baselineActivities({
-      db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log,
+      db: tdb.db,
+      prom: new PromClient({ url: prometheus.url }),
+      config: { queries: DEFAULT_QUERIES },
+      log,
       // the worker resolves the reference from its environment, as in production
-      tokenFor: envTokenFor({ ...process.env, [TOKEN_REF]: TOKEN }), reportsDir, hostname: 'test-host', gitSha: null,
+      tokenFor: envTokenFor({ ...process.env, [TOKEN_REF]: TOKEN }),
+      reportsDir,
+      hostname: 'test-host',
+      gitSha: null,
     }),
     interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
@@ -134,15 +161,26 @@ test('a baseline with seconds-long samples against the real API produces every a
     day2: { enabled: true, waitSeconds: 0, rps: 5, connections: 2, samples: 1, intervalSeconds: 3 },
     fallbackScenario: { enabled: false },
   });
-  assert.equal(input.target.mix.kind === 'git' && input.target.mix.workspaceIds, undefined, 'no workspaces given: preflight creates them');
+  assert.equal(
+    input.target.mix.kind === 'git' && input.target.mix.workspaceIds,
+    undefined,
+    'no workspaces given: preflight creates them',
+  );
 
   const result = await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(productionBaselineWorkflow, { taskQueue, workflowId, args: [input] });
+    const handle = await env.client.workflow.start(productionBaselineWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [input],
+    });
     return handle.result();
   });
 
   const stored = await baselineSampleRepo().list(runId);
-  const diag = JSON.stringify({ result, windows: stored.map((s) => ({ phase: s.phase, n: s.sampleNum, stats: s.loadStats })) });
+  const diag = JSON.stringify({
+    result,
+    windows: stored.map((s) => ({ phase: s.phase, n: s.sampleNum, stats: s.loadStats })),
+  });
   assert.equal(result.outcome, 'completed', diag);
   assert.equal(result.trip, null, diag);
   assert.ok(result.decision === 'go' || result.decision === 'no-go');
@@ -158,23 +196,40 @@ test('a baseline with seconds-long samples against the real API produces every a
   const dir = join(reportsDir, runId);
   const files = (await readdir(dir)).sort();
   for (const f of [
-    'metadata.json', 'metrics.csv', 'metrics-extended.csv', 'metrics-warmup.csv', 'slo.sloth.yaml',
-    `${runId}-production.md`, `${runId}-production.html`, `${runId}-production-extended.md`, `${runId}-slo.md`,
-    `${runId}-summary.md`, `${runId}-summary.html`, 'manifest.json', 'archive.tar.gz',
-  ]) assert.ok(files.includes(f), `${f} missing from ${files.join(', ')}`);
+    'metadata.json',
+    'metrics.csv',
+    'metrics-extended.csv',
+    'metrics-warmup.csv',
+    'slo.sloth.yaml',
+    `${runId}-production.md`,
+    `${runId}-production.html`,
+    `${runId}-production-extended.md`,
+    `${runId}-slo.md`,
+    `${runId}-summary.md`,
+    `${runId}-summary.html`,
+    'manifest.json',
+    'archive.tar.gz',
+  ])
+    assert.ok(files.includes(f), `${f} missing from ${files.join(', ')}`);
 
   const csv = await readFile(join(dir, 'metrics.csv'), 'utf8');
   const lines = csv.split('\n').filter((l) => l !== '');
   assert.equal(lines[0], header('default'));
   assert.equal(lines.length, 1 + 3, 'header + one row per baseline sample');
   const rows = parseSamples(csv);
-  assert.deepEqual(rows.map((r) => r.sampleNum), [1, 2, 3]);
+  assert.deepEqual(
+    rows.map((r) => r.sampleNum),
+    [1, 2, 3],
+  );
   for (const r of rows) {
     const v = r.values.http_success_rate;
     assert.ok(typeof v === 'number' && v >= 0 && v <= 1, `sample ${r.sampleNum}: http_success_rate ${String(v)}`);
   }
   // rss comes only from Prometheus' scrape of the API process
-  assert.ok(rows.every((r) => typeof r.values.rss_mb === 'number' && r.values.rss_mb > 10), 'rss_mb from Prometheus in every row');
+  assert.ok(
+    rows.every((r) => typeof r.values.rss_mb === 'number' && r.values.rss_mb > 10),
+    'rss_mb from Prometheus in every row',
+  );
   assert.equal(parseSamples(await readFile(join(dir, 'metrics-extended.csv'), 'utf8')).length, 1);
   assert.equal(parseSamples(await readFile(join(dir, 'metrics-warmup.csv'), 'utf8')).length, 1);
 
@@ -182,12 +237,19 @@ test('a baseline with seconds-long samples against the real API produces every a
   assert.equal(metadata.runId, runId);
   assert.equal(metadata.parameters.baseline.samples, 3);
   assert.match(await readFile(join(dir, `${runId}-production.html`), 'utf8'), /<svg/);
-  assert.equal((parseYaml(await readFile(join(dir, 'slo.sloth.yaml'), 'utf8')) as { version: string }).version, 'prometheus/v1');
+  assert.equal(
+    (parseYaml(await readFile(join(dir, 'slo.sloth.yaml'), 'utf8')) as { version: string }).version,
+    'prometheus/v1',
+  );
   assert.match(await readFile(join(dir, `${runId}-summary.md`), 'utf8'), /Completion summary/);
 
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { files: { name: string; sha256: string }[] };
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
+    files: { name: string; sha256: string }[];
+  };
   // expect, not assert.deepEqual: fs arrays come from Node's realm, not the test's vm context
-  expect(manifest.files.map((f) => f.name).sort()).toEqual(files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'));
+  expect(manifest.files.map((f) => f.name).sort()).toEqual(
+    files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'),
+  );
   for (const f of manifest.files) assert.equal(f.sha256, sha256Hex(await readFile(join(dir, f.name))), f.name);
   assert.equal(sha256Hex(await readFile(join(dir, 'archive.tar.gz'))), result.archive?.sha256);
 
@@ -201,12 +263,19 @@ test('a baseline with seconds-long samples against the real API produces every a
   const heads = git(remote.bare, 'for-each-ref', '--format=%(refname)', 'refs/heads').trim().split('\n');
   const newHeads = heads.filter((h) => !headsBefore.includes(h));
   assert.equal(newHeads.length, 2, `one agent branch per load workspace: ${heads.join(', ')}`);
-  assert.ok(newHeads.every((h) => h.startsWith('refs/heads/agent/load-agent/')), newHeads.join(', '));
-  const subjects = git(remote.bare, 'log', '--format=%s', ...newHeads).trim().split('\n');
+  assert.ok(
+    newHeads.every((h) => h.startsWith('refs/heads/agent/load-agent/')),
+    newHeads.join(', '),
+  );
+  const subjects = git(remote.bare, 'log', '--format=%s', ...newHeads)
+    .trim()
+    .split('\n');
   const loadCommits = subjects.filter((s) => /^load bl-[0-9a-f]{8}/.test(s));
   assert.ok(loadCommits.length >= 5, `load commits on the remote: ${subjects.join(' | ')}`);
 
   // finalisation released the workspaces it created
-  const { rows: live } = await tdb.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM workspaces WHERE agent_id = 'load-agent' AND status <> 'terminated'`);
+  const { rows: live } = await tdb.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM workspaces WHERE agent_id = 'load-agent' AND status <> 'terminated'`,
+  );
   assert.equal(live[0].n, 0);
 });

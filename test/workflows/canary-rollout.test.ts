@@ -11,7 +11,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { promisify } from 'node:util';
-import { ApplicationFailure, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Gauge, Registry } from 'prom-client';
@@ -24,7 +29,16 @@ import { createLogger } from '../../lib/log.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { decide } from '../../lib/router/router.js';
 import {
-  advanceSignal, advanceUpdate, pauseSignal, pauseUpdate, resumeSignal, resumeUpdate, rollbackSignal, rollbackUpdate, statusQuery, type CanaryStatus,
+  advanceSignal,
+  advanceUpdate,
+  pauseSignal,
+  pauseUpdate,
+  resumeSignal,
+  resumeUpdate,
+  rollbackSignal,
+  rollbackUpdate,
+  statusQuery,
+  type CanaryStatus,
 } from '../../workflows/canary-rollout/messages.js';
 import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../../workflows/ids.js';
@@ -49,7 +63,11 @@ let cache: FlagCache;
 let prom: PrometheusHandle;
 let exporter: Server;
 const registry = new Registry();
-const injectedErrorRate = new Gauge({ name: 'sgc_test_canary_error_rate', help: 'error rate the test injects', registers: [registry] });
+const injectedErrorRate = new Gauge({
+  name: 'sgc_test_canary_error_rate',
+  help: 'error rate the test injects',
+  registers: [registry],
+});
 
 /** Healthy analyses, as constant PromQL against the real Prometheus. */
 const HEALTHY: Record<string, string> = {
@@ -72,7 +90,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => exporter.listen(0, '127.0.0.1', () => r()));
   const port = (exporter.address() as { port: number }).port;
-  prom = await startPrometheus({ scrape: [{ job: 'canary-test', targets: [`127.0.0.1:${port}`], interval: '500ms' }], scrapeInterval: '1s' });
+  prom = await startPrometheus({
+    scrape: [{ job: 'canary-test', targets: [`127.0.0.1:${port}`], interval: '500ms' }],
+    scrapeInterval: '1s',
+  });
 });
 
 afterAll(async () => {
@@ -84,29 +105,51 @@ afterAll(async () => {
 });
 
 function activities() {
-  return createCanaryActivities({ flags: store, prom: new PromClient({ url: prom.url }), queries: DEFAULT_QUERIES, db: t.db, log });
+  return createCanaryActivities({
+    flags: store,
+    prom: new PromClient({ url: prom.url }),
+    queries: DEFAULT_QUERIES,
+    db: t.db,
+    log,
+  });
 }
 
 async function worker(taskQueue: string, acts: object = activities()): Promise<Worker> {
   return Worker.create({
-    connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: acts, shutdownGraceTime: '1 second',
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: acts,
+    shutdownGraceTime: '1 second',
     interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
 }
 
 async function resetFlags(): Promise<void> {
-  await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })), { actor: 'test', reason: 'reset' });
+  await store.setMany(
+    FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })),
+    { actor: 'test', reason: 'reset' },
+  );
 }
 
-async function start(taskQueue: string, o: Partial<CanaryRolloutInput> & { stages: CanaryStage[] }): Promise<WorkflowHandleWithFirstExecutionRunId<typeof canaryRolloutWorkflow>> {
+async function start(
+  taskQueue: string,
+  o: Partial<CanaryRolloutInput> & { stages: CanaryStage[] },
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof canaryRolloutWorkflow>> {
   const rolloutId = uniqueId('r').slice(0, 40);
   return env.client.workflow.start(canaryRolloutWorkflow, {
-    taskQueue, workflowId: canaryWorkflowId(rolloutId),
+    taskQueue,
+    workflowId: canaryWorkflowId(rolloutId),
     args: [{ rolloutId, analysisIntervalSeconds: 1, queries: HEALTHY, ...o }],
   });
 }
 
-async function waitStatus(h: WorkflowHandle, what: string, pred: (s: CanaryStatus) => boolean, timeoutMs = 20_000): Promise<CanaryStatus> {
+async function waitStatus(
+  h: WorkflowHandle,
+  what: string,
+  pred: (s: CanaryStatus) => boolean,
+  timeoutMs = 20_000,
+): Promise<CanaryStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: CanaryStatus | undefined;
   for (;;) {
@@ -119,12 +162,17 @@ async function waitStatus(h: WorkflowHandle, what: string, pred: (s: CanaryStatu
 
 async function flagsAre(percent: number, shadow: boolean): Promise<void> {
   const flags = await store.list();
-  assert.deepEqual(flags.map((f) => [f.operation, f.percent, f.shadow]), flags.map((f) => [f.operation, percent, shadow]));
+  assert.deepEqual(
+    flags.map((f) => [f.operation, f.percent, f.shadow]),
+    flags.map((f) => [f.operation, percent, shadow]),
+  );
 }
 
 async function auditRows(rolloutId: string): Promise<{ change_id: string; n: number }[]> {
   const { rows } = await t.db.query<{ change_id: string; n: string }>(
-    `SELECT change_id, count(*) AS n FROM flag_audit WHERE change_id LIKE $1 GROUP BY change_id ORDER BY min(id)`, [`canary/${rolloutId}/%`]);
+    `SELECT change_id, count(*) AS n FROM flag_audit WHERE change_id LIKE $1 GROUP BY change_id ORDER BY min(id)`,
+    [`canary/${rolloutId}/%`],
+  );
   return rows.map((r) => ({ change_id: r.change_id, n: Number(r.n) }));
 }
 
@@ -144,8 +192,17 @@ test('walks shadow → 10% → 50% → 100% on advance, then decommissions and c
         { name: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
       ],
     });
-    for (const [name, percent] of [['shadow', 0], ['canary-10', 10], ['dual-write-50', 50], ['cutover-100', 100]] as const) {
-      const s = await waitStatus(h, `${name} awaiting advance`, (x) => x.stage.name === name && x.status === 'awaiting_advance');
+    for (const [name, percent] of [
+      ['shadow', 0],
+      ['canary-10', 10],
+      ['dual-write-50', 50],
+      ['cutover-100', 100],
+    ] as const) {
+      const s = await waitStatus(
+        h,
+        `${name} awaiting advance`,
+        (x) => x.stage.name === name && x.status === 'awaiting_advance',
+      );
       assert.equal(s.stage.percent, percent);
       assert.ok(s.lastAnalyses.at(-1)?.status === 'ok' && s.lastAnalyses.at(-1)?.stage === name);
       await flagsAre(percent, true);
@@ -165,11 +222,21 @@ test('walks shadow → 10% → 50% → 100% on advance, then decommissions and c
     assert.equal(result.runs, 5, 'one run per stage (continue-as-new at every stage boundary)');
     await flagsAre(100, false);
     const audit = await auditRows(rolloutIdOf(h));
-    assert.deepEqual(audit.map((a) => [a.change_id.split('/').at(-1), a.n]), [
-      ['stage-0-shadow', 8], ['stage-1-canary-10', 8], ['stage-2-dual-write-50', 8], ['stage-3-cutover-100', 8], ['stage-4-decommission', 8],
-    ]);
+    assert.deepEqual(
+      audit.map((a) => [a.change_id.split('/').at(-1), a.n]),
+      [
+        ['stage-0-shadow', 8],
+        ['stage-1-canary-10', 8],
+        ['stage-2-dual-write-50', 8],
+        ['stage-3-cutover-100', 8],
+        ['stage-4-decommission', 8],
+      ],
+    );
     assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'done');
-    await recordHistory('canaryRolloutWorkflow-stage-advanced', env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId));
+    await recordHistory(
+      'canaryRolloutWorkflow-stage-advanced',
+      env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId),
+    );
     await recordHistory('canaryRolloutWorkflow-last-stage-completed', h);
   });
 });
@@ -179,15 +246,31 @@ test('a rollback signalled with the temporal CLI returns every flag to 0 and the
   const taskQueue = uniqueQueue('canary-cli');
   const w = await worker(taskQueue);
   await w.runUntil(async () => {
-    const h = await start(taskQueue, { stages: [{ name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 3_600 }] });
+    const h = await start(taskQueue, {
+      stages: [{ name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 3_600 }],
+    });
     await waitStatus(h, 'stage applied', (s) => s.stage.startedAt !== null);
     await waitStatusOfCache(() => cache.get('git.push')?.percent === 50);
-    assert.ok(AGENTS.some((a) => decide(cache.get('git.push'), a, 'git.push').approach === 'pooled'), 'some agents on approach 2 at 50%');
+    assert.ok(
+      AGENTS.some((a) => decide(cache.get('git.push'), a, 'git.push').approach === 'pooled'),
+      'some agents on approach 2 at 50%',
+    );
 
-    const cli = (input: string) => run(stackEnv('SGC_TEMPORAL_BIN'), [
-      'workflow', 'signal', '--address', stackEnv('SGC_TEST_TEMPORAL_ADDRESS'), '--namespace', 'default',
-      '--workflow-id', h.workflowId, '--name', 'rollback', '--input', input,
-    ]);
+    const cli = (input: string) =>
+      run(stackEnv('SGC_TEMPORAL_BIN'), [
+        'workflow',
+        'signal',
+        '--address',
+        stackEnv('SGC_TEST_TEMPORAL_ADDRESS'),
+        '--namespace',
+        'default',
+        '--workflow-id',
+        h.workflowId,
+        '--name',
+        'rollback',
+        '--input',
+        input,
+      ]);
     // a rollback without a reason is ignored (and says so), never fails the workflow task
     await cli('{}');
     const rejected = await waitStatus(h, 'rejected signal', (s) => s.lastRejectedSignal !== null);
@@ -200,15 +283,25 @@ test('a rollback signalled with the temporal CLI returns every flag to 0 and the
     assert.equal(result.rollback?.source, 'rollback');
     assert.equal(result.rollback?.reason, 'test: approach 2 misbehaves');
     assert.equal(result.rollback?.switched, true);
-    assert.ok(typeof result.rollback?.switchDurationMs === 'number' && result.rollback.switchDurationMs < 1_000, `switch took ${result.rollback?.switchDurationMs} ms`);
+    assert.ok(
+      typeof result.rollback?.switchDurationMs === 'number' && result.rollback.switchDurationMs < 1_000,
+      `switch took ${result.rollback?.switchDurationMs} ms`,
+    );
     await flagsAre(0, false);
     // the API process's cache already holds the kill: its next decisions all go to approach 1
-    for (const op of FLAG_OPERATIONS) assert.deepEqual(cache.get(op) && { percent: cache.get(op)!.percent, shadow: cache.get(op)!.shadow }, { percent: 0, shadow: false });
+    for (const op of FLAG_OPERATIONS)
+      assert.deepEqual(cache.get(op) && { percent: cache.get(op)!.percent, shadow: cache.get(op)!.shadow }, {
+        percent: 0,
+        shadow: false,
+      });
     assert.ok(AGENTS.every((a) => decide(cache.get('git.push'), a, 'git.push').approach === 'simple'));
     const ev = await store.rollbackEvents({ limit: 1 });
     assert.equal(ev[0]?.source, 'rollback');
     assert.equal(ev[0]?.id, result.rollback?.eventId);
-    assert.ok(ev[0]?.durationMs !== null && ev[0]?.switchedAt['test-api-process'] !== undefined, 'the measured switch is recorded on the rollback event');
+    assert.ok(
+      ev[0]?.durationMs !== null && ev[0]?.switchedAt['test-api-process'] !== undefined,
+      'the measured switch is recorded on the rollback event',
+    );
     const audit = await store.audit({ changeId: result.rollback!.changeId!, limit: 100 });
     assert.equal(audit.length, 8);
     assert.match(audit[0]!.reason, /test: approach 2 misbehaves/);
@@ -244,12 +337,18 @@ test('one bad analysis does not roll back; approach-2 error rate above 5% in two
     }
     const result = await h.result();
     const s = await h.query(statusQuery);
-    assert.deepEqual(s.lastAnalyses.map((a) => a.status), ['ok', 'breach', 'ok', 'breach', 'ok', 'breach', 'breach']);
+    assert.deepEqual(
+      s.lastAnalyses.map((a) => a.status),
+      ['ok', 'breach', 'ok', 'breach', 'ok', 'breach', 'breach'],
+    );
     assert.equal(result.outcome, 'rolled_back');
     assert.equal(result.analyses, 7, 'rolled back at the second breach in a row, not at the first');
     assert.equal(result.rollback?.source, 'auto');
     assert.equal(result.rollback?.trigger, 'error_rate');
-    assert.match(result.rollback!.reason, /error_rate breached in 2 consecutive analyses: approach-2 error rate 9\.0% > 5\.0%/);
+    assert.match(
+      result.rollback!.reason,
+      /error_rate breached in 2 consecutive analyses: approach-2 error rate 9\.0% > 5\.0%/,
+    );
     assert.equal(result.rollback?.switched, true);
     await flagsAre(0, false);
     assert.equal((await store.rollbackEvents({ limit: 1 }))[0]?.source, 'auto');
@@ -263,14 +362,20 @@ test('no data pauses the rollout with the reason; hold time stops until resumed'
   const w = await worker(taskQueue);
   await w.runUntil(async () => {
     const h = await start(taskQueue, {
-      stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 4 }, { name: 'done', percent: 10, shadow: false, holdSeconds: 0 }],
+      stages: [
+        { name: 'canary-10', percent: 10, shadow: true, holdSeconds: 4 },
+        { name: 'done', percent: 10, shadow: false, holdSeconds: 0 },
+      ],
       autoAdvance: true,
       queries: { ...HEALTHY, 'canary.consistency': '1 - max(sgc_reconciliation_never_ran)' },
     });
     try {
       const s = await waitStatus(h, 'paused', (x) => x.status === 'paused');
       assert.equal(s.paused?.by, 'inconclusive');
-      assert.match(s.paused!.reason, /inconclusive analysis: consistency: no data for dual-write consistency \(empty result\)/);
+      assert.match(
+        s.paused!.reason,
+        /inconclusive analysis: consistency: no data for dual-write consistency \(empty result\)/,
+      );
       assert.equal(s.lastAnalyses.at(-1)?.status, 'inconclusive');
       await flagsAre(10, true); // paused, not rolled back
       const held = s.stage.heldSeconds;
@@ -282,7 +387,11 @@ test('no data pauses the rollout with the reason; hold time stops until resumed'
       assert.ok(later.analyses.total > s.analyses.total, 'analyses go on while paused');
       assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'paused');
       await h.signal(resumeSignal, { actor: 'test' });
-      await waitStatus(h, 'paused again by the next analysis', (x) => x.status === 'paused' && x.analyses.total > later.analyses.total);
+      await waitStatus(
+        h,
+        'paused again by the next analysis',
+        (x) => x.status === 'paused' && x.analyses.total > later.analyses.total,
+      );
     } finally {
       await h.signal(rollbackSignal, { reason: 'test cleanup' });
       await h.result();
@@ -326,7 +435,14 @@ test('a worker shut down mid-stage and a flag change retried after its commit re
   assert.ok(crashedOnce);
   await flagsAre(20, false);
   const audit = await auditRows(rolloutIdOf(h));
-  assert.deepEqual(audit.map((a) => [a.change_id.split('/').at(-1), a.n]), [['stage-0-stage-10', 8], ['stage-1-stage-20', 8], ['stage-2-end', 8]]);
+  assert.deepEqual(
+    audit.map((a) => [a.change_id.split('/').at(-1), a.n]),
+    [
+      ['stage-0-stage-10', 8],
+      ['stage-1-stage-20', 8],
+      ['stage-2-end', 8],
+    ],
+  );
 });
 
 test('continue-as-new forced by maxAnalysesPerRun keeps stage, analyses, pause and flags', async () => {
@@ -334,7 +450,10 @@ test('continue-as-new forced by maxAnalysesPerRun keeps stage, analyses, pause a
   const taskQueue = uniqueQueue('canary-can');
   const w = await worker(taskQueue);
   await w.runUntil(async () => {
-    const h = await start(taskQueue, { stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }], maxAnalysesPerRun: 2 });
+    const h = await start(taskQueue, {
+      stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }],
+      maxAnalysesPerRun: 2,
+    });
     try {
       const firstRunId = (await h.describe()).runId;
       await waitStatus(h, 'second run', (s) => s.run >= 2);
@@ -343,18 +462,29 @@ test('continue-as-new forced by maxAnalysesPerRun keeps stage, analyses, pause a
       assert.equal(s.stage.name, 'canary-10');
       assert.ok(s.analyses.total >= 6 && s.analyses.thisRun <= 2, JSON.stringify(s.analyses));
       assert.ok(s.lastAnalyses.length >= 6, 'recent analyses are carried across runs');
-      assert.deepEqual(s.paused && { by: s.paused.by, reason: s.paused.reason }, { by: 'operator', reason: 'operator looks at a dashboard' });
+      assert.deepEqual(s.paused && { by: s.paused.by, reason: s.paused.reason }, {
+        by: 'operator',
+        reason: 'operator looks at a dashboard',
+      });
       assert.notEqual((await h.describe()).runId, firstRunId);
       await flagsAre(10, true);
-      assert.deepEqual((await auditRows(rolloutIdOf(h))).map((a) => a.n), [8], 'the stage was applied once across runs');
+      assert.deepEqual(
+        (await auditRows(rolloutIdOf(h))).map((a) => a.n),
+        [8],
+        'the stage was applied once across runs',
+      );
       let events = 0;
-      for (const _ of (await env.client.workflow.getHandle(h.workflowId, firstRunId).fetchHistory()).events ?? []) events++;
+      for (const _ of (await env.client.workflow.getHandle(h.workflowId, firstRunId).fetchHistory()).events ?? [])
+        events++;
       assert.ok(events < 60, `first run has ${events} events`);
     } finally {
       await h.signal(rollbackSignal, { reason: 'test cleanup' });
       await h.result();
     }
-    await recordHistory('canaryRolloutWorkflow-continued-within-stage', env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId));
+    await recordHistory(
+      'canaryRolloutWorkflow-continued-within-stage',
+      env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId),
+    );
   });
 });
 
@@ -376,7 +506,10 @@ test('Updates refuse with the reason and change nothing; accepted ones answer wi
   const w = await worker(taskQueue);
   await w.runUntil(async () => {
     const h = await start(taskQueue, {
-      stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }, { name: 'end', percent: 10, shadow: false, holdSeconds: 0 }],
+      stages: [
+        { name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 },
+        { name: 'end', percent: 10, shadow: false, holdSeconds: 0 },
+      ],
       analysisIntervalSeconds: 3_600,
     });
     await waitStatus(h, 'stage applied', (s) => s.stage.startedAt !== null);
@@ -388,11 +521,18 @@ test('Updates refuse with the reason and change nothing; accepted ones answer wi
 
     const paused = await h.executeUpdate(pauseUpdate, { args: [{ reason: 'looking at dashboards', actor: 'test' }] });
     assert.equal(paused.status, 'paused');
-    assert.deepEqual(paused.paused && [paused.paused.by, paused.paused.reason, paused.paused.actor], ['operator', 'looking at dashboards', 'test']);
+    assert.deepEqual(paused.paused && [paused.paused.by, paused.paused.reason, paused.paused.actor], [
+      'operator',
+      'looking at dashboards',
+      'test',
+    ]);
     f = await refusal(h.executeUpdate(pauseUpdate, { args: [{ actor: 'test' }] }));
     assert.match(f.message, /^the rollout is already paused since .+ \(looking at dashboards\)$/);
     f = await refusal(h.executeUpdate(advanceUpdate, { args: [{ stage: 'canary-10', actor: 'test' }] }));
-    assert.deepEqual([f.type, f.message], ['Refused', 'the rollout is paused (looking at dashboards); resume it first']);
+    assert.deepEqual(
+      [f.type, f.message],
+      ['Refused', 'the rollout is paused (looking at dashboards); resume it first'],
+    );
     // the same rule for the signal: ignored, and the status says why
     await h.signal(advanceSignal, { stage: 'canary-10', actor: 'test' });
     const ignored = await waitStatus(h, 'advance signal ignored', (s) => s.lastRejectedSignal?.signal === 'advance');
@@ -400,12 +540,19 @@ test('Updates refuse with the reason and change nothing; accepted ones answer wi
     assert.equal(ignored.advanceApproved, false);
 
     f = await refusal(h.executeUpdate(rollbackUpdate, { args: [{ reason: '  ', actor: 'test' }] }));
-    assert.deepEqual([f.type, f.message, f.details?.[0]], ['ValidationError', 'reason is required (the audit records why)', { field: 'reason' }]);
+    assert.deepEqual(
+      [f.type, f.message, f.details?.[0]],
+      ['ValidationError', 'reason is required (the audit records why)', { field: 'reason' }],
+    );
 
     assert.equal((await h.executeUpdate(resumeUpdate, { args: [{ actor: 'test' }] })).status, 'running');
     const approved = await h.executeUpdate(advanceUpdate, { args: [{ stage: 'canary-10', actor: 'test' }] });
     assert.equal(approved.advanceApproved, true);
-    assert.equal(approved.stage.name, 'canary-10', 'approval is remembered; the rollout moves on when the hold is served');
+    assert.equal(
+      approved.stage.name,
+      'canary-10',
+      'approval is remembered; the rollout moves on when the hold is served',
+    );
     await flagsAre(10, true);
 
     const rolledBack = await h.executeUpdate(rollbackUpdate, { args: [{ reason: 'test: stop here', actor: 'test' }] });
@@ -418,7 +565,8 @@ test('Updates refuse with the reason and change nothing; accepted ones answer wi
 
     // a rejected Update leaves nothing in history: only the four accepted ones are there
     const events = (await h.fetchHistory()).events ?? [];
-    const accepted = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)
+    const accepted = events
+      .filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)
       .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes!.acceptedRequest!.input!.name);
     assert.deepEqual(accepted, ['pause', 'resume', 'advance', 'rollback']);
     await recordHistory('canaryRolloutWorkflow-updates-rolled-back', h);
@@ -430,10 +578,16 @@ test('Updates sent while the rollout continues as new after every analysis are a
   const taskQueue = uniqueQueue('canary-update-can');
   const w = await worker(taskQueue);
   await w.runUntil(async () => {
-    const h = await start(taskQueue, { stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }], maxAnalysesPerRun: 1 });
+    const h = await start(taskQueue, {
+      stages: [{ name: 'canary-10', percent: 10, shadow: true, holdSeconds: 3_600 }],
+      maxAnalysesPerRun: 1,
+    });
     await waitStatus(h, 'second run', (s) => s.run >= 2);
     for (let i = 0; i < 5; i++) {
-      assert.equal((await h.executeUpdate(pauseUpdate, { args: [{ reason: `look ${i}`, actor: 'test' }] })).status, 'paused');
+      assert.equal(
+        (await h.executeUpdate(pauseUpdate, { args: [{ reason: `look ${i}`, actor: 'test' }] })).status,
+        'paused',
+      );
       await new Promise((r) => setTimeout(r, 300));
       assert.equal((await h.executeUpdate(resumeUpdate, { args: [{ actor: 'test' }] })).status, 'running');
       await new Promise((r) => setTimeout(r, 300));

@@ -53,10 +53,17 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address()
 process.on('disconnect', () => process.exit(0));
 `;
 
-interface Target { child: ChildProcess; hostPort: string }
+interface Target {
+  child: ChildProcess;
+  hostPort: string;
+}
 
 async function startTarget(leak: boolean): Promise<Target> {
-  const child = spawn(process.execPath, ['-e', TARGET_SRC], { cwd: process.cwd(), env: { PATH: process.env.PATH, LEAK: leak ? '1' : '0' }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, ['-e', TARGET_SRC], {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH, LEAK: leak ? '1' : '0' },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
   return { child, hostPort: `127.0.0.1:${Number(String(chunk).trim())}` };
 }
@@ -70,11 +77,18 @@ let reportsDir: string;
 
 beforeAll(async () => {
   [env, tdb, healthy, leaky, reportsDir] = await Promise.all([
-    testEnv(), freshDb('drift'), startTarget(false), startTarget(true), mkdtemp(join(tmpdir(), 'sgc-drift-reports-')),
+    testEnv(),
+    freshDb('drift'),
+    startTarget(false),
+    startTarget(true),
+    mkdtemp(join(tmpdir(), 'sgc-drift-reports-')),
   ]);
   prometheus = await startPrometheus({
     scrapeInterval: '1s',
-    scrape: [{ job: 'drift-healthy', targets: [healthy.hostPort] }, { job: 'drift-leaky', targets: [leaky.hostPort] }],
+    scrape: [
+      { job: 'drift-healthy', targets: [healthy.hostPort] },
+      { job: 'drift-leaky', targets: [leaky.hostPort] },
+    ],
   });
   // T0 comes after both processes have been scraped a few times (start-up CPU out of the rate window)
   const prom = new PromClient({ url: prometheus.url });
@@ -95,16 +109,31 @@ afterAll(async () => {
 test('one review of two processes gives each its verdict and fails overall naming the leaking one; a full-length review of a healthy one passes as full', async () => {
   const taskQueue = uniqueQueue('drift');
   const worker = await Worker.create({
-    connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
     activities: baselineActivities({
-      db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log,
-      tokenFor: envTokenFor({}), reportsDir, hostname: 'test-host', gitSha: null,
+      db: tdb.db,
+      prom: new PromClient({ url: prometheus.url }),
+      config: { queries: DEFAULT_QUERIES },
+      log,
+      tokenFor: envTokenFor({}),
+      reportsDir,
+      hostname: 'test-host',
+      gitSha: null,
     }),
     interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
   // two processes as drift.targets lists them: a name in the verdict and a Prometheus job each
   const config = parseConfig({
-    drift: { targets: [{ name: 'healthy', job: 'drift-healthy' }, { name: 'leaky', job: 'drift-leaky' }], intervalSeconds: 2, shortSoakSeconds: 8 },
+    drift: {
+      targets: [
+        { name: 'healthy', job: 'drift-healthy' },
+        { name: 'leaky', job: 'drift-leaky' },
+      ],
+      intervalSeconds: 2,
+      shortSoakSeconds: 8,
+    },
   });
   const healthyId = uniqueId('drift-healthy');
   const bothId = uniqueId('drift-both');
@@ -113,15 +142,29 @@ test('one review of two processes gives each its verdict and fails overall namin
     // the healthy process alone, with the full-review threshold at the soak's length: reported as full;
     // samplesPerRun 2 forces continue-as-new twice in a 4-sample review
     const h1 = await env.client.workflow.start(driftReviewWorkflow, {
-      taskQueue, workflowId: healthyId,
-      args: [{ ...driftInputFromConfig(config, { target: { name: 'healthy', job: 'drift-healthy' } }), fullReviewMinSeconds: 8, samplesPerRun: 2 }],
+      taskQueue,
+      workflowId: healthyId,
+      args: [
+        {
+          ...driftInputFromConfig(config, { target: { name: 'healthy', job: 'drift-healthy' } }),
+          fullReviewMinSeconds: 8,
+          samplesPerRun: 2,
+        },
+      ],
     });
     // both processes in one review (the default: every target), the 48 h threshold: provisional
-    const h2 = await env.client.workflow.start(driftReviewWorkflow, { taskQueue, workflowId: bothId, args: [driftInputFromConfig(config)] });
+    const h2 = await env.client.workflow.start(driftReviewWorkflow, {
+      taskQueue,
+      workflowId: bothId,
+      args: [driftInputFromConfig(config)],
+    });
     const status = await h2.query(driftStatusQuery);
     assert.equal(status.samplesTotal, 4);
     const results = [await h1.result(), await h2.result(), h1] as const;
-    await recordHistory('driftReviewWorkflow-first-run-continued', env.client.workflow.getHandle(healthyId, h1.firstExecutionRunId));
+    await recordHistory(
+      'driftReviewWorkflow-first-run-continued',
+      env.client.workflow.getHandle(healthyId, h1.firstExecutionRunId),
+    );
     await recordHistory('driftReviewWorkflow-last-run-pass', h1);
     await recordHistory('driftReviewWorkflow-fail', h2);
     return results;
@@ -130,7 +173,10 @@ test('one review of two processes gives each its verdict and fails overall namin
   assert.equal(ok.passed, true, ok.summary);
   assert.equal(ok.mode, 'full');
   assert.equal(ok.summary, 'PASS (full) — healthy: 7/7 criteria met');
-  assert.deepEqual(ok.processes.map((p) => [p.name, p.summary]), [['healthy', '7/7 criteria met']]);
+  assert.deepEqual(
+    ok.processes.map((p) => [p.name, p.summary]),
+    [['healthy', '7/7 criteria met']],
+  );
   assert.equal(ok.samples, 4);
   assert.notEqual((await okHandle.describe()).runId, okHandle.firstExecutionRunId, 'the review continued as new');
   assert.equal((await okHandle.describe()).typedSearchAttributes.get(sgcDecisionKey), 'pass');
@@ -141,7 +187,11 @@ test('one review of two processes gives each its verdict and fails overall namin
   // per process: the healthy one meets 7/7, the leaking one fails on memory growth
   const byName = Object.fromEntries(both.processes.map((p) => [p.name, p]));
   assert.deepEqual(Object.keys(byName), ['healthy', 'leaky']);
-  assert.equal(byName.healthy.summary, '7/7 criteria met', `healthy: failed ${byName.healthy.failed.join(', ')}; missing ${byName.healthy.missing.join(', ')}`);
+  assert.equal(
+    byName.healthy.summary,
+    '7/7 criteria met',
+    `healthy: failed ${byName.healthy.failed.join(', ')}; missing ${byName.healthy.missing.join(', ')}`,
+  );
   assert.equal(byName.healthy.passed, true);
   assert.equal(byName.leaky.passed, false);
   assert.ok(byName.leaky.failed.includes('memory_growth'), `leaky failed ${byName.leaky.failed.join(', ')}`);
@@ -150,12 +200,18 @@ test('one review of two processes gives each its verdict and fails overall namin
   assert.equal(both.passed, false);
   assert.equal(both.mode, 'provisional');
   assert.deepEqual(both.failedProcesses, ['leaky']);
-  assert.match(both.summary, /^FAIL \(provisional\) — leaky: [0-6]\/7 criteria met \(failed: [^)]*memory_growth[^)]*\); healthy: 7\/7 criteria met$/);
+  assert.match(
+    both.summary,
+    /^FAIL \(provisional\) — leaky: [0-6]\/7 criteria met \(failed: [^)]*memory_growth[^)]*\); healthy: 7\/7 criteria met$/,
+  );
   assert.ok(both.failed.includes('leaky:memory_growth'));
 
   const okId = artifactRunId(healthyId);
   const bothRunId = artifactRunId(bothId);
-  assert.deepEqual((await driftSampleRepo().list(okId)).map((s) => s.sampleNum), [0, 1, 2, 3, 4]);
+  assert.deepEqual(
+    (await driftSampleRepo().list(okId)).map((s) => s.sampleNum),
+    [0, 1, 2, 3, 4],
+  );
   assert.equal((await driftReviewRepo().findById(bothRunId))?.passed, false);
   const report = await readFile(join(reportsDir, bothRunId, `${bothRunId}-verdict.md`), 'utf8');
   assert.match(report, /\*\*Overall: ❌ FAIL \(provisional\)\*\* — failed: leaky/);
@@ -165,11 +221,27 @@ test('one review of two processes gives each its verdict and fails overall namin
   const leakySection = report.slice(report.indexOf('## leaky'));
   assert.match(leakySection, /\| Resource \| T0 \| T\+\d+ s \| Delta \| Status \|/);
   assert.match(leakySection, /\| Memory \(RSS\) \| [\d.]+ MB \| [\d.]+ MB \| \+[\d.]+ MB \(\+[\d.]+%\) \| ❌ Fail \|/);
-  for (const resource of ['Uptime', 'Heap used', 'CPU \\(avg\\)', 'Open fds', 'Active handles', 'Event-loop lag p99', 'Restarts', 'Critical errors']) {
-    assert.match(leakySection, new RegExp(`\\| ${resource} \\| [^|]*\\d[^|]* \\| [^|]*\\d[^|]* \\|`), `${resource} has T0 and T+N values`);
+  for (const resource of [
+    'Uptime',
+    'Heap used',
+    'CPU \\(avg\\)',
+    'Open fds',
+    'Active handles',
+    'Event-loop lag p99',
+    'Restarts',
+    'Critical errors',
+  ]) {
+    assert.match(
+      leakySection,
+      new RegExp(`\\| ${resource} \\| [^|]*\\d[^|]* \\| [^|]*\\d[^|]* \\|`),
+      `${resource} has T0 and T+N values`,
+    );
   }
   assert.match(leakySection, /\| Memory growth \|[^\n]*❌ Fail/);
-  assert.match(await readFile(join(reportsDir, okId, `${okId}-verdict.md`), 'utf8'), /\*\*Overall: ✅ PASS \(full\)\*\*/);
+  assert.match(
+    await readFile(join(reportsDir, okId, `${okId}-verdict.md`), 'utf8'),
+    /\*\*Overall: ✅ PASS \(full\)\*\*/,
+  );
   const csv = await readFile(join(reportsDir, bothRunId, 'drift-samples.csv'), 'utf8');
   assert.match(csv, /^sample_num,process,job,at,uptimeSeconds/);
   assert.equal(csv.trimEnd().split('\n').length, 1 + 5 * 2, 'one line per sample and process');

@@ -43,9 +43,20 @@ beforeAll(async () => {
     sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
     security: { encryptionKey: randomBytes(32).toString('base64') },
     // bare repositories live under the temp dir; the shared-branch case pushes to main
-    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }], pushBranches: ['agent/{agentId}/**', 'main'] },
+    git: {
+      backoffBaseMs: 20,
+      backoffMaxMs: 200,
+      remotes: [{ scheme: 'file', pathPrefix: tmpdir() }],
+      pushBranches: ['agent/{agentId}/**', 'main'],
+    },
   });
-  service = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log, approach: 'simple' });
+  service = createGitService({
+    config,
+    db: tdb.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+    approach: 'simple',
+  });
   await service.start();
 });
 
@@ -65,8 +76,14 @@ function repo(files?: Record<string, string>) {
 
 async function worker(taskQueue: string, svc: GitService = service, shutdownGraceTime = '1 second'): Promise<Worker> {
   return createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: svc, log, metrics: createMetrics({ defaultMetrics: false }),
-    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime,
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    service: svc,
+    log,
+    metrics: createMetrics({ defaultMetrics: false }),
+    workflows: { workflowBundle: await workflowBundle() },
+    shutdownGraceTime,
   });
 }
 
@@ -74,7 +91,12 @@ function run<I extends GitOperationInput>(taskQueue: string, input: I, workflowI
   return env.client.workflow.start(gitOperationWorkflow, { taskQueue, workflowId, args: [input] });
 }
 
-async function create(taskQueue: string, agentId: string, repoUrl: string, taskId = `t-${randomBytes(3).toString('hex')}`) {
+async function create(
+  taskQueue: string,
+  agentId: string,
+  repoUrl: string,
+  taskId = `t-${randomBytes(3).toString('hex')}`,
+) {
   const handle = await run(taskQueue, { op: 'create', agentId, workspaceId: uniqueId('ws'), taskId, repoUrl });
   const res = await handle.result();
   assert.equal(res.op, 'create');
@@ -84,18 +106,28 @@ async function create(taskQueue: string, agentId: string, repoUrl: string, taskI
 test('create, commit + push and pull run through the workflow; the commit lands on the agent branch', async () => {
   const taskQueue = uniqueQueue('gitop');
   const remote = repo();
-  await (await worker(taskQueue)).runUntil(async () => {
+  await (
+    await worker(taskQueue)
+  ).runUntil(async () => {
     const { handle, workspace } = await create(taskQueue, 'agent-1', remote.url, 'task-1');
     assert.equal(workspace.agentBranch, 'agent/agent-1/task-1');
     assert.equal(workspace.approach, 'simple');
     assert.equal(typeof workspace.createdAt, 'string');
     const attrs = (await handle.describe()).typedSearchAttributes;
-    assert.deepEqual([attrs.get(sgcPhaseKey), attrs.get(sgcAgentIdKey), attrs.get(sgcOperationKey)], ['gitop', 'agent-1', 'create']);
+    assert.deepEqual(
+      [attrs.get(sgcPhaseKey), attrs.get(sgcAgentIdKey), attrs.get(sgcOperationKey)],
+      ['gitop', 'agent-1', 'create'],
+    );
 
     await recordHistory('gitOperationWorkflow-create', handle);
 
     await service.writeFile(workspace.id, 'src/hello.txt', 'hello\n');
-    const pushHandle = await run(taskQueue, { op: 'commitPush', agentId: 'agent-1', workspaceId: workspace.id, message: 'add hello' });
+    const pushHandle = await run(taskQueue, {
+      op: 'commitPush',
+      agentId: 'agent-1',
+      workspaceId: workspace.id,
+      message: 'add hello',
+    });
     const pushed = await pushHandle.result();
     await recordHistory('gitOperationWorkflow-commit-push', pushHandle);
     assert.equal(pushed.op, 'commitPush');
@@ -117,15 +149,34 @@ test('create, commit + push and pull run through the workflow; the commit lands 
 test('a conflict fails the workflow as a non-retryable GitConflict naming the files, after one attempt', async () => {
   const taskQueue = uniqueQueue('gitop-conflict');
   const remote = repo({ 'shared.txt': 'one\ntwo\nthree\n' });
-  await (await worker(taskQueue)).runUntil(async () => {
+  await (
+    await worker(taskQueue)
+  ).runUntil(async () => {
     const a = (await create(taskQueue, 'agent-a', remote.url)).workspace;
     const b = (await create(taskQueue, 'agent-b', remote.url)).workspace;
     await service.writeFile(a.id, 'shared.txt', 'one\nTWO by a\nthree\n');
     await service.writeFile(b.id, 'shared.txt', 'one\nTWO by b\nthree\n');
-    await (await run(taskQueue, { op: 'commitPush', agentId: 'agent-a', workspaceId: a.id, message: 'a edits', targetBranch: 'main' })).result();
+    await (
+      await run(taskQueue, {
+        op: 'commitPush',
+        agentId: 'agent-a',
+        workspaceId: a.id,
+        message: 'a edits',
+        targetBranch: 'main',
+      })
+    ).result();
 
-    const handle = await run(taskQueue, { op: 'commitPush', agentId: 'agent-b', workspaceId: b.id, message: 'b edits', targetBranch: 'main' });
-    const err = await handle.result().then(() => assert.fail('expected a conflict'), (e: unknown) => e);
+    const handle = await run(taskQueue, {
+      op: 'commitPush',
+      agentId: 'agent-b',
+      workspaceId: b.id,
+      message: 'b edits',
+      targetBranch: 'main',
+    });
+    const err = await handle.result().then(
+      () => assert.fail('expected a conflict'),
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof WorkflowFailedError);
     assert.ok(err.cause instanceof ApplicationFailure);
     assert.equal(err.cause.type, ErrorType.Conflict);
@@ -134,7 +185,9 @@ test('a conflict fails the workflow as a non-retryable GitConflict naming the fi
 
     // non-retryable: Temporal never scheduled a second attempt
     const history = await handle.fetchHistory();
-    const attempts = history.events?.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt);
+    const attempts = history.events
+      ?.filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes?.attempt);
     assert.deepEqual(attempts, [1]);
     assert.equal(cloneAndRead(remote.url, 'main').read('shared.txt'), 'one\nTWO by a\nthree\n');
     await recordHistory('gitOperationWorkflow-conflict-failed', handle);
@@ -145,7 +198,9 @@ test('a worker killed during a push: the workflow completes on a new worker and 
   const taskQueue = uniqueQueue('gitop-crash');
   const remote = repo();
   let ws!: { id: string; agentBranch: string };
-  await (await worker(taskQueue)).runUntil(async () => {
+  await (
+    await worker(taskQueue)
+  ).runUntil(async () => {
     ws = (await create(taskQueue, 'agent-c', remote.url)).workspace;
   });
   await service.writeFile(ws.id, 'crash.txt', 'survives\n');
@@ -153,7 +208,9 @@ test('a worker killed during a push: the workflow completes on a new worker and 
   // The first worker's push reaches the remote, then its process "dies" before reporting:
   // the attempt never returns and the worker is shut down under it.
   let pushedByFirst!: () => void;
-  const firstPushLanded = new Promise<void>((r) => { pushedByFirst = r; });
+  const firstPushLanded = new Promise<void>((r) => {
+    pushedByFirst = r;
+  });
   const dying: GitService = Object.create(service, {
     commitAndPush: {
       value: async (...args: Parameters<GitService['commitAndPush']>) => {
@@ -166,7 +223,11 @@ test('a worker killed during a push: the workflow completes on a new worker and 
   const first = await worker(taskQueue, dying);
   const firstRun = first.run();
   const workflowId = gitOperationWorkflowId(ws.id, 'commitPush', randomBytes(4).toString('hex'));
-  const handle = await run(taskQueue, { op: 'commitPush', agentId: 'agent-c', workspaceId: ws.id, message: 'crash-safe commit' }, workflowId);
+  const handle = await run(
+    taskQueue,
+    { op: 'commitPush', agentId: 'agent-c', workspaceId: ws.id, message: 'crash-safe commit' },
+    workflowId,
+  );
   await firstPushLanded;
   first.shutdown();
   await firstRun;
@@ -178,7 +239,9 @@ test('a worker killed during a push: the workflow completes on a new worker and 
   const landed = cloneAndRead(remote.url, ws.agentBranch);
   assert.equal(landed.subjects.filter((s) => s === 'crash-safe commit').length, 1);
   assert.equal(landed.read('crash.txt'), 'survives\n');
-  const attempts = (await handle.fetchHistory()).events?.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt);
+  const attempts = (await handle.fetchHistory()).events
+    ?.filter((e) => e.activityTaskStartedEventAttributes)
+    .map((e) => e.activityTaskStartedEventAttributes?.attempt);
   assert.ok((attempts?.at(-1) ?? 0) >= 2, `expected a retried attempt, got ${JSON.stringify(attempts)}`);
   await recordHistory('gitOperationWorkflow-push-retried-after-crash', handle);
 });

@@ -45,7 +45,12 @@ beforeAll(async () => {
     sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
     security: { encryptionKey: randomBytes(32).toString('base64') },
     // the bare repositories live in the temp dir; agents push to the shared main (through the queue)
-    git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }], pushBranches: ['agent/{agentId}/**', 'main'] },
+    git: {
+      backoffBaseMs: 20,
+      backoffMaxMs: 200,
+      remotes: [{ scheme: 'file', pathPrefix: tmpdir() }],
+      pushBranches: ['agent/{agentId}/**', 'main'],
+    },
     // queue for main only: agent branches keep the lock path
     push: { mode: 'lock', rules: [{ branch: 'main', mode: 'queue' }] },
   });
@@ -70,8 +75,14 @@ function repo(files?: Record<string, string>) {
 
 async function worker(taskQueue: string, provider?: SandboxProvider): Promise<Worker> {
   return createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service, log, metrics,
-    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    service,
+    log,
+    metrics,
+    workflows: { workflowBundle: await workflowBundle() },
+    shutdownGraceTime: '1 second',
     queue: { root: join(sandboxRoot, 'queue'), metrics, idleMs: 1_000, ...(provider ? { provider } : {}) },
   });
 }
@@ -81,7 +92,15 @@ function run<I extends GitOperationInput>(taskQueue: string, input: I, workflowI
 }
 
 async function createWs(taskQueue: string, agentId: string, repoUrl: string) {
-  const res = await (await run(taskQueue, { op: 'create', agentId, workspaceId: uniqueId('ws'), taskId: `t-${randomBytes(3).toString('hex')}`, repoUrl })).result();
+  const res = await (
+    await run(taskQueue, {
+      op: 'create',
+      agentId,
+      workspaceId: uniqueId('ws'),
+      taskId: `t-${randomBytes(3).toString('hex')}`,
+      repoUrl,
+    })
+  ).result();
   assert.equal(res.op, 'create');
   return res.workspace;
 }
@@ -104,14 +123,29 @@ function why(r: PromiseSettledResult<unknown>): string {
 }
 
 function stagedRefs(bare: string): string[] {
-  return git(bare, 'for-each-ref', '--format=%(refname)', 'refs/sgc/', 'refs/heads/sgc-queue/').split('\n').filter(Boolean);
+  return git(bare, 'for-each-ref', '--format=%(refname)', 'refs/sgc/', 'refs/heads/sgc-queue/')
+    .split('\n')
+    .filter(Boolean);
 }
 
-async function pushAll(taskQueue: string, workspaces: { id: string }[], agentPrefix: string, file: (i: number) => [string, string]) {
+async function pushAll(
+  taskQueue: string,
+  workspaces: { id: string }[],
+  agentPrefix: string,
+  file: (i: number) => [string, string],
+) {
   for (const [i, ws] of workspaces.entries()) await service.writeFile(ws.id, ...file(i));
-  const handles = await Promise.all(workspaces.map((ws, i) => run(taskQueue, {
-    op: 'commitPush', agentId: `${agentPrefix}-${i}`, workspaceId: ws.id, message: `${agentPrefix} ${i}`, targetBranch: 'main',
-  })));
+  const handles = await Promise.all(
+    workspaces.map((ws, i) =>
+      run(taskQueue, {
+        op: 'commitPush',
+        agentId: `${agentPrefix}-${i}`,
+        workspaceId: ws.id,
+        message: `${agentPrefix} ${i}`,
+        targetBranch: 'main',
+      }),
+    ),
+  );
   return { handles, results: await Promise.allSettled(handles.map((h) => h.result())) };
 }
 
@@ -119,14 +153,16 @@ test('N agents pushing one branch in queue mode all land exactly once; no staged
   const taskQueue = uniqueQueue('mq-many');
   const remote = repo();
   const n = 8;
-  await (await worker(taskQueue)).runUntil(async () => {
+  await (
+    await worker(taskQueue)
+  ).runUntil(async () => {
     const wss = await Promise.all(Array.from({ length: n }, (_, i) => createWs(taskQueue, `many-${i}`, remote.url)));
     const { handles, results } = await pushAll(taskQueue, wss, 'many', (i) => [`agents/${i}.txt`, `agent ${i}\n`]);
     const trailers = trailersOn(remote.bare, 'main');
     const branchCommits = new Set(git(remote.bare, 'rev-list', 'main').trim().split('\n'));
     for (const [i, r] of results.entries()) {
       assert.equal(r.status, 'fulfilled', `agent ${i}: ${why(r)}`);
-      const v = (r as PromiseFulfilledResult<Awaited<ReturnType<typeof handles[0]['result']>>>).value;
+      const v = (r as PromiseFulfilledResult<Awaited<ReturnType<(typeof handles)[0]['result']>>>).value;
       assert.equal(v.op, 'commitPush');
       if (v.op !== 'commitPush') continue;
       assert.equal(v.push.branch, 'main');
@@ -144,15 +180,22 @@ test('N agents pushing one branch in queue mode all land exactly once; no staged
   });
   const batches = await metrics.registry.getSingleMetricAsString('gitops_queue_batch_size');
   assert.match(batches, /gitops_queue_batch_size_count [1-9]/);
-  assert.match(await metrics.registry.getSingleMetricAsString('gitops_queue_wait_seconds'), /gitops_queue_wait_seconds_count\{outcome="landed"\} [1-9]/);
+  assert.match(
+    await metrics.registry.getSingleMetricAsString('gitops_queue_wait_seconds'),
+    /gitops_queue_wait_seconds_count\{outcome="landed"\} [1-9]/,
+  );
 });
 
 test('a conflicting commit is answered GitConflict with its files; the others in the batch land', async () => {
   const taskQueue = uniqueQueue('mq-conflict');
   const remote = repo({ 'shared.txt': 'one\ntwo\nthree\n' });
-  await (await worker(taskQueue)).runUntil(async () => {
+  await (
+    await worker(taskQueue)
+  ).runUntil(async () => {
     const wss = await Promise.all(['a', 'b', 'c'].map((x) => createWs(taskQueue, `conf-${x}`, remote.url)));
-    const { results } = await pushAll(taskQueue, wss, 'conf', (i) => (i < 2 ? ['shared.txt', `one\nTWO by ${i}\nthree\n`] : ['other.txt', 'other\n']));
+    const { results } = await pushAll(taskQueue, wss, 'conf', (i) =>
+      i < 2 ? ['shared.txt', `one\nTWO by ${i}\nthree\n`] : ['other.txt', 'other\n'],
+    );
     const rejected = results.filter((r) => r.status === 'rejected');
     assert.equal(rejected.length, 1, 'exactly one of the two edits of the same line conflicts');
     const err = (rejected[0] as PromiseRejectedResult).reason as unknown;
@@ -170,7 +213,9 @@ test('a conflicting commit is answered GitConflict with its files; the others in
 test('an outside push between batches: the next batch lands on top of it', async () => {
   const taskQueue = uniqueQueue('mq-outside');
   const remote = repo();
-  await (await worker(taskQueue)).runUntil(async () => {
+  await (
+    await worker(taskQueue)
+  ).runUntil(async () => {
     const [a, b] = await Promise.all(['a', 'b'].map((x) => createWs(taskQueue, `out-${x}`, remote.url)));
     const first = await pushAll(taskQueue, [a!], 'out-first', () => ['first.txt', 'first\n']);
     assert.equal(first.results[0]!.status, 'fulfilled');
@@ -188,7 +233,8 @@ test('an outside push between batches: the next batch lands on top of it', async
     }
     const second = await pushAll(taskQueue, [b!], 'out-second', () => ['second.txt', 'second\n']);
     assert.equal(second.results[0]!.status, 'fulfilled', why(second.results[0]!));
-    for (const f of ['first.txt', 'outside.txt', 'second.txt']) assert.ok(git(remote.bare, 'show', `main:${f}`).length > 0, f);
+    for (const f of ['first.txt', 'outside.txt', 'second.txt'])
+      assert.ok(git(remote.bare, 'show', `main:${f}`).length > 0, f);
     assert.equal(trailersOn(remote.bare, 'main').get(second.handles[0]!.workflowId), 1);
   });
 });
@@ -197,9 +243,14 @@ test('a remote refusing custom refs: staged on refs/heads/sgc-queue/<id> instead
   const taskQueue = uniqueQueue('mq-fallback');
   const remote = repo();
   const hook = join(remote.bare, 'hooks', 'pre-receive');
-  writeFileSync(hook, '#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/sgc/*) echo "custom refs are not allowed" >&2; exit 1;; esac; done\nexit 0\n');
+  writeFileSync(
+    hook,
+    '#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/sgc/*) echo "custom refs are not allowed" >&2; exit 1;; esac; done\nexit 0\n',
+  );
   chmodSync(hook, 0o755);
-  await (await worker(taskQueue)).runUntil(async () => {
+  await (
+    await worker(taskQueue)
+  ).runUntil(async () => {
     const ws = await createWs(taskQueue, 'fallback', remote.url);
     const { handles, results } = await pushAll(taskQueue, [ws], 'fallback', () => ['fb.txt', 'fb\n']);
     assert.equal(results[0]!.status, 'fulfilled', why(results[0]!));

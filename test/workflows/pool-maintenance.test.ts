@@ -30,8 +30,14 @@ function countingPool(): PoolChores & { calls: string[] } {
   const calls: string[] = [];
   return {
     calls,
-    healthCheck: async () => { calls.push('healthCheck'); return { checked: 3, replaced: 1 }; },
-    cleanupExpired: async () => { calls.push('cleanup'); return { terminated: 2 }; },
+    healthCheck: async () => {
+      calls.push('healthCheck');
+      return { checked: 3, replaced: 1 };
+    },
+    cleanupExpired: async () => {
+      calls.push('cleanup');
+      return { terminated: 2 };
+    },
   };
 }
 
@@ -50,9 +56,17 @@ test('poolMaintenanceWorkflow runs the chore its input names and returns its cou
   const pool = countingPool();
   const worker = await poolWorker(taskQueue, pool);
   await worker.runUntil(async () => {
-    const health = await env.client.workflow.execute(poolMaintenanceWorkflow, { taskQueue, workflowId: uniqueId('pool-health'), args: [{ task: 'healthCheck' }] });
+    const health = await env.client.workflow.execute(poolMaintenanceWorkflow, {
+      taskQueue,
+      workflowId: uniqueId('pool-health'),
+      args: [{ task: 'healthCheck' }],
+    });
     assert.deepEqual(health, { task: 'healthCheck', report: { checked: 3, replaced: 1 } });
-    const handle = await env.client.workflow.start(poolMaintenanceWorkflow, { taskQueue, workflowId: uniqueId('pool-cleanup'), args: [{ task: 'cleanup' }] });
+    const handle = await env.client.workflow.start(poolMaintenanceWorkflow, {
+      taskQueue,
+      workflowId: uniqueId('pool-cleanup'),
+      args: [{ task: 'cleanup' }],
+    });
     assert.deepEqual(await handle.result(), { task: 'cleanup', report: { terminated: 2 } });
     const desc = await handle.describe();
     assert.equal(desc.typedSearchAttributes.get(sgcPhaseKey), 'maintenance');
@@ -66,14 +80,26 @@ test('pool Schedules are created once, updated on the next start, and run poolMa
   const taskQueue = uniqueQueue('pool-sched');
   const namePrefix = `${taskQueue}-`;
   const pool = countingPool();
-  const ids = await ensurePoolSchedules(env.client, { taskQueue, healthCheckEvery: '5m', cleanupEvery: '10m', log, namePrefix });
+  const ids = await ensurePoolSchedules(env.client, {
+    taskQueue,
+    healthCheckEvery: '5m',
+    cleanupEvery: '10m',
+    log,
+    namePrefix,
+  });
   try {
     assert.deepEqual(ids, [`sgc-${namePrefix}pool-health-check`, `sgc-${namePrefix}pool-cleanup`]);
     const first = await env.client.schedule.getHandle(ids[0]).describe();
     assert.equal(first.spec.intervals?.[0]?.every, 300_000);
 
     // a second start with new cadences updates in place instead of failing or duplicating
-    const again = await ensurePoolSchedules(env.client, { taskQueue, healthCheckEvery: '7m', cleanupEvery: '11m', log, namePrefix });
+    const again = await ensurePoolSchedules(env.client, {
+      taskQueue,
+      healthCheckEvery: '7m',
+      cleanupEvery: '11m',
+      log,
+      namePrefix,
+    });
     assert.deepEqual(again, ids);
     assert.equal((await env.client.schedule.getHandle(ids[0]).describe()).spec.intervals?.[0]?.every, 420_000);
     assert.equal((await env.client.schedule.getHandle(ids[1]).describe()).spec.intervals?.[0]?.every, 660_000);
@@ -86,6 +112,10 @@ test('pool Schedules are created once, updated on the next start, and run poolMa
     });
     assert.deepEqual(pool.calls, ['healthCheck']);
   } finally {
-    for (const id of ids) await env.client.schedule.getHandle(id).delete().catch(() => undefined);
+    for (const id of ids)
+      await env.client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
   }
 });

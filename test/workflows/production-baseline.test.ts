@@ -16,7 +16,12 @@ import { PromClient } from '../../lib/prom/client.js';
 import { createBaselineRunRepository, createBaselineSampleRepository } from '../../lib/store/baseline.js';
 import { createReportRepository } from '../../lib/store/reports.js';
 import {
-  baselineInputFromConfig, baselineScheduleId, controlBaselineSchedule, createBaselineSchedule, listBaselineSchedules, type BaselineOverrides,
+  baselineInputFromConfig,
+  baselineScheduleId,
+  controlBaselineSchedule,
+  createBaselineSchedule,
+  listBaselineSchedules,
+  type BaselineOverrides,
 } from '../../clients/baseline.js';
 import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
 import { artifactRunId } from '../../workflows/ids.js';
@@ -48,9 +53,15 @@ let reportsDir: string;
 
 beforeAll(async () => {
   [env, tdb, target, reportsDir] = await Promise.all([
-    testEnv(), freshDb('baseline'), startLoadTarget({ token: TOKEN }), mkdtemp(join(tmpdir(), 'sgc-baseline-reports-')),
+    testEnv(),
+    freshDb('baseline'),
+    startLoadTarget({ token: TOKEN }),
+    mkdtemp(join(tmpdir(), 'sgc-baseline-reports-')),
   ]);
-  prometheus = await startPrometheus({ scrapeInterval: '1s', scrape: [{ job: 'sgc-target', targets: [target.hostPort] }] });
+  prometheus = await startPrometheus({
+    scrapeInterval: '1s',
+    scrape: [{ job: 'sgc-target', targets: [target.hostPort] }],
+  });
   // the first scrape has landed before any run starts
   const prom = new PromClient({ url: prometheus.url });
   for (let i = 0; i < 100; i++) {
@@ -71,8 +82,14 @@ async function worker(taskQueue: string, extra: Partial<Parameters<typeof Worker
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities: baselineActivities({
-      db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: DEFAULT_QUERIES }, log,
-      tokenFor: envTokenFor({ SGC_TEST_TOKEN: TOKEN }), reportsDir, hostname: 'test-host', gitSha: null,
+      db: tdb.db,
+      prom: new PromClient({ url: prometheus.url }),
+      config: { queries: DEFAULT_QUERIES },
+      log,
+      tokenFor: envTokenFor({ SGC_TEST_TOKEN: TOKEN }),
+      reportsDir,
+      hostname: 'test-host',
+      gitSha: null,
     }),
     interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
     ...extra,
@@ -82,7 +99,11 @@ async function worker(taskQueue: string, extra: Partial<Parameters<typeof Worker
 /** Seconds-long version of seed 003's plan against the test target. */
 function input(o: BaselineOverrides = {}) {
   return baselineInputFromConfig(config, {
-    target: { baseUrl: target.url, tokenRef: 'SGC_TEST_TOKEN', mix: { kind: 'git', repoUrl: 'https://git.example/repo.git', workspaces: 2 } },
+    target: {
+      baseUrl: target.url,
+      tokenRef: 'SGC_TEST_TOKEN',
+      mix: { kind: 'git', repoUrl: 'https://git.example/repo.git', workspaces: 2 },
+    },
     job: 'sgc-target',
     warmup: { rps: 10, connections: 2, durationSeconds: 0 },
     baseline: { rps: 20, connections: 4, samples: 3, intervalSeconds: 2 },
@@ -109,7 +130,11 @@ function tarNames(gz: Buffer): string[] {
   for (let off = 0; off + 512 <= tar.length;) {
     const h = tar.subarray(off, off + 512);
     if (h.every((b) => b === 0)) break;
-    const str = (a: number, n: number): string => h.subarray(a, a + n).toString('utf8').replace(/\0.*$/s, '');
+    const str = (a: number, n: number): string =>
+      h
+        .subarray(a, a + n)
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
     const size = parseInt(str(124, 12), 8);
     names.push(`${str(345, 155)}/${str(0, 100)}`);
     off += 512 + Math.ceil(size / 512) * 512;
@@ -124,13 +149,16 @@ test('a baseline through real Prometheus produces every artifact, stores its row
   const w = await worker(taskQueue);
   const result = await w.runUntil(async () => {
     const handle = await env.client.workflow.start(productionBaselineWorkflow, {
-      taskQueue, workflowId,
-      args: [input({
-        warmup: { rps: 10, connections: 2, durationSeconds: 2 },
-        baseline: { rps: 20, connections: 4, samples: 3, intervalSeconds: 3 },
-        day2: { enabled: true, waitSeconds: 1, rps: 20, connections: 4, samples: 2, intervalSeconds: 2 },
-        fallbackScenario: { enabled: true, rps: 20, connections: 4, samples: 1, intervalSeconds: 2 },
-      })],
+      taskQueue,
+      workflowId,
+      args: [
+        input({
+          warmup: { rps: 10, connections: 2, durationSeconds: 2 },
+          baseline: { rps: 20, connections: 4, samples: 3, intervalSeconds: 3 },
+          day2: { enabled: true, waitSeconds: 1, rps: 20, connections: 4, samples: 2, intervalSeconds: 2 },
+          fallbackScenario: { enabled: true, rps: 20, connections: 4, samples: 1, intervalSeconds: 2 },
+        }),
+      ],
     });
     const r = await handle.result();
     const status = await handle.query(statusQuery);
@@ -153,18 +181,39 @@ test('a baseline through real Prometheus produces every artifact, stores its row
   const dir = join(reportsDir, runId);
   const files = (await readdir(dir)).sort();
   for (const f of [
-    'metadata.json', 'metrics.csv', 'metrics-extended.csv', 'metrics-fallback.csv', 'metrics-warmup.csv', 'slo.sloth.yaml',
-    `${runId}-production.md`, `${runId}-production.html`, `${runId}-production-extended.md`, `${runId}-slo.md`,
-    `${runId}-summary.md`, `${runId}-summary.html`, 'manifest.json', 'archive.tar.gz',
-  ]) assert.ok(files.includes(f), `${f} missing from ${files.join(', ')}`);
+    'metadata.json',
+    'metrics.csv',
+    'metrics-extended.csv',
+    'metrics-fallback.csv',
+    'metrics-warmup.csv',
+    'slo.sloth.yaml',
+    `${runId}-production.md`,
+    `${runId}-production.html`,
+    `${runId}-production-extended.md`,
+    `${runId}-slo.md`,
+    `${runId}-summary.md`,
+    `${runId}-summary.html`,
+    'manifest.json',
+    'archive.tar.gz',
+  ])
+    assert.ok(files.includes(f), `${f} missing from ${files.join(', ')}`);
 
   const csv = await readFile(join(dir, 'metrics.csv'), 'utf8');
   assert.equal(csv.split('\n')[0], header('default'));
   const rows = parseSamples(csv);
-  assert.deepEqual(rows.map((r) => r.sampleNum), [1, 2, 3]);
+  assert.deepEqual(
+    rows.map((r) => r.sampleNum),
+    [1, 2, 3],
+  );
   // rss and pool reuse exist only in Prometheus (the load engine cannot see them)
-  assert.ok(rows.every((r) => typeof r.values.rss_mb === 'number' && r.values.rss_mb > 10), 'rss_mb from Prometheus in every row');
-  assert.ok(rows.some((r) => typeof r.values.cache_hit_rate === 'number'), 'cache_hit_rate from Prometheus');
+  assert.ok(
+    rows.every((r) => typeof r.values.rss_mb === 'number' && r.values.rss_mb > 10),
+    'rss_mb from Prometheus in every row',
+  );
+  assert.ok(
+    rows.some((r) => typeof r.values.cache_hit_rate === 'number'),
+    'cache_hit_rate from Prometheus',
+  );
   assert.equal(parseSamples(await readFile(join(dir, 'metrics-extended.csv'), 'utf8')).length, 2);
 
   const metadata = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'));
@@ -173,11 +222,16 @@ test('a baseline through real Prometheus produces every artifact, stores its row
   assert.equal(metadata.parameters.baseline.samples, 3);
   const html = await readFile(join(dir, `${runId}-production.html`), 'utf8');
   assert.match(html, /<svg/);
-  assert.equal((parseYaml(await readFile(join(dir, 'slo.sloth.yaml'), 'utf8')) as { version: string }).version, 'prometheus/v1');
+  assert.equal(
+    (parseYaml(await readFile(join(dir, 'slo.sloth.yaml'), 'utf8')) as { version: string }).version,
+    'prometheus/v1',
+  );
   assert.match(await readFile(join(dir, `${runId}-summary.md`), 'utf8'), /Completion summary/);
 
   // the manifest vouches for every file, and the archive holds them all
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { files: { name: string; sha256: string }[] };
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
+    files: { name: string; sha256: string }[];
+  };
   const listed = manifest.files.map((f) => f.name).sort();
   // expect, not assert.deepEqual: fs arrays come from Node's realm, not the test's vm context
   expect(listed).toEqual(files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'));
@@ -190,7 +244,13 @@ test('a baseline through real Prometheus produces every artifact, stores its row
   for (const f of files) assert.ok(!(await readFile(join(dir, f))).includes(TOKEN), `token leaked into ${f}`);
 
   const reports = await reportRepo().list({ runId });
-  assert.deepEqual(reports.map((r) => r.kind).sort(), ['baseline-production', 'baseline-production', 'baseline-production', 'baseline-slo', 'baseline-summary']);
+  assert.deepEqual(reports.map((r) => r.kind).sort(), [
+    'baseline-production',
+    'baseline-production',
+    'baseline-production',
+    'baseline-slo',
+    'baseline-summary',
+  ]);
   const run = await baselineRunRepo().findById(runId);
   assert.equal(run?.status, 'finished');
   assert.equal(run?.outcome, 'ok');
@@ -204,7 +264,8 @@ test('a CSV profile declared in temporal.yaml writes its own columns, filled fro
   const declared = parseConfig({
     queries: {
       'custom.pushes': 'sum(increase(gitops_operations_total{operation="push"}[$window]))',
-      'custom.status_p95_ms': '1000 * histogram_quantile(0.95, sum by (le) (rate(gitops_operation_duration_seconds_bucket{operation="status"}[$window])))',
+      'custom.status_p95_ms':
+        '1000 * histogram_quantile(0.95, sum by (le) (rate(gitops_operation_duration_seconds_bucket{operation="status"}[$window])))',
       'custom.absent': 'sum(increase(gitops_no_such_series_total[$window]))',
     },
     baseline: {
@@ -229,24 +290,54 @@ test('a CSV profile declared in temporal.yaml writes its own columns, filled fro
   const workflowId = uniqueId('baseline-profile');
   const runId = artifactRunId(workflowId);
   const w = await Worker.create({
-    connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(),
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
     activities: baselineActivities({
-      db: tdb.db, prom: new PromClient({ url: prometheus.url }), config: { queries: declared.queries }, log,
-      tokenFor: envTokenFor({ SGC_TEST_TOKEN: TOKEN }), reportsDir, hostname: 'test-host', gitSha: null,
+      db: tdb.db,
+      prom: new PromClient({ url: prometheus.url }),
+      config: { queries: declared.queries },
+      log,
+      tokenFor: envTokenFor({ SGC_TEST_TOKEN: TOKEN }),
+      reportsDir,
+      hostname: 'test-host',
+      gitSha: null,
     }),
   });
   const runInput = baselineInputFromConfig(declared, {
-    target: { baseUrl: target.url, tokenRef: 'SGC_TEST_TOKEN', mix: { kind: 'git', repoUrl: 'https://git.example/repo.git', workspaces: 2 } },
-    job: 'sgc-target', warmup: { durationSeconds: 0 }, baseline: { rps: 20, connections: 4, samples: 2, intervalSeconds: 3 },
-    day2: { enabled: false }, fallbackScenario: { enabled: false },
+    target: {
+      baseUrl: target.url,
+      tokenRef: 'SGC_TEST_TOKEN',
+      mix: { kind: 'git', repoUrl: 'https://git.example/repo.git', workspaces: 2 },
+    },
+    job: 'sgc-target',
+    warmup: { durationSeconds: 0 },
+    baseline: { rps: 20, connections: 4, samples: 2, intervalSeconds: 3 },
+    day2: { enabled: false },
+    fallbackScenario: { enabled: false },
   });
-  assert.equal(typeof runInput.profile === 'object' && runInput.profile.name, 'ops-v1', 'the declared profile travels whole in the input');
-  const result = await w.runUntil(async () => (await env.client.workflow.start(productionBaselineWorkflow, { taskQueue, workflowId, args: [runInput] })).result());
+  assert.equal(
+    typeof runInput.profile === 'object' && runInput.profile.name,
+    'ops-v1',
+    'the declared profile travels whole in the input',
+  );
+  const result = await w.runUntil(async () =>
+    (await env.client.workflow.start(productionBaselineWorkflow, { taskQueue, workflowId, args: [runInput] })).result(),
+  );
   assert.equal(result.outcome, 'completed');
 
   const csv = await readFile(join(reportsDir, runId, 'metrics.csv'), 'utf8');
   const { header: head, records } = parse(csv);
-  assert.deepEqual(head, ['sample_num', 'window_end', 'pushes', 'status_p95', 'rss_mb', 'client_p95', 'requests', 'not_exported']);
+  assert.deepEqual(head, [
+    'sample_num',
+    'window_end',
+    'pushes',
+    'status_p95',
+    'rss_mb',
+    'client_p95',
+    'requests',
+    'not_exported',
+  ]);
   assert.equal(records.length, 2);
   records.forEach((cells, i) => {
     const at = (c: string) => cells[head.indexOf(c)];
@@ -263,7 +354,13 @@ test('a CSV profile declared in temporal.yaml writes its own columns, filled fro
     assert.equal(at('not_exported'), 'NA');
   });
   const stored = await baselineSampleRepo().list(runId);
-  assert.deepEqual(stored.map((x) => (x.loadStats as { filledFromLoad: string[] }).filledFromLoad), [['client_p95', 'requests'], ['client_p95', 'requests']]);
+  assert.deepEqual(
+    stored.map((x) => (x.loadStats as { filledFromLoad: string[] }).filledFromLoad),
+    [
+      ['client_p95', 'requests'],
+      ['client_p95', 'requests'],
+    ],
+  );
   const metadata = JSON.parse(await readFile(join(reportsDir, runId, 'metadata.json'), 'utf8'));
   assert.equal(metadata.profile.name, 'ops-v1');
   assert.match(await readFile(join(reportsDir, runId, `${runId}-production.md`), 'utf8'), /CSV profile `ops-v1`/);
@@ -279,7 +376,9 @@ test('the breaker trips when the target starts failing: the load stops within on
   try {
     const result = await w.runUntil(async () => {
       const handle = await env.client.workflow.start(productionBaselineWorkflow, {
-        taskQueue, workflowId, args: [input({ baseline: { rps: 30, connections: 4, samples: 8, intervalSeconds: intervalMs / 1000 } })],
+        taskQueue,
+        workflowId,
+        args: [input({ baseline: { rps: 30, connections: 4, samples: 8, intervalSeconds: intervalMs / 1000 } })],
       });
       await until(async () => ((await handle.query(statusQuery)).sampleNum >= 1 ? true : undefined));
       target.setFailing(true);
@@ -291,7 +390,10 @@ test('the breaker trips when the target starts failing: the load stops within on
     const requestsAtEnd = target.requests;
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(target.requests, requestsAtEnd, 'no load after the run ended');
-    assert.ok(target.lastRequestAt - switchedAt <= intervalMs + 1_000, `load went on ${target.lastRequestAt - switchedAt} ms after the target failed`);
+    assert.ok(
+      target.lastRequestAt - switchedAt <= intervalMs + 1_000,
+      `load went on ${target.lastRequestAt - switchedAt} ms after the target failed`,
+    );
 
     assert.equal(result.outcome, 'tripped');
     assert.equal(result.decision, 'tripped');
@@ -320,7 +422,9 @@ test('the live breaker stops the load mid-window, seconds after the target start
     const result = await w.runUntil(async () => {
       // one long window: before this breaker existed, the trip waited for its end (60 s)
       const handle = await env.client.workflow.start(productionBaselineWorkflow, {
-        taskQueue, workflowId, args: [input({ baseline: { rps: 30, connections: 4, samples: 2, intervalSeconds: 60 } })],
+        taskQueue,
+        workflowId,
+        args: [input({ baseline: { rps: 30, connections: 4, samples: 2, intervalSeconds: 60 } })],
       });
       await until(async () => ((await handle.query(statusQuery)).stage === 'baseline' ? true : undefined));
       await new Promise((r) => setTimeout(r, 3_000));
@@ -353,7 +457,9 @@ test('a worker shut down mid-sample: a new worker resumes the run and no stored 
   const w1 = await worker(taskQueue, opts);
   const running = w1.run();
   const handle = await env.client.workflow.start(productionBaselineWorkflow, {
-    taskQueue, workflowId, args: [input({ baseline: { rps: 20, connections: 4, samples: 4, intervalSeconds: 2 } })],
+    taskQueue,
+    workflowId,
+    args: [input({ baseline: { rps: 20, connections: 4, samples: 4, intervalSeconds: 2 } })],
   });
   await until(async () => ((await handle.query(statusQuery)).sampleNum >= 1 ? true : undefined));
   const first = (await baselineSampleRepo().list(runId, 'baseline'))[0];
@@ -366,7 +472,10 @@ test('a worker shut down mid-sample: a new worker resumes the run and no stored 
   const result = await w2.runUntil(handle.result());
   assert.equal(result.outcome, 'completed');
   const rows = await baselineSampleRepo().list(runId, 'baseline');
-  assert.deepEqual(rows.map((r) => r.sampleNum), [1, 2, 3, 4]);
+  assert.deepEqual(
+    rows.map((r) => r.sampleNum),
+    [1, 2, 3, 4],
+  );
   assert.equal(rows[0].timestamp, first.timestamp, 'the row stored before the crash is kept as it was');
   assert.equal(parseSamples(await readFile(join(reportsDir, runId, 'metrics.csv'), 'utf8')).length, 4);
 
@@ -379,7 +488,11 @@ test('a worker shut down mid-sample: a new worker resumes the run and no stored 
 test('a scheduled baseline fires from its Schedule: create, list, pause, unpause, trigger', async () => {
   const taskQueue = uniqueQueue('baseline-sched');
   const name = `t-${taskQueue.slice(-8)}`;
-  const { scheduleId } = await createBaselineSchedule({ client: env.client, taskQueue }, { name, every: '365d' }, input({ baseline: { rps: 10, connections: 2, samples: 1, intervalSeconds: 1 } }));
+  const { scheduleId } = await createBaselineSchedule(
+    { client: env.client, taskQueue },
+    { name, every: '365d' },
+    input({ baseline: { rps: 10, connections: 2, samples: 1, intervalSeconds: 1 } }),
+  );
   assert.equal(scheduleId, baselineScheduleId(name));
   try {
     const listed = await until(async () => (await listBaselineSchedules(env.client)).find((s) => s.name === name));
@@ -387,13 +500,19 @@ test('a scheduled baseline fires from its Schedule: create, list, pause, unpause
     assert.equal(listed.paused, false);
     await controlBaselineSchedule(env.client, name, 'pause');
     // patches reach the Schedule asynchronously
-    await until(async () => ((await env.client.schedule.getHandle(scheduleId).describe()).state.paused ? true : undefined));
+    await until(async () =>
+      (await env.client.schedule.getHandle(scheduleId).describe()).state.paused ? true : undefined,
+    );
     await controlBaselineSchedule(env.client, name, 'unpause');
 
     const w = await worker(taskQueue);
     const result = await w.runUntil(async () => {
       await controlBaselineSchedule(env.client, name, 'trigger');
-      const started = await until(async () => (await env.client.schedule.getHandle(scheduleId).describe()).info.recentActions[0]?.action.workflow.workflowId);
+      const started = await until(
+        async () =>
+          (await env.client.schedule.getHandle(scheduleId).describe()).info.recentActions[0]?.action.workflow
+            .workflowId,
+      );
       assert.match(started, new RegExp(`^baseline-sched-${name}-`));
       return env.client.workflow.getHandle<typeof productionBaselineWorkflow>(started).result();
     });

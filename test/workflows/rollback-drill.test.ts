@@ -54,18 +54,31 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })), { actor: 'test', reason: 'reset' });
+  await store.setMany(
+    FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadow: false })),
+    { actor: 'test', reason: 'reset' },
+  );
 });
 
 function acts() {
   return canaryActivities({
-    db: t.db, flags: store, cache, prom: new PromClient({ url: 'http://127.0.0.1:9' }), queries: DEFAULT_QUERIES, reportsDir, metrics, log,
+    db: t.db,
+    flags: store,
+    cache,
+    prom: new PromClient({ url: 'http://127.0.0.1:9' }),
+    queries: DEFAULT_QUERIES,
+    reportsDir,
+    metrics,
+    log,
   });
 }
 
 async function worker(taskQueue: string, activities: object = acts()): Promise<Worker> {
   return Worker.create({
-    connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities,
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
     interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
 }
@@ -77,55 +90,92 @@ test('the drill flips the flags on and off under load, each flip reaches every p
   const w = await worker(taskQueue);
   const before = await store.list();
   await w.runUntil(async () => {
-    const h = await env.client.workflow.start(rollbackDrillWorkflow, { taskQueue, workflowId: uniqueId('drill'), args: [SHRUNK] });
+    const h = await env.client.workflow.start(rollbackDrillWorkflow, {
+      taskQueue,
+      workflowId: uniqueId('drill'),
+      args: [SHRUNK],
+    });
     const r = await h.result();
     assert.deepEqual(r.failures, []);
     assert.equal(r.verdict, 'pass');
-    assert.deepEqual(r.flips.map((f) => f.direction), ['on', 'off', 'on', 'off'], 'flags start off, so the first flip turns them on');
+    assert.deepEqual(
+      r.flips.map((f) => f.direction),
+      ['on', 'off', 'on', 'off'],
+      'flags start off, so the first flip turns them on',
+    );
     for (const f of r.flips) {
       assert.ok(f.switched && f.durationMs !== null && f.durationMs < 1_000 && f.changed === 8, JSON.stringify(f));
       assert.ok(f.processes >= 1);
     }
     assert.ok(r.load.decisions > 0 && r.load.pooled > 0 && r.load.simple > 0, JSON.stringify(r.load));
-    assert.ok(r.load.versionsSeen >= 4, 'the worker\'s cache applied every flip');
+    assert.ok(r.load.versionsSeen >= 4, "the worker's cache applied every flip");
     assert.equal(r.load.flapping, 0);
     const desc = await h.describe();
     assert.equal(desc.typedSearchAttributes.get(sgcPhaseKey), 'drill');
     assert.equal(desc.typedSearchAttributes.get(sgcDecisionKey), 'pass');
     // the "off" flips are the real kill switch, recorded as drill rollback events
     const events = (await store.rollbackEvents()).filter((e) => e.changeId?.startsWith(`drill/${r.drillId}/`));
-    assert.deepEqual(events.map((e) => e.source), ['drill', 'drill']);
+    assert.deepEqual(
+      events.map((e) => e.source),
+      ['drill', 'drill'],
+    );
     assert.ok(events.every((e) => e.durationMs !== null));
-    const { rows } = await t.db.query<{ kind: string; title: string }>('SELECT kind, title FROM reports WHERE id = $1', [r.reportId]);
+    const { rows } = await t.db.query<{ kind: string; title: string }>(
+      'SELECT kind, title FROM reports WHERE id = $1',
+      [r.reportId],
+    );
     assert.deepEqual(rows[0], { kind: 'rollback-drill', title: `Rollback drill ${r.drillId}: pass` });
     assert.match(readFileSync(join(reportsDir, r.drillId, `${r.reportId}.md`), 'utf8'), /\| 4 \| off \| 8 \|/);
     await recordHistory('rollbackDrillWorkflow-pass', h);
   });
-  assert.deepEqual((await store.list()).map((f) => [f.operation, f.percent, f.shadow]), before.map((f) => [f.operation, f.percent, f.shadow]));
+  assert.deepEqual(
+    (await store.list()).map((f) => [f.operation, f.percent, f.shadow]),
+    before.map((f) => [f.operation, f.percent, f.shadow]),
+  );
 });
 
-test('during a rollout the drill starts by switching off, restores the rollout\'s flags, and fails on a stuck sandbox', async () => {
+test("during a rollout the drill starts by switching off, restores the rollout's flags, and fails on a stuck sandbox", async () => {
   const taskQueue = uniqueQueue('drill-rollout');
-  await store.setMany(FLAG_OPERATIONS.map((operation) => ({ operation, percent: 50, shadow: true })), { actor: 'test', reason: 'a rollout at 50%' });
-  await t.db.query(`INSERT INTO git_sandboxes (sandbox_id, agent_id, status, last_used_at) VALUES ('sb-stuck', 'agent-9', 'in_use', now() - interval '3 hours')`);
+  await store.setMany(
+    FLAG_OPERATIONS.map((operation) => ({ operation, percent: 50, shadow: true })),
+    { actor: 'test', reason: 'a rollout at 50%' },
+  );
+  await t.db.query(
+    `INSERT INTO git_sandboxes (sandbox_id, agent_id, status, last_used_at) VALUES ('sb-stuck', 'agent-9', 'in_use', now() - interval '3 hours')`,
+  );
   try {
     const w = await worker(taskQueue);
-    const r = await w.runUntil(env.client.workflow.execute(rollbackDrillWorkflow, { taskQueue, workflowId: uniqueId('drill'), args: [{ ...SHRUNK, durationSeconds: 2 }] }));
-    assert.deepEqual(r.flips.map((f) => f.direction), ['off', 'on']);
+    const r = await w.runUntil(
+      env.client.workflow.execute(rollbackDrillWorkflow, {
+        taskQueue,
+        workflowId: uniqueId('drill'),
+        args: [{ ...SHRUNK, durationSeconds: 2 }],
+      }),
+    );
+    assert.deepEqual(
+      r.flips.map((f) => f.direction),
+      ['off', 'on'],
+    );
     assert.equal(r.verdict, 'fail');
     assert.deepEqual(r.failures, ['1 sandbox(es) stuck in use']);
-    assert.deepEqual(r.invariants.stuckSandboxes.map((s) => s.sandboxId), ['sb-stuck']);
+    assert.deepEqual(
+      r.invariants.stuckSandboxes.map((s) => s.sandboxId),
+      ['sb-stuck'],
+    );
     assert.ok((await store.list()).every((f) => f.percent === 50 && f.shadow));
   } finally {
     await t.db.query('DELETE FROM git_sandboxes');
   }
 });
 
-test('reconciliationWorkflow compares the dual-write records and sets the worker\'s divergence gauge', async () => {
+test("reconciliationWorkflow compares the dual-write records and sets the worker's divergence gauge", async () => {
   const taskQueue = uniqueQueue('reconcile');
   await store.set('git.clone', { shadow: true }, { actor: 'test', reason: 'dual-write on' });
-  await t.db.query(`UPDATE flag_audit SET at = now() - interval '10 minutes' WHERE operation = 'git.clone' AND (new->>'shadow')::boolean`);
-  await t.db.query(`INSERT INTO workspaces (id, approach, agent_id, task_id, repo_url, base_branch, agent_branch, sandbox_id, dir, status, created_at, last_used_at) VALUES
+  await t.db.query(
+    `UPDATE flag_audit SET at = now() - interval '10 minutes' WHERE operation = 'git.clone' AND (new->>'shadow')::boolean`,
+  );
+  await t.db
+    .query(`INSERT INTO workspaces (id, approach, agent_id, task_id, repo_url, base_branch, agent_branch, sandbox_id, dir, status, created_at, last_used_at) VALUES
     ('rw1','simple','a','t','file:///r','main','agent/a/t','s1','ws/rw1','ready', now() - interval '5 minutes', now() - interval '4 minutes'),
     ('rw1','pooled','a','t','file:///r','main','agent/a/t','s2','ws/rw1','ready', now() - interval '5 minutes', now() - interval '1 minute'),
     ('rw2','simple','b','t','file:///r','main','agent/b/t','s3','ws/rw2','ready', now() - interval '5 minutes', null),
@@ -133,9 +183,18 @@ test('reconciliationWorkflow compares the dual-write records and sets the worker
   try {
     const w = await worker(taskQueue);
     const workflowId = uniqueId('reconcile');
-    const r = await w.runUntil(env.client.workflow.execute(reconciliationWorkflow, { taskQueue, workflowId, args: [{ lagThresholdSeconds: 60 }] }));
+    const r = await w.runUntil(
+      env.client.workflow.execute(reconciliationWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [{ lagThresholdSeconds: 60 }],
+      }),
+    );
     await recordHistory('reconciliationWorkflow', env.client.workflow.getHandle(workflowId));
-    assert.deepEqual({ checked: r.checked, divergent: r.divergent, ratio: r.ratio }, { checked: 2, divergent: 1, ratio: 0.5 });
+    assert.deepEqual(
+      { checked: r.checked, divergent: r.divergent, ratio: r.ratio },
+      { checked: 2, divergent: 1, ratio: 0.5 },
+    );
     assert.deepEqual(r.issues, [{ workspaceId: 'rw1', kind: 'lag' }]);
     assert.equal((await metrics.reconciliationDivergence.get()).values[0]?.value, 0.5);
   } finally {
@@ -152,26 +211,52 @@ test('the canary Schedules are created once, updated on the next start, and star
     assert.deepEqual(ids, [`sgc-${namePrefix}reconciliation`, `sgc-${namePrefix}rollback-drill`]);
     // the weekly drill: cron "0 3 * * 1" comes back as a calendar, Mondays 03:00
     const cal = (await env.client.schedule.getHandle(ids[1]!).describe()).spec.calendars?.[0];
-    assert.deepEqual([cal?.hour, cal?.minute, cal?.dayOfWeek], [[{ start: 3, end: 3, step: 1 }], [{ start: 0, end: 0, step: 1 }], [{ start: 'MONDAY', end: 'MONDAY', step: 1 }]]);
+    assert.deepEqual(
+      [cal?.hour, cal?.minute, cal?.dayOfWeek],
+      [[{ start: 3, end: 3, step: 1 }], [{ start: 0, end: 0, step: 1 }], [{ start: 'MONDAY', end: 'MONDAY', step: 1 }]],
+    );
     assert.equal((await env.client.schedule.getHandle(ids[0]!).describe()).spec.intervals?.[0]?.every, 300_000);
     const drillSpec = scheduleSpecs(config).find((x) => x.kind === 'drill');
     assert.equal(drillSpec?.kind === 'drill' ? drillSpec.args[0].flipEverySeconds : undefined, 30);
 
-    const changed = { ...config, schedules: { ...config.schedules, reconciliationEvery: '7m' }, canary: canaryConfigSchema.parse({}) };
+    const changed = {
+      ...config,
+      schedules: { ...config.schedules, reconciliationEvery: '7m' },
+      canary: canaryConfigSchema.parse({}),
+    };
     assert.deepEqual(await ensureCanarySchedules(env.client, changed, taskQueue, log, { namePrefix }), ids);
     assert.equal((await env.client.schedule.getHandle(ids[0]!).describe()).spec.intervals?.[0]?.every, 420_000);
 
     let reconciled = 0;
     const real = acts();
-    const w = await worker(taskQueue, { ...real, reconcileDualWrite: async (i: Parameters<typeof real.reconcileDualWrite>[0]) => { reconciled++; return real.reconcileDualWrite(i); } });
+    const w = await worker(taskQueue, {
+      ...real,
+      reconcileDualWrite: async (i: Parameters<typeof real.reconcileDualWrite>[0]) => {
+        reconciled++;
+        return real.reconcileDualWrite(i);
+      },
+    });
     await w.runUntil(async () => {
       await env.client.schedule.getHandle(ids[0]!).trigger();
       const deadline = Date.now() + 30_000;
       while (reconciled === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     });
     assert.equal(reconciled, 1);
-    assert.deepEqual(await ensureCanarySchedules(env.client, { ...config, schedules: { ...config.schedules, enabled: false } }, taskQueue, log, { namePrefix }), []);
+    assert.deepEqual(
+      await ensureCanarySchedules(
+        env.client,
+        { ...config, schedules: { ...config.schedules, enabled: false } },
+        taskQueue,
+        log,
+        { namePrefix },
+      ),
+      [],
+    );
   } finally {
-    for (const id of ids) await env.client.schedule.getHandle(id).delete().catch(() => undefined);
+    for (const id of ids)
+      await env.client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
   }
 });

@@ -7,7 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createValidationActivities, type ValidationActivities } from '../../activities/validation.js';
@@ -18,8 +22,17 @@ import { openMetricsText, type HourContext, type ProfilePoint } from '../../lib/
 import { createReportRepository } from '../../lib/store/reports.js';
 import type { PromQuerier } from '../../lib/validation/collect.js';
 import { VALIDATION_QUERIES } from '../../lib/validation/queries.js';
-import { validationPeriodWorkflow, type ValidationPeriodInput, type ValidationPeriodResult } from '../../workflows/validation-period/workflow.js';
-import { decideNowSignal, extendSignal, overrideDecisionUpdate, statusQuery } from '../../workflows/validation-period/messages.js';
+import {
+  validationPeriodWorkflow,
+  type ValidationPeriodInput,
+  type ValidationPeriodResult,
+} from '../../workflows/validation-period/workflow.js';
+import {
+  decideNowSignal,
+  extendSignal,
+  overrideDecisionUpdate,
+  statusQuery,
+} from '../../workflows/validation-period/messages.js';
 import { validationWorkflowId } from '../../workflows/ids.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStatusKey, sgcWeekKey } from '../../workflows/search-attributes.js';
 import { validationActivities } from '../../workers/phases-validation.js';
@@ -107,8 +120,11 @@ function mergeScenarios(texts: Record<string, string>): string {
 function queriesFor(scenario: Scenario): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, promql] of Object.entries(VALIDATION_QUERIES)) {
-    out[name] = promql.replace(/\b(gitops_[a-z_]+)(\{([^}]*)\})?/g, (_m, metric: string, _b, labels: string | undefined) =>
-      `${metric}{scenario="${scenario}"${labels ? `,${labels}` : ''}}`);
+    out[name] = promql.replace(
+      /\b(gitops_[a-z_]+)(\{([^}]*)\})?/g,
+      (_m, metric: string, _b, labels: string | undefined) =>
+        `${metric}{scenario="${scenario}"${labels ? `,${labels}` : ''}}`,
+    );
   }
   return out;
 }
@@ -122,8 +138,17 @@ let reportsDir: string;
 const restarted: ChildProcess[] = [];
 
 beforeAll(async () => {
-  const texts = Object.fromEntries(SCENARIOS.map((s) => [s, openMetricsText({ start: window.start, end: window.end, profile: PROFILES[s], stepSeconds: 900 })]));
-  [env, tdb, prom] = await Promise.all([testEnv(), freshDb('validation'), startPrometheus({ openMetrics: mergeScenarios(texts), maxBlockDuration: '168h' })]);
+  const texts = Object.fromEntries(
+    SCENARIOS.map((s) => [
+      s,
+      openMetricsText({ start: window.start, end: window.end, profile: PROFILES[s], stepSeconds: 900 }),
+    ]),
+  );
+  [env, tdb, prom] = await Promise.all([
+    testEnv(),
+    freshDb('validation'),
+    startPrometheus({ openMetrics: mergeScenarios(texts), maxBlockDuration: '168h' }),
+  ]);
   client = new PromClient({ url: prom.url, timeoutMs: 10_000 });
   reportsDir = mkdtempSync(join(tmpdir(), 'sgc-reports-'));
 });
@@ -165,13 +190,24 @@ function countingProm(): PromQuerier & { failures: number } {
   return c;
 }
 
-async function newWorker(taskQueue: string, promq: PromQuerier = client, options: Partial<WorkerOptions> = {}): Promise<Worker> {
+async function newWorker(
+  taskQueue: string,
+  promq: PromQuerier = client,
+  options: Partial<WorkerOptions> = {},
+): Promise<Worker> {
   return Worker.create({
     ...options,
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: validationActivities({ db: tdb.db, prom: promq, queries: VALIDATION_QUERIES, reportsDir, log, temporal: { client: env.client, taskQueue } }),
+    activities: validationActivities({
+      db: tdb.db,
+      prom: promq,
+      queries: VALIDATION_QUERIES,
+      reportsDir,
+      log,
+      temporal: { client: env.client, taskQueue },
+    }),
     interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
   });
 }
@@ -186,13 +222,25 @@ function backtestInput(scenario: Scenario, extra: Partial<ValidationPeriodInput>
   };
 }
 
-async function start(taskQueue: string, input: ValidationPeriodInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof validationPeriodWorkflow>> {
+async function start(
+  taskQueue: string,
+  input: ValidationPeriodInput,
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof validationPeriodWorkflow>> {
   return env.client.workflow.start(validationPeriodWorkflow, {
-    taskQueue, workflowId: validationWorkflowId(uniqueId('t')), args: [input], workflowExecutionTimeout: '3 minutes',
+    taskQueue,
+    workflowId: validationWorkflowId(uniqueId('t')),
+    args: [input],
+    workflowExecutionTimeout: '3 minutes',
   });
 }
 
-async function runBacktest(scenario: Scenario, extra: Partial<ValidationPeriodInput> = {}): Promise<{ r: ValidationPeriodResult; handle: WorkflowHandleWithFirstExecutionRunId<typeof validationPeriodWorkflow> }> {
+async function runBacktest(
+  scenario: Scenario,
+  extra: Partial<ValidationPeriodInput> = {},
+): Promise<{
+  r: ValidationPeriodResult;
+  handle: WorkflowHandleWithFirstExecutionRunId<typeof validationPeriodWorkflow>;
+}> {
   const taskQueue = uniqueQueue('validation');
   const worker = await newWorker(taskQueue);
   return worker.runUntil(async () => {
@@ -202,14 +250,29 @@ async function runBacktest(scenario: Scenario, extra: Partial<ValidationPeriodIn
 }
 
 async function snapshotDays(runId: string): Promise<number[]> {
-  const { rows } = await tdb.db.query<{ day: number }>('SELECT day FROM validation_snapshots WHERE run_id = $1 ORDER BY day', [runId]);
+  const { rows } = await tdb.db.query<{ day: number }>(
+    'SELECT day FROM validation_snapshots WHERE run_id = $1 ORDER BY day',
+    [runId],
+  );
   return rows.map((r) => r.day);
 }
 
-interface DecisionRow { key: string; week: number; decision: string; rule_decision: string; reasons: string[]; forced: boolean; incomplete: boolean; overridden_by: string | null; override_reason: string | null }
+interface DecisionRow {
+  key: string;
+  week: number;
+  decision: string;
+  rule_decision: string;
+  reasons: string[];
+  forced: boolean;
+  incomplete: boolean;
+  overridden_by: string | null;
+  override_reason: string | null;
+}
 async function decisions(runId: string): Promise<DecisionRow[]> {
   const { rows } = await tdb.db.query<DecisionRow>(
-    'SELECT key, week, decision, rule_decision, reasons, forced, incomplete, overridden_by, override_reason FROM validation_decisions WHERE run_id = $1 ORDER BY id', [runId]);
+    'SELECT key, week, decision, rule_decision, reasons, forced, incomplete, overridden_by, override_reason FROM validation_decisions WHERE run_id = $1 ORDER BY id',
+    [runId],
+  );
   return rows;
 }
 
@@ -234,21 +297,41 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     assert.equal(r.incomplete, false);
     assert.equal(r.forced, false);
     assert.equal(r.days, 8);
-    for (const row of r.triggersTable.rows) assert.deepEqual(row.cells.map((c) => c.status), ['ok', 'ok', 'ok', 'ok'], row.trigger);
+    for (const row of r.triggersTable.rows)
+      assert.deepEqual(
+        row.cells.map((c) => c.status),
+        ['ok', 'ok', 'ok', 'ok'],
+        row.trigger,
+      );
     assert.deepEqual(r.reportIds, [1, 2, 3, 4].map((w) => `${r.runId}-week-${w}`).concat(`${r.runId}-final`));
     assert.deepEqual(await snapshotDays(r.runId), range(8));
     const d = await decisions(r.runId);
-    assert.deepEqual(d.map((x) => [x.key, x.decision]), [['week-1', 'CONTINUE'], ['week-2', 'CONTINUE'], ['week-3', 'CONTINUE'], ['week-4', 'STAY'], ['final', 'STAY']]);
+    assert.deepEqual(
+      d.map((x) => [x.key, x.decision]),
+      [
+        ['week-1', 'CONTINUE'],
+        ['week-2', 'CONTINUE'],
+        ['week-3', 'CONTINUE'],
+        ['week-4', 'STAY'],
+        ['final', 'STAY'],
+      ],
+    );
     const final = await reportRepo().findById(`${r.runId}-final`);
     assert.ok(final?.html.includes('<svg'), 'the readiness page has charts');
     assert.match(final?.markdown ?? '', /## Decision: \*\*STAY\*\*/);
     assert.ok(r.forecast.points.length === 3 && r.forecast.crossesTrigger === false);
-    const run = await tdb.db.query<{ status: string; decision: string; mode: string }>('SELECT status, decision, mode FROM validation_runs WHERE id = $1', [r.runId]);
+    const run = await tdb.db.query<{ status: string; decision: string; mode: string }>(
+      'SELECT status, decision, mode FROM validation_runs WHERE id = $1',
+      [r.runId],
+    );
     assert.deepEqual(run.rows[0], { status: 'decided', decision: 'STAY', mode: 'backtest' });
     // Temporal UI: listed as a decided validation at week 4
     const desc = await handle.describe();
     const sa = desc.typedSearchAttributes;
-    assert.deepEqual([sa.get(sgcPhaseKey), sa.get(sgcWeekKey), sa.get(sgcDecisionKey), sa.get(sgcStatusKey)], ['validation', 4, 'STAY', 'decided']);
+    assert.deepEqual(
+      [sa.get(sgcPhaseKey), sa.get(sgcWeekKey), sa.get(sgcDecisionKey), sa.get(sgcStatusKey)],
+      ['validation', 4, 'STAY', 'decided'],
+    );
     // continued-as-new at each week boundary: the run that decided is not the first
     assert.notEqual(desc.runId, handle.firstExecutionRunId);
     await recordHistory('validationPeriodWorkflow-week-4-stay', handle);
@@ -259,10 +342,19 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     assert.equal(r.decision, 'MIGRATE');
     assert.equal(r.week, 3);
     const conc = r.triggersTable.rows.find((x) => x.trigger === 'concurrency');
-    assert.deepEqual(conc?.cells.map((c) => c.status), ['ok', 'exceeded', 'exceeded']);
+    assert.deepEqual(
+      conc?.cells.map((c) => c.status),
+      ['ok', 'exceeded', 'exceeded'],
+    );
     assert.deepEqual(conc?.sustainedWeeks, [2, 3]);
-    assert.ok(r.reasons.some((x) => /Concurrency.*weeks 2 and 3/.test(x)), r.reasons.join(' | '));
-    assert.deepEqual((await decisions(r.runId)).map((x) => x.decision), ['CONTINUE', 'CONTINUE', 'MIGRATE', 'MIGRATE']);
+    assert.ok(
+      r.reasons.some((x) => /Concurrency.*weeks 2 and 3/.test(x)),
+      r.reasons.join(' | '),
+    );
+    assert.deepEqual(
+      (await decisions(r.runId)).map((x) => x.decision),
+      ['CONTINUE', 'CONTINUE', 'MIGRATE', 'MIGRATE'],
+    );
   });
 
   test('a P95 spike in one week only is not a sustained breach: STAY', async () => {
@@ -270,7 +362,10 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     assert.equal(r.decision, 'STAY');
     assert.equal(r.week, 4);
     const p95 = r.triggersTable.rows.find((x) => x.trigger === 'p95Latency');
-    assert.deepEqual(p95?.cells.map((c) => c.status), ['ok', 'exceeded', 'ok', 'ok']);
+    assert.deepEqual(
+      p95?.cells.map((c) => c.status),
+      ['ok', 'exceeded', 'ok', 'ok'],
+    );
     assert.equal(p95?.sustainedWeeks, null);
   });
 
@@ -281,10 +376,22 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     assert.equal(r.forced, true);
     assert.equal(r.incomplete, true);
     const d = await decisions(r.runId);
-    assert.deepEqual(d.map((x) => [x.key, x.decision]), [
-      ['week-1', 'CONTINUE'], ['week-2', 'CONTINUE'], ['week-3', 'CONTINUE'], ['week-4', 'EXTEND'], ['week-5', 'EXTEND'], ['week-6', 'STAY'], ['final', 'STAY'],
-    ]);
-    assert.ok(d[3].reasons.some((x) => /Cost per operation unstable/.test(x)), d[3].reasons.join(' | '));
+    assert.deepEqual(
+      d.map((x) => [x.key, x.decision]),
+      [
+        ['week-1', 'CONTINUE'],
+        ['week-2', 'CONTINUE'],
+        ['week-3', 'CONTINUE'],
+        ['week-4', 'EXTEND'],
+        ['week-5', 'EXTEND'],
+        ['week-6', 'STAY'],
+        ['final', 'STAY'],
+      ],
+    );
+    assert.ok(
+      d[3].reasons.some((x) => /Cost per operation unstable/.test(x)),
+      d[3].reasons.join(' | '),
+    );
     assert.deepEqual(await snapshotDays(r.runId), range(12));
   });
 
@@ -293,12 +400,18 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     const d = await decisions(r.runId);
     const week4 = d.find((x) => x.key === 'week-4');
     assert.equal(week4?.decision, 'EXTEND');
-    assert.ok(week4?.reasons.some((x) => /missing data.*day.*8/.test(x)), week4?.reasons.join(' | '));
+    assert.ok(
+      week4?.reasons.some((x) => /missing data.*day.*8/.test(x)),
+      week4?.reasons.join(' | '),
+    );
     assert.equal(r.decision, 'STAY');
     assert.equal(r.week, 5);
     assert.equal(r.incomplete, true);
     // the empty day is stored (it was looked at) but holds no data
-    const { rows } = await tdb.db.query<{ ops: number | null }>(`SELECT (aggregates->>'operations')::float AS ops FROM validation_snapshots WHERE run_id = $1 AND day = 8`, [r.runId]);
+    const { rows } = await tdb.db.query<{ ops: number | null }>(
+      `SELECT (aggregates->>'operations')::float AS ops FROM validation_snapshots WHERE run_id = $1 AND day = 8`,
+      [r.runId],
+    );
     assert.equal(rows[0].ops, null);
   });
 
@@ -307,7 +420,10 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     const promq = countingProm();
     const worker = await newWorker(taskQueue, promq);
     const r = await worker.runUntil(async () => {
-      const handle = await start(taskQueue, backtestInput('healthy', { weeks: 2, minWeeks: 2, maxWeeks: 3, dayLengthSeconds: 1 }));
+      const handle = await start(
+        taskQueue,
+        backtestInput('healthy', { weeks: 2, minWeeks: 2, maxWeeks: 3, dayLengthSeconds: 1 }),
+      );
       await waitFor('day 1', async () => ((await snapshotDays(handle.workflowId)).length >= 1 ? true : undefined));
       const bin = prom.child.spawnfile;
       const args = prom.child.spawnargs.slice(1);
@@ -318,7 +434,14 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
       const daysWhileDown = await snapshotDays(handle.workflowId);
       // the same binary, data directory and port: the history comes back as it was
       restarted.push(spawn(bin, args, { stdio: 'ignore', cwd: prom.dir }));
-      await waitFor('prometheus ready', async () => ((await fetch(`${prom.url}/-/ready`).then((x) => x.ok, () => false)) ? true : undefined));
+      await waitFor('prometheus ready', async () =>
+        (await fetch(`${prom.url}/-/ready`).then(
+          (x) => x.ok,
+          () => false,
+        ))
+          ? true
+          : undefined,
+      );
       const result = await handle.result();
       assert.ok(daysWhileDown.length < 4, 'Prometheus was down before the last day');
       return result;
@@ -332,15 +455,23 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
   test('a worker restart mid-period: the run resumes where it was, with no day taken twice', async () => {
     const taskQueue = uniqueQueue('validation');
     // maxDaysPerRun 1 also continues-as-new inside a week, so a run reloads its week's first day from Postgres
-    const input = backtestInput('healthy', { weeks: 2, minWeeks: 2, maxWeeks: 3, dayLengthSeconds: 2, maxDaysPerRun: 1 });
+    const input = backtestInput('healthy', {
+      weeks: 2,
+      minWeeks: 2,
+      maxWeeks: 3,
+      dayLengthSeconds: 2,
+      maxDaysPerRun: 1,
+    });
     // the stopped worker's sticky queue hands the next workflow task on after 1 s instead of 10 s
     const first = await newWorker(taskQueue, client, { stickyQueueScheduleToStartTimeout: '1 second' });
     const handle = await start(taskQueue, input);
     // stop it while the period waits for day 3 (where a live period spends its life)
-    await first.runUntil(waitFor('the wait for day 3', async () => {
-      const s = await handle.query(statusQuery);
-      return s.day === 3 && s.phase === 'waiting' ? true : undefined;
-    }));
+    await first.runUntil(
+      waitFor('the wait for day 3', async () => {
+        const s = await handle.query(statusQuery);
+        return s.day === 3 && s.phase === 'waiting' ? true : undefined;
+      }),
+    );
     const stoppedAt = new Date();
     assert.deepEqual(await snapshotDays(handle.workflowId), [1, 2]);
     const second = await newWorker(taskQueue);
@@ -350,19 +481,36 @@ describe('validationPeriodWorkflow as a backtest over a backfilled Prometheus', 
     assert.equal(r.days, 4);
     assert.equal(r.incomplete, false);
     assert.deepEqual(await snapshotDays(r.runId), range(4));
-    const { rows } = await tdb.db.query<{ day: number }>('SELECT day FROM validation_snapshots WHERE run_id = $1 AND taken_at > $2 ORDER BY day', [r.runId, stoppedAt]);
-    assert.deepEqual(rows.map((x) => x.day), [3, 4], 'the new worker took the remaining days, and only those');
+    const { rows } = await tdb.db.query<{ day: number }>(
+      'SELECT day FROM validation_snapshots WHERE run_id = $1 AND taken_at > $2 ORDER BY day',
+      [r.runId, stoppedAt],
+    );
+    assert.deepEqual(
+      rows.map((x) => x.day),
+      [3, 4],
+      'the new worker took the remaining days, and only those',
+    );
   });
 
   test('a query override that is not valid PromQL fails the period at once (non-retryable) and marks the run failed', async () => {
     const taskQueue = uniqueQueue('validation');
     const worker = await newWorker(taskQueue);
-    const handle = await start(taskQueue, backtestInput('healthy', { queryOverrides: { ...queriesFor('healthy'), 'validation.operations': 'sum(rate(' } }));
-    const err = await worker.runUntil(handle.result().then(() => null, (e: unknown) => e));
+    const handle = await start(
+      taskQueue,
+      backtestInput('healthy', { queryOverrides: { ...queriesFor('healthy'), 'validation.operations': 'sum(rate(' } }),
+    );
+    const err = await worker.runUntil(
+      handle.result().then(
+        () => null,
+        (e: unknown) => e,
+      ),
+    );
     assert.ok(err instanceof WorkflowFailedError);
     assert.ok(err.cause instanceof ApplicationFailure);
     assert.equal(err.cause.type, 'PromBadQuery');
-    const run = await tdb.db.query<{ status: string }>('SELECT status FROM validation_runs WHERE id = $1', [handle.workflowId]);
+    const run = await tdb.db.query<{ status: string }>('SELECT status FROM validation_runs WHERE id = $1', [
+      handle.workflowId,
+    ]);
     assert.equal(run.rows[0].status, 'failed');
   });
 });
@@ -380,12 +528,22 @@ describe('validationPeriodWorkflow messages', () => {
       assert.equal(s1.lastDecision?.decision, 'CONTINUE');
       assert.equal(s1.plannedWeeks, 4);
 
-      await assert.rejects(handle.executeUpdate(overrideDecisionUpdate, { args: [{ decision: 'MIGRATE', reason: '  ' }] }), (e: unknown) =>
-        e instanceof WorkflowUpdateFailedError && /reason/.test(String((e.cause as Error | undefined)?.message)));
-      await assert.rejects(handle.executeUpdate(overrideDecisionUpdate, { args: [{ decision: 'MAYBE' as 'STAY', reason: 'why not' }] }), WorkflowUpdateFailedError);
+      await assert.rejects(
+        handle.executeUpdate(overrideDecisionUpdate, { args: [{ decision: 'MIGRATE', reason: '  ' }] }),
+        (e: unknown) =>
+          e instanceof WorkflowUpdateFailedError && /reason/.test(String((e.cause as Error | undefined)?.message)),
+      );
+      await assert.rejects(
+        handle.executeUpdate(overrideDecisionUpdate, { args: [{ decision: 'MAYBE' as 'STAY', reason: 'why not' }] }),
+        WorkflowUpdateFailedError,
+      );
 
       await handle.signal(extendSignal, { reason: '', weeks: 1 });
-      await handle.signal(extendSignal, { reason: 'holiday traffic is not representative', weeks: 1, by: 'test-operator' });
+      await handle.signal(extendSignal, {
+        reason: 'holiday traffic is not representative',
+        weeks: 1,
+        by: 'test-operator',
+      });
       const s2 = await waitFor('the extension', async () => {
         const s = await handle.query(statusQuery);
         return s.extensions.length > 0 ? s : undefined;
@@ -397,7 +555,10 @@ describe('validationPeriodWorkflow messages', () => {
       const result = await handle.result();
       // the stored history (signals, a rejected and no accepted update, the decision) replays deterministically
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory());
-      await recordHistory('validationPeriodWorkflow-messages-first-run', env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId));
+      await recordHistory(
+        'validationPeriodWorkflow-messages-first-run',
+        env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId),
+      );
       await recordHistory('validationPeriodWorkflow-extended-decided-early', handle);
       return result;
     });
@@ -411,7 +572,10 @@ describe('validationPeriodWorkflow messages', () => {
     const ext = d.find((x) => x.key.startsWith('extend-'));
     assert.equal(ext?.overridden_by, 'test-operator');
     assert.equal(ext?.override_reason, 'holiday traffic is not representative');
-    assert.ok(d.some((x) => x.key === 'final'), 'the final decision is recorded');
+    assert.ok(
+      d.some((x) => x.key === 'final'),
+      'the final decision is recorded',
+    );
   });
 
   test('overrideDecision with a reason ends the period with the operator decision, audited beside the rules decision', async () => {
@@ -420,7 +584,9 @@ describe('validationPeriodWorkflow messages', () => {
     const { r, answer } = await worker.runUntil(async () => {
       // a simulated day lasts an hour: the override arrives long before any data
       const handle = await start(taskQueue, backtestInput('healthy', { dayLengthSeconds: 3600 }));
-      const answer = await handle.executeUpdate(overrideDecisionUpdate, { args: [{ decision: 'MIGRATE', reason: 'capacity plan for Q3', by: 'alice' }] });
+      const answer = await handle.executeUpdate(overrideDecisionUpdate, {
+        args: [{ decision: 'MIGRATE', reason: 'capacity plan for Q3', by: 'alice' }],
+      });
       return { r: await handle.result(), answer };
     });
     assert.deepEqual(answer, { decision: 'MIGRATE', ruleDecision: 'CONTINUE', week: 1, plannedWeeks: 4 });
@@ -445,12 +611,28 @@ describe('validation activities (real Postgres and Prometheus)', () => {
   /** Runs `fn` inside a mock activity context (heartbeats, info), as a worker would. */
   // behind the workers' activity boundary: failures arrive as the workflow sees them
   const inActivity = <T>(fn: () => Promise<T>): Promise<T> => boundaryEnv({ log }).run(fn) as Promise<T>;
-  const day2 = { runId, day: 2, dayStart: window.start + 86_400, dayEnd: window.start + 2 * 86_400, resolutionSeconds: 3600, subqueryStepSeconds: 60, queryOverrides: queriesFor('healthy') };
+  const day2 = {
+    runId,
+    day: 2,
+    dayStart: window.start + 86_400,
+    dayEnd: window.start + 2 * 86_400,
+    resolutionSeconds: 3600,
+    subqueryStepSeconds: 60,
+    queryOverrides: queriesFor('healthy'),
+  };
 
   beforeAll(async () => {
     acts = createValidationActivities({
-      db: tdb.db, prom: client, queries: VALIDATION_QUERIES, writeReport: createReportActivities({ db: tdb.db, reportsDir }).writeReport, log,
-      scheduleReevaluation: (req) => ensureReevaluationSchedule({ client: env.client, taskQueue: 'validation-reevaluation-test' }, { ...req, input: req.input }),
+      db: tdb.db,
+      prom: client,
+      queries: VALIDATION_QUERIES,
+      writeReport: createReportActivities({ db: tdb.db, reportsDir }).writeReport,
+      log,
+      scheduleReevaluation: (req) =>
+        ensureReevaluationSchedule(
+          { client: env.client, taskQueue: 'validation-reevaluation-test' },
+          { ...req, input: req.input },
+        ),
     });
     await inActivity(() => acts.startRun({ runId, mode: 'backtest', input: {}, at: Date.now() }));
   });
@@ -496,22 +678,38 @@ describe('validation activities (real Postgres and Prometheus)', () => {
 
   test('Prometheus unreachable is a retryable PromUnavailable; bad PromQL and unknown query names are non-retryable PromBadQuery', async () => {
     const down = createValidationActivities({
-      db: tdb.db, prom: new PromClient({ url: `http://127.0.0.1:${await freePort()}`, timeoutMs: 2_000 }), queries: VALIDATION_QUERIES,
-      writeReport: async () => ({ id: 'unused' }), log,
-      scheduleReevaluation: async () => { throw new Error('not used here'); },
+      db: tdb.db,
+      prom: new PromClient({ url: `http://127.0.0.1:${await freePort()}`, timeoutMs: 2_000 }),
+      queries: VALIDATION_QUERIES,
+      writeReport: async () => ({ id: 'unused' }),
+      log,
+      scheduleReevaluation: async () => {
+        throw new Error('not used here');
+      },
     });
     const failure = async (p: Promise<unknown>): Promise<ApplicationFailure> => {
-      const e = await p.then(() => null, (x: unknown) => x);
+      const e = await p.then(
+        () => null,
+        (x: unknown) => x,
+      );
       assert.ok(e instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(e)}`);
       return e;
     };
     const unreachable = await failure(inActivity(() => down.takeDailySnapshot({ ...day2, day: 3 })));
     assert.equal(unreachable.type, 'PromUnavailable');
     assert.equal(unreachable.nonRetryable, false);
-    const bad = await failure(inActivity(() => acts.takeDailySnapshot({ ...day2, day: 3, queryOverrides: { 'validation.operations': 'sum(rate(' } })));
+    const bad = await failure(
+      inActivity(() =>
+        acts.takeDailySnapshot({ ...day2, day: 3, queryOverrides: { 'validation.operations': 'sum(rate(' } }),
+      ),
+    );
     assert.equal(bad.type, 'PromBadQuery');
     assert.equal(bad.nonRetryable, true);
-    const unknown = await failure(inActivity(() => acts.takeDailySnapshot({ ...day2, day: 3, queryOverrides: { 'validation.no_such_query': 'up' } })));
+    const unknown = await failure(
+      inActivity(() =>
+        acts.takeDailySnapshot({ ...day2, day: 3, queryOverrides: { 'validation.no_such_query': 'up' } }),
+      ),
+    );
     assert.equal(unknown.type, 'PromBadQuery');
     assert.equal(unknown.nonRetryable, true);
     assert.deepEqual(await snapshotDays(runId), [2], 'a failed day is never stored half-empty');

@@ -39,8 +39,16 @@ function unused(): never {
   throw new Error('not used by pool maintenance');
 }
 const NO_GIT: GitService = {
-  approach: 'simple', createWorkspace: unused, getWorkspace: unused, status: unused, diff: unused, writeFile: unused,
-  readFile: unused, commitAndPush: unused, pull: unused, release: unused,
+  approach: 'simple',
+  createWorkspace: unused,
+  getWorkspace: unused,
+  status: unused,
+  diff: unused,
+  writeFile: unused,
+  readFile: unused,
+  commitAndPush: unused,
+  pull: unused,
+  release: unused,
 };
 
 test('workflow and activity log lines carry the workflow id; executions are measured; a non-retryable DomainError is not retried', async () => {
@@ -55,26 +63,53 @@ test('workflow and activity log lines carry the workflow id; executions are meas
     },
   };
   const worker = await createGitWorker({
-    connection: env.nativeConnection, namespace: 'default', taskQueue, service: NO_GIT, pool, log, metrics,
-    workflows: { workflowBundle: await workflowBundle() }, shutdownGraceTime: '1 second',
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    service: NO_GIT,
+    pool,
+    log,
+    metrics,
+    workflows: { workflowBundle: await workflowBundle() },
+    shutdownGraceTime: '1 second',
   });
   const healthId = uniqueId('pool-health');
   const cleanupId = uniqueId('pool-cleanup');
   const failure = await worker.runUntil(async () => {
-    await env.client.workflow.execute(poolMaintenanceWorkflow, { taskQueue, workflowId: healthId, args: [{ task: 'healthCheck' }] });
-    return env.client.workflow.execute(poolMaintenanceWorkflow, { taskQueue, workflowId: cleanupId, args: [{ task: 'cleanup' }] })
-      .then(() => null, (e: unknown) => e);
+    await env.client.workflow.execute(poolMaintenanceWorkflow, {
+      taskQueue,
+      workflowId: healthId,
+      args: [{ task: 'healthCheck' }],
+    });
+    return env.client.workflow
+      .execute(poolMaintenanceWorkflow, { taskQueue, workflowId: cleanupId, args: [{ task: 'cleanup' }] })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
   });
 
   // the workflow's own `log.info`, through the SDK's logger sink into pino
   const ids = { workflowId: healthId, workflowType: 'poolMaintenanceWorkflow' };
-  expect(records().find((r) => r.msg === 'pool maintenance done')).toMatchObject({ ...ids, component: 'workflow', task: 'healthCheck', checked: 2 });
+  expect(records().find((r) => r.msg === 'pool maintenance done')).toMatchObject({
+    ...ids,
+    component: 'workflow',
+    task: 'healthCheck',
+    checked: 2,
+  });
   // the activity body's line and the boundary's line
   const activityIds = { ...ids, activityType: 'checkPoolHealth', attempt: 1 };
-  expect(records().find((r) => r.msg === 'pool health check done')).toMatchObject({ ...activityIds, component: 'pool-activities', checked: 2 });
+  expect(records().find((r) => r.msg === 'pool health check done')).toMatchObject({
+    ...activityIds,
+    component: 'pool-activities',
+    checked: 2,
+  });
   expect(records().find((r) => r.msg === 'activity completed' && r.workflowId === healthId)).toMatchObject(activityIds);
-  expect(records().find((r) => r.msg === 'activity failed' && r.workflowId === cleanupId))
-    .toMatchObject({ activityType: 'cleanupExpiredSandboxes', type: 'ValidationError', retryable: false });
+  expect(records().find((r) => r.msg === 'activity failed' && r.workflowId === cleanupId)).toMatchObject({
+    activityType: 'cleanupExpiredSandboxes',
+    type: 'ValidationError',
+    retryable: false,
+  });
 
   // the workflow saw the typed failure, and Temporal did not retry it (the policy allows 3 attempts)
   expect(failure).toBeInstanceOf(WorkflowFailedError);
@@ -82,12 +117,18 @@ test('workflow and activity log lines carry the workflow id; executions are meas
   expect(activity).toBeInstanceOf(ActivityFailure);
   const app = (activity as ActivityFailure).cause;
   expect(app).toBeInstanceOf(ApplicationFailure);
-  expect([(app as ApplicationFailure).type, (app as ApplicationFailure).nonRetryable]).toEqual(['ValidationError', true]);
+  expect([(app as ApplicationFailure).type, (app as ApplicationFailure).nonRetryable]).toEqual([
+    'ValidationError',
+    true,
+  ]);
   expect((app as ApplicationFailure).details).toEqual([{ category: 'client', field: 'pool.ttl' }]);
   expect(cleanups).toBe(1);
 
   const { values } = await metrics.activityDuration.get();
-  const counts = Object.fromEntries(values.filter((v) => v.metricName === 'gitops_activity_duration_seconds_count')
-    .map((v) => [`${v.labels.activity_type}/${v.labels.outcome}`, v.value]));
+  const counts = Object.fromEntries(
+    values
+      .filter((v) => v.metricName === 'gitops_activity_duration_seconds_count')
+      .map((v) => [`${v.labels.activity_type}/${v.labels.outcome}`, v.value]),
+  );
   expect(counts).toEqual({ 'checkPoolHealth/ok': 1, 'cleanupExpiredSandboxes/ValidationError': 1 });
 });

@@ -12,7 +12,13 @@
  * The rules are the same for both (state.ts `refusal`).
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AnalysisStatus, BreachStreaks, CanaryStage, TriggerName, TriggerResult } from '../../lib/canary/analysis.js';
+import type {
+  AnalysisStatus,
+  BreachStreaks,
+  CanaryStage,
+  TriggerName,
+  TriggerResult,
+} from '../../lib/canary/analysis.js';
 
 export interface AdvanceRequest {
   /** the stage being approved; when given and the rollout is elsewhere, the request is refused (no double advance) */

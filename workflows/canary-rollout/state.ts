@@ -8,12 +8,32 @@
  * test/unit/canary-state.test.ts pins these rules without a server. Times are epoch ms.
  */
 import {
-  DEFAULT_ANALYSIS_INTERVAL_SECONDS, DEFAULT_CONSECUTIVE_BREACHES, DEFAULT_MAX_ANALYSES_PER_RUN, DEFAULT_STAGES, DEFAULT_THRESHOLDS,
-  NO_STREAKS, evaluateAnalysis, nextState,
-  type AnalysisStatus, type AnalysisValues, type BreachStreaks, type CanaryStage, type CanaryThresholds, type NextAction, type TriggerName,
+  DEFAULT_ANALYSIS_INTERVAL_SECONDS,
+  DEFAULT_CONSECUTIVE_BREACHES,
+  DEFAULT_MAX_ANALYSES_PER_RUN,
+  DEFAULT_STAGES,
+  DEFAULT_THRESHOLDS,
+  NO_STREAKS,
+  evaluateAnalysis,
+  nextState,
+  type AnalysisStatus,
+  type AnalysisValues,
+  type BreachStreaks,
+  type CanaryStage,
+  type CanaryThresholds,
+  type NextAction,
+  type TriggerName,
 } from '../../lib/canary/analysis.js';
 import type {
-  AdvanceRequest, AnalysisRecord, CanaryRunStatus, CanaryStatus, PauseInfo, PauseRequest, ResumeRequest, RollbackInfo, RollbackRequest,
+  AdvanceRequest,
+  AnalysisRecord,
+  CanaryRunStatus,
+  CanaryStatus,
+  PauseInfo,
+  PauseRequest,
+  ResumeRequest,
+  RollbackInfo,
+  RollbackRequest,
 } from './messages.js';
 import type { CanaryRolloutInput } from './workflow.js';
 
@@ -95,13 +115,34 @@ export interface CanaryState {
 export const RECENT_ANALYSES = 10;
 
 export function freshStage(index: number): StageProgress {
-  return { index, applied: false, startedAt: null, heldMs: 0, analyses: 0, lastStatus: null, streaks: { ...NO_STREAKS }, advanceApproved: false };
+  return {
+    index,
+    applied: false,
+    startedAt: null,
+    heldMs: 0,
+    analyses: 0,
+    lastStatus: null,
+    streaks: { ...NO_STREAKS },
+    advanceApproved: false,
+  };
 }
 
 export function initialState(executionKey: string, now: number): CanaryState {
   return {
-    executionKey, run: 1, stage: freshStage(0), lastTickAt: now, nextAnalysisAt: now, analysesTotal: 0, analysesThisRun: 0, recent: [],
-    baselineP95Seconds: null, paused: null, lastRejectedSignal: null, rollbackPending: null, rollback: null, completed: false,
+    executionKey,
+    run: 1,
+    stage: freshStage(0),
+    lastTickAt: now,
+    nextAnalysisAt: now,
+    analysesTotal: 0,
+    analysesThisRun: 0,
+    recent: [],
+    baselineP95Seconds: null,
+    paused: null,
+    lastRejectedSignal: null,
+    rollbackPending: null,
+    rollback: null,
+    completed: false,
   };
 }
 
@@ -124,7 +165,8 @@ export const isLastStage = (plan: CanaryPlan, s: CanaryState): boolean => s.stag
 
 /** Counts hold time up to `now` unless paused, ended, or before the stage's flags are in place. */
 export function accrue(s: CanaryState, now: number): void {
-  if (s.stage.applied && s.paused === null && s.rollback === null && !s.completed) s.stage.heldMs += Math.max(0, now - s.lastTickAt);
+  if (s.stage.applied && s.paused === null && s.rollback === null && !s.completed)
+    s.stage.heldMs += Math.max(0, now - s.lastTickAt);
   s.lastTickAt = now;
 }
 
@@ -168,7 +210,13 @@ export function takeAnalysisSlot(plan: CanaryPlan, s: CanaryState, now: number):
  * last status, the recent list, the approach-1 baseline. A trigger confirmed in
  * `consecutiveBreaches` analyses in a row asks for a rollback; an inconclusive analysis pauses.
  */
-export function recordAnalysis(plan: CanaryPlan, s: CanaryState, values: AnalysisValues, at: number, end: number): NextAction {
+export function recordAnalysis(
+  plan: CanaryPlan,
+  s: CanaryState,
+  values: AnalysisValues,
+  at: number,
+  end: number,
+): NextAction {
   s.analysesThisRun++;
   s.analysesTotal++;
   s.stage.analyses++;
@@ -177,9 +225,18 @@ export function recordAnalysis(plan: CanaryPlan, s: CanaryState, values: Analysi
   const next = nextState(s.stage.streaks, verdict, plan.consecutiveBreaches);
   s.stage.streaks = next.streaks;
   s.stage.lastStatus = verdict.status;
-  s.recent = [...s.recent, { at: iso(at), stage: currentStage(plan, s).name, status: verdict.status, triggers: verdict.triggers }].slice(-RECENT_ANALYSES);
+  s.recent = [
+    ...s.recent,
+    { at: iso(at), stage: currentStage(plan, s).name, status: verdict.status, triggers: verdict.triggers },
+  ].slice(-RECENT_ANALYSES);
   if (next.action === 'rollback' && s.rollbackPending === null) {
-    s.rollbackPending = { source: 'auto', reason: next.reason, actor: `canary ${plan.rolloutId}`, trigger: next.trigger, at };
+    s.rollbackPending = {
+      source: 'auto',
+      reason: next.reason,
+      actor: `canary ${plan.rolloutId}`,
+      trigger: next.trigger,
+      at,
+    };
   } else if (next.action === 'pause' && s.paused === null) {
     accrue(s, end);
     s.paused = { by: 'inconclusive', reason: next.reason, actor: null, since: iso(at) };
@@ -191,7 +248,8 @@ export function runStatus(plan: CanaryPlan, s: CanaryState): CanaryRunStatus {
   if (s.rollback !== null) return 'rolled_back';
   if (s.completed) return 'completed';
   if (s.paused !== null) return 'paused';
-  if (holdServed(plan, s) && !plan.autoAdvance && !s.stage.advanceApproved && !isLastStage(plan, s)) return 'awaiting_advance';
+  if (holdServed(plan, s) && !plan.autoAdvance && !s.stage.advanceApproved && !isLastStage(plan, s))
+    return 'awaiting_advance';
   return 'running';
 }
 
@@ -202,8 +260,13 @@ export function statusOf(plan: CanaryPlan, s: CanaryState): CanaryStatus {
     rolloutId: plan.rolloutId,
     status: runStatus(plan, s),
     stage: {
-      index: s.stage.index, name: st.name, percent: off ? 0 : st.percent, shadow: off ? false : st.shadow, holdSeconds: st.holdSeconds,
-      heldSeconds: Math.floor(s.stage.heldMs / 1000), startedAt: s.stage.startedAt === null ? null : iso(s.stage.startedAt),
+      index: s.stage.index,
+      name: st.name,
+      percent: off ? 0 : st.percent,
+      shadow: off ? false : st.shadow,
+      holdSeconds: st.holdSeconds,
+      heldSeconds: Math.floor(s.stage.heldMs / 1000),
+      startedAt: s.stage.startedAt === null ? null : iso(s.stage.startedAt),
     },
     stages: plan.stages,
     paused: s.paused,
@@ -258,18 +321,29 @@ function optionalText(payload: unknown, field: string, max = 500): string | unde
 }
 
 /** Reads a payload's optional text fields, or names the first malformed one. */
-function fields<K extends string>(payload: unknown, spec: Record<K, number>): { ok: true; value: Partial<Record<K, string>> } | { ok: false; refusal: Refusal } {
-  if (payload !== undefined && payload !== null && !isObject(payload)) return { ok: false, refusal: { kind: 'invalid', field: 'payload', reason: 'payload must be an object' } };
+function fields<K extends string>(
+  payload: unknown,
+  spec: Record<K, number>,
+): { ok: true; value: Partial<Record<K, string>> } | { ok: false; refusal: Refusal } {
+  if (payload !== undefined && payload !== null && !isObject(payload))
+    return { ok: false, refusal: { kind: 'invalid', field: 'payload', reason: 'payload must be an object' } };
   const value: Partial<Record<K, string>> = {};
   for (const [k, max] of Object.entries(spec) as [K, number][]) {
     const v = optionalText(payload, k, max);
-    if (v === null) return { ok: false, refusal: { kind: 'invalid', field: k, reason: `${k} must be a string of at most ${max} characters` } };
+    if (v === null)
+      return {
+        ok: false,
+        refusal: { kind: 'invalid', field: k, reason: `${k} must be a string of at most ${max} characters` },
+      };
     if (v !== undefined) value[k] = v;
   }
   return { ok: true, value };
 }
 
-const refused = (reason: string): { ok: false; refusal: Refusal } => ({ ok: false, refusal: { kind: 'refused', reason } });
+const refused = (reason: string): { ok: false; refusal: Refusal } => ({
+  ok: false,
+  refusal: { kind: 'refused', reason },
+});
 
 /** Refusals every action shares: a rollout that is rolling back, rolled back or complete takes no more. */
 function ended(s: CanaryState): string | null {
@@ -283,7 +357,12 @@ function ended(s: CanaryState): string | null {
  * Whether the rollout takes `action` with this payload now. Pure and synchronous: it is the
  * Update validator (which must not change state) and the first half of the signal handler.
  */
-export function decide<A extends ActionName>(action: A, plan: CanaryPlan, s: CanaryState, payload: unknown): Decision<A> {
+export function decide<A extends ActionName>(
+  action: A,
+  plan: CanaryPlan,
+  s: CanaryState,
+  payload: unknown,
+): Decision<A> {
   const stage = currentStage(plan, s);
   switch (action) {
     case 'advance': {
@@ -291,8 +370,12 @@ export function decide<A extends ActionName>(action: A, plan: CanaryPlan, s: Can
       if (!p.ok) return p;
       const end = ended(s);
       if (end) return refused(end);
-      if (p.value.stage !== undefined && p.value.stage !== stage.name) return refused(`advance was for stage ${p.value.stage}, the rollout is at ${stage.name}`);
-      if (isLastStage(plan, s)) return refused(`${stage.name} is the last stage: nothing to advance to (the rollout completes when its hold ends)`);
+      if (p.value.stage !== undefined && p.value.stage !== stage.name)
+        return refused(`advance was for stage ${p.value.stage}, the rollout is at ${stage.name}`);
+      if (isLastStage(plan, s))
+        return refused(
+          `${stage.name} is the last stage: nothing to advance to (the rollout completes when its hold ends)`,
+        );
       if (s.paused !== null) return refused(`the rollout is paused (${s.paused.reason}); resume it first`);
       return { ok: true, request: p.value as AdvanceRequest } as Decision<A>;
     }
@@ -301,7 +384,8 @@ export function decide<A extends ActionName>(action: A, plan: CanaryPlan, s: Can
       if (!p.ok) return p;
       const end = ended(s);
       if (end) return refused(end);
-      if (s.paused !== null) return refused(`the rollout is already paused since ${s.paused.since} (${s.paused.reason})`);
+      if (s.paused !== null)
+        return refused(`the rollout is already paused since ${s.paused.since} (${s.paused.reason})`);
       return { ok: true, request: p.value as PauseRequest } as Decision<A>;
     }
     case 'resume': {
@@ -315,7 +399,11 @@ export function decide<A extends ActionName>(action: A, plan: CanaryPlan, s: Can
     case 'rollback': {
       const p = fields(payload, { reason: 500, actor: 500 });
       if (!p.ok) return p;
-      if (p.value.reason === undefined) return { ok: false, refusal: { kind: 'invalid', field: 'reason', reason: 'reason is required (the audit records why)' } };
+      if (p.value.reason === undefined)
+        return {
+          ok: false,
+          refusal: { kind: 'invalid', field: 'reason', reason: 'reason is required (the audit records why)' },
+        };
       if (s.rollback !== null || s.rollbackPending !== null) return refused('a rollback is already under way or done');
       if (s.completed) return refused('the rollout has completed; use the kill switch (POST /v1/flags/kill)');
       return { ok: true, request: p.value as RollbackRequest } as Decision<A>;
@@ -333,7 +421,12 @@ export function apply<A extends ActionName>(action: A, s: CanaryState, request: 
     case 'pause': {
       const r = request as PauseRequest;
       accrue(s, now);
-      s.paused = { by: 'operator', reason: r.reason ?? 'paused by an operator', actor: r.actor ?? null, since: iso(now) };
+      s.paused = {
+        by: 'operator',
+        reason: r.reason ?? 'paused by an operator',
+        actor: r.actor ?? null,
+        since: iso(now),
+      };
       return;
     }
     case 'resume':

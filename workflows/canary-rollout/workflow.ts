@@ -1,6 +1,15 @@
 import {
-  ActivityFailure, ApplicationFailure, TimeoutFailure, allHandlersFinished, condition, continueAsNew, log, proxyActivities,
-  setHandler, upsertSearchAttributes, workflowInfo,
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { CanaryActivities } from '../../activities/canary.js';
 import type { AnalysisValues, CanaryStage, CanaryThresholds } from '../../lib/canary/analysis.js';
@@ -9,13 +18,39 @@ import { memoSummary } from '../memo.js';
 import { sgcPercentKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
 import { canarySummary } from '../summary.js';
 import {
-  advanceSignal, advanceUpdate, pauseSignal, pauseUpdate, resumeSignal, resumeUpdate, rollbackSignal, rollbackUpdate, statusQuery,
-  type CanaryStatus, type RollbackInfo,
+  advanceSignal,
+  advanceUpdate,
+  pauseSignal,
+  pauseUpdate,
+  resumeSignal,
+  resumeUpdate,
+  rollbackSignal,
+  rollbackUpdate,
+  statusQuery,
+  type CanaryStatus,
+  type RollbackInfo,
 } from './messages.js';
 import {
-  accrue, apply, approved, beginRun, currentStage, decide, held, holdRemainingMs, isLastStage, iso, nextRunState, planOf, recordAnalysis,
-  runStatus, statusOf, takeAnalysisSlot,
-  type ActionName, type CanaryPlan, type CanaryState, type Refusal,
+  accrue,
+  apply,
+  approved,
+  beginRun,
+  currentStage,
+  decide,
+  held,
+  holdRemainingMs,
+  isLastStage,
+  iso,
+  nextRunState,
+  planOf,
+  recordAnalysis,
+  runStatus,
+  statusOf,
+  takeAnalysisSlot,
+  type ActionName,
+  type CanaryPlan,
+  type CanaryState,
+  type Refusal,
 } from './state.js';
 
 export type { CanaryState } from './state.js';
@@ -65,7 +100,12 @@ const { applyStageFlags, killSwitch } = proxyActivities<CanaryActivities>({
   startToCloseTimeout: '30 seconds',
   // Flag changes must land: retry fast and without limit (each is idempotent on its change id);
   // only a rejected change (validation) is final.
-  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: [ErrorType.Validation] },
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    nonRetryableErrorTypes: [ErrorType.Validation],
+  },
 });
 
 const { analyse } = proxyActivities<CanaryActivities>({
@@ -95,7 +135,14 @@ const { analyse } = proxyActivities<CanaryActivities>({
  * Temporal UI as SgcPhase=canary with SgcStage, SgcPercent and SgcStatus.
  */
 export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<CanaryRolloutResult> {
-  const r: Run = { input, plan: planOf(input), s: beginRun(input.state, workflowInfo().runId, Date.now()), changes: 0, shown: '', memo: memoSummary() };
+  const r: Run = {
+    input,
+    plan: planOf(input),
+    s: beginRun(input.state, workflowInfo().runId, Date.now()),
+    changes: 0,
+    shown: '',
+    memo: memoSummary(),
+  };
   registerMessages(r);
   showInUi(r);
 
@@ -134,7 +181,11 @@ async function applyStage(r: Run): Promise<void> {
   let applied;
   try {
     applied = await applyStageFlags({
-      rolloutId: input.rolloutId, stage: stage.name, percent: stage.percent, shadow: stage.shadow, operations: stage.operations,
+      rolloutId: input.rolloutId,
+      stage: stage.name,
+      percent: stage.percent,
+      shadow: stage.shadow,
+      operations: stage.operations,
       changeId: `canary/${input.rolloutId}/${s.executionKey}/stage-${s.stage.index}-${stage.name}`,
       actor: input.startedBy ? `${input.startedBy} via canary ${input.rolloutId}` : `canary ${input.rolloutId}`,
     });
@@ -150,7 +201,13 @@ async function applyStage(r: Run): Promise<void> {
   Object.assign(s.stage, { applied: true, startedAt: now });
   s.lastTickAt = now;
   s.nextAnalysisAt = now + r.plan.intervalMs;
-  log.info('canary stage applied', { stage: stage.name, percent: stage.percent, shadow: stage.shadow, changed: applied.changed, alreadyApplied: applied.alreadyApplied });
+  log.info('canary stage applied', {
+    stage: stage.name,
+    percent: stage.percent,
+    shadow: stage.shadow,
+    changed: applied.changed,
+    alreadyApplied: applied.alreadyApplied,
+  });
 }
 
 /**
@@ -165,7 +222,8 @@ async function analyseUntil(r: Run, done: () => boolean): Promise<Step> {
     if (s.rollbackPending !== null) return { kind: 'rollback' };
     if (done()) return { kind: 'done' };
     showInUi(r);
-    if (s.analysesThisRun >= plan.maxAnalysesPerRun) return { kind: 'run-full', why: `${s.analysesThisRun} analyses in this run` };
+    if (s.analysesThisRun >= plan.maxAnalysesPerRun)
+      return { kind: 'run-full', why: `${s.analysesThisRun} analyses in this run` };
     if (workflowInfo().continueAsNewSuggested) return { kind: 'run-full', why: 'suggested by the server' };
     const wait = Math.min(s.nextAnalysisAt - now, holdRemainingMs(plan, s) ?? Infinity);
     if (wait > 0) {
@@ -179,7 +237,14 @@ async function analyseUntil(r: Run, done: () => boolean): Promise<Step> {
       const answer = await analyse({ at: now / 1000, windowSeconds: plan.windowSeconds, queries: r.input.queries });
       if (answer.killLatch) {
         // the kill switch latched the flags (issue 9 item 5): end rolled back at this tick
-        if (s.rollbackPending === null) s.rollbackPending = { source: 'kill_switch', reason: answer.killLatch.reason, actor: answer.killLatch.actor, trigger: null, at: now };
+        if (s.rollbackPending === null)
+          s.rollbackPending = {
+            source: 'kill_switch',
+            reason: answer.killLatch.reason,
+            actor: answer.killLatch.actor,
+            trigger: null,
+            at: now,
+          };
         continue;
       }
       values = answer;
@@ -189,13 +254,19 @@ async function analyseUntil(r: Run, done: () => boolean): Promise<Step> {
       values = allNoData(why);
     }
     const next = recordAnalysis(plan, s, values, now, Date.now());
-    if (next.action === 'pause' && s.paused?.by === 'inconclusive') log.warn('canary paused: inconclusive analysis', { stage: currentStage(plan, s).name, reason: next.reason });
+    if (next.action === 'pause' && s.paused?.by === 'inconclusive')
+      log.warn('canary paused: inconclusive analysis', { stage: currentStage(plan, s).name, reason: next.reason });
   }
 }
 
 /** The refusal of a flag change because the kill switch latched the flags (its message), else null. */
 function latchRefusal(err: unknown): string | null {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.FlagsLatched) return err.cause.message;
+  if (
+    err instanceof ActivityFailure &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === ErrorType.FlagsLatched
+  )
+    return err.cause.message;
   return null;
 }
 
@@ -206,17 +277,35 @@ async function rollBack(r: Run): Promise<CanaryRolloutResult> {
   const from = currentStage(r.plan, s).name;
   const kill = await killSwitch({
     // after a latched kill the flags are already 0: this records nothing new ('kill' is its name in rollback_events)
-    reason: `canary ${input.rolloutId} at ${from}: ${req.reason}`, actor: req.actor, source: req.source === 'kill_switch' ? 'kill' : req.source,
-    changeId: `canary/${input.rolloutId}/${s.executionKey}/rollback`, timeoutMs: input.switchTimeoutMs,
+    reason: `canary ${input.rolloutId} at ${from}: ${req.reason}`,
+    actor: req.actor,
+    source: req.source === 'kill_switch' ? 'kill' : req.source,
+    changeId: `canary/${input.rolloutId}/${s.executionKey}/rollback`,
+    timeoutMs: input.switchTimeoutMs,
   });
   accrue(s, Date.now());
   s.rollback = {
-    source: req.source, reason: req.reason, actor: req.actor, trigger: req.trigger, stage: from, requestedAt: iso(req.at),
-    eventId: kill.eventId, changeId: kill.changeId, decidedAt: kill.decidedAt, switched: kill.switched,
-    switchDurationMs: kill.durationMs, missingProcesses: kill.missing,
+    source: req.source,
+    reason: req.reason,
+    actor: req.actor,
+    trigger: req.trigger,
+    stage: from,
+    requestedAt: iso(req.at),
+    eventId: kill.eventId,
+    changeId: kill.changeId,
+    decidedAt: kill.decidedAt,
+    switched: kill.switched,
+    switchDurationMs: kill.durationMs,
+    missingProcesses: kill.missing,
   };
   s.rollbackPending = null;
-  log.warn('canary rolled back', { stage: from, source: req.source, trigger: req.trigger, switched: kill.switched, switchDurationMs: kill.durationMs });
+  log.warn('canary rolled back', {
+    stage: from,
+    source: req.source,
+    trigger: req.trigger,
+    switched: kill.switched,
+    switchDurationMs: kill.durationMs,
+  });
   showInUi(r);
   await condition(allHandlersFinished);
   return resultOf(r, 'rolled_back');
@@ -239,15 +328,26 @@ async function continueAsNewInto(r: Run, into: 'same stage' | 'next stage', why:
   await condition(() => allHandlersFinished() || r.s.rollbackPending !== null);
   if (r.s.rollbackPending !== null) return rollBack(r);
   const next = nextRunState(r.s, into === 'next stage');
-  log.info('canary continuing as new', { why, from: currentStage(r.plan, r.s).name, to: r.plan.stages[next.stage.index]!.name, analyses: r.s.analysesTotal, run: r.s.run });
+  log.info('canary continuing as new', {
+    why,
+    from: currentStage(r.plan, r.s).name,
+    to: r.plan.stages[next.stage.index]!.name,
+    analyses: r.s.analysesTotal,
+    run: r.s.run,
+  });
   return continueAsNew<typeof canaryRolloutWorkflow>({ ...r.input, state: next });
 }
 
 function resultOf(r: Run, outcome: CanaryRolloutResult['outcome']): CanaryRolloutResult {
   const stage = currentStage(r.plan, r.s);
   return {
-    rolloutId: r.input.rolloutId, outcome, stage: stage.name, percent: r.s.rollback !== null ? 0 : stage.percent,
-    rollback: r.s.rollback, analyses: r.s.analysesTotal, runs: r.s.run,
+    rolloutId: r.input.rolloutId,
+    outcome,
+    stage: stage.name,
+    percent: r.s.rollback !== null ? 0 : stage.percent,
+    rollback: r.s.rollback,
+    analyses: r.s.analysesTotal,
+    runs: r.s.run,
   };
 }
 
@@ -267,20 +367,26 @@ function registerMessages(r: Run): void {
     apply(action, s, d.request, Date.now());
     r.changes++;
   };
-  const signal = (action: ActionName) => (payload?: unknown): void => {
-    const d = decide(action, plan, s, payload);
-    if (d.ok) return take(action, payload);
-    s.lastRejectedSignal = { signal: action, reason: d.refusal.reason, at: iso(Date.now()) };
-    log.warn('signal ignored', { signal: action, reason: d.refusal.reason });
-  };
-  const validator = (action: ActionName) => (payload?: unknown): void => {
-    const d = decide(action, plan, s, payload);
-    if (!d.ok) throw refusalFailure(d.refusal);
-  };
-  const update = (action: Exclude<ActionName, 'rollback'>) => (payload?: unknown): CanaryStatus => {
-    take(action, payload);
-    return statusOf(plan, s);
-  };
+  const signal =
+    (action: ActionName) =>
+    (payload?: unknown): void => {
+      const d = decide(action, plan, s, payload);
+      if (d.ok) return take(action, payload);
+      s.lastRejectedSignal = { signal: action, reason: d.refusal.reason, at: iso(Date.now()) };
+      log.warn('signal ignored', { signal: action, reason: d.refusal.reason });
+    };
+  const validator =
+    (action: ActionName) =>
+    (payload?: unknown): void => {
+      const d = decide(action, plan, s, payload);
+      if (!d.ok) throw refusalFailure(d.refusal);
+    };
+  const update =
+    (action: Exclude<ActionName, 'rollback'>) =>
+    (payload?: unknown): CanaryStatus => {
+      take(action, payload);
+      return statusOf(plan, s);
+    };
 
   setHandler(advanceSignal, signal('advance'));
   setHandler(pauseSignal, signal('pause'));
@@ -290,17 +396,23 @@ function registerMessages(r: Run): void {
   setHandler(pauseUpdate, update('pause'), { validator: validator('pause') });
   setHandler(resumeUpdate, update('resume'), { validator: validator('resume') });
   // answers once the kill switch has run, so the caller learns whether every process switched
-  setHandler(rollbackUpdate, async (payload) => {
-    take('rollback', payload);
-    await condition(() => s.rollback !== null);
-    return statusOf(plan, s);
-  }, { validator: validator('rollback') });
+  setHandler(
+    rollbackUpdate,
+    async (payload) => {
+      take('rollback', payload);
+      await condition(() => s.rollback !== null);
+      return statusOf(plan, s);
+    },
+    { validator: validator('rollback') },
+  );
   setHandler(statusQuery, () => statusOf(plan, s));
 }
 
 function refusalFailure(refusal: Refusal): ApplicationFailure {
   return ApplicationFailure.create({
-    type: refusal.kind === 'invalid' ? ErrorType.Validation : ErrorType.Refused, message: refusal.reason, nonRetryable: true,
+    type: refusal.kind === 'invalid' ? ErrorType.Validation : ErrorType.Refused,
+    message: refusal.reason,
+    nonRetryable: true,
     details: refusal.field ? [{ field: refusal.field }] : undefined,
   });
 }
@@ -329,7 +441,8 @@ const INCONCLUSIVE_TYPES = new Set<string>([ErrorType.PromUnavailable, ErrorType
 function inconclusiveCause(err: unknown): string | null {
   if (!(err instanceof ActivityFailure)) return null;
   const cause = err.cause;
-  if (cause instanceof ApplicationFailure && cause.type && INCONCLUSIVE_TYPES.has(cause.type)) return `${cause.type}: ${cause.message}`;
+  if (cause instanceof ApplicationFailure && cause.type && INCONCLUSIVE_TYPES.has(cause.type))
+    return `${cause.type}: ${cause.message}`;
   if (cause instanceof TimeoutFailure) return `analysis timed out (${cause.timeoutType})`;
   return null;
 }

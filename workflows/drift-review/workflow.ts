@@ -1,5 +1,12 @@
 import {
-  allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { DriftActivities, DriftProcessResult, DriftTargetInput } from '../../activities/drift.js';
 import { targetName, toSampleSet, type DriftSampleSet, type DriftStoredSample } from '../../lib/drift/review.js';
@@ -98,12 +105,18 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
   const reviewId = artifactRunId(workflowInfo().workflowId);
   const targets = input.targets ?? (input.target ? [input.target] : []);
   // results replayed from runs before `targets` are one process's flat sample
-  const asSet = (s: DriftStoredSample): DriftSampleSet => toSampleSet(s, targets.length > 0 ? targetName(targets[0]) : 'target');
+  const asSet = (s: DriftStoredSample): DriftSampleSet =>
+    toSampleSet(s, targets.length > 0 ? targetName(targets[0]) : 'target');
   const total = Math.ceil(input.durationSeconds / input.intervalSeconds);
   const perRun = Math.max(1, input.samplesPerRun ?? DEFAULT_SAMPLES_PER_RUN);
   const status: DriftStatus = {
-    reviewId, stage: input.carry ? 'sampling' : 't0', t0At: input.carry?.t0At ?? null,
-    sampleNum: input.carry ? input.carry.nextSample - 1 : 0, samplesTotal: total, lastSample: input.carry?.lastSample ? asSet(input.carry.lastSample) : null, verdict: null,
+    reviewId,
+    stage: input.carry ? 'sampling' : 't0',
+    t0At: input.carry?.t0At ?? null,
+    sampleNum: input.carry ? input.carry.nextSample - 1 : 0,
+    samplesTotal: total,
+    lastSample: input.carry?.lastSample ? asSet(input.carry.lastSample) : null,
+    verdict: null,
   };
   setHandler(driftStatusQuery, () => status);
   const memo = memoSummary();
@@ -112,16 +125,31 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
     upsertSearchAttributes([{ key: sgcStageKey, value: stage }]);
     memo(driftSummary(status));
   };
-  upsertSearchAttributes([{ key: sgcPhaseKey, value: 'drift' }, { key: sgcStageKey, value: status.stage }, { key: sgcStatusKey, value: 'running' }]);
+  upsertSearchAttributes([
+    { key: sgcPhaseKey, value: 'drift' },
+    { key: sgcStageKey, value: status.stage },
+    { key: sgcStatusKey, value: 'running' },
+  ]);
 
   const sampleInput = (sampleNum: number, at: number) => ({
-    reviewId, sampleNum, at, targets, intervalSeconds: input.intervalSeconds, queryOverrides: input.queryOverrides,
+    reviewId,
+    sampleNum,
+    at,
+    targets,
+    intervalSeconds: input.intervalSeconds,
+    queryOverrides: input.queryOverrides,
   });
 
   let carry = input.carry;
   if (!carry) {
     const t0At = Date.now() / 1000;
-    await acts.beginDriftReview({ reviewId, targets, durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds, startedAt: t0At });
+    await acts.beginDriftReview({
+      reviewId,
+      targets,
+      durationSeconds: input.durationSeconds,
+      intervalSeconds: input.intervalSeconds,
+      startedAt: t0At,
+    });
     const t0 = asSet(await acts.sampleDrift(sampleInput(0, t0At)));
     carry = { t0At, nextSample: 1, lastSample: t0 };
     Object.assign(status, { t0At, lastSample: t0 });
@@ -132,7 +160,10 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
   for (let k = carry.nextSample; k <= total; k++) {
     if (takenThisRun >= perRun || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof driftReviewWorkflow>({ ...input, carry: { t0At: carry.t0At, nextSample: k, lastSample: status.lastSample } });
+      await continueAsNew<typeof driftReviewWorkflow>({
+        ...input,
+        carry: { t0At: carry.t0At, nextSample: k, lastSample: status.lastSample },
+      });
     }
     const due = carry.t0At + Math.min(k * input.intervalSeconds, input.durationSeconds);
     const waitMs = due * 1000 - Date.now();
@@ -146,15 +177,28 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
 
   setStage('verdict');
   const v = await report.writeDriftReport({
-    reviewId, targets, durationSeconds: input.durationSeconds, intervalSeconds: input.intervalSeconds,
-    thresholds: input.thresholds, fullReviewMinSeconds: input.fullReviewMinSeconds, finishedAt: Date.now() / 1000,
+    reviewId,
+    targets,
+    durationSeconds: input.durationSeconds,
+    intervalSeconds: input.intervalSeconds,
+    thresholds: input.thresholds,
+    fullReviewMinSeconds: input.fullReviewMinSeconds,
+    finishedAt: Date.now() / 1000,
   });
   // a history from before `processes` replays the old activity result: one process's fields only
   status.verdict = {
-    passed: v.passed, mode: v.mode ?? 'provisional', summary: v.summary, failed: v.failed, missing: v.missing, failedProcesses: v.failedProcesses ?? [],
+    passed: v.passed,
+    mode: v.mode ?? 'provisional',
+    summary: v.summary,
+    failed: v.failed,
+    missing: v.missing,
+    failedProcesses: v.failedProcesses ?? [],
     processes: (v.processes ?? []).map((p) => ({ name: p.name, passed: p.passed, summary: p.summary })),
   };
   setStage('done');
-  upsertSearchAttributes([{ key: sgcStatusKey, value: 'done' }, { key: sgcDecisionKey, value: v.passed ? 'pass' : 'fail' }]);
+  upsertSearchAttributes([
+    { key: sgcStatusKey, value: 'done' },
+    { key: sgcDecisionKey, value: v.passed ? 'pass' : 'fail' },
+  ]);
   return { reviewId, ...v };
 }

@@ -1,5 +1,13 @@
 import {
-  ActivityFailure, ApplicationFailure, TimeoutFailure, condition, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  condition,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { pushAnswerSignal, type QueueAnswer } from '../merge-queue/messages.js';
 import type { GitActivities } from '../../activities/git.js';
@@ -25,8 +33,12 @@ export type GitOperationResult =
 
 /** Faults a retry cannot fix: bad input stays bad, and a real conflict needs the agent. */
 const PERMANENT: ErrorTypeName[] = [
-  ErrorType.Validation, ErrorType.NotFound, ErrorType.Forbidden, ErrorType.Auth,
-  ErrorType.Conflict, ErrorType.ConflictEscalated,
+  ErrorType.Validation,
+  ErrorType.NotFound,
+  ErrorType.Forbidden,
+  ErrorType.Auth,
+  ErrorType.Conflict,
+  ErrorType.ConflictEscalated,
 ];
 
 const { createWorkspace } = proxyActivities<GitActivities>({
@@ -35,7 +47,13 @@ const { createWorkspace } = proxyActivities<GitActivities>({
   heartbeatTimeout: '30 seconds',
   // Sandbox creation meets provider rate limits (E2B: 1/s Hobby) and network blips: back off to
   // 30 s, and stop after 5 tries so the caller waiting on the API hears back within minutes.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: PERMANENT,
+  },
 });
 
 const { pull, commitPush } = proxyActivities<GitActivities>({
@@ -45,14 +63,26 @@ const { pull, commitPush } = proxyActivities<GitActivities>({
   // The service already retries a rejected push with backoff (seed 004: 3 attempts, then
   // ConflictEscalated). These retries cover what it cannot: lock timeouts under contention,
   // network errors, a worker that died mid-push (the retry is safe: it lands once per workflow id).
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT },
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: PERMANENT,
+  },
 });
 
 const { release } = proxyActivities<GitActivities>({
   startToCloseTimeout: '1 minute',
   // An unreleased sandbox keeps costing money: keep trying for a few minutes; the cleanup
   // schedule reaps whatever still escapes.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes: PERMANENT },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: PERMANENT,
+  },
 });
 
 const KNOWN_TYPES = new Set<string>(Object.values(ErrorType));
@@ -76,7 +106,11 @@ export async function gitOperationWorkflow(input: GitOperationInput): Promise<Gi
     switch (input.op) {
       case 'create': {
         const workspace = await createWorkspace({
-          workspaceId: input.workspaceId, agentId: input.agentId, taskId: input.taskId, repoUrl: input.repoUrl, baseBranch: input.baseBranch,
+          workspaceId: input.workspaceId,
+          agentId: input.agentId,
+          taskId: input.taskId,
+          repoUrl: input.repoUrl,
+          baseBranch: input.baseBranch,
         });
         return { op: 'create', workspace };
       }
@@ -95,26 +129,46 @@ export async function gitOperationWorkflow(input: GitOperationInput): Promise<Gi
         for (let staging = 1; ; staging++) {
           answer = undefined;
           const push = await commitPush({
-            workspaceId: input.workspaceId, message: input.message, targetBranch: input.targetBranch, operationId, allowQueue: true,
+            workspaceId: input.workspaceId,
+            message: input.message,
+            targetBranch: input.targetBranch,
+            operationId,
+            allowQueue: true,
           });
           if (!push.staged) return { op: 'commitPush', push };
           await condition(() => answer !== undefined);
           const a = answer as QueueAnswer | undefined;
           if (!a) continue;
           const branch = push.branch;
-          if (a.status === 'landed') return { op: 'commitPush', push: { commit: a.commit, branch, attempts: staging, alreadyLanded: a.alreadyLanded } };
+          if (a.status === 'landed')
+            return {
+              op: 'commitPush',
+              push: { commit: a.commit, branch, attempts: staging, alreadyLanded: a.alreadyLanded },
+            };
           if (a.status === 'conflict') {
             throw ApplicationFailure.create({
-              type: ErrorType.Conflict, message: `commit conflicts with ${branch} (merge queue)`, nonRetryable: true,
+              type: ErrorType.Conflict,
+              message: `commit conflicts with ${branch} (merge queue)`,
+              nonRetryable: true,
               details: [{ category: 'conflict', files: a.files, branch, upstream: `refs/remotes/origin/${branch}` }],
             });
           }
           if (a.status === 'error') {
-            throw ApplicationFailure.create({ type: a.errorType, message: a.message, nonRetryable: true, details: [{ category: a.errorType === ErrorType.Validation ? 'validation' : 'conflict' }] });
+            throw ApplicationFailure.create({
+              type: a.errorType,
+              message: a.message,
+              nonRetryable: true,
+              details: [{ category: a.errorType === ErrorType.Validation ? 'validation' : 'conflict' }],
+            });
           }
           // 'missing': the staged ref vanished before the queue applied it: stage again
           if (staging >= 3) {
-            throw ApplicationFailure.create({ type: ErrorType.Unavailable, message: 'staged commit vanished from the remote three times', nonRetryable: true, details: [{ category: 'network' }] });
+            throw ApplicationFailure.create({
+              type: ErrorType.Unavailable,
+              message: 'staged commit vanished from the remote three times',
+              nonRetryable: true,
+              details: [{ category: 'network' }],
+            });
           }
         }
       }
@@ -136,11 +190,21 @@ function toOperationFailure(op: GitOperation, err: unknown): unknown {
   const cause = err.cause;
   if (cause instanceof ApplicationFailure && cause.type && KNOWN_TYPES.has(cause.type)) {
     log.warn('git operation failed', { op, type: cause.type });
-    return ApplicationFailure.create({ type: cause.type, message: cause.message, details: cause.details ?? undefined, nonRetryable: true });
+    return ApplicationFailure.create({
+      type: cause.type,
+      message: cause.message,
+      details: cause.details ?? undefined,
+      nonRetryable: true,
+    });
   }
   if (cause instanceof TimeoutFailure) {
     log.warn('git operation timed out', { op, timeoutType: cause.timeoutType });
-    return ApplicationFailure.create({ type: ErrorType.Timeout, message: `${op} timed out`, details: [{ category: 'timeout' }], nonRetryable: true });
+    return ApplicationFailure.create({
+      type: ErrorType.Timeout,
+      message: `${op} timed out`,
+      details: [{ category: 'timeout' }],
+      nonRetryable: true,
+    });
   }
   return err;
 }

@@ -20,7 +20,8 @@ export interface MergeQueueInput {
 }
 
 /** A queue outcome, or the batch failed for good (its error type and message). */
-export type QueueAnswer = QueueOutcome | { operationId: string; status: 'error'; errorType: ErrorTypeName | string; message: string };
+export type QueueAnswer =
+  QueueOutcome | { operationId: string; status: 'error'; errorType: ErrorTypeName | string; message: string };
 
 /** Staged commit → the queue of its repository + branch (signal-with-start). */
 export const enqueueSignal = defineSignal<[StagedPush]>('mergeQueueEnqueue');

@@ -1,6 +1,14 @@
 import {
-  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, log, proxyActivities,
-  setHandler, workflowInfo,
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { MergeQueueActivities } from '../../activities/merge-queue.js';
 import type { StagedPush } from '../../lib/git/types.js';
@@ -15,7 +23,10 @@ const { applyQueueBatch } = proxyActivities<MergeQueueActivities>({
   // it is safe: trailers already on the branch are skipped)
   heartbeatTimeout: '15 seconds',
   retry: {
-    initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10,
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 10,
     nonRetryableErrorTypes: [ErrorType.Validation, ErrorType.NotFound, ErrorType.Forbidden, ErrorType.Auth],
   },
 });
@@ -52,7 +63,8 @@ export async function mergeQueueWorkflow(input: MergeQueueInput): Promise<void> 
     let answers: QueueAnswer[];
     try {
       const res = await applyQueueBatch({
-        repoUrl: input.repoUrl, branch: input.branch,
+        repoUrl: input.repoUrl,
+        branch: input.branch,
         items: batch.map((b) => ({ operationId: b.operationId, ref: b.ref, stagedAt: b.stagedAt })),
       });
       answers = res.outcomes;
@@ -63,13 +75,15 @@ export async function mergeQueueWorkflow(input: MergeQueueInput): Promise<void> 
       log.warn('merge queue batch failed', { branch: input.branch, size: batch.length, errorType });
       answers = batch.map((b) => ({ operationId: b.operationId, status: 'error', errorType, message }));
     }
-    await Promise.all(answers.map(async (a) => {
-      queued.delete(a.operationId);
-      try {
-        await getExternalWorkflowHandle(a.operationId).signal(pushAnswerSignal, a);
-      } catch {
-        // the operation's workflow is gone (terminated, timed out): nobody to tell
-      }
-    }));
+    await Promise.all(
+      answers.map(async (a) => {
+        queued.delete(a.operationId);
+        try {
+          await getExternalWorkflowHandle(a.operationId).signal(pushAnswerSignal, a);
+        } catch {
+          // the operation's workflow is gone (terminated, timed out): nobody to tell
+        }
+      }),
+    );
   }
 }

@@ -5,7 +5,16 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 export type BaselineStage =
-  | 'preflight' | 'environment' | 'warmup' | 'baseline' | 'report' | 'day2-wait' | 'extended' | 'fallback' | 'finalize' | 'done';
+  | 'preflight'
+  | 'environment'
+  | 'warmup'
+  | 'baseline'
+  | 'report'
+  | 'day2-wait'
+  | 'extended'
+  | 'fallback'
+  | 'finalize'
+  | 'done';
 
 export type SamplePhase = 'warmup' | 'baseline' | 'extended' | 'fallback';
 
@@ -29,7 +38,12 @@ export interface BaselineStatus {
   /** samples completed in `phase` (sample n of N) */
   sampleNum: number;
   samplesTotal: number;
-  lastSample: { phase: SamplePhase; sampleNum: number; timestamp: number; values: Record<string, number | null> } | null;
+  lastSample: {
+    phase: SamplePhase;
+    sampleNum: number;
+    timestamp: number;
+    values: Record<string, number | null>;
+  } | null;
   breaker: BreakerState;
   /** go | no-go once judged; tripped when the breaker stopped the run */
   decision: 'go' | 'no-go' | 'tripped' | null;

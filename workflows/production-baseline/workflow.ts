@@ -1,11 +1,32 @@
 import {
-  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, log, proxyActivities, setHandler,
-  sleep, upsertSearchAttributes, workflowInfo,
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type {
-  BaselineActivities, FlagExpectation, LoadTarget, LoadWindowResult, PhasePlan, PreflightResult, TripInfo,
+  BaselineActivities,
+  FlagExpectation,
+  LoadTarget,
+  LoadWindowResult,
+  PhasePlan,
+  PreflightResult,
+  TripInfo,
 } from '../../activities/baseline.js';
-import { DEFAULT_BREAKER_CHECK_EVERY_SECONDS, DEFAULT_SLIDING_BREAKER, evaluateBreaker, type BreakerDecision, type BreakerThresholds } from '../../lib/baseline/breaker.js';
+import {
+  DEFAULT_BREAKER_CHECK_EVERY_SECONDS,
+  DEFAULT_SLIDING_BREAKER,
+  evaluateBreaker,
+  type BreakerDecision,
+  type BreakerThresholds,
+} from '../../lib/baseline/breaker.js';
 
 export interface LiveBreakerSettings {
   /** judge the breaker on a sliding window while the load runs (seed 003: "stop immediately") */
@@ -24,7 +45,12 @@ import { memoSummary } from '../memo.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
 import { baselineSummary } from '../summary.js';
 import {
-  cancelSignal, statusQuery, type BaselineRunStatus, type BaselineStage, type BaselineStatus, type SamplePhase,
+  cancelSignal,
+  statusQuery,
+  type BaselineRunStatus,
+  type BaselineStage,
+  type BaselineStatus,
+  type SamplePhase,
 } from './messages.js';
 
 export interface LoadStage {
@@ -129,11 +155,28 @@ function planPhases(input: ProductionBaselineInput): PhaseRun[] {
   if (input.warmup.durationSeconds > 0) {
     const windows: number[] = [];
     for (let left = input.warmup.durationSeconds; left > 0; left -= interval) windows.push(Math.min(interval, left));
-    phases.push({ phase: 'warmup', rps: input.warmup.rps, connections: input.warmup.connections, intervalSeconds: interval, samples: windows.length, windows, countCacheMissAsFallback: false });
+    phases.push({
+      phase: 'warmup',
+      rps: input.warmup.rps,
+      connections: input.warmup.connections,
+      intervalSeconds: interval,
+      samples: windows.length,
+      windows,
+      countCacheMissAsFallback: false,
+    });
   }
-  const fixed = (phase: SamplePhase, s: LoadStage & { samples: number; intervalSeconds: number }, countCacheMissAsFallback = false): PhaseRun => ({
-    phase, rps: s.rps, connections: s.connections, intervalSeconds: s.intervalSeconds, samples: s.samples,
-    windows: Array.from({ length: s.samples }, () => s.intervalSeconds), countCacheMissAsFallback,
+  const fixed = (
+    phase: SamplePhase,
+    s: LoadStage & { samples: number; intervalSeconds: number },
+    countCacheMissAsFallback = false,
+  ): PhaseRun => ({
+    phase,
+    rps: s.rps,
+    connections: s.connections,
+    intervalSeconds: s.intervalSeconds,
+    samples: s.samples,
+    windows: Array.from({ length: s.samples }, () => s.intervalSeconds),
+    countCacheMissAsFallback,
   });
   phases.push(fixed('baseline', input.baseline));
   if (input.day2.enabled) phases.push(fixed('extended', input.day2));
@@ -150,7 +193,14 @@ function judge(r: LoadWindowResult, t: BreakerThresholds): BreakerDecision {
   const client = r.client.completed > 0 ? r.client.errorRate : null;
   const server = r.values.error_rate ?? null;
   const errorRate = client === null ? server : server === null ? client : Math.max(client, server);
-  return evaluateBreaker({ sampleNum: r.sampleNum, timestamp: r.timestamp, values: { error_rate: errorRate, effective_fallback_ratio: r.values.effective_fallback_ratio ?? null } }, t);
+  return evaluateBreaker(
+    {
+      sampleNum: r.sampleNum,
+      timestamp: r.timestamp,
+      values: { error_rate: errorRate, effective_fallback_ratio: r.values.effective_fallback_ratio ?? null },
+    },
+    t,
+  );
 }
 
 function permanent(type: string, message: string): ApplicationFailure {
@@ -182,8 +232,17 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
   const windows = phases.reduce((n, p) => n + p.windows.length, 0);
   const startedAt = Date.now() / 1000;
   const status: BaselineStatus = {
-    runId, stage: 'preflight', status: 'running', phase: null, sampleNum: 0, samplesTotal: 0, lastSample: null,
-    breaker: { state: 'na', reason: 'no sample yet' }, decision: null, day2At: null, reportIds: [],
+    runId,
+    stage: 'preflight',
+    status: 'running',
+    phase: null,
+    sampleNum: 0,
+    samplesTotal: 0,
+    lastSample: null,
+    breaker: { state: 'na', reason: 'no sample yet' },
+    decision: null,
+    day2At: null,
+    reportIds: [],
   };
   const counts: Record<SamplePhase, number> = { warmup: 0, baseline: 0, extended: 0, fallback: 0 };
   const work = new CancellationScope();
@@ -206,21 +265,35 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
   };
   const setOutcome = (s: BaselineRunStatus, decision: string | null): void => {
     status.status = s;
-    upsertSearchAttributes([{ key: sgcStatusKey, value: s }, ...(decision ? [{ key: sgcDecisionKey, value: decision }] : [])]);
+    upsertSearchAttributes([
+      { key: sgcStatusKey, value: s },
+      ...(decision ? [{ key: sgcDecisionKey, value: decision }] : []),
+    ]);
     memo(baselineSummary(status));
   };
-  upsertSearchAttributes([{ key: sgcPhaseKey, value: 'baseline' }, { key: sgcStageKey, value: 'preflight' }, { key: sgcStatusKey, value: 'running' }]);
+  upsertSearchAttributes([
+    { key: sgcPhaseKey, value: 'baseline' },
+    { key: sgcStageKey, value: 'preflight' },
+    { key: sgcStatusKey, value: 'running' },
+  ]);
 
   if (windows > MAX_LOAD_WINDOWS) {
-    throw permanent(ErrorType.Validation, `the run asks for ${windows} load windows; at most ${MAX_LOAD_WINDOWS} fit one workflow history`);
+    throw permanent(
+      ErrorType.Validation,
+      `the run asks for ${windows} load windows; at most ${MAX_LOAD_WINDOWS} fit one workflow history`,
+    );
   }
 
-  const liveBreaker = input.breaker.live === false ? undefined : {
-    errorRateMax: input.breaker.errorRateMax, effectiveFallbackMax: input.breaker.effectiveFallbackMax,
-    windowSeconds: input.breaker.windowSeconds ?? DEFAULT_SLIDING_BREAKER.windowSeconds,
-    minRequests: input.breaker.minRequests ?? DEFAULT_SLIDING_BREAKER.minRequests,
-    checkEverySeconds: input.breaker.checkEverySeconds ?? DEFAULT_BREAKER_CHECK_EVERY_SECONDS,
-  };
+  const liveBreaker =
+    input.breaker.live === false
+      ? undefined
+      : {
+          errorRateMax: input.breaker.errorRateMax,
+          effectiveFallbackMax: input.breaker.effectiveFallbackMax,
+          windowSeconds: input.breaker.windowSeconds ?? DEFAULT_SLIDING_BREAKER.windowSeconds,
+          minRequests: input.breaker.minRequests ?? DEFAULT_SLIDING_BREAKER.minRequests,
+          checkEverySeconds: input.breaker.checkEverySeconds ?? DEFAULT_BREAKER_CHECK_EVERY_SECONDS,
+        };
 
   /** Runs a phase's windows; returns the trip that stopped it, or null. */
   const runPhase = async (p: PhaseRun, target: LoadTarget): Promise<TripInfo | null> => {
@@ -229,23 +302,43 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
     Object.assign(status, { phase: p.phase, sampleNum: 0, samplesTotal: p.windows.length });
     memo(baselineSummary(status));
     for (let i = 0; i < p.windows.length; i++) {
-      const r = await loadActivity(p.windows[i], input.load.requestTimeoutMs)({
-        runId, phase: p.phase, sampleNum: i + 1, windowSeconds: p.windows[i], target,
-        rps: p.rps, connections: p.connections, requestTimeoutMs: input.load.requestTimeoutMs, maxInFlight: input.load.maxInFlight,
-        profile: input.profile, job: input.job, countCacheMissAsFallback: p.countCacheMissAsFallback, queryOverrides: input.queryOverrides,
+      const r = await loadActivity(
+        p.windows[i],
+        input.load.requestTimeoutMs,
+      )({
+        runId,
+        phase: p.phase,
+        sampleNum: i + 1,
+        windowSeconds: p.windows[i],
+        target,
+        rps: p.rps,
+        connections: p.connections,
+        requestTimeoutMs: input.load.requestTimeoutMs,
+        maxInFlight: input.load.maxInFlight,
+        profile: input.profile,
+        job: input.job,
+        countCacheMissAsFallback: p.countCacheMissAsFallback,
+        queryOverrides: input.queryOverrides,
         ...(liveBreaker ? { liveBreaker } : {}),
       });
       counts[p.phase] = i + 1;
       if (r.liveTrip) {
         const t = r.liveTrip;
-        const after = Math.max(0, Math.round((t.detectedAt / 1000) - (r.timestamp - r.windowSeconds)));
+        const after = Math.max(0, Math.round(t.detectedAt / 1000 - (r.timestamp - r.windowSeconds)));
         const reason = `${p.phase}: stopped during sample ${r.sampleNum}: ${t.reason}`;
         Object.assign(status, {
           sampleNum: i + 1,
           lastSample: { phase: p.phase, sampleNum: r.sampleNum, timestamp: r.timestamp, values: r.values },
           breaker: { state: 'tripped', reason, rule: t.rule, value: t.value, threshold: t.threshold },
         });
-        log.warn('baseline circuit breaker stopped the load mid-window', { phase: p.phase, sampleNum: r.sampleNum, rule: t.rule, value: t.value, detectedAt: t.detectedAt, after });
+        log.warn('baseline circuit breaker stopped the load mid-window', {
+          phase: p.phase,
+          sampleNum: r.sampleNum,
+          rule: t.rule,
+          value: t.value,
+          detectedAt: t.detectedAt,
+          after,
+        });
         return { phase: p.phase, sampleNum: r.sampleNum, rule: t.rule, value: t.value, threshold: t.threshold, reason };
       }
       const b = judge(r, input.breaker);
@@ -256,8 +349,20 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
       });
       memo(baselineSummary(status));
       if (b.tripped && b.rule !== undefined && b.value !== undefined && b.threshold !== undefined) {
-        log.warn('baseline circuit breaker tripped', { phase: p.phase, sampleNum: r.sampleNum, rule: b.rule, value: b.value });
-        return { phase: p.phase, sampleNum: r.sampleNum, rule: b.rule, value: b.value, threshold: b.threshold, reason: `${p.phase}: ${b.reason}` };
+        log.warn('baseline circuit breaker tripped', {
+          phase: p.phase,
+          sampleNum: r.sampleNum,
+          rule: b.rule,
+          value: b.value,
+        });
+        return {
+          phase: p.phase,
+          sampleNum: r.sampleNum,
+          rule: b.rule,
+          value: b.value,
+          threshold: b.threshold,
+          reason: `${p.phase}: ${b.reason}`,
+        };
       }
     }
     return null;
@@ -273,13 +378,21 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
   try {
     await work.run(async () => {
       const parameters = { ...input } as unknown as Record<string, unknown>;
-      const checked = await preflight({ runId, startedAt, target: input.target, job: input.job, expectedFlags: input.expectedFlags, parameters });
+      const checked = await preflight({
+        runId,
+        startedAt,
+        target: input.target,
+        job: input.job,
+        expectedFlags: input.expectedFlags,
+        parameters,
+      });
       pre = checked;
       setStage('environment');
       await setup.captureEnvironment({ runId, target: input.target, parameters });
-      const target: LoadTarget = input.target.mix.kind === 'git'
-        ? { ...input.target, mix: { ...input.target.mix, workspaceIds: checked.workspaceIds } }
-        : input.target;
+      const target: LoadTarget =
+        input.target.mix.kind === 'git'
+          ? { ...input.target, mix: { ...input.target.mix, workspaceIds: checked.workspaceIds } }
+          : input.target;
 
       for (const p of phases.filter((x) => x.phase === 'warmup' || x.phase === 'baseline')) {
         trip = await runPhase(p, target);
@@ -287,7 +400,11 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
       }
       setStage('report');
       const day1 = await reports.writeDay1Report({
-        runId, profile: input.profile, criteria: input.criteria, breaker: input.breaker, slo: input.slo,
+        runId,
+        profile: input.profile,
+        criteria: input.criteria,
+        breaker: input.breaker,
+        slo: input.slo,
         baseline: phases.find((x) => x.phase === 'baseline')!,
       });
       status.decision = day1.decision;
@@ -331,14 +448,33 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
   const finishedAt = Date.now() / 1000;
   const preflightDone = pre as PreflightResult | null;
   // the partial summary must be written even when the run itself was cancelled
-  const fin = await CancellationScope.nonCancellable(() => reports.finalizeArtifacts({
-    runId, profile: input.profile, criteria: input.criteria, breaker: input.breaker, slo: input.slo,
-    phases: phases.map(({ phase, rps, connections, intervalSeconds, samples }) => ({ phase, rps, connections, intervalSeconds, samples })),
-    outcome, reason: reason ?? undefined, trip: trip ?? undefined, startedAt, finishedAt,
-    release: preflightDone?.createdWorkspaces ? { target: input.target, workspaceIds: preflightDone.workspaceIds } : undefined,
-  }));
+  const fin = await CancellationScope.nonCancellable(() =>
+    reports.finalizeArtifacts({
+      runId,
+      profile: input.profile,
+      criteria: input.criteria,
+      breaker: input.breaker,
+      slo: input.slo,
+      phases: phases.map(({ phase, rps, connections, intervalSeconds, samples }) => ({
+        phase,
+        rps,
+        connections,
+        intervalSeconds,
+        samples,
+      })),
+      outcome,
+      reason: reason ?? undefined,
+      trip: trip ?? undefined,
+      startedAt,
+      finishedAt,
+      release: preflightDone?.createdWorkspaces
+        ? { target: input.target, workspaceIds: preflightDone.workspaceIds }
+        : undefined,
+    }),
+  );
 
-  const decision: ProductionBaselineResult['decision'] = outcome === 'tripped' ? 'tripped' : outcome === 'completed' ? fin.decision : 'no-go';
+  const decision: ProductionBaselineResult['decision'] =
+    outcome === 'tripped' ? 'tripped' : outcome === 'completed' ? fin.decision : 'no-go';
   const finalStatus: BaselineRunStatus = outcome === 'completed' ? 'done' : outcome;
   status.decision = decision;
   status.reportIds = fin.reportIds;

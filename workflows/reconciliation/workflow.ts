@@ -38,6 +38,11 @@ export async function reconciliationWorkflow(input: ReconciliationInput = {}): P
     lagThresholdMs: (input.lagThresholdSeconds ?? DEFAULT_RECONCILIATION.lagThresholdSeconds) * 1000,
     switchGraceMs: (input.switchGraceSeconds ?? DEFAULT_RECONCILIATION.switchGraceSeconds) * 1000,
   });
-  log.info('reconciliation done', { checked: summary.checked, divergent: summary.divergent, ratio: summary.ratio, pending: summary.pending });
+  log.info('reconciliation done', {
+    checked: summary.checked,
+    divergent: summary.divergent,
+    ratio: summary.ratio,
+    pending: summary.pending,
+  });
   return summary;
 }

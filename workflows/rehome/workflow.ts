@@ -35,17 +35,19 @@ export async function rehomeWorkflow(input: RehomeInput): Promise<RehomeResult> 
   const rehomed: RehomeOutcome[] = [];
   let lost = 0;
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
-    while (next < ids.length) {
-      const workspaceId = ids[next++]!;
-      try {
-        rehomed.push(await rehomeOne({ eventId: input.eventId, workspaceId }));
-      } catch (e) {
-        lost++;
-        rehomed.push({ workspaceId, state: 'not_carried', reason: `error: ${(e as Error).message}`, durationMs: 0 });
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
+      while (next < ids.length) {
+        const workspaceId = ids[next++]!;
+        try {
+          rehomed.push(await rehomeOne({ eventId: input.eventId, workspaceId }));
+        } catch (e) {
+          lost++;
+          rehomed.push({ workspaceId, state: 'not_carried', reason: `error: ${(e as Error).message}`, durationMs: 0 });
+        }
       }
-    }
-  }));
+    }),
+  );
   rehomed.sort((a, b) => (a.workspaceId < b.workspaceId ? -1 : 1));
   const carried = rehomed.filter((o) => o.state === 'carried').length;
   const notCarried = rehomed.filter((o) => o.state === 'not_carried').length;

@@ -1,10 +1,23 @@
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, log, proxyActivities, sleep, upsertSearchAttributes, workflowInfo,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  log,
+  proxyActivities,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { DrillActivities, FlagSnapshot } from '../../activities/drill.js';
 import type { createReportActivities } from '../../activities/reports.js';
 import {
-  judgeDrill, renderDrillReport, type DrillInvariants, type DrillJudgement, type FlagSetting, type FlipResult, type LoadSummary,
+  judgeDrill,
+  renderDrillReport,
+  type DrillInvariants,
+  type DrillJudgement,
+  type FlagSetting,
+  type FlipResult,
+  type LoadSummary,
 } from '../../lib/canary/drill.js';
 import { DEFAULT_DRILL, DEFAULT_SWITCH_TIMEOUT_MS } from '../../lib/canary/defaults.js';
 import { ErrorType } from '../../lib/errors.js';
@@ -47,7 +60,13 @@ const { flipFlags, setFlagsOnce, snapshotFlags, checkDrillInvariants } = proxyAc
   startToCloseTimeout: '30 seconds',
   // Flips are idempotent on their change id; a flip that cannot land is a drill failure worth
   // failing loudly, so retries stop after a few quick tries.
-  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [ErrorType.Validation] },
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [ErrorType.Validation],
+  },
 });
 
 const { writeReport } = proxyActivities<ReturnType<typeof createReportActivities>>({ startToCloseTimeout: '1 minute' });
@@ -56,7 +75,12 @@ const SAFE = /[^A-Za-z0-9._-]+/g;
 
 /** The refusal of an "on" flip because the kill switch was pulled during the drill, else null. */
 function killedDuringDrill(err: unknown): string | null {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.FlagsLatched) return err.cause.message;
+  if (
+    err instanceof ActivityFailure &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === ErrorType.FlagsLatched
+  )
+    return err.cause.message;
   return null;
 }
 
@@ -64,10 +88,17 @@ function killedDuringDrill(err: unknown): string | null {
  * The "on" values: during a rollout, where the rollout stands (and the flags start on); before
  * one, the drill's own percent with shadow (and the flags start off).
  */
-function onTargets(snapshot: FlagSetting[], operations: string[] | undefined, onPercent: number): { targets: FlagSetting[]; startsOn: boolean } {
+function onTargets(
+  snapshot: FlagSetting[],
+  operations: string[] | undefined,
+  onPercent: number,
+): { targets: FlagSetting[]; startsOn: boolean } {
   const chosen = operations === undefined ? snapshot : snapshot.filter((f) => operations.includes(f.operation));
   const startsOn = chosen.some((f) => f.percent > 0 || f.shadow);
-  return { targets: chosen.map((f) => (startsOn ? { ...f } : { operation: f.operation, percent: onPercent, shadow: true })), startsOn };
+  return {
+    targets: chosen.map((f) => (startsOn ? { ...f } : { operation: f.operation, percent: onPercent, shadow: true })),
+    startsOn,
+  };
 }
 
 /**
@@ -87,7 +118,11 @@ function onTargets(snapshot: FlagSetting[], operations: string[] | undefined, on
  */
 export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Promise<RollbackDrillResult> {
   const info = workflowInfo();
-  const drillId = (input.drillId ?? info.workflowId).replace(SAFE, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100) || 'drill';
+  const drillId =
+    (input.drillId ?? info.workflowId)
+      .replace(SAFE, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 100) || 'drill';
   const every = input.flipEverySeconds ?? DEFAULT_DRILL.flipEverySeconds;
   const duration = input.durationSeconds ?? DEFAULT_DRILL.durationSeconds;
   const boundMs = input.switchBoundMs ?? DEFAULT_DRILL.switchBoundMs;
@@ -108,7 +143,12 @@ export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Pro
     // the load is an instrument, not the subject: one retry after a worker restart is enough
     retry: { maximumAttempts: 2 },
   });
-  const loadDone = runSyntheticLoad({ drillId, durationMs: duration * 1000, agents: input.agents ?? DEFAULT_DRILL.agents, operations: input.operations });
+  const loadDone = runSyntheticLoad({
+    drillId,
+    durationMs: duration * 1000,
+    agents: input.agents ?? DEFAULT_DRILL.agents,
+    operations: input.operations,
+  });
   // awaited below; when a flip fails first, the drill fails with that error, not this one
   loadDone.catch(() => undefined);
 
@@ -123,9 +163,18 @@ export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Pro
       // alternate, starting away from where the flags are
       const direction = (k % 2 === 0) === startsOn ? 'off' : 'on';
       try {
-        flips.push(await flipFlags({
-          drillId, flip: k + 1, direction, targets: on, changeId: `drill/${drillId}/flip-${k + 1}`, actor, timeoutMs: input.switchTimeoutMs ?? DEFAULT_SWITCH_TIMEOUT_MS, notKilledAfter,
-        }));
+        flips.push(
+          await flipFlags({
+            drillId,
+            flip: k + 1,
+            direction,
+            targets: on,
+            changeId: `drill/${drillId}/flip-${k + 1}`,
+            actor,
+            timeoutMs: input.switchTimeoutMs ?? DEFAULT_SWITCH_TIMEOUT_MS,
+            notKilledAfter,
+          }),
+        );
       } catch (err) {
         // a real kill switch came: the drill stops turning flags on and leaves them killed
         interruptedBy = killedDuringDrill(err);
@@ -138,29 +187,62 @@ export async function rollbackDrillWorkflow(input: RollbackDrillInput = {}): Pro
   } finally {
     // put back what the drill found (a no-op when the last flip already did) — also when a flip
     // failed or the drill was cancelled, so flags are never left half-way; never over a kill
-    const restore = input.operations === undefined ? snapshot : snapshot.filter((f) => input.operations!.includes(f.operation));
-    const restored = await CancellationScope.nonCancellable(() => setFlagsOnce({
-      targets: restore, changeId: `drill/${drillId}/restore`, actor, reason: `rollback drill ${drillId}: restore pre-drill flags`, notKilledAfter,
-    }));
+    const restore =
+      input.operations === undefined ? snapshot : snapshot.filter((f) => input.operations!.includes(f.operation));
+    const restored = await CancellationScope.nonCancellable(() =>
+      setFlagsOnce({
+        targets: restore,
+        changeId: `drill/${drillId}/restore`,
+        actor,
+        reason: `rollback drill ${drillId}: restore pre-drill flags`,
+        notKilledAfter,
+      }),
+    );
     restoreSkipped = restored.skipped ?? null;
-    if (restoreSkipped !== null) log.warn('rollback drill restored nothing: the kill switch was pulled', { drillId, reason: restoreSkipped });
+    if (restoreSkipped !== null)
+      log.warn('rollback drill restored nothing: the kill switch was pulled', { drillId, reason: restoreSkipped });
   }
 
   const finishedAt = Date.now();
   const invariants = await checkDrillInvariants({
-    since: new Date(startedAt).toISOString(), at: new Date(finishedAt).toISOString(), stuckInUseSeconds: input.stuckInUseSeconds ?? DEFAULT_DRILL.stuckInUseSeconds,
+    since: new Date(startedAt).toISOString(),
+    at: new Date(finishedAt).toISOString(),
+    stuckInUseSeconds: input.stuckInUseSeconds ?? DEFAULT_DRILL.stuckInUseSeconds,
   });
   const judgement = judgeDrill(flips, load, invariants, boundMs, interruptedBy ?? restoreSkipped);
   const reportId = `rollback-drill-${drillId}`.slice(0, 128);
   const markdown = renderDrillReport({
-    drillId, startedAt: new Date(startedAt).toISOString(), finishedAt: new Date(finishedAt).toISOString(), flipEverySeconds: every,
-    durationSeconds: duration, switchBoundMs: boundMs, flips, load, invariants, judgement, restored: restoreSkipped === null, restoreSkipped,
+    drillId,
+    startedAt: new Date(startedAt).toISOString(),
+    finishedAt: new Date(finishedAt).toISOString(),
+    flipEverySeconds: every,
+    durationSeconds: duration,
+    switchBoundMs: boundMs,
+    flips,
+    load,
+    invariants,
+    judgement,
+    restored: restoreSkipped === null,
+    restoreSkipped,
   });
   await writeReport({
-    id: reportId, kind: 'rollback-drill', runId: drillId, title: `Rollback drill ${drillId}: ${judgement.verdict}`, markdown,
+    id: reportId,
+    kind: 'rollback-drill',
+    runId: drillId,
+    title: `Rollback drill ${drillId}: ${judgement.verdict}`,
+    markdown,
     data: { judgement, flips, load, invariants },
   });
   upsertSearchAttributes([{ key: sgcDecisionKey, value: judgement.verdict }]);
   log.info('rollback drill done', { drillId, verdict: judgement.verdict, failures: judgement.failures.length });
-  return { drillId, ...judgement, flips, load, invariants, restored: restoreSkipped === null, restoreSkipped, reportId };
+  return {
+    drillId,
+    ...judgement,
+    flips,
+    load,
+    invariants,
+    restored: restoreSkipped === null,
+    restoreSkipped,
+    reportId,
+  };
 }

@@ -97,7 +97,9 @@ export interface ValidationStatus {
 
 export const extendSignal = defineSignal<[ExtendRequest]>('extend');
 export const decideNowSignal = defineSignal<[DecideNowRequest?]>('decideNow');
-export const overrideDecisionUpdate = defineUpdate<OverrideDecisionResult, [OverrideDecisionRequest]>('overrideDecision');
+export const overrideDecisionUpdate = defineUpdate<OverrideDecisionResult, [OverrideDecisionRequest]>(
+  'overrideDecision',
+);
 export const statusQuery = defineQuery<ValidationStatus>('status');
 
 export const OVERRIDE_DECISIONS = ['STAY', 'MIGRATE', 'EXTEND'] as const;
@@ -110,7 +112,9 @@ function reasonProblem(reason: unknown): string | null {
 }
 
 function byProblem(by: unknown): string | null {
-  return by === undefined || (typeof by === 'string' && by.length <= 200) ? null : 'by must be a string of at most 200 characters';
+  return by === undefined || (typeof by === 'string' && by.length <= 200)
+    ? null
+    : 'by must be a string of at most 200 characters';
 }
 
 /** Why an `extend` payload is unacceptable, or null. */
@@ -119,7 +123,10 @@ export function extendProblem(req: unknown, maxWeeks?: number): string | null {
   const r = req as Partial<ExtendRequest>;
   const reason = reasonProblem(r.reason);
   if (reason) return reason;
-  if (r.weeks !== undefined && (!Number.isInteger(r.weeks) || r.weeks < 1 || (maxWeeks !== undefined && r.weeks > maxWeeks))) {
+  if (
+    r.weeks !== undefined &&
+    (!Number.isInteger(r.weeks) || r.weeks < 1 || (maxWeeks !== undefined && r.weeks > maxWeeks))
+  ) {
     return `weeks must be a whole number from 1${maxWeeks !== undefined ? ` to ${maxWeeks}` : ''}`;
   }
   return byProblem(r.by);
@@ -130,7 +137,8 @@ export function decideNowProblem(req: unknown): string | null {
   if (req === undefined) return null;
   if (req === null || typeof req !== 'object') return 'payload must be an object { reason? }';
   const r = req as DecideNowRequest;
-  if (r.reason !== undefined && (typeof r.reason !== 'string' || r.reason.length > MAX_REASON)) return `reason must be a string of at most ${MAX_REASON} characters`;
+  if (r.reason !== undefined && (typeof r.reason !== 'string' || r.reason.length > MAX_REASON))
+    return `reason must be a string of at most ${MAX_REASON} characters`;
   return byProblem(r.by);
 }
 

@@ -1,20 +1,50 @@
 import {
-  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, patched, proxyActivities,
-  setHandler, upsertSearchAttributes, workflowInfo,
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  patched,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { ValidationActivities } from '../../activities/validation.js';
-import { validationConfigSchema, type ValidationConfig, type ValidationConfigInput } from '../../lib/config/validation.js';
+import {
+  validationConfigSchema,
+  type ValidationConfig,
+  type ValidationConfigInput,
+} from '../../lib/config/validation.js';
 import { ErrorType } from '../../lib/errors.js';
 import {
-  buildTriggersTable, decide, forecast3Months, summarizeWeek,
-  type DaySnapshot, type DecisionResult, type Forecast, type TriggersTable, type WeekSummary,
+  buildTriggersTable,
+  decide,
+  forecast3Months,
+  summarizeWeek,
+  type DaySnapshot,
+  type DecisionResult,
+  type Forecast,
+  type TriggersTable,
+  type WeekSummary,
 } from '../../lib/validation/index.js';
 import { memoSummary } from '../memo.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStatusKey, sgcWeekKey } from '../search-attributes.js';
 import { validationSummary } from '../summary.js';
 import {
-  decideNowProblem, decideNowSignal, extendProblem, extendSignal, overrideDecisionUpdate, overrideProblem, statusQuery,
-  type DecideNowRequest, type Extension, type LastDecision, type OverrideDecisionRequest, type ValidationPhase,
+  decideNowProblem,
+  decideNowSignal,
+  extendProblem,
+  extendSignal,
+  overrideDecisionUpdate,
+  overrideProblem,
+  statusQuery,
+  type DecideNowRequest,
+  type Extension,
+  type LastDecision,
+  type OverrideDecisionRequest,
+  type ValidationPhase,
 } from './messages.js';
 
 /** Overrides of the rules' settings (every key optional). */
@@ -115,7 +145,10 @@ const isWhole = (v: unknown, min: number): v is number => typeof v === 'number' 
  * starting, so a bad request is refused up front instead of failing the workflow).
  * `nowSeconds` (the caller's clock) lets it refuse a backtest window that has not ended yet.
  */
-export function resolveValidationInput(input: ValidationPeriodInput, nowSeconds?: number): { ok: true; value: ResolvedValidationInput } | { ok: false; problem: string } {
+export function resolveValidationInput(
+  input: ValidationPeriodInput,
+  nowSeconds?: number,
+): { ok: true; value: ResolvedValidationInput } | { ok: false; problem: string } {
   const mode = input.backtest ? 'backtest' : 'live';
   const raw: ValidationConfigOverrides = { ...(input.config ?? {}) };
   if (input.weeks !== undefined) raw.weeks = input.weeks;
@@ -125,15 +158,22 @@ export function resolveValidationInput(input: ValidationPeriodInput, nowSeconds?
   if (mode === 'live' && input.dayLengthSeconds !== undefined) raw.dayLengthSeconds = input.dayLengthSeconds;
   const parsed = validationConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ') };
+    return {
+      ok: false,
+      problem: parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; '),
+    };
   }
   const config = parsed.data;
-  if (input.settleSeconds !== undefined && !isWhole(input.settleSeconds, 0)) return { ok: false, problem: 'settleSeconds must be a whole number ≥ 0' };
-  if (input.maxDaysPerRun !== undefined && !isWhole(input.maxDaysPerRun, 1)) return { ok: false, problem: 'maxDaysPerRun must be a whole number ≥ 1' };
+  if (input.settleSeconds !== undefined && !isWhole(input.settleSeconds, 0))
+    return { ok: false, problem: 'settleSeconds must be a whole number ≥ 0' };
+  if (input.maxDaysPerRun !== undefined && !isWhole(input.maxDaysPerRun, 1))
+    return { ok: false, problem: 'maxDaysPerRun must be a whole number ≥ 1' };
   const overrides = input.queryOverrides ?? {};
   for (const [name, promql] of Object.entries(overrides)) {
-    if (!/^validation\.[a-z0-9_]+$/.test(name)) return { ok: false, problem: `queryOverrides: ${name} is not a validation query name` };
-    if (typeof promql !== 'string' || promql.trim() === '') return { ok: false, problem: `queryOverrides.${name}: PromQL must not be empty` };
+    if (!/^validation\.[a-z0-9_]+$/.test(name))
+      return { ok: false, problem: `queryOverrides: ${name} is not a validation query name` };
+    if (typeof promql !== 'string' || promql.trim() === '')
+      return { ok: false, problem: `queryOverrides.${name}: PromQL must not be empty` };
   }
 
   let backtest: { start: number; end: number } | null = null;
@@ -141,17 +181,32 @@ export function resolveValidationInput(input: ValidationPeriodInput, nowSeconds?
   let wallDaySeconds = 0;
   if (input.backtest) {
     const { start, end } = input.backtest;
-    if (!isWhole(start, 0) || !isWhole(end, 0) || end <= start) return { ok: false, problem: 'backtest: start and end must be unix seconds with start < end' };
-    if (nowSeconds !== undefined && end > nowSeconds) return { ok: false, problem: 'backtest: the window must have ended' };
+    if (!isWhole(start, 0) || !isWhole(end, 0) || end <= start)
+      return { ok: false, problem: 'backtest: start and end must be unix seconds with start < end' };
+    if (nowSeconds !== undefined && end > nowSeconds)
+      return { ok: false, problem: 'backtest: the window must have ended' };
     windowWeeks = Math.floor(Math.floor((end - start) / config.dayLengthSeconds) / config.daysPerWeek);
-    if (windowWeeks < 1) return { ok: false, problem: `backtest: the window must hold at least one week (${config.daysPerWeek} days of ${config.dayLengthSeconds} s)` };
-    if (input.dayLengthSeconds !== undefined && !isWhole(input.dayLengthSeconds, 0)) return { ok: false, problem: 'dayLengthSeconds must be a whole number ≥ 0 in a backtest' };
+    if (windowWeeks < 1)
+      return {
+        ok: false,
+        problem: `backtest: the window must hold at least one week (${config.daysPerWeek} days of ${config.dayLengthSeconds} s)`,
+      };
+    if (input.dayLengthSeconds !== undefined && !isWhole(input.dayLengthSeconds, 0))
+      return { ok: false, problem: 'dayLengthSeconds must be a whole number ≥ 0 in a backtest' };
     backtest = { start, end };
     wallDaySeconds = input.dayLengthSeconds ?? 0;
   }
   return {
     ok: true,
-    value: { mode, config, backtest, windowWeeks, wallDaySeconds, settleSeconds: input.settleSeconds ?? 60, queryOverrides: overrides },
+    value: {
+      mode,
+      config,
+      backtest,
+      windowWeeks,
+      wallDaySeconds,
+      settleSeconds: input.settleSeconds ?? 60,
+      queryOverrides: overrides,
+    },
   };
 }
 
@@ -162,12 +217,18 @@ const { takeDailySnapshot } = proxyActivities<ValidationActivities>({
   heartbeatTimeout: '1 minute',
   // Prometheus unreachable or restarting: retry without limit, backing off to a minute, so a day
   // is never lost to an outage. A bad query stays bad: it fails the period at once.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: [ErrorType.PromBadQuery, ErrorType.Validation] },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: [ErrorType.PromBadQuery, ErrorType.Validation],
+  },
 });
 
-const { loadSnapshots, startRun, finishRun, recordDecision, scheduleReevaluation } = proxyActivities<ValidationActivities>({
-  startToCloseTimeout: '30 seconds',
-});
+const { loadSnapshots, startRun, finishRun, recordDecision, scheduleReevaluation } =
+  proxyActivities<ValidationActivities>({
+    startToCloseTimeout: '30 seconds',
+  });
 
 const { writeWeeklyReport, writeFinalReport } = proxyActivities<ValidationActivities>({
   startToCloseTimeout: '2 minutes',
@@ -201,7 +262,8 @@ function asFinal(d: DecisionResult): FinalDecision {
  */
 export async function validationPeriodWorkflow(input: ValidationPeriodInput): Promise<ValidationPeriodResult> {
   const resolved = resolveValidationInput(input);
-  if (!resolved.ok) throw ApplicationFailure.nonRetryable(`invalid validation period input: ${resolved.problem}`, ErrorType.Validation);
+  if (!resolved.ok)
+    throw ApplicationFailure.nonRetryable(`invalid validation period input: ${resolved.problem}`, ErrorType.Validation);
   const { mode, config, backtest, windowWeeks, wallDaySeconds, settleSeconds, queryOverrides } = resolved.value;
   const runId = workflowInfo().workflowId;
   const dpw = config.daysPerWeek;
@@ -233,8 +295,13 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
   const cfgNow = (): ValidationConfig => ({ ...config, weeks: plannedWeeks });
   const interrupted = (): boolean => decideNow !== null || pendingOverride !== null;
   /** completed weeks plus the week in progress (its days not yet taken read as missing) */
-  const weeksSoFar = (): WeekSummary[] => (current.length > 0 ? [...weeks, summarizeWeek(current, weekOf(current[0].day), cfgNow())] : weeks);
-  const forecastOf = (ws: readonly WeekSummary[]): Forecast => forecast3Months(ws.flatMap((w) => w.days), cfgNow());
+  const weeksSoFar = (): WeekSummary[] =>
+    current.length > 0 ? [...weeks, summarizeWeek(current, weekOf(current[0].day), cfgNow())] : weeks;
+  const forecastOf = (ws: readonly WeekSummary[]): Forecast =>
+    forecast3Months(
+      ws.flatMap((w) => w.days),
+      cfgNow(),
+    );
   const addReport = (id: string): void => {
     if (!reportIds.includes(id)) reportIds.push(id);
   };
@@ -245,7 +312,9 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     plannedWeeks = Math.min(config.maxWeeks, Math.max(plannedWeeks, atWeek) + n);
     const ext: Extension = { reason, weeks: n, atWeek, plannedWeeks, ...(by ? { by } : {}) };
     extensions.push(ext);
-    notes.push(`Extended during week ${atWeek}${by ? ` by ${by}` : ''}: decision planned for week ${plannedWeeks}. Reason: ${reason}`);
+    notes.push(
+      `Extended during week ${atWeek}${by ? ` by ${by}` : ''}: decision planned for week ${plannedWeeks}. Reason: ${reason}`,
+    );
     return ext;
   };
 
@@ -263,8 +332,15 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     const ext = extendBy(req.weeks ?? 1, req.reason.trim(), req.by);
     overrides += 1;
     await recordDecision({
-      runId, key: `extend-${overrides}`, week: ext.atWeek, decision: 'EXTEND', ruleDecision: lastDecision?.decision ?? 'CONTINUE',
-      reasons: [`operator extension to week ${ext.plannedWeeks}`], overriddenBy: req.by ?? 'unknown', overrideReason: ext.reason, at: Date.now(),
+      runId,
+      key: `extend-${overrides}`,
+      week: ext.atWeek,
+      decision: 'EXTEND',
+      ruleDecision: lastDecision?.decision ?? 'CONTINUE',
+      reasons: [`operator extension to week ${ext.plannedWeeks}`],
+      overriddenBy: req.by ?? 'unknown',
+      overrideReason: ext.reason,
+      at: Date.now(),
     });
   });
 
@@ -277,48 +353,85 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     decideNow = req ?? {};
   });
 
-  setHandler(overrideDecisionUpdate, async (req) => {
-    const week = currentWeek();
-    const ruleDecision = lastDecision?.decision ?? 'CONTINUE';
-    const reason = req.reason.trim();
-    if (req.decision === 'EXTEND') extendBy(1, reason, req.by);
-    else pendingOverride = { decision: req.decision, reason, ...(req.by ? { by: req.by } : {}) };
-    overrides += 1;
-    await recordDecision({
-      runId, key: `override-${overrides}`, week, decision: req.decision, ruleDecision,
-      reasons: [`operator override of ${ruleDecision}`], overriddenBy: req.by ?? 'unknown', overrideReason: reason, at: Date.now(),
-    });
-    return { decision: req.decision, ruleDecision, week, plannedWeeks };
-  }, {
-    // Runs before the update is accepted (and written to history): a rejected override leaves no trace.
-    validator: (req) => {
-      const problem = overrideProblem(req);
-      if (problem !== null) throw new Error(problem);
-      if (finalDecision !== null || pendingOverride !== null) throw new Error('the period has already decided');
-      if (req.decision === 'EXTEND' && Math.max(plannedWeeks, currentWeek()) >= config.maxWeeks) {
-        throw new Error(`cannot extend past week ${config.maxWeeks} (maxWeeks)`);
-      }
+  setHandler(
+    overrideDecisionUpdate,
+    async (req) => {
+      const week = currentWeek();
+      const ruleDecision = lastDecision?.decision ?? 'CONTINUE';
+      const reason = req.reason.trim();
+      if (req.decision === 'EXTEND') extendBy(1, reason, req.by);
+      else pendingOverride = { decision: req.decision, reason, ...(req.by ? { by: req.by } : {}) };
+      overrides += 1;
+      await recordDecision({
+        runId,
+        key: `override-${overrides}`,
+        week,
+        decision: req.decision,
+        ruleDecision,
+        reasons: [`operator override of ${ruleDecision}`],
+        overriddenBy: req.by ?? 'unknown',
+        overrideReason: reason,
+        at: Date.now(),
+      });
+      return { decision: req.decision, ruleDecision, week, plannedWeeks };
     },
-  });
+    {
+      // Runs before the update is accepted (and written to history): a rejected override leaves no trace.
+      validator: (req) => {
+        const problem = overrideProblem(req);
+        if (problem !== null) throw new Error(problem);
+        if (finalDecision !== null || pendingOverride !== null) throw new Error('the period has already decided');
+        if (req.decision === 'EXTEND' && Math.max(plannedWeeks, currentWeek()) >= config.maxWeeks) {
+          throw new Error(`cannot extend past week ${config.maxWeeks} (maxWeeks)`);
+        }
+      },
+    },
+  );
 
   setHandler(statusQuery, () => {
     const cfg = cfgNow();
     const partial = current.length > 0 ? summarizeWeek(current, weekOf(current[0].day), cfg) : null;
     return {
-      runId, mode, phase, week: currentWeek(), day: nextDay, daysPerWeek: dpw, plannedWeeks,
-      minWeeks: config.minWeeks, maxWeeks: config.maxWeeks, periodStart, backtest, nextSnapshotAt,
+      runId,
+      mode,
+      phase,
+      week: currentWeek(),
+      day: nextDay,
+      daysPerWeek: dpw,
+      plannedWeeks,
+      minWeeks: config.minWeeks,
+      maxWeeks: config.maxWeeks,
+      periodStart,
+      backtest,
+      nextSnapshotAt,
       daysTakenThisWeek: current.map((d) => d.day),
       currentWeekTriggers: partial?.triggers ?? [],
       triggersTable: buildTriggersTable(weeks, cfg),
-      lastDecision, provisional: lastDecision?.provisional ?? null,
-      extensions, reportIds, decideNowRequested: decideNow !== null, override: pendingOverride, decision: finalDecision,
+      lastDecision,
+      provisional: lastDecision?.provisional ?? null,
+      extensions,
+      reportIds,
+      decideNowRequested: decideNow !== null,
+      override: pendingOverride,
+      decision: finalDecision,
     };
   });
 
   const memo = memoSummary();
-  const showProgress = (): void => memo(validationSummary({
-    mode, phase, week: currentWeek(), day: nextDay, daysPerWeek: dpw, plannedWeeks, provisional: lastDecision?.provisional ?? null, decision: finalDecision, lastDecision,
-  }));
+  const showProgress = (): void =>
+    memo(
+      validationSummary({
+        mode,
+        phase,
+        week: currentWeek(),
+        day: nextDay,
+        daysPerWeek: dpw,
+        plannedWeeks,
+        provisional: lastDecision?.provisional ?? null,
+        decision: finalDecision,
+        lastDecision,
+      }),
+    );
 
   upsertSearchAttributes([
     { key: sgcPhaseKey, value: 'validation' },
@@ -334,23 +447,61 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     weeks = [...weeks, summarizeWeek(current, week, cfg)];
     current = [];
     let decision = decide(weeks, cfg);
-    if (windowWeeks !== null && week >= windowWeeks && (decision.decision === 'CONTINUE' || decision.decision === 'EXTEND')) {
+    if (
+      windowWeeks !== null &&
+      week >= windowWeeks &&
+      (decision.decision === 'CONTINUE' || decision.decision === 'EXTEND')
+    ) {
       // a backtest cannot look past its window: decide there with what it holds
       const forced = decide(weeks, cfg, { force: true });
-      decision = { ...forced, reasons: [`the backtest window holds ${windowWeeks} week${windowWeeks > 1 ? 's' : ''}: decided at its end`, ...forced.reasons] };
+      decision = {
+        ...forced,
+        reasons: [
+          `the backtest window holds ${windowWeeks} week${windowWeeks > 1 ? 's' : ''}: decided at its end`,
+          ...forced.reasons,
+        ],
+      };
     }
     lastDecision = {
-      week, decision: decision.decision, provisional: decision.provisional ?? null, reasons: decision.reasons, incomplete: decision.incomplete,
+      week,
+      decision: decision.decision,
+      provisional: decision.provisional ?? null,
+      reasons: decision.reasons,
+      incomplete: decision.incomplete,
     };
-    if (decision.decision === 'EXTEND') notes.push(`Week ${week}: the rules extended the period. ${decision.reasons.join('; ')}`);
-    upsertSearchAttributes([{ key: sgcWeekKey, value: week }, { key: sgcDecisionKey, value: decision.decision }]);
+    if (decision.decision === 'EXTEND')
+      notes.push(`Week ${week}: the rules extended the period. ${decision.reasons.join('; ')}`);
+    upsertSearchAttributes([
+      { key: sgcWeekKey, value: week },
+      { key: sgcDecisionKey, value: decision.decision },
+    ]);
     showProgress();
-    log.info('validation checkpoint', { week, decision: decision.decision, provisional: decision.provisional, incomplete: decision.incomplete });
-    const report = await writeWeeklyReport({ runId, week, config: cfg, weeks, forecast: forecastOf(weeks), decision, backtest: backtest ?? undefined, notes });
+    log.info('validation checkpoint', {
+      week,
+      decision: decision.decision,
+      provisional: decision.provisional,
+      incomplete: decision.incomplete,
+    });
+    const report = await writeWeeklyReport({
+      runId,
+      week,
+      config: cfg,
+      weeks,
+      forecast: forecastOf(weeks),
+      decision,
+      backtest: backtest ?? undefined,
+      notes,
+    });
     addReport(report.id);
     await recordDecision({
-      runId, key: `week-${week}`, week, decision: decision.decision, reasons: decision.reasons,
-      forced: decision.forced, incomplete: decision.incomplete, at: Date.now(),
+      runId,
+      key: `week-${week}`,
+      week,
+      decision: decision.decision,
+      reasons: decision.reasons,
+      forced: decision.forced,
+      incomplete: decision.incomplete,
+      at: Date.now(),
     });
     return decision;
   };
@@ -371,9 +522,19 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     const ruleDecision = asFinal(d);
     const decision = override && override.decision !== 'EXTEND' ? override.decision : ruleDecision;
     finalDecision = decision;
-    upsertSearchAttributes([{ key: sgcDecisionKey, value: decision }, { key: sgcStatusKey, value: 'decided' }, { key: sgcWeekKey, value: d.week }]);
+    upsertSearchAttributes([
+      { key: sgcDecisionKey, value: decision },
+      { key: sgcStatusKey, value: 'decided' },
+      { key: sgcWeekKey, value: d.week },
+    ]);
     showProgress();
-    log.info('validation period decided', { decision, ruleDecision, week: d.week, incomplete: d.incomplete, overridden: override !== null });
+    log.info('validation period decided', {
+      decision,
+      ruleDecision,
+      week: d.week,
+      incomplete: d.incomplete,
+      overridden: override !== null,
+    });
     const forecast = forecastOf(all);
     // seed 000: after STAY, re-evaluate quarterly. Added after periods were already running:
     // patched() keeps their histories replaying (they end without this step).
@@ -381,36 +542,80 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
       if (mode === 'live') {
         const everyDays = cfg.reevaluationEveryDays;
         // the same rules (cfg holds thresholds and weeks as this period ended with them), live
-        const next: ValidationPeriodInput = { config: cfg, queryOverrides: input.queryOverrides, dayLengthSeconds: input.dayLengthSeconds, settleSeconds: input.settleSeconds };
+        const next: ValidationPeriodInput = {
+          config: cfg,
+          queryOverrides: input.queryOverrides,
+          dayLengthSeconds: input.dayLengthSeconds,
+          settleSeconds: input.settleSeconds,
+        };
         const s = await scheduleReevaluation({ runId, everyDays, input: next as Record<string, unknown> });
-        notes.push(`Quarterly re-evaluation scheduled: Temporal Schedule ${s.scheduleId} starts a new live period every ${everyDays} days (\`temporal schedule describe --schedule-id ${s.scheduleId}\`).`);
+        notes.push(
+          `Quarterly re-evaluation scheduled: Temporal Schedule ${s.scheduleId} starts a new live period every ${everyDays} days (\`temporal schedule describe --schedule-id ${s.scheduleId}\`).`,
+        );
       } else {
-        notes.push('Backtest: no re-evaluation is scheduled (a live period that decides STAY schedules one every quarter).');
+        notes.push(
+          'Backtest: no re-evaluation is scheduled (a live period that decides STAY schedules one every quarter).',
+        );
       }
     }
     const report = await writeFinalReport({
-      runId, config: cfg, weeks: all, forecast, decision: d, backtest: backtest ?? undefined, notes,
+      runId,
+      config: cfg,
+      weeks: all,
+      forecast,
+      decision: d,
+      backtest: backtest ?? undefined,
+      notes,
       ...(override ? { override: { decision: override.decision, reason: override.reason, by: override.by } } : {}),
     });
     addReport(report.id);
     await recordDecision({
-      runId, key: 'final', week: d.week, decision, ruleDecision, reasons: d.reasons, forced: d.forced, incomplete: d.incomplete,
-      ...(override ? { overriddenBy: override.by ?? 'unknown', overrideReason: override.reason } : {}), at: Date.now(),
+      runId,
+      key: 'final',
+      week: d.week,
+      decision,
+      ruleDecision,
+      reasons: d.reasons,
+      forced: d.forced,
+      incomplete: d.incomplete,
+      ...(override ? { overriddenBy: override.by ?? 'unknown', overrideReason: override.reason } : {}),
+      at: Date.now(),
     });
     await finishRun({ runId, status: 'decided', decision, at: Date.now() });
     phase = 'decided';
     await condition(allHandlersFinished);
     return {
-      runId, mode, decision, ruleDecision, reasons: d.reasons, triggersTable: d.triggersTable, forecast,
-      incomplete: d.incomplete, forced: d.forced, week: d.week, days: all.reduce((n, w) => n + w.days.length, 0),
-      reportIds, override, extensions,
+      runId,
+      mode,
+      decision,
+      ruleDecision,
+      reasons: d.reasons,
+      triggersTable: d.triggersTable,
+      forecast,
+      incomplete: d.incomplete,
+      forced: d.forced,
+      week: d.week,
+      days: all.reduce((n, w) => n + w.days.length, 0),
+      reportIds,
+      override,
+      extensions,
     };
   };
 
   const carryOn = async (): Promise<never> => {
     await condition(allHandlersFinished);
     const next: ValidationCarry = {
-      periodStart, nextDay, weeks, reportIds, plannedWeeks, extensions, notes, lastDecision, decideNow, overrides, startedAt,
+      periodStart,
+      nextDay,
+      weeks,
+      reportIds,
+      plannedWeeks,
+      extensions,
+      notes,
+      lastDecision,
+      decideNow,
+      overrides,
+      startedAt,
     };
     log.info('validation period continues as new', { nextDay, week: weekOf(nextDay) });
     return continueAsNew<typeof validationPeriodWorkflow>({ ...input, carry: next });
@@ -418,7 +623,12 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
 
   try {
     if (!carry) {
-      await startRun({ runId, mode, input: { ...input, carry: undefined, resolved: { config, backtest, wallDaySeconds, settleSeconds } }, at: startedAt });
+      await startRun({
+        runId,
+        mode,
+        input: { ...input, carry: undefined, resolved: { config, backtest, wallDaySeconds, settleSeconds } },
+        at: startedAt,
+      });
     } else if ((nextDay - 1) % dpw !== 0) {
       // continued inside a week: its earlier days come back from Postgres, not through the input
       current = await loadSnapshots({ runId, fromDay: (weekOf(nextDay) - 1) * dpw + 1, toDay: nextDay - 1 });
@@ -441,7 +651,13 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
       }
       phase = 'collecting';
       const snapshot = await takeDailySnapshot({
-        runId, day: nextDay, dayStart, dayEnd, resolutionSeconds: res, subqueryStepSeconds: config.subqueryStepSeconds, queryOverrides,
+        runId,
+        day: nextDay,
+        dayStart,
+        dayEnd,
+        resolutionSeconds: res,
+        subqueryStepSeconds: config.subqueryStepSeconds,
+        queryOverrides,
       });
       current.push(snapshot);
       nextDay += 1;
@@ -454,13 +670,21 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
         if (interrupted()) return await finish(null);
         return await carryOn();
       }
-      if ((input.maxDaysPerRun !== undefined && daysThisRun >= input.maxDaysPerRun) || workflowInfo().continueAsNewSuggested) {
+      if (
+        (input.maxDaysPerRun !== undefined && daysThisRun >= input.maxDaysPerRun) ||
+        workflowInfo().continueAsNewSuggested
+      ) {
         if (interrupted()) return await finish(null);
         return await carryOn();
       }
     }
   } catch (err) {
-    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type && PERMANENT.has(err.cause.type)) {
+    if (
+      err instanceof ActivityFailure &&
+      err.cause instanceof ApplicationFailure &&
+      err.cause.type &&
+      PERMANENT.has(err.cause.type)
+    ) {
       log.error('validation period failed', { type: err.cause.type, message: err.cause.message });
       await finishRun({ runId, status: 'failed', at: Date.now() });
       upsertSearchAttributes([{ key: sgcStatusKey, value: 'failed' }]);

@@ -138,19 +138,36 @@ interface Sbx {
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
 
-const createBody = z.object({
-  templateID: z.string().min(1),
-  metadata: z.record(z.string(), z.string()).optional().nullable(),
-  envVars: z.record(z.string(), z.string()).optional().nullable(),
-  timeout: z.number().int().min(0).optional().nullable(),
-}).loose();
+const createBody = z
+  .object({
+    templateID: z.string().min(1),
+    metadata: z.record(z.string(), z.string()).optional().nullable(),
+    envVars: z.record(z.string(), z.string()).optional().nullable(),
+    timeout: z.number().int().min(0).optional().nullable(),
+  })
+  .loose();
 const timeoutBody = z.object({ timeout: z.number().int() }).loose();
 const connectBody = z.object({ timeout: z.number().int().min(0).optional().nullable() }).loose();
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -216,11 +233,15 @@ function listen(server: http.Server, host: string, port: number): Promise<number
 /** Starts the stand-in: both listeners are up and stale sandboxes of dead stand-ins are swept. */
 export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStandin> {
   if (process.getuid?.() !== 0) {
-    throw new Error('the E2B stand-in must run as root: envd (like in E2B\'s VMs) runs as root and starts each sandbox\'s commands as that sandbox\'s own user');
+    throw new Error(
+      "the E2B stand-in must run as root: envd (like in E2B's VMs) runs as root and starts each sandbox's commands as that sandbox's own user",
+    );
   }
   const ver = spawnSync(opts.envdBin, ['-version'], { encoding: 'utf8', timeout: 10_000 });
   if (ver.status !== 0 || !/^\d+\.\d+\.\d+/.test(ver.stdout.trim())) {
-    throw new Error(`envd at ${opts.envdBin} does not run (${ver.error?.message ?? ver.stderr.trim() ?? `exit ${ver.status}`}); run \`npm run provision\``);
+    throw new Error(
+      `envd at ${opts.envdBin} does not run (${ver.error?.message ?? ver.stderr.trim() ?? `exit ${ver.status}`}); run \`npm run provision\``,
+    );
   }
   const envdVersion = ver.stdout.trim();
   const host = opts.host ?? '127.0.0.1';
@@ -231,7 +252,7 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
   const cpuCount = opts.cpuCount ?? 2;
   const memoryMB = opts.memoryMB ?? 512;
   const ownRoot = opts.root === undefined;
-  const root = opts.root ?? await fs.mkdtemp(join(tmpdir(), 'sgc-e2b-standin-'));
+  const root = opts.root ?? (await fs.mkdtemp(join(tmpdir(), 'sgc-e2b-standin-')));
   await fs.mkdir(root, { recursive: true });
   // sandbox users must reach their homes below it, but not list each other's directories
   await fs.chmod(root, 0o711);
@@ -256,14 +277,30 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
 
   function public_(s: Sbx): Record<string, unknown> {
     return {
-      sandboxID: s.id, templateID: s.templateID, clientID: 'sgc-standin', startedAt: new Date(s.startedAt).toISOString(),
-      endAt: new Date(s.endAt).toISOString(), cpuCount, memoryMB, diskSizeMB: 10_240, metadata: { ...s.metadata },
-      state: s.state, envdVersion, volumeMounts: [],
+      sandboxID: s.id,
+      templateID: s.templateID,
+      clientID: 'sgc-standin',
+      startedAt: new Date(s.startedAt).toISOString(),
+      endAt: new Date(s.endAt).toISOString(),
+      cpuCount,
+      memoryMB,
+      diskSizeMB: 10_240,
+      metadata: { ...s.metadata },
+      state: s.state,
+      envdVersion,
+      volumeMounts: [],
     };
   }
 
   function created(s: Sbx): Record<string, unknown> {
-    return { sandboxID: s.id, templateID: s.templateID, clientID: 'sgc-standin', envdVersion, envdAccessToken: s.accessToken, domain: null };
+    return {
+      sandboxID: s.id,
+      templateID: s.templateID,
+      clientID: 'sgc-standin',
+      envdVersion,
+      envdAccessToken: s.accessToken,
+      domain: null,
+    };
   }
 
   function sandboxOr404(id: string): Sbx {
@@ -287,14 +324,20 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
       const logFd = openSync(join(dir, 'envd.log'), 'a', 0o600);
       // a clean environment: envd hands its PATH to commands, nothing else of ours
       const proc = spawn(opts.envdBin, ['-isnotfc', '-no-cgroups', '-port', String(port)], {
-        cwd: dir, env: { PATH: DEFAULT_PATH }, stdio: ['ignore', logFd, logFd], detached: true,
+        cwd: dir,
+        env: { PATH: DEFAULT_PATH },
+        stdio: ['ignore', logFd, logFd],
+        detached: true,
       });
       closeSync(logFd);
       proc.on('error', () => undefined);
       if (proc.pid) await fs.writeFile(join(dir, 'envd.pid'), String(proc.pid), { mode: 0o600 });
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline && proc.exitCode === null && proc.signalCode === null) {
-        const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status === 204, () => false);
+        const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
+          (r) => r.status === 204,
+          () => false,
+        );
         if (ok) return { proc, port };
         await sleep(25);
       }
@@ -308,7 +351,12 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
     throw lastErr;
   }
 
-  async function createSandbox(templateID: string, timeoutMs: number, metadata: Record<string, string>, envVars: Record<string, string>): Promise<Sbx> {
+  async function createSandbox(
+    templateID: string,
+    timeoutMs: number,
+    metadata: Record<string, string>,
+    envVars: Record<string, string>,
+  ): Promise<Sbx> {
     const id = newId();
     const dir = join(root, id);
     await fs.mkdir(dir, { mode: 0o711 });
@@ -322,12 +370,28 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
       const init = await fetch(`http://127.0.0.1:${envd.port}/init`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ envVars, defaultUser: user.name, defaultWorkdir: user.home, accessToken, timestamp: new Date().toISOString() }),
+        body: JSON.stringify({
+          envVars,
+          defaultUser: user.name,
+          defaultWorkdir: user.home,
+          accessToken,
+          timestamp: new Date().toISOString(),
+        }),
       });
       if (!init.ok) throw new Error(`envd /init answered ${init.status}`);
       const now = Date.now();
       const s: Sbx = {
-        id, templateID, metadata, startedAt: now, endAt: now + timeoutMs, state: 'running', dir, user, port: envd.port, proc: envd.proc, accessToken,
+        id,
+        templateID,
+        metadata,
+        startedAt: now,
+        endAt: now + timeoutMs,
+        state: 'running',
+        dir,
+        user,
+        port: envd.port,
+        proc: envd.proc,
+        accessToken,
       };
       envd.proc.once('exit', () => {
         // envd died on its own: the sandbox is gone, as a crashed VM would be
@@ -357,7 +421,9 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
       } catch {
         // already gone
       }
-      await removeSandboxUser(s.user).catch((e: unknown) => log('removing the sandbox user failed', { sandboxId: s.id, err: (e as Error).message }));
+      await removeSandboxUser(s.user).catch((e: unknown) =>
+        log('removing the sandbox user failed', { sandboxId: s.id, err: (e as Error).message }),
+      );
       await fs.rm(s.dir, { recursive: true, force: true }).catch(() => undefined);
     })();
     destroying.add(p);
@@ -393,24 +459,34 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
     if (req.headers['x-api-key'] !== opts.apiKey) throw new HttpError(401, 'Invalid API key');
     const fault = takeFault(route);
     if (fault) {
-      throw new HttpError(fault.status, `injected fault on ${route}`, fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) });
+      throw new HttpError(
+        fault.status,
+        `injected fault on ${route}`,
+        fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) },
+      );
     }
     const id = decodeURIComponent(path.split('/')[path.startsWith('/v2/') ? 3 : 2] ?? '');
 
     switch (route) {
       case 'create': {
         const b = createBody.safeParse(await readJson(req));
-        if (!b.success) throw new HttpError(400, `invalid body: ${b.error.issues[0]?.path.join('.')} ${b.error.issues[0]?.message}`);
+        if (!b.success)
+          throw new HttpError(400, `invalid body: ${b.error.issues[0]?.path.join('.')} ${b.error.issues[0]?.message}`);
         if (!templates.has(b.data.templateID)) throw new HttpError(404, `template '${b.data.templateID}' not found`);
         const timeoutMs = b.data.timeout == null ? defaultTimeoutMs : b.data.timeout * 1000;
-        if (timeoutMs > maxLifetimeMs) throw new HttpError(400, `Timeout cannot be greater than ${maxLifetimeMs / 3_600_000} hours`);
+        if (timeoutMs > maxLifetimeMs)
+          throw new HttpError(400, `Timeout cannot be greater than ${maxLifetimeMs / 3_600_000} hours`);
         if (opts.maxConcurrent !== undefined && sandboxes.size + creating >= opts.maxConcurrent) {
-          throw new HttpError(429, `you have reached the maximum number of concurrent E2B sandboxes (${opts.maxConcurrent})`);
+          throw new HttpError(
+            429,
+            `you have reached the maximum number of concurrent E2B sandboxes (${opts.maxConcurrent})`,
+          );
         }
         if (faults.createsPerSecond !== undefined) {
           const now = Date.now();
           createStamps = createStamps.filter((t) => t > now - 1000);
-          if (createStamps.length >= faults.createsPerSecond) throw new HttpError(429, 'Rate limit exceeded: too many sandbox creations per second');
+          if (createStamps.length >= faults.createsPerSecond)
+            throw new HttpError(429, 'Rate limit exceeded: too many sandbox creations per second');
           createStamps.push(now);
         }
         creating++;
@@ -438,7 +514,8 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
         if (!b.success) throw new HttpError(400, 'invalid body');
         // E2B applies its default lifetime when the client sends none
         const timeoutMs = (b.data.timeout ?? 300) * 1000;
-        if (timeoutMs > maxLifetimeMs) throw new HttpError(400, `Timeout cannot be greater than ${maxLifetimeMs / 3_600_000} hours`);
+        if (timeoutMs > maxLifetimeMs)
+          throw new HttpError(400, `Timeout cannot be greater than ${maxLifetimeMs / 3_600_000} hours`);
         const s = sandboxOr404(id);
         if (s.state === 'paused') {
           // connect resumes a paused sandbox
@@ -462,10 +539,14 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
         const want: [string, string][] = [];
         if (metadataQ) {
           // the SDK URI-encodes each key and value, then form-encodes the pairs
-          for (const [k, v] of new URLSearchParams(metadataQ)) want.push([decodeURIComponent(k), decodeURIComponent(v)]);
+          for (const [k, v] of new URLSearchParams(metadataQ))
+            want.push([decodeURIComponent(k), decodeURIComponent(v)]);
         }
         const states = (url.searchParams.get('state') ?? 'running,paused').split(',').filter(Boolean);
-        const limit = Math.min(Math.max(Number(url.searchParams.get('limit') ?? opts.defaultPageSize ?? 100) || 100, 1), 100);
+        const limit = Math.min(
+          Math.max(Number(url.searchParams.get('limit') ?? opts.defaultPageSize ?? 100) || 100, 1),
+          100,
+        );
         const after = url.searchParams.get('nextToken');
         const all = [...sandboxes.values()]
           .filter((s) => states.includes(s.state) && want.every(([k, v]) => s.metadata[k] === v))
@@ -532,17 +613,22 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
     }
     if (faults.filesLatencyMs && (req.url ?? '').startsWith('/files')) await sleep(faults.filesLatencyMs);
     const headers: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && !k.startsWith('e2b-sandbox-')) headers[k] = v;
-    const up = http.request({ host: '127.0.0.1', port: s.port, method: req.method, path: req.url, headers, agent }, (ur) => {
-      const out: http.OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(ur.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
-      res.writeHead(ur.statusCode ?? 502, out);
-      res.flushHeaders();
-      // a sandbox killed mid-response ends the client's stream abruptly, as E2B's proxy does
-      pipeline(ur, res, () => undefined);
-    });
+    for (const [k, v] of Object.entries(req.headers))
+      if (!HOP_BY_HOP.has(k) && !k.startsWith('e2b-sandbox-')) headers[k] = v;
+    const up = http.request(
+      { host: '127.0.0.1', port: s.port, method: req.method, path: req.url, headers, agent },
+      (ur) => {
+        const out: http.OutgoingHttpHeaders = {};
+        for (const [k, v] of Object.entries(ur.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
+        res.writeHead(ur.statusCode ?? 502, out);
+        res.flushHeaders();
+        // a sandbox killed mid-response ends the client's stream abruptly, as E2B's proxy does
+        pipeline(ur, res, () => undefined);
+      },
+    );
     up.on('error', () => {
-      if (!res.headersSent) sendJson(res, 502, { code: 502, message: `The sandbox ${id} was not found`, sandboxId: id });
+      if (!res.headersSent)
+        sendJson(res, 502, { code: 502, message: `The sandbox ${id} was not found`, sandboxId: id });
       else res.destroy();
     });
     res.on('close', () => {
@@ -572,15 +658,28 @@ export async function startE2bStandin(opts: E2bStandinOptions): Promise<E2bStand
     sandboxUrl: `http://${host}:${sandboxPort}`,
     envdVersion,
     setFaults(f) {
-      faults = { ...f, apiErrors: f.apiErrors?.map((x) => ({ ...x })), ...(f.resetStreams ? { resetStreams: { ...f.resetStreams } } : {}) };
+      faults = {
+        ...f,
+        apiErrors: f.apiErrors?.map((x) => ({ ...x })),
+        ...(f.resetStreams ? { resetStreams: { ...f.resetStreams } } : {}),
+      };
     },
     requestCounts() {
       return { ...counts };
     },
     sandboxes() {
       return [...sandboxes.values()].map((s) => ({
-        id: s.id, state: s.state, templateID: s.templateID, metadata: { ...s.metadata }, startedAt: new Date(s.startedAt), endAt: new Date(s.endAt),
-        user: s.user.name, uid: s.user.uid, home: s.user.home, envdPid: s.proc.pid ?? -1, envdPort: s.port,
+        id: s.id,
+        state: s.state,
+        templateID: s.templateID,
+        metadata: { ...s.metadata },
+        startedAt: new Date(s.startedAt),
+        endAt: new Date(s.endAt),
+        user: s.user.name,
+        uid: s.user.uid,
+        home: s.user.home,
+        envdPid: s.proc.pid ?? -1,
+        envdPort: s.port,
       }));
     },
     pause(id) {

@@ -59,7 +59,17 @@ async function lookup(name: string): Promise<{ uid: number; gid: number } | null
  * template user). The home's parent must exist and be traversable.
  */
 export async function createSandboxUser(name: string, home: string): Promise<SandboxUser> {
-  await withPasswdRetry('useradd', ['-U', '-M', '-d', home, '-s', '/bin/bash', '-c', `${USER_COMMENT_PREFIX}${process.pid}`, name]);
+  await withPasswdRetry('useradd', [
+    '-U',
+    '-M',
+    '-d',
+    home,
+    '-s',
+    '/bin/bash',
+    '-c',
+    `${USER_COMMENT_PREFIX}${process.pid}`,
+    name,
+  ]);
   const ids = await lookup(name);
   if (!ids) throw new Error(`useradd ${name} succeeded but the user is not in /etc/passwd`);
   await fs.mkdir(home, { recursive: true, mode: 0o755 });
@@ -139,7 +149,12 @@ export async function sweepStaleUsers(): Promise<number> {
     // the sandbox directory (home's parent) holds envd's pid file and the stand-in's marker;
     // without the marker nothing but the user itself is touched
     const sandboxDir = join(home, '..');
-    const ours = basename(home) === 'home' && await fs.access(join(sandboxDir, MARKER_FILE)).then(() => true, () => false);
+    const ours =
+      basename(home) === 'home' &&
+      (await fs.access(join(sandboxDir, MARKER_FILE)).then(
+        () => true,
+        () => false,
+      ));
     if (!ours) {
       await killUidProcesses(Number(f[2]));
       await withPasswdRetry('userdel', ['-f', f[0]]).catch(() => undefined);
