@@ -13,7 +13,7 @@ export async function startRehome(
   eventId: number,
   opts: { concurrency?: number } = {},
 ): Promise<string> {
-  const workflowId = rehomeWorkflowId(eventId);
+  const workflowId = rehomeWorkflowId(eventId, t.taskQueue);
   try {
     await t.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>
       t.client.workflow.start(rehomeWorkflow, {

@@ -64,6 +64,8 @@ export function artifactRunId(workflowId: string): string {
 }
 
 /** Issue 10 section 3: the re-home of live approach-2 workspaces after kill `eventId` (one per kill). */
-export function rehomeWorkflowId(eventId: number): string {
-  return `rehome-kill-${eventId}`;
+export function rehomeWorkflowId(eventId: number, taskQueue: string): string {
+  // kill event ids count per database: the task queue keeps two deployments (or test files)
+  // sharing one Temporal namespace from answering each other's kill with an old run
+  return `rehome-kill-${taskQueue}-${eventId}`;
 }

@@ -275,9 +275,10 @@ test('baseline Schedules over HTTP: create, list, pause, unpause, trigger', asyn
     );
     // a Schedule applies patches asynchronously: wait for the trigger to land while it stays paused
     const handle = env.client.schedule.getHandle(created.json().scheduleId);
+    // (the three patches are applied asynchronously too: wait for the pause as well, never for less)
     const d = await until(async () => {
       const x = await handle.describe();
-      return x.info.recentActions.length > 0 ? x : undefined;
+      return x.info.recentActions.length > 0 && x.state.paused ? x : undefined;
     });
     assert.equal(d.state.paused, true);
   } finally {

@@ -201,6 +201,7 @@ describe('re-home after a kill', () => {
 });
 
 describe('the kill route starts the re-home (rehomeWorkflow on the git worker)', () => {
+  let taskQueue = '';
   let env: TestWorkflowEnvironment;
   let worker: Worker;
   let running: Promise<void>;
@@ -208,7 +209,7 @@ describe('the kill route starts the re-home (rehomeWorkflow on the git worker)',
 
   beforeAll(async () => {
     env = await testEnv();
-    const taskQueue = uniqueQueue('rehome');
+    taskQueue = uniqueQueue('rehome');
     worker = await createGitWorker({
       connection: env.nativeConnection,
       namespace: 'default',
@@ -270,7 +271,7 @@ describe('the kill route starts the re-home (rehomeWorkflow on the git worker)',
     });
     expect(res.statusCode).toBe(200);
     const body = res.json() as { eventId: number; rehome: { workflowId: string | null; error: string | null } };
-    expect(body.rehome).toEqual({ workflowId: rehomeWorkflowId(body.eventId), error: null });
+    expect(body.rehome).toEqual({ workflowId: rehomeWorkflowId(body.eventId, taskQueue), error: null });
 
     const handle = env.client.workflow.getHandle(body.rehome.workflowId!);
     const result = await handle.result();
