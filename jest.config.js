@@ -28,14 +28,16 @@ const common = {
   },
 };
 const suite = (name) => ({ ...common, displayName: name, testMatch: [`<rootDir>/test/${name}/**/*.test.ts`] });
+// the real-stack suites retry timing flakes (test/setup/retry.ts); unit and replay never do
+const stackSuite = (name) => ({ ...suite(name), setupFilesAfterEnv: ['<rootDir>/test/setup/retry.ts'] });
 
 /** @type {import('jest').Config} */
 export default {
   projects: [
     suite('unit'),
-    suite('workflows'),
-    suite('integration'),
-    suite('security'),
+    stackSuite('workflows'),
+    stackSuite('integration'),
+    stackSuite('security'),
     // stored workflow histories replayed against the current workflow code (no stack needed)
     suite('replay'),
   ],
