@@ -3,6 +3,7 @@ import { validationConfigSchema } from './validation.js';
 import { canaryConfigSchema } from './canary.js';
 import { baselineConfigSchema, checkBaselineProfiles } from './baseline.js';
 import { driftConfigSchema } from './drift.js';
+import { demoConfigSchema } from './demo.js';
 import { queriesSchema } from './queries.js';
 import { apiLimitsShape, workspaceLimitsShape } from './limits.js';
 import { PUSH_LOCK_DEFAULTS } from '../lock/defaults.js';
@@ -286,6 +287,7 @@ export const configSchema = z
     canary: canaryConfigSchema,
     baseline: baselineConfigSchema,
     drift: driftConfigSchema,
+    demo: demoConfigSchema,
   })
   .superRefine((c, ctx) => {
     checkBaselineProfiles(c, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
