@@ -21,8 +21,14 @@
  *  - linear_mape_pct: the same for least squares (clamped at 0 like the old forecast);
  *  - coverage_80_pct: share of those (series, week) totals inside the method's 80 % interval.
  * stderr has the same per family and per noise level, the daily-point versions (MAPE and 80 %
- * coverage of each held-out day), and oracle_mape: the error of the noise-free curve itself,
- * i.e. the part no forecast can remove (noise and spikes in the held-out weeks).
+ * coverage of each held-out day), and two references:
+ *  - oracle_mape: the error of the noise-free curve itself, i.e. the part no forecast can remove
+ *    (noise and spikes in the held-out weeks);
+ *  - known_mape: least squares that is *told* the structure — the step day, whether the series
+ *    grows, which fitted days are spikes and the weekly pattern — and only estimates the level,
+ *    the slope (when it grows) and the step's ratio from the same fitted days. What is left
+ *    between it and oracle_mape is estimation noise; a method that must also find the structure
+ *    can hardly beat it, so it shows how much room the goal leaves.
  *
  * Goals: mape_pct ≤ linear_mape_pct / 2 and ≤ 10; 75 ≤ coverage_80_pct ≤ 90.
  * Prints one final line: BENCH forecast-accuracy series=<n> mape_pct=<n> linear_mape_pct=<n> coverage_80_pct=<n>
@@ -58,6 +64,8 @@ interface History {
   truth: number[];
   /** days left out of the fit (missing data) */
   missing: Set<number>;
+  /** the structure the series was generated with (for the known-structure reference only) */
+  known: { stepDay: number; grows: boolean; spikes: Set<number>; weekly: number[] | null };
 }
 
 function generate(family: Family, noise: number, rand: () => number): History {
@@ -91,23 +99,71 @@ function generate(family: Family, noise: number, rand: () => number): History {
   const values: number[] = [];
   const truth: number[] = [];
   const missing = new Set<number>();
+  const spikes = new Set<number>();
   for (let d = 1; d <= TOTAL_DAYS; d++) {
     if (d > 1) e = phi * e + Math.sqrt(1 - phi * phi) * gauss();
     let level = base * (1 + g * (d - 1)) * (d >= stepDay ? factor : 1);
     if (weekly) level *= weekly[(d - 1) % 7];
     truth.push(level);
     let v = level * (1 + noise * e);
-    if (rand() < 0.02) v *= uniform(1.5, 3);
+    if (rand() < 0.02) {
+      v *= uniform(1.5, 3);
+      spikes.add(d);
+    }
     values.push(Math.max(0, v));
     if (d <= FIT_DAYS && rand() < 0.03) missing.add(d);
   }
-  return { family, noise, values, truth, missing };
+  return { family, noise, values, truth, missing, known: { stepDay, grows: g !== 0, spikes, weekly } };
+}
+
+/**
+ * The known-structure reference: y = F^[d ≥ step] · (a + b·d) · weekly(d) fitted by least squares
+ * on the fitted days that are not spikes (b = 0 when the series does not grow), alternating
+ * between (a, b) on the step-adjusted values and F on the days from the step on. Returns the
+ * projected value of a day.
+ */
+function knownStructureFit(h: History, fitPts: readonly [number, number][]): (day: number) => number {
+  const { stepDay, grows, spikes, weekly } = h.known;
+  const pts = fitPts
+    .filter(([d]) => !spikes.has(d))
+    .map(([d, v]): [number, number] => [d, weekly ? v / weekly[(d - 1) % 7] : v]);
+  const after = (d: number): boolean => d >= stepDay;
+  const nAfter = pts.filter(([d]) => after(d)).length;
+  let ratio = 1;
+  if (nAfter > 0 && nAfter < pts.length) {
+    const m = (f: (d: number) => boolean): number => {
+      const v = pts.filter(([d]) => f(d)).map(([, y]) => y);
+      return v.reduce((s, y) => s + y, 0) / v.length;
+    };
+    ratio = m(after) / m((d) => !after(d));
+  }
+  let a = 0;
+  let b = 0;
+  for (let iter = 0; iter < 20; iter++) {
+    const z = pts.map(([d, y]): [number, number] => [d, after(d) ? y / ratio : y]);
+    const xm = z.reduce((s, [d]) => s + d, 0) / z.length;
+    const ym = z.reduce((s, [, y]) => s + y, 0) / z.length;
+    const sxx = z.reduce((s, [d]) => s + (d - xm) ** 2, 0);
+    b = grows && sxx > 0 ? z.reduce((s, [d, y]) => s + (d - xm) * (y - ym), 0) / sxx : 0;
+    a = ym - b * xm;
+    if (nAfter === 0 || nAfter === pts.length) break;
+    let num = 0;
+    let den = 0;
+    for (const [d, y] of pts)
+      if (after(d)) {
+        num += y * (a + b * d);
+        den += (a + b * d) ** 2;
+      }
+    ratio = den > 0 ? num / den : ratio;
+  }
+  return (day) => Math.max(0, (after(day) ? ratio : 1) * (a + b * day) * (weekly ? weekly[(day - 1) % 7] : 1));
 }
 
 interface Score {
   ape: number[];
   linearApe: number[];
   oracleApe: number[];
+  knownApe: number[];
   inside80: number;
   aggregates: number;
   dailyApe: number[];
@@ -121,6 +177,7 @@ const emptyScore = (): Score => ({
   ape: [],
   linearApe: [],
   oracleApe: [],
+  knownApe: [],
   inside80: 0,
   aggregates: 0,
   dailyApe: [],
@@ -137,6 +194,7 @@ function score(h: History, into: Score[]): void {
   const fit = fitDailySeries(fitPts);
   const lin = linearFit(fitPts);
   if (!fit || !lin) throw new Error('a 3-week history always fits');
+  const known = knownStructureFit(h, fitPts);
   for (const s of into) {
     s.series++;
     if (!fit.enoughHistory) s.notEnoughHistory++;
@@ -147,10 +205,12 @@ function score(h: History, into: Score[]): void {
     const p = predictTotal(fit, days);
     const linear = days.reduce((s, d) => s + Math.max(0, lin.intercept + lin.slope * d), 0);
     const oracle = days.reduce((s, d) => s + h.truth[d - 1], 0);
+    const knownTotal = days.reduce((s, d) => s + known(d), 0);
     for (const s of into) {
       s.ape.push((Math.abs(p.mean - actual) / actual) * 100);
       s.linearApe.push((Math.abs(linear - actual) / actual) * 100);
       s.oracleApe.push((Math.abs(oracle - actual) / actual) * 100);
+      s.knownApe.push((Math.abs(knownTotal - actual) / actual) * 100);
       s.aggregates++;
       if (actual >= p.lo80 && actual <= p.hi80) s.inside80++;
     }
@@ -182,7 +242,7 @@ function main(): void {
     }
   }
   const line = (name: string, s: Score): string =>
-    `${name.padEnd(12)} series=${String(s.series).padStart(4)} mape=${f1(mean(s.ape)).padStart(5)} linear_mape=${f1(mean(s.linearApe)).padStart(6)} oracle_mape=${f1(mean(s.oracleApe)).padStart(5)} ` +
+    `${name.padEnd(12)} series=${String(s.series).padStart(4)} mape=${f1(mean(s.ape)).padStart(5)} linear_mape=${f1(mean(s.linearApe)).padStart(6)} oracle_mape=${f1(mean(s.oracleApe)).padStart(5)} known_mape=${f1(mean(s.knownApe)).padStart(5)} ` +
     `cov80=${f1((100 * s.inside80) / s.aggregates).padStart(5)} daily_mape=${f1(mean(s.dailyApe)).padStart(5)} daily_cov80=${f1((100 * s.dailyInside80) / s.dailyPoints).padStart(5)} not_enough_history=${s.notEnoughHistory}`;
   process.stderr.write(
     `[forecast-accuracy] seed=${SEED}; weekly totals of days 22–42 from a fit on days 1–21 (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
