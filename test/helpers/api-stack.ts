@@ -26,9 +26,11 @@ export async function startApiStack(o: {
   db: Db;
   config: Config;
   log: Logger;
+  /** task-queue prefix, so a test file's worker is recognisable in Temporal UI */
+  queue?: string;
 }): Promise<ApiStack> {
   const { env, db, config, log } = o;
-  const taskQueue = uniqueQueue('sec');
+  const taskQueue = uniqueQueue(o.queue ?? 'sec');
   const workerService = createGitService({ config, db, metrics: createMetrics({ defaultMetrics: false }), log });
   await workerService.start();
   const worker: Worker = await createGitWorker({
@@ -77,12 +79,16 @@ export async function call(
   base: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; timeoutMs?: number } = {},
+  opts: { token?: string; body?: unknown; timeoutMs?: number; idempotencyKey?: string; raw?: string } = {},
 ): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
   let body: string | undefined;
-  if (opts.body !== undefined) {
+  if (opts.raw !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = opts.raw;
+  } else if (opts.body !== undefined) {
     headers['content-type'] = 'application/json';
     body = JSON.stringify(opts.body);
   }

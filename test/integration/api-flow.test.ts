@@ -10,19 +10,19 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { buildApp, type App } from '../../api/app.js';
 import { parseConfig, type Config } from '../../lib/config/index.js';
 import { createDb } from '../../lib/db/index.js';
 import { createLogger } from '../../lib/log.js';
 import { createMetrics, type Approach } from '../../lib/metrics.js';
-import { createGitService, type PooledGitService as Pooled, type SimpleGitService } from '../../lib/service/index.js';
-import { createGitWorker } from '../../workers/git-worker.js';
+import { createGitService } from '../../lib/service/index.js';
+import { call as httpCall, startApiStack, type Res } from '../helpers/api-stack.js';
 import { createTemporalClient } from '../../clients/temporal.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { cloneAndRead, createBareRepo, git } from '../helpers/git.js';
 import { freePort } from '../../scripts/stack.js';
-import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, uniqueQueue } from '../helpers/temporal.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -73,69 +73,12 @@ interface Stack {
 /** A worker and an API for one approach, each with its own GitService (like two processes). */
 async function startStack(approach: Approach): Promise<Stack> {
   const config = testConfig(approach);
-  const taskQueue = uniqueQueue(`api-${approach}`);
-  const workerService: SimpleGitService | Pooled = createGitService({
-    config,
-    db: tdb.db,
-    metrics: createMetrics({ defaultMetrics: false }),
-    log,
-  });
-  await workerService.start();
-  const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    service: workerService,
-    log,
-    metrics: createMetrics({ defaultMetrics: false }),
-    pool: workerService.approach === 'pooled' ? workerService.pool : undefined,
-    workflows: { workflowBundle: await workflowBundle() },
-    shutdownGraceTime: '1 second',
-  });
-  const running = worker.run();
-  const apiService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
-  const app = await buildApp({
-    config,
-    service: apiService,
-    temporal: { client: env.client, taskQueue },
-    metrics: createMetrics({ defaultMetrics: false }),
-    db: tdb.db,
-    log,
-  });
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    worker.shutdown();
-    await running;
-    await apiService.close();
-    await workerService.close();
-  });
-  return { url, app };
+  const stack = await startApiStack({ env, db: tdb.db, config, log, queue: `api-${approach}` });
+  cleanups.push(() => stack.close());
+  return { url: stack.url, app: stack.app };
 }
 
-interface Res {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(
-  base: string,
-  method: string,
-  path: string,
-  opts: { token?: string; body?: unknown; raw?: string } = {},
-): Promise<Res> {
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: string | undefined;
-  if (opts.raw !== undefined || opts.body !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = opts.raw ?? JSON.stringify(opts.body);
-  }
-  const res = await fetch(`${base}${path}`, { method, headers, body });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const call = httpCall;
 
 function expectStatus(res: Res, status: number): void {
   assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);

@@ -14,16 +14,13 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { buildApp } from '../../api/app.js';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { parseConfig } from '../../lib/config/index.js';
 import { createLogger } from '../../lib/log.js';
-import { createMetrics } from '../../lib/metrics.js';
-import { createGitService } from '../../lib/service/index.js';
-import { createGitWorker } from '../../workers/git-worker.js';
+import { startApiStack } from '../helpers/api-stack.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { cloneAndRead, createBareRepo, git } from '../helpers/git.js';
-import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv } from '../helpers/temporal.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -66,42 +63,9 @@ beforeAll(async () => {
       ],
     },
   });
-  const taskQueue = uniqueQueue('mcp');
-  const workerService = createGitService({
-    config,
-    db: tdb.db,
-    metrics: createMetrics({ defaultMetrics: false }),
-    log,
-  });
-  await workerService.start();
-  const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    service: workerService,
-    log,
-    metrics: createMetrics({ defaultMetrics: false }),
-    workflows: { workflowBundle: await workflowBundle() },
-    shutdownGraceTime: '1 second',
-  });
-  const running = worker.run();
-  const apiService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
-  const app = await buildApp({
-    config,
-    service: apiService,
-    temporal: { client: env.client, taskQueue },
-    metrics: createMetrics({ defaultMetrics: false }),
-    db: tdb.db,
-    log,
-  });
-  apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    worker.shutdown();
-    await running;
-    await apiService.close();
-    await workerService.close();
-  });
+  const stack = await startApiStack({ env, db: tdb.db, config, log, queue: 'mcp' });
+  apiUrl = stack.url;
+  cleanups.push(() => stack.close());
 });
 
 afterAll(async () => {

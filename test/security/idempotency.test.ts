@@ -16,17 +16,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { buildApp, type App } from '../../api/app.js';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { parseConfig } from '../../lib/config/index.js';
 import { pushLockKey } from '../../lib/lock/index.js';
 import { createLogger } from '../../lib/log.js';
-import { createMetrics } from '../../lib/metrics.js';
-import { createGitService, PooledGitService } from '../../lib/service/index.js';
-import { createGitWorker } from '../../workers/git-worker.js';
+import { call as httpCall, startApiStack, type Res } from '../helpers/api-stack.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { cloneAndRead, createBareRepo } from '../helpers/git.js';
-import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv } from '../helpers/temporal.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -63,43 +60,9 @@ beforeAll(async () => {
       ],
     },
   });
-  const taskQueue = uniqueQueue('idem');
-  const workerService = createGitService({
-    config,
-    db: tdb.db,
-    metrics: createMetrics({ defaultMetrics: false }),
-    log,
-  });
-  await workerService.start();
-  const worker: Worker = await createGitWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    service: workerService,
-    log,
-    metrics: createMetrics({ defaultMetrics: false }),
-    pool: workerService instanceof PooledGitService ? workerService.pool : undefined,
-    workflows: { workflowBundle: await workflowBundle() },
-    shutdownGraceTime: '1 second',
-  });
-  const running = worker.run();
-  const apiService = createGitService({ config, db: tdb.db, metrics: createMetrics({ defaultMetrics: false }), log });
-  const app: App = await buildApp({
-    config,
-    service: apiService,
-    temporal: { client: env.client, taskQueue },
-    metrics: createMetrics({ defaultMetrics: false }),
-    db: tdb.db,
-    log,
-  });
-  url = await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    worker.shutdown();
-    await running;
-    await apiService.close();
-    await workerService.close();
-  });
+  const stack = await startApiStack({ env, db: tdb.db, config, log, queue: 'idem' });
+  url = stack.url;
+  cleanups.push(() => stack.close());
 });
 
 afterAll(async () => {
@@ -110,24 +73,9 @@ afterAll(async () => {
   rmSync(sandboxRoot, { recursive: true, force: true });
 });
 
-interface Res {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(method: string, path: string, opts: { token: string; body?: unknown; key?: string }): Promise<Res> {
-  const headers: Record<string, string> = { authorization: `Bearer ${opts.token}` };
-  if (opts.key) headers['idempotency-key'] = opts.key;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+/** one request of agent or admin `token`, retried by a client with `key` as its Idempotency-Key */
+const call = (method: string, path: string, opts: { token: string; body?: unknown; key?: string }): Promise<Res> =>
+  httpCall(url, method, path, { token: opts.token, body: opts.body, idempotencyKey: opts.key });
 
 describe('Idempotency-Key', () => {
   test('reusing a key with another body is 422 naming Idempotency-Key; the same body replays the first result', async () => {
