@@ -30,12 +30,11 @@ import {
   ensureDatabase,
   startTemporalDev,
   startPrometheus,
-  spawnManaged,
   waitFor,
   portOpen,
   freePort,
-  type ManagedProcess,
 } from './stack.js';
+import { planServicePorts, renderPrometheusConfig, startServiceProcesses } from './stack-processes.js';
 
 const say = (msg: string): void => {
   process.stdout.write(`[start] ${msg}\n`);
@@ -187,8 +186,10 @@ async function main(): Promise<void> {
     .option('--smoke', 'bring the stack up, run 3 workload rounds, check Prometheus sees the metrics, then stop')
     .option('--rounds <n>', 'workload rounds before idling (0 = until Ctrl-C)', '0')
     .option('--interval <s>', 'seconds between workload rounds', '5')
+    .option('--workers <n>', 'worker processes (README "Scaling out")', '1')
+    .option('--apis <n>', 'API processes, each on its own port (README "Scaling out")', '1')
     .parse();
-  const opts = program.opts<{ smoke?: boolean; rounds: string; interval: string }>();
+  const opts = program.opts<{ smoke?: boolean; rounds: string; interval: string; workers: string; apis: string }>();
   mkdirSync(join(DATA_DIR, 'logs'), { recursive: true });
   const started: { name: string; stop: () => Promise<void> }[] = [];
   let stopping = false;
@@ -275,10 +276,15 @@ async function main(): Promise<void> {
       { name: LOAD_AGENT, role: 'agent', agentId: LOAD_AGENT, token: tokens.load },
     ];
     const repoUrl = demoRemote();
-    const apiPort = (await portOpen(config.api.port)) ? await freePort() : config.api.port;
-    const workerMetricsPort = (await portOpen(config.metrics.workerPort))
-      ? await freePort()
-      : config.metrics.workerPort;
+    // a port per API and per worker process (--apis, --workers; the first ones as configured when free)
+    const ports = await planServicePorts({
+      workers: Number(opts.workers),
+      apis: Number(opts.apis),
+      apiPort: config.api.port,
+      workerPort: config.metrics.workerPort,
+    });
+    const [apiPort] = ports.api;
+    const [workerMetricsPort] = ports.worker;
     const childEnv: NodeJS.ProcessEnv = {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress,
@@ -304,10 +310,11 @@ async function main(): Promise<void> {
     const promConfig = join(DATA_DIR, 'prometheus.yml');
     writeFileSync(
       promConfig,
-      tmpl
-        .replace('${ALERTS_FILE}', join(ROOT, 'monitoring', 'alerts.yml'))
-        .replace('${API_TARGET}', `127.0.0.1:${apiPort}`)
-        .replace('${WORKER_TARGET}', `127.0.0.1:${workerMetricsPort}`),
+      renderPrometheusConfig(tmpl, {
+        alertsFile: join(ROOT, 'monitoring', 'alerts.yml'),
+        apiTargets: ports.api.map((p) => `127.0.0.1:${p}`),
+        workerTargets: ports.worker.map((p) => `127.0.0.1:${p}`),
+      }),
     );
     const prom = await startPrometheus(promBins.prometheus, {
       port: promPort,
@@ -318,30 +325,19 @@ async function main(): Promise<void> {
     });
     started.push({ name: 'prometheus', stop: prom.stop });
 
-    const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
-    // the worker holds the baseline's load token (the run's input names only SGC_BASELINE_TOKEN)
-    const workerEnv = { ...childEnv, SGC_BASELINE_TOKEN: process.env.SGC_BASELINE_TOKEN ?? tokens.load };
-    const worker: ManagedProcess = spawnManaged(tsx, ['workers/main.ts'], {
-      env: workerEnv,
-      logFile: join(DATA_DIR, 'logs', 'worker.log'),
-      ownProcessGroup: true,
-    });
-    started.push({ name: 'worker', stop: worker.stop });
-    // the worker applies migrations before it serves /metrics; the API starts after it
-    await waitFor(
-      'worker /metrics',
-      async () => (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).ok,
-      180_000,
-      worker.child,
-    );
-    const apiProc: ManagedProcess = spawnManaged(tsx, ['api/server.ts'], {
+    // the worker and API processes (scripts/stack-processes.ts): the workers first (one applies the
+    // migrations before it serves /metrics), then the APIs
+    const service = await startServiceProcesses({
+      ports,
       env: childEnv,
-      logFile: join(DATA_DIR, 'logs', 'api.log'),
+      // the worker holds the baseline's load token (the run's input names only SGC_BASELINE_TOKEN)
+      workerEnv: { SGC_BASELINE_TOKEN: process.env.SGC_BASELINE_TOKEN ?? tokens.load },
+      logDir: join(DATA_DIR, 'logs'),
       ownProcessGroup: true,
+      say: psay,
     });
-    started.push({ name: 'api', stop: apiProc.stop });
-    const apiUrl = `http://127.0.0.1:${apiPort}`;
-    await waitFor('api /healthz', async () => (await fetch(`${apiUrl}/healthz`)).ok, 120_000, apiProc.child);
+    started.push({ name: 'api and worker processes', stop: service.stop });
+    const apiUrl = service.apiUrls[0];
 
     writeStackFile({
       pid: process.pid,
@@ -354,6 +350,7 @@ async function main(): Promise<void> {
     started.push({ name: 'stack file', stop: async () => removeStackFile() });
     say('up:');
     say(`  API            ${apiUrl}   (OpenAPI ${apiUrl}/docs, metrics ${apiUrl}/metrics)`);
+    for (const more of service.apiUrls.slice(1)) say(`  API            ${more}`);
     say(`  Temporal UI    ${uiUrl}`);
     say(`  Prometheus     ${promUrl}`);
     say(`  demo tokens    ${join(DATA_DIR, 'tokens.json')} (admin, operator, 3 agents)`);
