@@ -65,6 +65,8 @@ export interface ServiceProcesses {
   targets: { api: string[]; worker: string[] };
   /** APIs first, then workers (the APIs' requests need the workers) */
   stop(): Promise<void>;
+  stopApis(): Promise<void>;
+  stopWorkers(): Promise<void>;
 }
 
 async function pickPort(wanted: number | undefined, taken: Set<number>): Promise<number> {
@@ -191,8 +193,14 @@ export async function startServiceProcesses(o: ServiceProcessesOptions): Promise
     const n = name('api', i, all.length);
     return serviceProcess('api', n, port, { ...env, ...o.envFor?.(n), API_PORT: String(port) }, o);
   });
+  const stopAll = async (ps: ServiceProcess[]): Promise<void> => {
+    await Promise.all(ps.map((p) => p.stop().catch(() => undefined)));
+  };
+  const stopApis = (): Promise<void> => stopAll(apis);
+  const stopWorkers = (): Promise<void> => stopAll(workers);
   const stop = async (): Promise<void> => {
-    for (const p of [...apis, ...workers]) await p.stop().catch(() => undefined);
+    await stopApis();
+    await stopWorkers();
   };
   try {
     // they apply the migrations under an advisory lock, so they may start side by side; the
@@ -213,6 +221,8 @@ export async function startServiceProcesses(o: ServiceProcessesOptions): Promise
       worker: workers.map((w) => `127.0.0.1:${w.port}`),
     },
     stop,
+    stopApis,
+    stopWorkers,
   };
 }
 

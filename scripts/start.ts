@@ -336,7 +336,9 @@ async function main(): Promise<void> {
       ownProcessGroup: true,
       say: psay,
     });
-    started.push({ name: 'api and worker processes', stop: service.stop });
+    // stopped newest first: the APIs, then the workers (in-flight pushes get their drain)
+    started.push({ name: service.workers.length === 1 ? 'worker' : 'workers', stop: service.stopWorkers });
+    started.push({ name: service.apis.length === 1 ? 'api' : 'apis', stop: service.stopApis });
     const apiUrl = service.apiUrls[0];
 
     writeStackFile({
