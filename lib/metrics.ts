@@ -182,6 +182,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
       labelNames: ['stage'] as const,
       registers: r,
     }),
+    // the phases' webhook notifications (activities/notify.ts): one per receiver and event
+    notifications: new Counter({
+      name: 'gitops_notifications_total',
+      help: 'Webhook notifications by event kind and outcome (sent | failed), one per receiver and event',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: r,
+    }),
   };
   return m;
 }

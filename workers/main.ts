@@ -20,6 +20,7 @@ import { hostname } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { createNotifyActivities } from '../activities/notify.js';
 import { activityLogger } from '../activities/support.js';
 import { loadConfig, type Config } from '../lib/config/index.js';
 import { createDb, migrate } from '../lib/db/index.js';
@@ -191,6 +192,13 @@ async function main(): Promise<void> {
           flags: flagStore,
           hostname: hostname(),
           gitSha: gitSha(),
+        }),
+        // the phases' events to notify.webhooks (the URLs stay here, in the worker's config)
+        ...createNotifyActivities({
+          notify: config.notify,
+          metrics,
+          log: actLog.child({ component: 'notify' }),
+          links: { uiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },
         }),
       },
       interceptors: workerInterceptors({ log: log.child({ component: 'activity' }), metrics }),

@@ -127,6 +127,7 @@ export function loadConfig(
   const merged = applyEnv(raw, env);
   if (opts.overrides) for (const [k, v] of Object.entries(opts.overrides)) setPath(merged, k.split('.'), v);
   resolveRemoteTokens(merged, env);
+  resolveWebhookUrls(merged, env);
   return parseConfig(merged, `${path} + environment`);
 }
 
@@ -153,5 +154,22 @@ function resolveRemoteTokens(merged: Record<string, unknown>, env: NodeJS.Proces
     if (typeof entry.tokenEnv !== 'string' || entry.token !== undefined) return r;
     const v = env[entry.tokenEnv];
     return v === undefined || v === '' ? r : { ...entry, token: v };
+  });
+}
+
+/**
+ * Fills each webhook's `url` from the environment variable its `urlEnv` names (Slack's URLs are
+ * secrets). Unset or empty: no URL, and the receiver is skipped with a warning when an event
+ * comes (the phases go on either way).
+ */
+function resolveWebhookUrls(merged: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const notify = merged.notify as { webhooks?: unknown } | undefined;
+  if (!notify || !Array.isArray(notify.webhooks)) return;
+  notify.webhooks = notify.webhooks.map((w: unknown) => {
+    if (!w || typeof w !== 'object') return w;
+    const entry = w as { urlEnv?: unknown; url?: unknown };
+    if (typeof entry.urlEnv !== 'string' || entry.url !== undefined) return w;
+    const v = env[entry.urlEnv];
+    return v === undefined || v === '' ? w : { ...entry, url: v };
   });
 }

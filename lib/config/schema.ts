@@ -4,6 +4,7 @@ import { canaryConfigSchema } from './canary.js';
 import { baselineConfigSchema, checkBaselineProfiles } from './baseline.js';
 import { driftConfigSchema } from './drift.js';
 import { demoConfigSchema } from './demo.js';
+import { notifyConfigSchema } from './notify.js';
 import { queriesSchema } from './queries.js';
 import { apiLimitsShape, workspaceLimitsShape } from './limits.js';
 import { PUSH_LOCK_DEFAULTS } from '../lock/defaults.js';
@@ -288,6 +289,8 @@ export const configSchema = z
     baseline: baselineConfigSchema,
     drift: driftConfigSchema,
     demo: demoConfigSchema,
+    /** webhook receivers of the phases' events (lib/config/notify.ts, README "Notifications") */
+    notify: notifyConfigSchema,
   })
   .superRefine((c, ctx) => {
     checkBaselineProfiles(c, (path, message) => ctx.addIssue({ code: 'custom', path, message }));

@@ -15,6 +15,7 @@ import type { CanaryActivities } from '../../activities/canary.js';
 import type { AnalysisValues, CanaryStage, CanaryThresholds } from '../../lib/canary/analysis.js';
 import { ErrorType } from '../../lib/errors.js';
 import { memoSummary } from '../memo.js';
+import { canaryRollbackEvent, canaryStageEvent, notifyEvent } from '../notify.js';
 import { sgcPercentKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
 import { canarySummary } from '../summary.js';
 import {
@@ -208,6 +209,9 @@ async function applyStage(r: Run): Promise<void> {
     changed: applied.changed,
     alreadyApplied: applied.alreadyApplied,
   });
+  const id = `canary/${input.rolloutId}/${s.executionKey}/stage-${s.stage.index}-${stage.name}`;
+  const stages = r.plan.stages.length;
+  await notifyEvent('notify-canary-stage', canaryStageEvent({ id, rolloutId: input.rolloutId, stage, stageIndex: s.stage.index, stages }));
 }
 
 /**
@@ -306,7 +310,10 @@ async function rollBack(r: Run): Promise<CanaryRolloutResult> {
     switched: kill.switched,
     switchDurationMs: kill.durationMs,
   });
+  const id = `canary/${input.rolloutId}/${s.executionKey}/rollback`;
+  const lastTriggers = s.recent.at(-1)?.triggers ?? [];
   showInUi(r);
+  await notifyEvent('notify-canary-rollback', canaryRollbackEvent({ id, rolloutId: input.rolloutId, rollback: s.rollback, lastTriggers }));
   await condition(allHandlersFinished);
   return resultOf(r, 'rolled_back');
 }

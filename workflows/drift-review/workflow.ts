@@ -13,6 +13,7 @@ import { targetName, toSampleSet, type DriftSampleSet, type DriftStoredSample } 
 import type { DriftThresholds } from '../../lib/drift/verdict.js';
 import { artifactRunId } from '../ids.js';
 import { memoSummary } from '../memo.js';
+import { notifyEvent, phaseEvent } from '../notify.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../search-attributes.js';
 import { driftSummary } from '../summary.js';
 import { driftStatusQuery, type DriftStage, type DriftStatus } from './messages.js';
@@ -200,5 +201,7 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
     { key: sgcStatusKey, value: 'done' },
     { key: sgcDecisionKey, value: v.passed ? 'pass' : 'fail' },
   ]);
+  const { passed, mode, summary, failedProcesses } = status.verdict;
+  await notifyEvent('notify-drift-verdict', phaseEvent('verdict', { kind: 'drift_verdict', reviewId, passed, mode, summary, failedProcesses }));
   return { reviewId, ...v };
 }

@@ -39,6 +39,7 @@ import type { CriteriaThresholds } from '../../lib/baseline/criteria.js';
 import type { CsvProfile } from '../../lib/baseline/csv.js';
 import type { RunOutcome } from '../../lib/baseline/report.js';
 import type { SloOptions } from '../../lib/baseline/slo.js';
+import { notifyEvent, phaseEvent } from '../notify.js';
 import { ErrorType } from '../../lib/errors.js';
 import { artifactRunId } from '../ids.js';
 import { memoSummary } from '../memo.js';
@@ -442,6 +443,7 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
   if (trip !== null) {
     outcome = 'tripped';
     reason = (trip as TripInfo).reason;
+    await notifyEvent('notify-breaker-trip', phaseEvent('breaker-trip', { kind: 'breaker_trip', runId, ...(trip as TripInfo) }));
   }
 
   setStage('finalize');
@@ -482,6 +484,8 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
   setStage('done');
   setOutcome(finalStatus, decision);
   log.info('baseline finished', { outcome, decision });
+  const done = { kind: 'baseline_done', runId, outcome, decision, reason, reportIds: fin.reportIds } as const;
+  await notifyEvent('notify-baseline-done', phaseEvent('done', done));
 
   if (externalCancel !== null) throw externalCancel;
   if (failure !== null) throw failure;

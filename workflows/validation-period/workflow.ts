@@ -30,6 +30,7 @@ import {
   type WeekSummary,
 } from '../../lib/validation/index.js';
 import { memoSummary } from '../memo.js';
+import { notifyEvent, phaseEvent } from '../notify.js';
 import { sgcDecisionKey, sgcPhaseKey, sgcStatusKey, sgcWeekKey } from '../search-attributes.js';
 import { validationSummary } from '../summary.js';
 import {
@@ -583,6 +584,14 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
     });
     await finishRun({ runId, status: 'decided', decision, at: Date.now() });
     phase = 'decided';
+    await notifyEvent(
+      'notify-validation-decision',
+      phaseEvent('decision', {
+        kind: 'validation_decision',
+        ...{ runId, mode, decision, ruleDecision, week: d.week, forced: d.forced, incomplete: d.incomplete, reasons: d.reasons },
+        ...(override?.by ? { overriddenBy: override.by } : {}),
+      }),
+    );
     await condition(allHandlersFinished);
     return {
       runId,
