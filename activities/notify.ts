@@ -46,7 +46,10 @@ export function createNotifyActivities(deps: {
         deps.metrics.notifications.labels(event.kind, r.outcome).inc();
         if (r.outcome === 'sent') {
           out.sent.push(r.receiver);
-          deps.log.info({ kind: event.kind, eventId: event.id, receiver: r.receiver, attempts: r.attempts }, 'notification sent');
+          deps.log.info(
+            { kind: event.kind, eventId: event.id, receiver: r.receiver, attempts: r.attempts },
+            'notification sent',
+          );
         } else {
           out.failed.push({ receiver: r.receiver, error: r.error ?? 'failed' });
           deps.log.warn(

@@ -27,6 +27,9 @@ export const REDACT_PATHS = [
   '*.encryptionKey',
   'databaseUrl',
   '*.databaseUrl',
+  // a webhook's URL is its credential (Slack): notify logs receivers by name, this is the backstop
+  'webhookUrl',
+  '*.webhookUrl',
 ];
 
 /** Field names whose values are secrets wherever they appear (the top-level names of REDACT_PATHS). */

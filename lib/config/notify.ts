@@ -63,7 +63,8 @@ export const notifyConfigSchema = z
       });
     n.webhooks.forEach((w, i) => {
       const dup = n.webhooks.findIndex((o) => o.name !== undefined && o.name === w.name);
-      if (dup !== i && dup >= 0) ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'name'], message: 'is not unique' });
+      if (dup !== i && dup >= 0)
+        ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'name'], message: 'is not unique' });
     });
   });
 export type NotifyConfig = z.infer<typeof notifyConfigSchema>;

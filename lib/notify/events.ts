@@ -141,7 +141,9 @@ export function summaryOf(e: NotifyEvent): string {
     case 'validation_decision':
       return (
         `Validation ${e.runId} decided ${e.decision} at week ${e.week}` +
-        (e.decision !== e.ruleDecision ? ` (rules said ${e.ruleDecision}, overridden by ${e.overriddenBy ?? 'an operator'})` : '') +
+        (e.decision !== e.ruleDecision
+          ? ` (rules said ${e.ruleDecision}, overridden by ${e.overriddenBy ?? 'an operator'})`
+          : '') +
         (e.incomplete ? ' (incomplete data)' : '') +
         (e.mode !== 'live' ? ` [${e.mode}]` : '')
       );

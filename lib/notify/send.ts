@@ -113,7 +113,13 @@ async function deliverOne(
       // drain the body so the connection is released
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return { receiver: r.name, outcome: 'sent', attempts: attempt, status: res.status };
-      last = { receiver: r.name, outcome: 'failed', attempts: attempt, status: res.status, error: `HTTP ${res.status}` };
+      last = {
+        receiver: r.name,
+        outcome: 'failed',
+        attempts: attempt,
+        status: res.status,
+        error: `HTTP ${res.status}`,
+      };
       if (!retryable(res.status)) return last;
     } catch (err) {
       last = { receiver: r.name, outcome: 'failed', attempts: attempt, error: redactUrl(reasonOf(err), r.url, r.name) };

@@ -211,7 +211,10 @@ async function applyStage(r: Run): Promise<void> {
   });
   const id = `canary/${input.rolloutId}/${s.executionKey}/stage-${s.stage.index}-${stage.name}`;
   const stages = r.plan.stages.length;
-  await notifyEvent('notify-canary-stage', canaryStageEvent({ id, rolloutId: input.rolloutId, stage, stageIndex: s.stage.index, stages }));
+  await notifyEvent(
+    'notify-canary-stage',
+    canaryStageEvent({ id, rolloutId: input.rolloutId, stage, stageIndex: s.stage.index, stages }),
+  );
 }
 
 /**
@@ -313,7 +316,10 @@ async function rollBack(r: Run): Promise<CanaryRolloutResult> {
   const id = `canary/${input.rolloutId}/${s.executionKey}/rollback`;
   const lastTriggers = s.recent.at(-1)?.triggers ?? [];
   showInUi(r);
-  await notifyEvent('notify-canary-rollback', canaryRollbackEvent({ id, rolloutId: input.rolloutId, rollback: s.rollback, lastTriggers }));
+  await notifyEvent(
+    'notify-canary-rollback',
+    canaryRollbackEvent({ id, rolloutId: input.rolloutId, rollback: s.rollback, lastTriggers }),
+  );
   await condition(allHandlersFinished);
   return resultOf(r, 'rolled_back');
 }

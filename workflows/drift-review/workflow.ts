@@ -202,6 +202,9 @@ export async function driftReviewWorkflow(input: DriftReviewInput): Promise<Drif
     { key: sgcDecisionKey, value: v.passed ? 'pass' : 'fail' },
   ]);
   const { passed, mode, summary, failedProcesses } = status.verdict;
-  await notifyEvent('notify-drift-verdict', phaseEvent('verdict', { kind: 'drift_verdict', reviewId, passed, mode, summary, failedProcesses }));
+  await notifyEvent(
+    'notify-drift-verdict',
+    phaseEvent('verdict', { kind: 'drift_verdict', reviewId, passed, mode, summary, failedProcesses }),
+  );
   return { reviewId, ...v };
 }

@@ -443,7 +443,10 @@ export async function productionBaselineWorkflow(input: ProductionBaselineInput)
   if (trip !== null) {
     outcome = 'tripped';
     reason = (trip as TripInfo).reason;
-    await notifyEvent('notify-breaker-trip', phaseEvent('breaker-trip', { kind: 'breaker_trip', runId, ...(trip as TripInfo) }));
+    await notifyEvent(
+      'notify-breaker-trip',
+      phaseEvent('breaker-trip', { kind: 'breaker_trip', runId, ...(trip as TripInfo) }),
+    );
   }
 
   setStage('finalize');

@@ -588,7 +588,14 @@ export async function validationPeriodWorkflow(input: ValidationPeriodInput): Pr
       'notify-validation-decision',
       phaseEvent('decision', {
         kind: 'validation_decision',
-        ...{ runId, mode, decision, ruleDecision, week: d.week, forced: d.forced, incomplete: d.incomplete, reasons: d.reasons },
+        runId,
+        mode,
+        decision,
+        ruleDecision,
+        week: d.week,
+        forced: d.forced,
+        incomplete: d.incomplete,
+        reasons: d.reasons,
         ...(override?.by ? { overriddenBy: override.by } : {}),
       }),
     );
