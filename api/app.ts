@@ -43,6 +43,7 @@ import { workspaceRoutes } from './routes/workspaces.js';
 import { mcpRoute } from './mcp/route.js';
 import { startRehome } from '../clients/rehome.js';
 import { createRehomeRepository } from '../lib/store/rehomes.js';
+import { createNotifier } from '../lib/notify/notifier.js';
 
 export interface AppDeps {
   /**
@@ -181,12 +182,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(driftRoutes({ temporal: phases, config }), { prefix: '/v1' });
   const gitQueue = { client: deps.temporal.client, taskQueue: config.temporal.taskQueues.git };
   const rehomes = createRehomeRepository(deps.db);
+  // the operator's kill switch is the one event sent from the API (the phases' come from the worker)
+  const notify = createNotifier({
+    notify: config.notify,
+    metrics: deps.metrics,
+    log: deps.log.child({ component: 'notify' }),
+    links: { uiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },
+  });
   await app.register(
     flagRoutes({
       flags: new FlagStore(deps.db),
       switchTimeoutMs: config.canary.switchTimeoutMs,
       // a kill re-homes live approach-2 workspaces on the git worker (issue 10 section 3)
       rehome: { start: (eventId) => startRehome(gitQueue, eventId), list: (eventId) => rehomes.list(eventId) },
+      notify,
     }),
     { prefix: '/v1' },
   );
@@ -206,6 +215,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       db: deps.db,
       switchTimeoutMs: config.canary.switchTimeoutMs,
       rehome: { start: (eventId) => startRehome(gitQueue, eventId) },
+      notify,
       temporal: {
         client: deps.temporal.client,
         taskQueue: config.temporal.taskQueues.phases,

@@ -26,7 +26,7 @@ import type { FlagStore } from '../../lib/flags/store.js';
 import type { Queryable } from '../../lib/store/queryable.js';
 import { createReportRepository } from '../../lib/store/reports.js';
 import { SESSION_COOKIE, csrfToken, csrfValid, hasRole, type Authenticate } from '../auth.js';
-import { pullKillSwitch, type RehomeStarter } from './flags.js';
+import { pullKillSwitch, type KillNotifier, type RehomeStarter } from './flags.js';
 
 export interface ConsoleRouteDeps {
   authenticate: Authenticate;
@@ -38,6 +38,8 @@ export interface ConsoleRouteDeps {
   switchTimeoutMs: number;
   /** the kill form re-homes live approach-2 workspaces like POST /v1/flags/kill (issue 10 section 3) */
   rehome?: Pick<RehomeStarter, 'start'>;
+  /** tells notify.webhooks of a kill, like POST /v1/flags/kill */
+  notify?: KillNotifier;
   /** how long one section may take before the page renders without it (default 4 s) */
   sectionTimeoutMs?: number;
 }

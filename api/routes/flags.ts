@@ -8,6 +8,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { FlagStore, LatchState } from '../../lib/flags/store.js';
+import type { KillSwitchEvent } from '../../lib/notify/events.js';
 import type { RehomeRecord } from '../../lib/store/rehomes.js';
 import { requireRole } from '../auth.js';
 import { errorResponses, errorSchema, idempotencyHeaders } from '../schemas.js';
@@ -18,7 +19,12 @@ export interface FlagRouteDeps {
   switchTimeoutMs: number;
   /** re-homing live approach-2 workspaces after a kill (issue 10 section 3); absent: not offered */
   rehome?: RehomeStarter;
+  /** tells notify.webhooks of a kill (lib/notify/notifier.ts); absent: nobody is told */
+  notify?: KillNotifier;
 }
+
+/** Sends the kill_switch event; the kill never waits for it, and its failures are its own. */
+export type KillNotifier = (event: KillSwitchEvent) => Promise<unknown>;
 
 /** Starts the durable re-home of a kill (clients/rehome.ts) and reads its per-workspace report. */
 export interface RehomeStarter {
@@ -111,6 +117,7 @@ export async function pullKillSwitch(
     flags: Pick<FlagStore, 'kill' | 'awaitSwitch'>;
     switchTimeoutMs: number;
     rehome?: Pick<RehomeStarter, 'start'>;
+    notify?: KillNotifier;
   },
   o: { actor: string; reason: string; idempotencyKey?: string; log: Pick<FastifyBaseLogger, 'warn'> },
 ): Promise<KillSwitchAnswer> {
@@ -145,6 +152,19 @@ export async function pullKillSwitch(
     : Promise.resolve(null);
   const sw = await deps.flags.awaitSwitch(eventId, { timeoutMs: deps.switchTimeoutMs });
   o.log.warn({ eventId, switched: sw.switched, durationMs: sw.durationMs, actor: o.actor }, 'kill switch via API');
+  // not awaited: a slow or dead receiver must not hold up the kill's answer
+  deps
+    .notify?.({
+      kind: 'kill_switch',
+      id: `kill/${eventId}`,
+      at: base.decidedAt,
+      reason: o.reason,
+      actor: o.actor,
+      eventId,
+      switched: sw.switched,
+      switchDurationMs: sw.durationMs,
+    })
+    .catch((e: unknown) => o.log.warn({ eventId, err: (e as Error).message }, 'kill switch: notification failed'));
   return {
     ...base,
     switched: sw.switched,
@@ -165,7 +185,7 @@ const rehomeSchema = z
     'the durable re-home of live approach-2 workspaces (GET /v1/flags/kill/{eventId}/rehome); null when nothing was killed or it is not offered',
   );
 
-export function flagRoutes({ flags, switchTimeoutMs, rehome }: FlagRouteDeps): FastifyPluginAsyncZod {
+export function flagRoutes({ flags, switchTimeoutMs, rehome, notify }: FlagRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireRole('admin'));
 
@@ -240,7 +260,7 @@ export function flagRoutes({ flags, switchTimeoutMs, rehome }: FlagRouteDeps): F
       async (req) => {
         const key = req.headers['idempotency-key'];
         return pullKillSwitch(
-          { flags, switchTimeoutMs, rehome },
+          { flags, switchTimeoutMs, rehome, notify },
           { actor: actorOf(req), reason: req.body.reason, idempotencyKey: key, log: req.log },
         );
       },

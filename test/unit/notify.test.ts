@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createNotifyActivities } from '../../activities/notify.js';
+import { pullKillSwitch } from '../../api/routes/flags.js';
 import { ConfigError, loadConfig, parseConfig } from '../../lib/config/index.js';
 import { notifyConfigSchema } from '../../lib/config/notify.js';
 import { createLogger } from '../../lib/log.js';
@@ -375,5 +376,45 @@ describe('delivery', () => {
     expect(lines.some((l) => l.includes('notification failed') && l.includes('"receiver":"slack"'))).toBe(true);
     expect(text).not.toContain('SECRET');
     expect(text).not.toContain('/services/');
+  });
+});
+
+describe('the kill switch', () => {
+  test('an API kill sends kill_switch to its receivers without waiting for them', async () => {
+    const sent: NotifyEvent[] = [];
+    const flags = {
+      async kill() {
+        const latch = { latched: true, reason: 'bad pushes', actor: 'admin', since: new Date(AT), rollbackEventId: 9 };
+        return { changeId: 'c9', version: 4, changed: 6, decidedAt: new Date(AT), eventId: 9, latch };
+      },
+      async awaitSwitch() {
+        return { eventId: 9, switched: true, durationMs: 15, processes: { api: new Date(AT) }, missing: [] };
+      },
+    };
+    const answer = await pullKillSwitch(
+      {
+        flags: flags as never,
+        switchTimeoutMs: 1000,
+        // a receiver that never answers: the kill's answer must not wait for it
+        notify: (e) => {
+          sent.push(e);
+          return new Promise(() => undefined);
+        },
+      },
+      { actor: 'admin-token', reason: 'bad pushes', log: { warn: () => undefined } },
+    );
+    expect(answer).toMatchObject({ eventId: 9, switched: true });
+    expect(sent).toEqual([
+      {
+        kind: 'kill_switch',
+        id: 'kill/9',
+        at: AT,
+        reason: 'bad pushes',
+        actor: 'admin-token',
+        eventId: 9,
+        switched: true,
+        switchDurationMs: 15,
+      },
+    ]);
   });
 });
