@@ -109,6 +109,13 @@ export interface ReleaseResult {
 export const POOL_METADATA = { sgcApproach: 'pooled' } as const;
 /** The approaches whose sandboxes the orphan sweep looks for (approach 1 labels its own `simple`). */
 const SWEPT_APPROACHES = ['pooled', 'simple'] as const;
+/**
+ * The pool gauges are refreshed at most this often after acquisitions and releases (trailing: the
+ * last change is always reflected). A refresh is a count query plus the provider's list of live
+ * sandboxes (a directory scan locally, a paginated API call on E2B): once per acquire and per
+ * release it competed with the next claim on a loaded machine.
+ */
+const GAUGE_REFRESH_MS = 1_000;
 
 type ResolvedSettings = Required<Omit<PoolSettings, 'pricePerSecond' | 'maxLifetimeMs'>> &
   Pick<PoolSettings, 'pricePerSecond' | 'maxLifetimeMs'>;
@@ -130,6 +137,11 @@ export class SandboxPool {
   private readonly waiters = new Set<() => void>();
   private timer: NodeJS.Timeout | null = null;
   private gaugeRefresh: Promise<void> | null = null;
+  /** a refresh waiting for GAUGE_REFRESH_MS since the last one (trailing) */
+  private gaugeTimer: NodeJS.Timeout | null = null;
+  /** acquisitions or releases since the last refresh read the counts */
+  private gaugeDirty = false;
+  private lastGaugeRefresh = 0;
   private started = false;
 
   constructor(deps: PoolDeps, settings: PoolSettings) {
@@ -609,6 +621,8 @@ export class SandboxPool {
       });
       for (const r of idle) await this.retire(r.sandboxId, 'pool stopped');
     }
+    if (this.gaugeTimer) clearTimeout(this.gaugeTimer);
+    this.gaugeTimer = null;
     await this.gaugeRefresh?.catch(() => undefined);
     await this.accrue().catch(() => undefined);
   }
@@ -750,14 +764,27 @@ export class SandboxPool {
     this.metrics.sandboxLimit.labels(this.provider.name).set(this.settings.limit);
   }
 
-  /** Off the hot path: coalesces refreshes after acquire/release. */
+  /**
+   * Off the hot path: after acquire/release the gauges are refreshed at most every
+   * GAUGE_REFRESH_MS (a change during a refresh schedules one more).
+   */
   private scheduleGaugeRefresh(): void {
-    if (!this.metrics || this.gaugeRefresh) return;
-    this.gaugeRefresh = this.refreshGauges()
-      .catch((e: Error) => this.log?.debug({ err: e.message }, 'pool gauge refresh failed'))
-      .finally(() => {
-        this.gaugeRefresh = null;
-      });
+    if (!this.metrics) return;
+    this.gaugeDirty = true;
+    if (this.gaugeRefresh || this.gaugeTimer) return;
+    const wait = Math.max(0, this.lastGaugeRefresh + GAUGE_REFRESH_MS - Date.now());
+    this.gaugeTimer = setTimeout(() => {
+      this.gaugeTimer = null;
+      this.gaugeDirty = false;
+      this.lastGaugeRefresh = Date.now();
+      this.gaugeRefresh = this.refreshGauges()
+        .catch((e: Error) => this.log?.debug({ err: e.message }, 'pool gauge refresh failed'))
+        .finally(() => {
+          this.gaugeRefresh = null;
+          if (this.gaugeDirty && this.started) this.scheduleGaugeRefresh();
+        });
+    }, wait);
+    this.gaugeTimer.unref();
   }
 
   private wake(): void {
