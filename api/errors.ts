@@ -8,7 +8,7 @@
  * Idempotency-Key reused for another request 422, body or output too large 413 (naming the
  * limit), dependencies down (Postgres, Temporal, lock, pool) 503 + Retry-After.
  */
-import { ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, NamespaceNotFoundError, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { DomainError, ErrorType, type ErrorTypeName } from '../lib/errors.js';
@@ -45,8 +45,9 @@ const UNAVAILABLE_CODES = new Set([
   '57P03',
   '53300',
 ]);
-// gRPC status codes from the Temporal frontend: 4 DEADLINE_EXCEEDED, 14 UNAVAILABLE
-const GRPC_UNAVAILABLE = new Set([4, 14]);
+// gRPC status codes from the Temporal frontend: 4 DEADLINE_EXCEEDED, 8 RESOURCE_EXHAUSTED (its
+// rate limits), 14 UNAVAILABLE
+const GRPC_UNAVAILABLE = new Set([4, 8, 14]);
 
 function* causes(err: unknown): Generator<unknown> {
   const seen = new Set<unknown>();
@@ -62,6 +63,10 @@ function* causes(err: unknown): Generator<unknown> {
 /** True when an error (or one of its causes) says Postgres or Temporal cannot be reached. */
 export function isDependencyUnavailable(err: unknown): boolean {
   for (const e of causes(err)) {
+    // the frontend does not serve the namespace (yet): a server starting on its state, or one too
+    // loaded to read its namespace registry (issue 12's chaos suite saw minutes of it). A retry
+    // under the same key is right; a 500 let a client take a push for failed that then landed
+    if (e instanceof NamespaceNotFoundError) return true;
     const { code, message } = e as { code?: unknown; message?: unknown };
     if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
     if (typeof code === 'number' && GRPC_UNAVAILABLE.has(code) && 'metadata' in (e as object)) return true;

@@ -1,6 +1,6 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, NamespaceNotFoundError, WorkflowFailedError } from '@temporalio/client';
 import { isDependencyUnavailable, mapError } from '../../api/errors.js';
 import { DomainError, ErrorType } from '../../lib/errors.js';
 
@@ -54,4 +54,18 @@ test('unknown errors are 500 without their message (it may quote a remote or a s
 test('plain application errors are not mistaken for a dependency outage', () => {
   assert.equal(isDependencyUnavailable(new Error('boom')), false);
   assert.equal(isDependencyUnavailable(Object.assign(new Error('dup'), { code: '23505' })), false);
+});
+
+test('Temporal not serving the namespace (a frontend starting or overloaded) is 503 + Retry-After, not 500', () => {
+  // issue 12, found by the chaos suite: under an overloaded dev server every start answered
+  // NamespaceNotFoundError for minutes; the API said 500 "internal error", the client took the
+  // push for failed, and the run its first attempt had started landed it
+  const m = mapError(new NamespaceNotFoundError('default'));
+  assert.equal(m.status, 503);
+  assert.equal(m.retryAfter, true);
+  const exhausted = Object.assign(new Error('8 RESOURCE_EXHAUSTED: namespace rate limit exceeded'), {
+    code: 8,
+    metadata: {},
+  });
+  assert.equal(mapError(exhausted).status, 503);
 });
