@@ -41,6 +41,9 @@ export default {
     suite('security'),
     // stored workflow histories replayed against the current workflow code (no stack needed)
     suite('replay'),
+    // issue 12: real faults under an agent workload, checked from the records — minutes per fault
+    // (a scaled-out stack of its own, 20 agents), so only under `npm run chaos`, never retried
+    ...(process.env.SGC_CHAOS === '1' ? [{ ...suite('chaos'), testMatch: ['<rootDir>/test/chaos/**/*.test.ts'] }] : []),
   ],
   globalSetup: '<rootDir>/test/setup/global-setup.js',
   globalTeardown: '<rootDir>/test/setup/global-teardown.js',

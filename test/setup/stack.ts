@@ -53,6 +53,15 @@ function onlyUnit(argv: string[]): boolean {
   );
 }
 
+/**
+ * Only the chaos suite is selected (`npm run chaos`, `npm test -- test/chaos`): it starts its own
+ * Postgres and Temporal and needs neither E2B's envd nor chromium.
+ */
+function onlyChaos(argv: string[]): boolean {
+  const selected = argv.slice(2).filter((a) => !a.startsWith('-'));
+  return selected.length > 0 && selected.every((a) => a.includes('chaos'));
+}
+
 export async function startStack(): Promise<void> {
   process.env.NODE_ENV = 'test';
   process.env.LOG_LEVEL ??= 'silent';
@@ -66,7 +75,7 @@ export async function startStack(): Promise<void> {
   const temporalBin = ensureTemporal(say);
   process.env.SGC_TEMPORAL_BIN = temporalBin;
   // E2B's own daemon, for the E2B stand-in the sandbox contract suite runs against
-  process.env.SGC_ENVD_BIN = ensureEnvd(say);
+  if (!onlyChaos(process.argv)) process.env.SGC_ENVD_BIN = ensureEnvd(say);
   if (selects(process.argv, BROWSER_TEST)) process.env.SGC_CHROMIUM_BIN = ensureChromium(say);
   const pgh = await ensurePostgres(say);
   stoppers.push(pgh);
