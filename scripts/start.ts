@@ -5,8 +5,14 @@
  * metrics flow. Ctrl-C stops every process it started. A second start reuses what the first
  * provisioned (.data/, the cached temporal build) and is up in seconds.
  *
- *   npm start                 # run until Ctrl-C
- *   npm start -- --smoke      # bring everything up, run 3 workload rounds, check metrics, stop
+ *   npm start                                  # the stack, the workload, then the lifecycle; until Ctrl-C
+ *   npm start -- --phases validation,canary    # only these phases of the lifecycle
+ *   npm start -- --no-lifecycle                # the service and its workload alone
+ *   npm start -- --smoke                       # run the lifecycle once; exit 0 only when every phase ended as expected
+ *
+ * The lifecycle (scripts/lifecycle/run.ts) walks the migration in the seeds' order once the
+ * workload runs: validation, canary, baseline, drift, each its real workflow on this stack with
+ * the compressed timings of temporal.yaml's `demo:` key, then a summary table.
  *
  * While it runs, `.data/stack.json` tells the commands of a second terminal (`npm run cli -- …`)
  * where this stack is and the demo defaults it chose (scripts/local-stack.ts): the README's phase
@@ -21,6 +27,10 @@ import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { loadConfig } from '../lib/config/index.js';
 import { removeStackFile, stackEnvOf, writeStackFile } from './local-stack.js';
+import { createTemporalClient } from '../clients/temporal.js';
+import { selectPhases } from '../lib/lifecycle/plan.js';
+import { historyRetention, prepareDemoHistory, type DemoHistory } from './lifecycle/history.js';
+import { Lifecycle } from './lifecycle/run.js';
 import {
   ROOT,
   DATA_DIR,
@@ -183,13 +193,26 @@ async function workloadRound(
 
 async function main(): Promise<void> {
   const program = new Command()
-    .option('--smoke', 'bring the stack up, run 3 workload rounds, check Prometheus sees the metrics, then stop')
+    .option(
+      '--smoke',
+      'run the lifecycle once and stop: exit 0 only when every phase ended as expected (with --no-lifecycle: 3 workload rounds and a metrics check)',
+    )
+    .option('--phases <list>', 'lifecycle phases to run, comma-separated (validation, canary, baseline, drift)')
+    .option('--no-lifecycle', 'run the service and its workload alone')
     .option('--rounds <n>', 'workload rounds before idling (0 = until Ctrl-C)', '0')
     .option('--interval <s>', 'seconds between workload rounds', '5')
     .option('--workers <n>', 'worker processes (README "Scaling out")', '1')
     .option('--apis <n>', 'API processes, each on its own port (README "Scaling out")', '1')
     .parse();
-  const opts = program.opts<{ smoke?: boolean; rounds: string; interval: string; workers: string; apis: string }>();
+  const opts = program.opts<{
+    smoke?: boolean;
+    rounds: string;
+    interval: string;
+    workers: string;
+    apis: string;
+    phases?: string;
+    lifecycle: boolean;
+  }>();
   mkdirSync(join(DATA_DIR, 'logs'), { recursive: true });
   const started: { name: string; stop: () => Promise<void> }[] = [];
   let stopping = false;
@@ -229,6 +252,7 @@ async function main(): Promise<void> {
 
   try {
     const config = loadConfig();
+    const phases = opts.lifecycle ? selectPhases(opts.phases, config.demo.phases) : [];
     const psay = (m: string): void => say(m);
     const temporalBin = ensureTemporal(psay);
     const promBins = ensurePrometheus(psay);
@@ -306,6 +330,17 @@ async function main(): Promise<void> {
     const promPort = (await portOpen(9090)) ? await freePort() : 9090;
     const promUrl = `http://127.0.0.1:${promPort}`;
     childEnv.PROMETHEUS_URL = process.env.PROMETHEUS_URL ?? promUrl;
+    // the backtest's generated history goes in before Prometheus starts (scripts/lifecycle/history.ts)
+    const history: DemoHistory | null = phases.includes('validation')
+      ? prepareDemoHistory({
+          dataDir: DATA_DIR,
+          promDataDir: join(DATA_DIR, 'prometheus'),
+          promtool: promBins.promtool,
+          weeks: config.demo.validation.historyWeeks,
+          stepSeconds: config.demo.validation.historyStepSeconds,
+          say: psay,
+        })
+      : null;
     const tmpl = readFileSync(join(ROOT, 'monitoring', 'prometheus.yml.tmpl'), 'utf8');
     const promConfig = join(DATA_DIR, 'prometheus.yml');
     writeFileSync(
@@ -322,6 +357,7 @@ async function main(): Promise<void> {
       configFile: promConfig,
       logFile: join(DATA_DIR, 'logs', 'prometheus.log'),
       ownProcessGroup: true,
+      retention: historyRetention(config.demo.validation.historyWeeks),
     });
     started.push({ name: 'prometheus', stop: prom.stop });
 
@@ -361,26 +397,54 @@ async function main(): Promise<void> {
     say(`  console        ${apiUrl}/ (sign in with a token from tokens.json)`);
     say(`  phase commands npm run cli -- … in another terminal uses this stack (${join(DATA_DIR, 'stack.json')})`);
 
-    const rounds = opts.smoke ? 3 : Number(opts.rounds);
+    // with the lifecycle the workload runs until the stop: the phases measure it
+    const rounds = opts.smoke && phases.length === 0 ? 3 : Number(opts.rounds);
     const intervalMs = Number(opts.interval) * 1000;
     let round = 0;
     let failures = 0;
-    while (!stopping && (rounds === 0 || round < rounds)) {
-      round++;
-      const t0 = Date.now();
-      roundInFlight = workloadRound(apiUrl, tokens, repoUrl, round);
-      const r = await (roundInFlight as ReturnType<typeof workloadRound>);
-      roundInFlight = null;
-      if (workloadAbort.signal.aborted) {
-        say(`workload round ${round}: cancelled by the stop`);
-        break;
+    let firstRound: () => void = () => undefined;
+    const workloadRunning = new Promise<void>((r) => (firstRound = r));
+    const workload = (async () => {
+      while (!stopping && (rounds === 0 || round < rounds)) {
+        round++;
+        const t0 = Date.now();
+        roundInFlight = workloadRound(apiUrl, tokens, repoUrl, round);
+        const r = await (roundInFlight as ReturnType<typeof workloadRound>);
+        roundInFlight = null;
+        if (workloadAbort.signal.aborted) {
+          say(`workload round ${round}: cancelled by the stop`);
+          break;
+        }
+        failures += r.failed.length;
+        say(
+          `workload round ${round}: ${r.ok} agents completed create→write→commit→pull→release in ${Date.now() - t0} ms${r.failed.length ? `; ${r.failed.length} failed: ${r.failed.join(' | ')}` : ''}`,
+        );
+        firstRound();
+        if (!stopping && (rounds === 0 || round < rounds)) await new Promise((res) => setTimeout(res, intervalMs));
       }
-      failures += r.failed.length;
-      say(
-        `workload round ${round}: ${r.ok} agents completed create→write→commit→pull→release in ${Date.now() - t0} ms${r.failed.length ? `; ${r.failed.length} failed: ${r.failed.join(' | ')}` : ''}`,
-      );
-      if (!stopping && (rounds === 0 || round < rounds)) await new Promise((res) => setTimeout(res, intervalMs));
+    })();
+    if (phases.length > 0) {
+      await workloadRunning;
+      // the configuration the worker and the API run with: their port, queues and demo remote
+      const stackConfig = loadConfig({ env: childEnv });
+      const client = await createTemporalClient(stackConfig.temporal);
+      const lifecycle = new Lifecycle({
+        config: stackConfig,
+        client,
+        temporalUiUrl: uiUrl,
+        apiUrl,
+        history,
+        say: (m) => say(m),
+      });
+      started.push({ name: 'lifecycle', stop: () => lifecycle.stop().finally(() => client.connection.close()) });
+      const r = await lifecycle.run(phases);
+      for (const line of r.table) say(line);
+      // a Ctrl-C ended the walk: the stop in progress stops the processes and exits
+      if (stopping) await new Promise(() => undefined);
+      if (opts.smoke) await stopAll(r.ok ? 0 : 1);
+      if (!stopping) say('lifecycle done; the stack and the workload stay up until Ctrl-C');
     }
+    await workload;
     if (opts.smoke) {
       await waitFor(
         'prometheus sees gitops_operations_total',

@@ -23,13 +23,14 @@ export const demoConfigSchema = z
       .object({
         /** weeks of generated history the backtest runs over (seed 000: up to 6 weeks) */
         historyWeeks: z.number().int().min(2).max(8).default(6),
-        /** sample spacing of the generated history; must divide 3600 */
+        /** sample spacing of the generated history; must divide 3600, and at most 600 so the busiest-10-minute query has two samples */
         historyStepSeconds: z
           .number()
           .int()
           .positive()
+          .max(600)
           .refine((s) => 3600 % s === 0, { message: 'must divide 3600' })
-          .default(300),
+          .default(600),
         /** the live validation over the workload's own metrics: one metric day lasts this long */
         liveDaySeconds: seconds.default(45),
         /** the live day's points ("hours"); liveDaySeconds must be a multiple, and above two scrapes */
@@ -52,6 +53,8 @@ export const demoConfigSchema = z
         holdSeconds: z.number().int().nonnegative().default(30),
         /** one analysis every this many seconds; at least two scrape intervals (5 s each) */
         analysisIntervalSeconds: z.number().int().min(10).default(15),
+        /** a rollout paused this long on an inconclusive analysis (no data) is rolled back with the reason */
+        maxPausedSeconds: z.number().int().positive().default(60),
       })
       .prefault({}),
     baseline: z

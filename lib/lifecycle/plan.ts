@@ -134,6 +134,9 @@ export function lifecycleOk(records: readonly PhaseRecord[], planned: readonly L
   return planned.every((p) => records.some((r) => r.phase === p && r.expected));
 }
 
+/** Outcomes longer than this are cut in the table (the phase's own end line has them whole). */
+export const OUTCOME_WIDTH = 80;
+
 /**
  * The summary table: one row per planned phase (a phase that never ran says so), then the total.
  * Columns: phase, outcome (✓ expected / ✗ not), duration, report link.
@@ -146,7 +149,8 @@ export function summaryTable(
   const rows = planned.map((phase) => {
     const r = records.find((x) => x.phase === phase);
     if (!r) return [phase, '✗ not run', '—', '—'];
-    return [phase, `${r.expected ? '✓' : '✗'} ${r.outcome}`, formatDuration(r.durationMs), r.reports[0] ?? '—'];
+    const outcome = r.outcome.length > OUTCOME_WIDTH ? `${r.outcome.slice(0, OUTCOME_WIDTH - 1)}…` : r.outcome;
+    return [phase, `${r.expected ? '✓' : '✗'} ${outcome}`, formatDuration(r.durationMs), r.reports[0] ?? '—'];
   });
   const head = ['phase', 'outcome', 'duration', 'report'];
   const all = [head, ...rows];

@@ -75,7 +75,8 @@ beforeAll(async () => {
     SGC__schedules__enabled: 'false',
   };
   // its own process group, as a terminal runs `npm start`: the SIGINT below goes to the group
-  start = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/start.ts', '--interval', '2'], {
+  // the service alone: the lifecycle's own rollout would hold the flags the README's commands move
+  start = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/start.ts', '--no-lifecycle', '--interval', '2'], {
     cwd: ROOT,
     env: childEnv,
     detached: true,

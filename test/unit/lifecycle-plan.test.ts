@@ -7,6 +7,7 @@ import { describe, expect, test } from '@jest/globals';
 import { ConfigError, parseConfig } from '../../lib/config/index.js';
 import {
   LIFECYCLE_PHASES,
+  OUTCOME_WIDTH,
   baselineOutcome,
   canaryOutcome,
   driftOutcome,
@@ -133,6 +134,13 @@ describe('the summary', () => {
     expect(table[3]).toMatch(/^\| canary +\| ✗ canary bad +\| 1m05s +\| — \|$/);
     expect(table[4]).toMatch(/^\| drift +\| ✗ not run +\| — +\| — \|$/);
     expect(table[5]).toBe('lifecycle did NOT end as expected in 3m20s');
+  });
+
+  test('a long outcome (a rollback reason) is cut in the table, not in the record', () => {
+    const long = { ...rec('canary', false), outcome: `rolled back at shadow: ${'x'.repeat(200)}` };
+    const row = summaryTable([long], ['canary'], 1_000)[2]!;
+    expect(row).toContain(`✗ ${long.outcome.slice(0, OUTCOME_WIDTH - 1)}… |`);
+    expect(long.outcome.length).toBeGreaterThan(200);
   });
 
   test('the lifecycle is ok only when every planned phase ran and ended as expected', () => {
