@@ -1,6 +1,7 @@
 import type { AnalysisValues, Reading } from '../lib/canary/analysis.js';
 import { DEFAULT_SWITCH_TIMEOUT_MS } from '../lib/canary/defaults.js';
-import { CANARY_QUERY_NAMES } from '../lib/canary/queries.js';
+import { CANARY_QUERY_NAMES, STABILITY_QUERY_NAMES } from '../lib/canary/queries.js';
+import type { StabilityValues } from '../lib/canary/stability.js';
 import type { Db } from '../lib/db/index.js';
 import type { FlagStore, RollbackSource } from '../lib/flags/store.js';
 import type { Logger } from '../lib/log.js';
@@ -196,6 +197,23 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
         }),
       );
       return Object.fromEntries(entries) as unknown as AnalysisValues;
+    },
+
+    /**
+     * Reads seed 004's success criteria (P90 push, pool reuse, error rate) over the hot-backup
+     * period ending at `at` (`windowSeconds` = the period), for the check before decommission.
+     * Read-only; no data stays explicit.
+     */
+    async readStability(input: AnalyseInput): Promise<StabilityValues> {
+      const queries = { ...deps.queries, ...input.queries };
+      const vars = { window: promDuration(input.windowSeconds) };
+      const entries = await Promise.all(
+        Object.entries(STABILITY_QUERY_NAMES).map(async ([key, name]) => {
+          const reading = toReading(await prom.queryScalar(namedQuery(queries, name, vars), input.at));
+          return [key, reading] as const;
+        }),
+      );
+      return Object.fromEntries(entries) as unknown as StabilityValues;
     },
 
     /**

@@ -13,7 +13,8 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
 } from '@temporalio/client';
-import type { CanaryConfig } from '../lib/config/canary.js';
+import { windowProblem } from '../lib/canary/bounds.js';
+import { canaryStageListSchema, type CanaryConfig } from '../lib/config/canary.js';
 import { DomainError, ErrorType } from '../lib/errors.js';
 import {
   advanceUpdate,
@@ -52,9 +53,36 @@ export function rolloutInput(defaults: CanaryConfig, o: StartRolloutOptions, sta
     autoAdvance: o.autoAdvance ?? defaults.autoAdvance,
     maxAnalysesPerRun: o.maxAnalysesPerRun ?? defaults.maxAnalysesPerRun,
     switchTimeoutMs: o.switchTimeoutMs ?? defaults.switchTimeoutMs,
+    scrapeIntervalSeconds: o.scrapeIntervalSeconds ?? defaults.scrapeIntervalSeconds,
+    insufficientDataPauseSeconds: o.insufficientDataPauseSeconds ?? defaults.insufficientDataPauseSeconds,
+    stability: { ...defaults.stability, ...o.stability },
     ...(o.queries ? { queries: o.queries } : {}),
     ...((startedBy ?? o.startedBy) ? { startedBy: startedBy ?? o.startedBy } : {}),
   };
+}
+
+/**
+ * Refuses a rollout that cannot work before it starts: stages out of bounds (a CLI stage file is
+ * not checked anywhere else), or an analysis window shorter than two Prometheus scrape intervals,
+ * which could never hold data (every analysis would be "no data"). The workflow checks the window
+ * again (its input may come from elsewhere).
+ */
+export function validateRolloutInput(input: CanaryRolloutInput): void {
+  if (input.stages !== undefined) {
+    const parsed = canaryStageListSchema.safeParse(input.stages);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const at = issue.path.length > 0 ? `stages.${issue.path.join('.')}` : 'stages';
+      throw new DomainError(ErrorType.Validation, `${at}: ${issue.message}`, { details: { field: at } });
+    }
+  }
+  const explicitWindow = input.analysisWindowSeconds !== undefined;
+  const window = input.analysisWindowSeconds ?? input.analysisIntervalSeconds;
+  if (window !== undefined && input.scrapeIntervalSeconds !== undefined) {
+    const field = explicitWindow ? 'analysisWindowSeconds' : 'analysisIntervalSeconds';
+    const problem = windowProblem(window, input.scrapeIntervalSeconds, { field });
+    if (problem !== null) throw new DomainError(ErrorType.Validation, problem, { details: { field } });
+  }
 }
 
 /**
@@ -72,6 +100,7 @@ export async function startRollout(
     throw new DomainError(ErrorType.Validation, 'rolloutId: 1-64 letters, digits, ".", "_", "-"', {
       details: { field: 'rolloutId' },
     });
+  validateRolloutInput(input);
   // scoped to this deployment's task queue: several deployments may share a namespace
   const query = `WorkflowType = 'canaryRolloutWorkflow' AND ExecutionStatus = 'Running' AND TaskQueue = '${deps.taskQueue.replace(/'/g, '')}'`;
   for await (const wf of deps.client.workflow.list({ query, pageSize: 1 })) {

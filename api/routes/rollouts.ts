@@ -8,6 +8,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { STAGE_MODES } from '../../lib/canary/analysis.js';
 import { adminOnlyField } from '../../lib/canary/bounds.js';
 import { canaryStageListSchema, canaryStageSchema, canaryThresholdsSchema } from '../../lib/config/canary.js';
 import { DomainError, ErrorType } from '../../lib/errors.js';
@@ -55,7 +56,7 @@ const actorOf = (req: FastifyRequest): string => `api:${req.principal?.name ?? '
 
 const reading = z.object({
   trigger: z.enum(['error_rate', 'p95_latency', 'consistency']),
-  status: z.enum(['ok', 'breach', 'nodata']),
+  status: z.enum(['ok', 'breach', 'nodata', 'insufficient']),
   value: z.number().nullable(),
   threshold: z.number(),
   detail: z.string(),
@@ -73,6 +74,7 @@ const statusSchema = z.object({
     holdSeconds: z.number().int(),
     heldSeconds: z.number().int(),
     startedAt: z.string().nullable(),
+    mode: z.enum(STAGE_MODES).nullable().optional(),
   }),
   stages: z.array(canaryStageSchema),
   paused: z
@@ -91,8 +93,9 @@ const statusSchema = z.object({
     z.object({
       at: z.string(),
       stage: z.string(),
-      status: z.enum(['ok', 'breach', 'inconclusive']),
+      status: z.enum(['ok', 'breach', 'inconclusive', 'insufficient']),
       triggers: z.array(reading),
+      windowSeconds: z.number().optional(),
     }),
   ),
   streaks: z.object({ error_rate: z.number().int(), p95_latency: z.number().int(), consistency: z.number().int() }),
@@ -115,6 +118,55 @@ const statusSchema = z.object({
     .nullable(),
   lastRejectedSignal: z.object({ signal: z.string(), reason: z.string(), at: z.string() }).nullable(),
   run: z.number().int(),
+  analysisWindowSeconds: z
+    .number()
+    .optional()
+    .describe('the window the next analysis measures (widened after too little data)'),
+  goNoGo: z
+    .array(
+      z.object({
+        stage: z.string(),
+        mode: z.enum(STAGE_MODES).nullable(),
+        next: z.string().nullable(),
+        decision: z.enum(['go', 'no-go']),
+        by: z.string(),
+        approvedAt: z.string().nullable(),
+        at: z.string(),
+        heldSeconds: z.number().int(),
+        analyses: z.number().int(),
+        analysis: z.object({ at: z.string(), status: z.string(), summary: z.string() }).nullable(),
+        why: z.string(),
+        stability: z.array(z.object({ criterion: z.string(), ok: z.boolean(), detail: z.string() })).optional(),
+      }),
+    )
+    .optional()
+    .describe('the go/no-go audit: who advanced each stage, when, on which analysis'),
+  hotBackup: z
+    .object({
+      since: z.number().nullable(),
+      analyses: z.number().int(),
+      breachCount: z.number().int(),
+      breaches: z.array(z.object({ trigger: z.string(), stage: z.string(), at: z.string(), detail: z.string() })),
+    })
+    .optional(),
+  stability: z
+    .object({
+      stable: z.boolean(),
+      failing: z.string().nullable(),
+      periodSeconds: z.number(),
+      at: z.string(),
+      checks: z.array(
+        z.object({
+          criterion: z.string(),
+          ok: z.boolean(),
+          value: z.number().nullable(),
+          threshold: z.number(),
+          detail: z.string(),
+        }),
+      ),
+    })
+    .nullable()
+    .optional(),
 });
 
 const actionDone = z.object({

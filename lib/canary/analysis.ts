@@ -19,8 +19,12 @@
  * scrape hide a real regression.
  */
 
-/** A number read from Prometheus, or an explicit "no data" with why. JSON-safe (no ±Infinity). */
-export type Reading = { kind: 'value'; value: number } | { kind: 'nodata'; reason: string };
+/**
+ * A number read from Prometheus, or an explicit "no data" with why. JSON-safe (no ±Infinity).
+ * `failed` marks no data because the query itself failed (Prometheus down, a bad query, a
+ * timeout), as opposed to Prometheus answering with nothing (too little traffic in the window).
+ */
+export type Reading = { kind: 'value'; value: number } | { kind: 'nodata'; reason: string; failed?: boolean };
 
 export interface AnalysisValues {
   /** approach-2 failed operations / approach-2 operations, conflicts excluded (fraction) */
@@ -53,7 +57,12 @@ export const DEFAULT_THRESHOLDS: CanaryThresholds = {
 
 export const TRIGGERS = ['error_rate', 'p95_latency', 'consistency'] as const;
 export type TriggerName = (typeof TRIGGERS)[number];
-export type TriggerStatus = 'ok' | 'breach' | 'nodata';
+/**
+ * `insufficient`: Prometheus answered, but the window held too little approach-2 traffic to judge
+ * ("not enough data yet"; only with {@link EvaluateOptions.insufficient}). `nodata`: the query
+ * failed, or (without that option) any missing value.
+ */
+export type TriggerStatus = 'ok' | 'breach' | 'nodata' | 'insufficient';
 
 export interface TriggerResult {
   trigger: TriggerName;
@@ -64,17 +73,32 @@ export interface TriggerResult {
   detail: string;
 }
 
-export type AnalysisStatus = 'ok' | 'breach' | 'inconclusive';
+export type AnalysisStatus = 'ok' | 'breach' | 'inconclusive' | 'insufficient';
 
 export interface AnalysisVerdict {
   status: AnalysisStatus;
   triggers: TriggerResult[];
 }
 
+/**
+ * What a stage does (seed 002 step 6, "Create Migration Timeline"):
+ *   - shadow: approach 1 serves everyone; approach 2 runs the same operations beside it read-only
+ *     (reads compared, its copy kept by mirrored local edits, pushes as dry-runs) — the stage's
+ *     `percent` is the share the plan names for it, the flags serve 0 % from approach 2;
+ *   - dual_write: `percent` of agents served by approach 2, both systems active (every workspace
+ *     written on both sides, reconciliation compares them);
+ *   - cutover: 100 % on approach 2, approach 1 the hot backup (its copies kept written and ready,
+ *     so a kill switch lands on a warm path);
+ *   - decommission: approach 1 turned off; entered only once the hot-backup period (the
+ *     dual_write and cutover stages) was stable (lib/canary/stability.ts).
+ */
+export const STAGE_MODES = ['shadow', 'dual_write', 'cutover', 'decommission'] as const;
+export type StageMode = (typeof STAGE_MODES)[number];
+
 /** One stage of a rollout. `operations` omitted = every flag. */
 export interface CanaryStage {
   name: string;
-  /** share of agents (sticky buckets) sent to approach 2 */
+  /** share of agents (sticky buckets) the stage moves to approach 2 (served, or shadowed in `shadow` mode) */
   percent: number;
   /** run the other approach beside the serving one (shadow compare, dual-write, hot backup) */
   shadow: boolean;
@@ -82,25 +106,66 @@ export interface CanaryStage {
   holdSeconds: number;
   /** flag names (`git.push` …) this stage sets; omitted = every flag */
   operations?: string[];
+  /** what the stage does; omitted = derived from percent and shadow ({@link stageMode}) */
+  mode?: StageMode;
 }
 
-const DAY = 86_400;
+/**
+ * A stage's mode: the configured one, or — for plans written before stages had modes — derived
+ * from its flags: shadow at 0 % is `shadow`, shadow below 100 % `dual_write`, shadow at 100 %
+ * `cutover`, 100 % without shadow `decommission`; anything else (a plain percentage without
+ * shadow) has no mode and is judged by the rollback triggers alone.
+ */
+export function stageMode(stage: Pick<CanaryStage, 'percent' | 'shadow' | 'mode'>): StageMode | null {
+  if (stage.mode !== undefined) return stage.mode;
+  if (stage.shadow) return stage.percent === 0 ? 'shadow' : stage.percent < 100 ? 'dual_write' : 'cutover';
+  return stage.percent >= 100 ? 'decommission' : null;
+}
 
 /**
- * Seed 004 step 10 and seed 002 step 6: week 1 shadow then 10%, week 2 50% with dual-write,
- * week 3 100% with approach 1 as the hot backup, then decommission. Week 1 starts with 2 days of
- * pure shadow (approach 2 compared, serving nobody) before 10% of agents move — the seed's
- * "shadow mode first". `shadow: true` on the 10/50/100% stages is what makes the router write
- * both approaches' records (dual-write) and keep approach 1 warm; decommission turns it off.
- * Decommission is held 0 s: it is the last step, reached only by an explicit go (or autoAdvance).
+ * The flag values a stage writes. Shadow mode serves nobody from approach 2 (percent 0, shadow
+ * on); dual_write and cutover keep the other approach beside the serving one (shadow on);
+ * decommission turns it off. A stage without a mode writes its percent and shadow as given.
+ */
+export function stageFlags(stage: CanaryStage): { percent: number; shadow: boolean } {
+  switch (stageMode(stage)) {
+    case 'shadow':
+      return { percent: 0, shadow: true };
+    case 'dual_write':
+      return { percent: stage.percent, shadow: true };
+    case 'cutover':
+      return { percent: 100, shadow: true };
+    case 'decommission':
+      return { percent: 100, shadow: false };
+    default:
+      return { percent: stage.percent, shadow: stage.shadow };
+  }
+}
+
+/** The stages whose stability decommission waits for: approach 1 as the hot backup (seed 002 "2 weeks stable"). */
+export const HOT_BACKUP_MODES: readonly StageMode[] = ['dual_write', 'cutover'];
+
+const DAY = 86_400;
+const WEEK = 7 * DAY;
+
+/**
+ * Seed 002 step 6 (with seed 004 step 10's 10 → 50 → 100): week 1 shadow, 10 % of traffic to
+ * approach 2 read-only; week 2 dual-write at 50 %, both systems active; week 3 cutover, 100 % on
+ * approach 2 with approach 1 as hot backup; week 4 decommission approach 1 — reached only by an
+ * explicit go (or autoAdvance) once the dual-write and cutover weeks were stable (the seed's
+ * "decommission after 2 weeks stable"). Decommission is held 0 s: it is the last step.
  */
 export const DEFAULT_STAGES: CanaryStage[] = [
-  { name: 'shadow', percent: 0, shadow: true, holdSeconds: 2 * DAY },
-  { name: 'canary-10', percent: 10, shadow: true, holdSeconds: 5 * DAY },
-  { name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 7 * DAY },
-  { name: 'cutover-100', percent: 100, shadow: true, holdSeconds: 7 * DAY },
-  { name: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+  { name: 'shadow', mode: 'shadow', percent: 10, shadow: true, holdSeconds: WEEK },
+  { name: 'dual-write', mode: 'dual_write', percent: 50, shadow: true, holdSeconds: WEEK },
+  { name: 'cutover', mode: 'cutover', percent: 100, shadow: true, holdSeconds: WEEK },
+  { name: 'decommission', mode: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
 ];
+
+/** monitoring/prometheus.yml.tmpl scrapes the processes every 5 s. */
+export const DEFAULT_SCRAPE_INTERVAL_SECONDS = 5;
+/** Analyses without enough approach-2 traffic widen the window for this long before the rollout pauses. */
+export const DEFAULT_INSUFFICIENT_DATA_PAUSE_SECONDS = 1_800;
 
 /** Issue 4: analysis every 5 minutes. */
 export const DEFAULT_ANALYSIS_INTERVAL_SECONDS = 300;
@@ -123,13 +188,28 @@ function num(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(3);
 }
 
+export interface EvaluateOptions {
+  /** the last approach-1 P95 this rollout measured, used only when approach 1 has no data in this window */
+  baselineP95Seconds?: number | null;
+  /**
+   * Tell "not enough data yet" from a failure (issue 10 item 2): too few approach-2 operations, or
+   * an empty answer from Prometheus, is `insufficient` instead of passing (too few) or pausing
+   * (empty). Off for runs recorded before this rule (replay).
+   */
+  insufficient?: boolean;
+}
+
 function noData(
   trigger: TriggerName,
   threshold: number,
   what: string,
   r: Extract<Reading, { kind: 'nodata' }>,
+  o: EvaluateOptions,
 ): TriggerResult {
-  return { trigger, status: 'nodata', value: null, threshold, detail: `no data for ${what} (${r.reason})` };
+  const status: TriggerStatus = o.insufficient && r.failed !== true ? 'insufficient' : 'nodata';
+  const detail =
+    status === 'insufficient' ? `not enough data yet for ${what} (${r.reason})` : `no data for ${what} (${r.reason})`;
+  return { trigger, status, value: null, threshold, detail };
 }
 
 /**
@@ -139,7 +219,7 @@ function noData(
 export function evaluateAnalysis(
   values: AnalysisValues,
   thresholds: CanaryThresholds,
-  opts: { baselineP95Seconds?: number | null } = {},
+  opts: EvaluateOptions = {},
 ): AnalysisVerdict {
   const triggers: TriggerResult[] = [];
   const ops = values.operations;
@@ -147,15 +227,26 @@ export function evaluateAnalysis(
     ops.kind === 'value' && ops.value < thresholds.minOperations
       ? `${num(ops.value)} approach-2 operations < ${thresholds.minOperations}: too few to judge`
       : null;
+  // with `insufficient`, a window with too few operations says nothing yet (it neither passes nor breaches)
+  const fewStatus: TriggerStatus = opts.insufficient ? 'insufficient' : 'ok';
+  const fewDetail = (d: string): string => (opts.insufficient ? `not enough data yet: ${d}` : d);
 
   // error rate
   {
     const t = thresholds.errorRate;
     const r = values.errorRate;
-    if (r.kind === 'nodata') triggers.push(noData('error_rate', t, 'approach-2 error rate', r));
-    else if (ops.kind === 'nodata') triggers.push(noData('error_rate', t, 'approach-2 operation count', ops));
+    if (r.kind === 'nodata' && !opts.insufficient)
+      triggers.push(noData('error_rate', t, 'approach-2 error rate', r, opts));
+    else if (ops.kind === 'nodata') triggers.push(noData('error_rate', t, 'approach-2 operation count', ops, opts));
     else if (tooFew)
-      triggers.push({ trigger: 'error_rate', status: 'ok', value: r.value, threshold: t, detail: tooFew });
+      triggers.push({
+        trigger: 'error_rate',
+        status: fewStatus,
+        value: r.kind === 'value' ? r.value : null,
+        threshold: t,
+        detail: fewDetail(tooFew),
+      });
+    else if (r.kind === 'nodata') triggers.push(noData('error_rate', t, 'approach-2 error rate', r, opts));
     else {
       const breach = r.value > t;
       triggers.push({
@@ -177,12 +268,22 @@ export function evaluateAnalysis(
     if (s.kind === 'value') base = { seconds: s.value, carried: false };
     else if (opts.baselineP95Seconds !== undefined && opts.baselineP95Seconds !== null)
       base = { seconds: opts.baselineP95Seconds, carried: true };
-    if (p.kind === 'nodata') triggers.push(noData('p95_latency', t, 'approach-2 P95', p));
+    if (opts.insufficient && ops.kind === 'nodata')
+      triggers.push(noData('p95_latency', t, 'approach-2 operation count', ops, opts));
+    else if (opts.insufficient && tooFew)
+      triggers.push({
+        trigger: 'p95_latency',
+        status: fewStatus,
+        value: null,
+        threshold: t,
+        detail: fewDetail(tooFew),
+      });
+    else if (p.kind === 'nodata') triggers.push(noData('p95_latency', t, 'approach-2 P95', p, opts));
     else if (base === null)
       triggers.push(
-        noData('p95_latency', t, 'approach-1 P95 (no baseline yet)', s as Extract<Reading, { kind: 'nodata' }>),
+        noData('p95_latency', t, 'approach-1 P95 (no baseline yet)', s as Extract<Reading, { kind: 'nodata' }>, opts),
       );
-    else if (ops.kind === 'nodata') triggers.push(noData('p95_latency', t, 'approach-2 operation count', ops));
+    else if (ops.kind === 'nodata') triggers.push(noData('p95_latency', t, 'approach-2 operation count', ops, opts));
     else {
       const ratio = base.seconds > 0 ? p.value / base.seconds : p.value > 0 ? Number.MAX_VALUE : 1;
       const from = base.carried ? 'carried approach-1 baseline' : 'approach-1 P95';
@@ -204,7 +305,7 @@ export function evaluateAnalysis(
   {
     const t = thresholds.consistency;
     const c = values.consistency;
-    if (c.kind === 'nodata') triggers.push(noData('consistency', t, 'dual-write consistency', c));
+    if (c.kind === 'nodata') triggers.push(noData('consistency', t, 'dual-write consistency', c, opts));
     else {
       const breach = c.value < t;
       triggers.push({
@@ -221,7 +322,9 @@ export function evaluateAnalysis(
     ? 'breach'
     : triggers.some((x) => x.status === 'nodata')
       ? 'inconclusive'
-      : 'ok';
+      : triggers.some((x) => x.status === 'insufficient')
+        ? 'insufficient'
+        : 'ok';
   return { status, triggers };
 }
 
@@ -233,15 +336,22 @@ export const NO_STREAKS: BreachStreaks = { error_rate: 0, p95_latency: 0, consis
 export type NextAction =
   | { action: 'continue'; streaks: BreachStreaks }
   | { action: 'rollback'; streaks: BreachStreaks; trigger: TriggerName; reason: string }
-  | { action: 'pause'; streaks: BreachStreaks; reason: string };
+  | { action: 'pause'; streaks: BreachStreaks; reason: string }
+  | { action: 'widen'; streaks: BreachStreaks; reason: string };
 
 /**
  * What the rollout does after an analysis: roll back when a trigger has breached in
- * `consecutive` analyses in a row, pause when the analysis was inconclusive, else continue.
- * A rollback wins over a pause: a breach confirmed twice matters more than another trigger's
- * missing data.
+ * `consecutive` analyses in a row, pause when the analysis was inconclusive (a query failed),
+ * widen the next window when it had not enough data yet — pausing only once data has stayed
+ * short for `insufficientFor.pauseAfterMs` — else continue. A rollback wins over a pause: a
+ * breach confirmed twice matters more than another trigger's missing data.
  */
-export function nextState(prev: BreachStreaks, verdict: AnalysisVerdict, consecutive: number): NextAction {
+export function nextState(
+  prev: BreachStreaks,
+  verdict: AnalysisVerdict,
+  consecutive: number,
+  insufficientFor?: { ms: number; pauseAfterMs: number },
+): NextAction {
   const streaks: BreachStreaks = { ...prev };
   for (const t of verdict.triggers) {
     if (t.status === 'breach') streaks[t.trigger] = (streaks[t.trigger] ?? 0) + 1;
@@ -264,6 +374,17 @@ export function nextState(prev: BreachStreaks, verdict: AnalysisVerdict, consecu
       streaks,
       reason: `inconclusive analysis: ${missing.map((t) => `${t.trigger}: ${t.detail}`).join('; ')}`,
     };
+  }
+  const short = verdict.triggers.filter((t) => t.status === 'insufficient');
+  if (short.length > 0) {
+    const what = short.map((t) => `${t.trigger}: ${t.detail}`).join('; ');
+    if (insufficientFor !== undefined && insufficientFor.ms >= insufficientFor.pauseAfterMs)
+      return {
+        action: 'pause',
+        streaks,
+        reason: `not enough data for ${Math.round(insufficientFor.ms / 1000)} s (canary.insufficientDataPauseSeconds ${Math.round(insufficientFor.pauseAfterMs / 1000)} s): ${what}`,
+      };
+    return { action: 'widen', streaks, reason: `not enough data yet: ${what}` };
   }
   return { action: 'continue', streaks };
 }

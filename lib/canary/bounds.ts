@@ -5,20 +5,55 @@
  * breaches in a row, advancing without approval, slower analyses — is a flag change with the
  * safety net loosened, which is admin work. Stricter values are an operator's call. Pure.
  */
-import type { CanaryStage, CanaryThresholds } from './analysis.js';
+import { STAGE_MODES, stageMode, type CanaryStage, type CanaryThresholds } from './analysis.js';
 
 /** Longest stage list a rollout may have (seed 002 has five stages). */
 export const MAX_STAGES = 10;
 
-/** Why a stage list is out of bounds, or null: 1..MAX_STAGES stages, percents never falling. */
-export function stagesProblem(stages: Pick<CanaryStage, 'percent'>[]): string | null {
+/**
+ * Why a stage list is out of bounds, or null: 1..MAX_STAGES stages, percents never falling, and
+ * modes (given or derived) in the seed's order — shadow, dual_write, cutover, decommission — with
+ * cutover and decommission at 100 %, decommission last, and `shadow` matching the mode (every
+ * mode but decommission keeps the other approach beside the serving one).
+ */
+export function stagesProblem(stages: Pick<CanaryStage, 'percent' | 'shadow' | 'mode'>[]): string | null {
   if (stages.length === 0) return 'at least one stage is required';
   if (stages.length > MAX_STAGES) return `at most ${MAX_STAGES} stages, got ${stages.length}`;
   for (let i = 1; i < stages.length; i++) {
     if (stages[i]!.percent < stages[i - 1]!.percent)
       return `percents must not fall from one stage to the next (stage ${i + 1}: ${stages[i]!.percent}% after ${stages[i - 1]!.percent}%)`;
   }
+  let last = -1;
+  for (let i = 0; i < stages.length; i++) {
+    const st = stages[i]!;
+    const mode = stageMode(st);
+    if (mode === null) continue;
+    if (st.mode !== undefined && st.shadow !== (mode !== 'decommission'))
+      return `stage ${i + 1}: mode ${mode} ${mode === 'decommission' ? 'turns approach 1 off (shadow: false)' : 'keeps both approaches running (shadow: true)'}`;
+    if ((mode === 'cutover' || mode === 'decommission') && st.percent !== 100)
+      return `stage ${i + 1}: mode ${mode} serves 100% from approach 2, got ${st.percent}%`;
+    if (mode === 'decommission' && i !== stages.length - 1)
+      return `stage ${i + 1}: decommission must be the last stage`;
+    const rank = STAGE_MODES.indexOf(mode);
+    if (rank < last)
+      return `stage ${i + 1}: mode ${mode} after ${STAGE_MODES[last]} (modes follow shadow → dual_write → cutover → decommission)`;
+    last = rank;
+  }
   return null;
+}
+
+/**
+ * Why an analysis window is too short, or null. A counter's `increase()` needs two samples inside
+ * the window, so a window shorter than two scrape intervals can never hold data: every analysis
+ * would be "no data" and the rollout would pause at each one.
+ */
+export function windowProblem(
+  windowSeconds: number,
+  scrapeIntervalSeconds: number,
+  o: { field?: string } = {},
+): string | null {
+  if (windowSeconds >= 2 * scrapeIntervalSeconds) return null;
+  return `${o.field ?? 'analysisIntervalSeconds'} ${windowSeconds} s is shorter than two Prometheus scrape intervals (scrape interval ${scrapeIntervalSeconds} s, canary.scrapeIntervalSeconds): a window that short never holds two samples, so every analysis would have no data; use at least ${2 * scrapeIntervalSeconds} s`;
 }
 
 export interface RolloutRequest {
@@ -40,7 +75,8 @@ export interface RolloutPlan {
 }
 
 function sameStages(a: CanaryStage[], b: CanaryStage[]): boolean {
-  const key = (s: CanaryStage) => JSON.stringify([s.name, s.percent, s.shadow, s.holdSeconds, s.operations ?? null]);
+  const key = (s: CanaryStage) =>
+    JSON.stringify([s.name, s.percent, s.shadow, s.holdSeconds, s.operations ?? null, stageMode(s)]);
   return a.length === b.length && a.every((s, i) => key(s) === key(b[i]!));
 }
 

@@ -34,6 +34,18 @@ export const CANARY_QUERIES: Record<string, string> = {
   'canary.p95_simple_seconds': p95('simple'),
   /** 1 − worst reconciliation divergence ratio in the window */
   'canary.consistency': '1 - max(max_over_time(gitops_reconciliation_divergence_ratio[$window]))',
+  // Seed 004's success criteria over the hot-backup period (`$window` = the period), judged
+  // before decommission (lib/canary/stability.ts).
+  /** approach-2 P90 of successful pushes, seconds (seed 004: "Git push < 10 seconds (P90)") */
+  'canary.stable.p90_push_seconds':
+    'histogram_quantile(0.90, sum by (le) (rate(gitops_operation_duration_seconds_bucket{approach="pooled",operation="push",outcome="success"}[$window])))',
+  /** reused / all pool acquisitions (seed 004: "Pool reuse rate > 80%") */
+  'canary.stable.pool_reuse':
+    '(sum(increase(gitops_pool_acquisitions_total{result="reused"}[$window])) or vector(0)) / sum(increase(gitops_pool_acquisitions_total[$window]))',
+  /** approach-2 service failures / operations, as canary.error_rate (seed 004: "Error rate < 1%") */
+  'canary.stable.error_rate':
+    `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))` +
+    ` / sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
 };
 
 /** The query names one analysis reads, in the order of AnalysisValues. */
@@ -43,4 +55,11 @@ export const CANARY_QUERY_NAMES = {
   p95PooledSeconds: 'canary.p95_pooled_seconds',
   p95SimpleSeconds: 'canary.p95_simple_seconds',
   consistency: 'canary.consistency',
+} as const;
+
+/** The query names of the stability check before decommission, in the order of StabilityValues. */
+export const STABILITY_QUERY_NAMES = {
+  p90PushSeconds: 'canary.stable.p90_push_seconds',
+  poolReuse: 'canary.stable.pool_reuse',
+  errorRate: 'canary.stable.error_rate',
 } as const;

@@ -2,11 +2,15 @@ import { z } from 'zod';
 import {
   DEFAULT_ANALYSIS_INTERVAL_SECONDS,
   DEFAULT_CONSECUTIVE_BREACHES,
+  DEFAULT_INSUFFICIENT_DATA_PAUSE_SECONDS,
   DEFAULT_MAX_ANALYSES_PER_RUN,
+  DEFAULT_SCRAPE_INTERVAL_SECONDS,
   DEFAULT_STAGES,
   DEFAULT_THRESHOLDS,
+  STAGE_MODES,
 } from '../canary/analysis.js';
-import { stagesProblem } from '../canary/bounds.js';
+import { stagesProblem, windowProblem } from '../canary/bounds.js';
+import { DEFAULT_STABILITY } from '../canary/stability.js';
 import { DEFAULT_DRILL, DEFAULT_RECONCILIATION, DEFAULT_SWITCH_TIMEOUT_MS } from '../canary/defaults.js';
 
 /**
@@ -27,6 +31,8 @@ export const canaryStageSchema = z.object({
   holdSeconds: z.number().int().nonnegative(),
   /** flag names this stage sets (`git.push` …); omitted = every flag */
   operations: z.array(z.string().regex(FLAG_NAME, 'a flag name such as git.push')).min(1).optional(),
+  /** shadow | dual_write | cutover | decommission; omitted = derived from percent and shadow (lib/canary/analysis.ts stageMode) */
+  mode: z.enum(STAGE_MODES).optional(),
 });
 
 export const canaryThresholdsSchema = z.object({
@@ -36,7 +42,17 @@ export const canaryThresholdsSchema = z.object({
   consistency: z.number().min(0).max(1).default(DEFAULT_THRESHOLDS.consistency),
 });
 
-/** A rollout's stages: 1..MAX_STAGES, unique names, percents never falling (lib/canary/bounds.ts). */
+/** Seed 004's migration success criteria: what "stable" means before decommission. */
+export const canaryStabilitySchema = z.object({
+  /** P90 push on approach 2 strictly below this, seconds (seed 004: "Git push < 10 seconds (P90)") */
+  p90PushSeconds: z.number().positive().default(DEFAULT_STABILITY.p90PushSeconds),
+  /** pool reuse strictly above this fraction (seed 004: "Pool reuse rate > 80%") */
+  poolReuse: z.number().min(0).max(1).default(DEFAULT_STABILITY.poolReuse),
+  /** approach-2 error rate strictly below this fraction (seed 004: "Error rate < 1%") */
+  errorRate: z.number().min(0).max(1).default(DEFAULT_STABILITY.errorRate),
+});
+
+/** A rollout's stages: 1..MAX_STAGES, unique names, percents never falling, modes in plan order (lib/canary/bounds.ts). */
 export const canaryStageListSchema = z
   .array(canaryStageSchema)
   .superRefine((s, ctx) => {
@@ -51,6 +67,12 @@ export const canaryConfigSchema = z
     analysisIntervalSeconds: z.number().int().positive().default(DEFAULT_ANALYSIS_INTERVAL_SECONDS),
     /** the window each analysis measures; default = the interval (analyses neither overlap nor leave gaps) */
     analysisWindowSeconds: z.number().int().positive().optional(),
+    /** Prometheus's scrape interval of the gitops_* metrics: a window must span at least two of them */
+    scrapeIntervalSeconds: z.number().positive().default(DEFAULT_SCRAPE_INTERVAL_SECONDS),
+    /** analyses with too little approach-2 traffic widen the next window; this long without enough data pauses */
+    insufficientDataPauseSeconds: z.number().int().positive().default(DEFAULT_INSUFFICIENT_DATA_PAUSE_SECONDS),
+    /** seed 004's success criteria over the hot-backup period, checked before decommission */
+    stability: canaryStabilitySchema.prefault({}),
     consecutiveBreaches: z.number().int().min(1).default(DEFAULT_CONSECUTIVE_BREACHES),
     autoAdvance: z.boolean().default(false),
     /** analyses per workflow run before continue-as-new (lib/canary/analysis.ts explains 300) */
@@ -81,6 +103,17 @@ export const canaryConfigSchema = z
         stuckInUseSeconds: z.number().int().positive().default(DEFAULT_DRILL.stuckInUseSeconds),
       })
       .prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    const problem = windowProblem(c.analysisWindowSeconds ?? c.analysisIntervalSeconds, c.scrapeIntervalSeconds, {
+      field: c.analysisWindowSeconds === undefined ? 'analysisIntervalSeconds' : 'analysisWindowSeconds',
+    });
+    if (problem !== null)
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.analysisWindowSeconds === undefined ? 'analysisIntervalSeconds' : 'analysisWindowSeconds'],
+        message: problem,
+      });
   })
   .prefault({});
 

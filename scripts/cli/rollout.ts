@@ -16,7 +16,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import {
   controlRollout,
   rolloutStatus,
+  rolloutInput,
   startRollout,
+  validateRolloutInput,
   type RolloutAction,
   type RolloutControlDeps,
 } from '../../clients/canary.js';
@@ -53,7 +55,7 @@ async function withControl<T>(loadCfg: () => Config, fn: (deps: RolloutControlDe
 /** One screen of status for people; `--json` prints the query's answer as is. */
 export function formatStatus(s: CanaryStatus): string {
   const lines = [
-    `rollout ${s.rolloutId}: ${s.status} — stage ${s.stage.index + 1}/${s.stages.length} ${s.stage.name} (${s.stage.percent}% to approach 2, shadow ${s.stage.shadow ? 'on' : 'off'})`,
+    `rollout ${s.rolloutId}: ${s.status} — stage ${s.stage.index + 1}/${s.stages.length} ${s.stage.name}${s.stage.mode ? ` [${s.stage.mode}]` : ''} (${s.stage.percent}% to approach 2, shadow ${s.stage.shadow ? 'on' : 'off'})`,
     `  held ${s.stage.heldSeconds}/${s.stage.holdSeconds} s; analyses ${s.analyses.total} (${s.analyses.inStage} in stage); advance ${s.autoAdvance ? 'automatic' : s.advanceApproved ? 'approved' : 'awaits `advance`'}`,
   ];
   if (s.paused) lines.push(`  paused (${s.paused.by}) since ${s.paused.since}: ${s.paused.reason}`);
@@ -69,6 +71,10 @@ export function formatStatus(s: CanaryStatus): string {
       `    switched: ${s.rollback.switched ? 'yes' : 'no'} in ${s.rollback.switchDurationMs ?? '—'} ms${s.rollback.missingProcesses.length ? `; missing ${s.rollback.missingProcesses.join(', ')}` : ''}`,
     );
   }
+  for (const g of s.goNoGo ?? [])
+    lines.push(
+      `  ${g.decision} ${g.stage}${g.next ? ` → ${g.next}` : ''} at ${g.at} by ${g.by}: ${g.why}${g.analysis ? ` (analysis ${g.analysis.at}: ${g.analysis.status})` : ''}`,
+    );
   if (s.lastRejectedSignal)
     lines.push(`  last ignored signal: ${s.lastRejectedSignal.signal} (${s.lastRejectedSignal.reason})`);
   return lines.join('\n');
@@ -89,6 +95,8 @@ export function rolloutCommand(opts: { loadConfig?: () => Config; out?: (line: s
     .option('--wait', 'wait until the rollout completes or rolls back, printing its stage and percent as it moves')
     .action(async (o: { id?: string; interval?: number; autoAdvance?: boolean; stages?: string; wait?: boolean }) => {
       const stages = o.stages ? (JSON.parse(readFileSync(o.stages, 'utf8')) as never) : undefined;
+      // refused before anything connects: e.g. an interval shorter than two scrape intervals
+      validateRolloutInput(rolloutInput(loadCfg().canary, { analysisIntervalSeconds: o.interval, stages }));
       await withControl(loadCfg, async (d) => {
         const r = await startRollout(
           d,

@@ -6,6 +6,8 @@ import {
   NO_STREAKS,
   evaluateAnalysis,
   nextState,
+  stageFlags,
+  stageMode,
   type AnalysisValues,
   type Reading,
 } from '../../lib/canary/analysis.js';
@@ -80,6 +82,39 @@ describe('evaluateAnalysis', () => {
   });
 });
 
+describe('not enough data yet (issue 10 item 2)', () => {
+  const opts = { insufficient: true };
+  const failed: Reading = { kind: 'nodata', reason: 'Prometheus unreachable', failed: true };
+
+  test('too few approach-2 operations, or an empty answer, is insufficient — not a pass and not a pause', () => {
+    const few = evaluateAnalysis(values({ errorRate: v(0.5), operations: v(3) }), DEFAULT_THRESHOLDS, opts);
+    assert.equal(few.status, 'insufficient');
+    assert.equal(few.triggers.find((t) => t.trigger === 'error_rate')!.status, 'insufficient');
+    assert.match(few.triggers.find((t) => t.trigger === 'error_rate')!.detail, /not enough data yet/);
+    const empty = evaluateAnalysis(
+      values({ errorRate: none, operations: none, p95PooledSeconds: none }),
+      DEFAULT_THRESHOLDS,
+      opts,
+    );
+    assert.equal(empty.status, 'insufficient');
+    // a failed query is still inconclusive (the rollout pauses at once)
+    assert.equal(evaluateAnalysis(values({ consistency: failed }), DEFAULT_THRESHOLDS, opts).status, 'inconclusive');
+    // a breach still outranks it
+    assert.equal(
+      evaluateAnalysis(values({ operations: v(3), consistency: v(0.9) }), DEFAULT_THRESHOLDS, opts).status,
+      'breach',
+    );
+  });
+
+  test('insufficient widens the next window, and pauses only once data stayed short for the configured time', () => {
+    const few = evaluateAnalysis(values({ operations: v(3) }), DEFAULT_THRESHOLDS, opts);
+    assert.equal(nextState(NO_STREAKS, few, 2, { ms: 60_000, pauseAfterMs: 1_800_000 }).action, 'widen');
+    const p = nextState(NO_STREAKS, few, 2, { ms: 1_800_000, pauseAfterMs: 1_800_000 });
+    assert.equal(p.action, 'pause');
+    assert.ok(p.action === 'pause' && /not enough data for 1800 s/.test(p.reason));
+  });
+});
+
 describe('nextState', () => {
   const bad = evaluateAnalysis(values({ errorRate: v(0.09) }), DEFAULT_THRESHOLDS);
   const good = evaluateAnalysis(values(), DEFAULT_THRESHOLDS);
@@ -111,26 +146,77 @@ describe('nextState', () => {
 });
 
 describe('canary config and queries', () => {
-  test('defaults follow the seeds: shadow, 10, 50, 100 over three weeks, then decommission', () => {
+  test('defaults are the seed-002 plan: week 1 shadow 10% read-only, week 2 dual-write 50%, week 3 cutover 100% with hot backup, then decommission', () => {
     const c = canaryConfigSchema.parse(undefined);
     assert.deepEqual(
-      c.stages.map((s) => [s.name, s.percent, s.shadow]),
+      c.stages.map((s) => [s.name, s.mode, s.percent, s.shadow, s.holdSeconds / 86_400]),
       [
-        ['shadow', 0, true],
-        ['canary-10', 10, true],
-        ['dual-write-50', 50, true],
-        ['cutover-100', 100, true],
-        ['decommission', 100, false],
+        ['shadow', 'shadow', 10, true, 7],
+        ['dual-write', 'dual_write', 50, true, 7],
+        ['cutover', 'cutover', 100, true, 7],
+        ['decommission', 'decommission', 100, false, 0],
       ],
     );
+    // what the flags serve: nobody from approach 2 in shadow (approach 1 answers, approach 2 runs beside)
+    assert.deepEqual(DEFAULT_STAGES.map(stageFlags), [
+      { percent: 0, shadow: true },
+      { percent: 50, shadow: true },
+      { percent: 100, shadow: true },
+      { percent: 100, shadow: false },
+    ]);
     assert.equal(
       DEFAULT_STAGES.reduce((n, s) => n + s.holdSeconds, 0),
       21 * 86_400,
     );
+    assert.deepEqual(c.stability, { p90PushSeconds: 10, poolReuse: 0.8, errorRate: 0.01 });
+    assert.equal(c.scrapeIntervalSeconds, 5);
     assert.equal(c.analysisIntervalSeconds, 300);
     assert.equal(c.consecutiveBreaches, 2);
     assert.equal(c.autoAdvance, false);
     assert.deepEqual(c.thresholds, { errorRate: 0.05, minOperations: 20, p95Ratio: 2, consistency: 0.9999 });
+  });
+
+  test('plans without modes keep working: the mode is derived from percent and shadow, and writes the same flags', () => {
+    const old = [
+      { name: 'shadow', percent: 0, shadow: true, holdSeconds: 1 },
+      { name: 'canary-10', percent: 10, shadow: true, holdSeconds: 1 },
+      { name: 'cutover-100', percent: 100, shadow: true, holdSeconds: 1 },
+      { name: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+    ];
+    assert.equal(canaryConfigSchema.safeParse({ stages: old }).success, true);
+    assert.deepEqual(old.map(stageMode), ['shadow', 'dual_write', 'cutover', 'decommission']);
+    assert.deepEqual(
+      old.map(stageFlags),
+      old.map((s) => ({ percent: s.percent, shadow: s.shadow })),
+    );
+    assert.equal(stageMode({ percent: 30, shadow: false }), null);
+  });
+
+  test('modes follow the seed order; cutover and decommission are 100%, decommission last, shadow matching', () => {
+    const bad = (stages: unknown[]) => {
+      const r = canaryConfigSchema.safeParse({ stages });
+      return r.success ? null : r.error.issues[0]!.message;
+    };
+    const st = (mode: string, percent: number, shadow = mode !== 'decommission') => ({
+      name: mode.replace('_', '-'),
+      mode,
+      percent,
+      shadow,
+      holdSeconds: 1,
+    });
+    assert.equal(bad([st('shadow', 10), st('dual_write', 50), st('cutover', 100), st('decommission', 100)]), null);
+    assert.match(bad([st('dual_write', 50), st('shadow', 50)])!, /modes follow/);
+    assert.match(bad([st('cutover', 50)])!, /100%/);
+    assert.match(bad([st('decommission', 100), { ...st('cutover', 100), name: 'x' }])!, /last stage/);
+    assert.match(bad([st('dual_write', 50, false)])!, /shadow: true/);
+  });
+
+  test('an analysis interval shorter than two scrape intervals is refused, naming the scrape interval', () => {
+    const r = canaryConfigSchema.safeParse({ analysisIntervalSeconds: 5 });
+    assert.equal(r.success, false);
+    assert.match(r.error!.issues[0]!.message, /scrape interval 5 s/);
+    assert.equal(canaryConfigSchema.safeParse({ analysisIntervalSeconds: 10 }).success, true);
+    assert.equal(canaryConfigSchema.safeParse({ analysisIntervalSeconds: 5, scrapeIntervalSeconds: 1 }).success, true);
   });
 
   test('rejects duplicate stage names and bad flag names', () => {

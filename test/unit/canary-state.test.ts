@@ -17,6 +17,7 @@ import {
   nextRunState,
   planOf,
   recordAnalysis,
+  recordGoNoGo,
   runStatus,
   type ActionName,
   type CanaryState,
@@ -50,7 +51,12 @@ const healthyValues: AnalysisValues = {
   consistency: v(1),
 };
 const breaching: AnalysisValues = { ...healthyValues, errorRate: v(0.09) };
-const noData: AnalysisValues = { ...healthyValues, consistency: { kind: 'nodata', reason: 'empty result' } };
+// a failed query (Prometheus down): inconclusive, pauses at once
+const noData: AnalysisValues = {
+  ...healthyValues,
+  consistency: { kind: 'nodata', reason: 'Prometheus unreachable', failed: true },
+};
+const tooFew: AnalysisValues = { ...healthyValues, operations: v(2) };
 
 describe('operator actions', () => {
   test('advance is taken for the current stage and refused for another, while paused, at the last stage or once rolling back', () => {
@@ -154,5 +160,78 @@ describe('hold, approval and runs', () => {
     // the last stage needs no approval
     const last = { ...applied(), stage: { ...applied().stage, index: 1 } };
     expect(approved(plan, last)).toBe(true);
+  });
+});
+
+describe('the seed-002 plan rules', () => {
+  test('too little traffic widens the next window (doubling, capped) and pauses only after insufficientDataPauseSeconds', () => {
+    const p2 = planOf({
+      rolloutId: 'r1',
+      stages: STAGES,
+      analysisIntervalSeconds: 10,
+      insufficientDataPauseSeconds: 60,
+    });
+    const s = applied();
+    expect(recordAnalysis(p2, s, tooFew, T0 + 10_000, T0 + 10_000).action).toBe('widen');
+    expect(s.stage.windowSeconds).toBe(20);
+    expect(s.paused).toBeNull();
+    expect(s.stage.lastStatus).toBe('insufficient');
+    expect(held(p2, s)).toBe(false); // not enough data is never a healthy last analysis
+    expect(recordAnalysis(p2, s, tooFew, T0 + 20_000, T0 + 20_000).action).toBe('widen');
+    expect(s.stage.windowSeconds).toBe(40);
+    // data short since T0 (the first window's start): 70 s ≥ 60 s → pause, naming why
+    const last = recordAnalysis(p2, s, tooFew, T0 + 70_000, T0 + 70_000);
+    expect(last.action).toBe('pause');
+    expect(s.paused?.reason).toMatch(/not enough data for 70 s/);
+    // enough data again: back to the plan's window, the streak of short data forgotten
+    const s2 = applied();
+    recordAnalysis(p2, s2, tooFew, T0 + 10_000, T0 + 10_000);
+    expect(recordAnalysis(p2, s2, healthyValues, T0 + 20_000, T0 + 20_000).action).toBe('continue');
+    expect(s2.stage.windowSeconds).toBeNull();
+    expect(s2.stage.insufficientSince).toBeNull();
+  });
+
+  test('runs recorded before the rules (replay) keep the old ones: too few operations pass, empty answers pause', () => {
+    const old = planOf({ rolloutId: 'r1', stages: STAGES, analysisIntervalSeconds: 10 }, false);
+    const s = applied();
+    expect(recordAnalysis(old, s, tooFew, T0, T0).action).toBe('continue');
+    const empty: AnalysisValues = { ...healthyValues, consistency: { kind: 'nodata', reason: 'empty result' } };
+    expect(recordAnalysis(old, s, empty, T0, T0).action).toBe('pause');
+    expect(planOf({ rolloutId: 'r1' }, false).stages.map((x) => x.name)).toEqual([
+      'shadow',
+      'canary-10',
+      'dual-write-50',
+      'cutover-100',
+      'decommission',
+    ]);
+  });
+
+  test('a rollback trigger breached during the hot backup refuses the advance into decommission, naming it', () => {
+    const s = applied(); // canary-10 with shadow: dual_write, a hot-backup stage
+    recordAnalysis(plan, s, breaching, T0 + 10_000, T0 + 10_000);
+    recordAnalysis(plan, s, healthyValues, T0 + 20_000, T0 + 20_000);
+    expect(s.hotBackup).toMatchObject({ since: T0, analyses: 2, breachCount: 1 });
+    expect(reason('advance', s, { actor: 'ops' })).toMatch(
+      /refused: decommission refused: rollback_triggers: rollback trigger error_rate breached at .* in canary-10/,
+    );
+  });
+
+  test('the go/no-go record says who approved, when, and on which analysis', () => {
+    const s = applied();
+    recordAnalysis(plan, s, healthyValues, T0 + 10_000, T0 + 10_000);
+    apply('advance', s, { actor: 'api:ops-lead' }, T0 + 15_000);
+    const rec = recordGoNoGo(plan, s, 'go', T0 + 60_000, 'held healthy');
+    expect(rec).toMatchObject({
+      stage: 'canary-10',
+      mode: 'dual_write',
+      next: 'decommission',
+      decision: 'go',
+      by: 'api:ops-lead',
+      approvedAt: new Date(T0 + 15_000).toISOString(),
+      at: new Date(T0 + 60_000).toISOString(),
+      analysis: { at: new Date(T0 + 10_000).toISOString(), status: 'ok' },
+    });
+    expect(rec.analysis!.summary).toMatch(/error_rate ok/);
+    expect(s.goNoGo).toHaveLength(1);
   });
 });

@@ -16,9 +16,11 @@ import type {
   AnalysisStatus,
   BreachStreaks,
   CanaryStage,
+  StageMode,
   TriggerName,
   TriggerResult,
 } from '../../lib/canary/analysis.js';
+import type { HotBackupRecord, StabilityCriterion, StabilityVerdict } from '../../lib/canary/stability.js';
 
 export interface AdvanceRequest {
   /** the stage being approved; when given and the rollout is elsewhere, the request is refused (no double advance) */
@@ -74,6 +76,33 @@ export interface AnalysisRecord {
   stage: string;
   status: AnalysisStatus;
   triggers: TriggerResult[];
+  /** the window this analysis measured, seconds (wider than the plan's after too little data) */
+  windowSeconds?: number;
+}
+
+/**
+ * One go/no-go decision of the plan (seed 002 step 8, "Define go/no-go criteria"): a stage left
+ * (go) or decommission refused (no-go) — who approved, when, on which analysis.
+ */
+export interface GoNoGoRecord {
+  stage: string;
+  mode: StageMode | null;
+  /** the stage it leads to; null at the last stage */
+  next: string | null;
+  decision: 'go' | 'no-go';
+  /** the approver (`advance`'s actor), `autoAdvance`, or the plan itself at its last stage */
+  by: string;
+  /** when `advance` arrived, ISO; null without one */
+  approvedAt: string | null;
+  /** when the decision took effect, ISO */
+  at: string;
+  heldSeconds: number;
+  analyses: number;
+  /** the stage's last analysis the decision stood on */
+  analysis: { at: string; status: AnalysisStatus; summary: string } | null;
+  why: string;
+  /** the stability criteria, for a decision about decommission */
+  stability?: { criterion: StabilityCriterion; ok: boolean; detail: string }[];
 }
 
 export interface PauseInfo {
@@ -119,6 +148,8 @@ export interface CanaryStatus {
     heldSeconds: number;
     /** null until the stage's flags are applied */
     startedAt: string | null;
+    /** shadow | dual_write | cutover | decommission; null for a stage without one */
+    mode?: StageMode | null;
   };
   stages: CanaryStage[];
   paused: PauseInfo | null;
@@ -135,6 +166,14 @@ export interface CanaryStatus {
   lastRejectedSignal: { signal: string; reason: string; at: string } | null;
   /** continue-as-new generation (1 = first run) */
   run: number;
+  /** the window the next analysis measures, seconds */
+  analysisWindowSeconds?: number;
+  /** every go/no-go so far, oldest first */
+  goNoGo?: GoNoGoRecord[];
+  /** the hot-backup period (dual_write and cutover stages): analyses and rollback-trigger breaches */
+  hotBackup?: HotBackupRecord;
+  /** the last stability check before decommission */
+  stability?: (StabilityVerdict & { at: string }) | null;
 }
 
 export const statusQuery = defineQuery<CanaryStatus>('status');

@@ -10,12 +10,16 @@
 import {
   DEFAULT_ANALYSIS_INTERVAL_SECONDS,
   DEFAULT_CONSECUTIVE_BREACHES,
+  DEFAULT_INSUFFICIENT_DATA_PAUSE_SECONDS,
   DEFAULT_MAX_ANALYSES_PER_RUN,
   DEFAULT_STAGES,
   DEFAULT_THRESHOLDS,
+  HOT_BACKUP_MODES,
   NO_STREAKS,
   evaluateAnalysis,
   nextState,
+  stageMode,
+  type StageMode,
   type AnalysisStatus,
   type AnalysisValues,
   type BreachStreaks,
@@ -23,9 +27,20 @@ import {
   type CanaryThresholds,
   type NextAction,
   type TriggerName,
+  type TriggerResult,
 } from '../../lib/canary/analysis.js';
+import {
+  DEFAULT_STABILITY,
+  MAX_BREACHES_KEPT,
+  NO_HOT_BACKUP,
+  triggerCheck,
+  type HotBackupRecord,
+  type StabilityThresholds,
+  type StabilityVerdict,
+} from '../../lib/canary/stability.js';
 import type {
   AdvanceRequest,
+  GoNoGoRecord,
   AnalysisRecord,
   CanaryRunStatus,
   CanaryStatus,
@@ -48,19 +63,50 @@ export interface CanaryPlan {
   consecutiveBreaches: number;
   autoAdvance: boolean;
   maxAnalysesPerRun: number;
+  /**
+   * The seed-002 plan's rules (issue 10 item 2): stage modes, "not enough data yet" widening the
+   * window, the stability gate before decommission, go/no-go records. False only when replaying
+   * a run recorded before them (the workflow's `patched('canary-seed002-plan')`).
+   */
+  seed002: boolean;
+  /** not enough data for this long pauses the rollout */
+  insufficientPauseMs: number;
+  /** the widest a widened analysis window gets, seconds */
+  maxWindowSeconds: number;
+  stability: StabilityThresholds;
 }
 
-export function planOf(input: CanaryRolloutInput): CanaryPlan {
+/**
+ * The default plan before stage modes (shadow 0 % 2 days, 10/50/100 %, decommission): what a run
+ * recorded then, without stages in its input, replays with.
+ */
+export const LEGACY_DEFAULT_STAGES: CanaryStage[] = [
+  { name: 'shadow', percent: 0, shadow: true, holdSeconds: 172_800 },
+  { name: 'canary-10', percent: 10, shadow: true, holdSeconds: 432_000 },
+  { name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 604_800 },
+  { name: 'cutover-100', percent: 100, shadow: true, holdSeconds: 604_800 },
+  { name: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+];
+
+/** Widened windows grow to at most this many times the configured window. */
+export const MAX_WINDOW_FACTOR = 16;
+
+export function planOf(input: CanaryRolloutInput, seed002 = true): CanaryPlan {
   const interval = input.analysisIntervalSeconds ?? DEFAULT_ANALYSIS_INTERVAL_SECONDS;
+  const windowSeconds = Math.max(1, Math.ceil(input.analysisWindowSeconds ?? interval));
   return {
     rolloutId: input.rolloutId,
-    stages: input.stages && input.stages.length > 0 ? input.stages : DEFAULT_STAGES,
+    stages: input.stages && input.stages.length > 0 ? input.stages : seed002 ? DEFAULT_STAGES : LEGACY_DEFAULT_STAGES,
     intervalMs: interval * 1000,
-    windowSeconds: Math.max(1, Math.ceil(input.analysisWindowSeconds ?? interval)),
+    windowSeconds,
     thresholds: { ...DEFAULT_THRESHOLDS, ...input.thresholds },
     consecutiveBreaches: input.consecutiveBreaches ?? DEFAULT_CONSECUTIVE_BREACHES,
     autoAdvance: input.autoAdvance ?? false,
     maxAnalysesPerRun: input.maxAnalysesPerRun ?? DEFAULT_MAX_ANALYSES_PER_RUN,
+    seed002,
+    insufficientPauseMs: (input.insufficientDataPauseSeconds ?? DEFAULT_INSUFFICIENT_DATA_PAUSE_SECONDS) * 1000,
+    maxWindowSeconds: windowSeconds * MAX_WINDOW_FACTOR,
+    stability: { ...DEFAULT_STABILITY, ...input.stability },
   };
 }
 
@@ -78,6 +124,15 @@ export interface StageProgress {
   streaks: BreachStreaks;
   /** `advance` arrived for this stage */
   advanceApproved: boolean;
+  /** who sent it, and when (epoch ms); absent in states carried from runs before go/no-go records */
+  advanceBy?: string | null;
+  advanceAt?: number | null;
+  /** the window the next analysis measures, seconds, when widened for lack of data; absent/null = the plan's */
+  windowSeconds?: number | null;
+  /** epoch ms since which every analysis had not enough data; null while data suffices */
+  insufficientSince?: number | null;
+  /** stage.analyses when decommission was last refused: no new check before the next analysis */
+  refusedAtAnalysis?: number | null;
 }
 
 /** A rollback asked for (operator or trigger) and not yet carried out. */
@@ -110,9 +165,17 @@ export interface CanaryState {
   rollbackPending: PendingRollback | null;
   rollback: RollbackInfo | null;
   completed: boolean;
+  /** the hot-backup period (dual_write and cutover stages) as the analyses saw it; absent in older states */
+  hotBackup?: HotBackupRecord;
+  /** one go or no-go per stage decision, oldest first; absent in older states */
+  goNoGo?: GoNoGoRecord[];
+  /** the last stability check before decommission; absent/null before one */
+  stability?: (StabilityVerdict & { at: string }) | null;
 }
 
 export const RECENT_ANALYSES = 10;
+/** Go/no-go records kept (a plan has at most 10 stages; refusals may repeat). */
+export const GO_NO_GO_KEPT = 30;
 
 export function freshStage(index: number): StageProgress {
   return {
@@ -124,6 +187,11 @@ export function freshStage(index: number): StageProgress {
     lastStatus: null,
     streaks: { ...NO_STREAKS },
     advanceApproved: false,
+    advanceBy: null,
+    advanceAt: null,
+    windowSeconds: null,
+    insufficientSince: null,
+    refusedAtAnalysis: null,
   };
 }
 
@@ -143,6 +211,9 @@ export function initialState(executionKey: string, now: number): CanaryState {
     rollbackPending: null,
     rollback: null,
     completed: false,
+    hotBackup: { ...NO_HOT_BACKUP, breaches: [] },
+    goNoGo: [],
+    stability: null,
   };
 }
 
@@ -184,9 +255,65 @@ export function held(plan: CanaryPlan, s: CanaryState): boolean {
   return holdServed(plan, s) && s.paused === null && healthy(plan, s);
 }
 
-/** Step 3 is done: held, and approved (`advance`, autoAdvance, or nothing left to approve: the last stage). */
+/**
+ * Step 3 is done: held, and approved (`advance`, autoAdvance, or nothing left to approve: the last
+ * stage). After a refused decommission, not before the next analysis (no re-check in a loop).
+ */
 export function approved(plan: CanaryPlan, s: CanaryState): boolean {
+  if (plan.seed002 && s.stage.refusedAtAnalysis != null && s.stage.refusedAtAnalysis === s.stage.analyses) return false;
   return held(plan, s) && (plan.autoAdvance || s.stage.advanceApproved || isLastStage(plan, s));
+}
+
+/** The mode of the stage after the current one; null at the last stage or for a stage without a mode. */
+export function nextStageMode(plan: CanaryPlan, s: CanaryState): StageMode | null {
+  const next = plan.stages[s.stage.index + 1];
+  return next === undefined ? null : stageMode(next);
+}
+
+/** Leaving this stage enters decommission, which waits for a stable hot-backup period (seed002 rules). */
+export function gatesDecommission(plan: CanaryPlan, s: CanaryState): boolean {
+  return plan.seed002 && nextStageMode(plan, s) === 'decommission';
+}
+
+/** The window the next analysis measures, seconds: the plan's, or a wider one after too little data. */
+export function analysisWindow(plan: CanaryPlan, s: CanaryState): number {
+  return s.stage.windowSeconds ?? plan.windowSeconds;
+}
+
+/** Records a go or a no-go for the current stage (the `advance` audit: who, when, which analysis). */
+export function recordGoNoGo(
+  plan: CanaryPlan,
+  s: CanaryState,
+  decision: 'go' | 'no-go',
+  now: number,
+  why: string,
+  stability?: StabilityVerdict,
+): GoNoGoRecord {
+  const stage = currentStage(plan, s);
+  const last = [...s.recent].reverse().find((a) => a.stage === stage.name) ?? null;
+  const by = plan.autoAdvance && !s.stage.advanceApproved ? 'autoAdvance' : (s.stage.advanceBy ?? 'signal');
+  const rec: GoNoGoRecord = {
+    stage: stage.name,
+    mode: stageMode(stage),
+    next: plan.stages[s.stage.index + 1]?.name ?? null,
+    decision,
+    by: isLastStage(plan, s) ? 'plan (last stage)' : by,
+    approvedAt: s.stage.advanceAt != null ? iso(s.stage.advanceAt) : null,
+    at: iso(now),
+    heldSeconds: Math.floor(s.stage.heldMs / 1000),
+    analyses: s.stage.analyses,
+    analysis: last === null ? null : { at: last.at, status: last.status, summary: summariseTriggers(last.triggers) },
+    why,
+    ...(stability
+      ? { stability: stability.checks.map((c) => ({ criterion: c.criterion, ok: c.ok, detail: c.detail })) }
+      : {}),
+  };
+  s.goNoGo = [...(s.goNoGo ?? []), rec].slice(-GO_NO_GO_KEPT);
+  return rec;
+}
+
+function summariseTriggers(ts: { trigger: string; status: string; detail: string }[]): string {
+  return ts.map((t) => `${t.trigger} ${t.status}: ${t.detail}`).join('; ');
 }
 
 /** ms until the hold is served if nothing pauses it; null when paused, served, or not started. */
@@ -220,14 +347,39 @@ export function recordAnalysis(
   s.analysesThisRun++;
   s.analysesTotal++;
   s.stage.analyses++;
-  const verdict = evaluateAnalysis(values, plan.thresholds, { baselineP95Seconds: s.baselineP95Seconds });
+  const stage = currentStage(plan, s);
+  const measured = analysisWindow(plan, s);
+  const verdict = evaluateAnalysis(values, plan.thresholds, {
+    baselineP95Seconds: s.baselineP95Seconds,
+    insufficient: plan.seed002,
+  });
   if (values.p95SimpleSeconds.kind === 'value') s.baselineP95Seconds = values.p95SimpleSeconds.value;
-  const next = nextState(s.stage.streaks, verdict, plan.consecutiveBreaches);
+  let insufficientFor: { ms: number; pauseAfterMs: number } | undefined;
+  if (plan.seed002) {
+    if (verdict.status === 'insufficient') {
+      s.stage.insufficientSince ??= at - measured * 1000;
+      insufficientFor = { ms: end - s.stage.insufficientSince, pauseAfterMs: plan.insufficientPauseMs };
+    } else if (verdict.status !== 'inconclusive') {
+      s.stage.insufficientSince = null;
+    }
+    recordHotBackup(plan, s, verdict.triggers, at);
+  }
+  const next = nextState(s.stage.streaks, verdict, plan.consecutiveBreaches, insufficientFor);
   s.stage.streaks = next.streaks;
   s.stage.lastStatus = verdict.status;
+  if (plan.seed002) {
+    // too little traffic: the next window looks further back; enough data: back to the plan's window
+    s.stage.windowSeconds = next.action === 'widen' ? Math.min(plan.maxWindowSeconds, measured * 2) : null;
+  }
   s.recent = [
     ...s.recent,
-    { at: iso(at), stage: currentStage(plan, s).name, status: verdict.status, triggers: verdict.triggers },
+    {
+      at: iso(at),
+      stage: stage.name,
+      status: verdict.status,
+      triggers: verdict.triggers,
+      ...(plan.seed002 ? { windowSeconds: measured } : {}),
+    },
   ].slice(-RECENT_ANALYSES);
   if (next.action === 'rollback' && s.rollbackPending === null) {
     s.rollbackPending = {
@@ -242,6 +394,24 @@ export function recordAnalysis(
     s.paused = { by: 'inconclusive', reason: next.reason, actor: null, since: iso(at) };
   }
   return next;
+}
+
+/** Counts an analysis of a hot-backup stage (dual_write, cutover) and keeps its breaches. */
+function recordHotBackup(plan: CanaryPlan, s: CanaryState, triggers: TriggerResult[], at: number): void {
+  const stage = currentStage(plan, s);
+  const mode = stageMode(stage);
+  if (mode === null || !HOT_BACKUP_MODES.includes(mode)) return;
+  const hot: HotBackupRecord = s.hotBackup ?? { ...NO_HOT_BACKUP, breaches: [] };
+  const breaches = triggers.filter((t) => t.status === 'breach');
+  s.hotBackup = {
+    since: hot.since ?? s.stage.startedAt ?? at,
+    analyses: hot.analyses + 1,
+    breachCount: hot.breachCount + breaches.length,
+    breaches: [
+      ...hot.breaches,
+      ...breaches.map((t) => ({ trigger: t.trigger, stage: stage.name, at: iso(at), detail: t.detail })),
+    ].slice(0, MAX_BREACHES_KEPT),
+  };
 }
 
 export function runStatus(plan: CanaryPlan, s: CanaryState): CanaryRunStatus {
@@ -267,6 +437,7 @@ export function statusOf(plan: CanaryPlan, s: CanaryState): CanaryStatus {
       holdSeconds: st.holdSeconds,
       heldSeconds: Math.floor(s.stage.heldMs / 1000),
       startedAt: s.stage.startedAt === null ? null : iso(s.stage.startedAt),
+      mode: stageMode(st),
     },
     stages: plan.stages,
     paused: s.paused,
@@ -280,6 +451,10 @@ export function statusOf(plan: CanaryPlan, s: CanaryState): CanaryStatus {
     rollback: s.rollback,
     lastRejectedSignal: s.lastRejectedSignal,
     run: s.run,
+    analysisWindowSeconds: analysisWindow(plan, s),
+    goNoGo: s.goNoGo ?? [],
+    hotBackup: s.hotBackup ?? { ...NO_HOT_BACKUP, breaches: [] },
+    stability: s.stability ?? null,
   };
 }
 
@@ -377,6 +552,11 @@ export function decide<A extends ActionName>(
           `${stage.name} is the last stage: nothing to advance to (the rollout completes when its hold ends)`,
         );
       if (s.paused !== null) return refused(`the rollout is paused (${s.paused.reason}); resume it first`);
+      if (gatesDecommission(plan, s)) {
+        // seed 002: decommission only after the hot-backup period was stable; a breach is known here already
+        const triggers = triggerCheck(s.hotBackup ?? NO_HOT_BACKUP);
+        if (!triggers.ok) return refused(`decommission refused: ${triggers.criterion}: ${triggers.detail}`);
+      }
       return { ok: true, request: p.value as AdvanceRequest } as Decision<A>;
     }
     case 'pause': {
@@ -415,9 +595,13 @@ export function decide<A extends ActionName>(
 /** Carries out an action {@link decide} allowed. */
 export function apply<A extends ActionName>(action: A, s: CanaryState, request: ActionRequests[A], now: number): void {
   switch (action) {
-    case 'advance':
+    case 'advance': {
+      const r = request as AdvanceRequest;
       s.stage.advanceApproved = true;
+      s.stage.advanceBy = r.actor ?? 'signal';
+      s.stage.advanceAt = now;
       return;
+    }
     case 'pause': {
       const r = request as PauseRequest;
       accrue(s, now);

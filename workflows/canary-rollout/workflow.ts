@@ -6,13 +6,16 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CanaryActivities } from '../../activities/canary.js';
-import type { AnalysisValues, CanaryStage, CanaryThresholds } from '../../lib/canary/analysis.js';
+import { stageFlags, type AnalysisValues, type CanaryStage, type CanaryThresholds } from '../../lib/canary/analysis.js';
+import { windowProblem } from '../../lib/canary/bounds.js';
+import { evaluateStability, type StabilityThresholds } from '../../lib/canary/stability.js';
 import { ErrorType } from '../../lib/errors.js';
 import { memoSummary } from '../memo.js';
 import { canaryRollbackEvent, canaryStageEvent, notifyEvent } from '../notify.js';
@@ -33,10 +36,13 @@ import {
 } from './messages.js';
 import {
   accrue,
+  analysisWindow,
   apply,
   approved,
   beginRun,
   currentStage,
+  gatesDecommission,
+  recordGoNoGo,
   decide,
   held,
   holdRemainingMs,
@@ -59,12 +65,21 @@ export type { CanaryState } from './state.js';
 export interface CanaryRolloutInput {
   /** names the rollout; the workflow id is canaryWorkflowId(rolloutId) */
   rolloutId: string;
-  /** default: shadow → 10% → 50% → 100% → decommission (lib/canary/analysis.ts) */
+  /** default: the seed-002 plan, shadow 10% → dual-write 50% → cutover 100% → decommission (lib/canary/analysis.ts) */
   stages?: CanaryStage[];
   /** default 300 (issue 4) */
   analysisIntervalSeconds?: number;
   /** the window each analysis measures; default = the interval */
   analysisWindowSeconds?: number;
+  /**
+   * Prometheus's scrape interval (config canary.scrapeIntervalSeconds); when given, a window
+   * shorter than two of them is refused (it could never hold data)
+   */
+  scrapeIntervalSeconds?: number;
+  /** analyses without enough approach-2 traffic widen the window for this long, then pause; default 1800 */
+  insufficientDataPauseSeconds?: number;
+  /** seed 004's success criteria judged over the hot-backup period before decommission */
+  stability?: Partial<StabilityThresholds>;
   thresholds?: Partial<CanaryThresholds>;
   /** analyses in a row a trigger must breach to roll back; default 2 */
   consecutiveBreaches?: number;
@@ -109,7 +124,7 @@ const { applyStageFlags, killSwitch } = proxyActivities<CanaryActivities>({
   },
 });
 
-const { analyse } = proxyActivities<CanaryActivities>({
+const { analyse, readStability } = proxyActivities<CanaryActivities>({
   startToCloseTimeout: '30 seconds',
   // A late analysis is worth little: three quick tries, then the analysis is inconclusive (the
   // rollout pauses and says why) and the next interval starts afresh.
@@ -136,9 +151,22 @@ const { analyse } = proxyActivities<CanaryActivities>({
  * Temporal UI as SgcPhase=canary with SgcStage, SgcPercent and SgcStatus.
  */
 export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<CanaryRolloutResult> {
+  // issue 10 item 2 (stage modes, "not enough data yet", the decommission gate, go/no-go records):
+  // runs recorded before it replay with the rules they were recorded with
+  const seed002 = patched('canary-seed002-plan');
+  if (seed002 && input.scrapeIntervalSeconds !== undefined) {
+    const window = input.analysisWindowSeconds ?? input.analysisIntervalSeconds;
+    const problem =
+      window === undefined
+        ? null
+        : windowProblem(window, input.scrapeIntervalSeconds, {
+            field: input.analysisWindowSeconds === undefined ? 'analysisIntervalSeconds' : 'analysisWindowSeconds',
+          });
+    if (problem !== null) throw ApplicationFailure.nonRetryable(problem, ErrorType.Validation);
+  }
   const r: Run = {
     input,
-    plan: planOf(input),
+    plan: planOf(input, seed002),
     s: beginRun(input.state, workflowInfo().runId, Date.now()),
     changes: 0,
     shown: '',
@@ -152,8 +180,10 @@ export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<
 
   // 2. hold and analyse
   let step = await analyseUntil(r, () => held(r.plan, r.s));
-  // 3. await approval
+  // 3. await approval (and, before decommission, a stable hot-backup period)
   if (step.kind === 'done') step = await analyseUntil(r, () => approved(r.plan, r.s));
+  while (step.kind === 'done' && gatesDecommission(r.plan, r.s) && !(await stableForDecommission(r)))
+    step = await analyseUntil(r, () => approved(r.plan, r.s));
 
   if (step.kind === 'rollback') return rollBack(r);
   if (step.kind === 'run-full') return continueAsNewInto(r, 'same stage', step.why);
@@ -179,16 +209,21 @@ type Step = { kind: 'done' } | { kind: 'rollback' } | { kind: 'run-full'; why: s
 async function applyStage(r: Run): Promise<void> {
   const { input, s } = r;
   const stage = currentStage(r.plan, s);
+  // a stage's mode decides its flags (shadow mode serves nobody from approach 2)
+  const flags = r.plan.seed002 ? stageFlags(stage) : { percent: stage.percent, shadow: stage.shadow };
+  // the flag audit names who approved the stage (the go of the stage before), else who started the rollout
+  const go = r.plan.seed002 ? (s.goNoGo ?? []).filter((g) => g.decision === 'go').at(-1) : undefined;
+  const who = go && go.next === stage.name ? go.by : input.startedBy;
   let applied;
   try {
     applied = await applyStageFlags({
       rolloutId: input.rolloutId,
       stage: stage.name,
-      percent: stage.percent,
-      shadow: stage.shadow,
+      percent: flags.percent,
+      shadow: flags.shadow,
       operations: stage.operations,
       changeId: `canary/${input.rolloutId}/${s.executionKey}/stage-${s.stage.index}-${stage.name}`,
-      actor: input.startedBy ? `${input.startedBy} via canary ${input.rolloutId}` : `canary ${input.rolloutId}`,
+      actor: who ? `${who} via canary ${input.rolloutId}` : `canary ${input.rolloutId}`,
     });
   } catch (err) {
     // the kill switch holds the flags: the rollout ends rolled back instead of failing (replay-
@@ -241,7 +276,11 @@ async function analyseUntil(r: Run, done: () => boolean): Promise<Step> {
     takeAnalysisSlot(plan, s, now);
     let values: AnalysisValues;
     try {
-      const answer = await analyse({ at: now / 1000, windowSeconds: plan.windowSeconds, queries: r.input.queries });
+      const answer = await analyse({
+        at: now / 1000,
+        windowSeconds: plan.seed002 ? analysisWindow(plan, s) : plan.windowSeconds,
+        queries: r.input.queries,
+      });
       if (answer.killLatch) {
         // the kill switch latched the flags (issue 9 item 5): end rolled back at this tick
         if (s.rollbackPending === null)
@@ -263,7 +302,55 @@ async function analyseUntil(r: Run, done: () => boolean): Promise<Step> {
     const next = recordAnalysis(plan, s, values, now, Date.now());
     if (next.action === 'pause' && s.paused?.by === 'inconclusive')
       log.warn('canary paused: inconclusive analysis', { stage: currentStage(plan, s).name, reason: next.reason });
+    if (next.action === 'widen')
+      log.info('canary: not enough data yet; widening the next window', {
+        stage: currentStage(plan, s).name,
+        windowSeconds: analysisWindow(plan, s),
+      });
   }
+}
+
+/**
+ * Seed 002: approach 1 is decommissioned only once it has been stable — seed 004's success
+ * criteria over the hot-backup period (the dual_write and cutover stages) and no rollback trigger
+ * breached in it. A refusal is a no-go with the failing criterion: the approval is spent, the
+ * stage goes on being analysed, and the check runs again at the next go (autoAdvance: after the
+ * next analysis).
+ */
+async function stableForDecommission(r: Run): Promise<boolean> {
+  const { plan, s } = r;
+  const now = Date.now();
+  const since = s.hotBackup?.since ?? null;
+  const periodSeconds = since === null ? 0 : Math.max(1, Math.ceil((now - since) / 1000));
+  let values;
+  if (since === null) {
+    const x = { kind: 'nodata', reason: 'no dual_write or cutover stage was analysed' } as const;
+    values = { p90PushSeconds: x, poolReuse: x, errorRate: x };
+  } else {
+    try {
+      values = await readStability({ at: now / 1000, windowSeconds: periodSeconds, queries: r.input.queries });
+    } catch (err) {
+      const why = inconclusiveCause(err);
+      if (why === null) throw err;
+      const x = { kind: 'nodata', reason: why, failed: true } as const;
+      values = { p90PushSeconds: x, poolReuse: x, errorRate: x };
+    }
+  }
+  const verdict = evaluateStability(
+    values,
+    plan.stability,
+    s.hotBackup ?? { since: null, analyses: 0, breaches: [], breachCount: 0 },
+    periodSeconds,
+  );
+  const at = Date.now();
+  s.stability = { ...verdict, at: iso(at) };
+  if (verdict.stable) return true;
+  recordGoNoGo(plan, s, 'no-go', at, `decommission refused: ${verdict.failing}`, verdict);
+  s.stage.advanceApproved = false;
+  s.stage.refusedAtAnalysis = s.stage.analyses;
+  log.warn('canary: decommission refused', { stage: currentStage(plan, s).name, failing: verdict.failing });
+  showInUi(r);
+  return false;
 }
 
 /** The refusal of a flag change because the kill switch latched the flags (its message), else null. */
@@ -325,6 +412,7 @@ async function rollBack(r: Run): Promise<CanaryRolloutResult> {
 }
 
 async function complete(r: Run): Promise<CanaryRolloutResult> {
+  if (r.plan.seed002) recordGoNoGo(r.plan, r.s, 'go', Date.now(), 'last stage held: the rollout is complete');
   r.s.completed = true;
   showInUi(r);
   log.info('canary rollout completed', { stage: currentStage(r.plan, r.s).name, analyses: r.s.analysesTotal });
@@ -340,6 +428,17 @@ async function complete(r: Run): Promise<CanaryRolloutResult> {
 async function continueAsNewInto(r: Run, into: 'same stage' | 'next stage', why: string): Promise<CanaryRolloutResult> {
   await condition(() => allHandlersFinished() || r.s.rollbackPending !== null);
   if (r.s.rollbackPending !== null) return rollBack(r);
+  if (into === 'next stage' && r.plan.seed002) {
+    const stability = gatesDecommission(r.plan, r.s) && r.s.stability ? r.s.stability : undefined;
+    recordGoNoGo(
+      r.plan,
+      r.s,
+      'go',
+      Date.now(),
+      stability ? 'held healthy; hot-backup period stable' : 'held healthy',
+      stability,
+    );
+  }
   const next = nextRunState(r.s, into === 'next stage');
   log.info('canary continuing as new', {
     why,
@@ -461,6 +560,7 @@ function inconclusiveCause(err: unknown): string | null {
 }
 
 function allNoData(reason: string): AnalysisValues {
-  const x = { kind: 'nodata', reason } as const;
+  // a failed query, not an empty answer: the analysis is inconclusive and the rollout pauses
+  const x = { kind: 'nodata', reason, failed: true } as const;
   return { errorRate: x, operations: x, p95PooledSeconds: x, p95SimpleSeconds: x, consistency: x };
 }
