@@ -87,6 +87,8 @@ export interface ReconcileSummary {
   issueCount: number;
   /** up to 20, for Temporal UI and logs */
   issues: { workspaceId: string; kind: string }[];
+  /** the seed's lag query: how far apart the two sides' last updates are (never divergence) */
+  lag?: { pairs: number; avgMs: number; maxMs: number; beyondThreshold: number };
   windows: { start: string; end: string | null }[];
 }
 
@@ -266,7 +268,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
         maxIssues: 20,
       });
       log.info(
-        { checked: r.checked, divergent: r.divergent, ratio: r.ratio, pending: r.pending },
+        { checked: r.checked, divergent: r.divergent, ratio: r.ratio, pending: r.pending, lag: r.lag },
         'reconciliation done',
       );
       return {
@@ -276,6 +278,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
         pending: r.pending,
         issueCount: r.issueCount,
         issues: r.issues.map((i) => ({ workspaceId: i.workspaceId, kind: i.kind })),
+        lag: r.lag,
         windows: r.windows.map((w) => ({ start: w.start.toISOString(), end: w.end?.toISOString() ?? null })),
       };
     },

@@ -8,13 +8,17 @@
  * released_at). A workspace created in such a dual-write window must therefore have two rows;
  * the periods come from the audit trail of the `git.clone` flag (or an explicit `since`).
  *
- * Checks, per workspace created in a dual-write window:
- * - missing: a row on one side only (both directions; the seed checked approach 2 only);
- * - status mismatch: active (initializing / ready / in_use) vs error vs terminated differ;
- * - update lag: the two sides' last updates (max of created_at, last_used_at, released_at) are
- *   more than `lagThresholdMs` apart.
- * A difference younger than `lagThresholdMs` is *pending* (the copy is written asynchronously and
- * may simply not have caught up yet), and counts neither as checked nor as divergent.
+ * Checks, per workspace created in a dual-write window — the seed's two queries, kept apart:
+ * - divergence ("Check for missing sandboxes"): a row on one side only (both directions; the seed
+ *   checked approach 2 only), or the two sides in different states (active — initializing /
+ *   ready / in_use — vs error vs terminated). Only these count against consistency;
+ * - update lag ("Check for data lag"): how far apart the two sides' last updates (max of
+ *   created_at, last_used_at, released_at) are — reported (`lag`), never divergence. The copy is
+ *   written asynchronously, after the serving side and often by another process: a write that
+ *   reaches it later is lag, not a lost row (issue 10 item 2: a healthy rollout rolled back at
+ *   shadow on "consistency 98.6%" because lag counted as divergence).
+ * A difference younger than `lagThresholdMs` is *pending* (the copy may simply not have caught
+ * up yet), and counts neither as checked nor as divergent.
  */
 import type { Db } from '../db/index.js';
 import type { Approach } from '../service/types.js';
@@ -40,13 +44,25 @@ export type ReconcileIssue =
 export interface ReconcileResult {
   /** workspaces whose comparison was settled */
   checked: number;
-  /** checked workspaces with at least one issue */
+  /** checked workspaces missing on a side or in different states (lag does not count) */
   divergent: number;
   /** divergent / checked (0 when nothing was checked); the gauge's value */
   ratio: number;
   /** differences still within the lag threshold */
   pending: number;
+  /** divergences (missing, status_mismatch), then the pairs lagging beyond the threshold (kind `lag`) */
   issues: ReconcileIssue[];
+  /** the seed's second query: how far the two sides' last updates are apart, over the pairs present on both */
+  lag: LagSummary;
+}
+
+export interface LagSummary {
+  /** pairs present on both sides */
+  pairs: number;
+  avgMs: number;
+  maxMs: number;
+  /** pairs further apart than the lag threshold */
+  beyondThreshold: number;
 }
 
 export interface ReconcileOptions {
@@ -77,6 +93,10 @@ export function reconcileRecords(records: WorkspaceRecord[], opts: ReconcileOpti
   let divergent = 0;
   let pending = 0;
   const issues: ReconcileIssue[] = [];
+  const lagging: ReconcileIssue[] = [];
+  let pairs = 0;
+  let lagSum = 0;
+  let lagMax = 0;
   for (const [id, g] of [...byId].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const { simple, pooled } = g;
     if (simple === undefined || pooled === undefined) {
@@ -103,8 +123,11 @@ export function reconcileRecords(records: WorkspaceRecord[], opts: ReconcileOpti
     if (statusClass(simple.status) !== statusClass(pooled.status))
       found.push({ workspaceId: id, kind: 'status_mismatch', simple: simple.status, pooled: pooled.status });
     const gap = Math.abs(tS - tP);
+    pairs++;
+    lagSum += gap;
+    lagMax = Math.max(lagMax, gap);
     if (gap > threshold)
-      found.push({ workspaceId: id, kind: 'lag', behind: tS < tP ? 'simple' : 'pooled', lagMs: gap });
+      lagging.push({ workspaceId: id, kind: 'lag', behind: tS < tP ? 'simple' : 'pooled', lagMs: gap });
     if (found.length === 0) {
       checked++;
       continue;
@@ -118,7 +141,14 @@ export function reconcileRecords(records: WorkspaceRecord[], opts: ReconcileOpti
     divergent++;
     issues.push(...found);
   }
-  return { checked, divergent, pending, ratio: checked === 0 ? 0 : divergent / checked, issues };
+  return {
+    checked,
+    divergent,
+    pending,
+    ratio: checked === 0 ? 0 : divergent / checked,
+    issues: [...issues, ...lagging],
+    lag: { pairs, avgMs: pairs === 0 ? 0 : lagSum / pairs, maxMs: lagMax, beyondThreshold: lagging.length },
+  };
 }
 
 export interface DualWriteWindow {

@@ -143,6 +143,16 @@ export interface RoutedGitServiceDeps {
   newWorkspaceId?: () => string;
   /** shadow operations queued per workspace before its shadow copy is given up on (default 32) */
   maxShadowQueue?: number;
+  /**
+   * How long a shadow operation waits for a copy that is still being written (default 30 s,
+   * counted from the serving workspace's creation). The copy is created after the serving
+   * workspace, possibly by another process (the worker runs creates, the API runs writes and
+   * reads), so an edit may reach the copy's side before the copy exists: it waits for it instead
+   * of being lost.
+   */
+  copyWaitMs?: number;
+  /** sleeps between looks for a copy in flight (tests) */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface RoutedGitService extends GitService {
@@ -188,8 +198,33 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
   const svc = (a: Approach): GitService => (a === 'pooled' ? pooled : simple);
   const other = (a: Approach): Approach => (a === 'pooled' ? 'simple' : 'pooled');
 
+  const copyWaitMs = deps.copyWaitMs ?? 30_000;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+
   /** workspaces whose shadow copy no longer mirrors the served one (or has none) */
   const diverged = new Set<string>();
+  /** workspaces being released here: shadow work waiting for their copy stops */
+  const releasing = new Set<string>();
+
+  /**
+   * Runs a shadow operation on the copy, waiting while the copy is still in flight: not written
+   * yet (NotFound, while the serving workspace is younger than copyWaitMs) or still cloning
+   * (Unavailable, initializing). A released copy, or one that never came, fails as before.
+   */
+  async function onCopy<T>(b: Workspace, fn: () => Promise<T>): Promise<T> {
+    const until = b.createdAt.getTime() + copyWaitMs;
+    for (let delay = 100; ; delay = Math.min(1_000, delay * 2)) {
+      try {
+        return await fn();
+      } catch (e) {
+        const inFlight =
+          (isDomainError(e, ErrorType.NotFound) && !/released/.test((e as Error).message)) ||
+          (isDomainError(e, ErrorType.Unavailable) && /initializing/.test((e as Error).message));
+        if (!inFlight || releasing.has(b.id) || Date.now() + delay > until) throw e;
+      }
+      await sleep(delay);
+    }
+  }
   const queues = new Map<string, { tail: Promise<void>; length: number }>();
   const inflight = new Set<Promise<void>>();
 
@@ -256,7 +291,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
         if (diverged.has(id)) return;
         let theirs: T;
         try {
-          theirs = await call(shadowSvc, b);
+          theirs = await onCopy(b, () => call(shadowSvc, b));
         } catch (e) {
           if (isDomainError(e, ErrorType.NotFound)) {
             diverged.add(id); // no copy on the other side: nothing to compare
@@ -314,7 +349,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       void enqueue(id, operation, async () => {
         if (diverged.has(id)) return;
         try {
-          await call(shadowSvc, b, false);
+          await onCopy(b, () => call(shadowSvc, b, false));
         } catch (e) {
           diverged.add(id);
           log.warn(
@@ -410,7 +445,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
           void enqueue(id, operation, async () => {
             if (diverged.has(id)) return;
             try {
-              const dry = await shadowSvc.commitAndPushDryRun(id, input);
+              const dry = await onCopy(b, () => shadowSvc.commitAndPushDryRun(id, input));
               count(operation, dry.branch === result.branch);
             } catch (e) {
               if (isDomainError(e, ErrorType.NotFound)) {
@@ -442,6 +477,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       const b = await bound(ref);
       const id = b.id;
       decided(operation, b.approach, flags.get(operation)?.shadow === true ? 'shadow' : 'primary');
+      releasing.add(id);
       await svc(b.approach).release(b);
       const copyOwner = svc(other(b.approach));
       await enqueue(id, operation, async () => {
@@ -454,6 +490,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
         });
       });
       diverged.delete(id);
+      releasing.delete(id);
     },
 
     async drain() {

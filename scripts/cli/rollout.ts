@@ -55,7 +55,7 @@ async function withControl<T>(loadCfg: () => Config, fn: (deps: RolloutControlDe
 /** One screen of status for people; `--json` prints the query's answer as is. */
 export function formatStatus(s: CanaryStatus): string {
   const lines = [
-    `rollout ${s.rolloutId}: ${s.status} — stage ${s.stage.index + 1}/${s.stages.length} ${s.stage.name}${s.stage.mode ? ` [${s.stage.mode}]` : ''} (${s.stage.percent}% to approach 2, shadow ${s.stage.shadow ? 'on' : 'off'})`,
+    `rollout ${s.rolloutId}: ${s.status} — stage ${s.stage.index + 1}/${s.stages.length} ${s.stage.name} (${s.stage.percent}% to approach 2, shadow ${s.stage.shadow ? 'on' : 'off'})${s.stage.mode ? `, mode ${s.stage.mode}` : ''}`,
     `  held ${s.stage.heldSeconds}/${s.stage.holdSeconds} s; analyses ${s.analyses.total} (${s.analyses.inStage} in stage); advance ${s.autoAdvance ? 'automatic' : s.advanceApproved ? 'approved' : 'awaits `advance`'}`,
   ];
   if (s.paused) lines.push(`  paused (${s.paused.by}) since ${s.paused.since}: ${s.paused.reason}`);

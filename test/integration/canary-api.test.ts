@@ -66,7 +66,8 @@ beforeAll(async () => {
         { name: 'a1', role: 'agent', agentId: 'a1', token: AGENT },
       ],
     },
-    canary: { analysisIntervalSeconds: 1 },
+    // the test's analyses run every second against constant queries: a 0.5 s scrape allows it
+    canary: { analysisIntervalSeconds: 1, scrapeIntervalSeconds: 0.5 },
   });
   const flags = new FlagStore(t.db);
   worker = await Worker.create({
@@ -329,7 +330,7 @@ test('the CLI sets, lists, kills and audits flags, and starts, reads and rolls b
     parseConfig({
       postgres: { url: t.url },
       temporal: { address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS'), taskQueues: config.temporal.taskQueues },
-      canary: { analysisIntervalSeconds: 1 },
+      canary: { analysisIntervalSeconds: 1, scrapeIntervalSeconds: 0.5 },
     });
   // commander exits the process on a usage error unless told to throw, per (sub)command
   const testable = (cmd: Command): Command => {
@@ -355,6 +356,20 @@ test('the CLI sets, lists, kills and audits flags, and starts, reads and rolls b
   await flags('audit', '--operation', 'diff', '--limit', '1');
   assert.match(lines.pop()!, /git\.diff\s+30%\+shadow → 0% {2}by cli:\S+: cli kill/);
   await assert.rejects(flags('set', 'diff', '--percent', '300', '--reason', 'x'));
+
+  // issue 10 item 2: with the shipped 5 s scrape, `--interval 5` is refused before anything starts
+  const shipped = () =>
+    parseConfig({
+      postgres: { url: t.url },
+      temporal: { address: stackEnv('SGC_TEST_TEMPORAL_ADDRESS'), taskQueues: config.temporal.taskQueues },
+    });
+  await assert.rejects(
+    testable(rolloutCommand({ loadConfig: shipped, out: (l) => lines.push(l) })).parseAsync(
+      ['start', '--id', 'cli-too-fast', '--interval', '5'],
+      { from: 'user' },
+    ),
+    /analysisIntervalSeconds 5 s is shorter than two Prometheus scrape intervals \(scrape interval 5 s, canary.scrapeIntervalSeconds\)/,
+  );
 
   await rollout(
     'start',

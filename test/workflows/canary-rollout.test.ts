@@ -68,6 +68,11 @@ const injectedErrorRate = new Gauge({
   help: 'error rate the test injects',
   registers: [registry],
 });
+const injectedPoolReuse = new Gauge({
+  name: 'sgc_test_canary_pool_reuse',
+  help: 'pool reuse the test injects',
+  registers: [registry],
+});
 
 /** Healthy analyses, as constant PromQL against the real Prometheus. */
 const HEALTHY: Record<string, string> = {
@@ -76,6 +81,10 @@ const HEALTHY: Record<string, string> = {
   'canary.p95_pooled_seconds': 'vector(0.2)',
   'canary.p95_simple_seconds': 'vector(0.2)',
   'canary.consistency': 'vector(1)',
+  // seed 004's success criteria over the hot backup, checked before decommission
+  'canary.stable.p90_push_seconds': 'vector(2)',
+  'canary.stable.pool_reuse': 'vector(0.9)',
+  'canary.stable.error_rate': 'vector(0.001)',
 };
 
 const AGENTS = Array.from({ length: 200 }, (_, i) => `agent-${i}`);
@@ -178,25 +187,24 @@ async function auditRows(rolloutId: string): Promise<{ change_id: string; n: num
 
 const rolloutIdOf = (h: WorkflowHandle): string => h.workflowId.replace(/^canary-/, '');
 
-test('walks shadow → 10% → 50% → 100% on advance, then decommissions and completes', async () => {
+test('walks the seed-002 plan on advance — shadow 10% read-only, dual-write 50%, cutover 100% with hot backup — then decommissions once stable, recording each go', async () => {
   await resetFlags();
   const taskQueue = uniqueQueue('canary-walk');
   const w = await worker(taskQueue);
   await w.runUntil(async () => {
     const h = await start(taskQueue, {
       stages: [
-        { name: 'shadow', percent: 0, shadow: true, holdSeconds: 2 },
-        { name: 'canary-10', percent: 10, shadow: true, holdSeconds: 2 },
-        { name: 'dual-write-50', percent: 50, shadow: true, holdSeconds: 2 },
-        { name: 'cutover-100', percent: 100, shadow: true, holdSeconds: 2 },
-        { name: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+        { name: 'shadow', mode: 'shadow', percent: 10, shadow: true, holdSeconds: 2 },
+        { name: 'dual-write', mode: 'dual_write', percent: 50, shadow: true, holdSeconds: 2 },
+        { name: 'cutover', mode: 'cutover', percent: 100, shadow: true, holdSeconds: 2 },
+        { name: 'decommission', mode: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
       ],
     });
-    for (const [name, percent] of [
-      ['shadow', 0],
-      ['canary-10', 10],
-      ['dual-write-50', 50],
-      ['cutover-100', 100],
+    // shadow serves nobody from approach 2 (flags 0% with shadow on); the others serve their percent
+    for (const [name, percent, flagPercent] of [
+      ['shadow', 10, 0],
+      ['dual-write', 50, 50],
+      ['cutover', 100, 100],
     ] as const) {
       const s = await waitStatus(
         h,
@@ -205,7 +213,7 @@ test('walks shadow → 10% → 50% → 100% on advance, then decommissions and c
       );
       assert.equal(s.stage.percent, percent);
       assert.ok(s.lastAnalyses.at(-1)?.status === 'ok' && s.lastAnalyses.at(-1)?.stage === name);
-      await flagsAre(percent, true);
+      await flagsAre(flagPercent, true);
       const sa = (await h.describe()).typedSearchAttributes;
       assert.equal(sa.get(sgcPhaseKey), 'canary');
       assert.equal(sa.get(sgcStageKey), name);
@@ -214,30 +222,163 @@ test('walks shadow → 10% → 50% → 100% on advance, then decommissions and c
       // held at the stage's end until told: still there a second later
       await new Promise((r) => setTimeout(r, 1_200));
       assert.equal((await h.query(statusQuery)).stage.name, name);
-      await h.signal(advanceSignal, { stage: name, actor: 'test' });
+      await h.signal(advanceSignal, { stage: name, actor: `lead-${name}` });
     }
     const result = await h.result();
     assert.equal(result.outcome, 'completed');
     assert.equal(result.stage, 'decommission');
-    assert.equal(result.runs, 5, 'one run per stage (continue-as-new at every stage boundary)');
+    assert.equal(result.runs, 4, 'one run per stage (continue-as-new at every stage boundary)');
     await flagsAre(100, false);
     const audit = await auditRows(rolloutIdOf(h));
     assert.deepEqual(
       audit.map((a) => [a.change_id.split('/').at(-1), a.n]),
       [
         ['stage-0-shadow', 8],
-        ['stage-1-canary-10', 8],
-        ['stage-2-dual-write-50', 8],
-        ['stage-3-cutover-100', 8],
-        ['stage-4-decommission', 8],
+        ['stage-1-dual-write', 8],
+        ['stage-2-cutover', 8],
+        ['stage-3-decommission', 8],
       ],
     );
+    // the flag change of each stage names who gave its go
+    const { rows } = await t.db.query<{ actor: string }>(
+      `SELECT DISTINCT actor FROM flag_audit WHERE change_id LIKE $1 AND change_id LIKE '%stage-3-decommission'`,
+      [`canary/${rolloutIdOf(h)}/%`],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.actor),
+      [`lead-cutover via canary ${rolloutIdOf(h)}`],
+    );
+    // go/no-go per week: who, when, on which analysis; decommission's go carries the stability verdict
+    const end = await h.query(statusQuery);
+    assert.deepEqual(
+      end.goNoGo!.map((g) => [g.stage, g.decision, g.by]),
+      [
+        ['shadow', 'go', 'lead-shadow'],
+        ['dual-write', 'go', 'lead-dual-write'],
+        ['cutover', 'go', 'lead-cutover'],
+        ['decommission', 'go', 'plan (last stage)'],
+      ],
+    );
+    assert.ok(end.goNoGo!.slice(0, 3).every((g) => g.analysis?.status === 'ok' && g.approvedAt !== null));
+    assert.deepEqual(
+      end.goNoGo![2]!.stability!.map((c) => [c.criterion, c.ok]),
+      [
+        ['p90_push', true],
+        ['pool_reuse', true],
+        ['error_rate', true],
+        ['rollback_triggers', true],
+      ],
+    );
+    assert.equal(end.hotBackup!.breachCount, 0);
+    assert.ok(end.hotBackup!.analyses >= 4);
     assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'done');
     await recordHistory(
       'canaryRolloutWorkflow-stage-advanced',
       env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId),
     );
     await recordHistory('canaryRolloutWorkflow-last-stage-completed', h);
+  });
+});
+
+test('decommission is refused with the failing criterion while the hot backup is not stable, then goes once it is', async () => {
+  await resetFlags();
+  injectedPoolReuse.set(0.5);
+  const taskQueue = uniqueQueue('canary-stable');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, {
+      stages: [
+        { name: 'cutover', mode: 'cutover', percent: 100, shadow: true, holdSeconds: 2 },
+        { name: 'decommission', mode: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+      ],
+      queries: { ...HEALTHY, 'canary.stable.pool_reuse': 'max(sgc_test_canary_pool_reuse)' },
+    });
+    await waitStatus(h, 'cutover awaiting advance', (x) => x.status === 'awaiting_advance');
+    await h.executeUpdate(advanceUpdate, { args: [{ actor: 'lead' }] });
+    const refusedAt = await waitStatus(h, 'a no-go', (x) => (x.goNoGo ?? []).some((g) => g.decision === 'no-go'));
+    const noGo = refusedAt.goNoGo!.find((g) => g.decision === 'no-go')!;
+    assert.match(noGo.why, /decommission refused: pool_reuse: pool reuse 50\.0% ≤ 80\.0%/);
+    assert.equal(noGo.by, 'lead');
+    assert.equal(refusedAt.stage.name, 'cutover');
+    await flagsAre(100, true); // approach 1 stays the hot backup
+    await waitStatus(h, 'awaiting a new go', (x) => x.status === 'awaiting_advance' && !x.advanceApproved);
+    injectedPoolReuse.set(0.95);
+    await new Promise((r) => setTimeout(r, 1_500)); // scraped
+    await h.executeUpdate(advanceUpdate, { args: [{ actor: 'lead' }] });
+    const result = await h.result();
+    assert.equal(result.outcome, 'completed');
+    await flagsAre(100, false);
+    const end = await h.query(statusQuery);
+    assert.equal(end.stability!.stable, true);
+  });
+});
+
+test('a rollback trigger breached in the hot backup refuses the advance into decommission with the trigger named', async () => {
+  await resetFlags();
+  injectedErrorRate.set(0.2);
+  const taskQueue = uniqueQueue('canary-breached');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, {
+      stages: [
+        { name: 'cutover', mode: 'cutover', percent: 100, shadow: true, holdSeconds: 3 },
+        { name: 'decommission', mode: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+      ],
+      consecutiveBreaches: 10,
+      queries: { ...HEALTHY, 'canary.error_rate': 'max(sgc_test_canary_error_rate)' },
+    });
+    await waitStatus(h, 'a breach', (x) => x.hotBackup!.breachCount > 0);
+    injectedErrorRate.set(0.01);
+    await waitStatus(h, 'cutover awaiting advance', (x) => x.status === 'awaiting_advance');
+    await assert.rejects(
+      h.executeUpdate(advanceUpdate, { args: [{ actor: 'lead' }] }),
+      (e: unknown) =>
+        e instanceof WorkflowUpdateFailedError &&
+        /decommission refused: rollback_triggers: rollback trigger error_rate breached at/.test(
+          (e.cause as Error).message,
+        ),
+    );
+    await h.signal(rollbackSignal, { reason: 'test over' });
+    await h.result();
+  });
+});
+
+test('too little approach-2 traffic is "not enough data yet": the window widens, and the rollout pauses only after insufficientDataPauseSeconds', async () => {
+  await resetFlags();
+  const taskQueue = uniqueQueue('canary-few');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, {
+      stages: [{ name: 'shadow', mode: 'shadow', percent: 10, shadow: true, holdSeconds: 60 }],
+      analysisIntervalSeconds: 1,
+      insufficientDataPauseSeconds: 4,
+      queries: { ...HEALTHY, 'canary.operations': 'vector(3)' },
+    });
+    const widened = await waitStatus(h, 'a widened window', (x) => (x.analysisWindowSeconds ?? 0) >= 4);
+    assert.equal(widened.status, 'running');
+    assert.equal(widened.lastAnalyses.at(-1)!.status, 'insufficient');
+    assert.match(widened.lastAnalyses.at(-1)!.triggers[0]!.detail, /not enough data yet/);
+    const paused = await waitStatus(h, 'paused', (x) => x.status === 'paused');
+    assert.match(paused.paused!.reason, /not enough data for \d+ s \(canary.insufficientDataPauseSeconds 4 s\)/);
+    await h.signal(rollbackSignal, { reason: 'test over' });
+    await h.result();
+  });
+});
+
+test('an analysis interval shorter than two scrape intervals fails the workflow at once, naming the scrape interval', async () => {
+  const taskQueue = uniqueQueue('canary-interval');
+  const w = await worker(taskQueue);
+  await w.runUntil(async () => {
+    const h = await start(taskQueue, {
+      stages: [{ name: 'shadow', mode: 'shadow', percent: 10, shadow: true, holdSeconds: 60 }],
+      analysisIntervalSeconds: 5,
+      scrapeIntervalSeconds: 5,
+    });
+    await assert.rejects(h.result(), (e: unknown) =>
+      /analysisIntervalSeconds 5 s is shorter than two Prometheus scrape intervals \(scrape interval 5 s/.test(
+        String((e as { cause?: Error }).cause?.message),
+      ),
+    );
   });
 });
 
@@ -356,7 +497,7 @@ test('one bad analysis does not roll back; approach-2 error rate above 5% in two
   });
 });
 
-test('no data pauses the rollout with the reason; hold time stops until resumed', async () => {
+test('a failing query (Prometheus refusing it) pauses the rollout at once with the reason; hold time stops until resumed', async () => {
   await resetFlags();
   const taskQueue = uniqueQueue('canary-nodata');
   const w = await worker(taskQueue);
@@ -367,15 +508,13 @@ test('no data pauses the rollout with the reason; hold time stops until resumed'
         { name: 'done', percent: 10, shadow: false, holdSeconds: 0 },
       ],
       autoAdvance: true,
-      queries: { ...HEALTHY, 'canary.consistency': '1 - max(sgc_reconciliation_never_ran)' },
+      // absent data is "not enough data yet" (the widening test); a query Prometheus fails is not
+      queries: { ...HEALTHY, 'canary.consistency': '1 - max((' },
     });
     try {
       const s = await waitStatus(h, 'paused', (x) => x.status === 'paused');
       assert.equal(s.paused?.by, 'inconclusive');
-      assert.match(
-        s.paused!.reason,
-        /inconclusive analysis: consistency: no data for dual-write consistency \(empty result\)/,
-      );
+      assert.match(s.paused!.reason, /^inconclusive analysis: error_rate: no data for .*PromBadQuery/);
       assert.equal(s.lastAnalyses.at(-1)?.status, 'inconclusive');
       await flagsAre(10, true); // paused, not rolled back
       const held = s.stage.heldSeconds;
