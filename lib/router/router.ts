@@ -144,8 +144,8 @@ export interface RoutedGitServiceDeps {
   /** shadow operations queued per workspace before its shadow copy is given up on (default 32) */
   maxShadowQueue?: number;
   /**
-   * How long a shadow operation waits for a copy that is still being written (default 30 s,
-   * counted from the serving workspace's creation). The copy is created after the serving
+   * How long a shadow operation waits for a copy that is still being written (default 120 s,
+   * counted from the serving workspace's creation; under load a clone takes tens of seconds). The copy is created after the serving
    * workspace, possibly by another process (the worker runs creates, the API runs writes and
    * reads), so an edit may reach the copy's side before the copy exists: it waits for it instead
    * of being lost.
@@ -198,7 +198,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
   const svc = (a: Approach): GitService => (a === 'pooled' ? pooled : simple);
   const other = (a: Approach): Approach => (a === 'pooled' ? 'simple' : 'pooled');
 
-  const copyWaitMs = deps.copyWaitMs ?? 30_000;
+  const copyWaitMs = deps.copyWaitMs ?? 120_000;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
   /** workspaces whose shadow copy no longer mirrors the served one (or has none) */
