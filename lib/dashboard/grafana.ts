@@ -1,7 +1,7 @@
 /**
  * The Grafana dashboard (issue 11 item 4), built from the configuration: operations and errors by
  * approach and category, latency quantiles by approach, approach 2's pool and push lock, the
- * flags per operation, the kill latch and canary stage, the canary's rollback triggers and the
+ * merge queue's wait and batch size (push.mode queue, issue 13), the flags per operation, the kill latch and canary stage, the canary's rollback triggers and the
  * validation period's migration triggers against their thresholds, and kill switches and
  * rollbacks as annotations. The trigger panels run the phases' own named queries
  * (config.queries) with their thresholds from config, so the dashboard shows what the workflows
@@ -233,6 +233,49 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
               legend: 'P95 wait',
             },
             { expr: `sum by (outcome) (${rate('gitops_lock_wait_seconds_count')})`, legend: '{{outcome}} /s' },
+          ],
+        },
+      ],
+    },
+    {
+      title: 'Merge queue (push.mode queue)',
+      panels: [
+        {
+          title: 'Merge queue wait',
+          unit: 's',
+          description:
+            'gitops_queue_wait_seconds: from a commit staged on its own ref to its answer (landed or conflict), and answers per second by outcome.',
+          targets: [
+            {
+              expr: `histogram_quantile(0.5, sum by (le) (${rate('gitops_queue_wait_seconds_bucket')}))`,
+              legend: 'P50 wait',
+            },
+            {
+              expr: `histogram_quantile(0.95, sum by (le) (${rate('gitops_queue_wait_seconds_bucket')}))`,
+              legend: 'P95 wait',
+            },
+            { expr: `sum by (outcome) (${rate('gitops_queue_wait_seconds_count')})`, legend: '{{outcome}} /s' },
+          ],
+        },
+        {
+          title: 'Merge queue batch size',
+          unit: 'short',
+          description:
+            'gitops_queue_batch_size: staged commits one batch applied and pushed at once (push.maxBatch caps it), and batches per second.',
+          targets: [
+            {
+              expr: `histogram_quantile(0.5, sum by (le) (${rate('gitops_queue_batch_size_bucket')}))`,
+              legend: 'P50 batch',
+            },
+            {
+              expr: `histogram_quantile(0.95, sum by (le) (${rate('gitops_queue_batch_size_bucket')}))`,
+              legend: 'P95 batch',
+            },
+            {
+              expr: `sum(${rate('gitops_queue_batch_size_sum')}) / sum(${rate('gitops_queue_batch_size_count')})`,
+              legend: 'mean batch',
+            },
+            { expr: `sum(${rate('gitops_queue_batch_size_count')})`, legend: 'batches /s' },
           ],
         },
       ],

@@ -5,7 +5,7 @@
  * Postgres database) and a git worker on the Temporal dev server share its registry; Prometheus
  * scrapes the API's /metrics every second. The workload runs agents over HTTP on approach 1
  * (flags at 0%) and approach 2 (flags at 100%, the warm pool and the Postgres push lock),
- * including a real push conflict.
+ * including a real push conflict, and one commit through the merge queue (push.mode queue).
  *
  * Panels whose metrics appear only after an event get the event, through the code that makes it
  * in production (EVENT_ONLY below): a canary stage applied, a reconciliation run, a rollout
@@ -32,7 +32,7 @@ import { composeGitService, type ComposedService } from '../../lib/service/compo
 import { createGitWorker } from '../../workers/git-worker.js';
 import { canaryActivities } from '../../workers/phases-canary.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
-import { createBareRepo } from '../helpers/git.js';
+import { createBareRepo, git } from '../helpers/git.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 
@@ -51,6 +51,8 @@ const EVENT_ONLY: Record<string, string> = {
 const GRAFANA_VARS: Record<string, string> = { __rate_interval: '2m', __interval: '15s', __range: '10m' };
 
 const AGENTS = ['agent-a', 'agent-b', 'agent-c'];
+/** push.mode queue for this branch (the merge queue panels) */
+const QUEUED_BRANCH = 'agent/agent-b/queued';
 const TOKENS: Record<string, string> = Object.fromEntries(
   AGENTS.map((a) => [a, `${a}-${randomBytes(12).toString('hex')}`]),
 );
@@ -74,6 +76,8 @@ beforeAll(async () => {
   [env, tdb] = await Promise.all([testEnv(), freshDb('dashboard')]);
   dir = mkdtempSync(join(tmpdir(), 'sgc-dashboard-'));
   remote = createBareRepo({ 'shared.txt': 'alpha\nbeta\ngamma\n' });
+  // the merge queue lands onto an existing branch
+  git(remote.bare, 'branch', QUEUED_BRANCH, 'main');
   config = parseConfig({
     postgres: { url: tdb.url },
     sandbox: { provider: 'local', localRoot: join(dir, 'sandboxes'), timeoutMs: 600_000 },
@@ -81,6 +85,8 @@ beforeAll(async () => {
     reports: { dir: join(dir, 'reports') },
     security: { encryptionKey: randomBytes(32).toString('base64') },
     git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
+    // one branch goes through the merge queue (its panels: gitops_queue_wait_seconds, _batch_size)
+    push: { mode: 'lock', rules: [{ branch: 'agent/*/queued', mode: 'queue' }] },
     api: {
       tokens: [
         { name: 'root', role: 'admin', token: ADMIN },
@@ -104,6 +110,7 @@ beforeAll(async () => {
     metrics,
     workflows: { workflowBundle: await workflowBundle() },
     shutdownGraceTime: '1 second',
+    queue: { root: join(dir, 'merge-queue'), metrics, idleMs: 2_000 },
   });
   workerRunning = worker.run();
   const apiSide = await composeGitService({ config, db: tdb.db, metrics, log, processName: 'dashboard-api' });
@@ -199,6 +206,23 @@ async function conflict(): Promise<void> {
   assert.equal(lost.status, 409, JSON.stringify(lost.body));
 }
 
+/**
+ * Two commits of one agent to a push.mode queue branch, one after the other: the merge queue
+ * lands each (the second makes the wait histogram's series increase, so rate() sees it).
+ */
+async function queued(): Promise<void> {
+  const token = TOKENS['agent-b'];
+  const ws = await ok('POST', '/v1/workspaces', token, { repoUrl: remote.url, taskId: 'queued', baseBranch: 'main' });
+  for (const n of [1, 2]) {
+    await ok('PUT', `/v1/workspaces/${String(ws.id)}/files/queued-${n}.txt`, token, { content: `queued ${n}\n` });
+    await ok('POST', `/v1/workspaces/${String(ws.id)}/commits`, token, {
+      message: `queued ${n}`,
+      branch: QUEUED_BRANCH,
+    });
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+}
+
 const setAll = (percent: number, shadow: boolean, reason: string) =>
   store.setMany(
     FLAG_OPERATIONS.map((operation) => ({ operation, percent, shadow })),
@@ -212,6 +236,7 @@ test('every panel and annotation query of the dashboard returns data from a real
   await setAll(100, false, 'approach 2');
   await round('pooled');
   await conflict();
+  await queued();
 
   // the events: a canary stage, a reconciliation, a rollback, then the kill switch
   const canary = canaryActivities({
