@@ -146,7 +146,9 @@ function serviceProcess(
       const p = proc;
       if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
       const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
-      p.child.kill('SIGKILL');
+      // tsx runs the program in a child of its own: only a process group kill reaches both
+      if (o.ownProcessGroup && p.child.pid) process.kill(-p.child.pid, 'SIGKILL');
+      else p.child.kill('SIGKILL');
       await exited;
     },
     start: async () => {

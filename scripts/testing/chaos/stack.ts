@@ -217,6 +217,8 @@ export async function startChaosStack(o: ChaosStackOptions): Promise<ChaosStack>
       envFor: (name) => (name === partitionedName ? { DATABASE_URL: proxiedUrl.toString() } : undefined),
       logDir: join(dir, 'logs'),
       apiReadyWhenListening: true,
+      // a SIGKILL must reach the program, not only tsx's wrapper (it would orphan the program)
+      ownProcessGroup: true,
       say,
     });
     closers.push(() => service.stop());
