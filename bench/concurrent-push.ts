@@ -1,24 +1,43 @@
 /**
- * Benchmark `concurrent-push`: N agents (50, then 100), each with its own workspace on approach 2
- * (pooled: pool max raised to agents + 1, Postgres push lock), each commit one file and push
- * ONE shared branch at the same moment through `service.commitAndPush(id, { targetBranch })`.
- * Failed calls are retried like the git-operation workflow's Temporal retry policy does
- * (retryable DomainErrors such as LockTimeout: 500 ms initial interval, ×2, max 10 s, 5 attempts,
- * the same operationId so a retry lands once). Commits on the remote branch are counted from the
- * bare repo; lost = agents − landed. The rate is compared with a serial loop of raw git
- * (clone, commit, pull --rebase, push — one at a time, same number of commits, own bare repo),
- * run once before and once after the concurrent run (the mean rate is used).
- * Goal: landed = agents, lost = 0, serial_ratio (concurrent pushes/s ÷ serial pushes/s) ≥ 0.8.
+ * Benchmark `concurrent-push`: N agents (default 100), each with its own workspace on approach 2
+ * (pooled: pool max raised to agents + 1), each commit one file and push ONE shared branch at the
+ * same moment, against a remote with real latency: a smart-HTTP git server
+ * (scripts/testing/git-http.ts) that delays every request by BENCH_REMOTE_RTT_MS (default 100;
+ * a fetch or a push is 2–3 requests, as over the network to a hosted git service).
  *
- * Env: BENCH_AGENTS (default "50,100"; the last count is the one on the BENCH line),
- * BENCH_LOCK_POLL_MS (default: config lock.pollMs, 50) to see what the waiters' polling costs.
- * Prints one final line: BENCH concurrent-push agents=<n> landed=<n> lost=<n> serial_ratio=<n>
+ * BENCH_MODE=lock (default, seed 004): `service.commitAndPush(id, { targetBranch })` under the
+ * Postgres push lock; failed calls are retried like the git-operation workflow's Temporal retry
+ * policy does (retryable DomainErrors such as LockTimeout: 500 ms initial interval, ×2, max 10 s,
+ * 5 attempts, the same operationId so a retry lands once).
+ * BENCH_MODE=queue (issue 13, push.mode queue): every agent's commitPush is a gitOperationWorkflow
+ * started through clients/git-operations.ts as the API does, on a real git worker in this process
+ * (workers/git-worker.ts): each commit is staged on a ref of its own in parallel, the branch's
+ * mergeQueueWorkflow lands them in batches (push.maxBatch).
+ *
+ * Commits on the remote branch are counted from the bare repo; lost = agents − landed (an agent
+ * whose commit is on the branch twice counts once and is reported as a duplicate). The rate is
+ * compared with a serial loop of raw git (clone, commit, pull --rebase, push — one at a time,
+ * through the same server with the same latency, own bare repo), run once before and once after
+ * the concurrent run (the mean rate is used); the loop pushes min(agents, BENCH_SERIAL_MAX
+ * (default 100)) commits, so 1,000 agents do not wait 2 × 1,000 serial round trips for a rate.
+ * Goals: lock mode (rtt 0): landed = agents, lost = 0, serial_ratio ≥ 0.8; queue mode (rtt 100):
+ * landed = agents, lost = 0, serial_ratio ≥ 5 at 100 agents, lost = 0 at 1,000.
+ *
+ * Env: BENCH_MODE (lock | queue), BENCH_REMOTE_RTT_MS (default 100), BENCH_AGENTS (default
+ * "100"; a list such as "50,100" runs one round per count, the last on the BENCH line),
+ * BENCH_SERIAL_MAX (default 100), BENCH_LOCK_POLL_MS (lock mode; default config lock.pollMs).
+ * Prints one final line:
+ * BENCH concurrent-push agents=<n> mode=<lock|queue> rtt_ms=<n> landed=<n> lost=<n> wall_s=<n> serial_ratio=<n>
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { executeGitOperation } from '../clients/git-operations.js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -33,9 +52,17 @@ import { createGitService, type PooledGitService } from '../lib/service/index.js
 import { createLocalProvider } from '../lib/sandbox/local.js';
 import type { Sandbox, SandboxProvider } from '../lib/sandbox/types.js';
 import { createBareRepo } from '../scripts/testing/git.js';
+import { startGitHttpServer } from '../scripts/testing/git-http.js';
 import { freshDb } from '../scripts/testing/db.js';
+import { stackEnv } from '../scripts/testing/stack.js';
+import { createGitWorker } from '../workers/git-worker.js';
 
-const rounds = (process.env.BENCH_AGENTS ?? '50,100').split(',').map(Number);
+const MODE = process.env.BENCH_MODE ?? 'lock';
+if (MODE !== 'lock' && MODE !== 'queue') throw new Error(`BENCH_MODE must be lock or queue, not ${MODE}`);
+const RTT_MS = Number(process.env.BENCH_REMOTE_RTT_MS ?? 100);
+if (!Number.isFinite(RTT_MS) || RTT_MS < 0) throw new Error('BENCH_REMOTE_RTT_MS must be a number ≥ 0');
+const SERIAL_MAX = Number(process.env.BENCH_SERIAL_MAX ?? 100);
+const rounds = (process.env.BENCH_AGENTS ?? '100').split(',').map(Number);
 const maxAgents = Math.max(...rounds);
 const BRANCH = 'shared';
 /** hard bound on the whole run */
@@ -71,12 +98,14 @@ async function commitsOn(bare: string, branch: string): Promise<string[]> {
   return out.split('\n').filter(Boolean);
 }
 
-async function withRetry<T>(fn: () => Promise<T>, onRetry: (e: DomainError) => void): Promise<T> {
+async function withRetry<T>(fn: () => Promise<T>, onRetry: (e: unknown) => void, startErrors = false): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (e) {
-      const retryable = e instanceof DomainError && e.retryable && !PERMANENT.includes(e.type);
+      // startErrors: a workflow start that missed its deadline (gRPC DEADLINE_EXCEEDED / UNAVAILABLE)
+      const startFailed = startErrors && /DEADLINE_EXCEEDED|UNAVAILABLE/.test(String((e as Error)?.message));
+      const retryable = startFailed || (e instanceof DomainError && e.retryable && !PERMANENT.includes(e.type));
       if (!retryable || attempt >= RETRY.maxAttempts) throw e;
       onRetry(e);
       await sleep(Math.min(RETRY.maxMs, RETRY.initialMs * RETRY.coefficient ** (attempt - 1)));
@@ -200,8 +229,17 @@ interface RoundResult {
   maxAttempts: number;
 }
 
+/** A bare repository served by the latency server: its http URL, the bare path, cleanup. */
+type Remote = { url: string; bare: string; cleanup(): void };
+let remoteBase = '';
+function createRemote(files: Record<string, string>): Remote {
+  const r = createBareRepo(files);
+  // served from tmpdir(): <base>/<repo dir>/remote.git
+  return { url: `${remoteBase}/${basename(r.root)}/remote.git`, bare: r.bare, cleanup: r.cleanup };
+}
+
 async function serialLoop(n: number): Promise<{ wallS: number; landed: number }> {
-  const repo = createBareRepo({ 'README.md': '# serial\n' });
+  const repo = createRemote({ 'README.md': '# serial\n' });
   const work = mkdtempSync(join(tmpdir(), 'sgc-bench-serial-'));
   try {
     // the branch exists before the loop, as `shared` does after the first concurrent push
@@ -232,12 +270,15 @@ async function main(): Promise<void> {
   }, DEADLINE_MS);
   watchdog.unref();
 
+  const server = await startGitHttpServer({ projectRoot: tmpdir(), delayMs: RTT_MS });
+  remoteBase = server.url;
   const t = await freshDb('bench_push');
   const sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-bench-push-'));
   const provider = createLocalProvider({ root: sandboxRoot, defaultTimeoutMs: 1_800_000 });
   const metrics = createMetrics({ defaultMetrics: false });
   const results: RoundResult[] = [];
   let service: PooledGitService | undefined;
+  const closers: (() => Promise<unknown>)[] = [];
   try {
     // approach 2 with the seed's lock settings (TTL 30 s, acquire timeout 5 s) and the service's
     // own push retries (3 attempts); only the pool's max is raised to hold one sandbox per agent
@@ -247,8 +288,9 @@ async function main(): Promise<void> {
       pool: { min: 0, max: maxAgents + 1, acquireTimeoutMs: 30_000 },
       ...(process.env.BENCH_LOCK_POLL_MS ? { lock: { pollMs: Number(process.env.BENCH_LOCK_POLL_MS) } } : {}),
       security: { encryptionKey: randomBytes(32).toString('base64') },
-      // the bench's bare repositories (temp dir); every agent pushes the one shared branch
-      git: { remotes: [{ scheme: 'file', pathPrefix: tmpdir() }], pushBranches: [BRANCH] },
+      // the bench's bare repositories behind the latency server; every agent pushes the one shared branch
+      git: { remotes: [{ scheme: 'http', host: new URL(server.url).host }], pushBranches: [BRANCH] },
+      push: { mode: MODE },
     });
     const timings = new CommandTimings();
     const svc = createGitService({
@@ -261,8 +303,46 @@ async function main(): Promise<void> {
     }) as PooledGitService;
     service = svc;
     await svc.start();
+
+    // queue mode: a real git worker (as workers/main.ts builds it) and the API's client helper
+    let temporal: { client: Client; taskQueue: string } | undefined;
+    if (MODE === 'queue') {
+      Runtime.install({ logger: new DefaultLogger('ERROR') });
+      const address = stackEnv('SGC_TEST_TEMPORAL_ADDRESS');
+      const taskQueue = `bench-push-${randomBytes(4).toString('hex')}`;
+      const nativeConnection = await NativeConnection.connect({ address });
+      const worker = await createGitWorker({
+        connection: nativeConnection,
+        namespace: 'default',
+        taskQueue,
+        service: svc,
+        log: pino({ level: 'silent' }),
+        metrics,
+        workflows: { workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)) },
+        shutdownGraceTime: '2 seconds',
+        queue: {
+          root: join(sandboxRoot, 'merge-queue'),
+          metrics,
+          maxBatch: config.push.maxBatch,
+          committer: { name: config.git.authorName, email: config.git.authorEmail },
+        },
+      });
+      const running = worker.run();
+      closers.push(async () => {
+        worker.shutdown();
+        await running.catch(() => undefined);
+        await nativeConnection.close();
+      });
+      const connection = await Connection.connect({ address });
+      closers.push(() => connection.close());
+      temporal = { client: new Client({ connection, namespace: 'default' }), taskQueue };
+    }
+
     for (const [r, agents] of rounds.entries()) {
-      const repo = createBareRepo({ 'README.md': '# shared\n' });
+      const repo = createRemote({ 'README.md': '# shared\n' });
+      // the branch exists before the run, as in the serial loop (the merge queue lands onto an
+      // existing branch; the lock mode's first push would create it)
+      await git(repo.bare, 'branch', BRANCH, 'main');
       const ids: string[] = [];
       let soloId: string | null = null;
       try {
@@ -279,8 +359,9 @@ async function main(): Promise<void> {
             )),
           );
         }
-        const serialBefore = await serialLoop(agents);
-        if (serialBefore.landed !== agents) throw new Error(`serial loop landed ${serialBefore.landed} of ${agents}`);
+        const serialN = Math.min(agents, SERIAL_MAX);
+        const serialBefore = await serialLoop(serialN);
+        if (serialBefore.landed !== serialN) throw new Error(`serial loop landed ${serialBefore.landed} of ${serialN}`);
         const lockTimeoutsBefore = await counterSum(metrics.lockWait, 'timeout');
         await sleep(1_000); // pg_stat_database is flushed at most once a second
         const xactsBefore = await sqlTransactions(t.db);
@@ -291,6 +372,28 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const settled = await Promise.allSettled(
           ids.map((id, a) => {
+            if (temporal) {
+              // as an HTTP client retries a 503 (Temporal slow to accept the start): the same
+              // request id attaches to the same operation
+              return withRetry(
+                () =>
+                  executeGitOperation(
+                    temporal,
+                    {
+                      op: 'commitPush',
+                      agentId: `agent-${a}`,
+                      workspaceId: id,
+                      message: `agent ${a} round ${r}`,
+                      targetBranch: BRANCH,
+                    },
+                    `bench-${r}-${a}`,
+                  ),
+                () => {
+                  retries++;
+                },
+                true,
+              );
+            }
             let attempts = 0;
             return withRetry(
               () => {
@@ -314,31 +417,37 @@ async function main(): Promise<void> {
         await sleep(1_000);
         const xacts = (await sqlTransactions(t.db)) - xactsBefore;
         const key = pushLockKey(sanitizeUrl(repo.url), BRANCH);
-        const contended = await lockProfile(t.db, key);
-        // one more workspace, cloned now, pushes alone: the uncontended cost of a push
-        const solo = await svc.createWorkspace({ agentId: 'agent-solo', taskId: `push-${r}`, repoUrl: repo.url });
-        soloId = solo.id;
-        await svc.writeFile(solo.id, 'agents/solo.txt', `solo round ${r}\n`);
-        const s0 = performance.now();
-        await svc.commitAndPush(solo.id, {
-          message: `solo round ${r}`,
-          targetBranch: BRANCH,
-          operationId: `bench-${r}-solo`,
-        });
-        const soloMs = performance.now() - s0;
-        const soloHoldMs = await lastHoldMs(t.db, key);
+        let detail: string;
+        if (temporal) {
+          detail = `queue: ${await histogramSummary(metrics.queueBatchSize, 'batch_size')} ${await histogramSummary(metrics.queueWait, 'wait_s')}`;
+        } else {
+          const contended = await lockProfile(t.db, key);
+          // one more workspace, cloned now, pushes alone: the uncontended cost of a push
+          const solo = await svc.createWorkspace({ agentId: 'agent-solo', taskId: `push-${r}`, repoUrl: repo.url });
+          soloId = solo.id;
+          await svc.writeFile(solo.id, 'agents/solo.txt', `solo round ${r}\n`);
+          const s0 = performance.now();
+          await svc.commitAndPush(solo.id, {
+            message: `solo round ${r}`,
+            targetBranch: BRANCH,
+            operationId: `bench-${r}-solo`,
+          });
+          const soloMs = performance.now() - s0;
+          const soloHoldMs = await lastHoldMs(t.db, key);
+          detail = `${contended} | solo commitAndPush_ms=${soloMs.toFixed(0)} solo_hold_ms=${soloHoldMs.toFixed(0)}`;
+        }
         const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
         const subjects = await commitsOn(repo.bare, BRANCH);
         const landed = new Set(subjects.filter((s) => /^agent \d+ round \d+$/.test(s))).size;
         const duplicates = subjects.filter((s) => /^agent \d+ round \d+$/.test(s)).length - landed;
         const lockTimeouts = (await counterSum(metrics.lockWait, 'timeout')) - lockTimeoutsBefore;
-        const serialAfter = await serialLoop(agents);
-        if (serialAfter.landed !== agents) throw new Error(`serial loop landed ${serialAfter.landed} of ${agents}`);
+        const serialAfter = await serialLoop(serialN);
+        if (serialAfter.landed !== serialN) throw new Error(`serial loop landed ${serialAfter.landed} of ${serialN}`);
         // the serial rate is the mean of one loop before and one after the concurrent run, so a
         // busy moment on the machine does not land on one side only
         const serial = { wallS: (serialBefore.wallS + serialAfter.wallS) / 2 };
         const pushesPerS = landed / wallS;
-        const serialPerS = agents / serial.wallS;
+        const serialPerS = serialN / serial.wallS;
         const res: RoundResult = {
           agents,
           landed,
@@ -355,16 +464,19 @@ async function main(): Promise<void> {
         results.push(res);
         const errs = new Map<string, number>();
         for (const f of failures) {
-          const k = f.reason instanceof DomainError ? f.reason.type : String((f.reason as Error)?.message ?? f.reason);
+          const reason = f.reason as { type?: string; cause?: { type?: string; message?: string }; message?: string };
+          const k =
+            f.reason instanceof DomainError
+              ? f.reason.type
+              : (reason.cause?.type ?? reason.cause?.message ?? reason.message ?? String(f.reason));
           errs.set(k, (errs.get(k) ?? 0) + 1);
         }
         process.stderr.write(
-          `agents=${agents} landed=${landed} lost=${res.lost} failed_calls=${failures.length}${errs.size ? ` (${[...errs].map(([k, v]) => `${k}:${v}`).join(' ')})` : ''} ` +
+          `mode=${MODE} rtt_ms=${RTT_MS} agents=${agents} landed=${landed} lost=${res.lost} failed_calls=${failures.length}${errs.size ? ` (${[...errs].map(([k, v]) => `${k}:${v}`).join(' ')})` : ''} ` +
             `duplicates=${duplicates} wall_s=${wallS.toFixed(2)} pushes_per_s=${pushesPerS.toFixed(2)} ` +
-            `serial_wall_s=${serialBefore.wallS.toFixed(2)}/${serialAfter.wallS.toFixed(2)} serial_pushes_per_s=${serialPerS.toFixed(2)} serial_ratio=${res.ratio.toFixed(2)} ` +
+            `serial_pushes=${serialN} serial_wall_s=${serialBefore.wallS.toFixed(2)}/${serialAfter.wallS.toFixed(2)} serial_pushes_per_s=${serialPerS.toFixed(2)} serial_ratio=${res.ratio.toFixed(2)} ` +
             `activity_retries=${retries} lock_timeouts=${lockTimeouts} max_attempts=${maxAttempts}\n` +
-            `  ${contended} sql_transactions=${xacts} | solo commitAndPush_ms=${soloMs.toFixed(0)} solo_hold_ms=${soloHoldMs.toFixed(0)} ` +
-            `serial_iteration_ms=${((1000 * serial.wallS) / agents).toFixed(0)}\n` +
+            `  ${detail} sql_transactions=${xacts} serial_iteration_ms=${((1000 * serial.wallS) / serialN).toFixed(0)}\n` +
             `  sandbox commands during the concurrent run: ${commandReport}\n`,
         );
       } finally {
@@ -374,16 +486,38 @@ async function main(): Promise<void> {
     }
     const last = results[results.length - 1];
     console.log(
-      `BENCH concurrent-push agents=${last.agents} landed=${last.landed} lost=${last.lost} serial_ratio=${last.ratio.toFixed(2)}`,
+      `BENCH concurrent-push agents=${last.agents} mode=${MODE} rtt_ms=${RTT_MS} landed=${last.landed} lost=${last.lost} ` +
+        `wall_s=${last.wallS.toFixed(2)} serial_ratio=${last.ratio.toFixed(2)}`,
     );
   } finally {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
     await service?.pool.stop({ terminateIdle: true }).catch(() => undefined);
     await service?.close().catch(() => undefined);
     provider.close();
     rmSync(sandboxRoot, { recursive: true, force: true });
     await t.drop();
+    await server.close();
     clearTimeout(watchdog);
   }
+}
+
+/** "name_n=… name_p50=… name_max=…" of a histogram (all label sets together), from its buckets. */
+async function histogramSummary(h: Metrics['queueBatchSize'] | Metrics['queueWait'], name: string): Promise<string> {
+  const values = (await h.get()).values;
+  const count = values.filter((v) => v.metricName?.endsWith('_count')).reduce((a, v) => a + v.value, 0);
+  const sum = values.filter((v) => v.metricName?.endsWith('_sum')).reduce((a, v) => a + v.value, 0);
+  const buckets = new Map<number, number>();
+  for (const v of values) {
+    if (!v.metricName?.endsWith('_bucket')) continue;
+    const le = Number((v.labels as Record<string, string | number>).le);
+    buckets.set(le, (buckets.get(le) ?? 0) + v.value);
+  }
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const q = (p: number): string => {
+    const hit = sorted.find(([, c]) => c >= p * count);
+    return hit ? `≤${hit[0]}` : '?';
+  };
+  return `${name}_n=${count} ${name}_mean=${count ? (sum / count).toFixed(2) : '0'} ${name}_p50=${q(0.5)} ${name}_p95=${q(0.95)}`;
 }
 
 main().catch((e: unknown) => {
