@@ -207,23 +207,21 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
   const releasing = new Set<string>();
 
   /**
-   * Runs a shadow operation on the copy, waiting while the copy is still in flight: not written
-   * yet (NotFound, while the serving workspace is younger than copyWaitMs) or still cloning
-   * (Unavailable, initializing). A released copy, or one that never came, fails as before.
+   * Runs a shadow operation on the copy once the copy is there: not written yet (no record, while
+   * the serving workspace is younger than copyWaitMs) or still cloning (`initializing`), it waits
+   * by looking the record up — never by calling the operation, since every call on a service is an
+   * operation its metrics count, and a copy polled through them showed up as approach-2 errors
+   * (a healthy canary rolled back at shadow). A released copy, or one that never came, then
+   * fails as before.
    */
-  async function onCopy<T>(b: Workspace, fn: () => Promise<T>): Promise<T> {
+  async function onCopy<T>(b: Workspace, copySvc: GitService, fn: () => Promise<T>): Promise<T> {
     const until = b.createdAt.getTime() + copyWaitMs;
-    for (let delay = 100; ; delay = Math.min(1_000, delay * 2)) {
-      try {
-        return await fn();
-      } catch (e) {
-        const inFlight =
-          (isDomainError(e, ErrorType.NotFound) && !/released/.test((e as Error).message)) ||
-          (isDomainError(e, ErrorType.Unavailable) && /initializing/.test((e as Error).message));
-        if (!inFlight || releasing.has(b.id) || Date.now() + delay > until) throw e;
-      }
+    for (let delay = 100; !releasing.has(b.id) && Date.now() + delay <= until; delay = Math.min(1_000, delay * 2)) {
+      const copy = await copySvc.getWorkspace(b.id).catch(() => null);
+      if (copy !== null && copy.status !== 'initializing') break;
       await sleep(delay);
     }
+    return fn();
   }
   const queues = new Map<string, { tail: Promise<void>; length: number }>();
   const inflight = new Set<Promise<void>>();
@@ -291,7 +289,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
         if (diverged.has(id)) return;
         let theirs: T;
         try {
-          theirs = await onCopy(b, () => call(shadowSvc, b));
+          theirs = await onCopy(b, shadowSvc, () => call(shadowSvc, b));
         } catch (e) {
           if (isDomainError(e, ErrorType.NotFound)) {
             diverged.add(id); // no copy on the other side: nothing to compare
@@ -349,7 +347,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       void enqueue(id, operation, async () => {
         if (diverged.has(id)) return;
         try {
-          await onCopy(b, () => call(shadowSvc, b, false));
+          await onCopy(b, shadowSvc, () => call(shadowSvc, b, false));
         } catch (e) {
           diverged.add(id);
           log.warn(
@@ -445,7 +443,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
           void enqueue(id, operation, async () => {
             if (diverged.has(id)) return;
             try {
-              const dry = await onCopy(b, () => shadowSvc.commitAndPushDryRun(id, input));
+              const dry = await onCopy(b, shadowSvc, () => shadowSvc.commitAndPushDryRun(id, input));
               count(operation, dry.branch === result.branch);
             } catch (e) {
               if (isDomainError(e, ErrorType.NotFound)) {

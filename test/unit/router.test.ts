@@ -168,6 +168,8 @@ class MemoryGit implements GitService {
   private ws(id: string): Workspace {
     const w = this.workspaces.get(id);
     if (!w || w.status === 'terminated') throw new DomainError(ErrorType.NotFound, `no workspace ${id}`);
+    // as the services answer while a clone runs (each such answer is a counted approach-2 error)
+    if (w.status === 'initializing') throw new DomainError(ErrorType.Unavailable, 'workspace is initializing');
     return w;
   }
 
@@ -507,5 +509,25 @@ describe('createRoutedGitService', () => {
       router.status('nope'),
       (e: unknown) => e instanceof DomainError && e.type === ErrorType.NotFound,
     );
+  });
+
+  test('a shadow operation waits for a copy still cloning without calling it: no failed approach-2 attempt is counted', async () => {
+    const { simple, pooled, setAll, router } = setup();
+    setAll({ percent: 0, shadow: true });
+    // the serving workspace (approach 1) exists; its copy is still being cloned by another process
+    const w = await simple.createWorkspace({ ...input('agent-x'), workspaceId: 'ws-cloning' });
+    const copy = await pooled.createWorkspace({ ...input('agent-x'), workspaceId: 'ws-cloning' });
+    copy.status = 'initializing';
+    setTimeout(() => (copy.status = 'ready'), 400);
+    await router.writeFile(w.id, 'a.txt', 'x');
+    await router.status(w.id);
+    await router.drain();
+    // every call on approach 2 is an operation its metrics count: polling a cloning copy through
+    // them showed up as approach-2 errors and rolled a healthy canary back at shadow
+    assert.deepEqual(
+      pooled.calls.filter((c) => c.endsWith(':ws-cloning')),
+      ['createWorkspace:ws-cloning', 'writeFile:ws-cloning', 'status:ws-cloning'],
+    );
+    assert.equal(pooled.files.get('ws-cloning')!.get('a.txt'), 'x', 'the copy got the edit');
   });
 });
