@@ -479,6 +479,9 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       await svc(b.approach).release(b);
       const copyOwner = svc(other(b.approach));
       await enqueue(id, operation, async () => {
+        // only a copy that exists: a release of nothing is a NotFound its service counts as an error
+        const copy = await copyOwner.getWorkspace(id).catch(() => undefined);
+        if (copy === null || copy?.status === 'terminated') return;
         await copyOwner.release(id).catch((e: unknown) => {
           if (!isDomainError(e, ErrorType.NotFound))
             log.warn(
