@@ -109,7 +109,6 @@ async function round(stage: string, agents: string[]): Promise<string[]> {
 
 test('a healthy workload passes every stage of the seed-002 plan (every copy gets every edit, consistency 100%); a lost row still trips the trigger', async () => {
   const store = new FlagStore(t.db);
-  const workspaces = createWorkspaceRepository(t.db);
   const agents = ['demo-agent-1', 'demo-agent-2', 'demo-agent-3'];
   for (const stage of DEFAULT_STAGES.filter((s) => s.mode !== 'decommission')) {
     const f = stageFlags(stage);
