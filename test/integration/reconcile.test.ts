@@ -73,15 +73,17 @@ test('reconciles the dual-write window of git.clone: missing, status mismatch, l
     });
   const r = await run();
   assert.equal(r.checked, 4);
-  assert.equal(r.divergent, 3);
+  // missing and status_mismatch diverge; lagging is lag (reported apart, never divergence)
+  assert.equal(r.divergent, 2);
   assert.equal(r.pending, 1);
-  assert.equal(r.ratio, 0.75);
+  assert.equal(r.ratio, 0.5);
+  assert.equal(r.lag.beyondThreshold, 1);
   assert.deepEqual(r.issues.map((i) => `${i.workspaceId}:${i.kind}`).sort(), [
     'lagging:lag',
     'missing:missing',
     'released:status_mismatch',
   ]);
-  assert.equal((await gauge.reconciliationDivergence.get()).values[0]!.value, 0.75);
+  assert.equal((await gauge.reconciliationDivergence.get()).values[0]!.value, 0.5);
   assert.equal(r.windows.length, 1);
   assert.equal(r.windows[0]!.end, null);
 

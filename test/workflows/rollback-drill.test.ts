@@ -179,7 +179,7 @@ test("reconciliationWorkflow compares the dual-write records and sets the worker
     ('rw1','simple','a','t','file:///r','main','agent/a/t','s1','ws/rw1','ready', now() - interval '5 minutes', now() - interval '4 minutes'),
     ('rw1','pooled','a','t','file:///r','main','agent/a/t','s2','ws/rw1','ready', now() - interval '5 minutes', now() - interval '1 minute'),
     ('rw2','simple','b','t','file:///r','main','agent/b/t','s3','ws/rw2','ready', now() - interval '5 minutes', null),
-    ('rw2','pooled','b','t','file:///r','main','agent/b/t','s4','ws/rw2','ready', now() - interval '5 minutes', null)`);
+    ('rw2','pooled','b','t','file:///r','main','agent/b/t','s4','ws/rw2','error', now() - interval '5 minutes', null)`);
   try {
     const w = await worker(taskQueue);
     const workflowId = uniqueId('reconcile');
@@ -195,7 +195,11 @@ test("reconciliationWorkflow compares the dual-write records and sets the worker
       { checked: r.checked, divergent: r.divergent, ratio: r.ratio },
       { checked: 2, divergent: 1, ratio: 0.5 },
     );
-    assert.deepEqual(r.issues, [{ workspaceId: 'rw1', kind: 'lag' }]);
+    // rw2's sides disagree (a divergence); rw1's copy is only behind (lag: reported, never divergence)
+    assert.deepEqual(
+      r.issues.map((i) => `${i.workspaceId}:${i.kind}`),
+      ['rw2:status_mismatch', 'rw1:lag'],
+    );
     assert.equal((await metrics.reconciliationDivergence.get()).values[0]?.value, 0.5);
   } finally {
     await t.db.query('DELETE FROM workspaces');
