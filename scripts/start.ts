@@ -217,9 +217,16 @@ async function main(): Promise<void> {
   const started: { name: string; stop: () => Promise<void> }[] = [];
   let stopping = false;
   let roundInFlight: Promise<unknown> | null = null;
+  // one stop: a second signal (a terminal's Ctrl-C reaches both tsx and this process, and tsx
+  // relays it again) waits for the stop in progress instead of exiting before the processes stop
+  let stopped: Promise<void> | null = null;
   const stopAll = async (code: number): Promise<never> => {
-    if (!stopping) {
-      stopping = true;
+    if (stopped) {
+      await stopped;
+      return new Promise<never>(() => undefined);
+    }
+    stopping = true;
+    stopped = (async () => {
       // the workload first: its requests need the API and the worker that are about to stop
       const round = roundInFlight;
       if (round) {
@@ -242,7 +249,8 @@ async function main(): Promise<void> {
         await p.stop().catch((e: unknown) => say(`${p.name}: stop failed: ${(e as Error).message}`));
         say(`${p.name} stopped`);
       }
-    }
+    })();
+    await stopped;
     process.exit(code);
   };
   process.on('SIGINT', () => void stopAll(0));
