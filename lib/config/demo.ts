@@ -55,6 +55,12 @@ export const demoConfigSchema = z
         analysisIntervalSeconds: z.number().int().min(10).default(15),
         /** a rollout paused this long on an inconclusive analysis (no data) is rolled back with the reason */
         maxPausedSeconds: z.number().int().positive().default(60),
+        /**
+         * the latency trigger's approach-2 / approach-1 P95 ratio for the demo (the seed's 2× stays
+         * canary.thresholds.p95Ratio): both approaches share the demo machine's cores, and shadow
+         * work runs queued behind the served call, so a 2-core machine measures 2× without a fault
+         */
+        p95Ratio: z.number().positive().default(3),
       })
       .prefault({}),
     baseline: z

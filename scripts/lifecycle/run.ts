@@ -206,6 +206,7 @@ export class Lifecycle {
         rolloutId: `demo-${this.stamp}`,
         stages,
         analysisIntervalSeconds: demo.analysisIntervalSeconds,
+        thresholds: { ...config.canary.thresholds, p95Ratio: demo.p95Ratio },
         autoAdvance: true,
       },
       'npm start',
