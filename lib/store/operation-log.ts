@@ -27,6 +27,26 @@ export interface OperationRecord extends OperationEntry {
   details: Record<string, unknown>;
 }
 
+/** The insert both appends share; entryParams gives one row's values in its column order. */
+const INSERT_OPERATION = `INSERT INTO operation_log (workspace_id, agent_id, operation, approach, outcome, error_category, duration_ms, cost_dollars,
+       attempts, started_at, details)`;
+
+function entryParams(e: OperationEntry): unknown[] {
+  return [
+    e.workspaceId,
+    e.agentId,
+    e.operation,
+    e.approach,
+    e.outcome,
+    e.errorCategory,
+    Math.max(0, e.durationMs),
+    Math.max(0, e.costDollars).toFixed(8),
+    Math.max(0, e.attempts),
+    e.startedAt,
+    JSON.stringify(e.details ?? {}),
+  ];
+}
+
 /**
  * Appends one entry. With `touchWorkspace`, the same statement also stamps the workspace's
  * last_used_at (one round trip on the hot read paths).
@@ -38,22 +58,9 @@ async function appendOperation(
 ): Promise<string> {
   const touch = opts.touchWorkspace === true && e.workspaceId !== null;
   const { rows } = await q.query<{ id: string }>(
-    `${touch ? `WITH touched AS (UPDATE workspaces SET last_used_at = now() WHERE approach = $4 AND id = $1 RETURNING 1) ` : ''}INSERT INTO operation_log (workspace_id, agent_id, operation, approach, outcome, error_category, duration_ms, cost_dollars,
-       attempts, started_at, details)
+    `${touch ? `WITH touched AS (UPDATE workspaces SET last_used_at = now() WHERE approach = $4 AND id = $1 RETURNING 1) ` : ''}${INSERT_OPERATION}
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-    [
-      e.workspaceId,
-      e.agentId,
-      e.operation,
-      e.approach,
-      e.outcome,
-      e.errorCategory,
-      Math.max(0, e.durationMs),
-      Math.max(0, e.costDollars).toFixed(8),
-      Math.max(0, e.attempts),
-      e.startedAt,
-      JSON.stringify(e.details ?? {}),
-    ],
+    entryParams(e),
   );
   return rows[0].id;
 }
@@ -71,26 +78,14 @@ async function appendOperations(
   const params: unknown[] = [];
   const values = entries.map((e) => {
     const at = params.length;
-    params.push(
-      e.workspaceId,
-      e.agentId,
-      e.operation,
-      e.approach,
-      e.outcome,
-      e.errorCategory,
-      Math.max(0, e.durationMs),
-      Math.max(0, e.costDollars).toFixed(8),
-      Math.max(0, e.attempts),
-      e.startedAt,
-      JSON.stringify(e.details ?? {}),
-    );
-    return `(${Array.from({ length: 11 }, (_, i) => `$${at + i + 1}`).join(', ')})`;
+    const row = entryParams(e);
+    params.push(...row);
+    return `(${row.map((_, i) => `$${at + i + 1}`).join(', ')})`;
   });
   const touch = opts.approach !== undefined && (opts.touchWorkspaceIds?.length ?? 0) > 0;
   if (touch) params.push(opts.approach, opts.touchWorkspaceIds);
   await q.query(
-    `${touch ? `WITH touched AS (UPDATE workspaces SET last_used_at = now() WHERE approach = $${params.length - 1} AND id = ANY($${params.length}::text[]) RETURNING 1) ` : ''}INSERT INTO operation_log (workspace_id, agent_id, operation, approach, outcome, error_category, duration_ms, cost_dollars,
-       attempts, started_at, details)
+    `${touch ? `WITH touched AS (UPDATE workspaces SET last_used_at = now() WHERE approach = $${params.length - 1} AND id = ANY($${params.length}::text[]) RETURNING 1) ` : ''}${INSERT_OPERATION}
      VALUES ${values.join(', ')}`,
     params,
   );
