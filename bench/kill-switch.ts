@@ -38,8 +38,7 @@ import { createLogger } from '../lib/log.js';
 import { createMetrics } from '../lib/metrics.js';
 import { createLocalProvider } from '../lib/sandbox/local.js';
 import { createGitService } from '../lib/service/index.js';
-import { rehomeAll, type RehomeDeps } from '../lib/service/rehome.js';
-import { createRehomeRepository } from '../lib/store/rehomes.js';
+import { rehomeAll, rehomeDeps } from '../lib/service/rehome.js';
 import { createWorkspaceRepository } from '../lib/store/workspaces.js';
 
 const flips = Number(process.env.BENCH_FLIPS ?? 200);
@@ -200,17 +199,7 @@ async function benchRehome(
       { actor: 'bench', reason: 'rehome phase on' },
     );
     const workspaces = createWorkspaceRepository(t.db);
-    const deps: RehomeDeps = {
-      simple,
-      workspaces,
-      rehomes: createRehomeRepository(t.db),
-      log,
-      connectPooled: (id) => pooled.pool.connect(id),
-      connectSimple: (id) => provider.connect(id),
-      returnPooled: async (id, lease) => {
-        await pooled.pool.release(id, lease);
-      },
-    };
+    const deps = rehomeDeps({ simple, pooled, provider, db: t.db, log });
     const res = await fetch(`${address}/v1/flags/kill`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },

@@ -14,9 +14,8 @@ import type { PooledGitService, SimpleGitService } from './index.js';
 import { createGitService, servingWorkspaceLookup } from './index.js';
 import type { GitService } from './types.js';
 import { createProvider } from '../sandbox/index.js';
-import { createRehomeRepository } from '../store/rehomes.js';
 import { createWorkspaceRepository } from '../store/workspaces.js';
-import type { RehomeDeps } from './rehome.js';
+import { rehomeDeps, type RehomeDeps } from './rehome.js';
 
 export interface ComposedService {
   service: GitService;
@@ -76,17 +75,7 @@ export async function composeGitService(deps: {
     log: log.child({ component: 'router' }),
     findWorkspace: servingWorkspaceLookup(createWorkspaceRepository(db)),
   });
-  const rehome: RehomeDeps = {
-    simple,
-    workspaces: createWorkspaceRepository(db),
-    rehomes: createRehomeRepository(db),
-    log: log.child({ component: 'rehome' }),
-    connectPooled: (id) => pooled.pool.connect(id),
-    connectSimple: (id) => provider.connect(id),
-    returnPooled: async (id, lease) => {
-      await pooled.pool.release(id, lease);
-    },
-  };
+  const rehome = rehomeDeps({ simple, pooled, provider, db, log: log.child({ component: 'rehome' }) });
   return {
     service: routed,
     pool: pooled.pool,

@@ -23,9 +23,11 @@
 import { performance } from 'node:perf_hooks';
 import { DomainError, ErrorType, isDomainError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Sandbox } from '../sandbox/types.js';
-import type { RehomeRecord, RehomeRepository } from '../store/rehomes.js';
-import type { WorkspaceRepository } from '../store/workspaces.js';
+import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
+import type { Queryable } from '../store/queryable.js';
+import { createRehomeRepository, type RehomeRecord, type RehomeRepository } from '../store/rehomes.js';
+import { createWorkspaceRepository, type WorkspaceRepository } from '../store/workspaces.js';
+import type { PooledGitService } from './index.js';
 import type { GitService } from './types.js';
 
 export interface RehomeDeps {
@@ -39,6 +41,31 @@ export interface RehomeDeps {
   /** gives the pooled sandbox back to the pool once its workspace is carried (only under the lease the workspace holds) */
   returnPooled(sandboxId: string, lease: number): Promise<void>;
   log: Pick<Logger, 'warn' | 'info'>;
+}
+
+/**
+ * The deps as a process wires them over its two approaches: approach 2's pool holds the pooled
+ * sandbox, the provider both approaches share reaches approach 1's.
+ */
+export function rehomeDeps(o: {
+  simple: RehomeDeps['simple'];
+  pooled: Pick<PooledGitService, 'pool'>;
+  provider: Pick<SandboxProvider, 'connect'>;
+  db: Queryable;
+  log: RehomeDeps['log'];
+}): RehomeDeps {
+  const { simple, pooled, provider, db, log } = o;
+  return {
+    simple,
+    workspaces: createWorkspaceRepository(db),
+    rehomes: createRehomeRepository(db),
+    log,
+    connectPooled: (id) => pooled.pool.connect(id),
+    connectSimple: (id) => provider.connect(id),
+    returnPooled: async (id, lease) => {
+      await pooled.pool.release(id, lease);
+    },
+  };
 }
 
 export interface RehomeOutcome {

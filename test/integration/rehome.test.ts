@@ -26,7 +26,7 @@ import {
 } from '../../lib/router/router.js';
 import { createWorkspaceRepository } from '../../lib/store/workspaces.js';
 import { createRehomeRepository } from '../../lib/store/rehomes.js';
-import { rehomeAll, type RehomeDeps } from '../../lib/service/rehome.js';
+import { rehomeAll, rehomeDeps, type RehomeDeps } from '../../lib/service/rehome.js';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -79,17 +79,7 @@ beforeAll(async () => {
     log,
     findWorkspace: servingWorkspaceLookup(workspaces),
   });
-  deps = {
-    simple,
-    workspaces,
-    rehomes: createRehomeRepository(t.db),
-    log,
-    connectPooled: (id) => pooled.pool.connect(id),
-    connectSimple: (id) => provider.connect(id),
-    returnPooled: async (id, lease) => {
-      await pooled.pool.release(id, lease);
-    },
-  };
+  deps = rehomeDeps({ simple, pooled, provider, db: t.db, log });
 });
 
 afterAll(async () => {
