@@ -186,6 +186,14 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
     await run(g, ['sh', '-c', SCRIPTS.abortStaleRebase]);
     await runOk(g, 'checkout', ['git', 'checkout', '--quiet', '--force', '--detach', tip0]);
 
+    // every staged commit fetched, in one command (not one rev-parse per item)
+    const stagedAt = new Map<string, string>();
+    for (const line of (
+      await runOk(g, 'for-each-ref', ['git', 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/sgcq/'])
+    ).stdout.split('\n')) {
+      const [sha, name] = line.trim().split(' ');
+      if (sha && name) stagedAt.set(name, sha);
+    }
     let tip = tip0;
     const outcomes: QueueOutcome[] = [];
     const deletes: string[] = [];
@@ -194,9 +202,7 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
       if (seen.has(it.operationId)) continue;
       seen.add(it.operationId);
       const local = localStagedRef(it.ref);
-      const staged = local
-        ? (await run(g, ['git', 'rev-parse', '--verify', '--quiet', `${local}^{commit}`])).stdout.trim()
-        : '';
+      const staged = local ? (stagedAt.get(local) ?? '') : '';
       if (staged) deletes.push(`:${it.ref}`);
       const already = landed.get(it.operationId);
       if (already) {
