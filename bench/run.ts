@@ -2,6 +2,8 @@
  * `npm run bench -- <name>` runs one benchmark (bench/<name>.ts); `npm run bench` runs all.
  * Each ends by printing one line `BENCH <name> key=value …` (DESIGN.md lists names and goals).
  * Benchmarks that need the real stack get it from scripts/stack.ts's provisioning.
+ * BENCH_NODE_ARGS passes extra node flags to the benchmark's process, e.g. a CPU profile:
+ * `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- status-overhead`.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -43,7 +45,8 @@ async function main(): Promise<number> {
   try {
     for (const name of run) {
       process.stderr.write(`[bench] ${name}\n`);
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}.ts`)], {
+      const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+      const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench', `${name}.ts`)], {
         stdio: 'inherit',
         env,
         cwd: ROOT,
