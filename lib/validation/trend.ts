@@ -442,7 +442,7 @@ function penalties(sigma: number, rho: number, relative: boolean, ys: readonly n
   const scale = relative ? 1 : ys.reduce((acc, y) => acc + Math.abs(y), 0) / Math.max(1, ys.length);
   const s2 = Math.max(sigma, 1e-6 * (scale + 1e-12)) ** 2;
   const lr = s2 * ((1 + rho) / (1 - rho));
-  return { segment: PENALTY_PER_CHANGE * lr, slope: PENALTY_PER_SLOPE * lr, cap2: CAP_SIGMAS ** 2 * s2, relative };
+  return { segment: PENALTY_PER_CHANGE * lr, slope: PENALTY_PER_SLOPE * lr, cap2: CAP_SIGMAS ** 2 * lr, relative };
 }
 
 /**
@@ -541,6 +541,107 @@ function withoutOneOffs(resid: readonly number[], cut: number): { resid: number[
   return { resid: out, idx };
 }
 
+/** A day further than this many standard errors from the shared slope keeps its own (the trend itself changed). */
+const POOL_MAX_T = 3;
+
+/**
+ * The trend shared by every piece, each at its own level: y = r_k · (a + b·x) on piece k (r = 1
+ * on the last), fitted by alternating least squares. A level shift (a price change, a new team)
+ * moves r, not the pace, so the days before the last change still say how fast the series
+ * grows. Returns b at the last piece's scale, its standard error, σ of a day on that scale and
+ * the degrees of freedom; null when a piece's level is not positive.
+ */
+function sharedTrend(
+  xs: readonly number[],
+  ys: readonly number[],
+  starts: readonly number[],
+): { slope: number; slopeSe: number; sigma: number; df: number } | null {
+  const seg = new Array<number>(xs.length).fill(0);
+  starts.forEach((a, k) => {
+    const b = k + 1 < starts.length ? starts[k + 1] : xs.length;
+    for (let i = a; i < b; i++) seg[i] = k;
+  });
+  const K = starts.length;
+  const meanOf = (k: number): number => {
+    let s = 0;
+    let c = 0;
+    for (let i = 0; i < xs.length; i++)
+      if (seg[i] === k) {
+        s += ys[i];
+        c++;
+      }
+    return s / c;
+  };
+  const lastMean = meanOf(K - 1);
+  if (!(lastMean > 0)) return null;
+  const r = Array.from({ length: K }, (_, k) => meanOf(k) / lastMean);
+  if (r.some((v) => !(v > 0))) return null;
+  let a = 0;
+  let b = 0;
+  let xm = 0;
+  let sxx = 0;
+  for (let iter = 0; iter < 30; iter++) {
+    const z = ys.map((y, i) => y / r[seg[i]]);
+    xm = xs.reduce((s, x) => s + x, 0) / xs.length;
+    const zm = z.reduce((s, v) => s + v, 0) / z.length;
+    sxx = xs.reduce((s, x) => s + (x - xm) ** 2, 0);
+    b = sxx > 0 ? xs.reduce((s, x, i) => s + (x - xm) * (z[i] - zm), 0) / sxx : 0;
+    a = zm - b * xm;
+    for (let k = 0; k < K - 1; k++) {
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < xs.length; i++)
+        if (seg[i] === k) {
+          num += ys[i] * (a + b * xs[i]);
+          den += (a + b * xs[i]) ** 2;
+        }
+      if (den > 0 && num > 0) r[k] = num / den;
+    }
+  }
+  const z = ys.map((y, i) => y / r[seg[i]]);
+  const df = xs.length - 2 - (K - 1);
+  if (df < 1 || !(sxx > 0)) return null;
+  const ss = z.reduce((s, v, i) => s + (v - (a + b * xs[i])) ** 2, 0);
+  const sigma = Math.sqrt(ss / df);
+  // standard error of b with the pieces' levels estimated too (linearised least squares on the
+  // last piece's scale): parameters a, b and ln r_k of every earlier piece, a day of piece k
+  // contributing the gradient (1, x, a + b·x at k). Only the days' spread *within* each piece
+  // tells the pace, which this counts (the spread over every day would make the band too narrow).
+  const P = K + 1;
+  const info = Array.from({ length: P }, () => new Array<number>(P).fill(0));
+  for (let i = 0; i < xs.length; i++) {
+    const g = new Array<number>(P).fill(0);
+    g[0] = 1;
+    g[1] = xs[i];
+    if (seg[i] < K - 1) g[2 + seg[i]] = a + b * xs[i];
+    for (let p = 0; p < P; p++) for (let q = 0; q < P; q++) info[p][q] += g[p] * g[q];
+  }
+  const vb = solve(
+    info,
+    Array.from({ length: P }, (_, p) => (p === 1 ? 1 : 0)),
+  );
+  if (vb === null || !(vb[1] > 0)) return null;
+  return { slope: b, slopeSe: sigma * Math.sqrt(vb[1]), sigma, df };
+}
+
+/** Solves A·v = rhs (Gaussian elimination with partial pivoting); null when A is singular. */
+function solve(matrix: readonly (readonly number[])[], rhs: readonly number[]): number[] | null {
+  const n = rhs.length;
+  const m = matrix.map((row, i) => [...row, rhs[i]]);
+  for (let c = 0; c < n; c++) {
+    let piv = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(m[r][c]) > Math.abs(m[piv][c])) piv = r;
+    if (!(Math.abs(m[piv][c]) > 1e-12 * Math.max(1, Math.abs(m[0][0])))) return null;
+    [m[c], m[piv]] = [m[piv], m[c]];
+    for (let r = 0; r < n; r++) {
+      if (r === c) continue;
+      const f = m[r][c] / m[c][c];
+      for (let k = c; k <= n; k++) m[r][k] -= f * m[c][k];
+    }
+  }
+  return m.map((row, i) => row[n] / row[i]);
+}
+
 /**
  * Fits one daily series (see the module comment). `points` are [day, value] pairs; non-finite
  * values are ignored, duplicates of a day are averaged. Null with fewer than 2 days.
@@ -605,14 +706,27 @@ export function fitDailySeries(
   const m = sx.length;
   const xMean = sx.reduce((s, v) => s + v, 0) / m;
   const sxx = sx.reduce((s, v) => s + (v - xMean) ** 2, 0);
-  const fittedSlope = theilSenSlope(sx, sy);
-  // level at xMean: the mean of the detrended days (one-offs were replaced above)
-  const detr = sy.map((y, k) => y - fittedSlope * (sx[k] - xMean));
-  const level = detr.reduce((s, v) => s + v, 0) / m;
-  const df = m - 2;
-  const sigma = df >= 1 ? Math.sqrt(detr.reduce((s, v) => s + (v - level) ** 2, 0) / df) : 0;
+  const ownSlope = theilSenSlope(sx, sy);
   const inflation = (1 + rho) / (1 - rho);
-  const se = sxx > 0 ? sigma * Math.sqrt((THEIL_SEN_VARIANCE_FACTOR * inflation) / sxx) : Infinity;
+  const spread = (slope: number): { level: number; sigma: number } => {
+    const d = sy.map((y, k) => y - slope * (sx[k] - xMean));
+    const lv = d.reduce((s, v) => s + v, 0) / m;
+    return { level: lv, sigma: m - 2 >= 1 ? Math.sqrt(d.reduce((s, v) => s + (v - lv) ** 2, 0) / (m - 2)) : 0 };
+  };
+  const own = spread(ownSlope);
+  const ownSe = sxx > 0 ? own.sigma * Math.sqrt((THEIL_SEN_VARIANCE_FACTOR * inflation) / sxx) : Infinity;
+  const pooled = relative && starts.length > 1 ? sharedTrend(xs, ys, starts) : null;
+  const usePooled =
+    pooled !== null &&
+    Number.isFinite(pooled.slopeSe) &&
+    (!Number.isFinite(ownSe) ||
+      Math.abs(ownSlope - pooled.slope) <= POOL_MAX_T * Math.sqrt(ownSe ** 2 + pooled.slopeSe ** 2));
+  const fittedSlope = usePooled && pooled ? pooled.slope : ownSlope;
+  // level at xMean: the mean of the detrended days (one-offs were replaced above)
+  const { level, sigma: ownSigma } = usePooled ? spread(fittedSlope) : own;
+  const df = usePooled && pooled ? pooled.df : m - 2;
+  const sigma = usePooled && pooled ? pooled.sigma : ownSigma;
+  const se = usePooled && pooled ? pooled.slopeSe * Math.sqrt(THEIL_SEN_VARIANCE_FACTOR * inflation) : ownSe;
   const levelSe = Math.sqrt((inflation * sigma * sigma) / m);
   // t = |slope| / its standard error; the projected slope is shrunk by max(0, 1 − 1/t²) (positive-part
   // James–Stein): a slope lost in the noise is projected flat, a clear one nearly as fitted
