@@ -236,7 +236,7 @@ function seriesStory(name: ForecastSeriesName, fit: SeriesFit | null): string {
   if (!usableFit(fit)) return `${w.label}: ${since} — not enough history (${fit.minDays} days needed), no projection`;
   const trend =
     fit.slope !== 0
-      ? `${fit.slope > 0 ? 'up' : 'down'} ${w.fmt(Math.abs(fit.slope))} each day${fit.slopeClear ? '' : ' (a weak trend, partly flattened)'}`
+      ? `${fit.slope > 0 ? 'up' : 'down'} ${w.fmt(Math.abs(fit.slope))} each day${fit.slopeClear ? '' : ' (a weak trend, partly flattened)'}${fit.sharedPace ? ' (the pace of the days before the jump too, at the new level)' : ''}`
       : fit.fittedSlope !== 0
         ? 'flat (the days do not clearly rise or fall)'
         : 'flat';
@@ -256,6 +256,7 @@ function forecastMethodMd(f: Forecast, c: ValidationConfig): string {
     `**How this forecast is made.** Each daily series — cost, operations and the day's peak concurrency, complete days only — is read on its own. `,
     `First we look for lasting jumps such as a price change or a new team starting, and keep only the days since the last one, so a one-time jump counts as a new level, not as growth. `,
     `Through those days we draw a trend line that is not pulled by odd one-off days (the middle value of the slopes between every pair of days) and flatten it as far as the days do not clearly rise or fall. `,
+    `When the days before a jump grew at the same pace, only shifted up or down, their pace counts too; when the pace itself changed, only the days since the jump do. `,
     `Monthly cost is the trend's daily cost × ${perMonth}; peak concurrency is the trend's daily peak${f.concurrency?.weekly ? ' on the busiest weekday' : ''}. `,
     `The shaded band holds the real value 8 times in 10 (80 %) and 19 times in 20 (95 %) if the service goes on as it has since its last jump; it widens further ahead because a small error in the slope grows with time. `,
     `It cannot foresee a new jump. With fewer than ${MIN_HISTORY_DAYS} days since the last jump the forecast says "not enough history" instead of guessing.`,

@@ -15,17 +15,28 @@
  *     step moves one of them, a trend moves them all alike: neither inflates it);
  *  3. change points: optimal partitioning into flat or sloped pieces of at least
  *     `MIN_SEGMENT_DAYS` days. A piece is its median or its robust (Theil) line; each day costs
- *     its squared distance to the piece, capped at (3σ)² so that a one-off day cannot pay for a
- *     change; each extra piece costs `PENALTY_PER_CHANGE` and each slope `PENALTY_PER_SLOPE`,
- *     in units of the long-run variance σ²·(1 + ρ)/(1 − ρ), ρ the correlation of neighbouring
- *     days — so slowly wandering noise is not taken for a change. Run twice: the first pass
- *     (ρ = 0) gives the residuals σ and ρ are measured on;
+ *     its squared distance to the piece, capped at `CAP_SIGMAS`² so that a one-off day cannot
+ *     pay for a change; each extra piece costs `PENALTY_PER_CHANGE` and each slope
+ *     `PENALTY_PER_SLOPE`; penalties and cap in units of the long-run variance
+ *     σ²·(1 + ρ)/(1 − ρ), ρ the correlation of neighbouring days — so slowly wandering noise is
+ *     not taken for a change, and the cap grows with the penalty (capped at (3σ)² while a change
+ *     cost up to 14 × 5.7σ², a week of far-off days cost less than the step that explained it,
+ *     and clear steps were missed). Run twice: the first pass (ρ = 0) gives the residuals σ and
+ *     ρ are measured on;
  *  4. one-off days: further than 4σ from their piece; replaced by it for the fit, and their
  *     rate and size kept (they will happen again: the band allows for them);
  *  5. after the last change, on the original scale: Theil–Sen slope (median of the slopes of
- *     every pair of days), shrunk towards flat by max(0, 1 − 1/t²), t = slope / standard error
- *     (a slope lost in the noise is projected flat, a clear one nearly as fitted); level = the
- *     mean of the detrended days; σ of a day around that line;
+ *     every pair of days). When there was a change and every value is positive, also the pace
+ *     shared by every piece, each at its own level: y = r_k·(a + b·x) on piece k, fitted by
+ *     alternating least squares, its standard error from the linearised fit with every piece's
+ *     level as a parameter (only the spread within each piece tells the pace). A level shift (a
+ *     price change, a new team) moves r, not the pace, so the days before it still count: the
+ *     shared slope is used when the last piece's own slope is within `POOL_MAX_T` standard
+ *     errors of it (else the trend itself changed and only the days after the change tell it).
+ *     The slope is shrunk towards flat by max(0, 1 − 1/t²), t = slope / standard error (a slope
+ *     lost in the noise is projected flat, a clear one nearly as fitted); level = the mean of
+ *     the detrended days after the last change; σ of a day around that line (around the shared
+ *     fit, all pieces, when the pace is shared);
  *  6. intervals: Student t with n − 2 degrees of freedom on the variance of level + slope ×
  *     distance (+ the slope shrinking took away) + the days' own noise and one-offs, scaled for
  *     correlated days — so the band widens with the horizon.
@@ -67,8 +78,10 @@ export interface SeriesFit {
   xMean: number;
   /** slope per day used for the projection: `fittedSlope` × max(0, 1 − 1/t²); 0 without enough history */
   slope: number;
-  /** Theil–Sen slope per day */
+  /** slope per day before shrinking: Theil–Sen after the last change, or the pace shared with the earlier pieces (`sharedPace`) */
   fittedSlope: number;
+  /** the slope was fitted on every piece, each at its own level (a level shift that kept the pace), not only after the last change */
+  sharedPace: boolean;
   /** |fittedSlope| ≥ the 97.5 % t quantile × its standard error: the days clearly rise or fall */
   slopeClear: boolean;
   /** standard error of `slope`, including the part of `fittedSlope` that shrinking took away */
@@ -113,7 +126,7 @@ export const MAX_FIT_DAYS = 56;
 export const PENALTY_PER_CHANGE = 14;
 /** Cost of a slope in a segment (else it is flat), in the same units: about BIC's ln n for 3 weeks. */
 export const PENALTY_PER_SLOPE = 3;
-/** A day's cost in the segmentation is capped at (CAP_SIGMAS·σ)². */
+/** A day's cost in the segmentation is capped at CAP_SIGMAS² long-run variances (CAP_SIGMAS·σ squared, times (1 + ρ)/(1 − ρ)). */
 const CAP_SIGMAS = 3;
 /**
  * A weekly pattern is kept only when "no pattern" would give its F statistic less often than
@@ -541,7 +554,7 @@ function withoutOneOffs(resid: readonly number[], cut: number): { resid: number[
   return { resid: out, idx };
 }
 
-/** A day further than this many standard errors from the shared slope keeps its own (the trend itself changed). */
+/** The last piece's own slope further than this many standard errors (of the difference) from the shared pace keeps its own: the trend itself changed. */
 const POOL_MAX_T = 3;
 
 /**
@@ -555,7 +568,7 @@ function sharedTrend(
   xs: readonly number[],
   ys: readonly number[],
   starts: readonly number[],
-): { slope: number; slopeSe: number; sigma: number; df: number } | null {
+): { slope: number; intercept: number; slopeSe: number; sigma: number; df: number } | null {
   const seg = new Array<number>(xs.length).fill(0);
   starts.forEach((a, k) => {
     const b = k + 1 < starts.length ? starts[k + 1] : xs.length;
@@ -621,7 +634,7 @@ function sharedTrend(
     Array.from({ length: P }, (_, p) => (p === 1 ? 1 : 0)),
   );
   if (vb === null || !(vb[1] > 0)) return null;
-  return { slope: b, slopeSe: sigma * Math.sqrt(vb[1]), sigma, df };
+  return { slope: b, intercept: a, slopeSe: sigma * Math.sqrt(vb[1]), sigma, df };
 }
 
 /** Solves A·v = rhs (Gaussian elimination with partial pivoting); null when A is singular. */
@@ -716,17 +729,27 @@ export function fitDailySeries(
   const own = spread(ownSlope);
   const ownSe = sxx > 0 ? own.sigma * Math.sqrt((THEIL_SEN_VARIANCE_FACTOR * inflation) / sxx) : Infinity;
   const pooled = relative && starts.length > 1 ? sharedTrend(xs, ys, starts) : null;
+  // the pace is shared when the last piece's own slope agrees with the pace of the pieces before
+  // it (fitted on those alone, so that a changed trend cannot pull the comparison), both taken
+  // relative to the level at the last piece's mean day (y = r·(a + b·x): r cancels)
+  const before = pooled ? sharedTrend(xs.slice(0, from), ys.slice(0, from), starts.slice(0, -1)) : null;
+  const beforeLevel = before ? before.intercept + before.slope * xMean : 0;
   const usePooled =
     pooled !== null &&
+    before !== null &&
+    beforeLevel > 0 &&
+    own.level > 0 &&
     Number.isFinite(pooled.slopeSe) &&
     (!Number.isFinite(ownSe) ||
-      Math.abs(ownSlope - pooled.slope) <= POOL_MAX_T * Math.sqrt(ownSe ** 2 + pooled.slopeSe ** 2));
+      Math.abs(ownSlope / own.level - before.slope / beforeLevel) <=
+        POOL_MAX_T * Math.hypot(ownSe / own.level, before.slopeSe / beforeLevel));
   const fittedSlope = usePooled && pooled ? pooled.slope : ownSlope;
   // level at xMean: the mean of the detrended days (one-offs were replaced above)
   const { level, sigma: ownSigma } = usePooled ? spread(fittedSlope) : own;
   const df = usePooled && pooled ? pooled.df : m - 2;
   const sigma = usePooled && pooled ? pooled.sigma : ownSigma;
-  const se = usePooled && pooled ? pooled.slopeSe * Math.sqrt(THEIL_SEN_VARIANCE_FACTOR * inflation) : ownSe;
+  // (the shared slope is least squares: no Theil–Sen factor; the days' correlation inflates it alike)
+  const se = usePooled && pooled ? pooled.slopeSe * Math.sqrt(inflation) : ownSe;
   const levelSe = Math.sqrt((inflation * sigma * sigma) / m);
   // t = |slope| / its standard error; the projected slope is shrunk by max(0, 1 − 1/t²) (positive-part
   // James–Stein): a slope lost in the noise is projected flat, a clear one nearly as fitted
@@ -743,6 +766,7 @@ export function fitDailySeries(
     days: m,
     enoughHistory: m >= minDays,
     minDays,
+    sharedPace: usePooled,
     level: round(level),
     xMean: round(xMean),
     slope: round(slope),
