@@ -13,6 +13,11 @@ export interface ApplyStageFlagsInput {
   stage: string;
   percent: number;
   shadow: boolean;
+  /**
+   * the share of agents whose calls get the shadow run (seed 002's shadow week: 10); omitted (runs
+   * before the share existed): shadow on = every agent
+   */
+  shadowPercent?: number;
   /** flag names; omitted = every flag */
   operations?: string[];
   /** deterministic per rollout and stage (not per attempt): a retry finds its own change */
@@ -143,10 +148,15 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
       }
       const operations = input.operations ?? (await flags.list()).map((f) => f.operation);
       const res = await flags.setMany(
-        operations.map((operation) => ({ operation, percent: input.percent, shadow: input.shadow })),
+        operations.map((operation) => ({
+          operation,
+          percent: input.percent,
+          shadow: input.shadow,
+          ...(input.shadowPercent !== undefined ? { shadowPercent: input.shadowPercent } : {}),
+        })),
         {
           actor: input.actor,
-          reason: `canary ${input.rolloutId}: stage ${input.stage} (${input.percent}% to approach 2, shadow ${input.shadow ? 'on' : 'off'})`,
+          reason: `canary ${input.rolloutId}: stage ${input.stage} (${input.percent}% to approach 2, shadow ${input.shadow ? (input.shadowPercent !== undefined && input.shadowPercent < 100 ? `on for ${input.shadowPercent}% of agents` : 'on') : 'off'})`,
           changeId: input.changeId,
         },
       );
@@ -156,6 +166,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
           stage: input.stage,
           percent: input.percent,
           shadow: input.shadow,
+          shadowPercent: input.shadowPercent,
           changed: res.changed.length,
           version: res.version,
         },

@@ -102,7 +102,12 @@ export function createDrillActivities(deps: DrillActivityDeps) {
       // the mark first: a kill between the two reads then counts as "after the snapshot"
       const mark = await flags.latchMark();
       return {
-        flags: (await flags.list()).map((f) => ({ operation: f.operation, percent: f.percent, shadow: f.shadow })),
+        flags: (await flags.list()).map((f) => ({
+          operation: f.operation,
+          percent: f.percent,
+          shadow: f.shadow,
+          shadowPercent: f.shadowPercent,
+        })),
         latchMark: mark,
       };
     },

@@ -163,6 +163,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
       labelNames: ['operation'] as const,
       registers: r,
     }),
+    flagShadowPercent: new Gauge({
+      name: 'gitops_flag_shadow_percent',
+      help: 'Share of agents whose calls get the shadow run while shadow is on, per flag (as stored)',
+      labelNames: ['operation'] as const,
+      registers: r,
+    }),
     killLatched: new Gauge({
       name: 'gitops_kill_latched',
       help: '1 while the kill switch latch refuses flag writes',

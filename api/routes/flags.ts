@@ -33,12 +33,13 @@ export interface RehomeStarter {
   list(eventId: number): Promise<RehomeRecord[]>;
 }
 
-const target = z.object({ percent: z.number().int(), shadow: z.boolean() });
+const target = z.object({ percent: z.number().int(), shadow: z.boolean(), shadowPercent: z.number().int() });
 
 const flagSchema = z.object({
   operation: z.string(),
   percent: z.number().int(),
   shadow: z.boolean(),
+  shadowPercent: z.number().int().describe('share of agents (sticky buckets) whose calls get the shadow run'),
   version: z.number().int(),
   updatedAt: z.string(),
   updatedBy: z.string(),
@@ -92,8 +93,8 @@ export interface KillSwitchAnswer {
   version: number;
   changed: {
     operation: string;
-    old: { percent: number; shadow: boolean };
-    new: { percent: number; shadow: boolean };
+    old: { percent: number; shadow: boolean; shadowPercent: number };
+    new: { percent: number; shadow: boolean; shadowPercent: number };
   }[];
   decidedAt: string;
   eventId: number | null;
@@ -193,7 +194,7 @@ export function flagRoutes({ flags, switchTimeoutMs, rehome, notify }: FlagRoute
       '/flags',
       {
         schema: {
-          summary: 'Every flag: percent to approach 2 and shadow',
+          summary: 'Every flag: percent to approach 2, shadow and its share',
           tags: ['flags'],
           response: { 200: z.object({ flags: z.array(flagSchema) }), ...errorResponses },
         },
@@ -214,20 +215,33 @@ export function flagRoutes({ flags, switchTimeoutMs, rehome, notify }: FlagRoute
             .object({
               percent: z.number().int().min(0).max(100).optional(),
               shadow: z.boolean().optional(),
+              shadowPercent: z
+                .number()
+                .int()
+                .min(0)
+                .max(100)
+                .optional()
+                .describe(
+                  'share of agents (sticky buckets) whose calls get the shadow run; shadow is on exactly when > 0',
+                ),
               reason,
             })
-            .refine((b) => b.percent !== undefined || b.shadow !== undefined, {
-              message: 'set percent or shadow',
+            .refine((b) => b.percent !== undefined || b.shadow !== undefined || b.shadowPercent !== undefined, {
+              message: 'set percent, shadow or shadowPercent',
               path: ['percent'],
             }),
           response: { 200: changeSchema, ...errorResponses, ...latched },
         },
       },
       async (req) => {
-        const { percent, shadow, reason: why } = req.body;
+        const { percent, shadow, shadowPercent, reason: why } = req.body;
         const res = await flags.set(
           req.params.operation,
-          { ...(percent !== undefined ? { percent } : {}), ...(shadow !== undefined ? { shadow } : {}) },
+          {
+            ...(percent !== undefined ? { percent } : {}),
+            ...(shadow !== undefined ? { shadow } : {}),
+            ...(shadowPercent !== undefined ? { shadowPercent } : {}),
+          },
           { actor: actorOf(req), reason: why },
         );
         return { ...res, decidedAt: res.decidedAt.toISOString() };

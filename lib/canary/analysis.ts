@@ -106,6 +106,11 @@ export interface CanaryStage {
   holdSeconds: number;
   /** flag names (`git.push` …) this stage sets; omitted = every flag */
   operations?: string[];
+  /**
+   * The share of agents (sticky buckets, 0..100) whose calls get the shadow run while shadow is on;
+   * omitted = `percent` in shadow mode (the seed's shadow week: 10 %), every agent otherwise.
+   */
+  shadowPercent?: number;
   /** what the stage does; omitted = derived from percent and shadow ({@link stageMode}) */
   mode?: StageMode;
 }
@@ -123,22 +128,26 @@ export function stageMode(stage: Pick<CanaryStage, 'percent' | 'shadow' | 'mode'
 }
 
 /**
- * The flag values a stage writes. Shadow mode serves nobody from approach 2 (percent 0, shadow
- * on); dual_write and cutover keep the other approach beside the serving one (shadow on);
- * decommission turns it off. A stage without a mode writes its percent and shadow as given.
+ * The flag values a stage writes. Shadow mode serves nobody from approach 2 (percent 0) and
+ * shadows its share of agents (`shadowPercent`, else `percent` — the seed's "10 % of traffic to
+ * approach 2 read-only" — or every agent for a shadow stage at 0 %); dual_write and cutover keep the other approach beside the serving one
+ * for every agent (shadow on, share 100, unless the stage names a share); decommission turns it
+ * off. A stage without a mode writes its percent and shadow as given.
  */
-export function stageFlags(stage: CanaryStage): { percent: number; shadow: boolean } {
+export function stageFlags(stage: CanaryStage): { percent: number; shadow: boolean; shadowPercent: number } {
+  const on = (share: number) => ({ shadow: share > 0, shadowPercent: share });
   switch (stageMode(stage)) {
     case 'shadow':
-      return { percent: 0, shadow: true };
+      // a shadow stage at 0 % (plans written before the share) shadows every agent, as it did
+      return { percent: 0, ...on(stage.shadowPercent ?? (stage.percent > 0 ? stage.percent : 100)) };
     case 'dual_write':
-      return { percent: stage.percent, shadow: true };
+      return { percent: stage.percent, ...on(stage.shadowPercent ?? 100) };
     case 'cutover':
-      return { percent: 100, shadow: true };
+      return { percent: 100, ...on(stage.shadowPercent ?? 100) };
     case 'decommission':
-      return { percent: 100, shadow: false };
+      return { percent: 100, shadow: false, shadowPercent: 0 };
     default:
-      return { percent: stage.percent, shadow: stage.shadow };
+      return { percent: stage.percent, ...on(stage.shadow ? (stage.shadowPercent ?? 100) : 0) };
   }
 }
 
@@ -156,7 +165,7 @@ const WEEK = 7 * DAY;
  * "decommission after 2 weeks stable"). Decommission is held 0 s: it is the last step.
  */
 export const DEFAULT_STAGES: CanaryStage[] = [
-  { name: 'shadow', mode: 'shadow', percent: 10, shadow: true, holdSeconds: WEEK },
+  { name: 'shadow', mode: 'shadow', percent: 10, shadow: true, shadowPercent: 10, holdSeconds: WEEK },
   { name: 'dual-write', mode: 'dual_write', percent: 50, shadow: true, holdSeconds: WEEK },
   { name: 'cutover', mode: 'cutover', percent: 100, shadow: true, holdSeconds: WEEK },
   { name: 'decommission', mode: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },

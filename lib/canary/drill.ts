@@ -8,6 +8,8 @@ export interface FlagSetting {
   operation: string;
   percent: number;
   shadow: boolean;
+  /** the shadow share; absent in snapshots taken before it existed (shadow on = every agent) */
+  shadowPercent?: number;
 }
 
 export interface FlipResult {

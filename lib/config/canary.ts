@@ -31,6 +31,11 @@ export const canaryStageSchema = z.object({
   holdSeconds: z.number().int().nonnegative(),
   /** flag names this stage sets (`git.push` …); omitted = every flag */
   operations: z.array(z.string().regex(FLAG_NAME, 'a flag name such as git.push')).min(1).optional(),
+  /**
+   * share of agents (sticky buckets) whose calls get the shadow run while shadow is on; omitted =
+   * percent in a shadow stage (the seed's 10 %; every agent at 0 %), every agent otherwise
+   */
+  shadowPercent: z.number().int().min(0).max(100).optional(),
   /** shadow | dual_write | cutover | decommission; omitted = derived from percent and shadow (lib/canary/analysis.ts stageMode) */
   mode: z.enum(STAGE_MODES).optional(),
 });

@@ -67,7 +67,7 @@ interface NotifyPayload {
   reload?: boolean;
 }
 
-const OFF: FlagTarget = { percent: 0, shadow: false };
+const OFF: Required<FlagTarget> = { percent: 0, shadow: false, shadowPercent: 0 };
 
 /**
  * Per-process, in-memory flag cache. Loads every flag, then holds one dedicated connection that
@@ -294,7 +294,9 @@ export class FlagCache {
     for (const f of p.flags) {
       const cur = this.flags.get(f.operation);
       if (cur !== undefined && cur.version >= f.version) continue; // already have it (or newer)
-      const next = { operation: f.operation, percent: f.percent, shadow: f.shadow, version: f.version };
+      // a notification from before sql/000012 carries no share: shadow on was every agent
+      const shadowPercent = typeof f.shadowPercent === 'number' ? f.shadowPercent : f.shadow ? 100 : 0;
+      const next = { operation: f.operation, percent: f.percent, shadow: f.shadow, shadowPercent, version: f.version };
       this.flags.set(f.operation, next);
       changes.push(next);
     }
@@ -326,7 +328,13 @@ export class FlagCache {
       const cur = this.flags.get(r.operation);
       if (cur !== undefined && cur.version >= r.version) continue;
       this.flags.set(r.operation, r);
-      if (cur === undefined || cur.percent !== r.percent || cur.shadow !== r.shadow) changes.push(r);
+      if (
+        cur === undefined ||
+        cur.percent !== r.percent ||
+        cur.shadow !== r.shadow ||
+        cur.shadowPercent !== r.shadowPercent
+      )
+        changes.push(r);
     }
     const before = this.maxVersion;
     this.maxVersion = Math.max(0, ...[...this.flags.values()].map((f) => f.version));

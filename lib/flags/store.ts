@@ -30,9 +30,18 @@ export const FLAGS_CHANNEL = 'sgc_flags';
 export interface FlagTarget {
   percent: number;
   shadow: boolean;
+  /**
+   * The shadow share: the agents (0..100 %, sticky buckets) whose calls get the shadow run while
+   * shadow is on (seed 002's shadow week: 10). `shadow` is always `shadowPercent > 0`. Left out
+   * in a change: turning shadow on takes 100, off takes 0, otherwise the share stays.
+   */
+  shadowPercent?: number;
 }
 
-export interface Flag extends FlagTarget {
+/** A flag's whole value, as stored. */
+export type FlagValues = Required<FlagTarget>;
+
+export interface Flag extends FlagValues {
   operation: string;
   /** global flag version of this flag's last change (one value per batch) */
   version: number;
@@ -51,8 +60,8 @@ export interface ChangeMeta {
 
 export interface FlagChange {
   operation: string;
-  old: FlagTarget;
-  new: FlagTarget;
+  old: FlagValues;
+  new: FlagValues;
 }
 
 export interface ChangeResult {
@@ -89,8 +98,8 @@ export interface AuditEntry {
   operation: string;
   actor: string;
   reason: string;
-  old: FlagTarget | null;
-  new: FlagTarget | null;
+  old: FlagValues | null;
+  new: FlagValues | null;
   version: number;
   at: Date;
 }
@@ -157,7 +166,37 @@ function checkTarget(operation: unknown, t: Partial<FlagTarget>, index?: number)
   }
   if (t.shadow !== undefined && typeof t.shadow !== 'boolean')
     throw validation('shadow', `must be a boolean, got ${JSON.stringify(t.shadow)}`, { operation, ...at });
+  const share = t.shadowPercent;
+  if (share !== undefined && (!Number.isInteger(share) || share < 0 || share > 100)) {
+    throw validation('shadowPercent', `must be an integer from 0 to 100, got ${JSON.stringify(share)}`, {
+      operation,
+      ...at,
+    });
+  }
+  if (share !== undefined && t.shadow !== undefined && t.shadow !== share > 0) {
+    throw validation(
+      'shadowPercent',
+      `${share} contradicts shadow ${t.shadow ? 'on' : 'off'} (shadow is on exactly when shadowPercent > 0)`,
+      { operation, ...at },
+    );
+  }
 }
+
+/** The value a change leads to from `cur`: fields left out keep theirs; shadow and its share stay in step. */
+export function nextFlagValues(cur: FlagValues, t: Partial<FlagTarget>): FlagValues {
+  const shadowPercent =
+    t.shadowPercent ?? (t.shadow === undefined || t.shadow === cur.shadow ? cur.shadowPercent : t.shadow ? 100 : 0);
+  return { percent: t.percent ?? cur.percent, shadow: shadowPercent > 0, shadowPercent };
+}
+
+const sameValues = (a: FlagValues, b: FlagValues): boolean =>
+  a.percent === b.percent && a.shadow === b.shadow && a.shadowPercent === b.shadowPercent;
+
+const valuesOf = (f: FlagValues): FlagValues => ({
+  percent: f.percent,
+  shadow: f.shadow,
+  shadowPercent: f.shadowPercent,
+});
 
 /** The repositories a flag change works with, over one connection (a transaction's client or the pool). */
 function repos(q: Queryable) {
@@ -237,16 +276,15 @@ export class FlagStore {
       const diff: FlagChange[] = [];
       for (const c of changes) {
         const cur = current.get(c.operation)!;
-        const next = { percent: c.percent ?? cur.percent, shadow: c.shadow ?? cur.shadow };
-        if (next.percent !== cur.percent || next.shadow !== cur.shadow)
-          diff.push({ operation: c.operation, old: { percent: cur.percent, shadow: cur.shadow }, new: next });
+        const next = nextFlagValues(cur, c);
+        if (!sameValues(next, cur)) diff.push({ operation: c.operation, old: valuesOf(cur), new: next });
       }
       return applyChanges(r, diff, meta, decidedAt);
     });
   }
 
   /**
-   * The kill switch: every percent → 0 and shadow off, in one transaction and one change. Records
+   * The kill switch: every percent → 0 and shadow off (its share 0), in one transaction and one change. Records
    * a rollback event (source, who, why, decision time) when something changed; measure the time
    * to every process switched with {@link awaitSwitch}. Retrying with the same `changeId` returns
    * the first attempt's event instead of recording another.
@@ -281,11 +319,11 @@ export class FlagStore {
       const current = await lockFlags(r);
       const diff: FlagChange[] = [];
       for (const [operation, cur] of current) {
-        if (cur.percent !== 0 || cur.shadow)
+        if (cur.percent !== 0 || cur.shadow || cur.shadowPercent !== 0)
           diff.push({
             operation,
-            old: { percent: cur.percent, shadow: cur.shadow },
-            new: { percent: 0, shadow: false },
+            old: valuesOf(cur),
+            new: { percent: 0, shadow: false, shadowPercent: 0 },
           });
       }
       const result = await applyChanges(r, diff, meta, decidedAt);
@@ -471,9 +509,9 @@ function latchDetails(l: LatchState): Record<string, unknown> {
 }
 
 /** Locks the flags (all when `ops` is omitted) in a fixed order so concurrent changes cannot deadlock. */
-async function lockFlags(r: Repos, ops?: string[]): Promise<Map<string, FlagTarget & { version: number }>> {
+async function lockFlags(r: Repos, ops?: string[]): Promise<Map<string, FlagValues & { version: number }>> {
   const rows = await r.flags.lock(ops);
-  return new Map(rows.map((f) => [f.operation, { percent: f.percent, shadow: f.shadow, version: f.version }]));
+  return new Map(rows.map((f) => [f.operation, { ...valuesOf(f), version: f.version }]));
 }
 
 async function applyChanges(r: Repos, diff: FlagChange[], meta: ChangeMeta, decidedAt: Date): Promise<ChangeResult> {

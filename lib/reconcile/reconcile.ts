@@ -3,7 +3,8 @@
  *
  * How dual-write is represented: `workspaces` (sql/000001_git_service.sql) holds one row per
  * workspace *per approach*, keyed by (approach, id). While `git.clone` has `shadow` on, the router
- * creates every new workspace on both approaches under the same id (the serving one first, the
+ * creates every new workspace of the agents in its shadow share (`shadowPercent`, sticky per
+ * agent) on both approaches under the same id (the serving one first, the
  * copy after it), and both approaches keep their own row up to date (status, last_used_at,
  * released_at). A workspace created in such a dual-write window must therefore have two rows;
  * the periods come from the audit trail of the `git.clone` flag (or an explicit `since`).
@@ -22,6 +23,7 @@
  */
 import type { Db } from '../db/index.js';
 import type { Approach } from '../service/types.js';
+import { inShadowShare } from '../router/hash.js';
 import { createFlagAuditRepository } from '../store/flag-audit.js';
 import { createWorkspaceRepository } from '../store/workspaces.js';
 
@@ -155,34 +157,53 @@ export interface DualWriteWindow {
   start: Date;
   /** null while dual-write is still on */
   end: Date | null;
+  /**
+   * the shadow share in the window: only workspaces of agents in it (lib/router/hash.ts
+   * inShadowShare) are written on both sides — the seed's shadow week shadows 10 %
+   */
+  shadowPercent: number;
 }
 
 /**
  * Dual-write periods from the `git.clone` flag's audit trail, oldest first: a window opens when
- * `shadow` turns on and closes when it turns off (or the flag is deleted).
+ * `shadow` turns on and closes when it turns off (or the flag is deleted); a change of the shadow
+ * share closes the window and opens one with the new share. An event without a share (audit rows
+ * from before it existed) with shadow on is every agent (100).
  */
-export function dualWriteWindows(events: { at: Date; shadow: boolean }[]): DualWriteWindow[] {
+export function dualWriteWindows(
+  events: { at: Date; shadow: boolean; shadowPercent?: number | null }[],
+): DualWriteWindow[] {
   const windows: DualWriteWindow[] = [];
-  let open: Date | null = null;
+  let open: { start: Date; shadowPercent: number } | null = null;
   for (const e of [...events].sort((a, b) => a.at.getTime() - b.at.getTime())) {
-    if (e.shadow && open === null) open = e.at;
-    else if (!e.shadow && open !== null) {
-      windows.push({ start: open, end: e.at });
-      open = null;
-    }
+    const share = e.shadow ? (e.shadowPercent ?? 100) : 0;
+    if (open !== null && open.shadowPercent === share) continue;
+    if (open !== null) windows.push({ start: open.start, end: e.at, shadowPercent: open.shadowPercent });
+    open = share > 0 ? { start: e.at, shadowPercent: share } : null;
   }
-  if (open !== null) windows.push({ start: open, end: null });
+  if (open !== null) windows.push({ start: open.start, end: null, shadowPercent: open.shadowPercent });
   return windows;
 }
 
 /**
- * Whether a workspace created at `createdAt` was expected on both sides. The first
- * `switchGraceMs` of a window are left out: processes take up to that long to hear the flag, and a
- * workspace created meanwhile legitimately has one row.
+ * Whether a workspace created at `createdAt` (by `agentId`, when given) was expected on both
+ * sides: created in a window and, when the agent is given, the agent in the window's shadow share.
+ * The first `switchGraceMs` of a window are left out: processes take up to that long to hear the
+ * flag, and a workspace created meanwhile legitimately has one row.
  */
-export function inWindows(createdAt: Date, windows: DualWriteWindow[], switchGraceMs: number): boolean {
+export function inWindows(
+  createdAt: Date,
+  windows: DualWriteWindow[],
+  switchGraceMs: number,
+  agentId?: string,
+): boolean {
   const t = createdAt.getTime();
-  return windows.some((w) => t >= w.start.getTime() + switchGraceMs && (w.end === null || t <= w.end.getTime()));
+  return windows.some(
+    (w) =>
+      t >= w.start.getTime() + switchGraceMs &&
+      (w.end === null || t <= w.end.getTime()) &&
+      (agentId === undefined || inShadowShare(agentId, w.shadowPercent)),
+  );
 }
 
 export interface RunReconciliationOptions extends ReconcileOptions {
@@ -210,10 +231,12 @@ export async function runReconciliation(db: Db, opts: RunReconciliationOptions):
   const grace = opts.switchGraceMs ?? 5_000;
   let windows: DualWriteWindow[];
   if (opts.since !== undefined) {
-    windows = [{ start: opts.since, end: null }];
+    windows = [{ start: opts.since, end: null, shadowPercent: 100 }];
   } else {
     const rows = await createFlagAuditRepository(db).cloneShadowHistory(opts.now);
-    windows = dualWriteWindows(rows.map((r) => ({ at: r.at, shadow: r.shadow === true })));
+    windows = dualWriteWindows(
+      rows.map((r) => ({ at: r.at, shadow: r.shadow === true, shadowPercent: r.shadowPercent })),
+    );
   }
   const effectiveGrace = opts.since !== undefined ? 0 : grace;
   let records: WorkspaceRecord[] = [];
@@ -231,12 +254,16 @@ export async function runReconciliation(db: Db, opts: RunReconciliationOptions):
       lastUsedAt: r.lastUsedAt,
       releasedAt: r.releasedAt,
     }));
-    const firstCreated = new Map<string, Date>();
+    const first = new Map<string, WorkspaceRecord>();
     for (const r of all) {
-      const f = firstCreated.get(r.id);
-      if (f === undefined || r.createdAt < f) firstCreated.set(r.id, r.createdAt);
+      const f = first.get(r.id);
+      if (f === undefined || r.createdAt < f.createdAt) first.set(r.id, r);
     }
-    records = all.filter((r) => inWindows(firstCreated.get(r.id)!, windows, effectiveGrace));
+    // a workspace of an agent outside the window's shadow share has one row by design
+    records = all.filter((r) => {
+      const f = first.get(r.id)!;
+      return inWindows(f.createdAt, windows, effectiveGrace, f.agentId);
+    });
   }
   const result = reconcileRecords(records, opts);
   opts.setDivergence?.(result.ratio);

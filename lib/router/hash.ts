@@ -36,3 +36,16 @@ export function fmix32(x: number): number {
 export function routeBucket(agentId: string, operation: string): number {
   return fmix32(fnv1a32(encoder.encode(`${operation}\u0000${agentId}`))) % 100;
 }
+
+/**
+ * The key of the shadow-share bucket: one bucket per agent for every operation (not per
+ * operation like the percent's), so a workspace whose clone was shadowed keeps its copy compared
+ * and dual-written, and reconciliation knows which workspaces to expect on both sides.
+ */
+export const SHADOW_BUCKET_KEY = 'shadow';
+
+/** Whether the agent is in a shadow share of `percent` (0..100): sticky, and raising the share only adds agents. */
+export function inShadowShare(agentId: string, percent: number): boolean {
+  const p = Number.isFinite(percent) ? Math.min(100, Math.max(0, percent)) : 0;
+  return routeBucket(agentId, SHADOW_BUCKET_KEY) < p;
+}

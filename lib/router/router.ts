@@ -3,15 +3,31 @@ import { DomainError, ErrorType, isDomainError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Approach, CommitPushInput, GitService, GitStatus, Workspace, WorkspaceRef } from '../service/types.js';
-import { routeBucket } from './hash.js';
+import { inShadowShare, routeBucket } from './hash.js';
 
-export { routeBucket } from './hash.js';
+export { inShadowShare, routeBucket, SHADOW_BUCKET_KEY } from './hash.js';
 
 export type RouteMode = 'primary' | 'shadow';
 
 export interface FlagValue {
   percent: number;
   shadow: boolean;
+  /**
+   * The share of agents (0..100, sticky per agent) that get the shadow run while `shadow` is on;
+   * undefined = every agent (a flag value written before the share existed).
+   */
+  shadowPercent?: number;
+}
+
+/**
+ * Whether this agent's calls get a shadow run under the flag: `shadow` on and the agent's shadow
+ * bucket (lib/router/hash.ts {@link inShadowShare}: one per agent, the same for every operation)
+ * below the flag's shadow share. Sticky and monotonic like the percent: raising the
+ * share only adds agents.
+ */
+export function shadowed(flag: FlagValue | undefined, agentId: string): boolean {
+  if (flag?.shadow !== true) return false;
+  return flag.shadowPercent === undefined || inShadowShare(agentId, flag.shadowPercent);
 }
 
 export interface Decision {
@@ -38,7 +54,8 @@ export const ROUTED_OPERATIONS = {
  * The routing rule (pure): the agent goes to approach 2 (pooled) when its bucket for this
  * operation is below the flag's percent — sticky per agent and operation, and monotonic: raising
  * the percent only adds agents, so nobody moves back and forth during a rollout. An unknown flag
- * routes to approach 1. With `shadow` on, the other approach runs beside the serving one: for
+ * routes to approach 1. With `shadow` on, the other approach runs beside the serving one — for the
+ * agents in the flag's shadow share ({@link shadowed}; the seed's shadow week shadows 10 %): for
  * agents on approach 1 that is approach 2 under comparison (the seed's shadow mode, percent 0);
  * for agents on approach 2 it is approach 1 as the hot backup (the seed's week 3). Either way
  * every workspace is then written on both sides (dual-write) and reconciliation compares them.
@@ -48,7 +65,7 @@ export function decide(flag: FlagValue | undefined, agentId: string, operation: 
   const percent = flag === undefined || !Number.isFinite(flag.percent) ? 0 : Math.min(100, Math.max(0, flag.percent));
   return {
     approach: bucket < percent ? 'pooled' : 'simple',
-    mode: flag?.shadow === true ? 'shadow' : 'primary',
+    mode: shadowed(flag, agentId) ? 'shadow' : 'primary',
     bucket,
   };
 }
@@ -170,7 +187,7 @@ export interface RoutedGitService extends GitService {
  *   fall back to their approach-1 copy for reads, below). `approach` of this object is 'simple',
  *   the approach that serves when every flag is off.
  * - `gitops_router_decisions_total{operation,approach,mode}` counts every routed call.
- * - Shadow (the operation's flag has `shadow` on): the other approach runs beside the serving one
+ * - Shadow (the operation's flag has `shadow` on and the agent is in its shadow share): the other approach runs beside the serving one
  *   on its copy of the workspace (same workspace id) and only the serving result is returned.
  *   Reads (status, diff, readFile) run concurrently and are compared after normalisation →
  *   `gitops_shadow_comparisons_total{operation,result}`; a shadow failure other than "no copy"
@@ -280,7 +297,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
   ): Promise<T> {
     const b = await bound(ref);
     const id = b.id;
-    const shadow = flags.get(operation)?.shadow === true;
+    const shadow = shadowed(flags.get(operation), b.agentId);
     decided(operation, b.approach, shadow ? 'shadow' : 'primary');
     const served = call(svc(b.approach), b);
     if (shadow && !diverged.has(id)) {
@@ -339,7 +356,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
   ): Promise<T> {
     const b = await bound(ref);
     const id = b.id;
-    const shadow = flags.get(operation)?.shadow === true;
+    const shadow = shadowed(flags.get(operation), b.agentId);
     decided(operation, b.approach, shadow ? 'shadow' : 'primary');
     const result = await call(svc(b.approach), b, true);
     if (shadow && !diverged.has(id)) {
@@ -434,7 +451,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       const operation = ROUTED_OPERATIONS.commitAndPush;
       const b = await bound(ref);
       const id = b.id;
-      const shadow = flags.get(operation)?.shadow === true;
+      const shadow = shadowed(flags.get(operation), b.agentId);
       decided(operation, b.approach, shadow ? 'shadow' : 'primary');
       const result = await svc(b.approach).commitAndPush(b, input, progress);
       if (shadow && !diverged.has(id)) {
@@ -474,7 +491,7 @@ export function createRoutedGitService(deps: RoutedGitServiceDeps): RoutedGitSer
       const operation = ROUTED_OPERATIONS.release;
       const b = await bound(ref);
       const id = b.id;
-      decided(operation, b.approach, flags.get(operation)?.shadow === true ? 'shadow' : 'primary');
+      decided(operation, b.approach, shadowed(flags.get(operation), b.agentId) ? 'shadow' : 'primary');
       releasing.add(id);
       await svc(b.approach).release(b);
       const copyOwner = svc(other(b.approach));

@@ -8,10 +8,22 @@ export interface FlagAuditRecord {
   operation: string;
   actor: string;
   reason: string;
-  old: { percent: number; shadow: boolean } | null;
-  new: { percent: number; shadow: boolean } | null;
+  /** shadowPercent is derived from shadow (100 / 0) for rows written before sql/000012 */
+  old: AuditedValues | null;
+  new: AuditedValues | null;
   version: number;
   at: Date;
+}
+
+interface AuditedValues {
+  percent: number;
+  shadow: boolean;
+  shadowPercent: number;
+}
+
+function audited(v: { percent: number; shadow: boolean; shadowPercent?: number } | null): AuditedValues | null {
+  if (v === null) return null;
+  return { percent: v.percent, shadow: v.shadow, shadowPercent: v.shadowPercent ?? (v.shadow ? 100 : 0) };
 }
 
 export function createFlagAuditRepository(q: Queryable) {
@@ -24,8 +36,8 @@ export function createFlagAuditRepository(q: Queryable) {
         operation: string;
         actor: string;
         reason: string;
-        old: FlagAuditRecord['old'];
-        new: FlagAuditRecord['new'];
+        old: { percent: number; shadow: boolean; shadowPercent?: number } | null;
+        new: { percent: number; shadow: boolean; shadowPercent?: number } | null;
         version: string;
         at: Date;
       }>(
@@ -40,8 +52,8 @@ export function createFlagAuditRepository(q: Queryable) {
         operation: r.operation,
         actor: r.actor,
         reason: r.reason,
-        old: r.old,
-        new: r.new,
+        old: audited(r.old),
+        new: audited(r.new),
         version: Number(r.version),
         at: r.at,
       }));
@@ -56,10 +68,14 @@ export function createFlagAuditRepository(q: Queryable) {
       return rows[0]?.version == null ? null : Number(rows[0].version);
     },
 
-    /** The shadow setting of `git.clone` over time, up to `until` (reconciliation's windows). */
-    async cloneShadowHistory(until: Date): Promise<{ at: Date; shadow: boolean | null }[]> {
-      const { rows } = await q.query<{ at: Date; shadow: boolean | null }>(
-        `SELECT at, (new->>'shadow')::boolean AS shadow FROM flag_audit WHERE operation = 'git.clone' AND at <= $1 ORDER BY id`,
+    /** The shadow setting (and its share) of `git.clone` over time, up to `until` (reconciliation's windows). */
+    async cloneShadowHistory(
+      until: Date,
+    ): Promise<{ at: Date; shadow: boolean | null; shadowPercent: number | null }[]> {
+      // shadowPercent is null on rows written before sql/000012 (shadow on was every agent)
+      const { rows } = await q.query<{ at: Date; shadow: boolean | null; shadowPercent: number | null }>(
+        `SELECT at, (new->>'shadow')::boolean AS shadow, (new->>'shadowPercent')::int AS "shadowPercent"
+           FROM flag_audit WHERE operation = 'git.clone' AND at <= $1 ORDER BY id`,
         [until],
       );
       return rows;

@@ -11,6 +11,7 @@ export interface FlagRecord {
   operation: string;
   percent: number;
   shadow: boolean;
+  shadowPercent: number;
   /** global flag version of this flag's last change */
   version: number;
   updatedAt: Date;
@@ -21,6 +22,7 @@ export interface FlagValueRecord {
   operation: string;
   percent: number;
   shadow: boolean;
+  shadowPercent: number;
   version: number;
 }
 
@@ -28,6 +30,7 @@ interface FlagRow {
   operation: string;
   percent: number;
   shadow: boolean;
+  shadow_percent: number;
   version: string;
   updated_at: Date;
   updated_by: string;
@@ -37,6 +40,7 @@ const toFlag = (r: FlagRow): FlagRecord => ({
   operation: r.operation,
   percent: r.percent,
   shadow: r.shadow,
+  shadowPercent: r.shadow_percent,
   version: Number(r.version),
   updatedAt: r.updated_at,
   updatedBy: r.updated_by,
@@ -46,14 +50,14 @@ export function createFlagRepository(q: Queryable) {
   return defineRepository('flags', {
     async list(): Promise<FlagRecord[]> {
       const { rows } = await q.query<FlagRow>(
-        'SELECT operation, percent, shadow, version, updated_at, updated_by FROM flags ORDER BY operation',
+        'SELECT operation, percent, shadow, shadow_percent, version, updated_at, updated_by FROM flags ORDER BY operation',
       );
       return rows.map(toFlag);
     },
 
     async get(operation: string): Promise<FlagRecord | null> {
       const { rows } = await q.query<FlagRow>(
-        'SELECT operation, percent, shadow, version, updated_at, updated_by FROM flags WHERE operation = $1',
+        'SELECT operation, percent, shadow, shadow_percent, version, updated_at, updated_by FROM flags WHERE operation = $1',
         [operation],
       );
       return rows[0] ? toFlag(rows[0]) : null;
@@ -61,27 +65,39 @@ export function createFlagRepository(q: Queryable) {
 
     /** Every flag's value and version (what a flag cache holds). */
     async values(): Promise<FlagValueRecord[]> {
-      const { rows } = await q.query<{ operation: string; percent: number; shadow: boolean; version: string }>(
-        'SELECT operation, percent, shadow, version FROM flags',
-      );
+      const { rows } = await q.query<{
+        operation: string;
+        percent: number;
+        shadow: boolean;
+        shadow_percent: number;
+        version: string;
+      }>('SELECT operation, percent, shadow, shadow_percent, version FROM flags');
       return rows.map((r) => ({
         operation: r.operation,
         percent: r.percent,
         shadow: r.shadow,
+        shadowPercent: r.shadow_percent,
         version: Number(r.version),
       }));
     },
 
     /** Locks the flags (all when `ops` is omitted) in a fixed order, so concurrent changes cannot deadlock. */
     async lock(ops?: string[]): Promise<FlagValueRecord[]> {
-      const { rows } = await q.query<{ operation: string; percent: number; shadow: boolean; version: string }>(
-        `SELECT operation, percent, shadow, version FROM flags WHERE ($1::text[] IS NULL OR operation = ANY($1)) ORDER BY operation FOR UPDATE`,
+      const { rows } = await q.query<{
+        operation: string;
+        percent: number;
+        shadow: boolean;
+        shadow_percent: number;
+        version: string;
+      }>(
+        `SELECT operation, percent, shadow, shadow_percent, version FROM flags WHERE ($1::text[] IS NULL OR operation = ANY($1)) ORDER BY operation FOR UPDATE`,
         [ops ?? null],
       );
       return rows.map((r) => ({
         operation: r.operation,
         percent: r.percent,
         shadow: r.shadow,
+        shadowPercent: r.shadow_percent,
         version: Number(r.version),
       }));
     },
@@ -103,15 +119,23 @@ export function createFlagRepository(q: Queryable) {
 
     /** Writes a batch in one statement: the triggers send one notification carrying every change. */
     async apply(
-      changes: { operation: string; percent: number; shadow: boolean }[],
+      changes: { operation: string; percent: number; shadow: boolean; shadowPercent: number }[],
       version: number,
       actor: string,
     ): Promise<void> {
       await q.query(
-        `UPDATE flags f SET percent = c.percent, shadow = c.shadow, version = $4, updated_at = now(), updated_by = $5
-           FROM unnest($1::text[], $2::int[], $3::bool[]) AS c(operation, percent, shadow)
+        `UPDATE flags f SET percent = c.percent, shadow = c.shadow, shadow_percent = c.shadow_percent, version = $5,
+                updated_at = now(), updated_by = $6
+           FROM unnest($1::text[], $2::int[], $3::bool[], $4::int[]) AS c(operation, percent, shadow, shadow_percent)
           WHERE f.operation = c.operation`,
-        [changes.map((d) => d.operation), changes.map((d) => d.percent), changes.map((d) => d.shadow), version, actor],
+        [
+          changes.map((d) => d.operation),
+          changes.map((d) => d.percent),
+          changes.map((d) => d.shadow),
+          changes.map((d) => d.shadowPercent),
+          version,
+          actor,
+        ],
       );
     },
   });

@@ -4,7 +4,7 @@
  * Register with `program.addCommand(flagsCommand())`.
  *
  *   flags list
- *   flags set push --percent 10 [--shadow on|off] --reason "…"
+ *   flags set push --percent 10 [--shadow on|off] [--shadow-percent 10] --reason "…"
  *   flags kill --reason "…"          (latches: every flag write is refused until unlatched)
  *   flags unlatch --reason "…"
  *   flags audit [--operation push] [--limit 20]
@@ -26,6 +26,10 @@ function onOff(v: string): boolean {
   if (v === 'off' || v === 'false') return false;
   throw new InvalidArgumentError('must be on or off');
 }
+
+/** `10%`, `0%+shadow` (every agent shadowed), `0%+shadow 10%` (a shadow share) */
+const show = (v: { percent: number; shadow: boolean; shadowPercent: number }): string =>
+  `${v.percent}%${v.shadow ? `+shadow${v.shadowPercent === 100 ? '' : ` ${v.shadowPercent}%`}` : ''}`;
 
 const flagName = (op: string): string => (op.startsWith('git.') ? op : `git.${op}`);
 
@@ -52,7 +56,7 @@ export function flagsCommand(opts: { loadConfig?: () => Config; out?: (line: str
       const flags = await withFlags(loadCfg, (f) => f.list());
       for (const f of flags)
         out(
-          `${f.operation.padEnd(12)} ${String(f.percent).padStart(3)}%  shadow ${f.shadow ? 'on ' : 'off'}  v${f.version}  ${f.updatedAt.toISOString()} by ${f.updatedBy}`,
+          `${f.operation.padEnd(12)} ${String(f.percent).padStart(3)}%  shadow ${f.shadow ? `on ${String(f.shadowPercent).padStart(3)}%` : 'off     '}  v${f.version}  ${f.updatedAt.toISOString()} by ${f.updatedBy}`,
         );
     });
 
@@ -60,17 +64,19 @@ export function flagsCommand(opts: { loadConfig?: () => Config; out?: (line: str
     .command('set <operation>')
     .description('set one flag (push or git.push); audited')
     .option('--percent <n>', 'share of agents on approach 2', percent)
-    .option('--shadow <on|off>', 'run the other approach beside', onOff)
+    .option('--shadow <on|off>', 'run the other approach beside (on = every agent unless --shadow-percent)', onOff)
+    .option('--shadow-percent <n>', 'share of agents whose calls get the shadow run (0 = shadow off)', percent)
     .requiredOption('--reason <text>', 'why (required: the audit records it)')
-    .action(async (op: string, o: { percent?: number; shadow?: boolean; reason: string }) => {
-      if (o.percent === undefined && o.shadow === undefined)
-        throw new InvalidArgumentError('give --percent or --shadow');
+    .action(async (op: string, o: { percent?: number; shadow?: boolean; shadowPercent?: number; reason: string }) => {
+      if (o.percent === undefined && o.shadow === undefined && o.shadowPercent === undefined)
+        throw new InvalidArgumentError('give --percent, --shadow or --shadow-percent');
       const r = await withFlags(loadCfg, (f) =>
         f.set(
           flagName(op),
           {
             ...(o.percent !== undefined ? { percent: o.percent } : {}),
             ...(o.shadow !== undefined ? { shadow: o.shadow } : {}),
+            ...(o.shadowPercent !== undefined ? { shadowPercent: o.shadowPercent } : {}),
           },
           { actor: cliActor(), reason: o.reason },
         ),
@@ -78,7 +84,7 @@ export function flagsCommand(opts: { loadConfig?: () => Config; out?: (line: str
       out(
         r.changeId === null
           ? 'unchanged (already set)'
-          : `changed ${r.changed.map((c) => `${c.operation} ${c.old.percent}%→${c.new.percent}%`).join(', ')} (change ${r.changeId}, v${r.version})`,
+          : `changed ${r.changed.map((c) => `${c.operation} ${c.old.percent}%→${c.new.percent}%${c.old.shadowPercent !== c.new.shadowPercent ? ` shadow ${c.old.shadowPercent}%→${c.new.shadowPercent}%` : ''}`).join(', ')} (change ${r.changeId}, v${r.version})`,
       );
     });
 
@@ -122,8 +128,8 @@ export function flagsCommand(opts: { loadConfig?: () => Config; out?: (line: str
         f.audit({ operation: o.operation ? flagName(o.operation) : undefined, limit: o.limit }),
       );
       for (const e of entries) {
-        const from = e.old ? `${e.old.percent}%${e.old.shadow ? '+shadow' : ''}` : '—';
-        const to = e.new ? `${e.new.percent}%${e.new.shadow ? '+shadow' : ''}` : '—';
+        const from = e.old ? show(e.old) : '—';
+        const to = e.new ? show(e.new) : '—';
         out(
           `${e.at.toISOString()}  ${e.operation.padEnd(12)} ${from} → ${to}  by ${e.actor}: ${e.reason}  [${e.changeId}]`,
         );

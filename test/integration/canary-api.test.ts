@@ -159,7 +159,11 @@ test('PUT /v1/flags/:operation changes one flag, audited with the caller and the
   });
   assert.equal(res.statusCode, 200);
   assert.deepEqual(res.json().changed, [
-    { operation: 'git.push', old: { percent: 0, shadow: false }, new: { percent: 20, shadow: true } },
+    {
+      operation: 'git.push',
+      old: { percent: 0, shadow: false, shadowPercent: 0 },
+      new: { percent: 20, shadow: true, shadowPercent: 100 },
+    },
   ]);
   const audit = await app.inject({ method: 'GET', url: '/v1/flags/audit?operation=push&limit=1', headers: as(ADMIN) });
   assert.deepEqual(
@@ -170,10 +174,36 @@ test('PUT /v1/flags/:operation changes one flag, audited with the caller and the
       operation: 'git.push',
       actor: 'api:root',
       reason: 'canary by hand',
-      old: { percent: 0, shadow: false },
-      new: { percent: 20, shadow: true },
+      old: { percent: 0, shadow: false, shadowPercent: 0 },
+      new: { percent: 20, shadow: true, shadowPercent: 100 },
     },
   );
+  // the shadow share (issue 10 item 2): set, and refused with the field named when out of range or contradicting shadow
+  const share = await app.inject({
+    method: 'PUT',
+    url: '/v1/flags/push',
+    headers: as(ADMIN),
+    payload: { shadowPercent: 10, reason: 'shadow week' },
+  });
+  assert.equal(share.statusCode, 200);
+  assert.deepEqual(share.json().changed[0].new, { percent: 20, shadow: true, shadowPercent: 10 });
+  const listed = await app.inject({ method: 'GET', url: '/v1/flags', headers: as(ADMIN) });
+  assert.equal(listed.json().flags.find((f: { operation: string }) => f.operation === 'git.push').shadowPercent, 10);
+  for (const payload of [
+    { shadowPercent: 150, reason: 'x' },
+    { shadowPercent: 2.5, reason: 'x' },
+    { shadow: false, shadowPercent: 10, reason: 'x' },
+  ]) {
+    const bad = await app.inject({ method: 'PUT', url: '/v1/flags/push', headers: as(ADMIN), payload });
+    assert.equal(bad.statusCode, 400, JSON.stringify(payload));
+    assert.equal(bad.json().field, 'shadowPercent', JSON.stringify(bad.json()));
+  }
+  await app.inject({
+    method: 'PUT',
+    url: '/v1/flags/push',
+    headers: as(ADMIN),
+    payload: { shadowPercent: 100, reason: 'back' },
+  });
   // same values again: nothing written
   const again = await app.inject({
     method: 'PUT',

@@ -5,6 +5,7 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { FlagStore, FLAG_OPERATIONS } from '../../lib/flags/store.js';
 import { FlagCache, type FlagChangeEvent } from '../../lib/flags/cache.js';
 import { DomainError, ErrorType } from '../../lib/errors.js';
+import { decide } from '../../lib/router/router.js';
 
 let t: TestDb;
 let store: FlagStore;
@@ -86,15 +87,19 @@ describe('FlagStore', () => {
     const r = await store.set('git.push', { percent: 10 }, { actor: 'alice', reason: 'canary week 1' });
     assert.ok(r.changeId);
     assert.deepEqual(r.changed, [
-      { operation: 'git.push', old: { percent: 0, shadow: false }, new: { percent: 10, shadow: false } },
+      {
+        operation: 'git.push',
+        old: { percent: 0, shadow: false, shadowPercent: 0 },
+        new: { percent: 10, shadow: false, shadowPercent: 0 },
+      },
     ]);
     const flag = (await store.list()).find((f) => f.operation === 'git.push')!;
     assert.deepEqual([flag.percent, flag.shadow, flag.version, flag.updatedBy], [10, false, r.version, 'alice']);
     const [a] = await store.audit({ operation: 'git.push', limit: 1 });
     assert.equal(a!.actor, 'alice');
     assert.equal(a!.reason, 'canary week 1');
-    assert.deepEqual(a!.old, { percent: 0, shadow: false });
-    assert.deepEqual(a!.new, { percent: 10, shadow: false });
+    assert.deepEqual(a!.old, { percent: 0, shadow: false, shadowPercent: 0 });
+    assert.deepEqual(a!.new, { percent: 10, shadow: false, shadowPercent: 0 });
     assert.equal(a!.changeId, r.changeId);
     assert.ok(a!.at >= before && a!.at <= new Date(Date.now() + 1000));
 
@@ -360,7 +365,102 @@ describe('FlagCache', () => {
     await got;
     const [row] = await store.audit({ operation: 'git.read', limit: 1 });
     assert.match(row!.actor, /^sql:/);
-    assert.deepEqual(row!.new, { percent: 5, shadow: false });
+    assert.deepEqual(row!.new, { percent: 5, shadow: false, shadowPercent: 0 });
+    await resetAll();
+  });
+});
+
+describe('the shadow share (issue 10 item 2: the shadow week shadows 10 % of traffic)', () => {
+  const agents = Array.from({ length: 300 }, (_, i) => `agent-${i}`);
+  const shadowedAgents = (c: FlagCache, op: string) => agents.filter((a) => decide(c.get(op), a, op).mode === 'shadow');
+
+  test('shadowPercent 10 reaches the caches: about 10 % of 300 agents are shadowed, the same ones for every operation', async () => {
+    await resetAll();
+    const c = await startCache('proc-share');
+    const got = nextChange(c, (e) => e.changes.some((x) => x.operation === 'git.status' && x.shadowPercent === 10));
+    const r = await store.setMany(
+      FLAG_OPERATIONS.map((operation) => ({ operation, percent: 0, shadowPercent: 10 })),
+      { actor: 'canary', reason: 'shadow week' },
+    );
+    assert.deepEqual(r.changed[0]!.new, { percent: 0, shadow: true, shadowPercent: 10 });
+    await got;
+    const flag = (await store.get('git.status'))!;
+    assert.deepEqual([flag.shadow, flag.shadowPercent], [true, 10]);
+    const shadowed = shadowedAgents(c, 'git.status');
+    assert.ok(shadowed.length >= 18 && shadowed.length <= 45, `${shadowed.length} of 300 agents shadowed`);
+    assert.deepEqual(shadowedAgents(c, 'git.clone'), shadowed);
+    assert.ok(
+      agents.every((a) => decide(c.get('git.status'), a, 'git.status').approach === 'simple'),
+      'shadow mode serves everyone from approach 1',
+    );
+    // shadow: true alone keeps the share; shadow off takes it to 0, shadow on again is every agent
+    await store.set('git.status', { shadow: true }, { actor: 'op', reason: 'no-op' });
+    assert.equal((await store.get('git.status'))!.shadowPercent, 10);
+    await store.set('git.status', { shadow: false }, { actor: 'op', reason: 'off' });
+    assert.equal((await store.get('git.status'))!.shadowPercent, 0);
+    await store.set('git.status', { shadow: true }, { actor: 'op', reason: 'on' });
+    assert.equal((await store.get('git.status'))!.shadowPercent, 100);
+  });
+
+  test('the kill switch zeroes the share on every flag and in the caches', async () => {
+    const c = caches.find((x) => x.processId === 'proc-share')!;
+    await store.setMany(
+      FLAG_OPERATIONS.map((operation) => ({ operation, shadowPercent: 10 })),
+      { actor: 'canary', reason: 'shadow week' },
+    );
+    await until('share in the cache', () => c.get('git.diff')?.shadowPercent === 10);
+    const k = await store.kill({ actor: 'oncall', reason: 'shadow share kill' });
+    assert.ok(k.changed.length === FLAG_OPERATIONS.length, JSON.stringify(k.changed));
+    assert.ok(k.changed.every((x) => x.new.shadowPercent === 0 && x.old.shadowPercent === 10));
+    assert.ok((await store.list()).every((f) => f.shadowPercent === 0 && !f.shadow));
+    await until('kill in the cache', () => FLAG_OPERATIONS.every((op) => c.get(op)?.shadowPercent === 0));
+    assert.equal(shadowedAgents(c, 'git.status').length, 0);
+    const [row] = await store.audit({ changeId: k.changeId!, operation: 'git.diff' });
+    assert.deepEqual(row!.new, { percent: 0, shadow: false, shadowPercent: 0 });
+  });
+
+  test('a bad share is refused naming shadowPercent, and nothing changes', async () => {
+    const before = await store.list();
+    const isShareError = (e: unknown) =>
+      e instanceof DomainError &&
+      e.type === ErrorType.Validation &&
+      e.details.field === 'shadowPercent' &&
+      e.message.startsWith('shadowPercent:');
+    for (const shadowPercent of [101, -1, 2.5, Number.NaN])
+      await assert.rejects(store.set('git.clone', { shadowPercent }, { actor: 'a', reason: 'r' }), isShareError);
+    await assert.rejects(
+      store.set('git.clone', { shadow: false, shadowPercent: 10 }, { actor: 'a', reason: 'r' }),
+      isShareError,
+    );
+    await assert.rejects(
+      store.set('git.clone', { shadow: true, shadowPercent: 0 }, { actor: 'a', reason: 'r' }),
+      isShareError,
+    );
+    assert.deepEqual(await store.list(), before);
+    // the database refuses an out-of-range share from a direct SQL edit too
+    await assert.rejects(t.db.query(`UPDATE flags SET shadow_percent = 150 WHERE operation = 'git.clone'`));
+  });
+
+  test('a direct SQL edit of shadow keeps the share in step (on = every agent, off = 0)', async () => {
+    await t.db.query(`UPDATE flags SET shadow = true WHERE operation = 'git.read'`);
+    assert.deepEqual((({ shadow, shadowPercent }) => ({ shadow, shadowPercent }))((await store.get('git.read'))!), {
+      shadow: true,
+      shadowPercent: 100,
+    });
+    await t.db.query(`UPDATE flags SET shadow_percent = 10 WHERE operation = 'git.read'`);
+    assert.equal((await store.get('git.read'))!.shadowPercent, 10);
+    await t.db.query(`UPDATE flags SET shadow = false WHERE operation = 'git.read'`);
+    assert.equal((await store.get('git.read'))!.shadowPercent, 0);
+  });
+
+  test('raising the share is refused while the kill switch is latched', async () => {
+    await store.kill({ actor: 'oncall', reason: 'latched kill', latch: true });
+    await assert.rejects(
+      store.set('git.push', { shadowPercent: 10 }, { actor: 'a', reason: 'r' }),
+      (e: unknown) => e instanceof DomainError && e.type === ErrorType.FlagsLatched,
+    );
+    await assert.rejects(t.db.query(`UPDATE flags SET shadow_percent = 10 WHERE operation = 'git.push'`), /latched/);
+    await store.unlatch({ actor: 'oncall', reason: 'done' });
     await resetAll();
   });
 });

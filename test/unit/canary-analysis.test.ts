@@ -157,13 +157,15 @@ describe('canary config and queries', () => {
         ['decommission', 'decommission', 100, false, 0],
       ],
     );
-    // what the flags serve: nobody from approach 2 in shadow (approach 1 answers, approach 2 runs beside)
+    // what the flags serve: nobody from approach 2 in shadow (approach 1 answers, approach 2 runs
+    // beside for 10 % of agents); dual-write and cutover keep both sides for every agent
     assert.deepEqual(DEFAULT_STAGES.map(stageFlags), [
-      { percent: 0, shadow: true },
-      { percent: 50, shadow: true },
-      { percent: 100, shadow: true },
-      { percent: 100, shadow: false },
+      { percent: 0, shadow: true, shadowPercent: 10 },
+      { percent: 50, shadow: true, shadowPercent: 100 },
+      { percent: 100, shadow: true, shadowPercent: 100 },
+      { percent: 100, shadow: false, shadowPercent: 0 },
     ]);
+    assert.equal(c.stages[0]!.shadowPercent, 10);
     assert.equal(
       DEFAULT_STAGES.reduce((n, s) => n + s.holdSeconds, 0),
       21 * 86_400,
@@ -187,7 +189,8 @@ describe('canary config and queries', () => {
     assert.deepEqual(old.map(stageMode), ['shadow', 'dual_write', 'cutover', 'decommission']);
     assert.deepEqual(
       old.map(stageFlags),
-      old.map((s) => ({ percent: s.percent, shadow: s.shadow })),
+      // a shadow stage without a share shadows every agent, as before the share existed
+      old.map((s) => ({ percent: s.percent, shadow: s.shadow, shadowPercent: s.shadow ? 100 : 0 })),
     );
     assert.equal(stageMode({ percent: 30, shadow: false }), null);
   });

@@ -1,6 +1,7 @@
 import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { dualWriteWindows, inWindows, reconcileRecords, type WorkspaceRecord } from '../../lib/reconcile/reconcile.js';
+import { inShadowShare } from '../../lib/router/hash.js';
 
 const T0 = Date.parse('2025-11-20T10:00:00Z');
 const at = (s: number) => new Date(T0 + s * 1000);
@@ -151,13 +152,36 @@ describe('dual-write windows', () => {
       { at: at(300), shadow: true },
     ]);
     assert.deepEqual(w, [
-      { start: at(100), end: at(200) },
-      { start: at(300), end: null },
+      { start: at(100), end: at(200), shadowPercent: 100 },
+      { start: at(300), end: null, shadowPercent: 100 },
     ]);
     assert.ok(inWindows(at(150), w, 5_000));
     assert.ok(!inWindows(at(102), w, 5_000), 'inside the switch grace');
     assert.ok(!inWindows(at(250), w, 5_000));
     assert.ok(inWindows(at(10_000), w, 5_000));
     assert.deepEqual(dualWriteWindows([]), []);
+  });
+});
+
+describe('dual-write windows with a shadow share (issue 10 item 2)', () => {
+  test('a share change splits the window; only agents in the share are expected on both sides', () => {
+    const w = dualWriteWindows([
+      { at: at(100), shadow: true, shadowPercent: 10 },
+      { at: at(200), shadow: true, shadowPercent: 100 },
+      { at: at(300), shadow: false, shadowPercent: 0 },
+    ]);
+    assert.deepEqual(w, [
+      { start: at(100), end: at(200), shadowPercent: 10 },
+      { start: at(200), end: at(300), shadowPercent: 100 },
+    ]);
+    const agents = Array.from({ length: 400 }, (_, i) => `agent-${i}`);
+    const expected = agents.filter((a) => inWindows(at(150), w, 5_000, a));
+    assert.ok(expected.length >= 25 && expected.length <= 55, `${expected.length} of 400 expected on both sides`);
+    assert.deepEqual(
+      expected,
+      agents.filter((a) => inShadowShare(a, 10)),
+    );
+    assert.equal(agents.filter((a) => inWindows(at(250), w, 5_000, a)).length, 400);
+    assert.equal(agents.filter((a) => inWindows(at(350), w, 5_000, a)).length, 0);
   });
 });

@@ -537,3 +537,71 @@ describe('createRoutedGitService', () => {
     assert.equal(pooled.files.get('ws-cloning')!.get('a.txt'), 'x', 'the copy got the edit');
   });
 });
+
+describe('shadow share (issue 10 item 2: the shadow week shadows 10 % of traffic)', () => {
+  const agents = Array.from({ length: 400 }, (_, i) => `share-agent-${i}`);
+
+  test('decide: shadowPercent picks a sticky per-agent share; undefined keeps every agent (flags written before it)', () => {
+    const flag: FlagValue = { percent: 0, shadow: true, shadowPercent: 10 };
+    const shadowed = agents.filter((a) => decide(flag, a, 'git.status').mode === 'shadow');
+    // the same agents for every operation: a workspace shadowed at clone stays compared
+    for (const op of ['git.clone', 'git.diff', 'git.read'])
+      assert.deepEqual(
+        agents.filter((a) => decide(flag, a, op).mode === 'shadow'),
+        shadowed,
+        op,
+      );
+    assert.ok(shadowed.length >= 25 && shadowed.length <= 55, `${shadowed.length} of 400 shadowed`);
+    assert.equal(
+      agents.filter((a) => decide({ percent: 0, shadow: true }, a, 'git.status').mode === 'shadow').length,
+      400,
+    );
+    assert.equal(
+      agents.filter((a) => decide({ ...flag, shadowPercent: 0 }, a, 'git.status').mode === 'shadow').length,
+      0,
+    );
+    // monotonic: raising the share only adds agents
+    const wider = new Set(
+      agents.filter((a) => decide({ ...flag, shadowPercent: 30 }, a, 'git.status').mode === 'shadow'),
+    );
+    for (const a of shadowed) assert.ok(wider.has(a), a);
+  });
+
+  test('with shadow share 10, about 10 % of 400 workspaces get shadow executions and the rest none', async () => {
+    const { pooled, metrics, router, setAll } = setup();
+    setAll({ percent: 0, shadow: true, shadowPercent: 10 });
+    const ws = [];
+    for (const a of agents) ws.push(await router.createWorkspace(input(a)));
+    for (const w of ws) {
+      await router.writeFile(w.id, 'a.txt', 'x');
+      await router.status(w.id);
+      await router.diff(w.id);
+    }
+    await router.drain();
+    const shadowedIds = new Set(pooled.calls.map((c) => c.split(':')[1]));
+    const n = shadowedIds.size;
+    assert.ok(n >= 25 && n <= 55, `${n} of 400 workspaces shadowed (expected about 40)`);
+    // the shadowed ones are exactly the agents in the share, and they got every shadow execution
+    const inShare = new Set(
+      ws
+        .filter(
+          (w) => decide({ percent: 0, shadow: true, shadowPercent: 10 }, w.agentId, 'git.clone').mode === 'shadow',
+        )
+        .map((w) => w.id),
+    );
+    assert.deepEqual([...shadowedIds].sort(), [...inShare].sort());
+    for (const id of inShare) {
+      for (const op of ['createWorkspace', 'writeFile', 'status', 'diff'])
+        assert.ok(
+          pooled.calls.some((c) => c === `${op}:${id}`),
+          `${op} shadowed on ${id}`,
+        );
+    }
+    assert.equal(await value(metrics.shadowComparisons, { operation: 'status', result: 'match' }), n);
+    assert.equal(await value(metrics.routerDecisions, { operation: 'status', approach: 'simple', mode: 'shadow' }), n);
+    assert.equal(
+      await value(metrics.routerDecisions, { operation: 'status', approach: 'simple', mode: 'primary' }),
+      400 - n,
+    );
+  });
+});

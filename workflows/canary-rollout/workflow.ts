@@ -221,6 +221,8 @@ async function applyStage(r: Run): Promise<void> {
       stage: stage.name,
       percent: flags.percent,
       shadow: flags.shadow,
+      // the shadow share (seed 002's shadow week: 10 % of agents): an activity argument, no new command
+      ...('shadowPercent' in flags ? { shadowPercent: flags.shadowPercent } : {}),
       operations: stage.operations,
       changeId: `canary/${input.rolloutId}/${s.executionKey}/stage-${s.stage.index}-${stage.name}`,
       actor: who ? `${who} via canary ${input.rolloutId}` : `canary ${input.rolloutId}`,
