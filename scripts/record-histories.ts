@@ -29,13 +29,15 @@ const RECORDERS: Recorder[] = [
   {
     file: 'test/workflows/canary-rollout.test.ts',
     tests: [
-      'walks shadow',
+      'walks the seed-002 plan',
       'approach-2 error rate above 5% in two consecutive analyses',
       'continue-as-new forced by maxAnalysesPerRun',
       'Updates refuse with the reason',
     ],
     histories: [
       'canaryRolloutWorkflow-stage-advanced',
+      'canaryRolloutWorkflow-seed002-dual-write',
+      'canaryRolloutWorkflow-seed002-cutover',
       'canaryRolloutWorkflow-last-stage-completed',
       'canaryRolloutWorkflow-auto-rollback',
       'canaryRolloutWorkflow-continued-within-stage',

@@ -169,12 +169,31 @@ async function waitStatus(
   }
 }
 
-async function flagsAre(percent: number, shadow: boolean): Promise<void> {
+async function flagsAre(percent: number, shadow: boolean, shadowPercent?: number): Promise<void> {
   const flags = await store.list();
   assert.deepEqual(
     flags.map((f) => [f.operation, f.percent, f.shadow]),
     flags.map((f) => [f.operation, percent, shadow]),
   );
+  if (shadowPercent !== undefined)
+    assert.deepEqual(
+      flags.map((f) => [f.operation, f.shadowPercent]),
+      flags.map((f) => [f.operation, shadowPercent]),
+    );
+}
+
+/** Every run of a workflow that continued as new, first to last (handles bound to each run). */
+async function runsOf(h: WorkflowHandleWithFirstExecutionRunId): Promise<WorkflowHandle[]> {
+  const runs: WorkflowHandle[] = [];
+  let runId: string | undefined = h.firstExecutionRunId;
+  while (runId !== undefined) {
+    const run: WorkflowHandle = env.client.workflow.getHandle(h.workflowId, runId);
+    runs.push(run);
+    const events = (await run.fetchHistory()).events ?? [];
+    const last = events[events.length - 1];
+    runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  }
+  return runs;
 }
 
 async function auditRows(rolloutId: string): Promise<{ change_id: string; n: number }[]> {
@@ -200,11 +219,12 @@ test('walks the seed-002 plan on advance — shadow 10% read-only, dual-write 50
         { name: 'decommission', mode: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
       ],
     });
-    // shadow serves nobody from approach 2 (flags 0% with shadow on); the others serve their percent
-    for (const [name, percent, flagPercent] of [
-      ['shadow', 10, 0],
-      ['dual-write', 50, 50],
-      ['cutover', 100, 100],
+    // shadow serves nobody from approach 2 (flags 0% with shadow on for 10% of agents); the others
+    // serve their percent with every agent shadowed (dual-write, approach 1 as the hot backup)
+    for (const [name, percent, flagPercent, shadowShare] of [
+      ['shadow', 10, 0, 10],
+      ['dual-write', 50, 50, 100],
+      ['cutover', 100, 100, 100],
     ] as const) {
       const s = await waitStatus(
         h,
@@ -213,7 +233,7 @@ test('walks the seed-002 plan on advance — shadow 10% read-only, dual-write 50
       );
       assert.equal(s.stage.percent, percent);
       assert.ok(s.lastAnalyses.at(-1)?.status === 'ok' && s.lastAnalyses.at(-1)?.stage === name);
-      await flagsAre(flagPercent, true);
+      await flagsAre(flagPercent, true, shadowShare);
       const sa = (await h.describe()).typedSearchAttributes;
       assert.equal(sa.get(sgcPhaseKey), 'canary');
       assert.equal(sa.get(sgcStageKey), name);
@@ -228,7 +248,7 @@ test('walks the seed-002 plan on advance — shadow 10% read-only, dual-write 50
     assert.equal(result.outcome, 'completed');
     assert.equal(result.stage, 'decommission');
     assert.equal(result.runs, 4, 'one run per stage (continue-as-new at every stage boundary)');
-    await flagsAre(100, false);
+    await flagsAre(100, false, 0);
     const audit = await auditRows(rolloutIdOf(h));
     assert.deepEqual(
       audit.map((a) => [a.change_id.split('/').at(-1), a.n]),
@@ -272,11 +292,14 @@ test('walks the seed-002 plan on advance — shadow 10% read-only, dual-write 50
     assert.equal(end.hotBackup!.breachCount, 0);
     assert.ok(end.hotBackup!.analyses >= 4);
     assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'done');
-    await recordHistory(
-      'canaryRolloutWorkflow-stage-advanced',
-      env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId),
-    );
-    await recordHistory('canaryRolloutWorkflow-last-stage-completed', h);
+    // the seed-002 path, one history per run (issue 10 item 2): shadow → dual_write → cutover
+    // (the stability check) → decommission; the runs from before the plan are *.pre-seed002.json
+    const runs = await runsOf(h);
+    assert.equal(runs.length, 4);
+    await recordHistory('canaryRolloutWorkflow-stage-advanced', runs[0]!);
+    await recordHistory('canaryRolloutWorkflow-seed002-dual-write', runs[1]!);
+    await recordHistory('canaryRolloutWorkflow-seed002-cutover', runs[2]!);
+    await recordHistory('canaryRolloutWorkflow-last-stage-completed', runs[3]!);
   });
 });
 
