@@ -209,6 +209,8 @@ export function inWindows(
 export interface RunReconciliationOptions extends ReconcileOptions {
   /** check workspaces created since then instead of the windows derived from the flag audit */
   since?: Date;
+  /** with `since`: the shadow share of that window (only agents in it are expected on both sides); default 100 */
+  shadowPercent?: number;
   /** see {@link inWindows}; default 5 s */
   switchGraceMs?: number;
   /** sets `gitops_reconciliation_divergence_ratio` (e.g. `(r) => metrics.reconciliationDivergence.set(r)`) */
@@ -231,7 +233,7 @@ export async function runReconciliation(db: Db, opts: RunReconciliationOptions):
   const grace = opts.switchGraceMs ?? 5_000;
   let windows: DualWriteWindow[];
   if (opts.since !== undefined) {
-    windows = [{ start: opts.since, end: null, shadowPercent: 100 }];
+    windows = [{ start: opts.since, end: null, shadowPercent: opts.shadowPercent ?? 100 }];
   } else {
     const rows = await createFlagAuditRepository(db).cloneShadowHistory(opts.now);
     windows = dualWriteWindows(

@@ -24,6 +24,7 @@ import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
 import { createLogger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
 import { runReconciliation } from '../../lib/reconcile/reconcile.js';
+import { inShadowShare } from '../../lib/router/hash.js';
 import { createRoutedGitService, type FlagValue, type RoutedGitService } from '../../lib/router/router.js';
 import { createLocalProvider, type LocalSandboxProvider } from '../../lib/sandbox/local.js';
 import { createGitService, type GitService } from '../../lib/service/index.js';
@@ -109,9 +110,13 @@ async function round(stage: string, agents: string[]): Promise<string[]> {
 
 test('a healthy workload passes every stage of the seed-002 plan (every copy gets every edit, consistency 100%); a lost row still trips the trigger', async () => {
   const store = new FlagStore(t.db);
-  const agents = ['demo-agent-1', 'demo-agent-2', 'demo-agent-3'];
+  const candidates = Array.from({ length: 200 }, (_, i) => `demo-agent-${i + 1}`);
   for (const stage of DEFAULT_STAGES.filter((s) => s.mode !== 'decommission')) {
     const f = stageFlags(stage);
+    // the shadow week shadows 10 % of agents: the round's agents are in the share, and one agent
+    // outside it works on approach 1 alone (one row, not expected on both sides)
+    const agents = candidates.filter((a) => inShadowShare(a, f.shadowPercent)).slice(0, 3);
+    const outside = candidates.find((a) => !inShadowShare(a, f.shadowPercent));
     // the stage's flags, audited (reconciliation reads the dual-write windows from the audit)
     await store.setMany(
       FLAG_OPERATIONS.map((operation) => ({ operation, ...f })),
@@ -123,8 +128,13 @@ test('a healthy workload passes every stage of the seed-002 plan (every copy get
     // past the switch grace: every workspace of this round is expected on both sides
     await new Promise((r) => setTimeout(r, 5_100));
     const ids = await round(stage.name, agents);
+    const alone = outside === undefined ? [] : await round(`${stage.name}-alone`, [outside]);
     await api.routed.drain();
     await worker.routed.drain();
+    for (const id of alone) {
+      const rows = await t.db.query('SELECT approach FROM workspaces WHERE id = $1', [id]);
+      expect(rows.rows.map((r) => r.approach)).toEqual(['simple']);
+    }
     // dual-write kept both sides: the copy holds the agent's edit made through the other process
     for (const id of ids) {
       const serving = (await worker.routed.getWorkspace(id))!;
@@ -139,6 +149,7 @@ test('a healthy workload passes every stage of the seed-002 plan (every copy get
       now: new Date(Date.now() + 61_000),
       lagThresholdMs: 60_000,
       since: new Date(since),
+      shadowPercent: f.shadowPercent,
     });
     expect({ stage: stage.name, checked: r.checked, divergent: r.divergent }).toEqual({
       stage: stage.name,
@@ -157,12 +168,12 @@ test('a healthy workload passes every stage of the seed-002 plan (every copy get
       { insufficient: true },
     );
     expect(verdict.triggers.find((x) => x.trigger === 'consistency')!.status).toBe('ok');
-    for (const id of ids) await worker.routed.release(id);
+    for (const id of [...ids, ...alone]) await worker.routed.release(id);
     await worker.routed.drain();
 
     if (stage.mode === 'cutover') {
       // a real lost row: a workspace whose copy never got written (dual-write dropped it)
-      const lost = await worker.routed.createWorkspace({ agentId: 'demo-agent-1', taskId: 'lost', repoUrl: repo.url });
+      const lost = await worker.routed.createWorkspace({ agentId: agents[0]!, taskId: 'lost', repoUrl: repo.url });
       await worker.routed.drain();
       const copyApproach = lost.approach === 'simple' ? 'pooled' : 'simple';
       await t.db.query('DELETE FROM workspaces WHERE id = $1 AND approach = $2', [lost.id, copyApproach]);
@@ -170,6 +181,7 @@ test('a healthy workload passes every stage of the seed-002 plan (every copy get
         now: new Date(Date.now() + 61_000),
         lagThresholdMs: 60_000,
         since: new Date(since),
+        shadowPercent: f.shadowPercent,
       });
       expect(after.divergent).toBe(1);
       expect(after.issues[0]).toMatchObject({ workspaceId: lost.id, kind: 'missing', missingOn: copyApproach });
