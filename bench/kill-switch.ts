@@ -20,15 +20,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import Fastify from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { createAuthenticator } from '../api/auth.js';
-import { errorHandler } from '../api/errors.js';
 import { flagRoutes } from '../api/routes/flags.js';
 import { DEFAULT_SWITCH_TIMEOUT_MS } from '../lib/canary/defaults.js';
 import { FLAG_OPERATIONS, FlagStore } from '../lib/flags/store.js';
 import { freshDb } from '../scripts/testing/db.js';
 import { createBareRepo } from '../scripts/testing/git.js';
+import { routeApp } from '../scripts/testing/route-app.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,16 +58,8 @@ async function main(): Promise<void> {
   const t = await freshDb('bench_kill');
   const store = new FlagStore(t.db);
   const children: ChildProcess[] = [];
-  const app = Fastify().withTypeProvider<ZodTypeProvider>();
+  const app = routeApp([{ name: 'bench', role: 'admin', token: ADMIN }]);
   try {
-    app.setValidatorCompiler(validatorCompiler);
-    app.setSerializerCompiler(serializerCompiler);
-    app.setErrorHandler(errorHandler);
-    const authenticate = createAuthenticator([{ name: 'bench', role: 'admin', token: ADMIN }]);
-    app.decorateRequest('principal', null);
-    app.addHook('onRequest', async (req) => {
-      req.principal = authenticate(req.headers.authorization);
-    });
     await app.register(flagRoutes({ flags: store, switchTimeoutMs: DEFAULT_SWITCH_TIMEOUT_MS }), { prefix: '/v1' });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
 

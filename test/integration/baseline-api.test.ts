@@ -11,10 +11,7 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import pino from 'pino';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { createAuthenticator } from '../../api/auth.js';
-import { errorHandler } from '../../api/errors.js';
+import type { FastifyInstance } from 'fastify';
 import { baselineRoutes } from '../../api/routes/baselines.js';
 import { driftRoutes } from '../../api/routes/drift.js';
 import { parseConfig, type Config } from '../../lib/config/index.js';
@@ -27,6 +24,7 @@ import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.j
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { stackEnv } from '../helpers/stack.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { routeApp } from '../helpers/route-app.js';
 import { baselineCommand } from '../../scripts/cli/baseline.js';
 import { driftCommand } from '../../scripts/cli/drift.js';
 import { workerInterceptors } from '../../workers/interceptors.js';
@@ -89,15 +87,7 @@ beforeAll(async () => {
   });
   running = worker.run();
 
-  const f = Fastify().withTypeProvider<ZodTypeProvider>();
-  f.setValidatorCompiler(validatorCompiler);
-  f.setSerializerCompiler(serializerCompiler);
-  f.setErrorHandler(errorHandler);
-  const authenticate = createAuthenticator(config.api.tokens);
-  f.decorateRequest('principal', null);
-  f.addHook('onRequest', async (req) => {
-    req.principal = authenticate(req.headers.authorization);
-  });
+  const f = routeApp(config.api.tokens);
   const temporal = { client: env.client, taskQueue };
   await f.register(baselineRoutes({ temporal, config }), { prefix: '/v1' });
   await f.register(driftRoutes({ temporal, config }), { prefix: '/v1' });

@@ -12,11 +12,8 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Command } from 'commander';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { createAuthenticator } from '../../api/auth.js';
+import type { FastifyInstance } from 'fastify';
 import { controlRollout } from '../../clients/canary.js';
-import { errorHandler } from '../../api/errors.js';
 import { flagRoutes } from '../../api/routes/flags.js';
 import { rolloutRoutes } from '../../api/routes/rollouts.js';
 import { parseConfig, type Config } from '../../lib/config/index.js';
@@ -33,6 +30,7 @@ import { rolloutCommand } from '../../scripts/cli/rollout.js';
 import { stackEnv } from '../helpers/stack.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { routeApp } from '../helpers/route-app.js';
 import { canaryRolloutWorkflow } from '../../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../../workflows/ids.js';
 import { workerInterceptors } from '../../workers/interceptors.js';
@@ -89,15 +87,7 @@ beforeAll(async () => {
   });
   running = worker.run();
 
-  const f = Fastify().withTypeProvider<ZodTypeProvider>();
-  f.setValidatorCompiler(validatorCompiler);
-  f.setSerializerCompiler(serializerCompiler);
-  f.setErrorHandler(errorHandler);
-  const authenticate = createAuthenticator(config.api.tokens);
-  f.decorateRequest('principal', null);
-  f.addHook('onRequest', async (req) => {
-    req.principal = authenticate(req.headers.authorization);
-  });
+  const f = routeApp(config.api.tokens);
   await f.register(flagRoutes({ flags, switchTimeoutMs: 3_000 }), { prefix: '/v1' });
   await f.register(rolloutRoutes({ client: env.client, taskQueue, defaults: config.canary }), { prefix: '/v1' });
   app = f as unknown as FastifyInstance;

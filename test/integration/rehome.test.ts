@@ -29,10 +29,7 @@ import { createRehomeRepository } from '../../lib/store/rehomes.js';
 import { rehomeAll, rehomeDeps, type RehomeDeps } from '../../lib/service/rehome.js';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { createAuthenticator } from '../../api/auth.js';
-import { errorHandler } from '../../api/errors.js';
+import type { FastifyInstance } from 'fastify';
 import { flagRoutes } from '../../api/routes/flags.js';
 import { startRehome } from '../../clients/rehome.js';
 import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
@@ -40,6 +37,7 @@ import { createGitWorker } from '../../workers/git-worker.js';
 import { rehomeWorkflowId } from '../../workflows/ids.js';
 import { recordHistory } from '../helpers/history.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { routeApp } from '../helpers/route-app.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const ADMIN = 'admin-token-0123456789abcdef012';
@@ -211,15 +209,7 @@ describe('the kill route starts the re-home (rehomeWorkflow on the git worker)',
       workflows: { workflowBundle: await workflowBundle() },
     });
     running = worker.run();
-    const f = Fastify().withTypeProvider<ZodTypeProvider>();
-    f.setValidatorCompiler(validatorCompiler);
-    f.setSerializerCompiler(serializerCompiler);
-    f.setErrorHandler(errorHandler);
-    const authenticate = createAuthenticator([{ name: 'root', role: 'admin', token: ADMIN }]);
-    f.decorateRequest('principal', null);
-    f.addHook('onRequest', async (req) => {
-      req.principal = authenticate(req.headers.authorization);
-    });
+    const f = routeApp([{ name: 'root', role: 'admin', token: ADMIN }]);
     const rehomes = createRehomeRepository(t.db);
     await f.register(
       flagRoutes({

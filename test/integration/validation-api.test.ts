@@ -6,10 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { createAuthenticator } from '../../api/auth.js';
-import { errorHandler } from '../../api/errors.js';
+import type { FastifyInstance } from 'fastify';
 import { reportRoutes } from '../../api/routes/reports.js';
 import { validationRoutes } from '../../api/routes/validations.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
@@ -22,6 +19,7 @@ import { validationActivities } from '../../workers/phases-validation.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { routeApp } from '../helpers/route-app.js';
 import { workerInterceptors } from '../../workers/interceptors.js';
 import { createMetrics } from '../../lib/metrics.js';
 
@@ -79,19 +77,10 @@ beforeAll(async () => {
   });
   running = worker.run();
 
-  // the same wiring as api/app.ts: zod compilers, the auth hook, the one error handler
-  const a = Fastify().withTypeProvider<ZodTypeProvider>();
-  a.setValidatorCompiler(validatorCompiler);
-  a.setSerializerCompiler(serializerCompiler);
-  a.setErrorHandler(errorHandler);
-  const authenticate = createAuthenticator([
+  const a = routeApp([
     { name: 'ops-alice', role: 'operator', token: OPERATOR },
     { name: 'agent-1', role: 'agent', agentId: 'agent-1', token: AGENT },
   ]);
-  a.decorateRequest('principal', null);
-  a.addHook('onRequest', async (req) => {
-    req.principal = authenticate(req.headers.authorization);
-  });
   await a.register(
     validationRoutes({
       temporal: { client: env.client, taskQueue },

@@ -15,10 +15,7 @@ import { join } from 'node:path';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { createAuthenticator } from '../../api/auth.js';
-import { errorHandler } from '../../api/errors.js';
+import type { FastifyInstance } from 'fastify';
 import { flagRoutes } from '../../api/routes/flags.js';
 import { parseConfig } from '../../lib/config/index.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
@@ -36,6 +33,7 @@ import { workerInterceptors } from '../../workers/interceptors.js';
 import { rollbackDrillWorkflow } from '../../workflows/rollback-drill/workflow.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { routeApp } from '../helpers/route-app.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -62,15 +60,7 @@ beforeAll(async () => {
       ],
     },
   });
-  const f = Fastify().withTypeProvider<ZodTypeProvider>();
-  f.setValidatorCompiler(validatorCompiler);
-  f.setSerializerCompiler(serializerCompiler);
-  f.setErrorHandler(errorHandler);
-  const authenticate = createAuthenticator(config.api.tokens);
-  f.decorateRequest('principal', null);
-  f.addHook('onRequest', async (req) => {
-    req.principal = authenticate(req.headers.authorization);
-  });
+  const f = routeApp(config.api.tokens);
   await f.register(flagRoutes({ flags: store, switchTimeoutMs: 3_000 }), { prefix: '/v1' });
   app = f as unknown as FastifyInstance;
 });

@@ -10,14 +10,12 @@
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { createAuthenticator } from '../../api/auth.js';
-import { errorHandler } from '../../api/errors.js';
+import type { FastifyInstance } from 'fastify';
 import { rolloutRoutes } from '../../api/routes/rollouts.js';
 import { parseConfig, type Config } from '../../lib/config/index.js';
 import { canaryWorkflowId } from '../../workflows/ids.js';
 import { testEnv, uniqueId, uniqueQueue } from '../helpers/temporal.js';
+import { routeApp } from '../helpers/route-app.js';
 
 const ADMIN = 'admin-token-0123456789abcdef012';
 const OPERATOR = 'operator-token-0123456789abcdef';
@@ -28,15 +26,7 @@ const apps: FastifyInstance[] = [];
 const started: string[] = [];
 
 async function appOn(taskQueue: string): Promise<FastifyInstance> {
-  const f = Fastify().withTypeProvider<ZodTypeProvider>();
-  f.setValidatorCompiler(validatorCompiler);
-  f.setSerializerCompiler(serializerCompiler);
-  f.setErrorHandler(errorHandler);
-  const authenticate = createAuthenticator(config.api.tokens);
-  f.decorateRequest('principal', null);
-  f.addHook('onRequest', async (req) => {
-    req.principal = authenticate(req.headers.authorization);
-  });
+  const f = routeApp(config.api.tokens);
   await f.register(rolloutRoutes({ client: env.client, taskQueue, defaults: config.canary }), { prefix: '/v1' });
   apps.push(f as unknown as FastifyInstance);
   return f as unknown as FastifyInstance;
