@@ -175,13 +175,7 @@ describe('the kill latch', () => {
   test('a kill during a drill stays killed: the drill stops flipping and restores nothing, and says so', async () => {
     await setAll(50, true, 'a rollout at 50%');
     const taskQueue = uniqueQueue('latch-drill');
-    const w = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: acts(),
-      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
-    });
+    const w = await worker(taskQueue);
     await w.runUntil(async () => {
       const drillId = uniqueId('drill');
       const h = await env.client.workflow.start(rollbackDrillWorkflow, {
@@ -219,13 +213,7 @@ describe('the kill latch', () => {
       if (input.flip === 2) throw ApplicationFailure.nonRetryable('injected: flip 2 cannot land', 'InjectedFault');
       return realFlip(input);
     };
-    const w = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: a,
-      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
-    });
+    const w = await worker(taskQueue, a);
     await w.runUntil(async () => {
       const drillId = uniqueId('drill');
       const run = env.client.workflow.execute(rollbackDrillWorkflow, {
@@ -251,13 +239,7 @@ describe('the kill latch and a running canary', () => {
   test('a kill during a canary stays killed: the rollout ends rolled_back (kill_switch) at its next analysis and never raises a flag again', async () => {
     await setAll(0, false, 'before the rollout');
     const taskQueue = uniqueQueue('latch-canary');
-    const w = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: acts(),
-      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
-    });
+    const w = await worker(taskQueue);
     await w.runUntil(async () => {
       const rolloutId = uniqueId('r').slice(0, 40);
       const h = await env.client.workflow.start(canaryRolloutWorkflow, {
@@ -284,13 +266,7 @@ describe('the kill latch and a running canary', () => {
     await setAll(0, false, 'before the rollout');
     assert.equal((await kill('incident 45: hold everything')).statusCode, 200);
     const taskQueue = uniqueQueue('latch-canary-apply');
-    const w = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: acts(),
-      interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
-    });
+    const w = await worker(taskQueue);
     await w.runUntil(async () => {
       const rolloutId = uniqueId('r').slice(0, 40);
       const r = await env.client.workflow.execute(canaryRolloutWorkflow, {
@@ -307,6 +283,17 @@ describe('the kill latch and a running canary', () => {
     assert.equal((await unlatch('canary test done')).statusCode, 200);
   });
 });
+
+/** A worker for the canary and drill workflows over `activities` (by default, acts()). */
+async function worker(taskQueue: string, activities: ReturnType<typeof acts> = acts()): Promise<Worker> {
+  return Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+  });
+}
 
 function acts() {
   return canaryActivities({
