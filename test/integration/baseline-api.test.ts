@@ -9,26 +9,22 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { baselineRoutes } from '../../api/routes/baselines.js';
 import { driftRoutes } from '../../api/routes/drift.js';
 import { parseConfig, type Config } from '../../lib/config/index.js';
-import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
-import { PromClient } from '../../lib/prom/client.js';
-import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
 import { artifactRunId, baselineWorkflowId } from '../../workflows/ids.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { stackEnv } from '../helpers/stack.js';
-import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, uniqueQueue } from '../helpers/temporal.js';
 import { routeApp } from '../helpers/route-app.js';
+import { baselineWorker } from '../helpers/baseline-worker.js';
 import { baselineCommand } from '../../scripts/cli/baseline.js';
 import { driftCommand } from '../../scripts/cli/drift.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
-import { createMetrics } from '../../lib/metrics.js';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const log = pino({ level: 'silent' });
@@ -69,21 +65,15 @@ beforeAll(async () => {
     baseline: { job: 'sgc-target', warmup: { durationSeconds: 1 }, day2: { enabled: false } },
     drift: { targets: [{ job: 'sgc-target' }], intervalSeconds: 1, shortSoakSeconds: 2 },
   });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
+  worker = await baselineWorker({
+    env,
     taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: baselineActivities({
-      db: tdb.db,
-      prom: new PromClient({ url: prometheus.url }),
-      config: { queries: DEFAULT_QUERIES },
-      log,
-      tokenFor: envTokenFor({ SGC_LOAD_TOKEN: LOAD }),
-      reportsDir,
-      hostname: 'api-test',
-      gitSha: null,
-    }),
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+    db: tdb.db,
+    promUrl: prometheus.url,
+    reportsDir,
+    log,
+    tokenEnv: { SGC_LOAD_TOKEN: LOAD },
+    hostname: 'api-test',
   });
   running = worker.run();
 

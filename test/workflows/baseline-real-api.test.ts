@@ -12,13 +12,12 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { parse as parseYaml } from 'yaml';
 import { buildApp, type App } from '../../api/app.js';
 import { sha256Hex } from '../../lib/baseline/archive.js';
 import { header, parseSamples } from '../../lib/baseline/csv.js';
 import { parseConfig, type Config } from '../../lib/config/index.js';
-import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { createLogger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
 import { PromClient } from '../../lib/prom/client.js';
@@ -26,14 +25,13 @@ import { createGitService, type SimpleGitService } from '../../lib/service/index
 import { createBaselineRunRepository, createBaselineSampleRepository } from '../../lib/store/baseline.js';
 import { baselineInputFromConfig } from '../../clients/baseline.js';
 import { createGitWorker } from '../../workers/git-worker.js';
-import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
 import { artifactRunId } from '../../workflows/ids.js';
 import { productionBaselineWorkflow } from '../../workflows/production-baseline/workflow.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { createBareRepo, git } from '../helpers/git.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
+import { baselineWorker } from '../helpers/baseline-worker.js';
 
 const baselineRunRepo = () => createBaselineRunRepository(tdb.db);
 const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
@@ -135,22 +133,15 @@ test('a baseline with seconds-long samples against the real API produces every a
   const runId = artifactRunId(workflowId);
   const headsBefore = git(remote.bare, 'for-each-ref', '--format=%(refname)', 'refs/heads').trim().split('\n');
 
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
+  const worker = await baselineWorker({
+    env,
     taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: baselineActivities({
-      db: tdb.db,
-      prom: new PromClient({ url: prometheus.url }),
-      config: { queries: DEFAULT_QUERIES },
-      log,
-      // the worker resolves the reference from its environment, as in production
-      tokenFor: envTokenFor({ ...process.env, [TOKEN_REF]: TOKEN }),
-      reportsDir,
-      hostname: 'test-host',
-      gitSha: null,
-    }),
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+    db: tdb.db,
+    promUrl: prometheus.url,
+    reportsDir,
+    log,
+    // the worker resolves the reference from its environment, as in production
+    tokenEnv: { ...process.env, [TOKEN_REF]: TOKEN },
   });
   const input = baselineInputFromConfig(config, {
     // the default git mix; preflight creates its workspaces from the repo URL

@@ -6,24 +6,21 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pino from 'pino';
 import { parseConfig } from '../../lib/config/index.js';
-import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { createDriftReviewRepository, createDriftSampleRepository } from '../../lib/store/drift.js';
 import { driftInputFromConfig } from '../../clients/drift.js';
-import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
 import { driftStatusQuery } from '../../workflows/drift-review/messages.js';
 import { driftReviewWorkflow } from '../../workflows/drift-review/workflow.js';
 import { artifactRunId } from '../../workflows/ids.js';
 import { sgcDecisionKey, sgcPhaseKey } from '../../workflows/search-attributes.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
-import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, uniqueId, uniqueQueue } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
-import { createMetrics } from '../../lib/metrics.js';
+import { baselineWorker } from '../helpers/baseline-worker.js';
 
 const driftReviewRepo = () => createDriftReviewRepository(tdb.db);
 const driftSampleRepo = () => createDriftSampleRepository(tdb.db);
@@ -108,21 +105,14 @@ afterAll(async () => {
 
 test('one review of two processes gives each its verdict and fails overall naming the leaking one; a full-length review of a healthy one passes as full', async () => {
   const taskQueue = uniqueQueue('drift');
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
+  const worker = await baselineWorker({
+    env,
     taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: baselineActivities({
-      db: tdb.db,
-      prom: new PromClient({ url: prometheus.url }),
-      config: { queries: DEFAULT_QUERIES },
-      log,
-      tokenFor: envTokenFor({}),
-      reportsDir,
-      hostname: 'test-host',
-      gitSha: null,
-    }),
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+    db: tdb.db,
+    promUrl: prometheus.url,
+    reportsDir,
+    log,
+    tokenEnv: {},
   });
   // two processes as drift.targets lists them: a name in the verdict and a Prometheus job each
   const config = parseConfig({

@@ -5,13 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { header, parse, parseSamples } from '../../lib/baseline/csv.js';
 import { sha256Hex } from '../../lib/baseline/archive.js';
 import { parseConfig } from '../../lib/config/index.js';
-import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { createBaselineRunRepository, createBaselineSampleRepository } from '../../lib/store/baseline.js';
 import { createReportRepository } from '../../lib/store/reports.js';
@@ -33,8 +32,7 @@ import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.j
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
-import { createMetrics } from '../../lib/metrics.js';
+import { baselineWorker } from '../helpers/baseline-worker.js';
 
 const baselineRunRepo = () => createBaselineRunRepository(tdb.db);
 const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
@@ -76,24 +74,9 @@ afterAll(async () => {
   if (reportsDir) await rm(reportsDir, { recursive: true, force: true });
 });
 
-async function worker(taskQueue: string, extra: Partial<Parameters<typeof Worker.create>[0]> = {}): Promise<Worker> {
-  return Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: baselineActivities({
-      db: tdb.db,
-      prom: new PromClient({ url: prometheus.url }),
-      config: { queries: DEFAULT_QUERIES },
-      log,
-      tokenFor: envTokenFor({ SGC_TEST_TOKEN: TOKEN }),
-      reportsDir,
-      hostname: 'test-host',
-      gitSha: null,
-    }),
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
-    ...extra,
-  });
+function worker(taskQueue: string, extra: Partial<WorkerOptions> = {}): Promise<Worker> {
+  const tokenEnv = { SGC_TEST_TOKEN: TOKEN };
+  return baselineWorker({ env, taskQueue, db: tdb.db, promUrl: prometheus.url, reportsDir, log, tokenEnv }, extra);
 }
 
 /** Seconds-long version of seed 003's plan against the test target. */
