@@ -5,74 +5,36 @@
 import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { parseConfig, type Config } from '../../lib/config/index.js';
 import { ErrorType } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { createMetrics } from '../../lib/metrics.js';
-import { createGitService, type GitService, type SimpleGitService } from '../../lib/service/index.js';
+import type { GitService, SimpleGitService } from '../../lib/service/index.js';
 import { createGitWorker } from '../../workers/git-worker.js';
 import { gitOperationWorkflowId } from '../../workflows/ids.js';
-import { gitOperationWorkflow, type GitOperationInput } from '../../workflows/git-operation/workflow.js';
 import { sgcAgentIdKey, sgcOperationKey, sgcPhaseKey } from '../../workflows/search-attributes.js';
-import { freshDb, type TestDb } from '../helpers/db.js';
-import { cloneAndRead, createBareRepo } from '../helpers/git.js';
-import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { cloneAndRead } from '../helpers/git.js';
+import { uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { startGitWorkflowStack, type GitWorkflowStack } from '../helpers/git-workflow.js';
 import { recordHistory } from '../helpers/history.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
 
 let env: TestWorkflowEnvironment;
-let tdb: TestDb;
-let config: Config;
 let service: SimpleGitService;
-let sandboxRoot: string;
-const repos: { cleanup(): void }[] = [];
+let stack: GitWorkflowStack;
 
 beforeAll(async () => {
-  env = await testEnv();
-  tdb = await freshDb('gitop');
-  sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-gitop-sb-'));
-  config = parseConfig({
-    sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
-    security: { encryptionKey: randomBytes(32).toString('base64') },
-    // bare repositories live under the temp dir; the shared-branch case pushes to main
-    git: {
-      backoffBaseMs: 20,
-      backoffMaxMs: 200,
-      remotes: [{ scheme: 'file', pathPrefix: tmpdir() }],
-      pushBranches: ['agent/{agentId}/**', 'main'],
-    },
-  });
-  service = createGitService({
-    config,
-    db: tdb.db,
-    metrics: createMetrics({ defaultMetrics: false }),
-    log,
-    approach: 'simple',
-  });
-  await service.start();
+  stack = await startGitWorkflowStack('gitop', { log });
+  ({ env, service } = stack);
 });
 
 afterAll(async () => {
-  await service?.close();
-  await tdb?.drop();
-  await env?.teardown();
-  for (const r of repos) r.cleanup();
-  if (sandboxRoot) rmSync(sandboxRoot, { recursive: true, force: true });
+  await stack?.close();
 });
-
-function repo(files?: Record<string, string>) {
-  const r = createBareRepo(files);
-  repos.push(r);
-  return r;
-}
 
 async function worker(taskQueue: string, svc: GitService = service, shutdownGraceTime = '1 second'): Promise<Worker> {
   return createGitWorker({
@@ -87,17 +49,13 @@ async function worker(taskQueue: string, svc: GitService = service, shutdownGrac
   });
 }
 
-function run<I extends GitOperationInput>(taskQueue: string, input: I, workflowId = uniqueId(`gitop-${input.op}`)) {
-  return env.client.workflow.start(gitOperationWorkflow, { taskQueue, workflowId, args: [input] });
-}
-
 async function create(
   taskQueue: string,
   agentId: string,
   repoUrl: string,
   taskId = `t-${randomBytes(3).toString('hex')}`,
 ) {
-  const handle = await run(taskQueue, { op: 'create', agentId, workspaceId: uniqueId('ws'), taskId, repoUrl });
+  const handle = await stack.run(taskQueue, { op: 'create', agentId, workspaceId: uniqueId('ws'), taskId, repoUrl });
   const res = await handle.result();
   assert.equal(res.op, 'create');
   return { handle, workspace: res.workspace };
@@ -105,7 +63,7 @@ async function create(
 
 test('create, commit + push and pull run through the workflow; the commit lands on the agent branch', async () => {
   const taskQueue = uniqueQueue('gitop');
-  const remote = repo();
+  const remote = stack.repo();
   await (
     await worker(taskQueue)
   ).runUntil(async () => {
@@ -122,7 +80,7 @@ test('create, commit + push and pull run through the workflow; the commit lands 
     await recordHistory('gitOperationWorkflow-create', handle);
 
     await service.writeFile(workspace.id, 'src/hello.txt', 'hello\n');
-    const pushHandle = await run(taskQueue, {
+    const pushHandle = await stack.run(taskQueue, {
       op: 'commitPush',
       agentId: 'agent-1',
       workspaceId: workspace.id,
@@ -137,18 +95,20 @@ test('create, commit + push and pull run through the workflow; the commit lands 
     assert.equal(landed.subjects[0], 'add hello');
     assert.equal(landed.read('src/hello.txt'), 'hello\n');
 
-    const pulled = await (await run(taskQueue, { op: 'pull', agentId: 'agent-1', workspaceId: workspace.id })).result();
+    const pulled = await (
+      await stack.run(taskQueue, { op: 'pull', agentId: 'agent-1', workspaceId: workspace.id })
+    ).result();
     assert.equal(pulled.op, 'pull');
     assert.equal(pulled.pull.updated, false);
 
-    await (await run(taskQueue, { op: 'release', agentId: 'agent-1', workspaceId: workspace.id })).result();
+    await (await stack.run(taskQueue, { op: 'release', agentId: 'agent-1', workspaceId: workspace.id })).result();
     assert.equal((await service.getWorkspace(workspace.id))?.status, 'terminated');
   });
 });
 
 test('a conflict fails the workflow as a non-retryable GitConflict naming the files, after one attempt', async () => {
   const taskQueue = uniqueQueue('gitop-conflict');
-  const remote = repo({ 'shared.txt': 'one\ntwo\nthree\n' });
+  const remote = stack.repo({ 'shared.txt': 'one\ntwo\nthree\n' });
   await (
     await worker(taskQueue)
   ).runUntil(async () => {
@@ -157,7 +117,7 @@ test('a conflict fails the workflow as a non-retryable GitConflict naming the fi
     await service.writeFile(a.id, 'shared.txt', 'one\nTWO by a\nthree\n');
     await service.writeFile(b.id, 'shared.txt', 'one\nTWO by b\nthree\n');
     await (
-      await run(taskQueue, {
+      await stack.run(taskQueue, {
         op: 'commitPush',
         agentId: 'agent-a',
         workspaceId: a.id,
@@ -166,7 +126,7 @@ test('a conflict fails the workflow as a non-retryable GitConflict naming the fi
       })
     ).result();
 
-    const handle = await run(taskQueue, {
+    const handle = await stack.run(taskQueue, {
       op: 'commitPush',
       agentId: 'agent-b',
       workspaceId: b.id,
@@ -196,7 +156,7 @@ test('a conflict fails the workflow as a non-retryable GitConflict naming the fi
 
 test('a worker killed during a push: the workflow completes on a new worker and the commit lands once', async () => {
   const taskQueue = uniqueQueue('gitop-crash');
-  const remote = repo();
+  const remote = stack.repo();
   let ws!: { id: string; agentBranch: string };
   await (
     await worker(taskQueue)
@@ -223,7 +183,7 @@ test('a worker killed during a push: the workflow completes on a new worker and 
   const first = await worker(taskQueue, dying);
   const firstRun = first.run();
   const workflowId = gitOperationWorkflowId(ws.id, 'commitPush', randomBytes(4).toString('hex'));
-  const handle = await run(
+  const handle = await stack.run(
     taskQueue,
     { op: 'commitPush', agentId: 'agent-c', workspaceId: ws.id, message: 'crash-safe commit' },
     workflowId,

@@ -12,66 +12,39 @@ import { join } from 'node:path';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { parseConfig, type Config } from '../../lib/config/index.js';
 import { ErrorType } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
-import { createMetrics, type Metrics } from '../../lib/metrics.js';
+import type { Metrics } from '../../lib/metrics.js';
 import type { SandboxProvider } from '../../lib/sandbox/index.js';
-import { createGitService, type SimpleGitService } from '../../lib/service/index.js';
+import type { SimpleGitService } from '../../lib/service/index.js';
 import { createGitWorker } from '../../workers/git-worker.js';
-import { gitOperationWorkflow, type GitOperationInput } from '../../workflows/git-operation/workflow.js';
 import { mergeQueueWorkflowId } from '../../workflows/ids.js';
-import { freshDb, type TestDb } from '../helpers/db.js';
 import { recordHistory } from '../helpers/history.js';
-import { createBareRepo, git } from '../helpers/git.js';
-import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { git } from '../helpers/git.js';
+import { uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { startGitWorkflowStack, type GitWorkflowStack } from '../helpers/git-workflow.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
 
 let env: TestWorkflowEnvironment;
-let tdb: TestDb;
-let config: Config;
 let service: SimpleGitService;
 let sandboxRoot: string;
 let metrics: Metrics;
-const repos: { cleanup(): void }[] = [];
+let stack: GitWorkflowStack;
 
 beforeAll(async () => {
-  env = await testEnv();
-  tdb = await freshDb('mqueue');
-  sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-mqueue-sb-'));
-  config = parseConfig({
-    sandbox: { provider: 'local', localRoot: sandboxRoot, timeoutMs: 600_000 },
-    security: { encryptionKey: randomBytes(32).toString('base64') },
-    // the bare repositories live in the temp dir; agents push to the shared main (through the queue)
-    git: {
-      backoffBaseMs: 20,
-      backoffMaxMs: 200,
-      remotes: [{ scheme: 'file', pathPrefix: tmpdir() }],
-      pushBranches: ['agent/{agentId}/**', 'main'],
-    },
-    // queue for main only: agent branches keep the lock path
-    push: { mode: 'lock', rules: [{ branch: 'main', mode: 'queue' }] },
+  // queue for main only: agent branches keep the lock path
+  stack = await startGitWorkflowStack('mqueue', {
+    log,
+    config: { push: { mode: 'lock', rules: [{ branch: 'main', mode: 'queue' }] } },
   });
-  metrics = createMetrics({ defaultMetrics: false });
-  service = createGitService({ config, db: tdb.db, metrics, log, approach: 'simple' });
-  await service.start();
+  ({ env, service, sandboxRoot, metrics } = stack);
 });
 
 afterAll(async () => {
-  await service?.close();
-  await tdb?.drop();
-  await env?.teardown();
-  for (const r of repos) r.cleanup();
-  if (sandboxRoot) rmSync(sandboxRoot, { recursive: true, force: true });
+  await stack?.close();
 });
-
-function repo(files?: Record<string, string>) {
-  const r = createBareRepo(files);
-  repos.push(r);
-  return r;
-}
 
 async function worker(taskQueue: string, provider?: SandboxProvider): Promise<Worker> {
   return createGitWorker({
@@ -87,13 +60,9 @@ async function worker(taskQueue: string, provider?: SandboxProvider): Promise<Wo
   });
 }
 
-function run<I extends GitOperationInput>(taskQueue: string, input: I, workflowId = uniqueId(`gitop-${input.op}`)) {
-  return env.client.workflow.start(gitOperationWorkflow, { taskQueue, workflowId, args: [input] });
-}
-
 async function createWs(taskQueue: string, agentId: string, repoUrl: string) {
   const res = await (
-    await run(taskQueue, {
+    await stack.run(taskQueue, {
       op: 'create',
       agentId,
       workspaceId: uniqueId('ws'),
@@ -137,7 +106,7 @@ async function pushAll(
   for (const [i, ws] of workspaces.entries()) await service.writeFile(ws.id, ...file(i));
   const handles = await Promise.all(
     workspaces.map((ws, i) =>
-      run(taskQueue, {
+      stack.run(taskQueue, {
         op: 'commitPush',
         agentId: `${agentPrefix}-${i}`,
         workspaceId: ws.id,
@@ -151,7 +120,7 @@ async function pushAll(
 
 test('N agents pushing one branch in queue mode all land exactly once; no staged ref is left', async () => {
   const taskQueue = uniqueQueue('mq-many');
-  const remote = repo();
+  const remote = stack.repo();
   const n = 8;
   await (
     await worker(taskQueue)
@@ -188,7 +157,7 @@ test('N agents pushing one branch in queue mode all land exactly once; no staged
 
 test('a conflicting commit is answered GitConflict with its files; the others in the batch land', async () => {
   const taskQueue = uniqueQueue('mq-conflict');
-  const remote = repo({ 'shared.txt': 'one\ntwo\nthree\n' });
+  const remote = stack.repo({ 'shared.txt': 'one\ntwo\nthree\n' });
   await (
     await worker(taskQueue)
   ).runUntil(async () => {
@@ -212,7 +181,7 @@ test('a conflicting commit is answered GitConflict with its files; the others in
 
 test('an outside push between batches: the next batch lands on top of it', async () => {
   const taskQueue = uniqueQueue('mq-outside');
-  const remote = repo();
+  const remote = stack.repo();
   await (
     await worker(taskQueue)
   ).runUntil(async () => {
@@ -241,7 +210,7 @@ test('an outside push between batches: the next batch lands on top of it', async
 
 test('a remote refusing custom refs: staged on refs/heads/sgc-queue/<id> instead, landed, the staged branch deleted', async () => {
   const taskQueue = uniqueQueue('mq-fallback');
-  const remote = repo();
+  const remote = stack.repo();
   const hook = join(remote.bare, 'hooks', 'pre-receive');
   writeFileSync(
     hook,
