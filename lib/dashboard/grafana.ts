@@ -134,6 +134,22 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
       legend: `P${Math.round(qq * 100)}${legend}`,
     }));
 
+  /** a validation trigger: the hourly `metric` against its `validation.thresholds` entry */
+  const trigger = (
+    title: string,
+    unit: string,
+    key: keyof typeof v.thresholds,
+    metric: string,
+    legend: string,
+    o: { window?: string; description?: string } = {},
+  ): PanelSpec => ({
+    title,
+    unit,
+    threshold: { value: v.thresholds[key], label: 'trigger above' },
+    description: o.description ?? `${metric} per hour vs validation.thresholds.${key}.`,
+    targets: [{ expr: vq(metric, o.window), legend }],
+  });
+
   const rows: { title: string; panels: PanelSpec[] }[] = [
     {
       title: 'Operations (both approaches)',
@@ -338,49 +354,22 @@ export function grafanaDashboard(config: DashboardConfig): Dashboard {
     {
       title: 'Validation period: migration triggers (hourly points)',
       panels: [
-        {
-          title: 'Trigger: peak concurrency',
-          unit: 'short',
-          threshold: { value: v.thresholds.concurrency, label: 'trigger above' },
-          description: 'validation.peak_concurrency per hour vs validation.thresholds.concurrency.',
-          targets: [{ expr: vq('validation.peak_concurrency'), legend: 'peak concurrency' }],
-        },
-        {
-          title: 'Trigger: cost per operation',
-          unit: 'currencyUSD',
-          threshold: { value: v.thresholds.costPerOp, label: 'trigger above' },
-          description: 'validation.cost_per_operation per hour vs validation.thresholds.costPerOp.',
-          targets: [{ expr: vq('validation.cost_per_operation'), legend: 'USD per operation' }],
-        },
-        {
-          title: 'Trigger: P95 latency',
-          unit: 's',
-          threshold: { value: v.thresholds.p95Seconds, label: 'trigger above' },
-          description: 'validation.latency_p95_seconds per hour vs validation.thresholds.p95Seconds.',
-          targets: [{ expr: vq('validation.latency_p95_seconds'), legend: 'P95' }],
-        },
-        {
-          title: 'Trigger: error rate',
-          unit: 'percentunit',
-          threshold: { value: v.thresholds.errorRate, label: 'trigger above' },
-          description: 'validation.error_rate per hour vs validation.thresholds.errorRate.',
-          targets: [{ expr: vq('validation.error_rate'), legend: 'error rate' }],
-        },
-        {
-          title: 'Trigger: monthly cost',
-          unit: 'currencyUSD',
-          threshold: { value: v.thresholds.monthlyCost, label: 'trigger above' },
+        trigger('Trigger: peak concurrency', 'short', 'concurrency', 'validation.peak_concurrency', 'peak concurrency'),
+        trigger(
+          'Trigger: cost per operation',
+          'currencyUSD',
+          'costPerOp',
+          'validation.cost_per_operation',
+          'USD per operation',
+        ),
+        trigger('Trigger: P95 latency', 's', 'p95Seconds', 'validation.latency_p95_seconds', 'P95'),
+        trigger('Trigger: error rate', 'percentunit', 'errorRate', 'validation.error_rate', 'error rate'),
+        trigger('Trigger: monthly cost', 'currencyUSD', 'monthlyCost', 'validation.monthly_cost', 'monthly cost', {
+          window: '1d',
           description:
             'validation.monthly_cost (trailing day projected to 30 days) vs validation.thresholds.monthlyCost.',
-          targets: [{ expr: vq('validation.monthly_cost', '1d'), legend: 'monthly cost' }],
-        },
-        {
-          title: 'Trigger: throughput',
-          unit: 'opm',
-          threshold: { value: v.thresholds.throughputOpsPerMin, label: 'trigger above' },
-          description: 'validation.throughput_ops_per_min per hour vs validation.thresholds.throughputOpsPerMin.',
-          targets: [{ expr: vq('validation.throughput_ops_per_min'), legend: 'ops/min' }],
-        },
+        }),
+        trigger('Trigger: throughput', 'opm', 'throughputOpsPerMin', 'validation.throughput_ops_per_min', 'ops/min'),
       ],
     },
   ];
