@@ -742,7 +742,7 @@ export function fitDailySeries(
     Number.isFinite(pooled.slopeSe) &&
     (!Number.isFinite(ownSe) ||
       Math.abs(ownSlope / own.level - before.slope / beforeLevel) <=
-        POOL_MAX_T * Math.hypot(ownSe / own.level, before.slopeSe / beforeLevel));
+        POOL_MAX_T * Math.hypot(ownSe / own.level, (before.slopeSe * Math.sqrt(inflation)) / beforeLevel));
   const fittedSlope = usePooled && pooled ? pooled.slope : ownSlope;
   // level at xMean: the mean of the detrended days (one-offs were replaced above)
   const { level, sigma: ownSigma } = usePooled ? spread(fittedSlope) : own;
