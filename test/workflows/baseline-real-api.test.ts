@@ -5,17 +5,15 @@
  * Prometheus scraping that API's /metrics every second; the phases worker with the real baseline
  * activities. Windows are seconds long and the rate low, so a 2-core machine keeps up.
  */
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { parse as parseYaml } from 'yaml';
 import { buildApp, type App } from '../../api/app.js';
-import { sha256Hex } from '../../lib/baseline/archive.js';
 import { header, parseSamples } from '../../lib/baseline/csv.js';
 import { parseConfig, type Config } from '../../lib/config/index.js';
 import { createLogger } from '../../lib/log.js';
@@ -32,6 +30,7 @@ import { createBareRepo, git } from '../helpers/git.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { baselineWorker } from '../helpers/baseline-worker.js';
+import { assertBaselineArtifacts } from '../helpers/baseline-artifacts.js';
 
 const baselineRunRepo = () => createBaselineRunRepository(tdb.db);
 const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
@@ -185,23 +184,13 @@ test('a baseline with seconds-long samples against the real API produces every a
   }
 
   const dir = join(reportsDir, runId);
-  const files = (await readdir(dir)).sort();
-  for (const f of [
-    'metadata.json',
-    'metrics.csv',
-    'metrics-extended.csv',
-    'metrics-warmup.csv',
-    'slo.sloth.yaml',
-    `${runId}-production.md`,
-    `${runId}-production.html`,
-    `${runId}-production-extended.md`,
-    `${runId}-slo.md`,
-    `${runId}-summary.md`,
-    `${runId}-summary.html`,
-    'manifest.json',
-    'archive.tar.gz',
-  ])
-    assert.ok(files.includes(f), `${f} missing from ${files.join(', ')}`);
+  // every artifact, vouched for by the manifest, and the agent token in none
+  await assertBaselineArtifacts(dir, runId, {
+    samples: 3,
+    fallback: false,
+    archiveSha256: result.archive?.sha256,
+    token: TOKEN,
+  });
 
   const csv = await readFile(join(dir, 'metrics.csv'), 'utf8');
   const lines = csv.split('\n').filter((l) => l !== '');
@@ -224,28 +213,7 @@ test('a baseline with seconds-long samples against the real API produces every a
   assert.equal(parseSamples(await readFile(join(dir, 'metrics-extended.csv'), 'utf8')).length, 1);
   assert.equal(parseSamples(await readFile(join(dir, 'metrics-warmup.csv'), 'utf8')).length, 1);
 
-  const metadata = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'));
-  assert.equal(metadata.runId, runId);
-  assert.equal(metadata.parameters.baseline.samples, 3);
-  assert.match(await readFile(join(dir, `${runId}-production.html`), 'utf8'), /<svg/);
-  assert.equal(
-    (parseYaml(await readFile(join(dir, 'slo.sloth.yaml'), 'utf8')) as { version: string }).version,
-    'prometheus/v1',
-  );
-  assert.match(await readFile(join(dir, `${runId}-summary.md`), 'utf8'), /Completion summary/);
-
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
-    files: { name: string; sha256: string }[];
-  };
-  // expect, not assert.deepEqual: fs arrays come from Node's realm, not the test's vm context
-  expect(manifest.files.map((f) => f.name).sort()).toEqual(
-    files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'),
-  );
-  for (const f of manifest.files) assert.equal(f.sha256, sha256Hex(await readFile(join(dir, f.name))), f.name);
-  assert.equal(sha256Hex(await readFile(join(dir, 'archive.tar.gz'))), result.archive?.sha256);
-
-  // the agent token is in no artifact and not in the run record
-  for (const f of files) assert.ok(!(await readFile(join(dir, f))).includes(TOKEN), `token leaked into ${f}`);
+  // nor in the run record
   const run = await baselineRunRepo().findById(runId);
   assert.equal(run?.outcome, 'ok');
   assert.ok(!JSON.stringify(run).includes(TOKEN));

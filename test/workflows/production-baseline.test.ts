@@ -1,15 +1,13 @@
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import pino from 'pino';
-import { parse as parseYaml } from 'yaml';
 import { header, parse, parseSamples } from '../../lib/baseline/csv.js';
-import { sha256Hex } from '../../lib/baseline/archive.js';
 import { parseConfig } from '../../lib/config/index.js';
 import { PromClient } from '../../lib/prom/client.js';
 import { createBaselineRunRepository, createBaselineSampleRepository } from '../../lib/store/baseline.js';
@@ -33,6 +31,7 @@ import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
 import { baselineWorker } from '../helpers/baseline-worker.js';
+import { assertBaselineArtifacts } from '../helpers/baseline-artifacts.js';
 
 const baselineRunRepo = () => createBaselineRunRepository(tdb.db);
 const baselineSampleRepo = () => createBaselineSampleRepository(tdb.db);
@@ -162,24 +161,16 @@ test('a baseline through real Prometheus produces every artifact, stores its row
   assert.equal(result.trip, null);
 
   const dir = join(reportsDir, runId);
-  const files = (await readdir(dir)).sort();
-  for (const f of [
-    'metadata.json',
-    'metrics.csv',
-    'metrics-extended.csv',
-    'metrics-fallback.csv',
-    'metrics-warmup.csv',
-    'slo.sloth.yaml',
-    `${runId}-production.md`,
-    `${runId}-production.html`,
-    `${runId}-production-extended.md`,
-    `${runId}-slo.md`,
-    `${runId}-summary.md`,
-    `${runId}-summary.html`,
-    'manifest.json',
-    'archive.tar.gz',
-  ])
-    assert.ok(files.includes(f), `${f} missing from ${files.join(', ')}`);
+  // every artifact, vouched for by the manifest, no secret in any
+  const { metadata, listed, archive } = await assertBaselineArtifacts(dir, runId, {
+    samples: 3,
+    fallback: true,
+    archiveSha256: result.archive?.sha256,
+    token: TOKEN,
+  });
+  assert.equal(metadata.environment.hostname, 'test-host');
+  // the archive holds them all
+  assert.deepEqual(tarNames(archive).sort(), [...listed, 'manifest.json'].map((f) => `${runId}/${f}`).sort());
 
   const csv = await readFile(join(dir, 'metrics.csv'), 'utf8');
   assert.equal(csv.split('\n')[0], header('default'));
@@ -198,33 +189,6 @@ test('a baseline through real Prometheus produces every artifact, stores its row
     'cache_hit_rate from Prometheus',
   );
   assert.equal(parseSamples(await readFile(join(dir, 'metrics-extended.csv'), 'utf8')).length, 2);
-
-  const metadata = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'));
-  assert.equal(metadata.runId, runId);
-  assert.equal(metadata.environment.hostname, 'test-host');
-  assert.equal(metadata.parameters.baseline.samples, 3);
-  const html = await readFile(join(dir, `${runId}-production.html`), 'utf8');
-  assert.match(html, /<svg/);
-  assert.equal(
-    (parseYaml(await readFile(join(dir, 'slo.sloth.yaml'), 'utf8')) as { version: string }).version,
-    'prometheus/v1',
-  );
-  assert.match(await readFile(join(dir, `${runId}-summary.md`), 'utf8'), /Completion summary/);
-
-  // the manifest vouches for every file, and the archive holds them all
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
-    files: { name: string; sha256: string }[];
-  };
-  const listed = manifest.files.map((f) => f.name).sort();
-  // expect, not assert.deepEqual: fs arrays come from Node's realm, not the test's vm context
-  expect(listed).toEqual(files.filter((f) => f !== 'manifest.json' && f !== 'archive.tar.gz'));
-  for (const f of manifest.files) assert.equal(f.sha256, sha256Hex(await readFile(join(dir, f.name))), f.name);
-  const archive = await readFile(join(dir, 'archive.tar.gz'));
-  assert.equal(sha256Hex(archive), result.archive?.sha256);
-  assert.deepEqual(tarNames(archive).sort(), [...listed, 'manifest.json'].map((f) => `${runId}/${f}`).sort());
-
-  // no secret anywhere in the artifacts
-  for (const f of files) assert.ok(!(await readFile(join(dir, f))).includes(TOKEN), `token leaked into ${f}`);
 
   const reports = await reportRepo().list({ runId });
   assert.deepEqual(reports.map((r) => r.kind).sort(), [
