@@ -84,18 +84,20 @@ export interface DriftProcessResult {
 
 export interface DriftReportResult {
   reportId: string;
+  /** true only when every process meets 7/7 */
   passed: boolean;
   /** `provisional` (a short soak) or `full` (at least drift.fullReviewMinSeconds observed) */
   mode: 'provisional' | 'full';
   /** criteria met by the weakest process */
   met: number;
-  /** "FAIL (provisional) — worker: 6/7 criteria met (failed: memory_growth); api: 7/7 criteria met" */
+  /** overall: "FAIL (provisional) — worker: 6/7 criteria met (failed: memory_growth); api: 7/7 criteria met" */
   summary: string;
-  /** `process:criterion` that failed / had no data */
+  /** `process:criterion` that failed (memory_growth, cpu, …) / had no data */
   failed: string[];
   missing: string[];
   /** the processes that did not meet 7/7 */
   failedProcesses: string[];
+  /** per process: "N/7 criteria met", failed and missing criteria */
   processes: DriftProcessResult[];
   samples: number;
 }

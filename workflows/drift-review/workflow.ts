@@ -8,7 +8,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { DriftActivities, DriftProcessResult, DriftTargetInput } from '../../activities/drift.js';
+import type { DriftActivities, DriftReportResult, DriftTargetInput } from '../../activities/drift.js';
 import { targetName, toSampleSet, type DriftSampleSet, type DriftStoredSample } from '../../lib/drift/review.js';
 import type { DriftThresholds } from '../../lib/drift/verdict.js';
 import { artifactRunId } from '../ids.js';
@@ -51,25 +51,9 @@ export interface DriftReviewInput {
   carry?: DriftCarry;
 }
 
-export interface DriftReviewResult {
+/** The report's verdict (activities/drift.ts), returned as it is with the review's id. */
+export interface DriftReviewResult extends DriftReportResult {
   reviewId: string;
-  /** true only when every process meets 7/7 */
-  passed: boolean;
-  /** `provisional` (a short soak) or `full` (at least fullReviewMinSeconds observed) */
-  mode: 'provisional' | 'full';
-  /** criteria met by the weakest process */
-  met: number;
-  /** overall: "FAIL (provisional) — worker: 6/7 criteria met (failed: memory_growth); api: 7/7 criteria met" */
-  summary: string;
-  /** `process:criterion` that failed (memory_growth, cpu, …) / had no data */
-  failed: string[];
-  missing: string[];
-  /** processes that did not meet 7/7 */
-  failedProcesses: string[];
-  /** per process: "N/7 criteria met", failed and missing criteria */
-  processes: DriftProcessResult[];
-  reportId: string;
-  samples: number;
 }
 
 /**
