@@ -87,19 +87,22 @@ async function latchMark(q: Queryable): Promise<number> {
   return Number(rows[0]!.id);
 }
 
+/** A flag_latch_events row as the two event queries select it. */
+interface LatchEventRow {
+  id: string;
+  action: 'latch' | 'unlatch';
+  actor: string;
+  reason: string;
+  rollback_event_id: string | null;
+  at: Date;
+}
+
 /**
  * The latest kill that latched after the mark, if any: "was the kill switch pulled meanwhile?"
  * Event ids, not clocks, so no clock skew between processes can hide a kill.
  */
 async function latchedAfter(q: Queryable, mark: number): Promise<LatchEvent | null> {
-  const { rows } = await q.query<{
-    id: string;
-    action: 'latch' | 'unlatch';
-    actor: string;
-    reason: string;
-    rollback_event_id: string | null;
-    at: Date;
-  }>(
+  const { rows } = await q.query<LatchEventRow>(
     `SELECT id, action, actor, reason, rollback_event_id, at FROM flag_latch_events WHERE action = 'latch' AND id > $1 ORDER BY id DESC LIMIT 1`,
     [mark],
   );
@@ -108,27 +111,14 @@ async function latchedAfter(q: Queryable, mark: number): Promise<LatchEvent | nu
 
 /** Latch and unlatch events, newest first. */
 async function latchEvents(q: Queryable, limit = 50): Promise<LatchEvent[]> {
-  const { rows } = await q.query<{
-    id: string;
-    action: 'latch' | 'unlatch';
-    actor: string;
-    reason: string;
-    rollback_event_id: string | null;
-    at: Date;
-  }>('SELECT id, action, actor, reason, rollback_event_id, at FROM flag_latch_events ORDER BY id DESC LIMIT $1', [
-    Math.min(Math.max(Math.trunc(limit), 1), 1_000),
-  ]);
+  const { rows } = await q.query<LatchEventRow>(
+    'SELECT id, action, actor, reason, rollback_event_id, at FROM flag_latch_events ORDER BY id DESC LIMIT $1',
+    [Math.min(Math.max(Math.trunc(limit), 1), 1_000)],
+  );
   return rows.map(toEvent);
 }
 
-function toEvent(r: {
-  id: string;
-  action: 'latch' | 'unlatch';
-  actor: string;
-  reason: string;
-  rollback_event_id: string | null;
-  at: Date;
-}): LatchEvent {
+function toEvent(r: LatchEventRow): LatchEvent {
   return {
     id: Number(r.id),
     action: r.action,
