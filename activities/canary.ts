@@ -7,6 +7,7 @@ import type { FlagStore, RollbackSource } from '../lib/flags/store.js';
 import type { Logger } from '../lib/log.js';
 import { namedQuery, promDuration, type PromClient, type PromScalar } from '../lib/prom/client.js';
 import { runReconciliation } from '../lib/reconcile/reconcile.js';
+import type { HotBackupProbe } from '../lib/service/hot-backup.js';
 
 export interface ApplyStageFlagsInput {
   rolloutId: string;
@@ -110,6 +111,11 @@ export interface CanaryActivityDeps {
   setDivergence?: (ratio: number) => void;
   /** Sets `gitops_canary_stage` in this process's registry: the stage just applied, or `rolled_back`. */
   setStage?: (stage: string) => void;
+  /**
+   * Is approach 1 warm — can it serve an operation now (lib/service/hot-backup.ts)? Absent in a
+   * worker that does not run approach 1: every probe then answers cold, with that reason.
+   */
+  probeHotBackup?: () => Promise<HotBackupProbe>;
   log: Logger;
 }
 
@@ -210,6 +216,26 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
         }),
       );
       return Object.fromEntries(entries) as unknown as AnalysisValues;
+    },
+
+    /**
+     * The hot-backup warmth probe of a cutover analysis (issue 10 item 2): can approach 1 serve an
+     * operation now? Never fails: a failing or missing probe is a cold answer with the reason.
+     */
+    async probeHotBackup(): Promise<HotBackupProbe> {
+      if (deps.probeHotBackup === undefined)
+        return {
+          warm: false,
+          ms: 0,
+          detail: 'this worker cannot probe approach 1 (service.approach is not routed): warmth unknown',
+        };
+      const r = await deps.probeHotBackup().catch((e: unknown): HotBackupProbe => ({
+        warm: false,
+        ms: 0,
+        detail: `probe failed: ${(e as Error).message}`,
+      }));
+      (r.warm ? log.info : log.warn).call(log, { warm: r.warm, ms: r.ms, detail: r.detail }, 'hot backup probed');
+      return r;
     },
 
     /**

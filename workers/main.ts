@@ -180,6 +180,7 @@ async function main(): Promise<void> {
           queries: config.queries,
           reportsDir,
           metrics,
+          probeHotBackup: composed.probeHotBackup,
           log: actLog,
         }),
         ...baselineActivities({

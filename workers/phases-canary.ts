@@ -31,6 +31,7 @@ import type { FlagStore } from '../lib/flags/store.js';
 import type { Logger } from '../lib/log.js';
 import { setCanaryStage, type Metrics } from '../lib/metrics.js';
 import type { PromClient } from '../lib/prom/client.js';
+import type { HotBackupProbe } from '../lib/service/hot-backup.js';
 
 export interface CanaryWorkerDeps {
   db: Db;
@@ -43,6 +44,8 @@ export interface CanaryWorkerDeps {
   queries: Record<string, string>;
   reportsDir: string;
   metrics: Pick<Metrics, 'reconciliationDivergence' | 'canaryStage'>;
+  /** is approach 1 warm? (lib/service/compose.ts; absent when this worker does not run approach 1) */
+  probeHotBackup?: () => Promise<HotBackupProbe>;
   log: Logger;
 }
 
@@ -57,6 +60,7 @@ export function canaryActivities(deps: CanaryWorkerDeps) {
       db: deps.db,
       setDivergence: (ratio) => deps.metrics.reconciliationDivergence.set(ratio),
       setStage: (stage) => setCanaryStage(deps.metrics, stage),
+      probeHotBackup: deps.probeHotBackup,
       log: deps.log.child({ component: 'canary-activities' }),
     }),
     ...createDrillActivities({

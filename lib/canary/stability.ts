@@ -37,6 +37,23 @@ export interface HotBackupBreach {
   detail: string;
 }
 
+/** One warmth probe of approach 1 (lib/service/hot-backup.ts), as a cutover analysis recorded it. */
+export interface WarmthProbe {
+  warm: boolean;
+  ms: number;
+  detail: string;
+}
+
+/** The warmth probes of the cutover analyses: was approach 1 a hot backup the kill switch could land on? */
+export interface HotBackupWarmth {
+  probes: number;
+  cold: number;
+  /** the first cold probe (ISO time, stage, why); null while every probe was warm */
+  firstCold: { at: string; stage: string; detail: string } | null;
+  /** the latest probe */
+  last: (WarmthProbe & { at: string }) | null;
+}
+
 /** What the rollout saw of its hot-backup period. */
 export interface HotBackupRecord {
   /** epoch ms the first hot-backup stage's flags were applied; null before */
@@ -45,13 +62,15 @@ export interface HotBackupRecord {
   /** breaching analyses' triggers, oldest first (at most {@link MAX_BREACHES_KEPT} kept) */
   breaches: HotBackupBreach[];
   breachCount: number;
+  /** approach 1's warmth in the cutover analyses; absent in states from before the probe */
+  warmth?: HotBackupWarmth;
 }
 
 export const MAX_BREACHES_KEPT = 10;
 
 export const NO_HOT_BACKUP: HotBackupRecord = { since: null, analyses: 0, breaches: [], breachCount: 0 };
 
-export type StabilityCriterion = 'p90_push' | 'pool_reuse' | 'error_rate' | 'rollback_triggers';
+export type StabilityCriterion = 'p90_push' | 'pool_reuse' | 'error_rate' | 'rollback_triggers' | 'hot_backup_warm';
 
 export interface StabilityCheck {
   criterion: StabilityCriterion;
@@ -107,12 +126,48 @@ export function triggerCheck(hot: HotBackupRecord): StabilityCheck {
   };
 }
 
-/** Judges the hot-backup period against seed 004's success criteria and seed 002's triggers. */
+/**
+ * Approach 1 was a warm hot backup through the cutover analyses: probed at least once, and never
+ * cold (a cold probe is a moment a kill switch would have landed on a cold path).
+ */
+export function warmthCheck(hot: HotBackupRecord): StabilityCheck {
+  const w = hot.warmth ?? { probes: 0, cold: 0, firstCold: null, last: null };
+  if (w.probes === 0)
+    return {
+      criterion: 'hot_backup_warm',
+      ok: false,
+      value: null,
+      threshold: 0,
+      detail: 'approach 1 was never probed in a cutover analysis: its warmth as the hot backup is unknown',
+    };
+  if (w.cold === 0)
+    return {
+      criterion: 'hot_backup_warm',
+      ok: true,
+      value: 0,
+      threshold: 0,
+      detail: `approach 1 warm in all ${w.probes} probes of the cutover${w.last ? ` (last: ${w.last.ms} ms)` : ''}`,
+    };
+  const c = w.firstCold!;
+  return {
+    criterion: 'hot_backup_warm',
+    ok: false,
+    value: w.cold,
+    threshold: 0,
+    detail: `approach 1 was cold at ${c.at} in ${c.stage} (${c.detail})${w.cold > 1 ? `, ${w.cold} of ${w.probes} probes cold` : ''}`,
+  };
+}
+
+/**
+ * Judges the hot-backup period against seed 004's success criteria and seed 002's triggers, and
+ * (with `warmth`: runs under the canary-hot-backup-warmth patch) approach 1's warmth.
+ */
 export function evaluateStability(
   values: StabilityValues,
   t: StabilityThresholds,
   hot: HotBackupRecord,
   periodSeconds: number,
+  opts: { warmth?: boolean } = {},
 ): StabilityVerdict {
   const checks: StabilityCheck[] = [
     check(
@@ -140,6 +195,7 @@ export function evaluateStability(
       'approach-2 error rate',
     ),
     triggerCheck(hot),
+    ...(opts.warmth === true ? [warmthCheck(hot)] : []),
   ];
   const bad = checks.find((c) => !c.ok);
   return {

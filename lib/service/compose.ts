@@ -15,6 +15,7 @@ import { createGitService, servingWorkspaceLookup } from './index.js';
 import type { GitService } from './types.js';
 import { createProvider } from '../sandbox/index.js';
 import { createWorkspaceRepository } from '../store/workspaces.js';
+import { probeApproach1, type HotBackupProbe } from './hot-backup.js';
 import { rehomeDeps, type RehomeDeps } from './rehome.js';
 
 export interface ComposedService {
@@ -25,6 +26,8 @@ export interface ComposedService {
   flags?: FlagCache;
   /** re-homing approach-2 workspaces to approach 1 after a kill (routed mode) */
   rehome?: RehomeDeps;
+  /** is approach 1 warm (lib/service/hot-backup.ts)? The canary's cutover analyses ask (routed mode) */
+  probeHotBackup?: () => Promise<HotBackupProbe>;
   /** pre-warm and reconnect (the process that hosts the pool: the worker) */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -81,6 +84,7 @@ export async function composeGitService(deps: {
     pool: pooled.pool,
     flags,
     rehome,
+    probeHotBackup: () => probeApproach1(provider),
     start: async () => {
       await simple.start();
       await pooled.start();

@@ -54,3 +54,35 @@ describe('evaluateStability', () => {
     );
   });
 });
+
+describe('hot-backup warmth (approach 1 ready during cutover)', () => {
+  const warm = { warm: true, ms: 40, detail: 'served', at: '2026-12-01T00:00:00.000Z' };
+  test('with the warmth criterion: never probed, or cold once, is not stable; warm throughout is', () => {
+    const opts = { warmth: true };
+    const never = evaluateStability(good, DEFAULT_STABILITY, hot, WEEKS_2, opts);
+    expect(never.failing).toMatch(/^hot_backup_warm: approach 1 was never probed/);
+    const allWarm = { ...hot, warmth: { probes: 12, cold: 0, firstCold: null, last: warm } };
+    const ok = evaluateStability(good, DEFAULT_STABILITY, allWarm, WEEKS_2, opts);
+    expect(ok.stable).toBe(true);
+    expect(ok.checks.at(-1)).toMatchObject({ criterion: 'hot_backup_warm', ok: true });
+    const coldOnce = {
+      ...hot,
+      warmth: {
+        probes: 12,
+        cold: 2,
+        firstCold: { at: '2026-11-30T10:00:00.000Z', stage: 'cutover', detail: 'quota exhausted' },
+        last: warm,
+      },
+    };
+    const r = evaluateStability(good, DEFAULT_STABILITY, coldOnce, WEEKS_2, opts);
+    expect(r.stable).toBe(false);
+    expect(r.failing).toBe(
+      'hot_backup_warm: approach 1 was cold at 2026-11-30T10:00:00.000Z in cutover (quota exhausted), 2 of 12 probes cold',
+    );
+  });
+
+  test('without it (runs replayed from before the probe) the verdict is what it was', () => {
+    expect(evaluateStability(good, DEFAULT_STABILITY, hot, WEEKS_2).checks).toHaveLength(4);
+    expect(evaluateStability(good, DEFAULT_STABILITY, hot, WEEKS_2).stable).toBe(true);
+  });
+});

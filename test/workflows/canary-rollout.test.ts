@@ -113,12 +113,16 @@ afterAll(async () => {
   await env?.teardown();
 });
 
+/** Approach 1's warmth as the probe answers it (lib/service/hot-backup.ts on the real worker). */
+let hotBackup: { warm: boolean; detail: string } = { warm: true, detail: 'approach 1 (test) served a sandbox' };
+
 function activities() {
   return createCanaryActivities({
     flags: store,
     prom: new PromClient({ url: prom.url }),
     queries: DEFAULT_QUERIES,
     db: t.db,
+    probeHotBackup: async () => ({ ...hotBackup, ms: 5 }),
     log,
   });
 }
@@ -287,9 +291,15 @@ test('walks the seed-002 plan on advance — shadow 10% read-only, dual-write 50
         ['pool_reuse', true],
         ['error_rate', true],
         ['rollback_triggers', true],
+        ['hot_backup_warm', true],
       ],
     );
     assert.equal(end.hotBackup!.breachCount, 0);
+    // every cutover analysis probed approach 1 (the hot backup) and recorded it warm
+    assert.ok(end.hotBackup!.warmth!.probes >= 1 && end.hotBackup!.warmth!.cold === 0);
+    const cutoverAnalyses = end.lastAnalyses.filter((a) => a.stage === 'cutover');
+    assert.ok(cutoverAnalyses.length >= 1 && cutoverAnalyses.every((a) => a.hotBackup?.warm === true));
+    assert.ok(end.lastAnalyses.filter((a) => a.stage !== 'cutover').every((a) => a.hotBackup === undefined));
     assert.ok(end.hotBackup!.analyses >= 4);
     assert.equal((await h.describe()).typedSearchAttributes.get(sgcStatusKey), 'done');
     // the seed-002 path, one history per run (issue 10 item 2): shadow → dual_write → cutover
@@ -334,6 +344,57 @@ test('decommission is refused with the failing criterion while the hot backup is
     const end = await h.query(statusQuery);
     assert.equal(end.stability!.stable, true);
   });
+});
+
+test('approach 1 cold in a cutover analysis refuses decommission, naming hot_backup_warm; the analyses record each probe', async () => {
+  await resetFlags();
+  hotBackup = { warm: false, detail: 'approach 1 (local) is cold: sandbox quota exhausted' };
+  const taskQueue = uniqueQueue('canary-cold');
+  const w = await worker(taskQueue);
+  try {
+    await w.runUntil(async () => {
+      const h = await start(taskQueue, {
+        stages: [
+          { name: 'cutover', mode: 'cutover', percent: 100, shadow: true, holdSeconds: 3 },
+          { name: 'decommission', mode: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+        ],
+        queries: HEALTHY,
+      });
+      const cold = await waitStatus(h, 'a cold probe', (x) => (x.hotBackup!.warmth?.cold ?? 0) > 0);
+      assert.match(cold.hotBackup!.warmth!.firstCold!.detail, /sandbox quota exhausted/);
+      assert.equal(cold.lastAnalyses.at(-1)!.hotBackup!.warm, false);
+      assert.equal(cold.lastAnalyses.at(-1)!.status, 'ok', 'a cold hot backup is not a rollback trigger');
+      // approach 1 recovers: still refused, the cutover was not warm throughout
+      hotBackup = { warm: true, detail: 'approach 1 (local) served a sandbox' };
+      await waitStatus(h, 'cutover awaiting advance', (x) => x.status === 'awaiting_advance');
+      await h.executeUpdate(advanceUpdate, { args: [{ actor: 'lead' }] });
+      const s = await waitStatus(h, 'a no-go', (x) => (x.goNoGo ?? []).some((g) => g.decision === 'no-go'));
+      assert.equal(s.stage.name, 'cutover');
+      const noGo = s.goNoGo!.find((g) => g.decision === 'no-go')!;
+      assert.match(
+        noGo.why,
+        /^decommission refused: hot_backup_warm: approach 1 was cold at \S+ in cutover \(approach 1 \(local\) is cold: sandbox quota exhausted\)/,
+      );
+      assert.equal(noGo.by, 'lead');
+      assert.deepEqual(
+        noGo.stability!.map((c) => [c.criterion, c.ok]),
+        [
+          ['p90_push', true],
+          ['pool_reuse', true],
+          ['error_rate', true],
+          ['rollback_triggers', true],
+          ['hot_backup_warm', false],
+        ],
+        'the no-go names approach 1 not warm, and only that',
+      );
+      assert.equal(s.stability!.stable, false);
+      await flagsAre(100, true, 100); // approach 1 stays the hot backup
+      await h.signal(rollbackSignal, { reason: 'test over' });
+      assert.equal((await h.result()).outcome, 'rolled_back');
+    });
+  } finally {
+    hotBackup = { warm: true, detail: 'approach 1 (test) served a sandbox' };
+  }
 });
 
 test('a rollback trigger breached in the hot backup refuses the advance into decommission with the trigger named', async () => {

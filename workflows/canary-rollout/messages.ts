@@ -20,7 +20,7 @@ import type {
   TriggerName,
   TriggerResult,
 } from '../../lib/canary/analysis.js';
-import type { HotBackupRecord, StabilityCriterion, StabilityVerdict } from '../../lib/canary/stability.js';
+import type { HotBackupRecord, StabilityCriterion, StabilityVerdict, WarmthProbe } from '../../lib/canary/stability.js';
 
 export interface AdvanceRequest {
   /** the stage being approved; when given and the rollout is elsewhere, the request is refused (no double advance) */
@@ -78,6 +78,8 @@ export interface AnalysisRecord {
   triggers: TriggerResult[];
   /** the window this analysis measured, seconds (wider than the plan's after too little data) */
   windowSeconds?: number;
+  /** cutover analyses: was approach 1, the hot backup, warm (could it serve an operation)? */
+  hotBackup?: WarmthProbe;
 }
 
 /**

@@ -35,7 +35,9 @@ import {
   NO_HOT_BACKUP,
   triggerCheck,
   type HotBackupRecord,
+  type HotBackupWarmth,
   type StabilityThresholds,
+  type WarmthProbe,
   type StabilityVerdict,
 } from '../../lib/canary/stability.js';
 import type {
@@ -69,6 +71,12 @@ export interface CanaryPlan {
    * a run recorded before them (the workflow's `patched('canary-seed002-plan')`).
    */
   seed002: boolean;
+  /**
+   * Cutover analyses probe approach 1's warmth and decommission requires it warm (issue 10 item 2,
+   * "approach 1 kept ready during the hot backup"). False when replaying a run recorded before
+   * the probe (the workflow's `patched('canary-hot-backup-warmth')`).
+   */
+  hotBackupWarmth: boolean;
   /** not enough data for this long pauses the rollout */
   insufficientPauseMs: number;
   /** the widest a widened analysis window gets, seconds */
@@ -91,7 +99,7 @@ export const LEGACY_DEFAULT_STAGES: CanaryStage[] = [
 /** Widened windows grow to at most this many times the configured window. */
 export const MAX_WINDOW_FACTOR = 16;
 
-export function planOf(input: CanaryRolloutInput, seed002 = true): CanaryPlan {
+export function planOf(input: CanaryRolloutInput, seed002 = true, hotBackupWarmth = seed002): CanaryPlan {
   const interval = input.analysisIntervalSeconds ?? DEFAULT_ANALYSIS_INTERVAL_SECONDS;
   const windowSeconds = Math.max(1, Math.ceil(input.analysisWindowSeconds ?? interval));
   return {
@@ -104,6 +112,7 @@ export function planOf(input: CanaryRolloutInput, seed002 = true): CanaryPlan {
     autoAdvance: input.autoAdvance ?? false,
     maxAnalysesPerRun: input.maxAnalysesPerRun ?? DEFAULT_MAX_ANALYSES_PER_RUN,
     seed002,
+    hotBackupWarmth: seed002 && hotBackupWarmth,
     insufficientPauseMs: (input.insufficientDataPauseSeconds ?? DEFAULT_INSUFFICIENT_DATA_PAUSE_SECONDS) * 1000,
     maxWindowSeconds: windowSeconds * MAX_WINDOW_FACTOR,
     stability: { ...DEFAULT_STABILITY, ...input.stability },
@@ -343,6 +352,7 @@ export function recordAnalysis(
   values: AnalysisValues,
   at: number,
   end: number,
+  warmth?: WarmthProbe,
 ): NextAction {
   s.analysesThisRun++;
   s.analysesTotal++;
@@ -362,7 +372,7 @@ export function recordAnalysis(
     } else if (verdict.status !== 'inconclusive') {
       s.stage.insufficientSince = null;
     }
-    recordHotBackup(plan, s, verdict.triggers, at);
+    recordHotBackup(plan, s, verdict.triggers, at, warmth);
   }
   const next = nextState(s.stage.streaks, verdict, plan.consecutiveBreaches, insufficientFor);
   s.stage.streaks = next.streaks;
@@ -379,6 +389,7 @@ export function recordAnalysis(
       status: verdict.status,
       triggers: verdict.triggers,
       ...(plan.seed002 ? { windowSeconds: measured } : {}),
+      ...(warmth ? { hotBackup: warmth } : {}),
     },
   ].slice(-RECENT_ANALYSES);
   if (next.action === 'rollback' && s.rollbackPending === null) {
@@ -397,7 +408,13 @@ export function recordAnalysis(
 }
 
 /** Counts an analysis of a hot-backup stage (dual_write, cutover) and keeps its breaches. */
-function recordHotBackup(plan: CanaryPlan, s: CanaryState, triggers: TriggerResult[], at: number): void {
+function recordHotBackup(
+  plan: CanaryPlan,
+  s: CanaryState,
+  triggers: TriggerResult[],
+  at: number,
+  warmth?: WarmthProbe,
+): void {
   const stage = currentStage(plan, s);
   const mode = stageMode(stage);
   if (mode === null || !HOT_BACKUP_MODES.includes(mode)) return;
@@ -411,6 +428,24 @@ function recordHotBackup(plan: CanaryPlan, s: CanaryState, triggers: TriggerResu
       ...hot.breaches,
       ...breaches.map((t) => ({ trigger: t.trigger, stage: stage.name, at: iso(at), detail: t.detail })),
     ].slice(0, MAX_BREACHES_KEPT),
+    ...(hot.warmth || warmth ? { warmth: nextWarmth(hot.warmth, warmth, stage.name, at) } : {}),
+  };
+}
+
+/** Counts one warmth probe (none: the record as it was). */
+function nextWarmth(
+  w: HotBackupWarmth | undefined,
+  probe: WarmthProbe | undefined,
+  stage: string,
+  at: number,
+): HotBackupWarmth {
+  const cur = w ?? { probes: 0, cold: 0, firstCold: null, last: null };
+  if (probe === undefined) return cur;
+  return {
+    probes: cur.probes + 1,
+    cold: cur.cold + (probe.warm ? 0 : 1),
+    firstCold: cur.firstCold ?? (probe.warm ? null : { at: iso(at), stage, detail: probe.detail }),
+    last: { ...probe, at: iso(at) },
   };
 }
 

@@ -13,9 +13,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CanaryActivities } from '../../activities/canary.js';
-import { stageFlags, type AnalysisValues, type CanaryStage, type CanaryThresholds } from '../../lib/canary/analysis.js';
+import {
+  stageFlags,
+  stageMode,
+  type AnalysisValues,
+  type CanaryStage,
+  type CanaryThresholds,
+} from '../../lib/canary/analysis.js';
 import { windowProblem } from '../../lib/canary/bounds.js';
-import { evaluateStability, type StabilityThresholds } from '../../lib/canary/stability.js';
+import { evaluateStability, type StabilityThresholds, type WarmthProbe } from '../../lib/canary/stability.js';
 import { ErrorType } from '../../lib/errors.js';
 import { memoSummary } from '../memo.js';
 import { canaryRollbackEvent, canaryStageEvent, notifyEvent } from '../notify.js';
@@ -124,6 +130,13 @@ const { applyStageFlags, killSwitch } = proxyActivities<CanaryActivities>({
   },
 });
 
+const { probeHotBackup } = proxyActivities<CanaryActivities>({
+  // the probe bounds itself (lib/service/hot-backup.ts, 20 s) and answers cold rather than fail;
+  // a worker lost mid-probe is one retry, then the analysis records approach 1 as not known warm
+  startToCloseTimeout: '60 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 2 },
+});
+
 const { analyse, readStability } = proxyActivities<CanaryActivities>({
   startToCloseTimeout: '30 seconds',
   // A late analysis is worth little: three quick tries, then the analysis is inconclusive (the
@@ -154,6 +167,9 @@ export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<
   // issue 10 item 2 (stage modes, "not enough data yet", the decommission gate, go/no-go records):
   // runs recorded before it replay with the rules they were recorded with
   const seed002 = patched('canary-seed002-plan');
+  // issue 10 item 2, "approach 1 kept ready during the hot backup": cutover analyses probe approach
+  // 1's warmth (an activity more per analysis) and decommission requires it warm
+  const warmth = seed002 && patched('canary-hot-backup-warmth');
   if (seed002 && input.scrapeIntervalSeconds !== undefined) {
     const window = input.analysisWindowSeconds ?? input.analysisIntervalSeconds;
     const problem =
@@ -166,7 +182,7 @@ export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<
   }
   const r: Run = {
     input,
-    plan: planOf(input, seed002),
+    plan: planOf(input, seed002, warmth),
     s: beginRun(input.state, workflowInfo().runId, Date.now()),
     changes: 0,
     shown: '',
@@ -301,7 +317,10 @@ async function analyseUntil(r: Run, done: () => boolean): Promise<Step> {
       if (why === null) throw err;
       values = allNoData(why);
     }
-    const next = recordAnalysis(plan, s, values, now, Date.now());
+    // the cutover week: is approach 1, the hot backup, warm (could a kill switch land on it now)?
+    const probe =
+      plan.hotBackupWarmth && stageMode(currentStage(plan, s)) === 'cutover' ? await probeWarmth() : undefined;
+    const next = recordAnalysis(plan, s, values, now, Date.now(), probe);
     if (next.action === 'pause' && s.paused?.by === 'inconclusive')
       log.warn('canary paused: inconclusive analysis', { stage: currentStage(plan, s).name, reason: next.reason });
     if (next.action === 'widen')
@@ -343,6 +362,7 @@ async function stableForDecommission(r: Run): Promise<boolean> {
     plan.stability,
     s.hotBackup ?? { since: null, analyses: 0, breaches: [], breachCount: 0 },
     periodSeconds,
+    { warmth: plan.hotBackupWarmth },
   );
   const at = Date.now();
   s.stability = { ...verdict, at: iso(at) };
@@ -353,6 +373,17 @@ async function stableForDecommission(r: Run): Promise<boolean> {
   log.warn('canary: decommission refused', { stage: currentStage(plan, s).name, failing: verdict.failing });
   showInUi(r);
   return false;
+}
+
+/** Approach 1's warmth now; a probe that could not run at all is not warm, with the reason. */
+async function probeWarmth(): Promise<WarmthProbe> {
+  try {
+    return await probeHotBackup();
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    const cause = err.cause instanceof Error ? err.cause.message : err.message;
+    return { warm: false, ms: 0, detail: `the warmth probe did not answer: ${cause}` };
+  }
 }
 
 /** The refusal of a flag change because the kill switch latched the flags (its message), else null. */
