@@ -3,7 +3,7 @@
  * task queue and wait for its result. The workflow id carries the caller's idempotency key, so a
  * retried HTTP request attaches to the running operation or reads the finished one's result
  * instead of running the operation twice — unless that run failed with a retryable error (the
- * 503s: lock timeout, pool exhausted, a dependency down): then the retry starts a new run under
+ * 503s: lock timeout, pool exhausted, a dependency down; 409 busy): then the retry starts a new run under
  * the same id, as the 503 told the client to (issue 9 item 8). The operations are idempotent on
  * that id (workspace id, push operation id), so a new run never does the work twice.
  */
@@ -36,8 +36,13 @@ const START_DEADLINE_MS = 5_000;
 
 type ResultOf<Op extends GitOperationInput['op']> = Extract<GitOperationResult, { op: Op }>;
 
-/** Failures the API answers with 503 or 504 ("retry later"): a retry under the same key runs again. */
+/**
+ * Failures the API answers with 503 or 504, or 409 busy — all with Retry-After ("retry later"):
+ * a retry under the same key runs again. Busy included: replaying it made a workspace whose lease
+ * outlived a Postgres restart refuse every retry of a push for minutes (the chaos suite, issue 12).
+ */
 const RETRYABLE_FAILURES = new Set<string>([
+  ErrorType.Busy,
   ErrorType.LockTimeout,
   ErrorType.PoolExhausted,
   ErrorType.Unavailable,

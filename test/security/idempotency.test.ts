@@ -50,6 +50,8 @@ beforeAll(async () => {
     pool: { min: 0, max: 4 },
     // a held lock times out quickly, so the operation's five tries end within seconds
     lock: { acquireTimeoutMs: 300 },
+    // a held workspace lease refuses quickly too (Busy, 409 + Retry-After)
+    limits: { workspaceBusyWaitMs: 300 },
     security: { encryptionKey: randomBytes(32).toString('base64') },
     git: { backoffBaseMs: 20, backoffMaxMs: 200, remotes: [{ scheme: 'file', pathPrefix: tmpdir() }] },
     api: {
@@ -206,4 +208,42 @@ describe('Idempotency-Key', () => {
     assert.equal(replay.status, 201);
     assert.equal(replay.body.commit, retried.body.commit);
   });
+
+  test('a key whose run failed Busy (409 + Retry-After) starts a new attempt on retry', async () => {
+    // issue 12, found by the chaos suite: after a Postgres restart, leases an operation could not
+    // give back made pushes fail Busy; every retry under the same key replayed that 409 (one
+    // operation_log row, 100+ answers of 409 busy in two minutes) until the client gave up
+    const ws = await call('POST', '/v1/workspaces', {
+      token: TOKENS.a,
+      key: `c-${randomBytes(4).toString('hex')}`,
+      body: { repoUrl: repo.url, taskId: 'busy-1' },
+    });
+    assert.equal(ws.status, 201, JSON.stringify(ws.body));
+    const id = String(ws.body.id);
+    assert.equal(
+      (await call('PUT', `/v1/workspaces/${id}/files/busy.txt`, { token: TOKENS.a, body: { content: 'busy\n' } }))
+        .status,
+      200,
+    );
+
+    // another process holds the workspace's operation lease (a write it has not given back)
+    await tdb.db.query(
+      `UPDATE workspaces SET op_token = gen_random_uuid(), op_name = 'write', op_expires_at = now() + interval '1 hour' WHERE id = $1`,
+      [id],
+    );
+    const key = `push-${randomBytes(4).toString('hex')}`;
+    const body = { message: 'after the lease' };
+    const failed = await call('POST', `/v1/workspaces/${id}/commits`, { token: TOKENS.a, key, body });
+    assert.equal(failed.status, 409, JSON.stringify(failed.body));
+    assert.equal(failed.body.error, 'busy');
+    assert.ok(failed.headers.get('retry-after'));
+
+    // the lease is given back: the client retries as told, with the same key and body
+    await tdb.db.query('UPDATE workspaces SET op_token = NULL, op_name = NULL, op_expires_at = NULL WHERE id = $1', [
+      id,
+    ]);
+    const retried = await call('POST', `/v1/workspaces/${id}/commits`, { token: TOKENS.a, key, body });
+    assert.equal(retried.status, 201, `the retry must run again, not replay the 409: ${JSON.stringify(retried.body)}`);
+    assert.ok(cloneAndRead(repo.url, String(ws.body.agentBranch)).subjects.includes('after the lease'));
+  }, 120_000);
 });
