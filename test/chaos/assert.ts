@@ -13,6 +13,8 @@ export function assertSurvived(r: FaultResult, o: { maxRecoveryS?: number } = {}
   );
   const why = `${r.name}: ${describeVerdict(v)}`;
   assert.ok(v.acknowledged > 0, `${why}: nothing was acknowledged`);
+  // a client left without a definite answer after its whole retry budget was not served again
+  assert.equal(v.unknown, 0, `${why}: pushes without a definite answer within the clients' retry budget`);
   assert.deepEqual(v.lost, [], `${why}: acknowledged pushes missing from the remote`);
   assert.deepEqual(v.duplicated, [], `${why}: pushes on the remote more than once`);
   assert.deepEqual(v.failedButLanded, [], `${why}: pushes the client was told failed are on the remote`);

@@ -6,11 +6,11 @@
  * after it; every client waiting at that moment must get its answer too (how long the last one
  * waited is noted: under load it includes that push's own duration).
  */
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ChaosStack } from './stack.js';
-import { checkRecords, type Verdict } from './check.js';
+import { checkRecords, landedOperations, type Verdict } from './check.js';
 import { startWorkload, type Workload, type WorkloadOptions } from './workload.js';
 
 export interface FaultContext {
@@ -104,10 +104,37 @@ export async function runFault(
       pushes: load.pushes,
       responses: load.responses,
     });
+    if (process.env.SGC_CHAOS_EVIDENCE) await writeEvidence(process.env.SGC_CHAOS_EVIDENCE, fault.name, stack, load);
     return { name: fault.name, verdict, recoveryS, notes, faultS: (healedAt - t0) / 1000 };
   } finally {
     if (!stopped) await load.stop().catch(() => undefined);
   }
+}
+
+/**
+ * SGC_CHAOS_EVIDENCE=<dir>: the records a verdict is read from, kept for a post-mortem — what
+ * each client was told, the remote's operation trailers (with their commits and refs), and the
+ * push rows of operation_log.
+ */
+async function writeEvidence(dir: string, name: string, stack: ChaosStack, load: Workload): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const { rows } = await stack.db.query(
+    `SELECT id, workspace_id, agent_id, outcome, error_category, attempts, started_at, details
+       FROM operation_log WHERE operation = 'push' ORDER BY id`,
+  );
+  writeFileSync(
+    join(dir, `${name}.json`),
+    JSON.stringify(
+      {
+        pushes: load.pushes,
+        responses: load.responses,
+        landed: Object.fromEntries(landedOperations(stack.remote.bare)),
+        operationLog: rows,
+      },
+      null,
+      1,
+    ),
+  );
 }
 
 /** Waits until at least `n` pushes are in flight (sent, not yet answered). */
