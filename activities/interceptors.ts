@@ -5,8 +5,9 @@
  * - a DomainError leaves as the ApplicationFailure workflows match on: `type` is the ErrorType,
  *   `nonRetryable` follows the error's own classification (a conflict is permanent, a network
  *   blip is not), the first detail carries the category and the error's details with secrets
- *   removed. Anything else leaves untouched: the SDK reports it as a retryable failure named
- *   after the error, and a cancellation stays a cancellation;
+ *   removed. A full disk (ENOSPC from the sandbox's filesystem) leaves as Unavailable, as the git
+ *   commands' own full-disk failures do. Anything else leaves untouched: the SDK reports it as a
+ *   retryable failure named after the error, and a cancellation stays a cancellation;
  * - the ids of the execution (workflow id and type, activity type, attempt) are bound for the
  *   execution's log lines (activities/support.ts `activityLogger`) and this module's own;
  * - `gitops_activity_duration_seconds{activity_type, outcome}` records every execution, the
@@ -19,7 +20,7 @@ import type {
   ActivityInboundCallsInterceptor,
   ActivityInterceptorsFactory,
 } from '@temporalio/worker';
-import { DomainError } from '../lib/errors.js';
+import { DomainError, diskFullError, isNoSpace } from '../lib/errors.js';
 import { SECRET_FIELDS, type Logger } from '../lib/log.js';
 import type { ActivityOutcome, Metrics } from '../lib/metrics.js';
 import { sanitizeData, sanitizeText } from '../lib/reports/markdown.js';
@@ -91,7 +92,9 @@ class ActivityBoundary implements ActivityInboundCallsInterceptor {
       return Math.round(seconds * 1000);
     };
     try {
-      const result = await runWithActivityFields(fields, () => next(input));
+      const result = await runWithActivityFields(fields, () => next(input)).catch((e: unknown) => {
+        throw !(e instanceof DomainError) && isNoSpace(e) ? diskFullError({}, e) : e;
+      });
       log.info({ ms: finish('ok') }, 'activity completed');
       return result;
     } catch (e) {

@@ -128,6 +128,30 @@ function defaultRetryable(type: ErrorTypeName): boolean {
   return retryable.includes(type);
 }
 
+/**
+ * What a full disk (or an exhausted quota) says: errno codes, and git's and the shell's words for
+ * them (git's "… write error. Out of diskspace" on an object or index write).
+ */
+export const NO_SPACE = /No space left on device|Disk quota exceeded|Out of diskspace|\bENOSPC\b|\bEDQUOT\b/;
+
+/** True when `e` (an errno error, or any error whose message says so) is a full disk. */
+export function isNoSpace(e: unknown): boolean {
+  const { code, message } = (e ?? {}) as { code?: unknown; message?: unknown };
+  return code === 'ENOSPC' || code === 'EDQUOT' || (typeof message === 'string' && NO_SPACE.test(message));
+}
+
+/**
+ * The sandbox's disk is full: the service's resource, not the caller's doing, and it passes once
+ * space is freed — Unavailable (503 + Retry-After, retried), category `other`, never a 500.
+ */
+export function diskFullError(details: Record<string, unknown> = {}, cause?: unknown): DomainError {
+  return new DomainError(ErrorType.Unavailable, "the sandbox's disk is full; retry later", {
+    category: 'other',
+    details: { reason: 'disk_full', ...details },
+    cause,
+  });
+}
+
 export function isDomainError(e: unknown, type?: ErrorTypeName): e is DomainError {
   return e instanceof DomainError && (type === undefined || e.type === type);
 }

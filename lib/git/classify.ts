@@ -3,7 +3,7 @@
  * category the metrics use. The order of the checks matters: a 403 arrives as "unable to
  * access …: The requested URL returned error: 403", which also looks like a network failure.
  */
-import { DomainError, ErrorType } from '../errors.js';
+import { DomainError, ErrorType, NO_SPACE, diskFullError } from '../errors.js';
 import type { ErrorTypeName, DomainErrorOptions } from '../errors.js';
 
 export interface GitFailure {
@@ -27,6 +27,13 @@ export function redact(text: string, secrets: readonly (string | undefined)[] = 
   // scheme://user:pass@host → scheme://host
   return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1');
 }
+
+/**
+ * git could create a lock file but not write into it (it drops the errno: "cannot update ref …:
+ * couldn't write '….lock'"); a refused create says "Unable to create" instead. Seen under a full
+ * disk only (issue 12's disk-full fault), and retrying once space is back resolves it.
+ */
+const WRITE_FAILED = /couldn't write '[^']*\.lock'/;
 
 const RULES: { re: RegExp; type: ErrorTypeName; opts?: DomainErrorOptions; what: string }[] = [
   {
@@ -87,6 +94,10 @@ export function classifyGitError(f: GitFailure): DomainError {
   const op = f.op ?? 'command';
   const stderrTail = redact(f.stderr.slice(-2000), f.secrets);
   const line = redact(keyLine(f.stderr || f.stdout || ''), f.secrets);
+  // a full disk first: a commit, rebase or clone cut short by it can also look like a conflict
+  // ("could not apply") or a held lock ("Unable to create … .lock")
+  if (NO_SPACE.test(text) || WRITE_FAILED.test(text))
+    return diskFullError({ op, exitCode: f.exitCode, stderr: stderrTail });
   for (const r of RULES) {
     if (!r.re.test(text)) continue;
     const details: Record<string, unknown> = { op, exitCode: f.exitCode, stderr: stderrTail };

@@ -1,6 +1,6 @@
 /** Reads and edits of a workspace: status, diff, confined file reads and writes. */
 import type { Sandbox } from '../sandbox/types.js';
-import { DomainError, ErrorType } from '../errors.js';
+import { DomainError, ErrorType, diskFullError, isNoSpace } from '../errors.js';
 import { parsePorcelainV2 } from './porcelain.js';
 import { runOk, workspaceDir, type GitRun } from './runner.js';
 import { SCRIPTS } from './scripts.js';
@@ -84,7 +84,7 @@ export async function writeWorkspaceFile(
     await sb.writeFile(target, content);
   } catch (e) {
     await o.reserve?.({ bytes: -delta.bytes, files: -delta.files }).catch(() => undefined);
-    throw e;
+    throw isNoSpace(e) ? diskFullError({ op: 'write' }, e) : e;
   }
 }
 

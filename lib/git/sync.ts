@@ -1,7 +1,7 @@
 /** Exchanging commits with the remote: commit + push (with retries and an idempotency trailer), pull --rebase. */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CommandResult, Sandbox } from '../sandbox/types.js';
-import { DomainError, ErrorType, isDomainError } from '../errors.js';
+import { DomainError, ErrorType, NO_SPACE, isDomainError } from '../errors.js';
 import { classifyGitError } from './classify.js';
 import { fetchBranch } from './clone.js';
 import { remoteConfig } from './credentials.js';
@@ -203,7 +203,8 @@ async function pushAttempt(
   if (r.exitCode === 0 && status === 'landed' && arg)
     return { commit: arg, branch, attempts: attempt, alreadyLanded: true };
   const upstream = `refs/remotes/origin/${branch}`;
-  if (status === 'conflict') {
+  // a rebase cut short by a full disk is no conflict (retrying once space is freed resolves it)
+  if (status === 'conflict' && !NO_SPACE.test(r.stderr)) {
     const files = r.stdout
       .slice(nl + 1)
       .split('\0')

@@ -51,6 +51,21 @@ describe('failure translation', () => {
     expect(f.details).toEqual([{ category: 'conflict', files: ['a.ts'] }]);
   });
 
+  test("a full sandbox disk (an errno ENOSPC from the filesystem) leaves as a retryable Unavailable, not the SDK's generic failure", async () => {
+    const f = (await failureOf(
+      boundaryEnv().run(async () => {
+        throw Object.assign(new Error("ENOSPC: no space left on device, mkdir '/sandboxes/lsb-1/w'"), {
+          code: 'ENOSPC',
+          errno: -28,
+        });
+      }),
+    )) as ApplicationFailure;
+    expect(f).toBeInstanceOf(ApplicationFailure);
+    expect(f.type).toBe('Unavailable');
+    expect(f.nonRetryable).toBe(false);
+    expect(f.details).toEqual([{ category: 'other', reason: 'disk_full' }]);
+  });
+
   test('a retryable DomainError leaves retryable, so Temporal retries the attempt', async () => {
     const f = (await failureOf(
       boundaryEnv().run(async () => {

@@ -125,6 +125,44 @@ const CASES: { name: string; stderr: string; type: ErrorTypeName; category: Erro
     category: 'other',
     retryable: true,
   },
+  // issue 12's disk-full fault: a full sandbox disk is a 503 to retry, never a 500 or a conflict
+  {
+    name: 'disk full during a commit',
+    stderr:
+      'error: unable to create temporary file: No space left on device\nerror: notes/a.txt: failed to insert into database\nfatal: unable to write new index file',
+    type: ErrorType.Unavailable,
+    category: 'other',
+    retryable: true,
+  },
+  {
+    name: 'disk full during a rebase (not a conflict)',
+    stderr: 'error: could not apply 1a2b3c4... chaos push\nfatal: write error: No space left on device',
+    type: ErrorType.Unavailable,
+    category: 'other',
+    retryable: true,
+  },
+  {
+    name: 'disk full taking the index lock (not a held lock)',
+    stderr: "fatal: Unable to create '/w/.git/index.lock': No space left on device",
+    type: ErrorType.Unavailable,
+    category: 'other',
+    retryable: true,
+  },
+  {
+    name: "disk full writing an object (git's own words)",
+    stderr: "fatal: sha1 file '/w/.git/index.lock' write error. Out of diskspace",
+    type: ErrorType.Unavailable,
+    category: 'other',
+    retryable: true,
+  },
+  {
+    name: 'disk full writing a ref lock (git drops the errno)',
+    stderr:
+      "error: cannot update ref 'refs/remotes/origin/shared/b0': couldn't write '/w/.git/refs/remotes/origin/shared/b0.lock'",
+    type: ErrorType.Unavailable,
+    category: 'other',
+    retryable: true,
+  },
   {
     name: 'unknown failure',
     stderr: 'fatal: something nobody expected',

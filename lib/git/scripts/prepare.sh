@@ -8,8 +8,9 @@
 # `nice` alone does not reach across sessions where the kernel groups tasks per session
 # (sched_autogroup); lower this session's share too. Best effort: not every system has it.
 { echo 19 > /proc/self/autogroup; } 2>/dev/null
-# abort a rebase a crashed run left behind (the same test as abort-stale-rebase.sh)
-if [ -d "$(git rev-parse --git-path rebase-merge)" ] || [ -d "$(git rev-parse --git-path rebase-apply)" ]; then git rebase --abort; fi || { echo "fail rebase--abort"; exit 1; }
+# abort a rebase a crashed run left behind (the same test as abort-stale-rebase.sh); one cut short
+# while writing its own state (a full disk) cannot be aborted: --quit drops that state, HEAD kept
+if [ -d "$(git rev-parse --git-path rebase-merge)" ] || [ -d "$(git rev-parse --git-path rebase-apply)" ]; then git rebase --abort 2>/dev/null || git rebase --quit; fi || { echo "fail rebase--abort"; exit 1; }
 git add --all || { s=$?; echo "fail add"; exit $s; }
 git diff --cached --quiet; s=$?
 if [ $s -eq 0 ]; then

@@ -32,7 +32,7 @@ if [ $remote = 1 ] && [ -n "$op" ]; then
       if [ "$v" = "$op" ]; then
         IFS=$old
         # the local copy of the landed commit is dropped by the rebase as already upstream
-        git $quick rebase --quiet "$ref" >/dev/null 2>&1 || git rebase --abort >/dev/null 2>&1
+        git $quick rebase --quiet "$ref" >/dev/null 2>&1 || git rebase --abort >/dev/null 2>&1 || git rebase --quit >/dev/null 2>&1
         echo "landed $sha"; exit 0
       fi
     done
@@ -48,7 +48,7 @@ if [ $remote = 1 ]; then
     printf "conflict\n"
     git diff --name-only --diff-filter=U -z
     # abort the rebase (the same test as abort-stale-rebase.sh)
-    if [ -d "$(git rev-parse --git-path rebase-merge)" ] || [ -d "$(git rev-parse --git-path rebase-apply)" ]; then git rebase --abort; fi >/dev/null 2>&1
+    if [ -d "$(git rev-parse --git-path rebase-merge)" ] || [ -d "$(git rev-parse --git-path rebase-apply)" ]; then git rebase --abort || git rebase --quit; fi >/dev/null 2>&1
     printf "%s\n" "$out" >&2
     exit $s
   fi
