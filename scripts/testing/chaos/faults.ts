@@ -6,7 +6,7 @@
  * after it; every client waiting at that moment must get its answer too (how long the last one
  * waited is noted: under load it includes that push's own duration).
  */
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ChaosStack } from './stack.js';
@@ -122,6 +122,13 @@ async function writeEvidence(dir: string, name: string, stack: ChaosStack, load:
     `SELECT id, workspace_id, agent_id, outcome, error_category, attempts, started_at, details
        FROM operation_log WHERE operation = 'push' ORDER BY id`,
   );
+  const { rows: workspaces } = await stack.db.query(
+    `SELECT id, agent_id, status, sandbox_id, created_at, released_at FROM workspaces ORDER BY created_at`,
+  );
+  const { rows: sandboxes } = await stack.db.query(
+    `SELECT id, status, agent_id, created_at, terminated_at FROM git_sandboxes ORDER BY created_at`,
+  );
+  cpSync(join(stack.dir, 'logs'), join(dir, `${name}-logs`), { recursive: true });
   writeFileSync(
     join(dir, `${name}.json`),
     JSON.stringify(
@@ -130,6 +137,8 @@ async function writeEvidence(dir: string, name: string, stack: ChaosStack, load:
         responses: load.responses,
         landed: Object.fromEntries(landedOperations(stack.remote.bare)),
         operationLog: rows,
+        workspaces,
+        sandboxes,
       },
       null,
       1,
