@@ -66,6 +66,19 @@ function config(extra: Record<string, unknown> = {}): Config {
 }
 
 /** `in_use` rows: sandbox → the agent the database says holds it. */
+/** A git service over the file's database and gated provider, as each worker process builds its own. */
+function service(cfg: Config, approach: 'simple' | 'pooled') {
+  return createGitService({
+    config: cfg,
+    db: t.db,
+    metrics: createMetrics({ defaultMetrics: false }),
+    log,
+    provider: g.provider,
+    key,
+    approach,
+  });
+}
+
 async function holders(db: TestDb['db'], agentId?: string): Promise<Map<string, string>> {
   const { rows } = await db.query<{ sandbox_id: string; agent_id: string }>(
     `SELECT sandbox_id, agent_id FROM git_sandboxes WHERE status = 'in_use' AND ($1::text IS NULL OR agent_id = $1)`,
@@ -183,24 +196,8 @@ describe('service: a create retried while the first attempt still clones', () =>
     test(`the retry's workspace stays ready in a sandbox only it holds (${RUNS / 2} runs, ${approach})`, async () => {
       const cfg = config({ service: { approach } });
       // two workers: the first attempt on one, Temporal's retry on the other
-      const first = createGitService({
-        config: cfg,
-        db: t.db,
-        metrics: createMetrics({ defaultMetrics: false }),
-        log,
-        provider: g.provider,
-        key,
-        approach,
-      });
-      const retry = createGitService({
-        config: cfg,
-        db: t.db,
-        metrics: createMetrics({ defaultMetrics: false }),
-        log,
-        provider: g.provider,
-        key,
-        approach,
-      });
+      const first = service(cfg, approach);
+      const retry = service(cfg, approach);
       cleanups.push(
         () => first.close(),
         () => retry.close(),
@@ -249,15 +246,7 @@ describe('service: one mutating operation per workspace at a time', () => {
       git: { remotes: [{ scheme: 'file', pathPrefix: repo.root }] },
       limits: { workspaceBusyWaitMs: 300 },
     });
-    const svc = createGitService({
-      config: cfg,
-      db: t.db,
-      metrics: createMetrics({ defaultMetrics: false }),
-      log,
-      provider: g.provider,
-      key,
-      approach: 'simple',
-    });
+    const svc = service(cfg, 'simple');
     cleanups.push(() => svc.close());
     const ws = await svc.createWorkspace({ agentId: 'serial', taskId: 't', repoUrl: repo.url });
     await svc.writeFile(ws.id, 'one.txt', '1\n');
