@@ -19,6 +19,7 @@ import { DomainError, ErrorType, isDomainError } from '../../lib/errors.js';
 import { createGitService, type PooledGitService, type SimpleGitService } from '../../lib/service/index.js';
 import { createSandboxRepository } from '../../lib/store/sandboxes.js';
 import { createOperationLogRepository } from '../../lib/store/operation-log.js';
+import { failure } from '../helpers/failure.js';
 
 const operationLogRepo = () => createOperationLogRepository(t.db);
 const sandboxRepo = () => createSandboxRepository(t.db, { key });
@@ -83,13 +84,6 @@ async function opCount(m: Metrics, labels: Record<string, string>): Promise<numb
     Object.entries(labels).every(([k, val]) => (x.labels as Record<string, unknown>)[k] === val),
   );
   return v.reduce((s, x) => s + x.value, 0);
-}
-
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => assert.fail('expected a failure'),
-    (e: unknown) => e,
-  );
 }
 
 for (const approach of ['simple', 'pooled'] as const) {

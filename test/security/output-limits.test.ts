@@ -24,6 +24,7 @@ import { freePort } from '../../scripts/stack.js';
 import { call } from '../helpers/api-stack.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { cloneAndRead, createBareRepo, git } from '../helpers/git.js';
+import { failure as rejection } from '../helpers/failure.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const log = createLogger({ level: 'silent' });
@@ -75,10 +76,7 @@ function service(limits: Record<string, unknown> = {}) {
 }
 
 async function failure(p: Promise<unknown>): Promise<DomainError> {
-  const e = await p.then(
-    () => assert.fail('expected a failure'),
-    (err: unknown) => err,
-  );
+  const e = await rejection(p);
   assert.ok(e instanceof Error, String(e));
   return e as DomainError;
 }

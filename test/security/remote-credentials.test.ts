@@ -29,6 +29,7 @@ import {
   type RecordingServer,
 } from '../helpers/git-http.js';
 import { testEnv } from '../helpers/temporal.js';
+import { failure } from '../helpers/failure.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -113,13 +114,6 @@ async function service(approach: Approach, extra: Record<string, unknown> = {}) 
     rmSync(root, { recursive: true, force: true });
   });
   return svc;
-}
-
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => assert.fail('expected a failure'),
-    (e: unknown) => e,
-  );
 }
 
 for (const approach of ['simple', 'pooled'] as const) {
