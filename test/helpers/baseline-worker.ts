@@ -1,13 +1,11 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import type { Db } from '../../lib/db/index.js';
 import type { Logger } from '../../lib/log.js';
-import { createMetrics } from '../../lib/metrics.js';
 import { PromClient } from '../../lib/prom/client.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
 import { baselineActivities, envTokenFor } from '../../workers/phases-baseline.js';
-import { workflowBundle } from './temporal.js';
+import { testWorker } from './worker.js';
 
 /**
  * A worker for the baseline and drift phases as workers/phases-baseline.ts registers them (the
@@ -27,21 +25,15 @@ export async function baselineWorker(
   },
   extra: Partial<WorkerOptions> = {},
 ): Promise<Worker> {
-  return Worker.create({
-    connection: o.env.nativeConnection,
-    taskQueue: o.taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: baselineActivities({
-      db: o.db,
-      prom: new PromClient({ url: o.promUrl }),
-      config: { queries: DEFAULT_QUERIES },
-      log: o.log,
-      tokenFor: envTokenFor(o.tokenEnv),
-      reportsDir: o.reportsDir,
-      hostname: o.hostname ?? 'test-host',
-      gitSha: null,
-    }),
-    interceptors: workerInterceptors({ log: o.log, metrics: createMetrics({ defaultMetrics: false }) }),
-    ...extra,
+  const activities = baselineActivities({
+    db: o.db,
+    prom: new PromClient({ url: o.promUrl }),
+    config: { queries: DEFAULT_QUERIES },
+    log: o.log,
+    tokenFor: envTokenFor(o.tokenEnv),
+    reportsDir: o.reportsDir,
+    hostname: o.hostname ?? 'test-host',
+    gitSha: null,
   });
+  return testWorker(o.env, { taskQueue: o.taskQueue, activities, log: o.log }, extra);
 }

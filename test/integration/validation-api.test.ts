@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { reportRoutes } from '../../api/routes/reports.js';
 import { validationRoutes } from '../../api/routes/validations.js';
@@ -18,10 +18,9 @@ import { reevaluationScheduleId } from '../../clients/validation.js';
 import { validationActivities } from '../../workers/phases-validation.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
-import { testEnv, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, uniqueQueue } from '../helpers/temporal.js';
 import { routeApp } from '../helpers/route-app.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
-import { createMetrics } from '../../lib/metrics.js';
+import { testWorker } from '../helpers/worker.js';
 
 // The validation and report routes over HTTP (Fastify inject) against the real stack: Temporal
 // with a worker running validationPeriodWorkflow, Postgres, and a backfilled Prometheus holding
@@ -61,20 +60,15 @@ beforeAll(async () => {
   reportsDir = mkdtempSync(join(tmpdir(), 'sgc-reports-'));
   const log = createLogger({ level: 'silent' });
   const taskQueue = uniqueQueue('validation-api');
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: validationActivities({
-      db: tdb.db,
-      prom: new PromClient({ url: prom.url }),
-      queries: DEFAULT_QUERIES,
-      reportsDir,
-      log,
-      temporal: { client: env.client, taskQueue },
-    }),
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+  const activities = validationActivities({
+    db: tdb.db,
+    prom: new PromClient({ url: prom.url }),
+    queries: DEFAULT_QUERIES,
+    reportsDir,
+    log,
+    temporal: { client: env.client, taskQueue },
   });
+  worker = await testWorker(env, { taskQueue, activities, log });
   running = worker.run();
 
   const a = routeApp([

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { flagRoutes } from '../../api/routes/flags.js';
 import { parseConfig } from '../../lib/config/index.js';
@@ -29,11 +29,11 @@ import { PromClient } from '../../lib/prom/client.js';
 import { canaryActivities } from '../../workers/phases-canary.js';
 import { canaryRolloutWorkflow } from '../../workflows/canary-rollout/workflow.js';
 import { canaryWorkflowId } from '../../workflows/ids.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
 import { rollbackDrillWorkflow } from '../../workflows/rollback-drill/workflow.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
-import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, uniqueId, uniqueQueue } from '../helpers/temporal.js';
 import { routeApp } from '../helpers/route-app.js';
+import { testWorker } from '../helpers/worker.js';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const log = createLogger({ level: 'silent' });
@@ -285,14 +285,8 @@ describe('the kill latch and a running canary', () => {
 });
 
 /** A worker for the canary and drill workflows over `activities` (by default, acts()). */
-async function worker(taskQueue: string, activities: ReturnType<typeof acts> = acts()): Promise<Worker> {
-  return Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities,
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
-  });
+function worker(taskQueue: string, activities: ReturnType<typeof acts> = acts()): Promise<Worker> {
+  return testWorker(env, { taskQueue, activities, log });
 }
 
 function acts() {

@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { createPoolActivities, type PoolChores } from '../../activities/pool.js';
 import { createLogger } from '../../lib/log.js';
 import { ensurePoolSchedules } from '../../clients/schedules.js';
 import { poolMaintenanceWorkflow } from '../../workflows/pool-maintenance/workflow.js';
 import { sgcPhaseKey, sgcStageKey } from '../../workflows/search-attributes.js';
-import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, uniqueId, uniqueQueue } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
-import { createMetrics } from '../../lib/metrics.js';
+import { testWorker } from '../helpers/worker.js';
 
 const log = createLogger({ level: 'silent' });
 // once per process (each test file runs in its own): keep the SDK's worker chatter (and expected-failure warnings) out of test output
@@ -41,14 +40,8 @@ function countingPool(): PoolChores & { calls: string[] } {
   };
 }
 
-async function poolWorker(taskQueue: string, pool: PoolChores): Promise<Worker> {
-  return Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: createPoolActivities({ pool, log }),
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
-  });
+function poolWorker(taskQueue: string, pool: PoolChores): Promise<Worker> {
+  return testWorker(env, { taskQueue, activities: createPoolActivities({ pool, log }), log });
 }
 
 test('poolMaintenanceWorkflow runs the chore its input names and returns its counts', async () => {

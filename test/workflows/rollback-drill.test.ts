@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { canaryConfigSchema } from '../../lib/config/canary.js';
 import { configSchema } from '../../lib/config/index.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
@@ -25,9 +25,9 @@ import { reconciliationWorkflow } from '../../workflows/reconciliation/workflow.
 import { rollbackDrillWorkflow } from '../../workflows/rollback-drill/workflow.js';
 import { sgcDecisionKey, sgcPhaseKey } from '../../workflows/search-attributes.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
-import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, uniqueId, uniqueQueue } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
+import { testWorker } from '../helpers/worker.js';
 
 const log = createLogger({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -73,14 +73,8 @@ function acts() {
   });
 }
 
-async function worker(taskQueue: string, activities: object = acts()): Promise<Worker> {
-  return Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities,
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
-  });
+function worker(taskQueue: string, activities: object = acts()): Promise<Worker> {
+  return testWorker(env, { taskQueue, activities, log });
 }
 
 const SHRUNK = { flipEverySeconds: 1, durationSeconds: 4, agents: 50 };

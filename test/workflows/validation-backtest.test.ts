@@ -41,9 +41,8 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { backfillWindow, freePort, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
-import { workerInterceptors } from '../../workers/interceptors.js';
 import { boundaryEnv } from '../helpers/activities.js';
-import { createMetrics } from '../../lib/metrics.js';
+import { testWorker } from '../helpers/worker.js';
 
 const reportRepo = () => createReportRepository(tdb.db);
 
@@ -195,21 +194,15 @@ async function newWorker(
   promq: PromQuerier = client,
   options: Partial<WorkerOptions> = {},
 ): Promise<Worker> {
-  return Worker.create({
-    ...options,
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: validationActivities({
-      db: tdb.db,
-      prom: promq,
-      queries: VALIDATION_QUERIES,
-      reportsDir,
-      log,
-      temporal: { client: env.client, taskQueue },
-    }),
-    interceptors: workerInterceptors({ log, metrics: createMetrics({ defaultMetrics: false }) }),
+  const activities = validationActivities({
+    db: tdb.db,
+    prom: promq,
+    queries: VALIDATION_QUERIES,
+    reportsDir,
+    log,
+    temporal: { client: env.client, taskQueue },
   });
+  return testWorker(env, { taskQueue, activities, log }, options);
 }
 
 function backtestInput(scenario: Scenario, extra: Partial<ValidationPeriodInput> = {}): ValidationPeriodInput {
