@@ -161,8 +161,11 @@ export function startWorkload(o: WorkloadOptions): Workload {
           wsId = String(r.body.id);
         }
         n++;
-        const w = await send(i, agent.token, 'PUT', `/v1/workspaces/${wsId}/files/notes/${agent.id}/${n}.txt`, {
-          content: `${agent.id} push ${n}\n`,
+        // a change of this run only: the faults share one stack (bench chaos, the suite's files), and
+        // the same file with the same content as a run before is already on the branch — its commit
+        // is dropped by the rebase as already upstream (acknowledged with the branch tip, no trailer)
+        const w = await send(i, agent.token, 'PUT', `/v1/workspaces/${wsId}/files/notes/${agent.id}/${run}-${n}.txt`, {
+          content: `${agent.id} run ${run} push ${n}\n`,
         });
         if (w.status !== 200) throw new Error(`write: HTTP ${w.status} ${JSON.stringify(w.body).slice(0, 200)}`);
         const key = `push-${run}-${agent.id}-${n}`;
