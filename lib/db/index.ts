@@ -12,17 +12,27 @@ export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
  * A connection pool; errors on idle clients are logged instead of crashing the process. Getting
  * a connection gives up after `connectTimeoutMs` (default 5 s): with Postgres down or cut off a
  * request fails fast (503 + Retry-After) instead of waiting for the OS's TCP timeout, and TCP
- * keepalive is on for the pooled connections.
+ * keepalive is on for the pooled connections. A query without an answer in `queryTimeoutMs`
+ * (default 30 s) fails and its connection is dropped: under a silent partition the connections
+ * in use look open for good (no RST, and a proxy or NAT in the path keeps answering keepalive),
+ * and without it their queries waited forever and the pool never served again after the heal.
  */
 export function createDb(
   url: string,
-  opts: { max?: number; log?: Logger; applicationName?: string; connectTimeoutMs?: number } = {},
+  opts: {
+    max?: number;
+    log?: Logger;
+    applicationName?: string;
+    connectTimeoutMs?: number;
+    queryTimeoutMs?: number;
+  } = {},
 ): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'sgc',
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+    query_timeout: opts.queryTimeoutMs ?? 30_000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   });
