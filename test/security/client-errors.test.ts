@@ -84,7 +84,15 @@ describe('client errors', () => {
     await assert.rejects(service.readFile(ws.id, 'missing.txt'));
     await assert.rejects(service.commitAndPush(ws.id, { message: 'nothing changed' }));
     await service.status(ws.id);
-    await new Promise((r) => setTimeout(r, 4_500));
+    // until Prometheus holds a sample of each (a fixed wait was too short when its first scrape
+    // came late: the series were then first seen at their final counts and increase() stayed 0)
+    const seen = new PromClient({ url: prom.url });
+    for (const deadline = Date.now() + 60_000; ;) {
+      const s = await seen.queryScalar('count(gitops_operations_total)');
+      if (s.kind === 'value' && s.value >= 4) break;
+      assert.ok(Date.now() < deadline, 'Prometheus never scraped the first operations');
+      await new Promise((r) => setTimeout(r, 250));
+    }
     // the agent's own mistakes, many of them
     for (let i = 0; i < 9; i++) {
       await assert.rejects(
