@@ -61,6 +61,12 @@ export const demoConfigSchema = z
          * work runs queued behind the served call, so a 2-core machine measures 2× without a fault
          */
         p95Ratio: z.number().positive().default(3),
+        /**
+         * the shadow stages' share of agents for the demo (the plan's 10 % stays canary.stages):
+         * the demo runs three agents, and 10 % of three is most likely none — the shadow week then
+         * has no approach-2 executions to judge and waits for data until the demo gives up
+         */
+        shadowPercent: z.number().int().min(1).max(100).default(100),
       })
       .prefault({}),
     baseline: z

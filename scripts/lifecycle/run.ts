@@ -198,8 +198,13 @@ export class Lifecycle {
     const { config } = this.d;
     const demo = config.demo.canary;
     const deps = { ...this.temporal, defaults: config.canary };
-    // the configured plan with each hold compressed; percents, shadow and modes stay the plan's
-    const stages = config.canary.stages.map((s) => ({ ...s, holdSeconds: Math.min(s.holdSeconds, demo.holdSeconds) }));
+    // the configured plan with each hold compressed and the shadow stages' share of agents set for
+    // the demo's few agents; percents, shadow and modes stay the plan's
+    const stages = config.canary.stages.map((s) => ({
+      ...s,
+      holdSeconds: Math.min(s.holdSeconds, demo.holdSeconds),
+      ...(s.mode === 'shadow' ? { shadowPercent: demo.shadowPercent } : {}),
+    }));
     const started = await startRollout(
       deps,
       {
