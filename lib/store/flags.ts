@@ -26,6 +26,9 @@ export interface FlagValueRecord {
   version: number;
 }
 
+/** The columns a flag cache reads. */
+type FlagValueRow = Pick<FlagRow, 'operation' | 'percent' | 'shadow' | 'shadow_percent' | 'version'>;
+
 interface FlagRow {
   operation: string;
   percent: number;
@@ -35,6 +38,14 @@ interface FlagRow {
   updated_at: Date;
   updated_by: string;
 }
+
+const toFlagValue = (r: FlagValueRow): FlagValueRecord => ({
+  operation: r.operation,
+  percent: r.percent,
+  shadow: r.shadow,
+  shadowPercent: r.shadow_percent,
+  version: Number(r.version),
+});
 
 const toFlag = (r: FlagRow): FlagRecord => ({
   operation: r.operation,
@@ -65,41 +76,19 @@ export function createFlagRepository(q: Queryable) {
 
     /** Every flag's value and version (what a flag cache holds). */
     async values(): Promise<FlagValueRecord[]> {
-      const { rows } = await q.query<{
-        operation: string;
-        percent: number;
-        shadow: boolean;
-        shadow_percent: number;
-        version: string;
-      }>('SELECT operation, percent, shadow, shadow_percent, version FROM flags');
-      return rows.map((r) => ({
-        operation: r.operation,
-        percent: r.percent,
-        shadow: r.shadow,
-        shadowPercent: r.shadow_percent,
-        version: Number(r.version),
-      }));
+      const { rows } = await q.query<FlagValueRow>(
+        'SELECT operation, percent, shadow, shadow_percent, version FROM flags',
+      );
+      return rows.map(toFlagValue);
     },
 
     /** Locks the flags (all when `ops` is omitted) in a fixed order, so concurrent changes cannot deadlock. */
     async lock(ops?: string[]): Promise<FlagValueRecord[]> {
-      const { rows } = await q.query<{
-        operation: string;
-        percent: number;
-        shadow: boolean;
-        shadow_percent: number;
-        version: string;
-      }>(
+      const { rows } = await q.query<FlagValueRow>(
         `SELECT operation, percent, shadow, shadow_percent, version FROM flags WHERE ($1::text[] IS NULL OR operation = ANY($1)) ORDER BY operation FOR UPDATE`,
         [ops ?? null],
       );
-      return rows.map((r) => ({
-        operation: r.operation,
-        percent: r.percent,
-        shadow: r.shadow,
-        shadowPercent: r.shadow_percent,
-        version: Number(r.version),
-      }));
+      return rows.map(toFlagValue);
     },
 
     /** The highest version of any flag (0 before the first change). */
