@@ -140,6 +140,46 @@ export interface ProductionReportInput {
   title?: string;
 }
 
+/** Unmeasured time between two consecutive windows of a phase. */
+export interface WindowGap {
+  /** the window after which the next one started late */
+  afterSample: number;
+  /** seconds from that window's end to the next window's start */
+  seconds: number;
+}
+
+/** A pause between windows this much longer than the phase's usual one is reported as a gap. */
+export const WINDOW_GAP_SLACK_SECONDS = 5;
+
+/**
+ * The gaps between a phase's windows (issue 12: a phase resumed after a worker crash leaves no
+ * gap it does not report). Window i starts `windowSeconds` (the sample's own, else the phase's
+ * interval) before its timestamp; the time from window i-1's end to that start was measured by
+ * nobody. Every pause holds the previous sample's queries and the next window's scheduling, so
+ * only a pause longer than the phase's median pause by more than {@link WINDOW_GAP_SLACK_SECONDS}
+ * is a gap — a worker restart (the window's heartbeat timeout, then the restart) or a backlog.
+ */
+export function windowGaps(
+  samples: readonly (BaselineSample & { windowSeconds?: number })[],
+  intervalSeconds?: number,
+): WindowGap[] {
+  const pauses: WindowGap[] = [];
+  for (let i = 1; i < samples.length; i++) {
+    const w = samples[i].windowSeconds ?? intervalSeconds;
+    if (w === undefined) continue;
+    pauses.push({
+      afterSample: samples[i - 1].sampleNum,
+      seconds: samples[i].timestamp - w - samples[i - 1].timestamp,
+    });
+  }
+  if (pauses.length === 0) return [];
+  const sorted = pauses.map((p) => p.seconds).sort((a, b) => a - b);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  return pauses
+    .filter((p) => p.seconds > Math.max(0, median) + WINDOW_GAP_SLACK_SECONDS)
+    .map((p) => ({ ...p, seconds: Number(p.seconds.toFixed(1)) }));
+}
+
 /** The production report of one phase (seed 003 `production-report.md`). */
 export function buildProductionReport(input: ProductionReportInput): ReportContent {
   const { phase } = input;
@@ -155,6 +195,11 @@ export function buildProductionReport(input: ProductionReportInput): ReportConte
   );
   if (phase.rps !== undefined)
     lines.push(`- Load: ${phase.rps} req/s over ${phase.connections ?? '?'} connections (open loop)`);
+  const gaps = windowGaps(phase.samples, phase.intervalSeconds);
+  if (gaps.length > 0)
+    lines.push(
+      `- **Gaps between windows** (not measured): ${gaps.map((g) => `${g.seconds} s after sample ${g.afterSample}`).join(', ')} — the next window started late (a worker restart or a backlog); every window itself is complete`,
+    );
   if (input.metadata) {
     const env = input.metadata.environment;
     lines.push(
@@ -216,6 +261,7 @@ export function buildProductionReport(input: ProductionReportInput): ReportConte
       criteria: phase.criteria.rows,
       goNoGo: phase.criteria.goNoGo,
       breaker: phase.breaker ?? null,
+      gaps,
     },
   };
 }

@@ -13,6 +13,7 @@ import {
   buildMetadata,
   captureEnvironment,
   configDigest,
+  windowGaps,
 } from '../../lib/baseline/report.js';
 import { evaluateBreaker } from '../../lib/baseline/breaker.js';
 
@@ -216,6 +217,40 @@ test('the production report carries the criteria table, a sample table and chart
   );
   assert.equal(latency.threshold?.value, 150);
   assert.equal((rep.data.goNoGo as { decision: string }).decision, criteria.goNoGo.decision);
+});
+
+test('a window that started late (a worker restarted between windows) is reported as a gap; the usual pause is not', () => {
+  // 600 s windows, each starting 2 s after the previous one ended (its queries), except window 3: 40 s
+  const ends = [600, 1202, 1842, 2444, 3046];
+  const samples = ends.map((end, i) => ({ ...healthy(i + 1), timestamp: 1_763_900_000 + end, windowSeconds: 600 }));
+  assert.deepEqual(windowGaps(samples), [{ afterSample: 2, seconds: 40 }]);
+  const even = [600, 1202, 1804, 2406, 3008].map((end, i) => ({
+    ...healthy(i + 1),
+    timestamp: 1_763_900_000 + end,
+    windowSeconds: 600,
+  }));
+  assert.deepEqual(windowGaps(even), [], 'evenly spaced windows have no gap');
+  // the phase's interval stands in for a sample without its own window length
+  assert.deepEqual(
+    windowGaps(
+      samples.map(({ windowSeconds: _w, ...s }) => s),
+      600,
+    ),
+    [{ afterSample: 2, seconds: 40 }],
+  );
+  const rep = buildProductionReport({
+    runId: 'baseline-gap',
+    profile: 'default',
+    phase: { name: 'baseline', samples, criteria: evaluateCriteria(samples), intervalSeconds: 600 },
+  });
+  assert.match(rep.markdown, /\*\*Gaps between windows\*\* \(not measured\): 40 s after sample 2 /);
+  assert.deepEqual(rep.data.gaps, [{ afterSample: 2, seconds: 40 }]);
+  const plain = buildProductionReport({
+    runId: 'baseline-even',
+    profile: 'default',
+    phase: { name: 'baseline', samples: even, criteria: evaluateCriteria(even), intervalSeconds: 600 },
+  });
+  assert.doesNotMatch(plain.markdown, /Gaps between windows/);
 });
 
 test('a tripped run gets a partial summary naming the breaker rule', () => {
