@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { WorkflowHandle } from '@temporalio/client';
+import pg from 'pg';
 import { baselineInputFromConfig } from '../../clients/baseline.js';
 import { parseSamples } from '../../lib/baseline/csv.js';
 import { parseConfig } from '../../lib/config/index.js';
@@ -149,6 +150,12 @@ async function runCanary(kill: boolean): Promise<CanaryRecord> {
     assert.ok(running, `an analysis was running when the worker died: ${JSON.stringify(pending)}`);
     const runId = (await h.describe()).runId;
     say(`canary: worker killed inside an analysis (attempt ${running.attempt}), ${before} analyses recorded`);
+    // the next stage's flag change will wait behind this lock (taken while nothing runs), so the
+    // worker can be cut off from Temporal inside it
+    const blocker = new pg.Client({ connectionString: s.tdb.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT operation FROM flags FOR UPDATE');
     await sleep(1_000);
     await s.restart();
     const restartedS = secondsSince(t0);
@@ -168,6 +175,56 @@ async function runCanary(kill: boolean): Promise<CanaryRecord> {
       60_000,
     );
     note.analyseAttempts = Math.max(...tried);
+
+    // second kill: the dual-write stage's flag change stored, its completion cut off from Temporal
+    await until(
+      'the dual-write flag change waiting on the lock',
+      async () => {
+        const { rows } = await s.tdb.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%flags%'`,
+        );
+        return rows[0]!.n > 0 || undefined;
+      },
+      60_000,
+    );
+    const run2 = s.env.client.workflow.getHandle(h.workflowId, (await h.describe()).runId);
+    const applying = await pendingActivities(run2);
+    assert.ok(
+      applying.some((a) => a.type === 'applyStageFlags'),
+      `the stage's flag change was running: ${JSON.stringify(applying)}`,
+    );
+    s.temporalLink.drop();
+    await blocker.query('COMMIT');
+    await blocker.end();
+    await until(
+      'the dual-write flag change stored while cut off',
+      async () => {
+        const { rows } = await s.tdb.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM flag_audit WHERE change_id LIKE $1`,
+          [`canary/${rolloutId}/%/stage-1-dual-write`],
+        );
+        return rows[0]!.n === FLAG_OPERATIONS.length || undefined;
+      },
+      30_000,
+    );
+    const t1 = performance.now();
+    await s.kill();
+    say('canary: dual-write flags stored, their completion cut off, worker killed');
+    await sleep(1_000);
+    await s.restart();
+    await until(
+      'the dual-write stage applied',
+      async () => {
+        const st = await h.query(canaryStatusQuery);
+        return (
+          (st.stage.name === 'dual-write' && st.stage.startedAt !== null) || st.status === 'completed' || undefined
+        );
+      },
+      120_000,
+    );
+    note.flagChangeRecoveryS = secondsSince(t1);
+    note.applyAttempts = Math.max(...(await attempts(run2, 'applyStageFlags')));
   }
   const result = await h.result();
   const status = await h.query(canaryStatusQuery);
@@ -340,7 +397,7 @@ async function runValidation(kill: boolean): Promise<ValidationRecord> {
 }
 
 describe('chaos: the worker SIGKILLed mid-phase and restarted', () => {
-  test('canary rollout: killed during an analysis, the rollout ends with the same stage decisions, final flags and no duplicate flag change', async () => {
+  test('canary rollout: killed during an analysis and after a stage flag change, the rollout ends with the same stage decisions, final flags and no duplicate flag change', async () => {
     const clean = await runCanary(false);
     const faulted = await runCanary(true);
     say(
@@ -365,6 +422,7 @@ describe('chaos: the worker SIGKILLed mid-phase and restarted', () => {
     assert.equal(faulted.audit.length, 2 * FLAG_OPERATIONS.length);
     assert.deepEqual(faulted.flags, clean.flags);
     assert.ok(Number(faulted.note!.analyseAttempts) >= 2, 'the killed analysis was attempted again');
+    assert.ok(Number(faulted.note!.applyAttempts) >= 2, 'the cut-off flag change was attempted again');
     await resetFlags();
   }, 600_000);
 
@@ -372,7 +430,7 @@ describe('chaos: the worker SIGKILLed mid-phase and restarted', () => {
     const clean = await runBaseline(false);
     const faulted = await runBaseline(true);
     say(
-      `baseline: ${JSON.stringify(faulted.note)}; verdict clean ${clean.result.decision}, faulted ${faulted.result.decision}; window spacing clean ${clean.spacing.join(' ')} s, faulted ${faulted.spacing.join(' ')} s`,
+      `baseline: ${JSON.stringify(faulted.note)}; verdict clean ${clean.result.decision}, faulted ${faulted.result.decision}; window spacing clean ${clean.spacing.join(' ')} s, faulted ${faulted.spacing.join(' ')} s; report: ${faulted.gapLine}`,
     );
     assert.ok(Number(faulted.note!.windowAttempts) >= 2, 'the cut-off window was attempted again');
     const expected = Array.from({ length: SAMPLES }, (_, i) => ({ phase: 'baseline', sample_num: i + 1, n: 1 }));
