@@ -8,6 +8,7 @@ import type { Logger } from '../lib/log.js';
 import { namedQuery, promDuration, type PromClient, type PromScalar } from '../lib/prom/client.js';
 import { runReconciliation } from '../lib/reconcile/reconcile.js';
 import type { HotBackupProbe } from '../lib/service/hot-backup.js';
+import { withHeartbeat } from './support.js';
 
 export interface ApplyStageFlagsInput {
   rolloutId: string;
@@ -209,11 +210,15 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
       }
       const queries = { ...deps.queries, ...input.queries };
       const vars = { window: promDuration(input.windowSeconds) };
-      const entries = await Promise.all(
-        Object.entries(CANARY_QUERY_NAMES).map(async ([key, name]) => {
-          const reading = toReading(await prom.queryScalar(namedQuery(queries, name, vars), input.at));
-          return [key, reading] as const;
-        }),
+      // heartbeats on a timer while Prometheus answers: a worker lost mid-analysis is noticed
+      // within the heartbeat timeout (10 s), not the 30 s start-to-close
+      const entries = await withHeartbeat(log, () =>
+        Promise.all(
+          Object.entries(CANARY_QUERY_NAMES).map(async ([key, name]) => {
+            const reading = toReading(await prom.queryScalar(namedQuery(queries, name, vars), input.at));
+            return [key, reading] as const;
+          }),
+        ),
       );
       return Object.fromEntries(entries) as unknown as AnalysisValues;
     },

@@ -15,6 +15,7 @@ import type { DecisionResult } from '../lib/validation/decide.js';
 import type { Forecast } from '../lib/validation/forecast.js';
 import { renderValidationFinalReport, renderValidationWeeklyReport } from '../lib/validation/report.js';
 import type { DaySnapshot, Decision, WeekSummary } from '../lib/validation/types.js';
+import { withHeartbeat } from './support.js';
 
 export interface ValidationActivityDeps {
   db: Queryable;
@@ -169,12 +170,16 @@ export function createValidationActivities(deps: ValidationActivityDeps) {
         resolutionSeconds: input.resolutionSeconds,
         subqueryStepSeconds: input.subqueryStepSeconds,
       });
-      const collected = await collectDaySnapshot(heartbeating(deps.prom), {
-        day: input.day,
-        start: input.dayStart,
-        queries: { ...deps.queries, ...overrides },
-        config,
-      });
+      // heartbeats before each query and on a timer between: a worker lost mid-day is noticed
+      // within the heartbeat timeout even while one slow query runs
+      const collected = await withHeartbeat(log, () =>
+        collectDaySnapshot(heartbeating(deps.prom), {
+          day: input.day,
+          start: input.dayStart,
+          queries: { ...deps.queries, ...overrides },
+          config,
+        }),
+      );
       // operation names are the only strings in a snapshot (collect.ts already folds odd ones
       // into "other"); sanitising the whole value keeps that true if the shape grows
       const snapshot = sanitizeData(collected);

@@ -137,11 +137,24 @@ const { probeHotBackup } = proxyActivities<CanaryActivities>({
   retry: { initialInterval: '1 second', maximumAttempts: 2 },
 });
 
-const { analyse, readStability } = proxyActivities<CanaryActivities>({
+// A late analysis is worth little: three quick tries, then the analysis is inconclusive (the
+// rollout pauses and says why) and the next interval starts afresh.
+const analysisRetry = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '5 seconds',
+  maximumAttempts: 3,
+} as const;
+const { analyse } = proxyActivities<CanaryActivities>({
   startToCloseTimeout: '30 seconds',
-  // A late analysis is worth little: three quick tries, then the analysis is inconclusive (the
-  // rollout pauses and says why) and the next interval starts afresh.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 3 },
+  // analyse heartbeats on a timer while its queries run: a worker lost mid-analysis is retried
+  // elsewhere after 10 s instead of the whole start-to-close (README "Failure modes")
+  heartbeatTimeout: '10 seconds',
+  retry: analysisRetry,
+});
+const { readStability } = proxyActivities<CanaryActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: analysisRetry,
 });
 
 /**

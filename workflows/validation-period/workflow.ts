@@ -214,8 +214,9 @@ export function resolveValidationInput(
 const { takeDailySnapshot } = proxyActivities<ValidationActivities>({
   // 29 queries, 4 at a time, each bounded by the Prometheus client's timeout
   startToCloseTimeout: '5 minutes',
-  // the activity heartbeats before every query: a dead worker is noticed within a minute
-  heartbeatTimeout: '1 minute',
+  // the activity heartbeats before every query and on a timer while one runs: a dead worker is
+  // noticed within 10 s
+  heartbeatTimeout: '10 seconds',
   // Prometheus unreachable or restarting: retry without limit, backing off to a minute, so a day
   // is never lost to an outage. A bad query stays bad: it fails the period at once.
   retry: {
