@@ -169,6 +169,30 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
     }
   }
 
+  /**
+   * The last metadata read per sandbox, with the identity of the file it came from. Every write
+   * replaces the file (a new inode, see writeJsonAtomic) and a kill removes it, so one stat tells
+   * whether the copy is still what is on disk — another process's setTimeout or kill included.
+   */
+  const metaCache = new Map<string, { meta: Meta; ino: number; mtimeMs: number; size: number }>();
+
+  /** readMeta for the hot path (every run): one stat instead of open + read + close + parse. */
+  async function currentMeta(id: string): Promise<Meta | null> {
+    const st = await fs.stat(metaPath(id)).catch(() => null);
+    if (!st) {
+      metaCache.delete(id);
+      return null;
+    }
+    const hit = metaCache.get(id);
+    if (hit && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.meta;
+    const meta = await readMeta(id);
+    if (meta) {
+      if (metaCache.size >= 10_000) metaCache.clear();
+      metaCache.set(id, { meta, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size });
+    } else metaCache.delete(id);
+    return meta;
+  }
+
   async function destroy(id: string): Promise<void> {
     const pgids = children.get(id);
     if (pgids) {
@@ -182,11 +206,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       children.delete(id);
     }
     await fs.rm(sandboxDir(id), { recursive: true, force: true });
+    metaCache.delete(id);
   }
 
   /** The sandbox's metadata if it is alive; an expired one is killed on the spot. */
   async function alive(id: string): Promise<Meta> {
-    const m = await readMeta(id);
+    const m = await currentMeta(id);
     if (!m) throw gone(id);
     if (Date.parse(m.endAt) <= Date.now()) {
       await destroy(id);
@@ -239,6 +264,28 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
         probe = up;
       }
     }
+    return target;
+  }
+
+  /**
+   * A command's working directory: `confine`d and an existing directory. The usual case (it
+   * exists) asks its three questions — the home's real path, the target's, is it a directory —
+   * at once; anything else takes confine's walk up to the deepest existing ancestor.
+   */
+  async function confineCwd(id: string, p: string): Promise<string> {
+    if (typeof p !== 'string' || p.length === 0) throw validation('cwd', 'must be a non-empty string');
+    if (p.includes('\0')) throw validation('cwd', 'must not contain NUL bytes');
+    const home = homeOf(id);
+    const target = isAbsolute(p) ? resolve(p) : resolve(home, p);
+    if (!isInside(home, target)) throw validation('cwd', 'must stay inside the sandbox home');
+    const [realHome, real, st] = await Promise.all([
+      fs.realpath(home).catch(() => null),
+      fs.realpath(target).catch(() => null),
+      fs.stat(target).catch(() => null),
+    ]);
+    if (realHome === null || real === null) await confine(id, p, 'cwd');
+    else if (!isInside(realHome, real)) throw validation('cwd', 'resolves outside the sandbox home');
+    if (!st?.isDirectory()) throw validation('cwd', 'is not an existing directory');
     return target;
   }
 
@@ -364,15 +411,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       metadata: { ...meta.metadata },
       startedAt: new Date(meta.startedAt),
       async run(argv, ro = {}) {
+        // the cwd is checked while liveness is: a gone sandbox still answers SandboxGone first
+        const cwdChecked = ro.cwd === undefined ? Promise.resolve(homeOf(id)) : confineCwd(id, ro.cwd);
+        cwdChecked.catch(() => undefined);
         const m = await alive(id);
         await injectFaults('run');
-        let cwd = homeOf(id);
-        if (ro.cwd !== undefined) {
-          cwd = await confine(id, ro.cwd, 'cwd');
-          const st = await fs.stat(cwd).catch(() => null);
-          if (!st?.isDirectory()) throw validation('cwd', 'is not an existing directory');
-        }
-        return execute(id, m, argv, ro, cwd);
+        return execute(id, m, argv, ro, await cwdChecked);
       },
       async writeFile(path, content) {
         await alive(id);
@@ -399,7 +443,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
       },
       async setTimeout(ms) {
         validTimeout(ms, 'timeoutMs');
-        const m = await alive(id);
+        // a copy: the cached metadata changes only with the file
+        const m = { ...(await alive(id)) };
         m.endAt = new Date(Date.now() + ms).toISOString();
         await writeJsonAtomic(metaPath(id), m);
         return new Date(m.endAt);

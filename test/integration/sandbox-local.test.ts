@@ -47,6 +47,29 @@ test('local: a sandbox survives a provider restart (reconnect by id from disk)',
   }
 });
 
+test('local: a handle sees what another provider instance did to its sandbox (extended, then killed)', async () => {
+  // every run checks the sandbox's metadata file; a copy kept between runs must follow the file
+  const root = newRoot();
+  const p1 = createLocalProvider({ root, defaultTimeoutMs: 60_000 });
+  const p2 = createLocalProvider({ root, defaultTimeoutMs: 60_000 });
+  try {
+    const sb = await p1.create({ timeoutMs: 1_500 });
+    assert.equal((await sb.run(['true'])).exitCode, 0);
+    const other = await p2.connect(sb.id);
+    await other.setTimeout(60_000);
+    await sleep(1_700);
+    // past the original lifetime: alive only because the other instance extended it
+    assert.equal((await sb.run(['true'])).exitCode, 0);
+    assert.equal((await p1.info(sb.id)).endAt.getTime() > Date.now() + 50_000, true);
+    await other.kill();
+    await assert.rejects(sb.run(['true']), (e) => isDomainError(e, ErrorType.SandboxGone));
+    await assert.rejects(sb.run(['true'], { cwd: 'x' }), (e) => isDomainError(e, ErrorType.SandboxGone));
+  } finally {
+    p1.close();
+    p2.close();
+  }
+});
+
 test('local: the reaper timer removes an expired sandbox without anyone touching it', async () => {
   const root = newRoot();
   const p = createLocalProvider({ root, defaultTimeoutMs: 60_000, reapIntervalMs: 100 });
