@@ -235,3 +235,73 @@ describe('the seed-002 plan rules', () => {
     expect(s.goNoGo).toHaveLength(1);
   });
 });
+
+describe('Prometheus not answering (issue 12 fault 4): data gaps', () => {
+  // one analysis every 10 s; Prometheus stopped for two of them (T0+20 s and T0+30 s)
+  const at = (s: number): number => T0 + s * 1_000;
+  // what the workflow records when the analyse activity failed (every query unanswered)
+  const x = { kind: 'nodata', reason: 'PromUnavailable: connect ECONNREFUSED', failed: true } as const;
+  const down: AnalysisValues = { errorRate: x, operations: x, p95PooledSeconds: x, p95SimpleSeconds: x, consistency: x };
+  function through(p: typeof plan, s: CanaryState, steps: [number, AnalysisValues][]): string[] {
+    return steps.map(([t, values]) => {
+      accrue(s, at(t));
+      return recordAnalysis(p, s, values, at(t), at(t)).action;
+    });
+  }
+
+  test('two analyses without an answer: paused, neither advanced nor rolled back; the next one that judges closes the gap and lifts its pause', () => {
+    const s = applied();
+    expect(through(plan, s, [[10, healthyValues], [20, down], [30, down]])).toEqual(['continue', 'pause', 'pause']);
+    expect(runStatus(plan, s)).toBe('paused');
+    expect(s.rollbackPending).toBeNull();
+    expect(s.stage.heldMs).toBe(20_000); // nothing held while Prometheus was away
+    expect(s.dataGaps).toEqual([
+      expect.objectContaining({ since: new Date(at(20)).toISOString(), until: null, analyses: 2, resumed: false }),
+    ]);
+    expect(s.dataGaps![0]!.reason).toMatch(/no data for .*PromUnavailable/);
+    expect(through(plan, s, [[40, healthyValues]])).toEqual(['continue']);
+    expect(s.paused).toBeNull();
+    expect(runStatus(plan, s)).toBe('running');
+    expect(s.dataGaps).toEqual([
+      expect.objectContaining({ until: new Date(at(40)).toISOString(), analyses: 2, resumed: true }),
+    ]);
+    accrue(s, at(50));
+    expect(s.stage.heldMs).toBe(30_000); // held again from the analysis that judged
+    expect(s.stage.streaks).toEqual({ error_rate: 0, p95_latency: 0, consistency: 0 });
+  });
+
+  test('a gap neither counts as a breach nor forgets one: breach, gap, breach rolls back at the second breach', () => {
+    const s = applied();
+    expect(through(plan, s, [[10, breaching], [20, down], [30, down], [40, breaching]])).toEqual([
+      'continue',
+      'pause',
+      'pause',
+      'rollback',
+    ]);
+    expect(s.rollbackPending).toMatchObject({ source: 'auto', trigger: 'error_rate' });
+    expect(s.dataGaps?.[0]).toMatchObject({ analyses: 2, until: new Date(at(40)).toISOString() });
+  });
+
+  test('too little data after the gap keeps the pause (the widening rule decides); an operator’s pause is never lifted by data', () => {
+    const s = applied();
+    expect(through(plan, s, [[10, down], [20, tooFew]])).toEqual(['pause', 'widen']);
+    expect(runStatus(plan, s)).toBe('paused');
+    expect(s.dataGaps?.[0]?.until).toBeNull();
+    through(plan, s, [[30, healthyValues]]);
+    expect(runStatus(plan, s)).toBe('running');
+
+    const o = applied();
+    apply('pause', o, { reason: 'dashboards', actor: 'ops' }, at(5));
+    through(plan, o, [[10, down], [20, healthyValues]]);
+    expect(o.paused).toMatchObject({ by: 'operator', reason: 'dashboards' });
+    expect(o.dataGaps?.[0]).toMatchObject({ resumed: false, until: new Date(at(20)).toISOString() });
+  });
+
+  test('runs recorded before data gaps (replay) keep the pause until resumed', () => {
+    const old = planOf({ rolloutId: 'r1', stages: STAGES, analysisIntervalSeconds: 10 }, true, true, false);
+    const s = applied();
+    through(old, s, [[10, down], [20, healthyValues]]);
+    expect(runStatus(old, s)).toBe('paused');
+    expect(s.dataGaps).toBeUndefined();
+  });
+});

@@ -114,6 +114,25 @@ export interface PauseInfo {
   since: string;
 }
 
+/**
+ * A run of analyses that could not judge the rollout because Prometheus did not answer (or a
+ * query failed): the rollout neither advances nor rolls back on it. It closes at the next
+ * analysis with data enough to judge (ok or breach); a pause it caused is then lifted.
+ */
+export interface DataGap {
+  /** the first analysis without an answer, ISO */
+  since: string;
+  /** the analysis that judged again, ISO; null while the gap is open */
+  until: string | null;
+  /** analyses without an answer in it */
+  analyses: number;
+  stage: string;
+  /** the first failure, e.g. `PromUnavailable: …` */
+  reason: string;
+  /** the gap's pause was lifted when data came back (false: an operator had paused, or no pause) */
+  resumed: boolean;
+}
+
 export interface RollbackInfo {
   /**
    * 'rollback' when asked for (signal, API, CLI), 'auto' when a trigger fired, 'kill_switch' when
@@ -176,6 +195,8 @@ export interface CanaryStatus {
   hotBackup?: HotBackupRecord;
   /** the last stability check before decommission */
   stability?: (StabilityVerdict & { at: string }) | null;
+  /** the analyses Prometheus did not answer, as gaps (oldest first, at most 20; the open one last) */
+  dataGaps?: DataGap[];
 }
 
 export const statusQuery = defineQuery<CanaryStatus>('status');

@@ -42,6 +42,7 @@ import {
 } from '../../lib/canary/stability.js';
 import type {
   AdvanceRequest,
+  DataGap,
   GoNoGoRecord,
   AnalysisRecord,
   CanaryRunStatus,
@@ -77,6 +78,14 @@ export interface CanaryPlan {
    * the probe (the workflow's `patched('canary-hot-backup-warmth')`).
    */
   hotBackupWarmth: boolean;
+  /**
+   * Analyses Prometheus did not answer are recorded as data gaps, and the pause such a gap caused
+   * is lifted at the next analysis that can judge (issue 12 fault 4: Prometheus stopped for two
+   * analysis intervals must neither advance nor roll back the rollout, nor strand it paused).
+   * False when replaying a run recorded before it (the workflow's
+   * `patched('canary-resume-after-data-gap')`): such a pause then held until `resume`.
+   */
+  resumeAfterGap: boolean;
   /** not enough data for this long pauses the rollout */
   insufficientPauseMs: number;
   /** the widest a widened analysis window gets, seconds */
@@ -99,7 +108,12 @@ export const LEGACY_DEFAULT_STAGES: CanaryStage[] = [
 /** Widened windows grow to at most this many times the configured window. */
 export const MAX_WINDOW_FACTOR = 16;
 
-export function planOf(input: CanaryRolloutInput, seed002 = true, hotBackupWarmth = seed002): CanaryPlan {
+export function planOf(
+  input: CanaryRolloutInput,
+  seed002 = true,
+  hotBackupWarmth = seed002,
+  resumeAfterGap = seed002,
+): CanaryPlan {
   const interval = input.analysisIntervalSeconds ?? DEFAULT_ANALYSIS_INTERVAL_SECONDS;
   const windowSeconds = Math.max(1, Math.ceil(input.analysisWindowSeconds ?? interval));
   return {
@@ -113,6 +127,7 @@ export function planOf(input: CanaryRolloutInput, seed002 = true, hotBackupWarmt
     maxAnalysesPerRun: input.maxAnalysesPerRun ?? DEFAULT_MAX_ANALYSES_PER_RUN,
     seed002,
     hotBackupWarmth: seed002 && hotBackupWarmth,
+    resumeAfterGap: seed002 && resumeAfterGap,
     insufficientPauseMs: (input.insufficientDataPauseSeconds ?? DEFAULT_INSUFFICIENT_DATA_PAUSE_SECONDS) * 1000,
     maxWindowSeconds: windowSeconds * MAX_WINDOW_FACTOR,
     stability: { ...DEFAULT_STABILITY, ...input.stability },
@@ -180,9 +195,13 @@ export interface CanaryState {
   goNoGo?: GoNoGoRecord[];
   /** the last stability check before decommission; absent/null before one */
   stability?: (StabilityVerdict & { at: string }) | null;
+  /** analyses Prometheus did not answer, as gaps (oldest first, the open one last); absent in older states */
+  dataGaps?: DataGap[];
 }
 
 export const RECENT_ANALYSES = 10;
+/** Data gaps kept in the state (the newest; an outage is one gap however long it lasts). */
+export const DATA_GAPS_KEPT = 20;
 /** Go/no-go records kept (a plan has at most 10 stages; refusals may repeat). */
 export const GO_NO_GO_KEPT = 30;
 
@@ -404,7 +423,52 @@ export function recordAnalysis(
     accrue(s, end);
     s.paused = { by: 'inconclusive', reason: next.reason, actor: null, since: iso(at) };
   }
+  if (plan.resumeAfterGap) recordGap(plan, s, verdict.status, verdict.triggers, at, end);
   return next;
+}
+
+/**
+ * Keeps the data gaps: an analysis Prometheus did not answer opens one (or extends the open one);
+ * the next analysis that judges (ok or breach) closes it and lifts the pause the gap caused, so
+ * the rollout goes on as it would have without the outage — the gap's time is not held, and its
+ * analyses neither fed a rollback nor reset a breach streak. An analysis with too little data
+ * neither closes it nor lifts the pause (that is the widening rule's business). A pause taken
+ * before the gap (an operator's, or one for too little data) is left alone.
+ */
+function recordGap(
+  plan: CanaryPlan,
+  s: CanaryState,
+  status: AnalysisStatus,
+  triggers: TriggerResult[],
+  at: number,
+  end: number,
+): void {
+  const gaps = s.dataGaps ?? [];
+  const open = gaps.at(-1)?.until === null ? gaps.at(-1)! : null;
+  if (status === 'inconclusive') {
+    if (open !== null) open.analyses++;
+    else {
+      const failed = triggers.find((t) => t.status === 'nodata');
+      gaps.push({
+        since: iso(at),
+        until: null,
+        analyses: 1,
+        stage: currentStage(plan, s).name,
+        reason: failed?.detail ?? 'no data',
+        resumed: false,
+      });
+    }
+    s.dataGaps = gaps.slice(-DATA_GAPS_KEPT);
+    return;
+  }
+  if (open === null || (status !== 'ok' && status !== 'breach')) return;
+  open.until = iso(at);
+  if (s.paused?.by === 'inconclusive' && Date.parse(s.paused.since) >= Date.parse(open.since)) {
+    accrue(s, end);
+    s.paused = null;
+    open.resumed = true;
+  }
+  s.dataGaps = gaps;
 }
 
 /** Counts an analysis of a hot-backup stage (dual_write, cutover) and keeps its breaches. */
@@ -490,6 +554,7 @@ export function statusOf(plan: CanaryPlan, s: CanaryState): CanaryStatus {
     goNoGo: s.goNoGo ?? [],
     hotBackup: s.hotBackup ?? { ...NO_HOT_BACKUP, breaches: [] },
     stability: s.stability ?? null,
+    dataGaps: s.dataGaps ?? [],
   };
 }
 

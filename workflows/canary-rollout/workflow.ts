@@ -38,6 +38,7 @@ import {
   rollbackUpdate,
   statusQuery,
   type CanaryStatus,
+  type DataGap,
   type RollbackInfo,
 } from './messages.js';
 import {
@@ -116,6 +117,8 @@ export interface CanaryRolloutResult {
   analyses: number;
   /** workflow runs the rollout took (continue-as-new generations) */
   runs: number;
+  /** the analyses Prometheus did not answer, as gaps (status `dataGaps`; absent in runs recorded before) */
+  dataGaps?: DataGap[];
 }
 
 const { applyStageFlags, killSwitch } = proxyActivities<CanaryActivities>({
@@ -165,7 +168,8 @@ const { readStability } = proxyActivities<CanaryActivities>({
  *   2. hold and analyse: an analysis every interval until the stage's hold is served with a
  *      healthy last analysis. A trigger that breaches in `consecutiveBreaches` analyses in a row
  *      rolls back through the kill switch; an inconclusive analysis (no data, Prometheus down)
- *      pauses with the reason, and paused time does not count;
+ *      pauses with the reason, and paused time does not count; the analyses Prometheus did not
+ *      answer are kept as a data gap, and the gap's pause lifts at the next analysis that judges;
  *   3. await approval: `advance` (or `autoAdvance`; the last stage needs none), analyses going on;
  *   4. continue-as-new into the next stage, or complete after the last one.
  *
@@ -183,6 +187,10 @@ export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<
   // issue 10 item 2, "approach 1 kept ready during the hot backup": cutover analyses probe approach
   // 1's warmth (an activity more per analysis) and decommission requires it warm
   const warmth = seed002 && patched('canary-hot-backup-warmth');
+  // issue 12 fault 4 (Prometheus stopped mid-analysis): the analyses it did not answer are data
+  // gaps, and the pause a gap caused lifts once an analysis judges again; runs recorded before
+  // replay with the pause held until `resume`
+  const resumeAfterGap = seed002 && patched('canary-resume-after-data-gap');
   if (seed002 && input.scrapeIntervalSeconds !== undefined) {
     const window = input.analysisWindowSeconds ?? input.analysisIntervalSeconds;
     const problem =
@@ -195,7 +203,7 @@ export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<
   }
   const r: Run = {
     input,
-    plan: planOf(input, seed002, warmth),
+    plan: planOf(input, seed002, warmth, resumeAfterGap),
     s: beginRun(input.state, workflowInfo().runId, Date.now()),
     changes: 0,
     shown: '',
@@ -506,6 +514,7 @@ function resultOf(r: Run, outcome: CanaryRolloutResult['outcome']): CanaryRollou
     rollback: r.s.rollback,
     analyses: r.s.analysesTotal,
     runs: r.s.run,
+    ...(r.plan.resumeAfterGap ? { dataGaps: r.s.dataGaps ?? [] } : {}),
   };
 }
 
