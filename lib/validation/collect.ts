@@ -101,7 +101,7 @@ export interface CollectDayOptions {
  * Collects one day: an instant query per aggregate at the day's end with `$window` = the day,
  * and a range query per hourly field at the resolution (`$subquery_step` =
  * `config.subqueryStepSeconds` in both). Hours Prometheus has no point for are
- * null points. Errors from the client (PromUnavailable, PromBadQuery) propagate: a failed day is
+ * null points; an hour without a throughput point (no scrape in it) is null in every field. Errors from the client (PromUnavailable, PromBadQuery) propagate: a failed day is
  * retried by the caller, never stored half-empty.
  */
 export async function collectDaySnapshot(prom: PromQuerier, o: CollectDayOptions): Promise<DaySnapshot> {
@@ -173,6 +173,22 @@ export async function collectDaySnapshot(prom: PromQuerier, o: CollectDayOptions
 
   const hourly: HourlyPoint[] = [];
   for (let t = o.start + res; t <= end; t += res) {
+    // No throughput point: no scrape landed in this hour (Prometheus was down, or the target).
+    // It is a gap in every field: a gauge read through a subquery (peak concurrency) would
+    // otherwise repeat, through Prometheus's 5-minute lookback, the last value scraped before the
+    // outage, and the day-window cost would project a month from data that stops short of it.
+    if (!hourlyMaps.opsPerMin.has(t) || hourlyMaps.opsPerMin.get(t) === null) {
+      hourly.push({
+        t,
+        opsPerMin: null,
+        costPerOp: null,
+        p95Seconds: null,
+        errorRate: null,
+        peakConcurrency: null,
+        monthlyCost: null,
+      });
+      continue;
+    }
     hourly.push({
       t,
       opsPerMin: hourlyMaps.opsPerMin.get(t) ?? null,
