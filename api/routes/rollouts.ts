@@ -167,6 +167,21 @@ const statusSchema = z.object({
     })
     .nullable()
     .optional(),
+  dataGaps: z
+    .array(
+      z.object({
+        since: z.string(),
+        until: z.string().nullable(),
+        analyses: z.number().int(),
+        stage: z.string(),
+        reason: z.string(),
+        resumed: z.boolean(),
+      }),
+    )
+    .optional()
+    .describe(
+      'analyses Prometheus did not answer, as gaps: the rollout neither advanced nor rolled back on them, and a pause a gap caused lifted once an analysis judged again (resumed)',
+    ),
 });
 
 const actionDone = z.object({
