@@ -33,7 +33,7 @@ import { FlagStore } from '../lib/flags/store.js';
 import { baselineRoutes } from './routes/baselines.js';
 import { consoleRoutes } from './routes/console.js';
 import { driftRoutes } from './routes/drift.js';
-import { flagRoutes } from './routes/flags.js';
+import { flagRoutes, type FlagRouteDeps } from './routes/flags.js';
 import { reportRoutes } from './routes/reports.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { runbookRoutes } from './routes/runbook.js';
@@ -57,6 +57,8 @@ export interface AppDeps {
   metrics: Metrics;
   db: Db;
   log: Logger;
+  /** this process's flag cache (routed mode): `GET /v1/flags/cache` shows what it serves */
+  flagCache?: FlagRouteDeps['cache'];
 }
 
 export type App = FastifyInstance;
@@ -196,6 +198,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       // a kill re-homes live approach-2 workspaces on the git worker (issue 10 section 3)
       rehome: { start: (eventId) => startRehome(gitQueue, eventId), list: (eventId) => rehomes.list(eventId) },
       notify,
+      cache: deps.flagCache,
     }),
     { prefix: '/v1' },
   );

@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     db,
     log,
     readiness: migrations,
+    flagCache: composed.flags,
   });
 
   let stopping = false;

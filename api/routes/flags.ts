@@ -7,6 +7,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { FlagCache } from '../../lib/flags/cache.js';
 import type { FlagStore, LatchState } from '../../lib/flags/store.js';
 import type { KillSwitchEvent } from '../../lib/notify/events.js';
 import type { RehomeRecord } from '../../lib/store/rehomes.js';
@@ -21,6 +22,8 @@ export interface FlagRouteDeps {
   rehome?: RehomeStarter;
   /** tells notify.webhooks of a kill (lib/notify/notifier.ts); absent: nobody is told */
   notify?: KillNotifier;
+  /** this process's flag cache, what its router reads (routed mode); absent: the process routes nothing */
+  cache?: Pick<FlagCache, 'processId' | 'all' | 'failSafe' | 'version' | 'connected'>;
 }
 
 /** Sends the kill_switch event; the kill never waits for it, and its failures are its own. */
@@ -186,9 +189,48 @@ const rehomeSchema = z
     'the durable re-home of live approach-2 workspaces (GET /v1/flags/kill/{eventId}/rehome); null when nothing was killed or it is not offered',
   );
 
-export function flagRoutes({ flags, switchTimeoutMs, rehome, notify }: FlagRouteDeps): FastifyPluginAsyncZod {
+const cacheSchema = z.object({
+  processId: z.string().nullable().describe('this process in acks and heartbeats; null when it routes nothing'),
+  routed: z.boolean().describe('false: this process serves one approach to everyone and caches no flags'),
+  connected: z.boolean().describe('listening for flag changes on Postgres now'),
+  failSafe: z
+    .boolean()
+    .describe('Postgres silent for longer than service.flagCache.failSafeAfterMs: every flag reads 0% (approach 1)'),
+  version: z.number().int().describe('highest flag version applied'),
+  flags: z
+    .array(z.object({ operation: z.string(), percent: z.number().int(), shadow: z.boolean(), version: z.number().int() }))
+    .describe('what the router reads now (0% / shadow off while failSafe)'),
+});
+
+export function flagRoutes({ flags, switchTimeoutMs, rehome, notify, cache }: FlagRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('onRequest', requireRole('admin'));
+
+    // read from memory only: it answers while this process cannot reach Postgres, which is when
+    // an operator (and the chaos suite's partition fault) needs to know what it serves
+    app.get(
+      '/flags/cache',
+      {
+        schema: {
+          summary: "This process's cached flags: what its router serves now, without asking Postgres",
+          tags: ['flags'],
+          response: { 200: cacheSchema, ...errorResponses },
+        },
+      },
+      async () =>
+        cache === undefined
+          ? { processId: null, routed: false, connected: false, failSafe: false, version: 0, flags: [] }
+          : {
+              processId: cache.processId,
+              routed: true,
+              connected: cache.connected,
+              failSafe: cache.failSafe(),
+              version: cache.version,
+              flags: cache
+                .all()
+                .map((f) => ({ operation: f.operation, percent: f.percent, shadow: f.shadow, version: f.version })),
+            },
+    );
 
     app.get(
       '/flags',
