@@ -241,7 +241,13 @@ describe('Prometheus not answering (issue 12 fault 4): data gaps', () => {
   const at = (s: number): number => T0 + s * 1_000;
   // what the workflow records when the analyse activity failed (every query unanswered)
   const x = { kind: 'nodata', reason: 'PromUnavailable: connect ECONNREFUSED', failed: true } as const;
-  const down: AnalysisValues = { errorRate: x, operations: x, p95PooledSeconds: x, p95SimpleSeconds: x, consistency: x };
+  const down: AnalysisValues = {
+    errorRate: x,
+    operations: x,
+    p95PooledSeconds: x,
+    p95SimpleSeconds: x,
+    consistency: x,
+  };
   function through(p: typeof plan, s: CanaryState, steps: [number, AnalysisValues][]): string[] {
     return steps.map(([t, values]) => {
       accrue(s, at(t));
@@ -251,7 +257,13 @@ describe('Prometheus not answering (issue 12 fault 4): data gaps', () => {
 
   test('two analyses without an answer: paused, neither advanced nor rolled back; the next one that judges closes the gap and lifts its pause', () => {
     const s = applied();
-    expect(through(plan, s, [[10, healthyValues], [20, down], [30, down]])).toEqual(['continue', 'pause', 'pause']);
+    expect(
+      through(plan, s, [
+        [10, healthyValues],
+        [20, down],
+        [30, down],
+      ]),
+    ).toEqual(['continue', 'pause', 'pause']);
     expect(runStatus(plan, s)).toBe('paused');
     expect(s.rollbackPending).toBeNull();
     expect(s.stage.heldMs).toBe(20_000); // nothing held while Prometheus was away
@@ -272,27 +284,38 @@ describe('Prometheus not answering (issue 12 fault 4): data gaps', () => {
 
   test('a gap neither counts as a breach nor forgets one: breach, gap, breach rolls back at the second breach', () => {
     const s = applied();
-    expect(through(plan, s, [[10, breaching], [20, down], [30, down], [40, breaching]])).toEqual([
-      'continue',
-      'pause',
-      'pause',
-      'rollback',
-    ]);
+    expect(
+      through(plan, s, [
+        [10, breaching],
+        [20, down],
+        [30, down],
+        [40, breaching],
+      ]),
+    ).toEqual(['continue', 'pause', 'pause', 'rollback']);
     expect(s.rollbackPending).toMatchObject({ source: 'auto', trigger: 'error_rate' });
     expect(s.dataGaps?.[0]).toMatchObject({ analyses: 2, until: new Date(at(40)).toISOString() });
   });
 
   test('too little data after the gap keeps the pause (the widening rule decides); an operator’s pause is never lifted by data', () => {
     const s = applied();
-    expect(through(plan, s, [[10, down], [20, tooFew]])).toEqual(['pause', 'widen']);
+    expect(
+      through(plan, s, [
+        [10, down],
+        [20, tooFew],
+      ]),
+    ).toEqual(['pause', 'widen']);
     expect(runStatus(plan, s)).toBe('paused');
-    expect(s.dataGaps?.[0]?.until).toBeNull();
+    expect(s.dataGaps?.[0]).toMatchObject({ until: null, analyses: 2 });
     through(plan, s, [[30, healthyValues]]);
     expect(runStatus(plan, s)).toBe('running');
+    expect(s.dataGaps?.[0]).toMatchObject({ until: new Date(at(30)).toISOString(), analyses: 2, resumed: true });
 
     const o = applied();
     apply('pause', o, { reason: 'dashboards', actor: 'ops' }, at(5));
-    through(plan, o, [[10, down], [20, healthyValues]]);
+    through(plan, o, [
+      [10, down],
+      [20, healthyValues],
+    ]);
     expect(o.paused).toMatchObject({ by: 'operator', reason: 'dashboards' });
     expect(o.dataGaps?.[0]).toMatchObject({ resumed: false, until: new Date(at(20)).toISOString() });
   });
@@ -300,7 +323,10 @@ describe('Prometheus not answering (issue 12 fault 4): data gaps', () => {
   test('runs recorded before data gaps (replay) keep the pause until resumed', () => {
     const old = planOf({ rolloutId: 'r1', stages: STAGES, analysisIntervalSeconds: 10 }, true, true, false);
     const s = applied();
-    through(old, s, [[10, down], [20, healthyValues]]);
+    through(old, s, [
+      [10, down],
+      [20, healthyValues],
+    ]);
     expect(runStatus(old, s)).toBe('paused');
     expect(s.dataGaps).toBeUndefined();
   });

@@ -124,7 +124,7 @@ export interface DataGap {
   since: string;
   /** the analysis that judged again, ISO; null while the gap is open */
   until: string | null;
-  /** analyses without an answer in it */
+  /** analyses that could not judge in it: no answer, or too little data once Prometheus was back */
   analyses: number;
   stage: string;
   /** the first failure, e.g. `PromUnavailable: …` */

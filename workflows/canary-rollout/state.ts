@@ -432,7 +432,8 @@ export function recordAnalysis(
  * the next analysis that judges (ok or breach) closes it and lifts the pause the gap caused, so
  * the rollout goes on as it would have without the outage — the gap's time is not held, and its
  * analyses neither fed a rollback nor reset a breach streak. An analysis with too little data
- * neither closes it nor lifts the pause (that is the widening rule's business). A pause taken
+ * (the first windows after a restart hold few samples) is counted in the gap and neither closes
+ * it nor lifts the pause. A pause taken
  * before the gap (an operator's, or one for too little data) is left alone.
  */
 function recordGap(
@@ -461,7 +462,12 @@ function recordGap(
     s.dataGaps = gaps.slice(-DATA_GAPS_KEPT);
     return;
   }
-  if (open === null || (status !== 'ok' && status !== 'breach')) return;
+  if (open === null) return;
+  if (status !== 'ok' && status !== 'breach') {
+    // too little data right after the outage: still no judgement, still the gap
+    open.analyses++;
+    return;
+  }
   open.until = iso(at);
   if (s.paused?.by === 'inconclusive' && Date.parse(s.paused.since) >= Date.parse(open.since)) {
     accrue(s, end);
