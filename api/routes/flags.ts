@@ -198,7 +198,9 @@ const cacheSchema = z.object({
     .describe('Postgres silent for longer than service.flagCache.failSafeAfterMs: every flag reads 0% (approach 1)'),
   version: z.number().int().describe('highest flag version applied'),
   flags: z
-    .array(z.object({ operation: z.string(), percent: z.number().int(), shadow: z.boolean(), version: z.number().int() }))
+    .array(
+      z.object({ operation: z.string(), percent: z.number().int(), shadow: z.boolean(), version: z.number().int() }),
+    )
     .describe('what the router reads now (0% / shadow off while failSafe)'),
 });
 

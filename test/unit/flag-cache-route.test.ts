@@ -40,7 +40,8 @@ describe('GET /v1/flags/cache', () => {
         },
       ],
     });
-    const get = (token: string) => a.inject({ method: 'GET', url: '/v1/flags/cache', headers: { authorization: `Bearer ${token}` } });
+    const get = (token: string) =>
+      a.inject({ method: 'GET', url: '/v1/flags/cache', headers: { authorization: `Bearer ${token}` } });
     expect((await get(AGENT)).statusCode).toBe(403);
     const res = await get(ADMIN);
     expect(res.statusCode).toBe(200);
@@ -57,7 +58,16 @@ describe('GET /v1/flags/cache', () => {
   });
 
   test('a process that routes nothing says so', async () => {
-    const res = await (await app()).inject({ method: 'GET', url: '/v1/flags/cache', headers: { authorization: `Bearer ${ADMIN}` } });
-    expect(res.json()).toEqual({ processId: null, routed: false, connected: false, failSafe: false, version: 0, flags: [] });
+    const res = await (
+      await app()
+    ).inject({ method: 'GET', url: '/v1/flags/cache', headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(res.json()).toEqual({
+      processId: null,
+      routed: false,
+      connected: false,
+      failSafe: false,
+      version: 0,
+      flags: [],
+    });
   });
 });
