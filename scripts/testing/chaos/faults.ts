@@ -237,7 +237,8 @@ export function partition(holdMs = 12_000): Fault {
         await sleep(2_000);
       }
       stack.proxy.forward();
-      return { flagChanges: changes.length, lastPercent: changes.at(-1) };
+      // wall clock (as Postgres's): flag staleness is measured against the heal (chaos/flags.ts)
+      return { flagChanges: changes.length, lastPercent: changes.at(-1), healedAt: Date.now() };
     },
   };
 }
