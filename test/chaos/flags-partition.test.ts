@@ -5,16 +5,17 @@
  * API processes route by the flags (`service.approach: routed`, as `npm start` runs; faults.test.ts
  * runs `pooled`, where no process holds flags), with what each API process serves sampled all
  * along (`GET /v1/flags/cache`, scripts/testing/chaos/flags.ts) and held against the changes as
- * Postgres committed them; after the heal the flag changes once more. Same workload and checks as
- * faults.test.ts; under `npm run chaos`.
+ * Postgres committed them; after the heal the flag changes once more. No agent workload: what the
+ * partition does to pushes is faults.test.ts's business (and it made this test minutes slower on
+ * a busy machine); this one reads the flags only. Under `npm run chaos`.
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { partition, runFault, until, type FaultResult } from '../../scripts/testing/chaos/faults.js';
+import { partition, until, type FaultNotes } from '../../scripts/testing/chaos/faults.js';
 import { flagChanges, flagStaleness, flagTimeline, watchFlagCaches } from '../../scripts/testing/chaos/flags.js';
 import { startChaosStack, type ChaosStack } from '../../scripts/testing/chaos/stack.js';
+import { startWorkload } from '../../scripts/testing/chaos/workload.js';
 import { stackEnv } from '../../scripts/testing/stack.js';
-import { assertSurvived } from './assert.js';
 
 const say = (m: string): void => void process.stderr.write(`[chaos] ${m}\n`);
 const OPERATION = 'git.status';
@@ -26,7 +27,7 @@ beforeAll(async () => {
   stack = await startChaosStack({
     workers: 1,
     apis: 2,
-    agents: 8,
+    agents: 2,
     branches: 2,
     temporalBin: stackEnv('SGC_TEMPORAL_BIN'),
     prometheusBin: stackEnv('SGC_PROMETHEUS_BIN'),
@@ -43,10 +44,22 @@ afterAll(async () => {
 describe('chaos: flags across a partition, two routed API processes', () => {
   test('no API process serves a git.status percent older than the newest for more than 30 s: the cut-off one fails safe to 0 %, and both serve the newest within 30 s of a change or the heal', async () => {
     const watch = watchFlagCaches(stack, OPERATION, 250);
-    let r: FaultResult;
+    let notes: FaultNotes;
     let lastVersion: number;
+    // the fault without agents (partition() changes the flags through the other API and heals)
+    const idle = startWorkload({ apiUrls: [], agents: [], branches: [], repoUrl: stack.remote.url });
     try {
-      r = await runFault(stack, partition(12_000), { say });
+      // before the fault, both processes hold the flags (the cut-off one reaches Postgres through the proxy)
+      await until(
+        'both API processes serve the stored flags',
+        () =>
+          stack.service.apis.every((a) => {
+            const last = watch.samples.filter((x) => x.api === a.name && x.ok).at(-1);
+            return last !== undefined && !last.failSafe && last.version !== undefined;
+          }),
+        120_000,
+      );
+      notes = await partition(12_000).run({ stack, load: idle, say });
       // after the heal the flag changes once more: every process must serve it
       const admin = stack.service.apis.find((a) => a !== stack.partitionedApi)!;
       const res = await fetch(`${admin.url}/v1/flags/${OPERATION}`, {
@@ -69,7 +82,7 @@ describe('chaos: flags across a partition, two routed API processes', () => {
       await watch.stop();
     }
     const changes = await flagChanges(stack, OPERATION);
-    const healedAt = Number(r.notes.healedAt);
+    const healedAt = Number(notes!.healedAt);
     const st = flagStaleness(watch.samples, changes, healedAt);
     const after = flagStaleness(watch.samples, changes, changes.find((c) => c.version >= lastVersion)!.at);
     say(`flags-partition: ${changes.length} changes of ${OPERATION}; per process ${JSON.stringify(st)}`);
@@ -80,7 +93,7 @@ describe('chaos: flags across a partition, two routed API processes', () => {
     say(
       `flags-partition: caught up with the change after the heal ${JSON.stringify(after.map((p) => [p.api, p.caughtUpS]))}`,
     );
-    assert.ok(Number(r.notes.flagChanges) >= 3, 'flags changed during the partition');
+    assert.ok(Number(notes!.flagChanges) >= 3, 'flags changed during the partition');
     assert.deepEqual(
       st.map((p) => p.api),
       stack.service.apis.map((a) => a.name).sort(),
@@ -100,6 +113,5 @@ describe('chaos: flags across a partition, two routed API processes', () => {
     // the cut-off process failed closed (every flag at 0 %) while it could not hear Postgres
     const cut = st.find((p) => p.api === stack.partitionedApi.name)!;
     assert.ok(cut.failSafeS > 0, `${cut.api} failed safe during the 12 s partition`);
-    assertSurvived(r!);
   });
 });
