@@ -180,11 +180,9 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
       }
       throw fail(g, 'fetch', f);
     }
-    const tip0 = (await runOk(g, 'rev-parse', ['git', 'rev-parse', upstream])).stdout.trim();
-    const landed = await landedTrailers(g, upstream, o.trailerDepth ?? 20_000);
+    const { tip: tip0, landed } = await landedTrailers(g, upstream, o.trailerDepth ?? 20_000);
     // a clean, detached checkout of the tip (a fresh or crashed checkout alike)
-    await run(g, ['sh', '-c', SCRIPTS.abortStaleRebase]);
-    await runOk(g, 'checkout', ['git', 'checkout', '--quiet', '--force', '--detach', tip0]);
+    await runOk(g, 'checkout', ['sh', '-c', SCRIPTS.queueCheckout, 'sh', tip0]);
 
     // every staged commit fetched, in one command (not one rev-parse per item)
     const stagedAt = new Map<string, string>();
@@ -194,8 +192,8 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
       const [sha, name] = line.trim().split(' ');
       if (sha && name) stagedAt.set(name, sha);
     }
-    let tip = tip0;
-    const outcomes: QueueOutcome[] = [];
+    const outcomes: (QueueOutcome | undefined)[] = [];
+    const toApply: { slot: number; operationId: string; staged: string }[] = [];
     const deletes: string[] = [];
     const seen = new Set<string>();
     for (const it of o.items) {
@@ -207,45 +205,26 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
       const already = landed.get(it.operationId);
       if (already) {
         outcomes.push({ operationId: it.operationId, status: 'landed', commit: already, alreadyLanded: true });
-        continue;
-      }
-      if (!staged) {
+      } else if (!staged) {
         outcomes.push({ operationId: it.operationId, status: 'missing' });
-        continue;
+      } else {
+        toApply.push({ slot: outcomes.length, operationId: it.operationId, staged });
+        outcomes.push(undefined);
       }
-      // replays tip..staged onto tip; patches already upstream are dropped, the trailer is kept
-      const rb = await run(g, [
-        'git',
-        ...QUICK,
-        ...ident,
-        '-c',
-        'notes.rewrite.rebase=false',
-        'rebase',
-        '--quiet',
-        tip,
-        staged,
-      ]);
-      if (rb.exitCode !== 0) {
-        const files = (await run(g, ['git', 'diff', '--name-only', '--diff-filter=U', '-z'])).stdout
-          .split('\0')
-          .filter(Boolean);
-        await run(g, ['sh', '-c', SCRIPTS.abortStaleRebase]);
-        if (files.length === 0 && !/CONFLICT \(|could not apply/.test(rb.stdout + rb.stderr))
-          throw fail(g, 'rebase', rb);
-        outcomes.push({ operationId: it.operationId, status: 'conflict', files });
-        continue;
-      }
-      const head = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
-      // head === tip: every change was already upstream (the rebase dropped it)
-      outcomes.push({ operationId: it.operationId, status: 'landed', commit: head, alreadyLanded: head === tip });
-      tip = head;
+    }
+    let tip = tip0;
+    if (toApply.length > 0) {
+      const applied = await applyStaged(g, ident, tip0, toApply);
+      for (const [i, a] of applied.outcomes.entries()) outcomes[toApply[i].slot] = a;
+      tip = applied.tip;
     }
     const refspecs = [...(tip !== tip0 ? [`${tip}:refs/heads/${branch}`] : []), ...deletes];
-    if (refspecs.length === 0) return { outcomes, tip, rounds: round, pushed: false };
+    const done = outcomes as QueueOutcome[];
+    if (refspecs.length === 0) return { outcomes: done, tip, rounds: round, pushed: false };
     const p = await run(g, ['git', ...QUICK, 'push', '--atomic', '--porcelain', 'origin', ...refspecs], {
       remote: true,
     });
-    if (p.exitCode === 0) return { outcomes, tip, rounds: round, pushed: true };
+    if (p.exitCode === 0) return { outcomes: done, tip, rounds: round, pushed: true };
     // rejected: someone moved the branch (or a staged ref) outside the queue; apply again on the new tip
     if (
       !/rejected|non-fast-forward|fetch first|stale info|remote ref does not exist|failed to delete|atomic/i.test(
@@ -261,8 +240,174 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
   );
 }
 
-/** operationId → the branch commit carrying its trailer, over the last `depth` commits. */
-async function landedTrailers(g: GitRun, ref: string, depth: number): Promise<Map<string, string>> {
+interface Applied {
+  /** one per item, in order */
+  outcomes: QueueOutcome[];
+  tip: string;
+}
+
+/**
+ * Applies staged commits onto `tip0` (HEAD: a clean, detached checkout of it) in order, as
+ * `git rebase <tip> <staged>` one after another would — in one `git cherry-pick` of every commit
+ * of the batch instead of a rebase (and a rev-parse) per staged commit: a pick that becomes empty
+ * is dropped, as rebase drops it; at a conflict the picks of that staged commit are undone and it
+ * alone gets the exact rebase (which also drops patches already upstream, and answers conflict
+ * when it conflicts too); the rest continue on top. Staged refs with merges, or sharing commits,
+ * take the rebase per staged commit throughout.
+ */
+async function applyStaged(
+  g: GitRun,
+  ident: string[],
+  tip0: string,
+  items: { operationId: string; staged: string }[],
+): Promise<Applied> {
+  const chains = await commitChains(
+    g,
+    tip0,
+    items.map((i) => i.staged),
+  );
+  const outcomes: QueueOutcome[] = [];
+  let tip = tip0;
+  if (!chains) {
+    for (const it of items) {
+      const r = await rebaseOne(g, ident, tip, it.operationId, it.staged);
+      outcomes.push(r);
+      if (r.status === 'landed') tip = r.commit;
+    }
+    return { outcomes, tip };
+  }
+  const owner = new Map<string, number>();
+  for (const [i, c] of chains.entries()) for (const sha of c) owner.set(sha, i);
+  let k = 0;
+  while (k < items.length) {
+    const picks = chains.slice(k).flat();
+    const skipped = new Set<string>();
+    let conflictAt: number | null = null;
+    if (picks.length > 0) {
+      let r = await run(g, ['git', ...QUICK, ...ident, 'cherry-pick', '--ff', '--allow-empty', ...picks]);
+      while (r.exitCode !== 0) {
+        const cur = (await run(g, ['git', 'rev-parse', '-q', '--verify', 'CHERRY_PICK_HEAD'])).stdout.trim();
+        const at = owner.get(cur);
+        if (!cur || at === undefined) throw fail(g, 'cherry-pick', r);
+        const unmerged = (await run(g, ['git', 'diff', '--name-only', '--diff-filter=U'])).stdout.trim();
+        const empty = !unmerged && (await run(g, ['git', 'diff', '--cached', '--quiet', 'HEAD', '--'])).exitCode === 0;
+        if (!empty) {
+          conflictAt = at;
+          break;
+        }
+        // it became empty (its change is already upstream): dropped, as rebase drops it
+        skipped.add(cur);
+        r = await run(g, ['git', ...QUICK, ...ident, 'cherry-pick', '--skip']);
+      }
+    }
+    // the new commits, in pick order (skipped picks made none)
+    const made =
+      picks.length === 0
+        ? []
+        : (await runOk(g, 'rev-list', ['git', 'rev-list', '--reverse', `${tip}..HEAD`])).stdout
+            .split('\n')
+            .filter(Boolean);
+    let next = 0;
+    const end = conflictAt ?? items.length;
+    for (let i = k; i < end; i++) {
+      const before = tip;
+      for (const sha of chains[i]) {
+        if (skipped.has(sha)) continue;
+        tip = made[next++];
+      }
+      outcomes.push({
+        operationId: items[i].operationId,
+        status: 'landed',
+        commit: tip,
+        alreadyLanded: tip === before,
+      });
+    }
+    if (conflictAt === null) {
+      if (next !== made.length) throw new Error(`merge queue: ${made.length} commits made for ${next} picks`);
+      return { outcomes, tip };
+    }
+    // the conflicting staged commit: its own picks undone, then the exact rebase decides
+    await runOk(g, 'cherry-pick', ['git', 'cherry-pick', '--quit']);
+    await runOk(g, 'checkout', ['git', 'checkout', '--quiet', '--force', '--detach', tip]);
+    const r = await rebaseOne(g, ident, tip, items[conflictAt].operationId, items[conflictAt].staged);
+    outcomes.push(r);
+    if (r.status === 'landed') tip = r.commit;
+    k = conflictAt + 1;
+  }
+  return { outcomes, tip };
+}
+
+/**
+ * For each staged commit, its commits not on `tip0`, oldest first — or null when one of them is
+ * a merge (or a root) or two staged commits share one (the rebase per staged commit handles those).
+ */
+async function commitChains(g: GitRun, tip0: string, staged: string[]): Promise<string[][] | null> {
+  const out = (await runOk(g, 'rev-list', ['git', 'rev-list', '--parents', ...staged, '--not', tip0])).stdout;
+  const parents = new Map<string, string[]>();
+  for (const line of out.split('\n')) {
+    const [sha, ...ps] = line.trim().split(' ');
+    if (sha) parents.set(sha, ps);
+  }
+  const taken = new Set<string>();
+  const chains: string[][] = [];
+  for (const s of staged) {
+    const chain: string[] = [];
+    for (let cur = s; parents.has(cur);) {
+      const ps = parents.get(cur) ?? [];
+      if (ps.length !== 1 || taken.has(cur)) return null;
+      taken.add(cur);
+      chain.push(cur);
+      cur = ps[0];
+    }
+    chains.push(chain.reverse());
+  }
+  return chains;
+}
+
+/** `git rebase <tip> <staged>` in the checkout (at `tip`, clean): landed (HEAD after) or conflict. */
+async function rebaseOne(
+  g: GitRun,
+  ident: string[],
+  tip: string,
+  operationId: string,
+  staged: string,
+): Promise<QueueOutcome> {
+  // replays tip..staged onto tip; patches already upstream are dropped, the trailer is kept
+  const rb = await run(g, [
+    'git',
+    ...QUICK,
+    ...ident,
+    '-c',
+    'notes.rewrite.rebase=false',
+    'rebase',
+    '--quiet',
+    tip,
+    staged,
+  ]);
+  if (rb.exitCode !== 0) {
+    const files = (await run(g, ['git', 'diff', '--name-only', '--diff-filter=U', '-z'])).stdout
+      .split('\0')
+      .filter(Boolean);
+    await run(g, ['sh', '-c', SCRIPTS.abortStaleRebase]);
+    if (files.length === 0 && !/CONFLICT \(|could not apply/.test(rb.stdout + rb.stderr)) throw fail(g, 'rebase', rb);
+    // back on the tip for whatever comes next
+    await runOk(g, 'checkout', ['git', 'checkout', '--quiet', '--force', '--detach', tip]);
+    return { operationId, status: 'conflict', files };
+  }
+  const head = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
+  // head === tip: every change was already upstream (the rebase dropped it)
+  return { operationId, status: 'landed', commit: head, alreadyLanded: head === tip };
+}
+
+/**
+ * The branch tip, and operationId → the branch commit carrying its trailer over the last `depth`
+ * commits (one `git log`: its first record is the tip).
+ */
+async function landedTrailers(
+  g: GitRun,
+  ref: string,
+  depth: number,
+): Promise<{ tip: string; landed: Map<string, string> }> {
   const r = await runOk(g, 'log', [
     'git',
     'log',
@@ -272,10 +417,13 @@ async function landedTrailers(g: GitRun, ref: string, depth: number): Promise<Ma
     '--',
   ]);
   const out = new Map<string, string>();
+  let tip = '';
   for (const rec of r.stdout.split('\x1e')) {
     const [sha, ...ids] = rec.trim().split('\x1f');
     if (!sha) continue;
+    tip ||= sha;
     for (const id of ids) if (id && !out.has(id)) out.set(id, sha);
   }
-  return out;
+  if (!tip) throw fail(g, 'log', r);
+  return { tip, landed: out };
 }

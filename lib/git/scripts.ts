@@ -30,6 +30,8 @@ export const SCRIPTS = {
   confine: load('confine'),
   /** aborts a rebase a crashed run left behind */
   abortStaleRebase: load('abort-stale-rebase'),
+  /** the merge queue's checkout: clean and detached at $1, whatever a crashed batch left */
+  queueCheckout: load('queue-checkout'),
   /** stage + commit (with the operation trailer), or tell a retry from local commits */
   prepare: load('prepare'),
   /** one push attempt: fetch → already landed? → rebase → push */
