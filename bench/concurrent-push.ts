@@ -37,7 +37,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { executeGitOperation } from '../clients/git-operations.js';
+import { executeGitOperation, isStartTimeout } from '../clients/git-operations.js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -103,8 +103,9 @@ async function withRetry<T>(fn: () => Promise<T>, onRetry: (e: unknown) => void,
     try {
       return await fn();
     } catch (e) {
-      // startErrors: a workflow start that missed its deadline (gRPC DEADLINE_EXCEEDED / UNAVAILABLE)
-      const startFailed = startErrors && /DEADLINE_EXCEEDED|UNAVAILABLE/.test(String((e as Error)?.message));
+      // startErrors: a workflow start that missed its deadline (gRPC DEADLINE_EXCEEDED / UNAVAILABLE,
+      // the cause of the client's ServiceError: its own message says only "Failed to start Workflow")
+      const startFailed = startErrors && isStartTimeout(e);
       const retryable = startFailed || (e instanceof DomainError && e.retryable && !PERMANENT.includes(e.type));
       if (!retryable || attempt >= RETRY.maxAttempts) throw e;
       onRetry(e);

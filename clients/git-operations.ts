@@ -8,6 +8,7 @@
  * that id (workspace id, push operation id), so a new run never does the work twice.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ApplicationFailure,
   TimeoutFailure,
@@ -33,6 +34,30 @@ export interface TemporalDeps {
 /** Bounds how long an HTTP caller can be kept waiting by one operation (all retries included). */
 const OPERATION_TIMEOUT = '10 minutes';
 const START_DEADLINE_MS = 5_000;
+/**
+ * Starts tried on a frontend that missed the deadline or was unreachable (gRPC DEADLINE_EXCEEDED,
+ * UNAVAILABLE): ~1,000 operations started at once queue up on a loaded frontend past one deadline
+ * (issue 13's 1,000-agent run lost 49 that way). Safe: the workflow id is the operation's, so a
+ * start the server did take is attached to (USE_EXISTING, or AlreadyStarted when it finished).
+ */
+const START_ATTEMPTS = 3;
+const START_BACKOFF_MS = 250;
+const GRPC_RETRYABLE_START = new Set([4, 14]);
+
+/** True for a start that missed its deadline or found the frontend unreachable (any cause). */
+export function isStartTimeout(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (
+    let cur: unknown = err;
+    cur && typeof cur === 'object' && !seen.has(cur);
+    cur = (cur as { cause?: unknown }).cause
+  ) {
+    seen.add(cur);
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'number' && GRPC_RETRYABLE_START.has(code) && 'metadata' in cur) return true;
+  }
+  return false;
+}
 
 type ResultOf<Op extends GitOperationInput['op']> = Extract<GitOperationResult, { op: Op }>;
 
@@ -74,7 +99,7 @@ export async function executeGitOperation<I extends GitOperationInput>(
   const { client } = temporal;
   // Starting must answer fast (Temporal down → 503 within seconds, not after the client's
   // retries); waiting for the result is bounded by the workflow's own execution timeout.
-  const start = (
+  const startOnce = (
     reuse: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE_FAILED_ONLY',
   ): Promise<{ handle: Handle; earlier: boolean }> =>
     client.connection.withDeadline(Date.now() + START_DEADLINE_MS, async () => {
@@ -95,6 +120,18 @@ export async function executeGitOperation<I extends GitOperationInput>(
         return { handle: client.workflow.getHandle<typeof gitOperationWorkflow>(workflowId), earlier: true };
       }
     });
+  const start = async (
+    reuse: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE_FAILED_ONLY',
+  ): Promise<{ handle: Handle; earlier: boolean }> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startOnce(reuse);
+      } catch (e) {
+        if (attempt >= START_ATTEMPTS || !isStartTimeout(e)) throw e;
+        await sleep(START_BACKOFF_MS * attempt);
+      }
+    }
+  };
   const first = await start('REJECT_DUPLICATE');
   let result: GitOperationResult;
   try {
