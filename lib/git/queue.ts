@@ -240,6 +240,9 @@ export async function applyQueueBatch(sb: Sandbox, dir: string, o: ApplyQueueBat
   );
 }
 
+/** most commits one cherry-pick takes (40-byte names on its command line) */
+const MAX_PICKS = 5_000;
+
 interface Applied {
   /** one per item, in order */
   outcomes: QueueOutcome[];
@@ -339,7 +342,8 @@ async function applyStaged(
 
 /**
  * For each staged commit, its commits not on `tip0`, oldest first — or null when one of them is
- * a merge (or a root) or two staged commits share one (the rebase per staged commit handles those).
+ * a merge (or a root) or two staged commits share one, or there are more than MAX_PICKS (their
+ * names would go on one command line): the rebase per staged commit handles those.
  */
 async function commitChains(g: GitRun, tip0: string, staged: string[]): Promise<string[][] | null> {
   const out = (await runOk(g, 'rev-list', ['git', 'rev-list', '--parents', ...staged, '--not', tip0])).stdout;
@@ -361,7 +365,7 @@ async function commitChains(g: GitRun, tip0: string, staged: string[]): Promise<
     }
     chains.push(chain.reverse());
   }
-  return chains;
+  return taken.size > MAX_PICKS ? null : chains;
 }
 
 /** `git rebase <tip> <staged>` in the checkout (at `tip`, clean): landed (HEAD after) or conflict. */
