@@ -42,6 +42,13 @@ const START_DEADLINE_MS = 5_000;
  */
 const START_ATTEMPTS = 3;
 const START_BACKOFF_MS = 250;
+/**
+ * All start attempts together end within this budget, so Temporal really down still answers 503
+ * within seconds (each attempt's deadline is the smaller of START_DEADLINE_MS and what is left).
+ */
+const START_BUDGET_MS = 10_000;
+/** An attempt with less time than this left is not made. */
+const START_MIN_ATTEMPT_MS = 1_000;
 const GRPC_RETRYABLE_START = new Set([4, 14]);
 
 /** True for a start that missed its deadline or found the frontend unreachable (any cause). */
@@ -101,8 +108,9 @@ export async function executeGitOperation<I extends GitOperationInput>(
   // retries); waiting for the result is bounded by the workflow's own execution timeout.
   const startOnce = (
     reuse: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE_FAILED_ONLY',
+    by: number,
   ): Promise<{ handle: Handle; earlier: boolean }> =>
-    client.connection.withDeadline(Date.now() + START_DEADLINE_MS, async () => {
+    client.connection.withDeadline(Math.min(Date.now() + START_DEADLINE_MS, by), async () => {
       try {
         const handle = await client.workflow.start(gitOperationWorkflow, {
           taskQueue: temporal.taskQueue,
@@ -123,12 +131,15 @@ export async function executeGitOperation<I extends GitOperationInput>(
   const start = async (
     reuse: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE_FAILED_ONLY',
   ): Promise<{ handle: Handle; earlier: boolean }> => {
+    const by = Date.now() + START_BUDGET_MS;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await startOnce(reuse);
+        return await startOnce(reuse, by);
       } catch (e) {
-        if (attempt >= START_ATTEMPTS || !isStartTimeout(e)) throw e;
-        await sleep(START_BACKOFF_MS * attempt);
+        const backoff = START_BACKOFF_MS * attempt;
+        if (attempt >= START_ATTEMPTS || !isStartTimeout(e) || Date.now() + backoff + START_MIN_ATTEMPT_MS > by)
+          throw e;
+        await sleep(backoff);
       }
     }
   };
