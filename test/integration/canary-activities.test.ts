@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/activity';
 import { createCanaryActivities } from '../../activities/canary.js';
 import { createDrillActivities } from '../../activities/drill.js';
+import type { AnalysisValues } from '../../lib/canary/analysis.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
 import { FlagCache } from '../../lib/flags/cache.js';
 import { FLAG_OPERATIONS, FlagStore } from '../../lib/flags/store.js';
@@ -145,7 +146,8 @@ test('killSwitch run twice with one change id records one rollback event and mea
 test('analyse reads every quantity at the given time, keeps no data explicit, and fails a bad query for good', async () => {
   const a = canary();
   const at = Date.now() / 1000;
-  const values = await a.analyse({
+  // analyse heartbeats while it queries: it runs in an activity context, as on a worker
+  const values = await boundaryEnv().run(a.analyse, {
     at,
     windowSeconds: 60,
     queries: {
@@ -164,7 +166,7 @@ test('analyse reads every quantity at the given time, keeps no data explicit, an
     consistency: { kind: 'nodata', reason: 'empty result' },
   });
   // the default queries parse and, with no gitops metrics scraped, are all no data
-  const defaults = await a.analyse({ at, windowSeconds: 300 });
+  const defaults = (await boundaryEnv().run(a.analyse, { at, windowSeconds: 300 })) as AnalysisValues;
   assert.ok(
     Object.values(defaults).every((r) => r.kind === 'nodata'),
     JSON.stringify(defaults),
