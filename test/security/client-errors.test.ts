@@ -117,11 +117,16 @@ describe('client errors', () => {
     // the rollback trigger and the validation error rate, as Prometheus evaluates them
     const c = new PromClient({ url: prom.url });
     const query = (name: string) => substituteQuery(DEFAULT_QUERIES[name]!, { window: '5m', subquery_step: '1s' });
+    // until a scrape holds every call above: the mistakes (validation.operations) and the later
+    // successes (canary.operations, the trigger's denominator — NaN while a scrape had only the former)
     let ops = 0;
-    for (const deadline = Date.now() + 90_000; ops < 20 && Date.now() < deadline;) {
+    let served = 0;
+    for (const deadline = Date.now() + 90_000; (ops < 20 || served <= 0) && Date.now() < deadline;) {
       const s = await c.queryScalar(query('validation.operations'));
       ops = s.kind === 'value' ? s.value : 0;
-      if (ops < 20) await new Promise((r) => setTimeout(r, 500));
+      const v = await c.queryScalar(query('canary.operations'));
+      served = v.kind === 'value' ? v.value : 0;
+      if (ops < 20 || served <= 0) await new Promise((r) => setTimeout(r, 500));
     }
     const targets = ops < 20 ? JSON.stringify(await (await fetch(`${prom.url}/api/v1/targets`)).json()) : '';
     assert.ok(ops >= 20, `Prometheus has scraped the operations (${ops}); targets: ${targets}`);
