@@ -67,12 +67,15 @@ export function isDependencyUnavailable(err: unknown): boolean {
     // loaded to read its namespace registry (issue 12's chaos suite saw minutes of it). A retry
     // under the same key is right; a 500 let a client take a push for failed that then landed
     if (e instanceof NamespaceNotFoundError) return true;
+    // node-postgres's own messages: a pool that cannot connect, a connection that died, and a
+    // query without an answer in query_timeout (a silent partition: the server may have run it,
+    // so the caller retries under its Idempotency-Key, as after any 503)
     const { code, message } = e as { code?: unknown; message?: unknown };
     if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
     if (typeof code === 'number' && GRPC_UNAVAILABLE.has(code) && 'metadata' in (e as object)) return true;
     if (
       typeof message === 'string' &&
-      /timeout exceeded when trying to connect|Connection terminated unexpectedly|Failed to connect before the deadline|tcp connect error/i.test(
+      /timeout exceeded when trying to connect|Connection terminated unexpectedly|Connection terminated due to connection timeout|Query read timeout|Client has encountered a connection error|Failed to connect before the deadline|tcp connect error/i.test(
         message,
       )
     )
