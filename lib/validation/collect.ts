@@ -13,7 +13,7 @@ import {
   type PromRangeResult,
 } from '../prom/client.js';
 import type { DayAggregates, DaySnapshot, ErrorRateByCategory, HourlyPoint } from './types.js';
-import { REPORTED_CATEGORIES } from './types.js';
+import { REPORTED_CATEGORIES, emptyHour } from './types.js';
 
 /** The part of PromClient the collector needs. */
 export interface PromQuerier {
@@ -178,15 +178,7 @@ export async function collectDaySnapshot(prom: PromQuerier, o: CollectDayOptions
     // otherwise repeat, through Prometheus's 5-minute lookback, the last value scraped before the
     // outage, and the day-window cost would project a month from data that stops short of it.
     if (!hourlyMaps.opsPerMin.has(t) || hourlyMaps.opsPerMin.get(t) === null) {
-      hourly.push({
-        t,
-        opsPerMin: null,
-        costPerOp: null,
-        p95Seconds: null,
-        errorRate: null,
-        peakConcurrency: null,
-        monthlyCost: null,
-      });
+      hourly.push(emptyHour(t));
       continue;
     }
     hourly.push({

@@ -38,6 +38,19 @@ export interface HourlyPoint {
   monthlyCost: number | null;
 }
 
+/** A point with no data (no scrape landed in its hour): null in every field, never zero. */
+export function emptyHour(t: number): HourlyPoint {
+  return {
+    t,
+    opsPerMin: null,
+    costPerOp: null,
+    p95Seconds: null,
+    errorRate: null,
+    peakConcurrency: null,
+    monthlyCost: null,
+  };
+}
+
 /** The day's aggregates, each measured over the whole day. */
 export interface DayAggregates {
   operations: number | null;

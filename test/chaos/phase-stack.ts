@@ -22,7 +22,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { openMetricsText, type HourContext, type ProfilePoint } from '../../lib/prom/openmetrics.js';
+import { openMetricsText } from '../../lib/prom/openmetrics.js';
 import { freePort } from '../../scripts/stack.js';
 import {
   buildWorkflowBundle,
@@ -32,6 +32,7 @@ import {
 } from '../../scripts/stack-processes.js';
 import { startTcpProxy, type TcpProxy } from '../../scripts/testing/tcp-proxy.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
+import { healthyApproach1 } from '../helpers/profiles.js';
 import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.js';
 import { backfillWindow, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { stackEnv } from '../helpers/stack.js';
@@ -119,23 +120,6 @@ async function startSlowProm(upstream: string, delayMs: number): Promise<SlowPro
 export const DAYS_PER_WEEK = 2;
 export const BACKFILL_WEEKS = 2;
 
-/**
- * A healthy approach 1 (test/workflows/validation-backtest.test.ts's profile): 3 ops/min in
- * working hours, 1 % errors, P95 1.2 s, at most 6 at once, $0.005 an operation.
- */
-function healthy(h: HourContext): ProfilePoint {
-  const busy = h.hourOfDay >= 9 && h.hourOfDay < 18;
-  return {
-    opsPerMin: busy ? 3 : 0.6,
-    errorRate: 0.01,
-    errorMix: { network: 0.6, timeout: 0.4 },
-    p95Seconds: busy ? 1.2 : 0.8,
-    concurrency: busy ? 6 : 2,
-    costPerOp: 0.005,
-    operationMix: { pull: 0.6, push: 0.4 },
-  };
-}
-
 export interface PhaseStack {
   env: TestWorkflowEnvironment;
   tdb: TestDb;
@@ -181,7 +165,12 @@ export async function startPhaseStack(o: { delayMs: number; say?: (m: string) =>
       () => target.close(),
     );
     const prom = await startPrometheus({
-      openMetrics: openMetricsText({ start: history.start, end: history.end, profile: healthy, stepSeconds: 900 }),
+      openMetrics: openMetricsText({
+        start: history.start,
+        end: history.end,
+        profile: healthyApproach1,
+        stepSeconds: 900,
+      }),
       maxBlockDuration: '168h',
       scrapeInterval: '1s',
       scrape: [{ job: 'sgc-target', targets: [target.hostPort] }],

@@ -30,6 +30,7 @@ import {
 } from '../../workflows/production-baseline/workflow.js';
 import { validationPeriodWorkflow, type ValidationPeriodResult } from '../../workflows/validation-period/workflow.js';
 import { uniqueId } from '../helpers/temporal.js';
+import { HEALTHY_CANARY_QUERIES as HEALTHY } from '../helpers/profiles.js';
 import { BACKFILL_WEEKS, DAYS_PER_WEEK, startPhaseStack, until, type PhaseStack } from './phase-stack.js';
 
 const say = (m: string): void => void process.stderr.write(`[chaos] ${m}\n`);
@@ -80,17 +81,6 @@ interface KillNote {
 // ---------------------------------------------------------------------------------------------
 // canary rollout
 
-/** Healthy analyses as constant PromQL, answered by the real Prometheus (through the slow proxy). */
-const HEALTHY: Record<string, string> = {
-  'canary.error_rate': 'vector(0.01)',
-  'canary.operations': 'vector(100)',
-  'canary.p95_pooled_seconds': 'vector(0.2)',
-  'canary.p95_simple_seconds': 'vector(0.2)',
-  'canary.consistency': 'vector(1)',
-  'canary.stable.p90_push_seconds': 'vector(2)',
-  'canary.stable.pool_reuse': 'vector(0.9)',
-  'canary.stable.error_rate': 'vector(0.001)',
-};
 const ANALYSIS_QUERIES = new Set(
   ['canary.error_rate', 'canary.operations', 'canary.p95_pooled_seconds', 'canary.p95_simple_seconds'].map(
     (k) => HEALTHY[k]!,

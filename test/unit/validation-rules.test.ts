@@ -11,6 +11,7 @@ import {
   forecast3Months,
   isDayComplete,
   TRIGGER_NAMES,
+  emptyHour,
   type DaySnapshot,
   type HourlyPoint,
   type WeekSummary,
@@ -44,19 +45,7 @@ function makeDay(day: number, o: DayOpts = {}, c: ValidationConfig = config): Da
   for (let h = 0; h < n; h++) {
     const over = o.hour ? o.hour(h) : {};
     const t = start + (h + 1) * c.resolutionSeconds;
-    hourly.push(
-      over === null
-        ? {
-            t,
-            opsPerMin: null,
-            costPerOp: null,
-            p95Seconds: null,
-            errorRate: null,
-            peakConcurrency: null,
-            monthlyCost: null,
-          }
-        : { t, ...HEALTHY, ...over },
-    );
+    hourly.push(over === null ? emptyHour(t) : { t, ...HEALTHY, ...over });
   }
   const withData = hourly.filter((p) => p.opsPerMin !== null);
   const mean = (k: keyof Omit<HourlyPoint, 't'>): number | null => {

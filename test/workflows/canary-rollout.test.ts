@@ -44,6 +44,7 @@ import { canaryRolloutWorkflow, type CanaryRolloutInput } from '../../workflows/
 import { canaryWorkflowId } from '../../workflows/ids.js';
 import { sgcPercentKey, sgcPhaseKey, sgcStageKey, sgcStatusKey } from '../../workflows/search-attributes.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
+import { HEALTHY_CANARY_QUERIES as HEALTHY } from '../helpers/profiles.js';
 import { recordHistory } from '../helpers/history.js';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { stackEnv } from '../helpers/stack.js';
@@ -73,19 +74,6 @@ const injectedPoolReuse = new Gauge({
   help: 'pool reuse the test injects',
   registers: [registry],
 });
-
-/** Healthy analyses, as constant PromQL against the real Prometheus. */
-const HEALTHY: Record<string, string> = {
-  'canary.error_rate': 'vector(0.01)',
-  'canary.operations': 'vector(100)',
-  'canary.p95_pooled_seconds': 'vector(0.2)',
-  'canary.p95_simple_seconds': 'vector(0.2)',
-  'canary.consistency': 'vector(1)',
-  // seed 004's success criteria over the hot backup, checked before decommission
-  'canary.stable.p90_push_seconds': 'vector(2)',
-  'canary.stable.pool_reuse': 'vector(0.9)',
-  'canary.stable.error_rate': 'vector(0.001)',
-};
 
 const AGENTS = Array.from({ length: 200 }, (_, i) => `agent-${i}`);
 

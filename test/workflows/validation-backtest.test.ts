@@ -38,6 +38,7 @@ import { sgcDecisionKey, sgcPhaseKey, sgcStatusKey, sgcWeekKey } from '../../wor
 import { validationActivities } from '../../workers/phases-validation.js';
 import { ensureReevaluationSchedule } from '../../clients/validation.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
+import { healthyApproach1 as healthy } from '../helpers/profiles.js';
 import { backfillWindow, freePort, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/history.js';
@@ -57,24 +58,6 @@ type Scenario = (typeof SCENARIOS)[number];
 
 /** 1-based week of the (shrunk) period an hour falls in. */
 const weekOfHour = (h: HourContext): number => Math.floor(h.day / DAYS_PER_WEEK) + 1;
-
-/**
- * A healthy approach 1: working-hours load of 3 ops/min (0.6 at night), 1 % errors, P95 1.2 s
- * busy / 0.8 s quiet, at most 6 operations at once, $0.005 per operation (≈ $324 a month).
- * Every trigger is comfortably below its threshold.
- */
-function healthy(h: HourContext): ProfilePoint {
-  const busy = h.hourOfDay >= 9 && h.hourOfDay < 18;
-  return {
-    opsPerMin: busy ? 3 : 0.6,
-    errorRate: 0.01,
-    errorMix: { network: 0.6, timeout: 0.4 },
-    p95Seconds: busy ? 1.2 : 0.8,
-    concurrency: busy ? 6 : 2,
-    costPerOp: 0.005,
-    operationMix: { pull: 0.6, push: 0.4 },
-  };
-}
 
 const PROFILES: Record<Scenario, (h: HourContext) => ProfilePoint | null> = {
   healthy,
