@@ -12,12 +12,13 @@
  */
 import { createHash } from 'node:crypto';
 import { DomainError, ErrorType } from '../errors.js';
+import { remoteConfig } from './credentials.js';
 import { fail, run, runOk, workspaceDir, type GitRun } from './runner.js';
 import { SCRIPTS } from './scripts.js';
 import { OPERATION_TRAILER } from './sync.js';
 import type { GitCredentials, QueueOutcome, StagedPush } from './types.js';
 import { validateBranchName, validateCommitMessage, validateOperationId } from './validate.js';
-import type { Sandbox } from '../sandbox/types.js';
+import type { CommandResult, Sandbox } from '../sandbox/types.js';
 
 /** Where staged commits go: custom refs first, a branch namespace for remotes that refuse them. */
 export const QUEUE_REF_PREFIX = 'refs/sgc/queue/';
@@ -63,11 +64,36 @@ export async function stageCommit(sb: Sandbox, dir: string, o: StageCommitOption
   const operationId = validateOperationId(o.operationId);
   const g: GitRun = { sb, cwd: workspaceDir(sb, dir), creds: o.creds };
   const trailer = `${OPERATION_TRAILER}: ${operationId}`;
-  const prep = await run(g, ['sh', '-c', SCRIPTS.prepare, 'sh', message, trailer, operationId, OPERATION_TRAILER]);
-  const [prepStatus, prepArg] = prep.stdout.trim().split(' ');
-  if (prep.exitCode !== 0)
-    throw fail(g, prepStatus === 'fail' && prepArg ? prepArg : 'commit', { ...prep, stdout: '' });
+  const name = queueRefName(operationId);
+  let ref = `${QUEUE_REF_PREFIX}${name}`;
+  // one command (scripts/stage.sh): prepare.sh's commit, then the push of it to the queue ref
+  const st = await run(
+    g,
+    [
+      'sh',
+      '-c',
+      SCRIPTS.stage,
+      'sh',
+      message,
+      trailer,
+      operationId,
+      OPERATION_TRAILER,
+      'head',
+      ref,
+      ...remoteConfig(g.creds),
+    ],
+    { remote: true },
+  );
+  const lines = st.stdout.trim().split('\n');
+  const [prepStatus, prepArg] = (lines[0] ?? '').split(' ');
+  const [last, lastArg] = (lines[lines.length - 1] ?? '').split(' ');
+  let commit = last === 'pushed' && lastArg ? lastArg : '';
+  if (prepStatus === 'fail' || (prepStatus !== 'unpushed' && lines.length < 2)) {
+    throw fail(g, prepStatus === 'fail' && prepArg ? prepArg : 'commit', { ...st, stdout: '' });
+  }
+  let r: CommandResult | null = null;
   if (prepStatus === 'unpushed') {
+    // local commits but nothing staged (rare): an empty commit carrying the trailer, then the push
     if (Number(prepArg) === 0)
       throw new DomainError(ErrorType.Validation, 'nothing to commit', { details: { field: 'changes' } });
     await runOk(g, 'commit', [
@@ -83,21 +109,25 @@ export async function stageCommit(sb: Sandbox, dir: string, o: StageCommitOption
       '--trailer',
       trailer,
     ]);
+    commit = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
+    r = await pushStaged(g, commit, ref);
+  } else if (st.exitCode !== 0) {
+    if (last !== 'fail' || lastArg !== 'push') throw fail(g, lastArg || 'push', { ...st, stdout: '' });
+    commit = lines.length > 1 ? (lines[0].split(' ')[1] ?? '') : '';
+    if (!commit) commit = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
+    r = st;
   }
-  const commit = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
-  const name = queueRefName(operationId);
-  let ref = `${QUEUE_REF_PREFIX}${name}`;
-  let r = await run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], {
-    remote: true,
-  });
-  if (r.exitCode !== 0 && REFUSED_REF.test(r.stderr + r.stdout)) {
+  if (r && r.exitCode !== 0 && REFUSED_REF.test(r.stderr + r.stdout)) {
+    // a remote that refuses custom refs: the branch namespace instead
     ref = `${QUEUE_BRANCH_PREFIX}${name}`;
-    r = await run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], {
-      remote: true,
-    });
+    r = await pushStaged(g, commit, ref);
   }
-  if (r.exitCode !== 0) throw fail(g, 'push', r);
+  if (r && r.exitCode !== 0) throw fail(g, 'push', r);
   return { operationId, repoUrl: o.repoUrl, branch, ref, commit, stagedAt: (o.now ?? Date.now)() };
+}
+
+function pushStaged(g: GitRun, commit: string, ref: string): Promise<CommandResult> {
+  return run(g, ['git', 'push', '--quiet', '--porcelain', '--force', 'origin', `${commit}:${ref}`], { remote: true });
 }
 
 export interface QueueBatchItem {

@@ -21,6 +21,8 @@ function load(name: string): string {
     .trim();
 }
 
+const prepare = load('prepare');
+
 export const SCRIPTS = {
   /** exit 2: dir absent; 1: not a usable clone; 0: prints toplevel, origin, HEAD */
   probe: load('probe'),
@@ -33,7 +35,12 @@ export const SCRIPTS = {
   /** the merge queue's checkout: clean and detached at $1, whatever a crashed batch left */
   queueCheckout: load('queue-checkout'),
   /** stage + commit (with the operation trailer), or tell a retry from local commits */
-  prepare: load('prepare'),
+  prepare,
+  /**
+   * the merge queue's staging: prepare.sh's body (in a subshell, spliced in here: a constant) and
+   * the push of its commit to the queue ref, one command
+   */
+  stage: load('stage').replace('@PREPARE@', () => prepare),
   /** one push attempt: fetch → already landed? → rebase → push */
   push: load('push'),
   /** body of the credential helper: answers `get` only for the token's protocol + host + path */
