@@ -284,7 +284,7 @@ export const configSchema = z
       })
       .prefault({}),
     queries: queriesSchema,
-    validation: validationConfigSchema,
+    validation: validationConfigSchema(),
     canary: canaryConfigSchema,
     baseline: baselineConfigSchema,
     drift: driftConfigSchema,

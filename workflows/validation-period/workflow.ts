@@ -157,7 +157,7 @@ export function resolveValidationInput(
   if (input.maxWeeks !== undefined) raw.maxWeeks = input.maxWeeks;
   if (input.thresholds !== undefined) raw.thresholds = { ...(input.config?.thresholds ?? {}), ...input.thresholds };
   if (mode === 'live' && input.dayLengthSeconds !== undefined) raw.dayLengthSeconds = input.dayLengthSeconds;
-  const parsed = validationConfigSchema.safeParse(raw);
+  const parsed = validationConfigSchema().safeParse(raw);
   if (!parsed.success) {
     return {
       ok: false,
