@@ -15,7 +15,7 @@ import { DomainError, ErrorType } from '../errors.js';
 import { remoteConfig } from './credentials.js';
 import { fail, run, runOk, workspaceDir, type GitRun } from './runner.js';
 import { SCRIPTS } from './scripts.js';
-import { OPERATION_TRAILER } from './sync.js';
+import { OPERATION_TRAILER, headCommit } from './sync.js';
 import type { GitCredentials, QueueOutcome, StagedPush } from './types.js';
 import { validateBranchName, validateCommitMessage, validateOperationId } from './validate.js';
 import type { CommandResult, Sandbox } from '../sandbox/types.js';
@@ -109,12 +109,12 @@ export async function stageCommit(sb: Sandbox, dir: string, o: StageCommitOption
       '--trailer',
       trailer,
     ]);
-    commit = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
+    commit = await headCommit(g);
     r = await pushStaged(g, commit, ref);
   } else if (st.exitCode !== 0) {
     if (last !== 'fail' || lastArg !== 'push') throw fail(g, lastArg || 'push', { ...st, stdout: '' });
     commit = lines.length > 1 ? (lines[0].split(' ')[1] ?? '') : '';
-    if (!commit) commit = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
+    if (!commit) commit = await headCommit(g);
     r = st;
   }
   if (r && r.exitCode !== 0 && REFUSED_REF.test(r.stderr + r.stdout)) {
@@ -428,7 +428,7 @@ async function rebaseOne(
     await runOk(g, 'checkout', ['git', 'checkout', '--quiet', '--force', '--detach', tip]);
     return { operationId, status: 'conflict', files };
   }
-  const head = (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
+  const head = await headCommit(g);
   // head === tip: every change was already upstream (the rebase dropped it)
   return { operationId, status: 'landed', commit: head, alreadyLanded: head === tip };
 }

@@ -16,7 +16,7 @@ async function abortStaleRebase(g: GitRun): Promise<void> {
   await runOk(g, 'rebase --abort', ['sh', '-c', SCRIPTS.abortStaleRebase]);
 }
 
-async function headCommit(g: GitRun): Promise<string> {
+export async function headCommit(g: GitRun): Promise<string> {
   return (await runOk(g, 'rev-parse', ['git', 'rev-parse', 'HEAD'])).stdout.trim();
 }
 
