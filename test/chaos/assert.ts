@@ -3,7 +3,7 @@
  * each"), on the verdict read from the records (scripts/testing/chaos/check.ts).
  */
 import assert from 'node:assert/strict';
-import { describeVerdict } from '../../scripts/testing/chaos/check.js';
+import { describeResponse, describeVerdict } from '../../scripts/testing/chaos/check.js';
 import type { FaultResult } from '../../scripts/testing/chaos/faults.js';
 
 export function assertSurvived(r: FaultResult, o: { maxRecoveryS?: number } = {}): void {
@@ -21,10 +21,6 @@ export function assertSurvived(r: FaultResult, o: { maxRecoveryS?: number } = {}
   assert.deepEqual(v.doubleHeld, [], `${why}: a sandbox held by two workspaces`);
   assert.deepEqual(v.leakedLocks, [], `${why}: locks held while nothing runs`);
   assert.deepEqual(v.stuck, [], `${why}: workspaces stuck in a transitional status`);
-  assert.deepEqual(
-    v.bad5xx.map((x) => `${x.status} ${x.method} ${x.path} retry-after=${x.retryAfter}`),
-    [],
-    `${why}: 5xx answers other than 503 + Retry-After`,
-  );
+  assert.deepEqual(v.bad5xx.map(describeResponse), [], `${why}: 5xx answers other than 503 + Retry-After`);
   assert.ok(r.recoveryS < (o.maxRecoveryS ?? 60), `${why}: recovery took ${r.recoveryS.toFixed(1)} s`);
 }

@@ -105,6 +105,12 @@ export function describeVerdict(v: Verdict): string {
     doubleHeld: v.doubleHeld.slice(0, 5),
     leakedLocks: v.leakedLocks.slice(0, 5),
     stuck: v.stuck.slice(0, 5),
-    bad5xx: v.bad5xx.slice(0, 5).map((r) => `${r.status} ${r.method} ${r.path} retry-after=${r.retryAfter}`),
+    bad5xx: v.bad5xx.slice(0, 5).map(describeResponse),
   });
+}
+
+/** One recorded answer, as the checks print a bad one: status, request, Retry-After, duration, what it said. */
+export function describeResponse(r: ResponseRecord): string {
+  const said = r.answer ? ` (${r.answer})` : r.error ? ` (${r.error})` : '';
+  return `${r.status} ${r.method} ${r.path} retry-after=${r.retryAfter} after ${r.ms} ms${said}`;
 }

@@ -41,7 +41,12 @@ export interface ResponseRecord {
   /** 0: no HTTP answer (connection refused / reset / timeout) */
   status: number;
   retryAfter: string | null;
+  /** the attempt's duration, ms */
+  ms: number;
+  /** the transport error when there was no HTTP answer */
   error?: string;
+  /** what an error answer said (`error`, `reason`, `message` of its body): why a 5xx was a 5xx */
+  answer?: string;
 }
 
 export interface WorkloadOptions {
@@ -97,6 +102,7 @@ export function startWorkload(o: WorkloadOptions): Workload {
     let apiIndex = agentIndex % o.apiUrls.length;
     for (let tries = 1; ; tries++) {
       const api = o.apiUrls[apiIndex];
+      const sent = performance.now();
       let status = 0;
       let retryAfter: string | null = null;
       let parsed: Record<string, unknown> = {};
@@ -123,7 +129,10 @@ export function startWorkload(o: WorkloadOptions): Workload {
       } catch (e) {
         err = (e as Error).message;
       }
-      responses.push({ at: performance.now(), api, method, path, status, retryAfter, error: err });
+      const answer =
+        status >= 400 ? [parsed.error, parsed.reason, parsed.message].filter((x) => x !== undefined).join(' / ') : '';
+      const at = performance.now();
+      responses.push({ at, api, method, path, status, retryAfter, ms: Math.round(at - sent), error: err, answer });
       const busy = status === 409 && parsed.error === 'busy';
       const retry = status === 0 || status === 502 || status === 503 || status === 504 || busy || status === 429;
       if (!retry) return { status, body: parsed, tries };
