@@ -27,14 +27,17 @@
  * "100"; a list such as "50,100" runs one round per count, the last on the BENCH line),
  * BENCH_SERIAL_MAX (default 100), BENCH_LOCK_POLL_MS (lock mode; default config lock.pollMs),
  * BENCH_DEADLINE_MIN (hard bound on the whole run, default 15; 1,000 agents on a loaded 2-core
- * machine need more).
+ * machine need more), BENCH_REMOTE_INLINE=1 (the remote's HTTP server on this process's event loop,
+ * as before 2026-12-02; by default it runs in a child process), BENCH_CPU_PROFILE (a CPU profile of the concurrent run, see startProfile).
+ * The detail lines also give the CPU seconds the run took: this process, its children, the rest.
  * Prints one final line:
  * BENCH concurrent-push agents=<n> mode=<lock|queue> rtt_ms=<n> landed=<n> lost=<n> wall_s=<n> serial_ratio=<n>
  */
 import { execFile } from 'node:child_process';
+import * as inspector from 'node:inspector/promises';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
@@ -55,6 +58,7 @@ import { createLocalProvider } from '../lib/sandbox/local.js';
 import type { Sandbox, SandboxProvider } from '../lib/sandbox/types.js';
 import { createBareRepo } from '../scripts/testing/git.js';
 import { startGitHttpServer } from '../scripts/testing/git-http.js';
+import { startGitHttpServerProcess } from '../scripts/testing/git-http-process.js';
 import { freshDb } from '../scripts/testing/db.js';
 import { stackEnv } from '../scripts/testing/stack.js';
 import { createGitWorker } from '../workers/git-worker.js';
@@ -218,6 +222,63 @@ async function sqlTransactions(db: Db): Promise<number> {
   return Number(rows[0].n);
 }
 
+/**
+ * CPU seconds so far (Linux /proc): this process, its reaped children (the sandboxes' git and
+ * the remote's git-http-backend, with theirs), and the whole machine's busy time — the rest of
+ * it is the Temporal server, Postgres and anything else running. Null where /proc is missing.
+ */
+function cpuSeconds(): { self: number; children: number; machine: number } | null {
+  try {
+    const tick = 100; // USER_HZ on Linux
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    // fields 14–17 of stat(5), counted from field 3 after the command name
+    const [utime, stime, cutime, cstime] = [f[11], f[12], f[13], f[14]];
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait
+    const busy = cpu.slice(0, 8).reduce((a, b) => a + b, 0) - cpu[3] - cpu[4];
+    return { self: (utime + stime) / tick, children: (cutime + cstime) / tick, machine: busy / tick };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * BENCH_CPU_PROFILE=<file>: a V8 CPU profile of this process over the concurrent run only (not the
+ * setup or the serial loops), written as <file>.<round>.cpuprofile (Chrome DevTools opens it).
+ */
+async function startProfile(): Promise<{ stop(round: number): Promise<void> } | null> {
+  const file = process.env.BENCH_CPU_PROFILE;
+  if (!file) return null;
+  const session = new inspector.Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(round) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(`${file}.${round}.cpuprofile`, JSON.stringify(profile));
+      session.disconnect();
+      process.stderr.write(`  cpu profile: ${file}.${round}.cpuprofile\n`);
+    },
+  };
+}
+
+function cpuSummary(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, wallS: number): string {
+  if (!a || !b) return 'cpu_s=unknown';
+  const self = b.self - a.self;
+  const children = b.children - a.children;
+  const machine = b.machine - a.machine;
+  return (
+    `cpu_s: bench_process=${self.toFixed(1)} its_children=${children.toFixed(1)} ` +
+    `rest_of_machine=${(machine - self - children).toFixed(1)} machine_busy=${machine.toFixed(1)} ` +
+    `of ${(wallS * cpus().length).toFixed(1)} (${cpus().length} cores × wall)`
+  );
+}
+
 interface RoundResult {
   agents: number;
   landed: number;
@@ -273,7 +334,12 @@ async function main(): Promise<void> {
   }, DEADLINE_MS);
   watchdog.unref();
 
-  const server = await startGitHttpServer({ projectRoot: tmpdir(), delayMs: RTT_MS });
+  // the remote in a process of its own, as a hosted remote is on a machine of its own (see
+  // scripts/testing/git-http-process.ts); BENCH_REMOTE_INLINE=1: on this process's event loop, as before
+  const server = await (process.env.BENCH_REMOTE_INLINE === '1' ? startGitHttpServer : startGitHttpServerProcess)({
+    projectRoot: tmpdir(),
+    delayMs: RTT_MS,
+  });
   remoteBase = server.url;
   const t = await freshDb('bench_push');
   const sandboxRoot = mkdtempSync(join(tmpdir(), 'sgc-bench-push-'));
@@ -372,6 +438,8 @@ async function main(): Promise<void> {
         let maxAttempts = 0;
         timings.report(); // drop what setup ran
         timings.on = true;
+        const profiler = await startProfile();
+        const cpu0 = cpuSeconds();
         const t0 = performance.now();
         const settled = await Promise.allSettled(
           ids.map((id, a) => {
@@ -415,6 +483,8 @@ async function main(): Promise<void> {
           }),
         );
         const wallS = (performance.now() - t0) / 1000;
+        const cpuReport = cpuSummary(cpu0, cpuSeconds(), wallS);
+        await profiler?.stop(r);
         timings.on = false;
         const commandReport = timings.report();
         await sleep(1_000);
@@ -480,7 +550,8 @@ async function main(): Promise<void> {
             `serial_pushes=${serialN} serial_wall_s=${serialBefore.wallS.toFixed(2)}/${serialAfter.wallS.toFixed(2)} serial_pushes_per_s=${serialPerS.toFixed(2)} serial_ratio=${res.ratio.toFixed(2)} ` +
             `activity_retries=${retries} lock_timeouts=${lockTimeouts} max_attempts=${maxAttempts}\n` +
             `  ${detail} sql_transactions=${xacts} serial_iteration_ms=${((1000 * serial.wallS) / serialN).toFixed(0)}\n` +
-            `  sandbox commands during the concurrent run: ${commandReport}\n`,
+            `  sandbox commands during the concurrent run: ${commandReport}\n` +
+            `  ${cpuReport}\n`,
         );
       } finally {
         for (const id of soloId ? [...ids, soloId] : ids) await svc.release(id).catch(() => undefined);
