@@ -200,6 +200,7 @@ export function createCanaryActivities(deps: CanaryActivityDeps) {
           operations: r,
           p95PooledSeconds: r,
           p95SimpleSeconds: r,
+          operationsSimple: r,
           consistency: r,
           killLatch: {
             reason: latch.reason ?? 'kill switch',

@@ -9,7 +9,12 @@
  *     breach (same floor as the alert: one failure out of three must not roll anything back).
  *   - p95_latency: approach-2 P95 above 2× approach-1 P95 measured over the same window. When
  *     approach 1 has no traffic of its own in the window (100% stages), the last approach-1 P95
- *     this rollout measured is the baseline, and the result says so.
+ *     this rollout measured is the baseline, and the result says so. With the latency floor
+ *     ({@link EvaluateOptions.latencyFloor}), a P95 over fewer than `minLatencyOperations`
+ *     operations is no measurement: approach 1's few calls right after the cutover (a clean-clone
+ *     smoke run saw a P95 of 0.90 s over a handful of them, 4.39× against approach 2) are judged
+ *     against the carried baseline instead, or, with none yet, are "too few to judge" — like too
+ *     few approach-2 operations, neither a breach nor a pass that resets a streak.
  *   - consistency: 1 − gitops_reconciliation_divergence_ratio below 99.99%.
  *
  * {@link nextState} turns analyses into actions: a trigger that breaches in N consecutive
@@ -33,6 +38,11 @@ export interface AnalysisValues {
   operations: Reading;
   p95PooledSeconds: Reading;
   p95SimpleSeconds: Reading;
+  /**
+   * approach-1 operations in the window (the latency floor); absent from answers of workers that
+   * predate the query, whose approach-1 P95 is then judged as before
+   */
+  operationsSimple?: Reading;
   /** 1 − divergence ratio (fraction) */
   consistency: Reading;
 }
@@ -42,6 +52,11 @@ export interface CanaryThresholds {
   errorRate: number;
   /** fewer approach-2 operations than this in the window cannot breach (monitoring/alerts.yml: 20) */
   minOperations: number;
+  /**
+   * fewer operations than this on either approach in the window and its P95 is too few to judge
+   * (seed 002 names no floor: 20, as minOperations and monitoring/alerts.yml)
+   */
+  minLatencyOperations: number;
   /** approach-2 P95 strictly above this multiple of approach-1 P95 breaches (seed 002: 2×) */
   p95Ratio: number;
   /** consistency strictly below this breaches (seed 002: 99.99%) */
@@ -51,6 +66,7 @@ export interface CanaryThresholds {
 export const DEFAULT_THRESHOLDS: CanaryThresholds = {
   errorRate: 0.05,
   minOperations: 20,
+  minLatencyOperations: 20,
   p95Ratio: 2,
   consistency: 0.9999,
 };
@@ -206,6 +222,30 @@ export interface EvaluateOptions {
    * (empty). Off for runs recorded before this rule (replay).
    */
   insufficient?: boolean;
+  /**
+   * The latency floor: a P95 over fewer than `minLatencyOperations` operations is too few to
+   * judge — approach 2's makes the trigger "too few to judge", approach 1's is replaced by the
+   * carried baseline (too few to judge without one). Off for runs recorded before it (replay:
+   * the workflow's `patched('canary-latency-floor')`).
+   */
+  latencyFloor?: boolean;
+}
+
+/**
+ * Approach 1's P95 in this window when it can be a latency baseline: measured, and — with the
+ * latency floor — over at least `minLatencyOperations` operations (an unknown count, from a
+ * worker without the query, counts as enough). Null otherwise.
+ */
+export function approach1P95(
+  values: AnalysisValues,
+  thresholds: Pick<CanaryThresholds, 'minLatencyOperations'>,
+  latencyFloor: boolean,
+): number | null {
+  const s = values.p95SimpleSeconds;
+  if (s.kind !== 'value') return null;
+  if (!latencyFloor || values.operationsSimple === undefined) return s.value;
+  const n = values.operationsSimple;
+  return n.kind === 'value' && n.value >= thresholds.minLatencyOperations ? s.value : null;
 }
 
 function noData(
@@ -273,8 +313,21 @@ export function evaluateAnalysis(
     const t = thresholds.p95Ratio;
     const p = values.p95PooledSeconds;
     const s = values.p95SimpleSeconds;
+    const floor = opts.latencyFloor === true;
+    const minLat = thresholds.minLatencyOperations;
+    // the latency floor: approach 2's P95 over too few operations is too few to judge
+    const tooFewPooled =
+      floor && !tooFew && ops.kind === 'value' && ops.value < minLat
+        ? `${num(ops.value)} approach-2 operations < ${minLat}: too few to judge its P95`
+        : null;
+    // ... and approach 1's is no baseline: the carried one judges, or nothing does
+    const opsSimple = values.operationsSimple;
+    const tooFewSimple =
+      floor && s.kind === 'value' && opsSimple?.kind === 'value' && opsSimple.value < minLat
+        ? `${num(opsSimple.value)} approach-1 operations < ${minLat}: too few to judge (approach-1 P95 ${num(s.value)} s)`
+        : null;
     let base: { seconds: number; carried: boolean } | null = null;
-    if (s.kind === 'value') base = { seconds: s.value, carried: false };
+    if (s.kind === 'value' && tooFewSimple === null) base = { seconds: s.value, carried: false };
     else if (opts.baselineP95Seconds !== undefined && opts.baselineP95Seconds !== null)
       base = { seconds: opts.baselineP95Seconds, carried: true };
     if (opts.insufficient && ops.kind === 'nodata')
@@ -287,7 +340,25 @@ export function evaluateAnalysis(
         threshold: t,
         detail: fewDetail(tooFew),
       });
+    else if (tooFewPooled)
+      triggers.push({
+        trigger: 'p95_latency',
+        status: fewStatus,
+        value: null,
+        threshold: t,
+        detail: fewDetail(tooFewPooled),
+      });
     else if (p.kind === 'nodata') triggers.push(noData('p95_latency', t, 'approach-2 P95', p, opts));
+    else if (floor && s.kind === 'value' && opsSimple?.kind === 'nodata')
+      triggers.push(noData('p95_latency', t, 'approach-1 operation count', opsSimple, opts));
+    else if (base === null && tooFewSimple)
+      triggers.push({
+        trigger: 'p95_latency',
+        status: fewStatus,
+        value: null,
+        threshold: t,
+        detail: fewDetail(`${tooFewSimple}, and no approach-1 baseline yet`),
+      });
     else if (base === null)
       triggers.push(
         noData('p95_latency', t, 'approach-1 P95 (no baseline yet)', s as Extract<Reading, { kind: 'nodata' }>, opts),
@@ -304,7 +375,7 @@ export function evaluateAnalysis(
           status: breach ? 'breach' : 'ok',
           value: ratio,
           threshold: t,
-          detail: `approach-2 P95 ${num(p.value)} s is ${num(ratio)}× ${from} ${num(base.seconds)} s (${breach ? '>' : '≤'} ${num(t)}×)`,
+          detail: `${tooFewSimple ? `${tooFewSimple}; ` : ''}approach-2 P95 ${num(p.value)} s is ${num(ratio)}× ${from} ${num(base.seconds)} s (${breach ? '>' : '≤'} ${num(t)}×)`,
         });
       }
     }

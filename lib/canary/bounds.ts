@@ -96,6 +96,11 @@ export function adminOnlyField(req: RolloutRequest, plan: RolloutPlan): { field:
       field: 'thresholds.minOperations',
       why: `more than the configured ${p.minOperations} operations before the error rate counts`,
     };
+  if (t.minLatencyOperations !== undefined && t.minLatencyOperations > p.minLatencyOperations)
+    return {
+      field: 'thresholds.minLatencyOperations',
+      why: `more than the configured ${p.minLatencyOperations} operations before a P95 counts for the latency trigger`,
+    };
   if (t.p95Ratio !== undefined && t.p95Ratio > p.p95Ratio)
     return { field: 'thresholds.p95Ratio', why: `a latency trigger above the configured ${p.p95Ratio}×` };
   if (t.consistency !== undefined && t.consistency < p.consistency)

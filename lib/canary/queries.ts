@@ -13,7 +13,8 @@
  * approach 1 the same way. An agent's own bad requests (`error_category="client"`) are left out
  * of both sides (issue 9 item 9): they are not service failures, and counting them as operations
  * would let a flood of them dilute real failures. Both P95s are read over the same window, so a quiet night compares
- * with a quiet night. Consistency takes the worst divergence any process reported in the window;
+ * with a quiet night; approach 1's operations in it are counted too, since a P95 over a handful of
+ * calls is no baseline (the latency floor, lib/canary/analysis.ts). Consistency takes the worst divergence any process reported in the window;
  * the gauge is set by the phases worker that ran reconciliationWorkflow (workers/phases-canary.ts).
  */
 const POOLED = 'approach="pooled"';
@@ -32,6 +33,12 @@ export const CANARY_QUERIES: Record<string, string> = {
   'canary.operations': `sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
   'canary.p95_pooled_seconds': p95('pooled'),
   'canary.p95_simple_seconds': p95('simple'),
+  /**
+   * approach-1 operations in the window, counted as canary.operations counts approach 2's (the
+   * latency floor: right after the cutover approach 1 serves a handful of calls, too few for a P95)
+   */
+  'canary.operations_simple':
+    'sum(increase(gitops_operations_total{approach="simple",error_category!="client"}[$window]))',
   /** 1 − worst reconciliation divergence ratio in the window */
   'canary.consistency': '1 - max(max_over_time(gitops_reconciliation_divergence_ratio[$window]))',
   // Seed 004's success criteria over the hot-backup period (`$window` = the period), judged
@@ -54,6 +61,7 @@ export const CANARY_QUERY_NAMES = {
   operations: 'canary.operations',
   p95PooledSeconds: 'canary.p95_pooled_seconds',
   p95SimpleSeconds: 'canary.p95_simple_seconds',
+  operationsSimple: 'canary.operations_simple',
   consistency: 'canary.consistency',
 } as const;
 

@@ -43,6 +43,8 @@ export const canaryStageSchema = z.object({
 export const canaryThresholdsSchema = z.object({
   errorRate: z.number().min(0).max(1).default(DEFAULT_THRESHOLDS.errorRate),
   minOperations: z.number().int().nonnegative().default(DEFAULT_THRESHOLDS.minOperations),
+  /** fewer operations than this on either approach in a window: its P95 is too few to judge (the latency floor) */
+  minLatencyOperations: z.number().int().nonnegative().default(DEFAULT_THRESHOLDS.minLatencyOperations),
   p95Ratio: z.number().positive().default(DEFAULT_THRESHOLDS.p95Ratio),
   consistency: z.number().min(0).max(1).default(DEFAULT_THRESHOLDS.consistency),
 });

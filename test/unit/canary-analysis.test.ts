@@ -115,6 +115,72 @@ describe('not enough data yet (issue 10 item 2)', () => {
   });
 });
 
+describe('latency floor: a P95 over too few operations is not a ratio (canary-latency-floor)', () => {
+  // the clean-clone smoke run's first analysis after the cutover: approach 1 served a handful of
+  // calls in the window (P95 0.90 s) against approach 2's 3.95 s — 4.39×, a breach without the floor
+  const afterCutover = (simpleOps: number, o: Partial<AnalysisValues> = {}): AnalysisValues =>
+    values({ p95PooledSeconds: v(3.95), p95SimpleSeconds: v(0.9), operationsSimple: v(simpleOps), ...o });
+  const floor = { insufficient: true, latencyFloor: true };
+  const latency = (vals: AnalysisValues, o: Parameters<typeof evaluateAnalysis>[2], t = DEFAULT_THRESHOLDS) =>
+    evaluateAnalysis(vals, t, o).triggers.find((x) => x.trigger === 'p95_latency')!;
+
+  test('few approach-1 operations and no baseline yet: too few to judge — neither a breach nor a pass', () => {
+    const a = evaluateAnalysis(afterCutover(4), DEFAULT_THRESHOLDS, floor);
+    const l = a.triggers.find((x) => x.trigger === 'p95_latency')!;
+    assert.equal(l.status, 'insufficient');
+    assert.equal(l.value, null);
+    assert.match(l.detail, /4 approach-1 operations < 20: too few to judge/);
+    assert.equal(a.status, 'insufficient');
+    // it neither extends a latency streak nor resets it
+    assert.deepEqual(nextState({ ...NO_STREAKS, p95_latency: 1 }, a, 2).streaks.p95_latency, 1);
+  });
+
+  test('few approach-1 operations with a carried baseline: judged against the baseline, not the few calls', () => {
+    const ok = latency(afterCutover(4), { ...floor, baselineP95Seconds: 3.1 });
+    assert.equal(ok.status, 'ok');
+    assert.match(ok.detail, /carried approach-1 baseline 3\.10 s/);
+    assert.match(ok.detail, /4 approach-1 operations < 20/);
+    // a real regression against the baseline still breaches
+    assert.equal(latency(afterCutover(4), { ...floor, baselineP95Seconds: 1.5 }).status, 'breach');
+  });
+
+  test('enough approach-1 operations: the ratio over the same window judges, and 4.39× breaches', () => {
+    const l = latency(afterCutover(20), floor);
+    assert.equal(l.status, 'breach');
+    assert.ok(Math.abs(l.value! - 3.95 / 0.9) < 1e-9);
+    assert.equal(latency(afterCutover(20, { p95PooledSeconds: v(1.8) }), floor).status, 'ok');
+  });
+
+  test('the floor is its own threshold (minLatencyOperations), and approach 2 needs it too', () => {
+    const t = { ...DEFAULT_THRESHOLDS, minLatencyOperations: 5 };
+    assert.equal(latency(afterCutover(4), floor, t).status, 'insufficient');
+    assert.equal(latency(afterCutover(5), floor, t).status, 'breach');
+    // approach 2 above the error-rate floor but below the latency floor: the error rate judges, latency cannot
+    const few2 = evaluateAnalysis(
+      afterCutover(100, { operations: v(12) }),
+      { ...DEFAULT_THRESHOLDS, minOperations: 10 },
+      floor,
+    );
+    assert.equal(few2.triggers.find((x) => x.trigger === 'error_rate')!.status, 'ok');
+    const l = few2.triggers.find((x) => x.trigger === 'p95_latency')!;
+    assert.equal(l.status, 'insufficient');
+    assert.match(l.detail, /12 approach-2 operations < 20: too few to judge/);
+  });
+
+  test('approach 1 silent keeps the carried baseline; its count unreadable is no data; a worker without the count judges as before', () => {
+    const silent = afterCutover(0, { p95SimpleSeconds: none, p95PooledSeconds: v(0.5) });
+    assert.equal(latency(silent, { ...floor, baselineP95Seconds: 0.4 }).status, 'ok');
+    const failed: Reading = { kind: 'nodata', reason: 'Prometheus unreachable', failed: true };
+    assert.equal(latency(afterCutover(0, { operationsSimple: failed }), floor).status, 'nodata');
+    assert.equal(latency(values({ p95PooledSeconds: v(3.95), p95SimpleSeconds: v(0.9) }), floor).status, 'breach');
+  });
+
+  test('runs recorded before the floor (replay) keep judging the few calls: 4.39× breaches', () => {
+    assert.equal(latency(afterCutover(4), { insufficient: true }).status, 'breach');
+    assert.equal(latency(afterCutover(4), { insufficient: true, baselineP95Seconds: 3.1 }).status, 'breach');
+  });
+});
+
 describe('nextState', () => {
   const bad = evaluateAnalysis(values({ errorRate: v(0.09) }), DEFAULT_THRESHOLDS);
   const good = evaluateAnalysis(values(), DEFAULT_THRESHOLDS);
@@ -175,7 +241,15 @@ describe('canary config and queries', () => {
     assert.equal(c.analysisIntervalSeconds, 300);
     assert.equal(c.consecutiveBreaches, 2);
     assert.equal(c.autoAdvance, false);
-    assert.deepEqual(c.thresholds, { errorRate: 0.05, minOperations: 20, p95Ratio: 2, consistency: 0.9999 });
+    assert.deepEqual(c.thresholds, {
+      errorRate: 0.05,
+      minOperations: 20,
+      minLatencyOperations: 20,
+      p95Ratio: 2,
+      consistency: 0.9999,
+    });
+    assert.equal(canaryConfigSchema.safeParse({ thresholds: { minLatencyOperations: -1 } }).success, false);
+    assert.equal(canaryConfigSchema.safeParse({ thresholds: { minLatencyOperations: 2.5 } }).success, false);
   });
 
   test('plans without modes keep working: the mode is derived from percent and shadow, and writes the same flags', () => {
@@ -242,11 +316,17 @@ describe('canary config and queries', () => {
 
   test('the error-rate query leaves conflicts and client errors out like the alert rule, and every query has a $window', () => {
     assert.match(DEFAULT_QUERIES['canary.error_rate']!, /error_category!~"conflict\|client"/);
+    // the latency floor counts approach 1's operations the way canary.operations counts approach 2's
+    assert.equal(
+      DEFAULT_QUERIES['canary.operations_simple'],
+      DEFAULT_QUERIES['canary.operations']!.replace('approach="pooled"', 'approach="simple"'),
+    );
     for (const name of [
       'canary.error_rate',
       'canary.operations',
       'canary.p95_pooled_seconds',
       'canary.p95_simple_seconds',
+      'canary.operations_simple',
       'canary.consistency',
     ]) {
       assert.match(DEFAULT_QUERIES[name]!, /\$window/, name);

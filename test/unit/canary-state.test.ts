@@ -236,6 +236,80 @@ describe('the seed-002 plan rules', () => {
   });
 });
 
+describe('the latency floor after the cutover (canary-latency-floor)', () => {
+  const HOT: CanaryStage[] = [
+    { name: 'dual-write', mode: 'dual_write', percent: 50, shadow: true, holdSeconds: 60 },
+    { name: 'cutover', mode: 'cutover', percent: 100, shadow: true, holdSeconds: 60 },
+    { name: 'decommission', mode: 'decommission', percent: 100, shadow: false, holdSeconds: 0 },
+  ];
+  const input = { rolloutId: 'r1', stages: HOT, analysisIntervalSeconds: 10 };
+  const at = (sec: number): number => T0 + sec * 1_000;
+  // dual-write: both sides busy and about as fast
+  const dualWrite: AnalysisValues = {
+    ...healthyValues,
+    p95PooledSeconds: v(3.2),
+    p95SimpleSeconds: v(3.0),
+    operationsSimple: v(100),
+  };
+  // the smoke run's first analysis after the cutover: approach 1 served 3 calls (P95 0.90 s)
+  const firstAfterCutover: AnalysisValues = {
+    ...healthyValues,
+    p95PooledSeconds: v(3.95),
+    p95SimpleSeconds: v(0.9),
+    operationsSimple: v(3),
+  };
+  function cutoverAfterDualWrite(p: ReturnType<typeof planOf>): CanaryState {
+    const s = applied();
+    recordAnalysis(p, s, dualWrite, at(10), at(10));
+    s.stage = { ...s.stage, index: 1 };
+    recordAnalysis(p, s, firstAfterCutover, at(20), at(20));
+    return s;
+  }
+
+  test('a few approach-1 calls right after the cutover are not a breach: the carried baseline judges, and decommission is not refused', () => {
+    const p = planOf(input);
+    const s = cutoverAfterDualWrite(p);
+    const latency = s.recent.at(-1)!.triggers.find((t) => t.trigger === 'p95_latency')!;
+    expect(latency).toMatchObject({ status: 'ok' });
+    expect(latency.detail).toMatch(/3 approach-1 operations < 20: too few to judge.*carried approach-1 baseline 3 s/);
+    expect(s.baselineP95Seconds).toBe(3.0); // the few calls' P95 does not become the baseline
+    expect(s.hotBackup).toMatchObject({ analyses: 2, breachCount: 0 });
+    expect(decide('advance', p, s, { actor: 'ops' }).ok).toBe(true);
+  });
+
+  test('a few slow approach-1 calls neither hide a latency regression nor reset its streak', () => {
+    const p = planOf(input);
+    const s = applied();
+    const slow: AnalysisValues = { ...healthyValues, p95PooledSeconds: v(0.5), operationsSimple: v(100) };
+    expect(recordAnalysis(p, s, slow, at(10), at(10)).action).toBe('continue');
+    expect(s.stage.streaks.p95_latency).toBe(1);
+    const fewSlowA1 = { ...slow, p95SimpleSeconds: v(1.0), operationsSimple: v(2) };
+    const next = recordAnalysis(p, s, fewSlowA1, at(20), at(20));
+    expect(next).toMatchObject({ action: 'rollback', trigger: 'p95_latency' });
+  });
+
+  test('too few approach-1 calls before any baseline: not enough data yet (the window widens), no breach', () => {
+    const p = planOf(input);
+    const s = applied();
+    expect(recordAnalysis(p, s, firstAfterCutover, at(10), at(10)).action).toBe('widen');
+    expect(s.stage.lastStatus).toBe('insufficient');
+    expect(s.hotBackup).toMatchObject({ breachCount: 0 });
+    expect(s.baselineP95Seconds).toBeNull();
+  });
+
+  test('runs recorded before the floor (replay) keep the old rule: the few calls breach and refuse decommission', () => {
+    const old = planOf(input, true, true, true, false);
+    const s = cutoverAfterDualWrite(old);
+    expect(s.recent.at(-1)!.triggers.find((t) => t.trigger === 'p95_latency')).toMatchObject({ status: 'breach' });
+    expect(s.baselineP95Seconds).toBe(0.9);
+    expect(s.hotBackup).toMatchObject({ breachCount: 1 });
+    const d = decide('advance', old, s, { actor: 'ops' });
+    expect(d.ok ? null : d.refusal.reason).toMatch(
+      /decommission refused: rollback_triggers: rollback trigger p95_latency/,
+    );
+  });
+});
+
 describe('Prometheus not answering (issue 12 fault 4): data gaps', () => {
   // one analysis every 10 s; Prometheus stopped for two of them (T0+20 s and T0+30 s)
   const at = (s: number): number => T0 + s * 1_000;

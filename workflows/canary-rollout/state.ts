@@ -16,6 +16,7 @@ import {
   DEFAULT_THRESHOLDS,
   HOT_BACKUP_MODES,
   NO_STREAKS,
+  approach1P95,
   evaluateAnalysis,
   nextState,
   stageMode,
@@ -86,6 +87,14 @@ export interface CanaryPlan {
    * `patched('canary-resume-after-data-gap')`): such a pause then held until `resume`.
    */
   resumeAfterGap: boolean;
+  /**
+   * The latency floor: a P95 over fewer than `thresholds.minLatencyOperations` operations is too
+   * few to judge, and approach 1's does not become the carried baseline (a clean-clone smoke run's
+   * first cutover analysis saw approach 1's P95 over a handful of calls at 0.90 s, a 4.39× "breach"
+   * that kept decommission refused). False when replaying a run recorded before it (the
+   * workflow's `patched('canary-latency-floor')`).
+   */
+  latencyFloor: boolean;
   /** not enough data for this long pauses the rollout */
   insufficientPauseMs: number;
   /** the widest a widened analysis window gets, seconds */
@@ -113,6 +122,7 @@ export function planOf(
   seed002 = true,
   hotBackupWarmth = seed002,
   resumeAfterGap = seed002,
+  latencyFloor = seed002,
 ): CanaryPlan {
   const interval = input.analysisIntervalSeconds ?? DEFAULT_ANALYSIS_INTERVAL_SECONDS;
   const windowSeconds = Math.max(1, Math.ceil(input.analysisWindowSeconds ?? interval));
@@ -128,6 +138,7 @@ export function planOf(
     seed002,
     hotBackupWarmth: seed002 && hotBackupWarmth,
     resumeAfterGap: seed002 && resumeAfterGap,
+    latencyFloor: seed002 && latencyFloor,
     insufficientPauseMs: (input.insufficientDataPauseSeconds ?? DEFAULT_INSUFFICIENT_DATA_PAUSE_SECONDS) * 1000,
     maxWindowSeconds: windowSeconds * MAX_WINDOW_FACTOR,
     stability: { ...DEFAULT_STABILITY, ...input.stability },
@@ -381,8 +392,11 @@ export function recordAnalysis(
   const verdict = evaluateAnalysis(values, plan.thresholds, {
     baselineP95Seconds: s.baselineP95Seconds,
     insufficient: plan.seed002,
+    latencyFloor: plan.latencyFloor,
   });
-  if (values.p95SimpleSeconds.kind === 'value') s.baselineP95Seconds = values.p95SimpleSeconds.value;
+  // approach 1's P95 becomes the baseline only when it was measured (with the floor: over enough calls)
+  const baseline = approach1P95(values, plan.thresholds, plan.latencyFloor);
+  if (baseline !== null) s.baselineP95Seconds = baseline;
   let insufficientFor: { ms: number; pauseAfterMs: number } | undefined;
   if (plan.seed002) {
     if (verdict.status === 'insufficient') {

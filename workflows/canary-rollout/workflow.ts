@@ -191,6 +191,11 @@ export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<
   // gaps, and the pause a gap caused lifts once an analysis judges again; runs recorded before
   // replay with the pause held until `resume`
   const resumeAfterGap = seed002 && patched('canary-resume-after-data-gap');
+  // the latency floor (the clean-clone smoke run's first cutover analysis: approach 1's P95 over a
+  // handful of calls, 4.39×, a breach that kept decommission refused): a P95 over fewer than
+  // thresholds.minLatencyOperations operations is too few to judge and never the carried
+  // baseline; runs recorded before judge it as a ratio
+  const latencyFloor = seed002 && patched('canary-latency-floor');
   if (seed002 && input.scrapeIntervalSeconds !== undefined) {
     const window = input.analysisWindowSeconds ?? input.analysisIntervalSeconds;
     const problem =
@@ -203,7 +208,7 @@ export async function canaryRolloutWorkflow(input: CanaryRolloutInput): Promise<
   }
   const r: Run = {
     input,
-    plan: planOf(input, seed002, warmth, resumeAfterGap),
+    plan: planOf(input, seed002, warmth, resumeAfterGap, latencyFloor),
     s: beginRun(input.state, workflowInfo().runId, Date.now()),
     changes: 0,
     shown: '',
@@ -617,5 +622,5 @@ function inconclusiveCause(err: unknown): string | null {
 function allNoData(reason: string): AnalysisValues {
   // a failed query, not an empty answer: the analysis is inconclusive and the rollout pauses
   const x = { kind: 'nodata', reason, failed: true } as const;
-  return { errorRate: x, operations: x, p95PooledSeconds: x, p95SimpleSeconds: x, consistency: x };
+  return { errorRate: x, operations: x, p95PooledSeconds: x, p95SimpleSeconds: x, operationsSimple: x, consistency: x };
 }
