@@ -55,7 +55,7 @@ export function triggerRows(
     },
     {
       trigger: 'p95_latency',
-      rule: `approach-2 P95 above ${t.p95Ratio}× approach-1 P95 over the same window (at 100% stages: the last approach-1 P95 measured)`,
+      rule: `approach-2 P95 above ${t.p95Ratio}× approach-1 P95 over the same window (at 100% stages: the last approach-1 P95 measured); a P95 over fewer than ${t.minLatencyOperations} operations is too few to judge (approach 1's few calls right after the cutover: the last approach-1 P95 measured over enough of them judges instead)`,
       query: `${q(CANARY_QUERY_NAMES.p95PooledSeconds)}  ÷  ${q(CANARY_QUERY_NAMES.p95SimpleSeconds)}`,
     },
     {

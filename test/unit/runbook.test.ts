@@ -42,7 +42,7 @@ describe('rollback runbook', () => {
   test('the thresholds in the text follow the configuration, and the old values are gone', () => {
     const config = parseConfig({
       canary: {
-        thresholds: { errorRate: 0.07, p95Ratio: 3.5, consistency: 0.995, minOperations: 50 },
+        thresholds: { errorRate: 0.07, p95Ratio: 3.5, consistency: 0.995, minOperations: 50, minLatencyOperations: 40 },
         consecutiveBreaches: 4,
         analysisIntervalSeconds: 60,
         switchTimeoutMs: 9000,
@@ -55,6 +55,7 @@ describe('rollback runbook', () => {
     const triggers = section(md, 'Automatic rollback triggers');
     assert.match(triggers, /above 7%; windows with fewer than 50 approach-2 operations/);
     assert.match(triggers, /above 3\.5× approach-1 P95/);
+    assert.match(triggers, /a P95 over fewer than 40 operations is too few to judge/);
     assert.match(triggers, /below 99\.5% \|/);
     assert.match(triggers, /breaches in 4 consecutive analyses/);
     assert.match(triggers, /analysed every 1 min/);
