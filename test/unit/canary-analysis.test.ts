@@ -11,6 +11,7 @@ import {
   type AnalysisValues,
   type Reading,
 } from '../../lib/canary/analysis.js';
+import { adminOnlyField } from '../../lib/canary/bounds.js';
 import { judgeDrill, renderDrillReport, type FlipResult, type LoadSummary } from '../../lib/canary/drill.js';
 import { canaryConfigSchema } from '../../lib/config/canary.js';
 import { DEFAULT_QUERIES } from '../../lib/config/queries.js';
@@ -149,6 +150,21 @@ describe('latency floor: a P95 over too few operations is not a ratio (canary-la
     assert.equal(l.status, 'breach');
     assert.ok(Math.abs(l.value! - 3.95 / 0.9) < 1e-9);
     assert.equal(latency(afterCutover(20, { p95PooledSeconds: v(1.8) }), floor).status, 'ok');
+  });
+
+  test("raising the floor makes a rollback less likely: admin work; lowering it is an operator's call", () => {
+    const plan = {
+      stages: DEFAULT_STAGES,
+      thresholds: DEFAULT_THRESHOLDS,
+      consecutiveBreaches: 2,
+      autoAdvance: false,
+      analysisIntervalSeconds: 300,
+    };
+    assert.equal(
+      adminOnlyField({ thresholds: { minLatencyOperations: 21 } }, plan)?.field,
+      'thresholds.minLatencyOperations',
+    );
+    assert.equal(adminOnlyField({ thresholds: { minLatencyOperations: 5 } }, plan), null);
   });
 
   test('the floor is its own threshold (minLatencyOperations), and approach 2 needs it too', () => {
