@@ -39,8 +39,9 @@ export interface AnalysisValues {
   p95PooledSeconds: Reading;
   p95SimpleSeconds: Reading;
   /**
-   * approach-1 operations in the window (the latency floor); absent from answers of workers that
-   * predate the query, whose approach-1 P95 is then judged as before
+   * approach-1 operations in the window (the latency floor). Absent from answers of workers that
+   * predate the query, or empty (a query override pointing at another service's metrics left
+   * this one at its default): the count is unknown and approach 1's P95 is judged as before
    */
   operationsSimple?: Reading;
   /** 1 − divergence ratio (fraction) */
@@ -232,9 +233,22 @@ export interface EvaluateOptions {
 }
 
 /**
+ * With the latency floor, approach 1's operation count in the window when it is known and below
+ * `minLatencyOperations` (its P95 then rests on too few calls); null otherwise — no floor, enough
+ * calls, or a count not known (not read, or not answered).
+ */
+function approach1FewCalls(
+  values: AnalysisValues,
+  thresholds: Pick<CanaryThresholds, 'minLatencyOperations'>,
+  latencyFloor: boolean,
+): number | null {
+  const n = values.operationsSimple;
+  return latencyFloor && n?.kind === 'value' && n.value < thresholds.minLatencyOperations ? n.value : null;
+}
+
+/**
  * Approach 1's P95 in this window when it can be a latency baseline: measured, and — with the
- * latency floor — over at least `minLatencyOperations` operations (an unknown count, from a
- * worker without the query, counts as enough). Null otherwise.
+ * latency floor — not over fewer than `minLatencyOperations` operations. Null otherwise.
  */
 export function approach1P95(
   values: AnalysisValues,
@@ -242,10 +256,8 @@ export function approach1P95(
   latencyFloor: boolean,
 ): number | null {
   const s = values.p95SimpleSeconds;
-  if (s.kind !== 'value') return null;
-  if (!latencyFloor || values.operationsSimple === undefined) return s.value;
-  const n = values.operationsSimple;
-  return n.kind === 'value' && n.value >= thresholds.minLatencyOperations ? s.value : null;
+  if (s.kind !== 'value' || approach1FewCalls(values, thresholds, latencyFloor) !== null) return null;
+  return s.value;
 }
 
 function noData(
@@ -322,9 +334,10 @@ export function evaluateAnalysis(
         : null;
     // ... and approach 1's is no baseline: the carried one judges, or nothing does
     const opsSimple = values.operationsSimple;
+    const few1 = s.kind === 'value' ? approach1FewCalls(values, thresholds, floor) : null;
     const tooFewSimple =
-      floor && s.kind === 'value' && opsSimple?.kind === 'value' && opsSimple.value < minLat
-        ? `${num(opsSimple.value)} approach-1 operations < ${minLat}: too few to judge (approach-1 P95 ${num(s.value)} s)`
+      few1 !== null && s.kind === 'value'
+        ? `${num(few1)} approach-1 operations < ${minLat}: too few to judge (approach-1 P95 ${num(s.value)} s)`
         : null;
     let base: { seconds: number; carried: boolean } | null = null;
     if (s.kind === 'value' && tooFewSimple === null) base = { seconds: s.value, carried: false };
@@ -349,7 +362,8 @@ export function evaluateAnalysis(
         detail: fewDetail(tooFewPooled),
       });
     else if (p.kind === 'nodata') triggers.push(noData('p95_latency', t, 'approach-2 P95', p, opts));
-    else if (floor && s.kind === 'value' && opsSimple?.kind === 'nodata')
+    else if (floor && s.kind === 'value' && opsSimple?.kind === 'nodata' && opsSimple.failed === true)
+      // the count query failed (Prometheus refused or timed out): as any failed query, no data
       triggers.push(noData('p95_latency', t, 'approach-1 operation count', opsSimple, opts));
     else if (base === null && tooFewSimple)
       triggers.push({

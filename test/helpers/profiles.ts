@@ -28,6 +28,8 @@ export const HEALTHY_CANARY_QUERIES: Readonly<Record<string, string>> = {
   'canary.operations': 'vector(100)',
   'canary.p95_pooled_seconds': 'vector(0.2)',
   'canary.p95_simple_seconds': 'vector(0.2)',
+  // approach 1's operations: enough for its P95 to count (the latency floor, 20)
+  'canary.operations_simple': 'vector(100)',
   'canary.consistency': 'vector(1)',
   // seed 004's success criteria over the hot backup, checked before decommission
   'canary.stable.p90_push_seconds': 'vector(2)',

@@ -163,6 +163,8 @@ test('analyse reads every quantity at the given time, keeps no data explicit, an
     operations: { kind: 'value', value: 42 },
     p95PooledSeconds: { kind: 'value', value: Number.MAX_VALUE },
     p95SimpleSeconds: { kind: 'nodata', reason: 'NaN (e.g. 0/0)' },
+    // not overridden: the default approach-1 count, with no gitops metrics scraped
+    operationsSimple: { kind: 'nodata', reason: 'empty result' },
     consistency: { kind: 'nodata', reason: 'empty result' },
   });
   // the default queries parse and, with no gitops metrics scraped, are all no data

@@ -183,12 +183,14 @@ describe('latency floor: a P95 over too few operations is not a ratio (canary-la
     assert.match(l.detail, /12 approach-2 operations < 20: too few to judge/);
   });
 
-  test('approach 1 silent keeps the carried baseline; its count unreadable is no data; a worker without the count judges as before', () => {
+  test('approach 1 silent keeps the carried baseline; its count query failing is no data; a count not known judges as before', () => {
     const silent = afterCutover(0, { p95SimpleSeconds: none, p95PooledSeconds: v(0.5) });
     assert.equal(latency(silent, { ...floor, baselineP95Seconds: 0.4 }).status, 'ok');
     const failed: Reading = { kind: 'nodata', reason: 'Prometheus unreachable', failed: true };
     assert.equal(latency(afterCutover(0, { operationsSimple: failed }), floor).status, 'nodata');
+    // not read (a worker without the query) or not answered (queries overridden for another service's metrics)
     assert.equal(latency(values({ p95PooledSeconds: v(3.95), p95SimpleSeconds: v(0.9) }), floor).status, 'breach');
+    assert.equal(latency(afterCutover(0, { operationsSimple: none }), floor).status, 'breach');
   });
 
   test('runs recorded before the floor (replay) keep judging the few calls: 4.39× breaches', () => {
