@@ -223,9 +223,10 @@ async function sqlTransactions(db: Db): Promise<number> {
 }
 
 /**
- * CPU seconds so far (Linux /proc): this process, its reaped children (the sandboxes' git and
- * the remote's git-http-backend, with theirs), and the whole machine's busy time — the rest of
- * it is the Temporal server, Postgres and anything else running. Null where /proc is missing.
+ * CPU seconds so far (Linux /proc): this process, its reaped children (the sandboxes' git, with
+ * theirs; the remote's git-http-backend too with BENCH_REMOTE_INLINE=1), and the whole machine's
+ * busy time — the rest of it is the remote's server process, the Temporal server, Postgres and
+ * anything else running. Null where /proc is missing.
  */
 function cpuSeconds(): { self: number; children: number; machine: number } | null {
   try {
