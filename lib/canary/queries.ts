@@ -18,8 +18,10 @@
  * the gauge is set by the phases worker that ran reconciliationWorkflow (workers/phases-canary.ts).
  */
 const POOLED = 'approach="pooled"';
-/** approach-2 operations the service answered for itself: the agent's own bad requests left out */
-const SERVED = `${POOLED},error_category!="client"`;
+/** an approach's operations the service answered for itself: the agent's own bad requests left out */
+const served = (approach: string): string => `approach="${approach}",error_category!="client"`;
+/** an approach's served operations in the window */
+const operations = (approach: string): string => `sum(increase(gitops_operations_total{${served(approach)}}[$window]))`;
 
 const p95 = (approach: string): string =>
   `histogram_quantile(0.95, sum by (le) (rate(gitops_operation_duration_seconds_bucket{approach="${approach}"}[$window])))`;
@@ -28,17 +30,16 @@ export const CANARY_QUERIES: Record<string, string> = {
   /** approach-2 service failures (conflicts and client errors excluded) / approach-2 operations (client errors excluded), fraction */
   'canary.error_rate':
     `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))` +
-    ` / sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
+    ` / ${operations('pooled')}`,
   /** approach-2 operations in the window, client errors excluded (the error-rate floor) */
-  'canary.operations': `sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
+  'canary.operations': operations('pooled'),
   'canary.p95_pooled_seconds': p95('pooled'),
   'canary.p95_simple_seconds': p95('simple'),
   /**
    * approach-1 operations in the window, counted as canary.operations counts approach 2's (the
    * latency floor: right after the cutover approach 1 serves a handful of calls, too few for a P95)
    */
-  'canary.operations_simple':
-    'sum(increase(gitops_operations_total{approach="simple",error_category!="client"}[$window]))',
+  'canary.operations_simple': operations('simple'),
   /** 1 − worst reconciliation divergence ratio in the window */
   'canary.consistency': '1 - max(max_over_time(gitops_reconciliation_divergence_ratio[$window]))',
   // Seed 004's success criteria over the hot-backup period (`$window` = the period), judged
@@ -52,7 +53,7 @@ export const CANARY_QUERIES: Record<string, string> = {
   /** approach-2 service failures / operations, as canary.error_rate (seed 004: "Error rate < 1%") */
   'canary.stable.error_rate':
     `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))` +
-    ` / sum(increase(gitops_operations_total{${SERVED}}[$window]))`,
+    ` / ${operations('pooled')}`,
 };
 
 /** The query names one analysis reads, in the order of AnalysisValues. */
