@@ -334,13 +334,14 @@ export function evaluateAnalysis(
         : null;
     // ... and approach 1's is no baseline: the carried one judges, or nothing does
     const opsSimple = values.operationsSimple;
-    const few1 = s.kind === 'value' ? approach1FewCalls(values, thresholds, floor) : null;
+    const few1 = approach1FewCalls(values, thresholds, floor);
     const tooFewSimple =
       few1 !== null && s.kind === 'value'
         ? `${num(few1)} approach-1 operations < ${minLat}: too few to judge (approach-1 P95 ${num(s.value)} s)`
         : null;
     let base: { seconds: number; carried: boolean } | null = null;
-    if (s.kind === 'value' && tooFewSimple === null) base = { seconds: s.value, carried: false };
+    const own = approach1P95(values, thresholds, floor);
+    if (own !== null) base = { seconds: own, carried: false };
     else if (opts.baselineP95Seconds !== undefined && opts.baselineP95Seconds !== null)
       base = { seconds: opts.baselineP95Seconds, carried: true };
     if (opts.insufficient && ops.kind === 'nodata')
