@@ -437,7 +437,8 @@ export function startLoad(opts: LoadOptions): LoadRun {
         record(kind, { cls: statusClass(res.statusCode), latencyUs: (end - dueAt) * 1000 });
       } catch (e) {
         if (controller.signal.aborted) {
-          abandoned++;
+          // an abort() counted it already when it ended the run; the drain timeout counts it here
+          if (!finished) abandoned++;
           return;
         }
         lastCompletion = Math.max(lastCompletion, performance.now());
@@ -552,7 +553,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
       timer = undefined;
     }
     controller.abort();
-    maybeFinish();
+    // end the run now: what is in flight is abandoned, and waiting for each cut request to
+    // settle would make the stop as slow as the busiest moment of the event loop
+    abandoned += inFlight;
+    void finish();
   }
   const onAbort = (): void => abort();
 
