@@ -377,7 +377,12 @@ export class FlagCache {
     try {
       const write = createProcessHeartbeatRepository(c).beat(this.processId, this.maxVersion);
       const timeout = new Promise<never>((_res, rej) => {
-        timer = setTimeout(() => rej(new Error(`heartbeat not answered within ${timeoutMs} ms`)), timeoutMs);
+        // after this process itself stalled (busy or descheduled), the timer runs before the
+        // answer that arrived meanwhile is read: let pending I/O in before calling the path gone
+        timer = setTimeout(
+          () => setImmediate(() => rej(new Error(`heartbeat not answered within ${timeoutMs} ms`))),
+          timeoutMs,
+        );
       });
       write.catch(() => undefined); // when the timeout wins, the query's own failure comes later
       await Promise.race([write, timeout]);

@@ -6,6 +6,7 @@ import { FlagStore, FLAG_OPERATIONS } from '../../lib/flags/store.js';
 import { FlagCache, type FlagChangeEvent } from '../../lib/flags/cache.js';
 import { DomainError, ErrorType } from '../../lib/errors.js';
 import { decide } from '../../lib/router/router.js';
+import { createLogger } from '../../lib/log.js';
 
 let t: TestDb;
 let store: FlagStore;
@@ -355,6 +356,51 @@ describe('FlagCache', () => {
     );
     await until('reconnected', () => c.connected, 5_000);
     assert.equal(c.get('git.pull')!.percent, 60);
+    await resetAll();
+  });
+
+  test("a stall of this process's own event loop past the heartbeat timeout is not a lost connection", async () => {
+    // Under a loaded machine a process can be descheduled or busy for longer than the heartbeat
+    // timeout while Postgres answered in a millisecond. The timeout timer then runs before the
+    // answer that already arrived is read; calling that a lost connection drops LISTEN, so flag
+    // changes wait for a reconnect instead of arriving by notification.
+    const warnings: string[] = [];
+    const log = createLogger({
+      level: 'warn',
+      destination: { write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg) },
+    });
+    const c = await startCache('proc-stall', {
+      heartbeatMs: 100,
+      heartbeatTimeoutMs: 200,
+      failSafeAfterMs: 5_000,
+      log,
+    });
+    const pid = c.backendPid;
+    const client = (c as unknown as { client: { query: (...a: unknown[]) => unknown } }).client;
+    const query = client.query.bind(client);
+    let stalls = 0;
+    client.query = (...args: unknown[]) => {
+      const sent = query(...args);
+      if (stalls < 3 && String(args[0]).includes('process_heartbeats')) {
+        stalls++;
+        // the heartbeat is on the wire and its timeout armed (setImmediate runs after both, after
+        // this turn's timers): the process stalls for 3× the timeout
+        setImmediate(() => {
+          const end = performance.now() + 600;
+          while (performance.now() < end);
+        });
+      }
+      return sent;
+    };
+    // (a connection given up for lost is replaced, and the stalls stop with the old client)
+    await until('three heartbeats sent into a stall', () => stalls === 3 || warnings.length > 0, 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(warnings, [], 'no connection loss reported');
+    assert.equal(c.backendPid, pid, 'the same LISTEN connection');
+    assert.ok(c.connected);
+    const got = nextChange(c, (e) => e.source === 'notify' && e.changes.some((x) => x.operation === 'git.status'));
+    await store.set('git.status', { percent: 7 }, { actor: 'test', reason: 'after the stalls' });
+    await got;
     await resetAll();
   });
 

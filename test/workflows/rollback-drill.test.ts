@@ -83,6 +83,7 @@ test('the drill flips the flags on and off under load, each flip reaches every p
   const taskQueue = uniqueQueue('drill');
   const w = await worker(taskQueue);
   const before = await store.list();
+  const listenPid = cache.backendPid;
   await w.runUntil(async () => {
     const h = await env.client.workflow.start(rollbackDrillWorkflow, {
       taskQueue,
@@ -98,7 +99,9 @@ test('the drill flips the flags on and off under load, each flip reaches every p
       'flags start off, so the first flip turns them on',
     );
     for (const f of r.flips) {
-      assert.ok(f.switched && f.durationMs !== null && f.durationMs < 1_000 && f.changed === 8, JSON.stringify(f));
+      // a slow flip with a new LISTEN connection means the cache gave its connection up mid-drill
+      const why = JSON.stringify({ ...f, listenPidBefore: listenPid, listenPidNow: cache.backendPid });
+      assert.ok(f.switched && f.durationMs !== null && f.durationMs < 1_000 && f.changed === 8, why);
       assert.ok(f.processes >= 1);
     }
     assert.ok(r.load.decisions > 0 && r.load.pooled > 0 && r.load.simple > 0, JSON.stringify(r.load));
