@@ -21,6 +21,7 @@ import { validationWorkflowId } from '../workflows/ids.js';
 import { validationPeriodWorkflow } from '../workflows/validation-period/workflow.js';
 import { validationActivities } from '../workers/phases-validation.js';
 import { freshDb } from '../scripts/testing/db.js';
+import { healthyApproach1 } from '../scripts/testing/profiles.js';
 import { backfillWindow, startPrometheus } from '../scripts/testing/prometheus.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../scripts/testing/temporal.js';
 import { workerInterceptors } from '../workers/interceptors.js';
@@ -29,18 +30,10 @@ import { createMetrics } from '../lib/metrics.js';
 const WEEKS = 6;
 const RESOLUTION_SECONDS = 300;
 
-/** A healthy service with working-hours load and slowly growing traffic. */
+/** The tests' healthy approach 1, with traffic growing 0.2 % a day. */
 function profile(h: HourContext): ProfilePoint {
-  const busy = h.hourOfDay >= 9 && h.hourOfDay < 18;
-  return {
-    opsPerMin: (busy ? 3 : 0.6) * (1 + h.day * 0.002),
-    errorRate: 0.01,
-    errorMix: { network: 0.6, timeout: 0.4 },
-    p95Seconds: busy ? 1.2 : 0.8,
-    concurrency: busy ? 6 : 2,
-    costPerOp: 0.005,
-    operationMix: { pull: 0.6, push: 0.4 },
-  };
+  const point = healthyApproach1(h);
+  return { ...point, opsPerMin: point.opsPerMin * (1 + h.day * 0.002) };
 }
 
 async function main(): Promise<void> {
