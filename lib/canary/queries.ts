@@ -23,14 +23,17 @@ const served = (approach: string): string => `approach="${approach}",error_categ
 /** an approach's served operations in the window */
 const operations = (approach: string): string => `sum(increase(gitops_operations_total{${served(approach)}}[$window]))`;
 
+/** approach-2 service failures (conflicts and client errors excluded) / approach-2 served operations */
+const ERROR_RATE =
+  `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))` +
+  ` / ${operations('pooled')}`;
+
 const p95 = (approach: string): string =>
   `histogram_quantile(0.95, sum by (le) (rate(gitops_operation_duration_seconds_bucket{approach="${approach}"}[$window])))`;
 
 export const CANARY_QUERIES: Record<string, string> = {
   /** approach-2 service failures (conflicts and client errors excluded) / approach-2 operations (client errors excluded), fraction */
-  'canary.error_rate':
-    `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))` +
-    ` / ${operations('pooled')}`,
+  'canary.error_rate': ERROR_RATE,
   /** approach-2 operations in the window, client errors excluded (the error-rate floor) */
   'canary.operations': operations('pooled'),
   'canary.p95_pooled_seconds': p95('pooled'),
@@ -51,9 +54,7 @@ export const CANARY_QUERIES: Record<string, string> = {
   'canary.stable.pool_reuse':
     '(sum(increase(gitops_pool_acquisitions_total{result="reused"}[$window])) or vector(0)) / sum(increase(gitops_pool_acquisitions_total[$window]))',
   /** approach-2 service failures / operations, as canary.error_rate (seed 004: "Error rate < 1%") */
-  'canary.stable.error_rate':
-    `(sum(increase(gitops_operations_total{${POOLED},outcome="error",error_category!~"conflict|client"}[$window])) or vector(0))` +
-    ` / ${operations('pooled')}`,
+  'canary.stable.error_rate': ERROR_RATE,
 };
 
 /** The query names one analysis reads, in the order of AnalysisValues. */
