@@ -29,11 +29,15 @@ export function redact(text: string, secrets: readonly (string | undefined)[] = 
 }
 
 /**
- * git could create a lock file but not write into it (it drops the errno: "cannot update ref …:
- * couldn't write '….lock'"); a refused create says "Unable to create" instead. Seen under a full
- * disk only (issue 12's disk-full fault), and retrying once space is back resolves it.
+ * git's words for a write that failed where it drops the errno: a lock file it created but could
+ * not fill ("cannot update ref …: couldn't write '….lock'"; a refused create says "Unable to
+ * create" instead), a file of a checkout ("unable to write file …", then "could not detach HEAD"
+ * in a rebase), a config value of a new clone ("could not set 'core.repositoryformatversion'"), and
+ * push.sh's rebase journal. Seen under a full disk only (issue 12's disk-full fault, where each was
+ * a 500), and retrying once space is back resolves it.
  */
-const WRITE_FAILED = /couldn't write '[^']*\.lock'/;
+const WRITE_FAILED =
+  /couldn't write '[^']*\.lock'|unable to write file |could not set '[^']*' to '|could not write the rebase journal/;
 
 const RULES: { re: RegExp; type: ErrorTypeName; opts?: DomainErrorOptions; what: string }[] = [
   {

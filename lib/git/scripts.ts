@@ -21,7 +21,12 @@ function load(name: string): string {
     .trim();
 }
 
-const prepare = load('prepare');
+/** restore.sh's functions (the rebase journal, and undoing a rebase a full disk cut short) */
+const restore = load('restore');
+/** a script with restore.sh's functions spliced in at its `@RESTORE@` line */
+const withRestore = (name: string): string => load(name).replace('@RESTORE@', () => restore);
+
+const prepare = withRestore('prepare');
 
 export const SCRIPTS = {
   /** exit 2: dir absent; 1: not a usable clone; 0: prints toplevel, origin, HEAD */
@@ -31,7 +36,7 @@ export const SCRIPTS = {
   /** exit 0 when <cwd>/$1 resolves inside the workspace and outside .git; 3/4 outside; 5 error */
   confine: load('confine'),
   /** aborts a rebase a crashed run left behind */
-  abortStaleRebase: load('abort-stale-rebase'),
+  abortStaleRebase: withRestore('abort-stale-rebase'),
   /** the merge queue's checkout: clean and detached at $1, whatever a crashed batch left */
   queueCheckout: load('queue-checkout'),
   /** stage + commit (with the operation trailer), or tell a retry from local commits */
@@ -42,7 +47,9 @@ export const SCRIPTS = {
    */
   stage: load('stage').replace('@PREPARE@', () => prepare),
   /** one push attempt: fetch → already landed? → rebase → push */
-  push: load('push'),
+  push: withRestore('push'),
+  /** the functions spliced into prepare, push and abortStaleRebase (defines them, runs nothing) */
+  restore,
   /** body of the credential helper: answers `get` only for the token's protocol + host + path */
   credentialHelper: load('credential-helper'),
   /** bytes (apparent size) and files (anything but directories) under the working directory */

@@ -163,6 +163,36 @@ const CASES: { name: string; stderr: string; type: ErrorTypeName; category: Erro
     category: 'other',
     retryable: true,
   },
+  // seen in the chaos suite's disk-full fault as 500s: git's words without the errno
+  {
+    name: 'disk full checking out a file in a rebase (git drops the errno)',
+    stderr: 'error: unable to write file notes/chaos-agent-02/mx6j2506-1.txt\nerror: could not detach HEAD',
+    type: ErrorType.Unavailable,
+    category: 'other',
+    retryable: true,
+  },
+  {
+    name: 'disk full writing the config of a clone (git drops the errno)',
+    stderr: "fatal: could not set 'core.repositoryformatversion' to '0'",
+    type: ErrorType.Unavailable,
+    category: 'other',
+    retryable: true,
+  },
+  {
+    name: 'disk full writing the rebase journal (push.sh)',
+    stderr: 'error: could not write the rebase journal .git/sgc-rebase (no space left on device?)',
+    type: ErrorType.Unavailable,
+    category: 'other',
+    retryable: true,
+  },
+  {
+    name: 'a checkout refused over untracked files (not a full disk)',
+    stderr:
+      'error: The following untracked working tree files would be overwritten by checkout:\n\ta.txt\nPlease move or remove them before you switch branches.\nAborting\nerror: could not detach HEAD',
+    type: ErrorType.Internal,
+    category: 'other',
+    retryable: false,
+  },
   {
     name: 'unknown failure',
     stderr: 'fatal: something nobody expected',

@@ -9,6 +9,7 @@
 # On a rebase conflict the rebase is aborted and stdout is `conflict` + NUL-separated files;
 # any other failure prints `fail <step>` and exits with git's code, its stderr passed on.
 set -f
+@RESTORE@
 b=$1; op=$2; key=$3; shift 3
 ref="refs/remotes/origin/$b"
 # inside the lock every process counts: no auto-maintenance (fetch, rebase) or notes copy (rebase)
@@ -31,8 +32,11 @@ if [ $remote = 1 ] && [ -n "$op" ]; then
     for v in $rest; do
       if [ "$v" = "$op" ]; then
         IFS=$old
-        # the local copy of the landed commit is dropped by the rebase as already upstream
-        git $quick rebase --quiet "$ref" >/dev/null 2>&1 || git rebase --abort >/dev/null 2>&1 || git rebase --quit >/dev/null 2>&1
+        # the local copy of the landed commit is dropped by the rebase as already upstream; best
+        # effort: one that fails is undone (or, the disk still full, before the next operation)
+        if journal_rebase "$ref" 2>/dev/null; then
+          if git $quick rebase --quiet "$ref" >/dev/null 2>&1; then : > "$sgc_j"; else restore_workspace >/dev/null 2>&1; fi
+        fi
         echo "landed $sha"; exit 0
       fi
     done
@@ -43,15 +47,17 @@ EOF
 fi
 # a no-op when HEAD already contains the remote branch (cheaper than asking merge-base first)
 if [ $remote = 1 ]; then
+  journal_rebase "$ref" || { echo "fail journal"; exit 1; }
   out=$(git -c commit.gpgsign=false $quick rebase --quiet "$ref" 2>&1); s=$?
   if [ $s -ne 0 ]; then
     printf "conflict\n"
     git diff --name-only --diff-filter=U -z
-    # abort the rebase (the same test as abort-stale-rebase.sh)
-    if [ -d "$(git rev-parse --git-path rebase-merge)" ] || [ -d "$(git rev-parse --git-path rebase-apply)" ]; then git rebase --abort || git rebase --quit; fi >/dev/null 2>&1
     printf "%s\n" "$out" >&2
+    # back to where it was (a conflict's or a full disk's half-done checkout alike)
+    restore_workspace >/dev/null 2>&1 || echo "the workspace is restored before its next operation" >&2
     exit $s
   fi
+  : > "$sgc_j"
 fi
 git "$@" push --quiet --porcelain origin "HEAD:refs/heads/$b" >&2 || { s=$?; echo "fail push"; exit $s; }
 echo ok

@@ -1,7 +1,8 @@
 /**
  * What must hold after a fault (issue 12), read from the records — the remote's history and the
  * Postgres tables — never from logs:
- *   - every acknowledged push is on the remote exactly once (its `Sgc-Operation` trailer);
+ *   - every acknowledged push is on the remote exactly once (its `Sgc-Operation` trailer), and
+ *     its change is on its branch as written (a later commit may not have deleted or altered it);
  *   - no push the client was told failed is on the remote;
  *   - no sandbox is held by two live workspaces;
  *   - no lock is still held once nothing runs (push locks, per-workspace operation leases);
@@ -13,6 +14,35 @@ import type pg from 'pg';
 import type { PushRecord, ResponseRecord } from './workload.js';
 
 export const OPERATION_TRAILER = 'Sgc-Operation';
+
+/**
+ * The pushes whose file is not on their branch's tip with the content they wrote (one
+ * `git cat-file --batch` for all of them): every agent writes files of its own, so nothing but a
+ * push that swept up another's half-written checkout (issue 12's disk-full fault) changes one.
+ */
+export function changesMissing(bare: string, pushes: PushRecord[]): string[] {
+  if (pushes.length === 0) return [];
+  const out = execFileSync('git', ['--git-dir', bare, 'cat-file', '--batch'], {
+    input: pushes.map((p) => `refs/heads/${p.branch}:${p.file}\n`).join(''),
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const missing: string[] = [];
+  let at = 0;
+  for (const p of pushes) {
+    const nl = out.indexOf(10, at);
+    const header = out.subarray(at, nl).toString('utf8');
+    at = nl + 1;
+    const size = /^\S+ blob (\d+)$/.exec(header);
+    if (!size) {
+      missing.push(`${p.operationId} (${p.file} is not on ${p.branch})`);
+      continue;
+    }
+    const content = out.subarray(at, at + Number(size[1])).toString('utf8');
+    at += Number(size[1]) + 1;
+    if (content !== p.content) missing.push(`${p.operationId} (${p.file} on ${p.branch} is not what it wrote)`);
+  }
+  return missing;
+}
 
 /** operation id → how many commits of the remote (any branch) carry it */
 export function landedOperations(bare: string): Map<string, number> {
@@ -35,7 +65,7 @@ export interface Verdict {
   acknowledged: number;
   failed: number;
   unknown: number;
-  /** acknowledged but not on the remote */
+  /** acknowledged but not on the remote, or its change not on its branch as written */
   lost: string[];
   /** on the remote more than once */
   duplicated: string[];
@@ -78,7 +108,13 @@ export async function checkRecords(o: {
     acknowledged: acked.length,
     failed: failed.length,
     unknown: o.pushes.filter((p) => p.outcome === 'unknown').length,
-    lost: acked.filter((p) => (landed.get(p.operationId) ?? 0) === 0).map((p) => p.operationId),
+    lost: [
+      ...acked.filter((p) => (landed.get(p.operationId) ?? 0) === 0).map((p) => p.operationId),
+      ...changesMissing(
+        o.bare,
+        acked.filter((p) => (landed.get(p.operationId) ?? 0) > 0),
+      ),
+    ],
     duplicated: [...landed].filter(([, n]) => n > 1).map(([id]) => id),
     failedButLanded: failed
       .filter((p) => (landed.get(p.operationId) ?? 0) > 0)

@@ -23,6 +23,9 @@ export interface PushRecord {
   branch: string;
   /** the `Sgc-Operation` trailer value the push lands with (the operation's workflow id) */
   operationId: string;
+  /** the file the push carries and its content: an acknowledged push leaves it on the branch as written */
+  file: string;
+  content: string;
   outcome?: PushOutcome;
   status?: number;
   error?: string;
@@ -173,9 +176,9 @@ export function startWorkload(o: WorkloadOptions): Workload {
         // a change of this run only: the faults share one stack (bench chaos, the suite's files), and
         // the same file with the same content as a run before is already on the branch — its commit
         // is dropped by the rebase as already upstream (acknowledged with the branch tip, no trailer)
-        const w = await send(i, agent.token, 'PUT', `/v1/workspaces/${wsId}/files/notes/${agent.id}/${run}-${n}.txt`, {
-          content: `${agent.id} run ${run} push ${n}\n`,
-        });
+        const file = `notes/${agent.id}/${run}-${n}.txt`;
+        const content = `${agent.id} run ${run} push ${n}\n`;
+        const w = await send(i, agent.token, 'PUT', `/v1/workspaces/${wsId}/files/${file}`, { content });
         if (w.status !== 200) throw new Error(`write: HTTP ${w.status} ${JSON.stringify(w.body).slice(0, 200)}`);
         const key = `push-${run}-${agent.id}-${n}`;
         const rec: PushRecord = {
@@ -184,6 +187,8 @@ export function startWorkload(o: WorkloadOptions): Workload {
           workspaceId: wsId,
           branch,
           operationId: `gitop-${wsId}-commitPush-${key}`,
+          file,
+          content,
           startedAt: performance.now(),
           tries: 0,
         };
