@@ -6,7 +6,8 @@
  *   `nonRetryable` follows the error's own classification (a conflict is permanent, a network
  *   blip is not), the first detail carries the category and the error's details with secrets
  *   removed. A full disk (ENOSPC from the sandbox's filesystem) leaves as Unavailable, as the git
- *   commands' own full-disk failures do. Anything else leaves untouched: the SDK reports it as a
+ *   commands' own full-disk failures do, and so does Postgres out of reach (a restart, a refused
+ *   or dropped connection: the API answers 503 + Retry-After, not 500). Anything else leaves untouched: the SDK reports it as a
  *   retryable failure named after the error, and a cancellation stays a cancellation;
  * - the ids of the execution (workflow id and type, activity type, attempt) are bound for the
  *   execution's log lines (activities/support.ts `activityLogger`) and this module's own;
@@ -20,7 +21,13 @@ import type {
   ActivityInboundCallsInterceptor,
   ActivityInterceptorsFactory,
 } from '@temporalio/worker';
-import { DomainError, diskFullError, isNoSpace } from '../lib/errors.js';
+import {
+  DomainError,
+  databaseUnavailableError,
+  diskFullError,
+  isDatabaseUnavailable,
+  isNoSpace,
+} from '../lib/errors.js';
 import { SECRET_FIELDS, type Logger } from '../lib/log.js';
 import type { ActivityOutcome, Metrics } from '../lib/metrics.js';
 import { sanitizeData, sanitizeText } from '../lib/reports/markdown.js';
@@ -93,7 +100,10 @@ class ActivityBoundary implements ActivityInboundCallsInterceptor {
     };
     try {
       const result = await runWithActivityFields(fields, () => next(input)).catch((e: unknown) => {
-        throw !(e instanceof DomainError) && isNoSpace(e) ? diskFullError({}, e) : e;
+        if (e instanceof DomainError) throw e;
+        if (isNoSpace(e)) throw diskFullError({}, e);
+        if (isDatabaseUnavailable(e)) throw databaseUnavailableError(e);
+        throw e;
       });
       log.info({ ms: finish('ok') }, 'activity completed');
       return result;

@@ -11,7 +11,7 @@
 import { ApplicationFailure, NamespaceNotFoundError, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { DomainError, ErrorType, type ErrorTypeName } from '../lib/errors.js';
+import { DomainError, ErrorType, causeChain, isDatabaseUnavailable, type ErrorTypeName } from '../lib/errors.js';
 
 /** Seconds a client should wait before retrying a 503. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -24,61 +24,22 @@ export interface ErrorBody {
 
 const KNOWN_TYPES = new Set<string>(Object.values(ErrorType));
 
-// Postgres and socket codes that mean "the database is not reachable right now" (class 08 =
-// connection exception, 57P0x = shutting down / cannot connect now, 53300 = too many connections).
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  '08000',
-  '08001',
-  '08003',
-  '08004',
-  '08006',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
-]);
 // gRPC status codes from the Temporal frontend: 4 DEADLINE_EXCEEDED, 8 RESOURCE_EXHAUSTED (its
 // rate limits), 14 UNAVAILABLE
 const GRPC_UNAVAILABLE = new Set([4, 8, 14]);
 
-function* causes(err: unknown): Generator<unknown> {
-  const seen = new Set<unknown>();
-  let cur: unknown = err;
-  while (cur && typeof cur === 'object' && !seen.has(cur)) {
-    seen.add(cur);
-    yield cur;
-    if (cur instanceof AggregateError) for (const e of cur.errors) yield e;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-}
-
 /** True when an error (or one of its causes) says Postgres or Temporal cannot be reached. */
 export function isDependencyUnavailable(err: unknown): boolean {
-  for (const e of causes(err)) {
+  // Postgres (lib/errors.ts: its codes, node-postgres's messages for a dead or silent connection)
+  if (isDatabaseUnavailable(err)) return true;
+  for (const e of causeChain(err)) {
     // the frontend does not serve the namespace (yet): a server starting on its state, or one too
     // loaded to read its namespace registry (issue 12's chaos suite saw minutes of it). A retry
     // under the same key is right; a 500 let a client take a push for failed that then landed
     if (e instanceof NamespaceNotFoundError) return true;
-    // node-postgres's own messages: a pool that cannot connect, a connection that died, and a
-    // query without an answer in query_timeout (a silent partition: the server may have run it,
-    // so the caller retries under its Idempotency-Key, as after any 503)
     const { code, message } = e as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
     if (typeof code === 'number' && GRPC_UNAVAILABLE.has(code) && 'metadata' in (e as object)) return true;
-    if (
-      typeof message === 'string' &&
-      /timeout exceeded when trying to connect|Connection terminated unexpectedly|Connection terminated due to connection timeout|Query read timeout|Client has encountered a connection error|Failed to connect before the deadline|tcp connect error/i.test(
-        message,
-      )
-    )
+    if (typeof message === 'string' && /Failed to connect before the deadline|tcp connect error/i.test(message))
       return true;
   }
   return false;

@@ -152,6 +152,68 @@ export function diskFullError(details: Record<string, unknown> = {}, cause?: unk
   });
 }
 
+// Postgres and socket codes that mean "the database is not reachable right now" (class 08 =
+// connection exception, 57P0x = shutting down / cannot connect now, 53300 = too many connections).
+const DB_UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+// node-postgres's own messages: a pool that cannot connect, a connection that died, and a query
+// without an answer in query_timeout (a silent partition: the server may have run it, so the
+// caller retries under its idempotency key, as after any 503)
+const DB_UNAVAILABLE_MESSAGE =
+  /timeout exceeded when trying to connect|Connection terminated unexpectedly|Connection terminated due to connection timeout|Query read timeout|Client has encountered a connection error/i;
+
+/** Every error in `err`'s cause chain (AggregateError's errors included), each once. */
+export function* causeChain(err: unknown): Generator<unknown> {
+  const seen = new Set<unknown>();
+  let cur: unknown = err;
+  while (cur && typeof cur === 'object' && !seen.has(cur)) {
+    seen.add(cur);
+    yield cur;
+    if (cur instanceof AggregateError) for (const e of cur.errors) yield e;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+}
+
+/** True when one error of `err`'s cause chain says Postgres (or a socket to it) cannot be reached now. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (const e of causeChain(err)) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && DB_UNAVAILABLE_CODES.has(code)) return true;
+    if (typeof message === 'string' && DB_UNAVAILABLE_MESSAGE.test(message)) return true;
+  }
+  return false;
+}
+
+/** Postgres is unreachable (restarting, refused, partitioned): Unavailable (503 + Retry-After, retried). */
+export function databaseUnavailableError(cause?: unknown): DomainError {
+  return new DomainError(
+    ErrorType.Unavailable,
+    'a dependency (Postgres, or a socket to one) is unreachable; retry later',
+    {
+      details: { reason: 'dependency_unavailable' },
+      cause,
+    },
+  );
+}
+
 export function isDomainError(e: unknown, type?: ErrorTypeName): e is DomainError {
   return e instanceof DomainError && (type === undefined || e.type === type);
 }

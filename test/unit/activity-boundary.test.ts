@@ -66,6 +66,27 @@ describe('failure translation', () => {
     expect(f.details).toEqual([{ category: 'other', reason: 'disk_full' }]);
   });
 
+  test('Postgres unreachable (restarting, refused, a dropped connection) leaves as a retryable Unavailable, not a generic failure the API answers 500 for', async () => {
+    // issue 12's postgres-restart fault: a push whose last attempt failed on a node-postgres error
+    // answered 500 "internal error"; the API maps only its own calls' errors to 503
+    const shapes = [
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      new Error('Connection terminated unexpectedly'),
+      new Error('timeout exceeded when trying to connect'),
+    ];
+    for (const shape of shapes) {
+      const f = (await failureOf(
+        boundaryEnv().run(async () => {
+          throw shape;
+        }),
+      )) as ApplicationFailure;
+      expect(f).toBeInstanceOf(ApplicationFailure);
+      expect([shape.message, f.type, f.nonRetryable]).toEqual([shape.message, 'Unavailable', false]);
+      expect(f.details).toEqual([{ category: 'network', reason: 'dependency_unavailable' }]);
+    }
+  });
+
   test('a retryable DomainError leaves retryable, so Temporal retries the attempt', async () => {
     const f = (await failureOf(
       boundaryEnv().run(async () => {
