@@ -106,6 +106,14 @@ export async function runFault(
     });
     if (process.env.SGC_CHAOS_EVIDENCE) await writeEvidence(process.env.SGC_CHAOS_EVIDENCE, fault.name, stack, load);
     return { name: fault.name, verdict, recoveryS, notes, faultS: (healedAt - t0) / 1000 };
+  } catch (e) {
+    // a fault that stalls the load: keep what there is (the processes' logs first) for the post-mortem
+    if (process.env.SGC_CHAOS_EVIDENCE) {
+      await writeEvidence(process.env.SGC_CHAOS_EVIDENCE, `${fault.name}-failed`, stack, load).catch((err: unknown) =>
+        say(`${fault.name}: evidence not written in full: ${(err as Error).message}`),
+      );
+    }
+    throw e;
   } finally {
     if (!stopped) await load.stop().catch(() => undefined);
   }
@@ -118,6 +126,7 @@ export async function runFault(
  */
 async function writeEvidence(dir: string, name: string, stack: ChaosStack, load: Workload): Promise<void> {
   mkdirSync(dir, { recursive: true });
+  cpSync(join(stack.dir, 'logs'), join(dir, `${name}-logs`), { recursive: true });
   const { rows } = await stack.db.query(
     `SELECT id, workspace_id, agent_id, outcome, error_category, attempts, started_at, details
        FROM operation_log WHERE operation = 'push' ORDER BY id`,
@@ -128,7 +137,6 @@ async function writeEvidence(dir: string, name: string, stack: ChaosStack, load:
   const { rows: sandboxes } = await stack.db.query(
     `SELECT id, status, agent_id, created_at, terminated_at FROM git_sandboxes ORDER BY created_at`,
   );
-  cpSync(join(stack.dir, 'logs'), join(dir, `${name}-logs`), { recursive: true });
   writeFileSync(
     join(dir, `${name}.json`),
     JSON.stringify(
