@@ -12,8 +12,7 @@ import {
 import { pushAnswerSignal, type QueueAnswer } from '../merge-queue/messages.js';
 import type { GitActivities } from '../../activities/git.js';
 import type { WorkspaceSummary } from '../../lib/service/workspace-summary.js';
-import { ErrorType } from '../../lib/errors.js';
-import { PERMANENT, PUSH_PULL_OPTIONS } from './options.js';
+import { ErrorType, type ErrorTypeName } from '../../lib/errors.js';
 import type { CommitPushResult, PullResult } from '../../lib/service/types.js';
 import { sgcAgentIdKey, sgcOperationKey, sgcPhaseKey } from '../search-attributes.js';
 
@@ -32,6 +31,16 @@ export type GitOperationResult =
   | { op: 'commitPush'; push: CommitPushResult }
   | { op: 'release' };
 
+/** Faults a retry cannot fix: bad input stays bad, and a real conflict needs the agent. */
+const PERMANENT: ErrorTypeName[] = [
+  ErrorType.Validation,
+  ErrorType.NotFound,
+  ErrorType.Forbidden,
+  ErrorType.Auth,
+  ErrorType.Conflict,
+  ErrorType.ConflictEscalated,
+];
+
 const { createWorkspace } = proxyActivities<GitActivities>({
   // sandbox start + clone of the whole repo: the slowest operation an agent asks for
   startToCloseTimeout: '5 minutes',
@@ -47,7 +56,21 @@ const { createWorkspace } = proxyActivities<GitActivities>({
   },
 });
 
-const { pull, commitPush } = proxyActivities<GitActivities>(PUSH_PULL_OPTIONS);
+const { pull, commitPush } = proxyActivities<GitActivities>({
+  startToCloseTimeout: '2 minutes',
+  // short, so a push whose worker died is retried elsewhere within seconds
+  heartbeatTimeout: '10 seconds',
+  // The service already retries a rejected push with backoff (seed 004: 3 attempts, then
+  // ConflictEscalated). These retries cover what it cannot: lock timeouts under contention,
+  // network errors, a worker that died mid-push (the retry is safe: it lands once per workflow id).
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: PERMANENT,
+  },
+});
 
 const { release } = proxyActivities<GitActivities>({
   startToCloseTimeout: '1 minute',
