@@ -6,7 +6,8 @@
 # already contains it) → push → `ok`.
 # $1: branch, $2: operationId or '', $3: trailer key, the rest: `-c` options for the commands
 # that talk to the remote.
-# On a rebase conflict the rebase is aborted and stdout is `conflict` + NUL-separated files;
+# Each rebase is journalled first (restore.sh); one that fails is undone (restore_workspace), and
+# stdout is `conflict` + NUL-separated files (a full disk's stderr tells it apart from a conflict);
 # any other failure prints `fail <step>` and exits with git's code, its stderr passed on.
 set -f
 @RESTORE@
