@@ -45,6 +45,14 @@ export interface GitWorkerDeps {
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
 }
 
+/**
+ * The SDK sends an activity's heartbeats to the server at most every 0.8 × its heartbeat timeout
+ * unless the worker caps it: 8 s for a push (timeout 10 s) left 2 s of slack, and a server or
+ * worker stalled that long (seen under the chaos faults) timed out a healthy attempt. Every 2 s
+ * leaves 8 s; activities heartbeat for seconds, so the extra calls are few. Both workers use it.
+ */
+export const HEARTBEAT_THROTTLE_MAX = '2 seconds';
+
 const NO_POOL: PoolChores = {
   healthCheck: async () => ({}),
   cleanupExpired: async () => ({}),
@@ -82,5 +90,6 @@ export async function createGitWorker(deps: GitWorkerDeps): Promise<Worker> {
     interceptors: workerInterceptors({ log: deps.log.child({ component: 'activity' }), metrics: deps.metrics }),
     // a push in flight should land (and report) rather than be cut off and retried elsewhere
     shutdownGraceTime: deps.shutdownGraceTime ?? '30 seconds',
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MAX,
   });
 }

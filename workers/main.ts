@@ -31,7 +31,7 @@ import { FlagStore } from '../lib/flags/store.js';
 import { PromClient } from '../lib/prom/client.js';
 import { composeGitService } from '../lib/service/compose.js';
 import { createGitPolicy } from '../lib/policy/index.js';
-import { createGitWorker, type WorkflowSource } from './git-worker.js';
+import { createGitWorker, HEARTBEAT_THROTTLE_MAX, type WorkflowSource } from './git-worker.js';
 import { baselineActivities, envTokenFor } from './phases-baseline.js';
 import { canaryActivities } from './phases-canary.js';
 import { validationActivities } from './phases-validation.js';
@@ -163,6 +163,7 @@ async function main(): Promise<void> {
       namespace: config.temporal.namespace,
       taskQueue: phasesQueue,
       ...workflows,
+      maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MAX,
       activities: {
         ...validationActivities({
           db,

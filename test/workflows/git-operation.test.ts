@@ -205,3 +205,51 @@ test('a worker killed during a push: the workflow completes on a new worker and 
   assert.ok((attempts?.at(-1) ?? 0) >= 2, `expected a retried attempt, got ${JSON.stringify(attempts)}`);
   await recordHistory('gitOperationWorkflow-push-retried-after-crash', handle);
 });
+
+test('a long push heartbeats the server every few seconds, not every 0.8 × its 10 s heartbeat timeout', async () => {
+  // With the SDK's default throttle a push's heartbeats reached the server 8 s apart: a server or
+  // worker stalled for 2 s (seen under the chaos faults) timed out a healthy push.
+  const taskQueue = uniqueQueue('gitop-hb');
+  const remote = stack.repo();
+  let ws!: { id: string; agentBranch: string };
+  await (
+    await worker(taskQueue)
+  ).runUntil(async () => {
+    ws = (await create(taskQueue, 'agent-hb', remote.url)).workspace;
+  });
+  await service.writeFile(ws.id, 'slow.txt', 'slow\n');
+  const slow: GitService = Object.create(service, {
+    commitAndPush: {
+      value: async (...args: Parameters<GitService['commitAndPush']>) => {
+        await new Promise((r) => setTimeout(r, 7_000));
+        return service.commitAndPush(...args);
+      },
+    },
+  });
+  const handle = await stack.run(taskQueue, {
+    op: 'commitPush',
+    agentId: 'agent-hb',
+    workspaceId: ws.id,
+    message: 'slow commit',
+  });
+  const seen = new Set<string>();
+  const result = await (
+    await worker(taskQueue, slow)
+  ).runUntil(async () => {
+    const done = handle.result();
+    let finished = false;
+    void done.finally(() => {
+      finished = true;
+    });
+    while (!finished) {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      const at = pending[0]?.lastHeartbeatTime;
+      if (at) seen.add(`${String(at.seconds)}.${String(at.nanos)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return done;
+  });
+  assert.equal(result.op, 'commitPush');
+  // 7 s of push: heartbeats at 0 s and 8 s before, at 0, 2, 4, 6 s now
+  assert.ok(seen.size >= 3, `the server recorded ${seen.size} distinct heartbeats during a 7 s push`);
+});
