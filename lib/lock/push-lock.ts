@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { Db } from '../db/index.js';
+import { releaseWhenReachable } from '../db/release-later.js';
 import { DomainError, ErrorType } from '../errors.js';
 import { PUSH_LOCK_DEFAULTS } from './defaults.js';
 import type { Logger } from '../log.js';
@@ -173,10 +174,19 @@ export class PushLock {
       return await fn(h);
     } finally {
       clearInterval(timer);
-      await this.release(key, holder, h.fencingToken).catch((e: Error) =>
-        // the row expires after the TTL anyway; the next acquirer takes it over
-        this.log?.warn({ lockKey: key, err: e.message }, 'push lock release failed'),
-      );
+      await this.release(key, holder, h.fencingToken).catch((e: Error) => {
+        this.log?.warn(
+          { lockKey: key, err: e.message },
+          'push lock release failed; retrying until the database answers',
+        );
+        // left to its TTL, the branch stayed locked for the next pushes (this one's retry too)
+        releaseWhenReachable(() => this.release(key, holder, h.fencingToken), {
+          giveUpAfterMs: ttlMs,
+          what: 'push lock',
+          fields: { lockKey: key },
+          log: this.log,
+        });
+      });
     }
   }
 

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
+import { releaseWhenReachable } from '../db/release-later.js';
 import { DomainError, ErrorType, isDomainError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Approach } from '../metrics.js';
@@ -24,8 +25,6 @@ import type { WorkspaceRecord, WorkspaceRepository } from '../store/workspaces.j
 export const OP_LEASE_TTL_MS = 30_000;
 const OP_RENEW_MS = OP_LEASE_TTL_MS / 3;
 const OP_POLL_MS = 25;
-const RELEASE_RETRY_FIRST_MS = 250;
-const RELEASE_RETRY_MAX_MS = 2_000;
 
 export class WorkspaceOpLeases {
   /** per workspace: the tail of this process's queue for it (FIFO, so only its head polls) */
@@ -103,37 +102,18 @@ export class WorkspaceOpLeases {
             { workspaceId: id, err: e.message },
             'releasing the workspace operation lease failed; retrying until the database answers',
           );
-          this.releaseLater(id, token);
+          // the retry of this very operation would wait behind it until it expires
+          releaseWhenReachable(() => workspaces.releaseOp(approach, id, token), {
+            giveUpAfterMs: OP_LEASE_TTL_MS,
+            what: 'workspace operation lease',
+            fields: { workspaceId: id },
+            log,
+          });
         });
       }
       leave();
       if (this.queues.get(id) === tail) this.queues.delete(id);
     }
-  }
-
-  /**
-   * Gives a lease back that its holder could not release (the database was out of reach: a
-   * restart, a partition), retrying with backoff until the database answers or the lease would
-   * have expired anyway. Without it the lease stayed held for its whole TTL, and the retry of the
-   * very operation that held it (the activity's next attempt) waited behind it and was refused
-   * Busy. The release is by token: it never frees a lease someone else has taken since. Runs in
-   * the background (the operation has already ended; its caller is not kept waiting).
-   */
-  private releaseLater(id: string, token: string): void {
-    const { workspaces, approach, log } = this.deps;
-    const giveUpAt = performance.now() + OP_LEASE_TTL_MS;
-    let wait = RELEASE_RETRY_FIRST_MS;
-    const attempt = (): void => {
-      workspaces.releaseOp(approach, id, token).then(
-        () => log.info({ workspaceId: id }, 'workspace operation lease released after the database came back'),
-        () => {
-          if (performance.now() + wait >= giveUpAt) return; // it has expired by then
-          setTimeout(attempt, wait).unref();
-          wait = Math.min(wait * 2, RELEASE_RETRY_MAX_MS);
-        },
-      );
-    };
-    setTimeout(attempt, wait).unref();
   }
 }
 
