@@ -7,6 +7,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { hkdfSync, randomBytes } from 'node:crypto';
+import { IncomingMessage } from 'node:http';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -101,11 +102,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
   });
   // per token (per address without one), after auth so a token is known: one agent's flood
-  // answers 429 with Retry-After and slows no one else
+  // answers 429 with Retry-After and slows no one else. In-process calls (app.inject: /mcp's
+  // tool calls, each made for a /mcp request that was counted already) are not counted again;
+  // only a request that came over a socket is an http.IncomingMessage.
   await app.register(rateLimit, {
     global: true,
     max: limits.requestsPerMinute,
     timeWindow: 60_000,
+    allowList: (req) => !(req.raw instanceof IncomingMessage),
     keyGenerator: (req) => (req.principal ? `token:${req.principal.name}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, ctx) =>
       new DomainError(

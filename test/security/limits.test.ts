@@ -23,7 +23,11 @@ import { freshDb, type TestDb } from '../helpers/db.js';
 import { testEnv } from '../helpers/temporal.js';
 
 const log = createLogger({ level: 'silent' });
-const TOKENS = { a: `agent-a-${randomBytes(12).toString('hex')}`, b: `agent-b-${randomBytes(12).toString('hex')}` };
+const TOKENS = {
+  a: `agent-a-${randomBytes(12).toString('hex')}`,
+  b: `agent-b-${randomBytes(12).toString('hex')}`,
+  c: `agent-c-${randomBytes(12).toString('hex')}`,
+};
 const PER_MINUTE = 5;
 
 let env: TestWorkflowEnvironment;
@@ -45,6 +49,7 @@ beforeAll(async () => {
       tokens: [
         { name: 'agent-a', role: 'agent', agentId: 'agent-a', token: TOKENS.a },
         { name: 'agent-b', role: 'agent', agentId: 'agent-b', token: TOKENS.b },
+        { name: 'agent-c', role: 'agent', agentId: 'agent-c', token: TOKENS.c },
       ],
     },
   });
@@ -83,6 +88,38 @@ describe('request limits', () => {
     assert.equal(body.error, 'rate_limited');
     assert.match(body.message, /requestsPerMinute/);
     assert.equal((await get(TOKENS.b)).status, 404, 'agent b has its own budget');
+  });
+
+  test('an MCP tool call counts once against limits.requestsPerMinute, as the REST call it stands for', async () => {
+    // /mcp answers a tool call by calling the REST route in-process: that inner call was counted
+    // too, so an agent on MCP had half the budget of one on REST
+    let id = 0;
+    const toolCall = async (): Promise<{ status: number; category?: string }> => {
+      const res = await fetch(`${url}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TOKENS.c}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: ++id,
+          method: 'tools/call',
+          params: { name: 'git_status', arguments: { workspaceId: '00000000-0000-4000-8000-000000000000' } },
+        }),
+      });
+      if (res.status !== 200) return { status: res.status };
+      const body = (await res.json()) as { result: { structuredContent: { error: { category: string } } } };
+      return { status: 200, category: body.result.structuredContent.error.category };
+    };
+    for (let i = 0; i < PER_MINUTE; i++)
+      assert.deepEqual(
+        await toolCall(),
+        { status: 200, category: 'not_found' },
+        `tool call ${i + 1} is within the limit`,
+      );
+    assert.equal((await toolCall()).status, 429, 'the call past the limit is refused at /mcp');
   });
 
   test('a request that is never finished is cut off after limits.requestTimeoutMs', async () => {
