@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { DomainError, ErrorType } from '../errors.js';
 import { assertValidArgv, shellJoin } from './quote.js';
@@ -176,9 +176,14 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
    */
   const metaCache = new Map<string, { meta: Meta; ino: number; mtimeMs: number; size: number }>();
 
-  /** readMeta for the hot path (every run): one stat instead of open + read + close + parse. */
+  /**
+   * readMeta for the hot path (every run): one stat instead of open + read + close + parse. The
+   * stat is synchronous, as are confineCwd's: a metadata syscall on a local disk takes
+   * microseconds, less than the thread-pool round trip of its async form (the spawn that follows
+   * holds the event loop for a millisecond anyway).
+   */
   async function currentMeta(id: string): Promise<Meta | null> {
-    const st = await fs.stat(metaPath(id)).catch(() => null);
+    const st = statQuiet(metaPath(id));
     if (!st) {
       metaCache.delete(id);
       return null;
@@ -238,6 +243,23 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
   const timer = setInterval(() => void reap(), reapInterval);
   timer.unref();
 
+  /** realpath(3) (one syscall), or null when it fails (missing, a loop, no access). */
+  function realpathQuiet(p: string): string | null {
+    try {
+      return realpathSync.native(p);
+    } catch {
+      return null;
+    }
+  }
+  /** stat(2), or null when it fails. */
+  function statQuiet(p: string): Stats | null {
+    try {
+      return statSync(p, { throwIfNoEntry: false }) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Resolves `p` (relative to home, or absolute inside it) and proves it stays inside home. */
   async function confine(id: string, p: string, field: string): Promise<string> {
     if (typeof p !== 'string' || p.length === 0) throw validation(field, 'must be a non-empty string');
@@ -270,7 +292,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
   /**
    * A command's working directory: `confine`d and an existing directory. The usual case (it
    * exists) asks its three questions — the home's real path, the target's, is it a directory —
-   * at once; anything else takes confine's walk up to the deepest existing ancestor.
+   * with one syscall each (synchronous, see currentMeta); anything else takes confine's walk up
+   * to the deepest existing ancestor.
    */
   async function confineCwd(id: string, p: string): Promise<string> {
     if (typeof p !== 'string' || p.length === 0) throw validation('cwd', 'must be a non-empty string');
@@ -278,11 +301,9 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalSandboxPro
     const home = homeOf(id);
     const target = isAbsolute(p) ? resolve(p) : resolve(home, p);
     if (!isInside(home, target)) throw validation('cwd', 'must stay inside the sandbox home');
-    const [realHome, real, st] = await Promise.all([
-      fs.realpath(home).catch(() => null),
-      fs.realpath(target).catch(() => null),
-      fs.stat(target).catch(() => null),
-    ]);
+    const realHome = realpathQuiet(home);
+    const real = realpathQuiet(target);
+    const st = statQuiet(target);
     if (realHome === null || real === null) await confine(id, p, 'cwd');
     else if (!isInside(realHome, real)) throw validation('cwd', 'resolves outside the sandbox home');
     if (!st?.isDirectory()) throw validation('cwd', 'is not an existing directory');
