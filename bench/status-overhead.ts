@@ -4,7 +4,7 @@
  * sandbox provider, a workspace cloned from a real bare repo with modified and untracked files)
  * against raw `git status --porcelain=v2 --branch` run in the same checkout from a child process.
  * Iterations alternate API and raw calls so that machine load affects both alike.
- * Goal: ratio of medians (api / raw) ≤ 1.5.
+ * Goal: ratio of medians (api / raw) ≤ 1.3 (DESIGN.md).
  *
  * Env: BENCH_N (default 200), BENCH_WARMUP (20).
  * Prints one final line: BENCH status-overhead api_ms=<n> raw_ms=<n> ratio=<n>
