@@ -259,6 +259,13 @@ test('a dead receiver neither fails nor holds up the rollout beyond its bounded 
       args: [input],
       workflowExecutionTimeout: '2 minutes',
     });
+    // the rollback comes after the first stage was applied and announced: a rollback asked for
+    // before that skips the stage (and its notification), which made this test flaky
+    const until = Date.now() + 30_000;
+    while ((await counts(metrics))['canary_stage/failed'] !== 1) {
+      if (Date.now() > until) throw new Error('the first stage was not announced within 30 s');
+      await new Promise((res) => setTimeout(res, 50));
+    }
     const t0 = Date.now();
     await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'operator test', actor: 'lead' }] });
     return { result: await handle.result(), rollbackMs: Date.now() - t0 };
