@@ -37,6 +37,7 @@ import { startLoadTarget, type LoadTargetServer } from '../helpers/load-target.j
 import { backfillWindow, startPrometheus, type PrometheusHandle } from '../helpers/prometheus.js';
 import { stackEnv } from '../helpers/stack.js';
 import { testEnv } from '../helpers/temporal.js';
+export { until } from '../../scripts/testing/until.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -238,20 +239,5 @@ export async function startPhaseStack(o: { delayMs: number; say?: (m: string) =>
   } catch (e) {
     await close();
     throw e;
-  }
-}
-
-/** Polls `pred` every 50 ms until it holds, or throws naming `what`. */
-export async function until<T>(
-  what: string,
-  pred: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await pred().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
   }
 }

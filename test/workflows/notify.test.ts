@@ -24,6 +24,7 @@ import { decideNowSignal } from '../../workflows/validation-period/messages.js';
 import { validationPeriodWorkflow } from '../../workflows/validation-period/workflow.js';
 import { workerInterceptors } from '../../workers/interceptors.js';
 import { testEnv, uniqueId, uniqueQueue, workflowBundle } from '../helpers/temporal.js';
+import { until } from '../../scripts/testing/until.js';
 
 const log = createLogger({ level: 'silent' });
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -261,11 +262,7 @@ test('a dead receiver neither fails nor holds up the rollout beyond its bounded 
     });
     // the rollback comes after the first stage was applied and announced: a rollback asked for
     // before that skips the stage (and its notification), which made this test flaky
-    const until = Date.now() + 30_000;
-    while ((await counts(metrics))['canary_stage/failed'] !== 1) {
-      if (Date.now() > until) throw new Error('the first stage was not announced within 30 s');
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    await until('the first stage announced', async () => (await counts(metrics))['canary_stage/failed'] === 1, 30_000);
     const t0 = Date.now();
     await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'operator test', actor: 'lead' }] });
     return { result: await handle.result(), rollbackMs: Date.now() - t0 };

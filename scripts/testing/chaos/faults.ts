@@ -9,6 +9,7 @@
 import { closeSync, cpSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { until as untilHolds } from '../until.js';
 import type { ChaosStack } from './stack.js';
 import { checkRecords, landedOperations, type Verdict } from './check.js';
 import { startWorkload, type Workload, type WorkloadOptions } from './workload.js';
@@ -42,15 +43,9 @@ export interface FaultResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Waits until `pred` holds (polling), or throws. */
-export async function until(what: string, pred: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
-  const t0 = performance.now();
-  for (;;) {
-    if (await Promise.resolve(pred()).catch(() => false)) return;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
+/** Waits until `pred` holds (polling every 100 ms), or throws. */
+export const until = (what: string, pred: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> =>
+  untilHolds(what, pred, timeoutMs, 100);
 
 /** Runs one fault under a fresh workload and checks the records afterwards. */
 export async function runFault(
